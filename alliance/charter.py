@@ -1,0 +1,112 @@
+"""The alliance charter: founding members, their roles, and the voting rules.
+
+Written by `alliance network init` as `charter.json`, put on the ledger once by `InitCharter`,
+changed afterwards only by passed proposals. Percentages are integers (no floats on the ledger).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from alliance.canonical import canonical_json, loads
+from alliance.errors import CharterError
+
+ORG_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
+Role = Literal["member", "auditor"]
+
+
+def msp_id_for(org: str) -> str:
+    """The MSP id `alliance network init` gives an org: `bank` -> `BankMSP`."""
+    return "".join(part.capitalize() for part in org.split("-")) + "MSP"
+
+
+def check_org_name(org: str) -> str:
+    if not ORG_NAME.match(org):
+        raise CharterError(
+            f"org name {org!r} is not valid: use 2-31 lowercase letters, digits or '-', "
+            "starting with a letter (e.g. 'bank', 'telecom-a')"
+        )
+    return org
+
+
+class MemberEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    msp_id: str
+    roles: tuple[Role, ...] = ("member",)
+
+
+class Charter(BaseModel):
+    """Who belongs, in which role, and what it takes to change that."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "alliance"
+    version: int = 1
+    members: dict[str, MemberEntry]
+    membership_threshold_pct: int = Field(default=66, ge=1, le=100)
+    """Share of voting members (role `member`) whose yes votes pass a membership proposal."""
+    proposal_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    voted_protocols: tuple[str, ...] = ()
+    """Protocols whose jobs also need a member vote at the membership threshold."""
+
+    @field_validator("members")
+    @classmethod
+    def _names(cls, members: dict[str, MemberEntry]) -> dict[str, MemberEntry]:
+        for org in members:
+            check_org_name(org)
+        return members
+
+    @model_validator(mode="after")
+    def _one_voter(self) -> Charter:
+        if not self.voters():
+            raise CharterError("a charter needs at least one member with the 'member' role")
+        return self
+
+    def voters(self) -> list[str]:
+        return sorted(org for org, m in self.members.items() if "member" in m.roles)
+
+    def auditors(self) -> list[str]:
+        return sorted(org for org, m in self.members.items() if "auditor" in m.roles)
+
+    def org_of_msp(self, msp_id: str) -> str | None:
+        for org, entry in self.members.items():
+            if entry.msp_id == msp_id:
+                return org
+        return None
+
+    def votes_needed(self) -> int:
+        """Yes votes that pass a proposal: ceil(threshold% of voting members)."""
+        return -(-len(self.voters()) * self.membership_threshold_pct // 100)
+
+    def to_json(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Charter:
+        try:
+            return cls.model_validate(loads(data))
+        except ValidationError as exc:
+            raise CharterError(f"invalid charter: {exc}") from exc
+
+    @classmethod
+    def founding(cls, members: list[str], auditors: list[str], name: str = "alliance") -> Charter:
+        entries = {org: MemberEntry(msp_id=msp_id_for(org), roles=("member",)) for org in members}
+        for org in auditors:
+            if org in entries:
+                raise CharterError(f"{org!r} is listed both as member and as auditor; pick one")
+            entries[org] = MemberEntry(msp_id=msp_id_for(org), roles=("auditor",))
+        return cls(name=name, members={check_org_name(o): e for o, e in entries.items()})
+
+    def save(self, path: Path) -> None:
+        path.write_bytes(self.to_json())
+
+    @classmethod
+    def load(cls, path: Path) -> Charter:
+        if not path.exists():
+            raise CharterError(f"no charter at {path}; run `alliance network init` first")
+        return cls.from_json(path.read_bytes())

@@ -1,0 +1,47 @@
+"""The one exception tree of the `alliance` domain package.
+
+    AllianceError
+    ├── EncodingError        a value cannot be canonically encoded (floats, bad keys)
+    ├── IdentityError        a certificate or MSP folder is missing, malformed or not trusted
+    │   └── SignatureError   a signature is malformed, high-S, or does not verify
+    ├── KeystoreError        a private key cannot be loaded
+    │   └── PassphraseError  the passphrase is missing or wrong
+    ├── CharterError         the charter file is missing or invalid
+    └── DatasetFileError     a data file cannot be read or does not match its schema
+
+Every message says what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class AllianceError(Exception):
+    """Root of every error raised by the `alliance` package."""
+
+
+class EncodingError(AllianceError):
+    """A value has no canonical encoding (floats, non-string keys, unknown types)."""
+
+
+class IdentityError(AllianceError):
+    """A certificate or MSP folder is missing, malformed or not trusted."""
+
+
+class SignatureError(IdentityError):
+    """A signature is malformed, uses a high S value, or does not verify."""
+
+
+class KeystoreError(AllianceError):
+    """A private key cannot be loaded."""
+
+
+class PassphraseError(KeystoreError):
+    """The key passphrase is missing or wrong."""
+
+
+class CharterError(AllianceError):
+    """The charter is missing or invalid."""
+
+
+class DatasetFileError(AllianceError):
+    """A data file cannot be read, or does not match the schema it should have."""
