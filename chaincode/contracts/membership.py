@@ -1,0 +1,336 @@
+"""Charter and membership: who belongs, decided by vote, and whose certificates still count.
+
+The charter goes on the ledger once (InitCharter); afterwards only a passed proposal changes it,
+in the same transaction as the deciding vote. A proposal passes at `Charter.votes_needed()` yes
+votes of the current voting members (the proposer's proposal is its yes vote), is rejected as
+soon as passing has become impossible, and expires after the charter's `proposal_ttl_seconds`.
+"""
+
+from __future__ import annotations
+
+from alliance.canonical import is_digest
+from alliance.charter import Charter, MemberEntry, check_org_name, msp_id_for
+from alliance.errors import CharterError
+from alliance.models import (
+    Member,
+    MemberStatus,
+    Proposal,
+    ProposalRequest,
+    ProposalState,
+    RevokedCertificate,
+    Vote,
+)
+from chaincode import keys
+from chaincode.context import Context, parse_request
+from chaincode.errors import Conflict, Expired, InvalidArgument, NotAuthorized, NotFound
+
+MEMBER_EVENTS = {
+    "join": "MemberJoined",
+    "remove": "MemberRemoved",
+    "set_roles": "MemberRolesChanged",
+}
+
+
+# --- charter -----------------------------------------------------------------------------------
+
+
+def init_charter(ctx: Context, charter_json: str) -> dict:
+    """Put the founding charter on the ledger; once, by an admin of one of its voting members."""
+    if ctx.has_charter():
+        current = ctx.charter()
+        raise Conflict(
+            f"the charter {current.name!r} (version {current.version}) is already on the ledger; "
+            "change membership with ProposeMember"
+        )
+    try:
+        charter = Charter.from_json(charter_json)
+    except CharterError as exc:
+        raise InvalidArgument(str(exc)) from exc
+    identity = ctx.creator_identity()
+    org = charter.org_of_msp(identity.msp_id)
+    if org is None or "member" not in charter.members[org].roles:
+        raise NotAuthorized(
+            f"only an admin of a voting member named in the charter may initialise it; "
+            f"{identity.msp_id} is not one"
+        )
+    if identity.role != "admin":
+        raise NotAuthorized(
+            f"only an admin of {org} may initialise the charter; you signed with a "
+            f"{identity.role} certificate"
+        )
+    ctx.save_charter(charter)
+    for name, entry in sorted(charter.members.items()):
+        ctx.put_record(
+            keys.member(name),
+            Member(
+                org=name,
+                msp_id=entry.msp_id,
+                roles=list(entry.roles),
+                joined_at=ctx.now,
+                updated_tx=ctx.tx_id,
+            ),
+        )
+    ctx.emit(
+        "CharterInitialized",
+        {"name": charter.name, "version": charter.version, "members": sorted(charter.members),
+         "state": "initialized"},
+    )
+    return charter.model_dump(mode="json")
+
+
+def get_charter(ctx: Context) -> dict:
+    ctx.reader()
+    return ctx.charter().model_dump(mode="json")
+
+
+def list_members(ctx: Context) -> list[Member]:
+    """Every member ever admitted, active and removed, by org name."""
+    ctx.reader()
+    return list(ctx.scan_records(keys.members_range(), Member))
+
+
+# --- proposals ---------------------------------------------------------------------------------
+
+
+def propose_member(ctx: Context, request_json: str) -> Proposal:
+    """Propose that an org join, be removed, or get new roles; the proposal is its yes vote."""
+    caller = ctx.writer("propose membership changes")
+    request = parse_request(ProposalRequest, request_json, "proposal")
+    try:
+        check_org_name(request.org)
+    except CharterError as exc:
+        raise InvalidArgument(str(exc)) from exc
+    charter = ctx.charter()
+    msp_id, roles = _check_proposal(ctx, charter, request)
+    _no_pending_proposal_for(ctx, request.org)
+    proposal = Proposal(
+        id="prop-" + ctx.tx_id[:16],
+        action=request.action,
+        org=request.org,
+        msp_id=msp_id,
+        roles=roles,
+        reason=request.reason,
+        proposer=caller.org,
+        votes={caller.org: Vote(vote="yes", tx_id=ctx.tx_id, at=ctx.now)},
+        state=ProposalState.PENDING,
+        created_at=ctx.now,
+        expires_at=ctx.now + charter.proposal_ttl_seconds,
+    )
+    if ctx.get_bytes(keys.proposal(proposal.id)) is not None:
+        raise Conflict(f"proposal {proposal.id} already exists; resubmit with a new transaction")
+    return _decide(ctx, proposal, created=True)
+
+
+def _check_proposal(
+    ctx: Context, charter: Charter, request: ProposalRequest
+) -> tuple[str | None, list[str] | None]:
+    """Validate the action against the ledger; return the msp_id and roles to record."""
+    existing = ctx.member(request.org)
+    active = existing is not None and existing.status == MemberStatus.ACTIVE
+    if request.action == "join":
+        if active:
+            raise Conflict(f"{request.org} is already an active member; nothing to join")
+        msp_id = request.msp_id or msp_id_for(request.org)
+        for other in ctx.scan_records(keys.members_range(), Member):
+            if other.msp_id == msp_id and other.org != request.org:
+                raise Conflict(f"MSP id {msp_id} already belongs to {other.org}; pick another")
+        return msp_id, list(request.roles or ("member",))
+    if not active:
+        raise NotFound(f"{request.org} is not an active member; only active members can be "
+                       f"{'removed' if request.action == 'remove' else 'given roles'}")
+    if request.msp_id is not None:
+        raise InvalidArgument(f"msp_id applies to 'join' only, not to {request.action!r}")
+    members = dict(charter.members)
+    if request.action == "remove":
+        if request.roles is not None:
+            raise InvalidArgument("roles apply to 'join' and 'set_roles', not to 'remove'")
+        del members[request.org]
+        roles = None
+    else:
+        if not request.roles:
+            raise InvalidArgument("set_roles needs a non-empty 'roles' list (member, auditor)")
+        roles = sorted(set(request.roles))
+        members[request.org] = MemberEntry(msp_id=members[request.org].msp_id, roles=tuple(roles))
+    if not any("member" in entry.roles for entry in members.values()):
+        raise Conflict(
+            f"{request.action} {request.org} would leave the alliance with no voting member"
+        )
+    return None, roles
+
+
+def _no_pending_proposal_for(ctx: Context, org: str) -> None:
+    pending_range = keys.proposals_by_state_range(ProposalState.PENDING)
+    for (_state, proposal_id) in ctx.scan_index(pending_range):
+        pending = ctx.get_record(keys.proposal(proposal_id), Proposal)
+        if pending is not None and pending.org == org and ctx.now < pending.expires_at:
+            raise Conflict(
+                f"proposal {pending.id} about {org} is still open (until {pending.expires_at}); "
+                "vote on it instead of proposing again"
+            )
+
+
+def vote_proposal(ctx: Context, proposal_id: str, vote: str) -> Proposal:
+    """Vote yes or no on a pending proposal, once per voting member."""
+    caller = ctx.writer("vote on proposals")
+    if vote not in ("yes", "no"):
+        raise InvalidArgument(f"vote must be 'yes' or 'no', not {vote!r}")
+    proposal = _load(ctx, proposal_id)
+    if proposal.state != ProposalState.PENDING:
+        raise Conflict(f"proposal {proposal_id} is {proposal.state.value}; voting is closed")
+    if ctx.now >= proposal.expires_at:
+        raise Expired(
+            f"proposal {proposal_id} expired at {proposal.expires_at}; close it with "
+            "ExpireProposal and propose again"
+        )
+    if caller.org in proposal.votes:
+        raise Conflict(
+            f"{caller.org} already voted {proposal.votes[caller.org].vote!r} on {proposal_id}; "
+            "each member votes once"
+        )
+    proposal.votes[caller.org] = Vote(vote=vote, tx_id=ctx.tx_id, at=ctx.now)  # type: ignore[arg-type]
+    return _decide(ctx, proposal, created=False, voter=caller.org, vote=vote)
+
+
+def expire_proposal(ctx: Context, proposal_id: str) -> Proposal:
+    """Close a pending proposal whose time ran out."""
+    ctx.writer("expire proposals", admin=False)
+    proposal = _load(ctx, proposal_id)
+    if proposal.state != ProposalState.PENDING:
+        raise Conflict(f"proposal {proposal_id} is {proposal.state.value}, not PENDING")
+    if ctx.now < proposal.expires_at:
+        raise Conflict(
+            f"proposal {proposal_id} is open until {proposal.expires_at}; not expired yet"
+        )
+    _set_state(ctx, proposal, ProposalState.EXPIRED)
+    _save(ctx, proposal)
+    ctx.emit("ProposalExpired", {"proposal_id": proposal.id, "org": proposal.org,
+                                 "state": proposal.state.value})
+    return proposal
+
+
+def _decide(
+    ctx: Context, proposal: Proposal, *, created: bool, voter: str = "", vote: str = ""
+) -> Proposal:
+    """Count the votes of the current voters; pass, reject, or keep open, and emit one event."""
+    charter = ctx.charter()
+    voters = set(charter.voters())
+    yes = sum(1 for org, v in proposal.votes.items() if org in voters and v.vote == "yes")
+    undecided = len(voters - set(proposal.votes))
+    needed = charter.votes_needed()
+    payload = {"proposal_id": proposal.id, "action": proposal.action, "org": proposal.org}
+    if yes >= needed:
+        _set_state(ctx, proposal, ProposalState.PASSED)
+        _apply(ctx, charter, proposal)
+        _save(ctx, proposal)
+        ctx.emit(MEMBER_EVENTS[proposal.action], {**payload, "state": proposal.state.value})
+    elif yes + undecided < needed:
+        _set_state(ctx, proposal, ProposalState.REJECTED)
+        _save(ctx, proposal)
+        ctx.emit("ProposalRejected", {**payload, "state": proposal.state.value})
+    else:
+        if created:
+            ctx.put_index(keys.proposal_by_state(ProposalState.PENDING, proposal.id))
+        _save(ctx, proposal)
+        if created:
+            ctx.emit("MemberProposed", {**payload, "state": proposal.state.value,
+                                        "proposer": proposal.proposer})
+        else:
+            ctx.emit("ProposalVoted", {**payload, "state": proposal.state.value, "voter": voter,
+                                       "vote": vote})
+    return proposal
+
+
+def _apply(ctx: Context, charter: Charter, proposal: Proposal) -> None:
+    """Change the charter and the member record as the passed proposal says."""
+    members = dict(charter.members)
+    record = ctx.member(proposal.org)
+    if proposal.action == "join":
+        assert proposal.msp_id is not None and proposal.roles is not None
+        members[proposal.org] = MemberEntry(msp_id=proposal.msp_id, roles=tuple(proposal.roles))
+        record = Member(org=proposal.org, msp_id=proposal.msp_id, roles=proposal.roles,
+                        joined_at=ctx.now, updated_tx=ctx.tx_id)
+    elif proposal.action == "remove":
+        assert record is not None
+        members.pop(proposal.org, None)
+        record = record.model_copy(update={"status": MemberStatus.REMOVED, "removed_at": ctx.now,
+                                           "updated_tx": ctx.tx_id})
+    else:
+        assert record is not None and proposal.roles is not None
+        members[proposal.org] = MemberEntry(msp_id=members[proposal.org].msp_id,
+                                            roles=tuple(proposal.roles))
+        record = record.model_copy(update={"roles": proposal.roles, "updated_tx": ctx.tx_id})
+    try:
+        updated = Charter.model_validate(
+            {**charter.model_dump(), "members": members, "version": charter.version + 1}
+        )
+    except (CharterError, ValueError) as exc:
+        raise Conflict(f"proposal {proposal.id} cannot take effect: {exc}") from exc
+    ctx.save_charter(updated)
+    ctx.put_record(keys.member(proposal.org), record)
+
+
+def _set_state(ctx: Context, proposal: Proposal, state: ProposalState) -> None:
+    old_index = keys.proposal_by_state(proposal.state, proposal.id)
+    if ctx.get_bytes(old_index) is not None:
+        ctx.delete(old_index)
+    proposal.state = state
+    proposal.decided_at = ctx.now
+    proposal.decided_tx = ctx.tx_id
+    ctx.put_index(keys.proposal_by_state(state, proposal.id))
+
+
+def _load(ctx: Context, proposal_id: str) -> Proposal:
+    proposal = ctx.get_record(keys.proposal(proposal_id), Proposal)
+    if proposal is None:
+        raise NotFound(f"no proposal {proposal_id!r}; list them with ListProposals")
+    return proposal
+
+
+def _save(ctx: Context, proposal: Proposal) -> None:
+    ctx.put_record(keys.proposal(proposal.id), proposal)
+
+
+def get_proposal(ctx: Context, proposal_id: str) -> Proposal:
+    ctx.reader()
+    return _load(ctx, proposal_id)
+
+
+def list_proposals(ctx: Context, state: str = "") -> list[Proposal]:
+    """Every proposal, or those in one state (PENDING, PASSED, REJECTED, EXPIRED)."""
+    ctx.reader()
+    if not state:
+        return list(ctx.scan_records(keys.proposals_range(), Proposal))
+    if state not in ProposalState.__members__:
+        known = ", ".join(ProposalState.__members__)
+        raise InvalidArgument(f"unknown proposal state {state!r}; use one of {known}")
+    found = []
+    for (_state, proposal_id) in ctx.scan_index(keys.proposals_by_state_range(state)):
+        found.append(_load(ctx, proposal_id))
+    return found
+
+
+# --- certificates ------------------------------------------------------------------------------
+
+
+def revoke_certificate(ctx: Context, cert_fingerprint: str) -> RevokedCertificate:
+    """Revoke one of the caller's own org's certificates, by its `sha256:` fingerprint."""
+    caller = ctx.writer("revoke certificates")
+    if not is_digest(cert_fingerprint):
+        raise InvalidArgument(
+            f"{cert_fingerprint!r} is not a certificate fingerprint: expected 'sha256:<64 hex>' "
+            "(the sha256 of the DER certificate)"
+        )
+    key = keys.revoked_cert(caller.org, cert_fingerprint)
+    if ctx.get_bytes(key) is not None:
+        raise Conflict(f"certificate {cert_fingerprint} of {caller.org} is already revoked")
+    record = RevokedCertificate(fingerprint=cert_fingerprint, org=caller.org, tx_id=ctx.tx_id,
+                                at=ctx.now)
+    ctx.put_record(key, record)
+    ctx.emit("CertificateRevoked", {"fingerprint": cert_fingerprint, "org": caller.org,
+                                    "state": "revoked"})
+    return record
+
+
+def list_revoked_certificates(ctx: Context) -> list[RevokedCertificate]:
+    ctx.reader()
+    return list(ctx.scan_records(keys.revoked_certs_range(), RevokedCertificate))
