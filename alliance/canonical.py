@@ -21,7 +21,7 @@ def _check(value: Any, path: str) -> None:
     if isinstance(value, float):
         raise EncodingError(
             f"{path or 'value'} is a float ({value!r}); ledger objects use integers or decimal "
-            "strings — encode it as a string such as \"0.25\""
+            'strings — encode it as a string such as "0.25"'
         )
     if isinstance(value, dict):
         for key, item in value.items():
@@ -33,7 +33,9 @@ def _check(value: Any, path: str) -> None:
         for index, item in enumerate(value):
             _check(item, f"{path}[{index}]")
         return
-    raise EncodingError(f"{path or 'value'} has type {type(value).__name__}, which has no canonical JSON")
+    raise EncodingError(
+        f"{path or 'value'} has type {type(value).__name__}, which has no canonical JSON"
+    )
 
 
 def canonical_json(value: Any) -> bytes:
@@ -64,5 +66,5 @@ def is_digest(text: object) -> bool:
     """True for a well-formed `sha256:<64 lowercase hex>` string."""
     if not isinstance(text, str) or not text.startswith(DIGEST_PREFIX):
         return False
-    hexpart = text[len(DIGEST_PREFIX):]
+    hexpart = text[len(DIGEST_PREFIX) :]
     return len(hexpart) == 64 and all(c in "0123456789abcdef" for c in hexpart)

@@ -7,7 +7,8 @@
     ├── KeystoreError        a private key cannot be loaded
     │   └── PassphraseError  the passphrase is missing or wrong
     ├── CharterError         the charter file is missing or invalid
-    └── DatasetFileError     a data file cannot be read or does not match its schema
+    ├── DatasetFileError     a data file cannot be read or does not match its schema
+    └── NetworkDirError      NET is not a network directory, or already holds one
 
 Every message says what was wrong and what to do about it.
 """
@@ -45,3 +46,7 @@ class CharterError(AllianceError):
 
 class DatasetFileError(AllianceError):
     """A data file cannot be read, or does not match the schema it should have."""
+
+
+class NetworkDirError(AllianceError):
+    """The network directory is missing, incomplete, or already holds a network."""

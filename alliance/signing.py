@@ -70,7 +70,9 @@ class EcdsaSigner:
 def verify(public_key: ec.EllipticCurvePublicKey, message: bytes, signature: bytes) -> None:
     """Verify a low-S ECDSA-SHA256 signature over `message`; raise SignatureError otherwise."""
     if not is_low_s(signature):
-        raise SignatureError("signature is malformed or uses a high S value (Fabric requires low-S)")
+        raise SignatureError(
+            "signature is malformed or uses a high S value (Fabric requires low-S)"
+        )
     try:
         public_key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as exc:

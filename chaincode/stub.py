@@ -62,7 +62,10 @@ class Stub(Protocol):
         ...
 
     def get_history_for_key(self, key: str) -> Iterator[dict]:
-        """Committed history of `key`, newest first: dicts with tx_id, timestamp, value, is_delete."""
+        """Committed history of `key`, newest first.
+
+        Each item is a dict with tx_id, timestamp, value and is_delete.
+        """
         ...
 
     def set_event(self, name: str, payload: bytes) -> None:

@@ -1,9 +1,9 @@
 """The one exception tree of the `node` package.
 
     NodeError
-    ├── DatasetError         a local dataset is missing, unreadable, or no longer matches its fingerprint
-    ├── GateRefused          the approval gate refused a job (not approved, expired, not a participant…)
-    ├── TransportError       the MPC transport failed (connect, TLS, peer not a participant, deadline)
+    ├── DatasetError         a local dataset is missing, unreadable, or changed since registered
+    ├── GateRefused          the approval gate refused a job (not approved, expired, …)
+    ├── TransportError       the MPC transport failed (connect, TLS, foreign peer, deadline)
     └── ProtocolError        a protocol could not complete
         ├── ProtocolAborted  some party aborted; carries the reason and who aborted
         └── ProtocolTimeout  a step exceeded its deadline

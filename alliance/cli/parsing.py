@@ -1,0 +1,51 @@
+"""Turning command-line words into the values the contract takes (durations, K=V pairs)."""
+
+from __future__ import annotations
+
+import re
+
+_DURATION = re.compile(r"^(\d+)\s*([smhdw]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class UsageError(ValueError):
+    """A command-line value is malformed; the message says the expected form."""
+
+
+def parse_duration(text: str) -> int:
+    """`90`, `90s`, `15m`, `24h`, `7d`, `2w` -> seconds."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or int(match.group(1)) <= 0:
+        raise UsageError(
+            f"duration {text!r} is not valid: use a positive number with s, m, h, d or w (e.g. 24h)"
+        )
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    """`K=V` words -> dict; a repeated key or a missing `=` is a usage error."""
+    pairs: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"{what} {item!r} is not of the form KEY=VALUE")
+        if key in pairs:
+            raise UsageError(f"{what} {key!r} is given twice")
+        pairs[key] = value.strip()
+    return pairs
+
+
+def parse_outputs(items: list[str] | None) -> dict[str, list[str]]:
+    """`NAME=ORG[,ORG]` words -> {name: [orgs]}."""
+    outputs: dict[str, list[str]] = {}
+    for name, orgs in parse_pairs(items, "--output").items():
+        recipients = [o.strip() for o in orgs.split(",") if o.strip()]
+        if not recipients:
+            raise UsageError(f"--output {name}= names no recipient: use NAME=ORG[,ORG]")
+        outputs[name] = recipients
+    return outputs
+
+
+def split_csv(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]

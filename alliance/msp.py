@@ -1,0 +1,210 @@
+"""Verifying MSPs: which certificates each org's CA vouches for, and which it has revoked.
+
+`MspRegistry.validate` is the check devnet applies to every creator and endorser: the MSP id is
+known, the certificate was signed by that MSP's root CA (the signature is verified, names alone
+prove nothing), it is inside its validity period, and its serial is not on the org's CRL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from alliance.errors import IdentityError
+from alliance.identity import Identity, load_certificate
+from alliance.keystore import load_private_key
+from alliance.profile import load_profile
+
+CRL_FILE = "crl.pem"
+
+
+@dataclass(frozen=True)
+class MspConfig:
+    msp_id: str
+    root_certs: tuple[bytes, ...]
+    tls_root_certs: tuple[bytes, ...]
+    revoked_serials: frozenset[int]
+
+
+def _pem_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".pem", ".crt"))
+
+
+def _load_crl(path: Path, roots: list[x509.Certificate]) -> x509.CertificateRevocationList:
+    try:
+        crl = x509.load_pem_x509_crl(path.read_bytes())
+    except ValueError as exc:
+        raise IdentityError(f"{path} is not a PEM CRL: {exc}") from exc
+    for root in roots:
+        if crl.issuer == root.subject and crl.is_signature_valid(root.public_key()):  # type: ignore[arg-type]
+            return crl
+    raise IdentityError(
+        f"{path} is not signed by any CA of its MSP; remove it or re-issue it with "
+        "`revoke_certificate`"
+    )
+
+
+def load_msp(msp_dir: Path, msp_id: str) -> MspConfig:
+    """Read a verifying MSP folder (`cacerts/`, `tlscacerts/`, `crls/`)."""
+    msp_dir = Path(msp_dir)
+    roots = [p.read_bytes() for p in _pem_files(msp_dir / "cacerts")]
+    if not roots:
+        raise IdentityError(
+            f"MSP {msp_id} at {msp_dir} has no root certificate in cacerts/; "
+            "was it created by `alliance network init`?"
+        )
+    root_certs = [load_certificate(pem) for pem in roots]
+    tls_roots = [p.read_bytes() for p in _pem_files(msp_dir / "tlscacerts")]
+    for pem in tls_roots:
+        load_certificate(pem)
+    revoked: set[int] = set()
+    for path in _pem_files(msp_dir / "crls"):
+        crl = _load_crl(path, root_certs)
+        revoked.update(entry.serial_number for entry in crl)
+    return MspConfig(
+        msp_id=msp_id,
+        root_certs=tuple(roots),
+        tls_root_certs=tuple(tls_roots),
+        revoked_serials=frozenset(revoked),
+    )
+
+
+class MspRegistry:
+    """The MSPs of a channel, by MSP id."""
+
+    def __init__(self, msps: dict[str, MspConfig]) -> None:
+        self._msps = dict(msps)
+        self._roots = {
+            msp_id: tuple(load_certificate(pem) for pem in cfg.root_certs)
+            for msp_id, cfg in self._msps.items()
+        }
+
+    @classmethod
+    def from_network(cls, net_dir: Path, *, include_candidates: bool = True) -> MspRegistry:
+        """Every org of NET (members, auditors, the orderer org, and candidates unless excluded)."""
+        profile = load_profile(net_dir)
+        msps = {}
+        for entry in profile.orgs.values():
+            if entry.candidate and not include_candidates:
+                continue
+            msps[entry.msp_id] = load_msp(Path(net_dir) / entry.dir / "msp", entry.msp_id)
+        return cls(msps)
+
+    def msp_ids(self) -> list[str]:
+        return sorted(self._msps)
+
+    def get(self, msp_id: str) -> MspConfig:
+        try:
+            return self._msps[msp_id]
+        except KeyError:
+            known = ", ".join(self.msp_ids()) or "none"
+            raise IdentityError(
+                f"unknown MSP id {msp_id!r}; this channel knows: {known}"
+            ) from None
+
+    def validate(self, identity: Identity, at: datetime | None = None) -> None:
+        """Raise IdentityError unless `identity` is a valid, unrevoked cert of its MSP."""
+        msp = self.get(identity.msp_id)
+        cert = identity.cert
+        who = f"certificate {identity.common_name!r} (serial {identity.serial})"
+        if _is_ca(cert):
+            raise IdentityError(f"{who} is a CA certificate; a CA cannot act as an identity")
+        issuer = self._issuer(identity.msp_id, cert)
+        if issuer is None:
+            raise IdentityError(
+                f"{who} was not issued by the CA of {identity.msp_id}: its signature does not "
+                "verify against that MSP's root certificates"
+            )
+        when = at or datetime.now(UTC)
+        if when < cert.not_valid_before_utc:
+            raise IdentityError(
+                f"{who} is not valid before {cert.not_valid_before_utc.isoformat()}"
+            )
+        if when > cert.not_valid_after_utc:
+            raise IdentityError(
+                f"{who} expired on {cert.not_valid_after_utc.isoformat()}; "
+                "the org must issue a new certificate"
+            )
+        if not issuer.not_valid_before_utc <= when <= issuer.not_valid_after_utc:
+            raise IdentityError(f"the CA that issued {who} is not valid at {when.isoformat()}")
+        if cert.serial_number in msp.revoked_serials:
+            raise IdentityError(f"{who} of {identity.msp_id} has been revoked (it is on the CRL)")
+
+    def _issuer(self, msp_id: str, cert: x509.Certificate) -> x509.Certificate | None:
+        for root in self._roots[msp_id]:
+            try:
+                cert.verify_directly_issued_by(root)
+            except Exception:  # a wrong issuer fails in several ways; each means "not this root"
+                continue
+            return root
+        return None
+
+    def tls_roots_pem(self) -> bytes:
+        """Every org's TLS CA certificates, concatenated: the trust roots for gRPC TLS."""
+        out: list[bytes] = []
+        for msp_id in self.msp_ids():
+            for pem in self._msps[msp_id].tls_root_certs:
+                out.append(pem if pem.endswith(b"\n") else pem + b"\n")
+        return b"".join(out)
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def revoke_certificate(net_dir: Path, org: str, cert_pem: bytes, passphrase: bytes) -> Path:
+    """Add `cert_pem`'s serial to `orgs/<org>/msp/crls/crl.pem`, signed by the org's CA."""
+    profile = load_profile(net_dir)
+    org_dir = profile.org_dir(net_dir, org)
+    ca_cert = load_certificate((org_dir / "ca" / "ca.pem").read_bytes())
+    ca_key = load_private_key(org_dir / "ca" / "ca.key", passphrase)
+    cert = load_certificate(cert_pem)
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except Exception as exc:
+        raise IdentityError(
+            f"certificate {cert.subject.rfc4514_string()} was not issued by {org}'s CA; "
+            "an org can only revoke its own certificates"
+        ) from exc
+    crl_path = org_dir / "msp" / "crls" / CRL_FILE
+    entries: dict[int, datetime] = {}
+    number = 1
+    if crl_path.exists():
+        old = _load_crl(crl_path, [ca_cert])
+        entries = {e.serial_number: e.revocation_date_utc for e in old}
+        try:
+            number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
+        except x509.ExtensionNotFound:
+            number = len(entries) + 1
+    now = datetime.now(UTC)
+    entries.setdefault(cert.serial_number, now)
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now - timedelta(minutes=1))
+        .next_update(max(ca_cert.not_valid_after_utc, now + timedelta(days=1)))
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
+    )
+    for serial, when in sorted(entries.items()):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
+    crl = builder.sign(ca_key, hashes.SHA256())
+    crl_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = crl_path.with_suffix(".pem.tmp")
+    tmp.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    tmp.replace(crl_path)
+    return crl_path

@@ -1,0 +1,38 @@
+"""Shared fixtures: one generated alliance for the whole test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alliance.keystore import PASSPHRASE_ENV
+from alliance.network_init import init_network
+
+TEST_PASSPHRASE = b"test-passphrase"
+
+
+@pytest.fixture(scope="session")
+def network_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A network of bank, telecom, platform (members) and regulator (auditor), made once."""
+    previous = os.environ.get(PASSPHRASE_ENV)
+    os.environ[PASSPHRASE_ENV] = TEST_PASSPHRASE.decode()
+    net_dir = tmp_path_factory.mktemp("net")
+    init_network(
+        net_dir,
+        members=["bank", "telecom", "platform"],
+        auditors=["regulator"],
+        passphrase=TEST_PASSPHRASE,
+    )
+    yield net_dir
+    if previous is None:
+        os.environ.pop(PASSPHRASE_ENV, None)
+    else:
+        os.environ[PASSPHRASE_ENV] = previous
+
+
+@pytest.fixture
+def passphrase() -> bytes:
+    return TEST_PASSPHRASE
