@@ -1,0 +1,39 @@
+"""Protocol name -> protocol instance, and `execute`, which makes any failure an abort for all.
+
+A plain dict so that a new protocol registers with one line (`PROTOCOLS["psi"] = PsiProtocol()`).
+"""
+
+from __future__ import annotations
+
+from node.errors import ProtocolAborted, ProtocolError
+from node.mpc.protocol import JobContext, LocalInputs, MpcProtocol, ProtocolResult
+from node.mpc.stats import StatsProtocol
+from node.mpc.transport import Transport
+
+PROTOCOLS: dict[str, MpcProtocol] = {
+    "stats": StatsProtocol(),
+}
+
+
+def get_protocol(name: str) -> MpcProtocol:
+    """The registered protocol called `name`; ProtocolError naming the known ones otherwise."""
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ProtocolError(
+            f"no MPC protocol named {name!r} on this node (known: {', '.join(sorted(PROTOCOLS))}); "
+            "upgrade the node or request the job with a known protocol"
+        ) from None
+
+
+async def execute(
+    protocol: MpcProtocol, job: JobContext, local_inputs: LocalInputs, transport: Transport
+) -> ProtocolResult:
+    """Run this party's side; any error other than an abort is first sent to every party as one."""
+    try:
+        return await protocol.run(job, local_inputs, transport)
+    except ProtocolAborted:
+        raise
+    except Exception as exc:
+        await transport.abort(f"{transport.party}: {type(exc).__name__}: {exc}")
+        raise
