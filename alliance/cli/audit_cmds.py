@@ -1,0 +1,137 @@
+"""`alliance audit trail|verify|chain`: what an auditor asks of the ledger."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from alliance.canonical import sha256_digest
+from alliance.cli import output
+from alliance.cli.parsing import UsageError
+from alliance.cli.session import acting_org, add_dir_option, net_dir
+
+
+def register(groups: Any) -> None:
+    parser = groups.add_parser("audit", help="trails and integrity checks for auditors")
+    commands = parser.add_subparsers(dest="command", metavar="ACTION", required=True)
+
+    p = commands.add_parser("trail", help="every transaction of a job: signer, block, outcome")
+    add_dir_option(p)
+    p.add_argument("job_id")
+    p.set_defaults(handler=trail)
+
+    p = commands.add_parser("verify", help="check a result file against the digest on the ledger")
+    add_dir_option(p)
+    p.add_argument("job_id")
+    p.add_argument("--file", type=Path, required=True)
+    p.add_argument("--output", required=True, help="the job's output name, e.g. result")
+    p.add_argument("--run", type=int, default=0, help="run number (default: the latest)")
+    p.set_defaults(handler=verify)
+
+    p = commands.add_parser("chain", help="height and head hash of the ledger")
+    add_dir_option(p)
+    p.set_defaults(handler=chain)
+
+
+def job_trail(net: Path, org: str, job_id: str, user: str = "admin") -> list[dict[str, Any]]:
+    """The job's history joined with each transaction's signer, endorsers and block."""
+    from alliance.canonical import loads
+    from network.audit import transaction_record
+    from network.connection import connect_member
+
+    with connect_member(net, org, user) as conn:
+        history = loads(conn.contract.evaluate_transaction("JobHistory", job_id))
+        rows = []
+        for entry in reversed(history):  # oldest first
+            record = transaction_record(conn.network, entry["tx_id"])
+            rows.append(
+                {
+                    "tx_id": entry["tx_id"],
+                    "state": (entry.get("value") or {}).get("state", ""),
+                    "block": record.block_number,
+                    "validation": record.validation_code,
+                    "timestamp": record.timestamp,
+                    "signer": f"{record.creator_name} ({record.creator_role})",
+                    "signer_msp_id": record.creator_msp_id,
+                    "signer_fingerprint": record.creator_fingerprint,
+                    "endorsers": list(record.endorsers),
+                }
+            )
+    return rows
+
+
+def trail(args: argparse.Namespace) -> int:
+    rows = job_trail(net_dir(args), acting_org(args), args.job_id, args.user)
+    if args.json:
+        output.emit_json(rows)
+    else:
+        output.emit_table(
+            f"Trail of {args.job_id}",
+            ("block", "tx", "state", "signer", "endorsed by", "validation"),
+            (
+                (
+                    r["block"],
+                    r["tx_id"][:16] + "…",
+                    r["state"],
+                    r["signer"],
+                    ",".join(r["endorsers"]),
+                    r["validation"],
+                )
+                for r in rows
+            ),
+        )
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    from alliance.canonical import loads
+    from network.connection import connect_member
+
+    if not args.file.is_file():
+        raise UsageError(f"no file {args.file}")
+    with connect_member(net_dir(args), acting_org(args), args.user) as conn:
+        job = loads(conn.contract.evaluate_transaction("GetJob", args.job_id))
+    run = args.run or job["current_run"]
+    result = job["results"].get(str(run))
+    if result is None:
+        raise UsageError(f"{args.job_id} has no recorded result for run {run}")
+    recorded = result["output_digests"].get(args.output)
+    if recorded is None:
+        raise UsageError(
+            f"run {run} of {args.job_id} records no output {args.output!r}; "
+            f"it has: {', '.join(sorted(result['output_digests'])) or 'none'}"
+        )
+    actual = sha256_digest(args.file.read_bytes())
+    matches = actual == recorded
+    if args.json:
+        output.emit_json(
+            {
+                "job_id": args.job_id,
+                "run": run,
+                "output": args.output,
+                "recorded": recorded,
+                "actual": actual,
+                "matches": matches,
+            }
+        )
+    else:
+        verdict = "MATCHES" if matches else "DOES NOT MATCH"
+        output.emit_message(
+            f"{args.file} {verdict} the digest recorded for {args.output} "
+            f"of {args.job_id} run {run} ({recorded})"
+        )
+    return 0 if matches else 1
+
+
+def chain(args: argparse.Namespace) -> int:
+    from network.audit import chain_info
+    from network.connection import connect_member
+
+    with connect_member(net_dir(args), acting_org(args), args.user) as conn:
+        info = chain_info(conn.network)
+    if args.json:
+        output.emit_json(info.__dict__)
+    else:
+        output.emit_fields("Ledger", info.__dict__)
+    return 0

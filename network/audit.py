@@ -1,0 +1,74 @@
+"""The auditor's view of the ledger: who signed each transaction, in which block, and with what
+outcome — read through the peer's query system chaincode (`qscc`), as on Fabric.
+
+Devnet answers the same `qscc` functions (GetTransactionByID, GetBlockByTxID, GetChainInfo), so an
+audit trail is produced by one code path on either ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fabric_protos.common import common_pb2, ledger_pb2
+from fabric_protos.peer import transaction_pb2
+
+from alliance.identity import Identity
+from network.gateway import Network
+from network.protoutil import deserialize_identity, unpack_transaction, validation_code_name
+
+QSCC = "qscc"
+
+
+@dataclass(frozen=True)
+class TransactionRecord:
+    """One committed transaction as an auditor sees it."""
+
+    tx_id: str
+    block_number: int
+    validation_code: str
+    timestamp: int
+    creator_msp_id: str
+    creator_name: str
+    creator_role: str
+    creator_fingerprint: str
+    endorsers: tuple[str, ...]
+    """MSP ids of the endorsing peers."""
+
+
+@dataclass(frozen=True)
+class ChainInfo:
+    height: int
+    current_block_hash: str
+    previous_block_hash: str
+
+
+def chain_info(network: Network) -> ChainInfo:
+    raw = network.get_contract(QSCC).evaluate_transaction("GetChainInfo", network.name)
+    info = ledger_pb2.BlockchainInfo.FromString(raw)
+    return ChainInfo(info.height, info.currentBlockHash.hex(), info.previousBlockHash.hex())
+
+
+def transaction_record(network: Network, tx_id: str) -> TransactionRecord:
+    """Who signed `tx_id`, which peers endorsed it, its block and validation code."""
+    qscc = network.get_contract(QSCC)
+    processed = transaction_pb2.ProcessedTransaction.FromString(
+        qscc.evaluate_transaction("GetTransactionByID", network.name, tx_id)
+    )
+    block = common_pb2.Block.FromString(
+        qscc.evaluate_transaction("GetBlockByTxID", network.name, tx_id)
+    )
+    tx = unpack_transaction(processed.transactionEnvelope)
+    msp_id, pem = deserialize_identity(tx.creator)
+    identity = Identity(msp_id=msp_id, certificate=pem)
+    endorsers = tuple(deserialize_identity(e.endorser)[0] for e in tx.endorsements)
+    return TransactionRecord(
+        tx_id=tx_id,
+        block_number=block.header.number,
+        validation_code=validation_code_name(processed.validationCode),
+        timestamp=tx.channel_header.timestamp.seconds,
+        creator_msp_id=msp_id,
+        creator_name=identity.common_name,
+        creator_role=identity.role,
+        creator_fingerprint=identity.fingerprint,
+        endorsers=endorsers,
+    )

@@ -1,0 +1,83 @@
+"""The approval gate: the node's own check, on a job it has just re-read from the ledger.
+
+An event is only a hint. Before claiming or running anything the node reads the committed job and
+checks every condition itself — the contract enforces the same rules, and the node does not trust
+that anybody else did. Pure: the caller supplies the job, the time and the local fingerprints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from alliance.models import PROTOCOL_OUTPUTS, Job, JobState
+from node.errors import GateRefused
+
+RUNNABLE = (JobState.APPROVED, JobState.RUNNING)
+
+
+def refusal_reasons(
+    job: Job,
+    org: str,
+    now: int,
+    local_fingerprints: Mapping[str, str],
+    *,
+    claimed_run: int | None = None,
+) -> list[str]:
+    """Every reason `org` must not run `job` now; empty when the gate is open.
+
+    `local_fingerprints` maps `org/dataset` to the fingerprint of the data this node would use.
+    `claimed_run` is the run this node is about to execute (None: before claiming).
+    """
+    reasons: list[str] = []
+    if org not in job.participants:
+        reasons.append(
+            f"{org} is not a participant of {job.id} (participants: {', '.join(job.participants)})"
+        )
+    if job.state not in RUNNABLE:
+        reasons.append(f"{job.id} is {job.state}, not APPROVED or RUNNING")
+    missing = [a for a in job.required_approvers if a not in job.approvals]
+    if missing:
+        reasons.append(f"{job.id} lacks committed approvals from {', '.join(missing)}")
+    yes_votes = sum(1 for v in job.votes.values() if v.vote == "yes")
+    if yes_votes < job.votes_needed:
+        reasons.append(f"{job.id} has {yes_votes} of the {job.votes_needed} member votes it needs")
+    if now >= job.expires_at:
+        reasons.append(f"{job.id} expired at {job.expires_at} (now {now})")
+    if claimed_run is None:
+        if job.state == JobState.APPROVED and job.runs_used >= job.max_runs:
+            reasons.append(f"{job.id} has used all {job.max_runs} of its runs")
+    elif claimed_run != job.current_run or org not in job.claims:
+        reasons.append(f"{job.id} run {claimed_run} is not the run {org} claimed on the ledger")
+    allowed = PROTOCOL_OUTPUTS.get(job.protocol)
+    if allowed is None:
+        reasons.append(f"{job.id} asks for protocol {job.protocol!r}, which this node does not run")
+    elif unknown := sorted(set(job.outputs) - set(allowed)):
+        reasons.append(
+            f"{job.id} names outputs {unknown} that protocol {job.protocol} does not produce"
+        )
+    for item in job.inputs:
+        if item.owner != org:
+            continue
+        local = local_fingerprints.get(item.dataset)
+        if local is None:
+            reasons.append(f"{item.dataset} is not in this node's dataset store")
+        elif local != item.fingerprint:
+            reasons.append(
+                f"local data of {item.dataset} has fingerprint {local}, but the job approved "
+                f"{item.fingerprint} (version {item.version}); the file changed since approval"
+            )
+    return reasons
+
+
+def check_job(
+    job: Job,
+    org: str,
+    now: int,
+    local_fingerprints: Mapping[str, str],
+    *,
+    claimed_run: int | None = None,
+) -> None:
+    """Raise GateRefused with every reason when `org` must not run `job` now."""
+    reasons = refusal_reasons(job, org, now, local_fingerprints, claimed_run=claimed_run)
+    if reasons:
+        raise GateRefused("; ".join(reasons))

@@ -1,0 +1,167 @@
+"""Where a member's rows live: a CSV or Parquet file, or a table behind a SQLAlchemy URL.
+
+Every source streams: fingerprinting and column reads go batch by batch, never the whole table as
+Python rows. The cell texts (and so the fingerprint) are the same whichever kind holds the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from alliance import datafile
+from alliance.datafile import Column, check_column, normalise_column
+from alliance.errors import AllianceError
+from alliance.fingerprint import DatasetFingerprint, fingerprint_batches, fingerprint_file
+from node.errors import DatasetError
+
+SQL_BATCH_ROWS = 65536
+
+
+class DataSource(Protocol):
+    """Rows of one local dataset."""
+
+    location: str
+
+    def schema(self) -> list[Column]: ...
+
+    def fingerprint(self) -> DatasetFingerprint: ...
+
+    def read_column(self, column: str) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A CSV or Parquet file on the node's disk."""
+
+    path: Path
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def schema(self) -> list[Column]:
+        try:
+            return datafile.infer_schema(self.path)
+        except AllianceError as exc:
+            raise DatasetError(str(exc)) from exc
+
+    def fingerprint(self) -> DatasetFingerprint:
+        try:
+            return fingerprint_file(self.path)
+        except AllianceError as exc:
+            raise DatasetError(str(exc)) from exc
+
+    def read_column(self, column: str) -> np.ndarray:
+        try:
+            return datafile.read_column(self.path, column)
+        except AllianceError as exc:
+            raise DatasetError(str(exc)) from exc
+
+
+def _sql_kind(sql_type: object) -> str:
+    from sqlalchemy import types
+
+    if isinstance(sql_type, types.Boolean):
+        return "boolean"
+    if isinstance(sql_type, types.Integer):
+        return "integer"
+    if isinstance(sql_type, (types.Numeric, types.Float)):
+        return "decimal"
+    if isinstance(sql_type, types.Date):
+        return "date"
+    return "string"
+
+
+def _cell_text(kind: str, value: object) -> str:
+    if value is None:
+        return ""
+    if kind == "boolean":
+        return "true" if value else "false"
+    if kind == "date":
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class SqlSource:
+    """A table reached through a SQLAlchemy URL (`sqlite:///x.db`, `postgresql://...`)."""
+
+    url: str
+    table: str
+
+    @property
+    def location(self) -> str:
+        return f"{self.url}#{self.table}"
+
+    def _table(self):  # type: ignore[no-untyped-def]
+        from sqlalchemy import MetaData, Table, create_engine
+        from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+
+        try:
+            engine = create_engine(self.url)
+            return engine, Table(self.table, MetaData(), autoload_with=engine)
+        except NoSuchTableError as exc:
+            raise DatasetError(f"{self.url} has no table {self.table!r}") from exc
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
+            raise DatasetError(f"cannot open {self.url}: {exc}") from exc
+
+    def schema(self) -> list[Column]:
+        engine, table = self._table()
+        engine.dispose()
+        return [Column(c.name, _sql_kind(c.type)) for c in table.columns]
+
+    def _batches(self, names: Sequence[str] | None = None) -> Iterator[list[list[str]]]:
+        from sqlalchemy import select
+
+        engine, table = self._table()
+        columns = [c for c in table.columns if names is None or c.name in names]
+        kinds = [_sql_kind(c.type) for c in columns]
+        key = list(table.primary_key.columns) or columns
+        try:
+            with engine.connect() as conn:
+                result = conn.execution_options(yield_per=SQL_BATCH_ROWS).execute(
+                    select(*columns).order_by(*key)
+                )
+                for part in result.partitions():
+                    batch = [
+                        [_cell_text(kind, row[i]) for row in part] for i, kind in enumerate(kinds)
+                    ]
+                    for kind, cells in zip(kinds, batch, strict=True):
+                        check_column(kind, cells, f"{self.location}")
+                    yield [
+                        normalise_column(k, cells) for k, cells in zip(kinds, batch, strict=True)
+                    ]
+        finally:
+            engine.dispose()
+
+    def fingerprint(self) -> DatasetFingerprint:
+        return fingerprint_batches(self.schema(), self._batches())
+
+    def read_column(self, column: str) -> np.ndarray:
+        schema = {c.name: c.type for c in self.schema()}
+        if column not in schema:
+            raise DatasetError(
+                f"table {self.table!r} has no column {column!r}; available: {', '.join(schema)}"
+            )
+        cells: list[str] = []
+        for batch in self._batches([column]):
+            cells.extend(batch[0])
+        try:
+            return datafile.cells_to_array(self.location, column, schema[column], cells)
+        except AllianceError as exc:
+            raise DatasetError(str(exc)) from exc
+
+
+def open_source(location: str) -> DataSource:
+    """`path.csv`, `path.parquet`, or `URL#table` -> the matching source."""
+    if "://" in location:
+        url, sep, table = location.rpartition("#")
+        if not sep or not table:
+            raise DatasetError(f"SQL location {location!r} names no table: write URL#table")
+        return SqlSource(url, table)
+    return FileSource(Path(location))
