@@ -1,0 +1,95 @@
+"""The node's own approval gate: each condition, tried against a job the real contract produced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from contract_helpers import Alliance, founded
+
+from alliance.models import Job
+from node.errors import GateRefused
+from node.gate import check_job, refusal_reasons
+
+
+def _job(data: dict[str, Any]) -> Job:
+    return Job.model_validate(data)
+
+
+@pytest.fixture
+def alliance() -> Alliance:
+    return founded()
+
+
+def local_fps(job: Job, org: str) -> dict[str, str]:
+    return {i.dataset: i.fingerprint for i in job.inputs if i.owner == org}
+
+
+def test_gate_opens_for_approved_job_with_matching_data(alliance: Alliance) -> None:
+    job = _job(alliance.approved_job())
+    assert refusal_reasons(job, "bank", job.created_at + 1, local_fps(job, "bank")) == []
+
+
+def test_gate_refuses_requested_job(alliance: Alliance) -> None:
+    job = _job(alliance.request("telecom", ["bank/customers:amount", "telecom/subscribers:amount"]))
+    with pytest.raises(GateRefused, match="REQUESTED"):
+        check_job(job, "telecom", job.created_at + 1, local_fps(job, "telecom"))
+
+
+def test_gate_refuses_missing_approval_even_if_state_claims_approved(alliance: Alliance) -> None:
+    data = alliance.approved_job()
+    data["approvals"].pop("bank")  # a forged or corrupted job record
+    with pytest.raises(GateRefused, match="lacks committed approvals from bank"):
+        check_job(_job(data), "telecom", data["created_at"] + 1, {})
+
+
+def test_gate_refuses_non_participant(alliance: Alliance) -> None:
+    job = _job(alliance.approved_job())
+    with pytest.raises(GateRefused, match="platform is not a participant"):
+        check_job(job, "platform", job.created_at + 1, {})
+
+
+def test_gate_refuses_expired_job(alliance: Alliance) -> None:
+    job = _job(alliance.approved_job())
+    with pytest.raises(GateRefused, match="expired"):
+        check_job(job, "bank", job.expires_at, local_fps(job, "bank"))
+
+
+def test_gate_refuses_exhausted_runs(alliance: Alliance) -> None:
+    data = alliance.approved_job()
+    data["runs_used"] = data["max_runs"]
+    with pytest.raises(GateRefused, match="used all"):
+        check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"))
+
+
+def test_gate_refuses_changed_local_data(alliance: Alliance) -> None:
+    job = _job(alliance.approved_job())
+    changed = {i.dataset: "sha256:" + "0" * 64 for i in job.inputs if i.owner == "bank"}
+    with pytest.raises(GateRefused, match="changed since approval"):
+        check_job(job, "bank", job.created_at + 1, changed)
+
+
+def test_gate_refuses_dataset_missing_from_store(alliance: Alliance) -> None:
+    job = _job(alliance.approved_job())
+    with pytest.raises(GateRefused, match="not in this node's dataset store"):
+        check_job(job, "bank", job.created_at + 1, {})
+
+
+def test_gate_refuses_run_not_claimed_by_this_org(alliance: Alliance) -> None:
+    job = _job(alliance.approved_job())
+    with pytest.raises(GateRefused, match="not the run bank claimed"):
+        check_job(job, "bank", job.created_at + 1, local_fps(job, "bank"), claimed_run=1)
+
+
+def test_gate_refuses_unknown_protocol(alliance: Alliance) -> None:
+    data = alliance.approved_job()
+    data["protocol"] = "exfiltrate"
+    with pytest.raises(GateRefused, match="does not run"):
+        check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"))
+
+
+def test_gate_refuses_missing_member_votes(alliance: Alliance) -> None:
+    data = alliance.approved_job()
+    data["votes_needed"] = 2
+    with pytest.raises(GateRefused, match="member votes"):
+        check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"))
