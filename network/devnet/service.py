@@ -1,0 +1,339 @@
+"""Fabric's `gateway.Gateway` gRPC service, served by devnet with Fabric's status codes and texts.
+
+How failures look (as Fabric's gateway shapes them, `internal/pkg/gateway/*.go`):
+- Endorse refused by the peer (bad signature, unknown CA, duplicate tx id, contract refusal):
+  ABORTED "failed to endorse transaction, see attached details for more info", with one
+  `ErrorDetail(address, msp_id, message)`; a contract refusal's message is
+  "chaincode response <status>, <ErrorClass>: <text>".
+- Evaluate: the peer's message after "evaluate call to endorser returned error: " (UNKNOWN for
+  a contract refusal, FAILED_PRECONDITION for a proposal the peer refused), with the detail.
+- Submit refused by the orderer: ABORTED "received unsuccessful response from orderer:
+  status=<FORBIDDEN|BAD_REQUEST|NOT_FOUND>, info=<why>". A replayed transaction id: ALREADY_EXISTS
+  (devnet refuses it up front; Fabric would order it and mark it DUPLICATE_TXID).
+- CommitStatus / ChaincodeEvents with a bad identity or signature: PERMISSION_DENIED.
+- Malformed requests: INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
+from fabric_protos.peer import chaincode_event_pb2, proposal_pb2
+
+from network.devnet import qscc
+from network.devnet.endorser import ERROR_THRESHOLD, Endorsed
+from network.devnet.ledger import DevnetLedger, Rejected
+from network.devnet.msp import AccessDenied, Creator
+from network.errors import ErrorDetail
+from network.protoutil import (
+    MalformedMessage,
+    UnpackedProposal,
+    compute_tx_id,
+    prepare_transaction,
+    unpack_proposal,
+)
+from network.rpcstatus import STATUS_DETAILS_KEY, encode_status
+
+log = logging.getLogger("network.devnet")
+
+EVENTS_CHUNK = 200
+
+_ORDERER_STATUS = {
+    "forbidden": "FORBIDDEN",
+    "bad_request": "BAD_REQUEST",
+    "not_found": "NOT_FOUND",
+}
+
+
+class _PeerRefusal(Exception):
+    """The endorsing peer refused the proposal before running the contract."""
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext,
+    code: grpc.StatusCode,
+    message: str,
+    details: tuple[ErrorDetail, ...] = (),
+) -> None:
+    trailers = ()
+    if details:
+        trailers = ((STATUS_DETAILS_KEY, encode_status(code.value[0], message, details)),)
+    await context.abort(code, message, trailing_metadata=trailers)
+
+
+class GatewayService(gateway_pb2_grpc.GatewayServicer):
+    def __init__(self, ledger: DevnetLedger, address: str) -> None:
+        self.ledger = ledger
+        self.address = address
+
+    # -- proposals ------------------------------------------------------------------------------
+
+    def _check_proposal(
+        self, signed: proposal_pb2.SignedProposal
+    ) -> tuple[UnpackedProposal, Creator]:
+        """The endorser's preProcess: unpack, header checks, creator and signature, duplicates."""
+        try:
+            proposal = unpack_proposal(signed)
+        except MalformedMessage as exc:
+            raise _PeerRefusal(f"error validating proposal: {exc}") from exc
+        if proposal.channel_id != self.ledger.channel_id:
+            raise _PeerRefusal(f"channel '{proposal.channel_id}' not found")
+        if proposal.chaincode not in (self.ledger.chaincode, qscc.NAME):
+            raise _PeerRefusal(
+                f"make sure the chaincode {proposal.chaincode} has been successfully defined on "
+                f"channel {proposal.channel_id} and try again: chaincode definition for "
+                f"'{proposal.chaincode}' not found"
+            )
+        if compute_tx_id(proposal.nonce, proposal.creator) != proposal.tx_id:
+            raise _PeerRefusal(
+                f"error validating proposal: incorrectly computed txid: {proposal.tx_id} is not "
+                "sha256(nonce || creator)"
+            )
+        try:
+            creator = self.ledger.validator.verify(
+                proposal.creator, signed.proposal_bytes, signed.signature, "proposal"
+            )
+        except AccessDenied as exc:
+            raise _PeerRefusal(f"error validating proposal: access denied: {exc}") from exc
+        if self.ledger.is_known_tx(proposal.tx_id):
+            raise _PeerRefusal(f"duplicate transaction found [{proposal.tx_id}]")
+        return proposal, creator
+
+    def _detail(self, msp_id: str, message: str) -> ErrorDetail:
+        return ErrorDetail(address=self.address, msp_id=msp_id, message=message)
+
+    async def Evaluate(
+        self, request: gateway_pb2.EvaluateRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.EvaluateResponse:
+        peer_msp = self.ledger.endorser.peer_for("").msp_id
+        try:
+            proposal, creator = self._check_proposal(request.proposed_transaction)
+        except _PeerRefusal as exc:
+            message = str(exc)
+            await _abort(
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "evaluate call to endorser returned error: " + message,
+                (self._detail(peer_msp, message),),
+            )
+            raise AssertionError("unreachable") from exc
+        if proposal.chaincode == qscc.NAME:
+            ledger = self.ledger
+            response = qscc.invoke(
+                ledger.store,
+                ledger.channel_id,
+                ledger.height,
+                ledger.last_hash,
+                proposal.function,
+                list(proposal.args),
+            )
+            ok = response.status < ERROR_THRESHOLD
+        else:
+            simulated = self.ledger.endorser.simulate(proposal, creator)
+            response, ok = simulated.response, simulated.ok
+        if not ok:
+            message = f"chaincode response {response.status}, {response.message}"
+            peer = self.ledger.endorser.peer_for(creator.msp_id)
+            await _abort(
+                context,
+                grpc.StatusCode.UNKNOWN,
+                "evaluate call to endorser returned error: " + message,
+                (self._detail(peer.msp_id, message),),
+            )
+        return gateway_pb2.EvaluateResponse(result=response)
+
+    async def Endorse(
+        self, request: gateway_pb2.EndorseRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.EndorseResponse:
+        peer_msp = self.ledger.endorser.peer_for("").msp_id
+        try:
+            proposal, creator = self._check_proposal(request.proposed_transaction)
+        except _PeerRefusal as exc:
+            await _abort(
+                context,
+                grpc.StatusCode.ABORTED,
+                "failed to endorse transaction, see attached details for more info",
+                (self._detail(peer_msp, str(exc)),),
+            )
+            raise AssertionError("unreachable") from exc
+        if proposal.chaincode == qscc.NAME:
+            await _abort(
+                context,
+                grpc.StatusCode.ABORTED,
+                "failed to endorse transaction, see attached details for more info",
+                (self._detail(peer_msp, "qscc is a query system chaincode: evaluate it"),),
+            )
+        result = self.ledger.endorser.endorse(proposal, creator)
+        if not isinstance(result, Endorsed):
+            response = result.response
+            peer = self.ledger.endorser.peer_for(creator.msp_id)
+            await _abort(
+                context,
+                grpc.StatusCode.ABORTED,
+                "failed to endorse transaction, see attached details for more info",
+                (
+                    self._detail(
+                        peer.msp_id, f"chaincode response {response.status}, {response.message}"
+                    ),
+                ),
+            )
+            raise AssertionError("unreachable")
+        self.ledger.remember_endorsement(proposal.tx_id, result.prp_bytes)
+        envelope = prepare_transaction(proposal, result.prp_bytes, [result.endorsement])
+        return gateway_pb2.EndorseResponse(prepared_transaction=envelope)
+
+    # -- ordering -------------------------------------------------------------------------------
+
+    async def Submit(
+        self, request: gateway_pb2.SubmitRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.SubmitResponse:
+        if not request.HasField("prepared_transaction"):
+            await _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, "a prepared transaction is required"
+            )
+        try:
+            self.ledger.submit(request.prepared_transaction)
+        except Rejected as exc:
+            if exc.kind == "invalid":
+                await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+            elif exc.kind == "duplicate":
+                await _abort(context, grpc.StatusCode.ALREADY_EXISTS, exc.message)
+            elif exc.kind == "unavailable":
+                await _abort(context, grpc.StatusCode.UNAVAILABLE, exc.message)
+            await _abort(
+                context,
+                grpc.StatusCode.ABORTED,
+                "received unsuccessful response from orderer: "
+                f"status={_ORDERER_STATUS.get(exc.kind, 'BAD_REQUEST')}, info={exc.message}",
+            )
+        return gateway_pb2.SubmitResponse()
+
+    # -- signed reads ---------------------------------------------------------------------------
+
+    async def _check_signed(
+        self,
+        context: grpc.aio.ServicerContext,
+        identity: bytes,
+        request: bytes,
+        signature: bytes,
+        channel_id: str,
+        what: str,
+    ) -> None:
+        if not identity:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no identity provided")
+        if not channel_id:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no channel ID provided")
+        try:
+            self.ledger.validator.verify(identity, request, signature, what)
+        except AccessDenied as exc:
+            await _abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"access denied: channel [{channel_id}]: {exc}",
+            )
+        if channel_id != self.ledger.channel_id:
+            await _abort(context, grpc.StatusCode.NOT_FOUND, f"channel '{channel_id}' not found")
+
+    async def CommitStatus(
+        self, signed: gateway_pb2.SignedCommitStatusRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.CommitStatusResponse:
+        if not signed.request:
+            await _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, "a commit status request is required"
+            )
+        try:
+            request = gateway_pb2.CommitStatusRequest.FromString(signed.request)
+        except Exception as exc:
+            await _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, f"invalid status request: {exc}"
+            )
+            raise AssertionError("unreachable") from exc
+        if not request.transaction_id:
+            await _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, "transaction ID should not be empty"
+            )
+        await self._check_signed(
+            context,
+            request.identity,
+            signed.request,
+            signed.signature,
+            request.channel_id,
+            "commit status request",
+        )
+        status = await self.ledger.wait_for_commit(request.transaction_id)
+        return gateway_pb2.CommitStatusResponse(
+            result=status.code, block_number=status.block_number
+        )
+
+    async def ChaincodeEvents(
+        self, signed: gateway_pb2.SignedChaincodeEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gateway_pb2.ChaincodeEventsResponse]:
+        if not signed.request:
+            await _abort(
+                context, grpc.StatusCode.INVALID_ARGUMENT, "a chaincode events request is required"
+            )
+        try:
+            request = gateway_pb2.ChaincodeEventsRequest.FromString(signed.request)
+        except Exception as exc:
+            await _abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"invalid chaincode events request: {exc}",
+            )
+            raise AssertionError("unreachable") from exc
+        await self._check_signed(
+            context,
+            request.identity,
+            signed.request,
+            signed.signature,
+            request.channel_id,
+            "chaincode events request",
+        )
+        ledger = self.ledger
+        start = None
+        if request.after_transaction_id:
+            found = ledger.tx_status(request.after_transaction_id)
+            if found is not None:
+                start = found.block_number
+        if start is None:
+            kind = request.start_position.WhichOneof("Type")
+            if kind == "specified":
+                start = request.start_position.specified.number
+            elif kind in (None, "next_commit"):
+                start = ledger.height
+            else:
+                await _abort(
+                    context,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"invalid start position type: {kind} (use next_commit or specified)",
+                )
+        after = request.after_transaction_id
+        passed = not after
+        next_block = start or 0
+        while True:
+            height = ledger.height
+            if next_block >= height:
+                await ledger.wait_for_height(next_block)
+                continue
+            last = min(height - 1, next_block + EVENTS_CHUNK - 1)
+            by_block: dict[int, list[chaincode_event_pb2.ChaincodeEvent]] = {}
+            for ev in ledger.store.events(next_block, last, request.chaincode_id):
+                if not passed:
+                    passed = ev.tx_id == after
+                    continue
+                by_block.setdefault(ev.block_number, []).append(
+                    chaincode_event_pb2.ChaincodeEvent(
+                        chaincode_id=ev.chaincode_id,
+                        tx_id=ev.tx_id,
+                        event_name=ev.event_name,
+                        payload=ev.payload,
+                    )
+                )
+            for number in sorted(by_block):
+                yield gateway_pb2.ChaincodeEventsResponse(
+                    events=by_block[number], block_number=number
+                )
+            next_block = last + 1
