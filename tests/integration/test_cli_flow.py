@@ -30,7 +30,9 @@ def net(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     data = target.parent
     (data / "customers.csv").write_text("id,balance\nc1,100\nc2,250\nc3,75\n")
     (data / "subscribers.csv").write_text("phone,exposure\nc1,5\nc3,7\nc9,1\n")
-    assert main(["network", "up", "--dir", str(target), "--no-nodes", "--batch-timeout-ms", "50"]) == 0
+    assert (
+        main(["network", "up", "--dir", str(target), "--no-nodes", "--batch-timeout-ms", "50"]) == 0
+    )
     yield target
     main(["network", "down", "--dir", str(target)])
 
@@ -42,23 +44,71 @@ def as_org(net: Path, org: str, *argv: str) -> list[str]:
 @pytest.fixture(scope="module")
 def datasets(net: Path) -> None:
     data = net.parent
-    assert main(as_org(net, "bank", "dataset", "register", "--name", "customers",
-                       "--file", str(data / "customers.csv"), "--tag", "retail")) == 0
-    assert main(as_org(net, "telecom", "dataset", "register", "--name", "subscribers",
-                       "--file", str(data / "subscribers.csv"))) == 0
+    assert (
+        main(
+            as_org(
+                net,
+                "bank",
+                "dataset",
+                "register",
+                "--name",
+                "customers",
+                "--file",
+                str(data / "customers.csv"),
+                "--tag",
+                "retail",
+            )
+        )
+        == 0
+    )
+    assert (
+        main(
+            as_org(
+                net,
+                "telecom",
+                "dataset",
+                "register",
+                "--name",
+                "subscribers",
+                "--file",
+                str(data / "subscribers.csv"),
+            )
+        )
+        == 0
+    )
 
 
 def request(capsys: pytest.CaptureFixture[str], net: Path) -> str:
     capsys.readouterr()
-    code, out, _ = run(capsys, "--json", *as_org(
-        net, "telecom", "job", "request", "--protocol", "stats",
-        "--input", "bank/customers:balance", "--input", "telecom/subscribers:exposure",
-        "--param", "op=sum", "--output", "result=telecom", "--expires", "1h"))
+    code, out, _ = run(
+        capsys,
+        "--json",
+        *as_org(
+            net,
+            "telecom",
+            "job",
+            "request",
+            "--protocol",
+            "stats",
+            "--input",
+            "bank/customers:balance",
+            "--input",
+            "telecom/subscribers:exposure",
+            "--param",
+            "op=sum",
+            "--output",
+            "result=telecom",
+            "--expires",
+            "1h",
+        ),
+    )
     assert code == 0
     return json.loads(out)["job_id"]
 
 
-def show(capsys: pytest.CaptureFixture[str], net: Path, job_id: str, org: str = "regulator") -> dict:
+def show(
+    capsys: pytest.CaptureFixture[str], net: Path, job_id: str, org: str = "regulator"
+) -> dict:
     code, out, _ = run(capsys, "--json", *as_org(net, org, "job", "show", job_id))
     assert code == 0
     return json.loads(out)
@@ -84,16 +134,23 @@ def test_registered_dataset_carries_local_fingerprint(
 ) -> None:
     from alliance.fingerprint import fingerprint_file
 
-    code, out, _ = run(capsys, "--json", *as_org(net, "platform", "dataset", "show", "bank/customers"))
+    code, out, _ = run(
+        capsys, "--json", *as_org(net, "platform", "dataset", "show", "bank/customers")
+    )
     assert code == 0
     dataset = json.loads(out)
     local = fingerprint_file(net.parent / "customers.csv")
     assert dataset["fingerprint"] == local.fingerprint
     assert dataset["row_count"] == 3
-    assert dataset["schema"] == [{"name": "id", "type": "string"}, {"name": "balance", "type": "integer"}]
+    assert dataset["schema"] == [
+        {"name": "id", "type": "string"},
+        {"name": "balance", "type": "integer"},
+    ]
 
 
-def test_dataset_list_filters_by_tag(net: Path, datasets: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_dataset_list_filters_by_tag(
+    net: Path, datasets: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "--json", *as_org(net, "bank", "dataset", "list", "--tag", "retail"))
     assert code == 0
     assert [d["id"] for d in json.loads(out)] == ["bank/customers"]
@@ -121,7 +178,9 @@ def test_non_owner_approval_is_refused_with_the_contract_reason(
     assert show(capsys, net, job_id)["state"] == "REQUESTED"
 
 
-def test_rejected_job_is_final(net: Path, datasets: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rejected_job_is_final(
+    net: Path, datasets: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     job_id = request(capsys, net)
     assert main(as_org(net, "bank", "job", "reject", job_id, "--reason", "not for marketing")) == 0
     code, _, err = run(capsys, *as_org(net, "bank", "job", "approve", job_id))
@@ -129,17 +188,33 @@ def test_rejected_job_is_final(net: Path, datasets: None, capsys: pytest.Capture
     assert show(capsys, net, job_id)["rejection"]["reason"] == "not for marketing"
 
 
-def test_auditor_cannot_request_jobs(net: Path, datasets: None, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, *as_org(
-        net, "regulator", "job", "request", "--protocol", "stats", "--input",
-        "bank/customers:balance", "--output", "result=regulator"))
+def test_auditor_cannot_request_jobs(
+    net: Path, datasets: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        capsys,
+        *as_org(
+            net,
+            "regulator",
+            "job",
+            "request",
+            "--protocol",
+            "stats",
+            "--input",
+            "bank/customers:balance",
+            "--output",
+            "result=regulator",
+        ),
+    )
     assert code == 1
     assert "NotAuthorized" in err
 
 
 def test_job_list_by_state(net: Path, datasets: None, capsys: pytest.CaptureFixture[str]) -> None:
     job_id = request(capsys, net)
-    code, out, _ = run(capsys, "--json", *as_org(net, "bank", "job", "list", "--state", "REQUESTED"))
+    code, out, _ = run(
+        capsys, "--json", *as_org(net, "bank", "job", "list", "--state", "REQUESTED")
+    )
     assert code == 0
     jobs = json.loads(out)
     assert job_id in [j["id"] for j in jobs]
@@ -160,12 +235,19 @@ def test_job_history_lists_each_transaction(
 def test_membership_vote_admits_new_member(net: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["network", "add-org", "--dir", str(net), "fintech"]) == 0
     capsys.readouterr()
-    code, out, _ = run(capsys, "--json", *as_org(
-        net, "bank", "member", "propose", "--join", "fintech", "--reason", "payments partner"))
+    code, out, _ = run(
+        capsys,
+        "--json",
+        *as_org(
+            net, "bank", "member", "propose", "--join", "fintech", "--reason", "payments partner"
+        ),
+    )
     assert code == 0
     proposal = json.loads(out)
     assert proposal["state"] == "PENDING"
-    code, out, _ = run(capsys, "--json", *as_org(net, "telecom", "member", "vote", proposal["id"], "yes"))
+    code, out, _ = run(
+        capsys, "--json", *as_org(net, "telecom", "member", "vote", proposal["id"], "yes")
+    )
     assert code == 0 and json.loads(out)["state"] == "PASSED"
     code, out, _ = run(capsys, "--json", *as_org(net, "fintech", "member", "list"))
     assert code == 0
@@ -175,8 +257,11 @@ def test_membership_vote_admits_new_member(net: Path, capsys: pytest.CaptureFixt
 def test_double_vote_is_refused(net: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["network", "add-org", "--dir", str(net), "insurer"])
     capsys.readouterr()
-    code, out, _ = run(capsys, "--json", *as_org(
-        net, "bank", "member", "propose", "--join", "insurer", "--reason", "underwriting"))
+    code, out, _ = run(
+        capsys,
+        "--json",
+        *as_org(net, "bank", "member", "propose", "--join", "insurer", "--reason", "underwriting"),
+    )
     assert code == 0
     proposal_id = json.loads(out)["id"]
     code, _, err = run(capsys, *as_org(net, "bank", "member", "vote", proposal_id, "yes"))
@@ -184,25 +269,75 @@ def test_double_vote_is_refused(net: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_usage_error_exits_2(net: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, *as_org(
-        net, "telecom", "job", "request", "--protocol", "stats", "--input", "bank/customers:balance",
-        "--output", "result=telecom", "--expires", "soon"))
+    code, _, err = run(
+        capsys,
+        *as_org(
+            net,
+            "telecom",
+            "job",
+            "request",
+            "--protocol",
+            "stats",
+            "--input",
+            "bank/customers:balance",
+            "--output",
+            "result=telecom",
+            "--expires",
+            "soon",
+        ),
+    )
     assert code == 2 and "duration" in err
 
 
 def test_missing_passphrase_is_a_clear_error(net: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ALLIANCE_PASSPHRASE"}
     proc = subprocess.run(
-        [sys.executable, "-m", "alliance.cli.main", "--dir", str(net), "--as", "bank", "member", "list"],
-        env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "alliance.cli.main",
+            "--dir",
+            str(net),
+            "--as",
+            "bank",
+            "member",
+            "list",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
     )
     assert proc.returncode == 4
     assert "ALLIANCE_PASSPHRASE" in proc.stderr
 
 
-def test_ledger_down_is_a_clear_error(network_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ledger_down_is_a_clear_error(
+    network_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "net"
     shutil.copytree(network_dir, target, ignore=shutil.ignore_patterns("run", "*.sqlite*"))
     code, _, err = run(capsys, *as_org(target, "bank", "member", "list"))
     assert code == 1
     assert "network up" in err
+
+
+def test_audit_trail_names_signer_and_block_of_each_transaction(
+    net: Path, datasets: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_id = request(capsys, net)
+    assert run(capsys, *as_org(net, "bank", "job", "approve", job_id))[0] == 0
+    code, out, _ = run(capsys, "--json", *as_org(net, "regulator", "audit", "trail", job_id))
+    assert code == 0
+    trail = json.loads(out)
+    assert [t["state"] for t in trail] == ["REQUESTED", "APPROVED"]
+    assert [t["signer_msp_id"] for t in trail] == ["TelecomMSP", "BankMSP"]
+    assert all(t["validation"] == "VALID" for t in trail)
+    assert trail[0]["block"] <= trail[1]["block"]
+
+
+def test_audit_chain_reports_height(net: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--json", *as_org(net, "regulator", "audit", "chain"))
+    assert code == 0
+    assert json.loads(out)["height"] >= 2
