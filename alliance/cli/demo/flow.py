@@ -1,0 +1,333 @@
+"""The demo's steps, each checked: what the ledger and the nodes did, against what was shown.
+
+`DemoFlow(net_dir, passphrase).run(on_step)` creates the alliance, starts devnet and the three
+member nodes as separate processes, and walks the governed flow; every step yields a `Step` with
+`ok` saying whether it happened as shown. `stop()` (always called by `run`) stops every process
+the flow started, and only those.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from alliance.canonical import canonical_json
+
+MEMBERS = ("bank", "telecom", "platform")
+AUDITOR = "regulator"
+NEWCOMER = "fintech"
+JOB_WAIT_SECONDS = 40.0
+
+
+@dataclass
+class Step:
+    key: str
+    title: str
+    ok: bool
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class DemoFailed(Exception):
+    """A step did not happen as shown."""
+
+
+class DemoFlow:
+    def __init__(
+        self, net_dir: Path, passphrase: bytes, *, seed: int = 7,
+        node_args: list[str] | None = None,
+    ) -> None:
+        self.net_dir = Path(net_dir).resolve()
+        self.node_args = list(node_args or [])
+        self.passphrase = passphrase
+        self.seed = seed
+        self.steps: list[Step] = []
+        self.summary: dict[str, Any] = {"dir": str(self.net_dir), "seed": seed}
+        self._conns: dict[str, Any] = {}
+        self._started_devnet = False
+        self._started_nodes: list[str] = []
+        self._on_step: Callable[[Step], None] = lambda step: None
+        self.tables: dict[str, Any] = {}
+
+    # ---- driving -------------------------------------------------------------------------------
+
+    def run(self, on_step: Callable[[Step], None] | None = None) -> bool:
+        """Every step in order; stops at the first that did not happen. True if all did."""
+        self._on_step = on_step or self._on_step
+        try:
+            for action in (self.create, self.start, self.charter, self.admit_newcomer,
+                           self.register_datasets, self.stats_job, self.rejected_job,
+                           self.unapproved_job, self.audit):
+                action()
+        except DemoFailed:
+            return False
+        except Exception as exc:  # any other trouble is a step that did not happen, shown as such
+            step = Step("error", "Stopped by an error", False, f"{type(exc).__name__}: {exc}")
+            self.steps.append(step)
+            self._on_step(step)
+            return False
+        finally:
+            self.stop()
+        return True
+
+    def _step(self, key: str, title: str, ok: bool, detail: str = "", **data: Any) -> Step:
+        step = Step(key, title, ok, detail, data)
+        self.steps.append(step)
+        self._on_step(step)
+        if not ok:
+            raise DemoFailed(f"{title}: {detail}")
+        return step
+
+    def contract(self, org: str) -> Any:
+        if org not in self._conns:
+            from network.connection import connect_member
+
+            self._conns[org] = connect_member(self.net_dir, org, "admin", self.passphrase)
+        return self._conns[org].contract
+
+    def submit(self, org: str, function: str, *args: str) -> Any:
+        return json.loads(self.contract(org).submit_transaction(function, *args) or b"null")
+
+    def evaluate(self, org: str, function: str, *args: str) -> Any:
+        return json.loads(self.contract(org).evaluate_transaction(function, *args) or b"null")
+
+    # ---- steps ---------------------------------------------------------------------------------
+
+    def create(self) -> None:
+        from alliance.cli.demo.data import overlap, write_tables
+        from alliance.network_init import add_org, init_network
+
+        init_network(self.net_dir, members=list(MEMBERS), auditors=[AUDITOR],
+                     passphrase=self.passphrase)
+        add_org(self.net_dir, NEWCOMER, self.passphrase)
+        self.tables = write_tables(self.net_dir / "demo-data", self.seed)
+        shared = overlap(self.seed)
+        rows = ", ".join(f"{org} {t[3]}" for org, t in self.tables.items())
+        self._step("create", "Alliance created", True,
+                   f"MSPs for {', '.join(MEMBERS)} + {AUDITOR} (auditor); synthetic data: {rows} "
+                   f"rows, {shared} ids in all three", shared_ids=shared)
+
+    def start(self) -> None:
+        from network.connection import record_engine
+        from network.devnet.launcher import start_devnet
+        from node.launcher import start_nodes
+
+        self._started_devnet = True
+        devnet = start_devnet(self.net_dir, batch_timeout_ms=20)
+        record_engine(self.net_dir, "devnet")
+        self._started_nodes = list(MEMBERS)
+        pids = start_nodes(self.net_dir, list(MEMBERS), env=self._env(),
+                           extra_args=self.node_args)
+        self.summary["devnet_port"] = devnet.port
+        self._step("start", "Ledger and nodes up", True,
+                   f"devnet on port {devnet.port}; nodes "
+                   + ", ".join(f"{o} (pid {p})" for o, p in pids.items()),
+                   devnet_port=devnet.port, nodes=pids)
+
+    def _env(self) -> dict[str, str]:
+        from alliance.keystore import PASSPHRASE_ENV
+
+        return {PASSPHRASE_ENV: self.passphrase.decode()}
+
+    def charter(self) -> None:
+        charter = (self.net_dir / "charter.json").read_text()
+        self.submit("bank", "InitCharter", charter)
+        members = self.evaluate(AUDITOR, "ListMembers")
+        names = sorted(m["org"] for m in members)
+        self._step("charter", "Charter on the ledger", names == sorted([*MEMBERS, AUDITOR]),
+                   f"InitCharter by bank's admin; members: {', '.join(names)}")
+
+    def admit_newcomer(self) -> None:
+        from alliance.profile import load_profile
+
+        msp_id = load_profile(self.net_dir).orgs[NEWCOMER].msp_id
+        proposal = self.submit("bank", "ProposeMember", canonical_json({
+            "action": "join", "org": NEWCOMER, "msp_id": msp_id, "roles": ["member"],
+            "reason": "a fintech asks to join the alliance",
+        }).decode())
+        voters = ["bank"]
+        for org in ("telecom", "platform"):
+            if proposal["state"] != "PENDING":
+                break
+            proposal = self.submit(org, "VoteProposal", proposal["id"], "yes")
+            voters.append(org)
+        members = {m["org"] for m in self.evaluate(AUDITOR, "ListMembers")}
+        self._step("admit", f"{NEWCOMER} admitted by vote",
+                   proposal["state"] == "PASSED" and NEWCOMER in members,
+                   f"proposal {proposal['id']} {proposal['state']} with yes from "
+                   f"{', '.join(voters)}", proposal=proposal["id"])
+
+    def register_datasets(self) -> None:
+        from node.paths import node_store_path
+        from node.sources import open_source
+        from node.store import LocalDataset, NodeStore
+
+        registered = []
+        for org, (path, table, _, _) in self.tables.items():
+            fp = open_source(str(path)).fingerprint()
+            dataset = self.submit(org, "RegisterDataset", canonical_json({
+                "name": table.name, "schema": fp.schema, "row_count": fp.row_count,
+                "fingerprint": fp.fingerprint, "description": f"demo {table.name}",
+                "tags": ["demo"],
+            }).decode())
+            NodeStore(node_store_path(self.net_dir, org)).put_dataset(LocalDataset(
+                name=table.name, location=str(path), columns_json=json.dumps(fp.schema),
+                row_count=fp.row_count, fingerprint=fp.fingerprint, merkle_root=fp.merkle_root,
+                ledger_version=dataset["version"], ledger_tx=dataset["updated_tx"],
+            ))
+            registered.append(f"{dataset['id']} ({fp.row_count} rows, "
+                              f"{fp.fingerprint[:15]}…)")
+        self._step("datasets", "Datasets registered", len(registered) == len(MEMBERS),
+                   "; ".join(registered))
+
+    def _input(self, org: str) -> str:
+        table = self.tables[org][1]
+        return f"{org}/{table.name}:{table.value_column}"
+
+    def _request(self, org: str, inputs: list[str], recipient: str, op: str = "sum") -> dict:
+        return self.submit(org, "RequestJob", canonical_json({
+            "protocol": "stats", "inputs": inputs, "parameters": {"op": op},
+            "outputs": {"result": [recipient]}, "expires_in_seconds": 600, "max_runs": 1,
+        }).decode())
+
+    def wait_for(self, job_id: str, states: tuple[str, ...],
+                 timeout: float = JOB_WAIT_SECONDS) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.evaluate(AUDITOR, "GetJob", job_id)
+            if job["state"] in states or time.monotonic() > deadline:
+                return job
+            time.sleep(0.1)
+
+    def stats_job(self) -> None:
+        from node.outputs import read_output
+        from node.paths import outputs_dir
+
+        job = self._request("telecom", [self._input(o) for o in MEMBERS], "telecom")
+        job_id = job["id"]
+        self.summary["job"] = job_id
+        self._step("request", "Statistics job requested", job["state"] == "REQUESTED",
+                   f"{job_id} by telecom: secure sum of bank exposure + telecom balance + "
+                   f"platform spend, result to telecom; waiting for "
+                   f"{', '.join(job['required_approvers'])}")
+        for org in job["required_approvers"]:
+            job = self.submit(org, "ApproveJob", job_id)
+        self._step("approve", "Approved by each owner", job["state"] == "APPROVED",
+                   f"ApproveJob by {', '.join(job['required_approvers'])} (telecom's own input: by "
+                   f"its request); state {job['state']}")
+        job = self.wait_for(job_id, ("COMPLETED", "FAILED", "DISPUTED"))
+        receipts = job["receipts"].get(str(job["current_run"]), {})
+        self._step("run", "Run by the nodes, receipts recorded", job["state"] == "COMPLETED",
+                   f"claims by {', '.join(sorted(job['claims']))}; receipts from "
+                   f"{', '.join(sorted(receipts))}; {job['state']}"
+                   + (f" ({job['failures']})" if job["failures"] else ""),
+                   state=job["state"])
+        data = read_output(outputs_dir(self.net_dir, "telecom"), job_id, job["current_run"],
+                           "result")
+        secure = Decimal(json.loads(data)["value"])
+        clear = sum(t[2] for t in self.tables.values())
+        digest = job["results"][str(job["current_run"])]["output_digests"]["result"]
+        self.summary["result"] = {"secure": str(secure), "clear": str(clear),
+                                  "digest": digest}
+        self._step("result", "Secure result = figure in the clear", secure == clear,
+                   f"secure sum at telecom {secure}  |  computed in the clear {clear}  |  "
+                   f"digest on the ledger {digest[:23]}…", secure=str(secure), clear=str(clear))
+        others = [o for o in MEMBERS if o != "telecom"
+                  if (outputs_dir(self.net_dir, o) / job_id).exists()]
+        self._step("recipients", "Only the named recipient got the output", not others,
+                   "outputs at telecom only" if not others else f"also at {others}")
+
+    def _runs_at_nodes(self, job_id: str) -> dict[str, list[str]]:
+        from node.paths import node_store_path
+        from node.store import NodeStore
+
+        found: dict[str, list[str]] = {}
+        for org in MEMBERS:
+            runs = [r for r in NodeStore(node_store_path(self.net_dir, org)).runs()
+                    if r.job_id == job_id]
+            if runs:
+                found[org] = [r.state for r in runs]
+        return found
+
+    def rejected_job(self) -> None:
+        job = self._request("telecom", [self._input("bank"), self._input("telecom")],
+                            "telecom", op="mean")
+        job = self.submit("bank", "RejectJob", job["id"], "not for this purpose")
+        time.sleep(0.5)  # give the nodes the time to (wrongly) react
+        job = self.evaluate(AUDITOR, "GetJob", job["id"])
+        runs = self._runs_at_nodes(job["id"])
+        self.summary["rejected_job"] = job["id"]
+        self._step("rejected", "A rejected job never runs",
+                   job["state"] == "REJECTED" and not job["claims"] and not runs,
+                   f"{job['id']} rejected by bank ({job['rejection']['reason']}); claims: none; "
+                   f"runs at nodes: {runs or 'none'}")
+
+    def unapproved_job(self) -> None:
+        from alliance.models import Job
+        from node.gate import refusal_reasons
+        from node.link_probe import probe_link
+
+        job = self._request("telecom", [self._input("bank"), self._input("platform")], "telecom")
+        job_id = job["id"]
+        self.summary["unapproved_job"] = job_id
+        answer = probe_link(self.net_dir, "telecom", "bank", job_id, passphrase=self.passphrase)
+        outsider = probe_link(self.net_dir, NEWCOMER, "bank", job_id, passphrase=self.passphrase)
+        reasons = refusal_reasons(Job.model_validate(job), "bank", int(time.time()), {})
+        job = self.evaluate(AUDITOR, "GetJob", job_id)
+        runs = self._runs_at_nodes(job_id)
+        ok = (answer.refused and outsider.refused and job["state"] == "REQUESTED"
+              and not runs and bool(reasons))
+        self._step("forged", "Executors refuse a job nobody approved", ok,
+                   f"forged link for {job_id} (telecom -> bank): {answer.code}; link from a "
+                   f"non-participant ({NEWCOMER} -> bank): {outsider.code}; bank's gate: "
+                   f"{reasons[0] if reasons else 'open?!'}; {job_id} still {job['state']}, "
+                   f"runs at nodes: {runs or 'none'}",
+                   forged=f"{answer.code}: {answer.details}",
+                   outsider=f"{outsider.code}: {outsider.details}", gate=reasons)
+
+    def audit(self) -> None:
+        from alliance.cli.demo.trail import job_trail
+
+        trail = job_trail(self.contract(AUDITOR), self.summary["job"])
+        self.summary["trail"] = trail
+        states = [row["state"] for row in trail]
+        ok = states[0] == "REQUESTED" and states[-1] == "COMPLETED" and all(
+            row["block"] is not None for row in trail)
+        self._step("audit", "Auditor's trail (regulator)", ok,
+                   f"{len(trail)} transactions from REQUESTED to {states[-1]}", trail=trail)
+
+    # ---- teardown ------------------------------------------------------------------------------
+
+    def stop_connections(self) -> None:
+        """Close the admins' ledger connections (they reconnect on next use)."""
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+    def stop(self) -> list[str]:
+        from network.devnet.launcher import stop_devnet
+        from node.launcher import stop_node
+
+        stopped = []
+        self.stop_connections()
+        for org in reversed(self._started_nodes):
+            if stop_node(self.net_dir, org):
+                stopped.append(f"node {org}")
+        self._started_nodes.clear()
+        if self._started_devnet:
+            if stop_devnet(self.net_dir):
+                stopped.append("devnet")
+            else:  # interrupted while it was starting: it has no run file yet
+                from network.devnet import launcher
+
+                for child in list(launcher._children.values()):
+                    if child.poll() is None:
+                        child.kill()
+                        child.wait()
+        self._started_devnet = False
+        return stopped

@@ -1,0 +1,257 @@
+"""The member node daemon: MPC server, ledger listener and job runner, with explicit start/stop.
+
+`NodeDaemon(net_dir, org).start()` connects to the ledger as the org's `node` identity, serves
+MPC links on the org's node endpoint (port 0: the port of its previous run if free, else any free
+port) and records `{pid, port}` in NET/run/node-<org>.json, where peers look it up. Then it
+reports runs a previous process left unfinished, looks at every live job of the org, and follows
+the ledger's events. `shutdown()` stops all three. The gRPC server lives on an asyncio loop in a
+thread of its own; ledger calls and job handling run in ordinary threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from alliance.profile import load_profile
+from node.errors import ProtocolTimeout, TransportError
+from node.ledger import GatewayJobLedger
+from node.listener import LedgerListener
+from node.mpc.grpc_transport import ClientTls, MpcServer, PeerEndpoint, ServerTls
+from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
+from node.mpc.registry import execute, get_protocol
+from node.paths import node_run_file, node_store_path, outputs_dir
+from node.peer_auth import PeerAuthorizer
+from node.peer_orgs import TlsOrgs
+from node.runner import JobRunner
+from node.store import NodeStore
+
+log = logging.getLogger("node.daemon")
+
+
+def read_run_file(net_dir: Path, org: str) -> dict[str, Any] | None:
+    """`{pid, port, ...}` the org's node recorded, or None."""
+    try:
+        data = json.loads(node_run_file(net_dir, org).read_text())
+        return data if isinstance(data, dict) and "port" in data else None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_run_file(net_dir: Path, org: str, data: dict[str, Any]) -> None:
+    path = node_run_file(net_dir, org)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+class NodeDaemon:
+    """One member's node. Use `start()` / `shutdown()` (or `with`)."""
+
+    def __init__(
+        self,
+        net_dir: Path,
+        org: str,
+        passphrase: bytes | None = None,
+        *,
+        step_timeout: float = 30.0,
+        connect_timeout: float = 15.0,
+        job_deadline: float = 120.0,
+    ) -> None:
+        self.net_dir = Path(net_dir).resolve()
+        self.org = org
+        self.passphrase = passphrase
+        self.step_timeout = step_timeout
+        self.connect_timeout = connect_timeout
+        self.job_deadline = job_deadline
+        profile = load_profile(self.net_dir)
+        if org not in profile.orgs or "member" not in profile.orgs[org].roles:
+            members = [o for o in profile.member_orgs() if "member" in profile.orgs[o].roles]
+            raise TransportError(
+                f"{org!r} is not a member org of {self.net_dir}; nodes run for: "
+                f"{', '.join(members)}"
+            )
+        self.profile = profile
+        self.store = NodeStore(node_store_path(self.net_dir, org))
+        self.tls_orgs = TlsOrgs.from_network(self.net_dir)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._conn: Any = None
+        self.server: MpcServer | None = None
+        self.runner: JobRunner | None = None
+        self.listener: LedgerListener | None = None
+        self.authorizer: PeerAuthorizer | None = None
+        self._client_tls: ClientTls | None = None
+        self._ledger: GatewayJobLedger | None = None
+        self._endpoint = ""
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self.server.port if self.server is not None else 0
+
+    def start(self) -> NodeDaemon:
+        from alliance.wallet import user_tls
+        from network.connection import connect_member, current_engine, gateway_endpoint
+
+        try:
+            tls = user_tls(self.net_dir, self.org, "node", self.passphrase)
+            self._client_tls = ClientTls(tls.cert_chain, tls.private_key)
+            self._endpoint = gateway_endpoint(self.net_dir, self.org)[0]
+            self._conn = connect_member(self.net_dir, self.org, "node", self.passphrase)
+            ledger = GatewayJobLedger(self._conn.contract)
+            self._ledger = ledger
+            self.authorizer = PeerAuthorizer(self.org, self.tls_orgs, ledger.get_job)
+            self._start_loop()
+            self.server = self._start_server(
+                ServerTls(tls.cert_chain, tls.private_key, tls.root_certs)
+            )
+            _write_run_file(self.net_dir, self.org, {
+                "pid": os.getpid(), "port": self.server.port, "org": self.org,
+                "started_at": int(time.time()),
+            })
+            self.runner = JobRunner(
+                self.org, self.store, ledger, self, outputs_dir(self.net_dir, self.org),
+                ledger_engine=current_engine(self.net_dir), job_deadline=self.job_deadline,
+            )
+            self.runner.recover()
+            self.listener = LedgerListener(
+                self.org, self._conn.network, self.profile.chaincode, self.store,
+                self.runner.submit, reconnect=self._reconnect,
+            )
+            self.listener.start()
+        except BaseException:
+            self.shutdown()
+            raise
+        log.info("node %s serves MPC on port %s", self.org, self.port)
+        return self
+
+    def shutdown(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
+        if self.runner is not None:
+            self.runner.shutdown(wait=False)
+        if self.server is not None and self._loop is not None:
+            server, self.server = self.server, None
+            try:
+                asyncio.run_coroutine_threadsafe(server.stop(0.5), self._loop).result(10)
+            except Exception as exc:  # stopping is best effort
+                log.warning("stopping the MPC server: %s", exc)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(10)
+            self._loop = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _reconnect(self) -> Any:
+        """After the event stream broke: reconnect if the ledger now listens elsewhere (devnet
+        restarted on another port). Calls in flight on the old connection fail as they would."""
+        from network.connection import connect_member, gateway_endpoint
+
+        endpoint = gateway_endpoint(self.net_dir, self.org)[0]
+        if endpoint != self._endpoint or self._conn is None:
+            fresh = connect_member(self.net_dir, self.org, "node", self.passphrase)
+            old, self._conn, self._endpoint = self._conn, fresh, endpoint
+            if self._ledger is not None:
+                self._ledger.contract = fresh.contract
+            if old is not None:
+                old.close()
+            log.info("reconnected to the ledger at %s", endpoint)
+        return self._conn.network
+
+    def __enter__(self) -> NodeDaemon:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def _start_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._loop_thread = threading.Thread(
+            target=loop.run_forever, name=f"mpc-{self.org}", daemon=True
+        )
+        self._loop_thread.start()
+
+    def _call(self, coro: Any, timeout: float | None = None) -> Any:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def _start_server(self, tls: ServerTls) -> MpcServer:
+        endpoint = self.profile.orgs[self.org].node
+        ports = [endpoint.port]
+        if endpoint.port == 0:
+            previous = read_run_file(self.net_dir, self.org)
+            if previous and int(previous.get("port", 0)):
+                ports = [int(previous["port"]), 0]
+        error: Exception | None = None
+        for port in ports:
+            assert self.authorizer is not None
+            server = MpcServer(endpoint.host, port, tls, self.authorizer)
+            try:
+                self._call(server.start(), 30)
+                return server
+            except Exception as exc:  # port taken: try the next choice
+                error = exc
+        raise TransportError(
+            f"{self.org}'s node cannot listen on {endpoint.host}:{ports[-1]}: {error}"
+        )
+
+    # ---- ProtocolHost --------------------------------------------------------------------------
+
+    def peer_endpoint(self, peer: str) -> PeerEndpoint:
+        entry = self.profile.orgs.get(peer)
+        if entry is None:
+            self.profile = load_profile(self.net_dir)
+            entry = self.profile.orgs.get(peer)
+        if entry is None:
+            raise TransportError(f"{peer} is not in the network profile of {self.net_dir}")
+        port = entry.node.port
+        if port == 0:
+            recorded = read_run_file(self.net_dir, peer)
+            if recorded is None:
+                missing = node_run_file(self.net_dir, peer)
+                raise TransportError(
+                    f"the node of {peer} has never run here (no {missing}); start it with "
+                    f"`alliance node run --dir {self.net_dir} --as {peer}`"
+                )
+            port = int(recorded["port"])
+        return PeerEndpoint(f"{entry.node.host}:{port}", self.tls_orgs.roots_pem(peer))
+
+    def run_protocol(
+        self, job: JobContext, run: int, inputs: LocalInputs, deadline_seconds: float
+    ) -> tuple[ProtocolResult, str]:
+        return self._call(self._run_protocol(job, run, inputs, deadline_seconds))  # type: ignore[no-any-return]
+
+    async def _run_protocol(
+        self, job: JobContext, run: int, inputs: LocalInputs, deadline: float
+    ) -> tuple[ProtocolResult, str]:
+        assert self.server is not None and self._client_tls is not None
+        protocol = get_protocol(job.protocol)
+        peers = {p: self.peer_endpoint(p) for p in job.participants if p != self.org}
+        transport = self.server.transport(
+            job.job_id, self.org, job.participants, peers, self._client_tls, run=run,
+            step_timeout=min(self.step_timeout, deadline),
+            connect_timeout=min(self.connect_timeout, deadline),
+        )
+        async with transport:
+            try:
+                result = await asyncio.wait_for(execute(protocol, job, inputs, transport), deadline)
+            except TimeoutError:
+                reason = (f"{self.org}: run {run} of {job.job_id} exceeded its deadline of "
+                          f"{deadline:.0f} s")
+                await transport.abort(reason)
+                raise ProtocolTimeout(reason) from None
+        return result, transport.transcript_digest

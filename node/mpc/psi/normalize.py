@@ -1,0 +1,207 @@
+"""Id normalisation: the job's `normalize` parameter made one canonical UTF-8 string per id.
+
+Both parties must map "the same customer" to the same bytes, so normalisation is fixed and
+deterministic. Steps (comma-separated in the job parameter, applied in this fixed order whatever
+the order written): `nfc` | `nfkc` (Unicode normal form), `trim` (Python's `str.strip()`: Unicode
+whitespace at both ends), one case step `lower` | `upper` | `casefold` (then the normal form again,
+since case mapping can leave a string outside it). `none` or "" means bytes as given. The default is
+`trim,nfc`.
+
+Rows that normalise to the empty string are not ids and are dropped. An id may not contain a
+newline (the intersection output is newline-separated): such an input is refused with a clear error.
+Duplicates are removed later, on the ids' digests (digest.py), so they never count twice.
+
+The hot path is vectorised: ASCII rows (the usual case) go through numpy's string ufuncs; only the
+rows holding non-ASCII characters take a per-row Python path (Unicode case and normal forms).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from node.errors import DatasetError
+
+DEFAULT_NORMALIZATION = "trim,nfc"
+_FORMS = ("nfc", "nfkc")
+_CASES = ("lower", "upper", "casefold")
+_KNOWN = (*_FORMS, "trim", *_CASES, "none")
+_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # exactly the ASCII chars str.isspace() accepts
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Parsed `normalize` parameter: an optional normal form, trim, an optional case mapping."""
+
+    form: str | None = "nfc"
+    trim: bool = True
+    case: str | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> Normalization:
+        if text is None:
+            text = DEFAULT_NORMALIZATION
+        steps = [s.strip().lower() for s in text.split(",") if s.strip()]
+        unknown = [s for s in steps if s not in _KNOWN]
+        if unknown:
+            raise ValueError(
+                f"unknown normalisation step(s) {', '.join(unknown)}; use a comma-separated list "
+                f"of {', '.join(_KNOWN)} (for example 'trim,lower')"
+            )
+        forms = [s for s in steps if s in _FORMS]
+        cases = [s for s in steps if s in _CASES]
+        if len(forms) > 1 or len(cases) > 1:
+            raise ValueError(
+                f"normalisation {text!r} names more than one normal form or case step; pick one of "
+                f"{'/'.join(_FORMS)} and one of {'/'.join(_CASES)}"
+            )
+        return cls(
+            form=forms[0] if forms else None, trim="trim" in steps, case=cases[0] if cases else None
+        )
+
+    def __str__(self) -> str:
+        steps = [s for s in (self.form, "trim" if self.trim else None, self.case) if s]
+        return ",".join(steps) or "none"
+
+    def apply_str(self, value: str) -> str:
+        """The slow, obviously-right path for one id (used for non-ASCII rows and as reference)."""
+        if self.form:
+            value = unicodedata.normalize(self.form.upper(), value)
+        if self.trim:
+            value = value.strip()
+        if self.case:
+            value = getattr(value, self.case)()
+            if self.form:
+                value = unicodedata.normalize(self.form.upper(), value)
+        return value
+
+
+def _as_text_array(values: np.ndarray) -> np.ndarray:
+    """The input column as a 'U' or 'S' numpy array (object arrays of str are converted)."""
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    if arr.dtype.kind in "US":
+        return arr
+    if arr.dtype.kind == "O":
+        if np.equal(arr, None).any():
+            raise DatasetError("the id column holds empty (None) cells; clean them or drop them")
+        if any(isinstance(v, bytes) for v in arr[:1]) or any(isinstance(v, bytes) for v in arr):
+            return np.asarray([_text(v) for v in arr.tolist()], dtype=str)
+        return arr.astype(str)
+    # numbers: their decimal text
+    return arr.astype(str)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"id {value!r} is not valid UTF-8; re-encode the column") from exc
+    return str(value)
+
+
+def _rows_any(mat: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per row, whether `test` holds for any column: one long 1-D op per column (fast in numpy,
+    unlike a reduction over a short inner axis)."""
+    acc = np.zeros(mat.shape[0], dtype=bool)
+    for col in range(mat.shape[1]):
+        acc |= test(mat[:, col])
+    return acc
+
+
+def _ascii_rows(arr: np.ndarray) -> np.ndarray:
+    """Boolean mask of rows made only of ASCII characters (tested a machine word at a time)."""
+    if arr.size == 0 or arr.dtype.itemsize == 0:
+        return np.ones(arr.size, dtype=bool)
+    width = arr.dtype.itemsize
+    unit = next(u for u in (8, 4, 2, 1) if width % u == 0)
+    high = (0xFFFFFF80 if arr.dtype.kind == "U" else 0x80808080).to_bytes(4, "little")
+    mask = np.frombuffer((high * 2)[:unit], dtype=f"<u{unit}")[0]
+    words = np.ascontiguousarray(arr).view(f"<u{unit}").reshape(arr.size, width // unit)
+    return ~_rows_any(words, lambda c: (c & mask) != 0)
+
+
+_SPACE_TABLE = np.zeros(256, dtype=bool)
+_SPACE_TABLE[np.frombuffer(_ASCII_SPACE.encode(), dtype=np.uint8)] = True
+
+
+def _ascii_steps(fast: np.ndarray, norm: Normalization) -> np.ndarray:
+    """Trim and case on an ASCII 'S' array, applied only to the rows that need it."""
+    if fast.size == 0 or fast.dtype.itemsize == 0:
+        return fast
+    width = fast.dtype.itemsize
+    if norm.trim:
+        mat = np.ascontiguousarray(fast).view(np.uint8).reshape(fast.size, width)
+        lengths = np.strings.str_len(fast)
+        last = mat[np.arange(fast.size), np.maximum(lengths - 1, 0)]
+        rows = np.flatnonzero(_SPACE_TABLE[mat[:, 0]] | _SPACE_TABLE[last])
+        if rows.size:
+            fast = fast.copy()
+            fast[rows] = np.strings.strip(fast[rows], _ASCII_SPACE.encode())
+    if norm.case:
+        mat = np.ascontiguousarray(fast).view(np.uint8).reshape(fast.size, width)
+        lo, hi = (65, 90) if norm.case in ("lower", "casefold") else (97, 122)
+        rows = np.flatnonzero(_rows_any(mat, lambda c: (c >= lo) & (c <= hi)))
+        if rows.size:
+            fast = fast.copy()
+            change = np.strings.upper if norm.case == "upper" else np.strings.lower
+            fast[rows] = change(fast[rows])
+    return fast
+
+
+def normalize_ids(values: np.ndarray, norm: Normalization) -> np.ndarray:
+    """Normalised ids as a numpy 'S' array of UTF-8 bytes, one per input row (empties kept as b'').
+
+    Raises DatasetError if an id holds a newline.
+    """
+    arr = _as_text_array(values)
+    n = arr.size
+    ascii_mask = _ascii_rows(arr)
+    fast = arr if ascii_mask.all() else arr[ascii_mask]
+    if fast.dtype.kind == "U":
+        fast = fast.astype(f"S{max(fast.dtype.itemsize // 4, 1)}")
+    fast = _ascii_steps(fast, norm)
+    if ascii_mask.all():
+        out = fast
+    else:
+        slow_rows = np.flatnonzero(~ascii_mask)
+        slow = [
+            norm.apply_str(_text(v)).encode("utf-8")
+            for v in arr[slow_rows].tolist()
+        ]
+        width = max(fast.dtype.itemsize, max((len(s) for s in slow), default=1), 1)
+        out = np.empty(n, dtype=f"S{width}")
+        out[ascii_mask] = fast
+        out[slow_rows] = np.asarray(slow, dtype=f"S{width}")
+    if out.dtype.itemsize and out.size and _has_newline(out):
+        raise DatasetError(
+            "an id contains a newline; ids must be single-line strings — clean the column "
+            "(newlines would corrupt the newline-separated intersection output)"
+        )
+    return out
+
+
+def _has_newline(ids: np.ndarray, block: int = 1 << 20) -> bool:
+    flat = np.ascontiguousarray(ids).view(np.uint8)
+    step = block * ids.dtype.itemsize
+    return any(bool((flat[i : i + step] == 10).any()) for i in range(0, flat.size, step))
+
+
+def nonempty(ids: np.ndarray) -> np.ndarray:
+    """Row indices of ids that are not empty after normalisation."""
+    if ids.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if ids.dtype.itemsize == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.ascontiguousarray(ids).view(np.uint8)[:: ids.dtype.itemsize]
+    maybe_empty = np.flatnonzero(first == 0)  # 'S' values are NUL-padded
+    if maybe_empty.size == 0:
+        return np.arange(ids.size)
+    keep = np.ones(ids.size, dtype=bool)
+    keep[maybe_empty] = np.strings.str_len(ids[maybe_empty]) > 0
+    return np.flatnonzero(keep)

@@ -1,0 +1,208 @@
+"""`PsiProtocol`: private set intersection of two parties' id columns, as a job protocol ("psi").
+
+Security model: semi-honest (both parties follow the protocol; each may try to learn from what it
+sees); no protection against a party that deviates. What each side learns: the other's number of
+distinct non-empty normalised ids (exchanged openly in the first step, it sizes the protocol), the
+engine chosen, and exactly the outputs the job names it a recipient of — the intersection (its own
+ids that the other also holds, hence the cardinality) or the cardinality alone. A party named for
+no output learns only the other's set size. Each engine's module states its own model in detail
+(ecdh.py, engine.py).
+
+Job parameters (strings):
+- `engine`: `auto` (default: `ecdh` when both sets are below 100 000 ids, else `kkrt`), `ecdh`
+  (ECDH over Curve25519, the reference), `kkrt` (the bulk OT-extension engine).
+- `normalize`: normalisation steps, default `trim,nfc` (see normalize.py), e.g. `trim,lower`.
+
+Inputs: exactly one id column per party (`org/dataset:column`). Outputs (recipients must be
+parties; at least one output must be named):
+- `intersection`: UTF-8, the sorted (bytewise) unique normalised ids joined by "\n", no trailing
+  newline (b"" when empty); identical bytes at every recipient, so their receipts agree.
+- `cardinality`: canonical JSON `{"cardinality": n}`.
+Duplicates and ids empty after normalisation are dropped before anything is computed. An abort or
+error anywhere mid-protocol raises and returns no output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alliance.canonical import canonical_json, loads
+from alliance.errors import EncodingError
+from node.errors import DatasetError, ProtocolAborted, ProtocolError
+from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
+from node.mpc.psi.digest import digest_ids, unique_digests
+from node.mpc.psi.ecdh import run_ecdh
+from node.mpc.psi.normalize import Normalization, nonempty, normalize_ids
+from node.mpc.psi.output import join_lines, sort_ids
+from node.mpc.psi.roles import PsiOutcome, PsiRoles
+from node.mpc.psi.trace import Phases
+from node.mpc.transport import Transport
+
+NAME = "psi"
+OUT_INTERSECTION = "intersection"
+OUT_CARDINALITY = "cardinality"
+ENGINES = ("auto", "ecdh", "kkrt")
+ECDH_MAX = 100_000
+STEP_HELLO = "psi.hello"
+VERSION = 1
+
+
+def choose_engine(requested: str, n_a: int, n_b: int, ecdh_max: int = ECDH_MAX) -> str:
+    """The engine both parties run: as requested, or for `auto` by the larger set's size."""
+    if requested != "auto":
+        return requested
+    return "ecdh" if max(n_a, n_b) < ecdh_max else "kkrt"
+
+
+def encode_intersection(ids: np.ndarray) -> bytes:
+    """The `intersection` output: sorted unique UTF-8 ids joined by newlines."""
+    return join_lines(sort_ids(ids))
+
+
+def encode_cardinality(count: int) -> bytes:
+    return canonical_json({"cardinality": int(count)})
+
+
+class PreparedIds:
+    """One party's ids after normalisation and de-duplication, with their digests."""
+
+    def __init__(self, column: np.ndarray, norm: Normalization) -> None:
+        ids = normalize_ids(column, norm)
+        rows = nonempty(ids)
+        if rows.size < ids.size:  # copies only when something is dropped
+            ids = ids[rows]
+        del rows
+        digests = digest_ids(ids)
+        keep = unique_digests(digests)
+        if keep.size < ids.size:
+            ids, digests = ids[keep], np.ascontiguousarray(digests[keep])
+        self.ids = ids
+        self.digests = digests
+
+    def __len__(self) -> int:
+        return int(self.digests.shape[0])
+
+
+class PsiProtocol:
+    """Two-party PSI job protocol; see the module docstring for parameters and outputs."""
+
+    name = NAME
+
+    def __init__(self, ecdh_max: int = ECDH_MAX) -> None:
+        self.ecdh_max = ecdh_max
+
+    async def run(
+        self, job: JobContext, local_inputs: LocalInputs, transport: Transport
+    ) -> ProtocolResult:
+        me = transport.party
+        phases = Phases(f"protocol {me}")
+        try:
+            peer, column, norm, requested = _check_job(job, local_inputs, me, transport.parties)
+            prepared = PreparedIds(column, norm)
+        except (ProtocolError, DatasetError, ValueError) as exc:
+            reason = f"{me}: {exc}"
+            await transport.abort(reason)
+            raise ProtocolAborted(reason, me) from exc
+
+        phases.mark("prepare")
+        hello = {"version": VERSION, "n": len(prepared), "engine": requested,
+                 "normalize": str(norm)}
+        await transport.send(peer, STEP_HELLO, "hello", canonical_json(hello))
+        try:
+            theirs = loads(await transport.recv(peer, STEP_HELLO, "hello"))
+            n_peer = int(theirs["n"])
+            mismatch = [k for k in ("version", "engine", "normalize") if theirs.get(k) != hello[k]]
+        except (EncodingError, KeyError, TypeError, ValueError) as exc:
+            raise await _fail(transport, f"{me}: {peer} sent a malformed hello ({exc})") from exc
+        if mismatch:
+            raise await _fail(transport, f"{me}: {peer} disagrees on {', '.join(mismatch)} "
+                              f"({theirs}); both nodes must run the same job and engine version")
+
+        roles = PsiRoles(
+            me=me, peer=peer, n_mine=len(prepared), n_peer=n_peer,
+            gets_intersection=me in job.recipients(OUT_INTERSECTION),
+            gets_cardinality=me in job.recipients(OUT_CARDINALITY),
+            peer_gets_intersection=peer in job.recipients(OUT_INTERSECTION),
+            peer_gets_cardinality=peer in job.recipients(OUT_CARDINALITY),
+        )
+        engine = choose_engine(requested, len(prepared), n_peer, self.ecdh_max)
+        phases.mark("hello")
+        try:
+            if engine == "ecdh":
+                outcome = await run_ecdh(transport, roles, prepared.digests)
+            else:
+                from node.mpc.psi.engine import run_kkrt
+
+                outcome = await run_kkrt(transport, roles, prepared.digests)
+        except ProtocolAborted:
+            raise
+        except Exception as exc:
+            raise await _fail(transport, f"{me}: {type(exc).__name__}: {exc}") from exc
+        phases.mark(engine)
+        result = _result(roles, outcome, prepared, engine, norm)
+        phases.mark("outputs")
+        phases.report()
+        return result
+
+
+def _result(roles: PsiRoles, outcome: PsiOutcome, prepared: PreparedIds, engine: str,
+            norm: Normalization) -> ProtocolResult:
+    outputs: dict[str, bytes] = {}
+    summary: dict[str, str | int] = {
+        "engine": engine, "normalize": str(norm), "ids": len(prepared), "peer_ids": roles.n_peer,
+    }
+    if roles.gets_intersection:
+        if outcome.matched is None:
+            raise ProtocolError("the engine returned no intersection to a recipient of it")
+        outputs[OUT_INTERSECTION] = encode_intersection(prepared.ids[outcome.matched])
+    if roles.gets_cardinality:
+        if outcome.cardinality is None:
+            raise ProtocolError("the engine returned no cardinality to a recipient of it")
+        outputs[OUT_CARDINALITY] = encode_cardinality(outcome.cardinality)
+    if outcome.cardinality is not None:
+        summary["cardinality"] = outcome.cardinality
+    return ProtocolResult(outputs=outputs, summary=summary)
+
+
+async def _fail(transport: Transport, reason: str) -> ProtocolAborted:
+    await transport.abort(reason)
+    return ProtocolAborted(reason, transport.party)
+
+
+def _check_job(
+    job: JobContext, local_inputs: LocalInputs, me: str, parties: tuple[str, ...]
+) -> tuple[str, np.ndarray, Normalization, str]:
+    if len(parties) != 2:
+        raise ProtocolError(f"psi runs between exactly two parties; job {job.job_id} has "
+                            f"{len(parties)} ({', '.join(parties)})")
+    peer = next(p for p in parties if p != me)
+    outputs = {k: v for k, v in job.outputs.items() if v}
+    unknown = sorted(set(outputs) - {OUT_INTERSECTION, OUT_CARDINALITY})
+    if unknown:
+        raise ProtocolError(f"psi has no output named {', '.join(unknown)}; name "
+                            f"'{OUT_INTERSECTION}' and/or '{OUT_CARDINALITY}'")
+    if not outputs:
+        raise ProtocolError(f"job {job.job_id} names no recipient for '{OUT_INTERSECTION}' or "
+                            f"'{OUT_CARDINALITY}'")
+    strangers = sorted({r for rs in outputs.values() for r in rs} - set(parties))
+    if strangers:
+        raise ProtocolError(f"{', '.join(strangers)} would receive a psi output but are not "
+                            f"parties of job {job.job_id}; only the two input owners can")
+    mine = [ref for ref in job.inputs if ref.org == me]
+    owners = sorted({ref.org for ref in job.inputs})
+    if len(mine) != 1 or owners != sorted(parties):
+        raise ProtocolError(f"psi needs exactly one id column from each party; job {job.job_id} "
+                            f"has inputs {', '.join(map(str, job.inputs))}")
+    key = str(mine[0])
+    if key not in local_inputs:
+        raise ProtocolError(f"input {key} is not among this node's local inputs")
+    column = np.asarray(local_inputs[key])
+    if column.ndim != 1:
+        raise ProtocolError(f"input {key} has shape {column.shape}; one column is expected")
+    requested = job.parameters.get("engine", "auto")
+    if requested not in ENGINES:
+        raise ProtocolError(
+            f"psi parameter engine={requested!r} is not one of {', '.join(ENGINES)}"
+        )
+    norm = Normalization.parse(job.parameters.get("normalize"))
+    return peer, column, norm, requested

@@ -1,0 +1,229 @@
+"""The job runner against a fake ledger and a fake protocol host: the gate, claims, receipts,
+outputs and failures, without processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alliance.canonical import sha256_digest
+from alliance.models import Job, JobState, TxMark
+from node.errors import ProtocolAborted
+from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
+from node.outputs import list_outputs
+from node.runner import JobRunner
+from node.sources import open_source
+from node.store import LocalDataset, NodeStore
+
+NOW = 1_000_000
+
+
+def make_job(fp_bank: str, fp_telecom: str, **overrides: Any) -> Job:
+    data: dict[str, Any] = {
+        "id": "job-1", "protocol": "stats", "requester": "telecom",
+        "inputs": [
+            {"ref": "bank/customers:exposure", "owner": "bank", "dataset": "bank/customers",
+             "column": "exposure", "version": 1, "fingerprint": fp_bank},
+            {"ref": "telecom/subs:balance", "owner": "telecom", "dataset": "telecom/subs",
+             "column": "balance", "version": 1, "fingerprint": fp_telecom},
+        ],
+        "parameters": {"op": "sum"}, "outputs": {"result": ["telecom"]}, "dealer": None,
+        "participants": ["bank", "telecom"], "required_approvers": ["bank"],
+        "approvals": {"bank": {"tx_id": "t1", "at": NOW - 10, "by_request": False},
+                      "telecom": {"tx_id": "t0", "at": NOW - 20, "by_request": True}},
+        "votes_needed": 0, "votes": {}, "state": "APPROVED", "created_at": NOW - 20,
+        "created_tx": "t0", "expires_at": NOW + 600, "max_runs": 1, "runs_used": 0,
+        "current_run": 0, "claims": {}, "receipts": {}, "results": {}, "failures": {},
+        "updated_at": NOW - 10, "updated_tx": "t1",
+    }
+    data.update(overrides)
+    return Job.model_validate(data)
+
+
+class FakeLedger:
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.calls: list[tuple[str, Any]] = []
+        self.tx = 0
+
+    def _tx(self) -> str:
+        self.tx += 1
+        return f"tx{self.tx}"
+
+    def get_job(self, job_id: str) -> Job:
+        return self.job.model_copy(deep=True)
+
+    def participant_jobs(self, org: str) -> list[Job]:
+        return [self.get_job(self.job.id)]
+
+    def claim(self, job_id: str) -> tuple[Job, str]:
+        tx = self._tx()
+        self.calls.append(("claim", job_id))
+        if self.job.state == JobState.APPROVED:
+            self.job.state = JobState.RUNNING
+            self.job.runs_used += 1
+            self.job.current_run = self.job.runs_used
+            self.job.claims = {}
+        self.job.claims["me"] = TxMark(tx_id=tx, at=NOW)
+        return self.get_job(job_id), tx
+
+    def submit_receipt(self, job_id: str, receipt: dict[str, Any]) -> tuple[Job, str]:
+        self.calls.append(("receipt", receipt))
+        return self.get_job(job_id), self._tx()
+
+    def fail(self, job_id: str, reason: str) -> tuple[Job, str]:
+        self.calls.append(("fail", reason))
+        self.job.state = JobState.FAILED
+        return self.get_job(job_id), self._tx()
+
+
+class FakeHost:
+    def __init__(self, outputs: dict[str, bytes] | None = None, error: Exception | None = None):
+        self.outputs = outputs if outputs is not None else {"result": b'{"value":"3"}'}
+        self.error = error
+        self.runs: list[tuple[JobContext, int, LocalInputs]] = []
+
+    def run_protocol(self, job: JobContext, run: int, inputs: LocalInputs,
+                     deadline_seconds: float) -> tuple[ProtocolResult, str]:
+        self.runs.append((job, run, inputs))
+        if self.error:
+            raise self.error
+        return ProtocolResult(outputs=dict(self.outputs)), "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> dict[str, Any]:
+    files = {}
+    for org, name, column in (("bank", "customers", "exposure"), ("telecom", "subs", "balance")):
+        path = tmp_path / f"{org}.csv"
+        path.write_text(f"id,{column}\nA,1\nB,2\n")
+        store = NodeStore(tmp_path / org / "node.sqlite")
+        fp = open_source(str(path)).fingerprint()
+        store.put_dataset(LocalDataset(name=name, location=str(path),
+                                       columns_json=json.dumps(fp.schema), row_count=2,
+                                       fingerprint=fp.fingerprint, merkle_root=fp.merkle_root))
+        files[org] = (path, store, fp.fingerprint)
+    return {"files": files, "tmp": tmp_path}
+
+
+class FakeLedgerFor(FakeLedger):
+    """Claims recorded under the runner's org."""
+
+    def __init__(self, job: Job, org: str) -> None:
+        super().__init__(job)
+        self.org = org
+
+    def claim(self, job_id: str) -> tuple[Job, str]:
+        _, tx = super().claim(job_id)
+        self.job.claims[self.org] = self.job.claims.pop("me")
+        return self.get_job(job_id), tx
+
+
+def _runner(setup: dict[str, Any], org: str, ledger: FakeLedger, host: FakeHost) -> JobRunner:
+    store = setup["files"][org][1]
+    return JobRunner(org, store, ledger, host, setup["tmp"] / org / "outputs", clock=lambda: NOW)
+
+
+def _job(setup: dict[str, Any], **overrides: Any) -> Job:
+    return make_job(setup["files"]["bank"][2], setup["files"]["telecom"][2], **overrides)
+
+
+def test_an_approved_job_is_claimed_run_and_receipted_with_the_recipients_output(setup) -> None:
+    ledger = FakeLedgerFor(_job(setup), "telecom")
+    host = FakeHost()
+    outcome = _runner(setup, "telecom", ledger, host).handle("job-1")
+    assert outcome.action == "done", outcome.detail
+    receipt = next(arg for name, arg in ledger.calls if name == "receipt")
+    assert receipt["output_digests"] == {"result": sha256_digest(b'{"value":"3"}')}
+    assert receipt["input_fingerprints"] == {"telecom/subs": setup["files"]["telecom"][2]}
+    assert receipt["transcript_digest"] == "sha256:" + "ab" * 32
+    assert list(host.runs[0][2]) == ["telecom/subs:balance"]  # only its own inputs
+    delivered = list_outputs(setup["tmp"] / "telecom" / "outputs")
+    assert [m["job_id"] for m in delivered] == ["job-1"]
+    assert delivered[0]["claim_tx"] == "tx1" and delivered[0]["receipt_tx"] == "tx2"
+
+
+def test_a_non_recipient_receipts_no_output_and_writes_none(setup) -> None:
+    ledger = FakeLedgerFor(_job(setup), "bank")
+    outcome = _runner(setup, "bank", ledger, FakeHost(outputs={})).handle("job-1")
+    assert outcome.action == "done", outcome.detail
+    receipt = next(arg for name, arg in ledger.calls if name == "receipt")
+    assert receipt["output_digests"] == {}
+    assert not (setup["tmp"] / "bank" / "outputs").exists()
+
+
+def test_the_same_job_handled_twice_runs_once(setup) -> None:
+    ledger = FakeLedgerFor(_job(setup), "telecom")
+    host = FakeHost()
+    runner = _runner(setup, "telecom", ledger, host)
+    runner.handle("job-1")
+    ledger.job.state = JobState.RUNNING  # the others have not receipted yet
+    again = runner.handle("job-1")
+    assert again.action == "skipped"
+    assert len(host.runs) == 1
+
+
+def test_a_changed_file_is_refused_before_claiming_with_a_fingerprint_reason(setup) -> None:
+    setup["files"]["bank"][0].write_text("id,exposure\nA,1\nB,999\n")
+    ledger = FakeLedgerFor(_job(setup), "bank")
+    host = FakeHost()
+    outcome = _runner(setup, "bank", ledger, host).handle("job-1")
+    assert outcome.action == "refused"
+    assert [name for name, _ in ledger.calls] == ["fail"]
+    assert "fingerprint" in ledger.calls[0][1] and "bank/customers" in ledger.calls[0][1]
+    assert not host.runs
+
+
+@pytest.mark.parametrize("state", ["REQUESTED", "REJECTED", "COMPLETED", "REVOKED"])
+def test_a_job_that_is_not_approved_is_never_claimed(setup, state: str) -> None:
+    ledger = FakeLedgerFor(_job(setup, state=state), "bank")
+    host = FakeHost()
+    outcome = _runner(setup, "bank", ledger, host).handle("job-1")
+    assert outcome.action == "ignored"
+    assert not ledger.calls and not host.runs
+
+
+def test_an_approved_job_lacking_an_approval_is_refused(setup) -> None:
+    job = _job(setup)
+    job.approvals.pop("bank")
+    ledger = FakeLedgerFor(job, "bank")
+    host = FakeHost()
+    outcome = _runner(setup, "bank", ledger, host).handle("job-1")
+    assert outcome.action == "refused" and "lacks committed approvals" in outcome.detail
+    assert not host.runs
+
+
+def test_a_non_participant_does_nothing(setup) -> None:
+    ledger = FakeLedgerFor(_job(setup, participants=["telecom", "zeta"]), "bank")
+    outcome = _runner(setup, "bank", ledger, FakeHost()).handle("job-1")
+    assert outcome.action == "ignored" and not ledger.calls
+
+
+def test_a_protocol_abort_fails_the_job_and_delivers_nothing(setup) -> None:
+    ledger = FakeLedgerFor(_job(setup), "telecom")
+    host = FakeHost(error=ProtocolAborted("lost connection to bank", "bank"))
+    outcome = _runner(setup, "telecom", ledger, host).handle("job-1")
+    assert outcome.action == "failed"
+    reason = next(arg for name, arg in ledger.calls if name == "fail")
+    assert "lost connection to bank" in reason
+    assert not any(name == "receipt" for name, _ in ledger.calls)
+    outputs = setup["tmp"] / "telecom" / "outputs"
+    assert not outputs.exists() or not any(outputs.rglob("*"))
+
+
+def test_a_run_left_unfinished_by_a_dead_process_is_reported_at_start(setup) -> None:
+    job = _job(setup, state="RUNNING", runs_used=1, current_run=1,
+               claims={"bank": {"tx_id": "c", "at": NOW}})
+    ledger = FakeLedgerFor(job, "bank")
+    store = setup["files"]["bank"][1]
+    store.record_run("job-1", 1, "running")
+    host = FakeHost()
+    runner = _runner(setup, "bank", ledger, host)
+    runner.recover()
+    runner.shutdown()
+    assert store.get_run("job-1", 1).state == "failed"
+    assert any(name == "fail" and "stopped during run 1" in arg for name, arg in ledger.calls)
+    assert not host.runs
