@@ -332,14 +332,17 @@ class GrpcTransport:
     async def _wait_ready(self, link: _Link) -> None:
         if link.ready.is_set():
             return
-        waiter = asyncio.ensure_future(link.ready.wait())
-        ended = asyncio.ensure_future(link.ended.wait())
+        waits = {
+            asyncio.ensure_future(link.ready.wait()),
+            asyncio.ensure_future(link.ended.wait()),
+            asyncio.ensure_future(self._mailbox.aborted_event.wait()),  # another peer died
+        }
         try:
-            await asyncio.wait({waiter, ended}, timeout=self.connect_timeout,
+            await asyncio.wait(waits, timeout=self.connect_timeout,
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
-            waiter.cancel()
-            ended.cancel()
+            for waiter in waits:
+                waiter.cancel()
         self._mailbox.check()
         if not link.ready.is_set():
             reason = (f"{self._party} could not connect with {link.peer} within "

@@ -172,3 +172,23 @@ async def test_a_receive_past_its_deadline_aborts_the_others(cluster: Cluster) -
     bank, telecom = await asyncio.gather(party("bank"), party("telecom"), return_exceptions=True)
     assert isinstance(bank, ProtocolTimeout)
     assert isinstance(telecom, ProtocolAborted) and telecom.party == "bank"
+
+
+async def test_an_abort_ends_a_wait_for_a_peer_that_never_connects(cluster: Cluster) -> None:
+    # telecom never opens job-1; bank waits to reach it while platform aborts. bank must learn of
+    # the abort at once, not at its (very long) connect deadline.
+    async def bank() -> None:
+        async with cluster.transport("job-1", "bank", PARTIES, connect_timeout=600) as transport:
+            await transport.send("platform", "s", "t", b"hello")
+            await transport.send("telecom", "s", "t", b"anyone?")
+
+    async def platform() -> None:
+        async with cluster.transport("job-1", "platform", PARTIES, connect_timeout=600) as t:
+            await t.recv("bank", "s", "t")
+            await t.abort("platform gives up")
+
+    waiting, _ = await asyncio.wait_for(
+        asyncio.gather(bank(), platform(), return_exceptions=True), timeout=60
+    )
+    assert isinstance(waiting, ProtocolAborted), waiting
+    assert (waiting.party, waiting.reason) == ("platform", "platform gives up")
