@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from fabric_protos.common import common_pb2, ledger_pb2
 from fabric_protos.peer import transaction_pb2
 
+from alliance.canonical import loads
 from alliance.identity import Identity
+from alliance.job_changes import describe_change
 from network.gateway import Network
 from network.protoutil import deserialize_identity, unpack_transaction, validation_code_name
 
@@ -72,3 +74,50 @@ def transaction_record(network: Network, tx_id: str) -> TransactionRecord:
         creator_fingerprint=identity.fingerprint,
         endorsers=endorsers,
     )
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """One transaction in a job's life: what it did, who signed it, where it sits in the chain."""
+
+    record: TransactionRecord
+    state: str
+    action: str
+    actor: str
+    """The org(s) the contract recorded for the action (e.g. the approver)."""
+
+    def to_dict(self) -> dict[str, object]:
+        r = self.record
+        return {
+            "tx_id": r.tx_id,
+            "block": r.block_number,
+            "timestamp": r.timestamp,
+            "validation": r.validation_code,
+            "state": self.state,
+            "action": self.action,
+            "actor": self.actor,
+            "signer": f"{r.creator_name} ({r.creator_role})",
+            "signer_msp_id": r.creator_msp_id,
+            "signer_fingerprint": r.creator_fingerprint,
+            "endorsers": list(r.endorsers),
+        }
+
+
+def job_trail(network: Network, chaincode: str, job_id: str) -> list[TrailEntry]:
+    """Every transaction that changed `job_id`, oldest first, with its signer and block."""
+    history = loads(network.get_contract(chaincode).evaluate_transaction("JobHistory", job_id))
+    entries: list[TrailEntry] = []
+    before = None
+    for version in reversed(history):
+        after = version.get("value") or {}
+        action, actor = describe_change(before, after)
+        entries.append(
+            TrailEntry(
+                record=transaction_record(network, version["tx_id"]),
+                state=str(after.get("state", "")),
+                action=action,
+                actor=actor,
+            )
+        )
+        before = after
+    return entries

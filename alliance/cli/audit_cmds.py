@@ -34,47 +34,25 @@ def register(groups: Any) -> None:
     p.set_defaults(handler=chain)
 
 
-def job_trail(net: Path, org: str, job_id: str, user: str = "admin") -> list[dict[str, Any]]:
-    """The job's history joined with each transaction's signer, endorsers and block."""
-    from alliance.canonical import loads
-    from network.audit import transaction_record
+def trail(args: argparse.Namespace) -> int:
+    from network.audit import job_trail
     from network.connection import connect_member
 
-    with connect_member(net, org, user) as conn:
-        history = loads(conn.contract.evaluate_transaction("JobHistory", job_id))
-        rows = []
-        for entry in reversed(history):  # oldest first
-            record = transaction_record(conn.network, entry["tx_id"])
-            rows.append(
-                {
-                    "tx_id": entry["tx_id"],
-                    "state": (entry.get("value") or {}).get("state", ""),
-                    "block": record.block_number,
-                    "validation": record.validation_code,
-                    "timestamp": record.timestamp,
-                    "signer": f"{record.creator_name} ({record.creator_role})",
-                    "signer_msp_id": record.creator_msp_id,
-                    "signer_fingerprint": record.creator_fingerprint,
-                    "endorsers": list(record.endorsers),
-                }
-            )
-    return rows
-
-
-def trail(args: argparse.Namespace) -> int:
-    rows = job_trail(net_dir(args), acting_org(args), args.job_id, args.user)
+    with connect_member(net_dir(args), acting_org(args), args.user) as conn:
+        rows = [e.to_dict() for e in job_trail(conn.network, conn.profile.chaincode, args.job_id)]
     if args.json:
         output.emit_json(rows)
     else:
         output.emit_table(
             f"Trail of {args.job_id}",
-            ("block", "tx", "state", "signer", "endorsed by", "validation"),
+            ("block", "tx", "action", "state", "signed by", "endorsed by", "validation"),
             (
                 (
                     r["block"],
                     r["tx_id"][:16] + "…",
+                    r["action"],
                     r["state"],
-                    r["signer"],
+                    f"{r['signer']} {r['signer_msp_id']}",
                     ",".join(r["endorsers"]),
                     r["validation"],
                 )

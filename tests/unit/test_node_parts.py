@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from test_node_runner import make_job
 
-from alliance.cli.demo.trail import describe_change
+from alliance.job_changes import describe_change
 from alliance.models import JobState
 from network.gateway import ChaincodeEvent
 from node.errors import GateRefused, NodeError, TransportError

@@ -291,13 +291,15 @@ class DemoFlow:
                    outsider=f"{outsider.code}: {outsider.details}", gate=reasons)
 
     def audit(self) -> None:
-        from alliance.cli.demo.trail import job_trail
+        from network.audit import job_trail
 
-        trail = job_trail(self.contract(AUDITOR), self.summary["job"])
+        contract = self.contract(AUDITOR)
+        trail = [e.to_dict() for e in job_trail(contract.network, contract.chaincode,
+                                                self.summary["job"])]
         self.summary["trail"] = trail
         states = [row["state"] for row in trail]
         ok = states[0] == "REQUESTED" and states[-1] == "COMPLETED" and all(
-            row["block"] is not None for row in trail)
+            row["validation"] == "VALID" for row in trail)
         self._step("audit", "Auditor's trail (regulator)", ok,
                    f"{len(trail)} transactions from REQUESTED to {states[-1]}", trail=trail)
 

@@ -46,9 +46,9 @@ class Reporter:
                 table.add_column(column)
             for row in trail:
                 table.add_row(
-                    "" if row["block"] is None else str(row["block"]), row["tx_id"][:16] + "…",
+                    str(row["block"]), row["tx_id"][:16] + "…",
                     time.strftime("%H:%M:%S", time.gmtime(row["timestamp"])),
-                    row["action"], row["signer"], row["state"],
+                    row["action"], row["signer"].split(" ")[0], row["state"],
                 )
             self.console.print(table)
         where = f"; network kept in {flow.net_dir}" if kept else ""
