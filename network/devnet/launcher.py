@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -20,10 +18,17 @@ from pathlib import Path
 
 from network.devnet.server import DEFAULT_BATCH_SIZE, DEFAULT_BATCH_TIMEOUT_MS, run_file
 from network.errors import DevnetError
+from network.processes import (
+    forget,
+    kill_now,
+    log_tail,
+    runs_program,
+    spawn_detached,
+    terminate,
+)
 
 LOG_FILE = "devnet.log"
 START_TIMEOUT = 30.0
-_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -49,14 +54,6 @@ def log_file(net_dir: Path) -> Path:
     return Path(net_dir) / "run" / LOG_FILE
 
 
-def _log_tail(net_dir: Path, lines: int = 30) -> str:
-    try:
-        text = log_file(net_dir).read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def _read_run_file(net_dir: Path) -> tuple[int, int] | None:
     try:
         data = json.loads(run_file(net_dir).read_text())
@@ -65,30 +62,8 @@ def _read_run_file(net_dir: Path) -> tuple[int, int] | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    child = _children.get(pid)
-    if child is not None:
-        return child.poll() is None
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-
 def _is_devnet(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return _alive(pid)  # no /proc: trust the run file
-    return b"network.devnet" in cmdline
+    return runs_program(pid, "network.devnet")
 
 
 def _answers(port: int, host: str = "127.0.0.1") -> bool:
@@ -135,34 +110,23 @@ def start_devnet(
     ]
     if router:
         cmd += ["--router", router]
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
-    _children[proc.pid] = proc
+    proc = spawn_detached(cmd, log_path, {**os.environ, **(env or {})})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            _children.pop(proc.pid, None)
+            forget(proc.pid)
             raise DevnetError(
                 f"devnet exited with code {proc.returncode} while starting; "
-                f"last lines of {log_path}:\n{_log_tail(net_dir)}"
+                f"last lines of {log_path}:\n{log_tail(log_path)}"
             )
         recorded = _read_run_file(net_dir)
         if recorded is not None and recorded[0] == proc.pid and _answers(recorded[1]):
             return DevnetProcess(pid=proc.pid, port=recorded[1])
         time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    _children.pop(proc.pid, None)
+    kill_now(proc.pid)
     raise DevnetError(
         f"devnet did not become ready within {timeout:.0f} s; last lines of {log_path}:\n"
-        f"{_log_tail(net_dir)}"
+        f"{log_tail(log_path)}"
     )
 
 
@@ -171,27 +135,10 @@ def devnet_status(net_dir: Path) -> DevnetStatus:
     if recorded is None:
         return DevnetStatus(False, None, None, log_file(net_dir))
     pid, port = recorded
-    running = _alive(pid) and _is_devnet(pid)
+    running = _is_devnet(pid)
     return DevnetStatus(
         running, pid if running else None, port if running else None, log_file(net_dir)
     )
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    child = _children.get(pid)
-    if child is not None:
-        try:
-            child.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        _children.pop(pid, None)
-        return True
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return not _alive(pid)
 
 
 def stop_devnet(net_dir: Path, timeout: float = 10.0) -> bool:
@@ -200,13 +147,10 @@ def stop_devnet(net_dir: Path, timeout: float = 10.0) -> bool:
     if recorded is None:
         return False
     pid, _ = recorded
-    if not (_alive(pid) and _is_devnet(pid)):
+    if not _is_devnet(pid):
         run_file(net_dir).unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGTERM)
-    if not _wait_gone(pid, timeout):
-        os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid, 5.0)
+    terminate(pid, timeout)
     run_file(net_dir).unlink(missing_ok=True)
     return True
 
@@ -214,8 +158,7 @@ def stop_devnet(net_dir: Path, timeout: float = 10.0) -> bool:
 def kill_devnet(net_dir: Path) -> int | None:
     """SIGKILL the recorded devnet at once (crash tests). Returns the pid killed, or None."""
     recorded = _read_run_file(net_dir)
-    if recorded is None or not _alive(recorded[0]) or not _is_devnet(recorded[0]):
+    if recorded is None or not _is_devnet(recorded[0]):
         return None
-    os.kill(recorded[0], signal.SIGKILL)
-    _wait_gone(recorded[0], 5.0)
+    kill_now(recorded[0])
     return recorded[0]

@@ -325,11 +325,8 @@ class DemoFlow:
             if stop_devnet(self.net_dir):
                 stopped.append("devnet")
             else:  # interrupted while it was starting: it has no run file yet
-                from network.devnet import launcher
+                from network.processes import kill_all_started
 
-                for child in list(launcher._children.values()):
-                    if child.poll() is None:
-                        child.kill()
-                        child.wait()
+                kill_all_started()
         self._started_devnet = False
         return stopped
