@@ -2,6 +2,7 @@
 
     NodeError
     ├── DatasetError         a local dataset is missing, unreadable, or changed since registered
+    ├── NodeStartError       a node process could not be started
     ├── GateRefused          the approval gate refused a job (not approved, expired, …)
     ├── TransportError       the MPC transport failed (connect, TLS, foreign peer, deadline)
     └── ProtocolError        a protocol could not complete
@@ -20,6 +21,10 @@ class NodeError(Exception):
 
 class DatasetError(NodeError):
     """A local dataset is missing, unreadable, or no longer matches its registered fingerprint."""
+
+
+class NodeStartError(NodeError):
+    """A node process could not be started (already running, died while starting, too slow)."""
 
 
 class GateRefused(NodeError):

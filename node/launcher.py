@@ -25,14 +25,10 @@ from network.processes import (
     terminate,
 )
 from node.daemon import read_run_file
-from node.errors import NodeError
+from node.errors import NodeStartError
 from node.paths import node_log_path, node_run_file
 
 START_TIMEOUT = 30.0
-
-
-class NodeStartError(NodeError):
-    """A node process could not be started (already running, died while starting, too slow)."""
 
 
 def _is_node_of(pid: int, org: str) -> bool:

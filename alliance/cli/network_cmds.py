@@ -121,13 +121,10 @@ def up(args: argparse.Namespace) -> int:
     record_engine(target, args.engine)
     summary["charter_initialised"] = ensure_charter(target)
     if not args.no_nodes:
-        from node.launcher import start_node
+        from node.launcher import start_nodes
 
-        summary["nodes"] = {
-            org: start_node(target, org)
-            for org in profile.member_orgs()
-            if _is_member(profile, org)
-        }
+        members = [org for org in profile.member_orgs() if _is_member(profile, org)]
+        summary["nodes"] = start_nodes(target, members)
     if args.json:
         output.emit_json(summary)
     else:

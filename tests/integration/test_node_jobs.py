@@ -118,7 +118,8 @@ def test_a_file_changed_after_registration_fails_the_job_with_a_fingerprint_reas
 
 
 def test_a_second_node_for_the_same_org_is_refused(alliance: DemoFlow) -> None:
-    from node.launcher import NodeStartError, node_status, start_node
+    from node.errors import NodeStartError
+    from node.launcher import node_status, start_node
 
     status = node_status(alliance.net_dir, "bank")
     assert status["running"] and status["port"]
