@@ -1,0 +1,184 @@
+"""The README's flow by command line, nodes included: request, approve, the nodes compute, the
+recipient holds the output, and an auditor checks that file against the digest on the ledger."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alliance.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def net(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    target = tmp_path_factory.mktemp("cli-jobs") / "net"
+    shutil.copytree(network_dir, target, ignore=shutil.ignore_patterns("run", "*.sqlite*"))
+    (target.parent / "balances.csv").write_text("id,balance\nc1,100\nc2,250\nc3,75\n")
+    (target.parent / "exposures.csv").write_text("id,exposure\nc1,5\nc3,7\nc9,1\n")
+    assert main(["network", "up", "--dir", str(target), "--batch-timeout-ms", "50"]) == 0
+    try:
+        for org, name, path in (
+            ("bank", "balances", "balances.csv"),
+            ("telecom", "exposures", "exposures.csv"),
+        ):
+            assert (
+                main(
+                    [
+                        "--dir",
+                        str(target),
+                        "--as",
+                        org,
+                        "dataset",
+                        "register",
+                        "--name",
+                        name,
+                        "--file",
+                        str(target.parent / path),
+                    ]
+                )
+                == 0
+            )
+        yield target
+    finally:
+        main(["network", "down", "--dir", str(target)])
+
+
+def wait_for_state(
+    capsys: pytest.CaptureFixture[str], net: Path, job_id: str, states: tuple[str, ...]
+) -> dict:
+    deadline = time.monotonic() + 60
+    while True:
+        code, out, _ = run(
+            capsys, "--json", "--dir", str(net), "--as", "regulator", "job", "show", job_id
+        )
+        assert code == 0
+        job = json.loads(out)
+        if job["state"] in states or time.monotonic() > deadline:
+            return job
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def completed_job(net: Path) -> str:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert (
+            main(
+                [
+                    "--json",
+                    "--dir",
+                    str(net),
+                    "--as",
+                    "telecom",
+                    "job",
+                    "request",
+                    "--protocol",
+                    "stats",
+                    "--input",
+                    "bank/balances:balance",
+                    "--input",
+                    "telecom/exposures:exposure",
+                    "--param",
+                    "op=sum",
+                    "--output",
+                    "result=telecom",
+                ]
+            )
+            == 0
+        )
+    job_id = json.loads(buffer.getvalue())["job_id"]
+    assert main(["--dir", str(net), "--as", "bank", "job", "approve", job_id]) == 0
+    return job_id
+
+
+def test_nodes_complete_an_approved_job(
+    net: Path, completed_job: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = wait_for_state(capsys, net, completed_job, ("COMPLETED", "FAILED", "DISPUTED"))
+    assert job["state"] == "COMPLETED", job.get("failures")
+    assert set(job["receipts"]["1"]) == {"bank", "telecom"}
+
+
+def test_only_the_recipient_holds_the_output(
+    net: Path, completed_job: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wait_for_state(capsys, net, completed_job, ("COMPLETED",))
+    code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "telecom", "node", "outputs")
+    assert code == 0
+    delivered = [m for m in json.loads(out) if m["job_id"] == completed_job]
+    assert len(delivered) == 1
+    code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "bank", "node", "outputs")
+    assert code == 0
+    assert [m for m in json.loads(out) if m["job_id"] == completed_job] == []
+
+
+def delivered_file(capsys: pytest.CaptureFixture[str], net: Path, job_id: str) -> Path:
+    _, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "telecom", "node", "outputs")
+    manifest = next(m for m in json.loads(out) if m["job_id"] == job_id)
+    return Path(manifest["dir"]) / manifest["outputs"]["result"]["file"]
+
+
+def test_auditor_verifies_the_delivered_file(
+    net: Path, completed_job: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wait_for_state(capsys, net, completed_job, ("COMPLETED",))
+    path = delivered_file(capsys, net, completed_job)
+    assert json.loads(path.read_bytes())["value"] == "438"  # 100+250+75 + 5+7+1
+    code, out, _ = run(
+        capsys,
+        "--json",
+        "--dir",
+        str(net),
+        "--as",
+        "regulator",
+        "audit",
+        "verify",
+        completed_job,
+        "--file",
+        str(path),
+        "--output",
+        "result",
+    )
+    assert code == 0
+    assert json.loads(out)["matches"] is True
+
+
+def test_auditor_detects_a_tampered_file(
+    net: Path, completed_job: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    wait_for_state(capsys, net, completed_job, ("COMPLETED",))
+    forged = tmp_path / "forged.json"
+    forged.write_bytes(
+        delivered_file(capsys, net, completed_job).read_bytes().replace(b"438", b"439")
+    )
+    code, out, _ = run(
+        capsys,
+        "--json",
+        "--dir",
+        str(net),
+        "--as",
+        "regulator",
+        "audit",
+        "verify",
+        completed_job,
+        "--file",
+        str(forged),
+        "--output",
+        "result",
+    )
+    assert code == 1
+    assert json.loads(out)["matches"] is False
