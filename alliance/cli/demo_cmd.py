@@ -29,6 +29,8 @@ def register(groups: Any) -> None:
     p.add_argument("--keep", action="store_true",
                    help="keep the temporary directory (its path is printed)")
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic data")
+    p.add_argument("--engine", choices=("devnet", "fabric"), default="devnet",
+                   help="the ledger: embedded devnet, or Fabric from FABRIC_BIN_DIR")
     p.add_argument("--json", dest="sub_json", action="store_true",
                    help="print a machine-readable summary")
     p.set_defaults(handler=run_demo)
@@ -54,7 +56,7 @@ def run_demo(args: argparse.Namespace) -> int:
     given = args.sub_dir or args.dir
     temp_root = None if given else Path(tempfile.mkdtemp(prefix="alliance-demo-"))
     net_dir = Path(given) if given else temp_root / "net"  # type: ignore[operator]
-    flow = DemoFlow(net_dir, _passphrase(), seed=args.seed)
+    flow = DemoFlow(net_dir, _passphrase(), seed=args.seed, engine=args.engine)
     reporter = Reporter(quiet=as_json)
     started = time.monotonic()
     ok = False

@@ -191,9 +191,15 @@ def _channel_orgs(orgs: list[str], state: dict[str, Any]) -> list[str]:
 
 
 def start_fabric(
-    net_dir: Path, bin_dir: Path | None = None, *, timeout: float = START_TIMEOUT
+    net_dir: Path,
+    bin_dir: Path | None = None,
+    *,
+    timeout: float = START_TIMEOUT,
+    passphrase: bytes | None = None,
 ) -> FabricNetwork:
-    """Start the Fabric network of NET and deploy the contract; return when it serves."""
+    """Start the Fabric network of NET and deploy the contract; return when it serves.
+
+    `passphrase` opens the org admins' keys (default: `ALLIANCE_PASSPHRASE` or a prompt)."""
     started = time.monotonic()
     deadline = started + timeout
     net_dir = Path(net_dir).resolve()
@@ -207,7 +213,7 @@ def start_fabric(
             f"Fabric for {net_dir} already runs ({', '.join(sorted(running))}); "
             "stop it first with `alliance network down`"
         )
-    passphrase = get_passphrase()
+    passphrase = passphrase if passphrase is not None else get_passphrase()
     # fail before starting anything when the passphrase cannot open the admin keys
     load_private_key(layout.admin_msp(orgs[0]) / "keystore" / "key.pem", passphrase)
     state: dict[str, Any] = read_json(layout.state_file, {})

@@ -40,16 +40,17 @@ class DemoFailed(Exception):
 class DemoFlow:
     def __init__(
         self, net_dir: Path, passphrase: bytes, *, seed: int = 7,
-        node_args: list[str] | None = None,
+        node_args: list[str] | None = None, engine: str = "devnet",
     ) -> None:
         self.net_dir = Path(net_dir).resolve()
+        self.engine = engine
         self.node_args = list(node_args or [])
         self.passphrase = passphrase
         self.seed = seed
         self.steps: list[Step] = []
         self.summary: dict[str, Any] = {"dir": str(self.net_dir), "seed": seed}
         self._conns: dict[str, Any] = {}
-        self._started_devnet = False
+        self._started_ledger = False
         self._started_nodes: list[str] = []
         self._on_step: Callable[[Step], None] = lambda step: None
         self.tables: dict[str, Any] = {}
@@ -114,20 +115,28 @@ class DemoFlow:
 
     def start(self) -> None:
         from network.connection import record_engine
-        from network.devnet.launcher import start_devnet
         from node.launcher import start_nodes
 
-        self._started_devnet = True
-        devnet = start_devnet(self.net_dir, batch_timeout_ms=20)
-        record_engine(self.net_dir, "devnet")
+        self._started_ledger = True
+        if self.engine == "fabric":
+            from network.fabric.launcher import start_fabric
+
+            fabric = start_fabric(self.net_dir, passphrase=self.passphrase)
+            ledger = (f"Fabric: orderer {fabric.orderer}, peers "
+                      + ", ".join(f"{o}:{p.port}" for o, p in fabric.peers.items()))
+        else:
+            from network.devnet.launcher import start_devnet
+
+            devnet = start_devnet(self.net_dir, batch_timeout_ms=20)
+            ledger = f"devnet on port {devnet.port}"
+        record_engine(self.net_dir, self.engine)
         self._started_nodes = list(MEMBERS)
         pids = start_nodes(self.net_dir, list(MEMBERS), env=self._env(),
                            extra_args=self.node_args)
-        self.summary["devnet_port"] = devnet.port
+        self.summary["engine"] = self.engine
         self._step("start", "Ledger and nodes up", True,
-                   f"devnet on port {devnet.port}; nodes "
-                   + ", ".join(f"{o} (pid {p})" for o, p in pids.items()),
-                   devnet_port=devnet.port, nodes=pids)
+                   f"{ledger}; nodes " + ", ".join(f"{o} (pid {p})" for o, p in pids.items()),
+                   ledger=ledger, nodes=pids)
 
     def _env(self) -> dict[str, str]:
         from alliance.keystore import PASSPHRASE_ENV
@@ -312,7 +321,6 @@ class DemoFlow:
         self._conns.clear()
 
     def stop(self) -> list[str]:
-        from network.devnet.launcher import stop_devnet
         from node.launcher import stop_node
 
         stopped = []
@@ -321,12 +329,22 @@ class DemoFlow:
             if stop_node(self.net_dir, org):
                 stopped.append(f"node {org}")
         self._started_nodes.clear()
-        if self._started_devnet:
-            if stop_devnet(self.net_dir):
-                stopped.append("devnet")
-            else:  # interrupted while it was starting: it has no run file yet
-                from network.processes import kill_all_started
+        if self._started_ledger:
+            stopped += self._stop_ledger()
+        self._started_ledger = False
+        return stopped
 
-                kill_all_started()
-        self._started_devnet = False
+    def _stop_ledger(self) -> list[str]:
+        from network.processes import kill_all_started
+
+        if self.engine == "fabric":
+            from network.fabric.launcher import stop_fabric
+
+            stopped = stop_fabric(self.net_dir)
+        else:
+            from network.devnet.launcher import stop_devnet
+
+            stopped = ["devnet"] if stop_devnet(self.net_dir) else []
+        if not stopped:  # cut off while starting, before the ledger recorded itself
+            kill_all_started()
         return stopped
