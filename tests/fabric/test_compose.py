@@ -11,20 +11,26 @@ import pytest
 COMPOSE = Path(__file__).resolve().parents[2] / "network" / "fabric" / "compose.yaml"
 
 
-def _compose_available() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    probe = subprocess.run(
-        ["docker", "compose", "version"], capture_output=True, check=False, timeout=30
-    )
-    return probe.returncode == 0
+def _compose_command() -> list[str] | None:
+    """`docker compose` (v2), else the standalone `docker-compose`; None when neither runs."""
+    if shutil.which("docker") is not None:
+        probe = subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, check=False, timeout=30
+        )
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    return ["docker-compose"] if shutil.which("docker-compose") else None
 
 
-@pytest.mark.skipif(not _compose_available(), reason="no `docker compose` client here")
+COMPOSE_COMMAND = _compose_command()
+
+
+@pytest.mark.skipif(COMPOSE_COMMAND is None, reason="no `docker compose` client here")
 def test_compose_file_is_valid(tmp_path: Path) -> None:
+    assert COMPOSE_COMMAND is not None
     for profiles in ([], ["--profile", "orderer"]):
         result = subprocess.run(
-            ["docker", "compose", "-f", str(COMPOSE), *profiles, "config", "--quiet"],
+            [*COMPOSE_COMMAND, "-f", str(COMPOSE), *profiles, "config", "--quiet"],
             capture_output=True,
             text=True,
             check=False,
