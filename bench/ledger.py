@@ -1,7 +1,12 @@
-"""Committed transactions per second and commit latency on devnet, with N concurrent clients.
+"""Committed transactions per second and commit latency, with N concurrent clients, on devnet,
+on a real Fabric 3 network, or on both in the same run.
 
-    .venv/bin/python bench/ledger.py [--clients 1,32,128,256] [--seconds 8] [--procs 2]
-                                     [--batch-size 100] [--batch-timeout-ms 100] [--contract]
+    .venv/bin/python bench/ledger.py [--engine devnet|fabric|both] [--clients 1,32,128,256]
+                                     [--seconds 8] [--procs 2] [--batch-size 100]
+                                     [--batch-timeout-ms 250] [--contract]
+                                     [--fabric-clients 32,128,256] [--fabric-gateways spread|one]
+                                     [--auditors regulator] [--fabric-endorsement majority|outof]
+                                     [--fabric-batch-timeout 250ms]
 
 What is measured: each client is a thread that loops `contract.submit_transaction(...)` — build
 and sign a proposal, Endorse (devnet verifies the proposal signature and creator, simulates,
@@ -19,6 +24,21 @@ batch size 1 (one block, one fsync per transaction).
 Workloads: `counter` (network.devnet.counter: Put of a fresh key, the raw ledger path) and,
 with --contract, the governance contract's RegisterDataset (a fresh dataset per transaction,
 as a member admin, after InitCharter).
+
+Fabric (`--engine fabric`, FABRIC_BIN_DIR set): a fresh `alliance network init` (bank, telecom,
+platform) started with `network.fabric.start_fabric` (one etcdraft orderer, one peer and one
+chaincode server per org, the contract under the MAJORITY endorsement policy, so every
+transaction carries the endorsements of two of the three orgs, collected by the Gateway of the
+peer the client talks to). Workload: RegisterDataset, as above. With `--fabric-gateways spread`
+(the default) client thread i is an admin of org i mod 3 talking to its own org's peer, so the
+three gateways share the work; `one` sends everything through the bank's peer. For each Fabric
+series the CPU seconds each process (orderer, peers, chaincode servers, clients) spent inside the
+measurement window are printed too, per committed transaction: that is where the time goes.
+With `--engine both` the devnet series run first, then the Fabric ones, each on its own fresh
+network in a temp dir. What-ifs (measured, not the deployed setup): `--auditors regulator` adds
+the auditor's peer to the channel (MAJORITY of 4 orgs: 3 endorsements per transaction),
+`--fabric-endorsement outof` deploys the same threshold as one signature policy, and
+`--fabric-batch-timeout` overrides the orderer's BatchTimeout.
 """
 
 from __future__ import annotations
@@ -27,17 +47,29 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import statistics
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PASSPHRASE = b"bench-passphrase"
+MEMBERS = ["bank", "telecom", "platform"]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one group of clients sends its transactions, and as whom."""
+
+    org: str
+    user: str
+    address: str
+    tls_roots: bytes
 
 
 def _dataset_spec(name: str) -> str:
@@ -55,10 +87,11 @@ def _dataset_spec(name: str) -> str:
 
 def _worker(
     net_dir: str,
-    address: str,
-    org: str,
-    user: str,
+    endpoints: list[Endpoint],
+    channel: str,
+    chaincode: str,
     threads: int,
+    first_thread: int,
     workload: str,
     start_at: float,
     measure_from: float,
@@ -66,18 +99,22 @@ def _worker(
     tag: str,
     out: mp.Queue,
 ) -> None:
-    from alliance.wallet import devnet_tls, load_user
+    from alliance.wallet import load_user
     from network.gateway import connect
 
-    identity, signer = load_user(Path(net_dir), org, user, PASSPHRASE)
-    tls = devnet_tls(Path(net_dir))
-    gw = connect(address, identity=identity, signer=signer, tls_root_certs=tls.root_certs)
-    contract = gw.get_network("alliance").get_contract("alliance")
+    gateways = []
+    contracts = []
+    for ep in endpoints:
+        identity, signer = load_user(Path(net_dir), ep.org, ep.user, PASSPHRASE)
+        gw = connect(ep.address, identity=identity, signer=signer, tls_root_certs=ep.tls_roots)
+        gateways.append(gw)
+        contracts.append(gw.get_network(channel).get_contract(chaincode))
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
 
     def run(index: int) -> None:
+        contract = contracts[(first_thread + index) % len(contracts)]
         n = 0
         mine: list[float] = []
         while time.time() < start_at:
@@ -109,25 +146,40 @@ def _worker(
         t.start()
     for t in pool:
         t.join()
-    gw.close()
+    for gw in gateways:
+        gw.close()
     out.put((latencies, errors[:5], len(errors)))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads) from /proc; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def run_load(
     net_dir: Path,
-    address: str,
+    endpoints: list[Endpoint],
     clients: int,
     procs: int,
     seconds: float,
     workload: str,
-    org: str,
-    user: str,
+    watch: dict[str, int] | None = None,
+    channel: str = "alliance",
+    chaincode: str = "alliance",
 ) -> dict:
+    """Run `clients` looping submitters for `seconds` (after a warm-up); tx/s and latencies.
+
+    `watch` names processes (name -> pid) whose CPU time inside the window is reported."""
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()
     procs = max(1, min(procs, clients))
     per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-    warmup = 2.0
+    firsts = [sum(per[:i]) for i in range(procs)]
+    warmup = 2.0 if len(endpoints) == 1 else 3.0
     start_at = time.time() + 3.0  # let the workers load keys and connect
     measure_from = start_at + warmup
     stop_at = measure_from + seconds
@@ -137,10 +189,11 @@ def run_load(
             target=_worker,
             args=(
                 str(net_dir),
-                address,
-                org,
-                user,
+                endpoints,
+                channel,
+                chaincode,
                 n,
+                firsts[i],
                 workload,
                 start_at,
                 measure_from,
@@ -154,6 +207,14 @@ def run_load(
     ]
     for w in workers:
         w.start()
+    watched = dict(watch or {})
+    for i, w in enumerate(workers):
+        watched[f"clients.{i}"] = w.pid or 0
+    cpu: dict[str, float] = {}
+    time.sleep(max(0.0, measure_from - time.time()))
+    before = {name: _cpu_seconds(pid) for name, pid in watched.items()}
+    time.sleep(max(0.0, stop_at - time.time()))
+    cpu = {name: _cpu_seconds(pid) - before[name] for name, pid in watched.items()}
     lat: list[float] = []
     samples: list[str] = []
     nerr = 0
@@ -176,6 +237,9 @@ def run_load(
         "p99": pct(0.99),
         "errors": nerr,
         "error_samples": samples[:3],
+        "committed": len(lat),
+        "cpu": cpu,
+        "seconds": seconds,
     }
 
 
@@ -194,52 +258,71 @@ def verify_rate(seconds: float = 1.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def _init_charter(net_dir: Path, address: str) -> None:
-    from alliance.wallet import devnet_tls, load_user
+def _init_charter(net_dir: Path, endpoint: Endpoint) -> None:
+    from alliance.wallet import load_user
     from network.gateway import connect
 
-    identity, signer = load_user(net_dir, "bank", "admin", PASSPHRASE)
-    tls = devnet_tls(net_dir)
-    with connect(address, identity=identity, signer=signer, tls_root_certs=tls.root_certs) as gw:
+    identity, signer = load_user(net_dir, endpoint.org, "admin", PASSPHRASE)
+    with connect(
+        endpoint.address, identity=identity, signer=signer, tls_root_certs=endpoint.tls_roots
+    ) as gw:
         contract = gw.get_network("alliance").get_contract("alliance")
         contract.submit_transaction("InitCharter", (net_dir / "charter.json").read_text())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--clients", default="1,32,128,256")
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--procs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--batch-timeout-ms", type=int, default=250)
-    parser.add_argument("--contract", action="store_true", help="also run the governance contract")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the batch-size-1 baseline")
-    args = parser.parse_args()
-
+def _new_net(tmp: str, auditors: list[str]) -> Path:
     from alliance.network_init import init_network
-    from network.devnet.launcher import start_devnet, stop_devnet
 
-    os.environ["ALLIANCE_PASSPHRASE"] = PASSPHRASE.decode()
-    clients = [int(c) for c in args.clients.split(",")]
-    rows: list[tuple[str, dict]] = []
+    net_dir = Path(tmp) / "net"
+    init_network(net_dir, members=MEMBERS, auditors=auditors, passphrase=PASSPHRASE)
+    return net_dir
+
+
+def _print_header() -> None:
     print(
-        f"ECDSA P-256 verify, one core: {verify_rate():,.0f}/s "
-        f"(devnet verifies 3 per transaction, so the pure-verify ceiling is about a third)"
+        f"\n{'engine / workload':<52}{'clients=in-flight':>18}{'tx/s':>9}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}",
+        flush=True,
     )
+
+
+def _print_row(label: str, r: dict) -> None:
+    print(
+        f"{label:<52}{r['clients']:>18}{r['tps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}"
+        f"{r['errors']:>8}",
+        flush=True,
+    )
+    for s in r["error_samples"]:
+        print(f"    error: {s[:200]}", flush=True)
+
+
+def _print_cpu(r: dict) -> None:
+    """CPU seconds per process in the window, as % of one core and ms per committed tx."""
+    cpu = r.get("cpu") or {}
+    if not cpu:
+        return
+    total = sum(cpu.values())
+    per_tx = 1000.0 / r["committed"] if r["committed"] else float("nan")
+    parts = [
+        f"{name} {100 * sec / r['seconds']:.0f}% ({sec * per_tx:.1f} ms/tx)"
+        for name, sec in sorted(cpu.items(), key=lambda kv: -kv[1])
+    ]
+    print(
+        f"    cpu in window: total {100 * total / r['seconds']:.0f}% of one core, "
+        f"{total * per_tx:.1f} ms/tx: " + ", ".join(parts),
+        flush=True,
+    )
+
+
+def devnet_series(args: argparse.Namespace, clients: list[int], rows: list) -> None:
+    from alliance.wallet import devnet_tls
+    from network.devnet.launcher import start_devnet, stop_devnet
 
     def series(
         label: str, batch_size: int, router: str, workload: str, counts: list[int], user: str
     ) -> None:
         with tempfile.TemporaryDirectory(prefix="alliance-bench-") as tmp:
-            net_dir = Path(tmp) / "net"
-            init_network(
-                net_dir,
-                members=["bank", "telecom", "platform"],
-                auditors=["regulator"],
-                passphrase=PASSPHRASE,
-            )
+            net_dir = _new_net(tmp, args.auditors)
             proc = start_devnet(
                 net_dir,
                 batch_size=batch_size,
@@ -247,23 +330,19 @@ def main() -> int:
                 router=router,
             )
             try:
+                roots = devnet_tls(net_dir).root_certs
+                endpoint = Endpoint("bank", user, proc.address, roots)
                 if workload == "contract":
-                    _init_charter(net_dir, proc.address)
+                    _init_charter(net_dir, Endpoint("bank", "admin", proc.address, roots))
                 for n in counts:
-                    result = run_load(
-                        net_dir, proc.address, n, args.procs, args.seconds, workload, "bank", user
-                    )
+                    result = run_load(net_dir, [endpoint], n, args.procs, args.seconds, workload)
                     rows.append((label, result))
                     _print_row(label, result)
             finally:
                 stop_devnet(net_dir)
 
-    print(
-        f"\n{'workload':<34}{'clients=in-flight':>18}{'tx/s':>9}"
-        f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-    )
     series(
-        f"counter batch {args.batch_size}/{args.batch_timeout_ms}ms",
+        f"devnet counter batch {args.batch_size}/{args.batch_timeout_ms}ms",
         args.batch_size,
         "network.devnet.counter:router",
         "counter",
@@ -272,7 +351,7 @@ def main() -> int:
     )
     if args.contract:
         series(
-            f"RegisterDataset batch {args.batch_size}",
+            f"devnet RegisterDataset batch {args.batch_size}",
             args.batch_size,
             "",
             "contract",
@@ -281,25 +360,164 @@ def main() -> int:
         )
     if not args.no_baseline:
         series(
-            "baseline: counter batch size 1",
+            "devnet baseline: counter batch size 1",
             1,
             "network.devnet.counter:router",
             "counter",
             [c for c in clients if c in (1, 128)] or clients[:1],
             "client",
         )
+
+
+def _explicit_endorsement_policy() -> None:
+    """What-if for --fabric-endorsement outof: the channel's Endorsement policy as one signature
+    policy, OutOf(majority, every org's peer), instead of `ImplicitMeta MAJORITY Endorsement`.
+
+    Same orgs and threshold when the channel is made, but a validating peer then checks each
+    endorsement signature once: under ImplicitMeta every org's sub-policy re-verifies the whole
+    signature set. (It does not grow by itself when an org joins, so the project keeps
+    ImplicitMeta; this only measures the difference.)"""
+    from network.fabric import config
+
+    original = config.configtx
+
+    def configtx(layout, profile, ports, orgs):  # type: ignore[no-untyped-def]
+        data = original(layout, profile, ports, orgs)
+        peers = ", ".join(f"'{profile.orgs[o].msp_id}.peer'" for o in orgs)
+        application = data["Profiles"][config.CHANNEL_PROFILE]["Application"]
+        application["Policies"]["Endorsement"] = {
+            "Type": "Signature",
+            "Rule": f"OutOf({len(orgs) // 2 + 1}, {peers})",
+        }
+        return data
+
+    config.configtx = configtx
+
+
+def fabric_series(args: argparse.Namespace, clients: list[int], rows: list) -> None:
+    from network.connection import gateway_endpoint, record_engine
+    from network.fabric import config
+    from network.fabric.launcher import start_fabric, stop_fabric
+    from network.fabric.layout import FabricLayout
+    from network.fabric.processes import recorded
+
+    if args.fabric_endorsement == "outof":
+        _explicit_endorsement_policy()
+    if args.fabric_batch_timeout:
+        config.BATCH_TIMEOUT = args.fabric_batch_timeout  # what-if; the default is config's
+    with tempfile.TemporaryDirectory(prefix="alliance-bench-fabric-") as tmp:
+        net_dir = _new_net(tmp, args.auditors)
+        record_engine(net_dir, "fabric")
+        network = start_fabric(net_dir)
+        try:
+            print(
+                f"\nFabric up in {network.started_in:.1f} s: orderer {network.orderer}, peers "
+                + ", ".join(f"{o} {p.address}" for o, p in network.peers.items())
+                + f"; BatchTimeout {config.BATCH_TIMEOUT}; endorsement: a majority of the "
+                f"{len(network.peers)} orgs ({len(network.peers) // 2 + 1} per transaction, "
+                f"policy {args.fabric_endorsement})",
+                flush=True,
+            )
+            endpoints = []
+            for org in MEMBERS:
+                address, roots = gateway_endpoint(net_dir, org)
+                endpoints.append(Endpoint(org, "admin", address, roots))
+            _init_charter(net_dir, endpoints[0])
+            if args.fabric_gateways == "one":
+                bank = endpoints[0]
+                endpoints = [
+                    Endpoint(org, "admin", bank.address, bank.tls_roots) for org in MEMBERS
+                ]
+            gateways = "bank's gateway" if args.fabric_gateways == "one" else "3 gateways"
+            label = f"fabric RegisterDataset {len(network.peers)} orgs, {gateways}"
+            if args.fabric_endorsement == "outof":
+                label += ", OutOf"
+            watch = {name: p.pid for name, p in recorded(FabricLayout(net_dir.resolve())).items()}
+            for n in clients:
+                result = run_load(
+                    net_dir,
+                    endpoints,
+                    n,
+                    args.procs,
+                    args.seconds,
+                    "contract",
+                    watch,
+                    network.channel,
+                    network.chaincode,
+                )
+                rows.append((label, result))
+                _print_row(label, result)
+                _print_cpu(result)
+        finally:
+            stop_fabric(net_dir)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--engine", choices=("devnet", "fabric", "both"), default="devnet")
+    parser.add_argument("--clients", default="1,32,128,256", help="devnet in-flight counts")
+    parser.add_argument("--fabric-clients", default="32,128,256", help="Fabric in-flight counts")
+    parser.add_argument(
+        "--fabric-gateways",
+        choices=("spread", "one"),
+        default="spread",
+        help="clients of all 3 orgs on their own peers' gateways, or all through the bank's",
+    )
+    parser.add_argument(
+        "--fabric-endorsement",
+        choices=("majority", "outof"),
+        default="majority",
+        help="the deployed ImplicitMeta MAJORITY policy, or (what-if) the same threshold as one "
+        "OutOf signature policy",
+    )
+    parser.add_argument(
+        "--fabric-batch-timeout",
+        default="",
+        help="override the orderer's BatchTimeout (e.g. 100ms); default: network/fabric/config.py",
+    )
+    parser.add_argument(
+        "--auditors",
+        default="",
+        help="auditor orgs to add (e.g. regulator); on Fabric each gets a peer in the channel "
+        "and counts in the MAJORITY endorsement policy (4 orgs: 3 endorsements per transaction)",
+    )
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--batch-timeout-ms", type=int, default=250)
+    parser.add_argument("--contract", action="store_true", help="also run the governance contract")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the batch-size-1 baseline")
+    args = parser.parse_args()
+    args.auditors = [a for a in args.auditors.split(",") if a]
+
+    os.environ["ALLIANCE_PASSPHRASE"] = PASSPHRASE.decode()
+    rows: list[tuple[str, dict]] = []
+    if args.engine in ("fabric", "both") and not os.environ.get("FABRIC_BIN_DIR"):
+        print(
+            "--engine fabric needs FABRIC_BIN_DIR (Fabric 3 peer, orderer, osnadmin, configtxgen)",
+            file=sys.stderr,
+        )
+        return 2
+    print(
+        f"ECDSA P-256 verify, one core: {verify_rate():,.0f}/s "
+        f"(devnet verifies 3 per transaction, so the pure-verify ceiling is about a third); "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    _print_header()
+    if args.engine in ("devnet", "both"):
+        devnet_series(args, [int(c) for c in args.clients.split(",")], rows)
+    if args.engine in ("fabric", "both"):
+        fabric_series(args, [int(c) for c in args.fabric_clients.split(",")], rows)
+    if args.engine == "both":
+        print("\nside by side (same run):")
+        _print_header()
+        for label, result in rows:
+            _print_row(label, result)
     return 0
 
 
-def _print_row(label: str, r: dict) -> None:
-    print(
-        f"{label:<34}{r['clients']:>18}{r['tps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['errors']:>8}",
-        flush=True,
-    )
-    for s in r["error_samples"]:
-        print(f"    error: {s[:200]}", flush=True)
-
-
 if __name__ == "__main__":
-    statistics.mean([1])  # keep the import meaningful for readers of the output
     sys.exit(main())
