@@ -5,7 +5,7 @@ on a real Fabric 3 network, or on both in the same run.
                                      [--seconds 8] [--procs 2] [--batch-size 100]
                                      [--batch-timeout-ms 250] [--contract]
                                      [--fabric-clients 32,128,256] [--fabric-gateways spread|one]
-                                     [--auditors regulator] [--fabric-endorsement majority|outof]
+                                     [--auditors regulator]
                                      [--fabric-batch-timeout 250ms]
 
 What is measured: each client is a thread that loops `contract.submit_transaction(...)` — build
@@ -27,18 +27,17 @@ as a member admin, after InitCharter).
 
 Fabric (`--engine fabric`, FABRIC_BIN_DIR set): a fresh `alliance network init` (bank, telecom,
 platform) started with `network.fabric.start_fabric` (one etcdraft orderer, one peer and one
-chaincode server per org, the contract under the MAJORITY endorsement policy, so every
-transaction carries the endorsements of two of the three orgs, collected by the Gateway of the
-peer the client talks to). Workload: RegisterDataset, as above. With `--fabric-gateways spread`
-(the default) client thread i is an admin of org i mod 3 talking to its own org's peer, so the
-three gateways share the work; `one` sends everything through the bank's peer. For each Fabric
-series the CPU seconds each process (orderer, peers, chaincode servers, clients) spent inside the
-measurement window are printed too, per committed transaction: that is where the time goes.
-With `--engine both` the devnet series run first, then the Fabric ones, each on its own fresh
-network in a temp dir. What-ifs (measured, not the deployed setup): `--auditors regulator` adds
-the auditor's peer to the channel (MAJORITY of 4 orgs: 3 endorsements per transaction),
-`--fabric-endorsement outof` deploys the same threshold as one signature policy, and
-`--fabric-batch-timeout` overrides the orderer's BatchTimeout.
+chaincode server per org, the contract under the deployed endorsement policy, a strict majority of
+the voting members' peers, so every transaction carries the endorsements of two of the three orgs,
+collected by the Gateway of the peer the client talks to). Workload: RegisterDataset, as above.
+With `--fabric-gateways spread` (the default) client thread i is an admin of org i mod 3 talking to
+its own org's peer, so the three gateways share the work; `one` sends everything through the bank's
+peer. For each Fabric series the CPU seconds each process (orderer, peers, chaincode servers,
+clients) spent inside the measurement window are printed too, per committed transaction: that is
+where the time goes. With `--engine both` the devnet series run first, then the Fabric ones, each
+on its own fresh network in a temp dir. `--auditors regulator` adds an auditor org, whose peer
+joins the channel and validates every block but does not endorse; the what-if `--fabric-batch-
+timeout` overrides the orderer's BatchTimeout.
 """
 
 from __future__ import annotations
@@ -369,31 +368,6 @@ def devnet_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
         )
 
 
-def _explicit_endorsement_policy() -> None:
-    """What-if for --fabric-endorsement outof: the channel's Endorsement policy as one signature
-    policy, OutOf(majority, every org's peer), instead of `ImplicitMeta MAJORITY Endorsement`.
-
-    Same orgs and threshold when the channel is made, but a validating peer then checks each
-    endorsement signature once: under ImplicitMeta every org's sub-policy re-verifies the whole
-    signature set. (It does not grow by itself when an org joins, so the project keeps
-    ImplicitMeta; this only measures the difference.)"""
-    from network.fabric import config
-
-    original = config.configtx
-
-    def configtx(layout, profile, ports, orgs):  # type: ignore[no-untyped-def]
-        data = original(layout, profile, ports, orgs)
-        peers = ", ".join(f"'{profile.orgs[o].msp_id}.peer'" for o in orgs)
-        application = data["Profiles"][config.CHANNEL_PROFILE]["Application"]
-        application["Policies"]["Endorsement"] = {
-            "Type": "Signature",
-            "Rule": f"OutOf({len(orgs) // 2 + 1}, {peers})",
-        }
-        return data
-
-    config.configtx = configtx
-
-
 def fabric_series(args: argparse.Namespace, clients: list[int], rows: list) -> None:
     from network.connection import gateway_endpoint, record_engine
     from network.fabric import config
@@ -401,8 +375,6 @@ def fabric_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
     from network.fabric.layout import FabricLayout
     from network.fabric.processes import recorded
 
-    if args.fabric_endorsement == "outof":
-        _explicit_endorsement_policy()
     if args.fabric_batch_timeout:
         config.BATCH_TIMEOUT = args.fabric_batch_timeout  # what-if; the default is config's
     with tempfile.TemporaryDirectory(prefix="alliance-bench-fabric-") as tmp:
@@ -414,8 +386,7 @@ def fabric_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
                 f"\nFabric up in {network.started_in:.1f} s: orderer {network.orderer}, peers "
                 + ", ".join(f"{o} {p.address}" for o, p in network.peers.items())
                 + f"; BatchTimeout {config.BATCH_TIMEOUT}; endorsement: a majority of the "
-                f"{len(network.peers)} orgs ({len(network.peers) // 2 + 1} per transaction, "
-                f"policy {args.fabric_endorsement})",
+                f"{len(MEMBERS)} members ({len(MEMBERS) // 2 + 1} per transaction)",
                 flush=True,
             )
             endpoints = []
@@ -430,8 +401,6 @@ def fabric_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
                 ]
             gateways = "bank's gateway" if args.fabric_gateways == "one" else "3 gateways"
             label = f"fabric RegisterDataset {len(network.peers)} orgs, {gateways}"
-            if args.fabric_endorsement == "outof":
-                label += ", OutOf"
             watch = {name: p.pid for name, p in recorded(FabricLayout(net_dir.resolve())).items()}
             for n in clients:
                 result = run_load(
@@ -466,13 +435,6 @@ def main() -> int:
         help="clients of all 3 orgs on their own peers' gateways, or all through the bank's",
     )
     parser.add_argument(
-        "--fabric-endorsement",
-        choices=("majority", "outof"),
-        default="majority",
-        help="the deployed ImplicitMeta MAJORITY policy, or (what-if) the same threshold as one "
-        "OutOf signature policy",
-    )
-    parser.add_argument(
         "--fabric-batch-timeout",
         default="",
         help="override the orderer's BatchTimeout (e.g. 100ms); default: network/fabric/config.py",
@@ -480,8 +442,8 @@ def main() -> int:
     parser.add_argument(
         "--auditors",
         default="",
-        help="auditor orgs to add (e.g. regulator); on Fabric each gets a peer in the channel "
-        "and counts in the MAJORITY endorsement policy (4 orgs: 3 endorsements per transaction)",
+        help="auditor orgs to add (e.g. regulator); on Fabric each gets a peer that validates "
+        "every block but does not endorse",
     )
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--procs", type=int, default=2)

@@ -3,8 +3,8 @@
 Each org installs its own CCaaS package (its own chaincode server's address, so its own package
 id) and approves the same definition (name, version, sequence) for its package; the definition
 is committed with the endorsements of every org's peer. The endorsement policy is the channel's
-`/Channel/Application/Endorsement` (MAJORITY Endorsement): with two or more orgs, no single org
-can endorse alone.
+`/Channel/Application/Endorsement`: a strict majority of the voting members' peers
+(`config.endorsement_rule`), so with two or more members no single org can endorse alone.
 """
 
 from __future__ import annotations

@@ -83,3 +83,26 @@ def test_one_org_alone_cannot_satisfy_the_endorsement_policy(fabric: Fabric) -> 
         with pytest.raises(CommitError) as info:
             proposal.endorse().submit().require_success()
     assert info.value.code_name == "ENDORSEMENT_POLICY_FAILURE"
+
+
+def test_an_auditors_endorsement_does_not_count(fabric: Fabric) -> None:
+    with fabric.gateway("bank") as gw:
+        proposal = fabric.contract(gw).new_proposal(
+            "RegisterDataset",
+            [dataset_spec("audited")],
+            endorsing_organizations=["BankMSP", "RegulatorMSP"],
+        )
+        with pytest.raises(CommitError) as info:
+            proposal.endorse().submit().require_success()
+    assert info.value.code_name == "ENDORSEMENT_POLICY_FAILURE"
+
+
+def test_two_members_satisfy_the_endorsement_policy(fabric: Fabric) -> None:
+    with fabric.gateway("bank") as gw:
+        proposal = fabric.contract(gw).new_proposal(
+            "RegisterDataset",
+            [dataset_spec("pair")],
+            endorsing_organizations=["BankMSP", "TelecomMSP"],
+        )
+        status = proposal.endorse().submit().require_success()
+    assert status.successful

@@ -66,7 +66,7 @@ def test_busy_port_is_reported(network_dir: Path, tmp_path: Path) -> None:
             check_ports_free(ports)
 
 
-def test_configs_bind_loopback_with_tls_and_majority_endorsement(
+def test_configs_bind_loopback_with_tls_and_member_majority_endorsement(
     network_dir: Path, tmp_path: Path
 ) -> None:
     profile = load_profile(network_dir)
@@ -83,7 +83,11 @@ def test_configs_bind_loopback_with_tls_and_majority_endorsement(
     assert peer["chaincode"]["externalBuilders"][0]["path"].endswith("builder")
     channel = configtx(layout, profile, ports, orgs)["Profiles"]["AllianceChannel"]
     assert channel["Capabilities"] == {"V3_0": True}
-    assert channel["Application"]["Policies"]["Endorsement"]["Rule"] == "MAJORITY Endorsement"
+    # bank, telecom, platform vote; the regulator (auditor) validates but does not endorse
+    assert channel["Application"]["Policies"]["Endorsement"] == {
+        "Type": "Signature",
+        "Rule": "OutOf(2, 'BankMSP.peer', 'PlatformMSP.peer', 'TelecomMSP.peer')",
+    }
     assert len(channel["Application"]["Organizations"]) == len(orgs)
     json.dumps(channel)  # written as JSON, which Fabric's YAML loader reads
 
