@@ -26,6 +26,31 @@ PROTOCOL_OUTPUTS: dict[str, tuple[str, ...]] = {
 }
 """Job protocols the contract knows, each with the output names it may produce."""
 
+
+def protocol_shape_problems(
+    protocol: str, input_owners: list[str], outputs: dict[str, list[str]], dealer: str | None
+) -> list[str]:
+    """What makes a job's shape impossible for its protocol (the contract refuses such a request,
+    and a node refuses to run one). Empty when the shape fits."""
+    if protocol != "psi":
+        return []
+    problems = []
+    if len(input_owners) != 2 or len(set(input_owners)) != 2:
+        owners = ", ".join(input_owners) or "nobody"
+        problems.append(
+            "psi intersects exactly two id columns held by two different members; "
+            f"this job has {len(input_owners)} input(s) owned by {owners}"
+        )
+    strangers = sorted({org for orgs in outputs.values() for org in orgs} - set(input_owners))
+    if strangers:
+        problems.append(
+            f"psi outputs can go only to the two input owners, not to {', '.join(strangers)}"
+        )
+    if dealer is not None:
+        problems.append("psi needs no dealer; leave the dealer out")
+    return problems
+
+
 COLUMN_TYPES = ("string", "integer", "decimal", "boolean", "date")
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from alliance.models import PROTOCOL_OUTPUTS, Job, JobState
+from alliance.models import PROTOCOL_OUTPUTS, Job, JobState, protocol_shape_problems
 from node.errors import GateRefused
 
 RUNNABLE = (JobState.APPROVED, JobState.RUNNING)
@@ -55,6 +55,9 @@ def refusal_reasons(
         reasons.append(
             f"{job.id} names outputs {unknown} that protocol {job.protocol} does not produce"
         )
+    reasons += protocol_shape_problems(
+        job.protocol, [i.owner for i in job.inputs], job.outputs, job.dealer
+    )
     for item in job.inputs:
         if item.owner != org:
             continue

@@ -35,6 +35,7 @@ from alliance.models import (
     RunResult,
     TxMark,
     Vote,
+    protocol_shape_problems,
 )
 from chaincode import keys
 from chaincode.context import Caller, Context, parse_request
@@ -54,6 +55,12 @@ def request_job(ctx: Context, request_json: str) -> Job:
             f"its outputs are: {', '.join(allowed)}"
         )
     inputs = [_pin_input(ctx, ref) for ref in request.inputs]
+    outputs = {name: list(orgs) for name, orgs in request.outputs.items()}
+    problems = protocol_shape_problems(
+        request.protocol, [i.owner for i in inputs], outputs, request.dealer
+    )
+    if problems:
+        raise InvalidArgument("; ".join(problems))
     recipients = sorted({org for orgs in request.outputs.values() for org in orgs})
     for org in recipients:
         _require_voting_member(ctx, org, "output recipient")
@@ -101,8 +108,10 @@ def request_job(ctx: Context, request_json: str) -> Job:
         ctx.emit("JobApproved", _event(job, requester=job.requester))
     else:
         _save(ctx, job, None, JobState.REQUESTED)
-        ctx.emit("JobRequested", _event(job, requester=job.requester,
-                                        required_approvers=job.required_approvers))
+        ctx.emit(
+            "JobRequested",
+            _event(job, requester=job.requester, required_approvers=job.required_approvers),
+        )
     return job
 
 
@@ -121,8 +130,14 @@ def _pin_input(ctx: Context, ref: str) -> JobInput:
             f"input {ref!r}: {dataset_id} has no column {column!r}; its columns: {columns}"
         )
     _require_voting_member(ctx, owner, "input owner")
-    return JobInput(ref=ref, owner=owner, dataset=dataset_id, column=column,
-                    version=dataset.version, fingerprint=dataset.fingerprint)
+    return JobInput(
+        ref=ref,
+        owner=owner,
+        dataset=dataset_id,
+        column=column,
+        version=dataset.version,
+        fingerprint=dataset.fingerprint,
+    )
 
 
 def _require_voting_member(ctx: Context, org: str, what: str) -> None:
@@ -239,8 +254,10 @@ def revoke_job(ctx: Context, job_id: str, reason: str) -> Job:
     reason = _check_reason(reason)
     runs_left = job.state == JobState.COMPLETED and job.runs_used < job.max_runs
     if job.state not in (JobState.REQUESTED, JobState.APPROVED) and not runs_left:
-        raise Conflict(f"job {job.id} is {job.state.value}; only REQUESTED or APPROVED jobs "
-                       "(or COMPLETED ones with runs left) can be revoked")
+        raise Conflict(
+            f"job {job.id} is {job.state.value}; only REQUESTED or APPROVED jobs "
+            "(or COMPLETED ones with runs left) can be revoked"
+        )
     job.revocation = Reasoned(org=caller.org, reason=reason, tx_id=ctx.tx_id, at=ctx.now)
     _save(ctx, job, job.state, JobState.REVOKED)
     ctx.emit("JobRevoked", _event(job, org=caller.org, reason=reason))
@@ -331,15 +348,20 @@ def submit_receipt(ctx: Context, job_id: str, receipt_json: str) -> Job:
     if set(run_receipts) != set(job.participants):
         _save(ctx, job, job.state, job.state)
         waiting = sorted(set(job.participants) - set(run_receipts))
-        ctx.emit("ReceiptSubmitted",
-                 _event(job, run=job.current_run, org=caller.org, waiting=waiting))
+        ctx.emit(
+            "ReceiptSubmitted", _event(job, run=job.current_run, org=caller.org, waiting=waiting)
+        )
         return job
     result = _judge(ctx, job, run_receipts)
     job.results[run_key] = result
     _save(ctx, job, job.state, result.state)
     name = "JobCompleted" if result.state == JobState.COMPLETED else "JobDisputed"
-    ctx.emit(name, _event(job, run=job.current_run, output_digests=result.output_digests,
-                          disputes=result.disputes))
+    ctx.emit(
+        name,
+        _event(
+            job, run=job.current_run, output_digests=result.output_digests, disputes=result.disputes
+        ),
+    )
     return job
 
 
@@ -383,9 +405,14 @@ def _judge(ctx: Context, job: Job, receipts: dict[str, Receipt]) -> RunResult:
                     f"recorded {recorded[dataset_id]}"
                 )
     state = JobState.DISPUTED if disputes else JobState.COMPLETED
-    return RunResult(run=job.current_run, state=state,
-                     output_digests=agreed if not disputes else {},
-                     disputes=disputes, tx_id=ctx.tx_id, at=ctx.now)
+    return RunResult(
+        run=job.current_run,
+        state=state,
+        output_digests=agreed if not disputes else {},
+        disputes=disputes,
+        tx_id=ctx.tx_id,
+        at=ctx.now,
+    )
 
 
 def fail_job(ctx: Context, job_id: str, reason: str) -> Job:
@@ -399,8 +426,9 @@ def fail_job(ctx: Context, job_id: str, reason: str) -> Job:
             raise Conflict(f"{caller.org} already gave its failure reason for {job.id}")
     else:
         _require_state(job, "fail", JobState.APPROVED, JobState.RUNNING)
-    job.failures[caller.org] = Failure(reason=reason, run=job.current_run, tx_id=ctx.tx_id,
-                                       at=ctx.now)
+    job.failures[caller.org] = Failure(
+        reason=reason, run=job.current_run, tx_id=ctx.tx_id, at=ctx.now
+    )
     _save(ctx, job, job.state, JobState.FAILED)
     ctx.emit("JobFailed", _event(job, run=job.current_run, org=caller.org, reason=reason))
     return job
@@ -461,8 +489,13 @@ def _save(ctx: Context, job: Job, old: JobState | None, new: JobState) -> None:
 
 
 def _event(job: Job, **extra: Any) -> dict[str, Any]:
-    return {"job_id": job.id, "state": job.state.value, "protocol": job.protocol,
-            "participants": job.participants, **extra}
+    return {
+        "job_id": job.id,
+        "state": job.state.value,
+        "protocol": job.protocol,
+        "participants": job.participants,
+        **extra,
+    }
 
 
 def _require_state(job: Job, action: str, *states: JobState) -> None:
@@ -473,9 +506,7 @@ def _require_state(job: Job, action: str, *states: JobState) -> None:
 
 def _require_unexpired(ctx: Context, job: Job) -> None:
     if ctx.now >= job.expires_at:
-        raise Expired(
-            f"job {job.id} expired at {job.expires_at} (now {ctx.now}); request it again"
-        )
+        raise Expired(f"job {job.id} expired at {job.expires_at} (now {ctx.now}); request it again")
 
 
 def _require_participant(job: Job, caller: Caller, action: str) -> None:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from node.errors import ProtocolAborted, ProtocolError
 from node.mpc.protocol import JobContext, LocalInputs, MpcProtocol, ProtocolResult
+from node.mpc.psi import PsiProtocol
 from node.mpc.stats import StatsProtocol
 from node.mpc.transport import Transport
 
 PROTOCOLS: dict[str, MpcProtocol] = {
     "stats": StatsProtocol(),
+    "psi": PsiProtocol(),
 }
 
 

@@ -14,7 +14,7 @@ from node.store import NodeStore
 
 PASSPHRASE = b"fabric-demo-passphrase"
 STEPS = ["create", "start", "charter", "admit", "datasets", "request", "approve", "run",
-         "result", "recipients", "rejected", "forged", "audit"]
+         "result", "recipients", "psi", "rejected", "forged", "audit"]
 
 
 def test_the_demo_flow_runs_on_fabric(tmp_path: Path) -> None:
@@ -23,6 +23,7 @@ def test_the_demo_flow_runs_on_fabric(tmp_path: Path) -> None:
     assert ok, [(s.title, s.detail) for s in flow.steps if not s.ok]
     assert [s.key for s in flow.steps] == STEPS
     assert flow.summary["result"]["secure"] == flow.summary["result"]["clear"]
+    assert flow.summary["psi"]["secure"] == flow.summary["psi"]["clear"] > 0
     trail = flow.summary["trail"]
     assert [row["action"] for row in trail].count("SubmitReceipt") == len(MEMBERS)
     assert all(row["validation"] == "VALID" for row in trail)

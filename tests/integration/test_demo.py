@@ -11,7 +11,7 @@ from pathlib import Path
 from alliance.keystore import PASSPHRASE_ENV
 
 STEPS = ["create", "start", "charter", "admit", "datasets", "request", "approve", "run",
-         "result", "recipients", "rejected", "forged", "audit"]
+         "result", "recipients", "psi", "rejected", "forged", "audit"]
 
 
 def _demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -31,6 +31,8 @@ def test_the_demo_shows_every_step_and_stops_what_it_started(tmp_path: Path) -> 
     assert [s["key"] for s in summary["steps"]] == STEPS
     assert all(s["ok"] for s in summary["steps"])
     assert summary["result"]["secure"] == summary["result"]["clear"]
+    assert summary["psi"]["secure"] == summary["psi"]["clear"] > 0
+    assert summary["psi"]["telecom_outputs"] == ["cardinality"]
     actions = [row["action"] for row in summary["trail"]]
     assert actions[0] == "RequestJob" and actions.count("SubmitReceipt") == 3
     assert all(row["block"] is not None for row in summary["trail"])

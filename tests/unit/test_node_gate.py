@@ -93,3 +93,11 @@ def test_gate_refuses_missing_member_votes(alliance: Alliance) -> None:
     data["votes_needed"] = 2
     with pytest.raises(GateRefused, match="member votes"):
         check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"))
+
+
+def test_gate_refuses_a_psi_job_with_a_third_party_recipient(alliance: Alliance) -> None:
+    data = alliance.approved_job()  # a stats job on bank + telecom inputs
+    data["protocol"] = "psi"
+    data["outputs"] = {"intersection": ["platform"]}  # a record the contract would never accept
+    with pytest.raises(GateRefused, match="only to the two input owners"):
+        check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"))

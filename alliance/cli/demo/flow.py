@@ -62,7 +62,7 @@ class DemoFlow:
         self._on_step = on_step or self._on_step
         try:
             for action in (self.create, self.start, self.charter, self.admit_newcomer,
-                           self.register_datasets, self.stats_job, self.rejected_job,
+                           self.register_datasets, self.stats_job, self.psi_job, self.rejected_job,
                            self.unapproved_job, self.audit):
                 action()
         except DemoFailed:
@@ -250,6 +250,48 @@ class DemoFlow:
                   if (outputs_dir(self.net_dir, o) / job_id).exists()]
         self._step("recipients", "Only the named recipient got the output", not others,
                    "outputs at telecom only" if not others else f"also at {others}")
+
+    def psi_job(self) -> None:
+        """bank ∩ telecom on customer ids: the cardinality to both, the ids to the bank only."""
+        import json as _json
+
+        from alliance.cli.demo.data import make_table
+        from node.outputs import read_output
+        from node.paths import outputs_dir
+
+        bank, telecom = self.tables["bank"][1], self.tables["telecom"][1]
+        job = self.submit("telecom", "RequestJob", canonical_json({
+            "protocol": "psi",
+            "inputs": [f"bank/{bank.name}:{bank.id_column}",
+                       f"telecom/{telecom.name}:{telecom.id_column}"],
+            "parameters": {"normalize": "trim,nfc"},
+            "outputs": {"cardinality": ["bank", "telecom"], "intersection": ["bank"]},
+            "expires_in_seconds": 600, "max_runs": 1,
+        }).decode())
+        job = self.submit("bank", "ApproveJob", job["id"])
+        job = self.wait_for(job["id"], ("COMPLETED", "FAILED", "DISPUTED"))
+        if job["state"] != "COMPLETED":
+            self._step("psi", "Private set intersection", False,
+                       f"{job['id']} {job['state']}: {job['failures'] or job['results']}")
+        run = job["current_run"]
+        text = read_output(outputs_dir(self.net_dir, "bank"), job["id"], run,
+                           "intersection").decode()
+        secure = text.split("\n") if text else []
+        counts = {org: _json.loads(read_output(outputs_dir(self.net_dir, org), job["id"], run,
+                                               "cardinality"))["cardinality"]
+                  for org in ("bank", "telecom")}
+        clear = sorted(set(make_table(bank, self.seed)[0]) & set(make_table(telecom, self.seed)[0]))
+        telecom_got = sorted(_json.loads(
+            (outputs_dir(self.net_dir, "telecom") / job["id"] / f"run-{run}" / "manifest.json")
+            .read_text())["outputs"])
+        self.summary["psi"] = {"job": job["id"], "secure": len(secure), "clear": len(clear),
+                               "telecom_outputs": telecom_got}
+        ok = (secure == clear and counts == {"bank": len(clear), "telecom": len(clear)}
+              and telecom_got == ["cardinality"])
+        self._step("psi", "Private set intersection (bank ∩ telecom)", ok,
+                   f"{job['id']}: {len(secure)} shared customers at bank = {len(clear)} in the "
+                   f"clear; cardinality {counts['telecom']} at telecom, which got no ids "
+                   f"(its outputs: {', '.join(telecom_got)})", job_id=job["id"])
 
     def _runs_at_nodes(self, job_id: str) -> dict[str, list[str]]:
         from node.paths import node_store_path

@@ -6,6 +6,7 @@ engine directly over a transport.
 """
 
 from node.mpc.psi.ecdh import run_ecdh
+from node.mpc.psi.engine import run_kkrt
 from node.mpc.psi.normalize import Normalization, normalize_ids
 from node.mpc.psi.protocol import PsiProtocol, choose_engine
 from node.mpc.psi.roles import PsiOutcome, PsiRoles
@@ -18,4 +19,5 @@ __all__ = [
     "choose_engine",
     "normalize_ids",
     "run_ecdh",
+    "run_kkrt",
 ]

@@ -43,7 +43,6 @@ import asyncio
 import math
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -52,6 +51,7 @@ from nacl.bindings import crypto_core_ed25519_from_uniform
 from node.errors import ProtocolError
 from node.mpc.psi.digest import curve_seeds
 from node.mpc.psi.roles import PsiOutcome, PsiRoles
+from node.mpc.psi.trace import Phases
 from node.mpc.transport import Transport
 
 STEP = "psi.ecdh"
@@ -130,14 +130,6 @@ def _chunks(n: int) -> list[tuple[int, int]]:
     return [(s, min(s + CHUNK, n)) for s in range(0, n, CHUNK)]
 
 
-@dataclass
-class EcdhCost:
-    """Per-operation timing of the curve library, for the benchmark's 'limit' column."""
-
-    hash_to_curve_s: float
-    scalar_mult_s: float
-
-
 async def run_ecdh(transport: Transport, roles: PsiRoles, digests: np.ndarray) -> PsiOutcome:
     """This party's side of ECDH-PSI over its unique id digests; outcome as the job allows."""
     peer = roles.peer
@@ -168,6 +160,7 @@ async def run_ecdh(transport: Transport, roles: PsiRoles, digests: np.ndarray) -
                                        .view(np.uint8).reshape(n_peer, length))
         return doubles
 
+    phases = Phases(f"ecdh {roles.me}")
     sender = asyncio.ensure_future(send_singles())
     try:
         peer_doubles = await reblind_peer()
@@ -175,6 +168,8 @@ async def run_ecdh(transport: Transport, roles: PsiRoles, digests: np.ndarray) -
     finally:
         if not sender.done():
             sender.cancel()
+    phases.mark("singles+reblind")
+    phases.report()
     if not (roles.gets_intersection or roles.gets_cardinality):
         return PsiOutcome()
     peer_keys = np.sort(_rows_key(peer_doubles))

@@ -8,9 +8,9 @@ Protocol (step "psi.kkrt"; semi-honest model; AES as an ideal permutation, CDH f
    hash key, then its base-OT reply (choice bits s = its OT-extension secret) and a fresh code key.
    R cuckoo-hashes its digests (retrying with the next derived key in the negligible case of a
    stash over 5) and sends S the stash size; S computes its ids' bins meanwhile.
-2. R streams U = T ^ G(k^1) ^ C(inputs) in chunks of 32 768 bins (448 columns each); S turns each
-   chunk into its rows of Q (kkrt.py). Only one chunk is in flight: memory stays bounded on R
-   (its OPRF outputs, 8 + 2..8 bytes per bin), S keeps Q (64 bytes per bin).
+2. R streams U = T ^ G(k^1) ^ C(inputs) in chunks of 32 768 bins (w = 448 or 512 columns, see
+   kkrt.code_width); S turns each chunk into its rows of Q (kkrt.py) as it arrives, so the two
+   overlap. R then replays T from its seeds chunk by chunk and hashes it into its own outputs.
 3. S puts its digests in a secret random order and evaluates, in batches of 65 536 ids, the OPRF at
    each id's three bins (and at every stash slot), and streams the outputs, truncated (below).
 4. R finds S's outputs among its own (lookup.py). It learns the intersection (the ids in matched
@@ -29,8 +29,12 @@ compared on 63 bits of prefix (the low bit is forced to 1 so 0 can mark empty sl
 or 64-bit suffix, chosen so that 63 + suffix >= 40 + log2((3 + stash) * n_S * n_R): the
 probability of any false match is <= 2^-40. Example: 1e7 x 1e7, no stash: 88.1 bits needed, 95 used.
 
-Streaming: R holds its digests, the cuckoo table and its OPRF outputs; S holds its digests and Q
-(~64 * 1.27 * n_R bytes). Every hot path runs on whole arrays (no per-id Python loop).
+Memory: messages are bounded (one U chunk of ~1.8 MB, one batch of outputs) and kernels work in
+cache-sized blocks. What stays is packed arrays: R keeps its digests (16 B per id), the cuckoo
+table (~7 B per bin) and its outputs in a lookup table (~28 B per id); S keeps its digests, its
+ids' bins (12 B per id) and Q (64 B per receiver bin, i.e. ~81 B per receiver id: 0.8 GB at 1e7,
+8 GB at 1e8; running 1e8 in 4 GB needs the sets split by digest prefix into padded partitions,
+not done yet). Every hot path runs on whole arrays (no per-id Python loop).
 """
 
 from __future__ import annotations

@@ -136,10 +136,13 @@ def _ascii_steps(fast: np.ndarray, norm: Normalization) -> np.ndarray:
         return fast
     width = fast.dtype.itemsize
     if norm.trim:
-        mat = np.ascontiguousarray(fast).view(np.uint8).reshape(fast.size, width)
-        lengths = np.strings.str_len(fast)
-        last = mat[np.arange(fast.size), np.maximum(lengths - 1, 0)]
-        rows = np.flatnonzero(_SPACE_TABLE[mat[:, 0]] | _SPACE_TABLE[last])
+        flat = np.ascontiguousarray(fast).view(np.uint8)
+        last_at = np.strings.str_len(fast).astype(np.int64)
+        np.maximum(last_at, 1, out=last_at)
+        last_at += np.arange(-1, (fast.size - 1) * width, width, dtype=np.int64)
+        edge = _SPACE_TABLE[flat[::width]]
+        edge |= _SPACE_TABLE[flat.take(last_at)]
+        rows = np.flatnonzero(edge)
         if rows.size:
             fast = fast.copy()
             fast[rows] = np.strings.strip(fast[rows], _ASCII_SPACE.encode())

@@ -32,6 +32,7 @@ from node.errors import DatasetError, ProtocolAborted, ProtocolError
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
 from node.mpc.psi.digest import digest_ids, unique_digests
 from node.mpc.psi.ecdh import run_ecdh
+from node.mpc.psi.engine import run_kkrt
 from node.mpc.psi.normalize import Normalization, nonempty, normalize_ids
 from node.mpc.psi.output import join_lines, sort_ids
 from node.mpc.psi.roles import PsiOutcome, PsiRoles
@@ -131,8 +132,6 @@ class PsiProtocol:
             if engine == "ecdh":
                 outcome = await run_ecdh(transport, roles, prepared.digests)
             else:
-                from node.mpc.psi.engine import run_kkrt
-
                 outcome = await run_kkrt(transport, roles, prepared.digests)
         except ProtocolAborted:
             raise

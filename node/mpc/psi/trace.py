@@ -1,4 +1,8 @@
-"""Wall time per phase of a PSI run: logged at debug level; to stderr if ALLIANCE_PSI_TRACE=1."""
+"""Wall and CPU time per phase of a PSI run, for tuning and the benchmark.
+
+Logged at debug level; also printed to stderr when ALLIANCE_PSI_TRACE=1, or appended to the file
+that ALLIANCE_PSI_TRACE names.
+"""
 
 from __future__ import annotations
 
@@ -31,5 +35,9 @@ class Phases:
             f"{k} {v:.2f}/{c:.2f}" for k, v, c in self.marks
         ) + f"; peak RSS so far {peak_mb:.0f} MB"
         log.debug(text)
-        if os.environ.get("ALLIANCE_PSI_TRACE"):
+        target = os.environ.get("ALLIANCE_PSI_TRACE", "")
+        if target == "1":
             print(text, file=sys.stderr, flush=True)
+        elif target:
+            with open(target, "a", encoding="utf-8") as out:
+                out.write(text + "\n")

@@ -1,0 +1,58 @@
+"""Run the psi protocol between two parties in one event loop, and the plaintext reference."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from node.mpc.memory_transport import MemoryNetwork
+from node.mpc.protocol import InputRef, JobContext, ProtocolResult
+from node.mpc.psi import PsiProtocol
+from node.mpc.psi.normalize import Normalization
+
+A, B = "bank", "telecom"
+COL_A, COL_B = f"{A}/customers:id", f"{B}/subscribers:id"
+
+
+def psi_job(
+    outputs: dict[str, tuple[str, ...]] | None = None, **parameters: str
+) -> JobContext:
+    if outputs is None:
+        outputs = {"intersection": (A,), "cardinality": (A, B)}
+    return JobContext(
+        job_id="job-psi", protocol="psi", parameters=dict(parameters),
+        inputs=(InputRef.parse(COL_A), InputRef.parse(COL_B)), outputs=outputs,
+        participants=(A, B),
+    )
+
+
+async def run_psi(
+    job: JobContext, ids_a: np.ndarray | list[str], ids_b: np.ndarray | list[str],
+    protocol: PsiProtocol | None = None,
+) -> tuple[dict[str, ProtocolResult], MemoryNetwork]:
+    net = MemoryNetwork((A, B), job_id=job.job_id, step_timeout=60.0)
+    proto = protocol or PsiProtocol()
+    results = await asyncio.gather(
+        proto.run(job, {COL_A: np.asarray(ids_a, dtype=object)}, net.transport(A)),
+        proto.run(job, {COL_B: np.asarray(ids_b, dtype=object)}, net.transport(B)),
+    )
+    return dict(zip((A, B), results, strict=True)), net
+
+
+def plain_intersection(ids_a: list[str], ids_b: list[str], normalize: str | None = None) -> bytes:
+    norm = Normalization.parse(normalize)
+    sa = {norm.apply_str(x) for x in ids_a} - {""}
+    sb = {norm.apply_str(x) for x in ids_b} - {""}
+    return b"\n".join(sorted(x.encode() for x in sa & sb))
+
+
+def id_sets(n_a: int, n_b: int, common: int, seed: int = 7) -> tuple[list[str], list[str]]:
+    """Two id lists with exactly `common` shared ids, shuffled."""
+    rng = np.random.default_rng(seed)
+    pool = [f"id-{v:x}" for v in rng.choice(10**12, n_a + n_b - common, replace=False)]
+    a = pool[:n_a]
+    b = pool[:common] + pool[n_a:]
+    rng.shuffle(a)
+    rng.shuffle(b)
+    return a, b
