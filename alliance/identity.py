@@ -48,7 +48,7 @@ class Identity:
         attrs = self.cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
         return tuple(str(a.value) for a in attrs)
 
-    @property
+    @cached_property
     def role(self) -> str:
         """The NodeOU role (`admin`, `client`, `peer`, `orderer`), or `member` when none."""
         for ou in self.organizational_units:
@@ -56,7 +56,7 @@ class Identity:
                 return ou.lower()
         return "member"
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """`sha256:<hex>` of the DER certificate: the id by which the ledger names this cert."""
         from cryptography.hazmat.primitives.serialization import Encoding

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -185,12 +186,10 @@ class Context:
     def creator_identity(self) -> Identity:
         """The signer of this transaction, its certificate parsed (NotAuthorized if unreadable)."""
         msp_id, pem = self.stub.get_creator()
-        identity = Identity(msp_id=msp_id, certificate=pem)
         try:
-            identity.fingerprint  # noqa: B018 - parses the certificate
+            return _parsed_identity(msp_id, pem)
         except AllianceError as exc:
             raise NotAuthorized(f"the creator certificate cannot be read: {exc}") from exc
-        return identity
 
     def _resolve_caller(self) -> Caller:
         identity = self.creator_identity()
@@ -252,3 +251,13 @@ class Context:
                 f"event {name!r} set after {self.event[0]!r}: a transaction carries one event"
             )
         self.event = (name, canonical_json(payload))
+
+
+@lru_cache(maxsize=1024)
+def _parsed_identity(msp_id: str, pem: bytes) -> Identity:
+    """An Identity with its certificate parsed, fingerprint and role computed: a pure function of
+    the bytes, cached because every transaction of a busy member presents the same certificate."""
+    identity = Identity(msp_id=msp_id, certificate=pem)
+    identity.fingerprint  # noqa: B018 - parses the certificate (raises if unreadable)
+    identity.role  # noqa: B018
+    return identity
