@@ -40,25 +40,21 @@ def trail(args: argparse.Namespace) -> int:
 
     with connect_member(net_dir(args), acting_org(args), args.user) as conn:
         rows = [e.to_dict() for e in job_trail(conn.network, conn.profile.chaincode, args.job_id)]
-    if args.json:
-        output.emit_json(rows)
-    else:
-        output.emit_table(
-            f"Trail of {args.job_id}",
-            ("block", "tx", "action", "state", "signed by", "endorsed by", "validation"),
-            (
-                (
-                    r["block"],
-                    r["tx_id"][:16] + "…",
-                    r["action"],
-                    r["state"],
-                    f"{r['signer']} {r['signer_msp_id']}",
-                    ",".join(r["endorsers"]),
-                    r["validation"],
-                )
-                for r in rows
-            ),
-        )
+    output.emit_listing(
+        args.json,
+        rows,
+        f"Trail of {args.job_id}",
+        ("block", "tx", "action", "state", "signed by", "endorsed by", "validation"),
+        lambda r: (
+            r["block"],
+            r["tx_id"][:16] + "…",
+            r["action"],
+            r["state"],
+            f"{r['signer']} {r['signer_msp_id']}",
+            ",".join(r["endorsers"]),
+            r["validation"],
+        ),
+    )
     return 0
 
 

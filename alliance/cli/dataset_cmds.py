@@ -139,26 +139,21 @@ def list_datasets(args: argparse.Namespace) -> int:
         query["owner"] = args.owner
     if args.tag:
         query["tag"] = args.tag
-    datasets = evaluate(args, "ListDatasets", canonical_json(query).decode())
-    if args.json:
-        output.emit_json(datasets)
-    else:
-        output.emit_table(
-            "Datasets",
-            ("id", "version", "rows", "columns", "status", "tags", "fingerprint"),
-            (
-                (
-                    d["id"],
-                    d["version"],
-                    d["row_count"],
-                    len(d["schema"]),
-                    d["status"],
-                    ",".join(d["tags"]),
-                    d["fingerprint"][:23] + "…",
-                )
-                for d in datasets
-            ),
-        )
+    output.emit_listing(
+        args.json,
+        evaluate(args, "ListDatasets", canonical_json(query).decode()),
+        "Datasets",
+        ("id", "version", "rows", "columns", "status", "tags", "fingerprint"),
+        lambda d: (
+            d["id"],
+            d["version"],
+            d["row_count"],
+            len(d["schema"]),
+            d["status"],
+            ",".join(d["tags"]),
+            d["fingerprint"][:23] + "…",
+        ),
+    )
     return 0
 
 
@@ -171,21 +166,20 @@ def retire_dataset(args: argparse.Namespace) -> int:
 
 
 def dataset_history(args: argparse.Namespace) -> int:
-    history = evaluate(args, "DatasetHistory", args.dataset_id)
-    if args.json:
-        output.emit_json(history)
-    else:
-        output.emit_table(
-            f"History of {args.dataset_id}",
-            ("tx", "timestamp", "version", "status"),
-            (
-                (
-                    h["tx_id"],
-                    h["timestamp"],
-                    (h.get("value") or {}).get("version", ""),
-                    "deleted" if h["is_delete"] else (h.get("value") or {}).get("status", ""),
-                )
-                for h in history
-            ),
+    def row(h: dict[str, Any]) -> tuple[Any, ...]:
+        value = h.get("value") or {}
+        return (
+            h["tx_id"],
+            h["timestamp"],
+            value.get("version", ""),
+            "deleted" if h["is_delete"] else value.get("status", ""),
         )
+
+    output.emit_listing(
+        args.json,
+        evaluate(args, "DatasetHistory", args.dataset_id),
+        f"History of {args.dataset_id}",
+        ("tx", "timestamp", "version", "status"),
+        row,
+    )
     return 0

@@ -24,15 +24,26 @@ def register(groups: Any) -> None:
     p = groups.add_parser(
         "demo", help="create a demo alliance, run a governed secure computation, audit it"
     )
-    p.add_argument("--dir", dest="sub_dir", type=Path, default=None,
-                   help="build the alliance there (must not hold one); default: a temporary dir")
-    p.add_argument("--keep", action="store_true",
-                   help="keep the temporary directory (its path is printed)")
+    p.add_argument(
+        "--dir",
+        dest="sub_dir",
+        type=Path,
+        default=None,
+        help="build the alliance there (must not hold one); default: a temporary dir",
+    )
+    p.add_argument(
+        "--keep", action="store_true", help="keep the temporary directory (its path is printed)"
+    )
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic data")
-    p.add_argument("--engine", choices=("devnet", "fabric"), default="devnet",
-                   help="the ledger: embedded devnet, or Fabric from FABRIC_BIN_DIR")
-    p.add_argument("--json", dest="sub_json", action="store_true",
-                   help="print a machine-readable summary")
+    p.add_argument(
+        "--engine",
+        choices=("devnet", "fabric"),
+        default="devnet",
+        help="the ledger: embedded devnet, or Fabric from FABRIC_BIN_DIR",
+    )
+    p.add_argument(
+        "--json", dest="sub_json", action="store_true", help="print a machine-readable summary"
+    )
     p.set_defaults(handler=run_demo)
 
 

@@ -165,40 +165,30 @@ def list_jobs(args: argparse.Namespace) -> int:
         query["state"] = args.state
     if args.participant:
         query["participant"] = args.participant
-    jobs = evaluate(args, "ListJobs", canonical_json(query).decode())
-    if args.json:
-        output.emit_json(jobs)
-    else:
-        output.emit_table(
-            "Jobs",
-            ("id", "protocol", "state", "requester", "participants", "runs", "expires at"),
-            (
-                (
-                    j["id"],
-                    j["protocol"],
-                    j["state"],
-                    j["requester"],
-                    ",".join(j["participants"]),
-                    f"{j['runs_used']}/{j['max_runs']}",
-                    j["expires_at"],
-                )
-                for j in jobs
-            ),
-        )
+    output.emit_listing(
+        args.json,
+        evaluate(args, "ListJobs", canonical_json(query).decode()),
+        "Jobs",
+        ("id", "protocol", "state", "requester", "participants", "runs", "expires at"),
+        lambda j: (
+            j["id"],
+            j["protocol"],
+            j["state"],
+            j["requester"],
+            ",".join(j["participants"]),
+            f"{j['runs_used']}/{j['max_runs']}",
+            j["expires_at"],
+        ),
+    )
     return 0
 
 
 def job_history(args: argparse.Namespace) -> int:
-    history = evaluate(args, "JobHistory", args.job_id)
-    if args.json:
-        output.emit_json(history)
-    else:
-        output.emit_table(
-            f"History of {args.job_id}",
-            ("tx", "timestamp", "state"),
-            (
-                (h["tx_id"], h["timestamp"], (h.get("value") or {}).get("state", ""))
-                for h in history
-            ),
-        )
+    output.emit_listing(
+        args.json,
+        evaluate(args, "JobHistory", args.job_id),
+        f"History of {args.job_id}",
+        ("tx", "timestamp", "state"),
+        lambda h: (h["tx_id"], h["timestamp"], (h.get("value") or {}).get("state", "")),
+    )
     return 0

@@ -51,18 +51,13 @@ def register(groups: Any) -> None:
 
 
 def list_members(args: argparse.Namespace) -> int:
-    members = evaluate(args, "ListMembers")
-    if args.json:
-        output.emit_json(members)
-    else:
-        output.emit_table(
-            "Members",
-            ("org", "msp id", "roles", "status", "joined at"),
-            (
-                (m["org"], m["msp_id"], ",".join(m["roles"]), m["status"], m["joined_at"])
-                for m in members
-            ),
-        )
+    output.emit_listing(
+        args.json,
+        evaluate(args, "ListMembers"),
+        "Members",
+        ("org", "msp id", "roles", "status", "joined at"),
+        lambda m: (m["org"], m["msp_id"], ",".join(m["roles"]), m["status"], m["joined_at"]),
+    )
     return 0
 
 
@@ -121,26 +116,25 @@ def _show_proposal(args: argparse.Namespace, proposal: dict[str, Any]) -> int:
 
 
 def list_proposals(args: argparse.Namespace) -> int:
-    proposals = evaluate(args, "ListProposals", args.state)
-    if args.json:
-        output.emit_json(proposals)
-    else:
-        output.emit_table(
-            "Proposals",
-            ("id", "action", "org", "state", "yes", "no", "proposer"),
-            (
-                (
-                    p["id"],
-                    p["action"],
-                    p["org"],
-                    p["state"],
-                    sum(v["vote"] == "yes" for v in p["votes"].values()),
-                    sum(v["vote"] == "no" for v in p["votes"].values()),
-                    p["proposer"],
-                )
-                for p in proposals
-            ),
+    def row(p: dict[str, Any]) -> tuple[Any, ...]:
+        votes = [v["vote"] for v in p["votes"].values()]
+        return (
+            p["id"],
+            p["action"],
+            p["org"],
+            p["state"],
+            votes.count("yes"),
+            votes.count("no"),
+            p["proposer"],
         )
+
+    output.emit_listing(
+        args.json,
+        evaluate(args, "ListProposals", args.state),
+        "Proposals",
+        ("id", "action", "org", "state", "yes", "no", "proposer"),
+        row,
+    )
     return 0
 
 

@@ -17,8 +17,12 @@ def register(groups: Any) -> None:
     p = commands.add_parser("run", help="run the node of --as ORG in the foreground")
     add_dir_option(p)
     p.add_argument("--as", dest="sub_org", default=None, help="the member org (or before `node`)")
-    p.add_argument("--job-deadline", type=float, default=120.0,
-                   help="longest a protocol run may take, in seconds")
+    p.add_argument(
+        "--job-deadline",
+        type=float,
+        default=120.0,
+        help="longest a protocol run may take, in seconds",
+    )
     p.set_defaults(handler=run_node)
 
     p = commands.add_parser("status", help="whether the node runs, and its recent job runs")
@@ -44,8 +48,11 @@ def run_node(args: argparse.Namespace) -> int:
 
     from node.__main__ import serve
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     return serve(net_dir(args).resolve(), _org(args), job_deadline=args.job_deadline)
 
 
@@ -62,19 +69,30 @@ def node_status(args: argparse.Namespace) -> int:
         for r in store.runs()
     ]
     checkpoint = store.checkpoint()
-    info.update(runs=runs, checkpoint={"block": checkpoint.block, "tx_id": checkpoint.tx_id},
-                datasets=[d.name for d in store.datasets()])
+    info.update(
+        runs=runs,
+        checkpoint={"block": checkpoint.block, "tx_id": checkpoint.tx_id},
+        datasets=[d.name for d in store.datasets()],
+    )
     if args.json:
         output.emit_json(info)
         return 0
-    output.emit_fields(f"Node of {org}", {
-        "state": "running" if info["running"] else "stopped",
-        "pid": info["pid"], "MPC port": info["port"], "log": info["log"],
-        "datasets": ", ".join(info["datasets"]) or "none",
-        "ledger checkpoint": f"block {checkpoint.block}",
-    })
-    output.emit_table("Job runs", ("job", "run", "state", "detail"),
-                      ((r["job_id"], r["run"], r["state"], r["detail"][:80]) for r in runs))
+    output.emit_fields(
+        f"Node of {org}",
+        {
+            "state": "running" if info["running"] else "stopped",
+            "pid": info["pid"],
+            "MPC port": info["port"],
+            "log": info["log"],
+            "datasets": ", ".join(info["datasets"]) or "none",
+            "ledger checkpoint": f"block {checkpoint.block}",
+        },
+    )
+    output.emit_table(
+        "Job runs",
+        ("job", "run", "state", "detail"),
+        ((r["job_id"], r["run"], r["state"], r["detail"][:80]) for r in runs),
+    )
     return 0
 
 
@@ -87,11 +105,20 @@ def node_outputs(args: argparse.Namespace) -> int:
         output.emit_json(found)
         return 0
     output.emit_table(
-        "Delivered outputs", ("job", "run", "protocol", "output", "digest", "receipt tx", "dir"),
+        "Delivered outputs",
+        ("job", "run", "protocol", "output", "digest", "receipt tx", "dir"),
         (
-            (m["job_id"], m["run"], m.get("protocol", ""), name, o["digest"][:23] + "…",
-             str(m.get("receipt_tx", ""))[:16], m["dir"])
-            for m in found for name, o in sorted(m["outputs"].items())
+            (
+                m["job_id"],
+                m["run"],
+                m.get("protocol", ""),
+                name,
+                o["digest"][:23] + "…",
+                str(m.get("receipt_tx", ""))[:16],
+                m["dir"],
+            )
+            for m in found
+            for name, o in sorted(m["outputs"].items())
         ),
     )
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -24,6 +24,20 @@ def emit_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
     _console.print(table)
+
+
+def emit_listing(
+    as_json: bool,
+    items: list[Any],
+    title: str,
+    columns: Sequence[str],
+    row: Callable[[Any], Sequence[Any]],
+) -> None:
+    """A list of ledger objects: as JSON for machines, else one table row per item."""
+    if as_json:
+        emit_json(items)
+    else:
+        emit_table(title, columns, (row(item) for item in items))
 
 
 def emit_fields(title: str, fields: dict[str, Any]) -> None:

@@ -341,3 +341,34 @@ def test_audit_chain_reports_height(net: Path, capsys: pytest.CaptureFixture[str
     code, out, _ = run(capsys, "--json", *as_org(net, "regulator", "audit", "chain"))
     assert code == 0
     assert json.loads(out)["height"] >= 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (("member", "list"), "BankMSP"),
+        (("member", "proposals"), "Proposals"),
+        (("dataset", "list"), "bank/customers"),
+        (("dataset", "history", "bank/customers"), "History of bank/customers"),
+        (("job", "list"), "Jobs"),
+    ],
+)
+def test_listings_render_as_tables_for_people(
+    net: Path,
+    datasets: None,
+    capsys: pytest.CaptureFixture[str],
+    argv: tuple[str, ...],
+    expected: str,
+) -> None:
+    code, out, _ = run(capsys, *as_org(net, "regulator", *argv))
+    assert code == 0
+    assert expected in out
+
+
+def test_job_tables_render_for_people(
+    net: Path, datasets: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_id = request(capsys, net)
+    for argv in (("job", "show", job_id), ("job", "history", job_id), ("audit", "trail", job_id)):
+        code, out, _ = run(capsys, *as_org(net, "regulator", *argv))
+        assert code == 0 and job_id in out

@@ -39,8 +39,13 @@ class DemoFailed(Exception):
 
 class DemoFlow:
     def __init__(
-        self, net_dir: Path, passphrase: bytes, *, seed: int = 7,
-        node_args: list[str] | None = None, engine: str = "devnet",
+        self,
+        net_dir: Path,
+        passphrase: bytes,
+        *,
+        seed: int = 7,
+        node_args: list[str] | None = None,
+        engine: str = "devnet",
     ) -> None:
         self.net_dir = Path(net_dir).resolve()
         self.engine = engine
@@ -61,9 +66,18 @@ class DemoFlow:
         """Every step in order; stops at the first that did not happen. True if all did."""
         self._on_step = on_step or self._on_step
         try:
-            for action in (self.create, self.start, self.charter, self.admit_newcomer,
-                           self.register_datasets, self.stats_job, self.psi_job, self.rejected_job,
-                           self.unapproved_job, self.audit):
+            for action in (
+                self.create,
+                self.start,
+                self.charter,
+                self.admit_newcomer,
+                self.register_datasets,
+                self.stats_job,
+                self.psi_job,
+                self.rejected_job,
+                self.unapproved_job,
+                self.audit,
+            ):
                 action()
         except DemoFailed:
             return False
@@ -103,15 +117,21 @@ class DemoFlow:
         from alliance.cli.demo.data import overlap, write_tables
         from alliance.network_init import add_org, init_network
 
-        init_network(self.net_dir, members=list(MEMBERS), auditors=[AUDITOR],
-                     passphrase=self.passphrase)
+        init_network(
+            self.net_dir, members=list(MEMBERS), auditors=[AUDITOR], passphrase=self.passphrase
+        )
         add_org(self.net_dir, NEWCOMER, self.passphrase)
         self.tables = write_tables(self.net_dir / "demo-data", self.seed)
         shared = overlap(self.seed)
         rows = ", ".join(f"{org} {t[3]}" for org, t in self.tables.items())
-        self._step("create", "Alliance created", True,
-                   f"MSPs for {', '.join(MEMBERS)} + {AUDITOR} (auditor); synthetic data: {rows} "
-                   f"rows, {shared} ids in all three", shared_ids=shared)
+        self._step(
+            "create",
+            "Alliance created",
+            True,
+            f"MSPs for {', '.join(MEMBERS)} + {AUDITOR} (auditor); synthetic data: {rows} "
+            f"rows, {shared} ids in all three",
+            shared_ids=shared,
+        )
 
     def start(self) -> None:
         from network.connection import record_engine
@@ -122,8 +142,9 @@ class DemoFlow:
             from network.fabric.launcher import start_fabric
 
             fabric = start_fabric(self.net_dir, passphrase=self.passphrase)
-            ledger = (f"Fabric: orderer {fabric.orderer}, peers "
-                      + ", ".join(f"{o}:{p.port}" for o, p in fabric.peers.items()))
+            ledger = f"Fabric: orderer {fabric.orderer}, peers " + ", ".join(
+                f"{o}:{p.port}" for o, p in fabric.peers.items()
+            )
         else:
             from network.devnet.launcher import start_devnet
 
@@ -131,12 +152,16 @@ class DemoFlow:
             ledger = f"devnet on port {devnet.port}"
         record_engine(self.net_dir, self.engine)
         self._started_nodes = list(MEMBERS)
-        pids = start_nodes(self.net_dir, list(MEMBERS), env=self._env(),
-                           extra_args=self.node_args)
+        pids = start_nodes(self.net_dir, list(MEMBERS), env=self._env(), extra_args=self.node_args)
         self.summary["engine"] = self.engine
-        self._step("start", "Ledger and nodes up", True,
-                   f"{ledger}; nodes " + ", ".join(f"{o} (pid {p})" for o, p in pids.items()),
-                   ledger=ledger, nodes=pids)
+        self._step(
+            "start",
+            "Ledger and nodes up",
+            True,
+            f"{ledger}; nodes " + ", ".join(f"{o} (pid {p})" for o, p in pids.items()),
+            ledger=ledger,
+            nodes=pids,
+        )
 
     def _env(self) -> dict[str, str]:
         from alliance.keystore import PASSPHRASE_ENV
@@ -148,17 +173,30 @@ class DemoFlow:
         self.submit("bank", "InitCharter", charter)
         members = self.evaluate(AUDITOR, "ListMembers")
         names = sorted(m["org"] for m in members)
-        self._step("charter", "Charter on the ledger", names == sorted([*MEMBERS, AUDITOR]),
-                   f"InitCharter by bank's admin; members: {', '.join(names)}")
+        self._step(
+            "charter",
+            "Charter on the ledger",
+            names == sorted([*MEMBERS, AUDITOR]),
+            f"InitCharter by bank's admin; members: {', '.join(names)}",
+        )
 
     def admit_newcomer(self) -> None:
         from alliance.profile import load_profile
 
         msp_id = load_profile(self.net_dir).orgs[NEWCOMER].msp_id
-        proposal = self.submit("bank", "ProposeMember", canonical_json({
-            "action": "join", "org": NEWCOMER, "msp_id": msp_id, "roles": ["member"],
-            "reason": "a fintech asks to join the alliance",
-        }).decode())
+        proposal = self.submit(
+            "bank",
+            "ProposeMember",
+            canonical_json(
+                {
+                    "action": "join",
+                    "org": NEWCOMER,
+                    "msp_id": msp_id,
+                    "roles": ["member"],
+                    "reason": "a fintech asks to join the alliance",
+                }
+            ).decode(),
+        )
         voters = ["bank"]
         for org in ("telecom", "platform"):
             if proposal["state"] != "PENDING":
@@ -166,10 +204,13 @@ class DemoFlow:
             proposal = self.submit(org, "VoteProposal", proposal["id"], "yes")
             voters.append(org)
         members = {m["org"] for m in self.evaluate(AUDITOR, "ListMembers")}
-        self._step("admit", f"{NEWCOMER} admitted by vote",
-                   proposal["state"] == "PASSED" and NEWCOMER in members,
-                   f"proposal {proposal['id']} {proposal['state']} with yes from "
-                   f"{', '.join(voters)}", proposal=proposal["id"])
+        self._step(
+            "admit",
+            f"{NEWCOMER} admitted by vote",
+            proposal["state"] == "PASSED" and NEWCOMER in members,
+            f"proposal {proposal['id']} {proposal['state']} with yes from {', '.join(voters)}",
+            proposal=proposal["id"],
+        )
 
     def register_datasets(self) -> None:
         from node.paths import node_store_path
@@ -179,33 +220,63 @@ class DemoFlow:
         registered = []
         for org, (path, table, _, _) in self.tables.items():
             fp = open_source(str(path)).fingerprint()
-            dataset = self.submit(org, "RegisterDataset", canonical_json({
-                "name": table.name, "schema": fp.schema, "row_count": fp.row_count,
-                "fingerprint": fp.fingerprint, "description": f"demo {table.name}",
-                "tags": ["demo"],
-            }).decode())
-            NodeStore(node_store_path(self.net_dir, org)).put_dataset(LocalDataset(
-                name=table.name, location=str(path), columns_json=json.dumps(fp.schema),
-                row_count=fp.row_count, fingerprint=fp.fingerprint, merkle_root=fp.merkle_root,
-                ledger_version=dataset["version"], ledger_tx=dataset["updated_tx"],
-            ))
-            registered.append(f"{dataset['id']} ({fp.row_count} rows, "
-                              f"{fp.fingerprint[:15]}…)")
-        self._step("datasets", "Datasets registered", len(registered) == len(MEMBERS),
-                   "; ".join(registered))
+            dataset = self.submit(
+                org,
+                "RegisterDataset",
+                canonical_json(
+                    {
+                        "name": table.name,
+                        "schema": fp.schema,
+                        "row_count": fp.row_count,
+                        "fingerprint": fp.fingerprint,
+                        "description": f"demo {table.name}",
+                        "tags": ["demo"],
+                    }
+                ).decode(),
+            )
+            NodeStore(node_store_path(self.net_dir, org)).put_dataset(
+                LocalDataset(
+                    name=table.name,
+                    location=str(path),
+                    columns_json=json.dumps(fp.schema),
+                    row_count=fp.row_count,
+                    fingerprint=fp.fingerprint,
+                    merkle_root=fp.merkle_root,
+                    ledger_version=dataset["version"],
+                    ledger_tx=dataset["updated_tx"],
+                )
+            )
+            registered.append(f"{dataset['id']} ({fp.row_count} rows, {fp.fingerprint[:15]}…)")
+        self._step(
+            "datasets",
+            "Datasets registered",
+            len(registered) == len(MEMBERS),
+            "; ".join(registered),
+        )
 
     def _input(self, org: str) -> str:
         table = self.tables[org][1]
         return f"{org}/{table.name}:{table.value_column}"
 
     def _request(self, org: str, inputs: list[str], recipient: str, op: str = "sum") -> dict:
-        return self.submit(org, "RequestJob", canonical_json({
-            "protocol": "stats", "inputs": inputs, "parameters": {"op": op},
-            "outputs": {"result": [recipient]}, "expires_in_seconds": 600, "max_runs": 1,
-        }).decode())
+        return self.submit(
+            org,
+            "RequestJob",
+            canonical_json(
+                {
+                    "protocol": "stats",
+                    "inputs": inputs,
+                    "parameters": {"op": op},
+                    "outputs": {"result": [recipient]},
+                    "expires_in_seconds": 600,
+                    "max_runs": 1,
+                }
+            ).decode(),
+        )
 
-    def wait_for(self, job_id: str, states: tuple[str, ...],
-                 timeout: float = JOB_WAIT_SECONDS) -> dict:
+    def wait_for(
+        self, job_id: str, states: tuple[str, ...], timeout: float = JOB_WAIT_SECONDS
+    ) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             job = self.evaluate(AUDITOR, "GetJob", job_id)
@@ -220,36 +291,59 @@ class DemoFlow:
         job = self._request("telecom", [self._input(o) for o in MEMBERS], "telecom")
         job_id = job["id"]
         self.summary["job"] = job_id
-        self._step("request", "Statistics job requested", job["state"] == "REQUESTED",
-                   f"{job_id} by telecom: secure sum of bank exposure + telecom balance + "
-                   f"platform spend, result to telecom; waiting for "
-                   f"{', '.join(job['required_approvers'])}")
+        self._step(
+            "request",
+            "Statistics job requested",
+            job["state"] == "REQUESTED",
+            f"{job_id} by telecom: secure sum of bank exposure + telecom balance + "
+            f"platform spend, result to telecom; waiting for "
+            f"{', '.join(job['required_approvers'])}",
+        )
         for org in job["required_approvers"]:
             job = self.submit(org, "ApproveJob", job_id)
-        self._step("approve", "Approved by each owner", job["state"] == "APPROVED",
-                   f"ApproveJob by {', '.join(job['required_approvers'])} (telecom's own input: by "
-                   f"its request); state {job['state']}")
+        self._step(
+            "approve",
+            "Approved by each owner",
+            job["state"] == "APPROVED",
+            f"ApproveJob by {', '.join(job['required_approvers'])} (telecom's own input: by "
+            f"its request); state {job['state']}",
+        )
         job = self.wait_for(job_id, ("COMPLETED", "FAILED", "DISPUTED"))
         receipts = job["receipts"].get(str(job["current_run"]), {})
-        self._step("run", "Run by the nodes, receipts recorded", job["state"] == "COMPLETED",
-                   f"claims by {', '.join(sorted(job['claims']))}; receipts from "
-                   f"{', '.join(sorted(receipts))}; {job['state']}"
-                   + (f" ({job['failures']})" if job["failures"] else ""),
-                   state=job["state"])
-        data = read_output(outputs_dir(self.net_dir, "telecom"), job_id, job["current_run"],
-                           "result")
+        self._step(
+            "run",
+            "Run by the nodes, receipts recorded",
+            job["state"] == "COMPLETED",
+            f"claims by {', '.join(sorted(job['claims']))}; receipts from "
+            f"{', '.join(sorted(receipts))}; {job['state']}"
+            + (f" ({job['failures']})" if job["failures"] else ""),
+            state=job["state"],
+        )
+        data = read_output(
+            outputs_dir(self.net_dir, "telecom"), job_id, job["current_run"], "result"
+        )
         secure = Decimal(json.loads(data)["value"])
         clear = sum(t[2] for t in self.tables.values())
         digest = job["results"][str(job["current_run"])]["output_digests"]["result"]
-        self.summary["result"] = {"secure": str(secure), "clear": str(clear),
-                                  "digest": digest}
-        self._step("result", "Secure result = figure in the clear", secure == clear,
-                   f"secure sum at telecom {secure}  |  computed in the clear {clear}  |  "
-                   f"digest on the ledger {digest[:23]}…", secure=str(secure), clear=str(clear))
-        others = [o for o in MEMBERS if o != "telecom"
-                  if (outputs_dir(self.net_dir, o) / job_id).exists()]
-        self._step("recipients", "Only the named recipient got the output", not others,
-                   "outputs at telecom only" if not others else f"also at {others}")
+        self.summary["result"] = {"secure": str(secure), "clear": str(clear), "digest": digest}
+        self._step(
+            "result",
+            "Secure result = figure in the clear",
+            secure == clear,
+            f"secure sum at telecom {secure}  |  computed in the clear {clear}  |  "
+            f"digest on the ledger {digest[:23]}…",
+            secure=str(secure),
+            clear=str(clear),
+        )
+        others = [
+            o for o in MEMBERS if o != "telecom" if (outputs_dir(self.net_dir, o) / job_id).exists()
+        ]
+        self._step(
+            "recipients",
+            "Only the named recipient got the output",
+            not others,
+            "outputs at telecom only" if not others else f"also at {others}",
+        )
 
     def psi_job(self) -> None:
         """bank ∩ telecom on customer ids: the cardinality to both, the ids to the bank only."""
@@ -260,38 +354,74 @@ class DemoFlow:
         from node.paths import outputs_dir
 
         bank, telecom = self.tables["bank"][1], self.tables["telecom"][1]
-        job = self.submit("telecom", "RequestJob", canonical_json({
-            "protocol": "psi",
-            "inputs": [f"bank/{bank.name}:{bank.id_column}",
-                       f"telecom/{telecom.name}:{telecom.id_column}"],
-            "parameters": {"normalize": "trim,nfc"},
-            "outputs": {"cardinality": ["bank", "telecom"], "intersection": ["bank"]},
-            "expires_in_seconds": 600, "max_runs": 1,
-        }).decode())
+        job = self.submit(
+            "telecom",
+            "RequestJob",
+            canonical_json(
+                {
+                    "protocol": "psi",
+                    "inputs": [
+                        f"bank/{bank.name}:{bank.id_column}",
+                        f"telecom/{telecom.name}:{telecom.id_column}",
+                    ],
+                    "parameters": {"normalize": "trim,nfc"},
+                    "outputs": {"cardinality": ["bank", "telecom"], "intersection": ["bank"]},
+                    "expires_in_seconds": 600,
+                    "max_runs": 1,
+                }
+            ).decode(),
+        )
         job = self.submit("bank", "ApproveJob", job["id"])
         job = self.wait_for(job["id"], ("COMPLETED", "FAILED", "DISPUTED"))
         if job["state"] != "COMPLETED":
-            self._step("psi", "Private set intersection", False,
-                       f"{job['id']} {job['state']}: {job['failures'] or job['results']}")
+            self._step(
+                "psi",
+                "Private set intersection",
+                False,
+                f"{job['id']} {job['state']}: {job['failures'] or job['results']}",
+            )
         run = job["current_run"]
-        text = read_output(outputs_dir(self.net_dir, "bank"), job["id"], run,
-                           "intersection").decode()
+        text = read_output(
+            outputs_dir(self.net_dir, "bank"), job["id"], run, "intersection"
+        ).decode()
         secure = text.split("\n") if text else []
-        counts = {org: _json.loads(read_output(outputs_dir(self.net_dir, org), job["id"], run,
-                                               "cardinality"))["cardinality"]
-                  for org in ("bank", "telecom")}
+        counts = {
+            org: _json.loads(
+                read_output(outputs_dir(self.net_dir, org), job["id"], run, "cardinality")
+            )["cardinality"]
+            for org in ("bank", "telecom")
+        }
         clear = sorted(set(make_table(bank, self.seed)[0]) & set(make_table(telecom, self.seed)[0]))
-        telecom_got = sorted(_json.loads(
-            (outputs_dir(self.net_dir, "telecom") / job["id"] / f"run-{run}" / "manifest.json")
-            .read_text())["outputs"])
-        self.summary["psi"] = {"job": job["id"], "secure": len(secure), "clear": len(clear),
-                               "telecom_outputs": telecom_got}
-        ok = (secure == clear and counts == {"bank": len(clear), "telecom": len(clear)}
-              and telecom_got == ["cardinality"])
-        self._step("psi", "Private set intersection (bank ∩ telecom)", ok,
-                   f"{job['id']}: {len(secure)} shared customers at bank = {len(clear)} in the "
-                   f"clear; cardinality {counts['telecom']} at telecom, which got no ids "
-                   f"(its outputs: {', '.join(telecom_got)})", job_id=job["id"])
+        telecom_got = sorted(
+            _json.loads(
+                (
+                    outputs_dir(self.net_dir, "telecom")
+                    / job["id"]
+                    / f"run-{run}"
+                    / "manifest.json"
+                ).read_text()
+            )["outputs"]
+        )
+        self.summary["psi"] = {
+            "job": job["id"],
+            "secure": len(secure),
+            "clear": len(clear),
+            "telecom_outputs": telecom_got,
+        }
+        ok = (
+            secure == clear
+            and counts == {"bank": len(clear), "telecom": len(clear)}
+            and telecom_got == ["cardinality"]
+        )
+        self._step(
+            "psi",
+            "Private set intersection (bank ∩ telecom)",
+            ok,
+            f"{job['id']}: {len(secure)} shared customers at bank = {len(clear)} in the "
+            f"clear; cardinality {counts['telecom']} at telecom, which got no ids "
+            f"(its outputs: {', '.join(telecom_got)})",
+            job_id=job["id"],
+        )
 
     def _runs_at_nodes(self, job_id: str) -> dict[str, list[str]]:
         from node.paths import node_store_path
@@ -299,24 +429,31 @@ class DemoFlow:
 
         found: dict[str, list[str]] = {}
         for org in MEMBERS:
-            runs = [r for r in NodeStore(node_store_path(self.net_dir, org)).runs()
-                    if r.job_id == job_id]
+            runs = [
+                r
+                for r in NodeStore(node_store_path(self.net_dir, org)).runs()
+                if r.job_id == job_id
+            ]
             if runs:
                 found[org] = [r.state for r in runs]
         return found
 
     def rejected_job(self) -> None:
-        job = self._request("telecom", [self._input("bank"), self._input("telecom")],
-                            "telecom", op="mean")
+        job = self._request(
+            "telecom", [self._input("bank"), self._input("telecom")], "telecom", op="mean"
+        )
         job = self.submit("bank", "RejectJob", job["id"], "not for this purpose")
         time.sleep(0.5)  # give the nodes the time to (wrongly) react
         job = self.evaluate(AUDITOR, "GetJob", job["id"])
         runs = self._runs_at_nodes(job["id"])
         self.summary["rejected_job"] = job["id"]
-        self._step("rejected", "A rejected job never runs",
-                   job["state"] == "REJECTED" and not job["claims"] and not runs,
-                   f"{job['id']} rejected by bank ({job['rejection']['reason']}); claims: none; "
-                   f"runs at nodes: {runs or 'none'}")
+        self._step(
+            "rejected",
+            "A rejected job never runs",
+            job["state"] == "REJECTED" and not job["claims"] and not runs,
+            f"{job['id']} rejected by bank ({job['rejection']['reason']}); claims: none; "
+            f"runs at nodes: {runs or 'none'}",
+        )
 
     def unapproved_job(self) -> None:
         from alliance.models import Job
@@ -331,28 +468,48 @@ class DemoFlow:
         reasons = refusal_reasons(Job.model_validate(job), "bank", int(time.time()), {})
         job = self.evaluate(AUDITOR, "GetJob", job_id)
         runs = self._runs_at_nodes(job_id)
-        ok = (answer.refused and outsider.refused and job["state"] == "REQUESTED"
-              and not runs and bool(reasons))
-        self._step("forged", "Executors refuse a job nobody approved", ok,
-                   f"forged link for {job_id} (telecom -> bank): {answer.code}; link from a "
-                   f"non-participant ({NEWCOMER} -> bank): {outsider.code}; bank's gate: "
-                   f"{reasons[0] if reasons else 'open?!'}; {job_id} still {job['state']}, "
-                   f"runs at nodes: {runs or 'none'}",
-                   forged=f"{answer.code}: {answer.details}",
-                   outsider=f"{outsider.code}: {outsider.details}", gate=reasons)
+        ok = (
+            answer.refused
+            and outsider.refused
+            and job["state"] == "REQUESTED"
+            and not runs
+            and bool(reasons)
+        )
+        self._step(
+            "forged",
+            "Executors refuse a job nobody approved",
+            ok,
+            f"forged link for {job_id} (telecom -> bank): {answer.code}; link from a "
+            f"non-participant ({NEWCOMER} -> bank): {outsider.code}; bank's gate: "
+            f"{reasons[0] if reasons else 'open?!'}; {job_id} still {job['state']}, "
+            f"runs at nodes: {runs or 'none'}",
+            forged=f"{answer.code}: {answer.details}",
+            outsider=f"{outsider.code}: {outsider.details}",
+            gate=reasons,
+        )
 
     def audit(self) -> None:
         from network.audit import job_trail
 
         contract = self.contract(AUDITOR)
-        trail = [e.to_dict() for e in job_trail(contract.network, contract.chaincode,
-                                                self.summary["job"])]
+        trail = [
+            e.to_dict()
+            for e in job_trail(contract.network, contract.chaincode, self.summary["job"])
+        ]
         self.summary["trail"] = trail
         states = [row["state"] for row in trail]
-        ok = states[0] == "REQUESTED" and states[-1] == "COMPLETED" and all(
-            row["validation"] == "VALID" for row in trail)
-        self._step("audit", "Auditor's trail (regulator)", ok,
-                   f"{len(trail)} transactions from REQUESTED to {states[-1]}", trail=trail)
+        ok = (
+            states[0] == "REQUESTED"
+            and states[-1] == "COMPLETED"
+            and all(row["validation"] == "VALID" for row in trail)
+        )
+        self._step(
+            "audit",
+            "Auditor's trail (regulator)",
+            ok,
+            f"{len(trail)} transactions from REQUESTED to {states[-1]}",
+            trail=trail,
+        )
 
     # ---- teardown ------------------------------------------------------------------------------
 

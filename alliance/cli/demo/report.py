@@ -40,15 +40,17 @@ class Reporter:
             self.console.print(table)
         trail: list[dict[str, Any]] = flow.summary.get("trail") or []
         if trail:
-            table = Table(title=f"Regulator's trail of {flow.summary['job']}",
-                          title_justify="left")
+            table = Table(title=f"Regulator's trail of {flow.summary['job']}", title_justify="left")
             for column in ("block", "tx", "time", "action", "signed by", "state"):
                 table.add_column(column)
             for row in trail:
                 table.add_row(
-                    str(row["block"]), row["tx_id"][:16] + "…",
+                    str(row["block"]),
+                    row["tx_id"][:16] + "…",
                     time.strftime("%H:%M:%S", time.gmtime(row["timestamp"])),
-                    row["action"], row["signer"].split(" ")[0], row["state"],
+                    row["action"],
+                    row["signer"].split(" ")[0],
+                    row["state"],
                 )
             self.console.print(table)
         where = f"; network kept in {flow.net_dir}" if kept else ""
