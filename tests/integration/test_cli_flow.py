@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_helpers import private_network, run
 
 from alliance.cli import main
 
 PASS = "test-passphrase"
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture(scope="module")
 def net(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     target = tmp_path_factory.mktemp("cli") / "net"
-    shutil.copytree(network_dir, target, ignore=shutil.ignore_patterns("run", "*.sqlite*"))
+    private_network(network_dir, target)
     data = target.parent
     (data / "customers.csv").write_text("id,balance\nc1,100\nc2,250\nc3,75\n")
     (data / "subscribers.csv").write_text("phone,exposure\nc1,5\nc3,7\nc9,1\n")
@@ -317,7 +311,7 @@ def test_ledger_down_is_a_clear_error(
     network_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "net"
-    shutil.copytree(network_dir, target, ignore=shutil.ignore_patterns("run", "*.sqlite*"))
+    private_network(network_dir, target)
     code, _, err = run(capsys, *as_org(target, "bank", "member", "list"))
     assert code == 1
     assert "network up" in err

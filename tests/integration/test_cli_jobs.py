@@ -6,27 +6,20 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_helpers import private_network, run
 
 from alliance.cli import main
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
 def net(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     target = tmp_path_factory.mktemp("cli-jobs") / "net"
-    shutil.copytree(network_dir, target, ignore=shutil.ignore_patterns("run", "*.sqlite*"))
+    private_network(network_dir, target)
     (target.parent / "balances.csv").write_text("id,balance\nc1,100\nc2,250\nc3,75\n")
     (target.parent / "exposures.csv").write_text("id,exposure\nc1,5\nc3,7\nc9,1\n")
     assert main(["network", "up", "--dir", str(target), "--batch-timeout-ms", "50"]) == 0

@@ -1,0 +1,24 @@
+"""Running the `alliance` command line in-process, as the CLI tests do."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from alliance.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of one command; earlier captured output is dropped."""
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def private_network(network_dir: Path, target: Path) -> Path:
+    """A copy of the session's test network (identities, charter, profile), never started."""
+    shutil.copytree(network_dir, target, ignore=shutil.ignore_patterns("run", "*.sqlite*"))
+    return target
