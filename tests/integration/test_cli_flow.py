@@ -14,8 +14,6 @@ from cli_helpers import private_network, run
 
 from alliance.cli import main
 
-PASS = "test-passphrase"
-
 
 @pytest.fixture(scope="module")
 def net(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

@@ -29,15 +29,24 @@ def psi_job(
 
 async def run_psi(
     job: JobContext, ids_a: np.ndarray | list[str], ids_b: np.ndarray | list[str],
-    protocol: PsiProtocol | None = None,
+    protocol: PsiProtocol | None = None, packed: bool = False,
+    protocol_b: PsiProtocol | None = None,
 ) -> tuple[dict[str, ProtocolResult], MemoryNetwork]:
+    """Both parties in one loop; `packed` hands them 'S' (UTF-8 bytes) columns instead of
+    object arrays of str; `protocol_b` gives B its own protocol settings."""
     net = MemoryNetwork((A, B), job_id=job.job_id, step_timeout=60.0)
     proto = protocol or PsiProtocol()
     results = await asyncio.gather(
-        proto.run(job, {COL_A: np.asarray(ids_a, dtype=object)}, net.transport(A)),
-        proto.run(job, {COL_B: np.asarray(ids_b, dtype=object)}, net.transport(B)),
+        proto.run(job, {COL_A: column(ids_a, packed)}, net.transport(A)),
+        (protocol_b or proto).run(job, {COL_B: column(ids_b, packed)}, net.transport(B)),
     )
     return dict(zip((A, B), results, strict=True)), net
+
+
+def column(ids: np.ndarray | list[str], packed: bool = False) -> np.ndarray:
+    if not packed:
+        return np.asarray(ids, dtype=object)
+    return np.asarray([x.encode() for x in ids] if len(ids) else [], dtype="S")
 
 
 def plain_intersection(ids_a: list[str], ids_b: list[str], normalize: str | None = None) -> bytes:
