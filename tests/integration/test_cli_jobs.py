@@ -175,3 +175,52 @@ def test_auditor_detects_a_tampered_file(
     )
     assert code == 1
     assert json.loads(out)["matches"] is False
+
+
+def test_a_sql_table_serves_a_job(
+    net: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import sqlite3
+
+    db = tmp_path / "platform.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE spend (id TEXT PRIMARY KEY, amount INTEGER NOT NULL)")
+        conn.executemany("INSERT INTO spend VALUES (?, ?)", [("c1", 40), ("c2", 2)])
+    platform = ("--dir", str(net), "--as", "platform")
+    code, _, err = run(
+        capsys,
+        *platform,
+        "dataset",
+        "register",
+        "--name",
+        "spend",
+        "--sql",
+        f"sqlite:///{db}#spend",
+    )
+    assert code == 0, err
+    code, out, err = run(
+        capsys,
+        "--json",
+        *platform,
+        "job",
+        "request",
+        "--protocol",
+        "stats",
+        "--input",
+        "platform/spend:amount",
+        "--input",
+        "bank/balances:balance",
+        "--param",
+        "op=sum",
+        "--output",
+        "result=platform",
+    )
+    assert code == 0, err
+    job_id = json.loads(out)["job_id"]
+    assert run(capsys, "--dir", str(net), "--as", "bank", "job", "approve", job_id)[0] == 0
+    job = wait_for_state(capsys, net, job_id, ("COMPLETED", "FAILED", "DISPUTED"))
+    assert job["state"] == "COMPLETED", job["failures"]
+    _, out, _ = run(capsys, "--json", *platform, "node", "outputs")
+    manifest = next(m for m in json.loads(out) if m["job_id"] == job_id)
+    result = Path(manifest["dir"]) / manifest["outputs"]["result"]["file"]
+    assert json.loads(result.read_bytes())["value"] == "467"  # 40 + 2 + 100 + 250 + 75
