@@ -110,18 +110,30 @@ def test_only_the_recipient_holds_the_output(
     net: Path, completed_job: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wait_for_state(capsys, net, completed_job, ("COMPLETED",))
-    code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "telecom", "node", "outputs")
-    assert code == 0
-    delivered = [m for m in json.loads(out) if m["job_id"] == completed_job]
-    assert len(delivered) == 1
+    delivered_manifest(capsys, net, "telecom", completed_job)
     code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "bank", "node", "outputs")
     assert code == 0
     assert [m for m in json.loads(out) if m["job_id"] == completed_job] == []
 
 
+def delivered_manifest(
+    capsys: pytest.CaptureFixture[str], net: Path, org: str, job_id: str
+) -> dict:
+    """The manifest of `job_id` at `org`'s node, once delivered (a node submits its receipt, then
+    moves the output into place, so COMPLETED can be seen a moment before the file)."""
+    deadline = time.monotonic() + 10
+    while True:
+        code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", org, "node", "outputs")
+        assert code == 0
+        found = [m for m in json.loads(out) if m["job_id"] == job_id]
+        if found or time.monotonic() > deadline:
+            assert len(found) == 1, found
+            return found[0]
+        time.sleep(0.1)
+
+
 def delivered_file(capsys: pytest.CaptureFixture[str], net: Path, job_id: str) -> Path:
-    _, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "telecom", "node", "outputs")
-    manifest = next(m for m in json.loads(out) if m["job_id"] == job_id)
+    manifest = delivered_manifest(capsys, net, "telecom", job_id)
     return Path(manifest["dir"]) / manifest["outputs"]["result"]["file"]
 
 
@@ -220,7 +232,6 @@ def test_a_sql_table_serves_a_job(
     assert run(capsys, "--dir", str(net), "--as", "bank", "job", "approve", job_id)[0] == 0
     job = wait_for_state(capsys, net, job_id, ("COMPLETED", "FAILED", "DISPUTED"))
     assert job["state"] == "COMPLETED", job["failures"]
-    _, out, _ = run(capsys, "--json", *platform, "node", "outputs")
-    manifest = next(m for m in json.loads(out) if m["job_id"] == job_id)
+    manifest = delivered_manifest(capsys, net, "platform", job_id)
     result = Path(manifest["dir"]) / manifest["outputs"]["result"]["file"]
     assert json.loads(result.read_bytes())["value"] == "467"  # 40 + 2 + 100 + 250 + 75

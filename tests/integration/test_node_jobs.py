@@ -19,8 +19,6 @@ from node_cluster import (
 
 from alliance.cli.demo.flow import DemoFlow
 from node.link_probe import probe_link
-from node.outputs import read_output
-from node.paths import outputs_dir
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +39,7 @@ def test_an_approved_job_completes_and_only_the_recipient_gets_the_output(
                                         "telecom"))
     job = alliance.wait_for(job["id"], ("COMPLETED", "FAILED", "DISPUTED"))
     assert job["state"] == "COMPLETED", job["failures"]
-    data = read_output(outputs_dir(alliance.net_dir, "telecom"), job["id"], 1, "result")
+    data = alliance.delivered("telecom", job["id"], 1, "result")
     assert json.loads(data)["value"] == str(sum(t[2] for t in alliance.tables.values()))
     agreed = job["results"]["1"]["output_digests"]["result"]
     meta = manifest(alliance, "telecom", job["id"])

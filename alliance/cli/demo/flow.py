@@ -22,6 +22,7 @@ MEMBERS = ("bank", "telecom", "platform")
 AUDITOR = "regulator"
 NEWCOMER = "fintech"
 JOB_WAIT_SECONDS = 40.0
+DELIVERY_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -285,7 +286,6 @@ class DemoFlow:
             time.sleep(0.1)
 
     def stats_job(self) -> None:
-        from node.outputs import read_output
         from node.paths import outputs_dir
 
         job = self._request("telecom", [self._input(o) for o in MEMBERS], "telecom")
@@ -319,9 +319,7 @@ class DemoFlow:
             + (f" ({job['failures']})" if job["failures"] else ""),
             state=job["state"],
         )
-        data = read_output(
-            outputs_dir(self.net_dir, "telecom"), job_id, job["current_run"], "result"
-        )
+        data = self.delivered("telecom", job_id, job["current_run"], "result")
         secure = Decimal(json.loads(data)["value"])
         clear = sum(t[2] for t in self.tables.values())
         digest = job["results"][str(job["current_run"])]["output_digests"]["result"]
@@ -350,7 +348,6 @@ class DemoFlow:
         import json as _json
 
         from alliance.cli.demo.data import make_table
-        from node.outputs import read_output
         from node.paths import outputs_dir
 
         bank, telecom = self.tables["bank"][1], self.tables["telecom"][1]
@@ -381,14 +378,10 @@ class DemoFlow:
                 f"{job['id']} {job['state']}: {job['failures'] or job['results']}",
             )
         run = job["current_run"]
-        text = read_output(
-            outputs_dir(self.net_dir, "bank"), job["id"], run, "intersection"
-        ).decode()
+        text = self.delivered("bank", job["id"], run, "intersection").decode()
         secure = text.split("\n") if text else []
         counts = {
-            org: _json.loads(
-                read_output(outputs_dir(self.net_dir, org), job["id"], run, "cardinality")
-            )["cardinality"]
+            org: _json.loads(self.delivered(org, job["id"], run, "cardinality"))["cardinality"]
             for org in ("bank", "telecom")
         }
         clear = sorted(set(make_table(bank, self.seed)[0]) & set(make_table(telecom, self.seed)[0]))
@@ -422,6 +415,22 @@ class DemoFlow:
             f"(its outputs: {', '.join(telecom_got)})",
             job_id=job["id"],
         )
+
+    def delivered(self, org: str, job_id: str, run: int, name: str) -> bytes:
+        """Output `name` once `org`'s node has delivered it. A node submits its receipt before it
+        moves the output into place, so COMPLETED on the ledger can come a moment earlier."""
+        from node.errors import NodeError
+        from node.outputs import read_output
+        from node.paths import outputs_dir
+
+        deadline = time.monotonic() + DELIVERY_WAIT_SECONDS
+        while True:
+            try:
+                return read_output(outputs_dir(self.net_dir, org), job_id, run, name)
+            except NodeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _runs_at_nodes(self, job_id: str) -> dict[str, list[str]]:
         from node.paths import node_store_path
