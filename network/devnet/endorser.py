@@ -1,9 +1,11 @@
 """The endorsing peer inside devnet: simulate a proposal against committed state with the
 contract in-process, and sign the proposal response as an org's peer (ESCC's default rule).
 
-Endorsements come from a member org's `peer0` identity (NET/orgs/<org>/peers/peer0/msp):
-the creator's own org when it has a peer, else the first member org, as Fabric's gateway asks
-its local org first.
+Endorsements come from member orgs' `peer0` identities (NET/orgs/<org>/peers/peer0/msp), as
+many as the channel's endorsement policy needs — a strict majority of the voting members' peers,
+the policy `alliance network up --engine fabric` deploys — the creator's own org first, as
+Fabric's gateway asks its local org first; or exactly the orgs a client names
+(`endorsing_organizations`). Auditors' peers never endorse.
 """
 
 from __future__ import annotations
@@ -43,11 +45,13 @@ class ContractRouter(Protocol):
 
 @dataclass(frozen=True)
 class PeerIdentity:
-    """One org's endorsing peer: its serialized identity and signing key."""
+    """One org's peer: its serialized identity, signing key, and whether it may endorse."""
 
     msp_id: str
     serialized: bytes
     signer: EcdsaSigner
+    voting: bool = True
+    """The org has the charter role `member` (an auditor's peer validates but never endorses)."""
 
     @property
     def public_key(self) -> ec.EllipticCurvePublicKey:
@@ -67,7 +71,10 @@ def load_peers(net_dir: Path) -> dict[str, PeerIdentity]:
             continue
         signer = EcdsaSigner(load_private_key(keys[0], None))
         peers[entry.msp_id] = PeerIdentity(
-            entry.msp_id, serialize_identity(entry.msp_id, certs[0].read_bytes()), signer
+            entry.msp_id,
+            serialize_identity(entry.msp_id, certs[0].read_bytes()),
+            signer,
+            voting="member" in entry.roles,
         )
     if not peers:
         raise DevnetError(
@@ -75,6 +82,30 @@ def load_peers(net_dir: Path) -> dict[str, PeerIdentity]:
             "re-run `alliance network init`"
         )
     return peers
+
+
+@dataclass(frozen=True)
+class EndorsementPolicy:
+    """`OutOf(required, <each voting member's peer>)`: Fabric's signature policy, evaluated on
+    the MSP ids of the valid endorsements a transaction carries. Pure."""
+
+    voters: frozenset[str]
+
+    @classmethod
+    def of(cls, peers: dict[str, PeerIdentity]) -> EndorsementPolicy:
+        voters = frozenset(m for m, p in peers.items() if p.voting) or frozenset(peers)
+        return cls(voters)
+
+    @property
+    def required(self) -> int:
+        return len(self.voters) // 2 + 1
+
+    def satisfied_by(self, endorser_msp_ids: set[str]) -> bool:
+        return len(endorser_msp_ids & self.voters) >= self.required
+
+
+class UnknownEndorser(DevnetError):
+    """A client asked for endorsements from an org that has no peer on this channel."""
 
 
 @dataclass(frozen=True)
@@ -93,9 +124,9 @@ class Simulated:
 @dataclass(frozen=True)
 class Endorsed:
     simulated: Simulated
-    peer: PeerIdentity
+    peers: tuple[PeerIdentity, ...]
     prp_bytes: bytes
-    endorsement: proposal_response_pb2.Endorsement
+    endorsements: tuple[proposal_response_pb2.Endorsement, ...]
 
 
 class Endorser:
@@ -112,10 +143,28 @@ class Endorser:
         self._history = history
         self._router = router_factory()
         self.chaincode = chaincode
-        self._default = peers[sorted(peers)[0]]
+        self.policy = EndorsementPolicy.of(peers)
+        self._default = peers[sorted(self.policy.voters)[0]]
 
     def peer_for(self, msp_id: str) -> PeerIdentity:
         return self.peers.get(msp_id, self._default)
+
+    def endorsers_for(
+        self, msp_id: str, requested: tuple[str, ...] = ()
+    ) -> tuple[PeerIdentity, ...]:
+        """The peers that endorse a proposal of `msp_id`'s client: exactly `requested` when the
+        client names orgs, else the client's own org (if it votes) and then other voting orgs in
+        name order, as many as the policy needs."""
+        if requested:
+            unknown = sorted(set(requested) - set(self.peers))
+            if unknown:
+                raise UnknownEndorser(
+                    f"no peer of {', '.join(unknown)} on this channel to endorse; "
+                    f"peers: {', '.join(sorted(self.peers))}"
+                )
+            return tuple(self.peers[m] for m in dict.fromkeys(requested))
+        order = sorted(self.policy.voters, key=lambda m: (m != msp_id, m))
+        return tuple(self.peers[m] for m in order[: self.policy.required])
 
     def simulate(self, proposal: UnpackedProposal, creator: Creator) -> Simulated:
         ident = creator.identity
@@ -132,8 +181,10 @@ class Endorser:
             return Simulated(response, ReadWriteSet(self.chaincode), None)
         return Simulated(response, sim.read_write_set(self.chaincode), sim.event)
 
-    def endorse(self, proposal: UnpackedProposal, creator: Creator) -> Endorsed | Simulated:
-        """An endorsement, or the bare simulation when the contract refused (never endorsed)."""
+    def endorse(
+        self, proposal: UnpackedProposal, creator: Creator, requested: tuple[str, ...] = ()
+    ) -> Endorsed | Simulated:
+        """Endorsements, or the bare simulation when the contract refused (never endorsed)."""
         simulated = self.simulate(proposal, creator)
         if not simulated.ok:
             return simulated
@@ -150,5 +201,7 @@ class Endorser:
             self.chaincode,
             CHAINCODE_VERSION,
         )
-        peer = self.peer_for(creator.msp_id)
-        return Endorsed(simulated, peer, prp, endorse(prp, peer.serialized, peer.signer.sign))
+        peers = self.endorsers_for(creator.msp_id, requested)
+        return Endorsed(
+            simulated, peers, prp, tuple(endorse(prp, p.serialized, p.signer.sign) for p in peers)
+        )

@@ -59,6 +59,8 @@ class OrderedTx:
     rwset: ReadWriteSet
     timestamp: int
     event: tuple[str, str, bytes] | None
+    endorsed: bool = True
+    """The endorsements satisfy the endorsement policy (else ENDORSEMENT_POLICY_FAILURE)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class DevnetLedger:
         self.chaincode = chaincode
         self.state = WorldState(store.state_rows())
         self.endorser = Endorser(peers, self.state, store.history, router_factory, chaincode)
-        self._peer_keys = {p.serialized: p.public_key for p in peers.values()}
+        self._peers_by_identity = {p.serialized: p for p in peers.values()}
         self.height = store.height()
         self.last_hash = store.last_hash()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devnet-commit")
@@ -164,14 +166,14 @@ class DevnetLedger:
             )
         except AccessDenied as exc:
             raise Rejected("forbidden", f"SigFilter evaluation failed: {exc}") from exc
-        self._check_endorsement(tx)
+        endorsed = self._endorsement_satisfied(tx)
         if self.is_known_tx(tx.tx_id):
             raise Rejected(
                 "duplicate",
                 f"duplicate transaction found [{tx.tx_id}] (DUPLICATE_TXID): this signed "
                 "transaction was already submitted; build a new proposal to run it again",
             )
-        ordered = self._ordered(tx, envelope)
+        ordered = self._ordered(tx, envelope, endorsed)
         self._inflight.add(tx.tx_id)
         self.orderer.enqueue(ordered)
         return tx.tx_id
@@ -198,27 +200,31 @@ class DevnetLedger:
         if tx.chaincode_action.response.status >= ERROR_THRESHOLD:
             raise Rejected("bad_request", "a failed chaincode response cannot be submitted")
 
-    def _check_endorsement(self, tx: UnpackedTransaction) -> None:
-        issued = self._issued.pop(tx.tx_id, None)
-        digest = sha256(tx.prp_bytes)
-        for e in tx.endorsements:
-            key = self._peer_keys.get(e.endorser)
-            if key is None:
-                continue
-            if issued is not None and issued == digest:
-                return
-            try:
-                verify_signature(key, tx.prp_bytes + e.endorser, e.signature, "endorsement")
-            except AccessDenied:
-                continue
-            return
-        raise Rejected(
-            "forbidden",
-            "ENDORSEMENT_POLICY_FAILURE: the transaction carries no valid endorsement from a "
-            "peer of this channel (was the read-write set changed after endorsement?)",
-        )
+    def _endorsement_satisfied(self, tx: UnpackedTransaction) -> bool:
+        """Fabric's VSCC: do the valid endorsements come from enough voting members' peers?
 
-    def _ordered(self, tx: UnpackedTransaction, envelope: common_pb2.Envelope) -> OrderedTx:
+        As on Fabric, a transaction that fails is still ordered, and committed as
+        ENDORSEMENT_POLICY_FAILURE with none of its writes applied. Endorsements devnet issued
+        for exactly this response payload are known valid; others are verified."""
+        issued = self._issued.pop(tx.tx_id, None) == sha256(tx.prp_bytes)
+        endorsers: set[str] = set()
+        for e in tx.endorsements:
+            peer = self._peers_by_identity.get(e.endorser)
+            if peer is None:
+                continue
+            if not issued:
+                try:
+                    verify_signature(
+                        peer.public_key, tx.prp_bytes + e.endorser, e.signature, "endorsement"
+                    )
+                except AccessDenied:
+                    continue
+            endorsers.add(peer.msp_id)
+        return self.endorser.policy.satisfied_by(endorsers)
+
+    def _ordered(
+        self, tx: UnpackedTransaction, envelope: common_pb2.Envelope, endorsed: bool
+    ) -> OrderedTx:
         try:
             rwsets = ReadWriteSet.from_bytes(tx.chaincode_action.results)
         except MalformedMessage as exc:
@@ -238,6 +244,7 @@ class DevnetLedger:
             rwset=rwset,
             timestamp=tx.channel_header.timestamp.seconds,
             event=event,
+            endorsed=endorsed,
         )
 
     # -- commit ---------------------------------------------------------------------------------
@@ -258,7 +265,9 @@ class DevnetLedger:
 
     async def _commit(self, batch: list[OrderedTx]) -> None:
         number = self.height
-        outcome = validate_block(number, [Candidate(t.tx_id, t.rwset) for t in batch], self.state)
+        outcome = validate_block(
+            number, [Candidate(t.tx_id, t.rwset, t.endorsed) for t in batch], self.state
+        )
         block = new_block(number, self.last_hash, [t.envelope for t in batch], outcome.codes)
         block_hash = block_header_hash(block.header)
         records = []

@@ -24,7 +24,7 @@ from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
 from fabric_protos.peer import chaincode_event_pb2, proposal_pb2
 
 from network.devnet import qscc
-from network.devnet.endorser import ERROR_THRESHOLD, Endorsed
+from network.devnet.endorser import ERROR_THRESHOLD, Endorsed, UnknownEndorser
 from network.devnet.ledger import DevnetLedger, Rejected
 from network.devnet.msp import AccessDenied, Creator
 from network.errors import ErrorDetail
@@ -166,7 +166,18 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
                 "failed to endorse transaction, see attached details for more info",
                 (self._detail(peer_msp, "qscc is a query system chaincode: evaluate it"),),
             )
-        result = self.ledger.endorser.endorse(proposal, creator)
+        try:
+            result = self.ledger.endorser.endorse(
+                proposal, creator, tuple(request.endorsing_organizations)
+            )
+        except UnknownEndorser as exc:
+            await _abort(
+                context,
+                grpc.StatusCode.UNAVAILABLE,
+                "failed to select a set of endorsers that satisfy the endorsement policy",
+                (self._detail(peer_msp, str(exc)),),
+            )
+            raise AssertionError("unreachable") from exc
         if not isinstance(result, Endorsed):
             response = result.response
             peer = self.ledger.endorser.peer_for(creator.msp_id)
@@ -182,7 +193,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
             )
             raise AssertionError("unreachable")
         self.ledger.remember_endorsement(proposal.tx_id, result.prp_bytes)
-        envelope = prepare_transaction(proposal, result.prp_bytes, [result.endorsement])
+        envelope = prepare_transaction(proposal, result.prp_bytes, result.endorsements)
         return gateway_pb2.EndorseResponse(prepared_transaction=envelope)
 
     # -- ordering -------------------------------------------------------------------------------

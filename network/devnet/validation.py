@@ -1,9 +1,11 @@
-"""MVCC validation of a block, as Fabric's committer does it (pure: no I/O).
+"""Validation of a block, as Fabric's committer does it (pure: no I/O).
 
-Transactions are validated in block order. A read is valid when the version it saw is the
-version now committed, counting the writes of earlier valid transactions of the same block; a
-range scan is valid when re-running it now returns the same keys at the same versions (else
-PHANTOM_READ_CONFLICT). An invalid transaction's writes are never applied.
+Transactions are validated in block order: a repeated tx id is DUPLICATE_TXID; a transaction whose
+endorsements do not satisfy the endorsement policy is ENDORSEMENT_POLICY_FAILURE (the policy is
+evaluated when it is submitted and carried here); then MVCC. A read is valid when the version it
+saw is the version now committed, counting the writes of earlier valid transactions of the same
+block; a range scan is valid when re-running it now returns the same keys at the same versions
+(else PHANTOM_READ_CONFLICT). An invalid transaction's writes are never applied.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ VALID = TxValidationCode.VALID
 MVCC_READ_CONFLICT = TxValidationCode.MVCC_READ_CONFLICT
 PHANTOM_READ_CONFLICT = TxValidationCode.PHANTOM_READ_CONFLICT
 DUPLICATE_TXID = TxValidationCode.DUPLICATE_TXID
+ENDORSEMENT_POLICY_FAILURE = TxValidationCode.ENDORSEMENT_POLICY_FAILURE
 
 
 class CommittedVersions(Protocol):
@@ -34,6 +37,8 @@ class Candidate:
 
     tx_id: str
     rwset: ReadWriteSet
+    endorsed: bool = True
+    """The endorsements satisfy the endorsement policy."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,9 @@ def validate_block(
             codes.append(DUPLICATE_TXID)
             continue
         seen.add(tx.tx_id)
+        if not tx.endorsed:
+            codes.append(ENDORSEMENT_POLICY_FAILURE)
+            continue
         code = _validate_reads(tx.rwset, committed, updates)
         codes.append(code)
         if code == VALID:

@@ -18,9 +18,16 @@ from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_
 
 from alliance.identity import Identity
 from alliance.signing import P256_ORDER, EcdsaSigner
-from network.errors import CommitStatusError, ContractRejected, EndorseError, SubmitError
+from network.errors import (
+    CommitError,
+    CommitStatusError,
+    ContractRejected,
+    EndorseError,
+    SubmitError,
+)
+from network.gateway.commit import Commit
 from network.gateway.transaction import submit_envelope
-from network.protoutil import ReadWriteSet, sign_envelope
+from network.protoutil import ReadWriteSet, deserialize_identity, sign_envelope
 
 
 class HighS:
@@ -131,13 +138,49 @@ def _tamper_write(envelope: common_pb2.Envelope, value: bytes) -> common_pb2.Env
     return common_pb2.Envelope(payload=payload.SerializeToString())
 
 
-def test_write_set_changed_after_endorsement_is_rejected(devnet) -> None:
+def test_write_set_changed_after_endorsement_commits_invalid_and_writes_nothing(devnet) -> None:
+    # As on Fabric: the orderer takes it, the committer marks it ENDORSEMENT_POLICY_FAILURE.
     with devnet.gateway() as gw:
         transaction = devnet.contract(gw).new_proposal("Put", ["balance", "10"]).endorse()
         forged = sign_envelope(_tamper_write(transaction.prepared, b"1000000"), gw.sign)
-        with pytest.raises(SubmitError) as info:
-            submit_envelope(gw, "alliance", transaction.tx_id, forged)
-    assert "ENDORSEMENT_POLICY_FAILURE" in str(info.value)
+        submit_envelope(gw, "alliance", transaction.tx_id, forged)
+        status = Commit(gw, "alliance", transaction.tx_id).status()
+        assert status.code_name == "ENDORSEMENT_POLICY_FAILURE"
+        with pytest.raises(ContractRejected):  # never written
+            devnet.contract(gw).evaluate_transaction("Get", "balance")
+
+
+def test_one_org_alone_cannot_satisfy_the_endorsement_policy(devnet) -> None:
+    with devnet.gateway() as gw:
+        proposal = devnet.contract(gw).new_proposal(
+            "Put", ["alone", "1"], endorsing_organizations=["BankMSP"]
+        )
+        with pytest.raises(CommitError) as info:
+            proposal.endorse().submit().require_success()
+    assert info.value.code_name == "ENDORSEMENT_POLICY_FAILURE"
+
+
+def test_an_auditors_endorsement_does_not_count(devnet) -> None:
+    with devnet.gateway() as gw:
+        proposal = devnet.contract(gw).new_proposal(
+            "Put", ["audited", "1"], endorsing_organizations=["BankMSP", "RegulatorMSP"]
+        )
+        with pytest.raises(CommitError) as info:
+            proposal.endorse().submit().require_success()
+    assert info.value.code_name == "ENDORSEMENT_POLICY_FAILURE"
+
+
+def test_a_majority_of_members_endorses_by_default(devnet) -> None:
+    with devnet.gateway("telecom") as gw:
+        transaction = devnet.contract(gw).new_proposal("Put", ["majority", "1"]).endorse()
+        envelope = transaction.prepared
+        transaction.submit().require_success()
+    payload = common_pb2.Payload.FromString(envelope.payload)
+    tx = transaction_pb2.Transaction.FromString(payload.data)
+    cap = transaction_pb2.ChaincodeActionPayload.FromString(tx.actions[0].payload)
+    endorsers = [deserialize_identity(e.endorser)[0] for e in cap.action.endorsements]
+    assert endorsers[0] == "TelecomMSP"  # the client's own org first
+    assert len(set(endorsers)) == 2  # 2 of the 3 voting members (bank, platform, telecom)
 
 
 def test_envelope_signed_by_another_key_is_rejected(devnet) -> None:
