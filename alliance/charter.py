@@ -41,9 +41,10 @@ class MemberEntry(BaseModel):
 
 
 class Charter(BaseModel):
-    """Who belongs, in which role, and what it takes to change that."""
+    """Who belongs, in which role, and what it takes to change that. Immutable: a change is a new
+    charter (the contract shares parsed charters between transactions)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "alliance"
     version: int = 1

@@ -156,7 +156,7 @@ class Context:
                 raise NotFound(
                     "the charter is not on the ledger yet; an admin must run InitCharter"
                 )
-            self._charter = Charter.from_json(data)
+            self._charter = _parsed_charter(data)
         return self._charter
 
     def save_charter(self, charter: Charter) -> None:
@@ -261,3 +261,11 @@ def _parsed_identity(msp_id: str, pem: bytes) -> Identity:
     identity.fingerprint  # noqa: B018 - parses the certificate (raises if unreadable)
     identity.role  # noqa: B018
     return identity
+
+
+@lru_cache(maxsize=64)
+def _parsed_charter(data: bytes) -> Charter:
+    """The charter parsed once per distinct stored bytes (it changes only by passed proposals).
+    Shared between transactions: contract code must never change it in place — a change is a
+    new Charter saved with `Context.save_charter`."""
+    return Charter.from_json(data)
