@@ -81,10 +81,20 @@ def user_tls(
     )
 
 
+def devnet_tls_ca(net_dir: Path) -> bytes:
+    """What a client of devnet trusts: devnet's own TLS CA, and nothing more (trusting every
+    org's TLS CA would let any org's peer certificate, whose key is stored unencrypted, pose as
+    the ledger)."""
+    ca = Path(net_dir) / "devnet" / "tls" / "ca.crt"
+    if not ca.is_file():
+        raise IdentityError(f"no devnet TLS CA at {ca}; re-run `alliance network init`")
+    return ca.read_bytes()
+
+
 def devnet_tls(net_dir: Path) -> TlsMaterial:
     """The embedded ledger's TLS server identity (its key is stored unencrypted)."""
     tls_dir = Path(net_dir) / "devnet" / "tls"
-    root_certs = MspRegistry.from_network(net_dir).tls_roots_pem()
+    root_certs = devnet_tls_ca(net_dir)
     key = load_private_key(tls_dir / "server.key", None)
     return TlsMaterial(
         root_certs=root_certs,

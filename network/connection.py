@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alliance.profile import Profile, load_profile
-from alliance.wallet import load_user
+from alliance.wallet import devnet_tls_ca, load_user
 from network.errors import DevnetError
 from network.gateway import Contract, Gateway, Network, connect
 
@@ -38,8 +38,6 @@ def current_engine(net_dir: Path) -> str:
 
 def gateway_endpoint(net_dir: Path, org: str) -> tuple[str, bytes]:
     """(host:port, TLS roots PEM) of the Gateway `org` should use now."""
-    from alliance.msp import MspRegistry
-
     engine = current_engine(net_dir)
     if engine == "fabric":
         from network.fabric.launcher import gateway_endpoint as fabric_endpoint
@@ -54,7 +52,9 @@ def gateway_endpoint(net_dir: Path, org: str) -> tuple[str, bytes]:
             f"the ledger of {net_dir} is not running; start it with "
             f"`alliance network up --dir {net_dir}`"
         )
-    return f"127.0.0.1:{status.port}", MspRegistry.from_network(net_dir).tls_roots_pem()
+    # Only devnet's own TLS CA: trusting every org's TLS CA would let any org's peer or node
+    # certificate (peer keys are stored unencrypted, as Fabric loads them) pose as the ledger.
+    return f"127.0.0.1:{status.port}", devnet_tls_ca(net_dir)
 
 
 @dataclass

@@ -210,3 +210,18 @@ def test_add_org_makes_a_candidate(tmp_path: Path) -> None:
     assert "InsurerMSP" not in MspRegistry.from_network(net, include_candidates=False).msp_ids()
     with pytest.raises(NetworkDirError, match="already exists"):
         add_org(net, "insurer", b"pw")
+
+
+def test_devnet_clients_trust_only_devnets_tls_ca(network_dir: Path) -> None:
+    from cryptography import x509
+
+    from alliance.wallet import devnet_tls_ca
+
+    roots = x509.load_pem_x509_certificates(devnet_tls_ca(network_dir))
+    assert len(roots) == 1
+    server = x509.load_pem_x509_certificate((network_dir / "devnet/tls/server.crt").read_bytes())
+    assert roots[0].subject == server.issuer
+    peer = x509.load_pem_x509_certificate(
+        (network_dir / "orgs/bank/peers/peer0/tls/server.crt").read_bytes()
+    )
+    assert peer.issuer != roots[0].subject  # a member's peer cannot pose as the ledger
