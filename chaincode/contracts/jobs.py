@@ -525,6 +525,11 @@ def _require_members_active(ctx: Context, job: Job) -> None:
                 f"{job.id} involves {org}, which was removed from the alliance; its approvals no "
                 "longer count and the job cannot proceed: revoke it and request a new one"
             )
+        if member.joined_at > job.created_at:
+            raise Conflict(
+                f"{job.id} involves {org}, which was removed and admitted again after the job was "
+                "requested; what it approved before does not carry over: request a new job"
+            )
 
 
 def _check_reason(reason: str) -> str:

@@ -369,3 +369,13 @@ def test_list_revoked_certificates(a: Alliance) -> None:
 
 def test_identities_are_distinct_per_org() -> None:
     assert org_identities("bank").admin.fingerprint != org_identities("telecom").admin.fingerprint
+
+
+def test_approval_given_before_removal_does_not_count_after_readmission(a: Alliance) -> None:
+    job = a.request("telecom", ["bank/customers:amount", "platform/users:amount"])
+    a.ok("ApproveJob", job["id"], by="platform")
+    removed(a)
+    proposal = a.ok("ProposeMember", join("platform"), by="bank")
+    assert a.ok("VoteProposal", proposal["id"], "yes", by="telecom")["state"] == "PASSED"
+    response = a.refused("ApproveJob", job["id"], by="bank", error="Conflict")
+    assert "admitted again" in response.message
