@@ -17,7 +17,9 @@ How failures look (as Fabric's gateway shapes them, `internal/pkg/gateway/*.go`)
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import grpc
 from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
@@ -46,6 +48,25 @@ _ORDERER_STATUS = {
     "bad_request": "BAD_REQUEST",
     "not_found": "NOT_FOUND",
 }
+
+
+TIMEWINDOW_SECONDS = 15 * 60
+"""Fabric's `peer.authentication.timewindow` default: how far a proposal's client-written
+timestamp may be from the peer's clock. Every time rule of the contract reads that timestamp."""
+
+
+def timewindow_refusal(proposal_seconds: int, now: float) -> str | None:
+    """Fabric's timewindow auth filter: the refusal message, or None when within the window."""
+    if abs(proposal_seconds - now) <= TIMEWINDOW_SECONDS:
+        return None
+
+    def rfc3339(seconds: float) -> str:
+        return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return (
+        f"request unauthorized due to incorrect timestamp {rfc3339(proposal_seconds)}, peer time "
+        f"{rfc3339(now)}, peer.authentication.timewindow {TIMEWINDOW_SECONDS // 60}m0s"
+    )
 
 
 class _PeerRefusal(Exception):
@@ -79,6 +100,9 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
             proposal = unpack_proposal(signed)
         except MalformedMessage as exc:
             raise _PeerRefusal(f"error validating proposal: {exc}") from exc
+        refusal = timewindow_refusal(proposal.channel_header.timestamp.seconds, time.time())
+        if refusal:
+            raise _PeerRefusal(refusal)
         if proposal.channel_id != self.ledger.channel_id:
             raise _PeerRefusal(f"channel '{proposal.channel_id}' not found")
         if proposal.chaincode not in (self.ledger.chaincode, qscc.NAME):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from conftest import Fabric, dataset_spec
+from google.protobuf import timestamp_pb2
 
-from network.errors import CommitError, ContractRejected
+from network import protoutil
+from network.errors import CommitError, ContractRejected, EndorseError
 
 
 def _job(fabric: Fabric, suffix: str) -> dict:
@@ -106,3 +109,18 @@ def test_two_members_satisfy_the_endorsement_policy(fabric: Fabric) -> None:
         )
         status = proposal.endorse().submit().require_success()
     assert status.successful
+
+
+def test_a_proposal_outside_the_timewindow_is_refused_by_the_real_peer(
+    fabric: Fabric, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What devnet copies: the peer's timewindow auth filter (tests/integration/test_devnet_contract)
+    monkeypatch.setattr(
+        protoutil,
+        "now_timestamp",
+        lambda: timestamp_pb2.Timestamp(seconds=int(time.time()) - 3600),
+    )
+    with fabric.gateway("bank") as gw, pytest.raises(EndorseError) as info:
+        fabric.contract(gw).submit_transaction("RegisterDataset", dataset_spec("backdated"))
+    assert "incorrect timestamp" in str(info.value)
+    assert "peer.authentication.timewindow 15m0s" in str(info.value)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from google.protobuf import timestamp_pb2
 
-from network.errors import ContractRejected
+from network import protoutil
+from network.errors import ContractRejected, EndorseError
 
 
 def _spec(name: str) -> str:
@@ -46,3 +49,19 @@ def test_contract_refusal_carries_its_error_class(governed) -> None:
             contract.submit_transaction("RegisterDataset", _spec("twice"))
     assert info.value.error_type == "Conflict"
     assert "already registered" in info.value.reason
+
+
+def test_a_proposal_outside_the_timewindow_is_refused(
+    governed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every time rule reads the client-written timestamp; as Fabric's peers do
+    # (peer.authentication.timewindow, 15 min), devnet refuses a proposal far from its clock.
+    monkeypatch.setattr(protoutil, "now_timestamp", an_hour_ago)
+    with governed.gateway("bank", "admin") as gw, pytest.raises(EndorseError) as info:
+        governed.contract(gw).submit_transaction("RegisterDataset", _spec("backdated"))
+    assert "incorrect timestamp" in str(info.value)
+    assert "peer.authentication.timewindow 15m0s" in str(info.value)
+
+
+def an_hour_ago() -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=int(time.time()) - 3600)
