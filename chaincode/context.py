@@ -240,6 +240,12 @@ class Context:
                 f"only an admin of {caller.org} may {action}; you signed with a {caller.role} "
                 "certificate"
             )
+        if caller.role not in ("admin", "client"):
+            # a peer's key is stored unencrypted (Fabric loads it): it endorses, it never acts
+            raise NotAuthorized(
+                f"a {caller.role} certificate of {caller.org} may not {action}; sign with the "
+                "org's node (client) or admin identity"
+            )
         return caller
 
     # --- events ------------------------------------------------------------------------------

@@ -283,7 +283,7 @@ def test_removed_member_cannot_approve_or_claim(a: Alliance) -> None:
     job = a.request("telecom", ["platform/users:amount"], {"result": ["telecom", "platform"]})
     removed(a)
     a.refused("ApproveJob", job["id"], by="platform", error="NotAuthorized")
-    a.refused("ClaimJob", job["id"], by=a.org("platform").peer, error="NotAuthorized")
+    a.refused("ClaimJob", job["id"], by=a.org("platform").client, error="NotAuthorized")
 
 
 def test_removed_members_approval_no_longer_counts(a: Alliance) -> None:
@@ -298,7 +298,7 @@ def test_approved_job_with_removed_participant_cannot_be_claimed(a: Alliance) ->
     job = a.request("telecom", ["platform/users:amount"], {"result": ["telecom"]})
     a.ok("ApproveJob", job["id"], by="platform")
     removed(a)
-    a.refused("ClaimJob", job["id"], by=a.org("telecom").peer, error="Conflict")
+    a.refused("ClaimJob", job["id"], by=a.org("telecom").client, error="Conflict")
 
 
 def test_removed_member_no_longer_counts_as_voter(a: Alliance) -> None:
@@ -355,7 +355,7 @@ def test_revoke_twice_is_conflict(a: Alliance) -> None:
 
 def test_revoke_needs_admin_and_a_fingerprint(a: Alliance) -> None:
     bank = a.org("bank")
-    a.refused("RevokeCertificate", bank.peer.fingerprint, by=bank.client, error="NotAuthorized")
+    a.refused("RevokeCertificate", bank.client.fingerprint, by=bank.client, error="NotAuthorized")
     a.refused("RevokeCertificate", "deadbeef", by="bank", error="InvalidArgument")
 
 
