@@ -38,17 +38,24 @@ def claimed(a: Alliance, **overrides: object) -> dict:
 
 
 def test_request_records_participants_approvers_and_pinned_inputs(a: Alliance) -> None:
-    job = a.ok("RequestJob", job_request([*INPUTS, "platform/users:id"],
-                                         {"result": ["telecom"]}, dealer="platform"),
-               by="telecom", tx_id="cd" * 32)
+    job = a.ok(
+        "RequestJob",
+        job_request([*INPUTS, "platform/users:id"], {"result": ["telecom"]}, dealer="platform"),
+        by="telecom",
+        tx_id="cd" * 32,
+    )
     assert job["id"] == "job-" + ("cd" * 32)[:16]
     assert job["state"] == "REQUESTED"
     assert job["requester"] == "telecom"
     assert job["participants"] == ["bank", "platform", "telecom"]
     assert job["required_approvers"] == ["bank", "platform"]
     assert job["inputs"][0] == {
-        "ref": "bank/customers:amount", "owner": "bank", "dataset": "bank/customers",
-        "column": "amount", "version": 1, "fingerprint": digest("customers-v1"),
+        "ref": "bank/customers:amount",
+        "owner": "bank",
+        "dataset": "bank/customers",
+        "column": "amount",
+        "version": 1,
+        "fingerprint": digest("customers-v1"),
     }
     assert job["expires_at"] == job["created_at"] + 3600
     Job.model_validate(job)
@@ -114,8 +121,7 @@ def test_auditor_cannot_request(a: Alliance) -> None:
 
 
 def test_request_needs_admin_cert(a: Alliance) -> None:
-    a.refused("RequestJob", job_request(INPUTS), by=a.org("telecom").client,
-              error="NotAuthorized")
+    a.refused("RequestJob", job_request(INPUTS), by=a.org("telecom").client, error="NotAuthorized")
 
 
 # --- approval and rejection ----------------------------------------------------------------------
@@ -197,8 +203,11 @@ def test_reject_records_reason_and_event(a: Alliance) -> None:
     assert rejected["rejection"]["org"] == "bank"
     assert rejected["rejection"]["reason"] == "not for marketing"
     name, payload = a.event()
-    assert (name, payload["state"], payload["reason"]) == ("JobRejected", "REJECTED",
-                                                           "not for marketing")
+    assert (name, payload["state"], payload["reason"]) == (
+        "JobRejected",
+        "REJECTED",
+        "not for marketing",
+    )
 
 
 def test_rejected_job_cannot_be_approved_or_claimed(a: Alliance) -> None:
@@ -229,9 +238,12 @@ def test_reject_after_own_approval_is_conflict(a: Alliance) -> None:
 
 
 def psi_job(a: Alliance) -> dict:
-    return a.request("telecom", ["bank/customers:id", "telecom/subscribers:id"],
-                     {"cardinality": ["bank", "telecom"], "intersection": ["bank"]},
-                     protocol="psi")
+    return a.request(
+        "telecom",
+        ["bank/customers:id", "telecom/subscribers:id"],
+        {"cardinality": ["bank", "telecom"], "intersection": ["bank"]},
+        protocol="psi",
+    )
 
 
 def test_voted_protocol_needs_member_votes_after_approvals() -> None:
@@ -324,14 +336,16 @@ def test_expire_job_only_after_expiry(a: Alliance) -> None:
 
 def test_auditor_cannot_expire_job(a: Alliance) -> None:
     job = a.approved_job()
-    a.refused("ExpireJob", job["id"], by="regulator", timestamp=job["expires_at"],
-              error="NotAuthorized")
+    a.refused(
+        "ExpireJob", job["id"], by="regulator", timestamp=job["expires_at"], error="NotAuthorized"
+    )
 
 
 def test_expired_job_cannot_be_claimed(a: Alliance) -> None:
     job = a.approved_job()
-    response = a.refused("ClaimJob", job["id"], by=a.org("bank").client,
-                         timestamp=job["expires_at"], error="Expired")
+    response = a.refused(
+        "ClaimJob", job["id"], by=a.org("bank").client, timestamp=job["expires_at"], error="Expired"
+    )
     assert "expired" in response.message
 
 
@@ -416,8 +430,13 @@ def test_claim_with_retired_input_is_conflict(a: Alliance) -> None:
 def test_claim_of_running_job_after_expiry_is_expired(a: Alliance) -> None:
     job = a.approved_job()
     a.ok("ClaimJob", job["id"], by=a.org("bank").client)
-    a.refused("ClaimJob", job["id"], by=a.org("telecom").client, timestamp=job["expires_at"],
-              error="Expired")
+    a.refused(
+        "ClaimJob",
+        job["id"],
+        by=a.org("telecom").client,
+        timestamp=job["expires_at"],
+        error="Expired",
+    )
 
 
 # --- receipts ------------------------------------------------------------------------------------
@@ -443,8 +462,9 @@ def test_agreeing_receipts_complete_the_job(a: Alliance) -> None:
 def test_disagreeing_output_digests_dispute_the_job(a: Alliance) -> None:
     job = claimed(a)
     a.ok("SubmitReceipt", job["id"], a.receipt(job, "bank", output="sum=42"), by="bank")
-    done = a.ok("SubmitReceipt", job["id"], a.receipt(job, "telecom", output="sum=41"),
-                by="telecom")
+    done = a.ok(
+        "SubmitReceipt", job["id"], a.receipt(job, "telecom", output="sum=41"), by="telecom"
+    )
     assert done["state"] == "DISPUTED"
     assert "recipients of output 'result' disagree" in done["results"]["1"]["disputes"][0]
     assert a.event()[0] == "JobDisputed"
@@ -452,9 +472,12 @@ def test_disagreeing_output_digests_dispute_the_job(a: Alliance) -> None:
 
 def test_input_fingerprint_mismatch_disputes_the_job(a: Alliance) -> None:
     job = claimed(a)
-    a.ok("SubmitReceipt", job["id"],
-         a.receipt(job, "bank", input_fingerprints={"bank/customers": digest("tampered")}),
-         by="bank")
+    a.ok(
+        "SubmitReceipt",
+        job["id"],
+        a.receipt(job, "bank", input_fingerprints={"bank/customers": digest("tampered")}),
+        by="bank",
+    )
     done = a.ok("SubmitReceipt", job["id"], a.receipt(job, "telecom"), by="telecom")
     assert done["state"] == "DISPUTED"
     assert "bank used bank/customers with fingerprint" in done["results"]["1"]["disputes"][0]
@@ -463,8 +486,7 @@ def test_input_fingerprint_mismatch_disputes_the_job(a: Alliance) -> None:
 def test_receipt_needs_a_claim_first(a: Alliance) -> None:
     job = a.approved_job()
     a.ok("ClaimJob", job["id"], by=a.org("bank").client)
-    a.refused("SubmitReceipt", job["id"], a.receipt(job, "telecom"), by="telecom",
-              error="Conflict")
+    a.refused("SubmitReceipt", job["id"], a.receipt(job, "telecom"), by="telecom", error="Conflict")
 
 
 def test_receipt_twice_is_conflict(a: Alliance) -> None:
@@ -475,44 +497,69 @@ def test_receipt_twice_is_conflict(a: Alliance) -> None:
 
 def test_receipt_for_another_run_is_conflict(a: Alliance) -> None:
     job = claimed(a)
-    a.refused("SubmitReceipt", job["id"], a.receipt(job, "bank", run=2), by="bank",
-              error="Conflict")
+    a.refused(
+        "SubmitReceipt", job["id"], a.receipt(job, "bank", run=2), by="bank", error="Conflict"
+    )
 
 
 def test_receipt_from_non_participant_is_refused(a: Alliance) -> None:
     job = claimed(a)
-    a.refused("SubmitReceipt", job["id"], a.receipt(job, "platform"), by="platform",
-              error="NotAuthorized")
+    a.refused(
+        "SubmitReceipt", job["id"], a.receipt(job, "platform"), by="platform", error="NotAuthorized"
+    )
 
 
 def test_receipt_with_output_it_did_not_receive_is_invalid(a: Alliance) -> None:
     job = claimed(a, outputs={"result": ["telecom"]})
-    a.refused("SubmitReceipt", job["id"],
-              a.receipt(job, "bank", output_digests={"result": digest("peek")}), by="bank",
-              error="InvalidArgument")
+    a.refused(
+        "SubmitReceipt",
+        job["id"],
+        a.receipt(job, "bank", output_digests={"result": digest("peek")}),
+        by="bank",
+        error="InvalidArgument",
+    )
 
 
 def test_receipt_missing_received_output_is_invalid(a: Alliance) -> None:
     job = claimed(a)
-    a.refused("SubmitReceipt", job["id"], a.receipt(job, "bank", output_digests={}), by="bank",
-              error="InvalidArgument")
+    a.refused(
+        "SubmitReceipt",
+        job["id"],
+        a.receipt(job, "bank", output_digests={}),
+        by="bank",
+        error="InvalidArgument",
+    )
 
 
 def test_receipt_missing_own_input_fingerprint_is_invalid(a: Alliance) -> None:
     job = claimed(a)
-    a.refused("SubmitReceipt", job["id"], a.receipt(job, "bank", input_fingerprints={}),
-              by="bank", error="InvalidArgument")
+    a.refused(
+        "SubmitReceipt",
+        job["id"],
+        a.receipt(job, "bank", input_fingerprints={}),
+        by="bank",
+        error="InvalidArgument",
+    )
 
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"transcript_digest": "sha256:xyz"}, {"run": 1.0}, {"engine_version": ""},
-     {"output_digests": {"result": "md5:abc"}}],
+    [
+        {"transcript_digest": "sha256:xyz"},
+        {"run": 1.0},
+        {"engine_version": ""},
+        {"output_digests": {"result": "md5:abc"}},
+    ],
 )
 def test_malformed_receipt_is_invalid(a: Alliance, overrides: dict) -> None:
     job = claimed(a)
-    a.refused("SubmitReceipt", job["id"], a.receipt(job, "bank", **overrides), by="bank",
-              error="InvalidArgument")
+    a.refused(
+        "SubmitReceipt",
+        job["id"],
+        a.receipt(job, "bank", **overrides),
+        by="bank",
+        error="InvalidArgument",
+    )
 
 
 def test_receipt_for_job_not_running_is_conflict(a: Alliance) -> None:
@@ -550,8 +597,7 @@ def test_failed_job_cannot_be_claimed_or_receive_receipts(a: Alliance) -> None:
     job = claimed(a)
     a.ok("FailJob", job["id"], "crash", by="bank")
     a.refused("ClaimJob", job["id"], by="bank", error="Conflict")
-    a.refused("SubmitReceipt", job["id"], a.receipt(job, "telecom"), by="telecom",
-              error="Conflict")
+    a.refused("SubmitReceipt", job["id"], a.receipt(job, "telecom"), by="telecom", error="Conflict")
 
 
 def test_non_participant_cannot_fail(a: Alliance) -> None:
@@ -638,8 +684,14 @@ def test_every_state_change_emits_its_event(a: Alliance) -> None:
     job = a.approved_job()
     run_to_completion(a, job)
     names = [e.name for e in a.stub.events[before:]]
-    assert names == ["JobRequested", "JobApproved", "JobRunning", "JobClaimed",
-                     "ReceiptSubmitted", "JobCompleted"]
+    assert names == [
+        "JobRequested",
+        "JobApproved",
+        "JobRunning",
+        "JobClaimed",
+        "ReceiptSubmitted",
+        "JobCompleted",
+    ]
     for event in a.stub.events[before:]:
         assert json.loads(event.payload)["job_id"] == job["id"]
 
@@ -658,3 +710,36 @@ def test_same_transactions_give_same_state_bytes_and_events() -> None:
     assert [(e.name, e.payload) for e in first.stub.events] == [
         (e.name, e.payload) for e in second.stub.events
     ]
+
+
+def test_state_does_not_depend_on_the_process_hash_seed() -> None:
+    # Two endorsers are two processes: set and dict iteration orders must not leak into state.
+    # Each process mints its own test certificates, so the one certificate-derived field (the
+    # receipt signer's fingerprint) is masked before comparing.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import hashlib, re, sys; sys.path.insert(0, sys.argv[1]); "
+        "from test_contract_jobs import scripted_run; a = scripted_run(); "
+        "events = b''.join(e.name.encode() + e.payload for e in a.stub.events); "
+        "data = a.stub.state_bytes() + events; "
+        "data = re.sub(rb'\"signer\":\"sha256:[0-9a-f]{64}\"', b'SIGNER', data); "
+        "print(hashlib.sha256(data).hexdigest(), data.count(b'SIGNER'))"
+    )
+    here = str(Path(__file__).parent)
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script, here],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1, outputs
+    assert int(next(iter(outputs)).split()[1]) > 0  # the receipts were there to be masked
