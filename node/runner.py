@@ -3,13 +3,17 @@
 For a job where this org is a participant, `handle(job_id)`:
 
 1. re-reads J from the ledger (the event was a hint) and runs the approval gate on it, with the
-   fingerprints of this org's inputs recomputed from the local data;
+   fingerprints of this org's inputs (a quick check: cached by file size and mtime);
 2. claims its part (ClaimJob), records the run in the node store *before* anything runs (so a
-   restarted node never runs the same run twice), re-reads J and gates again with the claimed run;
-3. loads its input columns and runs the protocol with its peers (`ProtocolHost`), bounded by the
-   job deadline;
-4. stages the outputs it is a recipient of, submits its receipt (output digests, transcript digest,
-   input fingerprints, engine version), then delivers the outputs (one rename);
+   restarted node never runs the same run twice), re-reads J;
+3. reads its input columns and fingerprints each dataset in the same single pass, gates again with
+   those fingerprints and the claimed run (so the data the protocol gets is exactly the data whose
+   fingerprint matched the one the job pinned), then runs the protocol with its peers
+   (`ProtocolHost`), bounded by the job deadline;
+4. stages the outputs it is a recipient of and submits its receipt (output digests, transcript
+   digest, input fingerprints, engine version); the staged outputs are delivered (one rename) only
+   once the ledger judges the run COMPLETED, and discarded if it ends DISPUTED or FAILED or is not
+   judged within the job deadline;
 5. on any error reports FailJob with the reason and delivers nothing.
 
 Handling is serialised per job (one worker at a time per job; an event arriving meanwhile makes
@@ -39,13 +43,15 @@ from node.errors import DatasetError, GateRefused, NodeError
 from node.gate import check_job
 from node.ledger import JobLedger
 from node.mpc.protocol import InputRef, JobContext, LocalInputs, ProtocolResult
-from node.outputs import stage_outputs
+from node.outputs import PendingOutputs, stage_outputs
 from node.sources import open_source
 from node.store import NodeStore
 
 log = logging.getLogger("node.runner")
 
 CLAIM_ATTEMPTS = 5
+VERDICT_POLL_SECONDS = 0.1
+"""How often a node holding staged outputs re-reads the job for the run's verdict."""
 OUTCOMES_KEPT = 200
 UNFINISHED = ("claimed", "running")
 
@@ -79,8 +85,22 @@ def job_context(job: Job) -> JobContext:
     )
 
 
+def run_verdict(job: Job, run: int) -> JobState | None:
+    """How the ledger ended `run`: COMPLETED, DISPUTED, or FAILED; None while it is open. Pure."""
+    result = job.results.get(str(run))
+    if result is not None:
+        return result.state
+    if job.state == JobState.RUNNING and job.current_run == run:
+        return None
+    return JobState.FAILED  # the run ended without a verdict (failed, or the job moved on)
+
+
 class FingerprintCache:
-    """Fingerprints of local sources, recomputed when a file's size or mtime changes."""
+    """Fingerprints of local sources, recomputed when a file's size or mtime changes.
+
+    Only the pre-claim gate uses it (to refuse early and cheaply). A run never relies on it: the
+    data a run uses is fingerprinted as it is read (`read_columns_verified`).
+    """
 
     def __init__(self) -> None:
         self._cache: dict[str, tuple[int, int, str]] = {}
@@ -144,6 +164,8 @@ class JobRunner:
         self._busy: set[str] = set()
         self._again: set[str] = set()
         self._closed = False
+        self._stopping = threading.Event()
+        self._holders: set[threading.Thread] = set()
         self.outcomes: deque[Outcome] = deque(maxlen=OUTCOMES_KEPT)
 
     # ---- scheduling ----------------------------------------------------------------------------
@@ -175,9 +197,29 @@ class JobRunner:
                 return
 
     def shutdown(self, wait: bool = True) -> None:
+        """Stop handling jobs; outputs still waiting for their run's verdict get one last look
+        at the ledger and are delivered if the run is COMPLETED, else discarded."""
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        self._stopping.set()
+        if wait:
+            self.wait_held()
+
+    def wait_held(self, timeout: float | None = None) -> bool:
+        """Wait until no staged outputs wait for a verdict; False if some still do at `timeout`."""
+        stop_at = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                holders = list(self._holders)
+            if not holders:
+                return True
+            for thread in holders:
+                left = None if stop_at is None else max(0.0, stop_at - time.monotonic())
+                thread.join(left)
+            if stop_at is not None and time.monotonic() >= stop_at:
+                with self._lock:
+                    return not self._holders
 
     def recover(self) -> None:
         """At start: report runs a previous process left unfinished, then look at every live job
@@ -264,10 +306,9 @@ class JobRunner:
         pending = None
         try:
             job = self.ledger.get_job(job_id)
-            fingerprints = self._local_fingerprints(job)
+            inputs, fingerprints = self._load_inputs(job)
             check_job(job, self.org, int(self.clock()), fingerprints, claimed_run=run)
             self.store.record_run(job_id, run, "running", claim_tx)
-            inputs = self._load_inputs(job)
             deadline = min(self.job_deadline, max(1.0, job.expires_at - self.clock()))
             result, transcript = self.host.run_protocol(job_context(job), run, inputs, deadline)
             mine = job.recipients_of(self.org)
@@ -300,11 +341,10 @@ class JobRunner:
             }
             after, receipt_tx = self.ledger.submit_receipt(job_id, receipt)
             detail = f"receipt {receipt_tx}; job {after.state}"
-            if pending is not None:
-                folder = pending.deliver(receipt_tx=receipt_tx, delivered_at=int(self.clock()))
-                pending = None
-                detail += f"; outputs in {folder}"
             self.store.record_run(job_id, run, "done", detail)
+            if pending is not None:
+                held, pending = pending, None
+                detail += "; " + self._hold(after, run, held, receipt_tx, detail)
             return Outcome(job_id, "done", run, detail)
         except Exception as exc:  # every failure becomes the job's reason on the ledger
             if pending is not None:
@@ -316,6 +356,84 @@ class JobRunner:
             except (ContractRejected, CommitError, NetworkError) as fail_exc:
                 log.warning("job %s: could not report the failure: %s", job_id, fail_exc)
             return Outcome(job_id, "failed", run, reason)
+
+    # ---- outputs waiting for the run's verdict -----------------------------------------------
+
+    def _hold(
+        self, job: Job, run: int, pending: PendingOutputs, receipt_tx: str, detail: str
+    ) -> str:
+        """Deliver `pending` now if the run is already judged, else watch the ledger for it."""
+        verdict = run_verdict(job, run)
+        if verdict is not None:
+            return self._settle(job, run, verdict, pending, receipt_tx, detail)
+        wait = max(1.0, min(self.job_deadline, job.expires_at - self.clock()))
+        thread = threading.Thread(
+            target=self._await_verdict,
+            args=(job.id, run, pending, receipt_tx, detail, time.monotonic() + wait),
+            name=f"held-{job.id}-{run}",
+            daemon=True,
+        )
+        with self._lock:  # started under the lock, so `wait_held` never sees it unstarted
+            self._holders.add(thread)
+            thread.start()
+        return "outputs held until the run is judged"
+
+    def _await_verdict(
+        self, job_id: str, run: int, pending: PendingOutputs, receipt_tx: str, detail: str,
+        stop_at: float,
+    ) -> None:
+        try:
+            while True:
+                last_look = self._stopping.wait(VERDICT_POLL_SECONDS)
+                try:
+                    job = self.ledger.get_job(job_id)
+                except (NetworkError, NodeError) as exc:
+                    log.warning("job %s: could not re-read it for run %s's verdict: %s",
+                                job_id, run, exc)
+                else:
+                    verdict = run_verdict(job, run)
+                    if verdict is not None:
+                        self._settle(job, run, verdict, pending, receipt_tx, detail)
+                        return
+                if last_look or time.monotonic() >= stop_at:
+                    why = "the node stopped" if last_look else "the job deadline passed"
+                    pending.discard()
+                    text = f"outputs discarded: {why} before run {run} was judged"
+                    log.warning("job %s: %s", job_id, text)
+                    self.store.record_run(job_id, run, "done", f"{detail}; {text}")
+                    return
+        except Exception:
+            pending.discard()
+            log.exception("job %s: waiting for run %s's verdict crashed; outputs discarded",
+                          job_id, run)
+        finally:
+            with self._lock:
+                self._holders.discard(threading.current_thread())
+
+    def _settle(
+        self, job: Job, run: int, verdict: JobState, pending: PendingOutputs, receipt_tx: str,
+        detail: str,
+    ) -> str:
+        """Deliver the staged outputs of a COMPLETED run; discard those of any other."""
+        if verdict == JobState.COMPLETED:
+            try:
+                folder = pending.deliver(
+                    receipt_tx=receipt_tx,
+                    completed_tx=job.results[str(run)].tx_id,
+                    delivered_at=int(self.clock()),
+                )
+            except (NodeError, OSError) as exc:
+                pending.discard()
+                text = f"outputs not delivered: {exc}"
+                log.error("job %s: %s", job.id, text)
+            else:
+                text = f"outputs in {folder}"
+        else:
+            pending.discard()
+            text = f"outputs discarded: run {run} ended {verdict}"
+            log.warning("job %s: %s", job.id, text)
+        self.store.record_run(job.id, run, "done", f"{detail}; {text}")
+        return text
 
     # ---- local data ----------------------------------------------------------------------------
 
@@ -337,14 +455,27 @@ class JobRunner:
                 raise GateRefused(f"local data of {dataset_id} cannot be read: {exc}") from exc
         return found
 
-    def _load_inputs(self, job: Job) -> LocalInputs:
+    def _load_inputs(self, job: Job) -> tuple[LocalInputs, dict[str, str]]:
+        """This org's input columns and, from the same pass over each dataset, its fingerprint
+        (`org/name` -> fingerprint; a dataset missing from the store is left for the gate)."""
         inputs: dict[str, np.ndarray] = {}
-        for item in job.inputs:
-            if item.owner != self.org:
-                continue
-            local = self.store.get_dataset(item.dataset.split("/", 1)[1])
-            inputs[item.ref] = open_source(local.location).read_column(item.column)
-        return inputs
+        found: dict[str, str] = {}
+        for dataset_id in self._own_datasets(job):
+            items = [i for i in job.inputs if i.dataset == dataset_id and i.owner == self.org]
+            try:
+                local = self.store.get_dataset(dataset_id.split("/", 1)[1])
+            except DatasetError:
+                continue  # the gate names the missing dataset
+            try:
+                columns, fp = open_source(local.location).read_columns_verified(
+                    [i.column for i in items]
+                )
+            except DatasetError as exc:
+                raise GateRefused(f"local data of {dataset_id} cannot be read: {exc}") from exc
+            found[dataset_id] = fp.fingerprint
+            for item in items:
+                inputs[item.ref] = columns[item.column]
+        return inputs, found
 
 
 def _reason(org: str, exc: BaseException) -> str:

@@ -2,11 +2,15 @@
 
 Every source streams: fingerprinting and column reads go batch by batch, never the whole table as
 Python rows. The cell texts (and so the fingerprint) are the same whichever kind holds the data.
+
+`read_columns_verified` is what a job runs on: the columns and the dataset fingerprint come from
+one pass over the source (one query for SQL), so the fingerprint checked is that of the very cells
+the job uses, whatever happens to the source before or after.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +36,12 @@ class DataSource(Protocol):
     def fingerprint(self) -> DatasetFingerprint: ...
 
     def read_column(self, column: str) -> np.ndarray: ...
+
+    def read_columns_verified(
+        self, columns: Sequence[str]
+    ) -> tuple[dict[str, np.ndarray], DatasetFingerprint]: ...
+
+    def read_column_verified(self, column: str) -> tuple[np.ndarray, DatasetFingerprint]: ...
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,22 @@ class FileSource:
             return datafile.read_column(self.path, column)
         except AllianceError as exc:
             raise DatasetError(str(exc)) from exc
+
+    def read_columns_verified(
+        self, columns: Sequence[str]
+    ) -> tuple[dict[str, np.ndarray], DatasetFingerprint]:
+        """`columns` and the fingerprint of the whole file, from one streaming pass."""
+        try:
+            schema = datafile.infer_schema(self.path)
+            return _verified(
+                self.location, schema, datafile.iter_batches(self.path, schema), columns
+            )
+        except AllianceError as exc:
+            raise DatasetError(str(exc)) from exc
+
+    def read_column_verified(self, column: str) -> tuple[np.ndarray, DatasetFingerprint]:
+        values, fp = self.read_columns_verified([column])
+        return values[column], fp
 
 
 def _sql_kind(sql_type: object) -> str:
@@ -113,12 +139,18 @@ class SqlSource:
     def schema(self) -> list[Column]:
         engine, table = self._table()
         engine.dispose()
-        return [Column(c.name, _sql_kind(c.type)) for c in table.columns]
+        return _sql_schema(table)
 
     def _batches(self, names: Sequence[str] | None = None) -> Iterator[list[list[str]]]:
+        engine, table = self._table()
+        yield from self._scan(engine, table, names)
+
+    def _scan(  # type: ignore[no-untyped-def]
+        self, engine, table, names: Sequence[str] | None = None
+    ) -> Iterator[list[list[str]]]:
+        """One SELECT over `table` (a consistent read), batch by batch; disposes `engine`."""
         from sqlalchemy import select
 
-        engine, table = self._table()
         columns = [c for c in table.columns if names is None or c.name in names]
         kinds = [_sql_kind(c.type) for c in columns]
         key = list(table.primary_key.columns) or columns
@@ -155,6 +187,56 @@ class SqlSource:
             return datafile.cells_to_array(self.location, column, schema[column], cells)
         except AllianceError as exc:
             raise DatasetError(str(exc)) from exc
+
+    def read_columns_verified(
+        self, columns: Sequence[str]
+    ) -> tuple[dict[str, np.ndarray], DatasetFingerprint]:
+        """`columns` and the fingerprint of the whole table, from one query."""
+        engine, table = self._table()
+        schema = _sql_schema(table)
+        try:
+            return _verified(self.location, schema, self._scan(engine, table), columns)
+        except AllianceError as exc:
+            raise DatasetError(str(exc)) from exc
+        finally:
+            engine.dispose()
+
+    def read_column_verified(self, column: str) -> tuple[np.ndarray, DatasetFingerprint]:
+        values, fp = self.read_columns_verified([column])
+        return values[column], fp
+
+
+def _sql_schema(table) -> list[Column]:  # type: ignore[no-untyped-def]
+    return [Column(c.name, _sql_kind(c.type)) for c in table.columns]
+
+
+def _verified(
+    where: str,
+    schema: Sequence[Column],
+    batches: Iterable[Sequence[Sequence[str]]],
+    columns: Sequence[str],
+) -> tuple[dict[str, np.ndarray], DatasetFingerprint]:
+    """Fingerprint `batches` and keep the cells of `columns` from the same batches."""
+    names = [c.name for c in schema]
+    absent = [c for c in columns if c not in names]
+    if absent:
+        raise DatasetError(
+            f"{where} has no column {absent[0]!r}; available columns: {', '.join(names)}"
+        )
+    wanted = {c: names.index(c) for c in dict.fromkeys(columns)}
+    cells: dict[str, list[str]] = {c: [] for c in wanted}
+
+    def tapped() -> Iterator[Sequence[Sequence[str]]]:
+        for batch in batches:
+            for column, index in wanted.items():
+                cells[column].extend(batch[index])
+            yield batch
+
+    fp = fingerprint_batches(schema, tapped())
+    values = {
+        c: datafile.cells_to_array(where, c, schema[i].type, cells[c]) for c, i in wanted.items()
+    }
+    return values, fp
 
 
 def open_source(location: str) -> DataSource:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -110,3 +111,32 @@ def test_nodes_follow_the_ledger_when_it_restarts_elsewhere(alliance: DemoFlow) 
                                         [alliance._input(o) for o in MEMBERS], "telecom"))
     job = alliance.wait_for(job["id"], ("COMPLETED", "FAILED"))
     assert job["state"] == "COMPLETED", job["failures"]
+
+
+def test_data_rewritten_with_the_same_size_and_mtime_fails_the_job(alliance: DemoFlow) -> None:
+    inputs = [alliance._input("bank"), alliance._input("telecom")]
+    # a job first, so bank's node has looked at the file (and cached what it saw) before the change
+    job = alliance.wait_for(approve_all(alliance, request(alliance, "telecom", inputs, "telecom"))[
+        "id"], ("COMPLETED", "FAILED"))
+    assert job["state"] == "COMPLETED", job["failures"]
+    path = alliance.tables["bank"][0]
+    original = path.read_bytes()
+    stat = path.stat()
+    header, first, rest = original.split(b"\n", 2)
+    changed_first = first[:-1] + (b"8" if first.endswith(b"9") else bytes([first[-1] + 1]))
+    try:
+        # the reviewer's attack: one value changed, same size, the original mtime put back
+        path.write_bytes(b"\n".join((header, changed_first, rest)))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert path.stat().st_size == stat.st_size
+        job = approve_all(alliance, request(alliance, "telecom", inputs, "telecom"))
+        job = alliance.wait_for(job["id"], ("COMPLETED", "FAILED", "DISPUTED"))
+        assert job["state"] == "FAILED"
+        reason = job["failures"]["bank"]["reason"]
+        assert "fingerprint" in reason and "bank/" in reason, reason
+        assert not has_outputs(alliance, "telecom", job["id"])
+        # the (size, mtime) check before claiming was fooled; the read for the run was not
+        assert [r.state for r in runs_of(alliance, "bank", job["id"])] == ["failed"]
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))

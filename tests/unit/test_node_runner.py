@@ -4,13 +4,14 @@ outputs and failures, without processes."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from alliance.canonical import sha256_digest
-from alliance.models import Job, JobState, TxMark
+from alliance.models import Job, JobState, RunResult, TxMark
 from node.errors import ProtocolAborted
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
 from node.outputs import list_outputs
@@ -48,6 +49,8 @@ class FakeLedger:
         self.job = job
         self.calls: list[tuple[str, Any]] = []
         self.tx = 0
+        self.verdict: str | None = "COMPLETED"
+        """How the run is judged when this node's receipt arrives (None: others still owe)."""
 
     def _tx(self) -> str:
         self.tx += 1
@@ -72,7 +75,19 @@ class FakeLedger:
 
     def submit_receipt(self, job_id: str, receipt: dict[str, Any]) -> tuple[Job, str]:
         self.calls.append(("receipt", receipt))
-        return self.get_job(job_id), self._tx()
+        tx = self._tx()
+        if self.verdict is not None:
+            self.judge(self.verdict)
+        return self.get_job(job_id), tx
+
+    def judge(self, verdict: str) -> None:
+        """The run's last receipt is in: the ledger records the run COMPLETED or DISPUTED."""
+        run = self.job.current_run
+        self.job.results[str(run)] = RunResult(
+            run=run, state=JobState(verdict), output_digests={}, disputes=[],
+            tx_id=self._tx(), at=NOW,
+        )
+        self.job.state = JobState(verdict)
 
     def fail(self, job_id: str, reason: str) -> tuple[Job, str]:
         self.calls.append(("fail", reason))
@@ -144,6 +159,7 @@ def test_an_approved_job_is_claimed_run_and_receipted_with_the_recipients_output
     delivered = list_outputs(setup["tmp"] / "telecom" / "outputs")
     assert [m["job_id"] for m in delivered] == ["job-1"]
     assert delivered[0]["claim_tx"] == "tx1" and delivered[0]["receipt_tx"] == "tx2"
+    assert delivered[0]["completed_tx"] == "tx3"
 
 
 def test_a_non_recipient_receipts_no_output_and_writes_none(setup) -> None:
@@ -227,3 +243,113 @@ def test_a_run_left_unfinished_by_a_dead_process_is_reported_at_start(setup) -> 
     assert store.get_run("job-1", 1).state == "failed"
     assert any(name == "fail" and "stopped during run 1" in arg for name, arg in ledger.calls)
     assert not host.runs
+
+
+def _staged_or_delivered(setup: dict[str, Any], org: str) -> list[Path]:
+    outputs = setup["tmp"] / org / "outputs"
+    return sorted(outputs.rglob("*")) if outputs.exists() else []
+
+
+def _job_dirs(setup: dict[str, Any], org: str) -> list[Path]:
+    return [p for p in _staged_or_delivered(setup, org) if p.is_file()]
+
+
+def test_outputs_of_a_disputed_run_are_discarded_not_delivered(setup) -> None:
+    ledger = FakeLedgerFor(_job(setup), "telecom")
+    ledger.verdict = "DISPUTED"
+    runner = _runner(setup, "telecom", ledger, FakeHost())
+    outcome = runner.handle("job-1")
+    assert outcome.action == "done" and "discarded" in outcome.detail
+    assert any(name == "receipt" for name, _ in ledger.calls)
+    assert list_outputs(setup["tmp"] / "telecom" / "outputs") == []
+    assert _job_dirs(setup, "telecom") == []  # the staged directory is gone too
+    assert "ended DISPUTED" in setup["files"]["telecom"][1].get_run("job-1", 1).detail
+
+
+def test_outputs_wait_for_the_verdict_and_are_delivered_once_the_run_completes(setup) -> None:
+    ledger = FakeLedgerFor(_job(setup), "telecom")
+    ledger.verdict = None  # bank has not receipted yet
+    runner = _runner(setup, "telecom", ledger, FakeHost())
+    outcome = runner.handle("job-1")
+    assert outcome.action == "done" and "held" in outcome.detail
+    assert list_outputs(setup["tmp"] / "telecom" / "outputs") == []  # not before COMPLETED
+    ledger.judge("COMPLETED")
+    assert runner.wait_held(timeout=10)
+    delivered = list_outputs(setup["tmp"] / "telecom" / "outputs")
+    assert [m["job_id"] for m in delivered] == ["job-1"]
+    assert delivered[0]["claim_tx"] == "tx1" and delivered[0]["receipt_tx"] == "tx2"
+    assert "outputs in" in setup["files"]["telecom"][1].get_run("job-1", 1).detail
+    runner.shutdown()
+
+
+@pytest.mark.parametrize("ending", ["DISPUTED", "FAILED"])
+def test_held_outputs_are_discarded_when_the_run_ends_otherwise(setup, ending: str) -> None:
+    ledger = FakeLedgerFor(_job(setup), "telecom")
+    ledger.verdict = None
+    runner = _runner(setup, "telecom", ledger, FakeHost())
+    runner.handle("job-1")
+    if ending == "FAILED":
+        ledger.fail("job-1", "bank: lost connection to telecom")
+    else:
+        ledger.judge(ending)
+    assert runner.wait_held(timeout=10)
+    assert list_outputs(setup["tmp"] / "telecom" / "outputs") == []
+    assert _job_dirs(setup, "telecom") == []
+    assert f"ended {ending}" in setup["files"]["telecom"][1].get_run("job-1", 1).detail
+    runner.shutdown()
+
+
+def test_held_outputs_are_discarded_when_the_run_is_not_judged_by_the_deadline(setup) -> None:
+    ledger = FakeLedgerFor(_job(setup), "telecom")
+    ledger.verdict = None  # and nobody ever judges the run
+    store = setup["files"]["telecom"][1]
+    runner = JobRunner("telecom", store, ledger, FakeHost(), setup["tmp"] / "telecom" / "outputs",
+                       clock=lambda: NOW, job_deadline=0.1)
+    runner.handle("job-1")
+    assert runner.wait_held(timeout=10)
+    assert _job_dirs(setup, "telecom") == []
+    assert "deadline passed" in store.get_run("job-1", 1).detail
+    runner.shutdown()
+
+
+def _rewrite_keeping_size_and_mtime(path: Path, old: str, new: str) -> None:
+    """The reviewer's attack: same length, one value changed, the original mtime put back."""
+    stat = path.stat()
+    text = path.read_text()
+    assert len(old) == len(new) and old in text
+    path.write_text(text.replace(old, new))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+
+
+def test_data_rewritten_with_the_same_size_and_mtime_fails_the_job(setup) -> None:
+    path = setup["files"]["bank"][0]
+    ledger = FakeLedgerFor(_job(setup), "bank")
+    host = FakeHost(outputs={})
+    runner = _runner(setup, "bank", ledger, host)
+    runner.fingerprints.fingerprint(str(path))  # an earlier look at the file, before the change
+    _rewrite_keeping_size_and_mtime(path, "B,2", "B,9")
+    outcome = runner.handle("job-1")
+    assert outcome.action in ("failed", "refused"), outcome.detail
+    reason = next(arg for name, arg in ledger.calls if name == "fail")
+    assert "bank/customers" in reason and "fingerprint" in reason and "changed" in reason
+    assert not host.runs  # the protocol never saw the changed data
+    assert not any(name == "receipt" for name, _ in ledger.calls)
+
+
+def test_data_changed_between_the_gate_and_the_run_fails_the_job(setup) -> None:
+    path = setup["files"]["telecom"][0]
+
+    class ChangesTheFileOnClaim(FakeLedgerFor):
+        def claim(self, job_id: str) -> tuple[Job, str]:
+            _rewrite_keeping_size_and_mtime(path, "B,2", "B,7")
+            return super().claim(job_id)
+
+    ledger = ChangesTheFileOnClaim(_job(setup), "telecom")
+    host = FakeHost()
+    outcome = _runner(setup, "telecom", ledger, host).handle("job-1")
+    assert outcome.action == "failed"
+    reason = next(arg for name, arg in ledger.calls if name == "fail")
+    assert "telecom/subs" in reason and "fingerprint" in reason
+    assert not host.runs
+    assert _job_dirs(setup, "telecom") == []

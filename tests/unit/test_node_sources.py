@@ -53,3 +53,55 @@ def test_sql_location_without_table_is_refused(sqlite_url: str) -> None:
 def test_missing_file_is_a_dataset_error(tmp_path: Path) -> None:
     with pytest.raises(DatasetError):
         FileSource(tmp_path / "absent.csv").fingerprint()
+
+
+def test_a_verified_csv_column_matches_read_column_and_fingerprint_file(csv_file: Path) -> None:
+    from alliance.fingerprint import fingerprint_file
+
+    values, fp = FileSource(csv_file).read_column_verified("balance")
+    assert fp == fingerprint_file(csv_file)
+    assert values.dtype == np.int64
+    assert values.tolist() == FileSource(csv_file).read_column("balance").tolist()
+
+
+def test_a_verified_parquet_column_matches_read_column_and_fingerprint_file(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from alliance.fingerprint import fingerprint_file
+
+    path = tmp_path / "customers.parquet"
+    pq.write_table(pa.table({"id": ["c1", "c2", None], "amount": [1.5, None, 1e-05]}), path)
+    source = FileSource(path)
+    for column in ("id", "amount"):
+        values, fp = source.read_column_verified(column)
+        assert fp == fingerprint_file(path)
+        expected = source.read_column(column)
+        assert values.dtype == expected.dtype
+        assert np.array_equal(values, expected, equal_nan=values.dtype == np.float64)
+
+
+def test_a_verified_sql_column_matches_read_column_and_the_csv_fingerprint(
+    csv_file: Path, sqlite_url: str
+) -> None:
+    values, fp = SqlSource(sqlite_url, "customers").read_column_verified("balance")
+    assert fp == FileSource(csv_file).fingerprint()
+    assert values.tolist() == SqlSource(sqlite_url, "customers").read_column("balance").tolist()
+
+
+def test_verified_columns_of_one_dataset_come_from_one_pass(csv_file: Path) -> None:
+    values, fp = FileSource(csv_file).read_columns_verified(["id", "balance"])
+    assert values["id"].tolist() == [i for i, _ in ROWS]
+    assert values["balance"].tolist() == [b for _, b in ROWS]
+    assert fp == FileSource(csv_file).fingerprint()
+
+
+@pytest.mark.parametrize("where", ["csv", "sql"])
+def test_a_verified_read_of_an_unknown_column_is_a_dataset_error(
+    where: str, csv_file: Path, sqlite_url: str
+) -> None:
+    source = FileSource(csv_file) if where == "csv" else SqlSource(sqlite_url, "customers")
+    with pytest.raises(DatasetError, match="no column 'amount'"):
+        source.read_column_verified("amount")
