@@ -6,11 +6,18 @@ port) and records `{pid, port}` in NET/run/node-<org>.json, where peers look it 
 reports runs a previous process left unfinished, looks at every live job of the org, and follows
 the ledger's events. `shutdown()` stops all three. The gRPC server lives on an asyncio loop in a
 thread of its own; ledger calls and job handling run in ordinary threads.
+
+Shutdown never waits on a job: it aborts every open MPC run with "node shutting down" (the peers
+learn why), gives the runs a moment to wind down, cancels what is left on the loop, and only then
+stops the loop. Every wait of a job thread on the loop has a deadline (the job deadline plus the
+time a transport may take to close), and a call made once shutdown began fails at once, so no
+thread is left waiting for a loop that no longer runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import os
@@ -20,19 +27,25 @@ from pathlib import Path
 from typing import Any
 
 from alliance.profile import load_profile
-from node.errors import ProtocolTimeout, TransportError
+from node.errors import ProtocolAborted, ProtocolTimeout, TransportError
 from node.ledger import GatewayJobLedger
 from node.listener import LedgerListener
 from node.mpc.grpc_transport import ClientTls, MpcServer, PeerEndpoint, ServerTls
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
 from node.mpc.registry import execute, get_protocol
 from node.paths import node_run_file, node_store_path, outputs_dir
-from node.peer_auth import PeerAuthorizer
-from node.peer_orgs import TlsOrgs
+from node.peer_auth import PeerAuthorizer, ledger_revocations
+from node.peer_orgs import TlsOrgs, node_common_name
 from node.runner import JobRunner
 from node.store import NodeStore
 
 log = logging.getLogger("node.daemon")
+
+SHUTDOWN_REASON = "node shutting down"
+SHUTDOWN_GRACE = 5.0
+"""Seconds shutdown waits for aborted runs to close their transports before cancelling them."""
+CLOSE_ALLOWANCE = 10.0
+"""Seconds past the job deadline a job thread waits for a run to close its transport."""
 
 
 def read_run_file(net_dir: Path, org: str) -> dict[str, Any] | None:
@@ -91,6 +104,9 @@ class NodeDaemon:
         self._client_tls: ClientTls | None = None
         self._ledger: GatewayJobLedger | None = None
         self._endpoint = ""
+        self._stopping = threading.Event()
+        self._runs: set[concurrent.futures.Future[Any]] = set()
+        self._runs_lock = threading.Lock()
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -109,7 +125,9 @@ class NodeDaemon:
             self._conn = connect_member(self.net_dir, self.org, "node", self.passphrase)
             ledger = GatewayJobLedger(self._conn.contract)
             self._ledger = ledger
-            self.authorizer = PeerAuthorizer(self.org, self.tls_orgs, ledger.get_job)
+            self.authorizer = PeerAuthorizer(
+                self.org, self.tls_orgs, ledger.get_job, ledger_revocations(ledger)
+            )
             self._start_loop()
             self.server = self._start_server(
                 ServerTls(tls.cert_chain, tls.private_key, tls.root_certs)
@@ -135,25 +153,63 @@ class NodeDaemon:
         return self
 
     def shutdown(self) -> None:
+        """Stop listening, abort running jobs, stop the MPC server and its loop. Bounded: never
+        waits on a job to finish."""
+        self._stopping.set()
         if self.listener is not None:
             self.listener.stop()
             self.listener = None
         if self.runner is not None:
             self.runner.shutdown(wait=False)
-        if self.server is not None and self._loop is not None:
+        loop = self._loop
+        if loop is not None and self.server is not None:
             server, self.server = self.server, None
+            self._abort_runs(server, loop)
+            self._let_runner_report()
             try:
-                asyncio.run_coroutine_threadsafe(server.stop(0.5), self._loop).result(10)
+                asyncio.run_coroutine_threadsafe(server.stop(0.5), loop).result(10)
             except Exception as exc:  # stopping is best effort
                 log.warning("stopping the MPC server: %s", exc)
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        if loop is not None:
+            try:
+                asyncio.run_coroutine_threadsafe(_cancel_pending(), loop).result(10)
+            except Exception as exc:  # best effort: stopping the loop follows regardless
+                log.warning("cancelling the MPC loop's tasks: %s", exc)
+            loop.call_soon_threadsafe(loop.stop)
             if self._loop_thread is not None:
                 self._loop_thread.join(10)
             self._loop = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def _abort_runs(self, server: MpcServer, loop: asyncio.AbstractEventLoop) -> None:
+        """Abort every open run (peers learn why), wait a little for them, cancel the rest."""
+        try:
+            aborted = asyncio.run_coroutine_threadsafe(
+                server.abort_all(SHUTDOWN_REASON), loop
+            ).result(SHUTDOWN_GRACE)
+            if aborted:
+                log.warning("node %s: aborted %d running job(s): %s", self.org, aborted,
+                            SHUTDOWN_REASON)
+        except Exception as exc:  # best effort: the runs are cancelled below anyway
+            log.warning("aborting the running jobs: %s", exc)
+        with self._runs_lock:
+            runs = list(self._runs)
+        _done, pending = concurrent.futures.wait(runs, timeout=SHUTDOWN_GRACE)
+        for future in pending:
+            future.cancel()  # cancels the task on the loop; the job thread sees CancelledError
+
+    def _let_runner_report(self) -> None:
+        """Give the job threads a moment to report their aborted runs on the ledger while the
+        connection is still open; never wait longer than SHUTDOWN_GRACE."""
+        runner = self.runner
+        if runner is None:
+            return
+        waiter = threading.Thread(target=runner.shutdown, kwargs={"wait": True},
+                                  name=f"stop-runner-{self.org}", daemon=True)
+        waiter.start()
+        waiter.join(SHUTDOWN_GRACE)
 
     def _reconnect(self) -> Any:
         """After the event stream broke: reconnect if the ledger now listens elsewhere (devnet
@@ -185,9 +241,26 @@ class NodeDaemon:
         )
         self._loop_thread.start()
 
-    def _call(self, coro: Any, timeout: float | None = None) -> Any:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+    def _call(self, coro: Any, timeout: float) -> Any:
+        """Run `coro` on the MPC loop and wait for it at most `timeout` seconds (then cancel it
+        and raise TimeoutError). Refuses at once once shutdown began."""
+        loop = self._loop
+        if loop is None or self._stopping.is_set():
+            coro.close()
+            raise TransportError(f"{self.org}'s node is shutting down; the job will not run here")
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        with self._runs_lock:
+            self._runs.add(future)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"no answer from the MPC loop within {timeout:.0f} s") from None
+        except concurrent.futures.CancelledError:
+            raise ProtocolAborted(SHUTDOWN_REASON, self.org) from None
+        finally:
+            with self._runs_lock:
+                self._runs.discard(future)
 
     def _start_server(self, tls: ServerTls) -> MpcServer:
         endpoint = self.profile.orgs[self.org].node
@@ -228,12 +301,25 @@ class NodeDaemon:
                     f"`alliance node run --dir {self.net_dir} --as {peer}`"
                 )
             port = int(recorded["port"])
-        return PeerEndpoint(f"{entry.node.host}:{port}", self.tls_orgs.roots_pem(peer))
+        # The server must prove to be the peer's node (its TLS certificate names node.<peer>),
+        # not another holder of a certificate from the same TLS CA such as its Fabric peer.
+        return PeerEndpoint(f"{entry.node.host}:{port}", self.tls_orgs.roots_pem(peer),
+                            server_name=node_common_name(peer))
 
     def run_protocol(
         self, job: JobContext, run: int, inputs: LocalInputs, deadline_seconds: float
     ) -> tuple[ProtocolResult, str]:
-        return self._call(self._run_protocol(job, run, inputs, deadline_seconds))  # type: ignore[no-any-return]
+        # The run ends by its deadline; closing its transport may take a step deadline more.
+        limit = deadline_seconds + self.step_timeout + CLOSE_ALLOWANCE
+        try:
+            return self._call(  # type: ignore[no-any-return]
+                self._run_protocol(job, run, inputs, deadline_seconds), limit
+            )
+        except TimeoutError as exc:
+            raise ProtocolTimeout(
+                f"{self.org}: run {run} of {job.job_id} did not end within {limit:.0f} s "
+                f"({exc}); it was cancelled"
+            ) from None
 
     async def _run_protocol(
         self, job: JobContext, run: int, inputs: LocalInputs, deadline: float
@@ -255,3 +341,13 @@ class NodeDaemon:
                 await transport.abort(reason)
                 raise ProtocolTimeout(reason) from None
         return result, transport.transcript_digest
+
+
+async def _cancel_pending() -> None:
+    """Cancel every task on the running loop but this one, and let them unwind (bounded)."""
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=5.0)

@@ -1,24 +1,39 @@
 """The MPC server's `authorize_peer`: may this certificate's org take part in this job, now?
 
 Asked for every incoming link. It maps the certificate to an org through the TLS CAs (never the
-subject's say-so), re-reads the job from the ledger (a link request is no proof of anything) and
-refuses orgs that are not participants and jobs that are not APPROVED or RUNNING. Every refusal
-is logged; the MPC server turns the exception into PERMISSION_DENIED for the dialer.
+subject's say-so) and takes only the org's node identity (subject CN `node.<org>`: the org's
+peer, admin and client TLS certificates come from the same CA and are refused). It refuses a
+certificate the org revoked on the ledger (`RevokeCertificate`; the list is re-read at most every
+`REVOCATION_TTL` seconds, and a link is refused when it cannot be read), re-reads the job from the
+ledger (a link request is no proof of anything) and refuses orgs that are not participants and
+jobs that are not APPROVED or RUNNING. Every refusal is logged; the MPC server turns the
+exception into PERMISSION_DENIED for the dialer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from alliance.models import Job, JobState
+from alliance.identity import Identity
+from alliance.models import Job, JobState, RevokedCertificate
 from node.errors import GateRefused, NodeError
 from node.peer_orgs import TlsOrgs
 
 log = logging.getLogger("node.peer_auth")
 
 LIVE = (JobState.APPROVED, JobState.RUNNING)
+
+REVOCATION_TTL = 2.0
+"""Seconds a read of the ledger's revoked certificates is reused: a revocation bites within this."""
+
+RevokedRecord = RevokedCertificate | Mapping[str, Any]
+ReadRevoked = Callable[[], Iterable[RevokedRecord]]
 
 
 def check_peer(job: Job, peer_org: str) -> None:
@@ -32,19 +47,89 @@ def check_peer(job: Job, peer_org: str) -> None:
         raise GateRefused(f"{job.id} is {job.state}, not APPROVED or RUNNING; nothing runs for it")
 
 
-class PeerAuthorizer:
-    """`authorize_peer(job_id, cert_pem) -> org` over the ledger and the network's TLS CAs."""
+def revoked_pairs(records: Iterable[RevokedRecord]) -> frozenset[tuple[str, str]]:
+    """(org, fingerprint) of every revoked certificate in `records`. Pure."""
+    pairs = set()
+    for record in records:
+        if isinstance(record, RevokedCertificate):
+            pairs.add((record.org, record.fingerprint.lower()))
+        else:
+            pairs.add((str(record["org"]), str(record["fingerprint"]).lower()))
+    return frozenset(pairs)
 
-    def __init__(self, org: str, tls_orgs: TlsOrgs, read_job: Callable[[str], Job]) -> None:
+
+def ledger_revocations(ledger: Any) -> ReadRevoked:
+    """A reader of `ListRevokedCertificates` over a `GatewayJobLedger` (its current contract, so
+    a reconnect is followed)."""
+
+    def read() -> list[dict[str, Any]]:
+        raw = ledger.contract.evaluate_transaction("ListRevokedCertificates")
+        records = json.loads(raw or b"[]")
+        if not isinstance(records, list):
+            raise ValueError("ListRevokedCertificates did not return a list")
+        return records
+
+    return read
+
+
+class _RevocationCache:
+    """The ledger's revoked certificates, re-read when older than `ttl` seconds."""
+
+    def __init__(self, read: ReadRevoked, ttl: float) -> None:
+        self._read = read
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._pairs: frozenset[tuple[str, str]] = frozenset()
+        self._read_at = float("-inf")
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        with self._lock:
+            if time.monotonic() - self._read_at > self._ttl:
+                try:
+                    pairs = revoked_pairs(self._read())
+                except Exception as exc:  # fail closed: no list, no link
+                    raise GateRefused(
+                        f"cannot read the revoked certificates from the ledger: {exc}; "
+                        "the link is refused until the ledger answers"
+                    ) from exc
+                self._pairs, self._read_at = pairs, time.monotonic()
+            return self._pairs
+
+
+class PeerAuthorizer:
+    """`authorize_peer(job_id, cert_pem) -> org` over the ledger and the network's TLS CAs.
+
+    `read_revoked` lists the ledger's revoked certificates; None checks none (only for tests
+    without a ledger: the daemon always passes it).
+    """
+
+    def __init__(
+        self, org: str, tls_orgs: TlsOrgs, read_job: Callable[[str], Job],
+        read_revoked: ReadRevoked | None = None, *, revocation_ttl: float = REVOCATION_TTL,
+    ) -> None:
         self.org = org
         self.tls_orgs = tls_orgs
         self.read_job = read_job
+        self._revocations = (
+            _RevocationCache(read_revoked, revocation_ttl) if read_revoked is not None else None
+        )
         self.refusals: list[str] = []
+
+    def _check_not_revoked(self, peer_org: str, cert_pem: bytes) -> None:
+        if self._revocations is None:
+            return
+        fingerprint = Identity("", cert_pem).fingerprint
+        if (peer_org, fingerprint) in self._revocations.pairs():
+            raise GateRefused(
+                f"{peer_org} revoked the certificate {fingerprint} on the ledger; its node "
+                "must present a new one"
+            )
 
     def authorize(self, job_id: str, cert_pem: bytes) -> str:
         """Blocking form (reads the ledger): the peer's org, or an exception that refuses."""
         try:
-            peer_org = self.tls_orgs.org_of(cert_pem)
+            peer_org = self.tls_orgs.node_org_of(cert_pem)
+            self._check_not_revoked(peer_org, cert_pem)
             try:
                 job = self.read_job(job_id)
             except Exception as exc:

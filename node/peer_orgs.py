@@ -2,7 +2,11 @@
 
 The MPC server sees only the peer's TLS certificate. Its subject can say anything; what counts is
 the issuer signature, checked against each org's TLS root from the network's MSPs (the same roots
-the ledger uses). Pure apart from loading the roots once.
+the ledger uses). An org's TLS CA also issues its Fabric peer's, admin's and client's TLS
+certificates (the peer's key is stored unencrypted, Fabric loads it itself), so an MPC link takes
+only the org's *node* identity: `node_org_of` also requires the subject CN `node.<org>` that
+`alliance network init` gives the node user's TLS certificate (and only it; the CA vouches for the
+subject of what it signs). Pure apart from loading the roots once.
 """
 
 from __future__ import annotations
@@ -12,8 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from node.errors import TransportError
+
+
+def node_common_name(org: str) -> str:
+    """The subject CN of `org`'s node TLS certificate (see alliance.network_init.write_user)."""
+    return f"node.{org}"
 
 
 class TlsOrgs:
@@ -68,3 +78,22 @@ class TlsOrgs:
         raise TransportError(
             "the peer's certificate was not issued by the TLS CA of any org of this network"
         )
+
+
+    def node_org_of(self, cert_pem: bytes, at: datetime | None = None) -> str:
+        """The org whose *node* presents `cert_pem`: issued by the org's TLS CA and with subject
+        CN `node.<org>`. TransportError for any other certificate of the org (its peer's, admin's
+        or client's TLS certificate), naming what was presented."""
+        org = self.org_of(cert_pem, at)
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        common_names = [str(n.value) for n in names]
+        expected = node_common_name(org)
+        if common_names != [expected]:
+            shown = ", ".join(repr(n) for n in common_names) or "no CN"
+            raise TransportError(
+                f"the peer's certificate is a TLS certificate of {org} but not its node's "
+                f"(subject CN {shown}, expected {expected!r}); MPC links take only the node "
+                "identity (users/node/tls), never the peer, admin or client certificates"
+            )
+        return org

@@ -9,7 +9,10 @@ chunk index and count, and the kind: `bytes`, `array` (with dtype and shape: the
 array's raw little-endian bytes, C order), `abort` (with a reason) or `close` (the sender is done).
 Payloads are cut into chunks of `chunk_bytes` (default 1 MiB) taken as memoryview slices of the
 caller's buffer; the receiver preallocates the whole array from the first chunk's header and fills
-it in place.
+it in place. A header is checked before anything is allocated (sizes and dimensions not negative,
+an array's shape times itemsize equal to its size, chunk index within the count, at most
+`MAX_MESSAGE_BYTES` per message, every chunk of a message with the same header): a peer that
+sends anything else gets TransportError, never a crash or an outsized allocation.
 
 The transcript: for every message, in the order this party's protocol *sent* it (called send) or
 *received* it (recv returned), the hash absorbs the message's logical header (the header without
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import struct
 import time
 from collections.abc import Iterator
@@ -41,6 +45,9 @@ DEFAULT_CHUNK_BYTES = 1 << 20
 """1 MiB: large enough that per-frame overhead is negligible, small enough for gRPC's limits."""
 
 MAX_HEADER_BYTES = 64 * 1024
+MAX_MESSAGE_BYTES = 4 << 30
+"""4 GiB: the largest single message (all its chunks) a party sends or accepts."""
+MAX_DIMENSIONS = 32
 _LEN = struct.Struct(">I")
 
 KIND_BYTES = "bytes"
@@ -103,7 +110,7 @@ class FrameHeader:
                 shape=tuple(int(d) for d in raw.get("shape", ())),
                 reason=str(raw.get("reason", "")),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise TransportError(
                 f"malformed frame header ({exc}); the peer speaks another framing"
             ) from exc
@@ -111,7 +118,47 @@ class FrameHeader:
             raise TransportError(
                 f"frame of unknown kind {header.kind!r}; the peer speaks another framing"
             )
+        header.validate()
         return header
+
+    def validate(self) -> None:
+        """Raise TransportError unless the header's sizes, shape and chunking are coherent.
+        Pure and cheap: runs before any buffer is allocated for the message."""
+        who = f"frame from {self.frm!r}"
+        if self.kind in (KIND_ABORT, KIND_CLOSE):
+            return
+        if self.seq < 0:
+            raise TransportError(f"{who} has a negative sequence number {self.seq}")
+        if not 0 <= self.nbytes <= MAX_MESSAGE_BYTES:
+            raise TransportError(
+                f"{who} declares {self.nbytes} bytes; a message holds 0..{MAX_MESSAGE_BYTES} "
+                "bytes (split larger data into several messages)"
+            )
+        if not 1 <= self.chunks <= max(1, self.nbytes):
+            raise TransportError(
+                f"{who} declares {self.chunks} chunks for {self.nbytes} bytes; expected "
+                f"1..{max(1, self.nbytes)}"
+            )
+        if not 0 <= self.chunk < self.chunks:
+            raise TransportError(f"{who} is chunk {self.chunk} of {self.chunks}; out of range")
+        if self.kind == KIND_ARRAY:
+            if len(self.shape) > MAX_DIMENSIONS or any(d < 0 for d in self.shape):
+                raise TransportError(
+                    f"{who} declares an array of shape {list(self.shape)}; dimensions must be "
+                    f"at least 0 and at most {MAX_DIMENSIONS} of them"
+                )
+            try:
+                dtype = np.dtype(self.dtype)
+            except (TypeError, ValueError) as exc:
+                raise TransportError(f"{who}: array of unknown dtype {self.dtype!r}") from exc
+            if dtype.hasobject:
+                raise TransportError("object arrays cannot travel; send numeric arrays or bytes")
+            needed = math.prod(self.shape) * dtype.itemsize  # Python ints: no overflow
+            if needed != self.nbytes:
+                raise TransportError(
+                    f"{who}: array header says {self.nbytes} bytes but "
+                    f"{self.dtype}{list(self.shape)} needs {needed}"
+                )
 
 
 def _json(value: dict[str, Any]) -> bytes:
@@ -158,6 +205,11 @@ class Framer:
 
     def _frames(self, header: FrameHeader, data: memoryview) -> Iterator[bytes]:
         size = self.chunk_bytes
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise TransportError(
+                f"a message of {len(data)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit; "
+                "split the data into several messages"
+            )
         chunks = max(1, -(-len(data) // size))
         header = replace(header, nbytes=len(data), chunks=chunks)
         entry = self._reserve(header)
@@ -247,6 +299,12 @@ class Framer:
                 f"message {key} from {header.frm}: chunk {header.chunk} arrived, "
                 f"expected {partial.next_chunk}"
             )
+        elif replace(header, chunk=0) != partial.header:
+            raise TransportError(
+                f"message {key} from {header.frm}: chunk {header.chunk}'s header differs from "
+                "the message's first; the peer speaks another framing"
+            )
+        header = partial.header
         end = partial.position + len(body)
         if end > header.nbytes:
             raise TransportError(
@@ -270,13 +328,13 @@ class Framer:
 
     def _start(self, header: FrameHeader) -> _Partial:
         if header.kind == KIND_ARRAY:
+            header.validate()  # sizes checked before allocating
             try:
-                dtype = np.dtype(header.dtype)
-            except TypeError as exc:
-                raise TransportError(f"array of unknown dtype {header.dtype!r}") from exc
-            if dtype.hasobject:
-                raise TransportError("object arrays cannot travel; send numeric arrays or bytes")
-            array = np.empty(header.shape, dtype=dtype)
+                array = np.empty(header.shape, dtype=np.dtype(header.dtype))
+            except (TypeError, ValueError, MemoryError) as exc:
+                raise TransportError(
+                    f"cannot hold {header.frm}'s array {header.dtype}{list(header.shape)}: {exc}"
+                ) from exc
             if array.nbytes != header.nbytes:
                 raise TransportError(
                     f"array header says {header.nbytes} bytes but "
@@ -284,7 +342,13 @@ class Framer:
                 )
             view = memoryview(array).cast("B") if array.size else memoryview(bytearray())
             return _Partial(header, array, view, hashlib.sha256())
-        buffer = bytearray(header.nbytes)
+        header.validate()
+        try:
+            buffer = bytearray(header.nbytes)
+        except MemoryError as exc:
+            raise TransportError(
+                f"cannot hold {header.frm}'s message of {header.nbytes} bytes: {exc}"
+            ) from exc
         return _Partial(header, buffer, memoryview(buffer), hashlib.sha256())
 
     def record_received(self, message: Message) -> None:

@@ -21,6 +21,9 @@ One `MpcServer` per node hosts the links of many jobs. A job's `GrpcTransport` (
   relayed the same way; HTTP/2 keepalive pings catch a peer that hangs without closing.
   After the transport closes, the server keeps a short memory of the job's end so that a peer
   dialing late learns the abort reason (status ABORTED) instead of waiting.
+- Malformed frames: a frame this side cannot take (bad header, sizes that do not add up, a
+  message over framing's MAX_MESSAGE_BYTES) aborts the job with a reason naming the peer and
+  drops that link; the reader never dies silently.
 - Close: each side sends a close frame when its protocol is done and waits (bounded by the step
   deadline) for the peers' close frames before tearing the streams down, so nothing in flight is
   lost. A run has succeeded only when every party said goodbye: an abort or a lost peer during
@@ -304,6 +307,8 @@ class GrpcTransport:
 
     async def _linger_for_abort(self) -> None:
         """Give dials still in progress a moment to carry the abort to late peers."""
+        if self._server.going_away:
+            return
         pending = [link.ready.wait() for link in self._links.values()
                    if link.dials and not link.ready.is_set() and not link.broken]
         if pending:
@@ -432,8 +437,19 @@ class GrpcTransport:
             raise
         except grpc.RpcError as exc:
             self._on_link_lost(link, _describe(exc))
-        except TransportError as exc:
-            self._on_link_lost(link, str(exc))
+        except Exception as exc:  # a malformed frame, or a bug: the link is unusable either way
+            await self._on_bad_frame(link, exc)
+
+    async def _on_bad_frame(self, link: _Link, exc: Exception) -> None:
+        """A frame this party cannot take: abort the job naming the peer, then drop the link."""
+        detail = str(exc) if isinstance(exc, TransportError) else _describe(exc)
+        log.warning("job %s: %s received a bad frame from %s: %s", self.job_id, self._party,
+                    link.peer, detail)
+        if not self._tearing_down:
+            await self._fail(f"{link.peer} sent a frame {self._party} cannot take ({detail}); "
+                             "the parties run different or broken software", self._party)
+        link.broken = True
+        link.ended.set()
 
     async def _attach(self, link: _Link, write: Callable[[bytes], Awaitable[None]]) -> None:
         link.write = write
@@ -527,6 +543,7 @@ class MpcServer:
         self._server: grpc.aio.Server | None = None
         self._jobs: dict[JobKey, GrpcTransport] = {}
         self._finished: OrderedDict[JobKey, str | None] = OrderedDict()
+        self.going_away = False
 
     @property
     def address(self) -> str:
@@ -549,6 +566,15 @@ class MpcServer:
         self.port = port
         await server.start()
         self._server = server
+
+    async def abort_all(self, reason: str) -> int:
+        """The node is going away: abort every job run open on this server with `reason`; the
+        number aborted. Their protocols wake with ProtocolAborted and their connected peers learn
+        why; the transports close without lingering for dials still in progress."""
+        self.going_away = True
+        transports = list(self._jobs.values())
+        await asyncio.gather(*(t.abort(reason) for t in transports), return_exceptions=True)
+        return len(transports)
 
     async def stop(self, grace: float | None = 1.0) -> None:
         if self._server is not None:

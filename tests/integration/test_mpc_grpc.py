@@ -192,3 +192,99 @@ async def test_an_abort_ends_a_wait_for_a_peer_that_never_connects(cluster: Clus
     )
     assert isinstance(waiting, ProtocolAborted), waiting
     assert (waiting.party, waiting.reason) == ("platform", "platform gives up")
+
+
+@pytest.mark.parametrize(
+    ("sender", "frame"),
+    [
+        ("bank", b"\x00\x00\x00\x05{{{{{"),  # the dialer sends garbage
+        ("telecom", b"\x00\x00\x00\x05{{{{{"),  # the server side sends garbage
+        ("bank", b"\x00\x00\x00\xa0" + (
+            b'{"job":"job-2","run":1,"from":"bank","to":"telecom","step":"s","tag":"t",'
+            b'"seq":0,"kind":"array","nbytes":8,"chunk":0,"chunks":1,"dtype":"<i8",'
+            b'"shape":[-1]}'
+        ).ljust(0xa0)),  # a well-formed header with a negative dimension
+    ],
+)
+async def test_a_malformed_frame_aborts_the_job_naming_the_peer(
+    cluster: Cluster, sender: str, frame: bytes,
+) -> None:
+    victim = "telecom" if sender == "bank" else "bank"
+
+    async def bad(transport: GrpcTransport) -> None:
+        await transport.send(victim, "s", "hello", b"hi")  # the link is up
+        link = transport._links[victim]
+        assert link.write is not None
+        await link.write(frame)
+        await transport.recv(victim, "s", "never")
+
+    async def good(transport: GrpcTransport) -> None:
+        await transport.recv(sender, "s", "hello")
+        await transport.recv(sender, "s", "t")
+
+    async def party(org: str) -> None:
+        # Long step deadline: only the abort, not a timeout, can end the victim's wait.
+        async with cluster.transport("job-2", org, ("bank", "telecom"),
+                                     step_timeout=600) as transport:
+            await (bad(transport) if org == sender else good(transport))
+
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(party("bank"), party("telecom"), return_exceptions=True), timeout=60
+    )
+    got = dict(zip(("bank", "telecom"), outcomes, strict=True))[victim]
+    assert isinstance(got, ProtocolAborted), got
+    assert got.party == victim
+    assert f"{sender} sent a frame {victim} cannot take" in got.reason
+
+
+async def _dial_telecom_as_its_node(server: MpcServer, cluster: Cluster, network_dir: Path
+                                    ) -> GrpcTransport:
+    tls = cluster.tls["bank"]
+    peers = {"telecom": PeerEndpoint(server.address, tls_ca_pem(network_dir, "telecom"),
+                                     server_name="node.telecom")}
+    return cluster.servers["bank"].transport("job-2", "bank", ("bank", "telecom"), peers,
+                                             ClientTls(tls.cert_chain, tls.private_key),
+                                             connect_timeout=1.0)
+
+
+async def test_a_dialer_naming_the_node_reaches_the_peers_node(
+    cluster: Cluster, network_dir: Path,
+) -> None:
+    async def bank() -> None:
+        async with await _dial_telecom_as_its_node(cluster.servers["telecom"], cluster,
+                                                   network_dir) as dialer:
+            await dialer.send("telecom", "s", "t", b"hello")
+
+    async def telecom() -> bytes:
+        async with cluster.transport("job-2", "telecom", ("bank", "telecom")) as answer:
+            return await answer.recv("bank", "s", "t")
+
+    _, got = await asyncio.gather(bank(), telecom())
+    assert got == b"hello"
+
+
+async def test_a_server_holding_the_orgs_peer0_certificate_is_not_its_node(
+    cluster: Cluster, network_dir: Path,
+) -> None:
+    # Whoever holds telecom's peer0 TLS key (stored unencrypted) poses as telecom's node.
+    peer_tls = network_dir / "orgs" / "telecom" / "peers" / "peer0" / "tls"
+    impostor = MpcServer("127.0.0.1", 0, ServerTls((peer_tls / "server.crt").read_bytes(),
+                                                   (peer_tls / "server.key").read_bytes(),
+                                                   tls_ca_pem(network_dir, "bank")),
+                         lambda job_id, cert: "bank")
+    await impostor.start()
+    posing = impostor.transport(
+        "job-2", "telecom", ("bank", "telecom"),
+        {"bank": PeerEndpoint(cluster.servers["bank"].address, tls_ca_pem(network_dir, "bank"))},
+        ClientTls((peer_tls / "server.crt").read_bytes(), (peer_tls / "server.key").read_bytes()),
+    )
+    try:
+        async with posing:  # the job is open at the impostor: only TLS can keep bank away
+            dialer = await _dial_telecom_as_its_node(impostor, cluster, network_dir)
+            async with dialer:
+                with pytest.raises((ProtocolAborted, ProtocolTimeout)) as info:
+                    await dialer.send("telecom", "s", "t", b"secret share")
+            await posing.abort("test over")
+        assert "could not" in str(info.value) and "NOT_FOUND" not in str(info.value)
+    finally:
+        await impostor.stop(0)
