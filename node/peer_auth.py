@@ -105,19 +105,15 @@ class PeerAuthorizer:
 
     def __init__(
         self, org: str, tls_orgs: TlsOrgs, read_job: Callable[[str], Job],
-        read_revoked: ReadRevoked | None = None, *, revocation_ttl: float = REVOCATION_TTL,
+        read_revoked: ReadRevoked, *, revocation_ttl: float = REVOCATION_TTL,
     ) -> None:
         self.org = org
         self.tls_orgs = tls_orgs
         self.read_job = read_job
-        self._revocations = (
-            _RevocationCache(read_revoked, revocation_ttl) if read_revoked is not None else None
-        )
+        self._revocations = _RevocationCache(read_revoked, revocation_ttl)
         self.refusals: list[str] = []
 
     def _check_not_revoked(self, peer_org: str, cert_pem: bytes) -> None:
-        if self._revocations is None:
-            return
         fingerprint = Identity("", cert_pem).fingerprint
         if (peer_org, fingerprint) in self._revocations.pairs():
             raise GateRefused(

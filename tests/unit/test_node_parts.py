@@ -91,7 +91,7 @@ def test_the_authorizer_re_reads_the_job_and_logs_refusals(
         reads.append(job_id)
         return make_job(FP, FP, state="REQUESTED")
 
-    auth = PeerAuthorizer("bank", TlsOrgs.from_network(network_dir), read)
+    auth = PeerAuthorizer("bank", TlsOrgs.from_network(network_dir), read, lambda: [])
     with pytest.raises(GateRefused):
         auth.authorize("job-1", user_tls(network_dir, "telecom", "node", passphrase).cert_chain)
     assert reads == ["job-1"] and "REQUESTED" in auth.refusals[0]
