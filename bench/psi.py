@@ -43,6 +43,9 @@ from node.mpc.protocol import InputRef, JobContext, LocalInputs
 from node.mpc.psi import PsiProtocol
 from node.mpc.psi.digest import digest_ids
 from node.mpc.psi.ecdh import Blinder, hash_to_curve
+from node.mpc.psi.output import join_lines
+from node.mpc.psi.partition import PARTITION_MAX, SINGLE_MAX
+from node.mpc.psi.prepare import STREAM_ROWS
 
 PARTIES = ("bank", "telecom")
 PASSPHRASE = b"bench-psi-throwaway"
@@ -74,8 +77,15 @@ def make_inputs(org: str, n: int) -> LocalInputs:
 
 
 def expected_digest(n: int) -> str:
-    common = id_range(n // 2, n)  # already in sorted byte order (fixed width, zero-padded)
-    return "sha256:" + hashlib.sha256(b"\n".join(common.tolist())).hexdigest()
+    """sha256 of the plaintext intersection's bytes, block by block (ids [n/2, n) are already in
+    sorted byte order: fixed width, zero-padded)."""
+    h = hashlib.sha256()
+    block = 1 << 22
+    for b0 in range(n // 2, n, block):
+        if b0 > n // 2:
+            h.update(b"\n")
+        h.update(join_lines(id_range(b0, min(b0 + block, n))))
+    return "sha256:" + h.hexdigest()
 
 
 def _ecdh_kernel_seconds(sample: int) -> tuple[float, float]:
@@ -111,15 +121,19 @@ def traced_cpu(trace: Path, phase: str) -> float:
     return best
 
 
-def run_engine(engine: str, n: int, net_dir: Path, tmp: str) -> dict[str, Any]:
+def run_engine(engine: str, n: int, net_dir: Path, tmp: str, intersection: bool = True,
+               protocol: PsiProtocol | None = None) -> dict[str, Any]:
+    outputs: dict[str, tuple[str, ...]] = {"cardinality": PARTIES}
+    if intersection:
+        outputs["intersection"] = ("bank",)
     job = JobContext(
         job_id=f"bench-psi-{engine}", protocol="psi", parameters={"engine": engine},
         inputs=(InputRef("bank", "customers", "id"), InputRef("telecom", "subscribers", "id")),
-        outputs={"intersection": ("bank",), "cardinality": PARTIES}, participants=PARTIES,
+        outputs=outputs, participants=PARTIES,
     )
     specs = [
         PartySpec(str(net_dir), org, PASSPHRASE, job, functools.partial(make_inputs, org, n),
-                  protocol=PsiProtocol(), step_timeout=1800.0, output_dir=tmp)
+                  protocol=protocol or PsiProtocol(), step_timeout=1800.0, output_dir=tmp)
         for org in PARTIES
     ]
     started = time.perf_counter()
@@ -128,7 +142,8 @@ def run_engine(engine: str, n: int, net_dir: Path, tmp: str) -> dict[str, Any]:
     failed = {org: o for org, o in outcomes.items() if not o.get("ok")}
     if failed:
         raise SystemExit(f"{engine}: secure run failed: {failed}")
-    ok = outcomes["bank"]["output_digests"]["intersection"] == expected_digest(n)
+    ok = (not intersection
+          or outcomes["bank"]["output_digests"]["intersection"] == expected_digest(n))
     cards = {json.loads(Path(o["outputs"]["cardinality"]).read_bytes())["cardinality"]
              for o in outcomes.values()}
     return {"engine": engine, "wall": outcomes["bank"]["wall_seconds"], "total": total,
@@ -166,12 +181,89 @@ def run_openmined(n: int, python: str) -> dict[str, Any]:
     return result
 
 
+SPU_SCRIPT = r"""
+import json, os, resource, sys, time
+import numpy as np
+import spu.libspu as libspu
+import spu.psi as psi
+rank, n, port0, port1, workdir = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]),
+                                  int(sys.argv[4]), sys.argv[5])
+start = 0 if rank == 0 else n // 2
+path_in = os.path.join(workdir, f"spu-in{rank}.csv")
+path_out = os.path.join(workdir, f"spu-out{rank}.csv")
+with open(path_in, "wb") as f:
+    f.write(b"id\n")
+    for b0 in range(start, start + n, 1 << 20):
+        v = np.arange(b0, min(b0 + (1 << 20), start + n))
+        f.write(b"".join(b"cust%012d\n" % x for x in v.tolist()))
+desc = libspu.link.Desc()
+desc.id = "bench-psi-spu"
+desc.add_party("bank", f"127.0.0.1:{port0}")
+desc.add_party("telecom", f"127.0.0.1:{port1}")
+desc.recv_timeout_ms = 3600 * 1000
+desc.http_max_payload_size = 64 << 20
+lctx = libspu.link.create_brpc(desc, rank)
+config = psi.PsiExecuteConfig(
+    protocol_conf=psi.PsiProtocolConfig(protocol=psi.PsiProtocol.PROTOCOL_RR22, receiver_rank=0,
+                                        broadcast_result=False),
+    input_params=psi.InputParams(path=path_in, selected_keys=["id"], keys_unique=True),
+    output_params=psi.OutputParams(path=path_out, disable_alignment=True),
+)
+lctx.barrier()
+t0 = time.perf_counter()
+report = psi.psi_execute(config, lctx)
+seconds = time.perf_counter() - t0
+lctx.stop_link()
+print(json.dumps({"rank": rank, "seconds": seconds, "count": report.intersection_count,
+                  "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}),
+      flush=True)
+"""
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_spu(n: int, python: str, tmp: str) -> dict[str, Any]:
+    """spu's RR22 PSI, one process per party over its own brpc link (no TLS), bank (rank 0) the
+    receiver; the time is psi_execute's (CSV in, CSV out), the ids' CSV written beforehand."""
+    ports = [str(_free_port()), str(_free_port())]
+    procs = [subprocess.Popen([python, "-c", SPU_SCRIPT, str(rank), str(n), *ports, tmp],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank in (0, 1)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=7200)
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        if proc.returncode or not lines:
+            raise SystemExit(f"spu failed: {err.strip()[-800:]}")
+        results.append(json.loads(lines[-1]))
+    found = sum(1 for _ in open(Path(tmp) / "spu-out0.csv", "rb")) - 1  # noqa: SIM115
+    return {"seconds": max(r["seconds"] for r in results), "ok": found == n - n // 2
+            and results[0]["count"] == n - n // 2, "peak_rss": [r["peak_rss"] for r in results]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=float, default=1e6, help="ids per side (e.g. 1e6)")
     parser.add_argument("--protocols", default="kkrt,ecdh",
-                        help="comma-separated: kkrt, ecdh, openmined")
+                        help="comma-separated: kkrt, ecdh, openmined, spu")
     parser.add_argument("--openmined-python", default=os.environ.get("OPENMINED_PYTHON", ""))
+    parser.add_argument("--spu-python", default=os.environ.get("SPU_PYTHON", ""),
+                        help="interpreter with spu==0.9.5 installed (its own venv)")
+    parser.add_argument("--outputs", choices=("intersection", "cardinality"),
+                        default="intersection",
+                        help="intersection to bank + cardinality to both (default), or the "
+                             "cardinality alone (what fits 1e8 in 4 GB; see bench/README.md)")
+    parser.add_argument("--single-max", type=float, default=SINGLE_MAX,
+                        help="largest set run as one partition (smaller: force partitions)")
+    parser.add_argument("--partition-max", type=float, default=PARTITION_MAX,
+                        help="ids per partition at most, when partitioned")
+    parser.add_argument("--stream-rows", type=float, default=STREAM_ROWS,
+                        help="columns longer than this are prepared without holding digests")
     args = parser.parse_args()
     n = int(args.n)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
@@ -185,13 +277,18 @@ def main() -> None:
         for proto in protocols:
             if proto in ("kkrt", "ecdh"):
                 trace.unlink(missing_ok=True)
-                r = run_engine(proto, n, net_dir, tmp)
+                protocol = PsiProtocol(single_max=int(args.single_max),
+                                       partition_max=int(args.partition_max),
+                                       stream_rows=int(args.stream_rows))
+                r = run_engine(proto, n, net_dir, tmp, args.outputs == "intersection", protocol)
                 outs = r["outcomes"]
                 wall = float(r["wall"])
                 sent = " / ".join(f"{outs[o]['bytes_sent'] / 1e6:.0f}" for o in PARTIES)
                 rss = " / ".join(f"{outs[o]['peak_rss_bytes'] / 1e6:.0f}" for o in PARTIES)
+                parts = outs["bank"].get("summary", {}).get("partitions", "?")
+                what = "exact" if r["ok"] else "WRONG"
                 rows.append((f"alliance {proto}", f"{wall:.2f}", f"{n / wall:,.0f}", sent, rss,
-                             "exact" if r["ok"] else "WRONG"))
+                             f"{what} ({args.outputs}; {parts} partition(s))"))
                 notes.append(f"alliance {proto}: {r['total']:.2f} s end to end incl. process "
                              "start, TLS and id generation")
                 if trace.exists():
@@ -214,11 +311,23 @@ def main() -> None:
                              f"{n / seconds:,.0f}", f"{sum(r['bytes']) / 1e6:.0f} (all msgs)",
                              f"{int(r['peak_rss']) / 1e6:.0f} (both)",
                              "exact" if r["ok"] else "WRONG"))
+            elif proto == "spu":
+                if not args.spu_python:
+                    notes.append("spu: skipped (give --spu-python or SPU_PYTHON)")
+                    continue
+                r = run_spu(n, args.spu_python, tmp)
+                seconds = float(r["seconds"])
+                rss = " / ".join(f"{v / 1e6:.0f}" for v in r["peak_rss"])
+                rows.append(("spu 0.9.5 RR22 (brpc, no TLS)", f"{seconds:.2f}",
+                             f"{n / seconds:,.0f}", "n/a", rss,
+                             ("exact" if r["ok"] else "WRONG") + " (intersection to bank)"))
             else:
-                raise SystemExit(f"unknown protocol {proto!r}; use kkrt, ecdh, openmined")
+                raise SystemExit(f"unknown protocol {proto!r}; use kkrt, ecdh, openmined, spu")
     header = ("protocol", "wall s", "ids/s per side", "sent MB bank / telecom",
               "peak RSS MB bank / telecom", "result")
-    print(f"PSI {n:,} x {n:,} ids, 50% overlap, intersection to bank, cardinality to both; "
+    given = ("intersection to bank, cardinality to both" if args.outputs == "intersection"
+             else "cardinality to both")
+    print(f"PSI {n:,} x {n:,} ids, 50% overlap, {given}; "
           "gRPC + mutual TLS on loopback, one process per party")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))

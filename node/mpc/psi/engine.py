@@ -33,8 +33,9 @@ Memory: messages are bounded (one U chunk of ~1.8 MB, one batch of outputs) and 
 cache-sized blocks. What stays is packed arrays: R keeps its digests (16 B per id), the cuckoo
 table (~7 B per bin) and its outputs in a lookup table (~28 B per id); S keeps its digests, its
 ids' bins (12 B per id) and Q (64 B per receiver bin, i.e. ~81 B per receiver id: 0.8 GB at 1e7,
-8 GB at 1e8; running 1e8 in 4 GB needs the sets split by digest prefix into padded partitions,
-not done yet). Every hot path runs on whole arrays (no per-id Python loop).
+8 GB at 1e8). Larger sets run as padded digest-prefix partitions, one engine run each, one after
+another (partition.py), which bounds this state by the partition size. Every hot path runs on
+whole arrays (no per-id Python loop).
 """
 
 from __future__ import annotations
@@ -89,10 +90,10 @@ def receiver_is_me(roles: PsiRoles) -> bool:
     return roles.me < roles.peer
 
 
-def suffix_dtype(n_receiver: int, n_sender: int, stash: int) -> np.dtype:
-    """Suffix width so that 63 + its bits >= 40 + log2(comparisons)."""
+def suffix_dtype(n_receiver: int, n_sender: int, stash: int, sigma: float = SIGMA) -> np.dtype:
+    """Suffix width so that 63 + its bits >= sigma + log2(comparisons)."""
     comparisons = (cuckoo.HASHES + stash) * max(n_sender, 1) * max(n_receiver, 1)
-    need = SIGMA + math.log2(comparisons) - 63
+    need = sigma + math.log2(comparisons) - 63
     for dtype in (np.uint16, np.uint32, np.uint64):
         if need <= np.dtype(dtype).itemsize * 8:
             return np.dtype(dtype)
@@ -120,13 +121,26 @@ async def _thread(fn: Callable[..., T], *args: object) -> T:
 
 async def run_kkrt(transport: Transport, roles: PsiRoles, digests: np.ndarray) -> PsiOutcome:
     """This party's side of the bulk engine over its unique digests ((n, 2) uint64)."""
-    if receiver_is_me(roles):
-        return await _Receiver(transport, roles, digests).run()
-    return await _Sender(transport, roles, digests).run()
+    return await run_kkrt_as(receiver_is_me(roles), transport, roles, digests)
 
 
-async def _expect_json(transport: Transport, peer: str, tag: str) -> dict[str, object]:
-    raw = await transport.recv(peer, STEP, tag)
+async def run_kkrt_as(receiver: bool, transport: Transport, roles: PsiRoles, digests: np.ndarray,
+                      step: str = STEP, sigma: float = SIGMA,
+                      code_queries: int | None = None) -> PsiOutcome:
+    """One run in a given role, on messages of `step`, with false-positive budget 2^-sigma and
+    the code width sized for `code_queries` sender ids in all (default: this run's sender ids) —
+    partition.py runs one per partition."""
+    cls = _Receiver if receiver else _Sender
+    party = cls(transport, roles, digests)
+    party.step, party.sigma = step, sigma
+    n_sender = roles.n_peer if receiver else roles.n_mine
+    party.width = code_width(code_queries if code_queries is not None else n_sender)
+    return await party.run()
+
+
+async def _expect_json(transport: Transport, peer: str, tag: str,
+                       step: str = STEP) -> dict[str, object]:
+    raw = await transport.recv(peer, step, tag)
     try:
         value = json.loads(raw)
     except ValueError as exc:
@@ -144,14 +158,15 @@ class _Receiver:
         self.digests = digests
         self.n = digests.shape[0]
         self.n_sender = roles.n_peer
+        self.step, self.sigma, self.width = STEP, float(SIGMA), code_width(self.n_sender)
 
     async def run(self) -> PsiOutcome:
         t, peer = self.t, self.peer
         nbins = cuckoo.bin_count(self.n)
         ot = OtSender()
-        await t.send(peer, STEP, "setup", json.dumps({"nbins": nbins}).encode())
-        await t.send(peer, STEP, "ot.a", ot.a_point)
-        seed_key = await t.recv(peer, STEP, "hash-key")
+        await t.send(peer, self.step, "setup", json.dumps({"nbins": nbins}).encode())
+        await t.send(peer, self.step, "ot.a", ot.a_point)
+        seed_key = await t.recv(peer, self.step, "hash-key")
         if len(seed_key) != 16:
             raise ProtocolError(f"{peer} sent a cuckoo hash key of {len(seed_key)} bytes")
 
@@ -171,10 +186,10 @@ class _Receiver:
         attempt, table = await _thread(place)
         phases.mark("cuckoo")
         stash = int(table.stash.size)
-        await t.send(peer, STEP, "stash",
+        await t.send(peer, self.step, "stash",
                      json.dumps({"stash": stash, "attempt": attempt}).encode())
-        reply = await t.recv(peer, STEP, "ot.b")
-        width = code_width(self.n_sender)
+        reply = await t.recv(peer, self.step, "ot.b")
+        width = self.width
         if len(reply) != width * POINT_BYTES + 16:
             raise ProtocolError(f"{peer} sent a base-OT reply of {len(reply)} bytes")
         b_points = [reply[i : i + POINT_BYTES] for i in range(0, width * POINT_BYTES, POINT_BYTES)]
@@ -191,7 +206,7 @@ class _Receiver:
         tweak_of_bin[:nbins][placed] = table.choice[table.table[placed]]
         tweak_of_bin[nbins : nbins + stash] = STASH_TWEAK
         del table
-        sdtype = suffix_dtype(self.n, self.n_sender, stash)
+        sdtype = suffix_dtype(self.n, self.n_sender, stash, self.sigma)
         rng = np.random.default_rng(secrets.randbits(128))
 
         def chunk(c0: int, c1: int) -> np.ndarray:
@@ -207,7 +222,7 @@ class _Receiver:
             u = await _thread(chunk, c0, c1)
             if sending is not None:
                 await sending
-            sending = asyncio.ensure_future(t.send_array(peer, STEP, f"u.{k}", u))
+            sending = asyncio.ensure_future(t.send_array(peer, self.step, f"u.{k}", u))
         if sending is not None:
             await sending
         phases.mark("u-stream")
@@ -232,8 +247,8 @@ class _Receiver:
         hits_pos: list[np.ndarray] = []
         hits_entry: list[np.ndarray] = []
         for b, (s0, s1) in enumerate(_batches(self.n_sender)):
-            p = await t.recv_array(peer, STEP, f"vp.{b}")
-            s = await t.recv_array(peer, STEP, f"vs.{b}")
+            p = await t.recv_array(peer, self.step, f"vp.{b}")
+            s = await t.recv_array(peer, self.step, f"vs.{b}")
             if p.shape != ((s1 - s0) * per_item,) or s.shape != p.shape or s.dtype != sdtype:
                 raise ProtocolError(f"{peer} sent a batch of shape {p.shape}/{s.shape}, expected "
                                     f"{((s1 - s0) * per_item,)} of {sdtype}")
@@ -246,9 +261,9 @@ class _Receiver:
         matched = np.sort(item_of_bin[occupied[entries]])
         count = int(matched.size)
         if self.roles.peer_gets_intersection:
-            await t.send_array(peer, STEP, "hits", np.sort(positions).astype(np.int64))
+            await t.send_array(peer, self.step, "hits", np.sort(positions).astype(np.int64))
         elif self.roles.peer_gets_cardinality:
-            await t.send(peer, STEP, "count", json.dumps({"count": count}).encode())
+            await t.send(peer, self.step, "count", json.dumps({"count": count}).encode())
         phases.mark("finish")
         phases.report()
         return PsiOutcome(
@@ -270,11 +285,12 @@ class _Sender:
         self.digests = digests
         self.n = digests.shape[0]
         self.n_receiver = roles.n_peer
+        self.step, self.sigma, self.width = STEP, float(SIGMA), code_width(self.n)
 
     async def run(self) -> PsiOutcome:
         t, peer = self.t, self.peer
         phases = Phases("kkrt sender")
-        setup = await _expect_json(t, peer, "setup")
+        setup = await _expect_json(t, peer, "setup", self.step)
         try:
             nbins = int(setup["nbins"])  # type: ignore[call-overload]
         except (KeyError, ValueError) as exc:
@@ -283,14 +299,14 @@ class _Sender:
             raise ProtocolError(f"{peer} sized its table for {nbins} bins, expected "
                                 f"{cuckoo.bin_count(self.n_receiver)}")
         seed_key = secrets.token_bytes(16)
-        await t.send(peer, STEP, "hash-key", seed_key)
-        width = code_width(self.n)
+        await t.send(peer, self.step, "hash-key", seed_key)
+        width = self.width
         choices = np.frombuffer(secrets.token_bytes(width), dtype=np.uint8) & 1
         ot = OtReceiver(choices.tolist())
-        a_point = await t.recv(peer, STEP, "ot.a")
+        a_point = await t.recv(peer, self.step, "ot.a")
         b_points = await _thread(ot.reply, a_point)
         code_key = secrets.token_bytes(16)
-        await t.send(peer, STEP, "ot.b", b"".join(b_points) + code_key)
+        await t.send(peer, self.step, "ot.b", b"".join(b_points) + code_key)
         seeds = await _thread(ot.keys)
         order = np.random.default_rng(secrets.randbits(128)).permutation(self.n)
 
@@ -304,7 +320,7 @@ class _Sender:
             return out
 
         bins_all = await _thread(all_bins, attempt_key(seed_key, 0))
-        placed = await _expect_json(t, peer, "stash")
+        placed = await _expect_json(t, peer, "stash", self.step)
         try:
             stash = int(placed["stash"])  # type: ignore[call-overload]
             attempt = int(placed["attempt"])  # type: ignore[call-overload]
@@ -316,13 +332,13 @@ class _Sender:
         if attempt:
             bins_all = await _thread(all_bins, attempt_key(seed_key, attempt))
         total = total_bins(nbins, stash)
-        sdtype = suffix_dtype(self.n_receiver, self.n, stash)
+        sdtype = suffix_dtype(self.n_receiver, self.n, stash, self.sigma)
         oprf = OprfSender(choices, seeds, PseudoRandomCode(code_key, width), total)
         phases.mark("setup+base-ot+wait-cuckoo")
 
         pending = None
         for k, (c0, c1) in enumerate(chunk_bounds(total)):
-            u = await t.recv_array(peer, STEP, f"u.{k}")
+            u = await t.recv_array(peer, self.step, f"u.{k}")
             if u.shape != (width, (c1 - c0) // 8) or u.dtype != np.uint8:
                 raise ProtocolError(f"{peer} sent a U chunk of shape {u.shape}")
             if pending is not None:
@@ -355,15 +371,15 @@ class _Sender:
             p, s = await _thread(evaluate, s0, s1)
             if sending is not None:
                 await sending
-            sending = asyncio.gather(t.send_array(peer, STEP, f"vp.{b}", p),
-                                     t.send_array(peer, STEP, f"vs.{b}", s))
+            sending = asyncio.gather(t.send_array(peer, self.step, f"vp.{b}", p),
+                                     t.send_array(peer, self.step, f"vs.{b}", s))
         if sending is not None:
             await sending
         phases.mark("evaluate-stream")
         phases.report()
 
         if self.roles.gets_intersection:
-            positions = await t.recv_array(peer, STEP, "hits")
+            positions = await t.recv_array(peer, self.step, "hits")
             if positions.size and (positions.min() < 0 or positions.max() >= self.n * per_item):
                 raise ProtocolError(f"{peer} returned match positions outside the stream")
             starts = positions // (BATCH * per_item) * BATCH
@@ -372,6 +388,6 @@ class _Sender:
             matched = np.sort(order[starts + within % sizes])
             return PsiOutcome(matched=matched, cardinality=int(matched.size))
         if self.roles.gets_cardinality:
-            count = int((await _expect_json(t, peer, "count"))["count"])  # type: ignore[call-overload]
+            count = int((await _expect_json(t, peer, "count", self.step))["count"])  # type: ignore[call-overload]
             return PsiOutcome(cardinality=count)
         return PsiOutcome()

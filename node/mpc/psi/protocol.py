@@ -6,7 +6,13 @@ distinct non-empty normalised ids (exchanged openly in the first step, it sizes 
 engine chosen, and exactly the outputs the job names it a recipient of — the intersection (its own
 ids that the other also holds, hence the cardinality) or the cardinality alone. A party named for
 no output learns only the other's set size. Each engine's module states its own model in detail
-(ecdh.py, engine.py).
+(ecdh.py, engine.py). Sets above 15 million ids (the larger side) run the kkrt engine on padded
+digest-prefix partitions, one after another (partition.py): the partition count and the padded
+partition sizes are functions of the two set sizes alone, so they reveal nothing more. Columns
+above 15 million rows are prepared without holding their digests (prepare.py); the ASCII rows of
+a packed 'S' column (UTF-8 bytes) never become Python str objects (non-ASCII rows take
+normalize.py's per-row path). Both nodes must run with the same partitioning settings (checked in
+the first step, like the engine and the normalisation).
 
 Job parameters (strings):
 - `engine`: `auto` (default: `ecdh` when both sets are below 100 000 ids, else `kkrt`), `ecdh`
@@ -24,17 +30,20 @@ error anywhere mid-protocol raises and returns no output.
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 
 from alliance.canonical import canonical_json, loads
 from alliance.errors import EncodingError
 from node.errors import DatasetError, ProtocolAborted, ProtocolError
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
-from node.mpc.psi.digest import digest_ids, unique_digests
 from node.mpc.psi.ecdh import run_ecdh
 from node.mpc.psi.engine import run_kkrt
-from node.mpc.psi.normalize import Normalization, nonempty, normalize_ids
-from node.mpc.psi.output import join_lines, sort_ids
+from node.mpc.psi.normalize import Normalization
+from node.mpc.psi.output import join_lines, join_lines_buffer, sort_ids, sort_ids_inplace
+from node.mpc.psi.partition import PARTITION_MAX, SINGLE_MAX, partition_count, run_partitioned
+from node.mpc.psi.prepare import STREAM_ROWS, PreparedIds, StreamedIds, prepare_ids
 from node.mpc.psi.roles import PsiOutcome, PsiRoles
 from node.mpc.psi.trace import Phases
 from node.mpc.transport import Transport
@@ -45,7 +54,7 @@ OUT_CARDINALITY = "cardinality"
 ENGINES = ("auto", "ecdh", "kkrt")
 ECDH_MAX = 100_000
 STEP_HELLO = "psi.hello"
-VERSION = 1
+VERSION = 2
 
 
 def choose_engine(requested: str, n_a: int, n_b: int, ecdh_max: int = ECDH_MAX) -> str:
@@ -60,28 +69,20 @@ def encode_intersection(ids: np.ndarray) -> bytes:
     return join_lines(sort_ids(ids))
 
 
+def _intersection_output(prepared: PreparedIds | StreamedIds, outcome: PsiOutcome) -> bytes:
+    """`encode_intersection` of the matched ids, holding as little as it can at once: the matched
+    rows are dropped once their ids are gathered, the ids are sorted in place and dropped before
+    the joined buffer becomes bytes (5e7 ids of 16 B: 0.85 GB of output, twice for an instant)."""
+    ids = prepared.ids_at(outcome.matched)
+    outcome.matched = None
+    sort_ids_inplace(ids)
+    buffer = join_lines_buffer(ids)
+    del ids
+    return buffer.tobytes()
+
+
 def encode_cardinality(count: int) -> bytes:
     return canonical_json({"cardinality": int(count)})
-
-
-class PreparedIds:
-    """One party's ids after normalisation and de-duplication, with their digests."""
-
-    def __init__(self, column: np.ndarray, norm: Normalization) -> None:
-        ids = normalize_ids(column, norm)
-        rows = nonempty(ids)
-        if rows.size < ids.size:  # copies only when something is dropped
-            ids = ids[rows]
-        del rows
-        digests = digest_ids(ids)
-        keep = unique_digests(digests)
-        if keep.size < ids.size:
-            ids, digests = ids[keep], np.ascontiguousarray(digests[keep])
-        self.ids = ids
-        self.digests = digests
-
-    def __len__(self) -> int:
-        return int(self.digests.shape[0])
 
 
 class PsiProtocol:
@@ -89,8 +90,12 @@ class PsiProtocol:
 
     name = NAME
 
-    def __init__(self, ecdh_max: int = ECDH_MAX) -> None:
+    def __init__(self, ecdh_max: int = ECDH_MAX, single_max: int = SINGLE_MAX,
+                 partition_max: int = PARTITION_MAX, stream_rows: int = STREAM_ROWS) -> None:
         self.ecdh_max = ecdh_max
+        self.single_max = single_max
+        self.partition_max = partition_max
+        self.stream_rows = stream_rows
 
     async def run(
         self, job: JobContext, local_inputs: LocalInputs, transport: Transport
@@ -99,7 +104,9 @@ class PsiProtocol:
         phases = Phases(f"protocol {me}")
         try:
             peer, column, norm, requested = _check_job(job, local_inputs, me, transport.parties)
-            prepared = PreparedIds(column, norm)
+            # off the event loop: at 1e8 rows this takes ~20 s, and the transport must keep
+            # answering meanwhile
+            prepared = await asyncio.to_thread(prepare_ids, column, norm, self.stream_rows)
         except (ProtocolError, DatasetError, ValueError) as exc:
             reason = f"{me}: {exc}"
             await transport.abort(reason)
@@ -107,12 +114,14 @@ class PsiProtocol:
 
         phases.mark("prepare")
         hello = {"version": VERSION, "n": len(prepared), "engine": requested,
-                 "normalize": str(norm)}
+                 "normalize": str(norm),
+                 "partitioning": f"{self.single_max}/{self.partition_max}"}
         await transport.send(peer, STEP_HELLO, "hello", canonical_json(hello))
         try:
             theirs = loads(await transport.recv(peer, STEP_HELLO, "hello"))
             n_peer = int(theirs["n"])
-            mismatch = [k for k in ("version", "engine", "normalize") if theirs.get(k) != hello[k]]
+            mismatch = [k for k in ("version", "engine", "normalize", "partitioning")
+                        if theirs.get(k) != hello[k]]
         except (EncodingError, KeyError, TypeError, ValueError) as exc:
             raise await _fail(transport, f"{me}: {peer} sent a malformed hello ({exc})") from exc
         if mismatch:
@@ -128,32 +137,43 @@ class PsiProtocol:
         )
         engine = choose_engine(requested, len(prepared), n_peer, self.ecdh_max)
         phases.mark("hello")
+        parts = 1 if engine == "ecdh" else partition_count(
+            len(prepared), n_peer, self.single_max, self.partition_max)
         try:
-            if engine == "ecdh":
-                outcome = await run_ecdh(transport, roles, prepared.digests)
+            if parts > 1:
+                outcome = await run_partitioned(transport, roles, prepared, parts)
             else:
-                outcome = await run_kkrt(transport, roles, prepared.digests)
+                digests, rows = await asyncio.to_thread(prepared.all_digests)
+                run = run_ecdh if engine == "ecdh" else run_kkrt
+                outcome = await run(transport, roles, digests)
+                del digests
+                if rows is not None and outcome.matched is not None:
+                    outcome.matched = np.asarray(rows[outcome.matched], dtype=np.int64)
         except ProtocolAborted:
             raise
         except Exception as exc:
             raise await _fail(transport, f"{me}: {type(exc).__name__}: {exc}") from exc
         phases.mark(engine)
-        result = _result(roles, outcome, prepared, engine, norm)
+        n_mine = len(prepared)
+        prepared.drop_digests()
+        result = await asyncio.to_thread(_result, roles, outcome, prepared, engine, norm, parts,
+                                         n_mine)
         phases.mark("outputs")
         phases.report()
         return result
 
 
-def _result(roles: PsiRoles, outcome: PsiOutcome, prepared: PreparedIds, engine: str,
-            norm: Normalization) -> ProtocolResult:
+def _result(roles: PsiRoles, outcome: PsiOutcome, prepared: PreparedIds | StreamedIds,
+            engine: str, norm: Normalization, parts: int, n_mine: int) -> ProtocolResult:
     outputs: dict[str, bytes] = {}
     summary: dict[str, str | int] = {
-        "engine": engine, "normalize": str(norm), "ids": len(prepared), "peer_ids": roles.n_peer,
+        "engine": engine, "normalize": str(norm), "ids": n_mine, "peer_ids": roles.n_peer,
+        "partitions": parts,
     }
     if roles.gets_intersection:
         if outcome.matched is None:
             raise ProtocolError("the engine returned no intersection to a recipient of it")
-        outputs[OUT_INTERSECTION] = encode_intersection(prepared.ids[outcome.matched])
+        outputs[OUT_INTERSECTION] = _intersection_output(prepared, outcome)
     if roles.gets_cardinality:
         if outcome.cardinality is None:
             raise ProtocolError("the engine returned no cardinality to a recipient of it")
