@@ -13,6 +13,8 @@ import sys
 import threading
 from pathlib import Path
 
+from alliance.cli.parsing import positive_seconds
+
 
 def serve(
     net_dir: Path, org: str, *, job_deadline: float = 120.0, step_timeout: float = 30.0,
@@ -47,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m node", description=__doc__)
     parser.add_argument("--dir", type=Path, required=True, help="the network directory")
     parser.add_argument("--as", dest="org", required=True, help="the member org this node serves")
-    parser.add_argument("--job-deadline", type=float, default=120.0,
+    parser.add_argument("--job-deadline", type=positive_seconds, default=120.0,
                         help="longest a protocol run may take, in seconds")
-    parser.add_argument("--step-timeout", type=float, default=30.0,
+    parser.add_argument("--step-timeout", type=positive_seconds, default=30.0,
                         help="longest wait for one protocol message, in seconds")
-    parser.add_argument("--connect-timeout", type=float, default=15.0,
+    parser.add_argument("--connect-timeout", type=positive_seconds, default=15.0,
                         help="longest wait for a peer's node to link up for a job, in seconds")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)

@@ -126,10 +126,19 @@ class SqlSource:
 
     def _table(self):  # type: ignore[no-untyped-def]
         from sqlalchemy import MetaData, Table, create_engine
+        from sqlalchemy.engine import make_url
         from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
         try:
-            engine = create_engine(self.url)
+            url = make_url(self.url)
+        except (SQLAlchemyError, ValueError) as exc:
+            raise DatasetError(f"{self.url!r} is not a SQLAlchemy URL: {exc}") from exc
+        database = url.database or ""
+        is_file_db = url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+        if is_file_db and not Path(database).is_file():  # sqlite would create an empty file
+            raise DatasetError(f"no SQLite database file at {database}")
+        try:
+            engine = create_engine(url)
             return engine, Table(self.table, MetaData(), autoload_with=engine)
         except NoSuchTableError as exc:
             raise DatasetError(f"{self.url} has no table {self.table!r}") from exc

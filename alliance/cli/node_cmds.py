@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from alliance.cli import output
+from alliance.cli.parsing import positive_seconds
 from alliance.cli.session import acting_org, add_dir_option, net_dir
 
 
@@ -19,7 +20,7 @@ def register(groups: Any) -> None:
     p.add_argument("--as", dest="sub_org", default=None, help="the member org (or before `node`)")
     p.add_argument(
         "--job-deadline",
-        type=float,
+        type=positive_seconds,
         default=120.0,
         help="longest a protocol run may take, in seconds",
     )

@@ -49,3 +49,16 @@ def parse_outputs(items: list[str] | None) -> dict[str, list[str]]:
 
 def split_csv(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds greater than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value

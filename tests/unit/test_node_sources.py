@@ -105,3 +105,10 @@ def test_a_verified_read_of_an_unknown_column_is_a_dataset_error(
     source = FileSource(csv_file) if where == "csv" else SqlSource(sqlite_url, "customers")
     with pytest.raises(DatasetError, match="no column 'amount'"):
         source.read_column_verified("amount")
+
+
+def test_a_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    with pytest.raises(DatasetError, match="no SQLite database file"):
+        SqlSource(f"sqlite:///{missing}", "t").schema()
+    assert not missing.exists()
