@@ -364,3 +364,23 @@ def test_job_tables_render_for_people(
     for argv in (("job", "show", job_id), ("job", "history", job_id), ("audit", "trail", job_id)):
         code, out, _ = run(capsys, *as_org(net, "regulator", *argv))
         assert code == 0 and job_id in out
+
+
+def test_a_founding_charter_other_than_nets_is_reported(network_dir: Path, tmp_path: Path) -> None:
+    from alliance.charter import Charter
+    from alliance.cli.network_cmds import ensure_charter
+    from alliance.errors import CharterError
+
+    target = private_network(network_dir, tmp_path / "net")
+    assert main(["network", "up", "--dir", str(target), "--no-nodes"]) == 0
+    try:
+        path = target / "charter.json"
+        original = path.read_bytes()
+        local = Charter.from_json(original)
+        Charter(**{**local.model_dump(), "membership_threshold_pct": 100}).save(path)
+        with pytest.raises(CharterError, match="differs"):
+            ensure_charter(target)
+        path.write_bytes(original)
+        assert ensure_charter(target) is False  # the agreed charter: nothing to do
+    finally:
+        main(["network", "down", "--dir", str(target)])
