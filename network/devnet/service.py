@@ -126,6 +126,17 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
             raise _PeerRefusal(f"duplicate transaction found [{proposal.tx_id}]")
         return proposal, creator
 
+    async def _endorse_refused(
+        self, context: grpc.aio.ServicerContext, msp_id: str, message: str
+    ) -> None:
+        """Fabric's gateway answer when its endorsing peer refuses: ABORTED plus the detail."""
+        await _abort(
+            context,
+            grpc.StatusCode.ABORTED,
+            "failed to endorse transaction, see attached details for more info",
+            (self._detail(msp_id, message),),
+        )
+
     def _detail(self, msp_id: str, message: str) -> ErrorDetail:
         return ErrorDetail(address=self.address, msp_id=msp_id, message=message)
 
@@ -176,19 +187,11 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         try:
             proposal, creator = self._check_proposal(request.proposed_transaction)
         except _PeerRefusal as exc:
-            await _abort(
-                context,
-                grpc.StatusCode.ABORTED,
-                "failed to endorse transaction, see attached details for more info",
-                (self._detail(peer_msp, str(exc)),),
-            )
+            await self._endorse_refused(context, peer_msp, str(exc))
             raise AssertionError("unreachable") from exc
         if proposal.chaincode == qscc.NAME:
-            await _abort(
-                context,
-                grpc.StatusCode.ABORTED,
-                "failed to endorse transaction, see attached details for more info",
-                (self._detail(peer_msp, "qscc is a query system chaincode: evaluate it"),),
+            await self._endorse_refused(
+                context, peer_msp, "qscc is a query system chaincode: evaluate it"
             )
         try:
             result = self.ledger.endorser.endorse(
@@ -205,15 +208,8 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         if not isinstance(result, Endorsed):
             response = result.response
             peer = self.ledger.endorser.peer_for(creator.msp_id)
-            await _abort(
-                context,
-                grpc.StatusCode.ABORTED,
-                "failed to endorse transaction, see attached details for more info",
-                (
-                    self._detail(
-                        peer.msp_id, f"chaincode response {response.status}, {response.message}"
-                    ),
-                ),
+            await self._endorse_refused(
+                context, peer.msp_id, f"chaincode response {response.status}, {response.message}"
             )
             raise AssertionError("unreachable")
         self.ledger.remember_endorsement(proposal.tx_id, result.prp_bytes)
