@@ -137,12 +137,10 @@ def delivered_file(capsys: pytest.CaptureFixture[str], net: Path, job_id: str) -
     return Path(manifest["dir"]) / manifest["outputs"]["result"]["file"]
 
 
-def test_auditor_verifies_the_delivered_file(
-    net: Path, completed_job: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    wait_for_state(capsys, net, completed_job, ("COMPLETED",))
-    path = delivered_file(capsys, net, completed_job)
-    assert json.loads(path.read_bytes())["value"] == "438"  # 100+250+75 + 5+7+1
+def audit_verify(
+    capsys: pytest.CaptureFixture[str], net: Path, job_id: str, path: Path
+) -> tuple[int, str]:
+    """`alliance audit verify` as the regulator: (exit code, JSON output)."""
     code, out, _ = run(
         capsys,
         "--json",
@@ -152,12 +150,22 @@ def test_auditor_verifies_the_delivered_file(
         "regulator",
         "audit",
         "verify",
-        completed_job,
+        job_id,
         "--file",
         str(path),
         "--output",
         "result",
     )
+    return code, out
+
+
+def test_auditor_verifies_the_delivered_file(
+    net: Path, completed_job: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wait_for_state(capsys, net, completed_job, ("COMPLETED",))
+    path = delivered_file(capsys, net, completed_job)
+    assert json.loads(path.read_bytes())["value"] == "438"  # 100+250+75 + 5+7+1
+    code, out = audit_verify(capsys, net, completed_job, path)
     assert code == 0
     assert json.loads(out)["matches"] is True
 
@@ -170,21 +178,7 @@ def test_auditor_detects_a_tampered_file(
     forged.write_bytes(
         delivered_file(capsys, net, completed_job).read_bytes().replace(b"438", b"439")
     )
-    code, out, _ = run(
-        capsys,
-        "--json",
-        "--dir",
-        str(net),
-        "--as",
-        "regulator",
-        "audit",
-        "verify",
-        completed_job,
-        "--file",
-        str(forged),
-        "--output",
-        "result",
-    )
+    code, out = audit_verify(capsys, net, completed_job, forged)
     assert code == 1
     assert json.loads(out)["matches"] is False
 
