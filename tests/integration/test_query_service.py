@@ -291,7 +291,7 @@ def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
         # the bits fixed by the format are the same ones, with the same values, for both
         assert np.array_equal(fixed_a, fixed_b)
         assert np.array_equal(bits_a[0][fixed_a], bits_b[0][fixed_b])
-        assert fixed_a.mean() < 0.02
+        assert fixed_a.mean() < 0.05  # headers, cleared control-bit positions, padding
 
 
 def test_each_server_summarizes_its_period_with_counts_and_a_signed_root(
