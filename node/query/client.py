@@ -3,8 +3,8 @@
 `QueryClient.lookup(applicant_id, purpose, consent_hash)`:
 1. the common epoch: the newest one both servers hold with the same table digest (cached, and
    asked again when a server no longer holds it);
-2. for each part of the layout: a DPF key pair for the applicant's slot and, for each server,
-   the slot's block point blinded with a fresh scalar;
+2. for each part of the layout a DPF key pair for the applicant's slot, and for each server the
+   applicant's mask-block point blinded with a fresh scalar;
 3. one signed request to each server, concurrently; both answers must name the same epoch and
    table digest (else no answer: EpochUnavailable);
 4. D at each slot = XOR of the two answers; the slot's record = D - mask_A - mask_B (mod 2^64);
@@ -188,21 +188,14 @@ class QueryClient:
         layout = self.layout
         hashed = hash_applicant(self.salt, applicant_id)
         positions, tag = layout.locate(hashed)
-        keys: list[list[bytes]] = [[], []]
-        blinds: list[list[bytes]] = [[], []]
-        points: list[list[bytes]] = [[], []]
-        for part, position in enumerate(positions):
-            pair = dpf.generate(dpf.point_for_position(position, layout.part_bits),
-                                layout.part_bits)
-            block = masks.block_point((part * layout.part_slots + position) >> dpf.LEAF_BITS)
-            for side in (0, 1):
-                keys[side].append(pair[side].to_bytes())
-                r, blinded = masks.blind(block)
-                blinds[side].append(r)
-                points[side].append(blinded)
+        pairs = dpf.generate_many(
+            [dpf.point_for_position(p, layout.part_bits) for p in positions], layout.part_bits)
+        keys = [[pair[side].to_bytes() for pair in pairs] for side in (0, 1)]
+        block = masks.block_point(positions[0] >> dpf.LEAF_BITS)
+        blinds = [masks.blind(block) for _ in (0, 1)]
         futures = []
         for side in (0, 1):
-            body = b"".join(keys[side]) + b"".join(points[side])
+            body = b"".join(keys[side]) + blinds[side][1]
             request = LookupRequest(
                 server=self.servers[side].name, epoch=number, asker=self.org,
                 msp_id=self.identity.msp_id, purpose=purpose, consent_hash=consent_hash,
@@ -220,20 +213,18 @@ class QueryClient:
             header, body = decode(reply)
             if header.get("epoch") != number or header.get("digest") != digest:
                 raise EpochUnavailable(f"{self.servers[side].name} answered on another table")
-            if len(body) != parts * (RECORD_BYTES + masks.POINT_BYTES):
+            if len(body) != parts * RECORD_BYTES + masks.POINT_BYTES:
                 raise ProtocolError(f"{self.servers[side].name} sent an answer of the wrong size")
             shares.append(np.frombuffer(body[:parts * RECORD_BYTES],
                                         dtype=np.uint64).reshape(parts, LANES))
-            base = parts * RECORD_BYTES
-            evaluated.append([body[base + i * 32:base + (i + 1) * 32] for i in range(parts)])
-        table_d = shares[0] ^ shares[1]
-        for part, position in enumerate(positions):
-            slot = position & (dpf.LEAF_POINTS - 1)
-            value = (table_d[part]
-                     - masks.slot_mask(blinds[0][part], evaluated[0][part], slot)
-                     - masks.slot_mask(blinds[1][part], evaluated[1][part], slot))
-            if record.is_pure(value, tag):
-                result = record.aggregates(value)
+            evaluated.append(body[parts * RECORD_BYTES:])
+        offsets = [p & (dpf.LEAF_POINTS - 1) for p in positions]
+        values = (shares[0] ^ shares[1]) \
+            - masks.slot_masks(blinds[0][0], evaluated[0], offsets) \
+            - masks.slot_masks(blinds[1][0], evaluated[1], offsets)
+        for part in range(parts):
+            if record.is_pure(values[part], tag):
+                result = record.aggregates(values[part])
                 own = member.contributed(versions.get(self.org), hashed) if member else None
                 if own is not None:
                     result = result.minus(own)

@@ -148,41 +148,54 @@ def point_for_position(position: int, domain_bits: int) -> int:
 
 def generate(alpha: int, domain_bits: int, rng: bytes | None = None) -> tuple[DpfKey, DpfKey]:
     """Two keys for the point function 1 at `alpha` over 2^domain_bits points (XOR output)."""
+    return generate_many([alpha], domain_bits, rng)[0]
+
+
+def generate_many(alphas: list[int], domain_bits: int,
+                  rng: bytes | None = None) -> list[tuple[DpfKey, DpfKey]]:
+    """Key pairs for several points of the same domain, generated together (one AES pass per
+    level for all of them); `rng` (32 bytes per point) only for tests."""
     if not MIN_DOMAIN_BITS <= domain_bits <= MAX_DOMAIN_BITS:
         raise ProtocolError(f"domain must be 2^{MIN_DOMAIN_BITS}..2^{MAX_DOMAIN_BITS} points")
-    if not 0 <= alpha < 1 << domain_bits:
-        raise ProtocolError(f"point {alpha} outside a domain of 2^{domain_bits}")
+    if any(not 0 <= a < 1 << domain_bits for a in alphas):
+        raise ProtocolError(f"a point lies outside a domain of 2^{domain_bits}")
+    count = len(alphas)
     levels = domain_bits - LEAF_BITS
-    roots = rng if rng is not None else os.urandom(32)
-    s = [np.frombuffer(roots[:16], dtype=np.uint8).copy(),
-         np.frombuffer(roots[16:32], dtype=np.uint8).copy()]
-    for root in s:
-        root[0] &= 0xFE  # evaluation clears the control-bit position of every seed
-    t = [0, 1]
-    cw_seeds = np.zeros((levels, 16), dtype=np.uint8)
-    cw_bits = np.zeros((levels, 2), dtype=np.uint8)
+    roots = rng if rng is not None else os.urandom(32 * count)
+    if len(roots) != 32 * count:
+        raise ProtocolError("rng must give 32 bytes per point")
+    s = np.frombuffer(roots, dtype=np.uint8).reshape(count, 2, 16).copy()
+    s[..., 0] &= 0xFE  # evaluation clears the control-bit position of every seed
+    root_seeds = s.copy()
+    t = np.zeros((count, 2), dtype=np.uint8)
+    t[:, 1] = 1
+    points = np.array(alphas, dtype=np.uint64)
+    cw_seeds = np.zeros((count, levels, 16), dtype=np.uint8)
+    cw_bits = np.zeros((count, levels, 2), dtype=np.uint8)
     for level in range(levels):
-        bit = (alpha >> (domain_bits - 1 - level)) & 1
-        both = _expand(np.stack(s))
-        left, t_left, right, t_right = both
-        keep, lose = (right, left) if bit else (left, right)
-        t_keep = t_right if bit else t_left
-        scw = lose[0] ^ lose[1]
-        tl = int(t_left[0] ^ t_left[1]) ^ bit ^ 1
-        tr = int(t_right[0] ^ t_right[1]) ^ bit
-        cw_seeds[level] = scw
-        cw_bits[level] = (tl, tr)
-        tcw_keep = tr if bit else tl
-        for b in (0, 1):
-            s[b] = keep[b] ^ (scw if t[b] else 0)
-            t[b] = int(t_keep[b]) ^ (t[b] & tcw_keep)
-    converted = _CONVERT.mmo(np.stack(s))
-    cw_leaf = converted[0] ^ converted[1] ^ _unit(alpha & (LEAF_POINTS - 1))
-    keys = tuple(
-        DpfKey(domain_bits, b, roots[16 * b:16 * b + 16], cw_seeds, cw_bits, cw_leaf.tobytes())
-        for b in (0, 1)
-    )
-    return keys[0], keys[1]
+        bit = ((points >> np.uint64(domain_bits - 1 - level)) & np.uint64(1)).astype(np.uint8)
+        left, t_left, right, t_right = _expand(s)
+        right_kept = bit.astype(bool)
+        keep = np.where(right_kept[:, None, None], right, left)
+        lose = np.where(right_kept[:, None, None], left, right)
+        t_keep = np.where(right_kept[:, None], t_right, t_left)
+        scw = lose[:, 0] ^ lose[:, 1]
+        tl = t_left[:, 0] ^ t_left[:, 1] ^ bit ^ 1
+        tr = t_right[:, 0] ^ t_right[:, 1] ^ bit
+        cw_seeds[:, level] = scw
+        cw_bits[:, level, 0] = tl
+        cw_bits[:, level, 1] = tr
+        tcw_keep = np.where(right_kept, tr, tl)
+        s = keep ^ (t[..., None] * scw[:, None, :])
+        t = t_keep ^ (t & tcw_keep[:, None])
+    converted = _CONVERT.mmo(s)
+    units = np.stack([_unit(a & (LEAF_POINTS - 1)) for a in alphas])
+    cw_leaf = converted[:, 0] ^ converted[:, 1] ^ units
+    return [
+        tuple(DpfKey(domain_bits, b, root_seeds[i, b].tobytes(), cw_seeds[i], cw_bits[i],
+                     cw_leaf[i].tobytes()) for b in (0, 1))  # type: ignore[misc]
+        for i in range(count)
+    ]
 
 
 def evaluate_full(keys: list[DpfKey]) -> np.ndarray:

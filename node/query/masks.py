@@ -7,12 +7,14 @@ the same table D = T + R0 + R1; server j knows R_j but not R_(1-j), so D tells i
 A lookup reads D at its slots by 2-server XOR PIR; the asker then removes R0 and R1 at those slots.
 
 R_j is fresh every epoch (a fixed mask would let a server see which slots changed). It is derived
-per block of 128 slots (one DPF leaf) from an oblivious PRF: the block's seed is
-H(k_j · P_b), where P_b = hash-to-curve(block b) on edwards25519 (prime-order subgroup) and k_j
-is server j's epoch key. The asker sends r · P_b for a random scalar r (a uniformly random group
-element, independent of b), the server returns k_j · (r · P_b), the asker multiplies by r^-1.
-Within a block, slot j's mask is the fixed-key AES hash of (seed XOR j). Learning a whole block's
-masks gives the asker nothing more: it still reads D only at the slots it queries.
+per mask block (slots b*128 .. b*128+127 of every part, which is where one applicant's slots all
+lie: layout.py) from an oblivious PRF: the block's seed is H(k_j · P_b), where
+P_b = hash-to-curve(b) on edwards25519 (prime-order subgroup) and k_j is server j's epoch key. The
+asker sends r · P_b for a random scalar r (a uniformly random group element, independent of b),
+the server returns k_j · (r · P_b), the asker multiplies by r^-1. Slot j of part i in the block
+has the mask AES_fixed(seed XOR (i·128 + j)) XOR (seed XOR (i·128 + j)). Learning a whole block's
+masks gives the asker nothing more: it still reads D only at the slots it queries (and each
+lookup is signed, logged and counted against its quota).
 
 Pure apart from libsodium (PyNaCl) and AES.
 """
@@ -32,8 +34,13 @@ from node.query.record import LANES, RECORD_BYTES
 
 POINT_BYTES = 32
 _MASK_HASH = _FixedAes(b"slot-mask")
-_COUNTERS = np.zeros((LEAF_POINTS, 16), dtype=np.uint8)
-_COUNTERS[:, :4] = np.arange(LEAF_POINTS, dtype="<u4").view(np.uint8).reshape(-1, 4)
+
+
+def _counters(parts: int) -> np.ndarray:
+    """(parts, 128, 16) uint8: the counter i*128 + j of slot j of part i, little-endian."""
+    out = np.zeros((parts * LEAF_POINTS, 16), dtype=np.uint8)
+    out[:, :4] = np.arange(parts * LEAF_POINTS, dtype="<u4").view(np.uint8).reshape(-1, 4)
+    return out.reshape(parts, LEAF_POINTS, 16)
 
 
 def block_point(block: int) -> bytes:
@@ -56,11 +63,17 @@ def _seed(shared_point: bytes) -> np.ndarray:
                          dtype=np.uint8)
 
 
-def server_masks(key: bytes, points: list[bytes]) -> np.ndarray:
-    """R_j for the whole table: uint64, shape (blocks * 128, LANES)."""
+def server_masks(key: bytes, points: list[bytes], parts: int) -> np.ndarray:
+    """R_j for the whole table in storage order (part, block, slot in block): uint64,
+    shape (parts * blocks * 128, LANES)."""
     seeds = np.stack([_seed(sodium.crypto_scalarmult_ed25519_noclamp(key, p)) for p in points])
-    blocks = seeds[:, None, :] ^ _COUNTERS[None, :, :]
-    return _MASK_HASH.mmo(blocks).view(np.uint64).reshape(-1, LANES)
+    counters = _counters(parts)
+    out = np.empty((parts, len(points), LEAF_POINTS, LANES), dtype=np.uint64)
+    for part in range(parts):
+        inputs = seeds[:, None, :] ^ counters[part][None, :, :]
+        out[part] = _MASK_HASH.mmo(inputs).view(np.uint64).reshape(len(points), LEAF_POINTS,
+                                                                   LANES)
+    return out.reshape(-1, LANES)
 
 
 def blind(point: bytes) -> tuple[bytes, bytes]:
@@ -76,14 +89,14 @@ def evaluate(key: bytes, blinded: bytes) -> bytes:
     return sodium.crypto_scalarmult_ed25519_noclamp(key, blinded)
 
 
-def slot_mask(r: bytes, evaluated: bytes, slot_in_block: int) -> np.ndarray:
-    """Asker side: the mask (uint64, LANES) of slot `slot_in_block` of the block."""
+def slot_masks(r: bytes, evaluated: bytes, offsets: list[int]) -> np.ndarray:
+    """Asker side: the masks (uint64, (parts, LANES)) of slot offsets[i] of part i of the block."""
     if len(evaluated) != POINT_BYTES or not sodium.crypto_core_ed25519_is_valid_point(evaluated):
         raise ProtocolError("a server returned an invalid group element")
     shared = sodium.crypto_scalarmult_ed25519_noclamp(
         sodium.crypto_core_ed25519_scalar_invert(r), evaluated)
-    block = _seed(shared)[None, :] ^ _COUNTERS[slot_in_block:slot_in_block + 1]
-    return _MASK_HASH.mmo(block).view(np.uint64).reshape(LANES)
+    counters = _counters(len(offsets))[np.arange(len(offsets)), offsets]
+    return _MASK_HASH.mmo(_seed(shared)[None, :] ^ counters).view(np.uint64).reshape(-1, LANES)
 
 
 def prg_share(seed: bytes, slots: int) -> np.ndarray:

@@ -10,8 +10,8 @@ two is the trust assumption). Methods (service `alliance.query.v1.Query`, messag
   T_B + R_B; both now hold D = T + R_A + R_B for the new epoch (masks.py says why). Each keeps
   the newest two epochs, so lookups in flight across a rollover still find theirs.
 - Status: the epochs a server holds (number and digest of D) and its layout.
-- Lookup: a signed request (wire.LookupRequest) with one DPF key and one blinded block point per
-  part of the layout. The server checks the TLS identity, the signature (a certificate of the
+- Lookup: a signed request (wire.LookupRequest) with one DPF key per part of the layout and one
+  blinded mask-block point. The server checks the TLS identity, the signature (a certificate of the
   asker's MSP, the same org as the TLS identity), the freshness and nonce, asks its `Authorizer`,
   logs the query durably, then evaluates the keys over its parts (concurrent lookups are answered
   in one batch per pass over the table) and the OPRF on the points. What it sees does not depend
@@ -170,7 +170,7 @@ class QueryServer:
         self.epoch_seconds = epoch_seconds
         self.signer = signer
         self.clock = clock
-        self._points = masks.block_points(layout.blocks)
+        self._points = masks.block_points(layout.part_blocks)
         self._epochs: dict[int, _Epoch] = {}
         self._epoch_lock = threading.Lock()
         self._form_lock = threading.Lock()
@@ -323,7 +323,7 @@ class QueryServer:
             raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "epoch_unavailable",
                            f"{self.name} does not hold epoch {request.epoch} (holds "
                            f"{self.epochs()}); ask Status again")
-        keys, points = self._parse_body(body)
+        keys, point = self._parse_body(body)
         query = QueryContext(request.asker, request.purpose, request.consent_hash,
                              day_of(now), "sha256:" + request.digest().hex())
         with self._log_lock:
@@ -332,24 +332,21 @@ class QueryServer:
                                  query.consent_hash, request.nonce, query.request_digest)
         selection = dpf.evaluate_full(keys)
         shares = self._batcher.submit(epoch.cols, selection)
-        evaluated = b"".join(masks.evaluate(epoch.key, p) for p in points)
+        evaluated = masks.evaluate(epoch.key, point)
         return encode({"epoch": epoch.number, "digest": epoch.digest},
                       np.ascontiguousarray(shares).tobytes() + evaluated)
 
-    def _parse_body(self, body: bytes) -> tuple[list[dpf.DpfKey], list[bytes]]:
+    def _parse_body(self, body: bytes) -> tuple[list[dpf.DpfKey], bytes]:
         parts, bits = self.layout.subtables, self.layout.part_bits
         size = dpf.key_size(bits)
-        if len(body) != parts * (size + masks.POINT_BYTES):
+        if len(body) != parts * size + masks.POINT_BYTES:
             raise ProtocolError(
-                f"a lookup carries {parts} DPF keys of {size} bytes and {parts} points of "
+                f"a lookup carries {parts} DPF keys of {size} bytes and one point of "
                 f"{masks.POINT_BYTES} bytes, got {len(body)} bytes")
         keys = [dpf.DpfKey.from_bytes(body[i * size:(i + 1) * size], bits) for i in range(parts)]
         if any(k.party != self.party for k in keys):
             raise ProtocolError(f"a DPF key for the other server was sent to {self.name}")
-        base = parts * size
-        points = [body[base + i * masks.POINT_BYTES:base + (i + 1) * masks.POINT_BYTES]
-                  for i in range(parts)]
-        return keys, points
+        return keys, body[parts * size:]
 
     # ---- Contribute ---------------------------------------------------------------------------
 
@@ -406,7 +403,7 @@ class QueryServer:
     def _masked_share(self, versions: dict[str, int]) -> tuple[bytes, np.ndarray]:
         key = masks.new_epoch_key()
         share = self._own_share(versions)
-        share += masks.server_masks(key, self._points)
+        share += masks.server_masks(key, self._points, self.layout.subtables)
         return key, share
 
     def _install(self, number: int, key: bytes, table_d: np.ndarray,

@@ -27,7 +27,7 @@ def test_shares_xor_to_the_point_function_at_every_position(bits: int) -> None:
 
 
 def test_batched_evaluation_equals_one_by_one_and_survives_serialization() -> None:
-    keys = [dpf.generate(p, 12)[p % 2] for p in range(0, 4096, 517)]
+    keys = [pair[i % 2] for i, pair in enumerate(dpf.generate_many(list(range(0, 4096, 517)), 12))]
     parsed = [dpf.DpfKey.from_bytes(k.to_bytes(), 12) for k in keys]
     batched = dpf.evaluate_full(parsed)
     for i, key in enumerate(keys):
@@ -47,17 +47,18 @@ def test_one_key_looks_uniform_whatever_the_point() -> None:
     the format (header, cleared control-bit positions, padding: constant for both points) is ~1/2;
     a key that leaked its point would skew some position for one point only."""
     bits, samples = 12, 600
+    rng = np.random.default_rng(5)  # reproducible; thresholds are 6 standard deviations
     means = []
     for alpha in (0, (1 << bits) - 1):
-        keys = np.stack([np.frombuffer(dpf.generate(alpha, bits)[0].to_bytes(), np.uint8)
-                         for _ in range(samples)])
+        pairs = dpf.generate_many([alpha] * samples, bits, rng.bytes(32 * samples))
+        keys = np.stack([np.frombuffer(p[0].to_bytes(), np.uint8) for p in pairs])
         means.append(np.unpackbits(keys, axis=1).mean(axis=0))
     fixed = [(m == 0) | (m == 1) for m in means]
     assert np.array_equal(fixed[0], fixed[1])
     for m, f in zip(means, fixed, strict=True):
-        assert np.all(np.abs(m[~f] - 0.5) < 0.1)
+        assert np.all(np.abs(m[~f] - 0.5) < 0.13)
     assert (~fixed[0]).sum() > 8 * (dpf.key_size(bits) - 8) * 0.9
-    assert np.abs(means[0] - means[1]).max() < 0.12
+    assert np.abs(means[0] - means[1]).max() < 0.18
 
 
 def test_leaf_conversion_does_not_reveal_the_point_in_one_share() -> None:

@@ -45,20 +45,25 @@ def test_answer_refuses_selections_of_the_wrong_shape(layout: Layout) -> None:
         table.answer(cols, np.zeros((1, layout.subtables, 3), dtype=np.uint64))
 
 
-def test_the_asker_obtains_exactly_the_servers_mask_of_its_slot(layout: Layout) -> None:
-    points = masks.block_points(layout.blocks)
+def test_the_asker_obtains_exactly_the_servers_masks_of_its_slots(layout: Layout) -> None:
+    """One block evaluation gives the masks of the applicant's slot in every part."""
+    points = masks.block_points(layout.part_blocks)
     key = masks.new_epoch_key()
-    mask = masks.server_masks(key, points)
-    for slot in (0, 127, 128, layout.slots - 1):
-        r, blinded = masks.blind(points[slot >> dpf.LEAF_BITS])
-        got = masks.slot_mask(r, masks.evaluate(key, blinded), slot & 127)
-        assert np.array_equal(got, mask[slot])
+    mask = masks.server_masks(key, points, layout.subtables)
+    rng = np.random.default_rng(1)
+    for block in (0, 1, layout.part_blocks - 1):
+        offsets = [int(o) for o in rng.integers(0, 128, layout.subtables)]
+        r, blinded = masks.blind(points[block])
+        got = masks.slot_masks(r, masks.evaluate(key, blinded), offsets)
+        for part, offset in enumerate(offsets):
+            slot = part * layout.part_slots + block * 128 + offset
+            assert np.array_equal(got[part], mask[slot])
 
 
 def test_masks_are_fresh_per_epoch_key(layout: Layout) -> None:
     points = masks.block_points(4)
-    a = masks.server_masks(masks.new_epoch_key(), points)
-    b = masks.server_masks(masks.new_epoch_key(), points)
+    a = masks.server_masks(masks.new_epoch_key(), points, 2)
+    b = masks.server_masks(masks.new_epoch_key(), points, 2)
     assert not np.any(a == b)
 
 
