@@ -1,10 +1,12 @@
 """A query server's durable state: members' contributions and the query log.
 
-SQLite (WAL, synchronous=FULL) holds the contribution index, server B's share seeds and the query
-log; server A's masked vectors are files written to a temporary name, fsynced, renamed and the
-directory fsynced before the index row commits. A contribution is acknowledged only after that,
-so a server restart loses no acknowledged update. The last KEEP_VERSIONS versions of each member
-are kept (an epoch may still name the previous one).
+SQLite (WAL) holds the contribution index and server B's share seeds (synchronous=FULL: each
+commit is on disk), and the query log (its own connection, synchronous=NORMAL: it survives a
+crash of the process; a power cut may lose the last few entries). Server A's masked vectors are
+files written to a temporary name, fsynced, renamed and the directory fsynced before the index
+row commits. A contribution is acknowledged only after that, so a server restart loses no
+acknowledged update. The last KEEP_VERSIONS versions of each member are kept (an epoch may still
+name the previous one).
 """
 
 from __future__ import annotations
@@ -55,11 +57,15 @@ class ServerStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._log = sqlite3.connect(self.folder / "state.sqlite", check_same_thread=False,
+                                    isolation_level=None)
+        self._log.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._log.close()
 
     # ---- contributions -----------------------------------------------------------------------
 
@@ -129,7 +135,7 @@ class ServerStore:
 
     def used(self, asker: str, day: int) -> int:
         with self._lock:
-            return int(self._db.execute(
+            return int(self._log.execute(
                 "SELECT COUNT(*) FROM queries WHERE asker = ? AND day = ?", (asker, day)
             ).fetchone()[0])
 
@@ -138,7 +144,7 @@ class ServerStore:
         """Log a query durably before it is answered; a repeated nonce is a replay."""
         with self._lock:
             try:
-                cursor = self._db.execute(
+                cursor = self._log.execute(
                     "INSERT INTO queries (at, day, asker, purpose, consent, nonce, request) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)", (at, day, asker, purpose, consent, nonce,
                                                      request))
@@ -149,7 +155,7 @@ class ServerStore:
 
     def log_entries(self, start: int, end: int) -> list[LogEntry]:
         with self._lock:
-            rows = self._db.execute(
+            rows = self._log.execute(
                 "SELECT seq, at, asker, purpose, consent, request FROM queries "
                 "WHERE at >= ? AND at < ? ORDER BY seq", (start, end)).fetchall()
         return [LogEntry(*row) for row in rows]

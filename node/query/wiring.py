@@ -8,6 +8,7 @@ and, later, the node daemon when the `multilender` job names this org as a serve
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alliance.identity import Identity
@@ -20,16 +21,25 @@ from node.query.client import QueryClient, ServerAddress
 from node.query.layout import Layout
 from node.query.server import OrgOfSigner, Peer, QueryServer, ServerTls
 
+SIGNER_CACHE_SECONDS = 10.0
+"""A validated signing certificate is trusted again without re-validation for this long."""
+
 
 def signer_orgs(net_dir: Path) -> OrgOfSigner:
     """(MSP id, certificate) -> org, for certificates valid in that MSP now."""
     registry = MspRegistry.from_network(net_dir)
     by_msp = {entry.msp_id: org for org, entry in load_profile(net_dir).orgs.items()}
+    checked: dict[tuple[str, bytes], float] = {}
 
     def org_of(msp_id: str, certificate: bytes) -> str:
         if msp_id not in by_msp:
             raise ValueError(f"unknown MSP id {msp_id!r}")
-        registry.validate(Identity(msp_id, certificate))
+        now = time.monotonic()
+        if checked.get((msp_id, certificate), -1e9) < now - SIGNER_CACHE_SECONDS:
+            registry.validate(Identity(msp_id, certificate))
+            if len(checked) > 1024:
+                checked.clear()
+            checked[(msp_id, certificate)] = now
         return by_msp[msp_id]
 
     return org_of
