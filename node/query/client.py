@@ -102,6 +102,9 @@ def _refusal(server: ServerAddress, exc: grpc.RpcError) -> QueryError:
         return EpochUnavailable(f"{server.name}: {message}")
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return ProtocolError(f"{server.name} rejected the request: {details}")
+    if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+        return QueryError(f"query server {server.name} failed: {details}; no answer was "
+                          "reconstructed - try again, or ask its operator to check its log")
     if message:
         return QueryRefused(reason, f"{server.name} refused: {message}")
     return QueryRefused("refused", f"{server.name} refused ({code}): {details}")

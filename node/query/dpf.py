@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,15 +43,20 @@ def _fixed_key(label: bytes) -> bytes:
 
 
 class _FixedAes:
-    """AES-128 under a public key, applied to many 16-byte blocks at once (MMO: AES(x) XOR x)."""
+    """AES-128 under a public key, applied to many 16-byte blocks at once (MMO: AES(x) XOR x).
+    One ECB encryptor per thread: an encryptor object must not be used by two threads at once."""
 
     def __init__(self, label: bytes) -> None:
-        self._enc = Cipher(algorithms.AES(_fixed_key(label)), modes.ECB()).encryptor()
+        self._key = _fixed_key(label)
+        self._local = threading.local()
 
     def mmo(self, blocks: np.ndarray) -> np.ndarray:
         """AES(x) XOR x for every 16-byte row of `blocks` (uint8, shape (..., 16))."""
+        enc = getattr(self._local, "enc", None)
+        if enc is None:
+            enc = self._local.enc = Cipher(algorithms.AES(self._key), modes.ECB()).encryptor()
         flat = np.ascontiguousarray(blocks, dtype=np.uint8)
-        out = np.frombuffer(self._enc.update(flat.tobytes()), dtype=np.uint8).reshape(flat.shape)
+        out = np.frombuffer(enc.update(flat.tobytes()), dtype=np.uint8).reshape(flat.shape)
         return out ^ flat
 
 

@@ -262,6 +262,11 @@ class QueryServer:
         except (ProtocolError, ContributionError) as exc:
             self._abort(context, _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
                                           str(exc)))
+        except Exception as exc:  # work() never calls context.abort itself
+            log.exception("%s failed on a request", self.name)
+            self._abort(context, _Refusal(grpc.StatusCode.INTERNAL, "internal",
+                                          f"{self.name} failed ({type(exc).__name__}); its "
+                                          "log has the detail"))
         raise AssertionError("unreachable")  # context.abort raises
 
     # ---- Status -------------------------------------------------------------------------------

@@ -308,3 +308,21 @@ def test_each_server_summarizes_its_period_with_counts_and_a_signed_root(
         assert "zoe" not in repr(summary.body())
     service.client("bank").lookup("zoe", "credit_check", CONSENT)
     assert service.servers[0].summary(0, 2**40).merkle_root != summary.merkle_root
+
+
+def test_concurrent_lookups_from_many_threads_are_all_right(service: Service) -> None:
+    """Lookups in flight together (batched by the servers, AES contexts per thread) each get
+    their own applicant's answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    amounts = {f"c{i}": 1000 + i for i in range(24)}
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, a, TODAY, f"T{a}", v)
+                           for a, v in amounts.items()]}
+    contribute_all(service, streams, TODAY, 1)
+    service.epoch()
+    client = service.client("bank")
+    with ThreadPoolExecutor(8) as pool:
+        got = dict(zip(amounts, pool.map(
+            lambda a: client.lookup(a, "credit_check", CONSENT).aggregates.outstanding_cents,
+            amounts), strict=True))
+    assert got == amounts

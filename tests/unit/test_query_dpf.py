@@ -84,3 +84,18 @@ def test_keys_from_the_same_randomness_differ_only_in_root_seed() -> None:
     k0, k1 = dpf.generate(77, 10, os.urandom(32))
     assert k0.cw_leaf == k1.cw_leaf and np.array_equal(k0.cw_seeds, k1.cw_seeds)
     assert k0.seed != k1.seed
+
+
+def test_the_prg_can_be_used_by_many_threads_at_once() -> None:
+    """The servers evaluate keys in several threads; a shared AES context would fail or mix
+    streams ("Already borrowed")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    blocks = np.random.default_rng(2).integers(0, 256, (1 << 14, 16), dtype=np.uint8)
+    expected = dpf._LEFT.mmo(blocks)
+
+    def run(_: int) -> bool:
+        return all(np.array_equal(dpf._LEFT.mmo(blocks), expected) for _ in range(40))
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(run, range(8)))
