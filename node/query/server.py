@@ -101,7 +101,8 @@ def day_of(at: float) -> int:
 
 
 class _Batcher:
-    """Answers concurrent lookups on the same epoch in one pass over the table."""
+    """Answers concurrent lookups on the same epoch together: all their DPF keys evaluated in
+    one pass per tree level, then one pass over the table for the batch."""
 
     def __init__(self) -> None:
         self._cv = threading.Condition()
@@ -110,8 +111,8 @@ class _Batcher:
         self._thread = threading.Thread(target=self._run, name="query-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, cols: np.ndarray, selection: np.ndarray) -> np.ndarray:
-        item: list[Any] = [cols, selection, None, threading.Event()]
+    def submit(self, cols: np.ndarray, keys: list[dpf.DpfKey]) -> np.ndarray:
+        item: list[Any] = [cols, keys, None, threading.Event()]
         with self._cv:
             self._pending.append(item)
             self._cv.notify()
@@ -139,7 +140,9 @@ class _Batcher:
                 batch = [i for i in self._pending if i[0] is cols][:BATCH_MAX]
                 self._pending = [i for i in self._pending if not any(i is b for b in batch)]
             try:
-                answers = table.answer(cols, np.stack([i[1] for i in batch]))
+                parts = len(batch[0][1])
+                selections = dpf.evaluate_full([k for i in batch for k in i[1]])
+                answers = table.answer(cols, selections.reshape(len(batch), parts, -1))
                 for item, out in zip(batch, answers, strict=True):
                     item[2] = out
             except Exception as exc:
@@ -335,8 +338,7 @@ class QueryServer:
             self.authorizer.authorize(query, self.store.used(query.asker, query.day))
             self.store.log_query(int(now), query.day, query.asker, query.purpose,
                                  query.consent_hash, request.nonce, query.request_digest)
-        selection = dpf.evaluate_full(keys)
-        shares = self._batcher.submit(epoch.cols, selection)
+        shares = self._batcher.submit(epoch.cols, keys)
         evaluated = masks.evaluate(epoch.key, point)
         return encode({"epoch": epoch.number, "digest": epoch.digest},
                       np.ascontiguousarray(shares).tobytes() + evaluated)

@@ -62,7 +62,9 @@ def answer(cols: np.ndarray, selections: np.ndarray) -> np.ndarray:
             np.bitwise_and(cols[part, None, :, w0:w1], selections[:, part, None, w0:w1],
                            out=view)
             acc[:, part] ^= np.bitwise_xor.reduce(view, axis=2)
-    parity = (np.bitwise_count(acc) & 1).astype(np.uint8)  # (count, parts, 128)
+    for shift in (32, 16, 8, 4, 2, 1):  # fold each word onto its lowest bit: the parity
+        acc ^= acc >> np.uint64(shift)
+    parity = (acc & np.uint64(1)).astype(np.uint8)  # (count, parts, 128)
     packed = np.packbits(parity, axis=2, bitorder="little")  # (count, parts, 16)
     return np.ascontiguousarray(packed).view(np.uint64).reshape(count, parts, LANES)
 
