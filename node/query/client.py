@@ -47,6 +47,9 @@ from node.query.server import CHUNK_BYTES, GRPC_OPTIONS
 from node.query.wire import SERVICE, LookupRequest, body_digest, decode, encode
 
 DEFAULT_TIMEOUT = 10.0
+EPOCH_REFRESH_SECONDS = 5.0
+"""A lookup asks the servers for their newest common epoch again when the cached one is older:
+new contributions become visible within this much of the epoch being formed."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class QueryClient:
             for s in servers
         ]
         self._epoch: tuple[int, str, dict[str, int]] | None = None
+        self._epoch_read_at = 0.0
 
     def close(self) -> None:
         for channel in self._channels:
@@ -165,6 +169,7 @@ class QueryClient:
             a, b = held[0][number], held[1][number]
             if a["digest"] == b["digest"]:
                 self._epoch = (number, a["digest"], dict(a.get("versions", {})))
+                self._epoch_read_at = time.monotonic()
                 return self._epoch
         raise EpochUnavailable(
             f"the query servers hold no common table yet ({self.servers[0].name}: "
@@ -176,7 +181,8 @@ class QueryClient:
     def lookup(self, applicant_id: str, purpose: str, consent_hash: str,
                member: Member | None = None) -> LookupResult:
         """Aggregates over the *other* members for one applicant (see module doc)."""
-        if self._epoch is None:
+        if (self._epoch is None
+                or time.monotonic() - self._epoch_read_at > EPOCH_REFRESH_SECONDS):
             self.refresh_epoch()
         try:
             return self._lookup(applicant_id, purpose, consent_hash, member)

@@ -383,7 +383,7 @@ class QueryServer:
                 if len(data) != expected:
                     raise ContributionError(
                         f"a masked vector is {expected} bytes, got {len(data)}")
-                vector = np.frombuffer(bytes(data), dtype=np.uint64).reshape(-1, LANES)
+                vector = np.frombuffer(data, dtype=np.uint64).reshape(-1, LANES)
                 self.store.save_masked(org, version, vector)
             log.info("%s stored version %d of %s", self.name, version, org)
             return encode({"stored": version})
@@ -439,7 +439,7 @@ class QueryServer:
             data = bytearray(body)
             for chunk in messages:
                 data += chunk
-            theirs = np.frombuffer(bytes(data), dtype=np.uint64)
+            theirs = np.frombuffer(data, dtype=np.uint64)
             if theirs.size != mine.size:
                 raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
                                "the lead's masked table has the wrong size")
@@ -487,7 +487,7 @@ class QueryServer:
             data = bytearray()
             for chunk in self._peer_stub("Epoch", "stream_stream")(outgoing(), timeout=timeout):
                 data += chunk
-            peer_share = np.frombuffer(bytes(data), dtype=np.uint64)
+            peer_share = np.frombuffer(data, dtype=np.uint64)
             if peer_share.size != share.size:
                 raise QueryError("the peer's masked table has the wrong size")
             self._install(number, key, share + peer_share.reshape(share.shape), versions)
