@@ -214,11 +214,12 @@ def plaintext_baselines(bits: int) -> dict[str, float]:
         np.bitwise_xor.reduce(total.reshape(-1))
         scan.append(time.perf_counter() - started)
     expected: dict[str, Any] = {}
+    records = [book.aggregates(TODAY) for book in books]
     for index in rng.sample(range(count), 40):
         applicant = f"applicant-{index}"
         sums: dict[str, int] = {}
-        for book in books:
-            agg = book.aggregates(TODAY).get(book.key(applicant))
+        for book, held in zip(books, records, strict=True):
+            agg = held.get(book.key(applicant))
             if agg is not None:
                 for name, value in agg.as_dict().items():
                     sums[name] = sums.get(name, 0) + value
@@ -259,6 +260,7 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float,
                 pass
             time.sleep(0.2)
         out["visible_after"] = time.time() - last_done
+        out["formed_in"] = watcher.formed_in
         baselines = plaintext_baselines(bits)
         out.update({k: v for k, v in baselines.items() if k != "expected"})
         wrong = 0
@@ -328,7 +330,8 @@ def main() -> None:
               f"{max(m['prepare'] for m in r['members']):.2f} s, upload "
               f"{max(m['upload'] for m in r['members']):.2f} s per member")
         print(f"  visible to lookups {r['visible_after']:.1f} s after the last upload "
-              f"(epoch interval {args.epoch_seconds:.0f} s)")
+              f"(epoch interval {args.epoch_seconds:.0f} s; forming an epoch took "
+              f"{r['formed_in']:.1f} s)")
         print(f"  correctness: {r['checked']} sampled applicants, {r['wrong']} wrong")
         print(f"  {'':34}{'lookups/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
         print(f"  {'secure, target ' + format(r['target_rate'], '.0f') + '/s':34}"

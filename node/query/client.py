@@ -132,6 +132,8 @@ class QueryClient:
         ]
         self._epoch: tuple[int, str, dict[str, int]] | None = None
         self._epoch_read_at = 0.0
+        self.formed_in = 0.0
+        """How long server A took to form the current epoch (from Status)."""
 
     def close(self) -> None:
         for channel in self._channels:
@@ -170,6 +172,7 @@ class QueryClient:
             if a["digest"] == b["digest"]:
                 self._epoch = (number, a["digest"], dict(a.get("versions", {})))
                 self._epoch_read_at = time.monotonic()
+                self.formed_in = float(a.get("formed_in", 0.0))
                 return self._epoch
         raise EpochUnavailable(
             f"the query servers hold no common table yet ({self.servers[0].name}: "

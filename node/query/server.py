@@ -88,6 +88,7 @@ class _Epoch:
     cols: np.ndarray
     digest: str
     versions: dict[str, int]
+    formed_in: float = 0.0
 
 
 class _Refusal(Exception):
@@ -278,7 +279,8 @@ class QueryServer:
         def work() -> bytes:
             self._client_org(context)
             with self._epoch_lock:
-                epochs = [{"epoch": e.number, "digest": e.digest, "versions": e.versions}
+                epochs = [{"epoch": e.number, "digest": e.digest, "versions": e.versions,
+                       "formed_in": round(e.formed_in, 3)}
                           for e in sorted(self._epochs.values(), key=lambda e: e.number)]
             return encode({"server": self.name, "role": self.role, "epochs": epochs,
                            "table_bits": self.layout.table_bits,
@@ -414,9 +416,10 @@ class QueryServer:
         return key, share
 
     def _install(self, number: int, key: bytes, table_d: np.ndarray,
-                 versions: dict[str, int]) -> None:
+                 versions: dict[str, int], started: float) -> None:
         epoch = _Epoch(number, key, table.transpose(table_d, self.layout), table.digest(table_d),
                        dict(versions))
+        epoch.formed_in = time.monotonic() - started
         with self._epoch_lock:
             self._epochs[number] = epoch
             for old in sorted(self._epochs)[:-KEEP_EPOCHS]:
@@ -429,6 +432,7 @@ class QueryServer:
             if self.role != "b":
                 raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "not_follower",
                                f"{self.name} leads epochs; it does not follow")
+            started = time.monotonic()
             header, body = decode(next(messages))
             number, versions = int(header["epoch"]), dict(header["versions"])
             try:
@@ -443,7 +447,7 @@ class QueryServer:
             if theirs.size != mine.size:
                 raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
                                "the lead's masked table has the wrong size")
-            self._install(number, key, mine + theirs.reshape(mine.shape), versions)
+            self._install(number, key, mine + theirs.reshape(mine.shape), versions, started)
         except _Refusal as refusal:
             self._abort(context, refusal)
             return
@@ -466,6 +470,7 @@ class QueryServer:
         if self.role != "a":
             raise QueryError("only server A leads epochs")
         with self._form_lock:
+            started = time.monotonic()
             theirs = decode(self._peer_stub("Versions", "unary_unary")(
                 encode({}), timeout=timeout))[0]["versions"]
             mine = self.store.versions()
@@ -490,7 +495,8 @@ class QueryServer:
             peer_share = np.frombuffer(data, dtype=np.uint64)
             if peer_share.size != share.size:
                 raise QueryError("the peer's masked table has the wrong size")
-            self._install(number, key, share + peer_share.reshape(share.shape), versions)
+            self._install(number, key, share + peer_share.reshape(share.shape), versions,
+                          started)
             return number
 
     def _epoch_loop(self) -> None:
