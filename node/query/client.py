@@ -172,7 +172,7 @@ class QueryClient:
             if a["digest"] == b["digest"]:
                 self._epoch = (number, a["digest"], dict(a.get("versions", {})))
                 self._epoch_read_at = time.monotonic()
-                self.formed_in = float(a.get("formed_in", 0.0))
+                self.formed_in = int(a.get("formed_in_ms", 0)) / 1000
                 return self._epoch
         raise EpochUnavailable(
             f"the query servers hold no common table yet ({self.servers[0].name}: "

@@ -280,7 +280,7 @@ class QueryServer:
             self._client_org(context)
             with self._epoch_lock:
                 epochs = [{"epoch": e.number, "digest": e.digest, "versions": e.versions,
-                       "formed_in": round(e.formed_in, 3)}
+                       "formed_in_ms": int(e.formed_in * 1000)}
                           for e in sorted(self._epochs.values(), key=lambda e: e.number)]
             return encode({"server": self.name, "role": self.role, "epochs": epochs,
                            "table_bits": self.layout.table_bits,
