@@ -16,7 +16,7 @@ import pytest
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
 from node.query.client import Member, QueryClient
 from node.query.contribution import EventKind, LoanBook, LoanEvent
-from node.query.errors import QueryRefused, ServerUnavailable
+from node.query.errors import QueryAmbiguous, QueryRefused, ServerUnavailable
 from node.query.layout import Layout
 from node.query.record import Aggregates
 from node.query.server import Peer, QueryServer
@@ -35,6 +35,7 @@ class Service:
     folder: Path
     passphrase: bytes
     quota: int = 1000
+    layout: Layout = LAYOUT
     servers: list[QueryServer] = field(default_factory=list)
     clients: dict[str, QueryClient] = field(default_factory=dict)
 
@@ -44,9 +45,9 @@ class Service:
                                             1000, quotas))
 
     def start(self) -> None:
-        b = make_server(self.net_dir, "telecom", "b", "bank", "", LAYOUT, self.folder / "b",
+        b = make_server(self.net_dir, "telecom", "b", "bank", "", self.layout, self.folder / "b",
                         self.policy(), self.passphrase, epoch_seconds=3600).start()
-        a = make_server(self.net_dir, "bank", "a", "telecom", f"127.0.0.1:{b.port}", LAYOUT,
+        a = make_server(self.net_dir, "bank", "a", "telecom", f"127.0.0.1:{b.port}", self.layout,
                         self.folder / "a", self.policy(), self.passphrase,
                         epoch_seconds=3600).start()
         b.peer = Peer("bank", f"127.0.0.1:{a.port}", b.peer.root_certs)
@@ -68,7 +69,7 @@ class Service:
             self.clients[org] = make_client(
                 self.net_dir, org, (("bank", f"127.0.0.1:{a.port}"),
                                     ("telecom", f"127.0.0.1:{b.port}")),
-                SALT, LAYOUT, self.passphrase, timeout=30)
+                SALT, self.layout, self.passphrase, timeout=30)
         return self.clients[org]
 
     def epoch(self) -> None:
@@ -144,7 +145,7 @@ def contribute_all(service: Service, streams: dict[str, list[LoanEvent]], today:
     if members is None:
         members = {}
         for org, events in streams.items():
-            members[org] = Member(LoanBook(SALT, LAYOUT))
+            members[org] = Member(LoanBook(SALT, service.layout))
             members[org].book.ingest_many(events)
     for org, member in members.items():
         service.client(org).contribute(member.prepare(today, version))
@@ -326,3 +327,39 @@ def test_concurrent_lookups_from_many_threads_are_all_right(service: Service) ->
             lambda a: client.lookup(a, "credit_check", CONSENT).aggregates.outstanding_cents,
             amounts), strict=True))
     assert got == amounts
+
+
+def test_a_stale_request_is_refused(service: Service) -> None:
+    service.epoch()
+    for server in service.servers:
+        server.clock = lambda: time.time() + 3600
+    with pytest.raises(QueryRefused, match="more than 300 s") as refused:
+        service.client("bank").lookup("zoe", "credit_check", CONSENT)
+    assert refused.value.code == "stale_request"
+
+
+def test_a_crowded_table_answers_exactly_or_not_at_all(network_dir: Path, passphrase: bytes,
+                                                       tmp_path: Path) -> None:
+    """Far beyond its capacity, the layout cannot separate many applicants: each lookup is
+    then refused as ambiguous, and every answer given is the exact one."""
+    svc = Service(network_dir, tmp_path, passphrase, layout=Layout(11, 2))
+    svc.start()
+    try:
+        amounts = {f"crowd-{i}": 1 + i for i in range(400)}
+        streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, a, TODAY, f"T{a}", v)
+                               for a, v in amounts.items()]}
+        contribute_all(svc, streams, TODAY, 1)
+        svc.epoch()
+        client = svc.client("bank")
+        answered = ambiguous = 0
+        for applicant, amount in list(amounts.items())[:60]:
+            try:
+                got = client.lookup(applicant, "credit_check", CONSENT).aggregates
+            except QueryAmbiguous:
+                ambiguous += 1
+                continue
+            answered += 1
+            assert got == Aggregates(1, 1, amount, 0, 0)
+        assert answered > 0 and ambiguous > 0
+    finally:
+        svc.stop()
