@@ -22,24 +22,26 @@ BITS = 8 * RECORD_BYTES
 _BLOCK_WORDS = 1024
 """Words per column per step: 128 columns x 1024 words x 8 B = 1 MiB of table per step."""
 
-_UNPACK_ROWS = 1 << 15
+_GROUPS = 256
+"""Groups of 64 slots transposed per step (2 MiB of unpacked bits)."""
 
 
 def transpose(records: np.ndarray, layout: Layout) -> np.ndarray:
-    """Bit columns of D: uint64, shape (parts, 128, part_slots / 64)."""
+    """Bit columns of D: uint64, shape (parts, 128, part_slots / 64).
+
+    Works on groups of 64 slots (one output word per bit): unpack the group's bits, bring the
+    bit index first, pack each run of 64 back into a word, a few hundred groups at a time."""
     if records.shape != (layout.slots, LANES) or records.dtype != np.uint64:
         raise ProtocolError(f"a table must be uint64 of shape ({layout.slots}, {LANES})")
     words = layout.part_slots // 64
     cols = np.empty((layout.subtables, BITS, words), dtype=np.uint64)
-    as_bytes = records.view(np.uint8).reshape(layout.slots, RECORD_BYTES)
-    step = min(_UNPACK_ROWS, layout.part_slots)  # a step never straddles two parts
-    for start in range(0, layout.slots, step):
-        stop = start + step
-        bits = np.unpackbits(as_bytes[start:stop], axis=1, bitorder="little")  # (rows, 128)
-        packed = np.ascontiguousarray(np.packbits(bits.T, axis=1, bitorder="little"))
-        part, offset = divmod(start, layout.part_slots)
-        w0 = offset // 64
-        cols[part, :, w0:w0 + (stop - start) // 64] = packed.view(np.uint64)
+    groups = records.view(np.uint8).reshape(layout.subtables, words, 64, RECORD_BYTES)
+    for part in range(layout.subtables):
+        for g0 in range(0, words, _GROUPS):
+            bits = np.unpackbits(groups[part, g0:g0 + _GROUPS], axis=2, bitorder="little")
+            by_bit = np.ascontiguousarray(bits.transpose(2, 0, 1))  # (128, groups, 64)
+            packed = np.packbits(by_bit, axis=2, bitorder="little")  # (128, groups, 8)
+            cols[part, :, g0:g0 + _GROUPS] = packed.view(np.uint64)[..., 0]
     return cols
 
 
