@@ -100,7 +100,9 @@ def server_process(net_dir: str, org: str, role: str, peer_org: str, peer_addres
                          Path(folder), _policy(), PASSPHRASE, epoch_seconds=epoch_seconds)
     server.start()
     conn.send(("port", server.port))
-    conn.recv()  # "stop"
+    while conn.recv() == "cpu":
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        conn.send(("cpu", usage.ru_utime + usage.ru_stime))
     server.stop(0)
     conn.send(("rss", _rss_peak()))
 
@@ -274,10 +276,18 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float,
                         rate / clients, threads, seconds) for i in range(clients)]
         for _, conn in loads:
             conn.recv()
+        cpu_before = []
+        for conn in (a_conn, b_conn):
+            conn.send("cpu")
+            cpu_before.append(conn.recv()[1])
         start_at = time.time() + 1.0
         for _, conn in loads:
             conn.send(start_at)
         results = [conn.recv() for _, conn in loads]
+        server_cpu = []
+        for conn, before in zip((a_conn, b_conn), cpu_before, strict=True):
+            conn.send("cpu")
+            server_cpu.append(conn.recv()[1] - before)
         latencies = sorted(x for r in results for x in r["latencies"])
         errors = [e for r in results for e in r["errors"]]
         elapsed = max(r["finished"] for r in results) - start_at
@@ -286,7 +296,8 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float,
             error_sample=errors[:3], rate=len(latencies) / elapsed,
             p50=statistics.median(latencies) if latencies else float("nan"),
             p99=latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
-            client_cpu_per_lookup=sum(r["cpu"] for r in results) / max(len(latencies), 1))
+            client_cpu_per_lookup=sum(r["cpu"] for r in results) / max(len(latencies), 1),
+            server_cpu_per_lookup=[c / max(len(latencies), 1) for c in server_cpu])
     finally:
         for conn in (a_conn, b_conn):
             conn.send("stop")
@@ -341,8 +352,10 @@ def main() -> None:
               f"{r['plain_s'] * 1e3:>9.3f}")
         print(f"  {'one XOR pass over the table':34}{1 / r['scan_s']:>10.0f}"
               f"{r['scan_s'] * 1e3:>9.2f}   (memory-bandwidth bound per server core)")
-        print(f"  client CPU per lookup {r['client_cpu_per_lookup'] * 1e3:.1f} ms; server peak "
-              f"RSS A {r['rss_a'] / 2**20:.0f} MiB, B {r['rss_b'] / 2**20:.0f} MiB")
+        cpu_a, cpu_b = r["server_cpu_per_lookup"]
+        print(f"  CPU per lookup: client {r['client_cpu_per_lookup'] * 1e3:.1f} ms, server A "
+              f"{cpu_a * 1e3:.1f} ms, B {cpu_b * 1e3:.1f} ms; server peak RSS A "
+              f"{r['rss_a'] / 2**20:.0f} MiB, B {r['rss_b'] / 2**20:.0f} MiB")
         if r["error_sample"]:
             print(f"  errors: {r['error_sample']}")
 
