@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from node.query import table
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
 from node.query.client import Member, QueryClient
 from node.query.contribution import EventKind, LoanBook, LoanEvent
@@ -268,14 +269,25 @@ def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
             return original(body)
 
         monkeypatch.setattr(server, "_parse_body", record)
+    work: list[tuple[int, ...]] = []
+    original_answer = table.answer
+
+    def answer(cols: np.ndarray, selections: np.ndarray) -> np.ndarray:
+        work.append(cols.shape + selections.shape)
+        return original_answer(cols, selections)
+
+    monkeypatch.setattr(table, "answer", answer)
     client = service.client("platform")
-    views = {}
+    views, shapes = {}, {}
     for applicant in ("alice", "bob"):
         for name in seen:
             seen[name].clear()
+        work.clear()
         for _ in range(40):
             client.lookup(applicant, "credit_check", CONSENT)
         views[applicant] = {name: list(bodies) for name, bodies in seen.items()}
+        shapes[applicant] = sorted(work)
+    assert shapes["alice"] == shapes["bob"] and len(shapes["alice"]) == 80
     for name in seen:
         a, b = views["alice"][name], views["bob"][name]
         assert {len(x) for x in a} == {len(x) for x in b} and len({len(x) for x in a}) == 1
