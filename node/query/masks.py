@@ -104,5 +104,10 @@ def prg_share(seed: bytes, slots: int) -> np.ndarray:
     if len(seed) != 16:
         raise ProtocolError("a share seed must be 16 bytes")
     enc = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor()
-    return np.frombuffer(enc.update(bytes(slots * RECORD_BYTES)),
-                         dtype=np.uint64).reshape(slots, LANES)
+    size = slots * RECORD_BYTES
+    out = np.empty(size + 16, dtype=np.uint8)
+    zeros = np.zeros(min(size, 1 << 20), dtype=np.uint8)
+    for start in range(0, size, len(zeros)):
+        chunk = zeros[:min(len(zeros), size - start)]
+        enc.update_into(chunk, out[start:start + len(chunk) + 16])
+    return out[:size].view(np.uint64).reshape(slots, LANES)
