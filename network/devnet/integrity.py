@@ -1,0 +1,212 @@
+"""The whole-ledger check devnet runs at start and `alliance audit chain` runs on demand.
+
+One read-only pass over a consistent SQLite snapshot, in block order:
+- every block: numbers contiguous, header hash recomputed, linked to the block before, data hash
+  over its transactions, one validation code per transaction (`store.checked_block`);
+- every block's state commitment (network.devnet.commitment) re-derived from the rows stored
+  with it — tx index, state changes (key history), events — and from its validation codes,
+  chained from the one before: a flipped byte in any of those rows or in the block's metadata
+  names the block;
+- the world state: every key's row must be its last change in the history (value and version),
+  deleted keys absent, no key without a change: an altered row names the key and its block.
+
+Blocks, history, index and events are each read once with a sequential cursor, so the cost is
+one read of the file and one sha256 over it (see bench/README.md for figures).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from network.devnet import commitment
+from network.devnet.store import LedgerStore, checked_block, connect_reader
+from network.errors import LedgerIntegrityError
+from network.protoutil import block_tx_filter, validation_code_name
+
+REPAIR_HINT = "stop devnet and run `alliance network repair --dir NET`"
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    height: int
+    transactions: int
+    state_keys: int
+    head_hash: str
+    head_commit: str
+    seconds: float
+
+
+class _Groups:
+    """Rows of a cursor ordered by block number, handed out one block at a time."""
+
+    def __init__(self, rows: Iterator[tuple[Any, ...]], table: str) -> None:
+        self._rows = rows
+        self._table = table
+        self._next = next(rows, None)
+
+    def take(self, number: int) -> list[tuple[Any, ...]]:
+        out = []
+        while self._next is not None and self._next[0] <= number:
+            if self._next[0] < number:
+                raise LedgerIntegrityError(
+                    f"{self._table} row for block {self._next[0]}, which is not in the chain"
+                )
+            out.append(self._next[1:])
+            self._next = next(self._rows, None)
+        return out
+
+    def check_exhausted(self, height: int) -> None:
+        if self._next is not None:
+            raise LedgerIntegrityError(
+                f"{self._table} row for block {self._next[0]}, beyond the chain's height {height}"
+            )
+
+
+def verify_ledger_store(store: LedgerStore) -> LedgerSummary:
+    """`verify_database` on a fresh read-only connection to the store's file."""
+    conn = connect_reader(store.path)
+    try:
+        return verify_database(conn)
+    finally:
+        conn.close()
+
+
+def verify_database(conn: sqlite3.Connection) -> LedgerSummary:
+    """Check the ledger behind `conn` (read-only use); raise LedgerIntegrityError on the first
+    block or key that does not verify."""
+    started = time.perf_counter()
+    conn.execute("BEGIN")  # one snapshot for every cursor below, even while devnet commits
+    try:
+        summary = _verify_chain(conn)
+        keys = _verify_state(conn)
+    except sqlite3.DatabaseError as exc:
+        raise LedgerIntegrityError(
+            f"the ledger file is damaged at the SQLite level ({exc}); {REPAIR_HINT}, "
+            "or restore it from a backup"
+        ) from exc
+    finally:
+        conn.execute("ROLLBACK")
+    return LedgerSummary(
+        height=summary[0],
+        transactions=summary[1],
+        state_keys=keys,
+        head_hash=summary[2].hex(),
+        head_commit=summary[3].hex(),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _verify_chain(conn: sqlite3.Connection) -> tuple[int, int, bytes, bytes]:
+    index = _Groups(
+        conn.execute(
+            "SELECT block, txnum, tx_id, code FROM txindex INDEXED BY txindex_by_block "
+            "ORDER BY block, txnum"
+        ),
+        "tx index",
+    )
+    changes = _Groups(
+        conn.execute(
+            "SELECT block, txnum, key, tx_id, timestamp, value, is_delete FROM history "
+            "INDEXED BY history_by_block ORDER BY block, txnum, key"
+        ),
+        "history",
+    )
+    events = _Groups(
+        conn.execute(
+            "SELECT block, txnum, tx_id, chaincode, name, payload FROM events "
+            "ORDER BY block, txnum"
+        ),
+        "events",
+    )
+    previous_hash = b""
+    previous_commit = b""
+    expected = 0
+    transactions = 0
+    for row in conn.execute(
+        "SELECT number, hash, previous_hash, data_hash, block FROM blocks ORDER BY number"
+    ):
+        number, block_hash, prev = row[0], row[1], row[2]
+        if number != expected:
+            raise LedgerIntegrityError(f"block {expected} is missing (found {number})")
+        if prev != previous_hash:
+            raise LedgerIntegrityError(
+                f"block {number}: previous hash does not link to block {number - 1}"
+            )
+        block = checked_block(*row)
+        stored = commitment.stored_commit(block)
+        if not stored:
+            raise LedgerIntegrityError(
+                f"block {number} has no state commitment (written by an older devnet); "
+                f"{REPAIR_HINT} to compute them"
+            )
+        index_rows = index.take(number)
+        codes = block_tx_filter(block)
+        for txnum, tx_id, code in index_rows:
+            if txnum >= len(codes) or codes[txnum] != code:
+                raise LedgerIntegrityError(
+                    f"block {number}: the tx index says {tx_id} (tx {txnum}) is "
+                    f"{validation_code_name(code)}, the block does not; {REPAIR_HINT}"
+                )
+        change_rows = [
+            (txnum, key, tx_id, ts, None if is_delete else value)
+            for txnum, key, tx_id, ts, value, is_delete in changes.take(number)
+        ]
+        commit = commitment.chain(
+            previous_commit,
+            block_hash,
+            codes,
+            commitment.index_digest(index_rows),  # type: ignore[arg-type]
+            commitment.changes_digest(change_rows),
+            commitment.events_digest(events.take(number)),  # type: ignore[arg-type]
+        )
+        if commit != stored:
+            raise LedgerIntegrityError(
+                f"block {number}: its state commitment does not match its tx index, state "
+                "changes (key history) or events as stored, or its validation codes; "
+                + REPAIR_HINT
+            )
+        if number > 0:
+            transactions += len(block.data.data)
+        previous_hash, previous_commit = block_hash, commit
+        expected += 1
+    for groups in (index, changes, events):
+        groups.check_exhausted(expected)
+    return expected, transactions, previous_hash, previous_commit
+
+
+_STATE_CHECK = """
+WITH latest AS (
+    SELECT key, MAX(block * 4294967296 + txnum) AS version, block, txnum, value, is_delete
+    FROM history GROUP BY key)
+SELECT l.key, l.block, l.txnum,
+    CASE WHEN l.is_delete THEN 'deleted' WHEN s.key IS NULL THEN 'missing' ELSE 'differs' END
+FROM latest l LEFT JOIN state s ON s.key = l.key
+WHERE (l.is_delete AND s.key IS NOT NULL)
+   OR (NOT l.is_delete AND (s.key IS NULL OR s.block IS NOT l.block
+       OR s.txnum IS NOT l.txnum OR s.value IS NOT l.value))
+UNION ALL
+SELECT s.key, s.block, s.txnum, 'unwritten' FROM state s
+WHERE NOT EXISTS (SELECT 1 FROM history h WHERE h.key = s.key)
+LIMIT 1
+"""
+
+
+def _verify_state(conn: sqlite3.Connection) -> int:
+    """Every world-state row is its key's last change; return the number of keys."""
+    bad = conn.execute(_STATE_CHECK).fetchone()
+    if bad is not None:
+        key, block, txnum, what = bad
+        name = key.decode(errors="replace")
+        detail = {
+            "deleted": f"was deleted in block {block} (tx {txnum}) but is still in the world state",
+            "missing": f"was last written in block {block} (tx {txnum}) but is missing from "
+            "the world state",
+            "differs": f"does not match its last write in block {block} (tx {txnum})",
+            "unwritten": f"is in the world state (version {block}.{txnum}) but no block wrote it",
+        }[what]
+        raise LedgerIntegrityError(f"world state key {name!r} {detail}; {REPAIR_HINT}")
+    return conn.execute("SELECT COUNT(*) FROM state").fetchone()[0]
