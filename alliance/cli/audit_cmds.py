@@ -29,7 +29,10 @@ def register(groups: Any) -> None:
     p.add_argument("--run", type=int, default=0, help="run number (default: the latest)")
     p.set_defaults(handler=verify)
 
-    p = commands.add_parser("chain", help="height and head hash of the ledger")
+    p = commands.add_parser(
+        "chain",
+        help="check the ledger: hash chain, data hashes, state commitments vs the world state",
+    )
     add_dir_option(p)
     p.set_defaults(handler=chain)
 
@@ -99,13 +102,28 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def chain(args: argparse.Namespace) -> int:
-    from network.audit import chain_info
-    from network.connection import connect_member
+    from network.connection import connect_member, current_engine
+    from network.errors import LedgerIntegrityError
 
-    with connect_member(net_dir(args), acting_org(args), args.user) as conn:
-        info = chain_info(conn.network)
+    target = net_dir(args)
+    try:
+        if current_engine(target) == "devnet":
+            from network.devnet import check_ledger
+
+            fields = {"engine": "devnet", **check_ledger(target).__dict__}
+        else:
+            from network.audit import verify_chain
+
+            with connect_member(target, acting_org(args), args.user) as conn:
+                fields = {"engine": "fabric", **verify_chain(conn.network).__dict__}
+    except LedgerIntegrityError as exc:
+        if args.json:
+            output.emit_json({"verified": False, "problem": str(exc)})
+        else:
+            output.emit_error(f"the ledger does NOT verify: {exc}")
+        return 1
     if args.json:
-        output.emit_json(info.__dict__)
+        output.emit_json({"verified": True, **fields})
     else:
-        output.emit_fields("Ledger", info.__dict__)
+        output.emit_fields("Ledger verified", fields)
     return 0

@@ -48,6 +48,12 @@ def register(groups: Any) -> None:
     add_dir_option(p)
     p.set_defaults(handler=status)
 
+    p = commands.add_parser(
+        "repair", help="devnet: rebuild the world state from the blocks (devnet stopped)"
+    )
+    add_dir_option(p)
+    p.set_defaults(handler=repair)
+
     p = commands.add_parser("add-org", help="identity material for an org that asks to join")
     add_dir_option(p)
     p.add_argument("new_org", metavar="ORG")
@@ -236,6 +242,28 @@ def status(args: argparse.Namespace) -> int:
         )
     else:
         output.emit_table(f"{target} ({engine})", ("process", "state", "pid", "port"), rows)
+    return 0
+
+
+def repair(args: argparse.Namespace) -> int:
+    from network.devnet import repair_network
+
+    report = repair_network(net_dir(args).resolve())
+    fields = {
+        "found": report.found or "nothing wrong",
+        "blocks replayed": report.blocks,
+        "transactions": report.transactions,
+        "state keys": report.state_keys,
+        "commitments added": report.commitments_added,
+        "state commitment": report.after.head_commit,
+        "seconds": round(report.seconds, 2),
+    }
+    if args.json:
+        output.emit_json({k.replace(" ", "_"): v for k, v in fields.items()})
+    else:
+        output.emit_fields(
+            "Ledger repaired from its blocks; start it with `alliance network up`", fields
+        )
     return 0
 
 

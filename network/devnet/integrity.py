@@ -10,6 +10,10 @@ One read-only pass over a consistent SQLite snapshot, in block order:
 - the world state: every key's row must be its last change in the history (value and version),
   deleted keys absent, no key without a change: an altered row names the key and its block.
 
+`verify_replay` (the audit's deeper check) also replays every block's write sets (VALID
+transactions only) and requires the commitments they produce to be the stored ones: the stored
+rows are then exactly what the blocks' own transactions say.
+
 Blocks, history, index and events are each read once with a sequential cursor, so the cost is
 one read of the file and one sha256 over it (see bench/README.md for figures).
 """
@@ -23,7 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from network.devnet import commitment
-from network.devnet.store import LedgerStore, checked_block, connect_reader
+from network.devnet.store import (
+    LedgerStore,
+    checked_block,
+    connect_reader,
+    derive_rows,
+)
 from network.errors import LedgerIntegrityError
 from network.protoutil import block_tx_filter, validation_code_name
 
@@ -117,8 +126,7 @@ def _verify_chain(conn: sqlite3.Connection) -> tuple[int, int, bytes, bytes]:
     )
     events = _Groups(
         conn.execute(
-            "SELECT block, txnum, tx_id, chaincode, name, payload FROM events "
-            "ORDER BY block, txnum"
+            "SELECT block, txnum, tx_id, chaincode, name, payload FROM events ORDER BY block, txnum"
         ),
         "events",
     )
@@ -166,8 +174,7 @@ def _verify_chain(conn: sqlite3.Connection) -> tuple[int, int, bytes, bytes]:
         if commit != stored:
             raise LedgerIntegrityError(
                 f"block {number}: its state commitment does not match its tx index, state "
-                "changes (key history) or events as stored, or its validation codes; "
-                + REPAIR_HINT
+                "changes (key history) or events as stored, or its validation codes; " + REPAIR_HINT
             )
         if number > 0:
             transactions += len(block.data.data)
@@ -210,3 +217,62 @@ def _verify_state(conn: sqlite3.Connection) -> int:
         }[what]
         raise LedgerIntegrityError(f"world state key {name!r} {detail}; {REPAIR_HINT}")
     return conn.execute("SELECT COUNT(*) FROM state").fetchone()[0]
+
+
+def verify_replay(conn: sqlite3.Connection, page: int = 64) -> int:
+    """Replay every block's transactions and compare the commitments they produce with the
+    stored ones (after `verify_database`); return the number of transactions replayed."""
+    from network.devnet.replay import replay_block
+
+    conn.execute("BEGIN")
+    try:
+        previous_commit = b""
+        number = 0
+        replayed_txs = 0
+        while True:
+            rows = conn.execute(
+                "SELECT number, hash, previous_hash, data_hash, block FROM blocks "
+                "WHERE number >= ? ORDER BY number LIMIT ?",
+                (number, page),
+            ).fetchall()
+            if not rows:
+                return replayed_txs
+            for row in rows:
+                block = checked_block(*row)
+                replayed = replay_block(block)
+
+                def earlier(ids: list[str], n: int = row[0]) -> set[str]:
+                    return _indexed_before(conn, ids, n)
+
+                derived = derive_rows(
+                    block, row[1], replayed.txs, replayed.history, previous_commit, earlier
+                )
+                if derived.commit != commitment.stored_commit(block):
+                    raise LedgerIntegrityError(
+                        f"block {row[0]}: replaying its transactions does not reproduce its "
+                        f"state commitment (stored rows or validation codes differ); {REPAIR_HINT}"
+                    )
+                replayed_txs += len(replayed.txs)
+                previous_commit = derived.commit
+                number = row[0] + 1
+    except sqlite3.DatabaseError as exc:
+        raise LedgerIntegrityError(
+            f"the ledger file is damaged at the SQLite level ({exc})"
+        ) from exc
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def _indexed_before(conn: sqlite3.Connection, ids: list[str], number: int) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        found.update(
+            r[0]
+            for r in conn.execute(
+                f"SELECT tx_id FROM txindex WHERE block < ? AND tx_id IN "
+                f"({','.join('?' * len(chunk))})",
+                (number, *chunk),
+            )
+        )
+    return found

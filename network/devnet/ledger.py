@@ -333,4 +333,3 @@ class DevnetLedger:
         """Return once the chain is taller than `height` - 1 blocks (i.e. block `height` exists)."""
         while self.height <= height:
             await self._new_block.wait()
-

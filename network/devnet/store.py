@@ -11,7 +11,7 @@ the commit thread; readers use their own connection.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,7 +237,6 @@ class LedgerStore:
         ).fetchall()
         return [StoredEvent(*row) for row in rows]
 
-
     # -- the one write ---------------------------------------------------------------------------
 
     def commit_block(
@@ -309,32 +308,27 @@ def checked_block(
     return block
 
 
-def write_block(
-    cur: sqlite3.Cursor,
+@dataclass(frozen=True)
+class DerivedRows:
+    """The rows a block adds to the tx index, key history and events, and its commitment."""
+
+    index: list[commitment.IndexRow]
+    changes: list[commitment.ChangeRow]
+    events: list[commitment.EventRow]
+    commit: bytes
+
+
+def derive_rows(
     block: common_pb2.Block,
     block_hash: bytes,
     txs: Sequence[TxRecord],
-    updates: dict[str, tuple[bytes | None, Version]],
     history: Sequence[tuple[str, int, bytes | None]],
     previous_commit: bytes,
-    *,
-    insert_block: bool = True,
-) -> bytes:
-    """Write a block's rows inside the caller's transaction; return its state commitment.
-
-    The commitment is computed from exactly the rows inserted and recorded in the block's
-    metadata. With `insert_block=False` (repair) the block row is left as it is."""
-    number = block.header.number
-    ids = [t.tx_id for t in txs if t.tx_id]
-    existing: set[str] = set()
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        existing.update(
-            r[0]
-            for r in cur.execute(
-                f"SELECT tx_id FROM txindex WHERE tx_id IN ({','.join('?' * len(chunk))})", chunk
-            )
-        )
+    indexed: Callable[[list[str]], set[str]],
+) -> DerivedRows:
+    """What a block adds besides itself (pure but for `indexed`: which of these tx ids the
+    index already holds — a repeated id keeps its first entry, as Fabric's index does)."""
+    existing = indexed([t.tx_id for t in txs if t.tx_id])
     index: list[commitment.IndexRow] = []
     for t in txs:
         if t.tx_id and t.tx_id not in existing:
@@ -356,7 +350,43 @@ def write_block(
         commitment.changes_digest(changes),
         commitment.events_digest(events),
     )
-    commitment.record_commit(block, commit)
+    return DerivedRows(index, changes, events, commit)
+
+
+def indexed_ids(cur: sqlite3.Cursor | sqlite3.Connection, ids: list[str]) -> set[str]:
+    """Which of `ids` the tx index holds."""
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        found.update(
+            r[0]
+            for r in cur.execute(
+                f"SELECT tx_id FROM txindex WHERE tx_id IN ({','.join('?' * len(chunk))})", chunk
+            )
+        )
+    return found
+
+
+def write_block(
+    cur: sqlite3.Cursor,
+    block: common_pb2.Block,
+    block_hash: bytes,
+    txs: Sequence[TxRecord],
+    updates: dict[str, tuple[bytes | None, Version]],
+    history: Sequence[tuple[str, int, bytes | None]],
+    previous_commit: bytes,
+    *,
+    insert_block: bool = True,
+) -> bytes:
+    """Write a block's rows inside the caller's transaction; return its state commitment.
+
+    The commitment is computed from exactly the rows inserted and recorded in the block's
+    metadata. With `insert_block=False` (repair) the stored block row gets the new metadata."""
+    number = block.header.number
+    rows = derive_rows(
+        block, block_hash, txs, history, previous_commit, lambda ids: indexed_ids(cur, ids)
+    )
+    commitment.record_commit(block, rows.commit)
     raw = block.SerializeToString()
     if insert_block:
         cur.execute(
@@ -368,7 +398,7 @@ def write_block(
         cur.execute("UPDATE blocks SET block = ? WHERE number = ?", (raw, number))
     cur.executemany(
         "INSERT INTO txindex (tx_id, block, txnum, code) VALUES (?, ?, ?, ?)",
-        [(tx_id, number, txnum, code) for txnum, tx_id, code in index],
+        [(tx_id, number, txnum, code) for txnum, tx_id, code in rows.index],
     )
     puts = [(k.encode(), v, ver[0], ver[1]) for k, (v, ver) in updates.items() if v is not None]
     dels = [(k.encode(),) for k, (v, _) in updates.items() if v is None]
@@ -383,12 +413,12 @@ def write_block(
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             (key, number, txnum, tx_id, ts, value, int(value is None))
-            for txnum, key, tx_id, ts, value in changes
+            for txnum, key, tx_id, ts, value in rows.changes
         ],
     )
     cur.executemany(
         "INSERT INTO events (block, txnum, tx_id, chaincode, name, payload) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        [(number, *e) for e in events],
+        [(number, *e) for e in rows.events],
     )
-    return commit
+    return rows.commit

@@ -148,9 +148,7 @@ class CachedWorldState:
                 return False
             return not end or (key <= end if end_inclusive else key < end)
 
-        pinned = sorted(
-            (k, e) for k, e in self._pinned.items() if e is not None and in_range(k)
-        )
+        pinned = sorted((k, e) for k, e in self._pinned.items() if e is not None and in_range(k))
         skip = set(self._pinned)
         stored = self._paged(start, end, end_inclusive, skip)
         yield from _merge(stored, iter(pinned))
