@@ -42,7 +42,7 @@ from network.protoutil import (
 log = logging.getLogger("network.devnet")
 
 RECENT_LIMIT = 100_000
-RECENT_STATUS_LIMIT = 20_000
+RECENT_STATUS_LIMIT = 10_000
 """Commit statuses kept in memory for CommitStatus calls; older ones are read from SQLite."""
 
 

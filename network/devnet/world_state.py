@@ -86,9 +86,11 @@ class StateSource(Protocol):
     def state_count(self) -> int: ...
 
 
-DEFAULT_CACHE_BYTES = 32 * 1024 * 1024
-ENTRY_OVERHEAD = 200
-"""Rough bytes of a cached entry besides its key and value (dict slot, tuple, ints)."""
+DEFAULT_CACHE_BYTES = 16 * 1024 * 1024
+"""Enough for the working set of a busy consortium (jobs, charter, members, recent datasets)."""
+ENTRY_OVERHEAD = 360
+"""Bytes of a cached entry besides its key's and value's characters (OrderedDict node, str and
+bytes headers, the entry and version tuples, two ints), measured on CPython 3.11."""
 RANGE_PAGE = 256
 
 _MISSING = object()
