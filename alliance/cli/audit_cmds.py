@@ -110,7 +110,7 @@ def chain(args: argparse.Namespace) -> int:
         if current_engine(target) == "devnet":
             from network.devnet import check_ledger
 
-            fields = {"engine": "devnet", **check_ledger(target).__dict__}
+            fields = {"engine": "devnet", **check_ledger(target).to_dict()}
         else:
             from network.audit import verify_chain
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from fabric_protos.common import common_pb2
 
@@ -107,3 +108,43 @@ def record_commit(block: common_pb2.Block, commit: bytes) -> None:
     while len(slots) <= COMMIT_HASH:
         slots.append(b"")
     slots[COMMIT_HASH] = common_pb2.Metadata(value=commit).SerializeToString()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How far the ledger was last fully verified, so start-up re-derives only newer blocks.
+
+    `height` blocks were verified; the last one had `block_hash` and commitment `commit`;
+    `metadata` chains over the metadata of all of them (validation codes, commitments), so
+    older blocks' metadata is still checked at every start. `seal` is a hash over the rest:
+    a checkpoint whose seal does not verify is ignored (the whole ledger is re-verified); a
+    sealed one the chain no longer matches means the chain changed, and is reported."""
+
+    height: int
+    block_hash: bytes
+    commit: bytes
+    metadata: bytes
+    seal: bytes = b""
+
+    def sealed(self) -> Checkpoint:
+        return Checkpoint(self.height, self.block_hash, self.commit, self.metadata, self._seal())
+
+    def is_sealed(self) -> bool:
+        return self.seal == self._seal()
+
+    def _seal(self) -> bytes:
+        return hashlib.sha256(
+            DOMAIN
+            + b"checkpoint"
+            + _U64.pack(self.height)
+            + _b(self.block_hash)
+            + _b(self.commit)
+            + _b(self.metadata)
+        ).digest()
+
+
+def metadata_step(previous: bytes, number: int, block: common_pb2.Block) -> bytes:
+    """The running digest over blocks' metadata, extended by block `number`."""
+    return hashlib.sha256(
+        previous + _U64.pack(number) + block.metadata.SerializeToString()
+    ).digest()

@@ -1,4 +1,4 @@
-"""The whole-ledger check devnet runs at start and `alliance audit chain` runs on demand.
+"""The ledger check devnet runs at start and `alliance audit chain` runs on demand.
 
 One read-only pass over a consistent SQLite snapshot, in block order:
 - every block: numbers contiguous, header hash recomputed, linked to the block before, data hash
@@ -15,7 +15,12 @@ transactions only) and requires the commitments they produce to be the stored on
 rows are then exactly what the blocks' own transactions say.
 
 Blocks, history, index and events are each read once with a sequential cursor, so the cost is
-one read of the file and one sha256 over it (see bench/README.md for figures).
+about one read of the file and one sha256 over it (figures in bench/README.md). Re-deriving the
+rows is most of it, so devnet's start does it only for blocks after its checkpoint (the height
+its previous start verified, sealed, tied to that block's hash and commitment and to a digest
+of every older block's metadata); older blocks still get their bytes, hashes and metadata
+checked at every start, and the world state is always checked whole. `alliance audit chain`
+re-derives everything.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from fabric_protos.common import common_pb2
 
 from network.devnet import commitment
 from network.devnet.store import (
@@ -47,6 +54,13 @@ class LedgerSummary:
     head_hash: str
     head_commit: str
     seconds: float
+    rows_checked_from: int
+    """First block whose derived rows were re-derived (0: all; later: from a checkpoint)."""
+    checkpoint: commitment.Checkpoint | None = field(default=None, repr=False)
+    """What a later start may skip (None for an empty ledger)."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "checkpoint"}
 
 
 class _Groups:
@@ -75,22 +89,31 @@ class _Groups:
             )
 
 
-def verify_ledger_store(store: LedgerStore) -> LedgerSummary:
+def verify_ledger_store(
+    store: LedgerStore, checkpoint: commitment.Checkpoint | None = None
+) -> LedgerSummary:
     """`verify_database` on a fresh read-only connection to the store's file."""
     conn = connect_reader(store.path)
     try:
-        return verify_database(conn)
+        return verify_database(conn, checkpoint)
     finally:
         conn.close()
 
 
-def verify_database(conn: sqlite3.Connection) -> LedgerSummary:
+def verify_database(
+    conn: sqlite3.Connection, checkpoint: commitment.Checkpoint | None = None
+) -> LedgerSummary:
     """Check the ledger behind `conn` (read-only use); raise LedgerIntegrityError on the first
-    block or key that does not verify."""
+    block or key that does not verify.
+
+    Every block's bytes and metadata, and the whole world state, are always checked. With a
+    valid `checkpoint` the rows derived from blocks it covers (tx index, history, events) are
+    not re-derived — `alliance audit chain` passes none and checks everything."""
     started = time.perf_counter()
     conn.execute("BEGIN")  # one snapshot for every cursor below, even while devnet commits
     try:
-        summary = _verify_chain(conn)
+        chain = _Chain(conn, checkpoint)
+        chain.run()
         keys = _verify_state(conn)
     except sqlite3.DatabaseError as exc:
         raise LedgerIntegrityError(
@@ -100,57 +123,112 @@ def verify_database(conn: sqlite3.Connection) -> LedgerSummary:
     finally:
         conn.execute("ROLLBACK")
     return LedgerSummary(
-        height=summary[0],
-        transactions=summary[1],
+        height=chain.height,
+        transactions=chain.transactions,
         state_keys=keys,
-        head_hash=summary[2].hex(),
-        head_commit=summary[3].hex(),
+        head_hash=chain.previous_hash.hex(),
+        head_commit=chain.previous_commit.hex(),
         seconds=time.perf_counter() - started,
+        rows_checked_from=chain.full_from,
+        checkpoint=commitment.Checkpoint(
+            chain.height, chain.previous_hash, chain.previous_commit, chain.metadata
+        )
+        if chain.height
+        else None,
     )
 
 
-def _verify_chain(conn: sqlite3.Connection) -> tuple[int, int, bytes, bytes]:
-    index = _Groups(
-        conn.execute(
+class _Chain:
+    """One pass over the blocks in order (see the module docstring)."""
+
+    def __init__(self, conn: sqlite3.Connection, checkpoint: commitment.Checkpoint | None) -> None:
+        self.conn = conn
+        self.checkpoint = checkpoint if checkpoint is not None and checkpoint.is_sealed() else None
+        self.full_from = self.checkpoint.height if self.checkpoint else 0
+        self.height = 0
+        self.transactions = 0
+        self.previous_hash = b""
+        self.previous_commit = b""
+        self.metadata = b""
+
+    def _groups(self, sql: str, table: str) -> _Groups:
+        return _Groups(self.conn.execute(sql, (self.full_from,)), table)
+
+    def run(self) -> None:
+        index = self._groups(
             "SELECT block, txnum, tx_id, code FROM txindex INDEXED BY txindex_by_block "
-            "ORDER BY block, txnum"
-        ),
-        "tx index",
-    )
-    changes = _Groups(
-        conn.execute(
+            "WHERE block >= ? ORDER BY block, txnum",
+            "tx index",
+        )
+        changes = self._groups(
             "SELECT block, txnum, key, tx_id, timestamp, value, is_delete FROM history "
-            "INDEXED BY history_by_block ORDER BY block, txnum, key"
-        ),
-        "history",
-    )
-    events = _Groups(
-        conn.execute(
-            "SELECT block, txnum, tx_id, chaincode, name, payload FROM events ORDER BY block, txnum"
-        ),
-        "events",
-    )
-    previous_hash = b""
-    previous_commit = b""
-    expected = 0
-    transactions = 0
-    for row in conn.execute(
-        "SELECT number, hash, previous_hash, data_hash, block FROM blocks ORDER BY number"
-    ):
-        number, block_hash, prev = row[0], row[1], row[2]
-        if number != expected:
-            raise LedgerIntegrityError(f"block {expected} is missing (found {number})")
-        if prev != previous_hash:
+            "INDEXED BY history_by_block WHERE block >= ? ORDER BY block, txnum, key",
+            "history",
+        )
+        events = self._groups(
+            "SELECT block, txnum, tx_id, chaincode, name, payload FROM events "
+            "WHERE block >= ? ORDER BY block, txnum",
+            "events",
+        )
+        for row in self.conn.execute(
+            "SELECT number, hash, previous_hash, data_hash, block FROM blocks ORDER BY number"
+        ):
+            number, block_hash, prev = row[0], row[1], row[2]
+            if number != self.height:
+                raise LedgerIntegrityError(f"block {self.height} is missing (found {number})")
+            if prev != self.previous_hash:
+                raise LedgerIntegrityError(
+                    f"block {number}: previous hash does not link to block {number - 1}"
+                )
+            block = checked_block(*row)
+            stored = commitment.stored_commit(block)
+            if not stored:
+                raise LedgerIntegrityError(
+                    f"block {number} has no state commitment (written by an older devnet); "
+                    f"{REPAIR_HINT} to compute them"
+                )
+            if number >= self.full_from:
+                self._check_rows(number, block_hash, block, stored, index, changes, events)
+            if number > 0:
+                self.transactions += len(block.data.data)
+            self.metadata = commitment.metadata_step(self.metadata, number, block)
+            self.previous_hash, self.previous_commit = block_hash, stored
+            self.height += 1
+            if self.checkpoint is not None and self.height == self.checkpoint.height:
+                self._check_checkpoint()
+        if self.checkpoint is not None and self.height < self.checkpoint.height:
             raise LedgerIntegrityError(
-                f"block {number}: previous hash does not link to block {number - 1}"
+                f"the chain has {self.height} blocks but {self.checkpoint.height} were verified "
+                f"at an earlier start: blocks were removed; restore the ledger from a backup"
             )
-        block = checked_block(*row)
-        stored = commitment.stored_commit(block)
-        if not stored:
+        for groups in (index, changes, events):
+            groups.check_exhausted(self.height)
+
+    def _check_checkpoint(self) -> None:
+        cp = self.checkpoint
+        assert cp is not None
+        if (cp.block_hash, cp.commit) != (self.previous_hash, self.previous_commit):
             raise LedgerIntegrityError(
-                f"block {number} has no state commitment (written by an older devnet); "
-                f"{REPAIR_HINT} to compute them"
+                f"block {cp.height - 1}: its hash or state commitment differs from the one "
+                f"verified at an earlier start; {REPAIR_HINT}"
             )
+        if cp.metadata != self.metadata:
+            raise LedgerIntegrityError(
+                f"the metadata (validation codes or state commitments) of a block below "
+                f"{cp.height} changed since an earlier start; run `alliance audit chain` to "
+                "name it"
+            )
+
+    def _check_rows(
+        self,
+        number: int,
+        block_hash: bytes,
+        block: common_pb2.Block,
+        stored: bytes,
+        index: _Groups,
+        changes: _Groups,
+        events: _Groups,
+    ) -> None:
         index_rows = index.take(number)
         codes = block_tx_filter(block)
         for txnum, tx_id, code in index_rows:
@@ -164,7 +242,7 @@ def _verify_chain(conn: sqlite3.Connection) -> tuple[int, int, bytes, bytes]:
             for txnum, key, tx_id, ts, value, is_delete in changes.take(number)
         ]
         commit = commitment.chain(
-            previous_commit,
+            self.previous_commit,
             block_hash,
             codes,
             commitment.index_digest(index_rows),  # type: ignore[arg-type]
@@ -176,13 +254,6 @@ def _verify_chain(conn: sqlite3.Connection) -> tuple[int, int, bytes, bytes]:
                 f"block {number}: its state commitment does not match its tx index, state "
                 "changes (key history) or events as stored, or its validation codes; " + REPAIR_HINT
             )
-        if number > 0:
-            transactions += len(block.data.data)
-        previous_hash, previous_commit = block_hash, commit
-        expected += 1
-    for groups in (index, changes, events):
-        groups.check_exhausted(expected)
-    return expected, transactions, previous_hash, previous_commit
 
 
 _STATE_CHECK = """

@@ -96,7 +96,7 @@ def repair_ledger(path: Path) -> RepairReport:
 
 
 def _rebuild(cur: sqlite3.Cursor) -> tuple[int, int, int]:
-    for table in ("state", "history", "txindex", "events"):
+    for table in ("state", "history", "txindex", "events", "checkpoint"):
         cur.execute(f"DELETE FROM {table}")
     previous_hash = b""
     previous_commit = b""

@@ -92,15 +92,18 @@ async def serve(
     profile = load_profile(net_dir)
     tls = devnet_tls(net_dir)
     store = LedgerStore(ledger_path(net_dir))
-    summary = verify_ledger_store(store)
+    summary = verify_ledger_store(store, store.read_checkpoint())
+    if summary.checkpoint is not None:
+        store.write_checkpoint(summary.checkpoint)
     log.info(
-        "ledger %s verified: height %d, %d transactions, %d state keys, state commitment %s "
-        "(%.2f s)",
+        "ledger %s verified: height %d, %d transactions, %d state keys, state commitment %s; "
+        "rows re-derived from block %d (%.2f s)",
         store.path,
         summary.height,
         summary.transactions,
         summary.state_keys,
         summary.head_commit[:16],
+        summary.rows_checked_from,
         summary.seconds,
     )
     ledger = DevnetLedger(

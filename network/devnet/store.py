@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS txindex (
 CREATE TABLE IF NOT EXISTS events (
     block INTEGER NOT NULL, txnum INTEGER NOT NULL, tx_id TEXT NOT NULL, chaincode TEXT NOT NULL,
     name TEXT NOT NULL, payload BLOB NOT NULL, PRIMARY KEY (block, txnum)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoint (
+    id INTEGER PRIMARY KEY CHECK (id = 0), height INTEGER NOT NULL, block_hash BLOB NOT NULL,
+    commit_hash BLOB NOT NULL, metadata BLOB NOT NULL, seal BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS history_by_block ON history (block, txnum, key);
 CREATE INDEX IF NOT EXISTS txindex_by_block ON txindex (block, txnum);
 """
@@ -236,6 +239,21 @@ class LedgerStore:
             (first_block, last_block, chaincode),
         ).fetchall()
         return [StoredEvent(*row) for row in rows]
+
+    def read_checkpoint(self) -> commitment.Checkpoint | None:
+        row = self._reader.execute(
+            "SELECT height, block_hash, commit_hash, metadata, seal FROM checkpoint"
+        ).fetchone()
+        return None if row is None else commitment.Checkpoint(*row)
+
+    def write_checkpoint(self, checkpoint: commitment.Checkpoint) -> None:
+        """Record how far the ledger has been verified (devnet's start, after the check)."""
+        cp = checkpoint.sealed()
+        self._writer.execute(
+            "INSERT OR REPLACE INTO checkpoint (id, height, block_hash, commit_hash, metadata, "
+            "seal) VALUES (0, ?, ?, ?, ?, ?)",
+            (cp.height, cp.block_hash, cp.commit, cp.metadata, cp.seal),
+        )
 
     # -- the one write ---------------------------------------------------------------------------
 

@@ -261,3 +261,89 @@ def test_check_reads_a_copy_without_writing(ledger, tmp_path) -> None:
     mtime = copy.stat().st_mtime_ns
     _verify(copy)
     assert copy.stat().st_mtime_ns == mtime
+
+
+def _checkpointed(path: Path):
+    """Verify once as devnet's start does and record the checkpoint; return it."""
+    summary = _verify(path)
+    store = LedgerStore(path)
+    store.write_checkpoint(summary.checkpoint)
+    checkpoint = store.read_checkpoint()
+    store.close()
+    return checkpoint
+
+
+def _verify_from(path: Path, checkpoint):
+    conn = connect_reader(path)
+    try:
+        return verify_database(conn, checkpoint)
+    finally:
+        conn.close()
+
+
+def test_start_after_a_checkpoint_re_derives_only_newer_blocks(ledger) -> None:
+    checkpoint = _checkpointed(ledger)
+    assert checkpoint.is_sealed() and checkpoint.height == 6
+    store = LedgerStore(ledger)
+    block = pu.new_block(6, store.last_hash(), [pu.config_envelope("alliance")], [0])
+    store.commit_block(block, pu.block_header_hash(block.header), [], {}, [])
+    store.close()
+    summary = _verify_from(ledger, checkpoint)
+    assert (summary.height, summary.rows_checked_from) == (7, 6)
+
+
+def test_with_a_checkpoint_block_bytes_metadata_and_world_state_are_still_checked(
+    ledger, tmp_path
+) -> None:
+    checkpoint = _checkpointed(ledger)
+    cases = {
+        "world state": (
+            lambda p: _sql(p, "UPDATE state SET value = CAST('x' AS BLOB) WHERE block = 5"),
+            r"world state key 'dataset/telecom/c'",
+        ),
+        "block data": (
+            lambda p: _edit_block(
+                p, 1, lambda b: b.data.data.__setitem__(0, b.data.data[0][:-1] + b"!")
+            ),
+            r"^block 1: data hash",
+        ),
+        "validation codes": (
+            lambda p: _edit_block(
+                p,
+                3,
+                lambda b: b.metadata.metadata.__setitem__(
+                    common_pb2.BlockMetadataIndex.TRANSACTIONS_FILTER, bytes([0, 0])
+                ),
+            ),
+            r"metadata .* of a block below 6 changed",
+        ),
+        "removed block": (
+            lambda p: _sql(p, "DELETE FROM blocks WHERE number = 5"),
+            r"6 were verified at an earlier start",
+        ),
+    }
+    for name, (damage, named) in cases.items():
+        copy = tmp_path / f"{name}.sqlite"
+        shutil.copy(ledger, copy)
+        damage(copy)
+        with pytest.raises(LedgerIntegrityError, match=named):
+            _verify_from(copy, checkpoint)
+
+
+def test_old_derived_rows_are_left_to_the_audit_when_a_checkpoint_covers_them(ledger) -> None:
+    checkpoint = _checkpointed(ledger)
+    _sql(ledger, "UPDATE events SET payload = CAST('x' AS BLOB) WHERE block = 1")
+    assert _verify_from(ledger, checkpoint).rows_checked_from == 6
+    with pytest.raises(LedgerIntegrityError, match=r"^block 1: its state commitment"):
+        _verify(ledger)  # what `alliance audit chain` runs
+
+
+def test_an_altered_checkpoint_is_ignored_and_everything_re_derived(ledger) -> None:
+    checkpoint = _checkpointed(ledger)
+    _sql(ledger, "UPDATE checkpoint SET height = 2")
+    store = LedgerStore(ledger)
+    altered = store.read_checkpoint()
+    store.close()
+    assert not altered.is_sealed()
+    assert _verify_from(ledger, altered).rows_checked_from == 0
+    assert checkpoint.is_sealed()

@@ -108,6 +108,10 @@ def test_state_commitments_survive_sigkill_during_commits(devnet) -> None:
         t.join(timeout=30)
     before = check_ledger(devnet.net_dir)  # blocks, commitments, world state, replay
     devnet.restart()
+    conn = sqlite3.connect(ledger_path(devnet.net_dir))
+    (verified,) = conn.execute("SELECT height FROM checkpoint").fetchone()
+    conn.close()
+    assert verified == before.height  # the restart verified the whole chain and recorded it
     _fill(devnet, 3)
     after = check_ledger(devnet.net_dir)
     assert after.height > before.height and after.transactions == before.transactions + 3
