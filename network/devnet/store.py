@@ -140,28 +140,32 @@ class LedgerStore:
         if row is None:
             return None
         value, block, txnum, written, is_delete = row
-        if is_delete is None or is_delete or written != value:
-            raise LedgerIntegrityError(
-                f"world state key {key!r} does not match its write in block {block} "
-                f"(tx {txnum}); stop devnet and run `alliance network repair --dir NET`"
-            )
+        _check_state_row(key, value, block, txnum, written, is_delete)
         return value, (block, txnum)
 
     def state_range(
         self, start: str, end: str, *, end_inclusive: bool = False, limit: int = 256
     ) -> list[tuple[str, bytes, Version]]:
         """Up to `limit` committed keys in [start, end) (or [start, end]) in key order; empty
-        end: no bound. Callers page by passing the last key returned + "\x00" as `start`."""
-        sql = "SELECT key, value, block, txnum FROM state WHERE key >= ?"
+        end: no bound. Callers page by passing the last key returned + "\x00" as `start`.
+        Each row is checked against its write in the history, as `state_entry` does."""
+        sql = (
+            "SELECT s.key, s.value, s.block, s.txnum, h.value, h.is_delete FROM state s "
+            "LEFT JOIN history h ON h.key = s.key AND h.block = s.block AND h.txnum = s.txnum "
+            "WHERE s.key >= ?"
+        )
         params: list[object] = [start.encode()]
         if end:
-            sql += " AND key <= ?" if end_inclusive else " AND key < ?"
+            sql += " AND s.key <= ?" if end_inclusive else " AND s.key < ?"
             params.append(end.encode())
-        sql += " ORDER BY key LIMIT ?"
+        sql += " ORDER BY s.key LIMIT ?"
         params.append(limit)
-        return [
-            (k.decode(), v, (b, t)) for k, v, b, t in self._reader.execute(sql, params).fetchall()
-        ]
+        out = []
+        for k, v, b, t, written, is_delete in self._reader.execute(sql, params).fetchall():
+            key = k.decode()
+            _check_state_row(key, v, b, t, written, is_delete)
+            out.append((key, v, (b, t)))
+        return out
 
     def tx_ids(self) -> Iterator[str]:
         for (tx_id,) in self._reader.execute("SELECT tx_id FROM txindex"):
@@ -292,6 +296,17 @@ class LedgerStore:
         from network.devnet.integrity import verify_ledger_store
 
         return verify_ledger_store(self).height
+
+
+def _check_state_row(
+    key: str, value: bytes, block: int, txnum: int, written: bytes | None, is_delete: int | None
+) -> None:
+    """A world-state row must equal the history's write at its version."""
+    if is_delete is None or is_delete or written != value:
+        raise LedgerIntegrityError(
+            f"world state key {key!r} does not match its write in block {block} "
+            f"(tx {txnum}); stop devnet and run `alliance network repair --dir NET`"
+        )
 
 
 def _parse_block(raw: bytes, number: int) -> common_pb2.Block:

@@ -113,5 +113,7 @@ def test_an_altered_row_is_refused_on_read(tmp_path: Path) -> None:
     state = CachedWorldState(store)
     with pytest.raises(LedgerIntegrityError, match=r"'dataset/telecom/c' .* block 5"):
         state.get("dataset/telecom/c")
+    with pytest.raises(LedgerIntegrityError, match=r"'dataset/telecom/c' .* block 5"):
+        list(state.range("dataset/", "dataset/zz"))
     assert state.get("dataset/bank/a") is not None
     store.close()
