@@ -37,9 +37,11 @@ class ReplayedBlock:
 def replay_block(block: common_pb2.Block) -> ReplayedBlock:
     """The records, state updates and history entries committing `block` produced.
 
-    Block 0 (the channel's genesis config) changes nothing. Raises LedgerIntegrityError when a
-    transaction of the block cannot be read (the block's data hash already vouched for it, so
-    that means devnet committed something it should not have)."""
+    Block 0 (the channel's genesis config) changes nothing. A transaction is named by its
+    channel header's tx id (what the orderer read); only VALID ones are unpacked for their
+    write sets and events. Raises LedgerIntegrityError when a transaction cannot be read (the
+    block's data hash already vouched for its bytes, so devnet committed something it should
+    not have)."""
     number = block.header.number
     if number == 0:
         return ReplayedBlock([], {}, [])
@@ -48,24 +50,36 @@ def replay_block(block: common_pb2.Block) -> ReplayedBlock:
     updates: dict[str, tuple[bytes | None, Version]] = {}
     history: list[tuple[str, int, bytes | None]] = []
     for txnum, raw in enumerate(block.data.data):
+        valid = codes[txnum] == VALID
+        writes: dict[str, bytes | None] = {}
+        event = None
         try:
-            tx = unpack_transaction(common_pb2.Envelope.FromString(raw))
-            valid = codes[txnum] == VALID
-            writes: dict[str, bytes | None] = {}
-            event = None
+            envelope = common_pb2.Envelope.FromString(raw)
+            payload = common_pb2.Payload.FromString(envelope.payload)
+            header = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
             if valid:
+                tx = unpack_transaction(envelope)
                 for ns in ReadWriteSet.from_bytes(tx.chaincode_action.results):
                     writes.update(ns.writes)
-                if tx.chaincode_action.events:
-                    ev = chaincode_event_pb2.ChaincodeEvent.FromString(tx.chaincode_action.events)
-                    event = (ev.chaincode_id, ev.event_name, ev.payload)
+                event = _event(tx.chaincode_action.events)
         except (MalformedMessage, DecodeError, ValueError) as exc:
             raise LedgerIntegrityError(
                 f"block {number}: transaction {txnum} cannot be replayed ({exc})"
             ) from exc
-        stamp = tx.channel_header.timestamp.seconds
-        txs.append(TxRecord(tx.tx_id, txnum, codes[txnum], stamp, event))
+        txs.append(TxRecord(header.tx_id, txnum, codes[txnum], header.timestamp.seconds, event))
         for key, value in writes.items():
             updates[key] = (value, (number, txnum))
             history.append((key, txnum, value))
     return ReplayedBlock(txs, updates, history)
+
+
+def _event(raw: bytes) -> tuple[str, str, bytes] | None:
+    """A valid transaction's chaincode event, as the commit path records it (none when absent
+    or unreadable)."""
+    if not raw:
+        return None
+    try:
+        ev = chaincode_event_pb2.ChaincodeEvent.FromString(raw)
+    except DecodeError:
+        return None
+    return (ev.chaincode_id, ev.event_name, ev.payload)
