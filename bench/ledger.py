@@ -477,9 +477,18 @@ def devnet_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
                 if workload == "contract":
                     _init_charter(net_dir, Endpoint("bank", "admin", proc.address, roots))
                 for n in counts:
-                    result = run_load(net_dir, [endpoint], n, args.procs, args.seconds, workload)
+                    result = run_load(
+                        net_dir,
+                        [endpoint],
+                        n,
+                        args.procs,
+                        args.seconds,
+                        workload,
+                        {"devnet": proc.pid},
+                    )
                     rows.append((label, result))
                     _print_row(label, result)
+                    _print_cpu(result)
             finally:
                 stop_devnet(net_dir)
 
