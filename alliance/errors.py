@@ -8,6 +8,8 @@
     │   └── PassphraseError  the passphrase is missing or wrong
     ├── CharterError         the charter file is missing or invalid
     ├── DatasetFileError     a data file cannot be read or does not match its schema
+    ├── ProtocolSpecError    a job does not fit its protocol's schema (unknown protocol, bad
+    │                        parameters, impossible inputs/outputs/dealer)
     └── NetworkDirError      NET is not a network directory, or already holds one
 
 Every message says what was wrong and what to do about it.
@@ -46,6 +48,10 @@ class CharterError(AllianceError):
 
 class DatasetFileError(AllianceError):
     """A data file cannot be read, or does not match the schema it should have."""
+
+
+class ProtocolSpecError(AllianceError, ValueError):
+    """A job does not fit its protocol's schema; the message lists the accepted values."""
 
 
 class NetworkDirError(AllianceError):
