@@ -190,18 +190,22 @@ def job_fields(job: Job) -> dict[str, Any]:
         "parameters": ", ".join(f"{k}={v}" for k, v in sorted(job.parameters.items())) or "none",
         "outputs": "; ".join(f"{k} -> {', '.join(v)}" for k, v in sorted(job.outputs.items())),
         "approvals": ", ".join(
-            f"{org}{'' if org in job.approvals else ' (waiting)'}"
-            for org in job.required_approvers
+            [f"{org} (by its request)" for org, a in sorted(job.approvals.items()) if a.by_request]
+            + [
+                f"{org}{'' if org in job.approvals else ' (waiting)'}"
+                for org in job.required_approvers
+            ]
         )
         or "none needed",
         "runs": f"{job.runs_used} of {job.max_runs}",
         "requested": when(job.created_at),
         "expires": when(job.expires_at),
-        "result": last
-        and "; ".join(
-            [last.state.value, *(f"{k} {v}" for k, v in sorted(last.output_digests.items()))]
-            + [f"dispute: {d}" for d in last.disputes]
-        ),
+        "run result": last and last.state.value,
+        **{
+            f"digest of {name}": digest
+            for name, digest in sorted((last.output_digests if last else {}).items())
+        },
+        "disputes": last and "; ".join(last.disputes),
         "failures": "; ".join(f"{org}: {f.reason}" for org, f in sorted(job.failures.items()))
         or None,
         "rejection": job.rejection and f"{job.rejection.org}: {job.rejection.reason}",

@@ -46,21 +46,13 @@ def emit_table(
             table.add_column(column, overflow="fold")
     for row in cells:
         table.add_row(*row)
-    _print(table)
-
-
-def _print(renderable: Any) -> None:
-    console = Console(soft_wrap=False, width=max(_console.width, _needed_width(renderable)))
-    console.print(renderable)
-
-
-def _needed_width(table: Any) -> int:
-    """Width that fits every kept column whole (the rest may wrap)."""
-    if not isinstance(table, Table):
-        return 0
-    kept = sum((c.min_width or 0) + 3 for c in table.columns if c.no_wrap)
-    others = sum(6 for c in table.columns if not c.no_wrap)
-    return kept + others + 1
+    # wide enough for the kept columns whole and the others at up to 24 characters before they
+    # wrap; wider than the terminal only when the kept columns need it
+    needed = 1
+    for index, column in enumerate(columns):
+        natural = max([len(column), *(len(row[index]) for row in cells)])
+        needed += 3 + (natural if column in keep else min(natural, 24))
+    Console(soft_wrap=False, width=max(_console.width, needed)).print(table)
 
 
 def emit_listing(
@@ -80,14 +72,20 @@ def emit_listing(
 
 
 def emit_fields(title: str, fields: dict[str, Any]) -> None:
-    table = Table(title=title, title_justify="left", show_header=False)
-    table.add_column("field", style="bold", no_wrap=True)
-    table.add_column("value", overflow="fold")
+    """Name/value pairs; a value without spaces (an id, a digest, a path) is never cut."""
+    rows = []
     for key, value in fields.items():
         if isinstance(value, (dict, list)):
             value = json.dumps(value, sort_keys=True, ensure_ascii=False)
-        table.add_row(key, "" if value is None else str(value))
-    _print(table)
+        rows.append((key, "" if value is None else str(value)))
+    whole = max([0, *(len(v) for _, v in rows if " " not in v)])
+    keys = max([0, *(len(k) for k, _ in rows)])
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("field", style="bold", no_wrap=True, min_width=keys)
+    table.add_column("value", overflow="fold", min_width=whole)
+    for key, value in rows:
+        table.add_row(key, value)
+    Console(soft_wrap=False, width=max(_console.width, keys + whole + 7)).print(table)
 
 
 def emit_message(text: str) -> None:
