@@ -23,13 +23,10 @@ INPUT_HELP = (
 
 
 def protocols_help() -> str:
-    """The protocols, their outputs and parameters, for `job request --help`."""
-    from alliance.models import PROTOCOL_OUTPUTS
+    """The protocols, their outputs and parameters (from their specs), for `job request --help`."""
+    from alliance.protocols.help import render_protocols
 
-    lines = ["protocols (--protocol) and their outputs (--output NAME=ORG[,ORG]):"]
-    for name, outputs in sorted(PROTOCOL_OUTPUTS.items()):
-        lines.append(f"  {name:<8} outputs: {', '.join(outputs)}")
-    return "\n".join(lines)
+    return "protocols (--protocol NAME):\n\n" + render_protocols()
 
 
 def register(groups: Any) -> None:
