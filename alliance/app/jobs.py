@@ -250,5 +250,11 @@ def wait_for_job(
 
 def _ended(job: Job, require_completed: bool) -> Job:
     if require_completed and job.state != JobState.COMPLETED:
-        raise JobEnded(f"{job.id} ended {job.state.value}: {STATE_MEANING[job.state]}")
+        why = [f"{org}: {f.reason}" for org, f in sorted(job.failures.items())]
+        if job.rejection is not None:
+            why.append(f"{job.rejection.org}: {job.rejection.reason}")
+        if job.revocation is not None:
+            why.append(f"{job.revocation.org}: {job.revocation.reason}")
+        detail = f" ({'; '.join(why)})" if why else ""
+        raise JobEnded(f"{job.id} ended {job.state.value}{detail}: {STATE_MEANING[job.state]}")
     return job
