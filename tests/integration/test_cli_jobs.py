@@ -383,3 +383,29 @@ def test_a_missing_file_exits_4_in_every_command(
                                  "--output", "result", "--file", missing))
     assert register[0] == verify[0] == 4
     assert "missing.csv" in register[2] and "missing.csv" in verify[2]
+
+
+def test_job_why_shows_the_ledger_code_and_the_nodes_local_detail(
+    net: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "later.csv"
+    data.write_text("id,amount\nc1,40\nc2,2\n")
+    assert run(capsys, *as_org(net, "platform", "dataset", "register", "--name", "later",
+                               "--file", str(data)))[0] == 0
+    job_id = request_json(
+        capsys, net, "platform", "--protocol", "stats", "--param", "op=sum",
+        "--input", "platform/later:amount", "--input", "bank/balances:balance",
+        "--output", "result=platform",
+    )
+    data.write_text("id,amount\nc1,41\nc2,2\n")  # changed after registering: the node refuses
+    assert run(capsys, *as_org(net, "bank", "job", "approve", job_id))[0] == 0
+    code, _, err = run(capsys, *as_org(net, "platform", "job", "wait", job_id))
+    assert code == 5 and "FAILED" in err
+    code, out, err = run(capsys, "--json", *as_org(net, "platform", "job", "why", job_id))
+    assert code == 0, err
+    why = json.loads(out)
+    assert why["ledger"]["platform"]["code"]
+    assert str(data) not in json.dumps(why["ledger"])
+    assert why["local"] and "the file changed" in why["local"][0]["detail"]
+    code, _, err = run(capsys, *as_org(net, "regulator", "job", "why", job_id))
+    assert code == 2 and "not a participant" in err
