@@ -263,9 +263,15 @@ class DemoFlow:
         )
         return jobs.request_job(self.session(org), request).model_dump(mode="json")
 
-    def wait_for(self, job_id: str, timeout: float = JOB_WAIT_SECONDS) -> dict:
+    def wait_for(
+        self,
+        job_id: str,
+        states: tuple[str, ...] = ("COMPLETED", "FAILED", "DISPUTED"),
+        timeout: float = JOB_WAIT_SECONDS,
+    ) -> dict:
         """The job once it has ended (the ledger's events, through the application layer), or
-        as it is when `timeout` passes."""
+        as it is when `timeout` passes. `states` are final states the caller expects; a job
+        that ends in another is returned as well (it will not change any more)."""
         from alliance.app import jobs
         from alliance.app.errors import WaitTimedOut
 
