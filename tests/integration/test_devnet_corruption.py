@@ -79,7 +79,7 @@ def test_altered_endorser_certificate_in_an_old_block_refuses_start(devnet, caps
 
 def test_repair_is_refused_while_devnet_runs(devnet, capsys) -> None:
     code, _, err = run(capsys, "--dir", str(devnet.net_dir), "network", "repair")
-    assert code == 1 and "network down" in err
+    assert code == 4 and "network down" in err
 
 
 def test_state_commitments_survive_sigkill_during_commits(devnet) -> None:
