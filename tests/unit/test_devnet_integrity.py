@@ -182,7 +182,11 @@ def test_a_flipped_byte_anywhere_in_the_file_is_named(ledger, tmp_path) -> None:
     said += _flip_every(ledger, b'{"row_count":1000}', tmp_path)
     said += _flip_every(ledger, CERT[30:60], tmp_path)  # every block's endorser certificate
     said += _flip_every(ledger, b"dataset/telecom/c", tmp_path)  # keys: envelope, rows, index
-    assert len(said) >= 12
+    conn = sqlite3.connect(ledger)
+    (tx_id,) = conn.execute("SELECT tx_id FROM txindex WHERE block = 3 AND txnum = 1").fetchone()
+    conn.close()  # an invalid transaction's id: its envelope, tx index row and index entry
+    said += _flip_every(ledger, tx_id.encode(), tmp_path)
+    assert len(said) >= 15
     assert any("world state key" in s for s in said)
     assert any("data hash" in s for s in said)
     assert any("state commitment" in s for s in said)
