@@ -43,7 +43,7 @@ from network.devnet.store import (
 from network.errors import LedgerIntegrityError
 from network.protoutil import block_tx_filter, validation_code_name
 
-REPAIR_HINT = "stop devnet and run `alliance network repair --dir NET`"
+REPAIR_HINT = "repair it with `alliance network repair --dir NET` (devnet stopped)"
 
 
 @dataclass(frozen=True)

@@ -305,7 +305,7 @@ def _check_state_row(
     if is_delete is None or is_delete or written != value:
         raise LedgerIntegrityError(
             f"world state key {key!r} does not match its write in block {block} "
-            f"(tx {txnum}); stop devnet and run `alliance network repair --dir NET`"
+            f"(tx {txnum}); repair it with `alliance network repair --dir NET` (devnet stopped)"
         )
 
 

@@ -115,3 +115,14 @@ def test_state_commitments_survive_sigkill_during_commits(devnet) -> None:
     _fill(devnet, 3)
     after = check_ledger(devnet.net_dir)
     assert after.height > before.height and after.transactions == before.transactions + 3
+
+
+def test_network_up_on_an_altered_ledger_names_the_key_and_the_repair(devnet, capsys) -> None:
+    _fill(devnet, 3)
+    assert stop_devnet(devnet.net_dir)
+    _sql(
+        devnet, "UPDATE state SET value = CAST('x' AS BLOB) WHERE key = CAST('dataset/001' AS BLOB)"
+    )
+    code, _, err = run(capsys, "--dir", str(devnet.net_dir), "network", "up", "--no-nodes")
+    assert code != 0
+    assert "world state key 'dataset/001'" in err and "alliance network repair" in err
