@@ -351,3 +351,32 @@ def test_an_altered_checkpoint_is_ignored_and_everything_re_derived(ledger) -> N
     assert not altered.is_sealed()
     assert _verify_from(ledger, altered).rows_checked_from == 0
     assert checkpoint.is_sealed()
+
+
+def test_a_replayed_transaction_id_keeps_its_first_index_entry(tmp_path) -> None:
+    """A replay committed as DUPLICATE_TXID (as Fabric does) is not indexed again; the check,
+    the audit's replay and repair all agree with the commit path."""
+    from ledger_helpers import LedgerBuilder, envelope
+
+    from network.devnet.replay import replay_block
+
+    b = LedgerBuilder(tmp_path / "l.sqlite")
+    b.block([{"k": b"1"}])
+    store = b.store
+    dup = pu.TxValidationCode.DUPLICATE_TXID
+    block = pu.new_block(2, b.prev, [envelope(1, {"k": b"2"}), envelope(99, {"j": b"3"})], [dup, 0])
+    replayed = replay_block(block)
+    store.commit_block(
+        block, pu.block_header_hash(block.header), replayed.txs, replayed.updates, replayed.history
+    )
+    assert store.tx_status(replayed.txs[0].tx_id) == (1, 0)  # still its first, VALID entry
+    b.close()
+    path = tmp_path / "l.sqlite"
+    assert _verify(path).height == 3
+    conn = connect_reader(path)
+    try:
+        assert verify_replay(conn) == 3
+    finally:
+        conn.close()
+    assert repair_ledger(path).found == ""
+    assert _state(path) == [(b"j", b"3", 2, 1), (b"k", b"1", 1, 0)]
