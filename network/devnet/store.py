@@ -115,9 +115,9 @@ class LedgerStore:
 
     def _head_commit(self) -> bytes:
         row = self._reader.execute(
-            "SELECT block FROM blocks ORDER BY number DESC LIMIT 1"
+            "SELECT number, block FROM blocks ORDER BY number DESC LIMIT 1"
         ).fetchone()
-        return b"" if row is None else commitment.stored_commit(_parse_block(row[0], -1))
+        return b"" if row is None else commitment.stored_commit(_parse_block(row[1], row[0]))
 
     def state_rows(self) -> Iterator[tuple[str, bytes, int, int]]:
         for key, value, block, txnum in self._reader.execute(
