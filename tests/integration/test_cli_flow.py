@@ -367,8 +367,8 @@ def test_job_tables_render_for_people(
 
 
 def test_a_founding_charter_other_than_nets_is_reported(network_dir: Path, tmp_path: Path) -> None:
+    from alliance.app.charter import ensure_charter
     from alliance.charter import Charter
-    from alliance.cli.network_cmds import ensure_charter
     from alliance.errors import CharterError
 
     target = private_network(network_dir, tmp_path / "net")
