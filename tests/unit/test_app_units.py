@@ -163,3 +163,11 @@ def test_json_errors_go_to_stderr_as_objects(capsys: pytest.CaptureFixture[str])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert json.loads(err)["exit_code"] == 2
+
+
+def test_a_bad_parameter_is_refused_before_anything_is_signed() -> None:
+    from alliance.app.jobs import build_request
+
+    with pytest.raises(BadInput, match=r"median.*sum, mean") as caught:
+        build_request("stats", ["bank/c:x"], {"op": "median"}, {"result": ["bank"]}, 3600)
+    assert "job request --help" in str(caught.value)
