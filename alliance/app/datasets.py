@@ -52,8 +52,9 @@ def _source(file: Path | None, sql: str | None, types: dict[str, str]) -> Any:
     return open_source(sql)
 
 
-def _counted(batches: Iterator[Sequence[Sequence[str]]], task: str, progress: ProgressFn,
-             size: int | None) -> Iterator[Sequence[Sequence[str]]]:
+def _counted(
+    batches: Iterator[Sequence[Sequence[str]]], task: str, progress: ProgressFn
+) -> Iterator[Sequence[Sequence[str]]]:
     rows = 0
     for batch in batches:
         rows += len(batch[0]) if batch else 0
@@ -76,7 +77,7 @@ def fingerprint_source(source: Any, progress: ProgressFn = no_progress) -> Any:
         schema = source.schema()
         task = f"fingerprinting {name} (rows)"
         batches = datafile.iter_batches(source.path, schema)
-        result = fingerprint_batches(schema, _counted(batches, task, progress, None))
+        result = fingerprint_batches(schema, _counted(batches, task, progress))
         progress(Progress(task, result.row_count, result.row_count, finished=True))
         return result
 

@@ -146,7 +146,11 @@ def to_app_error(exc: BaseException) -> AppError | None:
             error_type=exc.error_type,
         )
     if isinstance(exc, Unavailable):
-        return Unreachable(f"the ledger cannot be reached: {exc}")
+        return Unreachable(
+            f"the ledger cannot be reached: {exc}",
+            hint="see what runs with `alliance network status --dir NET`; "
+            "start what is missing with `alliance network up --dir NET`",
+        )
     if isinstance(exc, DevnetError) and "not running" in str(exc):
         return Unreachable(str(exc))
     if isinstance(exc, CommitError):
