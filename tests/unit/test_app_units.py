@@ -193,3 +193,19 @@ def test_an_unknown_delimiter_is_refused() -> None:
     with pytest.raises(BadInput, match="tab"):
         _delimiter("&")
     assert _delimiter("tab") == "\t"
+
+
+def test_a_progress_callback_cancels_fingerprinting(tmp_path: Path) -> None:
+    from alliance.app import Cancelled
+    from alliance.app.datasets import fingerprint_source
+    from node.sources import FileSource
+
+    path = tmp_path / "rows.csv"
+    path.write_text("id,v\n" + "".join(f"r{i},{i}\n" for i in range(70000)))
+
+    def stop(report: object) -> None:
+        if getattr(report, "done", 0) > 0:
+            raise Cancelled("stopped by the user")
+
+    with pytest.raises(Cancelled):
+        fingerprint_source(FileSource(path), stop)
