@@ -16,7 +16,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from network.devnet.server import DEFAULT_BATCH_SIZE, DEFAULT_BATCH_TIMEOUT_MS, run_file
+from network.devnet.server import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_TIMEOUT_MS,
+    ledger_path,
+    run_file,
+)
 from network.errors import DevnetError
 from network.processes import (
     forget,
@@ -29,6 +34,9 @@ from network.processes import (
 
 LOG_FILE = "devnet.log"
 START_TIMEOUT = 30.0
+VERIFY_BYTES_PER_SECOND = 50 * 2**20
+"""A slow machine's rate for devnet's start-up check (it reads every block): the wait for a
+ledger of S bytes is START_TIMEOUT + S / this (see bench/ledger_integrity.py)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,18 @@ def _answers(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on host:port (a port in TIME_WAIT counts as free, as devnet's
+    gRPC server reuses it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def start_devnet(
     net_dir: Path,
     port: int = 0,
@@ -84,13 +104,22 @@ def start_devnet(
     timeout: float = START_TIMEOUT,
     env: dict[str, str] | None = None,
 ) -> DevnetProcess:
-    """Start devnet for NET in the background and wait until it serves; refuse a second one."""
+    """Start devnet for NET in the background and wait until it serves; refuse a second one.
+
+    The wait grows with the ledger: devnet verifies it before it serves."""
     net_dir = Path(net_dir).resolve()
+    ledger = ledger_path(net_dir)
+    timeout += (ledger.stat().st_size if ledger.is_file() else 0) / VERIFY_BYTES_PER_SECOND
     status = devnet_status(net_dir)
     if status.running:
         raise DevnetError(
             f"devnet for {net_dir} already runs (pid {status.pid}, port {status.port}); "
             "stop it first with `alliance network down`"
+        )
+    if port and not port_is_free(port):
+        raise DevnetError(
+            f"port {port} on 127.0.0.1, where devnet of {net_dir} should serve, is taken by "
+            "another program; stop that program or choose another port for devnet"
         )
     run_file(net_dir).unlink(missing_ok=True)
     log_path = log_file(net_dir)
