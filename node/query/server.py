@@ -24,6 +24,7 @@ Refusals carry `code: message` in the gRPC status details (client.py maps them b
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import threading
 import time
@@ -518,8 +519,6 @@ class QueryServer:
         plain = summarize(self.name, start, end, self.store.log_entries(start, end))
         if self.signer is None:
             return plain
-        import hashlib
-
         signature = self.signer.sign(hashlib.sha256(canonical_json(plain.body())).digest())
         return PeriodSummary(plain.server, start, end, plain.counts, plain.merkle_root,
                              plain.entries, base64.b64encode(signature).decode())
