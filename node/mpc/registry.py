@@ -6,6 +6,7 @@ A plain dict so that a new protocol registers with one line (`PROTOCOLS["psi"] =
 from __future__ import annotations
 
 from node.errors import ProtocolAborted, ProtocolError
+from node.mpc.modelling import BinningProtocol
 from node.mpc.protocol import JobContext, LocalInputs, MpcProtocol, ProtocolResult
 from node.mpc.psi import PsiProtocol
 from node.mpc.stats import StatsProtocol
@@ -14,6 +15,7 @@ from node.mpc.transport import Transport
 PROTOCOLS: dict[str, MpcProtocol] = {
     "stats": StatsProtocol(),
     "psi": PsiProtocol(),
+    "binning": BinningProtocol(),
 }
 
 

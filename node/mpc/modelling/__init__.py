@@ -1,0 +1,11 @@
+"""Joint credit modelling on vertically split data: alignment by PSI, local preprocessing,
+binning with WOE/IV, secure logistic regression, joint prediction, evaluation and scorecards.
+
+Each job protocol states its security model and who learns what in its module docstring. The
+maths is numpy in pure modules (binning, crossprod, logistic, evaluation, scorecard); the
+protocol modules do the messaging.
+"""
+
+from node.mpc.modelling.binning_protocol import BinningProtocol
+
+__all__ = ["BinningProtocol"]
