@@ -6,7 +6,7 @@ A plain dict so that a new protocol registers with one line (`PROTOCOLS["psi"] =
 from __future__ import annotations
 
 from node.errors import ProtocolAborted, ProtocolError
-from node.mpc.modelling import BinningProtocol
+from node.mpc.modelling import BinningProtocol, LrTrainProtocol
 from node.mpc.protocol import JobContext, LocalInputs, MpcProtocol, ProtocolResult
 from node.mpc.psi import PsiProtocol
 from node.mpc.stats import StatsProtocol
@@ -16,6 +16,7 @@ PROTOCOLS: dict[str, MpcProtocol] = {
     "stats": StatsProtocol(),
     "psi": PsiProtocol(),
     "binning": BinningProtocol(),
+    "lr_train": LrTrainProtocol(),
 }
 
 

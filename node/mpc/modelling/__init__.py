@@ -7,5 +7,6 @@ protocol modules do the messaging.
 """
 
 from node.mpc.modelling.binning_protocol import BinningProtocol
+from node.mpc.modelling.lr_train import LrTrainProtocol
 
-__all__ = ["BinningProtocol"]
+__all__ = ["BinningProtocol", "LrTrainProtocol"]
