@@ -7,6 +7,7 @@ protocol modules do the messaging.
 """
 
 from node.mpc.modelling.binning_protocol import BinningProtocol
+from node.mpc.modelling.lr_predict import LrPredictProtocol
 from node.mpc.modelling.lr_train import LrTrainProtocol
 
-__all__ = ["BinningProtocol", "LrTrainProtocol"]
+__all__ = ["BinningProtocol", "LrPredictProtocol", "LrTrainProtocol"]

@@ -43,6 +43,7 @@ STEP_LABEL = "binning.label"
 STEP_MATRIX = "binning.matrix"
 STEP_SHARE = "binning.share"
 STEP_IV = "binning.iv"
+STEP_DONE = "binning.done"
 
 
 def plan(key: str, column: np.ndarray, params: BinningParams) -> tuple[BinTable, np.ndarray]:
@@ -101,6 +102,9 @@ class BinningProtocol:
         if ses.is_dealer:
             await session.agree_rows(ses, transport, "")
             await _deal(ses, transport)
+            # It stays until the label holder has served every owner, so aborts reach it.
+            if ses.feature_owners:
+                await transport.recv(ses.label_holder, STEP_DONE, "done")
             return ProtocolResult(summary={"role": "dealer", "rows": ses.rows})
         digest = session.local_columns(ses, job, local_inputs, params.label, params.ids,
                                        params.normalize)
@@ -185,6 +189,8 @@ async def _serve_label(ses: session.Session, transport: Transport) -> None:
         await transport.send_array(owner, STEP_SHARE, "share", share)
 
     await asyncio.gather(*(serve(owner) for owner in ses.feature_owners))
+    if ses.dealer in ses.parties and ses.feature_owners:
+        await transport.send(ses.dealer or "", STEP_DONE, "done", b"")
 
 
 async def _deal(ses: session.Session, transport: Transport) -> None:

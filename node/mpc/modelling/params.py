@@ -54,6 +54,8 @@ class LrTrainParams(_Params):
 class LrPredictParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    holder: str = Field(description="the org holding the model's intercept (training's label "
+                        "holder)")
     label: str = Field(default="", description="label column for the evaluation output")
     ids: str = ""
     normalize: str = "trim,nfc"

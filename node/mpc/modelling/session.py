@@ -57,13 +57,22 @@ def _ref(text: str, what: str) -> InputRef:
         raise ProtocolError(f"the {what} parameter: {exc}") from None
 
 
-def roles(job: JobContext, transport: Transport, label: str, need_dealer: bool) -> Session:
-    """Who is who in this job (pure; raises ProtocolError with what to fix)."""
+def roles(job: JobContext, transport: Transport, label: str, need_dealer: bool,
+          holder: str = "") -> Session:
+    """Who is who in this job (pure; raises ProtocolError with what to fix). Without a label,
+    `holder` names the label holder (the org holding a model's intercept)."""
     parties = transport.parties
-    label_ref = _ref(label, "label")
-    if label_ref not in job.inputs:
-        raise ProtocolError(f"the label {label_ref} is not among the job's inputs")
     data = tuple(sorted({ref.org for ref in job.inputs}))
+    if label:
+        label_ref = _ref(label, "label")
+        if label_ref not in job.inputs:
+            raise ProtocolError(f"the label {label_ref} is not among the job's inputs")
+        if holder and holder != label_ref.org:
+            raise ProtocolError(f"the label {label_ref} is not held by {holder}")
+        holder = label_ref.org
+    if holder not in data:
+        raise ProtocolError(f"{holder or 'no party'} is named to hold the label or intercept, "
+                            "but holds no input of the job")
     strangers = sorted(set(data) - set(parties))
     if strangers:
         raise ProtocolError(f"{', '.join(strangers)} own inputs but are not parties of the job")
@@ -92,7 +101,7 @@ def roles(job: JobContext, transport: Transport, label: str, need_dealer: bool) 
         outsiders = sorted(set(recipients) - set(parties))
         if outsiders:
             raise ProtocolError(f"{', '.join(outsiders)} receive {output} but are not parties")
-    return Session(transport.party, parties, label_ref.org, data, dealer)
+    return Session(transport.party, parties, holder, data, dealer)
 
 
 def local_columns(session: Session, job: JobContext, local_inputs: LocalInputs, label: str,
@@ -100,7 +109,7 @@ def local_columns(session: Session, job: JobContext, local_inputs: LocalInputs, 
     """Fill `session.columns` and `session.label` from this party's inputs (aligned when an
     intersection is given); returns the alignment digest."""
     me = session.me
-    label_ref = _ref(label, "label")
+    label_ref = _ref(label, "label") if label else None
     id_refs = [_ref(t, "ids") for t in ids.split(",") if t.strip()]
     my_ids = [r for r in id_refs if r.org == me]
     mine: dict[str, np.ndarray] = {}
@@ -129,7 +138,7 @@ def local_columns(session: Session, job: JobContext, local_inputs: LocalInputs, 
         mine = alignment.align_columns(mine, order)
     for ref in my_ids:
         mine.pop(str(ref), None)
-    if label_ref.org == me:
+    if label_ref is not None and label_ref.org == me:
         y = mine.pop(str(label_ref))
         try:
             y = y.astype(np.float64)
