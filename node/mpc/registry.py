@@ -6,7 +6,12 @@ A plain dict so that a new protocol registers with one line (`PROTOCOLS["psi"] =
 from __future__ import annotations
 
 from node.errors import ProtocolAborted, ProtocolError
-from node.mpc.modelling import BinningProtocol, LrPredictProtocol, LrTrainProtocol
+from node.mpc.modelling import (
+    BinningProtocol,
+    LrPredictProtocol,
+    LrTrainProtocol,
+    ScorecardProtocol,
+)
 from node.mpc.protocol import JobContext, LocalInputs, MpcProtocol, ProtocolResult
 from node.mpc.psi import PsiProtocol
 from node.mpc.stats import StatsProtocol
@@ -18,6 +23,7 @@ PROTOCOLS: dict[str, MpcProtocol] = {
     "binning": BinningProtocol(),
     "lr_train": LrTrainProtocol(),
     "lr_predict": LrPredictProtocol(),
+    "scorecard": ScorecardProtocol(),
 }
 
 

@@ -9,5 +9,6 @@ protocol modules do the messaging.
 from node.mpc.modelling.binning_protocol import BinningProtocol
 from node.mpc.modelling.lr_predict import LrPredictProtocol
 from node.mpc.modelling.lr_train import LrTrainProtocol
+from node.mpc.modelling.scorecard import ScorecardProtocol
 
-__all__ = ["BinningProtocol", "LrPredictProtocol", "LrTrainProtocol"]
+__all__ = ["BinningProtocol", "LrPredictProtocol", "LrTrainProtocol", "ScorecardProtocol"]
