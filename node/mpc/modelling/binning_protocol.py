@@ -11,8 +11,8 @@ Security model: semi-honest parties, a non-colluding dealer (crossprod.py). Who 
 - recipients of `iv`: the IV of every feature, nothing else.
 How: for a feature owner F ≠ label holder L, F's bin-indicator matrix B (bins x rows, 0/1) times
 L's label vector y gives the per-bin event counts; that product of two parties' private data runs
-as crossprod.py's dealer-assisted matrix-vector product (exact integers in Z_2^64), opened to F.
-Traffic: F → L the masked matrix (8 bytes per bin per row); L → F one masked label vector per F.
+as crossprod.py's dealer-assisted matrix-vector product (exact integers in Z_2^32), opened to F.
+Traffic: F → L the masked matrix (4 bytes per bin per row); L → F one masked label vector per F.
 
 Parameters (params.BinningParams): label, method (quantile | width | chimerge), bins, init_bins,
 ids / normalize (alignment), recipe (fill/clip applied before binning).
@@ -79,9 +79,13 @@ def finish(table: BinTable, events: np.ndarray, params: BinningParams) -> BinTab
     return table
 
 
+RING = np.uint32
+"""Counts below 2^31 (rows are), so the products run in Z_2^32: 4 bytes per bin per row."""
+
+
 def indicator(index: np.ndarray, width: int) -> np.ndarray:
-    """The bin-indicator matrix, bins x rows, as uint64 0/1."""
-    out = np.zeros((width, len(index)), dtype=np.uint64)
+    """The bin-indicator matrix, bins x rows, as 0/1 in the ring."""
+    out = np.zeros((width, len(index)), dtype=RING)
     out[index, np.arange(len(index))] = 1
     return out
 
@@ -138,23 +142,23 @@ async def _own_events(ses: session.Session, transport: Transport,
     seeds = await transport.recv(dealer, STEP_DEALER, "owner")
     u_seed, c_seed = seeds[:prg.SEED_BYTES], seeds[prg.SEED_BYTES:]
     d = await transport.recv_array(label, STEP_LABEL, "d")
-    if d.dtype != np.uint64 or d.shape != (ses.rows,):
+    if d.dtype != RING or d.shape != (ses.rows,):
         raise ProtocolError(f"{label} sent a masked label of {d.dtype}{list(d.shape)}")
-    c_owner = prg.words(c_seed, 0, sum(widths))
-    mine = np.zeros(sum(widths), dtype=np.uint64)
+    c_owner = prg.words32(c_seed, sum(widths))
+    mine = np.zeros(sum(widths), dtype=RING)
     at = 0
     for f, ((_table, index), width) in enumerate(zip(planned, widths, strict=True)):
         seed_f = prg.derive(u_seed, f"u{f}")
         bt = indicator(index, width)
         await transport.send_array(label, STEP_MATRIX, f"e{f}", crossprod.masked_matrix(bt, seed_f))
         del bt
-        u = prg.matrix(seed_f, width, ses.rows)
+        u = crossprod.expand(seed_f, width, ses.rows, RING)
         mine[at:at + width] = crossprod.owner_share(u, d, c_owner[at:at + width])
         at += width
     theirs = await transport.recv_array(label, STEP_SHARE, "share")
-    if theirs.dtype != np.uint64 or theirs.shape != mine.shape:
+    if theirs.dtype != RING or theirs.shape != mine.shape:
         raise ProtocolError(f"{label} sent a share of {theirs.dtype}{list(theirs.shape)}")
-    events = (mine + theirs).view(np.int64)
+    events = (mine + theirs).view(np.int32).astype(np.int64)
     tables, at = [], 0
     for (table, _), width in zip(planned, widths, strict=True):
         ev = events[at:at + width]
@@ -168,21 +172,21 @@ async def _own_events(ses: session.Session, transport: Transport,
 async def _serve_label(ses: session.Session, transport: Transport) -> None:
     """The label holder's side for every other feature owner: masked labels out, shares back."""
     assert ses.label is not None
-    y = ses.label.astype(np.uint64)
+    y = ses.label.astype(RING)
 
     async def serve(owner: str) -> None:
         widths = loads(await transport.recv(owner, STEP_SHAPES, "widths"))["widths"]
         raw = await transport.recv(ses.dealer or "", STEP_DEALER, f"holder.{owner}")
-        v = prg.words(raw[:prg.SEED_BYTES], 0, ses.rows)
-        c_holder = np.frombuffer(raw[prg.SEED_BYTES:], dtype=np.uint64)
+        v = prg.words32(raw[:prg.SEED_BYTES], ses.rows)
+        c_holder = np.frombuffer(raw[prg.SEED_BYTES:], dtype=RING)
         if len(c_holder) != sum(widths):
             raise ProtocolError(f"the dealer sent {len(c_holder)} words for {owner}'s bins")
         await transport.send_array(owner, STEP_LABEL, "d", y - v)
-        share = np.zeros(sum(widths), dtype=np.uint64)
+        share = np.zeros(sum(widths), dtype=RING)
         at = 0
         for f, width in enumerate(widths):
             e = await transport.recv_array(owner, STEP_MATRIX, f"e{f}")
-            if e.dtype != np.uint64 or e.shape != (width, ses.rows):
+            if e.dtype != RING or e.shape != (width, ses.rows):
                 raise ProtocolError(f"{owner} sent a matrix of {e.dtype}{list(e.shape)}")
             share[at:at + width] = crossprod.holder_share(e, y, c_holder[at:at + width])
             at += width
@@ -200,12 +204,12 @@ async def _deal(ses: session.Session, transport: Transport) -> None:
         widths = loads(await transport.recv(owner, STEP_SHAPES, "widths"))["widths"]
         u_seed, c_seed, v_seed = prg.new_seed(), prg.new_seed(), prg.new_seed()
         await transport.send(owner, STEP_DEALER, "owner", u_seed + c_seed)
-        v = prg.words(v_seed, 0, ses.rows)
-        c_owner = prg.words(c_seed, 0, sum(widths))
-        c_holder = np.zeros(sum(widths), dtype=np.uint64)
+        v = prg.words32(v_seed, ses.rows)
+        c_owner = prg.words32(c_seed, sum(widths))
+        c_holder = np.zeros(sum(widths), dtype=RING)
         at = 0
         for f, width in enumerate(widths):
-            u = prg.matrix(prg.derive(u_seed, f"u{f}"), width, ses.rows)
+            u = crossprod.expand(prg.derive(u_seed, f"u{f}"), width, ses.rows, RING)
             c_holder[at:at + width] = crossprod.dealer_share(u, v, c_owner[at:at + width])
             at += width
         await transport.send(ses.label_holder, STEP_DEALER, f"holder.{owner}",

@@ -17,7 +17,9 @@ What each learns: O the product only; H nothing (E and the dealer's words are un
 shapes (m, n, the batches). A coalition of D with O learns s; of D with H learns X — the dealer
 must be an organisation trusted not to collude (semi-honest, non-colluding dealer).
 
-Pure numpy: the functions below are the algebra; the protocols do the messaging.
+The same algebra runs in Z_2^32 (uint32) when every true value is below 2^31, as the binning
+job's counts are: half the traffic. Pure numpy: the functions below are the algebra; the
+protocols do the messaging.
 """
 
 from __future__ import annotations
@@ -27,10 +29,16 @@ import numpy as np
 from node.mpc.modelling import prg
 
 
+def expand(u_seed: bytes, m: int, n: int, dtype: type = np.uint64) -> np.ndarray:
+    """U from the dealer's seed, in Z_2^64 (uint64) or Z_2^32 (uint32: exact counts)."""
+    return prg.matrix32(u_seed, m, n) if dtype is np.uint32 else prg.matrix(u_seed, m, n)
+
+
 def masked_matrix(xt: np.ndarray, u_seed: bytes) -> np.ndarray:
-    """E = Xt - U, with U expanded from the dealer's seed (O's one-time message to H)."""
+    """E = Xt - U, with U expanded from the dealer's seed (O's one-time message to H); the ring
+    is Xt's dtype (uint64 or uint32)."""
     m, n = xt.shape
-    e = prg.matrix(u_seed, m, n)
+    e = expand(u_seed, m, n, xt.dtype.type)
     np.subtract(xt, e, out=e)
     return e
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from node.mpc.sharing import SEED_BYTES, new_seed
 
-__all__ = ["SEED_BYTES", "derive", "matrix", "new_seed", "words"]
+__all__ = ["SEED_BYTES", "derive", "matrix", "matrix32", "new_seed", "words", "words32"]
 
 
 def derive(seed: bytes, label: str) -> bytes:
@@ -35,6 +35,16 @@ def words(seed: bytes, start: int, count: int) -> np.ndarray:
     out = bytearray(total + 16)
     encryptor.update_into(bytes(total), out)
     return np.frombuffer(out, dtype=np.uint64, count=skip + count)[skip:].copy()
+
+
+def words32(seed: bytes, count: int) -> np.ndarray:
+    """`count` uint32 words of the stream (the low and high halves of its uint64 words)."""
+    return words(seed, 0, (count + 1) // 2).view(np.uint32)[:count]
+
+
+def matrix32(seed: bytes, rows: int, cols: int) -> np.ndarray:
+    """A (rows, cols) uint32 matrix from the stream (for sums that fit in Z_2^32)."""
+    return words32(seed, rows * cols).reshape(rows, cols)
 
 
 def matrix(seed: bytes, rows: int, cols: int) -> np.ndarray:
