@@ -83,11 +83,11 @@ RING = np.uint32
 """Counts below 2^31 (rows are), so the products run in Z_2^32: 4 bytes per bin per row."""
 
 
-def indicator(index: np.ndarray, width: int) -> np.ndarray:
-    """The bin-indicator matrix, bins x rows, as 0/1 in the ring."""
-    out = np.zeros((width, len(index)), dtype=RING)
-    out[index, np.arange(len(index))] = 1
-    return out
+def masked_indicator(index: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """E = B - U for the bin-indicator matrix B (bins x rows, 0/1) without building B."""
+    e = np.negative(u)
+    e[index, np.arange(len(index))] += 1
+    return e
 
 
 class BinningProtocol:
@@ -148,12 +148,10 @@ async def _own_events(ses: session.Session, transport: Transport,
     mine = np.zeros(sum(widths), dtype=RING)
     at = 0
     for f, ((_table, index), width) in enumerate(zip(planned, widths, strict=True)):
-        seed_f = prg.derive(u_seed, f"u{f}")
-        bt = indicator(index, width)
-        await transport.send_array(label, STEP_MATRIX, f"e{f}", crossprod.masked_matrix(bt, seed_f))
-        del bt
-        u = crossprod.expand(seed_f, width, ses.rows, RING)
+        u = crossprod.expand(prg.derive(u_seed, f"u{f}"), width, ses.rows, RING)
+        await transport.send_array(label, STEP_MATRIX, f"e{f}", masked_indicator(index, u))
         mine[at:at + width] = crossprod.owner_share(u, d, c_owner[at:at + width])
+        del u
         at += width
     theirs = await transport.recv_array(label, STEP_SHARE, "share")
     if theirs.dtype != RING or theirs.shape != mine.shape:

@@ -187,12 +187,11 @@ async def _deal(plan: Plan, transport: Transport, params: LrTrainParams) -> None
         u_seed, c_seed, v_seed = prg.new_seed(), prg.new_seed(), prg.new_seed()
         await transport.send(owner, STEP_DEALER, f"owner.{holder}", u_seed + c_seed)
         u = prg.matrix(u_seed, m, len(plan.train))
-        c_holder = np.zeros((len(plan.batches), m), dtype=np.uint64)
+        v_all = prg.matrix(v_seed, len(plan.batches), bmax)  # batch t's v: row t
+        c_holder = np.negative(prg.matrix(c_seed, len(plan.batches), m))
         for b in plan.batches:
-            v = prg.words(v_seed, b.index * bmax, b.stop - b.start)
-            c_owner = prg.words(c_seed, b.index * m, m)
-            c_holder[b.index] = u[:, b.start:b.stop] @ v - c_owner
-        del u
+            c_holder[b.index] += u[:, b.start:b.stop] @ v_all[b.index, :b.stop - b.start]
+        del u, v_all
         await transport.send(holder, STEP_DEALER, f"holder.{owner}", v_seed)
         await transport.send_array(holder, STEP_DEALER, f"c.{owner}", c_holder)
     if plan.partner is not None and len(plan.val):

@@ -15,6 +15,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from node.mpc.sharing import SEED_BYTES, new_seed
 
+_CHUNK = 1 << 20
+"""Bytes of keystream per AES call: a cache-sized chunk written straight into the result."""
+
 __all__ = ["SEED_BYTES", "derive", "matrix", "matrix32", "new_seed", "words", "words32"]
 
 
@@ -32,9 +35,13 @@ def words(seed: bytes, start: int, count: int) -> np.ndarray:
     block, skip = divmod(start, 2)
     total = (skip + count + 1) // 2 * 16
     encryptor = Cipher(algorithms.AES(seed), modes.CTR(block.to_bytes(16, "big"))).encryptor()
-    out = bytearray(total + 16)
-    encryptor.update_into(bytes(total), out)
-    return np.frombuffer(out, dtype=np.uint64, count=skip + count)[skip:].copy()
+    out = np.empty(total // 8 + 2, dtype=np.uint64)  # update_into wants 15 spare bytes
+    view = memoryview(out.view(np.uint8))
+    zeros = bytes(min(total, _CHUNK))
+    for at in range(0, total, _CHUNK):
+        size = min(_CHUNK, total - at)
+        encryptor.update_into(zeros[:size], view[at:at + size + 16])
+    return out[skip:skip + count]
 
 
 def words32(seed: bytes, count: int) -> np.ndarray:
