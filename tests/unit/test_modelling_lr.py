@@ -55,6 +55,7 @@ async def train(inputs: dict, params: dict[str, str], outputs: dict = TWO) -> di
      "l2": "0.01", "validation_fraction": "0"},
     {"epochs": "30", "batch_size": "64", "learning_rate": "2.0", "schedule": "step",
      "decay": "0.9", "patience": "1", "tol": "0.0001"},
+    {"epochs": "3", "batch_size": "128", "learning_rate": "0.5", "class_weight": "0.5,3"},
 ])
 async def test_secure_training_equals_the_same_sgd_in_the_clear(params: dict[str, str]) -> None:
     inputs = synthetic(4000, 3, 4)
@@ -83,13 +84,13 @@ async def test_auc_within_0_005_of_scikit_learn_and_coefficients_aligned() -> No
     assert cosine >= 0.99
 
 
-async def test_three_data_parties_and_a_dealer() -> None:
+async def test_three_data_parties_a_dealer_and_class_weights() -> None:
     inputs = synthetic(3000, 2, 3)
     rng = np.random.default_rng(1)
     inputs["retail"] = {"retail/baskets:r0": rng.normal(size=3000),
                         "retail/baskets:r1": inputs["telecom"]["telecom/subs:t0"] * 0.5}
     outputs = {**TWO, "model.retail": ("retail",)}
-    params = {"epochs": "3", "batch_size": "128", "learning_rate": "0.5"}
+    params = {"epochs": "3", "batch_size": "128", "learning_rate": "0.5", "class_weight": "1,2.5"}
     results = await train(inputs, params, outputs)
     coef, intercept = parts(results)
     x, y = clear_matrix(inputs)

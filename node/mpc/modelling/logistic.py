@@ -134,10 +134,12 @@ def reference_sgd(x: np.ndarray, y: np.ndarray, params: LrTrainParams
                   ) -> tuple[np.ndarray, float, list[float]]:
     """The same training in the clear, in floating point: the oracle of the secure run.
 
-    Same split, batch schedule, t1 residual, L2, schedule and early stopping; returns
+    Same split, batch schedule, t1 residual, class weights, L2, schedule and early stopping (on
+    the unweighted validation loss); returns
     (coefficients, intercept, validation losses)."""
     train, val = split_rows(len(y), params.validation_fraction, params.seed)
     xt, yt, xv, yv = x[train], y[train].astype(float), x[val], y[val].astype(float)
+    weights = params.weights()
     w, b0 = np.zeros(x.shape[1]), 0.0
     best = (w.copy(), b0)
     best_loss, stale, losses = np.inf, 0, []
@@ -147,6 +149,8 @@ def reference_sgd(x: np.ndarray, y: np.ndarray, params: LrTrainParams
         for b in (q for q in batches if q.epoch == epoch):
             rows = slice(b.start, b.stop)
             e = t1(xt[rows] @ w + b0) - yt[rows]
+            if weights is not None:
+                e = e * np.where(yt[rows] == 1, weights[1], weights[0])
             g = xt[rows].T @ e / len(e) + params.l2 * w
             b0 -= rate * e.sum() / len(e)
             w = w - rate * g

@@ -21,8 +21,15 @@ gradient of every mini-batch (as in FATE's Hetero-LR, gradients are revealed to 
 is weaker than keeping the coefficients shared as SecretFlow's SS-SGD does); L also the intercept
 gradient and the validation loss per epoch. Masked matrices, masked vectors and shares are
 uniform to whoever receives them. The dealer learns the shapes. Public: row count, feature counts,
-the hyper-parameters and the batch schedule (seeded by the job's `seed`). Not covered: class
-weights (not implemented), a party that deviates.
+the hyper-parameters and the batch schedule (seeded by the job's `seed`). Not covered: a party
+that deviates; a dealer that colludes.
+
+Class weights (`class_weight` = "W0,W1"): the residual of each row is weighted by its class,
+W*e = W0 e + (W1 - W0) y*e, with the weights as integers at 2^-8 (scale f + 8). y*e_L is local at
+L; y*e_P uses an element-wise product triple from the dealer: L sends P y - alpha for every batch
+at setup (uniform), P puts e_P - beta on its batch message to L (uniform), so each batch still
+costs one message each way (L waits for P's before sending its own). The validation loss that
+drives early stopping stays unweighted.
 
 Outputs: `model.<org>` to org alone (logistic.ModelPart JSON: its features' coefficients; L's
 also holds the intercept, the validation losses and the best epoch). An abort anywhere ends the
@@ -53,6 +60,9 @@ STEP_CROSS = "lr.cross"
 STEP_VAL = "lr.val"
 STEP_DECIDE = "lr.decide"
 STEP_PROGRESS = "lr.progress"
+STEP_DELTA = "lr.delta"
+WEIGHT_BITS = 8
+"""Class weights are carried as integers w * 2^8: the weighted residual is at scale f + 8."""
 
 
 @dataclass
@@ -117,6 +127,11 @@ class State:
     gamma_label: np.ndarray | None = None
     dealer: str | None = None
     epoch: int = 0
+    weights: tuple[int, int] | None = None  # (W0, W1 - W0) at WEIGHT_BITS, None: unweighted
+    alpha: np.ndarray | None = None  # L: the product triple's alpha, (batches, bmax)
+    gamma: np.ndarray | None = None  # L, P: their share of alpha * beta
+    beta: np.ndarray | None = None  # P
+    delta: np.ndarray | None = None  # P: y - alpha per batch, from L
 
 
 class LrTrainProtocol:
@@ -140,7 +155,10 @@ class LrTrainProtocol:
         if ses.is_dealer:
             await session.agree_rows(ses, transport, "")
             widths = await _gather_widths(ses, transport, None)
-            await _deal(make_plan(params, ses, widths), transport, params)
+            plan = make_plan(params, ses, widths)
+            await _deal(plan, transport, params)
+            if params.weights() is not None and plan.partner is not None:
+                await _deal_product(plan, transport)
             epochs = await _follow(ses, transport, params)
             return ProtocolResult(summary={"role": "dealer", "rows": ses.rows, "epochs": epochs})
         digest = session.local_columns(ses, job, local_inputs, params.label, params.ids,
@@ -159,7 +177,13 @@ class LrTrainProtocol:
             np.zeros(x.shape[1]),
         )
         state.dealer = ses.dealer if ses.dealer in ses.parties else None
+        weights = params.weights()
+        if weights is not None:
+            w0, w1 = (round(w * (1 << WEIGHT_BITS)) for w in weights)
+            state.weights = (w0, w1 - w0)
         await _setup(state, transport, ses.dealer)
+        if weights is not None:
+            await _setup_weights(state, transport, ses.dealer)
         history = await _train(state, transport, params)
         return _outputs(job, ses, state, params, recipe, list(feats), history)
 
@@ -205,6 +229,66 @@ async def _deal(plan: Plan, transport: Transport, params: LrTrainParams) -> None
         await transport.send(plan.partner, STEP_DEALER, "dot", a_seed + g_seed)
         await transport.send(plan.label, STEP_DEALER, "dot", b_seed)
         await transport.send_array(plan.label, STEP_DEALER, "gamma", gamma)
+
+
+async def _deal_product(plan: Plan, transport: Transport) -> None:
+    """Dealer: an element-wise product triple per batch for y * e_P (class weights)."""
+    assert plan.partner is not None
+    shape = (len(plan.batches), plan.batch_max)
+    a_seed, b_seed, g_seed = prg.new_seed(), prg.new_seed(), prg.new_seed()
+    gamma = prg.matrix(a_seed, *shape) * prg.matrix(b_seed, *shape) - prg.matrix(g_seed, *shape)
+    await transport.send(plan.label, STEP_DEALER, "alpha", a_seed)
+    await transport.send_array(plan.label, STEP_DEALER, "gamma", gamma)
+    await transport.send(plan.partner, STEP_DEALER, "beta", b_seed + g_seed)
+
+
+async def _setup_weights(state: State, transport: Transport, dealer: str | None) -> None:
+    """L sends P y - alpha for every batch (alpha is uniform: it hides y); P keeps beta."""
+    plan, me = state.plan, state.me
+    if plan.partner is None or me not in plan.holders:
+        return
+    assert dealer is not None
+    shape = (len(plan.batches), plan.batch_max)
+    if me == plan.label:
+        state.alpha = prg.matrix(await transport.recv(dealer, STEP_DEALER, "alpha"), *shape)
+        state.gamma = await transport.recv_array(dealer, STEP_DEALER, "gamma")
+        assert state.y_train is not None
+        y = state.y_train.astype(np.uint64)
+        delta = -state.alpha
+        for b in plan.batches:
+            delta[b.index, :b.stop - b.start] += y[b.start:b.stop]
+        await transport.send_array(plan.partner, STEP_DELTA, "delta", delta)
+    else:
+        raw = await transport.recv(dealer, STEP_DEALER, "beta")
+        state.beta = prg.matrix(raw[:prg.SEED_BYTES], *shape)
+        state.gamma = prg.matrix(raw[prg.SEED_BYTES:], *shape)
+        state.delta = await transport.recv_array(plan.label, STEP_DELTA, "delta")
+        if state.delta.shape != shape:
+            raise ProtocolError(f"{plan.label} sent masked labels of {list(state.delta.shape)}")
+
+
+def _weighted(state: State, e: np.ndarray, b: logistic.Batch, y: np.ndarray | None,
+              eps: np.ndarray | None) -> np.ndarray:
+    """This holder's share of W * e = W0 e + (W1 - W0) y*e, at scale f + WEIGHT_BITS.
+
+    y*e = y*e_L + y*e_P; y*e_P by the dealer's triple: with delta = y - alpha (P knows) and
+    eps = e_P - beta (L knows), y*e_P = delta*eps + alpha*eps + gamma_L (at L) + delta*beta +
+    gamma_P (at P)."""
+    assert state.weights is not None
+    w0, dw = (np.uint64(w % (1 << 64)) for w in state.weights)
+    plan, count = state.plan, len(e)
+    if state.me == plan.label:
+        assert y is not None
+        ye = y.astype(np.uint64) * e
+        if plan.partner is not None:
+            assert eps is not None and state.alpha is not None and state.gamma is not None
+            alpha = state.alpha[b.index, :count]
+            delta = y.astype(np.uint64) - alpha
+            ye += delta * eps + alpha * eps + state.gamma[b.index, :count]
+        return w0 * e + dw * ye
+    assert state.delta is not None and state.beta is not None and state.gamma is not None
+    ye = state.delta[b.index, :count] * state.beta[b.index, :count] + state.gamma[b.index, :count]
+    return w0 * e + dw * ye
 
 
 async def _follow(ses: session.Session, transport: Transport, params: LrTrainParams) -> int:
@@ -309,7 +393,19 @@ async def _train(state: State, transport: Transport, params: LrTrainParams) -> H
             y = None if state.y_train is None else state.y_train[rows]
             e = await _residual_share(state, transport, u, y, "train", b.index * bmax,
                                       f"b{b.index}", f)
-            # Holders: one message per owner with (d, share of X_i^T e_h[, sum e_P]).
+            m = state.xt.shape[0]
+            weighted = state.weights is not None
+            received: dict[str, np.ndarray] = {}
+            eps = None
+            if weighted and e is not None and me == plan.label and plan.partner is not None:
+                # L needs P's eps = e_P - beta first (it rides on P's message to L).
+                received[plan.partner] = await _batch_message(
+                    transport, plan.partner, b, count + m + 1 + count)
+                eps = received[plan.partner][-count:]
+            e_raw = e
+            if weighted and e is not None:
+                e = _weighted(state, e, b, y, eps)
+            # Holders: one message per owner with (d, share of X_i^T e_h[, sum e_P[, eps]]).
             sends = []
             if e is not None:
                 for (owner, holder), cross in state.crosses.items():
@@ -320,29 +416,34 @@ async def _train(state: State, transport: Transport, params: LrTrainParams) -> H
                     parts = [e - v, cross.e[:, rows] @ e + cross.c_holder[b.index]]
                     if me == plan.partner and owner == plan.label:
                         parts.append(np.array([e.sum(dtype=np.uint64)], dtype=np.uint64))
+                        if weighted:
+                            assert e_raw is not None and state.beta is not None
+                            parts.append(e_raw - state.beta[b.index, :count])
                     sends.append(transport.send_array(owner, STEP_CROSS, f"b{b.index}",
                                                       np.concatenate(parts)))
             await asyncio.gather(*sends)
-            m = state.xt.shape[0]
             grad = state.xt[:, rows] @ e if e is not None else np.zeros(m, dtype=np.uint64)
             intercept = e.sum(dtype=np.uint64) if (e is not None and me == plan.label) else None
             for (owner, holder), cross in state.crosses.items():
                 if owner != me:
                     continue
-                msg = await transport.recv_array(holder, STEP_CROSS, f"b{b.index}")
                 extra = 1 if (me == plan.label and holder == plan.partner) else 0
-                if msg.dtype != np.uint64 or msg.shape != (count + m + extra,):
-                    raise ProtocolError(f"{holder} sent a batch message of {list(msg.shape)}")
+                size = count + m + extra + (count if extra and weighted else 0)
+                msg = received.get(holder)
+                if msg is None:
+                    msg = await _batch_message(transport, holder, b, size)
                 assert cross.u is not None
                 c_owner = prg.words(cross.c_seed, b.index * m, m)
                 grad = grad + cross.u[:, rows] @ msg[:count] + c_owner + msg[count:count + m]
                 if extra:
                     assert intercept is not None
-                    intercept = intercept + msg[-1]
-            g = logistic.decode(grad, 2 * f) / count + params.l2 * state.w
+                    intercept = intercept + msg[count + m]
+            sw = WEIGHT_BITS if weighted else 0
+            g = logistic.decode(grad, 2 * f + sw) / count + params.l2 * state.w
             state.w = state.w - rate * g
             if intercept is not None:
-                state.b0 -= rate * float(logistic.decode(np.array([intercept]), f)[0]) / count
+                step = float(logistic.decode(np.array([intercept]), f + sw)[0])
+                state.b0 -= rate * step / count
         epochs_run = epoch + 1
         if not len(plan.val):
             await _progress(state, transport, epoch + 1 == params.epochs)
@@ -366,6 +467,14 @@ async def _train(state: State, transport: Transport, params: LrTrainParams) -> H
     else:
         best_epoch = epochs_run
     return History(epochs_run, best_epoch, losses)
+
+
+async def _batch_message(transport: Transport, holder: str, b: logistic.Batch, size: int
+                         ) -> np.ndarray:
+    msg = await transport.recv_array(holder, STEP_CROSS, f"b{b.index}")
+    if msg.dtype != np.uint64 or msg.shape != (size,):
+        raise ProtocolError(f"{holder} sent a batch message of {list(msg.shape)}")
+    return msg
 
 
 async def _progress(state: State, transport: Transport, stop: bool) -> None:

@@ -49,6 +49,19 @@ class LrTrainParams(_Params):
     seed: int = Field(default=0, ge=0, description="public shuffling seed")
     scale_bits: int = Field(default=16, ge=8, le=20)
     sigmoid: Literal["t1"] = "t1"
+    class_weight: str = Field(
+        default="", pattern=r"^$|^\s*[0-9.]+\s*,\s*[0-9.]+\s*$",
+        description="W0,W1: weights of the residuals of label 0 and label 1 rows (each in "
+        "(0, 16]); empty for unweighted",
+    )
+
+    def weights(self) -> tuple[float, float] | None:
+        if not self.class_weight:
+            return None
+        w0, w1 = (float(part) for part in self.class_weight.split(","))
+        if not (0 < w0 <= 16 and 0 < w1 <= 16):
+            raise ProtocolError(f"class_weight {self.class_weight!r}: each weight is in (0, 16]")
+        return w0, w1
 
 
 class LrPredictParams(BaseModel):
