@@ -172,3 +172,16 @@ async def test_each_party_receives_only_its_own_model_part() -> None:
     assert list(results["telecom"].outputs) == ["model.telecom"]
     assert results["bank"].outputs == {} and results[DEALER].outputs == {}
     assert ModelPart.from_bytes(results["telecom"].outputs["model.telecom"]).intercept is None
+
+
+async def test_a_label_holder_without_features_keeps_only_the_intercept() -> None:
+    inputs = synthetic(2000, 1, 3)
+    del inputs["bank"]["bank/loans:x0"]
+    params = {"epochs": "2", "batch_size": "128"}
+    results = await train(inputs, params)
+    bank = ModelPart.from_bytes(results["bank"].outputs["model.bank"])
+    assert bank.features == [] and bank.intercept is not None
+    x, y = clear_matrix(inputs)
+    w, b0, _ = logistic.reference_sgd(x, y, LrTrainParams(label=LABEL, **params))
+    coef, intercept = parts(results)
+    assert np.abs(coef - w).max() < 1e-5 and abs(intercept - b0) < 1e-5
