@@ -127,3 +127,14 @@ async def test_misaligned_row_counts_abort() -> None:
     inputs["telecom"]["telecom/subs:t0"] = inputs["telecom"]["telecom/subs:t0"][:-1]
     with pytest.raises(ProtocolAborted, match="not aligned alike"):
         await run_binning(inputs, {})
+
+
+async def test_a_bad_label_aborts_everyone_but_its_text_stays_with_its_owner() -> None:
+    inputs = synthetic(300, 1, 1)
+    inputs["bank"][LABEL] = inputs["bank"][LABEL] * 2
+    job = job_for("binning", inputs, {"label": LABEL}, OUTPUTS)
+    outcomes = await run_all(BinningProtocol(), job, inputs, return_exceptions=True)
+    for party, outcome in outcomes.items():
+        assert isinstance(outcome, ProtocolAborted) and outcome.party == "bank"
+        told = "values other than 0 and 1" in outcome.reason
+        assert told == (party == "bank")

@@ -97,7 +97,7 @@ class BinningProtocol:
 
     async def run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
                   ) -> ProtocolResult:
-        return await session.guard(transport, self._run(job, local_inputs, transport))
+        return await session.guard(transport, job, self._run(job, local_inputs, transport))
 
     async def _run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
                    ) -> ProtocolResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from node.errors import ProtocolError
+from node.errors import InputValueError
 from node.mpc.modelling import preprocessing
 from node.mpc.modelling.tables import decode_tables, woe_transform
 from node.mpc.protocol import LocalInputs
@@ -33,8 +33,9 @@ def build(columns: dict[str, np.ndarray], recipe: preprocessing.Recipe,
             continue
         for name, values in preprocessing.apply(recipe, {key: column}).items():
             if np.isnan(values).any():
-                raise ProtocolError(
-                    f"feature {name} has missing values; add a fill step for it to the recipe"
+                raise InputValueError(
+                    f"feature {name} has missing values; add a fill step for it to the recipe",
+                    input_ref=key,
                 )
             out[name] = values
     return out

@@ -19,7 +19,8 @@ import numpy as np
 
 from alliance.canonical import canonical_json, loads
 from alliance.errors import EncodingError
-from node.errors import ProtocolAborted, ProtocolError
+from node.errors import InputValueError, ProtocolAborted, ProtocolError
+from node.failures import public_abort_reason
 from node.mpc.modelling import alignment
 from node.mpc.protocol import InputRef, JobContext, LocalInputs
 from node.mpc.psi.normalize import Normalization
@@ -143,11 +144,16 @@ def local_columns(session: Session, job: JobContext, local_inputs: LocalInputs, 
         try:
             y = y.astype(np.float64)
         except (TypeError, ValueError):
-            raise ProtocolError(
-                f"the label {label_ref} is not numeric; it must hold 0 and 1"
+            raise InputValueError(
+                f"the label {label_ref} is not numeric; it must hold 0 and 1",
+                input_ref=str(label_ref),
             ) from None
-        if not np.isin(y, (0.0, 1.0)).all():
-            raise ProtocolError(f"the label {label_ref} holds values other than 0 and 1")
+        bad = np.flatnonzero(~np.isin(y, (0.0, 1.0)))
+        if bad.size:
+            raise InputValueError(
+                f"the label {label_ref} holds values other than 0 and 1; clean the column",
+                input_ref=str(label_ref), row=None if intersection_bytes else int(bad[0]) + 1,
+            )
         session.label = y.astype(np.int64)
     session.columns = mine
     lengths = {len(c) for c in mine.values()} | (
@@ -190,18 +196,15 @@ async def agree_rows(session: Session, transport: Transport, digest: str) -> int
     return session.rows
 
 
-async def guard(transport: Transport, work: Awaitable[T]) -> T:
-    """Run a protocol body; a ProtocolError here becomes an abort for every party, with reason."""
+async def guard(transport: Transport, job: JobContext, work: Awaitable[T]) -> T:
+    """Run a protocol body; a ProtocolError here aborts every party. The peers hear only the
+    failure's public code (node/failures.py); this party keeps the whole reason."""
+    me = transport.party
     try:
         return await work
     except ProtocolAborted:
         raise
     except ProtocolError as exc:
-        raise await fail(transport, transport.party, exc) from exc
-
-
-async def fail(transport: Transport, me: str, exc: Exception) -> ProtocolAborted:
-    """Abort every party with this party's reason; the error to raise here."""
-    reason = f"{me}: {exc}"
-    await transport.abort(reason)
-    return ProtocolAborted(reason, me)
+        own = {str(ref) for ref in job.inputs if ref.org == me}
+        await transport.abort(public_abort_reason(exc, me, own))
+        raise ProtocolAborted(f"{me}: {exc}", me) from exc
