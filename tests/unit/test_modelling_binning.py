@@ -138,3 +138,13 @@ async def test_a_bad_label_aborts_everyone_but_its_text_stays_with_its_owner() -
         assert isinstance(outcome, ProtocolAborted) and outcome.party == "bank"
         told = "values other than 0 and 1" in outcome.reason
         assert told == (party == "bank")
+
+
+async def test_a_recipient_without_data_receives_the_ivs_only() -> None:
+    inputs = synthetic(400, 1, 1)
+    job = job_for("binning", inputs, {"label": LABEL}, {"iv": ("bank", "regulator")},
+                  parties=("bank", DEALER, "regulator", "telecom"))
+    results = await run_all(BinningProtocol(), job, inputs)
+    assert results["regulator"].outputs == {"iv": results["bank"].outputs["iv"]}
+    assert sorted(loads(results["regulator"].outputs["iv"])["iv"]) == [
+        "bank/loans:x0", "telecom/subs:t0"]

@@ -110,6 +110,8 @@ class BinningProtocol:
             if ses.feature_owners:
                 await transport.recv(ses.label_holder, STEP_DONE, "done")
             return ProtocolResult(summary={"role": "dealer", "rows": ses.rows})
+        if ses.me not in ses.data_parties:  # a recipient of `iv` holding no data
+            return await _outputs(job, ses, transport, [], params)
         digest = session.local_columns(ses, job, local_inputs, params.label, params.ids,
                                        params.normalize)
         await session.agree_rows(ses, transport, digest)

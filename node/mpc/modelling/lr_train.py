@@ -161,6 +161,8 @@ class LrTrainProtocol:
                 await _deal_product(plan, transport)
             epochs = await _follow(ses, transport, params)
             return ProtocolResult(summary={"role": "dealer", "rows": ses.rows, "epochs": epochs})
+        if ses.me not in ses.data_parties:  # no data, no output: nothing to do
+            return ProtocolResult(summary={"role": "observer"})
         digest = session.local_columns(ses, job, local_inputs, params.label, params.ids,
                                        params.normalize)
         await session.agree_rows(ses, transport, digest)
