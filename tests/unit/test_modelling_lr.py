@@ -185,3 +185,37 @@ async def test_a_label_holder_without_features_keeps_only_the_intercept() -> Non
     w, b0, _ = logistic.reference_sgd(x, y, LrTrainParams(label=LABEL, **params))
     coef, intercept = parts(results)
     assert np.abs(coef - w).max() < 1e-5 and abs(intercept - b0) < 1e-5
+
+
+async def test_germancredit_with_a_declared_recipe_matches_scikit_learn_auc() -> None:
+    """Standardised numeric columns and one-hot categoricals, by the job's recipe, at each owner."""
+    import json
+
+    from node.mpc.modelling import preprocessing
+
+    inputs, _ = germancredit()
+    steps = []
+    for cols in inputs.values():
+        for key, col in cols.items():
+            if key == LABEL:
+                continue
+            if col.dtype.kind in "iuf":
+                steps.append({"column": key, "standardize": True})
+            else:
+                steps.append({"column": key, "one_hot": sorted(set(col.tolist()))[1:]})
+    recipe = json.dumps({"steps": steps})
+    results = await train(inputs, {"epochs": "100", "batch_size": "100", "learning_rate": "0.5",
+                                   "validation_fraction": "0", "recipe": recipe})
+    coef, intercept = parts(results)
+    parsed = preprocessing.Recipe.parse(recipe)
+    x = np.column_stack([
+        v for p in sorted(inputs) for v in preprocessing.apply(
+            parsed, {k: c for k, c in inputs[p].items() if k != LABEL}).values()
+    ])
+    y = inputs["bank"][LABEL]
+    assert x.shape[1] == len(coef)
+    reference = LogisticRegression(C=1e6, max_iter=5000).fit(x, y)
+    ours = roc_auc_score(y, x @ coef + intercept)
+    assert abs(ours - roc_auc_score(y, reference.decision_function(x))) <= 0.005
+    bank = ModelPart.from_bytes(results["bank"].outputs["model.bank"])
+    assert bank.recipe == parsed.fingerprint()
