@@ -127,6 +127,7 @@ class State:
     gamma_label: np.ndarray | None = None
     dealer: str | None = None
     epoch: int = 0
+    streams: dict[bytes, np.ndarray] = field(default_factory=dict)
     weights: tuple[int, int] | None = None  # (W0, W1 - W0) at WEIGHT_BITS, None: unweighted
     alpha: np.ndarray | None = None  # L: the product triple's alpha, (batches, bmax)
     gamma: np.ndarray | None = None  # L, P: their share of alpha * beta
@@ -344,6 +345,15 @@ async def _setup(state: State, transport: Transport, dealer: str | None) -> None
             state.gamma_label = await transport.recv_array(dealer, STEP_DEALER, "gamma")
 
 
+def _batch_words(state: State, seed: bytes, index: int, count: int, width: int) -> np.ndarray:
+    """prg.words(seed, index * width, count): from a table of every batch's words, expanded
+    once per seed (one AES call per stream instead of one per batch)."""
+    table = state.streams.get(seed)
+    if table is None:
+        table = state.streams[seed] = prg.matrix(seed, len(state.plan.batches), width)
+    return table[index, :count]
+
+
 def _mask(seed: bytes, offset: int, count: int) -> np.ndarray:
     return prg.words(seed, offset, count)
 
@@ -352,14 +362,20 @@ async def _residual_share(state: State, transport: Transport, u: np.ndarray, y: 
                           stream: str, offset: int, tag: str, f: int) -> np.ndarray | None:
     """This party's share of e = 0.5 + z/4 - y over some rows (None at a non-holder owner)."""
     plan, me, count = state.plan, state.me, len(u)
+
+    def mask(seed: bytes) -> np.ndarray:
+        derived = prg.derive(seed, stream)
+        if stream == "train":
+            return _batch_words(state, derived, offset // plan.batch_max, count, plan.batch_max)
+        return _mask(derived, offset, count)
+
     if me == plan.label:
         assert y is not None
         share = logistic.encode(0.5 + (u + state.b0) / 4.0 - y, f)
         for seed in state.mask_seeds.values():
-            share += _mask(prg.derive(seed, stream), offset, count)
+            share += mask(seed)
         return share
-    a = logistic.encode(u / 4.0, f) - _mask(prg.derive(state.mask_seeds[me], stream), offset,
-                                            count)
+    a = logistic.encode(u / 4.0, f) - mask(state.mask_seeds[me])
     if me == plan.partner:
         for owner in plan.owners:
             if owner not in plan.holders:
@@ -414,7 +430,7 @@ async def _train(state: State, transport: Transport, params: LrTrainParams) -> H
                     if holder != me:
                         continue
                     assert cross.e is not None and cross.c_holder is not None
-                    v = prg.words(cross.v_seed, b.index * bmax, count)
+                    v = _batch_words(state, cross.v_seed, b.index, count, bmax)
                     parts = [e - v, cross.e[:, rows] @ e + cross.c_holder[b.index]]
                     if me == plan.partner and owner == plan.label:
                         parts.append(np.array([e.sum(dtype=np.uint64)], dtype=np.uint64))
@@ -435,7 +451,7 @@ async def _train(state: State, transport: Transport, params: LrTrainParams) -> H
                 if msg is None:
                     msg = await _batch_message(transport, holder, b, size)
                 assert cross.u is not None
-                c_owner = prg.words(cross.c_seed, b.index * m, m)
+                c_owner = _batch_words(state, cross.c_seed, b.index, m, m)
                 grad = grad + cross.u[:, rows] @ msg[:count] + c_owner + msg[count:count + m]
                 if extra:
                     assert intercept is not None
