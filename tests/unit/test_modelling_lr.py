@@ -219,3 +219,12 @@ async def test_germancredit_with_a_declared_recipe_matches_scikit_learn_auc() ->
     assert abs(ours - roc_auc_score(y, reference.decision_function(x))) <= 0.005
     bank = ModelPart.from_bytes(results["bank"].outputs["model.bank"])
     assert bank.recipe == parsed.fingerprint()
+
+
+async def test_an_unstandardised_feature_beyond_the_fixed_point_range_is_refused() -> None:
+    inputs = synthetic(500, 1, 1)
+    inputs["telecom"]["telecom/subs:t0"] = inputs["telecom"]["telecom/subs:t0"] * 1e6
+    outcomes = await run_all(LrTrainProtocol(), job_for(
+        "lr_train", inputs, {"label": LABEL}, TWO), inputs, return_exceptions=True)
+    assert all(isinstance(o, ProtocolAborted) for o in outcomes.values())
+    assert "standardise it in the job's recipe" in str(outcomes["telecom"])

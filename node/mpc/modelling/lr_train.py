@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from alliance.canonical import canonical_json, loads
-from node.errors import ProtocolError
+from node.errors import InputValueError, ProtocolError
 from node.mpc.modelling import features, logistic, preprocessing, prg, session
 from node.mpc.modelling.params import LrTrainParams, parse
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
@@ -170,6 +170,7 @@ class LrTrainProtocol:
         recipe = preprocessing.Recipe.parse(params.recipe)
         feats = features.build(ses.columns, recipe, local_inputs)
         x = features.matrix(feats, ses.rows)
+        _check_range(feats, params)
         widths = await _gather_widths(ses, transport, x.shape[1])
         plan = make_plan(params, ses, widths)
         state = State(
@@ -189,6 +190,29 @@ class LrTrainProtocol:
             await _setup_weights(state, transport, ses.dealer)
         history = await _train(state, transport, params)
         return _outputs(job, ses, state, params, recipe, list(feats), history)
+
+
+RESIDUAL_MAX = 64.0
+"""The largest |weighted residual| the fixed-point range is sized for."""
+
+
+def feature_limit(params: LrTrainParams) -> float:
+    """|x| bound so that a batch's gradient sum stays inside Z_2^64's signed range."""
+    bits = 62 - 2 * params.scale_bits - (WEIGHT_BITS if params.weights() else 0)
+    return 2.0 ** bits / (params.batch_size * RESIDUAL_MAX)
+
+
+def _check_range(feats: dict[str, np.ndarray], params: LrTrainParams) -> None:
+    limit = feature_limit(params)
+    for name, values in feats.items():
+        peak = float(np.abs(values).max(initial=0.0))
+        if peak > limit:
+            raise InputValueError(
+                f"feature {name} reaches {peak:g}, beyond +-{limit:g}, the fixed-point range at "
+                f"scale_bits={params.scale_bits} and batch_size={params.batch_size}; standardise "
+                "it in the job's recipe (or request a smaller scale_bits or batch_size)",
+                input_ref=name.split("=")[0].removesuffix(":woe"),
+            )
 
 
 async def _gather_widths(ses: session.Session, transport: Transport, mine: int | None
