@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from alliance.protocols.psi import Normalization
 from alliance.protocols.spec import ANY_TYPE, DealerRule, InputRule, JobShape, Params, ProtocolSpec
 
 OWNER = "<org>"
@@ -56,6 +57,12 @@ class _Modelling(Params):
         description="local preprocessing recipe, JSON: {\"steps\": [{\"column\": ..., \"fill\": "
         "mean|median|zero, \"clip\": [lo, hi], \"standardize\": true, \"one_hot\": [...]}]}",
     )
+
+    @field_validator("normalize")
+    @classmethod
+    def _normalize(cls, text: str) -> str:
+        Normalization.parse(text)  # ValueError naming the accepted steps
+        return text
 
 
 class BinningParams(_Modelling):

@@ -58,3 +58,8 @@ def test_parameters_are_checked_with_what_to_write() -> None:
         BINNING.parse_params({"label": "bank/loans:bad", "method": "tree"})
     with pytest.raises(ProtocolSpecError, match="lr_train needs parameter label"):
         LR_TRAIN.parse_params({})
+
+
+def test_an_unknown_alignment_normalisation_is_refused() -> None:
+    with pytest.raises(ProtocolSpecError, match="unknown normalisation step"):
+        BINNING.parse_params({"label": "bank/loans:bad", "normalize": "trim,shout"})
