@@ -39,6 +39,7 @@ job for every party with no model part delivered.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,7 +87,7 @@ class Plan:
     def crosses(self) -> list[tuple[str, str]]:
         return [(i, h) for i in self.owners for h in self.holders if i != h]
 
-    @property
+    @functools.cached_property
     def batch_max(self) -> int:
         return max((b.stop - b.start for b in self.batches), default=0)
 
