@@ -4,6 +4,7 @@ platform as the dealer), checked against the same computations in the clear."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from tests.unit.modelling_helpers import LABEL, job_for, synthetic
 @pytest.fixture
 async def cluster(network_dir: Path, passphrase: bytes) -> AsyncIterator[Cluster]:
     parties = ("bank", "platform", "telecom")
-    cluster = Cluster(network_dir, passphrase, {"lr": parties, "bins": parties})
+    cluster = Cluster(network_dir, passphrase, {"lr": parties, "bins": parties,
+                                                "pred": ("bank", "telecom")})
     await cluster.start()
     yield cluster
     await cluster.stop()
@@ -64,3 +66,30 @@ async def test_binning_over_mutual_tls_counts_events_exactly(cluster: Cluster) -
         index = binning.assign(inputs["telecom"][name], np.array(table.breaks))
         assert table.events == np.bincount(index, weights=y, minlength=6).astype(int).tolist()
     assert results["bank"].outputs == {} and results["platform"].outputs == {}
+
+
+async def test_lr_predict_over_mutual_tls_scores_and_evaluates(cluster: Cluster) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from node.mpc.modelling import LrPredictProtocol, evaluation
+    from node.mpc.modelling.features import MODEL_KEY
+
+    inputs = synthetic(2000, 2, 2)
+    parts = {
+        "bank": ModelPart("lr", "bank", ["bank/loans:x0", "bank/loans:x1"], [0.4, -0.2], -1.0),
+        "telecom": ModelPart("lr", "telecom", ["telecom/subs:t0", "telecom/subs:t1"], [0.3, 0.1]),
+    }
+    local = {p: {**cols, MODEL_KEY: np.frombuffer(parts[p].to_bytes(), dtype=np.uint8)}
+             for p, cols in inputs.items()}
+    job = job_for("lr_predict", inputs, {"holder": "bank", "label": LABEL},
+                  {"scores": ("telecom",), "evaluation": ("bank",)}, dealer=None, job_id="pred")
+    results = await run(cluster, LrPredictProtocol(), job, local)
+    bank, telecom = inputs["bank"], inputs["telecom"]
+    x = np.column_stack([bank["bank/loans:x0"], bank["bank/loans:x1"],
+                         telecom["telecom/subs:t0"], telecom["telecom/subs:t1"]])
+    clear = logistic.sigmoid(x @ [0.4, -0.2, 0.3, 0.1] - 1.0)
+    scores = np.load(io.BytesIO(results["telecom"].outputs["scores"]))
+    assert np.abs(scores - clear).max() < 1e-5
+    report = evaluation.Report.from_bytes(results["bank"].outputs["evaluation"])
+    assert abs(report.auc - roc_auc_score(inputs["bank"][LABEL], clear)) < 1e-6
+    assert list(results["bank"].outputs) == ["evaluation"]
