@@ -141,6 +141,13 @@ class ScorecardParams(Params):
                              description="event (bad) odds p/(1-p) at base_score")
 
 
+def _dealer_holds_nothing(shape: JobShape) -> list[str]:
+    if shape.dealer is not None and shape.dealer in shape.owners:
+        return [f"the dealer {shape.dealer} holds an input of the job; a dealer must hold none "
+                "(with its own randomness it could unmask the others' data): name another member"]
+    return []
+
+
 _ALIGNED = InputRule(min_inputs=2, column_types=ANY_TYPE,
                      summary="the label column and feature columns of one or more members")
 
@@ -152,6 +159,7 @@ BINNING = OwnerOutputsSpec(
              "iv": "the IV of every feature"},
     inputs=_ALIGNED,
     dealer=DealerRule.REQUIRED,
+    extra_problems=_dealer_holds_nothing,
 )
 
 LR_TRAIN = OwnerOutputsSpec(
@@ -161,6 +169,7 @@ LR_TRAIN = OwnerOutputsSpec(
     outputs={"model.<org>": "the owner's coefficients (and the intercept at the label holder)"},
     inputs=_ALIGNED,
     dealer=DealerRule.REQUIRED,
+    extra_problems=_dealer_holds_nothing,
 )
 
 LR_PREDICT = ProtocolSpec(

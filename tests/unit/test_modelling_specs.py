@@ -63,3 +63,10 @@ def test_parameters_are_checked_with_what_to_write() -> None:
 def test_an_unknown_alignment_normalisation_is_refused() -> None:
     with pytest.raises(ProtocolSpecError, match="unknown normalisation step"):
         BINNING.parse_params({"label": "bank/loans:bad", "normalize": "trim,shout"})
+
+
+def test_a_dealer_that_holds_an_input_is_refused() -> None:
+    problems = BINNING.shape_problems(shape({"iv": ("bank",)}, dealer="telecom"))
+    assert problems == ["the dealer telecom holds an input of the job; a dealer must hold none "
+                        "(with its own randomness it could unmask the others' data): name another "
+                        "member"]

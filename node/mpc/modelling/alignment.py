@@ -57,14 +57,15 @@ def alignment_order(ids: np.ndarray, intersection: np.ndarray,
         raise ProtocolError(
             f"{int((~found).sum())} ids of the alignment PSI's intersection are not in this "
             "party's id column; the data changed since the PSI job or the wrong id column is "
-            "named — run a new PSI job on the current data"
+            "named — run a new PSI job on the current data (`alliance job request --protocol psi`)"
         )
     nxt = np.minimum(at + 1, len(sorted_ids) - 1)
     dup = (at + 1 < len(sorted_ids)) & (sorted_ids[nxt] == intersection)
     if dup.any():
         raise ProtocolError(
             f"{int(dup.sum())} intersection ids appear on several rows of this party's id column; "
-            "de-duplicate the dataset before modelling"
+            "de-duplicate the dataset, register it again (`alliance dataset register`) and re-run "
+            "the PSI job"
         )
     return order[at]
 

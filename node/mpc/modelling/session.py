@@ -82,12 +82,14 @@ def roles(job: JobContext, transport: Transport, label: str, need_dealer: bool,
         if not dealer or dealer not in parties:
             raise ProtocolError(
                 f"job {job.job_id} needs a dealer among its parties (a member that holds no input "
-                "and supplies correlated randomness); request it with a dealer"
+                "and supplies correlated randomness); request it again with "
+                "`alliance job request ... --dealer ORG`"
             )
         if dealer in data:
             raise ProtocolError(
                 f"the dealer {dealer} also holds inputs; the dealer must hold none (it could "
-                "unmask the others' data); request the job with another dealer"
+                "unmask the others' data); request it again with `--dealer` naming a member "
+                "without inputs"
             )
     for output, recipients in job.outputs.items():
         if "." in output:
@@ -95,7 +97,7 @@ def roles(job: JobContext, transport: Transport, label: str, need_dealer: bool,
             if tuple(recipients) != (owner,):
                 raise ProtocolError(
                     f"output {output} goes to its owner {owner} alone, not to "
-                    f"{', '.join(recipients)}; re-request the job"
+                    f"{', '.join(recipients)}; request it again with `--output {output}={owner}`"
                 )
         if dealer and dealer in recipients and dealer not in data:
             raise ProtocolError(f"the dealer {dealer} cannot receive {output}: it holds no data")
@@ -190,8 +192,8 @@ async def agree_rows(session: Session, transport: Transport, digest: str) -> int
             f"{p}: {n} rows aligned by {d[:19]}" for p, (n, d) in sorted(seen.items())
         )
         raise ProtocolError(
-            f"the data parties' rows are not aligned alike ({listing}); run the job on rows "
-            "aligned by one PSI job"
+            f"the data parties' rows are not aligned alike ({listing}); align every data party "
+            "by the intersection of one PSI job (`alliance job request --protocol psi`)"
         )
     return session.rows
 
