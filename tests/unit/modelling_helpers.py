@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from node.mpc import InputRef, JobContext, MemoryNetwork, MpcProtocol, ProtocolResult, execute
+from node.mpc.memory_transport import MemoryTransport
 from node.mpc.protocol import LocalInputs
 
 DEALER = "platform"
@@ -70,3 +71,36 @@ async def run_all(protocol: MpcProtocol, job: JobContext, inputs: dict[str, Loca
         execute(protocol, job, inputs.get(p, {}), net.transport(p)) for p in job.participants
     ), return_exceptions=return_exceptions)
     return dict(zip(job.participants, results, strict=True))
+
+
+class AbortAfter:
+    """A party's transport that aborts the job once it has sent `limit` arrays in `step`."""
+
+    def __init__(self, inner: MemoryTransport, step: str, limit: int, reason: str) -> None:
+        self.inner, self.step, self.limit, self.reason, self.sent = inner, step, limit, reason, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def send_array(self, to: str, step: str, tag: str, array: np.ndarray) -> None:
+        if step == self.step:
+            self.sent += 1
+            if self.sent > self.limit:
+                await self.inner.abort(self.reason)
+        await self.inner.send_array(to, step, tag, array)
+
+
+async def run_with_abort(protocol: MpcProtocol, job: JobContext, inputs: dict[str, LocalInputs],
+                         party: str, step: str, limit: int, reason: str
+                         ) -> dict[str, ProtocolResult | BaseException]:
+    """Every party of `job`, `party` aborting after `limit` messages of `step`."""
+    net = MemoryNetwork(job.participants, job.job_id, step_timeout=30)
+
+    def transport(org: str) -> Any:
+        inner = net.transport(org)
+        return AbortAfter(inner, step, limit, reason) if org == party else inner
+
+    outcomes = await asyncio.gather(*(
+        execute(protocol, job, inputs.get(p, {}), transport(p)) for p in job.participants
+    ), return_exceptions=True)
+    return dict(zip(job.participants, outcomes, strict=True))

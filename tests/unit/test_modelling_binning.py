@@ -14,7 +14,15 @@ from node.errors import ProtocolAborted
 from node.mpc.modelling import binning
 from node.mpc.modelling.binning_protocol import BinningProtocol
 from node.mpc.modelling.tables import BinTable, decode_tables
-from tests.unit.modelling_helpers import DEALER, LABEL, germancredit, job_for, run_all, synthetic
+from tests.unit.modelling_helpers import (
+    DEALER,
+    LABEL,
+    germancredit,
+    job_for,
+    run_all,
+    run_with_abort,
+    synthetic,
+)
 
 OUTPUTS = {"bins.bank": ("bank",), "bins.telecom": ("telecom",), "iv": ("bank", "telecom")}
 
@@ -148,3 +156,13 @@ async def test_a_recipient_without_data_receives_the_ivs_only() -> None:
     assert results["regulator"].outputs == {"iv": results["bank"].outputs["iv"]}
     assert sorted(loads(results["regulator"].outputs["iv"])["iv"]) == [
         "bank/loans:x0", "telecom/subs:t0"]
+
+
+async def test_a_feature_owner_aborting_mid_binning_leaves_nobody_an_output() -> None:
+    inputs = synthetic(500, 1, 3)
+    job = job_for("binning", inputs, {"label": LABEL}, OUTPUTS)
+    outcomes = await run_with_abort(BinningProtocol(), job, inputs, "telecom", "binning.matrix",
+                                    1, "telecom: stopped")
+    for outcome in outcomes.values():
+        assert isinstance(outcome, ProtocolAborted), outcome
+        assert outcome.reason == "telecom: stopped"

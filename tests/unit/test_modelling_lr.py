@@ -4,24 +4,27 @@ oracle (AUC within 0.005)."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from node.errors import ProtocolAborted
-from node.mpc import MemoryNetwork, execute
-from node.mpc.memory_transport import MemoryTransport
 from node.mpc.modelling import logistic
 from node.mpc.modelling.binning_protocol import BinningProtocol
 from node.mpc.modelling.features import WOE_KEY
 from node.mpc.modelling.logistic import ModelPart
 from node.mpc.modelling.lr_train import LrTrainProtocol
 from node.mpc.modelling.params import LrTrainParams
-from tests.unit.modelling_helpers import DEALER, LABEL, germancredit, job_for, run_all, synthetic
+from tests.unit.modelling_helpers import (
+    DEALER,
+    LABEL,
+    germancredit,
+    job_for,
+    run_all,
+    run_with_abort,
+    synthetic,
+)
 
 TWO = {"model.bank": ("bank",), "model.telecom": ("telecom",)}
 
@@ -131,37 +134,12 @@ def test_t1_sigmoid_error_is_bounded() -> None:
         assert error <= logistic.t1_error_bound(radius) + 1e-12 <= bound
 
 
-class AbortAfter:
-    """A party's transport that aborts the job after it has sent `limit` batch messages."""
-
-    def __init__(self, inner: MemoryTransport, limit: int) -> None:
-        self.inner, self.limit, self.sent = inner, limit, 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def send_array(self, to: str, step: str, tag: str, array: np.ndarray) -> None:
-        if step == "lr.cross":
-            self.sent += 1
-            if self.sent > self.limit:
-                await self.inner.abort("telecom: killed mid-training")
-        await self.inner.send_array(to, step, tag, array)
-
-
 async def test_a_party_aborting_mid_training_ends_every_party_without_a_model() -> None:
     inputs = synthetic(2000, 2, 2)
     job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "5", "batch_size": "100"}, TWO)
-    net = MemoryNetwork(job.participants, job.job_id, step_timeout=30)
-
-    def transport(party: str) -> Any:
-        inner = net.transport(party)
-        return AbortAfter(inner, 25) if party == "telecom" else inner
-
-    outcomes = await asyncio.gather(*(
-        execute(LrTrainProtocol(), job, inputs.get(p, {}), transport(p))
-        for p in job.participants
-    ), return_exceptions=True)
-    for outcome in outcomes:
+    outcomes = await run_with_abort(LrTrainProtocol(), job, inputs, "telecom", "lr.cross", 25,
+                                    "telecom: killed mid-training")
+    for outcome in outcomes.values():
         assert isinstance(outcome, ProtocolAborted), outcome
         assert outcome.reason == "telecom: killed mid-training"
 
