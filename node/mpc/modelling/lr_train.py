@@ -19,7 +19,8 @@ of crossprod.py's dealer-assisted matrix-vector products and is opened to that p
 Security model: semi-honest parties and a non-colluding dealer. What each party learns: its own
 gradient of every mini-batch (as in FATE's Hetero-LR, gradients are revealed to their owner, which
 is weaker than keeping the coefficients shared as SecretFlow's SS-SGD does); L also the intercept
-gradient and the validation loss per epoch. Masked matrices, masked vectors and shares are
+gradient (which, with its own rows, tells it the batch's sum of the other parties' partial scores)
+and the validation loss per epoch. Masked matrices, masked vectors and shares are
 uniform to whoever receives them. The dealer learns the shapes. Public: row count, feature counts,
 the hyper-parameters and the batch schedule (seeded by the job's `seed`). Not covered: a party
 that deviates; a dealer that colludes.
