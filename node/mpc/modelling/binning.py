@@ -21,8 +21,6 @@ import numpy as np
 
 from node.errors import ProtocolError
 
-METHODS = ("quantile", "width", "chimerge")
-
 
 def is_numeric(column: np.ndarray) -> bool:
     return np.asarray(column).dtype.kind in "biuf"
@@ -123,9 +121,3 @@ def woe_iv(events: np.ndarray, totals: np.ndarray) -> WoeIv:
     woe = np.log(distr_bad / distr_good)
     bin_iv = (distr_bad - distr_good) * woe
     return WoeIv(woe, bin_iv, float(bin_iv.sum()))
-
-
-def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise ProtocolError(f"binning method {method!r} is not one of {', '.join(METHODS)}")
-    return method

@@ -34,15 +34,6 @@ def expand(u_seed: bytes, m: int, n: int, dtype: type = np.uint64) -> np.ndarray
     return prg.matrix32(u_seed, m, n) if dtype is np.uint32 else prg.matrix(u_seed, m, n)
 
 
-def masked_matrix(xt: np.ndarray, u_seed: bytes) -> np.ndarray:
-    """E = Xt - U, with U expanded from the dealer's seed (O's one-time message to H); the ring
-    is Xt's dtype (uint64 or uint32)."""
-    m, n = xt.shape
-    e = expand(u_seed, m, n, xt.dtype.type)
-    np.subtract(xt, e, out=e)
-    return e
-
-
 def dealer_share(u: np.ndarray, v: np.ndarray, c_owner: np.ndarray) -> np.ndarray:
     """c_H = U[:, C]·v - c_O: the dealer's word vector for H."""
     return u @ v - c_owner
