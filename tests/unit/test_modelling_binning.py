@@ -166,3 +166,12 @@ async def test_a_feature_owner_aborting_mid_binning_leaves_nobody_an_output() ->
     for outcome in outcomes.values():
         assert isinstance(outcome, ProtocolAborted), outcome
         assert outcome.reason == "telecom: stopped"
+
+
+async def test_a_categorical_column_with_too_many_categories_is_refused() -> None:
+    inputs = synthetic(600, 1, 1)
+    inputs["telecom"]["telecom/subs:t0"] = np.array([f"c{i}" for i in range(600)])
+    outcomes = await run_all(BinningProtocol(), job_for("binning", inputs, {"label": LABEL},
+                                                        OUTPUTS), inputs, return_exceptions=True)
+    assert all(isinstance(o, ProtocolAborted) for o in outcomes.values())
+    assert "has 600 categories" in str(outcomes["telecom"])

@@ -29,7 +29,7 @@ import asyncio
 import numpy as np
 
 from alliance.canonical import canonical_json, loads
-from node.errors import ProtocolError
+from node.errors import InputValueError, ProtocolError
 from node.mpc.modelling import binning, crossprod, preprocessing, prg, session
 from node.mpc.modelling.params import BinningParams, parse
 from node.mpc.modelling.tables import BinTable, encode_tables, num
@@ -44,12 +44,19 @@ STEP_MATRIX = "binning.matrix"
 STEP_SHARE = "binning.share"
 STEP_IV = "binning.iv"
 STEP_DONE = "binning.done"
+MAX_CATEGORIES = 256
 
 
 def plan(key: str, column: np.ndarray, params: BinningParams) -> tuple[BinTable, np.ndarray]:
     """The (fine, for chimerge) bins of one column and each row's bin (events still unknown)."""
     if not binning.is_numeric(column):
         cats = binning.categories(column)
+        if len(cats) > MAX_CATEGORIES:
+            raise InputValueError(
+                f"{key} has {len(cats)} categories; binning takes at most {MAX_CATEGORIES} (each "
+                "is a bin): group them first, or declare it numeric in the recipe",
+                input_ref=key,
+            )
         index = binning.assign_categories(column, cats)
         table = BinTable(key, "categorical", [], cats, False, [], [])
     else:
