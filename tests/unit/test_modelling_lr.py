@@ -206,3 +206,19 @@ async def test_an_unstandardised_feature_beyond_the_fixed_point_range_is_refused
         "lr_train", inputs, {"label": LABEL}, TWO), inputs, return_exceptions=True)
     assert all(isinstance(o, ProtocolAborted) for o in outcomes.values())
     assert "standardise it in the job's recipe" in str(outcomes["telecom"])
+
+
+def test_every_batch_has_at_least_batch_size_rows() -> None:
+    batches = logistic.schedule(1050, 100, 2, seed=3)
+    sizes = sorted({b.stop - b.start for b in batches})
+    assert sizes == [100, 150] and len(batches) == 20
+    assert sorted((b.start, b.stop) for b in batches if b.epoch == 1)[-1] == (900, 1050)
+
+
+async def test_a_batch_smaller_than_twice_a_partys_features_is_refused() -> None:
+    inputs = synthetic(400, 1, 12)
+    outcomes = await run_all(LrTrainProtocol(), job_for(
+        "lr_train", inputs, {"label": LABEL, "batch_size": "16"}, TWO), inputs,
+        return_exceptions=True)
+    assert all(isinstance(o, ProtocolAborted) for o in outcomes.values())
+    assert "batch_size=24 or more" in str(outcomes["bank"])

@@ -59,14 +59,19 @@ class Batch:
 
 
 def schedule(n_train: int, batch_size: int, epochs: int, seed: int) -> list[Batch]:
-    """Every mini-batch of every epoch in order; the batch order is reshuffled each epoch."""
-    starts = list(range(0, n_train, batch_size))
+    """Every mini-batch of every epoch in order; the batch order is reshuffled each epoch. A short
+    last batch joins the one before it, so every batch has at least `batch_size` rows (when there
+    are that many): a gradient over fewer rows than a party's features would reveal the rows'
+    residuals to it."""
+    bounds = [(start, min(start + batch_size, n_train)) for start in range(0, n_train, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < batch_size:
+        bounds[-2:] = [(bounds[-2][0], bounds[-1][1])]
     out: list[Batch] = []
     for epoch in range(epochs):
-        order = np.random.default_rng([seed, epoch + 1]).permutation(len(starts))
+        order = np.random.default_rng([seed, epoch + 1]).permutation(len(bounds))
         for k in order:
-            start = starts[int(k)]
-            out.append(Batch(len(out), epoch, start, min(start + batch_size, n_train)))
+            start, stop = bounds[int(k)]
+            out.append(Batch(len(out), epoch, start, stop))
     return out
 
 

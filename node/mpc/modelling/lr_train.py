@@ -17,13 +17,14 @@ of crossprod.py's dealer-assisted matrix-vector products and is opened to that p
   on, keep a new best, or stop (`patience` epochs without an improvement of `tol`).
 
 Security model: semi-honest parties and a non-colluding dealer. What each party learns: its own
-gradient of every mini-batch (as in FATE's Hetero-LR, gradients are revealed to their owner, which
-is weaker than keeping the coefficients shared as SecretFlow's SS-SGD does); L also the intercept
-gradient (which, with its own rows, tells it the batch's sum of the other parties' partial scores)
-and the validation loss per epoch. Masked matrices, masked vectors and shares are
-uniform to whoever receives them. The dealer learns the shapes. Public: row count, feature counts,
-the hyper-parameters and the batch schedule (seeded by the job's `seed`). Not covered: a party
-that deviates; a dealer that colludes.
+gradient of every mini-batch, as in FATE's Hetero-LR (weaker than keeping the coefficients shared,
+as SecretFlow's SS-SGD does); every batch has at least `batch_size` rows, at least twice the
+largest party's feature count, so a gradient cannot be solved for the rows' residuals. L also
+learns the intercept gradient (which, with its own rows, tells it the batch's sum of the other
+parties' partial scores) and the validation loss per epoch. Masked matrices, masked vectors and
+shares are uniform to whoever receives them. The dealer learns the shapes. Public: row count,
+feature counts, the hyper-parameters and the batch schedule (seeded by the job's `seed`). Not
+covered: a party that deviates; a dealer that colludes.
 
 Class weights (`class_weight` = "W0,W1"): the residual of each row is weighted by its class,
 W*e = W0 e + (W1 - W0) y*e, with the weights as integers at 2^-8 (scale f + 8). y*e_L is local at
@@ -94,6 +95,13 @@ class Plan:
 
 
 def make_plan(params: LrTrainParams, ses: session.Session, widths: dict[str, int]) -> Plan:
+    widest = max(widths.values(), default=0)
+    if params.batch_size < 2 * widest:
+        raise ProtocolError(
+            f"batch_size {params.batch_size} is below twice the largest party's feature count "
+            f"({widest}): a party's gradient over so few rows would reveal their residuals (hence "
+            f"labels); request the job again with --param batch_size={2 * widest} or more"
+        )
     train, val = logistic.split_rows(ses.rows, params.validation_fraction, params.seed)
     batches = logistic.schedule(len(train), params.batch_size, params.epochs, params.seed)
     partner = ses.feature_owners[0] if ses.feature_owners else None
