@@ -75,6 +75,12 @@ class BinningParams(_Modelling):
     )
     bins: int = Field(default=10, ge=2, le=64, description="bins per numeric column (2..64)")
     init_bins: int = Field(default=32, ge=2, le=256, description="chimerge's fine bins (2..256)")
+    min_bin_rows: int = Field(
+        default=5, ge=1,
+        description="fewest rows a bin may have (smaller numeric bins merge with a neighbour; a "
+        "rarer category or missing-value bin is refused): a bin's event count is revealed to "
+        "the column's owner",
+    )
 
 
 class LrTrainParams(_Modelling):

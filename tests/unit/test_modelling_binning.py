@@ -175,3 +175,20 @@ async def test_a_categorical_column_with_too_many_categories_is_refused() -> Non
                                                         OUTPUTS), inputs, return_exceptions=True)
     assert all(isinstance(o, ProtocolAborted) for o in outcomes.values())
     assert "has 600 categories" in str(outcomes["telecom"])
+
+
+def test_small_numeric_bins_merge_with_their_smaller_neighbour() -> None:
+    values = np.r_[np.zeros(50), np.ones(3), np.full(40, 2.0), np.full(2, 3.0)]
+    breaks = binning.merge_small(values, np.array([0.5, 1.5, 2.5]), 5)
+    counts = np.bincount(binning.assign(values, breaks))
+    assert counts.min() >= 5 and counts.sum() == len(values)
+    assert breaks.tolist() == [0.5]  # the 3 ones join the 40 twos; the 2 threes join them too
+
+
+async def test_a_rare_category_is_refused_before_its_label_count_is_revealed() -> None:
+    inputs = synthetic(300, 1, 1)
+    inputs["telecom"]["telecom/subs:t0"] = np.array(["a"] * 297 + ["b"] * 3)
+    outcomes = await run_all(BinningProtocol(), job_for("binning", inputs, {"label": LABEL},
+                                                        OUTPUTS), inputs, return_exceptions=True)
+    assert all(isinstance(o, ProtocolAborted) for o in outcomes.values())
+    assert "category of 3 rows ('b'), below min_bin_rows=5" in str(outcomes["telecom"])

@@ -53,6 +53,26 @@ def drop_empty(values: np.ndarray, breaks: np.ndarray) -> np.ndarray:
     return kept
 
 
+def merge_small(values: np.ndarray, breaks: np.ndarray, min_rows: int) -> np.ndarray:
+    """The breaks after merging every bin of fewer than `min_rows` non-missing rows with its
+    smaller neighbour, the smallest bin first (a single bin is kept whatever its size)."""
+    x = values[~np.isnan(values)]
+    kept = list(breaks)
+    while kept:
+        counts = np.bincount(np.searchsorted(np.array(kept), x, side="right"),
+                             minlength=len(kept) + 1)
+        small = int(np.argmin(counts))
+        if counts[small] >= min_rows:
+            break
+        if small == 0:
+            del kept[0]
+        elif small == len(counts) - 1:
+            del kept[-1]
+        else:  # merge with the smaller neighbour: drop the break between them
+            del kept[small - 1 if counts[small - 1] <= counts[small + 1] else small]
+    return np.array(kept, dtype=np.float64)
+
+
 def assign(values: np.ndarray, breaks: np.ndarray) -> np.ndarray:
     """Bin index per row: searchsorted(breaks, x, 'right'); NaN -> len(breaks) + 1."""
     index = np.searchsorted(breaks, values, side="right").astype(np.int64)

@@ -15,7 +15,9 @@ as crossprod.py's dealer-assisted matrix-vector product (exact integers in Z_2^3
 Traffic: F → L the masked matrix (4 bytes per bin per row); L → F one masked label vector per F.
 
 Parameters (params.BinningParams): label, method (quantile | width | chimerge), bins, init_bins,
-ids / normalize (alignment), recipe (fill/clip applied before binning).
+min_bin_rows (no bin smaller: small numeric bins merge with a neighbour, a rarer category is
+refused; it bounds what a bin's event count says about single rows), ids / normalize
+(alignment), recipe (fill/clip applied before binning).
 Inputs: the label column and any columns of any parties; every non-label, non-id input is binned.
 Outputs: `bins.<org>` to org alone: its features' bin tables (tables.py JSON: breaks or
 categories, counts, events, non-events, WOE, bin IV, IV); `iv` to any parties: canonical JSON
@@ -58,14 +60,31 @@ def plan(key: str, column: np.ndarray, params: BinningParams) -> tuple[BinTable,
                 input_ref=key,
             )
         index = binning.assign_categories(column, cats)
+        counts = np.bincount(index, minlength=len(cats))
+        if counts.min(initial=params.min_bin_rows) < params.min_bin_rows:
+            rare = cats[int(np.argmin(counts))]
+            raise InputValueError(
+                f"{key} has a category of {int(counts.min())} rows ({rare!r}), below "
+                f"min_bin_rows={params.min_bin_rows}: its event count would all but reveal those "
+                "rows' labels; group rare categories first (or request a smaller min_bin_rows)",
+                input_ref=key,
+            )
         table = BinTable(key, "categorical", [], cats, False, [], [])
     else:
         values = np.asarray(column, dtype=np.float64)
         k = params.init_bins if params.method == "chimerge" else params.bins
         method = "quantile" if params.method == "chimerge" else params.method
         breaks = binning.drop_empty(values, binning.numeric_breaks(values, method, k))
+        breaks = binning.merge_small(values, breaks, params.min_bin_rows)
         index = binning.assign(values, breaks)
         missing = bool(np.isnan(values).any())
+        nan_rows = int(np.isnan(values).sum())
+        if 0 < nan_rows < params.min_bin_rows:
+            raise InputValueError(
+                f"{key} has {nan_rows} missing values, below min_bin_rows={params.min_bin_rows} "
+                "for a bin of their own; fill them in the job's recipe",
+                input_ref=key,
+            )
         table = BinTable(key, "numeric", [float(b) for b in breaks], [], missing, [], [])
     width = len(table.categories) if table.kind == "categorical" else (
         len(table.breaks) + 1 + int(table.missing))
