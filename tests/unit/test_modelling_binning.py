@@ -192,3 +192,24 @@ async def test_a_rare_category_is_refused_before_its_label_count_is_revealed() -
                                                         OUTPUTS), inputs, return_exceptions=True)
     assert all(isinstance(o, ProtocolAborted) for o in outcomes.values())
     assert "category of 3 rows ('b'), below min_bin_rows=5" in str(outcomes["telecom"])
+
+
+async def test_synthetic_woe_iv_match_scorecardpy_and_toad() -> None:
+    import toad
+
+    inputs = synthetic(5000, 2, 3, seed=21)
+    y = inputs["bank"][LABEL]
+    results = await run_binning(inputs, {"method": "chimerge", "bins": "6", "init_bins": "24"})
+    tables = {**decode_tables(results["bank"].outputs["bins.bank"]),
+              **decode_tables(results["telecom"].outputs["bins.telecom"])}
+    frame = pd.DataFrame({name.split(":")[1]: col for p in ("bank", "telecom")
+                          for name, col in inputs[p].items() if name != LABEL})
+    for name, table in tables.items():
+        short = name.split(":")[1]
+        expected = scorecardpy_bins(frame, y, table)
+        ours = table.stats()
+        assert np.abs(expected["woe"].to_numpy() - ours.woe).max() <= 1e-9
+        assert abs(float(expected["total_iv"].iloc[0]) - ours.iv) <= 1e-9
+        combiner = toad.transform.Combiner()
+        combiner.load({short: list(table.breaks)})
+        assert abs(toad.stats.IV(combiner.transform(frame[[short]])[short], y) - ours.iv) <= 1e-9
