@@ -1,6 +1,11 @@
 """The founding charter pinned by its founders: every founding org's admin signs the charter's
 hash, and InitCharter takes the charter only with all of those signatures.
 
+The signatures prove nothing about who the founders are (a certificate named here may be made by
+anyone; the contract cannot read the channel's CAs): the charter takes effect only once every
+founding org has accepted it by its own transaction (AcceptCharter), whose creator the ledger's
+MSP validates (chaincode/contracts/membership.py).
+
 `alliance network init` names each founding org's admin certificate in the charter (`founders`:
 org -> certificate fingerprint), has each admin sign sha256(canonical charter JSON) with its own
 key, and writes the signatures to `charter.sig.json` beside `charter.json`. Whoever submits
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -167,3 +172,14 @@ def load_signed_charter(net_dir: Path) -> SignedCharter:
     except (ValidationError, ValueError, AttributeError, EncodingError) as exc:
         raise CharterError(f"{path} is not a founders' signature file: {exc}") from None
     return SignedCharter(charter=charter.model_dump(mode="json"), signatures=signatures)
+
+
+def found_charter(signed: SignedCharter, submit: Callable[[str, str, str], bytes],
+                  submitter: str) -> dict:
+    """Submit the founding charter as `submitter`'s founding admin, then every other founder's
+    acceptance: what `alliance network up` does where NET holds every founder's admin key.
+    `submit(org, function, argument)` submits as that org's admin; returns the last answer."""
+    status = loads(submit(submitter, "InitCharter", signed.to_json().decode()))
+    for org in list(status["awaiting"]):
+        status = loads(submit(org, "AcceptCharter", status["charter_hash"]))
+    return status

@@ -109,6 +109,23 @@ class Vote(TxMark):
     vote: VoteChoice
 
 
+class PendingCharter(Record):
+    """A founding charter submitted by InitCharter, waiting for every founding org to accept it
+    by its own transaction (AcceptCharter); it takes effect only when all have."""
+
+    charter_hash: str
+    """`sha256:` of the charter's canonical JSON (what founders sign and accept)."""
+    charter: dict
+    submitted_by: str
+    submitted_tx: str
+    accepted: dict[str, TxMark] = {}
+    """By founding org: the AcceptCharter (or the submitter's InitCharter) transaction."""
+
+    def awaiting(self) -> list[str]:
+        founders = self.charter.get("founders", {})
+        return sorted(org for org in founders if org not in self.accepted)
+
+
 class Reasoned(TxMark):
     org: str
     reason: str

@@ -45,6 +45,16 @@ def _user_dir(net_dir: Path, org: str, user: str) -> Path:
     return user_dir
 
 
+def has_key(net_dir: Path, org: str, user: str = "admin") -> bool:
+    """Whether NET holds `user` of `org`'s private key (on a multi-machine alliance, each org's
+    admin key stays on that org's machine)."""
+    try:
+        user_dir = _user_dir(Path(net_dir), org, user)
+    except IdentityError:
+        return False
+    return (user_dir / "msp" / "keystore" / "key.pem").is_file()
+
+
 def load_user(
     net_dir: Path, org: str, user: str = "admin", passphrase: bytes | None = None
 ) -> tuple[Identity, EcdsaSigner]:

@@ -380,17 +380,21 @@ def verify_rate(seconds: float = 1.0) -> float:
 
 
 def _init_charter(net_dir: Path, endpoint: Endpoint) -> None:
-    from alliance.founding import load_signed_charter
+    """The founding charter in effect: submitted by endpoint's org, accepted by every founder
+    (each org's admin, through the same gateway)."""
+    from alliance.founding import found_charter, load_signed_charter
     from alliance.wallet import load_user
     from network.gateway import connect
 
-    identity, signer = load_user(net_dir, endpoint.org, "admin", PASSPHRASE)
-    with connect(
-        endpoint.address, identity=identity, signer=signer, tls_root_certs=endpoint.tls_roots
-    ) as gw:
-        contract = gw.get_network("alliance").get_contract("alliance")
-        contract.submit_transaction("InitCharter",
-                                    load_signed_charter(net_dir).to_json().decode())
+    def submit(org: str, function: str, argument: str) -> bytes:
+        identity, signer = load_user(net_dir, org, "admin", PASSPHRASE)
+        with connect(
+            endpoint.address, identity=identity, signer=signer, tls_root_certs=endpoint.tls_roots
+        ) as gw:
+            contract = gw.get_network("alliance").get_contract("alliance")
+            return contract.submit_transaction(function, argument)
+
+    found_charter(load_signed_charter(net_dir), submit, endpoint.org)
 
 
 def _new_net(tmp: str, auditors: list[str]) -> Path:

@@ -23,7 +23,7 @@ from alliance.canonical import canonical_json, loads
 from alliance.charter import Charter
 from alliance.errors import AllianceError
 from alliance.identity import Identity
-from alliance.models import Member, MemberStatus, Record, RevokedCertificate
+from alliance.models import Member, MemberStatus, PendingCharter, Record, RevokedCertificate
 from chaincode import keys
 from chaincode.errors import InternalError, InvalidArgument, NotAuthorized, NotFound
 from chaincode.stub import Stub, split_composite_key
@@ -153,11 +153,26 @@ class Context:
         if self._charter is None:
             data = self.get_bytes(keys.CHARTER)
             if data is None:
-                raise NotFound(
-                    "the charter is not on the ledger yet; an admin must run InitCharter"
-                )
+                raise NotFound(self._no_charter_reason())
             self._charter = _parsed_charter(data)
         return self._charter
+
+    def _no_charter_reason(self) -> str:
+        """Why nothing works yet: no founding charter, or one still awaiting its founders."""
+        waiting = [
+            f"{p.charter_hash} (submitted by {p.submitted_by}) awaits acceptance by "
+            + ", ".join(p.awaiting())
+            for p in self.scan_records(keys.pending_charters_range(), PendingCharter)
+        ]
+        if not waiting:
+            return ("the charter is not on the ledger yet; run `alliance network up`, which "
+                    "submits the founding charter and every founding org's acceptance")
+        return (
+            "the founding charter has not taken effect: " + "; ".join(waiting)
+            + ". It takes effect once every founding org's admin has accepted it by its own "
+            "transaction: run `alliance network up`, or, where an org's admin key is elsewhere, "
+            "`alliance --as ORG network accept-charter --dir NET` on that org's machine"
+        )
 
     def save_charter(self, charter: Charter) -> None:
         self._charter = charter

@@ -12,6 +12,16 @@ from chaincode.stub import create_composite_key, partial_key_range
 INDEX_VALUE = b"\x00"
 
 CHARTER = create_composite_key("charter", [])
+FOUNDING_CHARTER = create_composite_key("charter~founding", [])
+"""The founding charter's record once in effect: who accepted it, in which transaction."""
+
+
+def pending_charter(charter_hash: str) -> str:
+    return create_composite_key("charter~pending", [charter_hash])
+
+
+def pending_charters_range() -> tuple[str, str]:
+    return partial_key_range("charter~pending", [])
 
 
 def member(org: str) -> str:

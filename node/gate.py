@@ -7,8 +7,9 @@ that anybody else did. Pure: the caller supplies the job, the time and the local
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
+from alliance.approvals import approval_problems
 from alliance.failures import FailureCode
 from alliance.models import Job, JobState
 from alliance.protocols import PROTOCOLS, JobShape, ShapeInput
@@ -24,11 +25,14 @@ def refusal_reasons(
     local_fingerprints: Mapping[str, str],
     *,
     claimed_run: int | None = None,
+    voters: Collection[str] = (),
 ) -> list[str]:
     """Every reason `org` must not run `job` now; empty when the gate is open.
 
     `local_fingerprints` maps `org/dataset` to the fingerprint of the data this node would use.
-    `claimed_run` is the run this node is about to execute (None: before claiming).
+    `claimed_run` is the run this node is about to execute (None: before claiming). `voters` are
+    the charter's voting members (only their yes votes count; none given: a job that needs member
+    votes is refused).
     """
     reasons: list[str] = []
     if org not in job.participants:
@@ -37,12 +41,10 @@ def refusal_reasons(
         )
     if job.state not in RUNNABLE:
         reasons.append(f"{job.id} is {job.state}, not APPROVED or RUNNING")
-    missing = [a for a in job.required_approvers if a not in job.approvals]
-    if missing:
-        reasons.append(f"{job.id} lacks committed approvals from {', '.join(missing)}")
-    yes_votes = sum(1 for v in job.votes.values() if v.vote == "yes")
-    if yes_votes < job.votes_needed:
-        reasons.append(f"{job.id} has {yes_votes} of the {job.votes_needed} member votes it needs")
+    reasons += approval_problems(job, voters)
+    own_part = {i.owner for i in job.inputs} | ({job.dealer} if job.dealer else set())
+    if org in own_part and org not in job.approvals:
+        reasons.append(f"{org} never approved {job.id} (its data or dealing is part of it)")
     if now >= job.expires_at:
         reasons.append(f"{job.id} expired at {job.expires_at} (now {now})")
     if claimed_run is None:
@@ -97,9 +99,11 @@ def check_job(
     local_fingerprints: Mapping[str, str],
     *,
     claimed_run: int | None = None,
+    voters: Collection[str] = (),
 ) -> None:
     """Raise GateRefused with every reason when `org` must not run `job` now."""
-    reasons = refusal_reasons(job, org, now, local_fingerprints, claimed_run=claimed_run)
+    reasons = refusal_reasons(job, org, now, local_fingerprints, claimed_run=claimed_run,
+                              voters=voters)
     if reasons:
         data = data_problems(job, org, local_fingerprints)
         if data and len(data) == len(reasons):  # only this node's data is wrong: say which

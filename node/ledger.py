@@ -30,6 +30,8 @@ class JobLedger(Protocol):
 
     def participant_jobs(self, org: str) -> list[Job]: ...
 
+    def charter_voters(self) -> list[str]: ...
+
 
 class GatewayJobLedger:
     """`JobLedger` over a Gateway contract (signed by the node's identity)."""
@@ -39,6 +41,12 @@ class GatewayJobLedger:
 
     def get_job(self, job_id: str) -> Job:
         return Job.model_validate_json(self.contract.evaluate_transaction("GetJob", job_id))
+
+    def charter_voters(self) -> list[str]:
+        """The charter's voting members now (only their votes on a job count)."""
+        from alliance.charter import Charter
+
+        return Charter.from_json(self.contract.evaluate_transaction("GetCharter")).voters()
 
     def participant_jobs(self, org: str) -> list[Job]:
         import json

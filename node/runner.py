@@ -271,7 +271,8 @@ class JobRunner:
         if job.state == JobState.RUNNING and self.store.get_run(job_id, job.current_run):
             return Outcome(job_id, "skipped", job.current_run, "this run was already handled here")
         try:
-            check_job(job, self.org, int(self.clock()), self._local_fingerprints(job))
+            check_job(job, self.org, int(self.clock()), self._local_fingerprints(job),
+                      voters=self._voters(job))
         except GateRefused as exc:
             return self._refuse(job, exc)
         claimed = self._claim(job_id)
@@ -283,6 +284,10 @@ class JobRunner:
             return Outcome(job_id, "skipped", run, "this run was already handled here")
         self.store.record_run(job_id, run, "claimed", claim_tx)
         return self._run(job_id, run, claim_tx)
+
+    def _voters(self, job: Job) -> list[str]:
+        """The charter's voting members, read only for a job that needs member votes."""
+        return self.ledger.charter_voters() if job.votes_needed else []
 
     def _claim(self, job_id: str) -> tuple[Job, str] | None:
         for _ in range(CLAIM_ATTEMPTS):
@@ -319,7 +324,8 @@ class JobRunner:
         try:
             job = self.ledger.get_job(job_id)
             inputs, fingerprints = self._load_inputs(job)
-            check_job(job, self.org, int(self.clock()), fingerprints, claimed_run=run)
+            check_job(job, self.org, int(self.clock()), fingerprints, claimed_run=run,
+                      voters=self._voters(job))
             self.store.record_run(job_id, run, "running", claim_tx)
             deadline = min(self.job_deadline, max(1.0, job.expires_at - self.clock()))
             result, transcript = self.host.run_protocol(job_context(job), run, inputs, deadline)

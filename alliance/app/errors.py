@@ -118,6 +118,7 @@ CONTRACT_COMMANDS: dict[str, str] = {
     "VoteProposal": "`alliance member vote`",
     "ExpireJob": "`alliance job expire`",
     "InitCharter": "`alliance network up`",
+    "AcceptCharter": "`alliance network accept-charter`",
 }
 
 

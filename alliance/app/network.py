@@ -10,7 +10,7 @@ the ledger at one address across `down`/`up`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,15 @@ class NetworkReport:
     engine: str
     components: list[Component]
     charter_initialised: bool = False
+    charter_awaiting: list[str] = field(default_factory=list)
+    """Founding orgs that must still accept the charter (`network accept-charter`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "dir": self.dir,
             "engine": self.engine,
             "charter_initialised": self.charter_initialised,
+            "charter_awaiting": self.charter_awaiting,
             "components": [c.to_dict() for c in self.components],
         }
 
@@ -290,7 +293,9 @@ def up(
                 components.append(devnet)
             record_engine(net_dir, chosen)
             progress(Progress("checking the charter on the ledger"))
-            charter_initialised = ensure_charter(net_dir)
+            charter = ensure_charter(net_dir)
+            if not charter.in_effect:
+                progress(Progress(charter.next_step()))
             if nodes:
                 members = _member_nodes(profile)
                 missing = [org for org in members if not node_status(net_dir, org)["running"]]
@@ -310,7 +315,15 @@ def up(
                 stop_devnet(net_dir)
             raise
     progress(Progress("network up", finished=True))
-    return NetworkReport(str(net_dir), chosen, components, charter_initialised)
+    return NetworkReport(str(net_dir), chosen, components, charter.changed, charter.awaiting)
+
+
+def accept_charter(net_dir: Path, org: str) -> Any:
+    """`org`'s founding admin accepts NET's founding charter on the running ledger."""
+    from alliance.app.charter import accept_charter as accept
+
+    with mapped_errors():
+        return accept(Path(net_dir).resolve(), org)
 
 
 def down(net_dir: Path) -> list[str]:

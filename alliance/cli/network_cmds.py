@@ -1,5 +1,5 @@
-"""`alliance network init|up|down|status|add-org|repair`: create, start, stop and repair an
-alliance's network; the use cases live in `alliance.app.network`.
+"""`alliance network init|up|accept-charter|down|status|add-org|repair`: create, start, stop
+and repair an alliance's network; the use cases live in `alliance.app.network`.
 
 `up` starts whatever of the network is not running — the ledger (devnet, or Fabric from
 FABRIC_BIN_DIR), the charter on it once, one node daemon per member — and reports each component
@@ -15,7 +15,7 @@ from alliance.app import network
 from alliance.cli import output
 from alliance.cli.parsing import split_csv
 from alliance.cli.progress import progress_display
-from alliance.cli.session import add_dir_option, net_dir
+from alliance.cli.session import acting_org, add_dir_option, net_dir
 
 
 def register(groups: Any) -> None:
@@ -59,6 +59,18 @@ def register(groups: Any) -> None:
     p.add_argument("--batch-timeout-ms", type=int, default=None, help="devnet: block cut timeout")
     p.add_argument("--no-nodes", action="store_true", help="start the ledger only")
     p.set_defaults(handler=up)
+
+    p = commands.add_parser(
+        "accept-charter",
+        help="as the founding admin of --as ORG, accept NET's founding charter on the ledger",
+        description=(
+            "The founding charter takes effect only when every founding org's admin has "
+            "accepted it by its own transaction. `up` does it for every founder whose admin key "
+            "NET holds; an org whose admin key is on its own machine runs this there."
+        ),
+    )
+    add_dir_option(p)
+    p.set_defaults(handler=accept_charter)
 
     p = commands.add_parser("down", help="stop what `up` started")
     add_dir_option(p)
@@ -125,6 +137,28 @@ def up(args: argparse.Namespace) -> int:
         output.emit_json(report.to_dict())
     else:
         _components(f"network of {report.dir} is up ({report.engine})", report, True)
+        if report.charter_awaiting:
+            output.emit_message(
+                f"the founding charter awaits acceptance by {', '.join(report.charter_awaiting)}"
+                "; nothing works on the ledger until then: on each of their machines run "
+                "`alliance --as ORG network accept-charter --dir NET`"
+            )
+    return 0
+
+
+def accept_charter(args: argparse.Namespace) -> int:
+    progress = network.accept_charter(net_dir(args), acting_org(args))
+    if args.json:
+        output.emit_json({"charter_hash": progress.charter_hash, "org": acting_org(args),
+                          "awaiting": progress.awaiting,
+                          "state": "in_effect" if progress.in_effect else "pending"})
+    elif progress.in_effect:
+        output.emit_message(f"{acting_org(args)} accepted the founding charter "
+                            f"{progress.charter_hash}; it is in effect")
+    else:
+        output.emit_message(f"{acting_org(args)} accepted the founding charter "
+                            f"{progress.charter_hash}; it still awaits "
+                            f"{', '.join(progress.awaiting)}")
     return 0
 
 

@@ -7,6 +7,7 @@ from chaincode.router import Router, TransactionFunction
 
 TRANSACTIONS: dict[str, TransactionFunction] = {
     "InitCharter": membership.init_charter,
+    "AcceptCharter": membership.accept_charter,
     "ProposeMember": membership.propose_member,
     "VoteProposal": membership.vote_proposal,
     "ExpireProposal": membership.expire_proposal,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from alliance.approvals import approval_problems, yes_votes
 from alliance.failures import FailureCode, FailureReport, render_failure
 from alliance.models import (
     Approval,
@@ -206,7 +207,7 @@ def vote_job(ctx: Context, job_id: str, vote: str) -> Job:
     _require_members_active(ctx, job)
     job.votes[caller.org] = Vote(vote=vote, tx_id=ctx.tx_id, at=ctx.now)  # type: ignore[arg-type]
     voters = set(ctx.charter().voters())
-    yes = sum(1 for org, v in job.votes.items() if org in voters and v.vote == "yes")
+    yes = yes_votes(job.votes, voters)
     if yes + len(voters - set(job.votes)) < job.votes_needed:
         reason = f"the member vote cannot reach the {job.votes_needed} yes votes needed"
         job.rejection = Reasoned(org=caller.org, reason=reason, tx_id=ctx.tx_id, at=ctx.now)
@@ -228,13 +229,8 @@ def _advance_if_approved(ctx: Context, job: Job, *, event: str, **extra: Any) ->
 
 
 def _fully_approved(ctx: Context, job: Job) -> bool:
-    if any(org not in job.approvals for org in job.required_approvers):
-        return False
-    if job.votes_needed:
-        voters = set(ctx.charter().voters())
-        yes = sum(1 for org, v in job.votes.items() if org in voters and v.vote == "yes")
-        return yes >= job.votes_needed
-    return True
+    """The rule every node's gate also applies (alliance/approvals.py)."""
+    return not approval_problems(job, set(ctx.charter().voters()))
 
 
 def _require_approver(job: Job, caller: Caller, action: str) -> None:

@@ -1,24 +1,29 @@
 """Charter and membership: who belongs, decided by vote, and whose certificates still count.
 
-The charter goes on the ledger once (InitCharter); afterwards only a passed proposal changes it,
-in the same transaction as the deciding vote. A proposal passes at `Charter.votes_needed()` yes
-votes of the current voting members (the proposer's proposal is its yes vote), is rejected as
-soon as passing has become impossible, and expires after the charter's `proposal_ttl_seconds`.
+The founding charter goes on the ledger once: submitted by one founder (InitCharter), in effect
+only when every founding org has accepted it by its own transaction (AcceptCharter); afterwards
+only a passed proposal changes it, in the same transaction as the deciding vote. A proposal
+passes at `Charter.votes_needed()` yes votes of the current voting members (the proposer's
+proposal is its yes vote), is rejected as soon as passing has become impossible, and expires
+after the charter's `proposal_ttl_seconds`.
 """
 
 from __future__ import annotations
 
-from alliance.canonical import is_digest
+from alliance.canonical import is_digest, sha256_digest
 from alliance.charter import Charter, MemberEntry, check_org_name, msp_id_for
 from alliance.errors import CharterError
 from alliance.founding import SignedCharter, verified_charter
+from alliance.identity import Identity
 from alliance.models import (
     Member,
     MemberStatus,
+    PendingCharter,
     Proposal,
     ProposalRequest,
     ProposalState,
     RevokedCertificate,
+    TxMark,
     Vote,
 )
 from chaincode import keys
@@ -36,14 +41,15 @@ MEMBER_EVENTS = {
 
 
 def init_charter(ctx: Context, signed_json: str) -> dict:
-    """Put the founding charter on the ledger; once, by an admin of one of its voting members,
-    and only with every founding admin's signature over it (alliance/founding.py)."""
-    if ctx.has_charter():
-        current = ctx.charter()
-        raise Conflict(
-            f"the charter {current.name!r} (version {current.version}) is already on the ledger; "
-            "change membership with ProposeMember"
-        )
+    """Submit the founding charter: by the founding admin of one of its voting members, with every
+    founding admin's signature over it (alliance/founding.py).
+
+    It stays pending until every founding org has accepted it by its own transaction
+    (AcceptCharter): a signature only names a certificate, and only the ledger's MSP can tell that
+    a certificate is really that org's, which it does for each transaction's creator. The
+    submitter's own transaction is its org's acceptance. Submitting the same charter again is
+    that acceptance repeated (harmless)."""
+    _no_charter_in_effect(ctx)
     try:
         charter = verified_charter(SignedCharter.from_json(signed_json))
     except CharterError as exc:
@@ -55,16 +61,93 @@ def init_charter(ctx: Context, signed_json: str) -> dict:
             f"only an admin of a voting member named in the charter may initialise it; "
             f"{identity.msp_id} is not one"
         )
+    _check_founding_admin(identity, charter, org, "initialise the charter")
+    charter_hash = sha256_digest(charter.to_json())
+    pending = ctx.get_record(keys.pending_charter(charter_hash), PendingCharter)
+    if pending is None:
+        pending = PendingCharter(
+            charter_hash=charter_hash,
+            charter=charter.model_dump(mode="json"),
+            submitted_by=org,
+            submitted_tx=ctx.tx_id,
+        )
+        return _accept(ctx, pending, org, submitted=True)
+    return _accept(ctx, pending, org)
+
+
+def accept_charter(ctx: Context, charter_hash: str) -> dict:
+    """A founding org accepts the pending founding charter `charter_hash`, by a transaction of its
+    founding admin (the certificate the charter names, validated by the ledger's MSP). The last
+    founder's acceptance puts the charter in effect; accepting twice is harmless."""
+    if not is_digest(charter_hash):
+        raise InvalidArgument(
+            f"{charter_hash!r} is not a charter hash: expected 'sha256:<64 hex>' (the sha256 of "
+            "the charter's canonical JSON, as `alliance network up` prints it)"
+        )
+    identity = ctx.creator_identity()
+    pending = ctx.get_record(keys.pending_charter(charter_hash), PendingCharter)
+    if pending is None:
+        founding = ctx.get_record(keys.FOUNDING_CHARTER, PendingCharter)
+        if founding is not None and founding.charter_hash == charter_hash:
+            org = Charter.model_validate(founding.charter).org_of_msp(identity.msp_id)
+            if org is not None and org in founding.accepted:
+                return _status(founding, in_effect=True)  # accepted already: harmless
+        _no_charter_in_effect(ctx)
+        raise NotFound(
+            f"no founding charter {charter_hash} is pending; check the hash `alliance network "
+            "up` printed, or submit the founding charter first with `alliance network up`"
+        )
+    charter = Charter.model_validate(pending.charter)
+    org = charter.org_of_msp(identity.msp_id)
+    if org is None or org not in charter.founders:
+        raise NotAuthorized(
+            f"{identity.msp_id} is not a founding org of charter {charter_hash}; only its "
+            f"founders ({', '.join(sorted(charter.founders))}) accept it"
+        )
+    _check_founding_admin(identity, charter, org, "accept the founding charter")
+    return _accept(ctx, pending, org)
+
+
+def _no_charter_in_effect(ctx: Context) -> None:
+    if ctx.has_charter():
+        current = ctx.charter()
+        raise Conflict(
+            f"the charter {current.name!r} (version {current.version}) is already in effect on "
+            "the ledger; change membership with ProposeMember"
+        )
+
+
+def _check_founding_admin(identity: Identity, charter: Charter, org: str, action: str) -> None:
     if identity.role != "admin":
         raise NotAuthorized(
-            f"only an admin of {org} may initialise the charter; you signed with a "
-            f"{identity.role} certificate"
+            f"only {org}'s founding admin may {action}; you signed with a {identity.role} "
+            "certificate"
         )
     if identity.fingerprint != charter.founders.get(org):
         raise NotAuthorized(
             f"only {org}'s founding admin (the certificate the charter names for {org}) may "
-            "initialise the charter; you signed with another certificate"
+            f"{action}; you signed with another certificate"
         )
+
+
+def _accept(ctx: Context, pending: PendingCharter, org: str, *, submitted: bool = False) -> dict:
+    """Record `org`'s acceptance; put the charter in effect when it is the last one awaited."""
+    if org in pending.accepted:
+        return _status(pending, in_effect=False)  # accepted already: nothing changes
+    accepted = {**pending.accepted, org: TxMark(tx_id=ctx.tx_id, at=ctx.now)}
+    pending = pending.model_copy(update={"accepted": accepted})
+    if pending.awaiting():
+        ctx.put_record(keys.pending_charter(pending.charter_hash), pending)
+        ctx.emit(
+            "CharterSubmitted" if submitted else "CharterAccepted",
+            {"charter_hash": pending.charter_hash, "org": org, "awaiting": pending.awaiting(),
+             "state": "pending"},
+        )
+        return _status(pending, in_effect=False)
+    charter = Charter.model_validate(pending.charter)
+    if not submitted:
+        ctx.delete(keys.pending_charter(pending.charter_hash))
+    ctx.put_record(keys.FOUNDING_CHARTER, pending)
     ctx.save_charter(charter)
     for name, entry in sorted(charter.members.items()):
         ctx.put_record(
@@ -79,10 +162,20 @@ def init_charter(ctx: Context, signed_json: str) -> dict:
         )
     ctx.emit(
         "CharterInitialized",
-        {"name": charter.name, "version": charter.version, "members": sorted(charter.members),
-         "state": "initialized"},
+        {"charter_hash": pending.charter_hash, "name": charter.name, "version": charter.version,
+         "members": sorted(charter.members), "state": "initialized"},
     )
-    return charter.model_dump(mode="json")
+    return _status(pending, in_effect=True)
+
+
+def _status(pending: PendingCharter, *, in_effect: bool) -> dict:
+    return {
+        "charter_hash": pending.charter_hash,
+        "charter": pending.charter,
+        "state": "in_effect" if in_effect else "pending",
+        "accepted": sorted(pending.accepted),
+        "awaiting": pending.awaiting(),
+    }
 
 
 def get_charter(ctx: Context) -> dict:

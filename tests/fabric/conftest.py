@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from alliance.founding import load_signed_charter
+from alliance.founding import found_charter, load_signed_charter
 from alliance.keystore import PASSPHRASE_ENV
 from alliance.wallet import load_user
 from network.fabric import FabricNetwork, gateway_endpoint, start_fabric, stop_fabric
@@ -49,6 +49,10 @@ class Fabric:
     def contract(self, gateway: Gateway) -> Contract:
         return gateway.get_network(self.network.channel).get_contract(self.network.chaincode)
 
+    def submit_as_admin(self, org: str, function: str, argument: str) -> bytes:
+        with self.gateway(org) as gw:
+            return self.contract(gw).submit_transaction(function, argument)
+
 
 def dataset_spec(name: str) -> str:
     return json.dumps(
@@ -63,17 +67,14 @@ def dataset_spec(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def fabric(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
-    """The session's Fabric network, its charter on the ledger; stopped at the end."""
+    """The session's Fabric network, its charter in effect; stopped at the end."""
     passphrase = os.environ[PASSPHRASE_ENV].encode()  # set by the network_dir fixture
     net_dir = tmp_path_factory.mktemp("fabric") / "net"
     shutil.copytree(network_dir, net_dir, ignore=shutil.ignore_patterns("run"))
     network = start_fabric(net_dir)
     try:
         fab = Fabric(net_dir, network, passphrase)
-        with fab.gateway("bank") as gw:
-            fab.contract(gw).submit_transaction(
-                "InitCharter", load_signed_charter(net_dir).to_json().decode()
-            )
+        found_charter(load_signed_charter(net_dir), fab.submit_as_admin, "bank")
         yield fab
     finally:
         stop_fabric(net_dir)

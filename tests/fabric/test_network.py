@@ -11,7 +11,7 @@ import pytest
 from conftest import Fabric, dataset_spec
 
 from alliance.errors import PassphraseError
-from alliance.founding import load_signed_charter
+from alliance.founding import found_charter, load_signed_charter
 from alliance.network_init import init_network
 from alliance.wallet import load_user
 from network.fabric import (
@@ -76,13 +76,19 @@ def test_a_second_network_runs_side_by_side(fabric: Fabric, tmp_path: Path) -> N
         second = start_fabric(other)
         first_ports = set(_ports(fabric.net_dir))
         assert not first_ports & set(_ports(other))
-        identity, signer = load_user(other, "alpha", "admin", fabric.passphrase)
         host, port, root = gateway_endpoint(other, "alpha")
-        with connect(f"{host}:{port}", identity=identity, signer=signer, tls_root_certs=root) as gw:
-            contract = gw.get_network(second.channel).get_contract(second.chaincode)
-            contract.submit_transaction("InitCharter",
-                                        load_signed_charter(other).to_json().decode())
-            members = json.loads(contract.evaluate_transaction("ListMembers"))
+
+        def submit(org: str, function: str, argument: str) -> bytes:
+            identity, signer = load_user(other, org, "admin", fabric.passphrase)
+            with connect(f"{host}:{port}", identity=identity, signer=signer,
+                         tls_root_certs=root) as gw:
+                contract = gw.get_network(second.channel).get_contract(second.chaincode)
+                if function == "ListMembers":
+                    return contract.evaluate_transaction(function)
+                return contract.submit_transaction(function, argument)
+
+        found_charter(load_signed_charter(other), submit, "alpha")
+        members = json.loads(submit("alpha", "ListMembers", ""))
         assert sorted(m["org"] for m in members) == ["alpha", "beta"]
     finally:
         stop_fabric(other)

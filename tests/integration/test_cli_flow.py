@@ -383,7 +383,7 @@ def test_a_founding_charter_other_than_nets_is_reported(network_dir: Path, tmp_p
         with pytest.raises(CharterError, match="differs"):
             ensure_charter(target)
         path.write_bytes(original)
-        assert ensure_charter(target) is False  # the agreed charter: nothing to do
+        assert ensure_charter(target).changed is False  # the agreed charter: nothing to do
     finally:
         main(["network", "down", "--dir", str(target)])
 

@@ -166,6 +166,15 @@ class Alliance:
 
     # --- scenario builders --------------------------------------------------------------------
 
+    def found(self, charter: Charter, by: str = "bank") -> dict[str, Any]:
+        """Submit `charter` (founders named, all signatures) as `by`, then every other founder's
+        acceptance: the charter in effect. Returns the last answer."""
+        status = self.ok("InitCharter", signed_charter(charter), by=by)
+        for org in status["awaiting"]:
+            status = self.ok("AcceptCharter", status["charter_hash"], by=org)
+        assert status["state"] == "in_effect", status
+        return status
+
     def register(self, org: str, name: str, **overrides: Any) -> dict[str, Any]:
         columns = overrides.pop("columns", ("id", "amount"))
         return self.ok("RegisterDataset", dataset_spec(name, columns, **overrides), by=org)
@@ -199,13 +208,14 @@ class Alliance:
 
 
 def founded(**charter_overrides: Any) -> Alliance:
-    """An alliance of bank, telecom, platform (members) and regulator (auditor), charter on the
-    ledger (initialised by bank's admin), customers/subscribers/users datasets registered."""
+    """An alliance of bank, telecom, platform (members) and regulator (auditor), charter in
+    effect (submitted by bank's admin, accepted by every founder), customers/subscribers/users
+    datasets registered."""
     alliance = Alliance()
     charter = Charter.founding(list(MEMBERS), list(AUDITORS))
     if charter_overrides:
         charter = Charter.model_validate({**charter.model_dump(), **charter_overrides})
-    alliance.ok("InitCharter", signed_charter(charter), by="bank")
+    alliance.found(charter)
     alliance.register("bank", "customers")
     alliance.register("telecom", "subscribers")
     alliance.register("platform", "users", tags=["web"])

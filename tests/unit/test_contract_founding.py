@@ -1,4 +1,5 @@
-"""InitCharter takes the founding charter only with every founding admin's signature over it."""
+"""InitCharter takes the founding charter only with every founding admin's signature over it
+(it then waits for their acceptances: test_contract_founders_accept.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from alliance.charter import Charter
 CHARTER = Charter.founding(["bank", "telecom", "platform"], ["regulator"])
 
 
-def test_a_charter_signed_by_every_founder_is_accepted() -> None:
+def test_a_charter_signed_by_every_founder_is_taken_pending() -> None:
     a = Alliance()
-    charter = a.ok("InitCharter", signed_charter(CHARTER), by="bank")
-    assert charter["founders"]["telecom"] == org_identities("telecom").admin.fingerprint
+    status = a.ok("InitCharter", signed_charter(CHARTER), by="bank")
+    assert status["charter"]["founders"]["telecom"] == org_identities("telecom").admin.fingerprint
+    assert (status["state"], status["accepted"]) == ("pending", ["bank"])
 
 
 def test_an_unsigned_charter_is_refused() -> None:

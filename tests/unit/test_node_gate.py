@@ -134,3 +134,64 @@ def test_gate_refuses_psi_with_a_bogus_normalisation(alliance: Alliance) -> None
     data["parameters"] = {"normalize": "bogus"}
     with pytest.raises(GateRefused, match="unknown normalisation step"):
         check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"))
+
+
+VOTERS = ("bank", "platform", "telecom")
+
+
+def voted_job() -> dict[str, Any]:
+    """A stats job the charter puts to a member vote (2 of 3 yes), approved and voted through
+    by the real contract."""
+    alliance = founded(voted_protocols=["stats"])
+    job = alliance.request("telecom", ["bank/customers:amount", "telecom/subscribers:amount"],
+                           {"result": ["bank", "telecom"]})
+    alliance.ok("ApproveJob", job["id"], by="bank")
+    alliance.ok("VoteJob", job["id"], "yes", by="bank")
+    job = alliance.ok("VoteJob", job["id"], "yes", by="telecom")
+    assert job["state"] == "APPROVED" and job["votes_needed"] == 2
+    return job
+
+
+def test_gate_opens_for_a_voted_job_with_the_charter_s_voters() -> None:
+    job = _job(voted_job())
+    assert refusal_reasons(job, "bank", job.created_at + 1, local_fps(job, "bank"),
+                           voters=VOTERS) == []
+
+
+def test_gate_refuses_a_voted_job_when_it_does_not_know_the_voters() -> None:
+    job = _job(voted_job())
+    with pytest.raises(GateRefused, match="0 of the 2 member votes"):
+        check_job(job, "bank", job.created_at + 1, local_fps(job, "bank"))
+
+
+@pytest.mark.parametrize("stranger", ["regulator", "insurer"])
+def test_gate_counts_no_vote_from_outside_the_charter_s_voters(stranger: str) -> None:
+    data = voted_job()
+    data["votes"][stranger] = data["votes"].pop("telecom")  # an auditor's or stranger's "yes"
+    with pytest.raises(GateRefused, match="1 of the 2 member votes"):
+        check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"),
+                  voters=VOTERS)
+
+
+def test_gate_recomputes_the_approvers_instead_of_trusting_the_record(
+    alliance: Alliance,
+) -> None:
+    data = alliance.approved_job()
+    data["required_approvers"] = []  # a record claiming nobody needs to approve
+    data["approvals"].pop("bank")
+    with pytest.raises(GateRefused) as info:
+        check_job(_job(data), "telecom", data["created_at"] + 1, local_fps(_job(data), "telecom"))
+    assert "lacks committed approvals from bank" in str(info.value)
+    assert "records approvers none, but its inputs and dealer need bank" in str(info.value)
+
+
+def test_gate_refuses_when_this_org_s_own_part_was_never_approved(alliance: Alliance) -> None:
+    # telecom requested a job on its own data: its request is its approval. A record without it
+    # is not one telecom's node runs.
+    data = alliance.approved_job()
+    assert data["approvals"]["telecom"]["by_request"]
+    data["approvals"].pop("telecom")
+    with pytest.raises(GateRefused, match="telecom never approved"):
+        check_job(_job(data), "telecom", data["created_at"] + 1, local_fps(_job(data), "telecom"))
+    assert refusal_reasons(_job(data), "bank", data["created_at"] + 1,
+                           local_fps(_job(data), "bank")) == []

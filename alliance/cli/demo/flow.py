@@ -188,14 +188,19 @@ class DemoFlow:
         from alliance.founding import load_signed_charter
 
         charter = load_signed_charter(self.net_dir).to_json().decode()
-        self.submit("bank", "InitCharter", charter)
+        status = self.submit("bank", "InitCharter", charter)
+        accepted = ["bank"]
+        for org in list(status["awaiting"]):
+            status = self.submit(org, "AcceptCharter", status["charter_hash"])
+            accepted.append(org)
         members = self.evaluate(AUDITOR, "ListMembers")
         names = sorted(m["org"] for m in members)
         self._step(
             "charter",
-            "Charter on the ledger",
-            names == sorted([*MEMBERS, AUDITOR]),
-            f"InitCharter by bank's admin, signed by every founder; members: {', '.join(names)}",
+            "Charter in effect",
+            status["state"] == "in_effect" and names == sorted([*MEMBERS, AUDITOR]),
+            f"submitted by bank's admin, signed by every founder, in effect once accepted by "
+            f"each founder's own transaction ({', '.join(accepted)}); members: {', '.join(names)}",
         )
 
     def admit_newcomer(self) -> None:
