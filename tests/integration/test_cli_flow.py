@@ -415,3 +415,31 @@ def test_a_proposal_is_voted_by_a_unique_prefix_of_its_id(
     )
     assert code == 0, err
     assert json.loads(out)["votes"]["bank"]["vote"] == "no"
+
+
+def test_a_founder_whose_admin_key_is_elsewhere_accepts_with_accept_charter(
+    network_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alliance.profile import load_profile
+
+    target = private_network(network_dir, tmp_path / "net")
+    key = (load_profile(target).org_dir(target, "platform") / "users" / "admin" / "msp"
+           / "keystore" / "key.pem")
+    aside = tmp_path / "platform-admin-key.pem"
+    key.rename(aside)  # platform's admin key is on platform's own machine
+    try:
+        code, out, _ = run(capsys, "network", "up", "--dir", str(target), "--no-nodes")
+        assert code == 0
+        assert "awaits acceptance by platform" in out
+        assert "alliance --as ORG network accept-charter --dir NET" in out
+        code, _, err = run(capsys, *as_org(target, "bank", "member", "list"))
+        assert code != 0 and "awaits acceptance by platform" in err
+        aside.rename(key)
+        code, out, _ = run(capsys, *as_org(target, "platform", "network", "accept-charter"))
+        assert code == 0 and "it is in effect" in out
+        code, out, _ = run(capsys, *as_org(target, "bank", "member", "list"))
+        assert code == 0 and "platform" in out
+    finally:
+        if aside.exists():
+            aside.rename(key)
+        main(["network", "down", "--dir", str(target)])
