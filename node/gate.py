@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from alliance.approvals import approval_problems
+from alliance.approvals import approval_problems, approvers_of
 from alliance.failures import FailureCode
 from alliance.models import Job, JobState
 from alliance.protocols import PROTOCOLS, JobShape, ShapeInput
@@ -43,7 +43,8 @@ def refusal_reasons(
         reasons.append(f"{job.id} is {job.state}, not APPROVED or RUNNING")
     reasons += approval_problems(job, voters)
     own_part = {i.owner for i in job.inputs} | ({job.dealer} if job.dealer else set())
-    if org in own_part and org not in job.approvals:
+    if org in own_part and org not in job.approvals and org not in approvers_of(job):
+        # the requester's own part: approved by its request, which the record must show
         reasons.append(f"{org} never approved {job.id} (its data or dealing is part of it)")
     if now >= job.expires_at:
         reasons.append(f"{job.id} expired at {job.expires_at} (now {now})")
