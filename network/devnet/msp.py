@@ -116,6 +116,7 @@ class CreatorValidator:
                 if not self.refresh():
                     raise
                 self._registry.validate(identity, now)
+            check_node_ou(identity)
             creator = Creator(identity, identity.public_key, identity.cert.not_valid_after_utc)
         except (IdentityError, MalformedMessage) as exc:
             raise AccessDenied(f"the creator certificate is not valid: {exc}") from exc
@@ -129,6 +130,22 @@ class CreatorValidator:
         creator = self.creator(serialized)
         verify_signature(creator.public_key, message, signature, what)
         return creator
+
+
+NODE_OU_ROLES = ("admin", "client", "orderer", "peer")
+"""The NodeOUs of `config.yaml` (`NodeOUs: Enable: true`): with them on, Fabric's MSP accepts an
+identity only when it carries exactly one of these OUs (`validateIdentityOUsV142`)."""
+
+
+def check_node_ou(identity: Identity) -> None:
+    """Fabric's NodeOU rule: one of client, peer, admin, orderer, and only one."""
+    roles = {ou.lower() for ou in identity.organizational_units} & set(NODE_OU_ROLES)
+    if len(roles) != 1:
+        found = ", ".join(identity.organizational_units) or "none"
+        raise AccessDenied(
+            "the identity must be a client, a peer, an orderer or an admin identity to be "
+            f"valid, not a combination of them (OUs: {found}); issue it with one NodeOU"
+        )
 
 
 def verify_signature(

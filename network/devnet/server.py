@@ -1,8 +1,9 @@
 """Devnet as a running process: the ledger, the Gateway service on TLS, and its run file.
 
-`serve(config)` opens the ledger under NET/devnet/, binds 127.0.0.1:<port> (a free port when 0)
-with NET/devnet/tls, writes NET/run/devnet.json {pid, port} once it answers, and runs until
-SIGTERM/SIGINT, when it stops taking calls, commits what it had accepted, and removes the file.
+`serve(config)` opens the ledger under NET/devnet/, serves Fabric's Gateway and Deliver services
+on 127.0.0.1:<port> (a free port when 0) with NET/devnet/tls, writes NET/run/devnet.json
+{pid, port} once it answers, and runs until SIGTERM/SIGINT, when it stops taking calls, commits
+what it had accepted, and removes the file.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from pathlib import Path
 
 import grpc
 from fabric_protos.gateway import gateway_pb2_grpc
+from fabric_protos.peer import events_pb2_grpc
 
 from alliance.msp import MspRegistry
-from alliance.profile import load_profile
+from alliance.profile import ORDERER_ORG, load_profile
 from alliance.wallet import devnet_tls
+from network.devnet.deliver import DeliverService
 from network.devnet.endorser import ContractRouter, load_peers
 from network.devnet.ledger import DevnetLedger
 from network.devnet.msp import CreatorValidator, MspWatcher
@@ -102,6 +105,7 @@ async def serve(
         chaincode=profile.chaincode,
         batch_size=config.batch_size,
         batch_timeout=config.batch_timeout_ms / 1000,
+        orderer_msps=frozenset(o.msp_id for o in profile.orgs.values() if ORDERER_ORG in o.roles),
     )
     await ledger.start()
     server = grpc.aio.server(
@@ -118,6 +122,7 @@ async def serve(
     gateway_pb2_grpc.add_GatewayServicer_to_server(
         GatewayService(ledger, f"{config.host}:{port}"), server
     )
+    events_pb2_grpc.add_DeliverServicer_to_server(DeliverService(ledger), server)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,8 +8,9 @@ How failures look (as Fabric's gateway shapes them, `internal/pkg/gateway/*.go`)
 - Evaluate: the peer's message after "evaluate call to endorser returned error: " (UNKNOWN for
   a contract refusal, FAILED_PRECONDITION for a proposal the peer refused), with the detail.
 - Submit refused by the orderer: ABORTED "received unsuccessful response from orderer:
-  status=<FORBIDDEN|BAD_REQUEST|NOT_FOUND>, info=<why>". A replayed transaction id: ALREADY_EXISTS
-  (devnet refuses it up front; Fabric would order it and mark it DUPLICATE_TXID).
+  status=<FORBIDDEN|BAD_REQUEST|NOT_FOUND>, info=<why>". A replayed transaction is ordered and
+  committed as DUPLICATE_TXID, as on Fabric; a SubmitRequest naming an unknown channel:
+  FAILED_PRECONDITION.
 - CommitStatus / ChaincodeEvents with a bad identity or signature: PERMISSION_DENIED.
 - Malformed requests: INVALID_ARGUMENT.
 """
@@ -25,7 +26,8 @@ import grpc
 from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
 from fabric_protos.peer import chaincode_event_pb2, proposal_pb2
 
-from network.devnet import qscc
+from network.devnet import acl, qscc
+from network.devnet.acl import PolicyNotSatisfied
 from network.devnet.endorser import ERROR_THRESHOLD, Endorsed, UnknownEndorser
 from network.devnet.ledger import DevnetLedger, Rejected
 from network.devnet.msp import AccessDenied, Creator
@@ -111,19 +113,32 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
                 f"channel {proposal.channel_id} and try again: chaincode definition for "
                 f"'{proposal.chaincode}' not found"
             )
+        if proposal.channel_header.epoch != 0:
+            raise _PeerRefusal("error validating proposal: epoch is non-zero")
+        if not proposal.nonce:
+            raise _PeerRefusal("error validating proposal: nonce is empty")
+        if not proposal.creator:
+            raise _PeerRefusal("error validating proposal: creator is empty")
         if compute_tx_id(proposal.nonce, proposal.creator) != proposal.tx_id:
             raise _PeerRefusal(
-                f"error validating proposal: incorrectly computed txid: {proposal.tx_id} is not "
-                "sha256(nonce || creator)"
+                f"error validating proposal: incorrectly computed txid '{proposal.tx_id}' -- "
+                f"expected '{compute_tx_id(proposal.nonce, proposal.creator)}'"
             )
         try:
             creator = self.ledger.validator.verify(
                 proposal.creator, signed.proposal_bytes, signed.signature, "proposal"
             )
         except AccessDenied as exc:
-            raise _PeerRefusal(f"error validating proposal: access denied: {exc}") from exc
+            raise _PeerRefusal(
+                f"error validating proposal: access denied: channel [{proposal.channel_id}]: {exc}"
+            ) from exc
         if self.ledger.is_known_tx(proposal.tx_id):
             raise _PeerRefusal(f"duplicate transaction found [{proposal.tx_id}]")
+        policy = acl.QSCC if proposal.chaincode == qscc.NAME else acl.PROPOSE
+        try:
+            self.ledger.acl.check(policy, creator.msp_id, creator.identity.role)
+        except PolicyNotSatisfied as exc:
+            raise _PeerRefusal(f"access denied for [propose]: {exc}") from exc
         return proposal, creator
 
     async def _endorse_refused(
@@ -212,7 +227,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
                 context, peer.msp_id, f"chaincode response {response.status}, {response.message}"
             )
             raise AssertionError("unreachable")
-        self.ledger.remember_endorsement(proposal.tx_id, result.prp_bytes)
+        self.ledger.remember_endorsement(result.prp_bytes, result.endorsements)
         envelope = prepare_transaction(proposal, result.prp_bytes, result.endorsements)
         return gateway_pb2.EndorseResponse(prepared_transaction=envelope)
 
@@ -226,12 +241,12 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
                 context, grpc.StatusCode.INVALID_ARGUMENT, "a prepared transaction is required"
             )
         try:
-            self.ledger.submit(request.prepared_transaction)
+            self.ledger.submit(request.prepared_transaction, request.channel_id)
         except Rejected as exc:
             if exc.kind == "invalid":
                 await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, exc.message)
-            elif exc.kind == "duplicate":
-                await _abort(context, grpc.StatusCode.ALREADY_EXISTS, exc.message)
+            elif exc.kind == "no_channel":
+                await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, exc.message)
             elif exc.kind == "unavailable":
                 await _abort(context, grpc.StatusCode.UNAVAILABLE, exc.message)
             await _abort(
@@ -252,14 +267,16 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         signature: bytes,
         channel_id: str,
         what: str,
+        policy: acl.Policy = acl.COMMIT_STATUS,
     ) -> None:
         if not identity:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no identity provided")
         if not channel_id:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no channel ID provided")
         try:
-            self.ledger.validator.verify(identity, request, signature, what)
-        except AccessDenied as exc:
+            creator = self.ledger.validator.verify(identity, request, signature, what)
+            self.ledger.acl.check(policy, creator.msp_id, creator.identity.role)
+        except (AccessDenied, PolicyNotSatisfied) as exc:
             await _abort(
                 context,
                 grpc.StatusCode.PERMISSION_DENIED,
@@ -322,6 +339,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
             signed.signature,
             request.channel_id,
             "chaincode events request",
+            acl.CHAINCODE_EVENTS,
         )
         ledger = self.ledger
         start = None
