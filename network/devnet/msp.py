@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -146,6 +147,17 @@ def check_node_ou(identity: Identity) -> None:
             "the identity must be a client, a peer, an orderer or an admin identity to be "
             f"valid, not a combination of them (OUs: {found}); issue it with one NodeOU"
         )
+
+
+def certificate_expired(serialized: bytes, now: float) -> bool:
+    """Fabric's expiration filters (peer and orderer): is the creator's certificate past its
+    notAfter? An identity that cannot be read is left to the MSP check, which says why."""
+    try:
+        _, pem = deserialize_identity(serialized)
+        cert = x509.load_pem_x509_certificate(pem)
+    except Exception:
+        return False
+    return cert.not_valid_after_utc.timestamp() < now
 
 
 def verify_signature(

@@ -38,6 +38,10 @@ LEDGER_FILE = "ledger.sqlite"
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_BATCH_TIMEOUT_MS = 100
 MSP_CHECK_SECONDS = 1.0
+BENCH_ENDORSEMENTS_ENV = "ALLIANCE_DEVNET_BENCH_ENDORSEMENTS"
+"""bench/ledger.py only: `verify-all` (verify devnet's own endorsement signatures too) or
+`unverified` (the old behaviour: trust every endorsement naming a known peer). Never set it
+for a devnet that serves clients: `unverified` commits forged endorsements."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,22 @@ async def _watch_msps(ledger: DevnetLedger) -> None:
             log.info("MSP folders changed: membership and revocations reloaded")
 
 
+def _bench_endorsement_mode(ledger: DevnetLedger) -> None:
+    mode = os.environ.get(BENCH_ENDORSEMENTS_ENV, "")
+    if mode == "verify-all":
+        ledger.endorsements.trust_issued = False
+    elif mode == "unverified":
+        ledger.endorsements.verify = False
+    elif mode:
+        raise SystemExit(f"{BENCH_ENDORSEMENTS_ENV} must be verify-all or unverified, not {mode!r}")
+    if mode:
+        log.warning(
+            "%s=%s: endorsement checks changed for a benchmark; this devnet must not serve clients",
+            BENCH_ENDORSEMENTS_ENV,
+            mode,
+        )
+
+
 async def serve(
     config: DevnetConfig, router_factory: Callable[[], ContractRouter] = default_router
 ) -> None:
@@ -107,6 +127,7 @@ async def serve(
         batch_timeout=config.batch_timeout_ms / 1000,
         orderer_msps=frozenset(o.msp_id for o in profile.orgs.values() if ORDERER_ORG in o.roles),
     )
+    _bench_endorsement_mode(ledger)
     await ledger.start()
     server = grpc.aio.server(
         options=[

@@ -15,6 +15,7 @@ not satisfy the endorsement policy.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -24,7 +25,13 @@ from fabric_protos.peer import proposal_response_pb2
 from network.devnet import acl
 from network.devnet.acl import ChannelAcl, PolicyNotSatisfied
 from network.devnet.endorser import EndorsementPolicy, PeerIdentity
-from network.devnet.msp import AccessDenied, Creator, CreatorValidator, verify_signature
+from network.devnet.msp import (
+    AccessDenied,
+    Creator,
+    CreatorValidator,
+    certificate_expired,
+    verify_signature,
+)
 from network.protoutil import (
     ENDORSER_TRANSACTION,
     MalformedMessage,
@@ -74,12 +81,14 @@ def check_broadcast(
     except Exception as exc:
         raise Rejected("bad_request", f"bad payload or header: {exc}") from exc
     if chdr.channel_id != channel.channel_id:
-        raise Rejected("not_found", f"channel '{chdr.channel_id}' not found")
+        raise Rejected("bad_request", f"channel does not exist: '{chdr.channel_id}'")
     if chdr.type in (common_pb2.HeaderType.CONFIG, common_pb2.HeaderType.ORDERER_TRANSACTION):
         raise Rejected(
             "bad_request",
             f"message of type {common_pb2.HeaderType.Name(chdr.type)} cannot be processed directly",
         )
+    if certificate_expired(shdr.creator, time.time()):
+        raise Rejected("bad_request", "broadcast client identity expired")
     try:
         creator = validator.creator(shdr.creator)
         channel.check(acl.BROADCAST, creator.msp_id, creator.identity.role)
@@ -149,15 +158,16 @@ class EndorsementCheck:
 
     Every signature is verified except one devnet made itself at Endorse on the identical
     endorser, signature and payload bytes (`remember`): devnet's own signature over those
-    exact bytes is known good. `verify=False` restores the pre-verification behaviour (trust
-    every endorsement of a known peer); it exists for bench/ledger.py's before/after figure
-    only and must never serve clients."""
+    exact bytes is known good. For bench/ledger.py's before/after figures only (never to serve
+    clients): `trust_issued=False` verifies devnet's own signatures too, and `verify=False`
+    restores the old behaviour (trust every endorsement naming a known peer)."""
 
     def __init__(self, peers: dict[str, PeerIdentity], policy: EndorsementPolicy) -> None:
         self._peers = {p.serialized: p for p in peers.values()}
         self._policy = policy
         self._issued: OrderedDict[bytes, None] = OrderedDict()
         self.verify = True
+        self.trust_issued = True
         self.verified = 0
         """Signatures verified so far (the benchmark reads it)."""
 
@@ -168,6 +178,8 @@ class EndorsementCheck:
     def remember(
         self, prp_bytes: bytes, endorsements: tuple[proposal_response_pb2.Endorsement, ...]
     ) -> None:
+        if not self.verify:
+            return
         payload_hash = sha256(prp_bytes)
         for e in endorsements:
             self._issued[self._key(payload_hash, e)] = None
@@ -181,7 +193,8 @@ class EndorsementCheck:
             peer = self._peers.get(e.endorser)
             if peer is None:
                 continue
-            if self.verify and self._issued.pop(self._key(payload_hash, e), False) is False:
+            issued = self._issued.pop(self._key(payload_hash, e), False) is None
+            if self.verify and not (issued and self.trust_issued):
                 self.verified += 1
                 try:
                     verify_signature(
