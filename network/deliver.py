@@ -19,7 +19,7 @@ from fabric_protos.common import common_pb2
 from fabric_protos.orderer import ab_pb2
 from fabric_protos.peer import events_pb2, events_pb2_grpc, transaction_pb2
 
-from network.errors import NetworkError
+from network.errors import DeliverError
 from network.protoutil import (
     ENDORSER_TRANSACTION,
     Sign,
@@ -38,15 +38,6 @@ MAX_BLOCK = 2**64 - 1
 """A stop position no chain reaches: read until the caller closes the stream."""
 
 Position = int | Literal["oldest", "newest", "next"]
-
-
-class DeliverError(NetworkError):
-    """The peer ended a block stream with a status other than SUCCESS."""
-
-    def __init__(self, status: int, what: str) -> None:
-        self.status = status
-        self.status_name = common_pb2.Status.Name(status)
-        super().__init__(f"{what}: the peer answered {self.status_name}")
 
 
 def seek_position(position: Position) -> ab_pb2.SeekPosition:
@@ -195,13 +186,13 @@ class BlockReader:
         """Block `number`, which must exist (NOT_FOUND otherwise)."""
         for block in self.blocks(number, number, wait=False, timeout=timeout):
             return block
-        raise DeliverError(common_pb2.Status.NOT_FOUND, f"block {number}")
+        raise DeliverError(f"block {number} was not delivered", "NOT_FOUND")
 
     def height(self, *, timeout: float = 30.0) -> int:
         """The chain's height: one more than the newest block's number."""
         for block in self.blocks("newest", "newest", wait=False, timeout=timeout):
             return block.header.number + 1
-        raise DeliverError(common_pb2.Status.NOT_FOUND, "the newest block")
+        raise DeliverError("the newest block was not delivered", "NOT_FOUND")
 
     def _stream(
         self, method, request: common_pb2.Envelope, timeout: float | None
@@ -212,11 +203,15 @@ class BlockReader:
                 kind = response.WhichOneof("Type")
                 if kind == "status":
                     if response.status != common_pb2.Status.SUCCESS:
-                        raise DeliverError(response.status, f"reading {self._channel_id}")
+                        name = common_pb2.Status.Name(response.status)
+                        raise DeliverError(
+                            f"reading blocks of {self._channel_id}: the peer answered {name}",
+                            name,
+                        )
                     return
                 yield response
         except grpc.RpcError as exc:
-            raise NetworkError(
+            raise DeliverError(
                 f"reading blocks of {self._channel_id} failed: {exc.code().name}: {exc.details()}"
             ) from exc
         finally:

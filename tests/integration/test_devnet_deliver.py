@@ -8,7 +8,8 @@ import threading
 import pytest
 from fabric_protos.common import common_pb2
 
-from network.deliver import BlockReader, DeliverError, block_transactions
+from network.deliver import BlockReader, block_transactions
+from network.errors import DeliverError
 from network.protoutil import block_header_hash
 
 
