@@ -1,18 +1,24 @@
 """Fabric's `gateway.Gateway` gRPC service, served by devnet with Fabric's status codes and texts.
 
-How failures look (as Fabric's gateway shapes them, `internal/pkg/gateway/*.go`):
-- Endorse refused by the peer (bad signature, unknown CA, duplicate tx id, contract refusal):
-  ABORTED "failed to endorse transaction, see attached details for more info", with one
-  `ErrorDetail(address, msp_id, message)`; a contract refusal's message is
-  "chaincode response <status>, <ErrorClass>: <text>".
-- Evaluate: the peer's message after "evaluate call to endorser returned error: " (UNKNOWN for
-  a contract refusal, FAILED_PRECONDITION for a proposal the peer refused), with the detail.
-- Submit refused by the orderer: ABORTED "received unsuccessful response from orderer:
-  status=<FORBIDDEN|BAD_REQUEST|NOT_FOUND>, info=<why>". A replayed transaction is ordered and
-  committed as DUPLICATE_TXID, as on Fabric; a SubmitRequest naming an unknown channel:
+How failures look (as Fabric's gateway shapes them, `internal/pkg/gateway/*.go`; the codes are
+checked against a real peer's by tests/conformance_oracle.json):
+- Refused by the gateway before any peer: a proposal that does not parse INVALID_ARGUMENT; an
+  unknown channel UNAVAILABLE at Evaluate, FAILED_PRECONDITION at Endorse; an unknown chaincode
   FAILED_PRECONDITION.
-- CommitStatus / ChaincodeEvents with a bad identity or signature: PERMISSION_DENIED.
-- Malformed requests: INVALID_ARGUMENT.
+- Endorse refused by the peer (bad signature, unknown CA, wrong NodeOU, epoch, nonce, tx id,
+  timestamp, duplicate tx id, contract refusal): ABORTED "failed to endorse transaction, see
+  attached details for more info", with one `ErrorDetail(address, msp_id, message)`; a contract
+  refusal's message is "chaincode response <status>, <ErrorClass>: <text>".
+- Evaluate: the peer's message after "evaluate call to endorser returned error: " (UNKNOWN for
+  a contract refusal, FAILED_PRECONDITION for a proposal the peer refused), with the detail;
+  UNAVAILABLE "failed to evaluate transaction" when the peer's auth filters refused (an expired
+  identity, a timestamp outside the window).
+- Submit refused by the orderer: ABORTED "received unsuccessful response from orderer:
+  status=<FORBIDDEN|BAD_REQUEST>, info=<why>"; a SubmitRequest naming an unknown channel:
+  FAILED_PRECONDITION. Everything the orderer takes is committed with a validation code,
+  a replayed transaction as DUPLICATE_TXID (network.devnet.txcheck).
+- CommitStatus / ChaincodeEvents with a bad identity or signature, an identity outside the
+  channel's Readers, or an unknown channel: PERMISSION_DENIED.
 """
 
 from __future__ import annotations
