@@ -4,7 +4,8 @@ What cryptogen would make, made with `cryptography`: per org a signing CA and a 
 P-256, 10 years), NodeOU-tagged identities (`admin`, `client`, `node` users and `peer0`), and an
 `orderer` org with `orderer0`. Layout (relative to NET):
 
-    charter.json, profile.json
+    charter.json, charter.sig.json (every founding admin's signature over the charter's hash),
+    profile.json
     orgs/<org>/msp/{cacerts/ca.pem, tlscacerts/tlsca.pem, config.yaml, crls/}   verifying MSP
     orgs/<org>/ca/{ca.pem, ca.key}  orgs/<org>/tlsca/{tlsca.pem, tlsca.key}     CA keys encrypted
     orgs/<org>/users/<admin|client|node>/msp/...  .../tls/{ca.crt, client.crt, client.key}
@@ -31,7 +32,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from alliance.charter import Charter, check_org_name, msp_id_for
 from alliance.errors import CharterError, NetworkDirError
-from alliance.keystore import write_private_key
+from alliance.founding import SIGNATURES_FILE, SignedCharter, save_signatures, sign_charter
+from alliance.identity import Identity
+from alliance.keystore import load_private_key, write_private_key
 from alliance.profile import (
     ORDERER_ORG,
     PROFILE_FILE,
@@ -41,6 +44,7 @@ from alliance.profile import (
     load_profile,
     save_profile,
 )
+from alliance.signing import EcdsaSigner
 
 CHARTER_FILE = "charter.json"
 CA_VALIDITY = timedelta(days=3650)
@@ -411,6 +415,36 @@ def _check_new_orgs(members: list[str], auditors: list[str]) -> None:
         seen.add(org)
 
 
+def free_loopback_port() -> int:
+    """A TCP port nobody listens on now on 127.0.0.1 (the kernel's choice)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _check_empty(net_dir: Path) -> None:
+    """NET must be new or empty: a network's files mixed into another folder are hard to find
+    and to remove."""
+    existing = [p for p in (PROFILE_FILE, CHARTER_FILE, "orgs", "devnet") if (net_dir / p).exists()]
+    if existing:
+        raise NetworkDirError(
+            f"{net_dir} already holds a network ({', '.join(existing)}); "
+            "choose another --dir, or remove that directory to start over"
+        )
+    if net_dir.exists() and not net_dir.is_dir():
+        raise NetworkDirError(f"{net_dir} is a file; choose a new directory with --dir")
+    if net_dir.is_dir():
+        entries = sorted(p.name for p in net_dir.iterdir())
+        if entries:
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            raise NetworkDirError(
+                f"{net_dir} is not empty (it holds {shown}); a network needs a directory of its "
+                "own: choose a new or empty --dir"
+            )
+
+
 def init_network(
     net_dir: Path,
     members: list[str],
@@ -418,20 +452,22 @@ def init_network(
     passphrase: bytes,
     *,
     base_port: int = 0,
+    devnet_port: int | None = None,
 ) -> Profile:
-    """Create a new alliance in `net_dir`: MSPs for every org, the charter and the profile."""
+    """Create a new alliance in `net_dir`: MSPs for every org, the charter and the profile.
+
+    devnet's port is fixed here, so clients find the ledger at one address across `down`/`up`:
+    `devnet_port` if given, else `base_port`, else a port free now on loopback."""
     net_dir = Path(net_dir)
     _check_new_orgs(members, auditors)
     if not passphrase:
         raise NetworkDirError(EMPTY_PASSPHRASE)
     if base_port and not 1024 <= base_port <= 60000:
         raise NetworkDirError(f"base port {base_port} must be 0 (free ports) or in 1024..60000")
-    existing = [p for p in (PROFILE_FILE, CHARTER_FILE, "orgs", "devnet") if (net_dir / p).exists()]
-    if existing:
-        raise NetworkDirError(
-            f"{net_dir} already holds a network ({', '.join(existing)}); "
-            "choose another --dir, or remove that directory to start over"
-        )
+    if devnet_port is not None and not 1024 <= devnet_port <= 65535:
+        raise NetworkDirError(f"devnet port {devnet_port} must be in 1024..65535")
+    _check_empty(net_dir)
+    fixed_port = devnet_port or base_port or free_loopback_port()
     charter = Charter.founding(members, auditors)
     net_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -454,19 +490,38 @@ def init_network(
         profile = Profile(
             name=charter.name,
             orgs=orgs,
-            devnet=Endpoint(port=base_port),
+            devnet=Endpoint(port=fixed_port),
             orderer=Endpoint(port=base_port + 1 if base_port else 0),
             base_port=base_port,
         )
+        charter, signed = _founding_charter(net_dir, charter, passphrase)
         charter.save(net_dir / CHARTER_FILE)
+        save_signatures(net_dir, signed)
         save_profile(net_dir, profile)
     except BaseException:
         for name in ("orgs", "devnet"):
             shutil.rmtree(net_dir / name, ignore_errors=True)
-        for name in (PROFILE_FILE, CHARTER_FILE):
+        for name in (PROFILE_FILE, CHARTER_FILE, SIGNATURES_FILE):
             (net_dir / name).unlink(missing_ok=True)
         raise
     return profile
+
+
+def _founding_charter(
+    net_dir: Path, charter: Charter, passphrase: bytes
+) -> tuple[Charter, SignedCharter]:
+    """`charter` naming every org's admin certificate as its founder, and each admin's signature
+    over it (each with its own key)."""
+    signers: dict[str, tuple[Identity, EcdsaSigner]] = {}
+    for org, entry in charter.members.items():
+        msp = net_dir / "orgs" / org / "users" / "admin" / "msp"
+        identity = Identity(msp_id=entry.msp_id,
+                            certificate=(msp / "signcerts" / "cert.pem").read_bytes())
+        key = load_private_key(msp / "keystore" / "key.pem", passphrase)
+        signers[org] = (identity, EcdsaSigner(key))
+    founders = {org: identity.fingerprint for org, (identity, _) in signers.items()}
+    charter = Charter.model_validate({**charter.model_dump(), "founders": founders})
+    return charter, sign_charter(charter, signers)
 
 
 def add_org(net_dir: Path, org: str, passphrase: bytes, *, role: str = "member") -> Path:

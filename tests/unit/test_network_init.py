@@ -144,7 +144,7 @@ def test_profile_lists_every_org(network_dir: Path) -> None:
     assert profile.orgs["regulator"].roles == ("auditor",)
     assert profile.orgs["orderer"].msp_id == "OrdererMSP"
     assert profile.org_dir(network_dir, "bank") == network_dir / "orgs" / "bank"
-    assert profile.devnet.port == 0
+    assert 1024 <= profile.devnet.port <= 65535  # fixed at init, kept across down/up
 
 
 def test_load_user_uses_the_environment_passphrase(network_dir: Path) -> None:
@@ -225,3 +225,12 @@ def test_devnet_clients_trust_only_devnets_tls_ca(network_dir: Path) -> None:
         (network_dir / "orgs/bank/peers/peer0/tls/server.crt").read_bytes()
     )
     assert peer.issuer != roots[0].subject  # a member's peer cannot pose as the ledger
+
+
+def test_the_charter_names_and_carries_every_founding_admins_signature(network_dir: Path) -> None:
+    from alliance.founding import load_signed_charter, verified_charter
+
+    charter = verified_charter(load_signed_charter(network_dir))
+    assert sorted(charter.founders) == sorted(ORGS)
+    admin = network_dir / "orgs" / "telecom" / "users" / "admin" / "msp" / "signcerts" / "cert.pem"
+    assert charter.founders["telecom"] == Identity("TelecomMSP", admin.read_bytes()).fingerprint
