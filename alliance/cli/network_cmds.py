@@ -80,7 +80,6 @@ def register(groups: Any) -> None:
         help="run Fabric's own CLI (e.g. `peer channel getinfo`) as ORG's admin (engine fabric)",
     )
     add_dir_option(p)
-    p.add_argument("--as", dest="org", required=True, metavar="ORG")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND ARGS (default: $SHELL)")
     p.set_defaults(handler=peer_env)
 
@@ -174,14 +173,16 @@ def peer_env(args: argparse.Namespace) -> int:
     import os
     import sys
 
+    from alliance.cli.session import acting_org
     from alliance.keystore import get_passphrase
     from network.fabric.peerenv import SHOWN, run_as
 
+    org = acting_org(args)
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     command = command or [os.environ.get("SHELL", "/bin/sh")]
 
     def announce(env: dict[str, str]) -> None:
         shown = " ".join(f"{k}={env[k]}" for k in SHOWN)
-        print(f"{args.org}'s admin for Fabric's CLI: {shown}", file=sys.stderr)
+        print(f"{org}'s admin for Fabric's CLI: {shown}", file=sys.stderr)
 
-    return run_as(net_dir(args), args.org, get_passphrase(), command, announce=announce).returncode
+    return run_as(net_dir(args), org, get_passphrase(), command, announce=announce).returncode
