@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conformance_cases import CASES, DIVERGENCES, Harness, load_oracle
 
-from alliance.founding import load_signed_charter
+from alliance.founding import found_charter, load_signed_charter
 from alliance.wallet import devnet_tls, load_user
 from network.devnet.launcher import start_devnet, stop_devnet
 from network.gateway import connect
@@ -26,12 +26,15 @@ def harness(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     process = start_devnet(net_dir, router="chaincode:default_router", batch_timeout_ms=50)
     try:
         tls = devnet_tls(net_dir).root_certs
-        identity, signer = load_user(net_dir, "bank", "admin", passphrase)
-        with connect(process.address, identity=identity, signer=signer, tls_root_certs=tls) as gw:
-            contract = gw.get_network("alliance").get_contract("alliance")
-            contract.submit_transaction(
-                "InitCharter", load_signed_charter(net_dir).to_json().decode()
-            )
+
+        def submit(org: str, function: str, argument: str) -> bytes:
+            identity, signer = load_user(net_dir, org, "admin", passphrase)
+            with connect(process.address, identity=identity, signer=signer,
+                         tls_root_certs=tls) as gw:
+                contract = gw.get_network("alliance").get_contract("alliance")
+                return contract.submit_transaction(function, argument)
+
+        found_charter(load_signed_charter(net_dir), submit, "bank")
         yield Harness(net_dir, passphrase, process.address, tls)
     finally:
         stop_devnet(net_dir)
