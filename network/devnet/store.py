@@ -17,6 +17,7 @@ from fabric_protos.common import common_pb2
 
 from network.errors import DevnetError, LedgerIntegrityError
 from network.protoutil import (
+    TxValidationCode,
     block_data_hash,
     block_header_hash,
     block_tx_filter,
@@ -42,6 +43,18 @@ CREATE TABLE IF NOT EXISTS events (
     block INTEGER NOT NULL, txnum INTEGER NOT NULL, tx_id TEXT NOT NULL, chaincode TEXT NOT NULL,
     name TEXT NOT NULL, payload BLOB NOT NULL, PRIMARY KEY (block, txnum)) WITHOUT ROWID;
 """
+
+
+UNINDEXED = frozenset(
+    {
+        TxValidationCode.DUPLICATE_TXID,
+        TxValidationCode.BAD_COMMON_HEADER,
+        TxValidationCode.BAD_PROPOSAL_TXID,
+        TxValidationCode.INVALID_ENDORSER_TRANSACTION,
+    }
+)
+"""Validation codes whose transaction the tx index may not name by this block's entry: a
+replayed tx id keeps its first entry; the others may not unpack as an endorser transaction."""
 
 
 @dataclass(frozen=True)
@@ -294,6 +307,8 @@ class LedgerStore:
         conn: sqlite3.Connection, number: int, block: common_pb2.Block, codes: bytes
     ) -> None:
         for txnum, raw in enumerate(block.data.data):
+            if codes[txnum] in UNINDEXED:
+                continue  # a replay (indexed as its first copy) or an unreadable header
             tx_id = unpack_transaction(common_pb2.Envelope.FromString(raw)).tx_id
             row = conn.execute(
                 "SELECT block, txnum, code FROM txindex WHERE tx_id = ?", (tx_id,)
