@@ -65,3 +65,48 @@ def chain(session: Session) -> dict[str, Any]:
 
     with mapped_errors():
         return dict(chain_info(session.network).__dict__)
+
+
+def verify_chain(session: Session, *, progress: Any = None) -> Any:
+    """Every block of the channel read through Deliver and proven (`network.chainverify`):
+    links, data hashes, orderer, creator and endorsement signatures against the certificates
+    valid at each block, the endorsement policy, validation codes, the contract replayed, and
+    the final world state compared with the ledger's answers. A `ChainReport`."""
+    import time
+
+    from alliance.msp import MspRegistry
+    from chaincode import default_router
+    from network.chainverify import ChainVerifier, compare_world_state
+    from network.deliver import BlockReader
+    from network.errors import DeliverError
+
+    conn = session.connection
+    with mapped_errors():
+        registry = MspRegistry.from_network(session.net_dir)
+        channel = conn.profile.channel
+        reader = BlockReader(conn.gateway, channel)
+        height = reader.height()
+    verifier = ChainVerifier(registry, default_router, session.chaincode, channel)
+    number = 0
+    with mapped_errors():
+        while number < height:
+            try:
+                for block in reader.blocks(number, height - 1, wait=False):
+                    verifier.feed(block)
+                    number = block.header.number + 1
+                    if progress is not None:
+                        progress(number, height)
+            except DeliverError as exc:  # a block the ledger cannot deliver is a finding
+                if exc.status_name != "NOT_FOUND":
+                    raise
+                verifier.missing(number)
+                number += 1
+    identity = conn.gateway.identity
+    with mapped_errors():
+        compare_world_state(
+            verifier,
+            conn.contract.evaluate_transaction,
+            (identity.msp_id, identity.certificate),
+            int(time.time()),
+        )
+    return verifier.report

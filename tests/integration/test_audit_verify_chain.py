@@ -1,0 +1,305 @@
+"""`alliance audit verify-chain` against devnet as a real process: a governed flow (datasets, a
+job approved, a certificate revoked, a later transaction) verifies whole; each tampering — with
+devnet's SQLite block store while it runs, or with blocks forged and signed again with NET's real
+keys — is named by block, transaction and check."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from chain_tamper import copies, forge, relink, replace_tx
+from cli_helpers import private_network, run
+from fabric_protos.common import common_pb2
+
+from alliance.app.session import open_session
+from alliance.cli import main
+from alliance.msp import MspRegistry
+from alliance.wallet import load_user
+from chaincode import default_router
+from network.chainverify import ChainVerifier, compare_world_state
+from network.deliver import BlockReader
+from network.devnet.server import ledger_path
+from network.protoutil import TxValidationCode, unpack_transaction
+
+TRANSACTIONS_FILTER = common_pb2.BlockMetadataIndex.TRANSACTIONS_FILTER
+
+
+@pytest.fixture(scope="module")
+def net(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    target = tmp_path_factory.mktemp("chain") / "net"
+    private_network(network_dir, target)
+    data = target.parent
+    (data / "customers.csv").write_text("id,balance\nc1,100\nc2,250\nc3,75\n")
+    (data / "subscribers.csv").write_text("phone,exposure\nc1,5\nc3,7\nc9,1\n")
+    (data / "accounts.csv").write_text("id,limit\nc1,10\n")
+    assert main(["network", "up", "--dir", str(target), "--no-nodes",
+                 "--batch-timeout-ms", "50"]) == 0
+    try:
+        _flow(target, data)
+        yield target
+    finally:
+        main(["network", "down", "--dir", str(target)])
+
+
+def _as(net: Path, org: str, *argv: str) -> int:
+    return main(["--dir", str(net), "--as", org, *argv])
+
+
+def _flow(net: Path, data: Path) -> None:
+    """Datasets, a job requested and approved, telecom's admin certificate revoked by telecom,
+    then one more transaction by bank."""
+    assert _as(net, "bank", "dataset", "register", "--name", "customers",
+               "--file", str(data / "customers.csv")) == 0
+    assert _as(net, "telecom", "dataset", "register", "--name", "subscribers",
+               "--file", str(data / "subscribers.csv")) == 0
+    assert _as(net, "telecom", "--json", "job", "request", "--protocol", "stats",
+               "--input", "bank/customers:balance", "--input", "telecom/subscribers:exposure",
+               "--param", "op=sum", "--output", "result=telecom", "--expires", "1h") == 0
+    jobs = open_session(net, "bank").evaluate("ListJobs")
+    assert _as(net, "bank", "job", "approve", jobs[0]["id"]) == 0
+    telecom_admin, _ = load_user(net, "telecom", "admin")
+    assert _as(net, "telecom", "member", "revoke-cert", telecom_admin.fingerprint) == 0
+    assert _as(net, "bank", "dataset", "register", "--name", "accounts",
+               "--file", str(data / "accounts.csv")) == 0
+
+
+@pytest.fixture(scope="module")
+def blocks(net: Path) -> list[common_pb2.Block]:
+    """Every block, read through Deliver as the regulator."""
+    with open_session(net, "regulator") as s:
+        reader = BlockReader(s.connection.gateway, s.connection.profile.channel)
+        height = reader.height()
+        return list(reader.blocks(0, height - 1, wait=False))
+
+
+def _verify(net: Path, blocks: list[common_pb2.Block], *, live: bool = False):  # type: ignore[no-untyped-def]
+    verifier = ChainVerifier(MspRegistry.from_network(net), default_router, "alliance", "alliance")
+    for block in blocks:
+        verifier.feed(block)
+    if live:
+        with open_session(net, "regulator") as s:
+            ident = s.connection.gateway.identity
+            compare_world_state(
+                verifier, s.connection.contract.evaluate_transaction,
+                (ident.msp_id, ident.certificate), 1_900_000_000,
+            )
+    return verifier.report
+
+
+def _find_tx(blocks: list[common_pb2.Block], function: str, last: bool = False) -> tuple[int, int]:
+    found = []
+    for block in blocks:
+        for index, raw in enumerate(block.data.data):
+            try:
+                tx = unpack_transaction(common_pb2.Envelope.FromString(raw))
+            except ValueError:
+                continue
+            from network.chainverify import _invocation
+
+            if _invocation(tx.cpp_bytes)[0] == function:
+                found.append((block.header.number, index))
+    assert found, f"no {function} transaction in the chain"
+    return found[-1] if last else found[0]
+
+
+def _checks(report) -> set[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    return {(f.block, f.check) for f in report.findings}
+
+
+def test_untampered_chain_verifies_through_the_cli(
+    net: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "regulator",
+                       "audit", "verify-chain")
+    report = json.loads(out)
+    assert (code, report["findings"]) == (0, [])
+    assert report["transactions"] == report["replayed"] == 7  # InitCharter and 6 of the flow
+    assert report["signatures_verified"] >= 7 * 3  # creator + a majority of 3 peers each
+
+
+def test_a_certificate_revoked_later_still_verifies_its_earlier_transactions(
+    net: Path, blocks: list[common_pb2.Block]
+) -> None:
+    number, _ = _find_tx(blocks, "RevokeCertificate")
+    earlier, _ = _find_tx(blocks, "RequestJob")  # signed by telecom's admin before revocation
+    assert earlier < number
+    assert _verify(net, blocks).ok
+
+
+def test_one_byte_changed_in_the_sqlite_block_store_is_named(
+    net: Path, capsys: pytest.CaptureFixture[str], blocks: list[common_pb2.Block]
+) -> None:
+    number, index = _find_tx(blocks, "ApproveJob")
+    db = ledger_path(net)
+    with sqlite3.connect(db) as conn:
+        (original,) = conn.execute(
+            "SELECT block FROM blocks WHERE number = ?", (number,)
+        ).fetchone()
+        envelope = bytes(blocks[number].data.data[index])
+        at = bytes(original).index(envelope) + len(envelope) // 2
+        tampered = bytearray(original)
+        tampered[at] ^= 0x01
+        conn.execute("UPDATE blocks SET block = ? WHERE number = ?", (bytes(tampered), number))
+    try:
+        code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "regulator",
+                           "audit", "verify-chain")
+    finally:
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE blocks SET block = ? WHERE number = ?", (original, number))
+    findings = json.loads(out)["findings"]
+    assert code == 1
+    assert findings[0]["block"] == number and findings[0]["check"] == "data-hash"
+    tx_checks = {f["check"] for f in findings if f["tx_index"] == index}
+    assert tx_checks and tx_checks <= {"creator-signature", "endorsement-signature",
+                                       "endorsement-policy", "validation-code", "malformed"}
+    # the approval no longer counts, so the ledger's job is not the replayed one
+    assert {f["check"] for f in findings if f["tx_index"] is None} == {"data-hash", "world-state"}
+
+
+def test_a_block_removed_from_the_sqlite_store_is_named(
+    net: Path, capsys: pytest.CaptureFixture[str], blocks: list[common_pb2.Block]
+) -> None:
+    number, _ = _find_tx(blocks, "RegisterDataset")
+    db = ledger_path(net)
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT * FROM blocks WHERE number = ?", (number,)).fetchone()
+        conn.execute("DELETE FROM blocks WHERE number = ?", (number,))
+    try:
+        code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "regulator",
+                           "audit", "verify-chain")
+    finally:
+        with sqlite3.connect(db) as conn:
+            marks = ",".join("?" * len(row))
+            conn.execute(f"INSERT INTO blocks VALUES ({marks})", row)
+    findings = json.loads(out)["findings"]
+    assert code == 1
+    assert (findings[0]["block"], findings[0]["check"]) == (number, "block-missing")
+
+
+def test_a_broken_link_is_named(net: Path, blocks: list[common_pb2.Block]) -> None:
+    forged = copies(blocks)
+    forged[3].header.previous_hash = b"\x00" * 32
+    assert _checks(_verify(net, forged)) == {(3, "chain-link"), (4, "chain-link")}
+
+
+def test_a_changed_validation_code_is_named(net: Path, blocks: list[common_pb2.Block]) -> None:
+    number, index = _find_tx(blocks, "ApproveJob")
+    forged = copies(blocks)
+    codes = bytearray(forged[number].metadata.metadata[TRANSACTIONS_FILTER])
+    codes[index] = TxValidationCode.MVCC_READ_CONFLICT
+    forged[number].metadata.metadata[TRANSACTIONS_FILTER] = bytes(codes)
+    report = _verify(net, forged)
+    assert (number, "validation-code") in _checks(report)
+    assert report.findings[0].tx_index == index
+
+
+def test_too_few_endorsements_break_the_policy(
+    net: Path, passphrase: bytes, blocks: list[common_pb2.Block]
+) -> None:
+    number, index = _find_tx(blocks, "ApproveJob")
+    forged = copies(blocks)
+    envelope = forge(net, passphrase, blocks[number].data.data[index],
+                     creator=("bank", "admin"), endorsers=("bank",))
+    replace_tx(forged, number, index, envelope)
+    report = _verify(net, forged)
+    assert [(f.block, f.tx_index, f.check) for f in report.findings][:2] == [
+        (number, index, "endorsement-policy"),
+        (number, index, "validation-code"),
+    ]
+
+
+def test_a_forged_endorsement_signature_is_named(
+    net: Path, passphrase: bytes, blocks: list[common_pb2.Block]
+) -> None:
+    number, index = _find_tx(blocks, "ApproveJob")
+    forged = copies(blocks)
+    envelope = forge(net, passphrase, blocks[number].data.data[index],
+                     creator=("bank", "admin"), endorsers=("bank", "telecom"))
+    tx = common_pb2.Envelope.FromString(envelope)
+    # telecom's endorsement now claims platform's peer: its signature no longer verifies
+    from chain_tamper import peer_signer
+    from fabric_protos.peer import transaction_pb2
+
+    payload = common_pb2.Payload.FromString(tx.payload)
+    body = transaction_pb2.Transaction.FromString(payload.data)
+    cap = transaction_pb2.ChaincodeActionPayload.FromString(body.actions[0].payload)
+    cap.action.endorsements[1].endorser = peer_signer(net, "platform")[0]
+    body.actions[0].payload = cap.SerializeToString()
+    payload.data = body.SerializeToString()
+    _, bank_admin = load_user(net, "bank", "admin", passphrase)
+    from network.protoutil import sha256
+
+    raw = payload.SerializeToString()
+    envelope = common_pb2.Envelope(payload=raw, signature=bank_admin.sign(sha256(raw)))
+    replace_tx(forged, number, index, envelope.SerializeToString())
+    checks = [(f.block, f.tx_index, f.check) for f in _verify(net, forged).findings]
+    assert checks[0] == (number, index, "endorsement-signature")
+    assert (number, index, "endorsement-policy") in checks
+
+
+def test_a_write_the_contract_would_not_make_fails_the_replay(
+    net: Path, passphrase: bytes, blocks: list[common_pb2.Block]
+) -> None:
+    number, index = _find_tx(blocks, "RegisterDataset", last=True)
+
+    def inflate(rwset) -> None:  # type: ignore[no-untyped-def]
+        key = next(k for k, v in rwset.writes.items() if v and b"row_count" in v)
+        rwset.writes[key] = rwset.writes[key].replace(b'"row_count":1', b'"row_count":9')
+
+    forged = copies(blocks)
+    envelope = forge(net, passphrase, blocks[number].data.data[index],
+                     creator=("bank", "admin"), endorsers=("bank", "platform"),
+                     mutate_rwset=inflate)
+    replace_tx(forged, number, index, envelope)
+    report = _verify(net, forged)
+    assert [(f.block, f.tx_index, f.check) for f in report.findings] == [
+        (number, index, "replay")
+    ]
+    assert "writes differ" in report.findings[0].detail
+
+
+def test_a_transaction_signed_after_its_certificate_was_revoked_is_named(
+    net: Path, passphrase: bytes, blocks: list[common_pb2.Block]
+) -> None:
+    revoked_at, _ = _find_tx(blocks, "RevokeCertificate")
+    number, index = _find_tx(blocks, "RegisterDataset", last=True)
+    assert number > revoked_at
+    forged = copies(blocks)
+    envelope = forge(net, passphrase, blocks[number].data.data[index],
+                     creator=("telecom", "admin"), endorsers=("bank", "telecom"))
+    replace_tx(forged, number, index, envelope)
+    first = _verify(net, forged).findings[0]
+    assert (first.block, first.tx_index, first.check) == (number, index, "creator-certificate")
+    assert "revoked on the ledger" in first.detail
+
+
+def test_a_creator_signature_over_other_bytes_is_named(
+    net: Path, passphrase: bytes, blocks: list[common_pb2.Block]
+) -> None:
+    number, index = _find_tx(blocks, "RequestJob")
+    forged = copies(blocks)
+    envelope = common_pb2.Envelope.FromString(blocks[number].data.data[index])
+    other = common_pb2.Envelope.FromString(blocks[1].data.data[0])
+    envelope.signature = other.signature
+    replace_tx(forged, number, index, envelope.SerializeToString())
+    first = _verify(net, forged).findings[0]
+    assert (first.block, first.tx_index, first.check) == (number, index, "creator-signature")
+
+
+def test_a_ledger_state_the_blocks_do_not_reach_is_named(
+    net: Path, blocks: list[common_pb2.Block]
+) -> None:
+    assert _verify(net, blocks, live=True).ok
+    report = _verify(net, blocks[:-1], live=True)  # the last dataset is missing from the replay
+    assert {f.check for f in report.findings} == {"world-state"}
+    assert any("ListDatasets" in f.detail for f in report.findings)
+
+
+def test_relinking_alone_changes_nothing(net: Path, blocks: list[common_pb2.Block]) -> None:
+    forged = copies(blocks)
+    relink(forged, 0)
+    assert _verify(net, forged).ok
