@@ -1,5 +1,6 @@
 """Audit use cases: a job's trail (every transaction, its signer and block), a result file checked
-against the digest on the ledger, the chain's height and head."""
+against the digest on the ledger, the chain's height and head, the whole chain proven
+(`verify_chain`), and a job's audit bundle for offline verification (`export_job`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alliance.app.errors import BadInput, FileMissing, mapped_errors
+from alliance.app.errors import BadInput, FileMissing, Refused, mapped_errors
 from alliance.app.jobs import resolve_job_id, show_job
 from alliance.app.session import Session
 from alliance.canonical import sha256_digest
@@ -110,3 +111,45 @@ def verify_chain(session: Session, *, progress: Any = None) -> Any:
             int(time.time()),
         )
     return verifier.report
+
+
+def export_job(session: Session, job_id: str, path: Path | None = None) -> dict[str, Any]:
+    """Write job `job_id`'s self-contained audit bundle to `path` (JSON; default
+    JOB.bundle.json); a summary."""
+    import json
+    import time
+
+    from alliance.msp import MspRegistry
+    from network.auditbundle import build_bundle
+    from network.deliver import BlockReader
+
+    job = show_job(session, job_id)
+    conn = session.connection
+    with mapped_errors():
+        reader = BlockReader(conn.gateway, conn.profile.channel)
+        height = reader.height()
+        bundle = build_bundle(
+            reader.blocks(0, height - 1, wait=False),
+            MspRegistry.from_network(session.net_dir),
+            job.id,
+            job.datasets(),
+            channel=conn.profile.channel,
+            chaincode=session.chaincode,
+            exported_at=int(time.time()),
+        )
+    path = path or Path(f"{job.id}.bundle.json")
+    live = session.evaluate("GetJob", job.id)
+    if bundle["job"] != live:
+        raise Refused(
+            f"the ledger's record of {job.id} is not the one its blocks wrote last; "
+            "run `alliance audit verify-chain` to see where they differ"
+        )
+    with mapped_errors():
+        Path(path).write_text(json.dumps(bundle, indent=1, sort_keys=True))
+    return {
+        "job_id": job.id,
+        "file": str(path),
+        "blocks": len(bundle["blocks"]),
+        "transactions": len(bundle["transactions"]),
+        "height": len(bundle["headers"]),
+    }

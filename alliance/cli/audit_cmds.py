@@ -55,6 +55,21 @@ def register(groups: Any) -> None:
     add_dir_option(p)
     p.set_defaults(handler=verify_chain)
 
+    p = commands.add_parser(
+        "export",
+        help="write a job's self-contained audit bundle, verifiable offline",
+        description=(
+            "Writes the job's blocks (and those of the charter, membership, revocations and its "
+            "input datasets), every block header, the members' CA roots, the charter and the "
+            "job record to one JSON file. Check it anywhere, without the network, with "
+            "`python -m alliance.verify BUNDLE [--file RESULT --output NAME]`."
+        ),
+    )
+    add_dir_option(p)
+    p.add_argument("--job", required=True, help="the job's id, or a unique start of it")
+    p.add_argument("--out", type=Path, help="bundle file (default: JOB.bundle.json)")
+    p.set_defaults(handler=export)
+
 
 def trail(args: argparse.Namespace) -> int:
     with session(args) as s:
@@ -117,6 +132,20 @@ def verify_chain(args: argparse.Namespace) -> int:
         ],
     )
     return 1
+
+
+def export(args: argparse.Namespace) -> int:
+    with session(args) as s:
+        summary = audit.export_job(s, args.job, args.out)
+    if args.json:
+        output.emit_json(summary)
+    else:
+        output.emit_message(
+            f"wrote {summary['file']}: {summary['transactions']} transactions in "
+            f"{summary['blocks']} blocks of a chain of {summary['height']}; check it offline "
+            f"with `python -m alliance.verify {summary['file']}`"
+        )
+    return 0
 
 
 def chain(args: argparse.Namespace) -> int:

@@ -5,8 +5,11 @@ keys — is named by block, transaction and check."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -303,3 +306,99 @@ def test_relinking_alone_changes_nothing(net: Path, blocks: list[common_pb2.Bloc
     forged = copies(blocks)
     relink(forged, 0)
     assert _verify(net, forged).ok
+
+
+# --- audit export and the offline verifier ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundle(net: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "job.bundle.json"
+    jobs = open_session(net, "regulator").evaluate("ListJobs")
+    assert main(["--dir", str(net), "--as", "regulator", "audit", "export",
+                 "--job", jobs[0]["id"], "--out", str(out)]) == 0
+    return out
+
+
+def _offline(*argv: str) -> subprocess.CompletedProcess[str]:
+    """`python -m alliance.verify` in a fresh interpreter, as a regulator would run it."""
+    return subprocess.run([sys.executable, "-m", "alliance.verify", *argv],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _tampered(bundle: Path, tmp_path: Path, change) -> Path:  # type: ignore[no-untyped-def]
+    data = json.loads(bundle.read_text())
+    change(data)
+    out = tmp_path / "tampered.json"
+    out.write_text(json.dumps(data))
+    return out
+
+
+def test_an_exported_bundle_verifies_offline(bundle: Path) -> None:
+    done = _offline(str(bundle), "--json")
+    result = json.loads(done.stdout)
+    assert (done.returncode, result["failures"]) == (0, [])
+    functions = [t["function"] for t in result["transactions"]]
+    assert functions[0] == "InitCharter"
+    assert {"RegisterDataset", "RequestJob", "ApproveJob", "RevokeCertificate"} <= set(functions)
+
+
+def test_the_offline_verifier_loads_nothing_of_the_network_node_or_contract() -> None:
+    code = (
+        "import sys, alliance.verify.__main__\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('network', 'node', 'chaincode', 'fabric_protos', 'grpc', 'pydantic', 'google'))\n"
+        "print(','.join(bad))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("change", "check"),
+    [
+        (lambda b: b["job"].update(state="COMPLETED"), "job:"),
+        (lambda b: b["charter"].update(name="another alliance"), "charter:"),
+        (lambda b: b["headers"].pop(2), "header-chain:"),
+        (lambda b: b["job"]["inputs"][0].update(fingerprint="sha256:" + "0" * 64), "input:"),
+        (lambda b: b["msps"].update(BankMSP=b["msps"]["TelecomMSP"]), "creator:"),
+        (lambda b: b["transactions"].pop(4), "job: the job record names transaction"),
+    ],
+    ids=["job-record", "charter", "header-removed", "input-fingerprint", "ca-root", "tx-dropped"],
+)
+def test_a_tampered_bundle_is_refused_naming_the_check(
+    bundle: Path, tmp_path: Path, change, check: str  # type: ignore[no-untyped-def]
+) -> None:
+    done = _offline(str(_tampered(bundle, tmp_path, change)))
+    assert done.returncode == 1
+    assert "does NOT verify" in done.stdout
+    assert check in done.stdout
+
+
+def test_one_byte_changed_in_a_bundled_block_is_refused(bundle: Path, tmp_path: Path) -> None:
+    def flip(b: dict) -> None:
+        number = sorted(b["blocks"], key=int)[-1]
+        raw = bytearray(base64.b64decode(b["blocks"][number]))
+        raw[len(raw) // 2] ^= 0x01
+        b["blocks"][number] = base64.b64encode(bytes(raw)).decode()
+
+    done = _offline(str(_tampered(bundle, tmp_path, flip)))
+    assert done.returncode == 1
+    assert "transactions do not hash to its data hash" in done.stdout
+
+
+def test_a_result_file_the_job_did_not_produce_is_refused(bundle: Path, tmp_path: Path) -> None:
+    other = tmp_path / "result.csv"
+    other.write_text("sum\n42\n")
+    done = _offline(str(bundle), "--file", str(other), "--output", "result")
+    assert done.returncode == 1
+    assert "file: run 0 of the job records no output 'result'" in done.stdout
+
+
+def test_a_file_that_is_no_bundle_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.json"
+    junk.write_text("[1, 2]")
+    done = _offline(str(junk))
+    assert done.returncode == 2
+    assert "is not an Alliance audit bundle" in done.stderr
