@@ -153,3 +153,59 @@ def export_job(session: Session, job_id: str, path: Path | None = None) -> dict[
         "transactions": len(bundle["transactions"]),
         "height": len(bundle["headers"]),
     }
+
+
+def lineage(
+    session: Session,
+    *,
+    dataset: str | None = None,
+    job: str | None = None,
+    output_file: Path | None = None,
+) -> Any:
+    """The lineage graph (`alliance.lineage.Graph`) around a dataset (every version), a job,
+    or the job output a file is (by its digest); the whole graph when none is given."""
+    from alliance.lineage import gather, start_nodes
+
+    digest = None
+    if output_file is not None:
+        if not Path(output_file).is_file():
+            raise FileMissing(f"no file {output_file}: give the path of a job's output file")
+        with mapped_errors():
+            digest = sha256_digest(Path(output_file).read_bytes())
+    job_id = resolve_job_id(session, job) if job else None
+    graph = gather(session.evaluate)
+    if dataset is None and job_id is None and digest is None:
+        return graph
+    start = start_nodes(graph, dataset=dataset, job=job_id, digest=digest)
+    if not start:
+        what = (
+            f"dataset {dataset}" if dataset else f"job {job_id}" if job_id
+            else f"an output with the digest of {output_file} ({digest})"
+        )
+        raise BadInput(
+            f"the ledger records no {what}; list what it has with `alliance dataset list` or "
+            "`alliance job list`"
+        )
+    return graph.component(start)
+
+
+def report(session: Session, out_dir: Path, **question: Any) -> dict[str, str]:
+    """Write the lineage as lineage.json, report.md and report.html in `out_dir` (a regulator's
+    report: who approved what, when, under which charter version, which fingerprints went in and
+    came out); the paths written."""
+    import json
+
+    from alliance.lineage_report import markdown, to_html
+
+    graph = lineage(session, **question)
+    charter = session.evaluate("GetCharter")
+    title = f"Lineage report of {charter.get('name', 'the alliance')}"
+    out = Path(out_dir)
+    paths = {"json": out / "lineage.json", "markdown": out / "report.md",
+             "html": out / "report.html"}
+    with mapped_errors():
+        out.mkdir(parents=True, exist_ok=True)
+        paths["json"].write_text(json.dumps(graph.to_dict(), indent=1, sort_keys=True))
+        paths["markdown"].write_text(markdown(graph, title))
+        paths["html"].write_text(to_html(graph, title))
+    return {k: str(v) for k, v in paths.items()}

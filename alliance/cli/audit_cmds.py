@@ -1,5 +1,5 @@
-"""`alliance audit trail|verify|chain|verify-chain`: what an auditor asks of the ledger; the use
-cases live in `alliance.app.audit`."""
+"""`alliance audit trail|verify|chain|verify-chain|export|lineage|report`: what an auditor asks
+of the ledger; the use cases live in `alliance.app.audit`."""
 
 from __future__ import annotations
 
@@ -69,6 +69,40 @@ def register(groups: Any) -> None:
     p.add_argument("--job", required=True, help="the job's id, or a unique start of it")
     p.add_argument("--out", type=Path, help="bundle file (default: JOB.bundle.json)")
     p.set_defaults(handler=export)
+
+    p = commands.add_parser(
+        "lineage",
+        help="dataset versions, jobs, receipts and outputs as one graph",
+        description=(
+            "The lineage graph around a dataset (every version), a job, or the job output a "
+            "file is (found by its digest); the whole graph without a question."
+        ),
+    )
+    add_dir_option(p)
+    _lineage_question(p)
+    p.set_defaults(handler=lineage)
+
+    p = commands.add_parser(
+        "report",
+        help="a regulator's lineage report: JSON, Markdown and HTML",
+        description=(
+            "Writes lineage.json, report.md and report.html to --out: for each job, who "
+            "requested and approved it and when, under which charter version, which dataset "
+            "versions (fingerprints) went in and which outputs (digests) came out."
+        ),
+    )
+    add_dir_option(p)
+    _lineage_question(p)
+    p.add_argument("--out", type=Path, default=Path("audit-report"), help="folder to write to")
+    p.set_defaults(handler=report)
+
+
+def _lineage_question(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--dataset", help="owner/name of a dataset")
+    group.add_argument("--job", help="a job's id, or a unique start of it")
+    group.add_argument("--output", type=Path, dest="output_file",
+                       help="a job's output file (matched by its digest)")
 
 
 def trail(args: argparse.Namespace) -> int:
@@ -144,6 +178,37 @@ def export(args: argparse.Namespace) -> int:
             f"wrote {summary['file']}: {summary['transactions']} transactions in "
             f"{summary['blocks']} blocks of a chain of {summary['height']}; check it offline "
             f"with `python -m alliance.verify {summary['file']}`"
+        )
+    return 0
+
+
+def _question(args: argparse.Namespace) -> dict[str, Any]:
+    return {"dataset": args.dataset, "job": args.job, "output_file": args.output_file}
+
+
+def lineage(args: argparse.Namespace) -> int:
+    with session(args) as s:
+        graph = audit.lineage(s, **_question(args))
+    if args.json:
+        output.emit_json(graph.to_dict())
+        return 0
+    from alliance.lineage_report import sections
+
+    for heading, lines in sections(graph):
+        output.emit_message(heading)
+        for line in lines:
+            output.emit_message(f"  {line}")
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    with session(args) as s:
+        paths = audit.report(s, args.out, **_question(args))
+    if args.json:
+        output.emit_json(paths)
+    else:
+        output.emit_message(
+            f"wrote {paths['markdown']}, {paths['html']} and {paths['json']}"
         )
     return 0
 

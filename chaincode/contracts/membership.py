@@ -90,6 +90,13 @@ def get_charter(ctx: Context) -> dict:
     return ctx.charter().model_dump(mode="json")
 
 
+def charter_history(ctx: Context) -> list[dict]:
+    """Every committed version of the charter, newest first, with tx id and timestamp (which
+    charter a past decision was taken under)."""
+    ctx.reader()
+    return ctx.history(keys.CHARTER)
+
+
 def list_members(ctx: Context) -> list[Member]:
     """Every member ever admitted, active and removed, by org name."""
     ctx.reader()

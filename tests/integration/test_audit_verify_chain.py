@@ -402,3 +402,43 @@ def test_a_file_that_is_no_bundle_is_a_clear_error(tmp_path: Path) -> None:
     done = _offline(str(junk))
     assert done.returncode == 2
     assert "is not an Alliance audit bundle" in done.stderr
+
+
+# --- lineage and the regulator's report ----------------------------------------------------------
+
+
+def test_lineage_of_a_dataset_names_the_job_that_used_it(
+    net: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "regulator",
+                       "audit", "lineage", "--dataset", "bank/customers")
+    graph = json.loads(out)
+    job = open_session(net, "regulator").evaluate("ListJobs")[0]["id"]
+    assert code == 0
+    assert {(e["from"], e["to"], e["kind"]) for e in graph["edges"]} == {
+        ("dataset:bank/customers@1", f"job:{job}", "input"),
+        ("dataset:telecom/subscribers@1", f"job:{job}", "input"),
+    }
+
+
+def test_lineage_of_an_unknown_dataset_says_what_to_run(
+    net: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--dir", str(net), "--as", "regulator",
+                       "audit", "lineage", "--dataset", "bank/nothing")
+    assert code == 2
+    assert "alliance dataset list" in err
+
+
+def test_report_writes_json_markdown_and_html(
+    net: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, _ = run(capsys, "--dir", str(net), "--as", "regulator",
+                     "audit", "report", "--out", str(tmp_path))
+    assert code == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "under charter version 1" in text
+    assert "Approval: bank approved at" in text
+    assert "Datasets used by no job" in text and "bank/accounts version 1" in text
+    assert json.loads((tmp_path / "lineage.json").read_text())["nodes"]
+    assert "<h1>" in (tmp_path / "report.html").read_text()
