@@ -1,0 +1,112 @@
+"""Key use cases of one org: list its identities with their state, revoke one (on the ledger and
+on the org's CRL, with an X.509 reason), change the passphrase of its keystore.
+
+Revocation is written to both places an identity is checked: the contract's revocation list
+(which the contract and the nodes' MPC links consult) and the org's CRL in its channel MSP (which
+devnet's MSP — like a Fabric peer's — applies to every creator and endorser)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from alliance.app.errors import BadInput, Unreachable, mapped_errors
+from alliance.app.session import Session
+
+NEW_PASSPHRASE_ENV = "ALLIANCE_NEW_PASSPHRASE"
+SIGNING_IDENTITIES = ("admin", "client", "node", "peer0")
+
+
+def list_keys(session: Session, *, ledger: bool = True) -> dict[str, Any]:
+    """Every identity of the session's org; `ledger_checked` says whether the ledger's
+    revocations were read (False when the ledger cannot be reached)."""
+    from alliance.keyring import list_keys as entries
+
+    revoked: list[str] = []
+    checked = False
+    if ledger:
+        try:
+            records = session.evaluate("ListRevokedCertificates")
+            revoked = [r["fingerprint"] for r in records if r["org"] == session.org]
+            checked = True
+        except Unreachable:
+            checked = False
+    with mapped_errors():
+        rows = [e.to_dict() for e in entries(session.net_dir, session.org,
+                                             revoked_on_ledger=revoked)]
+    return {"org": session.org, "ledger_checked": checked, "identities": rows}
+
+
+def _cert_of(session: Session, identity: str) -> bytes:
+    from alliance.keyring import identity_files
+
+    if identity not in SIGNING_IDENTITIES:
+        raise BadInput(
+            f"cannot revoke {identity!r}: give one of {', '.join(SIGNING_IDENTITIES)} "
+            "(see `alliance keys list`)"
+        )
+    with mapped_errors():
+        for name, _, cert_path, _ in identity_files(session.net_dir, session.org):
+            if name == identity:
+                return cert_path.read_bytes()
+    raise BadInput(f"{session.org} has no {identity} identity; see `alliance keys list`")
+
+
+def revoke(session: Session, identity: str, reason: str = "unspecified") -> dict[str, Any]:
+    """Revoke `identity` of the session's org: the contract's revocation first (signed by the
+    session's admin, which may be the identity revoked), then the CRL with `reason`."""
+    from alliance.identity import Identity
+    from alliance.keyring import REASONS
+    from alliance.keystore import get_passphrase
+    from alliance.msp import revoke_certificate
+
+    if reason not in REASONS:
+        raise BadInput(f"unknown reason {reason!r}; X.509 reasons: {', '.join(REASONS)}")
+    pem = _cert_of(session, identity)
+    with mapped_errors():
+        ident = Identity(msp_id="", certificate=pem)
+        fingerprint = ident.fingerprint
+        serial = ident.serial
+    record = session.submit("RevokeCertificate", fingerprint)
+    with mapped_errors():
+        passphrase = session.passphrase or get_passphrase()
+        crl = revoke_certificate(session.net_dir, session.org, pem, passphrase, REASONS[reason])
+    return {
+        "identity": identity,
+        "fingerprint": fingerprint,
+        "serial": serial,
+        "reason": reason,
+        "tx_id": record["tx_id"],
+        "crl": str(crl),
+    }
+
+
+def new_passphrase() -> bytes:
+    """The new passphrase: `$ALLIANCE_NEW_PASSPHRASE`, else asked twice at a terminal."""
+    import getpass
+    import sys
+
+    value = os.environ.get(NEW_PASSPHRASE_ENV)
+    if value:
+        return value.encode()
+    if sys.stdin is not None and sys.stdin.isatty():
+        first = getpass.getpass("New passphrase: ")
+        if first and first == getpass.getpass("New passphrase again: "):
+            return first.encode()
+        raise BadInput("the two new passphrases differ or are empty; run the command again")
+    raise BadInput(f"no new passphrase: set {NEW_PASSPHRASE_ENV} (or run it at a terminal)")
+
+
+def change_passphrase(net_dir: Path, org: str, new: bytes, old: bytes | None = None
+                      ) -> dict[str, Any]:
+    """Re-encrypt every key of `org` under `new` (with scrypt); nothing changes if `old` is
+    wrong."""
+    from alliance.keyring import change_passphrase as rewrite
+    from alliance.keystore import KDF_NAME, get_passphrase
+
+    if len(new) < 8:
+        raise BadInput("the new passphrase is shorter than 8 characters; choose a longer one")
+    with mapped_errors():
+        paths = rewrite(Path(net_dir), org, old or get_passphrase(), new)
+    return {"org": org, "keys": [str(p) for p in paths], "kdf": KDF_NAME}
