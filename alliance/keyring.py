@@ -1,10 +1,10 @@
 """An org's identities on disk and their state (pure apart from reading NET's files).
 
 Every signing and TLS identity `alliance network init` writes for an org — the admin, client and
-node users (each with an MSP signing certificate and a TLS certificate) and the peer — with
-where its key lives, its serial, its expiry, and a status: `active`, `expiring` (within
-`EXPIRY_WARNING_DAYS`), `expired`, `revoked` (on the org's CRL, with the X.509 reason) or
-`revoked-on-ledger` (recorded by the contract's RevokeCertificate).
+node users (each with an MSP signing certificate and a TLS certificate), the peer, and the org's
+two CAs — with where its key lives, its serial, its expiry, and a status: `active`, `expiring`
+(within `EXPIRY_WARNING_DAYS`), `expired`, `revoked` (on the org's CRL, with the X.509 reason)
+or `revoked-on-ledger` (recorded by the contract's RevokeCertificate).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ REASONS: dict[str, x509.ReasonFlags] = {
 @dataclass(frozen=True)
 class KeyEntry:
     identity: str
-    """`admin`, `client`, `node`, `peer0`, with `/tls` for TLS identities."""
+    """`admin`, `client`, `node`, `peer0`, with `/tls` for TLS identities; `ca`, `tlsca`."""
     role: str
     cert_path: Path
     key_path: Path
@@ -118,6 +118,8 @@ def identity_files(net_dir: Path, org: str) -> list[tuple[str, str, Path, Path]]
         out.append((user, role, base / "msp" / "signcerts" / "cert.pem",
                     base / "msp" / "keystore" / "key.pem"))
         out.append((f"{user}/tls", "tls", base / "tls" / "client.crt", base / "tls" / "client.key"))
+    out.append(("ca", "ca", org_dir / "ca" / "ca.pem", org_dir / "ca" / "ca.key"))
+    out.append(("tlsca", "ca", org_dir / "tlsca" / "tlsca.pem", org_dir / "tlsca" / "tlsca.key"))
     peer = org_dir / "peers" / "peer0"
     if peer.is_dir():
         certs = sorted((peer / "msp" / "signcerts").glob("*.pem"))
@@ -151,6 +153,19 @@ def list_keys(
             )
         )
     return entries
+
+
+def expiry_warnings(net_dir: Path, orgs: Iterable[str], now: datetime | None = None
+                    ) -> list[str]:
+    """One line per identity of `orgs` that is expired, expiring within
+    `EXPIRY_WARNING_DAYS`, or on its org's CRL (pure apart from reading NET's files)."""
+    out = []
+    for org in orgs:
+        for entry in list_keys(net_dir, org, now):
+            if entry.status != "active":
+                out.append(f"{org} {entry.identity}: {entry.status} (not after "
+                           f"{entry.not_after.date().isoformat()}, serial {entry.serial})")
+    return out
 
 
 def encrypted_key_files(net_dir: Path, org: str) -> list[Path]:

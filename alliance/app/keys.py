@@ -110,3 +110,15 @@ def change_passphrase(net_dir: Path, org: str, new: bytes, old: bytes | None = N
     with mapped_errors():
         paths = rewrite(Path(net_dir), org, old or get_passphrase(), new)
     return {"org": org, "keys": [str(p) for p in paths], "kdf": KDF_NAME}
+
+
+def doctor(net_dir: Path, org: str | None = None) -> dict[str, Any]:
+    """What needs a person's attention in NET's key material: identities (of `org`, or of every
+    org) expired, expiring within 30 days, or revoked. No ledger needed."""
+    from alliance.keyring import EXPIRY_WARNING_DAYS, expiry_warnings
+    from alliance.profile import load_profile
+
+    with mapped_errors():
+        orgs = [org] if org else sorted(load_profile(Path(net_dir)).orgs)
+        warnings = expiry_warnings(Path(net_dir), orgs)
+    return {"orgs": orgs, "warning_days": EXPIRY_WARNING_DAYS, "warnings": warnings}

@@ -1,5 +1,5 @@
-"""`alliance keys list|revoke|change-passphrase`: an org's identities over their lifecycle; the
-use cases live in `alliance.app.keys`."""
+"""`alliance keys list|revoke|change-passphrase` and `alliance doctor`: an org's identities over
+their lifecycle; the use cases live in `alliance.app.keys`."""
 
 from __future__ import annotations
 
@@ -57,6 +57,18 @@ def register(groups: Any) -> None:
     add_dir_option(p)
     p.set_defaults(handler=change_passphrase)
 
+    p = groups.add_parser(
+        "doctor",
+        help="what needs attention: keys expired, expiring soon, or revoked",
+        description=(
+            f"Checks every identity of every org in NET (or of --as ORG): a certificate expired, "
+            f"expiring within {EXPIRY_WARNING_DAYS} days, or revoked is flagged. Exits 0 when "
+            "nothing is, 1 when something is. Needs no running ledger."
+        ),
+    )
+    add_dir_option(p)
+    p.set_defaults(handler=doctor)
+
 
 def list_keys(args: argparse.Namespace) -> int:
     with session(args) as s:
@@ -87,6 +99,23 @@ def revoke(args: argparse.Namespace) -> int:
             f"{done['reason']}): on the ledger in tx {done['tx_id']}, on the CRL {done['crl']}"
         )
     return 0
+
+
+def doctor(args: argparse.Namespace) -> int:
+    found = keys.doctor(net_dir(args), args.org or None)
+    if args.json:
+        output.emit_json(found)
+    elif found["warnings"]:
+        output.emit_message(f"{len(found['warnings'])} thing(s) need attention:")
+        for line in found["warnings"]:
+            output.emit_message(f"  {line}")
+        output.emit_message("see `alliance keys list --as ORG`")
+    else:
+        output.emit_message(
+            f"all keys of {', '.join(found['orgs'])} are valid for more than "
+            f"{found['warning_days']} days and none is revoked"
+        )
+    return 1 if found["warnings"] else 0
 
 
 def change_passphrase(args: argparse.Namespace) -> int:
