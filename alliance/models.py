@@ -132,6 +132,25 @@ class RevokedCertificate(Record):
     org: str
     tx_id: str
     at: int
+    effective_at: int | None = None
+    """When the revocation bites (a rotation's grace period ends); None: at once (`at`)."""
+    reason: str | None = None
+    """RFC 5280 CRLReason name (e.g. superseded, keyCompromise), when given."""
+    replaced_by: str | None = None
+    """Fingerprint of the certificate that replaces this one (a rotation)."""
+
+    def in_force(self, now: int) -> bool:
+        return now >= (self.at if self.effective_at is None else self.effective_at)
+
+
+class RevocationOptions(BaseModel):
+    """Optional second argument of RevokeCertificate."""
+
+    model_config = _strict()
+
+    grace_seconds: int = Field(default=0, ge=0, le=90 * 24 * 3600)
+    reason: str | None = Field(default=None, max_length=40)
+    replaced_by: str | None = None
 
 
 class ProposalRequest(BaseModel):

@@ -441,8 +441,8 @@ class ChainVerifier:
         if member.status != MemberStatus.ACTIVE:
             return f"{member.org} was removed from the alliance at {member.removed_at}"
         entry = self.state.get(keys.revoked_cert(member.org, identity.fingerprint))
-        if entry is not None:
-            revoked = RevokedCertificate.model_validate_json(entry[0])
+        revoked = RevokedCertificate.model_validate_json(entry[0]) if entry is not None else None
+        if revoked is not None and revoked.in_force(int(when.timestamp())):
             return (
                 f"certificate {identity.fingerprint} of {member.org} was revoked on the ledger "
                 f"at {revoked.at} (tx {revoked.tx_id}), before this transaction"

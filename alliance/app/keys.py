@@ -122,3 +122,64 @@ def doctor(net_dir: Path, org: str | None = None) -> dict[str, Any]:
         orgs = [org] if org else sorted(load_profile(Path(net_dir)).orgs)
         warnings = expiry_warnings(Path(net_dir), orgs)
     return {"orgs": orgs, "warning_days": EXPIRY_WARNING_DAYS, "warnings": warnings}
+
+
+ROTATABLE = ("admin", "client", "node")
+
+
+def rotate(session: Session, identity: str, grace_seconds: int) -> dict[str, Any]:
+    """A new key and certificate from the org's CA for `identity` (admin, client or node), put
+    in place of the old (kept beside it as `*.old-<serial>`), and recorded on the ledger: the
+    old certificate's revocation, in force after `grace_seconds`, naming the new one. Rotating
+    the admin, the new admin certificate signs that record. When the ledger refuses, the old
+    files are put back."""
+    from alliance.identity import Identity, load_certificate
+    from alliance.keyring import fingerprint
+    from alliance.keystore import get_passphrase, load_private_key, write_private_key
+    from alliance.network_init import CertificateAuthority, cert_pem, new_key
+    from alliance.profile import load_profile
+
+    if identity not in ROTATABLE:
+        raise BadInput(f"cannot rotate {identity!r}: give one of {', '.join(ROTATABLE)}")
+    if grace_seconds < 0:
+        raise BadInput("the grace period cannot be negative")
+    with mapped_errors():
+        passphrase = session.passphrase or get_passphrase()
+        org_dir = load_profile(session.net_dir).org_dir(session.net_dir, session.org)
+        msp = org_dir / "users" / identity / "msp"
+        cert_path, key_path = msp / "signcerts" / "cert.pem", msp / "keystore" / "key.pem"
+        old_pem = cert_path.read_bytes()
+        old = Identity(msp_id="", certificate=old_pem)
+        ca = CertificateAuthority(load_certificate((org_dir / "ca" / "ca.pem").read_bytes()),
+                                  load_private_key(org_dir / "ca" / "ca.key", passphrase))
+        key = new_key()
+        cert = ca.issue(key.public_key(), org=session.org, common_name=old.common_name,
+                        ou="admin" if old.role == "admin" else "client")
+        kept_cert = cert_path.with_name(f"cert.pem.old-{old.serial}")
+        kept_key = key_path.with_name(f"key.pem.old-{old.serial}")
+        cert_path.replace(kept_cert)
+        key_path.replace(kept_key)
+        write_private_key(key_path, key, passphrase)
+        cert_path.write_bytes(cert_pem(cert))
+    options = {"grace_seconds": grace_seconds, "reason": "superseded",
+               "replaced_by": fingerprint(cert)}
+    import json
+
+    session.reconnect()  # a rotated admin signs with its new certificate from here on
+    try:
+        record = session.submit("RevokeCertificate", old.fingerprint, json.dumps(options))
+    except Exception:
+        kept_cert.replace(cert_path)
+        kept_key.replace(key_path)
+        session.reconnect()
+        raise
+    return {
+        "identity": identity,
+        "old_serial": old.serial,
+        "old_fingerprint": old.fingerprint,
+        "new_serial": format(cert.serial_number, "x"),
+        "new_fingerprint": fingerprint(cert),
+        "effective_at": record.get("effective_at") or record["at"],
+        "tx_id": record["tx_id"],
+        "kept": str(kept_cert),
+    }

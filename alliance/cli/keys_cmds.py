@@ -7,7 +7,9 @@ import argparse
 from typing import Any
 
 from alliance.app import keys
+from alliance.app.clock import when
 from alliance.cli import output
+from alliance.cli.parsing import parse_duration
 from alliance.cli.session import acting_org, add_dir_option, net_dir, session
 from alliance.keyring import EXPIRY_WARNING_DAYS, REASONS
 
@@ -44,6 +46,25 @@ def register(groups: Any) -> None:
     p.add_argument("--reason", default="unspecified", choices=tuple(REASONS),
                    help="X.509 CRLReason (default: unspecified)")
     p.set_defaults(handler=revoke)
+
+    p = commands.add_parser(
+        "rotate",
+        help="a new key and certificate for an identity; the old one revoked after a grace",
+        description=(
+            "Issues a new key and certificate from your org's CA for the admin, client or node "
+            "identity, puts them in place (the old ones kept beside them as *.old-SERIAL), and "
+            "records on the ledger the old certificate's revocation, in force after --grace, "
+            "naming the new one (a rotated admin signs that with its new certificate). Restart "
+            "a running node within the grace period (`alliance node restart`) so it "
+            "signs with its new identity."
+        ),
+    )
+    add_dir_option(p)
+    p.add_argument("identity", choices=keys.ROTATABLE)
+    p.add_argument("--grace", default="1d",
+                   help="how long the old certificate keeps working: 0 (not at all), 1h, 7d, "
+                        "... (default 1d)")
+    p.set_defaults(handler=rotate)
 
     p = commands.add_parser(
         "change-passphrase",
@@ -116,6 +137,21 @@ def doctor(args: argparse.Namespace) -> int:
             f"{found['warning_days']} days and none is revoked"
         )
     return 1 if found["warnings"] else 0
+
+
+def rotate(args: argparse.Namespace) -> int:
+    with session(args) as s:
+        grace = 0 if args.grace.strip() == "0" else parse_duration(args.grace)
+        done = keys.rotate(s, args.identity, grace)
+    if args.json:
+        output.emit_json(done)
+    else:
+        output.emit_message(
+            f"rotated {args.identity} of {acting_org(args)}: new serial {done['new_serial']}; "
+            f"serial {done['old_serial']} is revoked from {when(done['effective_at'])} "
+            f"(tx {done['tx_id']}); the old files are kept as {done['kept']}"
+        )
+    return 0
 
 
 def change_passphrase(args: argparse.Namespace) -> int:

@@ -39,7 +39,7 @@ def test_list_names_every_identity_of_the_org(
     assert code == 0 and found["ledger_checked"] is True
     names = {r["identity"]: r for r in found["identities"]}
     assert set(names) == {"admin", "admin/tls", "client", "client/tls", "node", "node/tls",
-                          "peer0", "peer0/tls"}
+                          "peer0", "peer0/tls", "ca", "tlsca"}
     assert {r["status"] for r in names.values()} == {"active"}
     assert names["admin"]["role"] == "admin" and names["peer0"]["role"] == "peer"
     cert = x509.load_pem_x509_certificate(Path(names["node"]["certificate"]).read_bytes())
@@ -117,3 +117,61 @@ def test_change_passphrase_with_a_wrong_current_one_changes_nothing(
     code, _, err = run(capsys, *_as("platform", net, "keys", "change-passphrase"))
     assert code == 4 and "wrong passphrase" in err
     assert key.read_bytes() == before
+
+
+def test_rotating_the_admin_records_the_new_certificate_and_keeps_the_old_for_its_grace(
+    net: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alliance.identity import Identity
+    from alliance.keystore import load_private_key
+    from alliance.signing import EcdsaSigner
+    from alliance.wallet import devnet_tls
+    from network.gateway import connect
+
+    code, out, _ = run(capsys, *_as("platform", net, "keys", "rotate", "admin", "--grace", "1h"))
+    assert code == 0
+    done = json.loads(out)
+    assert done["new_serial"] != done["old_serial"]
+    # the ledger names the new certificate, and the record was signed by it
+    revoked = {r["fingerprint"]: r for r in _evaluate(net, "ListRevokedCertificates")}
+    record = revoked[done["old_fingerprint"]]
+    assert record["replaced_by"] == done["new_fingerprint"]
+    assert record["reason"] == "superseded" and record["effective_at"] == record["at"] + 3600
+    # the new admin acts; the old one still does, within its grace period
+    assert run(capsys, *_as("platform", net, "member", "proposals"))[0] == 0
+    kept = Path(done["kept"])
+    old = Identity(msp_id="PlatformMSP", certificate=kept.read_bytes())
+    key_file = kept.parent.parent / "keystore" / f"key.pem.old-{done['old_serial']}"
+    key = load_private_key(key_file, os.environ[PASSPHRASE_ENV].encode())
+    with connect(f"127.0.0.1:{_port(net)}", identity=old, signer=EcdsaSigner(key),
+                 tls_root_certs=devnet_tls(net).root_certs) as gw:
+        gw.get_network("alliance").get_contract("alliance").evaluate_transaction("ListMembers")
+    status = {r["identity"]: r for r in json.loads(
+        run(capsys, *_as("platform", net, "keys", "list"))[1])["identities"]}
+    assert status["admin"]["serial"] == done["new_serial"]
+
+
+def test_rotating_a_client_with_no_grace_refuses_the_old_certificate_at_once(
+    net: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, *_as("platform", net, "keys", "rotate", "client", "--grace", "0"))
+    assert code == 0
+    done = json.loads(out)
+    revoked = {r["fingerprint"]: r for r in _evaluate(net, "ListRevokedCertificates")}
+    assert revoked[done["old_fingerprint"]]["effective_at"] is None
+    # the new client certificate acts
+    assert run(capsys, "--dir", str(net), "--as", "platform", "--user", "client",
+               "job", "list")[0] == 0
+
+
+def _evaluate(net: Path, function: str) -> list[dict]:
+    from alliance.app.session import open_session
+
+    with open_session(net, "regulator") as s:
+        return s.evaluate(function)
+
+
+def _port(net: Path) -> int:
+    from alliance.profile import load_profile
+
+    return int(load_profile(net).devnet.port)
