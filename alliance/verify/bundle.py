@@ -130,7 +130,8 @@ def verify(bundle: dict[str, Any], *, file: Path | None = None, output: str = ""
                 if not isinstance(record, dict):
                     fail(Failure("transaction", f"{label}: its revocation record is not JSON"))
                     continue
-                revoked[str(record.get("fingerprint"))] = tx.timestamp
+                effective = record.get("effective_at") or tx.timestamp  # a rotation's grace
+                revoked[str(record.get("fingerprint"))] = int(effective)
         out.transactions.append({
             "block": entry["block"], "index": entry["index"], "tx_id": tx.tx_id,
             "function": tx.function, "signer": f"{tx.msp_id} {_common_name(tx.certificate)}",
