@@ -1,5 +1,5 @@
-"""`alliance network init|up|down|status|add-org`: create, start and stop an alliance's network;
-the use cases live in `alliance.app.network`.
+"""`alliance network init|up|down|status|add-org|repair`: create, start, stop and repair an
+alliance's network; the use cases live in `alliance.app.network`.
 
 `up` starts whatever of the network is not running — the ledger (devnet, or Fabric from
 FABRIC_BIN_DIR), the charter on it once, one node daemon per member — and reports each component
@@ -12,7 +12,6 @@ import argparse
 from typing import Any
 
 from alliance.app import network
-from alliance.app.charter import ensure_charter  # noqa: F401  (kept for callers of the old home)
 from alliance.cli import output
 from alliance.cli.parsing import split_csv
 from alliance.cli.progress import progress_display
@@ -69,6 +68,12 @@ def register(groups: Any) -> None:
     add_dir_option(p)
     p.set_defaults(handler=status)
 
+    p = commands.add_parser(
+        "repair", help="devnet: rebuild the world state from the blocks (devnet stopped)"
+    )
+    add_dir_option(p)
+    p.set_defaults(handler=repair)
+
     p = commands.add_parser("add-org", help="identity material for an org that asks to join")
     add_dir_option(p)
     p.add_argument("new_org", metavar="ORG")
@@ -80,7 +85,6 @@ def register(groups: Any) -> None:
         help="run Fabric's own CLI (e.g. `peer channel getinfo`) as ORG's admin (engine fabric)",
     )
     add_dir_option(p)
-    p.add_argument("--as", dest="org", required=True, metavar="ORG")
     p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND ARGS (default: $SHELL)")
     p.set_defaults(handler=peer_env)
 
@@ -156,6 +160,17 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+def repair(args: argparse.Namespace) -> int:
+    fields = network.repair(net_dir(args))
+    if args.json:
+        output.emit_json(fields)
+    else:
+        output.emit_fields(
+            "Ledger repaired from its blocks; start it with `alliance network up`", fields
+        )
+    return 0
+
+
 def add_org(args: argparse.Namespace) -> int:
     org_dir = network.add_org(net_dir(args), args.new_org, role=args.role)
     if args.json:
@@ -174,14 +189,16 @@ def peer_env(args: argparse.Namespace) -> int:
     import os
     import sys
 
+    from alliance.cli.session import acting_org
     from alliance.keystore import get_passphrase
     from network.fabric.peerenv import SHOWN, run_as
 
+    org = acting_org(args)
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     command = command or [os.environ.get("SHELL", "/bin/sh")]
 
     def announce(env: dict[str, str]) -> None:
         shown = " ".join(f"{k}={env[k]}" for k in SHOWN)
-        print(f"{args.org}'s admin for Fabric's CLI: {shown}", file=sys.stderr)
+        print(f"{org}'s admin for Fabric's CLI: {shown}", file=sys.stderr)
 
-    return run_as(net_dir(args), args.org, get_passphrase(), command, announce=announce).returncode
+    return run_as(net_dir(args), org, get_passphrase(), command, announce=announce).returncode

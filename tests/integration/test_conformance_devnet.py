@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conformance_cases import CASES, DIVERGENCES, Harness, load_oracle
 
+from alliance.founding import load_signed_charter
 from alliance.wallet import devnet_tls, load_user
 from network.devnet.launcher import start_devnet, stop_devnet
 from network.gateway import connect
@@ -28,7 +29,9 @@ def harness(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         identity, signer = load_user(net_dir, "bank", "admin", passphrase)
         with connect(process.address, identity=identity, signer=signer, tls_root_certs=tls) as gw:
             contract = gw.get_network("alliance").get_contract("alliance")
-            contract.submit_transaction("InitCharter", (net_dir / "charter.json").read_text())
+            contract.submit_transaction(
+                "InitCharter", load_signed_charter(net_dir).to_json().decode()
+            )
         yield Harness(net_dir, passphrase, process.address, tls)
     finally:
         stop_devnet(net_dir)
