@@ -3,7 +3,8 @@
 `ChainVerifier.feed(block)` takes blocks in order, as the Deliver service hands them out (from
 devnet or a Fabric peer alike), and checks each one:
 
-- `block-missing`: block numbers are contiguous from 0;
+- `block-missing`: block numbers are contiguous from 0 (`block-undelivered`: the ledger has the
+  block but refused to serve it, as devnet does when the block fails its own integrity checks);
 - `chain-link`: the header's previous hash is the hash of the block before (`BlockHeaderBytes`);
 - `data-hash`: the header's data hash is the hash of the block's transactions;
 - `orderer-signature`: each orderer signature in the block's SIGNATURES metadata verifies
@@ -71,6 +72,7 @@ SIGNATURES_INDEX = common_pb2.BlockMetadataIndex.SIGNATURES
 
 CHECKS = (
     "block-missing",
+    "block-undelivered",
     "chain-link",
     "data-hash",
     "orderer-signature",
@@ -247,9 +249,12 @@ class ChainVerifier:
         self.report.height = number + 1
         self._check_transactions(block)
 
-    def missing(self, number: int) -> None:
-        """The ledger could not deliver block `number` below its height: note it, go on."""
-        self._find(number, "block-missing", f"the ledger did not deliver block {number}")
+    def missing(self, number: int, why: str = "not found") -> None:
+        """The ledger could not deliver block `number` below its height: note it, go on.
+        `block-missing` when it has no such block, `block-undelivered` when it refused to serve
+        it (devnet does, when the block fails its own integrity checks)."""
+        check = "block-missing" if why == "not found" else "block-undelivered"
+        self._find(number, check, f"the ledger did not deliver block {number}: {why}")
         self.report.height = number + 1
         self._previous_hash = None
 

@@ -111,9 +111,10 @@ def verify_chain(session: Session, *, progress: Any = None) -> Any:
                     if progress is not None:
                         progress(number, height)
             except DeliverError as exc:  # a block the ledger cannot deliver is a finding
-                if exc.status_name != "NOT_FOUND":
+                why = _undelivered(exc)
+                if why is None:
                     raise
-                verifier.missing(number)
+                verifier.missing(number, why)
                 number += 1
     identity = conn.gateway.identity
     with mapped_errors():
@@ -124,6 +125,21 @@ def verify_chain(session: Session, *, progress: Any = None) -> Any:
             int(time.time()),
         )
     return verifier.report
+
+
+def _undelivered(exc: Exception) -> str | None:
+    """Why the ledger did not deliver a block it has (a missing block, or one it refuses to
+    serve because its own checks fail), or None when the stream broke for another reason."""
+    import grpc
+
+    if getattr(exc, "status_name", "") == "NOT_FOUND":
+        return "not found"
+    cause = exc.__cause__
+    if isinstance(cause, grpc.RpcError) and cause.code() in (
+        grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS
+    ):
+        return f"the ledger failed to serve it: {cause.details()}"
+    return None
 
 
 def export_job(session: Session, job_id: str, path: Path | None = None) -> dict[str, Any]:
