@@ -1,5 +1,7 @@
-"""Key use cases of one org: list its identities with their state, revoke one (on the ledger and
-on the org's CRL, with an X.509 reason), change the passphrase of its keystore.
+"""Key use cases of one org: list its identities with their state, rotate one, revoke one (on the
+ledger and on the org's CRL, with an X.509 reason; on Fabric the CRL also goes into the org's
+channel MSP by a config update a majority of the member admins sign), change the passphrase of
+its keystore, and the `doctor`'s expiry warnings.
 
 Revocation is written to both places an identity is checked: the contract's revocation list
 (which the contract and the nodes' MPC links consult) and the org's CRL in its channel MSP (which
@@ -72,7 +74,9 @@ def revoke(session: Session, identity: str, reason: str = "unspecified") -> dict
     with mapped_errors():
         passphrase = session.passphrase or get_passphrase()
         crl = revoke_certificate(session.net_dir, session.org, pem, passphrase, REASONS[reason])
+    signers = _push_crl_to_fabric(session, passphrase)
     return {
+        "channel_update_signed_by": signers,
         "identity": identity,
         "fingerprint": fingerprint,
         "serial": serial,
@@ -80,6 +84,21 @@ def revoke(session: Session, identity: str, reason: str = "unspecified") -> dict
         "tx_id": record["tx_id"],
         "crl": str(crl),
     }
+
+
+def _push_crl_to_fabric(session: Session, passphrase: bytes) -> list[str]:
+    """On Fabric, put the org's CRL into its channel MSP (a config update signed by a majority
+    of the member admins), so the peers themselves refuse the certificate; the signers."""
+    from network.connection import current_engine
+
+    if current_engine(session.net_dir) != "fabric":
+        return []  # devnet reads the CRL from NET's MSP folders within a second
+    from network.fabric.crl_update import majority_signers, push_crl
+
+    with mapped_errors():
+        signers = majority_signers(session.net_dir, session.org)
+        push_crl(session.net_dir, session.org, passphrase, signers)
+    return signers
 
 
 def new_passphrase() -> bytes:
