@@ -9,6 +9,7 @@ devnet's MSP — like a Fabric peer's — applies to every creator and endorser)
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from alliance.app.errors import BadInput, Unreachable, mapped_errors
 from alliance.app.session import Session
 
 NEW_PASSPHRASE_ENV = "ALLIANCE_NEW_PASSPHRASE"
-SIGNING_IDENTITIES = ("admin", "client", "node", "peer0")
+SIGNING_IDENTITIES = ("admin", "client", "node", "peer0", "node/tls")
+"""What `keys revoke` takes: the MSP identities, and the node's TLS identity (its MPC links,
+which the nodes check against the ledger's revocations; the TLS CA keeps no CRL)."""
 
 
 def list_keys(session: Session, *, ledger: bool = True) -> dict[str, Any]:
@@ -70,11 +73,15 @@ def revoke(session: Session, identity: str, reason: str = "unspecified") -> dict
         ident = Identity(msp_id="", certificate=pem)
         fingerprint = ident.fingerprint
         serial = ident.serial
-    record = session.submit("RevokeCertificate", fingerprint)
-    with mapped_errors():
-        passphrase = session.passphrase or get_passphrase()
-        crl = revoke_certificate(session.net_dir, session.org, pem, passphrase, REASONS[reason])
-    signers = _push_crl_to_fabric(session, passphrase)
+    record = session.submit("RevokeCertificate", fingerprint, json.dumps({"reason": reason}))
+    if identity == "node/tls":
+        crl, signers = None, []
+    else:
+        with mapped_errors():
+            passphrase = session.passphrase or get_passphrase()
+            crl = str(revoke_certificate(session.net_dir, session.org, pem, passphrase,
+                                         REASONS[reason]))
+        signers = _push_crl_to_fabric(session, passphrase)
     return {
         "channel_update_signed_by": signers,
         "identity": identity,
@@ -82,8 +89,19 @@ def revoke(session: Session, identity: str, reason: str = "unspecified") -> dict
         "serial": serial,
         "reason": reason,
         "tx_id": record["tx_id"],
-        "crl": str(crl),
+        "crl": crl,
     }
+
+
+def _restart_running_node(session: Session) -> bool:
+    from alliance.app.network import restart_node
+    from node.launcher import node_status
+
+    with mapped_errors():
+        if not node_status(session.net_dir, session.org)["running"]:
+            return False
+    restart_node(session.net_dir, session.org)
+    return True
 
 
 def _push_crl_to_fabric(session: Session, passphrase: bytes) -> list[str]:
@@ -143,19 +161,21 @@ def doctor(net_dir: Path, org: str | None = None) -> dict[str, Any]:
     return {"orgs": orgs, "warning_days": EXPIRY_WARNING_DAYS, "warnings": warnings}
 
 
-ROTATABLE = ("admin", "client", "node")
+ROTATABLE = ("admin", "client", "node", "node/tls")
 
 
 def rotate(session: Session, identity: str, grace_seconds: int) -> dict[str, Any]:
-    """A new key and certificate from the org's CA for `identity` (admin, client or node), put
-    in place of the old (kept beside it as `*.old-<serial>`), and recorded on the ledger: the
-    old certificate's revocation, in force after `grace_seconds`, naming the new one. Rotating
-    the admin, the new admin certificate signs that record. When the ledger refuses, the old
-    files are put back."""
+    """A new key and certificate from the org's CA (the TLS CA for `node/tls`, the node's MPC
+    link identity) for `identity`, put in place of the old (kept beside it as
+    `*.old-<serial>`), and recorded on the ledger: the old certificate's revocation, in force
+    after `grace_seconds`, naming the new one. Rotating the admin, the new admin certificate
+    signs that record. When the ledger refuses, the old files are put back. A running node whose
+    identity rotated is restarted: it comes back with the new one and picks up every live job
+    from the ledger, as at any start."""
     from alliance.identity import Identity, load_certificate
     from alliance.keyring import fingerprint
     from alliance.keystore import get_passphrase, load_private_key, write_private_key
-    from alliance.network_init import CertificateAuthority, cert_pem, new_key
+    from alliance.network_init import LOOPBACK_SANS, CertificateAuthority, cert_pem, new_key
     from alliance.profile import load_profile
 
     if identity not in ROTATABLE:
@@ -165,25 +185,36 @@ def rotate(session: Session, identity: str, grace_seconds: int) -> dict[str, Any
     with mapped_errors():
         passphrase = session.passphrase or get_passphrase()
         org_dir = load_profile(session.net_dir).org_dir(session.net_dir, session.org)
-        msp = org_dir / "users" / identity / "msp"
-        cert_path, key_path = msp / "signcerts" / "cert.pem", msp / "keystore" / "key.pem"
+        if identity == "node/tls":
+            folder = org_dir / "users" / "node" / "tls"
+            cert_path, key_path = folder / "client.crt", folder / "client.key"
+            ca_dir, ca_name = org_dir / "tlsca", "tlsca"
+        else:
+            msp = org_dir / "users" / identity / "msp"
+            cert_path, key_path = msp / "signcerts" / "cert.pem", msp / "keystore" / "key.pem"
+            ca_dir, ca_name = org_dir / "ca", "ca"
         old_pem = cert_path.read_bytes()
         old = Identity(msp_id="", certificate=old_pem)
-        ca = CertificateAuthority(load_certificate((org_dir / "ca" / "ca.pem").read_bytes()),
-                                  load_private_key(org_dir / "ca" / "ca.key", passphrase))
+        ca = CertificateAuthority(
+            load_certificate((ca_dir / f"{ca_name}.pem").read_bytes()),
+            load_private_key(ca_dir / f"{ca_name}.key", passphrase),
+        )
         key = new_key()
-        cert = ca.issue(key.public_key(), org=session.org, common_name=old.common_name,
-                        ou="admin" if old.role == "admin" else "client")
-        kept_cert = cert_path.with_name(f"cert.pem.old-{old.serial}")
-        kept_key = key_path.with_name(f"key.pem.old-{old.serial}")
+        if identity == "node/tls":
+            cert = ca.issue(key.public_key(), org=session.org, common_name=old.common_name,
+                            tls_server=True, tls_client=True,
+                            sans=(*LOOPBACK_SANS, old.common_name))
+        else:
+            cert = ca.issue(key.public_key(), org=session.org, common_name=old.common_name,
+                            ou="admin" if old.role == "admin" else "client")
+        kept_cert = cert_path.with_name(f"{cert_path.name}.old-{old.serial}")
+        kept_key = key_path.with_name(f"{key_path.name}.old-{old.serial}")
         cert_path.replace(kept_cert)
         key_path.replace(kept_key)
         write_private_key(key_path, key, passphrase)
         cert_path.write_bytes(cert_pem(cert))
     options = {"grace_seconds": grace_seconds, "reason": "superseded",
                "replaced_by": fingerprint(cert)}
-    import json
-
     session.reconnect()  # a rotated admin signs with its new certificate from here on
     try:
         record = session.submit("RevokeCertificate", old.fingerprint, json.dumps(options))
@@ -192,8 +223,10 @@ def rotate(session: Session, identity: str, grace_seconds: int) -> dict[str, Any
         kept_key.replace(key_path)
         session.reconnect()
         raise
+    restarted = identity in ("node", "node/tls") and _restart_running_node(session)
     return {
         "identity": identity,
+        "node_restarted": restarted,
         "old_serial": old.serial,
         "old_fingerprint": old.fingerprint,
         "new_serial": format(cert.serial_number, "x"),

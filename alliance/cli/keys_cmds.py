@@ -52,11 +52,12 @@ def register(groups: Any) -> None:
         help="a new key and certificate for an identity; the old one revoked after a grace",
         description=(
             "Issues a new key and certificate from your org's CA for the admin, client or node "
-            "identity, puts them in place (the old ones kept beside them as *.old-SERIAL), and "
+            "identity (or, node/tls, from its TLS CA for the node's MPC links), puts them in "
+            "place (the old ones kept beside them as *.old-SERIAL), and "
             "records on the ledger the old certificate's revocation, in force after --grace, "
-            "naming the new one (a rotated admin signs that with its new certificate). Restart "
-            "a running node within the grace period (`alliance node restart`) so it "
-            "signs with its new identity."
+            "naming the new one (a rotated admin signs that with its new certificate). A running "
+            "node whose identity rotated is restarted with the new one and picks up every live "
+            "job from the ledger."
         ),
     )
     add_dir_option(p)
@@ -115,9 +116,13 @@ def revoke(args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json(done)
     else:
+        where = f", on the CRL {done['crl']}" if done["crl"] else ""
+        if done["channel_update_signed_by"]:
+            where += (" and in the channel's MSP (config update signed by "
+                      f"{', '.join(done['channel_update_signed_by'])})")
         output.emit_message(
             f"revoked {args.identity} of {acting_org(args)} (serial {done['serial']}, "
-            f"{done['reason']}): on the ledger in tx {done['tx_id']}, on the CRL {done['crl']}"
+            f"{done['reason']}): on the ledger in tx {done['tx_id']}{where}"
         )
     return 0
 
@@ -146,8 +151,10 @@ def rotate(args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json(done)
     else:
+        restarted = "; the node was restarted with it" if done["node_restarted"] else ""
         output.emit_message(
-            f"rotated {args.identity} of {acting_org(args)}: new serial {done['new_serial']}; "
+            f"rotated {args.identity} of {acting_org(args)}: new serial {done['new_serial']}"
+            f"{restarted}; "
             f"serial {done['old_serial']} is revoked from {when(done['effective_at'])} "
             f"(tx {done['tx_id']}); the old files are kept as {done['kept']}"
         )
