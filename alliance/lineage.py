@@ -7,7 +7,8 @@ with who approved what, when, under which charter version.
 
 Node ids: `dataset:<owner>/<name>@<version>`, `job:<id>`, `receipt:<job>/<run>/<org>`,
 `output:<job>/<run>/<name>`. Edges: `input` (dataset version → job), `receipt` (job → receipt),
-`output` (job → output), `attests` (receipt → output it reported the same digest for).
+`output` (job → output), `attests` (receipt → output it reported the same digest for),
+`derived` (output → the dataset version registered from it).
 """
 
 from __future__ import annotations
@@ -102,7 +103,12 @@ def build(
                 status=record["status"],
                 registered_at=entry["timestamp"],
                 tx_id=entry["tx_id"],
+                derived_from=record.get("derived_from"),
             )
+            link = record.get("derived_from")
+            if link:
+                graph.link(f"output:{link['job']}/{link['run']}/{link['output']}",
+                           f"dataset:{dataset_id}@{record['version']}", "derived")
     for job in jobs:
         job_node = f"job:{job['id']}"
         graph.add(

@@ -54,6 +54,12 @@ def sections(graph: Graph) -> list[tuple[str, list[str]]]:
                 o = graph.nodes[e.target]
                 lines.append(f"Output: {o['name']} of run {o['run']} ({o['state']}) to "
                              f"{', '.join(o['recipients'])}, digest {o['digest']}")
+                for d in edges:
+                    if d.source == e.target and d.kind == "derived":
+                        ds = graph.nodes[d.target]
+                        lines.append(f"Derived dataset: {ds['dataset']} version {ds['version']} "
+                                     f"registered from {o['name']}, fingerprint "
+                                     f"{ds['fingerprint']}")
         out.append((f"Job {node_id[4:]}", lines))
     alone = [n for n in sorted(graph.nodes) if n.startswith("dataset:") and n not in used]
     if alone:

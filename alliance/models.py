@@ -201,10 +201,24 @@ class ColumnSpec(BaseModel):
         return name
 
 
+class DerivedFrom(BaseModel):
+    """The job output a dataset was made from (a PSI intersection, a WOE-transformed set): the
+    lineage link the contract checks (the job's run completed with that output, and the
+    registering org was one of its recipients)."""
+
+    model_config = _strict()
+
+    job: str = Field(min_length=1, max_length=100)
+    run: int = Field(ge=1)
+    output: str = Field(min_length=1, max_length=100)
+
+
 class DatasetSpec(BaseModel):
     """Body of RegisterDataset and NewDatasetVersion: what the owner declares about its data."""
 
     model_config = _strict()
+
+    derived_from: DerivedFrom | None = None
 
     name: str
     schema_: tuple[ColumnSpec, ...] = Field(alias="schema", min_length=1, max_length=1000)
@@ -274,6 +288,8 @@ class Dataset(Record):
     registered_at: int
     updated_at: int
     updated_tx: str
+    derived_from: DerivedFrom | None = None
+    """The job output this version was made from, when it was."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -457,3 +457,17 @@ def test_report_writes_json_markdown_and_html(
     assert "Datasets used by no job" in text and "bank/accounts version 1" in text
     assert json.loads((tmp_path / "lineage.json").read_text())["nodes"]
     assert "<h1>" in (tmp_path / "report.html").read_text()
+
+
+def test_a_dataset_registered_with_derived_from_is_refused_before_its_job_completes(
+    net: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = open_session(net, "regulator").evaluate("ListJobs")[0]["id"]
+    data = net.parent / "derived.csv"
+    data.write_text("sum\n425\n")
+    code, _, err = run(capsys, "--dir", str(net), "--as", "bank", "dataset", "register",
+                       "--name", "sums", "--file", str(data), "--derived-from", f"{job}:1:result")
+    assert code == 1 and "has not completed" in err
+    code, _, err = run(capsys, "--dir", str(net), "--as", "bank", "dataset", "register",
+                       "--name", "sums", "--file", str(data), "--derived-from", "nonsense")
+    assert code == 2 and "JOB:RUN:OUTPUT" in err

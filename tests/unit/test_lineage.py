@@ -33,6 +33,8 @@ def flow() -> tuple[Alliance, dict, dict]:
                                                  "reason": "new partner"}), by="bank")
     a.ok("VoteProposal", proposal["id"], "yes", by="telecom")
     job2 = a.request("telecom", ["bank/customers:amount", "telecom/subscribers:amount"])
+    derived = {"job": job1["id"], "run": 1, "output": "result"}
+    a.register("bank", "sums", fingerprint=digest("sums-v1"), derived_from=derived)
     return a, job1, job2
 
 
@@ -56,6 +58,7 @@ def test_the_graph_equals_the_one_drawn_by_hand(flow: tuple[Alliance, dict, dict
         (f"job:{j1}", f"output:{j1}/1/result", "output", "result"),
         (f"receipt:{j1}/1/bank", f"output:{j1}/1/result", "attests", ""),
         (f"receipt:{j1}/1/telecom", f"output:{j1}/1/result", "attests", ""),
+        (f"output:{j1}/1/result", "dataset:bank/sums@1", "derived", ""),
     }
     nodes = {n["id"]: n for n in graph["nodes"]}
     assert sorted(nodes) == sorted({e[0] for e in edges} | {e[1] for e in edges}
@@ -95,9 +98,26 @@ def test_the_report_says_who_approved_what_under_which_charter(
     assert f"## Job {job1['id']}" in text
     assert "under charter version 1" in text
     assert "- Approval: bank approved at " in text
+    assert "Derived dataset: bank/sums version 1 registered from result" in text
     v1 = digest("customers-v1")
     assert f"Input: bank/customers version 1 column amount, fingerprint {v1}" in text
     result = digest("result:sum=42")
     assert f"Output: result of run 1 (COMPLETED) to bank, telecom, digest {result}" in text
     page = to_html(graph, "Lineage <all>")
     assert "<title>Lineage &lt;all&gt;</title>" in page and "Receipt: bank run 1" in page
+
+
+def test_only_a_recipient_of_a_completed_output_may_derive_a_dataset(
+    flow: tuple[Alliance, dict, dict],
+) -> None:
+    a, job1, job2 = flow
+    link = {"job": job1["id"], "run": 1, "output": "result"}
+    response = a.refused("RegisterDataset", dataset_spec("copy", derived_from=link),
+                         by="platform", error="NotAuthorized")
+    assert "only its recipients (bank, telecom)" in response.message
+    a.refused("RegisterDataset", dataset_spec("early", derived_from={**link, "job": job2["id"]}),
+              by="telecom", error="Conflict")
+    a.refused("RegisterDataset", dataset_spec("other", derived_from={**link, "output": "nope"}),
+              by="telecom", error="InvalidArgument")
+    a.refused("RegisterDataset", dataset_spec("ghost", derived_from={**link, "job": "job-x"}),
+              by="telecom", error="NotFound")
