@@ -44,6 +44,10 @@ def _record() -> ConfigDict:
     return ConfigDict(extra="forbid")
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 class Record(BaseModel):
     """A ledger object: stored and returned as canonical JSON."""
 
@@ -132,12 +136,13 @@ class RevokedCertificate(Record):
     org: str
     tx_id: str
     at: int
-    effective_at: int | None = None
+    effective_at: int | None = Field(default=None, exclude_if=_is_none)
     """When the revocation bites (a rotation's grace period ends); None: at once (`at`)."""
-    reason: str | None = None
+    reason: str | None = Field(default=None, exclude_if=_is_none)
     """RFC 5280 CRLReason name (e.g. superseded, keyCompromise), when given."""
-    replaced_by: str | None = None
-    """Fingerprint of the certificate that replaces this one (a rotation)."""
+    replaced_by: str | None = Field(default=None, exclude_if=_is_none)
+    """Fingerprint of the certificate that replaces this one (a rotation). The three optional
+    fields are absent from the record when unset, so older records keep their shape."""
 
     def in_force(self, now: int) -> bool:
         return now >= (self.at if self.effective_at is None else self.effective_at)
@@ -288,8 +293,9 @@ class Dataset(Record):
     registered_at: int
     updated_at: int
     updated_tx: str
-    derived_from: DerivedFrom | None = None
-    """The job output this version was made from, when it was."""
+    derived_from: DerivedFrom | None = Field(default=None, exclude_if=_is_none)
+    """The job output this version was made from, when it was (absent from the record when
+    not, so records of underived data keep their shape)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -18,13 +18,12 @@ from alliance.network_init import CertificateAuthority, cert_pem, new_key
 
 def _cert(days: float):  # type: ignore[no-untyped-def]
     ca = CertificateAuthority.create("bank", "ca.bank")
-    start = NOW - timedelta(days=2) if days < 0 else None
+    start = datetime.now(UTC) - timedelta(days=2) if days < 0 else None
     return ca.issue(new_key().public_key(), org="bank", common_name="Client@bank",
                     ou="client", validity=timedelta(days=days + 2 if days < 0 else days),
                     not_before=start)
 
 
-NOW = datetime.now(UTC)
 
 
 @pytest.mark.parametrize(
@@ -33,13 +32,15 @@ NOW = datetime.now(UTC)
      (-1, "expired")],
 )
 def test_expiry_is_flagged_within_thirty_days(days: float, expected: str) -> None:
-    assert status(_cert(days), NOW) == expected
+    cert = _cert(days)
+    assert status(cert, datetime.now(UTC)) == expected
 
 
 def test_revocations_come_before_expiry() -> None:
     cert = _cert(10)
-    assert status(cert, NOW, crl={cert.serial_number: "keyCompromise"}) == "revoked (keyCompromise)"
-    assert status(cert, NOW, revoked_on_ledger=[fingerprint(cert)]) == "revoked-on-ledger"
+    now = datetime.now(UTC)
+    assert status(cert, now, crl={cert.serial_number: "keyCompromise"}) == "revoked (keyCompromise)"
+    assert status(cert, now, revoked_on_ledger=[fingerprint(cert)]) == "revoked-on-ledger"
 
 
 def test_doctor_flags_a_certificate_about_to_expire(
