@@ -1,6 +1,7 @@
 """An audit bundle of one job: the chain's block headers, the full blocks that hold the job's
-transactions (and those that wrote the charter, the membership, revocations and the job's input
-datasets), the members' CA roots, and the charter and job records as the blocks last wrote them.
+transactions (and those that founded and wrote the charter, the membership, revocations and the
+job's input datasets), the members' CA roots, and the charter and job records as the blocks last
+wrote them.
 
 `python -m alliance.verify BUNDLE` checks it offline (alliance/verify/)."""
 
@@ -24,6 +25,8 @@ def _relevant(key: str, job_key: str, dataset_keys: set[str]) -> bool:
     return (
         key == job_key
         or key == keys.CHARTER
+        or key == keys.FOUNDING_CHARTER
+        or key.startswith(keys.pending_charters_range()[0])  # submission and each acceptance
         or key in dataset_keys
         or key.startswith(keys.revoked_certs_range()[0])
         or key.startswith(keys.members_range()[0])

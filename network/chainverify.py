@@ -45,7 +45,7 @@ from fabric_protos.peer import chaincode_event_pb2, chaincode_pb2, proposal_pb2
 from alliance.charter import Charter
 from alliance.errors import AllianceError
 from alliance.identity import Identity
-from alliance.models import Member, MemberStatus, RevokedCertificate
+from alliance.models import Member, MemberStatus, PendingCharter, RevokedCertificate
 from alliance.msp import MspRegistry
 from alliance.signing import is_low_s
 from chaincode import keys
@@ -573,16 +573,23 @@ def _invocation(cpp_bytes: bytes) -> tuple[str, list[str]]:
 
 
 def _founding_voters(rwset: ReadWriteSet) -> set[str]:
-    """Before the charter is on the ledger, the voting members are those of the charter the
-    founding transaction writes."""
-    value = rwset.writes.get(keys.CHARTER)
-    if not value:
-        return set()
-    try:
-        charter = Charter.model_validate_json(value)
-    except ValueError:
-        return set()
-    return {e.msp_id for e in charter.members.values() if "member" in e.roles}
+    """Before the charter is in effect, the voting members are those of the founding charter the
+    transaction writes: in effect (the last founder's AcceptCharter) or still pending (InitCharter
+    and the other acceptances)."""
+    pending_prefix = keys.pending_charters_range()[0]
+    for key, value in sorted(rwset.writes.items()):
+        if not value or (key != keys.CHARTER and not key.startswith(pending_prefix)):
+            continue
+        try:
+            if key == keys.CHARTER:
+                charter = Charter.model_validate_json(value)
+            else:
+                charter = Charter.model_validate(
+                    PendingCharter.model_validate_json(value).charter)
+        except ValueError:
+            continue
+        return {e.msp_id for e in charter.members.values() if "member" in e.roles}
+    return set()
 
 
 def _recorded_event(action: proposal_pb2.ChaincodeAction) -> tuple[str, bytes] | None:

@@ -120,8 +120,9 @@ def test_untampered_chain_verifies_through_the_cli(
                        "audit", "verify-chain")
     report = json.loads(out)
     assert (code, report["findings"]) == (0, [])
-    assert report["transactions"] == report["replayed"] == 7  # InitCharter and 6 of the flow
-    assert report["signatures_verified"] >= 7 * 3  # creator + a majority of 3 peers each
+    # InitCharter, the 3 other founders' AcceptCharter, and 6 of the flow
+    assert report["transactions"] == report["replayed"] == 10
+    assert report["signatures_verified"] >= 10 * 3  # creator + a majority of 3 peers each
 
 
 def test_a_certificate_revoked_later_still_verifies_its_earlier_transactions(
@@ -354,7 +355,7 @@ def test_an_exported_bundle_verifies_offline(bundle: Path) -> None:
     result = json.loads(done.stdout)
     assert (done.returncode, result["failures"]) == (0, [])
     functions = [t["function"] for t in result["transactions"]]
-    assert functions[0] == "InitCharter"
+    assert functions[:4] == ["InitCharter"] + ["AcceptCharter"] * 3  # the whole founding
     assert {"RegisterDataset", "RequestJob", "ApproveJob", "RevokeCertificate"} <= set(functions)
 
 
@@ -378,7 +379,7 @@ def test_the_offline_verifier_loads_nothing_of_the_network_node_or_contract() ->
         (lambda b: b["headers"].pop(2), "header-chain:"),
         (lambda b: b["job"]["inputs"][0].update(fingerprint="sha256:" + "0" * 64), "input:"),
         (lambda b: b["msps"].update(BankMSP=b["msps"]["TelecomMSP"]), "creator:"),
-        (lambda b: b["transactions"].pop(4), "job: the job record names transaction"),
+        (lambda b: b["transactions"].pop(7), "job: the job record names transaction"),
     ],
     ids=["job-record", "charter", "header-removed", "input-fingerprint", "ca-root", "tx-dropped"],
 )
