@@ -1,0 +1,183 @@
+"""One job: the whole authorization, where it stands, and — at a recipient — its output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Label, Static
+
+from alliance.models import Job
+from tui.backend import Delivered
+from tui.screens.base import AllianceScreen
+from tui.screens.modals import ConfirmModal, ReasonModal, VerifyForm, VerifyModal
+from tui.widgets.authorization import job_authorization, job_status_table
+
+PREVIEW_BYTES = 2000
+
+
+@dataclass(frozen=True)
+class JobData:
+    job: Job
+    awaits_me: bool
+    delivered: list[Delivered]
+
+
+class JobDetailScreen(AllianceScreen):
+    TITLE = "Job"
+
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="detail.back"),
+        Binding("a", "approve", "Approve", id="job.approve"),
+        Binding("x", "reject", "Reject", id="job.reject"),
+        Binding("t", "trail", "Trail", id="job.trail"),
+        Binding("v", "verify", "Verify file", id="job.verify"),
+        Binding("c", "copy", "Copy id", id="job.copy"),
+    ]
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.data: JobData | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Label(f"Job {self.job_id}", id="job-title", classes="section")
+        with VerticalScroll(id="job-body"):
+            yield Static("loading…", id="authorization")
+            yield Label("Status", classes="section")
+            yield Static(id="status")
+            yield Label("My output", classes="section", id="output-title")
+            yield Static(id="output")
+
+    def fetch(self) -> JobData:
+        job = self.session.job(self.job_id)
+        pending = self.session.pending()
+        awaits = any(j.id == job.id for j in (*pending.approvals, *pending.job_votes))
+        return JobData(job, awaits, self.session.delivered(job.id))
+
+    def show(self, data: Any) -> None:
+        assert isinstance(data, JobData)
+        self.data = data
+        self.sub_title = f"{data.job.state.value}"
+        self.query_one("#authorization", Static).update(job_authorization(data.job))
+        self.query_one("#status", Static).update(job_status_table(data.job))
+        self.query_one("#output", Static).update(self._outputs(data))
+        self.refresh_bindings()
+
+    def _outputs(self, data: JobData) -> Group | Text:
+        mine = data.job.recipients_of(self.session.org)
+        if not mine:
+            return Text("this org receives no output of this job")
+        if not data.delivered:
+            return Text(f"{', '.join(mine)}: not delivered to this org's node yet")
+        parts: list[Any] = []
+        for d in data.delivered:
+            t = Table(title=f"run {d.run} — {d.directory}", title_justify="left", expand=True,
+                      show_edge=False)
+            t.add_column("output")
+            t.add_column("file / value", overflow="fold")
+            for name, path in sorted(d.files.items()):
+                t.add_row(name, f"{path}\n{_peek(path)}")
+            parts.append(t)
+        return Group(*parts)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("approve", "reject"):
+            if self.alliance.read_only:
+                return False
+            return bool(self.data and self.data.awaits_me)
+        return super().check_action(action, parameters)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.job_id)
+        self.notify(f"copied {self.job_id}")
+
+    def action_trail(self) -> None:
+        self.alliance.open_trail("job", self.job_id)
+
+    def action_approve(self) -> None:
+        job = self.data.job if self.data else None
+        if job is None:
+            return
+        outputs = "; ".join(f"{k} → {', '.join(v)}" for k, v in job.outputs.items())
+        text = (
+            f"Approve {job.id}: {job.protocol} requested by {job.requester}, reading "
+            f"{', '.join(i.ref for i in job.inputs if i.owner == self.session.org)} of yours "
+            f"(pinned fingerprints above); outputs go to "
+            f"{outputs}; "
+            f"up to {job.max_runs} run(s). Your signed approval is recorded on the ledger."
+        )
+
+        def decided(ok: bool | None) -> None:
+            if ok:
+                self.act(
+                    lambda: self.session.approve_job(job.id),
+                    lambda j: f"approved {j.id}: now {j.state.value}",
+                )
+
+        self.app.push_screen(ConfirmModal("Approve this job?", text, "Approve"), decided)
+
+    def action_reject(self) -> None:
+        job_id = self.job_id
+
+        def decided(reason: str | None) -> None:
+            if reason:
+                self.act(
+                    lambda: self.session.reject_job(job_id, reason),
+                    lambda j: f"rejected {j.id}: it will never run",
+                )
+
+        self.app.push_screen(
+            ReasonModal(
+                "Reject this job?",
+                f"{job_id} becomes REJECTED for good; your reason is recorded on the ledger.",
+                "Reject",
+            ),
+            decided,
+        )
+
+    def action_verify(self) -> None:
+        default = ""
+        output = "result"
+        if self.data and self.data.delivered:
+            name, path = next(iter(sorted(self.data.delivered[-1].files.items())))
+            default, output = str(path), name
+        elif self.data and self.data.job.outputs:
+            output = sorted(self.data.job.outputs)[0]
+
+        def chosen(form: VerifyForm | None) -> None:
+            if form:
+                self.alliance.verify(form)
+
+        self.app.push_screen(VerifyModal(self.job_id, output, default), chosen)
+
+
+def _peek(path: Any) -> str:
+    """A short look at a delivered file: its text if small JSON, else its size."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+    if path.suffix == ".json" and len(data) <= PREVIEW_BYTES:
+        return data.decode("utf-8", "replace")
+    if path.suffix == ".npy":
+        try:
+            import io
+
+            import numpy as np
+
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
+            text = np.array2string(arr, threshold=20)
+            return text if len(text) <= PREVIEW_BYTES else text[:PREVIEW_BYTES] + "…"
+        except Exception:
+            pass
+    return f"({len(data)} bytes)"

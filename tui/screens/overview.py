@@ -1,0 +1,94 @@
+"""Overview: who is in the alliance, how tall the ledger is, what waits for me, what just
+committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, RichLog, Static
+
+from alliance.models import Member
+from tui.backend import PendingDecisions
+from tui.format import short_time
+from tui.screens.base import AllianceScreen
+from tui.widgets.filter_table import FilterTable
+
+
+@dataclass(frozen=True)
+class OverviewData:
+    members: list[Member]
+    height: int
+    pending: PendingDecisions
+
+
+class OverviewScreen(AllianceScreen):
+    TITLE = "Overview"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="summary")
+        with Horizontal(id="overview-top"):
+            with Vertical(id="members-box"):
+                yield Label("Members", classes="section")
+                yield FilterTable(("org", "roles", "status"), id="members")
+            with Vertical(id="pending-box"):
+                yield Label("Waiting for my decision", classes="section")
+                yield FilterTable(("kind", "id", "what", "until"), id="pending")
+        yield Label("Ledger events (live)", classes="section")
+        yield RichLog(id="feed", max_lines=500, markup=False, wrap=False)
+
+    def on_mount(self) -> None:
+        self._replay_feed()
+        super().on_mount()
+
+    def on_screen_resume(self) -> None:
+        self._replay_feed()
+        super().on_screen_resume()
+
+    def _replay_feed(self) -> None:
+        """The feed as the app kept it (events arrive while other screens are shown too)."""
+        feed = self.query_one("#feed", RichLog)
+        feed.clear()
+        for line in self.alliance.feed:
+            feed.write(line)
+
+    def fetch(self) -> OverviewData:
+        return OverviewData(self.session.members(), self.session.height(), self.session.pending())
+
+    def show(self, data: Any) -> None:
+        assert isinstance(data, OverviewData)
+        p = data.pending
+        me = self.session
+        role = "read-only (auditor)" if self.alliance.read_only else "member admin"
+        self.query_one("#summary", Static).update(
+            f"{me.org} as {me.user} · {role} · ledger height {data.height} · "
+            f"pending: {len(p.approvals)} approvals, {len(p.job_votes)} job votes, "
+            f"{len(p.proposals)} membership votes"
+        )
+        self.query_one("#members", FilterTable).set_rows(
+            [(m.org, (m.org, ",".join(m.roles), m.status.value)) for m in data.members]
+        )
+        rows: list[tuple[str, tuple[str, ...]]] = []
+        for j in p.approvals:
+            rows.append((j.id, ("approve", j.id, f"{j.protocol} by {j.requester}",
+                                short_time(j.expires_at))))
+        for j in p.job_votes:
+            rows.append((j.id, ("job vote", j.id, f"{j.protocol} by {j.requester}",
+                                short_time(j.expires_at))))
+        for prop in p.proposals:
+            rows.append((prop.id, ("member vote", prop.id, f"{prop.action} {prop.org}",
+                                   short_time(prop.expires_at))))
+        self.query_one("#pending", FilterTable).set_rows(rows)
+
+    def feed_line(self, line: str) -> None:
+        self.query_one("#feed", RichLog).write(line)
+
+    @on(FilterTable.Chosen, "#pending")
+    def _open(self, event: FilterTable.Chosen) -> None:
+        if event.key.startswith("prop-"):
+            self.alliance.open_proposal(event.key)
+        else:
+            self.alliance.open_job(event.key)
