@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+from alliance.app.errors import BadInput
+
 _DURATION = re.compile(r"^(\d+)\s*([smhdw]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-class UsageError(ValueError):
-    """A command-line value is malformed; the message says the expected form."""
+class UsageError(BadInput, ValueError):
+    """A command-line value is malformed; the message says the expected form (exit 2)."""
 
 
 def parse_duration(text: str) -> int:
@@ -62,3 +64,16 @@ def positive_seconds(text: str) -> float:
 
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
     return value
+
+
+def parse_types(items: list[str] | None) -> dict[str, str]:
+    """`COLUMN=TYPE` words (`--type amount=decimal`) -> {column: type}."""
+    from alliance.datafile import COLUMN_TYPES
+
+    types = parse_pairs(items, "--type")
+    for column, kind in types.items():
+        if kind not in COLUMN_TYPES:
+            raise UsageError(
+                f"--type {column}={kind}: the type must be one of {', '.join(COLUMN_TYPES)}"
+            )
+    return types
