@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from alliance.models import PROTOCOL_OUTPUTS, Job, JobState, protocol_shape_problems
+from alliance.models import Job, JobState
+from alliance.protocols import PROTOCOLS, JobShape, ShapeInput
 from node.errors import GateRefused
 
 RUNNABLE = (JobState.APPROVED, JobState.RUNNING)
@@ -48,16 +49,11 @@ def refusal_reasons(
             reasons.append(f"{job.id} has used all {job.max_runs} of its runs")
     elif claimed_run != job.current_run or org not in job.claims:
         reasons.append(f"{job.id} run {claimed_run} is not the run {org} claimed on the ledger")
-    allowed = PROTOCOL_OUTPUTS.get(job.protocol)
-    if allowed is None:
+    spec = PROTOCOLS.get(job.protocol)
+    if spec is None:
         reasons.append(f"{job.id} asks for protocol {job.protocol!r}, which this node does not run")
-    elif unknown := sorted(set(job.outputs) - set(allowed)):
-        reasons.append(
-            f"{job.id} names outputs {unknown} that protocol {job.protocol} does not produce"
-        )
-    reasons += protocol_shape_problems(
-        job.protocol, [i.owner for i in job.inputs], job.outputs, job.dealer
-    )
+    else:
+        reasons += spec.problems(job_shape(job), job.parameters)
     for item in job.inputs:
         if item.owner != org:
             continue
@@ -70,6 +66,15 @@ def refusal_reasons(
                 f"{item.fingerprint} (version {item.version}); the file changed since approval"
             )
     return reasons
+
+
+def job_shape(job: Job) -> JobShape:
+    """The shape of a recorded job, as its protocol's spec checks it."""
+    return JobShape(
+        inputs=tuple(ShapeInput(i.ref, i.owner, i.column_type) for i in job.inputs),
+        outputs={name: tuple(orgs) for name, orgs in job.outputs.items()},
+        dealer=job.dealer,
+    )
 
 
 def check_job(

@@ -20,7 +20,6 @@ from typing import Any
 
 from alliance.canonical import canonical_json, loads, sha256_digest
 from alliance.models import (
-    PROTOCOL_OUTPUTS,
     Dataset,
     Job,
     JobState,
@@ -309,25 +308,55 @@ class Session:
         )
 
     def protocols(self) -> dict[str, tuple[str, ...]]:
-        """Protocols the contract accepts, with their output names (from the registry)."""
-        return dict(PROTOCOL_OUTPUTS)
+        """Protocols the contract accepts, with their output names (the protocol registry)."""
+        from alliance.protocols import PROTOCOLS
+
+        return {name: tuple(spec.outputs) for name, spec in sorted(PROTOCOLS.items())}
 
     def protocol_help(self, protocol: str) -> str:
-        outputs = PROTOCOL_OUTPUTS.get(protocol, ())
-        return f"{protocol}: outputs {', '.join(outputs)}"
+        """The same text as `alliance job request --help` shows for the protocol."""
+        from alliance.protocols import get_protocol_spec, render_spec
+
+        return render_spec(get_protocol_spec(protocol))
 
     def protocol_input_types(self, protocol: str) -> frozenset[str] | None:
-        """Column types the protocol's inputs may have (None: the registry does not say)."""
-        return None
+        """Column types the protocol's inputs may have (from its spec)."""
+        from alliance.protocols import get_protocol_spec
+
+        return frozenset(get_protocol_spec(protocol).inputs.column_types)
 
     def parameter_help(self, protocol: str) -> str:
-        return (
-            f"Parameters of {protocol} as name=value pairs, comma separated "
-            "(e.g. op=sum for stats). The contract checks them when you submit."
-        )
+        from alliance.protocols import describe_param, get_protocol_spec
+
+        spec = get_protocol_spec(protocol)
+        fields = spec.params.model_fields
+        if not fields:
+            return f"{protocol} takes no parameters."
+        lines = [f"Parameters of {protocol}, as name=value, comma separated:"]
+        lines += [f"  {describe_param(name, info)}" for name, info in fields.items()]
+        return "\n".join(lines)
+
+    def parameter_fields(self, protocol: str) -> list[tuple[str, str, str]]:
+        """(name, description, default or "") of each parameter of the protocol's schema."""
+        from alliance.protocols import describe_param, get_protocol_spec
+        from alliance.protocols.help import param_default
+
+        fields = get_protocol_spec(protocol).params.model_fields
+        return [
+            (name, describe_param(name, info), param_default(info) or "")
+            for name, info in fields.items()
+        ]
 
     def check_parameters(self, protocol: str, parameters: dict[str, str]) -> dict[str, str]:
-        """The parameters as the protocol's schema reads them; LocalTrouble says what is wrong."""
+        """The parameters checked by the protocol's schema (the one the contract applies);
+        LocalTrouble lists every problem with the accepted values."""
+        from alliance.errors import ProtocolSpecError
+        from alliance.protocols import get_protocol_spec
+
+        try:
+            get_protocol_spec(protocol).parse_params(parameters)
+        except ProtocolSpecError as exc:
+            raise LocalTrouble(str(exc)) from exc
         return dict(parameters)
 
     # ---- trails --------------------------------------------------------------------------------

@@ -24,12 +24,9 @@ INPUT_HELP = (
 
 def protocols_help() -> str:
     """The protocols, their outputs and parameters, for `job request --help`."""
-    from alliance.models import PROTOCOL_OUTPUTS
+    from alliance.protocols import render_protocols
 
-    lines = ["protocols (--protocol) and their outputs (--output NAME=ORG[,ORG]):"]
-    for name, outputs in sorted(PROTOCOL_OUTPUTS.items()):
-        lines.append(f"  {name:<8} outputs: {', '.join(outputs)}")
-    return "\n".join(lines)
+    return render_protocols()
 
 
 def register(groups: Any) -> None:

@@ -18,7 +18,6 @@ from typing import Any
 
 from alliance.models import (
     MAX_TEXT,
-    PROTOCOL_OUTPUTS,
     Approval,
     Dataset,
     DatasetStatus,
@@ -35,8 +34,8 @@ from alliance.models import (
     RunResult,
     TxMark,
     Vote,
-    protocol_shape_problems,
 )
+from alliance.protocols import JobShape, ShapeInput, get_protocol_spec
 from chaincode import keys
 from chaincode.context import Caller, Context, parse_request
 from chaincode.errors import Conflict, Expired, InvalidArgument, NotAuthorized, NotFound
@@ -47,18 +46,12 @@ from chaincode.errors import Conflict, Expired, InvalidArgument, NotAuthorized, 
 def request_job(ctx: Context, request_json: str) -> Job:
     caller = ctx.writer("request jobs")
     request = parse_request(JobRequest, request_json, "job request")
-    allowed = PROTOCOL_OUTPUTS[request.protocol]
-    unknown = sorted(set(request.outputs) - set(allowed))
-    if unknown:
-        raise InvalidArgument(
-            f"protocol {request.protocol!r} has no output {', '.join(map(repr, unknown))}; "
-            f"its outputs are: {', '.join(allowed)}"
-        )
+    spec = get_protocol_spec(request.protocol)
+    param_problems = spec.param_problems(request.parameters)
+    if param_problems:
+        raise InvalidArgument("; ".join(param_problems))
     inputs = [_pin_input(ctx, ref) for ref in request.inputs]
-    outputs = {name: list(orgs) for name, orgs in request.outputs.items()}
-    problems = protocol_shape_problems(
-        request.protocol, [i.owner for i in inputs], outputs, request.dealer
-    )
+    problems = spec.shape_problems(job_shape(inputs, request.outputs, request.dealer))
     if problems:
         raise InvalidArgument("; ".join(problems))
     recipients = sorted({org for orgs in request.outputs.values() for org in orgs})
@@ -115,6 +108,18 @@ def request_job(ctx: Context, request_json: str) -> Job:
     return job
 
 
+def job_shape(
+    inputs: list[JobInput], outputs: dict[str, Any], dealer: str | None
+) -> JobShape:
+    """What the protocol's spec checks: the pinned inputs with their column types, the outputs and
+    their recipients, the dealer."""
+    return JobShape(
+        inputs=tuple(ShapeInput(i.ref, i.owner, i.column_type) for i in inputs),
+        outputs={name: tuple(orgs) for name, orgs in outputs.items()},
+        dealer=dealer,
+    )
+
+
 def _pin_input(ctx: Context, ref: str) -> JobInput:
     """Resolve `org/dataset:column` to the dataset's current version and fingerprint."""
     dataset_id, _, column = ref.partition(":")
@@ -124,7 +129,8 @@ def _pin_input(ctx: Context, ref: str) -> JobInput:
         raise NotFound(f"input {ref!r}: no dataset {dataset_id} is registered; see ListDatasets")
     if dataset.status != DatasetStatus.ACTIVE:
         raise Conflict(f"input {ref!r}: dataset {dataset_id} is retired and cannot be used")
-    if dataset.column(column) is None:
+    spec = dataset.column(column)
+    if spec is None:
         columns = ", ".join(c.name for c in dataset.schema_)
         raise InvalidArgument(
             f"input {ref!r}: {dataset_id} has no column {column!r}; its columns: {columns}"
@@ -137,6 +143,7 @@ def _pin_input(ctx: Context, ref: str) -> JobInput:
         column=column,
         version=dataset.version,
         fingerprint=dataset.fingerprint,
+        column_type=spec.type,
     )
 
 

@@ -20,10 +20,10 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 import numpy as np
 
+from alliance.protocols.stats import DEFAULT_SCALE_BITS as DEFAULT_SCALE_BITS
+from alliance.protocols.stats import MAX_SCALE_BITS
 from node.errors import ProtocolError
 
-DEFAULT_SCALE_BITS = 16
-MAX_SCALE_BITS = 32
 _MOD = 1 << 64
 
 

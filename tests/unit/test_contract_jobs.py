@@ -40,7 +40,7 @@ def claimed(a: Alliance, **overrides: object) -> dict:
 def test_request_records_participants_approvers_and_pinned_inputs(a: Alliance) -> None:
     job = a.ok(
         "RequestJob",
-        job_request([*INPUTS, "platform/users:id"], {"result": ["telecom"]}, dealer="platform"),
+        job_request([*INPUTS, "platform/users:amount"], {"result": ["telecom"]}, dealer="platform"),
         by="telecom",
         tx_id="cd" * 32,
     )
@@ -56,6 +56,7 @@ def test_request_records_participants_approvers_and_pinned_inputs(a: Alliance) -
         "column": "amount",
         "version": 1,
         "fingerprint": digest("customers-v1"),
+        "column_type": "integer",
     }
     assert job["expires_at"] == job["created_at"] + 3600
     Job.model_validate(job)
@@ -243,6 +244,7 @@ def psi_job(a: Alliance) -> dict:
         ["bank/customers:id", "telecom/subscribers:id"],
         {"cardinality": ["bank", "telecom"], "intersection": ["bank"]},
         protocol="psi",
+        parameters={},
     )
 
 

@@ -13,7 +13,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from alliance.cli.parsing import UsageError, parse_pairs, split_csv
 from alliance.models import COLUMN_TYPES
 from tui.backend import BackendError, FilePreview
 from tui.screens.base import AllianceScreen
@@ -62,10 +61,16 @@ class RegisterScreen(AllianceScreen):
         return self.query_one(f"#{key}", Input).value.strip()
 
     def _types(self) -> dict[str, str]:
-        try:
-            return parse_pairs(split_csv(self._value("types")), "type override")
-        except UsageError as exc:
-            raise BackendError(str(exc)) from exc
+        types: dict[str, str] = {}
+        for item in _words(self._value("types")):
+            column, sep, kind = (part.strip() for part in item.partition("="))
+            if not sep or not column or kind not in COLUMN_TYPES:
+                raise BackendError(
+                    f"type override {item!r}: write COLUMN=TYPE with TYPE one of "
+                    f"{', '.join(COLUMN_TYPES)}"
+                )
+            types[column] = kind
+        return types
 
     @on(Button.Pressed, "#preview")
     def action_preview(self) -> None:
@@ -126,7 +131,7 @@ class RegisterScreen(AllianceScreen):
                 name,
                 types=types,
                 description=self._value("description"),
-                tags=split_csv(self._value("tags")),
+                tags=_words(self._value("tags")),
                 progress=progress,
             )
         except BackendError as exc:
@@ -150,3 +155,7 @@ class RegisterScreen(AllianceScreen):
         from tui.screens.dataset_detail import DatasetDetailScreen
 
         self.app.switch_screen(DatasetDetailScreen(dataset.id))
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip() for w in text.split(",") if w.strip()]

@@ -17,7 +17,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, ContentSwitcher, Input, Label, Select, SelectionList, Static
 
-from alliance.cli.parsing import UsageError, parse_duration, parse_pairs, split_csv
+from alliance.durations import parse_duration
+from alliance.errors import DurationError
 from alliance.models import Dataset, JobInput, Member
 from tui.backend import BackendError
 from tui.screens.base import AllianceScreen
@@ -62,6 +63,7 @@ class WizardScreen(AllianceScreen):
         self.protocols: dict[str, Any] = {}
         self.datasets: list[Dataset] = []
         self.members: list[Member] = []
+        self.param_names: list[str] = []
 
     def compose_body(self) -> ComposeResult:
         yield Label(TITLES["protocol"], id="step-title", classes="section")
@@ -74,7 +76,7 @@ class WizardScreen(AllianceScreen):
                 yield Static(id="input-help")
             with VerticalScroll(id="parameters"):
                 yield Static(id="param-help")
-                yield Input(placeholder="name=value, name=value", id="params")
+                yield Vertical(id="param-fields")
             with VerticalScroll(id="outputs"):
                 yield Static(id="output-help")
                 yield Vertical(id="output-fields")
@@ -133,7 +135,16 @@ class WizardScreen(AllianceScreen):
         self.query_one("#input-help", Static).update(
             f"space: pick a column · only columns of {kinds} are listed for {name}"
         )
-        self.query_one("#param-help", Static).update(self.session.parameter_help(name))
+        self.query_one("#param-help", Static).update(
+            "Empty fields take their default; the protocol's schema checks the values."
+        )
+        params = self.query_one("#param-fields", Vertical)
+        params.remove_children()
+        self.param_names = []
+        for pname, text, default in self.session.parameter_fields(name):
+            self.param_names.append(pname)
+            params.mount(Label(text, classes="field"))
+            params.mount(Input(placeholder=default or "", id=f"param-{pname}"))
         fields = self.query_one("#output-fields", Vertical)
         fields.remove_children()
         for output in spec:
@@ -148,16 +159,21 @@ class WizardScreen(AllianceScreen):
         if not isinstance(protocol, str):
             raise BackendError("choose a protocol first")
         inputs = list(self.query_one("#input-list", SelectionList).selected)
+        parameters = {}
+        for pname in self.param_names:
+            value = self.query_one(f"#param-{pname}", Input).value.strip()
+            if value:
+                parameters[pname] = value
+        expires_text = self.query_one("#expires", Input).value.strip() or "24h"
         try:
-            parameters = parse_pairs(split_csv(self.query_one("#params", Input).value), "parameter")
-            expires_text = self.query_one("#expires", Input).value.strip() or "24h"
             expires = parse_duration(expires_text)
-        except UsageError as exc:
+        except DurationError as exc:
             raise BackendError(str(exc)) from exc
         parameters = self.session.check_parameters(protocol, parameters)
         outputs = {}
         for output in self.protocols[protocol]:
-            orgs = split_csv(self.query_one(f"#out-{output}", Input).value)
+            text = self.query_one(f"#out-{output}", Input).value
+            orgs = [o.strip() for o in text.split(",") if o.strip()]
             if orgs:
                 outputs[output] = orgs
         runs_text = self.query_one("#runs", Input).value.strip() or "1"
