@@ -65,6 +65,8 @@ class AllianceApp(App[None]):
     read_only: reactive[bool] = reactive(True)
     """True for an auditor (and until the ledger has said who this org is)."""
     height: reactive[int] = reactive(0)
+    identity_known: reactive[bool] = reactive(False)
+    """The ledger has answered once: `read_only` is what the ledger says, not the default."""
 
     def __init__(self, session: Session, *, watch_events: bool = True) -> None:
         super().__init__()
@@ -142,6 +144,7 @@ class AllianceApp(App[None]):
         was_down = bool(self.ledger_problem)
         self.ledger_problem = ""
         self.read_only = read_only
+        self.identity_known = True
         self.height = max(self.height, height)
         if was_down:
             self.notify("the ledger is back")
