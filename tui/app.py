@@ -12,7 +12,7 @@ from collections import deque
 from typing import Any, ClassVar
 
 from textual import work
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.worker import get_current_worker
@@ -99,8 +99,16 @@ class AllianceApp(App[None]):
         self.exit()
 
     def watch_read_only(self) -> None:
-        if self.screen_stack:
-            self.screen.refresh_bindings()
+        screen = self._current_screen()
+        if screen is not None:
+            screen.refresh_bindings()
+
+    def _current_screen(self) -> Any:
+        """The screen shown, or None while the app starts or shuts down."""
+        try:
+            return self.screen
+        except ScreenStackError:
+            return None
 
     # ---- the ledger's events -------------------------------------------------------------------
 
@@ -169,7 +177,7 @@ class AllianceApp(App[None]):
 
     def _refresh_screen(self) -> None:
         self._refresh_timer = None
-        screen = self.screen
+        screen = self._current_screen()
         if isinstance(screen, AllianceScreen):
             screen.ledger_changed()
 

@@ -1,80 +1,43 @@
-"""The TUI's one door to the ledger: a session of ORG/USER and every use case a screen needs.
+"""The TUI's one door to the ledger: a session of ORG/USER and the use cases its screens call.
 
-Temporary adapter: the application layer shared with the CLI (`alliance/app/`) is being built on
-another branch. Each method here is one use case built on the same pieces the CLI uses
-(`connect_member`, the contract's transactions, `alliance.models` records); as the app layer
-lands, these methods delegate to it, so that no query or message lives in the TUI alone.
+Almost every method delegates to the application layer the CLI uses (`alliance.app`), so a query,
+a rule or a message is never written twice. What the app layer does not offer yet lives here,
+marked "TUI-only" (candidates to move into `alliance.app`): the decisions waiting for this org,
+whether the identity is read-only, the trail of a dataset or a member, the org's certificates,
+a file preview, and the event stream the live screens follow.
 
-Methods are blocking (gRPC); screens call them from `@work(thread=True)` workers.
+Methods are blocking (gRPC): screens call them from `@work(thread=True)` workers.
 """
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from alliance.canonical import canonical_json, loads, sha256_digest
-from alliance.models import (
-    Dataset,
-    Job,
-    JobState,
-    Member,
-    MemberStatus,
-    Proposal,
-    ProposalState,
-)
+from alliance.app import audit as app_audit
+from alliance.app import datasets as app_datasets
+from alliance.app import jobs as app_jobs
+from alliance.app import members as app_members
+from alliance.app import results as app_results
+from alliance.app.errors import AppError, Refused, Unreachable, mapped_errors
+from alliance.app.errors import LocalTrouble as LocalTrouble
+from alliance.app.jobs import HistoryEntry
+from alliance.app.progress import Progress
+from alliance.app.results import DeliveredOutput
+from alliance.app.session import open_session
+from alliance.models import Dataset, Job, JobState, Member, MemberStatus, Proposal, ProposalState
 
-Progress = Callable[[int, int | None], None]
+BackendError = AppError
+"""Every error a screen may see: the application layer's, whose text is what the user reads."""
+LedgerRefused = Refused
+LedgerUnreachable = Unreachable
+
+ProgressCallback = Callable[[int, int | None], None]
 """Called as `progress(rows_done, rows_total_or_None)` while a file is fingerprinted."""
-
-
-class BackendError(Exception):
-    """Root of the TUI backend's errors; `str(exc)` is what the user reads."""
-
-
-class LedgerRefused(BackendError):
-    """The contract refused an action; the message is its reason in plain words."""
-
-
-class LedgerUnreachable(BackendError):
-    """The ledger cannot be reached now; the app shows a banner and reconnects."""
-
-
-class LocalTrouble(BackendError):
-    """A file, key or passphrase problem on this machine."""
-
-
-def user_message(exc: BaseException) -> str:
-    """The one line a user reads for an error from the layers below (as the CLI words it)."""
-    from network.errors import ContractRejected
-
-    if isinstance(exc, ContractRejected):
-        return f"refused by the ledger: {exc.reason}"
-    return str(exc)
-
-
-def _mapped(exc: Exception) -> BackendError:
-    from alliance.errors import AllianceError
-    from network.errors import ContractRejected, DevnetError, NetworkError, Unavailable
-    from node.errors import NodeError
-
-    if isinstance(exc, ContractRejected):
-        return LedgerRefused(user_message(exc))
-    if isinstance(exc, (Unavailable, DevnetError)):
-        return LedgerUnreachable(f"the ledger is unreachable: {exc}")
-    if isinstance(exc, NetworkError):
-        text = str(exc)
-        if "UNAVAILABLE" in text or "unavailable" in text.lower():
-            return LedgerUnreachable(f"the ledger is unreachable: {exc}")
-        return LedgerRefused(text)
-    if isinstance(exc, (AllianceError, NodeError, OSError, ValueError)):
-        return LocalTrouble(str(exc))
-    raise exc
 
 
 @dataclass(frozen=True)
@@ -104,39 +67,16 @@ class PendingDecisions:
 
 
 @dataclass(frozen=True)
-class Delivered:
-    """A run's outputs delivered to this org's node: the manifest and each file's path."""
-
-    run: int
-    directory: Path
-    manifest: dict[str, Any]
-    files: dict[str, Path]
-
-
-@dataclass(frozen=True)
 class FilePreview:
-    """A data file before registration: first rows, inferred schema, row count."""
+    """A data file before registration: first rows and the inferred schema."""
 
     path: Path
     columns: list[dict[str, str]]
     rows: list[list[str]]
 
 
-@dataclass(frozen=True)
-class Verification:
-    job_id: str
-    run: int
-    output: str
-    recorded: str
-    actual: str
-
-    @property
-    def matches(self) -> bool:
-        return self.recorded == self.actual
-
-
 class Session:
-    """ORG acting as USER on the ledger of NET. Thread-safe: one gateway, reopened on demand."""
+    """ORG acting as USER on the ledger of NET (an `alliance.app` session, shared by threads)."""
 
     def __init__(
         self, net_dir: Path, org: str, user: str = "admin", passphrase: bytes | None = None
@@ -145,8 +85,8 @@ class Session:
         self.org = org
         self.user = user
         self._passphrase = passphrase
-        self._conn: Any = None
         self._lock = threading.Lock()
+        self._app = open_session(self.net_dir, org, user, passphrase)
         self._read_only: bool | None = None
 
     # ---- connection ----------------------------------------------------------------------------
@@ -157,60 +97,29 @@ class Session:
         from alliance.keystore import get_passphrase
         from alliance.wallet import load_user
 
-        try:
+        with mapped_errors():
             if self._passphrase is None:
                 self._passphrase = get_passphrase()
+                self._app.passphrase = self._passphrase
             load_user(self.net_dir, self.org, self.user, self._passphrase)
-        except Exception as exc:
-            raise _mapped(exc) from exc
 
-    def _connection(self) -> Any:
+    @property
+    def app(self) -> Any:
+        """The app-layer session, its connection opened once (under a lock: workers share it)."""
         with self._lock:
-            if self._conn is None:
-                from network.connection import connect_member
-
-                try:
-                    self._conn = connect_member(
-                        self.net_dir, self.org, self.user, self._passphrase
-                    )
-                except Exception as exc:
-                    raise _mapped(exc) from exc
-            return self._conn
+            _ = self._app.connection
+        return self._app
 
     def reconnect(self) -> None:
-        """Drop the gateway and open a new one (the ledger may have come back on a new port)."""
+        """Drop the gateway; the next call opens a new one (the ledger may have restarted)."""
         with self._lock:
-            old, self._conn = self._conn, None
-        if old is not None:
-            old.close()
-        self._connection()
+            self._app.reconnect()
 
     def close(self) -> None:
         with self._lock:
-            old, self._conn = self._conn, None
-        if old is not None:
-            old.close()
+            self._app.close()
 
-    def _call(self, submit: bool, function: str, *args: str) -> Any:
-        conn = self._connection()
-        try:
-            contract = conn.contract
-            raw = (
-                contract.submit_transaction(function, *args)
-                if submit
-                else contract.evaluate_transaction(function, *args)
-            )
-        except Exception as exc:
-            raise _mapped(exc) from exc
-        return loads(raw or b"null")
-
-    def _query(self, function: str, *args: str) -> Any:
-        return self._call(False, function, *args)
-
-    def _submit(self, function: str, *args: str) -> Any:
-        return self._call(True, function, *args)
-
-    # ---- who am I ------------------------------------------------------------------------------
+    # ---- who am I (TUI-only) -------------------------------------------------------------------
 
     @property
     def read_only(self) -> bool:
@@ -227,71 +136,57 @@ class Session:
         from alliance.identity import Identity
         from alliance.profile import load_profile
 
-        profile = load_profile(self.net_dir)
-        org_dir = profile.org_dir(self.net_dir, self.org)
-        found = []
-        for cert_path in sorted(org_dir.glob("users/*/msp/signcerts/cert.pem")):
-            identity = Identity(
-                msp_id=profile.orgs[self.org].msp_id, certificate=cert_path.read_bytes()
-            )
-            cert = identity.cert
-            found.append(
-                CertificateInfo(
-                    user=cert_path.parents[2].name,
-                    common_name=identity.common_name,
-                    role=identity.role,
-                    fingerprint=identity.fingerprint,
-                    not_before=cert.not_valid_before_utc,
-                    not_after=cert.not_valid_after_utc,
-                    path=str(cert_path),
+        with mapped_errors():
+            profile = load_profile(self.net_dir)
+            msp_id = profile.orgs[self.org].msp_id
+            org_dir = profile.org_dir(self.net_dir, self.org)
+            found = []
+            for cert_path in sorted(org_dir.glob("users/*/msp/signcerts/cert.pem")):
+                identity = Identity(msp_id=msp_id, certificate=cert_path.read_bytes())
+                found.append(
+                    CertificateInfo(
+                        user=cert_path.parents[2].name,
+                        common_name=identity.common_name,
+                        role=identity.role,
+                        fingerprint=identity.fingerprint,
+                        not_before=identity.cert.not_valid_before_utc,
+                        not_after=identity.cert.not_valid_after_utc,
+                        path=str(cert_path),
+                    )
                 )
-            )
         return found
 
     # ---- reads ---------------------------------------------------------------------------------
 
     def members(self) -> list[Member]:
-        return [Member.model_validate(m) for m in self._query("ListMembers")]
+        return app_members.list_members(self.app)
 
     def proposals(self, state: str = "") -> list[Proposal]:
-        return [Proposal.model_validate(p) for p in self._query("ListProposals", state)]
+        return app_members.list_proposals(self.app, state)
 
     def datasets(self, include_retired: bool = True) -> list[Dataset]:
-        query = canonical_json({"include_retired": include_retired}).decode()
-        return [Dataset.model_validate(d) for d in self._query("ListDatasets", query)]
+        return app_datasets.list_datasets(self.app, include_retired=include_retired)
 
     def dataset(self, dataset_id: str) -> Dataset:
-        return Dataset.model_validate(self._query("GetDataset", dataset_id))
+        return app_datasets.show_dataset(self.app, dataset_id)
 
-    def dataset_history(self, dataset_id: str) -> list[dict[str, Any]]:
-        return list(self._query("DatasetHistory", dataset_id))
+    def dataset_history(self, dataset_id: str) -> list[HistoryEntry]:
+        return app_datasets.dataset_history(self.app, dataset_id)
 
     def jobs(self) -> list[Job]:
-        return [Job.model_validate(j) for j in self._query("ListJobs", "{}")]
+        return app_jobs.list_jobs(self.app)
 
     def job(self, job_id: str) -> Job:
-        return Job.model_validate(self._query("GetJob", job_id))
-
-    def height(self) -> int:
-        from network.audit import chain_info
-
-        conn = self._connection()
-        try:
-            return chain_info(conn.network).height
-        except Exception as exc:
-            raise _mapped(exc) from exc
+        return app_jobs.show_job(self.app, job_id)
 
     def chain(self) -> dict[str, Any]:
-        from network.audit import chain_info
+        return app_audit.chain(self.app)
 
-        conn = self._connection()
-        try:
-            return dict(chain_info(conn.network).__dict__)
-        except Exception as exc:
-            raise _mapped(exc) from exc
+    def height(self) -> int:
+        return int(self.chain()["height"])
 
     def pending(self) -> PendingDecisions:
-        """Jobs waiting for this org's approval or vote, proposals waiting for its vote."""
+        """TUI-only: jobs waiting for this org's approval or vote, proposals for its vote."""
         if self.read_only:
             return PendingDecisions()
         jobs = [j for j in self.jobs() if j.state == JobState.REQUESTED]
@@ -307,8 +202,14 @@ class Session:
             ],
         )
 
+    def delivered(self, job_id: str) -> list[DeliveredOutput]:
+        """This org's node's delivered outputs of a job (present only at a recipient)."""
+        return app_results.delivered_outputs(self.net_dir, self.org, job_id)
+
+    # ---- protocols (the registry the contract uses) --------------------------------------------
+
     def protocols(self) -> dict[str, tuple[str, ...]]:
-        """Protocols the contract accepts, with their output names (the protocol registry)."""
+        """Protocols the contract accepts, with their output names."""
         from alliance.protocols import PROTOCOLS
 
         return {name: tuple(spec.outputs) for name, spec in sorted(PROTOCOLS.items())}
@@ -325,17 +226,6 @@ class Session:
 
         return frozenset(get_protocol_spec(protocol).inputs.column_types)
 
-    def parameter_help(self, protocol: str) -> str:
-        from alliance.protocols import describe_param, get_protocol_spec
-
-        spec = get_protocol_spec(protocol)
-        fields = spec.params.model_fields
-        if not fields:
-            return f"{protocol} takes no parameters."
-        lines = [f"Parameters of {protocol}, as name=value, comma separated:"]
-        lines += [f"  {describe_param(name, info)}" for name, info in fields.items()]
-        return "\n".join(lines)
-
     def parameter_fields(self, protocol: str) -> list[tuple[str, str, str]]:
         """(name, description, default or "") of each parameter of the protocol's schema."""
         from alliance.protocols import describe_param, get_protocol_spec
@@ -348,46 +238,33 @@ class Session:
         ]
 
     def check_parameters(self, protocol: str, parameters: dict[str, str]) -> dict[str, str]:
-        """The parameters checked by the protocol's schema (the one the contract applies);
-        LocalTrouble lists every problem with the accepted values."""
-        from alliance.errors import ProtocolSpecError
+        """The parameters checked by the protocol's schema (the one the contract applies)."""
         from alliance.protocols import get_protocol_spec
 
-        try:
+        with mapped_errors():
             get_protocol_spec(protocol).parse_params(parameters)
-        except ProtocolSpecError as exc:
-            raise LocalTrouble(str(exc)) from exc
         return dict(parameters)
 
     # ---- trails --------------------------------------------------------------------------------
 
     def job_trail(self, job_id: str) -> list[dict[str, Any]]:
-        from network.audit import job_trail
-
-        conn = self._connection()
-        try:
-            return [e.to_dict() for e in job_trail(conn.network, conn.profile.chaincode, job_id)]
-        except Exception as exc:
-            raise _mapped(exc) from exc
+        return app_audit.job_trail(self.app, job_id)
 
     def record_trail(self, kind: str, key: str) -> list[dict[str, Any]]:
         """Trail of a job, dataset or member: every transaction that changed it, with signer,
-        endorsers, block and validation code."""
+        endorsers, block and validation code (TUI-only for datasets and members)."""
         if kind == "job":
             return self.job_trail(key)
-        from network.audit import transaction_record
-
         if kind == "dataset":
-            tx_ids = [(h["tx_id"], h.get("value") or {}) for h in self.dataset_history(key)]
-            tx_ids.reverse()
             described = [
-                (tx, f"version {v.get('version', '')}", str(v.get("status", "")))
-                for tx, v in tx_ids
+                (h.tx_id, f"version {(h.value or {}).get('version', '')}",
+                 "deleted" if h.is_delete else str((h.value or {}).get("status", "")))
+                for h in reversed(self.dataset_history(key))
             ]
         elif kind == "member":
             member = next((m for m in self.members() if m.org == key), None)
             if member is None:
-                raise LedgerRefused(f"no member {key!r} on the ledger")
+                raise Refused(f"no member {key!r} on the ledger; see the Members screen")
             txs = {member.updated_tx: ("member record", member.status.value)}
             for p in self.proposals():
                 if p.org == key:
@@ -398,78 +275,44 @@ class Session:
             described = [(tx, action, state) for tx, (action, state) in txs.items()]
         else:
             raise LocalTrouble(f"no trail for {kind!r}: use job, dataset or member")
-        conn = self._connection()
-        rows = []
-        try:
-            for tx, action, state in described:
-                r = transaction_record(conn.network, tx)
-                rows.append(
-                    {
-                        "tx_id": r.tx_id,
-                        "block": r.block_number,
-                        "timestamp": r.timestamp,
-                        "validation": r.validation_code,
-                        "state": state,
-                        "action": action,
-                        "actor": "",
-                        "signer": f"{r.creator_name} ({r.creator_role})",
-                        "signer_msp_id": r.creator_msp_id,
-                        "signer_fingerprint": r.creator_fingerprint,
-                        "endorsers": list(r.endorsers),
-                    }
-                )
-        except Exception as exc:
-            raise _mapped(exc) from exc
-        return sorted(rows, key=lambda r: (r["block"], r["timestamp"]))
+        return sorted(
+            (self._transaction(tx, action, state) for tx, action, state in described),
+            key=lambda r: (r["block"], r["timestamp"]),
+        )
 
-    def verify_file(self, job_id: str, output: str, path: Path, run: int = 0) -> Verification:
-        """Compare a result file with the digest the ledger records (as `audit verify` does)."""
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise LocalTrouble(f"no file {path}")
-        job = self.job(job_id)
-        run = run or job.current_run
-        result = job.results.get(str(run))
-        if result is None:
-            raise LocalTrouble(f"{job_id} has no recorded result for run {run}")
-        recorded = result.output_digests.get(output)
-        if recorded is None:
-            raise LocalTrouble(
-                f"run {run} of {job_id} records no output {output!r}; "
-                f"it has: {', '.join(sorted(result.output_digests)) or 'none'}"
-            )
-        return Verification(job_id, run, output, recorded, sha256_digest(path.read_bytes()))
+    def _transaction(self, tx_id: str, action: str, state: str) -> dict[str, Any]:
+        from network.audit import transaction_record
 
-    def delivered(self, job_id: str) -> list[Delivered]:
-        """This org's node's delivered outputs of a job (present only at a recipient)."""
-        from node.paths import outputs_dir
+        with mapped_errors():
+            r = transaction_record(self.app.network, tx_id)
+        return {
+            "tx_id": r.tx_id,
+            "block": r.block_number,
+            "timestamp": r.timestamp,
+            "validation": r.validation_code,
+            "state": state,
+            "action": action,
+            "actor": "",
+            "signer": f"{r.creator_name} ({r.creator_role})",
+            "signer_msp_id": r.creator_msp_id,
+            "signer_fingerprint": r.creator_fingerprint,
+            "endorsers": list(r.endorsers),
+        }
 
-        root = outputs_dir(self.net_dir, self.org) / job_id
-        found = []
-        for run_path in sorted(root.glob("run-*")):
-            manifest_path = run_path / "manifest.json"
-            if not manifest_path.is_file():
-                continue
-            manifest = json.loads(manifest_path.read_text())
-            files = {
-                name: run_path / str(o.get("file", name))
-                for name, o in manifest.get("outputs", {}).items()
-            }
-            found.append(
-                Delivered(int(manifest.get("run", 0)), run_path, manifest, files)
-            )
-        return found
+    def verify_file(self, job_id: str, output: str, path: Path, run: int = 0) -> Any:
+        """Compare a result file with the digest the ledger records (`audit verify`)."""
+        return app_audit.verify_output(self.app, job_id, output, Path(path).expanduser(), run)
 
     # ---- actions -------------------------------------------------------------------------------
 
     def approve_job(self, job_id: str) -> Job:
-        return Job.model_validate(self._submit("ApproveJob", job_id))
+        return app_jobs.approve_job(self.app, job_id)
 
     def reject_job(self, job_id: str, reason: str) -> Job:
-        return Job.model_validate(self._submit("RejectJob", job_id, reason))
+        return app_jobs.reject_job(self.app, job_id, reason)
 
     def vote_job(self, job_id: str, vote: str) -> Job:
-        return Job.model_validate(self._submit("VoteJob", job_id, vote))
+        return app_jobs.vote_job(self.app, job_id, vote)
 
     def request_job(
         self,
@@ -481,54 +324,36 @@ class Session:
         max_runs: int,
         dealer: str | None = None,
     ) -> Job:
-        body: dict[str, Any] = {
-            "protocol": protocol,
-            "inputs": inputs,
-            "parameters": parameters,
-            "outputs": outputs,
-            "expires_in_seconds": expires_in_seconds,
-            "max_runs": max_runs,
-        }
-        if dealer:
-            body["dealer"] = dealer
-        return Job.model_validate(self._submit("RequestJob", canonical_json(body).decode()))
+        request = app_jobs.build_request(
+            protocol, inputs, parameters, outputs, expires_in_seconds, max_runs, dealer
+        )
+        return app_jobs.request_job(self.app, request)
 
     def propose(
         self, action: str, org: str, reason: str, roles: list[str] | None = None
     ) -> Proposal:
-        body: dict[str, Any] = {"action": action, "org": org, "reason": reason}
         if action == "join":
-            from alliance.profile import load_profile
-
-            entry = load_profile(self.net_dir).orgs.get(org)
-            if entry is None:
-                raise LocalTrouble(
-                    f"{org!r} has no identity material in this network yet; create it with "
-                    f"`alliance network add-org --dir NET {org}` first"
-                )
-            body["msp_id"] = entry.msp_id
-            body["roles"] = roles or ["member"]
-        elif action == "set_roles":
-            body["roles"] = roles or []
-        return Proposal.model_validate(self._submit("ProposeMember", canonical_json(body).decode()))
+            return app_members.propose_join(self.app, org, (roles or ["member"])[0], reason)
+        if action == "remove":
+            return app_members.propose_removal(self.app, org, reason)
+        return app_members.propose_roles(self.app, org, roles or [], reason)
 
     def vote_proposal(self, proposal_id: str, vote: str) -> Proposal:
-        return Proposal.model_validate(self._submit("VoteProposal", proposal_id, vote))
+        return app_members.vote_proposal(self.app, proposal_id, vote)
 
     def preview_file(self, path: Path, rows: int = 5) -> FilePreview:
-        """First rows and inferred schema of a CSV or Parquet file (nothing is sent)."""
+        """TUI-only: first rows and inferred schema of a CSV or Parquet file (nothing is sent)."""
         from itertools import islice
 
         from alliance.datafile import infer_schema, iter_batches, schema_dicts
 
-        try:
-            schema = infer_schema(Path(path))
+        path = Path(path).expanduser()
+        with mapped_errors():
+            schema = infer_schema(path)
             first: list[list[str]] = []
-            for batch in islice(iter_batches(Path(path), schema, batch_rows=rows), 1):
+            for batch in islice(iter_batches(path, schema, batch_rows=rows), 1):
                 first = [list(r) for r in zip(*batch, strict=True)]
-        except Exception as exc:
-            raise _mapped(exc) from exc
-        return FilePreview(Path(path), schema_dicts(schema), first[:rows])
+        return FilePreview(path, schema_dicts(schema), first[:rows])
 
     def register_dataset(
         self,
@@ -538,85 +363,42 @@ class Session:
         types: dict[str, str] | None = None,
         description: str = "",
         tags: list[str] | None = None,
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> Dataset:
-        """Fingerprint the file here (schema, rows, Merkle root), register only those on the
-        ledger, and tell this org's node store where the rows live (as `dataset register`)."""
-        from alliance.datafile import Column, infer_schema, iter_batches
-        from alliance.fingerprint import fingerprint_batches
+        """Fingerprint the file here and register only its description (`dataset register`)."""
+        total = _row_total(Path(path).expanduser())
 
-        path = Path(path).expanduser().resolve()
-        try:
-            schema = infer_schema(path)
-            if types:
-                schema = [Column(c.name, types.get(c.name, c.type)) for c in schema]
-            total = _row_total(path)
-            done = 0
+        def report(p: Progress) -> None:
+            if progress is not None:
+                progress(int(p.done), int(p.total) if p.total is not None else total)
 
-            def counted() -> Iterator[list[list[str]]]:
-                nonlocal done
-                for batch in iter_batches(path, schema):
-                    done += len(batch[0]) if batch else 0
-                    if progress is not None:
-                        progress(done, total)
-                    yield batch
-
-            fp = fingerprint_batches(schema, counted())
-        except Exception as exc:
-            raise _mapped(exc) from exc
-        spec = {
-            "name": name,
-            "schema": fp.schema,
-            "row_count": fp.row_count,
-            "fingerprint": fp.fingerprint,
-            "description": description,
-            "tags": sorted(set(tags or [])),
-        }
-        dataset = Dataset.model_validate(
-            self._submit("RegisterDataset", canonical_json(spec).decode())
+        registration = app_datasets.register_dataset(
+            self.app,
+            name,
+            file=Path(path),
+            description=description,
+            tags=list(tags or []),
+            types=types or {},
+            progress=report,
         )
-        self._remember_locally(name, str(path), fp, dataset)
-        return dataset
-
-    def _remember_locally(self, name: str, location: str, fp: Any, dataset: Dataset) -> None:
-        from node.paths import node_store_path
-        from node.store import LocalDataset, NodeStore
-
-        try:
-            store = NodeStore(node_store_path(self.net_dir, self.org))
-            store.put_dataset(
-                LocalDataset(
-                    name=name,
-                    location=location,
-                    columns_json=json.dumps(fp.schema),
-                    row_count=fp.row_count,
-                    fingerprint=fp.fingerprint,
-                    merkle_root=fp.merkle_root,
-                    ledger_version=dataset.version,
-                    ledger_tx=dataset.updated_tx,
-                )
-            )
-        except Exception as exc:
-            raise _mapped(exc) from exc
+        return registration.dataset
 
     def retire_dataset(self, name: str) -> Dataset:
-        return Dataset.model_validate(self._submit("RetireDataset", name))
+        return app_datasets.retire_dataset(self.app, name)
 
-    # ---- events --------------------------------------------------------------------------------
+    # ---- events (TUI-only) ---------------------------------------------------------------------
 
     def events(self, start_block: int | None, after_tx_id: str = "") -> Any:
         """The chaincode-event stream from `start_block` (None: the next commit)."""
-        conn = self._connection()
-        try:
-            return conn.network.chaincode_events(
-                conn.profile.chaincode, start_block=start_block, after_tx_id=after_tx_id
+        app = self.app
+        with mapped_errors():
+            return app.network.chaincode_events(
+                app.chaincode, start_block=start_block, after_tx_id=after_tx_id
             )
-        except Exception as exc:
-            raise _mapped(exc) from exc
 
 
 def _row_total(path: Path) -> int | None:
-    """Rows in a data file, cheaply (CSV: lines minus the header; Parquet: its metadata)."""
+    """Rows in a data file, cheaply (CSV: non-blank lines minus the header; Parquet: metadata)."""
     try:
         if path.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
@@ -626,7 +408,3 @@ def _row_total(path: Path) -> int | None:
             return max(sum(1 for line in f if line.strip()) - 1, 0)
     except Exception:
         return None
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

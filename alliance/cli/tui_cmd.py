@@ -1,11 +1,10 @@
-"""`alliance tui`: the governance terminal UI (see `tui/`)."""
+"""`alliance tui`: the governance terminal UI (see `tui/`); errors map like every command's."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from alliance.cli.output import emit_error
 from alliance.cli.session import acting_org, add_dir_option, net_dir
 
 
@@ -19,10 +18,5 @@ def register(groups: Any) -> None:
 
 def open_tui(args: argparse.Namespace) -> int:
     import tui
-    from tui.backend import BackendError
 
-    try:
-        return tui.run(net_dir(args), acting_org(args), args.user)
-    except BackendError as exc:
-        emit_error(str(exc))
-        return 4
+    return tui.run(net_dir(args), acting_org(args), args.user)

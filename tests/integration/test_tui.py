@@ -200,13 +200,13 @@ async def test_a_job_requested_in_the_wizard_and_approved_in_a_second_app_comple
 
     job = alliance.evaluate("bank", "GetJob", job_id)
     assert job["state"] == "COMPLETED"
+    digest = job["results"]["1"]["output_digests"]["result"]
     recipient = app_for(alliance, "telecom")
     async with recipient.run_test(size=SIZE) as pilot:
         await ledger_answers(pilot)
         recipient.open_job(job_id)
-        await until(pilot, lambda: "run 1" in text_of(recipient, "#output"),
-                    "the recipient sees its delivered output")
-        assert "result" in text_of(recipient, "#output")
+        await until(pilot, lambda: digest in text_of(recipient, "#output"),
+                    "the recipient sees its delivered output with the ledger's digest")
 
 
 async def test_rejecting_with_a_reason_records_it_on_the_ledger(alliance: DemoFlow) -> None:

@@ -41,7 +41,7 @@ class DatasetDetailScreen(AllianceScreen):
             yield Label("Version history", classes="section")
             yield Static(id="history")
 
-    def fetch(self) -> tuple[Dataset, list[dict[str, Any]]]:
+    def fetch(self) -> tuple[Dataset, list[Any]]:
         return (
             self.session.dataset(self.dataset_id),
             self.session.dataset_history(self.dataset_id),
@@ -76,14 +76,14 @@ class DatasetDetailScreen(AllianceScreen):
         for col in ("when", "version", "status", "rows", "fingerprint", "tx"):
             hist.add_column(col, overflow="fold")
         for h in history:
-            v = h.get("value") or {}
+            v = h.value or {}
             hist.add_row(
-                local_time(_seconds(h.get("timestamp"))),
+                local_time(h.timestamp),
                 str(v.get("version", "")),
-                "deleted" if h.get("is_delete") else str(v.get("status", "")),
+                "deleted" if h.is_delete else str(v.get("status", "")),
                 str(v.get("row_count", "")),
                 str(v.get("fingerprint", "")),
-                str(h.get("tx_id", "")),
+                h.tx_id,
             )
         self.query_one("#history", Static).update(hist)
         self.refresh_bindings()
@@ -130,13 +130,3 @@ class DatasetDetailScreen(AllianceScreen):
             decided,
         )
 
-
-def _seconds(value: Any) -> int | None:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, dict):
-        return int(value.get("seconds", 0)) or None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

@@ -13,20 +13,18 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
+from alliance.app.results import DeliveredOutput
 from alliance.models import Job
-from tui.backend import Delivered
 from tui.screens.base import AllianceScreen
 from tui.screens.modals import ConfirmModal, ReasonModal, VerifyForm, VerifyModal
 from tui.widgets.authorization import job_authorization, job_status_table
-
-PREVIEW_BYTES = 2000
 
 
 @dataclass(frozen=True)
 class JobData:
     job: Job
     awaits_me: bool
-    delivered: list[Delivered]
+    delivered: list[DeliveredOutput]
 
 
 class JobDetailScreen(AllianceScreen):
@@ -76,15 +74,13 @@ class JobDetailScreen(AllianceScreen):
             return Text("this org receives no output of this job")
         if not data.delivered:
             return Text(f"{', '.join(mine)}: not delivered to this org's node yet")
-        parts: list[Any] = []
+        t = Table(expand=True, show_edge=False)
+        for col in ("run", "output", "value / file", "digest (as on the ledger)"):
+            t.add_column(col, overflow="fold")
         for d in data.delivered:
-            t = Table(title=f"run {d.run} — {d.directory}", title_justify="left", expand=True,
-                      show_edge=False)
-            t.add_column("output")
-            t.add_column("file / value", overflow="fold")
-            for name, path in sorted(d.files.items()):
-                t.add_row(name, f"{path}\n{_peek(path)}")
-            parts.append(t)
+            shown = d.value if d.value is not None else f"({d.bytes} bytes, {d.kind})"
+            t.add_row(str(d.run), d.name, f"{shown}\n{d.path}", d.digest)
+        parts: list[Any] = [t]
         return Group(*parts)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -149,8 +145,8 @@ class JobDetailScreen(AllianceScreen):
         default = ""
         output = "result"
         if self.data and self.data.delivered:
-            name, path = next(iter(sorted(self.data.delivered[-1].files.items())))
-            default, output = str(path), name
+            last = self.data.delivered[-1]
+            default, output = last.path, last.name
         elif self.data and self.data.job.outputs:
             output = sorted(self.data.job.outputs)[0]
 
@@ -160,24 +156,3 @@ class JobDetailScreen(AllianceScreen):
 
         self.app.push_screen(VerifyModal(self.job_id, output, default), chosen)
 
-
-def _peek(path: Any) -> str:
-    """A short look at a delivered file: its text if small JSON, else its size."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return f"(unreadable: {exc})"
-    if path.suffix == ".json" and len(data) <= PREVIEW_BYTES:
-        return data.decode("utf-8", "replace")
-    if path.suffix == ".npy":
-        try:
-            import io
-
-            import numpy as np
-
-            arr = np.load(io.BytesIO(data), allow_pickle=False)
-            text = np.array2string(arr, threshold=20)
-            return text if len(text) <= PREVIEW_BYTES else text[:PREVIEW_BYTES] + "…"
-        except Exception:
-            pass
-    return f"({len(data)} bytes)"
