@@ -84,6 +84,18 @@ class AllianceApp(App[None]):
         self.switch_mode("overview")
         if self.watch_events:
             self.watch_ledger()
+        else:
+            self._identify()
+
+    @work(thread=True, group="ledger", exit_on_error=False)
+    def _identify(self) -> None:
+        """Without the event stream: ask the ledger once who this org is."""
+        try:
+            height, read_only = self.session.height(), self.session.read_only
+        except Exception as exc:
+            self.call_from_thread(self.ledger_down, _problem(exc))
+            return
+        self.call_from_thread(self._ledger_up, height, read_only)
 
     def on_unmount(self) -> None:
         self._close_stream()
@@ -190,6 +202,11 @@ class AllianceApp(App[None]):
         from tui.screens.job_detail import JobDetailScreen
 
         self.push_screen(JobDetailScreen(job_id))
+
+    def push_screen_dataset(self, dataset_id: str) -> None:
+        from tui.screens.dataset_detail import DatasetDetailScreen
+
+        self.push_screen(DatasetDetailScreen(dataset_id))
 
     def open_proposal(self, proposal_id: str) -> None:
         self.switch_mode("members")

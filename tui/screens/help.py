@@ -13,6 +13,7 @@ TIPS = (
     ("ctrl+p", "command palette: every screen and action by name"),
     ("/", "filter the table under the cursor"),
     ("enter", "open the selected row"),
+    ("arrows", "move in a table"),
     ("esc", "back (or clear the filter)"),
     ("tab", "next widget"),
 )
@@ -36,6 +37,8 @@ class HelpScreen(ModalScreen[None]):
         for key, active in self.bindings.items():
             b = active.binding
             if not active.enabled or not b.description or (key, b.description) in seen:
+                continue
+            if not (b.show or b.id):  # widgets' own cursor keys: see TIPS
                 continue
             seen.add((key, b.description))
             table.add_row(active.binding.key_display or key, b.description)

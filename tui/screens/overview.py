@@ -62,11 +62,11 @@ class OverviewScreen(AllianceScreen):
         assert isinstance(data, OverviewData)
         p = data.pending
         me = self.session
-        role = "read-only (auditor)" if self.alliance.read_only else "member admin"
+        role = "read-only" if self.alliance.read_only else "member"
         self.query_one("#summary", Static).update(
-            f"{me.org} as {me.user} · {role} · ledger height {data.height} · "
-            f"pending: {len(p.approvals)} approvals, {len(p.job_votes)} job votes, "
-            f"{len(p.proposals)} membership votes"
+            f"{me.org} ({me.user}, {role}) · height {data.height} · waiting for me: "
+            f"{len(p.approvals)} approvals, {len(p.job_votes)} job votes, "
+            f"{len(p.proposals)} member votes"
         )
         self.query_one("#members", FilterTable).set_rows(
             [(m.org, (m.org, ",".join(m.roles), m.status.value)) for m in data.members]
