@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alliance.canonical import canonical_json, is_digest
+from alliance.failures import FailureCode
 from alliance.protocols import PROTOCOLS
 
 COLUMN_TYPES = ("string", "integer", "decimal", "boolean", "date")
@@ -402,8 +403,16 @@ class RunResult(Record):
 
 
 class Failure(TxMark):
+    """One party's failure of a run, as published: a code, the rendered fixed-template message
+    (`reason`) and the checked references (alliance/failures.py). Never free text."""
+
     reason: str
     run: int
+    code: FailureCode | None = None
+    """None only on failures recorded before reasons were coded."""
+    input: str | None = None
+    row: int | None = None
+    peer: str | None = None
 
 
 class Job(Record):

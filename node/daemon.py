@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from alliance.profile import load_profile
-from node.errors import ProtocolAborted, ProtocolTimeout, TransportError
+from node.errors import DeadlineExceeded, ProtocolAborted, TransportError
 from node.ledger import GatewayJobLedger
 from node.listener import LedgerListener
 from node.mpc.grpc_transport import ClientTls, MpcServer, PeerEndpoint, ServerTls
@@ -316,7 +316,7 @@ class NodeDaemon:
                 self._run_protocol(job, run, inputs, deadline_seconds), limit
             )
         except TimeoutError as exc:
-            raise ProtocolTimeout(
+            raise DeadlineExceeded(
                 f"{self.org}: run {run} of {job.job_id} did not end within {limit:.0f} s "
                 f"({exc}); it was cancelled"
             ) from None
@@ -339,7 +339,7 @@ class NodeDaemon:
                 reason = (f"{self.org}: run {run} of {job.job_id} exceeded its deadline of "
                           f"{deadline:.0f} s")
                 await transport.abort(reason)
-                raise ProtocolTimeout(reason) from None
+                raise DeadlineExceeded(reason) from None
         return result, transport.transcript_digest
 
 

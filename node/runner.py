@@ -14,7 +14,9 @@ For a job where this org is a participant, `handle(job_id)`:
    digest, input fingerprints, engine version); the staged outputs are delivered (one rename) only
    once the ledger judges the run COMPLETED, and discarded if it ends DISPUTED or FAILED or is not
    judged within the job deadline;
-5. on any error reports FailJob with the reason and delivers nothing.
+5. on any error reports FailJob with a coded reason (node/failures.py: a code, its own input, a
+   row, a peer — never the error's text) and delivers nothing; the full detail goes to the node's
+   local failure log (node/failure_log.py), which `alliance job why JOB` reads.
 
 Handling is serialised per job (one worker at a time per job; an event arriving meanwhile makes
 the worker look once more when done). Jobs run concurrently with each other.
@@ -37,14 +39,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from alliance.canonical import sha256_digest
+from alliance.failures import FailureReport
 from alliance.models import Job, JobState
 from network.errors import CommitError, ContractRejected, NetworkError
+from node import failure_log
 from node.errors import DatasetError, GateRefused, NodeError
+from node.failures import NODE_STOPPED, classify
 from node.gate import check_job
 from node.ledger import JobLedger
 from node.mpc.protocol import InputRef, JobContext, LocalInputs, ProtocolResult
 from node.outputs import PendingOutputs, stage_outputs
-from node.sources import open_source
+from node.sources import TYPES_MARK, open_source
 from node.store import NodeStore
 
 log = logging.getLogger("node.runner")
@@ -110,7 +115,7 @@ class FingerprintCache:
         stamp: tuple[int, int] | None = None
         if "://" not in location:
             try:
-                st = os.stat(location)
+                st = os.stat(location.partition(TYPES_MARK)[0])
             except OSError as exc:
                 raise DatasetError(f"cannot read {location}: {exc.strerror}") from exc
             stamp = (st.st_size, st.st_mtime_ns)
@@ -149,6 +154,7 @@ class JobRunner:
         job_deadline: float = 120.0,
         clock: Callable[[], float] = time.time,
         workers: int = 4,
+        failure_dir: Path | None = None,
     ) -> None:
         self.org = org
         self.store = store
@@ -159,6 +165,8 @@ class JobRunner:
         self.job_deadline = job_deadline
         self.clock = clock
         self.fingerprints = FingerprintCache()
+        self.failure_dir = Path(failure_dir) if failure_dir else self.outputs_root.parent
+        """Where the local failure log lives (the node's directory)."""
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"job-{org}")
         self._lock = threading.Lock()
         self._busy: set[str] = set()
@@ -229,11 +237,12 @@ class JobRunner:
                 continue
             reason = f"{self.org}'s node stopped during run {record.run}; the run was abandoned"
             self.store.record_run(record.job_id, record.run, "failed", reason)
+            self._log_failure(record.job_id, record.run, NODE_STOPPED, reason)
             try:
                 job = self.ledger.get_job(record.job_id)
                 if (job.state in (JobState.RUNNING, JobState.FAILED)
                         and job.current_run == record.run and self.org not in job.failures):
-                    self.ledger.fail(record.job_id, reason)
+                    self.ledger.fail(record.job_id, NODE_STOPPED)
             except (NetworkError, NodeError) as exc:
                 log.warning("job %s: could not report the abandoned run: %s", record.job_id, exc)
         try:
@@ -264,7 +273,7 @@ class JobRunner:
         try:
             check_job(job, self.org, int(self.clock()), self._local_fingerprints(job))
         except GateRefused as exc:
-            return self._refuse(job, str(exc))
+            return self._refuse(job, exc)
         claimed = self._claim(job_id)
         if claimed is None:
             return Outcome(job_id, "ignored", job.current_run, "no longer claimable")
@@ -289,21 +298,24 @@ class JobRunner:
                 time.sleep(0.05)
         return None
 
-    def _refuse(self, job: Job, reason: str) -> Outcome:
-        """The gate refused a live job this org takes part in: say so on the ledger."""
+    def _refuse(self, job: Job, exc: GateRefused) -> Outcome:
+        """The gate refused a live job this org takes part in: say so on the ledger (coded)."""
         run = job.current_run if job.state == JobState.RUNNING else job.runs_used + 1
-        message = f"{self.org} refused to run {job.id}: {reason}"
-        log.warning(message)
+        reason = str(exc)
+        log.warning("%s refused to run %s: %s", self.org, job.id, reason)
         self.store.record_run(job.id, run, "refused", reason)
+        report = classify(exc, self.org, self._own_refs(job))
+        self._log_failure(job.id, run, report, failure_log.describe(exc))
         if self.org not in job.failures:
             try:
-                self.ledger.fail(job.id, message)
+                self.ledger.fail(job.id, report)
             except (ContractRejected, CommitError) as exc:
                 log.info("job %s: FailJob not accepted: %s", job.id, exc)
         return Outcome(job.id, "refused", run, reason)
 
     def _run(self, job_id: str, run: int, claim_tx: str) -> Outcome:
         pending = None
+        job = None
         try:
             job = self.ledger.get_job(job_id)
             inputs, fingerprints = self._load_inputs(job)
@@ -346,16 +358,32 @@ class JobRunner:
                 held, pending = pending, None
                 detail += "; " + self._hold(after, run, held, receipt_tx, detail)
             return Outcome(job_id, "done", run, detail)
-        except Exception as exc:  # every failure becomes the job's reason on the ledger
+        except Exception as exc:  # every failure becomes a coded reason on the ledger
             if pending is not None:
                 pending.discard()
-            reason = _reason(self.org, exc)
+            reason = failure_log.describe(exc)
+            report = classify(exc, self.org, self._own_refs(job) if job is not None else set())
             self.store.record_run(job_id, run, "failed", reason)
+            self._log_failure(job_id, run, report, reason)
             try:
-                self.ledger.fail(job_id, reason)
+                self.ledger.fail(job_id, report)
             except (ContractRejected, CommitError, NetworkError) as fail_exc:
                 log.warning("job %s: could not report the failure: %s", job_id, fail_exc)
             return Outcome(job_id, "failed", run, reason)
+
+    def _own_refs(self, job: Job) -> set[str]:
+        """This org's input references and datasets of `job`: all a failure report may name."""
+        return {i.ref for i in job.inputs if i.owner == self.org} | set(self._own_datasets(job))
+
+    def _log_failure(self, job_id: str, run: int, report: FailureReport, detail: str) -> None:
+        entry = failure_log.FailureEntry(
+            job_id=job_id, run=run, at=int(self.clock()), code=report.code.value,
+            input=report.input, row=report.row, peer=report.peer, detail=detail,
+        )
+        try:
+            failure_log.record(self.failure_dir, entry)
+        except OSError as exc:
+            log.error("job %s: could not write the local failure log: %s", job_id, exc)
 
     # ---- outputs waiting for the run's verdict -----------------------------------------------
 
@@ -452,7 +480,8 @@ class JobRunner:
             try:
                 found[dataset_id] = self.fingerprints.fingerprint(local.location)
             except DatasetError as exc:
-                raise GateRefused(f"local data of {dataset_id} cannot be read: {exc}") from exc
+                raise GateRefused(f"local data of {dataset_id} cannot be read: {exc}",
+                                  code="input_unreadable", input_ref=dataset_id) from exc
         return found
 
     def _load_inputs(self, job: Job) -> tuple[LocalInputs, dict[str, str]]:
@@ -471,18 +500,12 @@ class JobRunner:
                     [i.column for i in items]
                 )
             except DatasetError as exc:
-                raise GateRefused(f"local data of {dataset_id} cannot be read: {exc}") from exc
+                raise GateRefused(f"local data of {dataset_id} cannot be read: {exc}",
+                                  code="input_unreadable", input_ref=dataset_id) from exc
             found[dataset_id] = fp.fingerprint
             for item in items:
                 inputs[item.ref] = columns[item.column]
         return inputs, found
-
-
-def _reason(org: str, exc: BaseException) -> str:
-    if isinstance(exc, GateRefused):
-        return f"{org} refused to run: {exc}"
-    text = str(exc) or type(exc).__name__
-    return f"{org}: {type(exc).__name__}: {text}"
 
 
 def describe_outcomes(outcomes: Iterable[Outcome]) -> list[dict[str, Any]]:

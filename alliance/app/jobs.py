@@ -250,5 +250,42 @@ def wait_for_job(
 
 def _ended(job: Job, require_completed: bool) -> Job:
     if require_completed and job.state != JobState.COMPLETED:
-        raise JobEnded(f"{job.id} ended {job.state.value}: {STATE_MEANING[job.state]}")
+        why = [f"{org}: {f.reason}" for org, f in sorted(job.failures.items())]
+        if job.rejection is not None:
+            why.append(f"{job.rejection.org}: {job.rejection.reason}")
+        if job.revocation is not None:
+            why.append(f"{job.revocation.org}: {job.revocation.reason}")
+        detail = f" ({'; '.join(why)})" if why else ""
+        raise JobEnded(f"{job.id} ended {job.state.value}{detail}: {STATE_MEANING[job.state]}")
     return job
+
+
+@dataclass(frozen=True)
+class Why:
+    """Why a job failed: the coded reasons every member reads on the ledger, and the detail only
+    the acting org's own node holds (its local failure log)."""
+
+    job: Job
+    ledger: dict[str, dict[str, Any]]
+    local: list[dict[str, Any]]
+
+
+def job_why(session: Session, job_id: str) -> Why:
+    """The ledger's failure reasons of a job and this org's node's local detail about them."""
+    from dataclasses import asdict
+
+    from alliance.app.errors import mapped_errors
+    from node import failure_log
+    from node.paths import node_dir
+
+    job = show_job(session, job_id)
+    if session.org not in job.participants:
+        raise BadInput(
+            f"{session.org} is not a participant of {job.id}; the local detail of a failure is "
+            f"kept by the participants' nodes ({', '.join(job.participants)}): run this `--as` one"
+        )
+    ledger = {org: f.model_dump(mode="json") for org, f in sorted(job.failures.items())}
+    with mapped_errors():
+        entries = failure_log.read(node_dir(session.net_dir, session.org), job.id)
+    local = [asdict(e) for e in entries]
+    return Why(job, ledger, local)

@@ -10,7 +10,6 @@ the ledger at one address across `down`/`up`.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,16 +119,6 @@ def choose_engine(net_dir: Path, engine: str | None, switch_engine: bool) -> str
     return engine
 
 
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def _member_nodes(profile: Any) -> list[str]:
     return [org for org in profile.member_orgs() if "member" in profile.orgs[org].roles]
 
@@ -154,7 +143,7 @@ def _set_devnet_port(net_dir: Path, port: int) -> None:
 
 def _devnet_up(net_dir: Path, options: dict[str, int], progress: ProgressFn) -> Component:
     from alliance.profile import load_profile
-    from network.devnet.launcher import devnet_status, start_devnet
+    from network.devnet.launcher import devnet_status, port_is_free, start_devnet
 
     status = devnet_status(net_dir)
     if status.running:

@@ -152,6 +152,18 @@ def delivered_runs(net_dir: Path, org: str) -> list[dict[str, Any]]:
 
 
 def _ids(path: Path) -> Iterator[str]:
+    """The ids of an intersection output: a CSV file with the header `id` (RFC 4180 quoting),
+    or, from nodes before it was one, plain text with one id a line."""
+    if path.suffix == ".csv":
+        import csv
+
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = csv.reader(f)
+            next(rows, None)
+            for row in rows:
+                if row:
+                    yield row[0]
+        return
     with open(path, encoding="utf-8", newline="\n") as f:
         for line in f:
             text = line.rstrip("\n")

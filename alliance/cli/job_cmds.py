@@ -23,10 +23,10 @@ INPUT_HELP = (
 
 
 def protocols_help() -> str:
-    """The protocols, their outputs and parameters, for `job request --help`."""
-    from alliance.protocols import render_protocols
+    """The protocols, their outputs and parameters (from their specs), for `job request --help`."""
+    from alliance.protocols.help import render_protocols
 
-    return render_protocols()
+    return "protocols (--protocol NAME):\n\n" + render_protocols()
 
 
 def register(groups: Any) -> None:
@@ -105,6 +105,14 @@ def register(groups: Any) -> None:
     p.add_argument("job_id", help=JOB_ID_HELP)
     p.add_argument("--timeout", type=float, default=None, help="give up after SECONDS")
     p.set_defaults(handler=wait_job)
+
+    p = commands.add_parser(
+        "why",
+        help="why a job failed: the ledger's coded reasons and your own node's local detail",
+    )
+    add_dir_option(p)
+    p.add_argument("job_id", help=JOB_ID_HELP)
+    p.set_defaults(handler=job_why)
 
     p = commands.add_parser(
         "result",
@@ -305,4 +313,30 @@ def job_result(args: argparse.Namespace) -> int:
             f"wrote {result.output} of {result.job_id} run {result.run} to {result.path} "
             f"({rows}{result.format})"
         )
+    return 0
+
+
+def job_why(args: argparse.Namespace) -> int:
+    with session(args) as s:
+        why = jobs.job_why(s, args.job_id)
+    if args.json:
+        output.emit_json({"job_id": why.job.id, "state": why.job.state.value,
+                          "ledger": why.ledger, "local": why.local})
+        return 0
+    job = why.job
+    output.emit_message(f"{job.id} is {job.state.value} ({jobs.STATE_MEANING[job.state]})")
+    output.emit_table(
+        "On the ledger (every member reads this)",
+        ("party", "run", "code", "reason", "when"),
+        ((org, f["run"], f.get("code") or "", f["reason"], when(f["at"]))
+         for org, f in why.ledger.items()),
+    )
+    output.emit_table(
+        f"In the local failure log of {args.org}'s node (never on the ledger)",
+        ("run", "code", "input", "row", "peer", "detail", "when"),
+        ((e["run"], e["code"], e["input"] or "", e["row"] or "", e["peer"] or "", e["detail"],
+          when(e["at"])) for e in why.local),
+    )
+    if not why.ledger and not why.local:
+        output.emit_message("no failure is recorded for this job")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -65,7 +66,27 @@ def build_parser() -> argparse.ArgumentParser:
     job_cmds.register(groups)
     for extra in _optional_groups():
         extra.register(groups)
+    _add_footer(parser)
     return parser
+
+
+SUBCOMMAND_FOOTER = (
+    "Global options --dir NET --as ORG --user USER --json go before or after the subcommand; "
+    "keys open with ALLIANCE_PASSPHRASE; exit codes: 0 done, 1 refused by the ledger, 2 bad "
+    "command line, 3 unreachable, 4 local trouble (files, keys, data), 5/6 job wait ended "
+    "otherwise/timed out (see `alliance --help`)."
+)
+
+
+def _add_footer(parser: argparse.ArgumentParser) -> None:
+    """Every subcommand's --help ends with the global options, the passphrase and exit codes."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.formatter_class = argparse.RawDescriptionHelpFormatter
+                footer = "\n".join(textwrap.wrap(SUBCOMMAND_FOOTER, 78))
+                sub.epilog = f"{sub.epilog}\n\n{footer}" if sub.epilog else footer
+                _add_footer(sub)
 
 
 def _optional_groups() -> list:  # type: ignore[type-arg]

@@ -14,8 +14,10 @@ that involves a removed member cannot move forward (its approvals no longer coun
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from alliance.failures import FailureCode, FailureReport, render_failure
 from alliance.models import (
     MAX_TEXT,
     Approval,
@@ -422,23 +424,60 @@ def _judge(ctx: Context, job: Job, receipts: dict[str, Receipt]) -> RunResult:
     )
 
 
-def fail_job(ctx: Context, job_id: str, reason: str) -> Job:
-    """A participant reports that the job could not run; others may add their reasons."""
+def fail_job(ctx: Context, job_id: str, report_json: str) -> Job:
+    """A participant reports that its part of the job could not run; others may add theirs.
+
+    The report is a `FailureReport` (code, optional input, row, peer), never free text: the
+    contract checks each reference against the job and records the code's fixed message."""
     caller = ctx.writer("fail jobs", admin=False)
     job = _load(ctx, job_id)
     _require_participant(job, caller, "fail")
-    reason = _check_reason(reason)
+    report = _parse_failure(report_json)
+    _check_failure_refs(job, caller.org, report)
     if job.state == JobState.FAILED:
         if caller.org in job.failures:
             raise Conflict(f"{caller.org} already gave its failure reason for {job.id}")
     else:
         _require_state(job, "fail", JobState.APPROVED, JobState.RUNNING)
+    reason = render_failure(report, caller.org, job.id)
     job.failures[caller.org] = Failure(
-        reason=reason, run=job.current_run, tx_id=ctx.tx_id, at=ctx.now
+        reason=reason, run=job.current_run, code=report.code, input=report.input,
+        row=report.row, peer=report.peer, tx_id=ctx.tx_id, at=ctx.now,
     )
     _save(ctx, job, job.state, JobState.FAILED)
-    ctx.emit("JobFailed", _event(job, run=job.current_run, org=caller.org, reason=reason))
+    ctx.emit("JobFailed", _event(
+        job, run=job.current_run, org=caller.org, code=report.code.value, reason=reason,
+    ))
     return job
+
+
+def _parse_failure(report_json: str) -> FailureReport:
+    try:
+        json.loads(report_json)
+    except ValueError:
+        codes = ", ".join(c.value for c in FailureCode)
+        raise InvalidArgument(
+            "FailJob takes a failure report as JSON {\"code\": ..., \"input\"?, \"row\"?, "
+            f"\"peer\"?}}, not free text; codes: {codes}"
+        ) from None
+    return parse_request(FailureReport, report_json, "failure report")
+
+
+def _check_failure_refs(job: Job, org: str, report: FailureReport) -> None:
+    """The input must be one of the caller's own inputs of the job; the peer another party."""
+    if report.input is not None:
+        own = {i.ref for i in job.inputs if i.owner == org}
+        own |= {i.dataset for i in job.inputs if i.owner == org}
+        if report.input not in own:
+            raise InvalidArgument(
+                f"failure input {report.input!r} is not one of {org}'s inputs of {job.id} "
+                f"({', '.join(sorted(own)) or 'none'})"
+            )
+    if report.peer is not None and (report.peer == org or report.peer not in job.participants):
+        others = ", ".join(p for p in job.participants if p != org)
+        raise InvalidArgument(
+            f"failure peer {report.peer!r} is not another participant of {job.id} ({others})"
+        )
 
 
 # --- queries -----------------------------------------------------------------------------------

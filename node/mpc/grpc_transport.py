@@ -51,7 +51,7 @@ import grpc
 import grpc.aio
 import numpy as np
 
-from node.errors import ProtocolAborted, ProtocolTimeout, TransportError
+from node.errors import PeerUnreachable, ProtocolAborted, ProtocolTimeout, TransportError
 from node.mpc.framing import (
     DEFAULT_CHUNK_BYTES,
     KIND_ABORT,
@@ -354,7 +354,7 @@ class GrpcTransport:
                       f"{self.connect_timeout:.0f} s; is its node running and has it opened job "
                       f"{self.job_id}?")
             await self._fail(reason, self._party)
-            raise ProtocolTimeout(reason)
+            raise PeerUnreachable(reason, link.peer)
 
     async def _send_frames(self, link: _Link, frames: Iterator[bytes]) -> None:
         await self._wait_ready(link)

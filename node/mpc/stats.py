@@ -54,7 +54,8 @@ from alliance.canonical import canonical_json, loads
 from alliance.errors import EncodingError, ProtocolSpecError
 from alliance.protocols.stats import OPS as OPS
 from alliance.protocols.stats import OUTPUT, STATS, StatsParams
-from node.errors import ProtocolAborted, ProtocolError
+from node.errors import InputValueError, ProtocolAborted, ProtocolError
+from node.failures import public_abort_reason
 from node.mpc import fixedpoint, sharing
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
 from node.mpc.transport import Transport
@@ -111,7 +112,8 @@ class StatsProtocol:
             columns = _my_columns(job, local_inputs, me)
             local = _local_vector(params, columns, me)
         except ProtocolError as exc:
-            raise await fail(f"{me}: {exc}") from exc
+            await transport.abort(public_abort_reason(exc, me, _own_refs(job, me)))
+            raise ProtocolAborted(f"{me}: {exc}", me) from exc
 
         length = len(local)
         if params.op == "elementwise_sum":
@@ -174,6 +176,20 @@ def _my_columns(job: JobContext, local_inputs: LocalInputs, me: str) -> dict[str
     return columns
 
 
+def _own_refs(job: JobContext, me: str) -> set[str]:
+    return {str(ref) for ref in job.inputs if ref.org == me}
+
+
+def _for_input(key: str, function: Callable[..., np.ndarray], *args: object) -> np.ndarray:
+    """`function(*args)` on input `key`'s column; an InputValueError it raises names the input."""
+    try:
+        return function(*args)
+    except InputValueError as exc:
+        if exc.input_ref is None:
+            exc.input_ref = key
+        raise
+
+
 def _local_vector(params: StatsParams, columns: dict[str, np.ndarray], me: str) -> np.ndarray:
     """This party's contribution in the clear, as uint64 words (fixed point where it is a value)."""
     rows = sum(len(c) for c in columns.values())
@@ -183,12 +199,13 @@ def _local_vector(params: StatsParams, columns: dict[str, np.ndarray], me: str) 
         edges = np.array([float(e) for e in params.edges])
         counts = np.zeros(len(edges) - 1, dtype=np.uint64)
         for key, column in columns.items():
-            values = fixedpoint.to_float(column)
+            values = _for_input(key, fixedpoint.to_float, column)
             if np.isnan(values).any():
-                raise ProtocolError(f"input {key} holds NaN values; clean the column first")
+                raise InputValueError(f"input {key} holds NaN values; clean the column first",
+                                      input_ref=key)
             counts += np.histogram(values, bins=edges)[0].astype(np.uint64)
         return counts
-    encoded = {key: fixedpoint.encode(column, params.scale_bits, f"input {key}")
+    encoded = {key: _for_input(key, fixedpoint.encode, column, params.scale_bits, f"input {key}")
                for key, column in columns.items()}
     limit = fixedpoint.value_limit(params.scale_bits)
     if params.op == "elementwise_sum":

@@ -159,3 +159,21 @@ def test_errors_are_json_on_stderr_with_json(
     error = json.loads(err)
     assert error["exit_code"] == 4 and "network init" in error["message"]
 
+
+
+def test_status_of_a_fabric_net_lists_orderer_peers_and_chaincode_servers_when_stopped(
+    stopped_net: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from network.connection import record_engine
+
+    record_engine(stopped_net, "fabric")
+    code, out, _ = run(capsys, "--json", "network", "status", "--dir", str(stopped_net))
+    assert code == 0
+    report = json.loads(out)
+    assert report["engine"] == "fabric"
+    states = {c["name"]: c["state"] for c in report["components"]}
+    assert states == {
+        "orderer0": "stopped",
+        **{f"{kind}.{org}": "stopped" for org in MEMBERS for kind in ("peer0", "chaincode")},
+        **{f"node {org}": "stopped" for org in MEMBERS},
+    }

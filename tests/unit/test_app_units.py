@@ -113,3 +113,53 @@ def test_a_declared_type_overrides_inference(tmp_path: Path) -> None:
     path.write_text('id,amount\n1,"1,234.50"\n2,7\n')
     schema = infer_schema(path, {"amount": "string", "id": "decimal"})
     assert [(c.name, c.type) for c in schema] == [("id", "decimal"), ("amount", "string")]
+
+
+def _help(*argv: str) -> str:
+    import contextlib
+    import io
+
+    from alliance.cli.main import main
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    return buffer.getvalue()
+
+
+def test_help_names_the_passphrase_variable_and_every_exit_code() -> None:
+    text = _help()
+    assert "ALLIANCE_PASSPHRASE" in text
+    for code in ("0", "1", "2", "3", "4", "5", "6"):
+        assert f"\n  {code} " in text
+
+
+def test_job_request_help_lists_protocols_ops_and_parameters() -> None:
+    text = _help("job", "request")
+    for word in ("ORG/DATASET:COLUMN", "stats", "psi", "op (required)", "histogram", "bins",
+                 "normalize", "engine", "ALLIANCE_PASSPHRASE"):
+        assert word in text, word
+
+
+def test_fingerprinting_reports_rows_read(tmp_path: Path) -> None:
+    from alliance.app.datasets import fingerprint_source
+    from node.sources import FileSource
+
+    path = tmp_path / "rows.csv"
+    path.write_text("id,v\n" + "".join(f"r{i},{i}\n" for i in range(70000)))
+    seen: list[tuple[str, float]] = []
+    fp = fingerprint_source(FileSource(path), lambda p: seen.append((p.task, p.done)))
+    assert fp.row_count == 70000
+    counts = [done for task, done in seen if task.startswith("fingerprinting")]
+    assert counts[-1] == 70000 and len(counts) >= 3  # batches of 65536 rows, then done
+
+
+def test_json_errors_go_to_stderr_as_objects(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from alliance.cli.main import main
+
+    code = main(["job", "request", "--json", "--protocol", "stats"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert json.loads(err)["exit_code"] == 2

@@ -40,6 +40,7 @@ from alliance.errors import EncodingError, ProtocolSpecError
 from alliance.protocols.psi import ENGINES as ENGINES
 from alliance.protocols.psi import OUT_CARDINALITY, OUT_INTERSECTION, PSI, PsiParams
 from node.errors import DatasetError, ProtocolAborted, ProtocolError
+from node.failures import public_abort_reason
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
 from node.mpc.psi.ecdh import run_ecdh
 from node.mpc.psi.engine import run_kkrt
@@ -108,9 +109,11 @@ class PsiProtocol:
             # answering meanwhile
             prepared = await asyncio.to_thread(prepare_ids, column, norm, self.stream_rows)
         except (ProtocolError, DatasetError, ValueError) as exc:
-            reason = f"{me}: {exc}"
-            await transport.abort(reason)
-            raise ProtocolAborted(reason, me) from exc
+            mine = [str(ref) for ref in job.inputs if ref.org == me]
+            if isinstance(exc, DatasetError) and exc.input_ref is None and len(mine) == 1:
+                exc.input_ref = mine[0]
+            await transport.abort(public_abort_reason(exc, me, set(mine)))
+            raise ProtocolAborted(f"{me}: {exc}", me) from exc
 
         phases.mark("prepare")
         hello = {"version": VERSION, "n": len(prepared), "engine": requested,
@@ -152,7 +155,8 @@ class PsiProtocol:
         except ProtocolAborted:
             raise
         except Exception as exc:
-            raise await _fail(transport, f"{me}: {type(exc).__name__}: {exc}") from exc
+            await transport.abort(public_abort_reason(exc, me, set()))
+            raise ProtocolAborted(f"{me}: {type(exc).__name__}: {exc}", me) from exc
         phases.mark(engine)
         n_mine = len(prepared)
         prepared.drop_digests()
