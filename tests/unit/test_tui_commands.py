@@ -54,3 +54,21 @@ async def test_help_lists_the_screen_keys() -> None:
         assert isinstance(app.screen, HelpScreen)
         descriptions = {a.binding.description for a in app.screen.bindings.values()}
     assert {"Approve", "Reject", "Trail", "Copy id"} <= descriptions
+
+
+async def test_slash_filters_a_table_and_escape_clears_it() -> None:
+    from tui.widgets.filter_table import FilterTable
+
+    app = AllianceApp(SeededSession("bank"), watch_events=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(pilot)
+        app.switch_mode("datasets")
+        await settled(pilot)
+        table = app.screen.query_one("#datasets", FilterTable)
+        table.table.focus()
+        await pilot.press("slash", *"telecom")
+        await pilot.pause()
+        assert table.keys == ["telecom/legacy", "telecom/subscribers"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(table.keys) == 4

@@ -24,6 +24,7 @@ WRITE_ACTIONS: frozenset[str] = frozenset(
         "vote_yes",
         "vote_no",
         "vote",
+        "vote_job",
         "propose",
         "register",
         "retire",

@@ -24,6 +24,9 @@ from tui.widgets.authorization import job_authorization, job_status_table
 class JobData:
     job: Job
     awaits_me: bool
+    """Waiting for this org's approval."""
+    awaits_vote: bool
+    """Waiting for this org's member vote (a protocol the charter puts to a vote)."""
     delivered: list[DeliveredOutput]
 
 
@@ -34,6 +37,8 @@ class JobDetailScreen(AllianceScreen):
         Binding("escape", "back", "Back", id="detail.back"),
         Binding("a", "approve", "Approve", id="job.approve"),
         Binding("x", "reject", "Reject", id="job.reject"),
+        Binding("y", "vote_job('yes')", "Vote yes", id="job.vote_yes"),
+        Binding("n", "vote_job('no')", "Vote no", id="job.vote_no"),
         Binding("t", "trail", "Trail", id="job.trail"),
         Binding("v", "verify", "Verify file", id="job.verify"),
         Binding("c", "copy", "Copy id", id="job.copy"),
@@ -56,8 +61,12 @@ class JobDetailScreen(AllianceScreen):
     def fetch(self) -> JobData:
         job = self.session.job(self.job_id)
         pending = self.session.pending()
-        awaits = any(j.id == job.id for j in (*pending.approvals, *pending.job_votes))
-        return JobData(job, awaits, self.session.delivered(job.id))
+        return JobData(
+            job,
+            any(j.id == job.id for j in pending.approvals),
+            any(j.id == job.id for j in pending.job_votes),
+            self.session.delivered(job.id),
+        )
 
     def show(self, data: Any) -> None:
         assert isinstance(data, JobData)
@@ -88,6 +97,10 @@ class JobDetailScreen(AllianceScreen):
             if self.alliance.read_only:
                 return False
             return bool(self.data and self.data.awaits_me)
+        if action == "vote_job":
+            if self.alliance.read_only:
+                return False
+            return bool(self.data and self.data.awaits_vote)
         return super().check_action(action, parameters)
 
     def action_back(self) -> None:
@@ -121,6 +134,27 @@ class JobDetailScreen(AllianceScreen):
                 )
 
         self.app.push_screen(ConfirmModal("Approve this job?", text, "Approve"), decided)
+
+    def action_vote_job(self, vote: str) -> None:
+        job = self.data.job if self.data else None
+        if job is None:
+            return
+        effect = "counts toward letting it run" if vote == "yes" else "counts against it"
+        text = (
+            f"{job.protocol} requested by {job.requester} is put to a member vote by the charter. "
+            f"Your {vote.upper()} vote {effect}; once enough members have voted the ledger "
+            "decides. Your vote is signed and recorded on the ledger."
+        )
+
+        def decided(ok: bool | None) -> None:
+            if ok:
+                self.act(
+                    lambda: self.session.vote_job(job.id, vote),
+                    lambda j: f"voted {vote} on {j.id}: now {j.state.value}",
+                )
+
+        self.app.push_screen(ConfirmModal(f"Vote {vote} on {job.id}?", text, f"Vote {vote}"),
+                             decided)
 
     def action_reject(self) -> None:
         job_id = self.job_id
