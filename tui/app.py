@@ -76,6 +76,8 @@ class AllianceApp(App[None]):
         self.events_seen = 0
         self._stream: Any = None
         self._refresh_timer: Any = None
+        self._unseen: list[Any] = []
+        """Events committed since the shown screen last heard of them."""
         self.sub_title = f"{session.org} as {session.user}"
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -168,7 +170,7 @@ class AllianceApp(App[None]):
         self.height = max(self.height, height)
         if was_down:
             self.notify("the ledger is back")
-            self._refresh_screen()
+            self._refresh_screen(everything=True)
 
     def ledger_down(self, problem: str) -> None:
         self.ledger_problem = problem
@@ -184,14 +186,16 @@ class AllianceApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, OverviewScreen) and screen.is_mounted:
                 screen.feed_line(line)
+        self._unseen.append(event)
         if self._refresh_timer is None:
             self._refresh_timer = self.set_timer(REFRESH_DELAY, self._refresh_screen)
 
-    def _refresh_screen(self) -> None:
+    def _refresh_screen(self, everything: bool = False) -> None:
         self._refresh_timer = None
+        events, self._unseen = self._unseen, []
         screen = self._current_screen()
         if isinstance(screen, AllianceScreen):
-            screen.ledger_changed()
+            screen.ledger_changed(None if everything else events)
 
     # ---- navigation ----------------------------------------------------------------------------
 

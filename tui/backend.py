@@ -189,17 +189,33 @@ class Session:
         """TUI-only: jobs waiting for this org's approval or vote, proposals for its vote."""
         if self.read_only:
             return PendingDecisions()
-        jobs = [j for j in self.jobs() if j.state == JobState.REQUESTED]
+        jobs = self.jobs()
         return PendingDecisions(
-            approvals=[
-                j for j in jobs if self.org in j.required_approvers and self.org not in j.approvals
-            ],
-            job_votes=[j for j in jobs if j.votes_needed and self.org not in j.votes],
+            approvals=[j for j in jobs if self.awaits_approval(j)],
+            job_votes=[j for j in jobs if self.awaits_vote(j)],
             proposals=[
                 p
                 for p in self.proposals(ProposalState.PENDING.value)
                 if self.org not in p.votes and p.org != self.org
             ],
+        )
+
+    def awaits_approval(self, job: Job) -> bool:
+        """TUI-only: the job waits for this org's approval (it owns an input or deals)."""
+        return (
+            not self.read_only
+            and job.state == JobState.REQUESTED
+            and self.org in job.required_approvers
+            and self.org not in job.approvals
+        )
+
+    def awaits_vote(self, job: Job) -> bool:
+        """TUI-only: the job is put to a member vote and this org has not voted."""
+        return (
+            not self.read_only
+            and job.state == JobState.REQUESTED
+            and job.votes_needed > 0
+            and self.org not in job.votes
         )
 
     def delivered(self, job_id: str) -> list[DeliveredOutput]:
@@ -395,6 +411,26 @@ class Session:
             return app.network.chaincode_events(
                 app.chaincode, start_block=start_block, after_tx_id=after_tx_id
             )
+
+
+def changed_jobs(events: list[Any] | None) -> set[str] | None:
+    """TUI-only: the ids of the jobs `events` are about, or None when some event is about
+    something else (or there is no list): then a screen reads everything again."""
+    import json
+
+    if events is None:
+        return None
+    ids = set()
+    for event in events:
+        try:
+            payload = json.loads(event.payload)
+        except ValueError:
+            return None
+        job_id = payload.get("job_id") if isinstance(payload, dict) else None
+        if not isinstance(job_id, str):
+            return None
+        ids.add(job_id)
+    return ids
 
 
 def _row_total(path: Path) -> int | None:

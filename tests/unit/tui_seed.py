@@ -29,7 +29,7 @@ from alliance.models import (
     TxMark,
     Vote,
 )
-from tui.backend import CertificateInfo, PendingDecisions, Session
+from tui.backend import CertificateInfo, Session
 
 NOW = 1_796_130_000
 """The pinned "now" of every snapshot (2026-12-01 13:40 UTC)."""
@@ -246,11 +246,6 @@ class SeededSession(Session):
 
     def chain(self) -> dict[str, Any]:
         return {"height": 15, "current_block_hash": "ab" * 32, "previous_block_hash": "cd" * 32}
-
-    def pending(self) -> PendingDecisions:
-        if self.read_only:
-            return PendingDecisions()
-        return PendingDecisions(approvals=[JOBS[0]], proposals=[PROPOSALS[0]])
 
     def delivered(self, job_id: str) -> list[DeliveredOutput]:
         if self.org != "telecom" or job_id != JOBS[1].id:

@@ -67,8 +67,9 @@ class AllianceScreen(Screen[None]):
         if self.is_mounted:
             self.reload()
 
-    def ledger_changed(self) -> None:
-        """A chaincode event committed: read again (events are hints; the ledger is the truth)."""
+    def ledger_changed(self, events: list[Any] | None) -> None:
+        """Chaincode events committed (None: the ledger came back, anything may have changed):
+        read again. Events are hints; what is shown is always read from the ledger."""
         self.reload()
 
     def reload(self) -> None:

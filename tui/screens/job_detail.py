@@ -15,6 +15,7 @@ from textual.widgets import Label, Static
 
 from alliance.app.results import DeliveredOutput
 from alliance.models import Job
+from tui.backend import changed_jobs
 from tui.screens.base import AllianceScreen
 from tui.screens.modals import ConfirmModal, ReasonModal, VerifyForm, VerifyModal
 from tui.widgets.authorization import job_authorization, job_status_table
@@ -60,13 +61,17 @@ class JobDetailScreen(AllianceScreen):
 
     def fetch(self) -> JobData:
         job = self.session.job(self.job_id)
-        pending = self.session.pending()
         return JobData(
             job,
-            any(j.id == job.id for j in pending.approvals),
-            any(j.id == job.id for j in pending.job_votes),
+            self.session.awaits_approval(job),
+            self.session.awaits_vote(job),
             self.session.delivered(job.id),
         )
+
+    def ledger_changed(self, events: list[Any] | None) -> None:
+        ids = changed_jobs(events)
+        if ids is None or self.job_id in ids:
+            self.reload()
 
     def show(self, data: Any) -> None:
         assert isinstance(data, JobData)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label
 
 from alliance.models import Job
+from tui.backend import BackendError, changed_jobs
 from tui.format import short_time
 from tui.screens.base import AllianceScreen
 from tui.widgets.filter_table import FilterTable
@@ -49,12 +50,35 @@ class JobsScreen(AllianceScreen):
             return False
         return super().check_action(action, parameters)
 
-    def fetch(self) -> tuple[list[Job], set[str]]:
-        pending = self.session.pending()
-        return self.session.jobs(), {j.id for j in (*pending.approvals, *pending.job_votes)}
+    def fetch(self) -> list[Job]:
+        return self.session.jobs()
+
+    def ledger_changed(self, events: list[Any] | None) -> None:
+        ids = changed_jobs(events)
+        if ids is None or not self._jobs:
+            self.reload()
+        else:
+            self._update(ids)
+
+    @work(thread=True, group="load")
+    def _update(self, ids: set[str]) -> None:
+        """Read only the jobs the events name, and fold them into the list."""
+        try:
+            fresh = [self.session.job(job_id) for job_id in sorted(ids)]
+        except BackendError as exc:
+            self.app.call_from_thread(self.show_error, exc)
+            return
+        self.app.call_from_thread(self._fold, fresh)
+
+    def _fold(self, fresh: list[Job]) -> None:
+        by_id = {j.id: j for j in self._jobs}
+        by_id.update({j.id: j for j in fresh})
+        self.show(list(by_id.values()))
 
     def show(self, data: Any) -> None:
-        self._jobs, self._waiting = data
+        self._jobs = list(data)
+        s = self.session
+        self._waiting = {j.id for j in self._jobs if s.awaits_approval(j) or s.awaits_vote(j)}
         if self.alliance.read_only and self.view != "all":
             self.view = "all"
         self._render_view()

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, RichLog, Static
 
-from alliance.models import Member
-from tui.backend import PendingDecisions
+from alliance.models import Job, Member
+from tui.backend import BackendError, PendingDecisions, changed_jobs
 from tui.format import short_time
 from tui.screens.base import AllianceScreen
 from tui.widgets.filter_table import FilterTable
@@ -27,6 +27,8 @@ class OverviewData:
 
 class OverviewScreen(AllianceScreen):
     TITLE = "Overview"
+
+    _data: OverviewData | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="summary")
@@ -58,8 +60,43 @@ class OverviewScreen(AllianceScreen):
     def fetch(self) -> OverviewData:
         return OverviewData(self.session.members(), self.session.height(), self.session.pending())
 
+    def ledger_changed(self, events: list[Any] | None) -> None:
+        ids = changed_jobs(events)
+        if ids is None or self._data is None:
+            self.reload()
+        else:
+            self._update(ids)
+
+    @work(thread=True, group="load")
+    def _update(self, ids: set[str]) -> None:
+        """Only jobs changed: read those jobs and the height, not every job again."""
+        try:
+            fresh = [self.session.job(job_id) for job_id in sorted(ids)]
+            height = self.session.height()
+        except BackendError as exc:
+            self.app.call_from_thread(self.show_error, exc)
+            return
+        self.app.call_from_thread(self._fold, fresh, height)
+
+    def _fold(self, fresh: list[Job], height: int) -> None:
+        data = self._data
+        if data is None:
+            return
+        s = self.session
+        gone = {j.id for j in fresh}
+        p = data.pending
+        pending = PendingDecisions(
+            approvals=[j for j in p.approvals if j.id not in gone]
+            + [j for j in fresh if s.awaits_approval(j)],
+            job_votes=[j for j in p.job_votes if j.id not in gone]
+            + [j for j in fresh if s.awaits_vote(j)],
+            proposals=p.proposals,
+        )
+        self.show(OverviewData(data.members, max(height, data.height), pending))
+
     def show(self, data: Any) -> None:
         assert isinstance(data, OverviewData)
+        self._data = data
         p = data.pending
         me = self.session
         role = "read-only" if self.alliance.read_only else "member"
