@@ -380,8 +380,10 @@ class Session:
         description: str = "",
         tags: list[str] | None = None,
         progress: ProgressCallback | None = None,
+        update: bool = False,
     ) -> Dataset:
-        """Fingerprint the file here and register only its description (`dataset register`)."""
+        """Fingerprint the file here and register only its description (`dataset register`);
+        with `update`, a new version of one of this org's datasets (`dataset update`)."""
         total = _row_total(Path(path).expanduser())
 
         def report(p: Progress) -> None:
@@ -396,6 +398,7 @@ class Session:
             tags=list(tags or []),
             types=types or {},
             progress=report,
+            update=update,
         )
         return registration.dataset
 

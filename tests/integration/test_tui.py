@@ -6,6 +6,7 @@ ledger restarted under a running app."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -149,6 +150,33 @@ async def test_registering_a_file_puts_its_fingerprint_on_the_ledger(
         assert dataset["row_count"] == 50
         await until(pilot, lambda: dataset["fingerprint"] in text_of(app, "#facts"),
                     "the page shows the full fingerprint")
+
+
+async def test_a_new_version_from_the_dataset_page_bumps_its_version_on_the_ledger(
+    alliance: DemoFlow, tmp_path: Path
+) -> None:
+    data = tmp_path / "branches.csv"
+    data.write_text("branch_id,staff\nB1,3\n")
+    alliance.submit("bank", "RegisterDataset", json.dumps({
+        "name": "branches", "schema": [{"name": "branch_id", "type": "string"},
+                                       {"name": "staff", "type": "integer"}],
+        "row_count": 1, "fingerprint": "sha256:" + "0" * 64, "description": "", "tags": [],
+    }))
+    data.write_text("branch_id,staff\nB1,3\nB2,5\n")
+    app = app_for(alliance, "bank")
+    async with app.run_test(size=SIZE) as pilot:
+        await ledger_answers(pilot)
+        app.push_screen_dataset("bank/branches")
+        await until(pilot, lambda: "new_version" in enabled_actions(app), "the owner may update")
+        await pilot.press("u")
+        app.screen.query_one("#file", Input).value = str(data)
+        await pilot.click("#register")
+        await until(
+            pilot,
+            lambda: alliance.evaluate("bank", "GetDataset", "bank/branches")["version"] == 2,
+            "version 2 is on the ledger",
+        )
+    assert alliance.evaluate("bank", "GetDataset", "bank/branches")["row_count"] == 2
 
 
 async def test_a_job_requested_in_the_wizard_and_approved_in_a_second_app_completes_and_only_the_recipient_sees_its_output(  # noqa: E501

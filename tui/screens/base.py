@@ -28,6 +28,7 @@ WRITE_ACTIONS: frozenset[str] = frozenset(
         "propose",
         "register",
         "retire",
+        "new_version",
         "new_job",
         "submit",
     }

@@ -24,6 +24,7 @@ class DatasetDetailScreen(AllianceScreen):
         Binding("t", "trail", "Trail", id="dataset.trail"),
         Binding("c", "copy", "Copy id", id="dataset.copy"),
         Binding("f", "copy_fingerprint", "Copy fingerprint", id="dataset.copy_fp"),
+        Binding("u", "new_version", "New version", id="dataset.new_version"),
         Binding("ctrl+x", "retire", "Retire", id="dataset.retire"),
     ]
 
@@ -89,7 +90,7 @@ class DatasetDetailScreen(AllianceScreen):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "retire":
+        if action in ("retire", "new_version"):
             if self.alliance.read_only:
                 return False
             return bool(self.dataset and self.dataset.owner == self.session.org
@@ -110,6 +111,12 @@ class DatasetDetailScreen(AllianceScreen):
 
     def action_trail(self) -> None:
         self.alliance.open_trail("dataset", self.dataset_id)
+
+    def action_new_version(self) -> None:
+        from tui.screens.register import RegisterScreen
+
+        if self.dataset is not None:
+            self.app.push_screen(RegisterScreen(new_version_of=self.dataset.name))
 
     def action_retire(self) -> None:
         d = self.dataset

@@ -27,12 +27,24 @@ class RegisterScreen(AllianceScreen):
         Binding("ctrl+s", "register", "Register", id="register.submit"),
     ]
 
+    def __init__(self, new_version_of: str | None = None) -> None:
+        super().__init__()
+        self.new_version_of = new_version_of
+        """The name of one of this org's datasets to register a new version of (None: new)."""
+        if new_version_of:
+            self.title = f"New version of {new_version_of}"
+
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="register-form"):
             yield Label("File (CSV or Parquet) on this machine", classes="field")
             yield Input(placeholder="/path/to/customers.csv", id="file")
             yield Label("Dataset name", classes="field")
-            yield Input(placeholder="customers", id="name")
+            yield Input(
+                value=self.new_version_of or "",
+                placeholder="customers",
+                id="name",
+                disabled=bool(self.new_version_of),
+            )
             yield Label("Description (on the ledger: no values from the rows)", classes="field")
             yield Input(id="description")
             yield Label("Tags (comma separated)", classes="field")
@@ -133,6 +145,7 @@ class RegisterScreen(AllianceScreen):
                 description=self._value("description"),
                 tags=_words(self._value("tags")),
                 progress=progress,
+                update=bool(self.new_version_of),
             )
         except BackendError as exc:
             self.app.call_from_thread(self._failed, exc)
