@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from alliance.app import audit
-from alliance.app.clock import when
+from alliance.app.clock import iso, when
 from alliance.cli import output
 from alliance.cli.session import add_dir_option, session
 
@@ -44,7 +44,7 @@ def trail(args: argparse.Namespace) -> int:
         rows = audit.job_trail(s, args.job_id)
     output.emit_listing(
         args.json,
-        rows,
+        [{**r, "timestamp_iso": iso(r["timestamp"])} for r in rows],
         f"Trail of {args.job_id}",
         ("block", "tx", "time", "action", "state", "signed by", "endorsed by", "validation"),
         lambda r: (

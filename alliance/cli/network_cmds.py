@@ -12,7 +12,6 @@ import argparse
 from typing import Any
 
 from alliance.app import network
-from alliance.app.charter import ensure_charter  # noqa: F401  (kept for callers of the old home)
 from alliance.cli import output
 from alliance.cli.parsing import split_csv
 from alliance.cli.progress import progress_display
