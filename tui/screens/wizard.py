@@ -220,6 +220,15 @@ class WizardScreen(AllianceScreen):
         self.query_one("#next", Button).disabled = name == "review"
         if name == "review":
             self._review()
+        self.call_after_refresh(self._focus_step, name)
+
+    def _focus_step(self, name: str) -> None:
+        """Put the cursor in the step just shown (its first field), so keys go there."""
+        for widget in self.query_one(f"#{name}").query("*"):
+            if widget.focusable:
+                widget.focus()
+                return
+        self.query_one("#submit" if name == "review" else "#next", Button).focus()
 
     def _review(self) -> None:
         try:
