@@ -144,6 +144,7 @@ def to_app_error(exc: BaseException) -> AppError | None:
         ContractRejected,
         DevnetError,
         GatewayError,
+        LedgerIntegrityError,
         NetworkError,
         Unavailable,
     )
@@ -160,6 +161,8 @@ def to_app_error(exc: BaseException) -> AppError | None:
             hint="see what runs with `alliance network status --dir NET`; "
             "start what is missing with `alliance network up --dir NET`",
         )
+    if isinstance(exc, LedgerIntegrityError):
+        return Refused(f"the ledger does not verify: {exc}")
     if isinstance(exc, DevnetError) and "not running" in str(exc):
         return Unreachable(str(exc))
     if isinstance(exc, CommitError):

@@ -381,3 +381,22 @@ def restart_node(net_dir: Path, org: str) -> Component:
         stop_node(net_dir, org)
         start_node(net_dir, org)
     return node_component(net_dir, org, "started")
+
+
+def repair(net_dir: Path) -> dict[str, Any]:
+    """`network repair`: rebuild devnet's world state, key history, tx index and events by
+    replaying its blocks (devnet stopped). Refused (exit 1) naming the block when the blocks
+    themselves are corrupt; nothing is written then."""
+    from network.devnet import repair_network
+
+    with mapped_errors():
+        report = repair_network(Path(net_dir).resolve())
+    return {
+        "found": report.found or "nothing wrong",
+        "blocks_replayed": report.blocks,
+        "transactions": report.transactions,
+        "state_keys": report.state_keys,
+        "commitments_added": report.commitments_added,
+        "state_commitment": report.after.head_commit,
+        "seconds": round(report.seconds, 2),
+    }

@@ -141,6 +141,12 @@ def test_job_request_help_lists_protocols_ops_and_parameters() -> None:
         assert word in text, word
 
 
+@pytest.mark.parametrize("command", ["reject", "revoke"])
+def test_reject_and_revoke_help_say_the_reason_is_public(command: str) -> None:
+    text = " ".join(_help("job", command, "job-1").split())
+    assert "public: every member and auditor reads it on the ledger" in text
+
+
 def test_fingerprinting_reports_rows_read(tmp_path: Path) -> None:
     from alliance.app.datasets import fingerprint_source
     from node.sources import FileSource
