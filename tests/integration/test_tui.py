@@ -278,6 +278,17 @@ async def test_an_auditor_sees_no_action(alliance: DemoFlow) -> None:
     assert "regulator" not in alliance.evaluate("bank", "GetJob", job["id"])["approvals"]
 
 
+async def test_an_auditor_verifies_the_chain_from_the_audit_screen(alliance: DemoFlow) -> None:
+    app = app_for(alliance, "regulator")
+    async with app.run_test(size=SIZE) as pilot:
+        await ledger_answers(pilot)
+        app.switch_mode("audit")
+        await pilot.pause()
+        await pilot.press("k")
+        await until(pilot, lambda: "verified" in text_of(app, "#tx"), "the chain is verified")
+        assert "True" in text_of(app, "#tx")
+
+
 async def test_a_ledger_restarted_under_a_running_app_shows_the_banner_then_recovers(
     alliance: DemoFlow,
 ) -> None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Select, Static
 
+from tui.backend import BackendError
 from tui.format import local_time
 from tui.screens.base import AllianceScreen
 from tui.screens.modals import VerifyForm, VerifyModal
@@ -26,6 +27,7 @@ class AuditScreen(AllianceScreen):
     BINDINGS = [
         Binding("v", "verify", "Verify file", id="audit.verify"),
         Binding("c", "copy", "Copy tx id", id="audit.copy"),
+        Binding("k", "verify_chain", "Verify chain", id="audit.verify_chain"),
     ]
 
     def __init__(self, kind: str = "job", key: str = "") -> None:
@@ -112,6 +114,26 @@ class AuditScreen(AllianceScreen):
         if key:
             self.app.copy_to_clipboard(key)
             self.notify(f"copied {key}")
+
+    def action_verify_chain(self) -> None:
+        self.query_one("#tx", Static).update("verifying the whole chain…")
+        self._verify_chain()
+
+    @work(thread=True, exclusive=True, group="verify-chain")
+    def _verify_chain(self) -> None:
+        try:
+            report = self.session.verify_chain()
+        except BackendError as exc:
+            self.app.call_from_thread(self.query_one("#tx", Static).update,
+                                      f"THE CHAIN DOES NOT VERIFY: {exc}")
+            self.app.call_from_thread(self.show_error, exc)
+            return
+        t = Table.grid(padding=(0, 1))
+        t.add_column(style="bold", no_wrap=True)
+        t.add_column(overflow="fold")
+        for k, v in report.items():
+            t.add_row(str(k), str(v))
+        self.app.call_from_thread(self.query_one("#tx", Static).update, t)
 
     def action_verify(self) -> None:
         def chosen(form: VerifyForm | None) -> None:
