@@ -31,8 +31,6 @@ class RegisterScreen(AllianceScreen):
         super().__init__()
         self.new_version_of = new_version_of
         """The name of one of this org's datasets to register a new version of (None: new)."""
-        if new_version_of:
-            self.title = f"New version of {new_version_of}"
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="register-form"):
@@ -61,7 +59,10 @@ class RegisterScreen(AllianceScreen):
             yield Static(id="progress-text")
 
     def on_mount(self) -> None:
-        """Nothing to load from the ledger."""
+        """Nothing to load from the ledger; the title says which dataset gets a new version
+        (set once the header is there)."""
+        if self.new_version_of:
+            self.title = f"New version of {self.new_version_of}"
 
     def on_screen_resume(self) -> None:
         """Keep what the user typed."""
