@@ -266,8 +266,9 @@ class CreditFlow(DemoFlow):
         return written
 
     def scorecard(self) -> None:
+        from alliance.app import results
         from node.mpc.modelling.params import ScorecardParams
-        from node.mpc.modelling.scorecard import scaling, to_csv
+        from node.mpc.modelling.scorecard import scaling
 
         params = {"model_job": self.model_job, "bins_job": self.bins_job}
         job = self._job("bank", "scorecard", self._features("bank") + self._features("telecom"),
@@ -276,6 +277,7 @@ class CreditFlow(DemoFlow):
         cards = {org: json.loads(self.delivered(org, job["id"], run, f"scorecard.{org}"))
                  for org in ("bank", "telecom")}
         total = np.full(len(self.clear_ids), float(cards["bank"]["base_points"]))
+        csv_ok = True
         for org in ("bank", "telecom"):
             clear = self._clear(org)
             points = {(r["feature"], r["bin"]): float(r["points"]) for r in cards[org]["bins"]}
@@ -283,7 +285,10 @@ class CreditFlow(DemoFlow):
                 table = self.tables[ref]
                 labels = np.array(table.labels)[table.bin_of(clear[ref])]
                 total += np.array([points[(ref, lab)] for lab in labels])
-            (self.out_dir / f"scorecard-{org}.csv").write_text(to_csv(cards[org]))
+            written = results.job_result(self.session(org), job["id"],
+                                         output=f"scorecard.{org}",
+                                         to=self.out_dir / f"scorecard-{org}.csv")
+            csv_ok = csv_ok and written.rows == len(cards[org]["bins"])
         x, _ = self._woe()
         w = np.r_[self.parts["bank"].coefficients, self.parts["telecom"].coefficients]
         a, b = scaling(ScorecardParams())
@@ -292,7 +297,8 @@ class CreditFlow(DemoFlow):
         self.summary["scorecard"] = {"job": job["id"], "max_gap": gap,
                                      "csv": [str(self.out_dir / f"scorecard-{o}.csv")
                                              for o in ("bank", "telecom")]}
-        self._step("scorecard", "Scorecard (points per bin, each party its own)", gap <= 1e-6,
+        self._step("scorecard", "Scorecard (points per bin, each party its own)",
+                   gap <= 1e-6 and csv_ok,
                    f"{job['id']}: bank {len(cards['bank']['bins'])} bins + base points "
                    f"{float(cards['bank']['base_points']):.1f}, telecom "
                    f"{len(cards['telecom']['bins'])} bins; row scores = "
