@@ -47,6 +47,7 @@ from node.errors import DatasetError, GateRefused, NodeError
 from node.failures import NODE_STOPPED, classify
 from node.gate import check_job
 from node.ledger import JobLedger
+from node.linked_inputs import fetch_linked, linked_inputs
 from node.mpc.protocol import InputRef, JobContext, LocalInputs, ProtocolResult
 from node.outputs import PendingOutputs, stage_outputs
 from node.sources import file_path_of, open_source
@@ -271,7 +272,8 @@ class JobRunner:
         if job.state == JobState.RUNNING and self.store.get_run(job_id, job.current_run):
             return Outcome(job_id, "skipped", job.current_run, "this run was already handled here")
         try:
-            check_job(job, self.org, int(self.clock()), self._local_fingerprints(job))
+            check_job(job, self.org, int(self.clock()), self._local_fingerprints(job),
+                      linked=fetch_linked(self.ledger, job))
         except GateRefused as exc:
             return self._refuse(job, exc)
         claimed = self._claim(job_id)
@@ -319,7 +321,10 @@ class JobRunner:
         try:
             job = self.ledger.get_job(job_id)
             inputs, fingerprints = self._load_inputs(job)
-            check_job(job, self.org, int(self.clock()), fingerprints, claimed_run=run)
+            linked = fetch_linked(self.ledger, job)
+            check_job(job, self.org, int(self.clock()), fingerprints, claimed_run=run,
+                      linked=linked)
+            inputs = {**inputs, **linked_inputs(self.outputs_root, self.org, job, linked)}
             self.store.record_run(job_id, run, "running", claim_tx)
             deadline = min(self.job_deadline, max(1.0, job.expires_at - self.clock()))
             result, transcript = self.host.run_protocol(job_context(job), run, inputs, deadline)

@@ -121,8 +121,11 @@ def register(groups: Any) -> None:
         help="a completed job's output delivered to you: print a value or write a file",
         description=(
             "Values (stats, psi cardinality) are printed; id lists (psi intersection) and "
-            "vectors are written as CSV with a header (default) or Parquet, to --to PATH or "
-            "./JOB-OUTPUT.csv. The file's digest is checked against the ledger's first."
+            "vectors (lr_predict scores) are written as CSV with a header (default) or Parquet, "
+            "to --to PATH or ./JOB-OUTPUT.csv. Modelling outputs are shown as tables: the IV "
+            "ranking (iv), bin tables (bins.ORG), a model part (model.ORG), AUC/KS and deciles "
+            "(evaluation), a scorecard (scorecard.ORG, also written as CSV). The file's digest "
+            "is checked against the ledger's first."
         ),
     )
     add_dir_option(p)
@@ -298,6 +301,11 @@ def job_result(args: argparse.Namespace) -> int:
         return 0
     if result.kind == "value":
         print(result.value)
+    elif result.kind == "table" and result.view:
+        for key, value in result.view["summary"].items():
+            output.emit_message(f"{key}: {value}")
+        output.emit_table(f"{result.view['title']} — {result.job_id} run {result.run}",
+                          result.view["columns"], result.view["rows"])
     elif result.kind == "histogram":
         counts = result.value["counts"] if result.value else []
         edges = result.value["edges"] if result.value else []

@@ -51,6 +51,11 @@ class _Modelling(Params):
         description="comma-separated id columns (ORG/DATASET:COLUMN), one per data party, when the "
         "rows are aligned by a PSI job's intersection",
     )
+    alignment_job: str = Field(
+        default="",
+        description="the completed psi job whose intersection (sent to every party) orders the "
+        "rows; required with ids",
+    )
     normalize: str = Field(default="trim,nfc", description="the alignment PSI job's normalisation")
     recipe: str = Field(
         default="",
@@ -87,6 +92,8 @@ class LrTrainParams(_Modelling):
     """Parameters of an lr_train job."""
 
     label: str = Field(description="the label column, ORG/DATASET:COLUMN, values 0 and 1")
+    bins_job: str = Field(default="", description="the completed binning job whose WOE bins "
+                          "transform the features (each party its own bins.<org>)")
     epochs: int = Field(default=10, ge=1, le=1000, description="passes over the training rows")
     batch_size: int = Field(default=1024, ge=16, le=1 << 20, description="rows per mini-batch")
     learning_rate: float = Field(default=0.5, gt=0, le=100, description="initial step size")
@@ -136,10 +143,19 @@ class LrPredictParams(_Modelling):
                         "holder)")
     label: str = Field(default="", description="the label column, for the evaluation output")
     threshold: float = Field(default=0.5, ge=0, le=1, description="confusion-matrix threshold")
+    model_job: str = Field(default="", description="the completed lr_train job whose model "
+                           "parts are used (each party its own model.<org>); required")
+    bins_job: str = Field(default="", description="the completed binning job whose WOE bins "
+                          "transform the features (each party its own bins.<org>)")
 
 
 class ScorecardParams(Params):
     """Parameters of a scorecard job."""
+
+    model_job: str = Field(default="", description="the completed lr_train job whose model "
+                           "parts are used (each party its own model.<org>); required")
+    bins_job: str = Field(default="", description="the completed binning job whose WOE bins "
+                          "transform the features (each party its own bins.<org>)")
 
     pdo: float = Field(default=50.0, gt=0, description="points to double the odds")
     base_score: float = Field(default=600.0, description="points at the base odds")

@@ -37,6 +37,7 @@ from alliance.models import (
     Vote,
 )
 from alliance.protocols import JobShape, ShapeInput, get_protocol_spec
+from alliance.protocols.links import link_problems
 from chaincode import keys
 from chaincode.context import Caller, Context, parse_request
 from chaincode.errors import Conflict, Expired, InvalidArgument, NotAuthorized, NotFound
@@ -55,7 +56,12 @@ def request_job(ctx: Context, request_json: str) -> Job:
     if param_problems:
         raise InvalidArgument("; ".join(param_problems))
     inputs = [_pin_input(ctx, ref) for ref in request.inputs]
-    problems = spec.shape_problems(job_shape(inputs, request.outputs, request.dealer))
+    shape = job_shape(inputs, request.outputs, request.dealer)
+    problems = spec.shape_problems(shape)
+    if problems:
+        raise InvalidArgument("; ".join(problems))
+    problems = link_problems(request.protocol, request.parameters, shape,
+                             lambda job_id: _find(ctx, job_id))
     if problems:
         raise InvalidArgument("; ".join(problems))
     recipients = sorted({org for orgs in request.outputs.values() for org in orgs})
@@ -516,6 +522,14 @@ def job_history(ctx: Context, job_id: str) -> list[dict[str, Any]]:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _find(ctx: Context, job_id: str) -> Job | None:
+    """The job `job_id`, None if there is none (a malformed id names no job)."""
+    try:
+        return ctx.get_record(keys.job(job_id), Job)
+    except ValueError:
+        return None
 
 
 def _load(ctx: Context, job_id: str) -> Job:
