@@ -32,9 +32,10 @@ class DealerRule(StrEnum):
 
 class Params(BaseModel):
     """Base of every protocol's parameter model: built from the job's `dict[str, str]`, no extra
-    keys, values converted from their text (lax mode), immutable."""
+    keys, values converted from their text (lax mode), immutable; no float parameter takes `inf`
+    or `nan` (no bound or penalty means anything then)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,9 @@ class ProtocolSpec:
     """Outputs may go only to input owners."""
     extra_problems: Callable[[JobShape], list[str]] | None = None
     """Protocol-specific shape rules beyond the declarative ones."""
+    job_problems: Callable[[Any, JobShape], list[str]] | None = None
+    """Rules on the parsed parameters and the shape together (e.g. the label is an input), run
+    only when both are fine on their own: (params, shape) -> problems."""
 
     # ---- parameters ---------------------------------------------------------------------------
 
@@ -181,9 +185,22 @@ class ProtocolSpec:
             problems += self.extra_problems(shape)
         return problems
 
+    def joint_problems(self, shape: JobShape, raw_params: Mapping[str, str]) -> list[str]:
+        """What makes the parameters and the shape impossible together (`job_problems`); empty
+        when either is wrong on its own (those problems are reported by the other checks)."""
+        if self.job_problems is None or self.shape_problems(shape):
+            return []
+        try:
+            params = self.params.model_validate(dict(raw_params))
+        except ValidationError:
+            return []
+        return self.job_problems(params, shape)
+
     def problems(self, shape: JobShape, raw_params: Mapping[str, str]) -> list[str]:
-        """Every problem of a job of this protocol: its shape, then its parameters."""
-        return self.shape_problems(shape) + self.param_problems(raw_params)
+        """Every problem of a job of this protocol: its shape, its parameters, then the two
+        together."""
+        return (self.shape_problems(shape) + self.param_problems(raw_params)
+                + self.joint_problems(shape, raw_params))
 
     def check(self, shape: JobShape, raw_params: Mapping[str, str]) -> Params:
         """The parsed parameters; ProtocolSpecError with every problem of the job otherwise."""

@@ -57,7 +57,7 @@ def request_job(ctx: Context, request_json: str) -> Job:
         raise InvalidArgument("; ".join(param_problems))
     inputs = [_pin_input(ctx, ref) for ref in request.inputs]
     shape = job_shape(inputs, request.outputs, request.dealer)
-    problems = spec.shape_problems(shape)
+    problems = spec.shape_problems(shape) or spec.joint_problems(shape, request.parameters)
     if problems:
         raise InvalidArgument("; ".join(problems))
     problems = link_problems(request.protocol, request.parameters, shape,
