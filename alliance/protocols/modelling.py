@@ -3,7 +3,16 @@ protocols themselves: node/mpc/modelling/).
 
 Per-owner outputs: an output declared as `name.<org>` (a model part, a bin table) exists once per
 owner, named `name.<owner>` in the job, goes to that owner alone, and the owner must hold an input
-of the job; `OwnerOutputsSpec` checks that before the common shape rules.
+of the job; `OwnerOutputsSpec` checks that before the common shape rules, and that the dealer
+receives no output.
+
+Parameters with the shape (`job_problems`, run by the contract at RequestJob and by every node's
+gate): the `label`, the `ids` and the recipe's columns are inputs of the job (so the label holder
+is an input owner); lr_predict's `holder` holds an input and the label, and `evaluation` goes to it
+alone. No float parameter takes inf or nan (`Params`). The `recipe` is validated at request
+(alliance/recipe.py) and names columns and operations only: clip bounds are quantiles and one-hot
+categories come from each owner's own rows, so no value of a member's rows reaches the ledger.
+`min_bin_rows` is never below MIN_BIN_ROWS_FLOOR.
 """
 
 from __future__ import annotations
