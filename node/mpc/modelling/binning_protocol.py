@@ -13,9 +13,10 @@ Security model: semi-honest parties, a non-colluding dealer (crossprod.py). Who 
   labels, leaving an affine space of dimension >= 0.9 n in which y can lie; with bins of at least
   `min_bin_rows` (never below MIN_BIN_ROWS_FLOOR, checked by the schema at the contract and at
   every node) no equation is about fewer rows. What remains is what any WOE table says: the
-  label rate of each bin, and what F can combine with its own knowledge of particular rows (a
-  row alone in the intersection of several of its bins is not alone in any one bin, but F's prior
-  knowledge is not modelled).
+  label rate of each bin; a pure bin (no events, or all events) tells F the label of each of its
+  rows, and those rows then drop out of F's other equations; F's prior knowledge of particular
+  rows is not modelled. The bound is on the equations, not a proof that no label can be
+  inferred: a test measures least squares at the bound recovering no more than a guess.
 - the label holder L: nothing about the other parties' columns (it sees only masked matrices and
   each party's number of bins per column), apart from the IVs if it is a recipient of `iv`; it
   bins its own columns in the clear.
