@@ -1,4 +1,4 @@
-"""`alliance job request|approve|reject|vote|revoke|list|show|history`."""
+"""`alliance job request|approve|reject|vote|revoke|expire|expire-run|list|show|history`."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ def register(groups: Any) -> None:
         ("approve", "ApproveJob", "approve the use of your datasets in a job"),
         ("claim", "ClaimJob", "claim a run (nodes do this themselves)"),
         ("expire", "ExpireJob", "mark an expired job EXPIRED"),
+        ("expire-run", "ExpireRun",
+         "end a RUNNING job past its run deadline: FAILED, naming who owes a receipt"),
     ):
         p = commands.add_parser(name, help=help_text)
         add_dir_option(p)
