@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from alliance.profile import load_profile
 from node.errors import ProtocolAborted, ProtocolTimeout, TransportError
 from node.ledger import GatewayJobLedger
 from node.listener import LedgerListener
-from node.mpc.grpc_transport import ClientTls, MpcServer, PeerEndpoint, ServerTls
+from node.mpc.grpc_transport import ClientTls, GrpcTransport, MpcServer, PeerEndpoint, ServerTls
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
 from node.mpc.registry import execute, get_protocol
 from node.paths import node_run_file, node_store_path, outputs_dir
@@ -332,15 +333,14 @@ class NodeDaemon:
                             server_name=node_common_name(peer))
 
     def run_protocol(
-        self, job: JobContext, run: int, inputs: LocalInputs, deadline_seconds: float,
-        *, peer_prepare_seconds: float = 0.0,
+        self, job: JobContext, run: int, prepare: Callable[[], LocalInputs],
+        deadline_seconds: float,
     ) -> tuple[ProtocolResult, str]:
         # The run ends by its deadline; closing its transport may take a step deadline more.
         limit = deadline_seconds + self.step_timeout + CLOSE_ALLOWANCE
-        connect = min(self.connect_timeout + peer_prepare_seconds, deadline_seconds)
         try:
             return self._call(  # type: ignore[no-any-return]
-                self._run_protocol(job, run, inputs, deadline_seconds, connect), limit
+                self._run_protocol(job, run, prepare, deadline_seconds), limit
             )
         except TimeoutError as exc:
             raise ProtocolTimeout(
@@ -349,25 +349,52 @@ class NodeDaemon:
             ) from None
 
     async def _run_protocol(
-        self, job: JobContext, run: int, inputs: LocalInputs, deadline: float, connect: float
+        self, job: JobContext, run: int, prepare: Callable[[], LocalInputs], deadline: float
     ) -> tuple[ProtocolResult, str]:
+        """Open the run's links, read the inputs meanwhile (`prepare`, in a thread), say ready,
+        then run the protocol; all of it within `deadline` seconds."""
         assert self.server is not None and self._client_tls is not None
+        ends_at = time.monotonic() + deadline
         protocol = get_protocol(job.protocol)
         peers = {p: self.peer_endpoint(p) for p in job.participants if p != self.org}
         transport = self.server.transport(
             job.job_id, self.org, job.participants, peers, self._client_tls, run=run,
             step_timeout=min(self.step_timeout, deadline),
-            connect_timeout=connect,
+            connect_timeout=min(self.connect_timeout, deadline),
         )
         async with transport:
+            inputs = await self._prepare(transport, job, run, prepare)
             try:
-                result = await asyncio.wait_for(execute(protocol, job, inputs, transport), deadline)
+                await transport.ready(max(1.0, ends_at - time.monotonic()))
+                result = await asyncio.wait_for(execute(protocol, job, inputs, transport),
+                                                max(1.0, ends_at - time.monotonic()))
             except TimeoutError:
                 reason = (f"{self.org}: run {run} of {job.job_id} exceeded its deadline of "
                           f"{deadline:.0f} s")
                 await transport.abort(reason)
                 raise ProtocolTimeout(reason) from None
         return result, transport.transcript_digest
+
+    async def _prepare(self, transport: GrpcTransport, job: JobContext, run: int,
+                       prepare: Callable[[], LocalInputs]) -> LocalInputs:
+        """`prepare()` in a thread while the links stay up; a peer's abort meanwhile ends the
+        wait at once. A failure here is told to the peers without its detail (which may name
+        local files or values); the node's own FailJob carries it."""
+        loading = asyncio.ensure_future(asyncio.to_thread(prepare))
+        loading.add_done_callback(lambda f: f.cancelled() or f.exception())
+        aborted = asyncio.ensure_future(transport.wait_aborted())
+        try:
+            await asyncio.wait({loading, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            aborted.cancel()
+        if not loading.done():  # the run aborted first (the reading goes on, unused)
+            raise aborted.result()
+        try:
+            return loading.result()
+        except Exception:
+            await transport.abort(f"{self.org} could not prepare its inputs for run {run} of "
+                                  f"{job.job_id}; its node reports why")
+            raise
 
 
 async def _cancel_pending() -> None:

@@ -9,8 +9,9 @@ For a job where this org is a participant, `handle(job_id)`:
 3. reads its input columns and fingerprints each dataset in the same single pass, gates again with
    those fingerprints and the claimed run (so the data the protocol gets is exactly the data whose
    fingerprint matched the one the job pinned), then runs the protocol with its peers
-   (`ProtocolHost`), bounded by the run's deadline on the ledger, waiting for peers to connect as
-   long as their inputs' registered sizes say they may need to read them;
+   (`ProtocolHost`), bounded by the run's deadline on the ledger; the host connects with the
+   peers before the inputs are read, so a party reading a large file keeps its link alive
+   instead of making the others time out;
 4. stages the outputs it is a recipient of (streamed to files, digested as written), records the
    staged run and its receipt in the node store, then submits the receipt (output digests,
    transcript digest, input fingerprints, engine version); the staged outputs are delivered (one
@@ -47,7 +48,6 @@ import numpy as np
 
 from alliance.canonical import canonical_json
 from alliance.models import Job, JobState
-from alliance.run_deadline import PREPARE_MICROSECONDS
 from network.errors import CommitError, ContractRejected, NetworkError
 from node.errors import DatasetError, GateRefused, NodeError
 from node.gate import check_job
@@ -82,11 +82,14 @@ class ProtocolHost(Protocol):
     """Runs this party's side of a job's protocol with the other participants' nodes."""
 
     def run_protocol(
-        self, job: JobContext, run: int, inputs: LocalInputs, deadline_seconds: float,
-        *, peer_prepare_seconds: float = 0.0,
+        self, job: JobContext, run: int, prepare: Callable[[], LocalInputs],
+        deadline_seconds: float,
     ) -> tuple[ProtocolResult, str]:
-        """(result, transcript digest); raises on failure or when the deadline passes. Peers
-        may take `peer_prepare_seconds` more than usual to connect (reading large inputs)."""
+        """(result, transcript digest); raises on failure or when the deadline passes.
+
+        Connects with the peers first, then calls `prepare()` (reads and checks this party's
+        inputs; may take minutes for a large file, and may raise) while the links stay up, so
+        that no peer times out waiting for a party that is reading its data."""
         ...
 
 
@@ -362,12 +365,17 @@ class JobRunner:
         pending = None
         try:
             job = self.ledger.get_job(job_id)
-            inputs, fingerprints = self._load_inputs(job)
-            check_job(job, self.org, int(self.clock()), fingerprints, claimed_run=run)
             self.store.record_run(job_id, run, "running", claim_tx)
+            fingerprints: dict[str, str] = {}
+
+            def prepare() -> LocalInputs:
+                inputs, found = self._load_inputs(job)
+                check_job(job, self.org, int(self.clock()), found, claimed_run=run)
+                fingerprints.update(found)
+                return inputs
+
             result, transcript = self.host.run_protocol(
-                job_context(job), run, inputs, self._deadline_seconds(job),
-                peer_prepare_seconds=self._peer_prepare_seconds(job),
+                job_context(job), run, prepare, self._deadline_seconds(job)
             )
             mine = job.recipients_of(self.org)
             missing = [name for name in mine if name not in result.outputs]
@@ -424,17 +432,6 @@ class JobRunner:
         if job.run_deadline:
             return max(1.0, job.run_deadline - now)
         return min(self.job_deadline, max(1.0, job.expires_at - now))
-
-    def _peer_prepare_seconds(self, job: Job) -> float:
-        """What the slowest peer may need to read its inputs before it connects, from the row
-        counts registered on the ledger (alliance/run_deadline.py, PREPARE_MICROSECONDS)."""
-        rows = 0
-        for dataset_id in sorted({i.dataset for i in job.inputs if i.owner != self.org}):
-            try:
-                rows = max(rows, self.ledger.dataset_rows(dataset_id))
-            except (NetworkError, NodeError) as exc:
-                log.warning("job %s: row count of %s unknown (%s)", job.id, dataset_id, exc)
-        return rows * PREPARE_MICROSECONDS / 1_000_000
 
     # ---- staged runs: receipt, verdict, delivery ------------------------------------------------
 

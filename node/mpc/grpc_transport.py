@@ -15,6 +15,9 @@ One `MpcServer` per node hosts the links of many jobs. A job's `GrpcTransport` (
   with a status saying why (UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND for a job this node has
   not opened) and are logged.
 - Deadlines: every receive waits at most `step_timeout`; connecting at most `connect_timeout`.
+- Preparing: the node opens a run's links *before* it reads its inputs, then each party says
+  `ready` (`ready()`) once its inputs are read; the wait for the peers' `ready` is bounded by the
+  run's deadline, since a live link (keepalive) shows that a slow peer is still there.
 - Abort: `abort(reason)` sends an abort frame on every link; a party receiving one relays it once
   to its other peers, so it reaches everybody even if a link is gone. A stream that breaks
   mid-protocol (the peer died) aborts the job on this side with "lost connection to P" and is
@@ -78,6 +81,8 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 DEFAULT_STEP_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 30.0
 _FINISHED_MEMORY = 4096
+STEP_READY = "node.ready"
+"""The step of the messages that say "my inputs are read" (`ready`), before any protocol step."""
 KEEPALIVE_MS = 2_000
 KEEPALIVE_TIMEOUT_MS = 3_000
 """HTTP/2 pings every 2 s on both ends of a link, answered within 3 s (keepalive and ping
@@ -241,6 +246,33 @@ class GrpcTransport:
     async def abort(self, reason: str) -> None:
         """Abort the job for every party with `reason` (no-op if it already aborted)."""
         await self._fail(reason, self._party)
+
+    # ---- before the protocol: preparing, then ready ------------------------------------------
+
+    async def wait_aborted(self) -> ProtocolAborted:
+        """Wait until the run aborts (a peer failed, died or froze); its ProtocolAborted."""
+        await self._mailbox.aborted_event.wait()
+        assert self._mailbox.aborted is not None
+        return self._mailbox.aborted
+
+    async def ready(self, timeout: float) -> None:
+        """Tell every peer this party has prepared (read its inputs) and wait, at most `timeout`
+        seconds, until each peer said the same.
+
+        The links are open while the parties prepare: a peer that reads a large input for
+        minutes is known to be alive by its link (HTTP/2 keepalive), so the wait is bounded by
+        the run's deadline, not by a step deadline; a peer that dies or freezes meanwhile ends
+        the wait at once (lost connection) or within the keepalive timeout."""
+        for peer in self._links:
+            await self.send(peer, STEP_READY, "ready", b"")
+        for peer in self._links:
+            try:
+                expect_bytes(await self._mailbox.take(peer, STEP_READY, "ready", timeout))
+            except ProtocolTimeout:
+                reason = (f"{self._party} waited {timeout:.0f} s for {peer} to prepare its inputs "
+                          f"(the run's deadline); {peer}'s node is alive but did not finish")
+                await self._fail(reason, self._party)
+                raise ProtocolTimeout(reason) from None
 
     # ---- lifecycle -----------------------------------------------------------------------------
 

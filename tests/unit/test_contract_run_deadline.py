@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from contract_helpers import Alliance, founded
 
-from alliance.run_deadline import RUN_BASE_SECONDS, connect_seconds, run_seconds
+from alliance.run_deadline import RUN_BASE_SECONDS, run_seconds
 
 
 @pytest.fixture
@@ -20,14 +20,13 @@ def _running(a: Alliance, **overrides: object) -> dict:
 
 def test_the_formula_adds_a_per_row_allowance_to_the_base() -> None:
     assert run_seconds({}, []) == RUN_BASE_SECONDS
-    assert run_seconds({}, [1_000_000, 1_000_000]) == RUN_BASE_SECONDS + 60
+    assert run_seconds({}, [1_000_000, 1_000_000]) == RUN_BASE_SECONDS + 120
     assert run_seconds({"run_seconds": "10"}, [1000, 1000]) == 11
-    assert connect_seconds([2_000_000, 10]) == pytest.approx(15.0 + 40.0)
 
 
 def test_the_first_claim_records_the_run_deadline_from_the_inputs_row_counts(a: Alliance) -> None:
     job = _running(a)
-    # two inputs of 1000 registered rows each: base + ceil(2000 * 30 us)
+    # two inputs of 1000 registered rows each: base + ceil(2000 * 60 us)
     assert job["run_deadline"] == job["claims"]["bank"]["at"] + RUN_BASE_SECONDS + 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,6 @@ class FakeLedger:
         self.job.state = JobState.FAILED
         return self.get_job(job_id), self._tx()
 
-    def dataset_rows(self, dataset_id: str) -> int:
-        return 2
-
 
 class FakeHost:
     def __init__(self, outputs: dict[str, bytes] | None = None, error: Exception | None = None):
@@ -112,9 +110,9 @@ class FakeHost:
         self.error = error
         self.runs: list[tuple[JobContext, int, LocalInputs]] = []
 
-    def run_protocol(self, job: JobContext, run: int, inputs: LocalInputs,
-                     deadline_seconds: float, *, peer_prepare_seconds: float = 0.0,
-                     ) -> tuple[ProtocolResult, str]:
+    def run_protocol(self, job: JobContext, run: int, prepare: Callable[[], LocalInputs],
+                     deadline_seconds: float) -> tuple[ProtocolResult, str]:
+        inputs = prepare()  # as the node does once its links are up
         self.runs.append((job, run, inputs))
         if self.error:
             raise self.error
