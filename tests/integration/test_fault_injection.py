@@ -148,6 +148,9 @@ def _inject(flow: DemoFlow, rounds: int) -> None:
     assert until(lambda: _hidden_files(flow) == [], 60), (_hidden_files(flow), where)
     outcome = {s: sum(j["state"] == s for j in jobs) for s in ("COMPLETED", "FAILED")}
     print(f"fault injection {where}: {outcome}")
+    for job in jobs:
+        for org, failure in job["failures"].items():
+            print(f"  {job['id']} FAILED by {org}: {failure['reason']}")
 
 
 def test_kills_at_random_points_lose_nothing_and_leave_nothing(cluster: DemoFlow) -> None:

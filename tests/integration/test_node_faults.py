@@ -161,3 +161,27 @@ def test_a_party_frozen_mid_protocol_fails_the_job_within_seconds(alliance: Demo
         os.kill(pid, signal.SIGKILL)
         os.kill(pid, signal.SIGCONT)
         assert until(lambda: _dead(alliance, "bank"))
+
+
+def test_job_expire_run_ends_an_overdue_run_from_the_command_line(
+    alliance: DemoFlow, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cli_helpers import run
+
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE.decode())
+    for org in ("bank", "telecom"):  # no node to run or expire it: the run just sits there
+        assert stop_node(alliance.net_dir, org)
+    job = _request(alliance, ["bank", "telecom"], "telecom", run_seconds="5")
+    net = str(alliance.net_dir)
+    assert run(capsys, "--dir", net, "--as", "bank", "job", "claim", job["id"])[0] == 0
+    running = alliance.evaluate("regulator", "GetJob", job["id"])
+    assert running["state"] == "RUNNING" and running["run_deadline"] > 0
+    code, _, err = run(capsys, "--dir", net, "--as", "telecom", "job", "expire-run", job["id"])
+    assert code != 0 and "expire it after its deadline" in err
+    time.sleep(max(0.0, running["run_deadline"] - time.time()) + 1.0)
+    code, _, err = run(capsys, "--dir", net, "--as", "telecom", "job", "expire-run", job["id"])
+    assert code == 0, err
+    failed = alliance.evaluate("regulator", "GetJob", job["id"])
+    assert failed["state"] == "FAILED"
+    assert failed["failures"]["telecom"]["reason"] == (
+        "deadline passed, missing receipts from bank, telecom")
