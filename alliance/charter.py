@@ -54,6 +54,9 @@ class Charter(BaseModel):
     proposal_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     voted_protocols: tuple[str, ...] = ()
     """Protocols whose jobs also need a member vote at the membership threshold."""
+    founders: dict[str, str] = Field(default_factory=dict)
+    """Founding org -> fingerprint of the admin certificate that signed the founding charter
+    (alliance/founding.py); InitCharter requires every one of their signatures."""
 
     @field_validator("members")
     @classmethod

@@ -8,6 +8,9 @@
     │   └── PassphraseError  the passphrase is missing or wrong
     ├── CharterError         the charter file is missing or invalid
     ├── DatasetFileError     a data file cannot be read or does not match its schema
+    ├── DurationError        a duration is not a positive number with an optional unit
+    ├── ProtocolSpecError    a job does not fit its protocol's schema (unknown protocol, bad
+    │                        parameters, impossible inputs/outputs/dealer)
     └── NetworkDirError      NET is not a network directory, or already holds one
 
 Every message says what was wrong and what to do about it.
@@ -46,6 +49,14 @@ class CharterError(AllianceError):
 
 class DatasetFileError(AllianceError):
     """A data file cannot be read, or does not match the schema it should have."""
+
+
+class DurationError(AllianceError, ValueError):
+    """A duration is not of the form `90`, `15m`, `24h`, `7d`, `2w`."""
+
+
+class ProtocolSpecError(AllianceError, ValueError):
+    """A job does not fit its protocol's schema; the message lists the accepted values."""
 
 
 class NetworkDirError(AllianceError):

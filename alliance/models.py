@@ -6,8 +6,8 @@ fields, no floats. *Records* (`Member`, `Proposal`, `Dataset`, `Job`, ...) are w
 stores as canonical JSON and what every query returns; nodes, the CLI and the TUI parse them with
 `Job.model_validate_json(payload)` etc.
 
-`PROTOCOL_OUTPUTS` is the registry of job protocols the contract accepts, with the output names
-each may produce; the node shares it so both sides agree on what a job may ask for.
+The job protocols the contract accepts, with their parameters, outputs and shape rules, are in
+`alliance.protocols` (one spec per protocol), shared by the contract and the node.
 """
 
 from __future__ import annotations
@@ -19,37 +19,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alliance.canonical import canonical_json, is_digest
-
-PROTOCOL_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "stats": ("result",),
-    "psi": ("cardinality", "intersection"),
-}
-"""Job protocols the contract knows, each with the output names it may produce."""
-
-
-def protocol_shape_problems(
-    protocol: str, input_owners: list[str], outputs: dict[str, list[str]], dealer: str | None
-) -> list[str]:
-    """What makes a job's shape impossible for its protocol (the contract refuses such a request,
-    and a node refuses to run one). Empty when the shape fits."""
-    if protocol != "psi":
-        return []
-    problems = []
-    if len(input_owners) != 2 or len(set(input_owners)) != 2:
-        owners = ", ".join(input_owners) or "nobody"
-        problems.append(
-            "psi intersects exactly two id columns held by two different members; "
-            f"this job has {len(input_owners)} input(s) owned by {owners}"
-        )
-    strangers = sorted({org for orgs in outputs.values() for org in orgs} - set(input_owners))
-    if strangers:
-        problems.append(
-            f"psi outputs can go only to the two input owners, not to {', '.join(strangers)}"
-        )
-    if dealer is not None:
-        problems.append("psi needs no dealer; leave the dealer out")
-    return problems
-
+from alliance.failures import FailureCode
+from alliance.protocols import PROTOCOLS
 
 COLUMN_TYPES = ("string", "integer", "decimal", "boolean", "date")
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -323,8 +294,8 @@ class JobRequest(BaseModel):
     @field_validator("protocol")
     @classmethod
     def _protocol(cls, protocol: str) -> str:
-        if protocol not in PROTOCOL_OUTPUTS:
-            known = ", ".join(sorted(PROTOCOL_OUTPUTS))
+        if protocol not in PROTOCOLS:
+            known = ", ".join(sorted(PROTOCOLS))
             raise ValueError(f"unknown protocol {protocol!r}; known protocols: {known}")
         return protocol
 
@@ -375,6 +346,9 @@ class JobInput(Record):
     column: str
     version: int
     fingerprint: str
+    column_type: str | None = None
+    """The column's type in the pinned dataset version (None on jobs recorded before types were
+    pinned)."""
 
 
 class ReceiptSubmission(BaseModel):
@@ -429,8 +403,16 @@ class RunResult(Record):
 
 
 class Failure(TxMark):
+    """One party's failure of a run, as published: a code, the rendered fixed-template message
+    (`reason`) and the checked references (alliance/failures.py). Never free text."""
+
     reason: str
     run: int
+    code: FailureCode | None = None
+    """None only on failures recorded before reasons were coded."""
+    input: str | None = None
+    row: int | None = None
+    peer: str | None = None
 
 
 class Job(Record):

@@ -4,7 +4,8 @@ What cryptogen would make, made with `cryptography`: per org a signing CA and a 
 P-256, 10 years), NodeOU-tagged identities (`admin`, `client`, `node` users and `peer0`), and an
 `orderer` org with `orderer0`. Layout (relative to NET):
 
-    charter.json, profile.json
+    charter.json, charter.sig.json (every founding admin's signature over the charter's hash),
+    profile.json
     orgs/<org>/msp/{cacerts/ca.pem, tlscacerts/tlsca.pem, config.yaml, crls/}   verifying MSP
     orgs/<org>/ca/{ca.pem, ca.key}  orgs/<org>/tlsca/{tlsca.pem, tlsca.key}     CA keys encrypted
     orgs/<org>/users/<admin|client|node>/msp/...  .../tls/{ca.crt, client.crt, client.key}
@@ -31,7 +32,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from alliance.charter import Charter, check_org_name, msp_id_for
 from alliance.errors import CharterError, NetworkDirError
-from alliance.keystore import write_private_key
+from alliance.founding import SIGNATURES_FILE, SignedCharter, save_signatures, sign_charter
+from alliance.identity import Identity
+from alliance.keystore import load_private_key, write_private_key
 from alliance.profile import (
     ORDERER_ORG,
     PROFILE_FILE,
@@ -41,6 +44,7 @@ from alliance.profile import (
     load_profile,
     save_profile,
 )
+from alliance.signing import EcdsaSigner
 
 CHARTER_FILE = "charter.json"
 CA_VALIDITY = timedelta(days=3650)
@@ -458,15 +462,34 @@ def init_network(
             orderer=Endpoint(port=base_port + 1 if base_port else 0),
             base_port=base_port,
         )
+        charter, signed = _founding_charter(net_dir, charter, passphrase)
         charter.save(net_dir / CHARTER_FILE)
+        save_signatures(net_dir, signed)
         save_profile(net_dir, profile)
     except BaseException:
         for name in ("orgs", "devnet"):
             shutil.rmtree(net_dir / name, ignore_errors=True)
-        for name in (PROFILE_FILE, CHARTER_FILE):
+        for name in (PROFILE_FILE, CHARTER_FILE, SIGNATURES_FILE):
             (net_dir / name).unlink(missing_ok=True)
         raise
     return profile
+
+
+def _founding_charter(
+    net_dir: Path, charter: Charter, passphrase: bytes
+) -> tuple[Charter, SignedCharter]:
+    """`charter` naming every org's admin certificate as its founder, and each admin's signature
+    over it (each with its own key)."""
+    signers: dict[str, tuple[Identity, EcdsaSigner]] = {}
+    for org, entry in charter.members.items():
+        msp = net_dir / "orgs" / org / "users" / "admin" / "msp"
+        identity = Identity(msp_id=entry.msp_id,
+                            certificate=(msp / "signcerts" / "cert.pem").read_bytes())
+        key = load_private_key(msp / "keystore" / "key.pem", passphrase)
+        signers[org] = (identity, EcdsaSigner(key))
+    founders = {org: identity.fingerprint for org, (identity, _) in signers.items()}
+    charter = Charter.model_validate({**charter.model_dump(), "founders": founders})
+    return charter, sign_charter(charter, signers)
 
 
 def add_org(net_dir: Path, org: str, passphrase: bytes, *, role: str = "member") -> Path:

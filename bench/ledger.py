@@ -258,6 +258,7 @@ def verify_rate(seconds: float = 1.0) -> float:
 
 
 def _init_charter(net_dir: Path, endpoint: Endpoint) -> None:
+    from alliance.founding import load_signed_charter
     from alliance.wallet import load_user
     from network.gateway import connect
 
@@ -266,7 +267,8 @@ def _init_charter(net_dir: Path, endpoint: Endpoint) -> None:
         endpoint.address, identity=identity, signer=signer, tls_root_certs=endpoint.tls_roots
     ) as gw:
         contract = gw.get_network("alliance").get_contract("alliance")
-        contract.submit_transaction("InitCharter", (net_dir / "charter.json").read_text())
+        contract.submit_transaction("InitCharter",
+                                    load_signed_charter(net_dir).to_json().decode())
 
 
 def _new_net(tmp: str, auditors: list[str]) -> Path:

@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from alliance.cli.parsing import positive_seconds
+from alliance.durations import positive_seconds
 
 
 def serve(

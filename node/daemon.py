@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from alliance.profile import load_profile
-from node.errors import ProtocolAborted, ProtocolTimeout, TransportError
+from node.errors import DeadlineExceeded, ProtocolAborted, TransportError
+from node.failures import public_abort_reason
 from node.ledger import GatewayJobLedger
 from node.listener import LedgerListener
 from node.mpc.grpc_transport import ClientTls, GrpcTransport, MpcServer, PeerEndpoint, ServerTls
@@ -343,7 +344,7 @@ class NodeDaemon:
                 self._run_protocol(job, run, prepare, deadline_seconds), limit
             )
         except TimeoutError as exc:
-            raise ProtocolTimeout(
+            raise DeadlineExceeded(
                 f"{self.org}: run {run} of {job.job_id} did not end within {limit:.0f} s "
                 f"({exc}); it was cancelled"
             ) from None
@@ -372,14 +373,14 @@ class NodeDaemon:
                 reason = (f"{self.org}: run {run} of {job.job_id} exceeded its deadline of "
                           f"{deadline:.0f} s")
                 await transport.abort(reason)
-                raise ProtocolTimeout(reason) from None
+                raise DeadlineExceeded(reason) from None
         return result, transport.transcript_digest
 
     async def _prepare(self, transport: GrpcTransport, job: JobContext, run: int,
                        prepare: Callable[[], LocalInputs]) -> LocalInputs:
         """`prepare()` in a thread while the links stay up; a peer's abort meanwhile ends the
-        wait at once. A failure here is told to the peers without its detail (which may name
-        local files or values); the node's own FailJob carries it."""
+        wait at once. A failure here is told to the peers as its public code and message only
+        (node/failures.py); the detail stays in this node's failure log."""
         loading = asyncio.ensure_future(asyncio.to_thread(prepare))
         loading.add_done_callback(lambda f: f.cancelled() or f.exception())
         aborted = asyncio.ensure_future(transport.wait_aborted())
@@ -391,9 +392,10 @@ class NodeDaemon:
             raise aborted.result()
         try:
             return loading.result()
-        except Exception:
-            await transport.abort(f"{self.org} could not prepare its inputs for run {run} of "
-                                  f"{job.job_id}; its node reports why")
+        except Exception as exc:
+            own = {str(i) for i in job.inputs if i.org == self.org}
+            own |= {f"{i.org}/{i.dataset}" for i in job.inputs if i.org == self.org}
+            await transport.abort(public_abort_reason(exc, self.org, own))
             raise
 
 

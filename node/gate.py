@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from alliance.models import PROTOCOL_OUTPUTS, Job, JobState, protocol_shape_problems
+from alliance.failures import FailureCode
+from alliance.models import Job, JobState
+from alliance.protocols import PROTOCOLS, JobShape, ShapeInput
 from node.errors import GateRefused
 
 RUNNABLE = (JobState.APPROVED, JobState.RUNNING)
@@ -48,28 +50,44 @@ def refusal_reasons(
             reasons.append(f"{job.id} has used all {job.max_runs} of its runs")
     elif claimed_run != job.current_run or org not in job.claims:
         reasons.append(f"{job.id} run {claimed_run} is not the run {org} claimed on the ledger")
-    allowed = PROTOCOL_OUTPUTS.get(job.protocol)
-    if allowed is None:
+    spec = PROTOCOLS.get(job.protocol)
+    if spec is None:
         reasons.append(f"{job.id} asks for protocol {job.protocol!r}, which this node does not run")
-    elif unknown := sorted(set(job.outputs) - set(allowed)):
-        reasons.append(
-            f"{job.id} names outputs {unknown} that protocol {job.protocol} does not produce"
-        )
-    reasons += protocol_shape_problems(
-        job.protocol, [i.owner for i in job.inputs], job.outputs, job.dealer
-    )
+    else:
+        reasons += spec.problems(job_shape(job), job.parameters)
+    reasons += [text for _, _, text in data_problems(job, org, local_fingerprints)]
+    return reasons
+
+
+def data_problems(
+    job: Job, org: str, local_fingerprints: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """(failure code, dataset, text) for each of `org`'s inputs whose local data is missing or
+    no longer matches the fingerprint the job pinned."""
+    problems: list[tuple[str, str, str]] = []
     for item in job.inputs:
         if item.owner != org:
             continue
         local = local_fingerprints.get(item.dataset)
         if local is None:
-            reasons.append(f"{item.dataset} is not in this node's dataset store")
+            problems.append((FailureCode.INPUT_MISSING, item.dataset,
+                             f"{item.dataset} is not in this node's dataset store"))
         elif local != item.fingerprint:
-            reasons.append(
+            problems.append((
+                FailureCode.FINGERPRINT_MISMATCH, item.dataset,
                 f"local data of {item.dataset} has fingerprint {local}, but the job approved "
-                f"{item.fingerprint} (version {item.version}); the file changed since approval"
-            )
-    return reasons
+                f"{item.fingerprint} (version {item.version}); the file changed since approval",
+            ))
+    return problems
+
+
+def job_shape(job: Job) -> JobShape:
+    """The shape of a recorded job, as its protocol's spec checks it."""
+    return JobShape(
+        inputs=tuple(ShapeInput(i.ref, i.owner, i.column_type) for i in job.inputs),
+        outputs={name: tuple(orgs) for name, orgs in job.outputs.items()},
+        dealer=job.dealer,
+    )
 
 
 def check_job(
@@ -83,4 +101,8 @@ def check_job(
     """Raise GateRefused with every reason when `org` must not run `job` now."""
     reasons = refusal_reasons(job, org, now, local_fingerprints, claimed_run=claimed_run)
     if reasons:
+        data = data_problems(job, org, local_fingerprints)
+        if data and len(data) == len(reasons):  # only this node's data is wrong: say which
+            code, dataset, _ = data[0]
+            raise GateRefused("; ".join(reasons), code=code, input_ref=dataset)
         raise GateRefused("; ".join(reasons))

@@ -12,16 +12,13 @@ import time
 from typing import Any, Protocol
 
 from alliance.canonical import canonical_json
+from alliance.failures import FailureReport
 from alliance.models import Job
 from network.errors import CommitError
 from network.gateway import Contract
 
 MVCC_ATTEMPTS = 8
 RETRYABLE = ("MVCC_READ_CONFLICT", "PHANTOM_READ_CONFLICT")
-
-MAX_REASON = 900
-"""The contract takes reasons up to 1000 characters; leave room."""
-
 
 class JobLedger(Protocol):
     def get_job(self, job_id: str) -> Job: ...
@@ -30,7 +27,7 @@ class JobLedger(Protocol):
 
     def submit_receipt(self, job_id: str, receipt: dict[str, Any]) -> tuple[Job, str]: ...
 
-    def fail(self, job_id: str, reason: str) -> tuple[Job, str]: ...
+    def fail(self, job_id: str, report: FailureReport) -> tuple[Job, str]: ...
 
     def participant_jobs(self, org: str) -> list[Job]: ...
 
@@ -89,7 +86,7 @@ class GatewayJobLedger:
     def expire_run(self, job_id: str) -> tuple[Job, str]:
         return self._submit("ExpireRun", job_id)
 
-    def fail(self, job_id: str, reason: str) -> tuple[Job, str]:
-        if len(reason) > MAX_REASON:
-            reason = reason[: MAX_REASON - 1] + "…"
-        return self._submit("FailJob", job_id, reason)
+    def fail(self, job_id: str, report: FailureReport) -> tuple[Job, str]:
+        """FailJob with a coded report (alliance/failures.py); the contract renders the text."""
+        body = canonical_json(report.model_dump(mode="json", exclude_none=True))
+        return self._submit("FailJob", job_id, body.decode())

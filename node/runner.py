@@ -17,7 +17,10 @@ For a job where this org is a participant, `handle(job_id)`:
    transcript digest, input fingerprints, engine version); the staged outputs are delivered (one
    rename, digests re-checked against the ledger's) only once the ledger judges the run
    COMPLETED, and deleted if it ends DISPUTED or FAILED;
-5. on any error before staging reports FailJob with the reason and delivers nothing.
+5. on any error before staging reports FailJob with a coded reason (node/failures.py: a code,
+   its own input, a row, a peer — never the error's text) and delivers nothing; the full detail
+   goes to the node's local failure log (node/failure_log.py), which `alliance job why JOB`
+   reads.
 
 Every run ends: a run past its deadline is expired (ExpireRun) by the node that holds its staged
 outputs, and by `expire_overdue` (called periodically by the daemon) for any RUNNING job of this
@@ -47,9 +50,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from alliance.canonical import canonical_json
+from alliance.failures import FailureCode, FailureReport
 from alliance.models import Job, JobState
 from network.errors import CommitError, ContractRejected, NetworkError
+from node import failure_log
 from node.errors import DatasetError, GateRefused, NodeError
+from node.failures import NODE_STOPPED, classify
 from node.gate import check_job
 from node.ledger import JobLedger
 from node.mpc.protocol import InputRef, JobContext, LocalInputs, ProtocolResult
@@ -175,6 +181,7 @@ class JobRunner:
         job_deadline: float = 120.0,
         clock: Callable[[], float] = time.time,
         workers: int = 4,
+        failure_dir: Path | None = None,
     ) -> None:
         self.org = org
         self.store = store
@@ -185,6 +192,8 @@ class JobRunner:
         self.job_deadline = job_deadline
         self.clock = clock
         self.fingerprints = FingerprintCache()
+        self.failure_dir = Path(failure_dir) if failure_dir else self.outputs_root.parent
+        """Where the local failure log lives (the node's directory)."""
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"job-{org}")
         self._lock = threading.Lock()
         self._busy: set[str] = set()
@@ -261,11 +270,12 @@ class JobRunner:
                 continue
             reason = f"{self.org}'s node stopped during run {record.run}; the run was abandoned"
             self.store.record_run(record.job_id, record.run, "failed", reason)
+            self._log_failure(record.job_id, record.run, NODE_STOPPED, reason)
             try:
                 job = self.ledger.get_job(record.job_id)
                 if (job.state in (JobState.RUNNING, JobState.FAILED)
                         and job.current_run == record.run and self.org not in job.failures):
-                    self.ledger.fail(record.job_id, reason)
+                    self.ledger.fail(record.job_id, NODE_STOPPED)
             except (NetworkError, NodeError) as exc:
                 log.warning("job %s: could not report the abandoned run: %s", record.job_id, exc)
         unsettled = self.store.unsettled()
@@ -323,7 +333,7 @@ class JobRunner:
         try:
             check_job(job, self.org, int(self.clock()), self._local_fingerprints(job))
         except GateRefused as exc:
-            return self._refuse(job, str(exc))
+            return self._refuse(job, exc)
         claimed = self._claim(job_id)
         if claimed is None:
             return Outcome(job_id, "ignored", job.current_run, "no longer claimable")
@@ -348,21 +358,24 @@ class JobRunner:
                 time.sleep(0.05)
         return None
 
-    def _refuse(self, job: Job, reason: str) -> Outcome:
-        """The gate refused a live job this org takes part in: say so on the ledger."""
+    def _refuse(self, job: Job, exc: GateRefused) -> Outcome:
+        """The gate refused a live job this org takes part in: say so on the ledger (coded)."""
         run = job.current_run if job.state == JobState.RUNNING else job.runs_used + 1
-        message = f"{self.org} refused to run {job.id}: {reason}"
-        log.warning(message)
+        reason = str(exc)
+        log.warning("%s refused to run %s: %s", self.org, job.id, reason)
         self.store.record_run(job.id, run, "refused", reason)
+        report = classify(exc, self.org, self._own_refs(job))
+        self._log_failure(job.id, run, report, failure_log.describe(exc))
         if self.org not in job.failures:
             try:
-                self.ledger.fail(job.id, message)
+                self.ledger.fail(job.id, report)
             except (ContractRejected, CommitError) as exc:
                 log.info("job %s: FailJob not accepted: %s", job.id, exc)
         return Outcome(job.id, "refused", run, reason)
 
     def _run(self, job_id: str, run: int, claim_tx: str) -> Outcome:
         pending = None
+        job = None
         try:
             job = self.ledger.get_job(job_id)
             self.store.record_run(job_id, run, "running", claim_tx)
@@ -409,13 +422,15 @@ class JobRunner:
             }
             self.store.stage_run(job_id, run, canonical_json(receipt).decode(),
                                  json.dumps(digests, sort_keys=True))
-        except Exception as exc:  # every failure becomes the job's reason on the ledger
+        except Exception as exc:  # every failure becomes a coded reason on the ledger
             if pending is not None:
                 pending.discard()
-            reason = _reason(self.org, exc)
+            reason = failure_log.describe(exc)
+            report = classify(exc, self.org, self._own_refs(job) if job is not None else set())
             self.store.record_run(job_id, run, "failed", reason)
+            self._log_failure(job_id, run, report, reason)
             try:
-                self.ledger.fail(job_id, reason)
+                self.ledger.fail(job_id, report)
             except (ContractRejected, CommitError, NetworkError) as fail_exc:
                 log.warning("job %s: could not report the failure: %s", job_id, fail_exc)
             return Outcome(job_id, "failed", run, reason)
@@ -432,6 +447,20 @@ class JobRunner:
         if job.run_deadline:
             return max(1.0, job.run_deadline - now)
         return min(self.job_deadline, max(1.0, job.expires_at - now))
+
+    def _own_refs(self, job: Job) -> set[str]:
+        """This org's input references and datasets of `job`: all a failure report may name."""
+        return {i.ref for i in job.inputs if i.owner == self.org} | set(self._own_datasets(job))
+
+    def _log_failure(self, job_id: str, run: int, report: FailureReport, detail: str) -> None:
+        entry = failure_log.FailureEntry(
+            job_id=job_id, run=run, at=int(self.clock()), code=report.code.value,
+            input=report.input, row=report.row, peer=report.peer, detail=detail,
+        )
+        try:
+            failure_log.record(self.failure_dir, entry)
+        except OSError as exc:
+            log.error("job %s: could not write the local failure log: %s", job_id, exc)
 
     # ---- staged runs: receipt, verdict, delivery ------------------------------------------------
 
@@ -475,9 +504,11 @@ class JobRunner:
                 job = self.ledger.get_job(job_id)
                 mine = job.receipts.get(str(run), {}).get(self.org)
                 if mine is None and run_verdict(job, run) is None and not self._overdue(job):
-                    reason = f"{self.org}: the ledger refused this node's receipt: {exc}"
-                    log.error("job %s: %s", job_id, reason)
-                    job, _ = self.ledger.fail(job_id, reason)
+                    detail = f"the ledger refused this node's receipt: {exc}"
+                    log.error("job %s: %s", job_id, detail)
+                    report = FailureReport(code=FailureCode.INTERNAL_ERROR)
+                    self._log_failure(job_id, run, report, detail)
+                    job, _ = self.ledger.fail(job_id, report)
                 receipt_tx = mine.tx_id if mine is not None else ""
             if receipt_tx:
                 record = self.store.update_staged(job_id, run, "receipted", receipt_tx=receipt_tx)
@@ -569,7 +600,8 @@ class JobRunner:
             try:
                 found[dataset_id] = self.fingerprints.fingerprint(local.location)
             except DatasetError as exc:
-                raise GateRefused(f"local data of {dataset_id} cannot be read: {exc}") from exc
+                raise GateRefused(f"local data of {dataset_id} cannot be read: {exc}",
+                                  code="input_unreadable", input_ref=dataset_id) from exc
         return found
 
     def _load_inputs(self, job: Job) -> tuple[LocalInputs, dict[str, str]]:
@@ -588,18 +620,12 @@ class JobRunner:
                     [i.column for i in items]
                 )
             except DatasetError as exc:
-                raise GateRefused(f"local data of {dataset_id} cannot be read: {exc}") from exc
+                raise GateRefused(f"local data of {dataset_id} cannot be read: {exc}",
+                                  code="input_unreadable", input_ref=dataset_id) from exc
             found[dataset_id] = fp.fingerprint
             for item in items:
                 inputs[item.ref] = columns[item.column]
         return inputs, found
-
-
-def _reason(org: str, exc: BaseException) -> str:
-    if isinstance(exc, GateRefused):
-        return f"{org} refused to run: {exc}"
-    text = str(exc) or type(exc).__name__
-    return f"{org}: {type(exc).__name__}: {text}"
 
 
 def describe_outcomes(outcomes: Iterable[Outcome]) -> list[dict[str, Any]]:

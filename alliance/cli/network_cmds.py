@@ -85,6 +85,7 @@ def ensure_charter(target: Path) -> bool:
     from alliance.canonical import loads
     from alliance.charter import Charter
     from alliance.errors import CharterError
+    from alliance.founding import load_signed_charter
     from network.connection import connect_member
     from network.errors import ContractRejected
 
@@ -105,7 +106,8 @@ def ensure_charter(target: Path) -> bool:
                     "network until the members agree which charter is theirs"
                 )
             return False
-        conn.contract.submit_transaction("InitCharter", charter.to_json().decode())
+        signed = load_signed_charter(target)
+        conn.contract.submit_transaction("InitCharter", signed.to_json().decode())
     return True
 
 

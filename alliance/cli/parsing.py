@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
-_DURATION = re.compile(r"^(\d+)\s*([smhdw]?)$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+from alliance import durations
+from alliance.durations import positive_seconds as positive_seconds
+from alliance.errors import DurationError
 
 
 class UsageError(ValueError):
@@ -13,13 +12,11 @@ class UsageError(ValueError):
 
 
 def parse_duration(text: str) -> int:
-    """`90`, `90s`, `15m`, `24h`, `7d`, `2w` -> seconds."""
-    match = _DURATION.match(text.strip().lower())
-    if not match or int(match.group(1)) <= 0:
-        raise UsageError(
-            f"duration {text!r} is not valid: use a positive number with s, m, h, d or w (e.g. 24h)"
-        )
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    """`90`, `90s`, `15m`, `24h`, `7d`, `2w` -> seconds (alliance.durations, as a usage error)."""
+    try:
+        return durations.parse_duration(text)
+    except DurationError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def parse_pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -49,16 +46,3 @@ def parse_outputs(items: list[str] | None) -> dict[str, list[str]]:
 
 def split_csv(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
-
-
-def positive_seconds(text: str) -> float:
-    """An argparse type: a number of seconds greater than zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        import argparse
-
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value

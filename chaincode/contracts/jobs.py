@@ -18,11 +18,12 @@ that involves a removed member cannot move forward (its approvals no longer coun
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from alliance.failures import FailureCode, FailureReport, render_failure
 from alliance.models import (
     MAX_TEXT,
-    PROTOCOL_OUTPUTS,
     Approval,
     Dataset,
     DatasetStatus,
@@ -39,8 +40,8 @@ from alliance.models import (
     RunResult,
     TxMark,
     Vote,
-    protocol_shape_problems,
 )
+from alliance.protocols import JobShape, ShapeInput, get_protocol_spec
 from alliance.run_deadline import DeadlineError, run_seconds
 from chaincode import keys
 from chaincode.context import Caller, Context, parse_request
@@ -52,18 +53,12 @@ from chaincode.errors import Conflict, Expired, InvalidArgument, NotAuthorized, 
 def request_job(ctx: Context, request_json: str) -> Job:
     caller = ctx.writer("request jobs")
     request = parse_request(JobRequest, request_json, "job request")
-    allowed = PROTOCOL_OUTPUTS[request.protocol]
-    unknown = sorted(set(request.outputs) - set(allowed))
-    if unknown:
-        raise InvalidArgument(
-            f"protocol {request.protocol!r} has no output {', '.join(map(repr, unknown))}; "
-            f"its outputs are: {', '.join(allowed)}"
-        )
+    spec = get_protocol_spec(request.protocol)
+    param_problems = spec.param_problems(request.parameters)
+    if param_problems:
+        raise InvalidArgument("; ".join(param_problems))
     inputs = [_pin_input(ctx, ref) for ref in request.inputs]
-    outputs = {name: list(orgs) for name, orgs in request.outputs.items()}
-    problems = protocol_shape_problems(
-        request.protocol, [i.owner for i in inputs], outputs, request.dealer
-    )
+    problems = spec.shape_problems(job_shape(inputs, request.outputs, request.dealer))
     if problems:
         raise InvalidArgument("; ".join(problems))
     recipients = sorted({org for orgs in request.outputs.values() for org in orgs})
@@ -120,6 +115,18 @@ def request_job(ctx: Context, request_json: str) -> Job:
     return job
 
 
+def job_shape(
+    inputs: list[JobInput], outputs: dict[str, Any], dealer: str | None
+) -> JobShape:
+    """What the protocol's spec checks: the pinned inputs with their column types, the outputs and
+    their recipients, the dealer."""
+    return JobShape(
+        inputs=tuple(ShapeInput(i.ref, i.owner, i.column_type) for i in inputs),
+        outputs={name: tuple(orgs) for name, orgs in outputs.items()},
+        dealer=dealer,
+    )
+
+
 def _pin_input(ctx: Context, ref: str) -> JobInput:
     """Resolve `org/dataset:column` to the dataset's current version and fingerprint."""
     dataset_id, _, column = ref.partition(":")
@@ -129,7 +136,8 @@ def _pin_input(ctx: Context, ref: str) -> JobInput:
         raise NotFound(f"input {ref!r}: no dataset {dataset_id} is registered; see ListDatasets")
     if dataset.status != DatasetStatus.ACTIVE:
         raise Conflict(f"input {ref!r}: dataset {dataset_id} is retired and cannot be used")
-    if dataset.column(column) is None:
+    spec = dataset.column(column)
+    if spec is None:
         columns = ", ".join(c.name for c in dataset.schema_)
         raise InvalidArgument(
             f"input {ref!r}: {dataset_id} has no column {column!r}; its columns: {columns}"
@@ -142,6 +150,7 @@ def _pin_input(ctx: Context, ref: str) -> JobInput:
         column=column,
         version=dataset.version,
         fingerprint=dataset.fingerprint,
+        column_type=spec.type,
     )
 
 
@@ -425,22 +434,30 @@ def _judge(ctx: Context, job: Job, receipts: dict[str, Receipt]) -> RunResult:
     )
 
 
-def fail_job(ctx: Context, job_id: str, reason: str) -> Job:
-    """A participant reports that the job could not run; others may add their reasons."""
+def fail_job(ctx: Context, job_id: str, report_json: str) -> Job:
+    """A participant reports that its part of the job could not run; others may add theirs.
+
+    The report is a `FailureReport` (code, optional input, row, peer), never free text: the
+    contract checks each reference against the job and records the code's fixed message."""
     caller = ctx.writer("fail jobs", admin=False)
     job = _load(ctx, job_id)
     _require_participant(job, caller, "fail")
-    reason = _check_reason(reason)
+    report = _parse_failure(report_json)
+    _check_failure_refs(job, caller.org, report)
     if job.state == JobState.FAILED:
         if caller.org in job.failures:
             raise Conflict(f"{caller.org} already gave its failure reason for {job.id}")
     else:
         _require_state(job, "fail", JobState.APPROVED, JobState.RUNNING)
+    reason = render_failure(report, caller.org, job.id)
     job.failures[caller.org] = Failure(
-        reason=reason, run=job.current_run, tx_id=ctx.tx_id, at=ctx.now
+        reason=reason, run=job.current_run, code=report.code, input=report.input,
+        row=report.row, peer=report.peer, tx_id=ctx.tx_id, at=ctx.now,
     )
     _save(ctx, job, job.state, JobState.FAILED)
-    ctx.emit("JobFailed", _event(job, run=job.current_run, org=caller.org, reason=reason))
+    ctx.emit("JobFailed", _event(
+        job, run=job.current_run, org=caller.org, code=report.code.value, reason=reason,
+    ))
     return job
 
 
@@ -462,7 +479,8 @@ def expire_run(ctx: Context, job_id: str) -> Job:
         )
     reason = run_expiry_reason(job)
     job.failures[caller.org] = Failure(
-        reason=reason, run=job.current_run, tx_id=ctx.tx_id, at=ctx.now
+        reason=reason, run=job.current_run, code=FailureCode.DEADLINE_PASSED, tx_id=ctx.tx_id,
+        at=ctx.now,
     )
     _save(ctx, job, job.state, JobState.FAILED)
     ctx.emit("JobFailed", _event(job, run=job.current_run, org=caller.org, reason=reason,
@@ -471,7 +489,8 @@ def expire_run(ctx: Context, job_id: str) -> Job:
 
 
 def run_expiry_reason(job: Job) -> str:
-    """"deadline passed, missing receipts from X, Y" for the current run. Pure."""
+    """"deadline passed, missing receipts from X, Y" for the current run: a fixed template
+    filled with participants' names only (safe to publish, like every failure reason). Pure."""
     done = set(job.receipts.get(str(job.current_run), {}))
     missing = [org for org in job.participants if org not in done]
     return f"deadline passed, missing receipts from {', '.join(missing) or 'nobody'}"
@@ -492,6 +511,35 @@ def _require_run_open(ctx: Context, job: Job, action: str) -> None:
             f"cannot {action} run {job.current_run} of {job.id}: its deadline "
             f"{job.run_deadline} passed (now {ctx.now}); expire it with "
             f"`alliance job expire-run {job.id}`"
+        )
+
+
+def _parse_failure(report_json: str) -> FailureReport:
+    try:
+        json.loads(report_json)
+    except ValueError:
+        codes = ", ".join(c.value for c in FailureCode)
+        raise InvalidArgument(
+            "FailJob takes a failure report as JSON {\"code\": ..., \"input\"?, \"row\"?, "
+            f"\"peer\"?}}, not free text; codes: {codes}"
+        ) from None
+    return parse_request(FailureReport, report_json, "failure report")
+
+
+def _check_failure_refs(job: Job, org: str, report: FailureReport) -> None:
+    """The input must be one of the caller's own inputs of the job; the peer another party."""
+    if report.input is not None:
+        own = {i.ref for i in job.inputs if i.owner == org}
+        own |= {i.dataset for i in job.inputs if i.owner == org}
+        if report.input not in own:
+            raise InvalidArgument(
+                f"failure input {report.input!r} is not one of {org}'s inputs of {job.id} "
+                f"({', '.join(sorted(own)) or 'none'})"
+            )
+    if report.peer is not None and (report.peer == org or report.peer not in job.participants):
+        others = ", ".join(p for p in job.participants if p != org)
+        raise InvalidArgument(
+            f"failure peer {report.peer!r} is not another participant of {job.id} ({others})"
         )
 
 

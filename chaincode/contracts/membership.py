@@ -11,6 +11,7 @@ from __future__ import annotations
 from alliance.canonical import is_digest
 from alliance.charter import Charter, MemberEntry, check_org_name, msp_id_for
 from alliance.errors import CharterError
+from alliance.founding import SignedCharter, verified_charter
 from alliance.models import (
     Member,
     MemberStatus,
@@ -34,8 +35,9 @@ MEMBER_EVENTS = {
 # --- charter -----------------------------------------------------------------------------------
 
 
-def init_charter(ctx: Context, charter_json: str) -> dict:
-    """Put the founding charter on the ledger; once, by an admin of one of its voting members."""
+def init_charter(ctx: Context, signed_json: str) -> dict:
+    """Put the founding charter on the ledger; once, by an admin of one of its voting members,
+    and only with every founding admin's signature over it (alliance/founding.py)."""
     if ctx.has_charter():
         current = ctx.charter()
         raise Conflict(
@@ -43,7 +45,7 @@ def init_charter(ctx: Context, charter_json: str) -> dict:
             "change membership with ProposeMember"
         )
     try:
-        charter = Charter.from_json(charter_json)
+        charter = verified_charter(SignedCharter.from_json(signed_json))
     except CharterError as exc:
         raise InvalidArgument(str(exc)) from exc
     identity = ctx.creator_identity()
@@ -57,6 +59,11 @@ def init_charter(ctx: Context, charter_json: str) -> dict:
         raise NotAuthorized(
             f"only an admin of {org} may initialise the charter; you signed with a "
             f"{identity.role} certificate"
+        )
+    if identity.fingerprint != charter.founders.get(org):
+        raise NotAuthorized(
+            f"only {org}'s founding admin (the certificate the charter names for {org}) may "
+            "initialise the charter; you signed with another certificate"
         )
     ctx.save_charter(charter)
     for name, entry in sorted(charter.members.items()):

@@ -20,10 +20,10 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 import numpy as np
 
-from node.errors import ProtocolError
+from alliance.protocols.stats import DEFAULT_SCALE_BITS as DEFAULT_SCALE_BITS
+from alliance.protocols.stats import MAX_SCALE_BITS
+from node.errors import InputValueError, ProtocolError
 
-DEFAULT_SCALE_BITS = 16
-MAX_SCALE_BITS = 32
 _MOD = 1 << 64
 
 
@@ -49,7 +49,8 @@ def decimal_places(scale_bits: int) -> int:
 
 
 def encode(values: np.ndarray, scale_bits: int, name: str = "column") -> np.ndarray:
-    """Encode a numeric column as uint64 fixed point; refuses NaN, infinities and out-of-range."""
+    """Encode a numeric column as uint64 fixed point; refuses NaN, infinities and out-of-range
+    values with InputValueError (its `row` counts data rows from 1)."""
     check_scale_bits(scale_bits)
     limit = value_limit(scale_bits)
     array = np.asarray(values)
@@ -57,7 +58,7 @@ def encode(values: np.ndarray, scale_bits: int, name: str = "column") -> np.ndar
         array = array.astype(np.int64)
     if array.dtype.kind in "iu":
         if array.size and (int(array.max()) >= limit or int(array.min()) <= -limit):
-            raise ProtocolError(
+            raise InputValueError(
                 f"{name} holds integers beyond ±2^{63 - scale_bits}, the range at scale_bits="
                 f"{scale_bits}; request the job with a smaller scale_bits"
             )
@@ -66,20 +67,20 @@ def encode(values: np.ndarray, scale_bits: int, name: str = "column") -> np.ndar
         floats = array.astype(np.float64, copy=False)
         if not np.isfinite(floats).all():
             bad = int(np.count_nonzero(~np.isfinite(floats)))
-            raise ProtocolError(
+            raise InputValueError(
                 f"{name} holds {bad} NaN or infinite values; clean the column first"
             )
         scaled = np.multiply(floats, float(1 << scale_bits))
         np.rint(scaled, out=scaled)
         if scaled.size and (scaled.max() >= 2.0**63 or scaled.min() <= -(2.0**63)):
-            raise ProtocolError(
+            raise InputValueError(
                 f"{name} holds values beyond ±2^{63 - scale_bits}, the range at scale_bits="
                 f"{scale_bits}; request the job with a smaller scale_bits"
             )
         return scaled.astype(np.int64).view(np.uint64)
     if array.dtype.kind in "OUS":
         return _encode_decimals(array, scale_bits, name)
-    raise ProtocolError(f"{name} has dtype {array.dtype}, which is not numeric")
+    raise InputValueError(f"{name} has dtype {array.dtype}, which is not numeric")
 
 
 def _encode_decimals(array: np.ndarray, scale_bits: int, name: str) -> np.ndarray:
@@ -91,14 +92,17 @@ def _encode_decimals(array: np.ndarray, scale_bits: int, name: str) -> np.ndarra
         try:
             number = Decimal(text) if isinstance(text, str) else Decimal(item)
         except (InvalidOperation, TypeError, ValueError):
-            raise ProtocolError(f"{name} row {index} is {item!r}, not a number") from None
+            raise InputValueError(f"{name} data row {index + 1} is {item!r}, not a number",
+                                  row=index + 1) from None
         if not number.is_finite():
-            raise ProtocolError(f"{name} row {index} is {item!r}, not a finite number")
+            raise InputValueError(f"{name} data row {index + 1} is {item!r}, not a finite number",
+                                  row=index + 1)
         word = int((number * (1 << scale_bits)).to_integral_value(ROUND_HALF_EVEN))
         if abs(word) >= limit:
-            raise ProtocolError(
-                f"{name} row {index} ({item!r}) is beyond ±2^{63 - scale_bits}, the range at "
-                f"scale_bits={scale_bits}; request the job with a smaller scale_bits"
+            raise InputValueError(
+                f"{name} data row {index + 1} ({item!r}) is beyond ±2^{63 - scale_bits}, the range "
+                f"at scale_bits={scale_bits}; request the job with a smaller scale_bits",
+                row=index + 1,
             )
         flat[index] = word
     return out.view(np.uint64)
@@ -113,7 +117,7 @@ def to_float(values: np.ndarray) -> np.ndarray:
         return np.array([float(Decimal(v.decode() if isinstance(v, bytes) else v)) for v in array],
                         dtype=np.float64)
     except (InvalidOperation, TypeError, ValueError) as exc:
-        raise ProtocolError(f"column holds a value that is not a number ({exc})") from exc
+        raise InputValueError(f"column holds a value that is not a number ({exc})") from exc
 
 
 def signed(word: int) -> int:

@@ -54,7 +54,13 @@ import grpc
 import grpc.aio
 import numpy as np
 
-from node.errors import ProtocolAborted, ProtocolTimeout, TransportError
+from node.errors import (
+    DeadlineExceeded,
+    PeerUnreachable,
+    ProtocolAborted,
+    ProtocolTimeout,
+    TransportError,
+)
 from node.mpc.framing import (
     DEFAULT_CHUNK_BYTES,
     KIND_ABORT,
@@ -272,7 +278,7 @@ class GrpcTransport:
                 reason = (f"{self._party} waited {timeout:.0f} s for {peer} to prepare its inputs "
                           f"(the run's deadline); {peer}'s node is alive but did not finish")
                 await self._fail(reason, self._party)
-                raise ProtocolTimeout(reason) from None
+                raise DeadlineExceeded(reason) from None
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -395,7 +401,7 @@ class GrpcTransport:
                       f"{self.connect_timeout:.0f} s; is its node running and has it opened job "
                       f"{self.job_id}?")
             await self._fail(reason, self._party)
-            raise ProtocolTimeout(reason)
+            raise PeerUnreachable(reason, link.peer)
 
     async def _send_frames(self, link: _Link, frames: Iterator[bytes]) -> None:
         await self._wait_ready(link)

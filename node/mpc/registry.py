@@ -1,4 +1,5 @@
-"""Protocol name -> protocol instance, and `execute`, which makes any failure an abort for all.
+"""Protocol name -> protocol instance, and `execute`, which makes any failure an abort for all
+(telling the peers only the failure's code, never its text: node/failures.py).
 
 A plain dict so that a new protocol registers with one line (`PROTOCOLS["psi"] = PsiProtocol()`).
 """
@@ -6,6 +7,7 @@ A plain dict so that a new protocol registers with one line (`PROTOCOLS["psi"] =
 from __future__ import annotations
 
 from node.errors import ProtocolAborted, ProtocolError
+from node.failures import public_abort_reason
 from node.mpc.protocol import JobContext, LocalInputs, MpcProtocol, ProtocolResult
 from node.mpc.psi import PsiProtocol
 from node.mpc.stats import StatsProtocol
@@ -37,5 +39,6 @@ async def execute(
     except ProtocolAborted:
         raise
     except Exception as exc:
-        await transport.abort(f"{transport.party}: {type(exc).__name__}: {exc}")
+        own = {str(ref) for ref in job.inputs if ref.org == transport.party}
+        await transport.abort(public_abort_reason(exc, transport.party, own))
         raise

@@ -25,9 +25,11 @@ Protocol (one round of sharing, one of opening):
    y_j and decodes. Non-recipients get no output (ProtocolResult.outputs is empty).
 Traffic is one vector per (party, recipient) pair plus 32 bytes per pair of parties.
 
-Job parameters (all strings): `op` in sum | mean | count | histogram | elementwise_sum;
-`bins` comma-separated increasing edges (histogram: bins are [e_i, e_i+1), the last one closed,
-values outside all bins are not counted — numpy.histogram's rule); `scale_bits` (default 16).
+Job parameters: the `stats` spec in alliance/protocols/stats.py (`op` in sum | mean | count |
+histogram | elementwise_sum; `bins` comma-separated increasing edges, histogram only: bins are
+[e_i, e_i+1), the last one closed, values outside all bins are not counted — numpy.histogram's
+rule; `scale_bits`, default 16). The contract checked them at request; the node parses the same
+model and refuses anything else.
 
 Output "result", identical bytes at every recipient (its sha256 is the receipt digest):
 - sum, mean, count, histogram: canonical JSON —
@@ -44,60 +46,37 @@ from __future__ import annotations
 
 import asyncio
 import io
-import itertools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 import numpy as np
 
 from alliance.canonical import canonical_json, loads
-from alliance.errors import EncodingError
-from node.errors import ProtocolAborted, ProtocolError
+from alliance.errors import EncodingError, ProtocolSpecError
+from alliance.protocols.stats import OPS as OPS
+from alliance.protocols.stats import OUTPUT, STATS, StatsParams
+from node.errors import InputValueError, ProtocolAborted, ProtocolError
+from node.failures import public_abort_reason
 from node.mpc import fixedpoint, sharing
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
 from node.mpc.transport import Transport
 
-OPS = ("sum", "mean", "count", "histogram", "elementwise_sum")
-OUTPUT = "result"
 STEP_SHAPE = "shape"
 STEP_SHARE = "share"
 STEP_OPEN = "open"
 
 
-@dataclass(frozen=True)
-class StatsParams:
-    op: str
-    scale_bits: int
-    edges: tuple[Decimal, ...] = ()
-
-    @classmethod
-    def parse(cls, parameters: dict[str, str], default_scale_bits: int) -> StatsParams:
-        op = parameters.get("op", "")
-        if op not in OPS:
-            raise ProtocolError(f"stats parameter op={op!r} is not one of {', '.join(OPS)}")
-        try:
-            scale_bits = int(parameters.get("scale_bits", str(default_scale_bits)))
-        except ValueError:
-            raise ProtocolError(
-                f"stats parameter scale_bits={parameters.get('scale_bits')!r} is not an integer"
-            ) from None
-        fixedpoint.check_scale_bits(scale_bits)
-        edges: tuple[Decimal, ...] = ()
-        if op == "histogram":
-            text = parameters.get("bins", "")
-            try:
-                edges = tuple(Decimal(part.strip()) for part in text.split(",") if part.strip())
-            except InvalidOperation:
-                raise ProtocolError(f"stats parameter bins={text!r} holds a non-number") from None
-            if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
-                raise ProtocolError(
-                    f"histogram needs bins=E0,E1,... with at least two strictly increasing "
-                    f"edges, got {text!r}"
-                )
-            if not all(edge.is_finite() for edge in edges):
-                raise ProtocolError(f"histogram edges must be finite numbers, got {text!r}")
-        return cls(op, scale_bits, edges)
+def parse_params(parameters: dict[str, str], default_scale_bits: int) -> StatsParams:
+    """The job's parameters through the `stats` spec (the schema the contract checked at request);
+    ProtocolError with the accepted values otherwise. An unset scale_bits takes this node's
+    default."""
+    try:
+        params = STATS.parse_params(parameters)
+    except ProtocolSpecError as exc:
+        raise ProtocolError(str(exc)) from None
+    if "scale_bits" not in parameters:
+        params = params.model_copy(update={"scale_bits": default_scale_bits})
+    fixedpoint.check_scale_bits(params.scale_bits)
+    return params
 
 
 class StatsProtocol:
@@ -120,7 +99,7 @@ class StatsProtocol:
             return ProtocolAborted(reason, me)
 
         try:
-            params = StatsParams.parse(job.parameters, self.default_scale_bits)
+            params = parse_params(job.parameters, self.default_scale_bits)
             recipients = job.recipients(OUTPUT)
             if not recipients:
                 raise ProtocolError(f"job {job.job_id} names no recipient for output {OUTPUT!r}")
@@ -133,7 +112,8 @@ class StatsProtocol:
             columns = _my_columns(job, local_inputs, me)
             local = _local_vector(params, columns, me)
         except ProtocolError as exc:
-            raise await fail(f"{me}: {exc}") from exc
+            await transport.abort(public_abort_reason(exc, me, _own_refs(job, me)))
+            raise ProtocolAborted(f"{me}: {exc}", me) from exc
 
         length = len(local)
         if params.op == "elementwise_sum":
@@ -196,6 +176,20 @@ def _my_columns(job: JobContext, local_inputs: LocalInputs, me: str) -> dict[str
     return columns
 
 
+def _own_refs(job: JobContext, me: str) -> set[str]:
+    return {str(ref) for ref in job.inputs if ref.org == me}
+
+
+def _for_input(key: str, function: Callable[..., np.ndarray], *args: object) -> np.ndarray:
+    """`function(*args)` on input `key`'s column; an InputValueError it raises names the input."""
+    try:
+        return function(*args)
+    except InputValueError as exc:
+        if exc.input_ref is None:
+            exc.input_ref = key
+        raise
+
+
 def _local_vector(params: StatsParams, columns: dict[str, np.ndarray], me: str) -> np.ndarray:
     """This party's contribution in the clear, as uint64 words (fixed point where it is a value)."""
     rows = sum(len(c) for c in columns.values())
@@ -205,12 +199,13 @@ def _local_vector(params: StatsParams, columns: dict[str, np.ndarray], me: str) 
         edges = np.array([float(e) for e in params.edges])
         counts = np.zeros(len(edges) - 1, dtype=np.uint64)
         for key, column in columns.items():
-            values = fixedpoint.to_float(column)
+            values = _for_input(key, fixedpoint.to_float, column)
             if np.isnan(values).any():
-                raise ProtocolError(f"input {key} holds NaN values; clean the column first")
+                raise InputValueError(f"input {key} holds NaN values; clean the column first",
+                                      input_ref=key)
             counts += np.histogram(values, bins=edges)[0].astype(np.uint64)
         return counts
-    encoded = {key: fixedpoint.encode(column, params.scale_bits, f"input {key}")
+    encoded = {key: _for_input(key, fixedpoint.encode, column, params.scale_bits, f"input {key}")
                for key, column in columns.items()}
     limit = fixedpoint.value_limit(params.scale_bits)
     if params.op == "elementwise_sum":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from alliance.founding import load_signed_charter
 from alliance.keystore import PASSPHRASE_ENV
 from alliance.wallet import load_user
 from network.fabric import FabricNetwork, gateway_endpoint, start_fabric, stop_fabric
@@ -71,7 +72,7 @@ def fabric(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         fab = Fabric(net_dir, network, passphrase)
         with fab.gateway("bank") as gw:
             fab.contract(gw).submit_transaction(
-                "InitCharter", (net_dir / "charter.json").read_text()
+                "InitCharter", load_signed_charter(net_dir).to_json().decode()
             )
         yield fab
     finally:

@@ -11,6 +11,7 @@ import pytest
 from conftest import Fabric, dataset_spec
 
 from alliance.errors import PassphraseError
+from alliance.founding import load_signed_charter
 from alliance.network_init import init_network
 from alliance.wallet import load_user
 from network.fabric import (
@@ -79,7 +80,8 @@ def test_a_second_network_runs_side_by_side(fabric: Fabric, tmp_path: Path) -> N
         host, port, root = gateway_endpoint(other, "alpha")
         with connect(f"{host}:{port}", identity=identity, signer=signer, tls_root_certs=root) as gw:
             contract = gw.get_network(second.channel).get_contract(second.chaincode)
-            contract.submit_transaction("InitCharter", (other / "charter.json").read_text())
+            contract.submit_transaction("InitCharter",
+                                        load_signed_charter(other).to_json().decode())
             members = json.loads(contract.evaluate_transaction("ListMembers"))
         assert sorted(m["org"] for m in members) == ["alpha", "beta"]
     finally:

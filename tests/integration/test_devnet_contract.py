@@ -8,6 +8,7 @@ import time
 import pytest
 from google.protobuf import timestamp_pb2
 
+from alliance.founding import load_signed_charter
 from network import protoutil
 from network.errors import ContractRejected, EndorseError
 
@@ -28,7 +29,7 @@ def governed(devnet_factory):
     net = devnet_factory(router="")
     with net.gateway("bank", "admin") as gw:
         net.contract(gw).submit_transaction(
-            "InitCharter", (net.net_dir / "charter.json").read_text()
+            "InitCharter", load_signed_charter(net.net_dir).to_json().decode()
         )
     return net
 

@@ -47,4 +47,6 @@ def test_sigterm_stops_a_node_whose_job_waits_for_a_peer_that_never_connects(
     # bank's abort reached telecom, whose run fails with bank's reason instead of waiting on
     job = alliance.wait_for(job["id"], ("FAILED", "COMPLETED"))
     assert job["state"] == "FAILED"
-    assert "node shutting down" in job["failures"]["telecom"]["reason"], job["failures"]
+    failure = job["failures"]["telecom"]
+    assert failure["code"] in ("peer_aborted", "peer_unreachable"), job["failures"]
+    assert failure["peer"] == "bank", job["failures"]

@@ -19,7 +19,9 @@ from cryptography.x509.oid import NameOID
 
 from alliance.canonical import sha256_digest
 from alliance.charter import Charter, msp_id_for
+from alliance.founding import sign_charter
 from alliance.identity import Identity
+from alliance.signing import EcdsaSigner
 from chaincode import MemoryStub, Response, default_router
 
 MEMBERS = ("bank", "telecom", "platform")
@@ -34,6 +36,8 @@ class Org:
     client: Identity
     peer: Identity
     extra_admin: Identity
+    admin_signer: EcdsaSigner
+    """The admin's key: it signs the founding charter."""
 
 
 def _name(cn: str, org: str, ou: str | None) -> x509.Name:
@@ -66,18 +70,35 @@ def org_identities(org: str) -> Org:
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name(f"ca.{org}", org, None)
 
-    def issue(cn: str, ou: str, serial: int) -> Identity:
+    def issue(cn: str, ou: str, serial: int) -> tuple[Identity, ec.EllipticCurvePrivateKey]:
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _cert(_name(cn, org, ou), ca_name, ca_key, key.public_key(), serial)
-        return Identity(msp_id=msp_id, certificate=cert.public_bytes(serialization.Encoding.PEM))
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        return Identity(msp_id=msp_id, certificate=pem), key
 
+    admin, admin_key = issue(f"Admin@{org}", "admin", 2)
     return Org(
         name=org,
-        admin=issue(f"Admin@{org}", "admin", 2),
-        client=issue(f"client@{org}", "client", 3),
-        peer=issue(f"peer0.{org}", "peer", 4),
-        extra_admin=issue(f"Admin2@{org}", "admin", 5),
+        admin=admin,
+        client=issue(f"client@{org}", "client", 3)[0],
+        peer=issue(f"peer0.{org}", "peer", 4)[0],
+        extra_admin=issue(f"Admin2@{org}", "admin", 5)[0],
+        admin_signer=EcdsaSigner(admin_key),
     )
+
+
+def with_founders(charter: Charter) -> Charter:
+    """`charter` naming each org's test admin certificate as its founder."""
+    founders = {org: org_identities(org).admin.fingerprint for org in charter.members}
+    return Charter.model_validate({**charter.model_dump(), "founders": founders})
+
+
+def signed_charter(charter: Charter, *, sign: bool = True) -> str:
+    """InitCharter's argument: `charter` with its founders named and every one's signature."""
+    charter = with_founders(charter)
+    signers = {org: (org_identities(org).admin, org_identities(org).admin_signer)
+               for org in charter.members}
+    return sign_charter(charter, signers).to_json().decode()
 
 
 def digest(text: str) -> str:
@@ -184,7 +205,7 @@ def founded(**charter_overrides: Any) -> Alliance:
     charter = Charter.founding(list(MEMBERS), list(AUDITORS))
     if charter_overrides:
         charter = Charter.model_validate({**charter.model_dump(), **charter_overrides})
-    alliance.ok("InitCharter", charter.to_json().decode(), by="bank")
+    alliance.ok("InitCharter", signed_charter(charter), by="bank")
     alliance.register("bank", "customers")
     alliance.register("telecom", "subscribers")
     alliance.register("platform", "users", tags=["web"])

@@ -40,7 +40,7 @@ def claimed(a: Alliance, **overrides: object) -> dict:
 def test_request_records_participants_approvers_and_pinned_inputs(a: Alliance) -> None:
     job = a.ok(
         "RequestJob",
-        job_request([*INPUTS, "platform/users:id"], {"result": ["telecom"]}, dealer="platform"),
+        job_request([*INPUTS, "platform/users:amount"], {"result": ["telecom"]}, dealer="platform"),
         by="telecom",
         tx_id="cd" * 32,
     )
@@ -56,6 +56,7 @@ def test_request_records_participants_approvers_and_pinned_inputs(a: Alliance) -
         "column": "amount",
         "version": 1,
         "fingerprint": digest("customers-v1"),
+        "column_type": "integer",
     }
     assert job["expires_at"] == job["created_at"] + 3600
     Job.model_validate(job)
@@ -243,6 +244,7 @@ def psi_job(a: Alliance) -> dict:
         ["bank/customers:id", "telecom/subscribers:id"],
         {"cardinality": ["bank", "telecom"], "intersection": ["bank"]},
         protocol="psi",
+        parameters={},
     )
 
 
@@ -373,7 +375,7 @@ def test_the_node_or_admin_of_a_participant_may_claim(a: Alliance, identity: str
 def test_a_participants_peer_certificate_may_not_act(a: Alliance, function: str) -> None:
     # peers' keys are stored unencrypted (Fabric loads them): they endorse, they never act
     job = a.approved_job()
-    args = (job["id"],) if function == "ClaimJob" else (job["id"], "stop")
+    args = (job["id"],) if function == "ClaimJob" else (job["id"], '{"code": "internal_error"}')
     response = a.refused(function, *args, by=a.org("bank").peer, error="NotAuthorized")
     assert "peer certificate" in response.message
 
@@ -570,48 +572,61 @@ def test_receipt_for_job_not_running_is_conflict(a: Alliance) -> None:
 # --- failure -------------------------------------------------------------------------------------
 
 
+def report(code: str, **fields: object) -> str:
+    return json.dumps({"code": code, **fields})
+
+
 def test_fail_records_reason_per_party(a: Alliance) -> None:
     job = claimed(a)
-    failed = a.ok("FailJob", job["id"], "peer telecom timed out", by=a.org("bank").client)
+    failed = a.ok("FailJob", job["id"], report("peer_timeout", peer="telecom"),
+                  by=a.org("bank").client)
     assert failed["state"] == "FAILED"
-    assert failed["failures"]["bank"]["reason"] == "peer telecom timed out"
+    assert failed["failures"]["bank"]["reason"] == (
+        f"bank's node waited too long for telecom's node; bank sees the detail with "
+        f"`alliance job why {job['id']}`"
+    )
+    assert failed["failures"]["bank"]["code"] == "peer_timeout"
     assert failed["failures"]["bank"]["run"] == 1
     name, payload = a.event()
-    assert (name, payload["org"], payload["state"]) == ("JobFailed", "bank", "FAILED")
-    more = a.ok("FailJob", job["id"], "bank aborted", by=a.org("telecom").client)
+    assert (name, payload["org"], payload["state"], payload["code"]) == (
+        "JobFailed", "bank", "FAILED", "peer_timeout")
+    more = a.ok("FailJob", job["id"], report("peer_aborted", peer="bank"),
+                by=a.org("telecom").client)
     assert sorted(more["failures"]) == ["bank", "telecom"]
 
 
 def test_fail_twice_by_same_party_is_conflict(a: Alliance) -> None:
     job = claimed(a)
-    a.ok("FailJob", job["id"], "disk full", by="bank")
-    a.refused("FailJob", job["id"], "disk still full", by="bank", error="Conflict")
+    a.ok("FailJob", job["id"], report("internal_error"), by="bank")
+    a.refused("FailJob", job["id"], report("internal_error"), by="bank", error="Conflict")
 
 
 def test_fail_approved_job_before_claim(a: Alliance) -> None:
     job = a.approved_job()
-    assert a.ok("FailJob", job["id"], "data no longer matches", by="bank")["state"] == "FAILED"
+    body = report("fingerprint_mismatch", input="bank/customers")
+    assert a.ok("FailJob", job["id"], body, by="bank")["state"] == "FAILED"
 
 
 def test_failed_job_cannot_be_claimed_or_receive_receipts(a: Alliance) -> None:
     job = claimed(a)
-    a.ok("FailJob", job["id"], "crash", by="bank")
+    a.ok("FailJob", job["id"], report("internal_error"), by="bank")
     a.refused("ClaimJob", job["id"], by="bank", error="Conflict")
     a.refused("SubmitReceipt", job["id"], a.receipt(job, "telecom"), by="telecom", error="Conflict")
 
 
 def test_non_participant_cannot_fail(a: Alliance) -> None:
     job = claimed(a)
-    a.refused("FailJob", job["id"], "sabotage", by="platform", error="NotAuthorized")
+    a.refused("FailJob", job["id"], report("internal_error"), by="platform",
+              error="NotAuthorized")
 
 
 def test_completed_job_cannot_fail(a: Alliance) -> None:
     job = a.approved_job()
     run_to_completion(a, job)
-    a.refused("FailJob", job["id"], "too late", by="bank", error="Conflict")
+    a.refused("FailJob", job["id"], report("internal_error"), by="bank", error="Conflict")
 
 
-def test_fail_needs_a_reason(a: Alliance) -> None:
+def test_fail_needs_a_report(a: Alliance) -> None:
     job = claimed(a)
     a.refused("FailJob", job["id"], "", by="bank", error="InvalidArgument")
 
@@ -714,8 +729,8 @@ def test_same_transactions_give_same_state_bytes_and_events() -> None:
 
 def test_state_does_not_depend_on_the_process_hash_seed() -> None:
     # Two endorsers are two processes: set and dict iteration orders must not leak into state.
-    # Each process mints its own test certificates, so the one certificate-derived field (the
-    # receipt signer's fingerprint) is masked before comparing.
+    # Each process mints its own test certificates, so the certificate-derived fields (the
+    # receipt signer's fingerprint, the charter's founders) are masked before comparing.
     import os
     import subprocess
     import sys
@@ -727,6 +742,7 @@ def test_state_does_not_depend_on_the_process_hash_seed() -> None:
         "events = b''.join(e.name.encode() + e.payload for e in a.stub.events); "
         "data = a.stub.state_bytes() + events; "
         "data = re.sub(rb'\"signer\":\"sha256:[0-9a-f]{64}\"', b'SIGNER', data); "
+        "data = re.sub(rb'\"founders\":\\{[^}]*\\}', b'FOUNDERS', data); "
         "print(hashlib.sha256(data).hexdigest(), data.count(b'SIGNER'))"
     )
     here = str(Path(__file__).parent)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from contract_helpers import Alliance, dataset_spec, founded, job_request, org_identities
+from contract_helpers import (
+    Alliance,
+    dataset_spec,
+    founded,
+    job_request,
+    org_identities,
+    signed_charter,
+)
 
 from alliance.charter import Charter
 
@@ -43,33 +50,33 @@ def test_charter_is_on_the_ledger_with_every_member_active(a: Alliance) -> None:
 
 def test_init_charter_emits_event() -> None:
     a = Alliance()
-    a.ok("InitCharter", Charter.founding(["bank"], []).to_json().decode(), by="bank")
+    a.ok("InitCharter", signed_charter(Charter.founding(["bank"], [])), by="bank")
     name, payload = a.event()
     assert name == "CharterInitialized"
     assert payload["members"] == ["bank"]
 
 
 def test_init_charter_twice_is_conflict(a: Alliance) -> None:
-    charter = Charter.founding(["bank"], []).to_json().decode()
+    charter = signed_charter(Charter.founding(["bank"], []))
     response = a.refused("InitCharter", charter, by="bank", error="Conflict")
     assert "already on the ledger" in response.message
 
 
 def test_init_charter_by_org_outside_charter_is_refused() -> None:
     a = Alliance()
-    charter = Charter.founding(["bank", "telecom"], []).to_json().decode()
+    charter = signed_charter(Charter.founding(["bank", "telecom"], []))
     a.refused("InitCharter", charter, by="insurer", error="NotAuthorized")
 
 
 def test_init_charter_by_client_cert_is_refused() -> None:
     a = Alliance()
-    charter = Charter.founding(["bank"], []).to_json().decode()
+    charter = signed_charter(Charter.founding(["bank"], []))
     a.refused("InitCharter", charter, by=a.org("bank").client, error="NotAuthorized")
 
 
 def test_init_charter_by_auditor_is_refused() -> None:
     a = Alliance()
-    charter = Charter.founding(["bank"], ["regulator"]).to_json().decode()
+    charter = signed_charter(Charter.founding(["bank"], ["regulator"]))
     a.refused("InitCharter", charter, by="regulator", error="NotAuthorized")
 
 
@@ -225,7 +232,7 @@ def test_auditor_cannot_propose_or_vote(a: Alliance) -> None:
 
 def test_removal_leaving_no_voter_is_conflict() -> None:
     a = Alliance()
-    a.ok("InitCharter", Charter.founding(["bank"], ["regulator"]).to_json().decode(), by="bank")
+    a.ok("InitCharter", signed_charter(Charter.founding(["bank"], ["regulator"])), by="bank")
     a.refused("ProposeMember", remove("bank"), by="bank", error="Conflict")
 
 

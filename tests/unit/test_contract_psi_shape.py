@@ -54,4 +54,4 @@ def test_intersection_to_a_third_member_is_refused(a: Alliance) -> None:
         by="platform",
         error="InvalidArgument",
     )
-    assert "only to the two input owners, not to platform" in response.message
+    assert "only to the input owners, not to platform" in response.message

@@ -35,13 +35,14 @@ def test_the_run_seconds_parameter_sets_the_base(a: Alliance) -> None:
     assert job["run_deadline"] == job["claims"]["bank"]["at"] + 30 + 1
 
 
-def test_a_bad_run_seconds_parameter_is_refused_at_the_claim_without_using_a_run(
-    a: Alliance,
-) -> None:
-    job = a.approved_job(parameters={"op": "sum", "run_seconds": "soon"})
-    response = a.refused("ClaimJob", job["id"], by=a.org("bank").client, error="InvalidArgument")
+@pytest.mark.parametrize("value", ["soon", "1", str(8 * 24 * 3600)])
+def test_a_bad_run_seconds_parameter_is_refused_at_request(a: Alliance, value: str) -> None:
+    from contract_helpers import job_request
+
+    response = a.refused("RequestJob", job_request(
+        ["bank/customers:amount", "telecom/subscribers:amount"],
+        parameters={"op": "sum", "run_seconds": value}), by="telecom", error="InvalidArgument")
     assert "run_seconds" in response.message
-    assert a.ok("GetJob", job["id"])["runs_used"] == 0
 
 
 def test_receipts_and_claims_after_the_deadline_are_refused(a: Alliance) -> None:

@@ -88,7 +88,8 @@ async def test_execute_turns_a_crash_into_an_abort_for_everyone() -> None:
     )
     assert isinstance(crash, ValueError)
     assert isinstance(waited, ProtocolAborted)
-    assert waited.party == "a" and "bug in step 2" in waited.reason
+    assert waited.party == "a" and waited.reason.endswith("[internal_error]")
+    assert "bug in step 2" not in waited.reason  # the crash's text stays with its party
 
 
 def test_the_registry_knows_stats_and_names_the_known_ones() -> None:

@@ -126,9 +126,29 @@ async def test_each_party_sees_the_abort() -> None:
           for p in job.participants),
         return_exceptions=True,
     )
+    by = dict(zip(job.participants, outcomes, strict=True))
     for outcome in outcomes:
-        assert isinstance(outcome, ProtocolAborted)
-        assert outcome.party == "telecom" and "NaN" in outcome.reason
+        assert isinstance(outcome, ProtocolAborted) and outcome.party == "telecom"
+    assert "NaN" in by["telecom"].reason  # its own detail, kept locally
+    assert by["bank"].reason == (  # the peer hears the coded reason only
+        "telecom's data for input telecom/d:x holds a value that does not fit the column's type "
+        "[input_type_mismatch]"
+    )
+
+
+async def test_a_peer_never_hears_a_cell_value() -> None:
+    planted = "C00042-secret"
+    data = {"bank": np.ones(3), "telecom": np.array(["1", planted, "2"], dtype=object)}
+    job = job_for({"op": "sum"}, ("bank", "telecom"))
+    net = MemoryNetwork(job.participants, step_timeout=5.0)
+    bank, telecom = await asyncio.gather(
+        *(execute(StatsProtocol(), job, by_party(data)[p], net.transport(p))
+          for p in job.participants),
+        return_exceptions=True,
+    )
+    assert isinstance(bank, ProtocolAborted) and isinstance(telecom, ProtocolAborted)
+    assert planted in str(telecom)  # telecom's own log may say which cell
+    assert planted not in str(bank) and "(data row 2)" in bank.reason
 
 
 async def test_an_unknown_op_aborts() -> None:

@@ -225,3 +225,12 @@ def test_devnet_clients_trust_only_devnets_tls_ca(network_dir: Path) -> None:
         (network_dir / "orgs/bank/peers/peer0/tls/server.crt").read_bytes()
     )
     assert peer.issuer != roots[0].subject  # a member's peer cannot pose as the ledger
+
+
+def test_the_charter_names_and_carries_every_founding_admins_signature(network_dir: Path) -> None:
+    from alliance.founding import load_signed_charter, verified_charter
+
+    charter = verified_charter(load_signed_charter(network_dir))
+    assert sorted(charter.founders) == sorted(ORGS)
+    admin = network_dir / "orgs" / "telecom" / "users" / "admin" / "msp" / "signcerts" / "cert.pem"
+    assert charter.founders["telecom"] == Identity("TelecomMSP", admin.read_bytes()).fingerprint

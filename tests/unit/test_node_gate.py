@@ -99,5 +99,38 @@ def test_gate_refuses_a_psi_job_with_a_third_party_recipient(alliance: Alliance)
     data = alliance.approved_job()  # a stats job on bank + telecom inputs
     data["protocol"] = "psi"
     data["outputs"] = {"intersection": ["platform"]}  # a record the contract would never accept
-    with pytest.raises(GateRefused, match="only to the two input owners"):
+    with pytest.raises(GateRefused, match="only to the input owners"):
+        check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"))
+
+
+@pytest.mark.parametrize(
+    ("parameters", "says"),
+    [
+        ({"op": "median"}, "op='median' is not one of sum, mean, count, histogram"),
+        ({"op": "histogram"}, "op=histogram needs bins="),
+        ({"op": "sum", "scale_bits": "99"}, "outside 0..32"),
+    ],
+)
+def test_gate_refuses_parameters_the_stats_spec_refuses(
+    alliance: Alliance, parameters: dict[str, str], says: str
+) -> None:
+    data = alliance.approved_job()
+    data["parameters"] = parameters  # a record the contract would never accept
+    with pytest.raises(GateRefused, match=says):
+        check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"))
+
+
+def test_gate_refuses_stats_on_a_column_pinned_as_string(alliance: Alliance) -> None:
+    data = alliance.approved_job()
+    data["inputs"][0]["column_type"] = "string"  # a record the contract would never accept
+    with pytest.raises(GateRefused, match="its column is of type string"):
+        check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"))
+
+
+def test_gate_refuses_psi_with_a_bogus_normalisation(alliance: Alliance) -> None:
+    data = alliance.approved_job()
+    data["protocol"] = "psi"
+    data["outputs"] = {"cardinality": ["bank", "telecom"]}
+    data["parameters"] = {"normalize": "bogus"}
+    with pytest.raises(GateRefused, match="unknown normalisation step"):
         check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"))

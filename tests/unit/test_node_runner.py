@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from alliance.canonical import sha256_digest
+from alliance.failures import FailureReport
 from alliance.models import Job, JobState, RunResult, TxMark
+from node import failure_log
 from node.errors import ProtocolAborted
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
 from node.outputs import list_outputs
@@ -90,8 +92,9 @@ class FakeLedger:
         )
         self.job.state = JobState(verdict)
 
-    def fail(self, job_id: str, reason: str) -> tuple[Job, str]:
-        self.calls.append(("fail", reason))
+    def fail(self, job_id: str, report: FailureReport) -> tuple[Job, str]:
+        assert isinstance(report, FailureReport)  # coded, never free text
+        self.calls.append(("fail", report))
         self.job.state = JobState.FAILED
         return self.get_job(job_id), self._tx()
 
@@ -199,7 +202,9 @@ def test_a_changed_file_is_refused_before_claiming_with_a_fingerprint_reason(set
     outcome = _runner(setup, "bank", ledger, host).handle("job-1")
     assert outcome.action == "refused"
     assert [name for name, _ in ledger.calls] == ["fail"]
-    assert "fingerprint" in ledger.calls[0][1] and "bank/customers" in ledger.calls[0][1]
+    assert ledger.calls[0][1] == FailureReport(code="fingerprint_mismatch", input="bank/customers")
+    [entry] = failure_log.read(setup["tmp"] / "bank", "job-1")
+    assert entry.code == "fingerprint_mismatch" and "has fingerprint sha256:" in entry.detail
     assert not host.runs
 
 
@@ -233,8 +238,10 @@ def test_a_protocol_abort_fails_the_job_and_delivers_nothing(setup) -> None:
     host = FakeHost(error=ProtocolAborted("lost connection to bank", "bank"))
     outcome = _runner(setup, "telecom", ledger, host).handle("job-1")
     assert outcome.action == "failed"
-    reason = next(arg for name, arg in ledger.calls if name == "fail")
-    assert "lost connection to bank" in reason
+    report = next(arg for name, arg in ledger.calls if name == "fail")
+    assert report == FailureReport(code="peer_aborted", peer="bank")
+    [entry] = failure_log.read(setup["tmp"] / "telecom", "job-1")
+    assert "lost connection to bank" in entry.detail
     assert not any(name == "receipt" for name, _ in ledger.calls)
     outputs = setup["tmp"] / "telecom" / "outputs"
     assert not outputs.exists() or not any(outputs.rglob("*"))
@@ -251,7 +258,8 @@ def test_a_run_left_unfinished_by_a_dead_process_is_reported_at_start(setup) -> 
     runner.recover()
     runner.shutdown()
     assert store.get_run("job-1", 1).state == "failed"
-    assert any(name == "fail" and "stopped during run 1" in arg for name, arg in ledger.calls)
+    assert ("fail", FailureReport(code="node_stopped")) in ledger.calls
+    assert "stopped during run 1" in failure_log.read(setup["tmp"] / "bank", "job-1")[0].detail
     assert not host.runs
 
 
@@ -299,7 +307,7 @@ def test_held_outputs_are_discarded_when_the_run_ends_otherwise(setup, ending: s
     runner = _runner(setup, "telecom", ledger, FakeHost())
     runner.handle("job-1")
     if ending == "FAILED":
-        ledger.fail("job-1", "bank: lost connection to telecom")
+        ledger.fail("job-1", FailureReport(code="peer_unreachable", peer="telecom"))
     else:
         ledger.judge(ending)
     assert runner.wait_held(timeout=10)
@@ -353,8 +361,9 @@ def test_data_rewritten_with_the_same_size_and_mtime_fails_the_job(setup) -> Non
     _rewrite_keeping_size_and_mtime(path, "B,2", "B,9")
     outcome = runner.handle("job-1")
     assert outcome.action in ("failed", "refused"), outcome.detail
-    reason = next(arg for name, arg in ledger.calls if name == "fail")
-    assert "bank/customers" in reason and "fingerprint" in reason and "changed" in reason
+    report = next(arg for name, arg in ledger.calls if name == "fail")
+    assert report == FailureReport(code="fingerprint_mismatch", input="bank/customers")
+    assert "changed" in failure_log.read(setup["tmp"] / "bank", "job-1")[0].detail
     assert not host.runs  # the protocol never saw the changed data
     assert not any(name == "receipt" for name, _ in ledger.calls)
 
@@ -371,7 +380,7 @@ def test_data_changed_between_the_gate_and_the_run_fails_the_job(setup) -> None:
     host = FakeHost()
     outcome = _runner(setup, "telecom", ledger, host).handle("job-1")
     assert outcome.action == "failed"
-    reason = next(arg for name, arg in ledger.calls if name == "fail")
-    assert "telecom/subs" in reason and "fingerprint" in reason
+    report = next(arg for name, arg in ledger.calls if name == "fail")
+    assert report == FailureReport(code="fingerprint_mismatch", input="telecom/subs")
     assert not host.runs
     assert _job_dirs(setup, "telecom") == []

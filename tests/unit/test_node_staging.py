@@ -10,6 +10,7 @@ import pytest
 from test_node_runner import NOW, FakeHost, FakeLedgerFor, _job
 from test_node_runner import setup as runner_setup
 
+from alliance.failures import FailureReport
 from alliance.models import Job, JobState, Receipt
 from node.outputs import list_outputs
 from node.runner import JobRunner
@@ -141,7 +142,7 @@ def test_staged_outputs_of_a_run_that_ended_otherwise_are_deleted_at_start(
     _die(_runner(setup, ledger))
     ledger.crash_after_receipt = False
     if ending == "FAILED":
-        ledger.fail("job-1", "bank: deadline passed, missing receipts from bank")
+        ledger.fail("job-1", FailureReport(code="node_stopped"))
     else:
         ledger.judge(ending)
     runner = _restart(setup, ledger)

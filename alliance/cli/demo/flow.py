@@ -170,7 +170,9 @@ class DemoFlow:
         return {PASSPHRASE_ENV: self.passphrase.decode()}
 
     def charter(self) -> None:
-        charter = (self.net_dir / "charter.json").read_text()
+        from alliance.founding import load_signed_charter
+
+        charter = load_signed_charter(self.net_dir).to_json().decode()
         self.submit("bank", "InitCharter", charter)
         members = self.evaluate(AUDITOR, "ListMembers")
         names = sorted(m["org"] for m in members)
@@ -178,7 +180,7 @@ class DemoFlow:
             "charter",
             "Charter on the ledger",
             names == sorted([*MEMBERS, AUDITOR]),
-            f"InitCharter by bank's admin; members: {', '.join(names)}",
+            f"InitCharter by bank's admin, signed by every founder; members: {', '.join(names)}",
         )
 
     def admit_newcomer(self) -> None:

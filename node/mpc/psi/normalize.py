@@ -1,11 +1,12 @@
 """Id normalisation: the job's `normalize` parameter made one canonical UTF-8 string per id.
 
 Both parties must map "the same customer" to the same bytes, so normalisation is fixed and
-deterministic. Steps (comma-separated in the job parameter, applied in this fixed order whatever
-the order written): `nfc` | `nfkc` (Unicode normal form), `trim` (Python's `str.strip()`: Unicode
-whitespace at both ends), one case step `lower` | `upper` | `casefold` (then the normal form again,
-since case mapping can leave a string outside it). `none` or "" means bytes as given. The default is
-`trim,nfc`.
+deterministic. The parameter is parsed by the psi spec (`alliance.protocols.psi.Normalization`,
+which the contract checked at request); this module applies it to whole columns. Steps
+(comma-separated, applied in this fixed order whatever the order written): `nfc` | `nfkc`
+(Unicode normal form), `trim` (Python's `str.strip()`: Unicode whitespace at both ends), one case
+step `lower` | `upper` | `casefold` (then the normal form again, since case mapping can leave a
+string outside it). `none` or "" means bytes as given. The default is `trim,nfc`.
 
 Rows that normalise to the empty string are not ids and are dropped. An id may not contain a
 newline (an id is one line of the intersection CSV): such an input is refused with a clear error.
@@ -17,66 +18,15 @@ rows holding non-ASCII characters take a per-row Python path (Unicode case and n
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
+from alliance.protocols.psi import DEFAULT_NORMALIZATION as DEFAULT_NORMALIZATION
+from alliance.protocols.psi import Normalization
 from node.errors import DatasetError
 
-DEFAULT_NORMALIZATION = "trim,nfc"
-_FORMS = ("nfc", "nfkc")
-_CASES = ("lower", "upper", "casefold")
-_KNOWN = (*_FORMS, "trim", *_CASES, "none")
 _ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # exactly the ASCII chars str.isspace() accepts
-
-
-@dataclass(frozen=True)
-class Normalization:
-    """Parsed `normalize` parameter: an optional normal form, trim, an optional case mapping."""
-
-    form: str | None = "nfc"
-    trim: bool = True
-    case: str | None = None
-
-    @classmethod
-    def parse(cls, text: str | None) -> Normalization:
-        if text is None:
-            text = DEFAULT_NORMALIZATION
-        steps = [s.strip().lower() for s in text.split(",") if s.strip()]
-        unknown = [s for s in steps if s not in _KNOWN]
-        if unknown:
-            raise ValueError(
-                f"unknown normalisation step(s) {', '.join(unknown)}; use a comma-separated list "
-                f"of {', '.join(_KNOWN)} (for example 'trim,lower')"
-            )
-        forms = [s for s in steps if s in _FORMS]
-        cases = [s for s in steps if s in _CASES]
-        if len(forms) > 1 or len(cases) > 1:
-            raise ValueError(
-                f"normalisation {text!r} names more than one normal form or case step; pick one of "
-                f"{'/'.join(_FORMS)} and one of {'/'.join(_CASES)}"
-            )
-        return cls(
-            form=forms[0] if forms else None, trim="trim" in steps, case=cases[0] if cases else None
-        )
-
-    def __str__(self) -> str:
-        steps = [s for s in (self.form, "trim" if self.trim else None, self.case) if s]
-        return ",".join(steps) or "none"
-
-    def apply_str(self, value: str) -> str:
-        """The slow, obviously-right path for one id (used for non-ASCII rows and as reference)."""
-        if self.form:
-            value = unicodedata.normalize(self.form.upper(), value)
-        if self.trim:
-            value = value.strip()
-        if self.case:
-            value = getattr(value, self.case)()
-            if self.form:
-                value = unicodedata.normalize(self.form.upper(), value)
-        return value
 
 
 def _as_text_array(values: np.ndarray) -> np.ndarray:

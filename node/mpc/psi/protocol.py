@@ -14,7 +14,8 @@ a packed 'S' column (UTF-8 bytes) never become Python str objects (non-ASCII row
 normalize.py's per-row path). Both nodes must run with the same partitioning settings (checked in
 the first step, like the engine and the normalisation).
 
-Job parameters (strings):
+Job parameters (the `psi` spec in alliance/protocols/psi.py, checked by the contract at request
+and parsed again here):
 - `engine`: `auto` (default: `ecdh` when both sets are below 100 000 ids, else `kkrt`), `ecdh`
   (ECDH over Curve25519, the reference), `kkrt` (the bulk OT-extension engine).
 - `normalize`: normalisation steps, default `trim,nfc` (see normalize.py), e.g. `trim,lower`.
@@ -38,8 +39,11 @@ import asyncio
 import numpy as np
 
 from alliance.canonical import canonical_json, loads
-from alliance.errors import EncodingError
+from alliance.errors import EncodingError, ProtocolSpecError
+from alliance.protocols.psi import ENGINES as ENGINES
+from alliance.protocols.psi import OUT_CARDINALITY, OUT_INTERSECTION, PSI, PsiParams
 from node.errors import DatasetError, ProtocolAborted, ProtocolError
+from node.failures import public_abort_reason
 from node.mpc.protocol import JobContext, LocalInputs, OutputValue, ProtocolResult, StreamedOutput
 from node.mpc.psi.ecdh import run_ecdh
 from node.mpc.psi.engine import run_kkrt
@@ -52,9 +56,6 @@ from node.mpc.psi.trace import Phases
 from node.mpc.transport import Transport
 
 NAME = "psi"
-OUT_INTERSECTION = "intersection"
-OUT_CARDINALITY = "cardinality"
-ENGINES = ("auto", "ecdh", "kkrt")
 ECDH_MAX = 100_000
 STEP_HELLO = "psi.hello"
 VERSION = 2
@@ -110,9 +111,11 @@ class PsiProtocol:
             # answering meanwhile
             prepared = await asyncio.to_thread(prepare_ids, column, norm, self.stream_rows)
         except (ProtocolError, DatasetError, ValueError) as exc:
-            reason = f"{me}: {exc}"
-            await transport.abort(reason)
-            raise ProtocolAborted(reason, me) from exc
+            mine = [str(ref) for ref in job.inputs if ref.org == me]
+            if isinstance(exc, DatasetError) and exc.input_ref is None and len(mine) == 1:
+                exc.input_ref = mine[0]
+            await transport.abort(public_abort_reason(exc, me, set(mine)))
+            raise ProtocolAborted(f"{me}: {exc}", me) from exc
 
         phases.mark("prepare")
         hello = {"version": VERSION, "n": len(prepared), "engine": requested,
@@ -154,7 +157,8 @@ class PsiProtocol:
         except ProtocolAborted:
             raise
         except Exception as exc:
-            raise await _fail(transport, f"{me}: {type(exc).__name__}: {exc}") from exc
+            await transport.abort(public_abort_reason(exc, me, set()))
+            raise ProtocolAborted(f"{me}: {type(exc).__name__}: {exc}", me) from exc
         phases.mark(engine)
         n_mine = len(prepared)
         prepared.drop_digests()
@@ -220,10 +224,9 @@ def _check_job(
     column = np.asarray(local_inputs[key])
     if column.ndim != 1:
         raise ProtocolError(f"input {key} has shape {column.shape}; one column is expected")
-    requested = job.parameters.get("engine", "auto")
-    if requested not in ENGINES:
-        raise ProtocolError(
-            f"psi parameter engine={requested!r} is not one of {', '.join(ENGINES)}"
-        )
-    norm = Normalization.parse(job.parameters.get("normalize"))
-    return peer, column, norm, requested
+    try:
+        params = PSI.parse_params(job.parameters)
+    except ProtocolSpecError as exc:
+        raise ProtocolError(str(exc)) from None
+    assert isinstance(params, PsiParams)
+    return peer, column, params.normalize, params.engine
