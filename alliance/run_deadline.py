@@ -18,9 +18,12 @@ The contract records `run_deadline` on the job when a run starts (the first clai
 After the deadline any participant may expire the run (ExpireRun): it becomes FAILED with
 "deadline passed, missing receipts from X", and the contract accepts no claim or receipt for it.
 
-Parties do not time each other out while one reads a large input: the node opens a run's links
-before reading its inputs, and the link's keepalive shows the peers it is alive
-(node/mpc/grpc_transport.py, `ready`).
+Parties do not time each other out while one reads a large input. Before it claims a run, a
+party's node checks its data's fingerprint (computed in full the first time it sees the file:
+as long as reading it); `connect_seconds` is how long the others wait for its link: the node's
+connect timeout plus ROW_MICROSECONDS per row of the largest input a peer holds. Once linked,
+parties read their inputs with the links open (the keepalive shows that a party reading is
+alive) and say `ready`; that wait is bounded by the run deadline (node/mpc/grpc_transport.py).
 """
 
 from __future__ import annotations
@@ -62,3 +65,10 @@ def run_seconds(parameters: Mapping[str, str], row_counts: Iterable[int]) -> int
     """Seconds a run may take: base + ceil(rows * ROW_MICROSECONDS / 1e6)."""
     rows = sum(max(0, int(r)) for r in row_counts)
     return base_seconds(parameters) + math.ceil(rows * ROW_MICROSECONDS / 1_000_000)
+
+
+def connect_seconds(peer_row_counts: Iterable[int], floor: float) -> float:
+    """How long to wait for peers to link up: `floor` (the node's connect timeout) plus
+    ROW_MICROSECONDS per row of the largest input a peer must fingerprint before it claims."""
+    rows = max((max(0, int(r)) for r in peer_row_counts), default=0)
+    return floor + rows * ROW_MICROSECONDS / 1_000_000

@@ -335,13 +335,14 @@ class NodeDaemon:
 
     def run_protocol(
         self, job: JobContext, run: int, prepare: Callable[[], LocalInputs],
-        deadline_seconds: float,
+        deadline_seconds: float, *, peer_prepare_seconds: float = 0.0,
     ) -> tuple[ProtocolResult, str]:
         # The run ends by its deadline; closing its transport may take a step deadline more.
         limit = deadline_seconds + self.step_timeout + CLOSE_ALLOWANCE
+        connect = min(self.connect_timeout + peer_prepare_seconds, deadline_seconds)
         try:
             return self._call(  # type: ignore[no-any-return]
-                self._run_protocol(job, run, prepare, deadline_seconds), limit
+                self._run_protocol(job, run, prepare, deadline_seconds, connect), limit
             )
         except TimeoutError as exc:
             raise DeadlineExceeded(
@@ -350,7 +351,8 @@ class NodeDaemon:
             ) from None
 
     async def _run_protocol(
-        self, job: JobContext, run: int, prepare: Callable[[], LocalInputs], deadline: float
+        self, job: JobContext, run: int, prepare: Callable[[], LocalInputs], deadline: float,
+        connect: float,
     ) -> tuple[ProtocolResult, str]:
         """Open the run's links, read the inputs meanwhile (`prepare`, in a thread), say ready,
         then run the protocol; all of it within `deadline` seconds."""
@@ -361,7 +363,7 @@ class NodeDaemon:
         transport = self.server.transport(
             job.job_id, self.org, job.participants, peers, self._client_tls, run=run,
             step_timeout=min(self.step_timeout, deadline),
-            connect_timeout=min(self.connect_timeout, deadline),
+            connect_timeout=connect,
         )
         async with transport:
             inputs = await self._prepare(transport, job, run, prepare)

@@ -52,6 +52,7 @@ import numpy as np
 from alliance.canonical import canonical_json
 from alliance.failures import FailureCode, FailureReport
 from alliance.models import Job, JobState
+from alliance.run_deadline import connect_seconds
 from network.errors import CommitError, ContractRejected, NetworkError
 from node import failure_log
 from node.errors import DatasetError, GateRefused, NodeError
@@ -89,13 +90,14 @@ class ProtocolHost(Protocol):
 
     def run_protocol(
         self, job: JobContext, run: int, prepare: Callable[[], LocalInputs],
-        deadline_seconds: float,
+        deadline_seconds: float, *, peer_prepare_seconds: float = 0.0,
     ) -> tuple[ProtocolResult, str]:
         """(result, transcript digest); raises on failure or when the deadline passes.
 
-        Connects with the peers first, then calls `prepare()` (reads and checks this party's
-        inputs; may take minutes for a large file, and may raise) while the links stay up, so
-        that no peer times out waiting for a party that is reading its data."""
+        Connects with the peers first (waiting `peer_prepare_seconds` longer than usual: a peer
+        fingerprints its large input before it claims), then calls `prepare()` (reads and
+        checks this party's inputs; may take minutes for a large file, and may raise) while
+        the links stay up, so that no peer times out waiting for a party reading its data."""
         ...
 
 
@@ -388,7 +390,8 @@ class JobRunner:
                 return inputs
 
             result, transcript = self.host.run_protocol(
-                job_context(job), run, prepare, self._deadline_seconds(job)
+                job_context(job), run, prepare, self._deadline_seconds(job),
+                peer_prepare_seconds=self._peer_prepare_seconds(job),
             )
             mine = job.recipients_of(self.org)
             missing = [name for name in mine if name not in result.outputs]
@@ -447,6 +450,17 @@ class JobRunner:
         if job.run_deadline:
             return max(1.0, job.run_deadline - now)
         return min(self.job_deadline, max(1.0, job.expires_at - now))
+
+    def _peer_prepare_seconds(self, job: Job) -> float:
+        """How much longer than usual peers may take to link up: what fingerprinting the largest
+        input a peer holds may take (its row count on the ledger; alliance/run_deadline.py)."""
+        rows = []
+        for dataset_id in sorted({i.dataset for i in job.inputs if i.owner != self.org}):
+            try:
+                rows.append(self.ledger.dataset_rows(dataset_id))
+            except (NetworkError, NodeError) as exc:
+                log.warning("job %s: row count of %s unknown (%s)", job.id, dataset_id, exc)
+        return connect_seconds(rows, 0.0)
 
     def _own_refs(self, job: Job) -> set[str]:
         """This org's input references and datasets of `job`: all a failure report may name."""

@@ -106,6 +106,9 @@ class FakeLedger:
         self.job.state = JobState.FAILED
         return self.get_job(job_id), self._tx()
 
+    def dataset_rows(self, dataset_id: str) -> int:
+        return 1_000_000 if dataset_id == "bank/customers" else 2
+
 
 class FakeHost:
     def __init__(self, outputs: dict[str, bytes] | None = None, error: Exception | None = None):
@@ -114,7 +117,9 @@ class FakeHost:
         self.runs: list[tuple[JobContext, int, LocalInputs]] = []
 
     def run_protocol(self, job: JobContext, run: int, prepare: Callable[[], LocalInputs],
-                     deadline_seconds: float) -> tuple[ProtocolResult, str]:
+                     deadline_seconds: float, *, peer_prepare_seconds: float = 0.0,
+                     ) -> tuple[ProtocolResult, str]:
+        self.peer_prepare_seconds = peer_prepare_seconds
         inputs = prepare()  # as the node does once its links are up
         self.runs.append((job, run, inputs))
         if self.error:
@@ -384,3 +389,14 @@ def test_data_changed_between_the_gate_and_the_run_fails_the_job(setup) -> None:
     assert report == FailureReport(code="fingerprint_mismatch", input="telecom/subs")
     assert not host.runs
     assert _job_dirs(setup, "telecom") == []
+
+
+def test_peers_get_longer_to_link_up_when_they_hold_large_inputs(setup) -> None:
+    # telecom waits for bank, whose 1M registered rows take a while to fingerprint before
+    # bank's node claims: 60 us per row (alliance/run_deadline.py) on top of the connect timeout
+    host = FakeHost()
+    _runner(setup, "telecom", FakeLedgerFor(_job(setup), "telecom"), host).handle("job-1")
+    assert host.peer_prepare_seconds == pytest.approx(60.0)
+    host = FakeHost(outputs={})
+    _runner(setup, "bank", FakeLedgerFor(_job(setup), "bank"), host).handle("job-1")
+    assert host.peer_prepare_seconds == pytest.approx(2 * 60e-6)
