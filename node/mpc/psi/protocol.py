@@ -75,11 +75,18 @@ def encode_intersection(ids: np.ndarray) -> bytes:
 
 def _intersection_output(prepared: PreparedIds | StreamedIds, outcome: PsiOutcome
                          ) -> StreamedOutput:
-    """The matched ids, sorted in place, as the streamed CSV output: the matched rows are dropped
-    once their ids are gathered; what stays until the node has written the file is the sorted
-    ids (5e7 ids of 16 B: 0.8 GB) and one chunk of lines at a time."""
-    ids = prepared.ids_at(outcome.matched)
+    """The matched ids, sorted, as the streamed CSV output, holding as little as it can at once:
+    the matched rows become a sorted int32 copy (when they fit) and go once their ids are
+    gathered; the ids are sorted in place. What stays until the node has written the file is the
+    sorted ids (5e7 ids of 16 B: 0.8 GB) and one chunk of lines at a time."""
+    matched = np.asarray(outcome.matched)
     outcome.matched = None
+    small = matched.size == 0 or int(matched.max()) < 2**31
+    rows = matched.astype(np.int32 if small else np.int64)
+    del matched
+    rows.sort()
+    ids = prepared.ids_at(rows)
+    del rows
     sort_ids_inplace(ids)
     return intersection_csv(ids)
 
