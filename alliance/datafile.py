@@ -162,8 +162,9 @@ def check_column(kind: str, cells: Sequence[str], where: str, first_row: int = 1
         return
     index = _first_misfit(kind, cells)
     raise DatasetFileError(
-        f"{where}, data row {first_row + index}: {kind} column holds {cells[index]!r}; "
-        "fix the cell or register the column with another type"
+        f"{where}, data row {first_row + index}: {kind} column holds {cells[index]!r}"
+        f"{thousands_hint(cells[index])}; fix the cell or register the column with another "
+        "type (`alliance dataset register --type COLUMN=TYPE`)"
     )
 
 
@@ -188,6 +189,35 @@ def _check_exists(path: Path) -> Path:
     return path
 
 
+DELIMITERS = (",", ";", "\t", "|")
+_THOUSANDS = re.compile(r"[ \t]*[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?[ \t]*")
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter of a CSV file, from its header line: whichever of `, ; TAB |` occurs most
+    outside quotes (a comma when none does). The same file always gives the same answer, so the
+    owner's registration and its node's runs read it alike. Pure."""
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def thousands_hint(cell: str) -> str:
+    """A note for a cell like "1,234.50": numbers are read without thousands separators."""
+    if _THOUSANDS.fullmatch(cell):
+        return (
+            "; it looks like a number with thousands separators, which are not read as "
+            "numbers: remove the separators (1234.50)"
+        )
+    return ""
+
+
 class _CsvChunks:
     """A CSV file read in chunks of rows: the header, then `(first data row number, rows)`.
 
@@ -198,7 +228,13 @@ class _CsvChunks:
         self.path = path
         self.batch_rows = batch_rows
         self._handle = path.open(newline="", encoding="utf-8-sig")
-        self._reader = csv.reader(self._handle)
+        try:
+            self.delimiter = sniff_delimiter(self._handle.readline())
+            self._handle.seek(0)
+        except UnicodeDecodeError as exc:
+            self._handle.close()
+            raise DatasetFileError(f"{path} is not readable CSV: {exc}") from exc
+        self._reader = csv.reader(self._handle, delimiter=self.delimiter)
         try:
             header = next((row for row in self._reader if row), None)
         except (UnicodeDecodeError, csv.Error) as exc:
@@ -266,23 +302,54 @@ def _check_header(path: Path, header: list[str]) -> list[str]:
     return names
 
 
-def _infer_csv(path: Path, only: str | None = None) -> list[Column]:
+def _infer_csv(
+    path: Path, only: str | None = None, declared: dict[str, str] | None = None
+) -> list[Column]:
     chunks = _CsvChunks(path)
     names = chunks.names
+    declared = declared or {}
     candidates = [["integer", "decimal", "boolean", "date"] for _ in names]
     seen = [False] * len(names)
     watch = list(range(len(names))) if only is None else [names.index(only)]
-    for _, chunk in chunks:
+    watch = [i for i in watch if names[i] not in declared]
+    # a column whose cells all look like "1,234.50": refused below, never typed as text silently
+    grouped: dict[int, tuple[int, str] | None] = {i: None for i in watch}
+    for first_row, chunk in chunks:
         for i in watch:
             column = [row[i] for row in chunk]
             if not seen[i]:
                 seen[i] = any(map(str.strip, column))
             candidates[i] = [k for k in candidates[i] if _column_fits(k, column)]
-        watch = [i for i in watch if candidates[i]]
+            if i in grouped and not candidates[i]:
+                filled = [(n, c) for n, c in enumerate(column) if c.strip()]
+                if all(_THOUSANDS.fullmatch(c) or _FITS["decimal"].fullmatch(c) for _, c in filled):
+                    first = next(((n, c) for n, c in filled if _THOUSANDS.fullmatch(c)), None)
+                    if grouped[i] is None and first is not None:
+                        grouped[i] = (first_row + first[0], first[1])
+                else:
+                    del grouped[i]
+        watch = [i for i in watch if candidates[i] or i in grouped]
         if not watch:
             break
+    for i, found in grouped.items():
+        if found is not None and not candidates[i]:
+            row, cell = found
+            raise DatasetFileError(
+                f"{path}, data row {row}: column {names[i]!r} holds {cell!r}, a number with "
+                "thousands separators, which are not read as numbers; remove the separators "
+                f"(1234.50), or keep the column as text with `--type {names[i]}=string`"
+            )
+    for name, kind in declared.items():
+        if name not in names:
+            raise DatasetFileError(
+                f"{path} has no column {name!r} to type; its columns: {', '.join(names)}"
+            )
+        if kind not in COLUMN_TYPES:
+            raise DatasetFileError(
+                f"type {kind!r} of column {name!r} is not one of {', '.join(COLUMN_TYPES)}"
+            )
     return [
-        Column(name, cands[0] if cands and seen[i] else "string")
+        Column(name, declared.get(name) or (cands[0] if cands and seen[i] else "string"))
         for i, (name, cands) in enumerate(zip(names, candidates, strict=True))
     ]
 
@@ -380,10 +447,19 @@ def _parquet_batches(
 # --- public API ------------------------------------------------------------------------------
 
 
-def infer_schema(path: Path) -> list[Column]:
-    """Column names and types of a CSV (by reading it once) or Parquet file (from its schema)."""
+def infer_schema(path: Path, declared: dict[str, str] | None = None) -> list[Column]:
+    """Column names and types of a CSV (by reading it once) or Parquet file (from its schema).
+
+    `declared` types some CSV columns by name instead of inferring them (`--type col=decimal`)."""
     path = _check_exists(path)
-    return _infer_csv(path) if _kind(path) == "csv" else _infer_parquet(path)
+    if _kind(path) == "csv":
+        return _infer_csv(path, declared=declared)
+    schema = _infer_parquet(path)
+    if declared:
+        raise DatasetFileError(
+            f"{path}: a Parquet file carries its column types; --type applies to CSV files"
+        )
+    return schema
 
 
 def iter_batches(

@@ -27,6 +27,7 @@ class FailureCode(StrEnum):
     PEER_ABORTED = "peer_aborted"
     PROTOCOL_ERROR = "protocol_error"
     DEADLINE_PASSED = "deadline_passed"
+    RECEIPT_REFUSED = "receipt_refused"
     NODE_STOPPED = "node_stopped"
     INTERNAL_ERROR = "internal_error"
 
@@ -61,6 +62,7 @@ TEMPLATES: dict[FailureCode, str] = {
     FailureCode.PEER_ABORTED: "{party}'s run was aborted by {peer}",
     FailureCode.PROTOCOL_ERROR: "{party}'s side of the protocol failed",
     FailureCode.DEADLINE_PASSED: "{party}'s run did not finish before its deadline",
+    FailureCode.RECEIPT_REFUSED: "the ledger refused {party}'s receipt for the run",
     FailureCode.NODE_STOPPED: "{party}'s node stopped during the run; the run was abandoned",
     FailureCode.INTERNAL_ERROR: "{party}'s node failed with an internal error",
 }

@@ -226,7 +226,7 @@ def fingerprint_rows(schema: Sequence[Column], rows: Iterable[Sequence[str]]) ->
     for number, row in enumerate(rows, start=1):
         if len(row) != width:
             raise DatasetFileError(
-                f"row {number} has {len(row)} cells where the schema has {width}"
+                f"data row {number} has {len(row)} cells where the schema has {width}"
             )
         acc.add(row_hash(row))
     return _result(schema, acc)

@@ -415,6 +415,36 @@ def _check_new_orgs(members: list[str], auditors: list[str]) -> None:
         seen.add(org)
 
 
+def free_loopback_port() -> int:
+    """A TCP port nobody listens on now on 127.0.0.1 (the kernel's choice)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _check_empty(net_dir: Path) -> None:
+    """NET must be new or empty: a network's files mixed into another folder are hard to find
+    and to remove."""
+    existing = [p for p in (PROFILE_FILE, CHARTER_FILE, "orgs", "devnet") if (net_dir / p).exists()]
+    if existing:
+        raise NetworkDirError(
+            f"{net_dir} already holds a network ({', '.join(existing)}); "
+            "choose another --dir, or remove that directory to start over"
+        )
+    if net_dir.exists() and not net_dir.is_dir():
+        raise NetworkDirError(f"{net_dir} is a file; choose a new directory with --dir")
+    if net_dir.is_dir():
+        entries = sorted(p.name for p in net_dir.iterdir())
+        if entries:
+            shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+            raise NetworkDirError(
+                f"{net_dir} is not empty (it holds {shown}); a network needs a directory of its "
+                "own: choose a new or empty --dir"
+            )
+
+
 def init_network(
     net_dir: Path,
     members: list[str],
@@ -422,20 +452,22 @@ def init_network(
     passphrase: bytes,
     *,
     base_port: int = 0,
+    devnet_port: int | None = None,
 ) -> Profile:
-    """Create a new alliance in `net_dir`: MSPs for every org, the charter and the profile."""
+    """Create a new alliance in `net_dir`: MSPs for every org, the charter and the profile.
+
+    devnet's port is fixed here, so clients find the ledger at one address across `down`/`up`:
+    `devnet_port` if given, else `base_port`, else a port free now on loopback."""
     net_dir = Path(net_dir)
     _check_new_orgs(members, auditors)
     if not passphrase:
         raise NetworkDirError(EMPTY_PASSPHRASE)
     if base_port and not 1024 <= base_port <= 60000:
         raise NetworkDirError(f"base port {base_port} must be 0 (free ports) or in 1024..60000")
-    existing = [p for p in (PROFILE_FILE, CHARTER_FILE, "orgs", "devnet") if (net_dir / p).exists()]
-    if existing:
-        raise NetworkDirError(
-            f"{net_dir} already holds a network ({', '.join(existing)}); "
-            "choose another --dir, or remove that directory to start over"
-        )
+    if devnet_port is not None and not 1024 <= devnet_port <= 65535:
+        raise NetworkDirError(f"devnet port {devnet_port} must be in 1024..65535")
+    _check_empty(net_dir)
+    fixed_port = devnet_port or base_port or free_loopback_port()
     charter = Charter.founding(members, auditors)
     net_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -458,7 +490,7 @@ def init_network(
         profile = Profile(
             name=charter.name,
             orgs=orgs,
-            devnet=Endpoint(port=base_port),
+            devnet=Endpoint(port=fixed_port),
             orderer=Endpoint(port=base_port + 1 if base_port else 0),
             base_port=base_port,
         )

@@ -65,7 +65,7 @@ def _spawn(
     if status["running"]:
         raise NodeStartError(
             f"the node of {org} already runs (pid {status['pid']}, port {status['port']}); "
-            f"stop it first with `alliance network down --dir {net_dir}`"
+            f"restart it with `alliance --dir {net_dir} --as {org} node restart`"
         )
     log_path = node_log_path(net_dir, org)
     log_path.parent.mkdir(parents=True, exist_ok=True)

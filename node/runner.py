@@ -61,7 +61,7 @@ from node.gate import check_job
 from node.ledger import JobLedger
 from node.mpc.protocol import InputRef, JobContext, LocalInputs, ProtocolResult
 from node.outputs import MANIFEST, PendingOutputs, run_dir, stage_outputs, sweep_staging
-from node.sources import open_source
+from node.sources import TYPES_MARK, open_source
 from node.store import SETTLED, NodeStore
 
 log = logging.getLogger("node.runner")
@@ -144,7 +144,7 @@ class FingerprintCache:
         stamp: tuple[int, int] | None = None
         if "://" not in location:
             try:
-                st = os.stat(location)
+                st = os.stat(location.partition(TYPES_MARK)[0])
             except OSError as exc:
                 raise DatasetError(f"cannot read {location}: {exc.strerror}") from exc
             stamp = (st.st_size, st.st_mtime_ns)
@@ -520,7 +520,7 @@ class JobRunner:
                 if mine is None and run_verdict(job, run) is None and not self._overdue(job):
                     detail = f"the ledger refused this node's receipt: {exc}"
                     log.error("job %s: %s", job_id, detail)
-                    report = FailureReport(code=FailureCode.INTERNAL_ERROR)
+                    report = FailureReport(code=FailureCode.RECEIPT_REFUSED)
                     self._log_failure(job_id, run, report, detail)
                     job, _ = self.ledger.fail(job_id, report)
                 receipt_tx = mine.tx_id if mine is not None else ""

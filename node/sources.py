@@ -49,26 +49,31 @@ class FileSource:
     """A CSV or Parquet file on the node's disk."""
 
     path: Path
+    declared: tuple[tuple[str, str], ...] = ()
+    """Column types the owner declared at registration (`--type col=decimal`)."""
 
     @property
     def location(self) -> str:
-        return str(self.path)
+        if not self.declared:
+            return str(self.path)
+        return f"{self.path}{TYPES_MARK}" + ",".join(f"{c}:{t}" for c, t in self.declared)
 
     def schema(self) -> list[Column]:
         try:
-            return datafile.infer_schema(self.path)
+            return datafile.infer_schema(self.path, dict(self.declared) or None)
         except AllianceError as exc:
             raise DatasetError(str(exc)) from exc
 
     def fingerprint(self) -> DatasetFingerprint:
         try:
-            return fingerprint_file(self.path)
+            return fingerprint_file(self.path, self.schema() if self.declared else None)
         except AllianceError as exc:
             raise DatasetError(str(exc)) from exc
 
     def read_column(self, column: str) -> np.ndarray:
         try:
-            return datafile.read_column(self.path, column)
+            schema = self.schema() if self.declared else None
+            return datafile.read_column(self.path, column, schema)
         except AllianceError as exc:
             raise DatasetError(str(exc)) from exc
 
@@ -77,7 +82,7 @@ class FileSource:
     ) -> tuple[dict[str, np.ndarray], DatasetFingerprint]:
         """`columns` and the fingerprint of the whole file, from one streaming pass."""
         try:
-            schema = datafile.infer_schema(self.path)
+            schema = datafile.infer_schema(self.path, dict(self.declared) or None)
             return _verified(
                 self.location, schema, datafile.iter_batches(self.path, schema), columns
             )
@@ -248,11 +253,23 @@ def _verified(
     return values, fp
 
 
+TYPES_MARK = "#types="
+"""A file location with declared column types: `path.csv#types=amount:decimal,id:string`."""
+
+
 def open_source(location: str) -> DataSource:
-    """`path.csv`, `path.parquet`, or `URL#table` -> the matching source."""
+    """`path.csv`, `path.parquet`, `path.csv#types=COL:TYPE,...`, or `URL#table` -> the
+    matching source."""
     if "://" in location:
         url, sep, table = location.rpartition("#")
         if not sep or not table:
             raise DatasetError(f"SQL location {location!r} names no table: write URL#table")
         return SqlSource(url, table)
-    return FileSource(Path(location))
+    path, mark, declared = location.partition(TYPES_MARK)
+    if not mark:
+        return FileSource(Path(location))
+    pairs = tuple(
+        (column, kind)
+        for column, _, kind in (item.partition(":") for item in declared.split(",") if item)
+    )
+    return FileSource(Path(path), pairs)

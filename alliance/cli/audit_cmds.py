@@ -1,4 +1,5 @@
-"""`alliance audit trail|verify|chain`: what an auditor asks of the ledger."""
+"""`alliance audit trail|verify|chain`: what an auditor asks of the ledger; the use cases live in
+`alliance.app.audit`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from alliance.canonical import sha256_digest
+from alliance.app import audit
+from alliance.app.clock import when
 from alliance.cli import output
-from alliance.cli.parsing import UsageError
-from alliance.cli.session import acting_org, add_dir_option, net_dir
+from alliance.cli.session import add_dir_option, session
 
 
 def register(groups: Any) -> None:
@@ -18,12 +19,16 @@ def register(groups: Any) -> None:
 
     p = commands.add_parser("trail", help="every transaction of a job: signer, block, outcome")
     add_dir_option(p)
-    p.add_argument("job_id")
+    p.add_argument("job_id", help="the job's id, or a unique start of it")
     p.set_defaults(handler=trail)
 
-    p = commands.add_parser("verify", help="check a result file against the digest on the ledger")
+    p = commands.add_parser(
+        "verify",
+        help="check a result file against the digest on the ledger",
+        description="Exits 0 when the file matches the recorded digest, 1 when it does not.",
+    )
     add_dir_option(p)
-    p.add_argument("job_id")
+    p.add_argument("job_id", help="the job's id, or a unique start of it")
     p.add_argument("--file", type=Path, required=True)
     p.add_argument("--output", required=True, help="the job's output name, e.g. result")
     p.add_argument("--run", type=int, default=0, help="run number (default: the latest)")
@@ -35,77 +40,47 @@ def register(groups: Any) -> None:
 
 
 def trail(args: argparse.Namespace) -> int:
-    from network.audit import job_trail
-    from network.connection import connect_member
-
-    with connect_member(net_dir(args), acting_org(args), args.user) as conn:
-        rows = [e.to_dict() for e in job_trail(conn.network, conn.profile.chaincode, args.job_id)]
+    with session(args) as s:
+        rows = audit.job_trail(s, args.job_id)
     output.emit_listing(
         args.json,
         rows,
         f"Trail of {args.job_id}",
-        ("block", "tx", "action", "state", "signed by", "endorsed by", "validation"),
+        ("block", "tx", "time", "action", "state", "signed by", "endorsed by", "validation"),
         lambda r: (
             r["block"],
-            r["tx_id"][:16] + "…",
+            r["tx_id"],
+            when(r["timestamp"]),
             r["action"],
             r["state"],
             f"{r['signer']} {r['signer_msp_id']}",
             ",".join(r["endorsers"]),
             r["validation"],
         ),
+        keep=("tx",),
     )
     return 0
 
 
 def verify(args: argparse.Namespace) -> int:
-    from alliance.canonical import loads
-    from network.connection import connect_member
-
-    if not args.file.is_file():
-        raise UsageError(f"no file {args.file}")
-    with connect_member(net_dir(args), acting_org(args), args.user) as conn:
-        job = loads(conn.contract.evaluate_transaction("GetJob", args.job_id))
-    run = args.run or job["current_run"]
-    result = job["results"].get(str(run))
-    if result is None:
-        raise UsageError(f"{args.job_id} has no recorded result for run {run}")
-    recorded = result["output_digests"].get(args.output)
-    if recorded is None:
-        raise UsageError(
-            f"run {run} of {args.job_id} records no output {args.output!r}; "
-            f"it has: {', '.join(sorted(result['output_digests'])) or 'none'}"
-        )
-    actual = sha256_digest(args.file.read_bytes())
-    matches = actual == recorded
+    with session(args) as s:
+        result = audit.verify_output(s, args.job_id, args.output, args.file, args.run)
     if args.json:
-        output.emit_json(
-            {
-                "job_id": args.job_id,
-                "run": run,
-                "output": args.output,
-                "recorded": recorded,
-                "actual": actual,
-                "matches": matches,
-            }
-        )
+        output.emit_json({**result.__dict__, "matches": result.matches})
     else:
-        verdict = "MATCHES" if matches else "DOES NOT MATCH"
+        verdict = "MATCHES" if result.matches else "DOES NOT MATCH"
         output.emit_message(
-            f"{args.file} {verdict} the digest recorded for {args.output} "
-            f"of {args.job_id} run {run} ({recorded})"
+            f"{args.file} {verdict} the digest recorded for {result.output} "
+            f"of {result.job_id} run {result.run} ({result.recorded})"
         )
-    return 0 if matches else 1
+    return 0 if result.matches else 1
 
 
 def chain(args: argparse.Namespace) -> int:
-    from network.audit import chain_info
-    from network.connection import connect_member
-
-    with connect_member(net_dir(args), acting_org(args), args.user) as conn:
-        info = chain_info(conn.network)
+    with session(args) as s:
+        info = audit.chain(s)
     if args.json:
-        output.emit_json(info.__dict__)
+        output.emit_json(info)
     else:
-        output.emit_fields("Ledger", info.__dict__)
+        output.emit_fields("Ledger", info)
     return 0

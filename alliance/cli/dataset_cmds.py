@@ -1,7 +1,8 @@
-"""`alliance dataset register|update|list|show|retire|history`.
+"""`alliance dataset register|update|list|show|retire|history`: parsing and rendering; the use
+cases live in `alliance.app.datasets`.
 
 `register --file` fingerprints the file locally (schema, row count, Merkle root); only those go on
-the ledger, and the node's own store records where the rows live.
+the ledger. The file is referenced in place, never copied.
 """
 
 from __future__ import annotations
@@ -10,9 +11,24 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from alliance.canonical import canonical_json
+from alliance.app import datasets
+from alliance.app.clock import iso, when
 from alliance.cli import output
-from alliance.cli.session import acting_org, add_dir_option, evaluate, net_dir, submit
+from alliance.cli.parsing import parse_types
+from alliance.cli.progress import progress_display
+from alliance.cli.session import add_dir_option, session
+from alliance.models import Dataset
+
+REGISTER_EPILOG = """\
+The data is referenced in place: the rows stay in your file or table and are never copied; only
+the schema, the row count and the fingerprint go on the ledger. Keep the file where it is; after
+changing it, register the new content with `alliance dataset update`.
+
+CSV files: a header row, then one row per record; the delimiter (, ; TAB |) is detected from the
+header. Column types are inferred (integer, decimal, boolean, date, else string) unless given with
+--type COLUMN=TYPE. Numbers are written without thousands separators (1234.50, not 1,234.50).
+Rows are numbered from 1 (the first row after the header) in every message.
+"""
 
 
 def register(groups: Any) -> None:
@@ -25,7 +41,10 @@ def register(groups: Any) -> None:
         ("register", "register a local file (or SQL table) as a dataset", register_dataset),
         ("update", "register a new version of one of your datasets", update_dataset),
     ):
-        p = commands.add_parser(name, help=help_text)
+        p = commands.add_parser(
+            name, help=help_text, epilog=REGISTER_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         add_dir_option(p)
         p.add_argument("--name", required=True, help="dataset name, e.g. customers")
         source = p.add_mutually_exclusive_group(required=True)
@@ -33,6 +52,11 @@ def register(groups: Any) -> None:
         source.add_argument("--sql", metavar="URL#TABLE", help="a table behind a SQLAlchemy URL")
         p.add_argument("--description", default="")
         p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
+        p.add_argument(
+            "--type", action="append", default=[], metavar="COLUMN=TYPE",
+            help="a CSV column's type instead of the inferred one "
+            "(string, integer, decimal, boolean, date); repeatable",
+        )
         p.set_defaults(handler=handler)
 
     p = commands.add_parser("list", help="registered datasets")
@@ -58,128 +82,114 @@ def register(groups: Any) -> None:
     p.set_defaults(handler=dataset_history)
 
 
-def _describe_local(args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
-    """Fingerprint the local source; returns (fingerprint, location, ledger spec)."""
-    from node.sources import open_source
-
-    location = str(args.file.resolve()) if args.file else args.sql
-    fp = open_source(location).fingerprint()
-    spec = {
-        "name": args.name,
-        "schema": fp.schema,
-        "row_count": fp.row_count,
-        "fingerprint": fp.fingerprint,
-        "description": args.description,
-        "tags": sorted(set(args.tag)),
-    }
-    return fp, location, spec
-
-
-def _remember_locally(
-    args: argparse.Namespace, fp: Any, location: str, dataset: dict[str, Any]
-) -> None:
-    """Record in the node's store where the rows live, so the node can use them for jobs."""
-    import json
-
-    from node.paths import node_store_path
-    from node.store import LocalDataset, NodeStore
-
-    store = NodeStore(node_store_path(net_dir(args), acting_org(args)))
-    store.put_dataset(
-        LocalDataset(
-            name=args.name,
-            location=location,
-            columns_json=json.dumps(fp.schema),
-            row_count=fp.row_count,
-            fingerprint=fp.fingerprint,
-            merkle_root=fp.merkle_root,
-            ledger_version=dataset["version"],
-            ledger_tx=dataset["updated_tx"],
+def _register(args: argparse.Namespace, update: bool) -> int:
+    types = parse_types(args.type)
+    with session(args) as s, progress_display(args.json) as progress:
+        done = datasets.register_dataset(
+            s, args.name, file=args.file, sql=args.sql, description=args.description,
+            tags=args.tag, types=types, update=update, progress=progress,
         )
-    )
+    if args.json:
+        output.emit_json({**dataset_json(done.dataset), "location": done.location,
+                          "note": done.note})
+        return 0
+    _show_fields(done.dataset)
+    output.emit_message(f"note: {done.note}")
+    return 0
 
 
 def register_dataset(args: argparse.Namespace) -> int:
-    fp, location, spec = _describe_local(args)
-    dataset = submit(args, "RegisterDataset", canonical_json(spec).decode())
-    _remember_locally(args, fp, location, dataset)
-    return _show(args, dataset)
+    return _register(args, update=False)
 
 
 def update_dataset(args: argparse.Namespace) -> int:
-    fp, location, spec = _describe_local(args)
-    dataset = submit(args, "NewDatasetVersion", args.name, canonical_json(spec).decode())
-    _remember_locally(args, fp, location, dataset)
-    return _show(args, dataset)
+    return _register(args, update=True)
 
 
-def _show(args: argparse.Namespace, dataset: dict[str, Any]) -> int:
-    if args.json:
-        output.emit_json(dataset)
-        return 0
+def dataset_json(dataset: Dataset) -> dict[str, Any]:
+    data = dataset.model_dump(mode="json", by_alias=True)
+    for key in ("registered_at", "updated_at"):
+        data[key.replace("_at", "_iso")] = iso(data[key])
+    return data
+
+
+def _show_fields(dataset: Dataset) -> None:
     output.emit_fields(
-        f"Dataset {dataset['id']} (version {dataset['version']})",
+        f"Dataset {dataset.id} (version {dataset.version})",
         {
-            "owner": dataset["owner"],
-            "status": dataset["status"],
-            "rows": dataset["row_count"],
-            "schema": ", ".join(f"{c['name']}:{c['type']}" for c in dataset["schema"]),
-            "fingerprint": dataset["fingerprint"],
-            "description": dataset["description"],
-            "tags": ", ".join(dataset["tags"]),
-            "last tx": dataset["updated_tx"],
+            "owner": dataset.owner,
+            "status": dataset.status.value,
+            "rows": dataset.row_count,
+            "schema": ", ".join(f"{c.name}:{c.type}" for c in dataset.schema_),
+            "fingerprint": dataset.fingerprint,
+            "description": dataset.description,
+            "tags": ", ".join(dataset.tags),
+            "registered": when(dataset.registered_at),
+            "updated": when(dataset.updated_at),
+            "last tx": dataset.updated_tx,
         },
     )
+
+
+def _show(args: argparse.Namespace, dataset: Dataset) -> int:
+    if args.json:
+        output.emit_json(dataset_json(dataset))
+    else:
+        _show_fields(dataset)
     return 0
 
 
 def list_datasets(args: argparse.Namespace) -> int:
-    query: dict[str, Any] = {"include_retired": bool(args.all)}
-    if args.owner:
-        query["owner"] = args.owner
-    if args.tag:
-        query["tag"] = args.tag
+    with session(args) as s:
+        found = datasets.list_datasets(s, args.owner, args.tag, bool(args.all))
     output.emit_listing(
         args.json,
-        evaluate(args, "ListDatasets", canonical_json(query).decode()),
+        [dataset_json(d) for d in found] if args.json else found,
         "Datasets",
         ("id", "version", "rows", "columns", "status", "tags", "fingerprint"),
         lambda d: (
-            d["id"],
-            d["version"],
-            d["row_count"],
-            len(d["schema"]),
-            d["status"],
-            ",".join(d["tags"]),
-            d["fingerprint"][:23] + "…",
+            d.id,
+            d.version,
+            d.row_count,
+            ", ".join(c.name for c in d.schema_),
+            d.status.value,
+            ",".join(d.tags),
+            d.fingerprint,
         ),
+        keep=("id",),
     )
     return 0
 
 
 def show_dataset(args: argparse.Namespace) -> int:
-    return _show(args, evaluate(args, "GetDataset", args.dataset_id))
+    with session(args) as s:
+        return _show(args, datasets.show_dataset(s, args.dataset_id))
 
 
 def retire_dataset(args: argparse.Namespace) -> int:
-    return _show(args, submit(args, "RetireDataset", args.name))
+    with session(args) as s:
+        return _show(args, datasets.retire_dataset(s, args.name))
 
 
 def dataset_history(args: argparse.Namespace) -> int:
+    with session(args) as s:
+        entries = datasets.dataset_history(s, args.dataset_id)
+
     def row(h: dict[str, Any]) -> tuple[Any, ...]:
-        value = h.get("value") or {}
+        value = h["value"] or {}
         return (
             h["tx_id"],
-            h["timestamp"],
+            when(h["timestamp"]),
             value.get("version", ""),
             "deleted" if h["is_delete"] else value.get("status", ""),
         )
 
     output.emit_listing(
         args.json,
-        evaluate(args, "DatasetHistory", args.dataset_id),
+        [{**h.__dict__, "timestamp_iso": iso(h.timestamp)} for h in entries],
         f"History of {args.dataset_id}",
-        ("tx", "timestamp", "version", "status"),
+        ("tx", "time", "version", "status"),
         row,
+        keep=("tx",),
     )
     return 0

@@ -73,7 +73,7 @@ def run_demo(args: argparse.Namespace) -> int:
     ok = False
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
     try:
-        ok = flow.run(reporter.step)
+        ok = flow.run(reporter.step, reporter.begin)
     finally:
         signal.signal(signal.SIGTERM, previous)
         seconds = round(time.monotonic() - started, 1)

@@ -1,23 +1,54 @@
-"""`alliance`: argument parsing and dispatch. Global options come before the subcommand."""
+"""`alliance`: argument parsing and dispatch.
+
+Global options (`--dir --as --user --json`) may come before or after the subcommand: they are
+moved to the front before argparse sees the words. Every error becomes one line on stderr (a
+JSON object with `--json`) and the exit code of its class (`alliance.app.errors.EXIT_CODES`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from alliance.app.errors import EXIT_CODES, AppError, to_app_error
 from alliance.cli import dataset_cmds, job_cmds, member_cmds, network_cmds
-from alliance.cli.errors import exit_code_for, message_for
 from alliance.cli.output import emit_error
+from alliance.cli.parsing import UsageError
 
 Handler = Callable[[argparse.Namespace], int]
+GLOBAL_WITH_VALUE = ("--dir", "--as", "--user")
+GLOBAL_FLAGS = ("--json",)
+
+
+def exit_codes_help() -> str:
+    return "exit codes:\n" + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items())
+
+
+COMMON_EPILOG = (
+    "global options (--dir NET, --as ORG, --user admin|client|node, --json) may come before or\n"
+    "after the subcommand.\n\n"
+    "environment:\n"
+    "  ALLIANCE_PASSPHRASE  the passphrase that encrypts every admin, client and node key\n"
+    "                       (asked for on a terminal when unset)\n\n"
+)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises a UsageError (exit 2, JSON with --json) instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="alliance",
         description="Consortium data sharing governed by a ledger: govern, compute, audit.",
+        epilog=COMMON_EPILOG + exit_codes_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--dir", type=Path, default=None, help="the network directory (NET)")
     parser.add_argument("--as", dest="org", default=None, help="act as this member org")
@@ -35,7 +66,27 @@ def build_parser() -> argparse.ArgumentParser:
     job_cmds.register(groups)
     for extra in _optional_groups():
         extra.register(groups)
+    _add_footer(parser)
     return parser
+
+
+SUBCOMMAND_FOOTER = (
+    "Global options --dir NET --as ORG --user USER --json go before or after the subcommand; "
+    "keys open with ALLIANCE_PASSPHRASE; exit codes: 0 done, 1 refused by the ledger, 2 bad "
+    "command line, 3 unreachable, 4 local trouble (files, keys, data), 5/6 job wait ended "
+    "otherwise/timed out (see `alliance --help`)."
+)
+
+
+def _add_footer(parser: argparse.ArgumentParser) -> None:
+    """Every subcommand's --help ends with the global options, the passphrase and exit codes."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.formatter_class = argparse.RawDescriptionHelpFormatter
+                footer = "\n".join(textwrap.wrap(SUBCOMMAND_FOOTER, 78))
+                sub.epilog = f"{sub.epilog}\n\n{footer}" if sub.epilog else footer
+                _add_footer(sub)
 
 
 def _optional_groups() -> list:  # type: ignore[type-arg]
@@ -52,21 +103,50 @@ def _optional_groups() -> list:  # type: ignore[type-arg]
     return found
 
 
+def hoist_globals(argv: Sequence[str]) -> list[str]:
+    """The words with global options moved to the front, wherever they were given. Pure."""
+    front: list[str] = []
+    rest: list[str] = []
+    words = list(argv)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            rest += words[i:]
+            break
+        name = word.split("=", 1)[0]
+        if name in GLOBAL_WITH_VALUE:
+            if "=" in word:
+                front.append(word)
+            elif i + 1 < len(words):
+                front += [word, words[i + 1]]
+                i += 1
+            else:
+                rest.append(word)
+        elif word in GLOBAL_FLAGS:
+            front.append(word)
+        else:
+            rest.append(word)
+        i += 1
+    return front + rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Handler = args.handler
+    words = hoist_globals(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in words
     try:
+        args = build_parser().parse_args(words)
+        handler: Handler = args.handler
         return handler(args)
     except KeyboardInterrupt:
-        emit_error("interrupted")
+        emit_error("interrupted", as_json=as_json, data={"error": "interrupted", "exit_code": 130})
         return 130
     except Exception as exc:  # one place maps every error to a message and an exit code
-        code = exit_code_for(exc)
-        if code is None:
+        error: AppError | None = to_app_error(exc)
+        if error is None:
             raise
-        emit_error(message_for(exc))
-        return code
+        emit_error(str(error), as_json=as_json, data=error.to_dict())
+        return error.exit_code
 
 
 if __name__ == "__main__":

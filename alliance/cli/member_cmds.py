@@ -1,14 +1,17 @@
-"""`alliance member list|propose|vote|proposals|revoke-cert`: membership by ledger vote."""
+"""`alliance member list|propose|vote|proposals|revoke-cert`: membership by ledger vote; the use
+cases live in `alliance.app.members`."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from alliance.canonical import canonical_json
+from alliance.app import members
+from alliance.app.clock import iso, when
 from alliance.cli import output
 from alliance.cli.parsing import UsageError, split_csv
-from alliance.cli.session import add_dir_option, evaluate, net_dir, submit
+from alliance.cli.session import add_dir_option, session
+from alliance.models import Proposal
 
 
 def register(groups: Any) -> None:
@@ -33,7 +36,7 @@ def register(groups: Any) -> None:
 
     p = commands.add_parser("vote", help="vote on a pending proposal")
     add_dir_option(p)
-    p.add_argument("proposal_id")
+    p.add_argument("proposal_id", help="the proposal's id, or a unique start of it")
     p.add_argument("vote", choices=("yes", "no"))
     p.set_defaults(handler=vote)
 
@@ -51,99 +54,89 @@ def register(groups: Any) -> None:
 
 
 def list_members(args: argparse.Namespace) -> int:
+    with session(args) as s:
+        found = members.list_members(s)
     output.emit_listing(
         args.json,
-        evaluate(args, "ListMembers"),
+        [{**m.model_dump(mode="json"), "joined_iso": iso(m.joined_at)} for m in found],
         "Members",
-        ("org", "msp id", "roles", "status", "joined at"),
-        lambda m: (m["org"], m["msp_id"], ",".join(m["roles"]), m["status"], m["joined_at"]),
+        ("org", "msp id", "roles", "status", "joined"),
+        lambda m: (m["org"], m["msp_id"], ",".join(m["roles"]), m["status"],
+                   when(m["joined_at"])),
     )
     return 0
 
 
-def _proposal_request(args: argparse.Namespace) -> dict[str, Any]:
-    if args.join:
-        from alliance.profile import load_profile
-
-        profile = load_profile(net_dir(args))
-        entry = profile.orgs.get(args.join)
-        if entry is None:
-            raise UsageError(
-                f"{args.join!r} has no identity material in this network yet; create it with "
-                f"`alliance network add-org --dir NET {args.join}` first"
-            )
-        return {
-            "action": "join",
-            "org": args.join,
-            "msp_id": entry.msp_id,
-            "roles": [args.role],
-            "reason": args.reason,
-        }
-    if args.remove:
-        return {"action": "remove", "org": args.remove, "reason": args.reason}
-    org, sep, roles = args.set_roles.partition("=")
-    if not sep or not split_csv(roles):
-        raise UsageError("--set-roles takes ORG=ROLE[,ROLE], e.g. telecom=member,auditor")
-    return {"action": "set_roles", "org": org, "roles": split_csv(roles), "reason": args.reason}
-
-
 def propose(args: argparse.Namespace) -> int:
-    proposal = submit(args, "ProposeMember", canonical_json(_proposal_request(args)).decode())
+    with session(args) as s:
+        if args.join:
+            proposal = members.propose_join(s, args.join, args.role, args.reason)
+        elif args.remove:
+            proposal = members.propose_removal(s, args.remove, args.reason)
+        else:
+            org, sep, roles = args.set_roles.partition("=")
+            if not sep or not split_csv(roles):
+                raise UsageError("--set-roles takes ORG=ROLE[,ROLE], e.g. telecom=member,auditor")
+            proposal = members.propose_roles(s, org, split_csv(roles), args.reason)
     return _show_proposal(args, proposal)
 
 
 def vote(args: argparse.Namespace) -> int:
-    proposal = submit(args, "VoteProposal", args.proposal_id, args.vote)
-    return _show_proposal(args, proposal)
+    with session(args) as s:
+        return _show_proposal(args, members.vote_proposal(s, args.proposal_id, args.vote))
 
 
-def _show_proposal(args: argparse.Namespace, proposal: dict[str, Any]) -> int:
+def proposal_json(proposal: Proposal) -> dict[str, Any]:
+    data = proposal.model_dump(mode="json")
+    data["expires_iso"] = iso(proposal.expires_at)
+    data["created_iso"] = iso(proposal.created_at)
+    return data
+
+
+def _show_proposal(args: argparse.Namespace, proposal: Proposal) -> int:
     if args.json:
-        output.emit_json(proposal)
+        output.emit_json(proposal_json(proposal))
     else:
         output.emit_fields(
-            f"Proposal {proposal['id']}",
+            f"Proposal {proposal.id}",
             {
-                "action": proposal["action"],
-                "org": proposal["org"],
-                "state": proposal["state"],
-                "votes": {org: v["vote"] for org, v in proposal["votes"].items()},
-                "proposer": proposal["proposer"],
-                "reason": proposal["reason"],
+                "action": proposal.action,
+                "org": proposal.org,
+                "state": proposal.state.value,
+                "votes": ", ".join(f"{o}: {v.vote}" for o, v in sorted(proposal.votes.items())),
+                "proposer": proposal.proposer,
+                "reason": proposal.reason,
+                "expires": when(proposal.expires_at),
             },
         )
     return 0
 
 
 def list_proposals(args: argparse.Namespace) -> int:
-    def row(p: dict[str, Any]) -> tuple[Any, ...]:
-        votes = [v["vote"] for v in p["votes"].values()]
-        return (
-            p["id"],
-            p["action"],
-            p["org"],
-            p["state"],
-            votes.count("yes"),
-            votes.count("no"),
-            p["proposer"],
-        )
+    with session(args) as s:
+        found = members.list_proposals(s, args.state)
+
+    def row(p: Proposal) -> tuple[Any, ...]:
+        votes = [v.vote for v in p.votes.values()]
+        return (p.id, p.action, p.org, p.state.value, votes.count("yes"), votes.count("no"),
+                p.proposer, when(p.expires_at))
 
     output.emit_listing(
         args.json,
-        evaluate(args, "ListProposals", args.state),
+        [proposal_json(p) for p in found] if args.json else found,
         "Proposals",
-        ("id", "action", "org", "state", "yes", "no", "proposer"),
+        ("id", "action", "org", "state", "yes", "no", "proposer", "expires"),
         row,
+        keep=("id",),
     )
     return 0
 
 
 def revoke_cert(args: argparse.Namespace) -> int:
-    record = submit(args, "RevokeCertificate", args.fingerprint)
+    with session(args) as s:
+        record = members.revoke_certificate(s, args.fingerprint)
     if args.json:
-        output.emit_json(record)
+        output.emit_json(record.model_dump(mode="json"))
     else:
-        output.emit_message(
-            f"revoked {record['fingerprint']} of {record['org']} in tx {record['tx_id']}"
-        )
+        output.emit_message(f"revoked {record.fingerprint} of {record.org} in tx {record.tx_id}")
     return 0

@@ -1,11 +1,12 @@
-"""`alliance node run|status|outputs`: a member's node daemon in the foreground, its state, and
-the outputs it has delivered."""
+"""`alliance node run|restart|status|outputs`: a member's node daemon in the foreground or brought
+back in the background, its state, and the outputs it has delivered (with their values)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from alliance.app import network, nodes, results
 from alliance.cli import output
 from alliance.cli.parsing import positive_seconds
 from alliance.cli.session import acting_org, add_dir_option, net_dir
@@ -17,7 +18,6 @@ def register(groups: Any) -> None:
 
     p = commands.add_parser("run", help="run the node of --as ORG in the foreground")
     add_dir_option(p)
-    p.add_argument("--as", dest="sub_org", default=None, help="the member org (or before `node`)")
     p.add_argument(
         "--job-deadline",
         type=positive_seconds,
@@ -26,21 +26,19 @@ def register(groups: Any) -> None:
     )
     p.set_defaults(handler=run_node)
 
+    p = commands.add_parser(
+        "restart", help="bring the node of --as ORG back in the background (stop it if it runs)"
+    )
+    add_dir_option(p)
+    p.set_defaults(handler=restart_node)
+
     p = commands.add_parser("status", help="whether the node runs, and its recent job runs")
     add_dir_option(p)
-    p.add_argument("--as", dest="sub_org", default=None)
     p.set_defaults(handler=node_status)
 
-    p = commands.add_parser("outputs", help="outputs this node has delivered")
+    p = commands.add_parser("outputs", help="outputs this node has delivered, with their values")
     add_dir_option(p)
-    p.add_argument("--as", dest="sub_org", default=None)
     p.set_defaults(handler=node_outputs)
-
-
-def _org(args: argparse.Namespace) -> str:
-    if getattr(args, "sub_org", None):
-        return str(args.sub_org)
-    return acting_org(args)
 
 
 def run_node(args: argparse.Namespace) -> int:
@@ -54,72 +52,64 @@ def run_node(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return serve(net_dir(args).resolve(), _org(args), job_deadline=args.job_deadline)
+    return serve(net_dir(args).resolve(), acting_org(args), job_deadline=args.job_deadline)
+
+
+def restart_node(args: argparse.Namespace) -> int:
+    component = network.restart_node(net_dir(args), acting_org(args))
+    if args.json:
+        output.emit_json(component.to_dict())
+    else:
+        output.emit_message(
+            f"{component.name} runs again (pid {component.pid}, MPC endpoint "
+            f"{component.endpoint})"
+        )
+    return 0
 
 
 def node_status(args: argparse.Namespace) -> int:
-    from node.launcher import node_status as status_of
-    from node.paths import node_store_path
-    from node.store import NodeStore
-
-    target, org = net_dir(args).resolve(), _org(args)
-    info = status_of(target, org)
-    store = NodeStore(node_store_path(target, org))
-    runs = [
-        {"job_id": r.job_id, "run": r.run, "state": r.state, "detail": r.detail}
-        for r in store.runs()
-    ]
-    checkpoint = store.checkpoint()
-    info.update(
-        runs=runs,
-        checkpoint={"block": checkpoint.block, "tx_id": checkpoint.tx_id},
-        datasets=[d.name for d in store.datasets()],
-    )
+    report = nodes.node_report(net_dir(args), acting_org(args))
     if args.json:
-        output.emit_json(info)
+        output.emit_json(report.to_dict())
         return 0
     output.emit_fields(
-        f"Node of {org}",
+        f"Node of {report.org}",
         {
-            "state": "running" if info["running"] else "stopped",
-            "pid": info["pid"],
-            "MPC port": info["port"],
-            "log": info["log"],
-            "datasets": ", ".join(info["datasets"]) or "none",
-            "ledger checkpoint": f"block {checkpoint.block}",
+            "state": "running" if report.running else "stopped",
+            "pid": report.pid,
+            "MPC port": report.port,
+            "log": report.log,
+            "datasets": ", ".join(report.datasets) or "none",
+            "ledger checkpoint": f"block {report.checkpoint_block}",
         },
     )
     output.emit_table(
         "Job runs",
         ("job", "run", "state", "detail"),
-        ((r["job_id"], r["run"], r["state"], r["detail"][:80]) for r in runs),
+        ((r["job_id"], r["run"], r["state"], r["detail"]) for r in report.runs),
+        keep=("job",),
     )
     return 0
 
 
 def node_outputs(args: argparse.Namespace) -> int:
-    from node.outputs import list_outputs
-    from node.paths import outputs_dir
-
-    found = list_outputs(outputs_dir(net_dir(args).resolve(), _org(args)))
+    target, org = net_dir(args), acting_org(args)
     if args.json:
-        output.emit_json(found)
+        output.emit_json(results.delivered_runs(target, org))
         return 0
+    found = results.delivered_outputs(target, org)
     output.emit_table(
-        "Delivered outputs",
-        ("job", "run", "protocol", "output", "digest", "receipt tx", "dir"),
+        f"Outputs delivered to {org}",
+        ("job", "run", "output", "value", "file"),
         (
-            (
-                m["job_id"],
-                m["run"],
-                m.get("protocol", ""),
-                name,
-                o["digest"][:23] + "…",
-                str(m.get("receipt_tx", ""))[:16],
-                m["dir"],
-            )
-            for m in found
-            for name, o in sorted(m["outputs"].items())
+            (o.job_id, o.run, o.name,
+             o.value if o.value is not None else f"{o.kind}, {o.bytes} bytes", o.path)
+            for o in found
         ),
+        keep=("job", "file"),
     )
+    if found:
+        output.emit_message(
+            "read one with `alliance --as ORG job result JOB [--output NAME] [--to PATH]`"
+        )
     return 0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from alliance import durations
+from alliance.app.errors import BadInput
 from alliance.durations import positive_seconds as positive_seconds
 from alliance.errors import DurationError
 
 
-class UsageError(ValueError):
-    """A command-line value is malformed; the message says the expected form."""
+class UsageError(BadInput, ValueError):
+    """A command-line value is malformed; the message says the expected form (exit 2)."""
 
 
 def parse_duration(text: str) -> int:
@@ -46,3 +47,16 @@ def parse_outputs(items: list[str] | None) -> dict[str, list[str]]:
 
 def split_csv(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def parse_types(items: list[str] | None) -> dict[str, str]:
+    """`COLUMN=TYPE` words (`--type amount=decimal`) -> {column: type}."""
+    from alliance.datafile import COLUMN_TYPES
+
+    types = parse_pairs(items, "--type")
+    for column, kind in types.items():
+        if kind not in COLUMN_TYPES:
+            raise UsageError(
+                f"--type {column}={kind}: the type must be one of {', '.join(COLUMN_TYPES)}"
+            )
+    return types

@@ -4,7 +4,8 @@ columns held by several members (the protocol itself: node/mpc/stats.py)."""
 from __future__ import annotations
 
 import itertools
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -15,6 +16,7 @@ OPS = ("sum", "mean", "count", "histogram", "elementwise_sum")
 DEFAULT_SCALE_BITS = 16
 MAX_SCALE_BITS = 32
 OUTPUT = "result"
+EDGE = re.compile(r"-?\d{1,15}(\.\d{1,12})?")
 
 
 class StatsParams(Params):
@@ -40,13 +42,13 @@ class StatsParams(Params):
         if not isinstance(text, str):
             return text
         parts = [part.strip() for part in text.split(",") if part.strip()]
-        try:
-            edges = tuple(Decimal(part) for part in parts)
-        except InvalidOperation:
-            raise ValueError("holds something that is not a number; write e.g. 0,100,1000") \
-                from None
-        if not all(edge.is_finite() for edge in edges):
-            raise ValueError("edges must be finite numbers")
+        bad = [part for part in parts if not EDGE.fullmatch(part)]
+        if bad:
+            raise ValueError(
+                f"{bad[0]!r} is not a plain decimal number (at most 15 digits before the point "
+                "and 12 after, no exponent); write e.g. 0,100,1000"
+            )
+        edges = tuple(Decimal(part) for part in parts)
         if len(edges) < 2 or any(b <= a for a, b in itertools.pairwise(edges)):
             raise ValueError("needs at least two strictly increasing edges, e.g. 0,100,1000")
         return edges

@@ -23,7 +23,6 @@ from typing import Any
 
 from alliance.failures import FailureCode, FailureReport, render_failure
 from alliance.models import (
-    MAX_TEXT,
     Approval,
     Dataset,
     DatasetStatus,
@@ -46,6 +45,9 @@ from alliance.run_deadline import DeadlineError, run_seconds
 from chaincode import keys
 from chaincode.context import Caller, Context, parse_request
 from chaincode.errors import Conflict, Expired, InvalidArgument, NotAuthorized, NotFound
+
+MAX_REASON = 300
+"""Longest reject/revoke reason (public text typed by a person)."""
 
 # --- request -----------------------------------------------------------------------------------
 
@@ -642,9 +644,14 @@ def _require_members_active(ctx: Context, job: Job) -> None:
 
 
 def _check_reason(reason: str) -> str:
+    """A person's reason for rejecting or revoking a job: public (every member and auditor reads
+    it on the ledger), so short; nodes never write free text (FailJob takes a coded report)."""
     reason = reason.strip()
     if not reason:
-        raise InvalidArgument("give a reason (a short sentence saying why)")
-    if len(reason) > MAX_TEXT:
-        raise InvalidArgument(f"the reason is longer than {MAX_TEXT} characters; shorten it")
+        raise InvalidArgument("give a reason (a short sentence saying why; it is public)")
+    if len(reason) > MAX_REASON:
+        raise InvalidArgument(
+            f"the reason is longer than {MAX_REASON} characters; shorten it (it is public: every "
+            "member and auditor reads it on the ledger)"
+        )
     return reason

@@ -74,6 +74,18 @@ def _answers(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on host:port (a port in TIME_WAIT counts as free, as devnet's
+    gRPC server reuses it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def start_devnet(
     net_dir: Path,
     port: int = 0,
@@ -91,6 +103,11 @@ def start_devnet(
         raise DevnetError(
             f"devnet for {net_dir} already runs (pid {status.pid}, port {status.port}); "
             "stop it first with `alliance network down`"
+        )
+    if port and not port_is_free(port):
+        raise DevnetError(
+            f"port {port} on 127.0.0.1, where devnet of {net_dir} should serve, is taken by "
+            "another program; stop that program or choose another port for devnet"
         )
     run_file(net_dir).unlink(missing_ok=True)
     log_path = log_file(net_dir)

@@ -311,7 +311,7 @@ def test_ledger_down_is_a_clear_error(
     target = tmp_path / "net"
     private_network(network_dir, target)
     code, _, err = run(capsys, *as_org(target, "bank", "member", "list"))
-    assert code == 1
+    assert code == 3
     assert "network up" in err
 
 

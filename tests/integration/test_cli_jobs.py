@@ -229,3 +229,183 @@ def test_a_sql_table_serves_a_job(
     manifest = delivered_manifest(capsys, net, "platform", job_id)
     result = Path(manifest["dir"]) / manifest["outputs"]["result"]["file"]
     assert json.loads(result.read_bytes())["value"] == "467"  # 40 + 2 + 100 + 250 + 75
+
+
+def as_org(net: Path, org: str, *argv: str) -> list[str]:
+    return ["--dir", str(net), "--as", org, *argv]
+
+
+def request_json(capsys: pytest.CaptureFixture[str], net: Path, org: str, *argv: str) -> str:
+    code, out, err = run(capsys, "--json", *as_org(net, org, "job", "request", *argv))
+    assert code == 0, err
+    return json.loads(out)["job_id"]
+
+
+@pytest.fixture(scope="module")
+def psi_job(net: Path) -> str:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(as_org(
+            net, "telecom", "job", "request", "--protocol", "psi",
+            "--input", "bank/balances:id", "--input", "telecom/exposures:id",
+            "--output", "intersection=bank", "--output", "cardinality=bank,telecom",
+        ))
+    assert code == 0
+    job_id = buffer.getvalue().strip()
+    assert main(as_org(net, "bank", "job", "approve", job_id)) == 0
+    return job_id
+
+
+def test_job_wait_follows_the_job_to_completed(
+    net: Path, psi_job: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--json", *as_org(net, "bank", "job", "wait", psi_job,
+                                                   "--timeout", "90"))
+    assert code == 0, err
+    assert json.loads(out)["state"] == "COMPLETED"
+
+
+def test_job_wait_times_out_with_its_own_exit_code(
+    net: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_id = request_json(
+        capsys, net, "telecom", "--protocol", "stats", "--param", "op=sum",
+        "--input", "bank/balances:balance", "--input", "telecom/exposures:exposure",
+        "--output", "result=telecom",
+    )  # nobody approves it: it stays REQUESTED
+    code, _, err = run(capsys, *as_org(net, "telecom", "job", "wait", job_id, "--timeout", "1"))
+    assert code == 6 and "REQUESTED" in err and "--timeout" in err
+
+
+def test_job_result_prints_a_stats_value(
+    net: Path, completed_job: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, *as_org(net, "telecom", "job", "wait", completed_job))[0] == 0
+    code, out, err = run(capsys, *as_org(net, "telecom", "job", "result", completed_job[:9]))
+    assert code == 0, err
+    assert out.strip() == "438"
+
+
+def test_job_result_writes_the_intersection_as_csv_with_a_header(
+    net: Path, psi_job: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(capsys, *as_org(net, "bank", "job", "wait", psi_job))[0] == 0
+    target = tmp_path / "common.csv"
+    code, out, err = run(capsys, "--json", *as_org(
+        net, "bank", "job", "result", psi_job, "--output", "intersection", "--to", str(target)
+    ))
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["path"], result["format"], result["rows"]) == (str(target), "csv", 2)
+    assert target.read_text().splitlines() == ["id", "c1", "c3"]
+
+
+def test_job_result_writes_parquet_on_request(
+    net: Path, psi_job: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    assert run(capsys, *as_org(net, "bank", "job", "wait", psi_job))[0] == 0
+    target = tmp_path / "common.parquet"
+    code, _, err = run(capsys, *as_org(
+        net, "bank", "job", "result", psi_job, "--output", "intersection",
+        "--format", "parquet", "--to", str(target),
+    ))
+    assert code == 0, err
+    assert pq.read_table(target).to_pydict() == {"id": ["c1", "c3"]}
+
+
+def test_node_outputs_shows_values_and_whole_paths_in_a_pipe(
+    net: Path, psi_job: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, *as_org(net, "telecom", "job", "wait", psi_job))[0] == 0
+    code, out, _ = run(capsys, *as_org(net, "telecom", "node", "outputs"))
+    assert code == 0
+    row = next(line for line in out.splitlines() if psi_job in line)
+    assert "cardinality" in row and "│ 2 " in row
+    manifest = delivered_manifest(capsys, net, "telecom", psi_job)
+    assert str(Path(manifest["dir"]) / "cardinality.json") in out
+
+
+def test_tables_keep_whole_ids_at_80_columns(
+    net: Path, completed_job: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, *as_org(net, "regulator", "job", "list"))
+    assert code == 0
+    assert completed_job in out and "…" not in out
+
+
+def test_the_requester_is_told_its_inputs_were_approved_by_its_request(
+    net: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_id = request_json(
+        capsys, net, "telecom", "--protocol", "stats", "--param", "op=sum",
+        "--input", "bank/balances:balance", "--input", "telecom/exposures:exposure",
+        "--output", "result=telecom",
+    )
+    code, _, err = run(capsys, *as_org(net, "telecom", "job", "approve", job_id))
+    assert code == 1
+    assert "approved by your request" in err and "telecom/exposures:exposure" in err
+    assert "waiting for bank" in err
+
+
+def test_a_semicolon_file_with_a_declared_type_serves_a_job(
+    net: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "spend.csv"
+    data.write_text("id;amount\nc1;40\nc2;2\n")
+    code, out, err = run(capsys, "--json", *as_org(
+        net, "platform", "dataset", "register", "--name", "spend-typed", "--file", str(data),
+        "--type", "amount=decimal",
+    ))
+    assert code == 0, err
+    registered = json.loads(out)
+    assert {"name": "amount", "type": "decimal"} in registered["schema"]
+    assert "not copied" in registered["note"]
+    job_id = request_json(
+        capsys, net, "platform", "--protocol", "stats", "--param", "op=sum",
+        "--input", "platform/spend-typed:amount", "--input", "bank/balances:balance",
+        "--output", "result=platform",
+    )
+    assert run(capsys, *as_org(net, "bank", "job", "approve", job_id))[0] == 0
+    code, _, err = run(capsys, *as_org(net, "platform", "job", "wait", job_id[:10]))
+    assert code == 0, err
+    assert run(capsys, *as_org(net, "platform", "job", "result", job_id))[1].strip() == "467"
+
+
+def test_a_missing_file_exits_4_in_every_command(
+    net: Path, completed_job: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "missing.csv")
+    register = run(capsys, *as_org(net, "bank", "dataset", "register", "--name", "x",
+                                   "--file", missing))
+    verify = run(capsys, *as_org(net, "regulator", "audit", "verify", completed_job,
+                                 "--output", "result", "--file", missing))
+    assert register[0] == verify[0] == 4
+    assert "missing.csv" in register[2] and "missing.csv" in verify[2]
+
+
+def test_job_why_shows_the_ledger_code_and_the_nodes_local_detail(
+    net: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "later.csv"
+    data.write_text("id,amount\nc1,40\nc2,2\n")
+    assert run(capsys, *as_org(net, "platform", "dataset", "register", "--name", "later",
+                               "--file", str(data)))[0] == 0
+    job_id = request_json(
+        capsys, net, "platform", "--protocol", "stats", "--param", "op=sum",
+        "--input", "platform/later:amount", "--input", "bank/balances:balance",
+        "--output", "result=platform",
+    )
+    data.write_text("id,amount\nc1,41\nc2,2\n")  # changed after registering: the node refuses
+    assert run(capsys, *as_org(net, "bank", "job", "approve", job_id))[0] == 0
+    code, _, err = run(capsys, *as_org(net, "platform", "job", "wait", job_id))
+    assert code == 5 and "FAILED" in err
+    code, out, err = run(capsys, "--json", *as_org(net, "platform", "job", "why", job_id))
+    assert code == 0, err
+    why = json.loads(out)
+    assert why["ledger"]["platform"]["code"]
+    assert str(data) not in json.dumps(why["ledger"])
+    assert why["local"] and "the file changed" in why["local"][0]["detail"]
+    code, _, err = run(capsys, *as_org(net, "regulator", "job", "why", job_id))
+    assert code == 2 and "not a participant" in err

@@ -759,3 +759,10 @@ def test_state_does_not_depend_on_the_process_hash_seed() -> None:
     }
     assert len(outputs) == 1, outputs
     assert int(next(iter(outputs)).split()[1]) > 0  # the receipts were there to be masked
+
+
+def test_a_reject_reason_is_short_public_text(a: Alliance) -> None:
+    job = a.request("telecom", INPUTS)
+    response = a.refused("RejectJob", job["id"], "x" * 301, by="bank", error="InvalidArgument")
+    assert "300 characters" in response.message and "public" in response.message
+    assert a.ok("RejectJob", job["id"], "x" * 300, by="bank")["state"] == "REJECTED"

@@ -65,7 +65,9 @@ def test_bins_are_refused_for_other_ops() -> None:
         STATS.parse_params({"op": "sum", "bins": "0,1"})
 
 
-@pytest.mark.parametrize("bins", ["0,x", "5,1", "3", "0,inf", "0,NaN", ""])
+@pytest.mark.parametrize(
+    "bins", ["0,x", "5,1", "3", "0,inf", "0,NaN", "", "0,1e9999", "0,1.0000000000001"]
+)
 def test_bad_bins_are_refused(bins: str) -> None:
     assert STATS.param_problems({"op": "histogram", "bins": bins})
 

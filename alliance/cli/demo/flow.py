@@ -59,13 +59,21 @@ class DemoFlow:
         self._started_ledger = False
         self._started_nodes: list[str] = []
         self._on_step: Callable[[Step], None] = lambda step: None
+        self._on_begin: Callable[[str], None] = lambda text: None
         self.tables: dict[str, Any] = {}
+        self._sessions: dict[str, Any] = {}
 
     # ---- driving -------------------------------------------------------------------------------
 
-    def run(self, on_step: Callable[[Step], None] | None = None) -> bool:
-        """Every step in order; stops at the first that did not happen. True if all did."""
+    def run(
+        self,
+        on_step: Callable[[Step], None] | None = None,
+        on_begin: Callable[[str], None] | None = None,
+    ) -> bool:
+        """Every step in order; stops at the first that did not happen. True if all did.
+        `on_begin(text)` is told when a step longer than a moment begins (a progress display)."""
         self._on_step = on_step or self._on_step
+        self._on_begin = on_begin or self._on_begin
         try:
             for action in (
                 self.create,
@@ -98,6 +106,14 @@ class DemoFlow:
         if not ok:
             raise DemoFailed(f"{title}: {detail}")
         return step
+
+    def session(self, org: str) -> Any:
+        """The application layer's session of org's admin (the CLI's and the TUI's use cases)."""
+        from alliance.app import Session
+
+        if org not in self._sessions:
+            self._sessions[org] = Session(self.net_dir, org, "admin", self.passphrase)
+        return self._sessions[org]
 
     def contract(self, org: str) -> Any:
         if org not in self._conns:
@@ -139,6 +155,7 @@ class DemoFlow:
         from node.launcher import start_nodes
 
         self._started_ledger = True
+        self._on_begin("starting the ledger and the three member nodes")
         if self.engine == "fabric":
             from network.fabric.launcher import start_fabric
 
@@ -216,40 +233,19 @@ class DemoFlow:
         )
 
     def register_datasets(self) -> None:
-        from node.paths import node_store_path
-        from node.sources import open_source
-        from node.store import LocalDataset, NodeStore
+        from alliance.app.datasets import register_dataset
 
         registered = []
         for org, (path, table, _, _) in self.tables.items():
-            fp = open_source(str(path)).fingerprint()
-            dataset = self.submit(
-                org,
-                "RegisterDataset",
-                canonical_json(
-                    {
-                        "name": table.name,
-                        "schema": fp.schema,
-                        "row_count": fp.row_count,
-                        "fingerprint": fp.fingerprint,
-                        "description": f"demo {table.name}",
-                        "tags": ["demo"],
-                    }
-                ).decode(),
+            self._on_begin(f"fingerprinting {path.name} of {org}")
+            done = register_dataset(
+                self.session(org), table.name, file=Path(path),
+                description=f"demo {table.name}", tags=["demo"],
             )
-            NodeStore(node_store_path(self.net_dir, org)).put_dataset(
-                LocalDataset(
-                    name=table.name,
-                    location=str(path),
-                    columns_json=json.dumps(fp.schema),
-                    row_count=fp.row_count,
-                    fingerprint=fp.fingerprint,
-                    merkle_root=fp.merkle_root,
-                    ledger_version=dataset["version"],
-                    ledger_tx=dataset["updated_tx"],
-                )
+            dataset = done.dataset
+            registered.append(
+                f"{dataset.id} ({dataset.row_count} rows, {dataset.fingerprint[:15]}…)"
             )
-            registered.append(f"{dataset['id']} ({fp.row_count} rows, {fp.fingerprint[:15]}…)")
         self._step(
             "datasets",
             "Datasets registered",
@@ -262,30 +258,33 @@ class DemoFlow:
         return f"{org}/{table.name}:{table.value_column}"
 
     def _request(self, org: str, inputs: list[str], recipient: str, op: str = "sum") -> dict:
-        return self.submit(
-            org,
-            "RequestJob",
-            canonical_json(
-                {
-                    "protocol": "stats",
-                    "inputs": inputs,
-                    "parameters": {"op": op},
-                    "outputs": {"result": [recipient]},
-                    "expires_in_seconds": 600,
-                    "max_runs": 1,
-                }
-            ).decode(),
+        from alliance.app import jobs
+
+        request = jobs.build_request(
+            "stats", inputs, {"op": op}, {"result": [recipient]}, expires_in_seconds=600
         )
+        return jobs.request_job(self.session(org), request).model_dump(mode="json")
 
     def wait_for(
-        self, job_id: str, states: tuple[str, ...], timeout: float = JOB_WAIT_SECONDS
+        self,
+        job_id: str,
+        states: tuple[str, ...] = ("COMPLETED", "FAILED", "DISPUTED"),
+        timeout: float = JOB_WAIT_SECONDS,
     ) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            job = self.evaluate(AUDITOR, "GetJob", job_id)
-            if job["state"] in states or time.monotonic() > deadline:
-                return job
-            time.sleep(0.1)
+        """The job once it has ended (the ledger's events, through the application layer), or
+        as it is when `timeout` passes. `states` are final states the caller expects; a job
+        that ends in another is returned as well (it will not change any more)."""
+        from alliance.app import jobs
+        from alliance.app.errors import WaitTimedOut
+
+        self._on_begin(f"waiting for the nodes to run {job_id}")
+        try:
+            job = jobs.wait_for_job(
+                self.session(AUDITOR), job_id, timeout=timeout, require_completed=False
+            )
+        except WaitTimedOut:
+            job = jobs.show_job(self.session(AUDITOR), job_id)
+        return job.model_dump(mode="json")
 
     def stats_job(self) -> None:
         from node.paths import outputs_dir
@@ -310,7 +309,7 @@ class DemoFlow:
             f"ApproveJob by {', '.join(job['required_approvers'])} (telecom's own input: by "
             f"its request); state {job['state']}",
         )
-        job = self.wait_for(job_id, ("COMPLETED", "FAILED", "DISPUTED"))
+        job = self.wait_for(job_id)
         receipts = job["receipts"].get(str(job["current_run"]), {})
         self._step(
             "run",
@@ -373,7 +372,7 @@ class DemoFlow:
             ).decode(),
         )
         job = self.submit("bank", "ApproveJob", job["id"])
-        job = self.wait_for(job["id"], ("COMPLETED", "FAILED", "DISPUTED"))
+        job = self.wait_for(job["id"])
         if job["state"] != "COMPLETED":
             self._step(
                 "psi",
@@ -531,6 +530,8 @@ class DemoFlow:
         for conn in self._conns.values():
             conn.close()
         self._conns.clear()
+        for session in self._sessions.values():
+            session.close()
 
     def stop(self) -> list[str]:
         from node.launcher import stop_node

@@ -16,10 +16,25 @@ class Reporter:
         self.console = Console()
         self.quiet = quiet
         self.started = time.monotonic()
+        self._status: Any = None
         if not quiet:
             self.console.rule("[bold]alliance demo")
 
+    def begin(self, text: str) -> None:
+        """A spinner with what is going on, until the next step is shown (terminals only)."""
+        if self.quiet or not self.console.is_terminal:
+            return
+        self._stop_status()
+        self._status = self.console.status(text)
+        self._status.start()
+
+    def _stop_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
     def step(self, step: Step) -> None:
+        self._stop_status()
         if self.quiet:
             return
         mark = "[green]✓[/]" if step.ok else "[red]✗[/]"
@@ -29,6 +44,7 @@ class Reporter:
             self.console.print(f"          {step.detail}", highlight=False)
 
     def finish(self, flow: DemoFlow, ok: bool, seconds: float, kept: bool) -> None:
+        self._stop_status()
         result = flow.summary.get("result")
         if result:
             table = Table(title="Secure result next to the clear figure", title_justify="left")
@@ -40,19 +56,24 @@ class Reporter:
             self.console.print(table)
         trail: list[dict[str, Any]] = flow.summary.get("trail") or []
         if trail:
-            table = Table(title=f"Regulator's trail of {flow.summary['job']}", title_justify="left")
-            for column in ("block", "tx", "time", "action", "signed by", "state"):
-                table.add_column(column)
-            for row in trail:
-                table.add_row(
-                    str(row["block"]),
-                    row["tx_id"][:16] + "…",
-                    time.strftime("%H:%M:%S", time.gmtime(row["timestamp"])),
-                    row["action"],
-                    row["signer"].split(" ")[0],
-                    row["state"],
-                )
-            self.console.print(table)
+            from alliance.cli.output import emit_table
+
+            emit_table(
+                f"Regulator's trail of {flow.summary['job']}",
+                ("block", "tx", "time", "action", "signed by", "state"),
+                (
+                    (
+                        row["block"],
+                        row["tx_id"],
+                        time.strftime("%H:%M:%S", time.localtime(row["timestamp"])),
+                        row["action"],
+                        row["signer"].split(" ")[0],
+                        row["state"],
+                    )
+                    for row in trail
+                ),
+                keep=("tx",),
+            )
         where = f"; network kept in {flow.net_dir}" if kept else ""
         if ok:
             self.console.print(f"[green bold]all steps happened as shown[/] in {seconds} s{where}")

@@ -1,0 +1,183 @@
+"""Dataset use cases: register (fingerprinting the local file with progress), update, list, show,
+retire, history.
+
+A dataset is referenced in place: the rows stay in the owner's file or table, which is never
+copied; only the schema, row count and fingerprint go on the ledger, and the owner's node store
+records where the rows live. Moving or editing the file after registering it makes the node
+refuse jobs on it until `alliance dataset update` registers the new content.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alliance.app.errors import BadInput, FileMissing, mapped_errors
+from alliance.app.jobs import HistoryEntry
+from alliance.app.progress import Progress, ProgressFn, no_progress
+from alliance.app.session import Session
+from alliance.canonical import canonical_json
+from alliance.models import Dataset, DatasetFilter, DatasetSpec
+
+IN_PLACE_NOTE = (
+    "the data stays where it is and is not copied: keep {location} in place; after changing it, "
+    "register the new content with `alliance dataset update --name {name} --file ...`"
+)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A dataset just registered (or versioned), and where its rows stay."""
+
+    dataset: Dataset
+    location: str
+    note: str
+
+
+def _source(file: Path | None, sql: str | None, types: dict[str, str]) -> Any:
+    from node.sources import FileSource, open_source
+
+    if file is not None:
+        path = Path(file).expanduser()
+        if not path.is_file():
+            raise FileMissing(f"data file {path} does not exist (or is not a file)")
+        return FileSource(path.resolve(), tuple(sorted(types.items())))
+    if not sql:
+        raise BadInput("name the data: --file PATH (CSV or Parquet) or --sql URL#TABLE")
+    if types:
+        raise BadInput("--type applies to CSV files; a SQL table carries its column types")
+    return open_source(sql)
+
+
+def _counted(batches: Iterator[Sequence[Sequence[str]]], task: str, progress: ProgressFn,
+             size: int | None) -> Iterator[Sequence[Sequence[str]]]:
+    rows = 0
+    for batch in batches:
+        rows += len(batch[0]) if batch else 0
+        progress(Progress(task, rows, None))
+        yield batch
+
+
+def fingerprint_source(source: Any, progress: ProgressFn = no_progress) -> Any:
+    """The source's fingerprint (schema, rows, Merkle root), reporting rows read as it goes."""
+    from alliance import datafile
+    from alliance.fingerprint import fingerprint_batches
+    from node.sources import FileSource
+
+    with mapped_errors():
+        if not isinstance(source, FileSource):
+            progress(Progress(f"fingerprinting {source.location}"))
+            return source.fingerprint()
+        name = source.path.name
+        progress(Progress(f"reading the column types of {name}"))
+        schema = source.schema()
+        task = f"fingerprinting {name} (rows)"
+        batches = datafile.iter_batches(source.path, schema)
+        result = fingerprint_batches(schema, _counted(batches, task, progress, None))
+        progress(Progress(task, result.row_count, result.row_count, finished=True))
+        return result
+
+
+def _spec(name: str, fp: Any, description: str, tags: list[str]) -> str:
+    from pydantic import ValidationError
+
+    from alliance.app.errors import validation_message
+
+    try:
+        spec = DatasetSpec.model_validate(
+            {
+                "name": name,
+                "schema": tuple(fp.schema),
+                "row_count": fp.row_count,
+                "fingerprint": fp.fingerprint,
+                "description": description,
+                "tags": tuple(sorted(set(tags))),
+            },
+            strict=False,
+        )
+    except ValidationError as exc:
+        raise BadInput(f"the dataset is not valid: {validation_message(exc)}") from exc
+    return canonical_json(spec.model_dump(mode="json", by_alias=True)).decode()
+
+
+def _remember(session: Session, name: str, fp: Any, location: str, dataset: Dataset) -> None:
+    """Record in the node's store where the rows live, so the node can use them for jobs."""
+    from node.paths import node_store_path
+    from node.store import LocalDataset, NodeStore
+
+    with mapped_errors():
+        store = NodeStore(node_store_path(session.net_dir, session.org))
+        store.put_dataset(
+            LocalDataset(
+                name=name,
+                location=location,
+                columns_json=json.dumps(fp.schema),
+                row_count=fp.row_count,
+                fingerprint=fp.fingerprint,
+                merkle_root=fp.merkle_root,
+                ledger_version=dataset.version,
+                ledger_tx=dataset.updated_tx,
+            )
+        )
+
+
+def register_dataset(
+    session: Session,
+    name: str,
+    *,
+    file: Path | None = None,
+    sql: str | None = None,
+    description: str = "",
+    tags: Sequence[str] = (),
+    types: dict[str, str] | None = None,
+    update: bool = False,
+    progress: ProgressFn = no_progress,
+) -> Registration:
+    """Fingerprint the local data and register it (or, with `update`, a new version of it)."""
+    source = _source(file, sql, dict(types or {}))
+    fp = fingerprint_source(source, progress)
+    spec = _spec(name, fp, description, list(tags))
+    if update:
+        answer = session.submit("NewDatasetVersion", name, spec)
+    else:
+        answer = session.submit("RegisterDataset", spec)
+    dataset = Dataset.model_validate(answer)
+    _remember(session, name, fp, source.location, dataset)
+    shown = str(source.path) if hasattr(source, "path") else source.location
+    return Registration(dataset, source.location, IN_PLACE_NOTE.format(location=shown, name=name))
+
+
+def list_datasets(
+    session: Session,
+    owner: str | None = None,
+    tag: str | None = None,
+    include_retired: bool = False,
+) -> list[Dataset]:
+    query = DatasetFilter(owner=owner, tag=tag, include_retired=include_retired)
+    body = canonical_json(query.model_dump(mode="json", exclude_none=True)).decode()
+    return [Dataset.model_validate(d) for d in session.evaluate("ListDatasets", body)]
+
+
+def _dataset_id(session: Session, text: str) -> str:
+    """`org/name`, or a bare name of one of the acting org's datasets."""
+    return text if "/" in text else f"{session.org}/{text}"
+
+
+def show_dataset(session: Session, dataset_id: str) -> Dataset:
+    return Dataset.model_validate(session.evaluate("GetDataset", _dataset_id(session, dataset_id)))
+
+
+def retire_dataset(session: Session, name: str) -> Dataset:
+    own = name.split("/", 1)[1] if name.startswith(f"{session.org}/") else name
+    return Dataset.model_validate(session.submit("RetireDataset", own))
+
+
+def dataset_history(session: Session, dataset_id: str) -> list[HistoryEntry]:
+    items = session.evaluate("DatasetHistory", _dataset_id(session, dataset_id))
+    return [
+        HistoryEntry(h["tx_id"], int(h["timestamp"]), bool(h.get("is_delete")), h.get("value"))
+        for h in items
+    ]

@@ -1,0 +1,85 @@
+"""A session: one org acting on one network (NET), with a lazily opened connection to its ledger.
+
+`open_session(net_dir, org, user)` is the use case "open a session as ORG"; every other use case
+takes the session. Calls to the contract go through `submit`/`evaluate`, which decode the JSON
+answer and map the ledger's errors to the application's (`alliance.app.errors`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alliance.app.errors import BadInput, mapped_errors
+
+
+@dataclass
+class Session:
+    net_dir: Path
+    org: str
+    user: str = "admin"
+    passphrase: bytes | None = None
+    _conn: Any = field(default=None, repr=False)
+
+    @property
+    def connection(self) -> Any:
+        if self._conn is None:
+            from network.connection import connect_member
+
+            with mapped_errors():
+                self._conn = connect_member(self.net_dir, self.org, self.user, self.passphrase)
+        return self._conn
+
+    @property
+    def network(self) -> Any:
+        return self.connection.network
+
+    @property
+    def chaincode(self) -> str:
+        return str(self.connection.profile.chaincode)
+
+    def submit(self, function: str, *args: str) -> Any:
+        """Submit a transaction as this org; the decoded JSON answer."""
+        from alliance.canonical import loads
+
+        with mapped_errors():
+            return loads(self.connection.contract.submit_transaction(function, *args) or b"null")
+
+    def evaluate(self, function: str, *args: str) -> Any:
+        """Evaluate a query as this org; the decoded JSON answer."""
+        from alliance.canonical import loads
+
+        with mapped_errors():
+            return loads(
+                self.connection.contract.evaluate_transaction(function, *args) or b"null"
+            )
+
+    def reconnect(self) -> None:
+        """Drop the connection; the next call opens a new one (the ledger may have restarted)."""
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_session(
+    net_dir: Path | str | None,
+    org: str | None,
+    user: str = "admin",
+    passphrase: bytes | None = None,
+) -> Session:
+    """A session of `user` of `org` on NET (nothing is dialled until the first call)."""
+    if net_dir is None:
+        raise BadInput("no network directory: pass --dir NET")
+    if not org:
+        raise BadInput("no acting org: pass --as ORG")
+    return Session(Path(net_dir), str(org), user, passphrase)

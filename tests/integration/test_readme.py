@@ -1,0 +1,92 @@
+"""The README's by-hand section, run as it stands (as a user would paste it), and the commands
+the README and the Fabric guide name, checked against the CLI's parser."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+
+
+def by_hand_block() -> str:
+    section = README.read_text().split("## Using it by hand", 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def psi_block() -> str:
+    return README.read_text().split("## Protocols", 1)[1].split("```sh\n", 1)[1].split("```")[0]
+
+
+def test_the_by_hand_section_runs_as_written(tmp_path: Path) -> None:
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "alliance").symlink_to(Path(sys.executable).parent / "alliance")
+    ids = [f"C{i:05d}" for i in range(40)]
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,balance\n" + "".join(f"{c},{100 + i}\n" for i, c in enumerate(ids[:30]))
+    )
+    (tmp_path / "subscribers.csv").write_text(
+        "customer_id,exposure\n" + "".join(f"{c},{i % 7}\n" for i, c in enumerate(ids[10:]))
+    )
+    block = by_hand_block()
+    down = block.strip().splitlines()[-1]
+    assert down.endswith("network down --dir net")
+    # the same block, with the PSI example run before the network goes down
+    script = block.replace(down, psi_block() + down)
+    env = {k: v for k, v in os.environ.items() if k != "ALLIANCE_PASSPHRASE"}
+    try:
+        done = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", script],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )
+    finally:
+        subprocess.run([str(bin_dir / "alliance"), "network", "down", "--dir", "net"],
+                       cwd=tmp_path, env={**env, "ALLIANCE_PASSPHRASE": "x"},
+                       capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    clear = sum(100 + i for i in range(30)) + sum(i % 7 for i in range(30))
+    assert f"\n{clear}\n" in done.stdout
+    assert "MATCHES" in done.stdout
+    assert (tmp_path / "shared.csv").read_text().splitlines() == ["customer_id", *ids[10:30]]
+
+
+def command_words(text: str) -> set[tuple[str, str]]:
+    """(group, action) of every `alliance ... GROUP ACTION` the text names."""
+    found = set()
+    for line in re.findall(r"(?:alliance|\$A)\b[^\n`]*", text):
+        words = [w for w in line.split() if not w.startswith("-")]
+        for group, action in itertools.pairwise(words):
+            if group in GROUPS:
+                found.add((group, action))
+                break
+    return found
+
+
+GROUPS = ("network", "member", "dataset", "job", "node", "audit")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "network/fabric/README.md"])
+def test_the_docs_name_only_commands_the_cli_has(doc: str) -> None:
+    from alliance.cli.main import build_parser
+
+    parser = build_parser()
+    groups = next(a for a in parser._actions if a.dest == "group").choices
+    named = command_words((ROOT / doc).read_text())
+    assert named
+    for group, action in sorted(named):
+        actions = next(a for a in groups[group]._actions if a.dest == "command").choices
+        assert action in actions, f"{doc} names `alliance {group} {action}`, which does not exist"
+
+
+def test_the_real_fabric_section_links_a_guide_that_exists() -> None:
+    section = README.read_text().split("### Real Fabric", 1)[1].split("##", 1)[0]
+    links = re.findall(r"\(([^)]+\.md)\)", section)
+    assert links and all((ROOT / link).is_file() for link in links)
