@@ -119,7 +119,8 @@ async def _party_main(spec: PartySpec, conn: Connection) -> None:
         try:
             async with transport:
                 result = await execute(protocol, spec.job, inputs, transport)
-            # as the node does: outputs written (streamed ones chunk by chunk) and digested
+            del inputs  # as the node does: the input columns go before the outputs are written
+            # (streamed ones chunk by chunk) and digested
             digests, delivered = await asyncio.to_thread(_deliver, spec, result.outputs)
             outcome["seconds"] = time.perf_counter() - started
             outcome.update(ok=True, summary=result.summary, output_digests=digests,
