@@ -395,6 +395,9 @@ class GrpcTransport:
         finally:
             for waiter in waits:
                 waiter.cancel()
+        aborted = self._mailbox.aborted
+        if link.broken and not link.ready.is_set() and aborted and aborted.party == self._party:
+            raise PeerUnreachable(aborted.reason, link.peer)  # our dial to it failed
         self._mailbox.check()
         if not link.ready.is_set():
             reason = (f"{self._party} could not connect with {link.peer} within "
