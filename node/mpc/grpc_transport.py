@@ -166,6 +166,8 @@ class _Link:
         self.lock = asyncio.Lock()
         self.write: Callable[[bytes], Awaitable[None]] | None = None
         self.broken = False
+        self.unreachable = False
+        """The dial gave up: the peer's node was not up, or had not opened the job, in time."""
 
     async def send_frames(self, frames: Iterator[bytes], counter: list[int]) -> None:
         assert self.write is not None
@@ -396,8 +398,8 @@ class GrpcTransport:
             for waiter in waits:
                 waiter.cancel()
         aborted = self._mailbox.aborted
-        if link.broken and not link.ready.is_set() and aborted and aborted.party == self._party:
-            raise PeerUnreachable(aborted.reason, link.peer)  # our dial to it failed
+        if link.unreachable and aborted is not None and aborted.party == self._party:
+            raise PeerUnreachable(aborted.reason, link.peer)  # our dial found no one there
         self._mailbox.check()
         if not link.ready.is_set():
             reason = (f"{self._party} could not connect with {link.peer} within "
@@ -549,6 +551,7 @@ class GrpcTransport:
                 reason = (f"{self._party} could not open a link to {link.peer} at {peer.address}: "
                           f"{code.name}: {details}")
                 log.warning("job %s: %s", self.job_id, reason)
+                link.unreachable = retry
                 link.broken = True
                 link.ended.set()
                 await self._fail(reason, self._party)

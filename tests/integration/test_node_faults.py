@@ -102,8 +102,9 @@ def test_a_recipient_killed_while_staging_gets_its_completed_output_after_restar
     assert job["state"] == "COMPLETED", job["failures"]
     assert until(lambda: _delivered(alliance, "telecom", job["id"]))
     assert _hidden_files(alliance, "telecom") == []
-    staged = NodeStore(node_store_path(alliance.net_dir, "telecom")).get_staged(job["id"], 1)
-    assert staged is not None and staged.state == "delivered"
+    store = NodeStore(node_store_path(alliance.net_dir, "telecom"))
+    assert until(lambda: (s := store.get_staged(job["id"], 1)) is not None
+                 and s.state == "delivered")
 
 
 def test_a_run_whose_party_never_receipts_ends_failed_by_its_deadline(alliance: DemoFlow) -> None:
