@@ -224,12 +224,14 @@ class _CsvChunks:
     Blank lines are skipped; a row whose width differs from the header's is an error.
     """
 
-    def __init__(self, path: Path, batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(
+        self, path: Path, batch_rows: int = BATCH_ROWS, delimiter: str | None = None
+    ) -> None:
         self.path = path
         self.batch_rows = batch_rows
         self._handle = path.open(newline="", encoding="utf-8-sig")
         try:
-            self.delimiter = sniff_delimiter(self._handle.readline())
+            self.delimiter = delimiter or sniff_delimiter(self._handle.readline())
             self._handle.seek(0)
         except UnicodeDecodeError as exc:
             self._handle.close()
@@ -303,9 +305,12 @@ def _check_header(path: Path, header: list[str]) -> list[str]:
 
 
 def _infer_csv(
-    path: Path, only: str | None = None, declared: dict[str, str] | None = None
+    path: Path,
+    only: str | None = None,
+    declared: dict[str, str] | None = None,
+    delimiter: str | None = None,
 ) -> list[Column]:
-    chunks = _CsvChunks(path)
+    chunks = _CsvChunks(path, delimiter=delimiter)
     names = chunks.names
     declared = declared or {}
     candidates = [["integer", "decimal", "boolean", "date"] for _ in names]
@@ -363,9 +368,9 @@ def _check_names(path: Path, names: Sequence[str], schema: Sequence[Column]) -> 
 
 
 def _csv_batches(
-    path: Path, schema: Sequence[Column], batch_rows: int
+    path: Path, schema: Sequence[Column], batch_rows: int, delimiter: str | None = None
 ) -> Iterator[list[list[str]]]:
-    chunks = _CsvChunks(path, batch_rows)
+    chunks = _CsvChunks(path, batch_rows, delimiter)
     _check_names(path, chunks.names, schema)
     for first_row, chunk in chunks:
         out = []
@@ -447,13 +452,16 @@ def _parquet_batches(
 # --- public API ------------------------------------------------------------------------------
 
 
-def infer_schema(path: Path, declared: dict[str, str] | None = None) -> list[Column]:
+def infer_schema(
+    path: Path, declared: dict[str, str] | None = None, delimiter: str | None = None
+) -> list[Column]:
     """Column names and types of a CSV (by reading it once) or Parquet file (from its schema).
 
-    `declared` types some CSV columns by name instead of inferring them (`--type col=decimal`)."""
+    `declared` types some CSV columns by name instead of inferring them (`--type col=decimal`);
+    `delimiter` overrides the one sniffed from the header (`--delimiter`)."""
     path = _check_exists(path)
     if _kind(path) == "csv":
-        return _infer_csv(path, declared=declared)
+        return _infer_csv(path, declared=declared, delimiter=delimiter)
     schema = _infer_parquet(path)
     if declared:
         raise DatasetFileError(
@@ -463,7 +471,11 @@ def infer_schema(path: Path, declared: dict[str, str] | None = None) -> list[Col
 
 
 def iter_batches(
-    path: Path, schema: Sequence[Column] | None = None, *, batch_rows: int = BATCH_ROWS
+    path: Path,
+    schema: Sequence[Column] | None = None,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    delimiter: str | None = None,
 ) -> Iterator[list[list[str]]]:
     """Column-major batches of normalised cell text: `batch[column][row]`.
 
@@ -472,9 +484,9 @@ def iter_batches(
     """
     path = _check_exists(path)
     kind = _kind(path)
-    schema = list(schema) if schema is not None else infer_schema(path)
+    schema = list(schema) if schema is not None else infer_schema(path, delimiter=delimiter)
     if kind == "csv":
-        yield from _csv_batches(path, schema, batch_rows)
+        yield from _csv_batches(path, schema, batch_rows, delimiter)
     else:
         yield from _parquet_batches(path, schema, batch_rows)
 
@@ -486,14 +498,16 @@ def iter_rows(path: Path, schema: Sequence[Column] | None = None) -> Iterator[li
             yield list(row)
 
 
-def _column_type(path: Path, column: str, schema: Sequence[Column] | None) -> tuple[int, str]:
+def _column_type(
+    path: Path, column: str, schema: Sequence[Column] | None, delimiter: str | None = None
+) -> tuple[int, str]:
     if schema is None:
         if _kind(path) == "csv":
-            header = _CsvChunks(path)
+            header = _CsvChunks(path, delimiter=delimiter)
             header.close()
             names = header.names
             schema = (
-                _infer_csv(path, only=column)
+                _infer_csv(path, only=column, delimiter=delimiter)
                 if column in names
                 else [Column(n, "string") for n in names]
             )
@@ -509,7 +523,10 @@ def _column_type(path: Path, column: str, schema: Sequence[Column] | None) -> tu
 
 
 def read_column(
-    path: Path, column: str, schema: Sequence[Column] | None = None
+    path: Path,
+    column: str,
+    schema: Sequence[Column] | None = None,
+    delimiter: str | None = None,
 ) -> np.ndarray:
     """One column as a numpy array: int64, float64 (decimal), bool, datetime64[D] or str objects.
 
@@ -517,11 +534,11 @@ def read_column(
     date columns they are an error (those arrays have no missing value).
     """
     path = _check_exists(path)
-    index, kind = _column_type(path, column, schema)
+    index, kind = _column_type(path, column, schema, delimiter)
     if _kind(path) == "parquet":
         return _read_parquet_column(path, column, kind)
     cells: list[str] = []
-    for first_row, chunk in _CsvChunks(path):
+    for first_row, chunk in _CsvChunks(path, delimiter=delimiter):
         part = [row[index] for row in chunk]
         check_column(kind, part, f"{path}, column {column!r}", first_row)
         cells.extend(normalise_column(kind, part))

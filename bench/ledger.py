@@ -7,6 +7,7 @@ on a real Fabric 3 network, or on both in the same run.
                                      [--fabric-clients 32,128,256] [--fabric-gateways spread|one]
                                      [--auditors regulator]
                                      [--fabric-batch-timeout 250ms]
+                                     [--rss-datasets 100000] [--baseline-code DIR]
 
 What is measured: each client is a thread that loops `contract.submit_transaction(...)` — build
 and sign a proposal, Endorse (devnet verifies the proposal signature and creator, simulates,
@@ -24,6 +25,13 @@ batch size 1 (one block, one fsync per transaction).
 Workloads: `counter` (network.devnet.counter: Put of a fresh key, the raw ledger path) and,
 with --contract, the governance contract's RegisterDataset (a fresh dataset per transaction,
 as a member admin, after InitCharter).
+
+Memory (`--rss-datasets N`): devnet with the governance contract, InitCharter, then N datasets
+registered by `--rss-clients` concurrent clients; devnet's resident set size (VmRSS) is printed
+at start (after the charter), every few seconds, and after the N datasets, beside the ledger
+file's size. `--baseline-code DIR` runs every devnet series (throughput and memory) a second
+time, in the same run, with devnet's code taken from DIR (e.g. `git archive main | tar -x -C
+DIR`): before/after figures measured side by side on the same loaded machine.
 
 Fabric (`--engine fabric`, FABRIC_BIN_DIR set): a fresh `alliance network init` (bank, telecom,
 platform) started with `network.fabric.start_fabric` (one etcdraft orderer, one peer and one
@@ -148,6 +156,120 @@ def _worker(
     for gw in gateways:
         gw.close()
     out.put((latencies, errors[:5], len(errors)))
+
+
+def _register_worker(
+    net_dir: str, endpoint: Endpoint, threads: int, per_thread: int, tag: str, out: mp.Queue
+) -> None:
+    """`threads` threads each register `per_thread` fresh datasets; report errors."""
+    from alliance.wallet import load_user
+    from network.gateway import connect
+
+    identity, signer = load_user(Path(net_dir), endpoint.org, endpoint.user, PASSPHRASE)
+    gw = connect(
+        endpoint.address, identity=identity, signer=signer, tls_root_certs=endpoint.tls_roots
+    )
+    contract = gw.get_network("alliance").get_contract("alliance")
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def run(index: int) -> None:
+        for n in range(per_thread):
+            name = f"r{tag}t{index}n{n}".replace("-", "")
+            try:
+                contract.submit_transaction("RegisterDataset", _dataset_spec(name))
+            except Exception as exc:
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    gw.close()
+    out.put((errors[:3], len(errors)))
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def rss_series(args: argparse.Namespace, code: str) -> None:
+    """Devnet's RSS at start and after `args.rss_datasets` datasets (see the module doc)."""
+    from alliance.wallet import devnet_tls
+    from network.devnet.launcher import start_devnet, stop_devnet
+    from network.devnet.server import ledger_path
+
+    label = f"devnet RSS, RegisterDataset x {args.rss_datasets:,}" + (f" [{code}]" if code else "")
+    with tempfile.TemporaryDirectory(prefix="alliance-bench-rss-") as tmp:
+        net_dir = _new_net(tmp, args.auditors)
+        proc = start_devnet(
+            net_dir,
+            batch_size=args.batch_size,
+            batch_timeout_ms=args.batch_timeout_ms,
+            env={"PYTHONPATH": code or str(ROOT)},
+        )
+        try:
+            roots = devnet_tls(net_dir).root_certs
+            _init_charter(net_dir, Endpoint("bank", "admin", proc.address, roots))
+            time.sleep(1.0)
+            start_rss = _rss_mb(proc.pid)
+            print(f"\n{label}: RSS at start (charter on the ledger) {start_rss:.0f} MB", flush=True)
+            ctx = mp.get_context("spawn")
+            out: mp.Queue = ctx.Queue()
+            procs = max(1, args.procs)
+            per_proc = max(1, args.rss_clients // procs)
+            per_thread = -(-args.rss_datasets // (per_proc * procs))
+            endpoint = Endpoint("bank", "admin", proc.address, roots)
+            workers = [
+                ctx.Process(
+                    target=_register_worker,
+                    args=(str(net_dir), endpoint, per_proc, per_thread, f"{i}", out),
+                )
+                for i in range(procs)
+            ]
+            t0 = time.time()
+            for w in workers:
+                w.start()
+            peak = start_rss
+            next_print = t0 + 15
+            while any(w.is_alive() for w in workers):
+                time.sleep(1.0)
+                rss = _rss_mb(proc.pid)
+                peak = max(peak, rss)
+                if time.time() >= next_print:
+                    next_print += 15
+                    print(f"    {time.time() - t0:6.0f} s: RSS {rss:.0f} MB", flush=True)
+            elapsed = time.time() - t0
+            errors, samples = 0, []
+            for _ in workers:
+                errs, count = out.get()
+                samples.extend(errs)
+                errors += count
+            for w in workers:
+                w.join()
+            time.sleep(1.0)
+            end_rss = _rss_mb(proc.pid)
+            done = per_thread * per_proc * procs - errors
+            size = sum(p.stat().st_size for p in ledger_path(net_dir).parent.glob("ledger.sqlite*"))
+            print(
+                f"{label}: RSS at start {start_rss:.0f} MB, after {done:,} datasets "
+                f"{end_rss:.0f} MB (peak {peak:.0f} MB); {done / elapsed:.0f} tx/s over "
+                f"{elapsed:.0f} s with {per_proc * procs} in flight; ledger file "
+                f"{size / 2**20:.0f} MB; errors {errors}",
+                flush=True,
+            )
+            for s in samples:
+                print(f"    error: {s[:200]}", flush=True)
+        finally:
+            stop_devnet(net_dir)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -322,6 +444,26 @@ def devnet_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
     def series(
         label: str, batch_size: int, router: str, workload: str, counts: list[int], user: str
     ) -> None:
+        for code in [""] + ([args.baseline_code] if args.baseline_code else []):
+            code_series(
+                label + (f" [{code}]" if code else ""),
+                batch_size,
+                router,
+                workload,
+                counts,
+                user,
+                code,
+            )
+
+    def code_series(
+        label: str,
+        batch_size: int,
+        router: str,
+        workload: str,
+        counts: list[int],
+        user: str,
+        code: str,
+    ) -> None:
         with tempfile.TemporaryDirectory(prefix="alliance-bench-") as tmp:
             net_dir = _new_net(tmp, args.auditors)
             proc = start_devnet(
@@ -329,6 +471,7 @@ def devnet_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
                 batch_size=batch_size,
                 batch_timeout_ms=args.batch_timeout_ms,
                 router=router,
+                env={"PYTHONPATH": code or str(ROOT)},
             )
             try:
                 roots = devnet_tls(net_dir).root_certs
@@ -336,9 +479,18 @@ def devnet_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
                 if workload == "contract":
                     _init_charter(net_dir, Endpoint("bank", "admin", proc.address, roots))
                 for n in counts:
-                    result = run_load(net_dir, [endpoint], n, args.procs, args.seconds, workload)
+                    result = run_load(
+                        net_dir,
+                        [endpoint],
+                        n,
+                        args.procs,
+                        args.seconds,
+                        workload,
+                        {"devnet": proc.pid},
+                    )
                     rows.append((label, result))
                     _print_row(label, result)
+                    _print_cpu(result)
             finally:
                 stop_devnet(net_dir)
 
@@ -453,6 +605,18 @@ def main() -> int:
     parser.add_argument("--batch-timeout-ms", type=int, default=250)
     parser.add_argument("--contract", action="store_true", help="also run the governance contract")
     parser.add_argument("--no-baseline", action="store_true", help="skip the batch-size-1 baseline")
+    parser.add_argument(
+        "--rss-datasets", type=int, default=0, help="devnet RSS after N datasets (0: skip)"
+    )
+    parser.add_argument("--rss-clients", type=int, default=128)
+    parser.add_argument(
+        "--rss-only", action="store_true", help="only the memory series, no throughput series"
+    )
+    parser.add_argument(
+        "--baseline-code",
+        default="",
+        help="also run every devnet series with devnet's code from this directory",
+    )
     args = parser.parse_args()
     args.auditors = [a for a in args.auditors.split(",") if a]
 
@@ -470,6 +634,11 @@ def main() -> int:
         f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
+    if args.rss_datasets:
+        for code in [""] + ([args.baseline_code] if args.baseline_code else []):
+            rss_series(args, code)
+        if args.rss_only:
+            return 0
     _print_header()
     if args.engine in ("devnet", "both"):
         devnet_series(args, [int(c) for c in args.clients.split(",")], rows)

@@ -15,8 +15,15 @@ from fabric_protos.peer import transaction_pb2
 from alliance.canonical import loads
 from alliance.identity import Identity
 from alliance.job_changes import describe_change
+from network.errors import LedgerIntegrityError
 from network.gateway import Network
-from network.protoutil import deserialize_identity, unpack_transaction, validation_code_name
+from network.protoutil import (
+    block_data_hash,
+    block_header_hash,
+    deserialize_identity,
+    unpack_transaction,
+    validation_code_name,
+)
 
 QSCC = "qscc"
 
@@ -48,6 +55,33 @@ def chain_info(network: Network) -> ChainInfo:
     raw = network.get_contract(QSCC).evaluate_transaction("GetChainInfo", network.name)
     info = ledger_pb2.BlockchainInfo.FromString(raw)
     return ChainInfo(info.height, info.currentBlockHash.hex(), info.previousBlockHash.hex())
+
+
+def verify_chain(network: Network) -> ChainInfo:
+    """Fetch every block through qscc and check the chain: numbers, header hashes linking each
+    block to the one before, data hashes over each block's transactions, and the head hash the
+    peer reports. Raises LedgerIntegrityError naming the first block that does not verify."""
+    info = chain_info(network)
+    qscc = network.get_contract(QSCC)
+    previous = b""
+    for number in range(info.height):
+        block = common_pb2.Block.FromString(
+            qscc.evaluate_transaction("GetBlockByNumber", network.name, str(number))
+        )
+        if block.header.number != number:
+            raise LedgerIntegrityError(
+                f"block {number}: the peer returned block {block.header.number}"
+            )
+        if number and block.header.previous_hash != previous:
+            raise LedgerIntegrityError(
+                f"block {number}: previous hash does not link to block {number - 1}"
+            )
+        if block_data_hash(block.data.data) != block.header.data_hash:
+            raise LedgerIntegrityError(f"block {number}: data hash does not match its transactions")
+        previous = block_header_hash(block.header)
+    if info.height and previous.hex() != info.current_block_hash:
+        raise LedgerIntegrityError("the head block's hash differs from the one the peer reports")
+    return info
 
 
 def transaction_record(network: Network, tx_id: str) -> TransactionRecord:

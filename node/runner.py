@@ -61,7 +61,7 @@ from node.gate import check_job
 from node.ledger import JobLedger
 from node.mpc.protocol import InputRef, JobContext, LocalInputs, ProtocolResult
 from node.outputs import MANIFEST, PendingOutputs, run_dir, stage_outputs, sweep_staging
-from node.sources import TYPES_MARK, open_source
+from node.sources import file_path_of, open_source
 from node.store import SETTLED, NodeStore
 
 log = logging.getLogger("node.runner")
@@ -144,7 +144,7 @@ class FingerprintCache:
         stamp: tuple[int, int] | None = None
         if "://" not in location:
             try:
-                st = os.stat(location.partition(TYPES_MARK)[0])
+                st = os.stat(file_path_of(location))
             except OSError as exc:
                 raise DatasetError(f"cannot read {location}: {exc.strerror}") from exc
             stamp = (st.st_size, st.st_mtime_ns)

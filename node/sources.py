@@ -10,6 +10,7 @@ the job uses, whatever happens to the source before or after.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from alliance import datafile
 from alliance.datafile import Column, check_column, normalise_column
 from alliance.errors import AllianceError
-from alliance.fingerprint import DatasetFingerprint, fingerprint_batches, fingerprint_file
+from alliance.fingerprint import DatasetFingerprint, fingerprint_batches
 from node.errors import DatasetError
 
 SQL_BATCH_ROWS = 65536
@@ -46,34 +47,44 @@ class DataSource(Protocol):
 
 @dataclass(frozen=True)
 class FileSource:
-    """A CSV or Parquet file on the node's disk."""
+    """A CSV or Parquet file on the node's disk, read as its owner registered it."""
 
     path: Path
     declared: tuple[tuple[str, str], ...] = ()
     """Column types the owner declared at registration (`--type col=decimal`)."""
+    delimiter: str | None = None
+    """The CSV delimiter the owner gave (`--delimiter`); None: sniffed from the header."""
 
     @property
     def location(self) -> str:
-        if not self.declared:
-            return str(self.path)
-        return f"{self.path}{TYPES_MARK}" + ",".join(f"{c}:{t}" for c, t in self.declared)
+        """The path, with the reading options after `#` when there are any (see open_source)."""
+        options = []
+        if self.declared:
+            options.append("types=" + ",".join(f"{c}:{t}" for c, t in self.declared))
+        if self.delimiter:
+            options.append(f"delimiter={self.delimiter}")
+        return str(self.path) + (f"#{'&'.join(options)}" if options else "")
 
     def schema(self) -> list[Column]:
         try:
-            return datafile.infer_schema(self.path, dict(self.declared) or None)
+            return datafile.infer_schema(self.path, dict(self.declared) or None, self.delimiter)
         except AllianceError as exc:
             raise DatasetError(str(exc)) from exc
 
+    def _batches(self, schema: Sequence[Column]) -> Iterator[list[list[str]]]:
+        return datafile.iter_batches(self.path, schema, delimiter=self.delimiter)
+
     def fingerprint(self) -> DatasetFingerprint:
         try:
-            return fingerprint_file(self.path, self.schema() if self.declared else None)
+            schema = self.schema()
+            return fingerprint_batches(schema, self._batches(schema))
         except AllianceError as exc:
             raise DatasetError(str(exc)) from exc
 
     def read_column(self, column: str) -> np.ndarray:
         try:
             schema = self.schema() if self.declared else None
-            return datafile.read_column(self.path, column, schema)
+            return datafile.read_column(self.path, column, schema, self.delimiter)
         except AllianceError as exc:
             raise DatasetError(str(exc)) from exc
 
@@ -82,10 +93,8 @@ class FileSource:
     ) -> tuple[dict[str, np.ndarray], DatasetFingerprint]:
         """`columns` and the fingerprint of the whole file, from one streaming pass."""
         try:
-            schema = datafile.infer_schema(self.path, dict(self.declared) or None)
-            return _verified(
-                self.location, schema, datafile.iter_batches(self.path, schema), columns
-            )
+            schema = self.schema()
+            return _verified(self.location, schema, self._batches(schema), columns)
         except AllianceError as exc:
             raise DatasetError(str(exc)) from exc
 
@@ -254,22 +263,36 @@ def _verified(
 
 
 TYPES_MARK = "#types="
-"""A file location with declared column types: `path.csv#types=amount:decimal,id:string`."""
+"""Where the reading options of a file location begin when it declares column types."""
+_OPTIONS = re.compile(r"#((?:types|delimiter)=.*)$", re.S)
+
+
+def file_path_of(location: str) -> str:
+    """The file of a file location, without its reading options."""
+    match = _OPTIONS.search(location)
+    return location[: match.start()] if match else location
 
 
 def open_source(location: str) -> DataSource:
-    """`path.csv`, `path.parquet`, `path.csv#types=COL:TYPE,...`, or `URL#table` -> the
-    matching source."""
+    """`path.csv`, `path.parquet`, `URL#table`, or a file with reading options:
+    `path.csv#types=COL:TYPE,COL:TYPE&delimiter=;` -> the matching source."""
     if "://" in location:
         url, sep, table = location.rpartition("#")
         if not sep or not table:
             raise DatasetError(f"SQL location {location!r} names no table: write URL#table")
         return SqlSource(url, table)
-    path, mark, declared = location.partition(TYPES_MARK)
-    if not mark:
+    match = _OPTIONS.search(location)
+    if not match:
         return FileSource(Path(location))
-    pairs = tuple(
-        (column, kind)
-        for column, _, kind in (item.partition(":") for item in declared.split(",") if item)
-    )
-    return FileSource(Path(path), pairs)
+    declared: tuple[tuple[str, str], ...] = ()
+    delimiter = None
+    for option in match.group(1).split("&"):
+        name, _, value = option.partition("=")
+        if name == "types":
+            declared = tuple(
+                (column, kind)
+                for column, _, kind in (item.partition(":") for item in value.split(",") if item)
+            )
+        elif name == "delimiter":
+            delimiter = value or None
+    return FileSource(Path(location[: match.start()]), declared, delimiter)

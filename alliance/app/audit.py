@@ -1,8 +1,9 @@
 """Audit use cases: a job's trail (every transaction, its signer and block), a result file checked
-against the digest on the ledger, the chain's height and head."""
+against the digest on the ledger, the whole ledger checked (`audit chain`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,19 @@ def verify_output(
     return Verification(job.id, run, output, str(file), recorded, actual)
 
 
-def chain(session: Session) -> dict[str, Any]:
-    from network.audit import chain_info
+def check_chain(net_dir: Path, open_session: Callable[[], Session]) -> dict[str, Any]:
+    """`audit chain`: check the whole ledger; a mismatch is Refused (exit 1) naming the block,
+    key or check. On devnet the ledger file itself is checked (hash chain, data hashes, state
+    commitments, world state, a replay of every block) — read-only, devnet running or not; on
+    Fabric every block is fetched through qscc and its hashes checked."""
+    from network.connection import current_engine
 
     with mapped_errors():
-        return dict(chain_info(session.network).__dict__)
+        if current_engine(net_dir) == "devnet":
+            from network.devnet import check_ledger
+
+            return {"engine": "devnet", "verified": True, **check_ledger(net_dir).to_dict()}
+        from network.audit import verify_chain
+
+        with open_session() as session:
+            return {"engine": "fabric", "verified": True, **verify_chain(session.network).__dict__}

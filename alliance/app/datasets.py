@@ -37,23 +37,41 @@ class Registration:
     note: str
 
 
-def _source(file: Path | None, sql: str | None, types: dict[str, str]) -> Any:
+DELIMITERS = {",": ",", ";": ";", "|": "|", ":": ":", "tab": "\t", "\\t": "\t", "\t": "\t"}
+"""What `--delimiter` accepts (a TAB as `tab`, `\\t` or the character itself)."""
+
+
+def _delimiter(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if text not in DELIMITERS:
+        raise BadInput(
+            f"--delimiter {text!r}: use one of , ; | : or tab (by default it is detected from "
+            "the header)"
+        )
+    return DELIMITERS[text]
+
+
+def _source(
+    file: Path | None, sql: str | None, types: dict[str, str], delimiter: str | None = None
+) -> Any:
     from node.sources import FileSource, open_source
 
     if file is not None:
         path = Path(file).expanduser()
         if not path.is_file():
             raise FileMissing(f"data file {path} does not exist (or is not a file)")
-        return FileSource(path.resolve(), tuple(sorted(types.items())))
+        return FileSource(path.resolve(), tuple(sorted(types.items())), _delimiter(delimiter))
     if not sql:
         raise BadInput("name the data: --file PATH (CSV or Parquet) or --sql URL#TABLE")
-    if types:
-        raise BadInput("--type applies to CSV files; a SQL table carries its column types")
+    if types or delimiter:
+        raise BadInput("--type and --delimiter apply to CSV files; a SQL table has its own")
     return open_source(sql)
 
 
-def _counted(batches: Iterator[Sequence[Sequence[str]]], task: str, progress: ProgressFn,
-             size: int | None) -> Iterator[Sequence[Sequence[str]]]:
+def _counted(
+    batches: Iterator[Sequence[Sequence[str]]], task: str, progress: ProgressFn
+) -> Iterator[Sequence[Sequence[str]]]:
     rows = 0
     for batch in batches:
         rows += len(batch[0]) if batch else 0
@@ -75,8 +93,8 @@ def fingerprint_source(source: Any, progress: ProgressFn = no_progress) -> Any:
         progress(Progress(f"reading the column types of {name}"))
         schema = source.schema()
         task = f"fingerprinting {name} (rows)"
-        batches = datafile.iter_batches(source.path, schema)
-        result = fingerprint_batches(schema, _counted(batches, task, progress, None))
+        batches = datafile.iter_batches(source.path, schema, delimiter=source.delimiter)
+        result = fingerprint_batches(schema, _counted(batches, task, progress))
         progress(Progress(task, result.row_count, result.row_count, finished=True))
         return result
 
@@ -133,11 +151,12 @@ def register_dataset(
     description: str = "",
     tags: Sequence[str] = (),
     types: dict[str, str] | None = None,
+    delimiter: str | None = None,
     update: bool = False,
     progress: ProgressFn = no_progress,
 ) -> Registration:
     """Fingerprint the local data and register it (or, with `update`, a new version of it)."""
-    source = _source(file, sql, dict(types or {}))
+    source = _source(file, sql, dict(types or {}), delimiter)
     fp = fingerprint_source(source, progress)
     spec = _spec(name, fp, description, list(tags))
     if update:

@@ -8,7 +8,8 @@
     ├── LocalTrouble   4     local files, keys, the passphrase, data files
     │   └── FileMissing 4    a file named by the user does not exist
     ├── JobEnded       5     a job waited for ended without completing (FAILED, REJECTED, ...)
-    └── WaitTimedOut   6     a wait ended at its timeout; the job goes on
+    ├── WaitTimedOut   6     a wait ended at its timeout; the job goes on
+    └── Cancelled    130     the user stopped a long use case (its progress callback raised it)
 
 Lower layers' errors (alliance, network, node, OS, pydantic) are mapped once, at the use case's
 edge, by `mapped_errors()` with `raise ... from`; every message says what to do next, naming a
@@ -93,6 +94,14 @@ class WaitTimedOut(AppError):
     kind = "timeout"
 
 
+class Cancelled(AppError):
+    """Raised by a front end's progress callback to stop a long use case where it is (a dataset
+    being fingerprinted is then not registered)."""
+
+    exit_code = 130
+    kind = "cancelled"
+
+
 CONTRACT_COMMANDS: dict[str, str] = {
     "ListJobs": "`alliance job list`",
     "ListDatasets": "`alliance dataset list`",
@@ -135,6 +144,7 @@ def to_app_error(exc: BaseException) -> AppError | None:
         ContractRejected,
         DevnetError,
         GatewayError,
+        LedgerIntegrityError,
         NetworkError,
         Unavailable,
     )
@@ -146,7 +156,13 @@ def to_app_error(exc: BaseException) -> AppError | None:
             error_type=exc.error_type,
         )
     if isinstance(exc, Unavailable):
-        return Unreachable(f"the ledger cannot be reached: {exc}")
+        return Unreachable(
+            f"the ledger cannot be reached: {exc}",
+            hint="see what runs with `alliance network status --dir NET`; "
+            "start what is missing with `alliance network up --dir NET`",
+        )
+    if isinstance(exc, LedgerIntegrityError):
+        return Refused(f"the ledger does not verify: {exc}")
     if isinstance(exc, DevnetError) and "not running" in str(exc):
         return Unreachable(str(exc))
     if isinstance(exc, CommitError):

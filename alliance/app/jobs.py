@@ -78,9 +78,10 @@ def build_request(
     from pydantic import ValidationError
 
     from alliance.app.errors import validation_message
+    from alliance.protocols import get_protocol_spec
 
     try:
-        return JobRequest(
+        request = JobRequest(
             protocol=protocol,
             inputs=tuple(inputs),
             parameters=dict(parameters),
@@ -91,6 +92,14 @@ def build_request(
         )
     except ValidationError as exc:
         raise BadInput(f"the job request is not valid: {validation_message(exc)}") from exc
+    # the protocol's own parameter schema (the contract checks it again, with the column types)
+    problems = get_protocol_spec(protocol).param_problems(request.parameters)
+    if problems:
+        raise BadInput(
+            f"the job request is not valid: {'; '.join(problems)}",
+            hint="the protocols' parameters are listed by `alliance job request --help`",
+        )
+    return request
 
 
 def request_job(session: Session, request: JobRequest) -> Job:

@@ -175,16 +175,33 @@ def fabric_components(net_dir: Path) -> list[Component]:
     profile = load_profile(net_dir)
     status = fabric_status(net_dir)
     names = list(dict.fromkeys([*_fabric_expected(net_dir, profile), *status]))
+    recorded = _fabric_ports(net_dir)
     out = []
     for name in names:
         info = status.get(name, {})
         kind = name.split(".", 1)[0].rstrip("0")
-        port = info.get("port")
+        port = info.get("port") or recorded.get(name)
         out.append(
             Component(name, kind, bool(info.get("running")), info.get("pid"),
                       f"127.0.0.1:{port}" if port else None)
         )
     return out
+
+
+def _fabric_ports(net_dir: Path) -> dict[str, int]:
+    """Each Fabric process's listening port as last allocated (kept while stopped)."""
+    from network.fabric.layout import FabricLayout, read_json
+    from network.fabric.ports import FabricPorts
+
+    data = read_json(FabricLayout(Path(net_dir).resolve()).ports_file, None)
+    if not data:
+        return {}
+    ports = FabricPorts.from_json(data)
+    found = {"orderer0": ports.orderer.listen}
+    for org, peer in ports.peers.items():
+        found[f"peer0.{org}"] = peer.listen
+        found[f"chaincode.{org}"] = peer.chaincode_server
+    return found
 
 
 def _fabric_up(net_dir: Path, progress: ProgressFn, passphrase: bytes) -> list[Component]:
@@ -364,3 +381,22 @@ def restart_node(net_dir: Path, org: str) -> Component:
         stop_node(net_dir, org)
         start_node(net_dir, org)
     return node_component(net_dir, org, "started")
+
+
+def repair(net_dir: Path) -> dict[str, Any]:
+    """`network repair`: rebuild devnet's world state, key history, tx index and events by
+    replaying its blocks (devnet stopped). Refused (exit 1) naming the block when the blocks
+    themselves are corrupt; nothing is written then."""
+    from network.devnet import repair_network
+
+    with mapped_errors():
+        report = repair_network(Path(net_dir).resolve())
+    return {
+        "found": report.found or "nothing wrong",
+        "blocks_replayed": report.blocks,
+        "transactions": report.transactions,
+        "state_keys": report.state_keys,
+        "commitments_added": report.commitments_added,
+        "state_commitment": report.after.head_commit,
+        "seconds": round(report.seconds, 2),
+    }

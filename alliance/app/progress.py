@@ -1,7 +1,9 @@
 """Progress reports from long use cases (fingerprinting, network up, job wait) to a front end.
 
 A use case calls `progress(Progress(...))` as it goes; the CLI draws it with rich, the TUI with
-its own widgets. Nothing in the layer prints.
+its own widgets. Nothing in the layer prints. To cancel, the callback raises
+`alliance.app.errors.Cancelled`: the use case stops where it is (before any ledger write for a
+dataset being fingerprinted).
 """
 
 from __future__ import annotations

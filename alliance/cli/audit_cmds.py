@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from alliance.app import audit
-from alliance.app.clock import when
+from alliance.app.clock import iso, when
 from alliance.cli import output
-from alliance.cli.session import add_dir_option, session
+from alliance.cli.session import add_dir_option, net_dir, session
 
 
 def register(groups: Any) -> None:
@@ -34,7 +34,10 @@ def register(groups: Any) -> None:
     p.add_argument("--run", type=int, default=0, help="run number (default: the latest)")
     p.set_defaults(handler=verify)
 
-    p = commands.add_parser("chain", help="height and head hash of the ledger")
+    p = commands.add_parser(
+        "chain",
+        help="check the ledger: hash chain, data hashes, state commitments vs the world state",
+    )
     add_dir_option(p)
     p.set_defaults(handler=chain)
 
@@ -44,7 +47,7 @@ def trail(args: argparse.Namespace) -> int:
         rows = audit.job_trail(s, args.job_id)
     output.emit_listing(
         args.json,
-        rows,
+        [{**r, "timestamp_iso": iso(r["timestamp"])} for r in rows],
         f"Trail of {args.job_id}",
         ("block", "tx", "time", "action", "state", "signed by", "endorsed by", "validation"),
         lambda r: (
@@ -77,10 +80,9 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def chain(args: argparse.Namespace) -> int:
-    with session(args) as s:
-        info = audit.chain(s)
+    report = audit.check_chain(net_dir(args), lambda: session(args))
     if args.json:
-        output.emit_json(info)
+        output.emit_json(report)
     else:
-        output.emit_fields("Ledger", info)
+        output.emit_fields("Ledger verified", report)
     return 0

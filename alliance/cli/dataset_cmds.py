@@ -25,9 +25,10 @@ the schema, the row count and the fingerprint go on the ledger. Keep the file wh
 changing it, register the new content with `alliance dataset update`.
 
 CSV files: a header row, then one row per record; the delimiter (, ; TAB |) is detected from the
-header. Column types are inferred (integer, decimal, boolean, date, else string) unless given with
---type COLUMN=TYPE. Numbers are written without thousands separators (1234.50, not 1,234.50).
-Rows are numbered from 1 (the first row after the header) in every message.
+header, or given with --delimiter. Column types are inferred (integer, decimal, boolean, date,
+else string) unless given with --type COLUMN=TYPE. Numbers are written without thousands
+separators (1234.50, not 1,234.50). Rows are numbered from 1 (the first row after the header) in
+every message.
 """
 
 
@@ -56,6 +57,10 @@ def register(groups: Any) -> None:
             "--type", action="append", default=[], metavar="COLUMN=TYPE",
             help="a CSV column's type instead of the inferred one "
             "(string, integer, decimal, boolean, date); repeatable",
+        )
+        p.add_argument(
+            "--delimiter", default=None, metavar="CHAR",
+            help="the CSV delimiter: , ; | : or tab (default: detected from the header)",
         )
         p.set_defaults(handler=handler)
 
@@ -87,7 +92,8 @@ def _register(args: argparse.Namespace, update: bool) -> int:
     with session(args) as s, progress_display(args.json) as progress:
         done = datasets.register_dataset(
             s, args.name, file=args.file, sql=args.sql, description=args.description,
-            tags=args.tag, types=types, update=update, progress=progress,
+            tags=args.tag, types=types, delimiter=args.delimiter, update=update,
+            progress=progress,
         )
     if args.json:
         output.emit_json({**dataset_json(done.dataset), "location": done.location,

@@ -71,7 +71,9 @@ def register(groups: Any) -> None:
         p = commands.add_parser(name, help=help_text)
         add_dir_option(p)
         p.add_argument("job_id", help=JOB_ID_HELP)
-        p.add_argument("--reason", required=True)
+        p.add_argument("--reason", required=True,
+                       help="why, in a short sentence (at most 300 characters); public: every "
+                       "member and auditor reads it on the ledger")
         p.set_defaults(handler=_with_reason(use_case))
 
     p = commands.add_parser(

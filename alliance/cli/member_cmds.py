@@ -31,7 +31,8 @@ def register(groups: Any) -> None:
     p.add_argument(
         "--role", default="member", choices=("member", "auditor"), help="role of a joining org"
     )
-    p.add_argument("--reason", required=True)
+    p.add_argument("--reason", required=True,
+                   help="why, in a short sentence; public: every member and auditor reads it")
     p.set_defaults(handler=propose)
 
     p = commands.add_parser("vote", help="vote on a pending proposal")

@@ -1,5 +1,5 @@
-"""`alliance network init|up|down|status|add-org`: create, start and stop an alliance's network;
-the use cases live in `alliance.app.network`.
+"""`alliance network init|up|down|status|add-org|repair`: create, start, stop and repair an
+alliance's network; the use cases live in `alliance.app.network`.
 
 `up` starts whatever of the network is not running — the ledger (devnet, or Fabric from
 FABRIC_BIN_DIR), the charter on it once, one node daemon per member — and reports each component
@@ -12,7 +12,6 @@ import argparse
 from typing import Any
 
 from alliance.app import network
-from alliance.app.charter import ensure_charter  # noqa: F401  (kept for callers of the old home)
 from alliance.cli import output
 from alliance.cli.parsing import split_csv
 from alliance.cli.progress import progress_display
@@ -68,6 +67,12 @@ def register(groups: Any) -> None:
     p = commands.add_parser("status", help="every component, running or stopped")
     add_dir_option(p)
     p.set_defaults(handler=status)
+
+    p = commands.add_parser(
+        "repair", help="devnet: rebuild the world state from the blocks (devnet stopped)"
+    )
+    add_dir_option(p)
+    p.set_defaults(handler=repair)
 
     p = commands.add_parser("add-org", help="identity material for an org that asks to join")
     add_dir_option(p)
@@ -144,6 +149,17 @@ def status(args: argparse.Namespace) -> int:
         output.emit_json(data)
     else:
         _components(f"{report.dir} ({report.engine})", report, False)
+    return 0
+
+
+def repair(args: argparse.Namespace) -> int:
+    fields = network.repair(net_dir(args))
+    if args.json:
+        output.emit_json(fields)
+    else:
+        output.emit_fields(
+            "Ledger repaired from its blocks; start it with `alliance network up`", fields
+        )
     return 0
 
 

@@ -16,6 +16,7 @@ from network.devnet.server import (
     default_router,
     serve,
 )
+from network.errors import LedgerIntegrityError
 
 
 def _load_router(spec: str):
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(config, factory))
     except KeyboardInterrupt:
         return 130
+    except LedgerIntegrityError as exc:
+        logging.getLogger("network.devnet").error("devnet refuses to start: %s", exc)
+        return 1
     except Exception as exc:
         logging.getLogger("network.devnet").exception("devnet failed: %s", exc)
         return 1

@@ -23,8 +23,8 @@ from alliance.profile import load_profile
 from alliance.signing import EcdsaSigner
 from network.devnet.msp import Creator
 from network.devnet.simulator import HistoryReader, Simulation, SimulationError
-from network.devnet.world_state import WorldState
-from network.errors import DevnetError
+from network.devnet.world_state import CommittedState
+from network.errors import DevnetError, LedgerIntegrityError
 from network.protoutil import (
     ReadWriteSet,
     UnpackedProposal,
@@ -133,7 +133,7 @@ class Endorser:
     def __init__(
         self,
         peers: dict[str, PeerIdentity],
-        state: WorldState,
+        state: CommittedState,
         history: HistoryReader,
         router_factory: Callable[[], ContractRouter],
         chaincode: str,
@@ -176,7 +176,7 @@ class Endorser:
             response = proposal_response_pb2.Response(
                 status=result.status, message=result.message, payload=result.payload
             )
-        except SimulationError as exc:
+        except (SimulationError, LedgerIntegrityError) as exc:
             response = proposal_response_pb2.Response(status=500, message=f"InternalError: {exc}")
             return Simulated(response, ReadWriteSet(self.chaincode), None)
         return Simulated(response, sim.read_write_set(self.chaincode), sim.event)

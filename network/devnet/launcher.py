@@ -16,7 +16,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from network.devnet.server import DEFAULT_BATCH_SIZE, DEFAULT_BATCH_TIMEOUT_MS, run_file
+from network.devnet.server import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_TIMEOUT_MS,
+    ledger_path,
+    run_file,
+)
 from network.errors import DevnetError
 from network.processes import (
     forget,
@@ -29,6 +34,9 @@ from network.processes import (
 
 LOG_FILE = "devnet.log"
 START_TIMEOUT = 30.0
+VERIFY_BYTES_PER_SECOND = 50 * 2**20
+"""A slow machine's rate for devnet's start-up check (it reads every block): the wait for a
+ledger of S bytes is START_TIMEOUT + S / this (see bench/ledger_integrity.py)."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +104,12 @@ def start_devnet(
     timeout: float = START_TIMEOUT,
     env: dict[str, str] | None = None,
 ) -> DevnetProcess:
-    """Start devnet for NET in the background and wait until it serves; refuse a second one."""
+    """Start devnet for NET in the background and wait until it serves; refuse a second one.
+
+    The wait grows with the ledger: devnet verifies it before it serves."""
     net_dir = Path(net_dir).resolve()
+    ledger = ledger_path(net_dir)
+    timeout += (ledger.stat().st_size if ledger.is_file() else 0) / VERIFY_BYTES_PER_SECOND
     status = devnet_status(net_dir)
     if status.running:
         raise DevnetError(

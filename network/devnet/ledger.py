@@ -2,9 +2,10 @@
 
 Everything runs on one asyncio event loop (the gRPC handlers, the block cutter, the commit loop)
 except the SQLite write of each block, which runs on a single commit thread so the loop keeps
-serving while the disk syncs. The in-memory world state changes only on the loop, after its block
-is durable; a simulation therefore always reads committed state, and a CommitStatus answer is
-never given for a block that is not on disk.
+serving while the disk syncs. The world state is read from SQLite through a bounded cache
+whose view changes only on the loop, after its block is durable (the keys of the block being
+written are pinned to their old entries meanwhile); a simulation therefore always reads
+committed state, and a CommitStatus answer is never given for a block that is not on disk.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from network.devnet.msp import AccessDenied, CreatorValidator, verify_signature
 from network.devnet.orderer import Orderer
 from network.devnet.store import LedgerStore, TxRecord
 from network.devnet.validation import Candidate, validate_block
-from network.devnet.world_state import WorldState
+from network.devnet.world_state import CachedWorldState
 from network.protoutil import (
     MalformedMessage,
     ReadWriteSet,
@@ -41,6 +42,8 @@ from network.protoutil import (
 log = logging.getLogger("network.devnet")
 
 RECENT_LIMIT = 100_000
+RECENT_STATUS_LIMIT = 10_000
+"""Commit statuses kept in memory for CommitStatus calls; older ones are read from SQLite."""
 
 
 class Rejected(Exception):
@@ -86,7 +89,7 @@ class DevnetLedger:
         self.validator = validator
         self.channel_id = channel_id
         self.chaincode = chaincode
-        self.state = WorldState(store.state_rows())
+        self.state = CachedWorldState(store)
         self.endorser = Endorser(peers, self.state, store.history, router_factory, chaincode)
         self._peers_by_identity = {p.serialized: p for p in peers.values()}
         self.height = store.height()
@@ -99,8 +102,6 @@ class DevnetLedger:
         self._inflight: set[str] = set()
         self._issued: OrderedDict[str, bytes] = OrderedDict()
         self._recent: dict[str, TxStatus] = {}
-        self._known = {_prefix(t) for t in store.tx_ids()}
-        """64-bit prefixes of every committed tx id: a miss (the usual case) needs no SQL."""
         self._waiters: dict[str, list[asyncio.Future[TxStatus]]] = {}
         self._new_block = asyncio.Event()
         self.commit_task: asyncio.Task[None] | None = None
@@ -279,6 +280,7 @@ class DevnetLedger:
             )
             if valid:
                 history.extend((k, txnum, v) for k, v in tx.rwset.writes.items())
+        self.state.pin(outcome.updates)
         await asyncio.get_running_loop().run_in_executor(
             self._executor,
             self.store.commit_block,
@@ -288,15 +290,13 @@ class DevnetLedger:
             outcome.updates,
             history,
         )
-        for key, (value, version) in outcome.updates.items():
-            self.state.apply(key, value, version)
+        self.state.apply_block(outcome.updates)
         self.height, self.last_hash = number + 1, block_hash
-        if len(self._recent) > RECENT_LIMIT:
+        if len(self._recent) > RECENT_STATUS_LIMIT:
             self._recent.clear()
         for record in records:
             status = TxStatus(number, record.code)
             self._recent.setdefault(record.tx_id, status)
-            self._known.add(_prefix(record.tx_id))
             self._inflight.discard(record.tx_id)
             for fut in self._waiters.pop(record.tx_id, ()):
                 if not fut.done():
@@ -310,8 +310,6 @@ class DevnetLedger:
         status = self._recent.get(tx_id)
         if status is not None:
             return status
-        if _prefix(tx_id) not in self._known:
-            return None
         row = self.store.tx_status(tx_id)
         return None if row is None else TxStatus(*row)
 
@@ -335,10 +333,3 @@ class DevnetLedger:
         """Return once the chain is taller than `height` - 1 blocks (i.e. block `height` exists)."""
         while self.height <= height:
             await self._new_block.wait()
-
-
-def _prefix(tx_id: str) -> int:
-    try:
-        return int(tx_id[:16], 16)
-    except ValueError:
-        return hash(tx_id)

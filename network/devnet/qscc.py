@@ -11,6 +11,7 @@ from fabric_protos.common import common_pb2, ledger_pb2
 from fabric_protos.peer import proposal_response_pb2, transaction_pb2
 
 from network.devnet.store import LedgerStore
+from network.errors import LedgerIntegrityError
 
 NAME = "qscc"
 
@@ -31,13 +32,28 @@ def invoke(
     function: str,
     args: list[bytes],
 ) -> proposal_response_pb2.Response:
+    """Answer one qscc call; a block that fails its integrity check is refused, never served."""
+    try:
+        return _invoke(store, channel_id, height, last_hash, function, args)
+    except LedgerIntegrityError as exc:
+        return _error(f"ledger integrity check failed: {exc}")
+
+
+def _invoke(
+    store: LedgerStore,
+    channel_id: str,
+    height: int,
+    last_hash: bytes,
+    function: str,
+    args: list[bytes],
+) -> proposal_response_pb2.Response:
     if not args:
         return _error(f"missing 3rd argument for {function}")
     if args[0].decode(errors="replace") != channel_id:
         return _error(f"Invalid chain ID, {args[0].decode(errors='replace')}")
     arg = args[1] if len(args) > 1 else b""
     if function == "GetChainInfo":
-        previous = store.block(height - 1) if height else None
+        previous = store.read_block(height - 1) if height else None
         info = ledger_pb2.BlockchainInfo(
             height=height,
             currentBlockHash=last_hash,
@@ -51,7 +67,7 @@ def invoke(
             number = int(arg.decode())
         except ValueError as exc:
             return _error(f"Failed to parse block number with error {exc}")
-        block = store.block(number)
+        block = store.read_block(number)
         if block is None:
             return _error(
                 f"Failed to get block number {number}, error no such block number "

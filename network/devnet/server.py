@@ -23,6 +23,7 @@ from alliance.msp import MspRegistry
 from alliance.profile import load_profile
 from alliance.wallet import devnet_tls
 from network.devnet.endorser import ContractRouter, load_peers
+from network.devnet.integrity import verify_ledger_store
 from network.devnet.ledger import DevnetLedger
 from network.devnet.msp import CreatorValidator, MspWatcher
 from network.devnet.service import GatewayService
@@ -91,8 +92,20 @@ async def serve(
     profile = load_profile(net_dir)
     tls = devnet_tls(net_dir)
     store = LedgerStore(ledger_path(net_dir))
-    height = store.verify_chain(full=False)
-    log.info("ledger %s verified: height %d", store.path, height)
+    summary = verify_ledger_store(store, store.read_checkpoint())
+    if summary.checkpoint is not None:
+        store.write_checkpoint(summary.checkpoint)
+    log.info(
+        "ledger %s verified: height %d, %d transactions, %d state keys, state commitment %s; "
+        "rows re-derived from block %d (%.2f s)",
+        store.path,
+        summary.height,
+        summary.transactions,
+        summary.state_keys,
+        summary.head_commit[:16],
+        summary.rows_checked_from,
+        summary.seconds,
+    )
     ledger = DevnetLedger(
         store,
         CreatorValidator(MspRegistry.from_network(net_dir), MspWatcher(net_dir)),

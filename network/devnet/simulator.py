@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from network.devnet.world_state import WorldState
+from network.devnet.world_state import CommittedState
 from network.protoutil import RangeRead, ReadWriteSet, UnpackedProposal, Version
 
 HistoryReader = Callable[[str], list[dict]]
@@ -35,7 +35,7 @@ class Simulation:
     def __init__(
         self,
         proposal: UnpackedProposal,
-        state: WorldState,
+        state: CommittedState,
         history: HistoryReader,
         creator: tuple[str, bytes],
     ) -> None:

@@ -367,8 +367,8 @@ def test_job_tables_render_for_people(
 
 
 def test_a_founding_charter_other_than_nets_is_reported(network_dir: Path, tmp_path: Path) -> None:
+    from alliance.app.charter import ensure_charter
     from alliance.charter import Charter
-    from alliance.cli.network_cmds import ensure_charter
     from alliance.errors import CharterError
 
     target = private_network(network_dir, tmp_path / "net")
@@ -384,3 +384,32 @@ def test_a_founding_charter_other_than_nets_is_reported(network_dir: Path, tmp_p
         assert ensure_charter(target) is False  # the agreed charter: nothing to do
     finally:
         main(["network", "down", "--dir", str(target)])
+
+
+def test_human_output_shows_local_times_and_json_keeps_seconds_with_iso(
+    net: Path, datasets: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job_id = request(capsys, net)
+    job = show(capsys, net, job_id[:12])
+    assert isinstance(job["expires_at"], int) and job["expires_iso"].endswith("Z")
+    code, out, _ = run(capsys, *as_org(net, "regulator", "job", "show", job_id[:12]))
+    assert code == 0
+    assert str(job["expires_at"]) not in out
+    assert "(in 60 min)" in out or "(in 59 min)" in out
+
+
+def test_a_proposal_is_voted_by_a_unique_prefix_of_its_id(
+    net: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "--json",
+        *as_org(net, "telecom", "member", "propose", "--remove", "platform", "--reason", "test"),
+    )
+    assert code == 0
+    proposal_id = json.loads(out)["id"]
+    code, out, err = run(
+        capsys, "--json", *as_org(net, "bank", "member", "vote", proposal_id[:12], "no")
+    )
+    assert code == 0, err
+    assert json.loads(out)["votes"]["bank"]["vote"] == "no"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,3 +178,50 @@ def test_status_of_a_fabric_net_lists_orderer_peers_and_chaincode_servers_when_s
         **{f"{kind}.{org}": "stopped" for org in MEMBERS for kind in ("peer0", "chaincode")},
         **{f"node {org}": "stopped" for org in MEMBERS},
     }
+
+
+def test_job_wait_follows_a_job_across_a_ledger_restart(
+    net: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The event stream breaks when devnet dies; wait reopens it and re-reads the job."""
+    import threading
+
+    from alliance.app import jobs, open_session
+    from alliance.app.datasets import register_dataset
+
+    for org, name in (("bank", "restart-a"), ("telecom", "restart-b")):
+        data = tmp_path / f"{name}.csv"
+        data.write_text("id,amount\nc1,40\nc2,2\n")
+        with open_session(net, org) as session:
+            register_dataset(session, name, file=data)
+    request = jobs.build_request(
+        "stats", ["bank/restart-a:amount", "telecom/restart-b:amount"], {"op": "sum"},
+        {"result": ["telecom"]}, 3600,
+    )
+    with open_session(net, "telecom") as session:
+        job_id = jobs.request_job(session, request).id
+    seen: list[str] = []
+    ended: list[object] = []
+
+    def follow() -> None:
+        with open_session(net, "telecom") as session:
+            try:
+                ended.append(jobs.wait_for_job(
+                    session, job_id, timeout=120, on_change=lambda j: seen.append(j.state.value)
+                ))
+            except Exception as exc:  # reported below
+                ended.append(exc)
+
+    waiter = threading.Thread(target=follow)
+    waiter.start()
+    deadline = time.monotonic() + 30
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert seen == ["REQUESTED"]
+    kill_devnet(net)
+    assert up(capsys, net)[0] == 0
+    with open_session(net, "bank") as session:
+        jobs.approve_job(session, job_id)
+    waiter.join(150)
+    assert len(ended) == 1 and getattr(ended[0], "state", None) == "COMPLETED", ended
+    assert seen[0] == "REQUESTED" and seen[-1] == "COMPLETED"

@@ -141,6 +141,12 @@ def test_job_request_help_lists_protocols_ops_and_parameters() -> None:
         assert word in text, word
 
 
+@pytest.mark.parametrize("command", ["reject", "revoke"])
+def test_reject_and_revoke_help_say_the_reason_is_public(command: str) -> None:
+    text = " ".join(_help("job", command, "job-1").split())
+    assert "public: every member and auditor reads it on the ledger" in text
+
+
 def test_fingerprinting_reports_rows_read(tmp_path: Path) -> None:
     from alliance.app.datasets import fingerprint_source
     from node.sources import FileSource
@@ -163,3 +169,49 @@ def test_json_errors_go_to_stderr_as_objects(capsys: pytest.CaptureFixture[str])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert json.loads(err)["exit_code"] == 2
+
+
+def test_a_bad_parameter_is_refused_before_anything_is_signed() -> None:
+    from alliance.app.jobs import build_request
+
+    with pytest.raises(BadInput, match=r"median.*sum, mean") as caught:
+        build_request("stats", ["bank/c:x"], {"op": "median"}, {"result": ["bank"]}, 3600)
+    assert "job request --help" in str(caught.value)
+
+
+def test_a_given_delimiter_is_kept_in_the_location_the_node_reads(tmp_path: Path) -> None:
+    from node.sources import FileSource, file_path_of, open_source
+
+    path = tmp_path / "colon.csv"
+    path.write_text("id:amount\nc1:40\nc2:2\n")  # ':' is not sniffed: only --delimiter reads it
+    source = FileSource(path, (("amount", "decimal"),), ":")
+    assert file_path_of(source.location) == str(path)
+    again = open_source(source.location)
+    assert again == source
+    assert [(c.name, c.type) for c in again.schema()] == [("id", "string"), ("amount", "decimal")]
+    assert list(again.read_column("amount")) == [40.0, 2.0]
+    assert again.fingerprint().fingerprint == source.fingerprint().fingerprint
+
+
+def test_an_unknown_delimiter_is_refused() -> None:
+    from alliance.app.datasets import _delimiter
+
+    with pytest.raises(BadInput, match="tab"):
+        _delimiter("&")
+    assert _delimiter("tab") == "\t"
+
+
+def test_a_progress_callback_cancels_fingerprinting(tmp_path: Path) -> None:
+    from alliance.app import Cancelled
+    from alliance.app.datasets import fingerprint_source
+    from node.sources import FileSource
+
+    path = tmp_path / "rows.csv"
+    path.write_text("id,v\n" + "".join(f"r{i},{i}\n" for i in range(70000)))
+
+    def stop(report: object) -> None:
+        if getattr(report, "done", 0) > 0:
+            raise Cancelled("stopped by the user")
+
+    with pytest.raises(Cancelled):
+        fingerprint_source(FileSource(path), stop)

@@ -16,8 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from alliance.canonical import canonical_json
-
 MEMBERS = ("bank", "telecom", "platform")
 AUDITOR = "regulator"
 NEWCOMER = "fintech"
@@ -201,27 +199,18 @@ class DemoFlow:
         )
 
     def admit_newcomer(self) -> None:
-        from alliance.profile import load_profile
+        from alliance.app import members as membership
 
-        msp_id = load_profile(self.net_dir).orgs[NEWCOMER].msp_id
-        proposal = self.submit(
-            "bank",
-            "ProposeMember",
-            canonical_json(
-                {
-                    "action": "join",
-                    "org": NEWCOMER,
-                    "msp_id": msp_id,
-                    "roles": ["member"],
-                    "reason": "a fintech asks to join the alliance",
-                }
-            ).decode(),
-        )
+        proposal = membership.propose_join(
+            self.session("bank"), NEWCOMER, "member", "a fintech asks to join the alliance"
+        ).model_dump(mode="json")
         voters = ["bank"]
         for org in ("telecom", "platform"):
             if proposal["state"] != "PENDING":
                 break
-            proposal = self.submit(org, "VoteProposal", proposal["id"], "yes")
+            proposal = membership.vote_proposal(
+                self.session(org), proposal["id"], "yes"
+            ).model_dump(mode="json")
             voters.append(org)
         members = {m["org"] for m in self.evaluate(AUDITOR, "ListMembers")}
         self._step(
@@ -354,23 +343,16 @@ class DemoFlow:
         from node.paths import outputs_dir
 
         bank, telecom = self.tables["bank"][1], self.tables["telecom"][1]
-        job = self.submit(
-            "telecom",
-            "RequestJob",
-            canonical_json(
-                {
-                    "protocol": "psi",
-                    "inputs": [
-                        f"bank/{bank.name}:{bank.id_column}",
-                        f"telecom/{telecom.name}:{telecom.id_column}",
-                    ],
-                    "parameters": {"normalize": "trim,nfc"},
-                    "outputs": {"cardinality": ["bank", "telecom"], "intersection": ["bank"]},
-                    "expires_in_seconds": 600,
-                    "max_runs": 1,
-                }
-            ).decode(),
+        from alliance.app import jobs
+
+        request = jobs.build_request(
+            "psi",
+            [f"bank/{bank.name}:{bank.id_column}", f"telecom/{telecom.name}:{telecom.id_column}"],
+            {"normalize": "trim,nfc"},
+            {"cardinality": ["bank", "telecom"], "intersection": ["bank"]},
+            expires_in_seconds=600,
         )
+        job = jobs.request_job(self.session("telecom"), request).model_dump(mode="json")
         job = self.submit("bank", "ApproveJob", job["id"])
         job = self.wait_for(job["id"])
         if job["state"] != "COMPLETED":
