@@ -63,7 +63,9 @@ class JobContext:
 
 
 LocalInputs = dict[str, np.ndarray]
-"""This party's own input columns, keyed by `str(InputRef)`; strings as numpy object/str arrays."""
+"""This party's own input columns, keyed by `str(InputRef)`; strings as numpy object/str arrays.
+Handed over: a protocol may take its columns out of the dict (`pop`) so that they are freed as
+soon as it no longer needs them (psi does, at 1e8 rows a column is 1.6 GB)."""
 
 
 @dataclass(frozen=True)

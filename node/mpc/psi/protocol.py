@@ -77,7 +77,8 @@ def _intersection_output(prepared: PreparedIds | StreamedIds, outcome: PsiOutcom
                          ) -> StreamedOutput:
     """The matched ids, sorted, as the streamed CSV output, holding as little as it can at once:
     the matched rows become a sorted int32 copy (when they fit) and go once their ids are
-    gathered; the ids are sorted in place. What stays until the node has written the file is the
+    gathered, and so does the input column (taken out of the caller's `local_inputs` at the
+    start); the ids are sorted in place. What stays until the node has written the file is the
     sorted ids (5e7 ids of 16 B: 0.8 GB) and one chunk of lines at a time."""
     matched = np.asarray(outcome.matched)
     outcome.matched = None
@@ -87,6 +88,7 @@ def _intersection_output(prepared: PreparedIds | StreamedIds, outcome: PsiOutcom
     rows.sort()
     ids = prepared.ids_at(rows)
     del rows
+    prepared.release()  # the input column goes (the node handed it over) before the sort
     sort_ids_inplace(ids)
     return intersection_csv(ids)
 
@@ -114,9 +116,13 @@ class PsiProtocol:
         phases = Phases(f"protocol {me}")
         try:
             peer, column, norm, requested = _check_job(job, local_inputs, me, transport.parties)
+            for ref in job.inputs:  # handed over: freed once the outputs are gathered
+                if ref.org == me:
+                    local_inputs.pop(str(ref), None)
             # off the event loop: at 1e8 rows this takes ~20 s, and the transport must keep
             # answering meanwhile
             prepared = await asyncio.to_thread(prepare_ids, column, norm, self.stream_rows)
+            del column
         except (ProtocolError, DatasetError, ValueError) as exc:
             mine = [str(ref) for ref in job.inputs if ref.org == me]
             if isinstance(exc, DatasetError) and exc.input_ref is None and len(mine) == 1:
@@ -171,6 +177,7 @@ class PsiProtocol:
         prepared.drop_digests()
         result = await asyncio.to_thread(_result, roles, outcome, prepared, engine, norm, parts,
                                          n_mine)
+        prepared.release()
         phases.mark("outputs")
         phases.report()
         return result
