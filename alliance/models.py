@@ -439,6 +439,9 @@ class Job(Record):
     runs_used: int
     current_run: int
     """The run being (or last) executed; 0 before the first claim."""
+    run_deadline: int = 0
+    """When the current run must have ended (tx time, seconds; see alliance/run_deadline.py);
+    after it any participant may expire the run (ExpireRun). 0 before the first claim."""
     claims: dict[str, TxMark]
     """Claims of the current run, by org."""
     receipts: dict[str, dict[str, Receipt]]

@@ -8,7 +8,10 @@ Formats, by what the protocol writes:
     value       stats sum/mean/count and psi cardinality: canonical JSON -> the value, printed
     histogram   stats histogram: JSON edges and counts -> printed
     ids         psi intersection: one id per line -> a CSV file with a header, or Parquet
-    vector      stats elementwise_sum: .npy -> a CSV file with a header, or Parquet
+    vector      stats elementwise_sum, lr_predict scores: .npy -> a CSV file with a header, or
+                Parquet
+    table       modelling outputs (iv, bins.ORG, model.ORG, evaluation, scorecard.ORG): a table
+                to print (alliance/app/model_results.py); a scorecard also as a CSV file
 """
 
 from __future__ import annotations

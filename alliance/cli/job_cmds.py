@@ -1,5 +1,5 @@
-"""`alliance job request|approve|reject|vote|revoke|claim|expire|list|show|history|wait|result`:
-argument parsing and rendering; the use cases live in `alliance.app.jobs` and `.results`."""
+"""`alliance job request|approve|reject|vote|revoke|claim|expire|expire-run|list|show|history|wait|
+result`: argument parsing and rendering; the use cases live in `alliance.app.jobs`, `.results`."""
 
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ def register(groups: Any) -> None:
         ("approve", jobs.approve_job, "approve the use of your datasets in a job"),
         ("claim", jobs.claim_job, "claim a run (nodes do this themselves)"),
         ("expire", jobs.expire_job, "mark an expired job EXPIRED"),
+        ("expire-run", jobs.expire_run,
+         "end a RUNNING job past its run deadline: FAILED, naming who owes a receipt"),
     ):
         p = commands.add_parser(name, help=help_text)
         add_dir_option(p)

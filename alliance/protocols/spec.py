@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alliance.errors import ProtocolSpecError
+from alliance.run_deadline import RUN_BASE_SECONDS, RUN_SECONDS_MAX, RUN_SECONDS_MIN
 
 NUMERIC_TYPES = ("integer", "decimal")
 ANY_TYPE = ("string", "integer", "decimal", "boolean", "date")
@@ -33,9 +34,16 @@ class DealerRule(StrEnum):
 class Params(BaseModel):
     """Base of every protocol's parameter model: built from the job's `dict[str, str]`, no extra
     keys, values converted from their text (lax mode), immutable; no float parameter takes `inf`
-    or `nan` (no bound or penalty means anything then)."""
+    or `nan` (no bound or penalty means anything then). Every protocol takes `run_seconds` (the
+    base of its runs' deadline, alliance/run_deadline.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    run_seconds: int | None = Field(
+        default=None, ge=RUN_SECONDS_MIN, le=RUN_SECONDS_MAX,
+        description=f"seconds a run may take before its per-row allowance (default "
+                    f"{RUN_BASE_SECONDS}); after its deadline the run can be expired FAILED",
+    )
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,8 @@ class ProtocolSpec:
         return []
 
     def _messages(self, exc: ValidationError, raw: Mapping[str, str]) -> list[str]:
-        known = ", ".join(self.params.model_fields) or "none"
+        own = [f for f in self.params.model_fields if f not in Params.model_fields]
+        known = ", ".join([*own, *Params.model_fields])
         messages = []
         for error in exc.errors(include_url=False):
             loc = error["loc"]

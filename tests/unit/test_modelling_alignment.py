@@ -110,3 +110,11 @@ def test_recipe_fingerprint_is_canonical_and_changes_with_the_recipe() -> None:
 def test_a_malformed_recipe_says_what_is_wrong() -> None:
     with pytest.raises(ProtocolError, match="not a valid preprocessing recipe"):
         preprocessing.parse_recipe('{"steps": [{"column": "bk/d:x", "fill": "mode"}]}')
+
+
+def test_the_psi_csv_output_parses_to_its_ids_quoted_or_not() -> None:
+    ids = np.array([b"a,1", b'b"2', b"c3"], dtype="S")
+    assert alignment.parse_intersection(encode_intersection(ids)).tolist() == sorted(ids.tolist())
+    plain = np.array([b"x2", b"x1"], dtype="S")
+    assert alignment.parse_intersection(encode_intersection(plain)).tolist() == [b"x1", b"x2"]
+    assert alignment.parse_intersection(encode_intersection(np.zeros(0, "S1"))).size == 0

@@ -11,6 +11,8 @@ every member's data.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable
 from typing import Any
@@ -102,7 +104,7 @@ class CreditFlow(DemoFlow):
         job = self._psi(["bank", "telecom"])
         run = self._ended_ok("alignment", "PSI alignment", job)
         text = self.delivered("telecom", job["id"], run, "intersection").decode()
-        secure = text.split("\n") if text else []
+        secure = [row[0] for row in csv.reader(io.StringIO(text, newline=""))][1:]  # header id
         clear = sorted(set(self.credit["bank"].ids) & set(self.credit["telecom"].ids))
         self.aligned = job["id"]
         self.clear_ids = clear

@@ -339,6 +339,8 @@ class DemoFlow:
 
     def psi_job(self) -> None:
         """bank ∩ telecom on customer ids: the cardinality to both, the ids to the bank only."""
+        import csv as _csv
+        import io as _io
         import json as _json
 
         from alliance.cli.demo.data import make_table
@@ -366,7 +368,7 @@ class DemoFlow:
             )
         run = job["current_run"]
         text = self.delivered("bank", job["id"], run, "intersection").decode()
-        secure = text.split("\n") if text else []
+        secure = [row[0] for row in _csv.reader(_io.StringIO(text, newline=""))][1:]  # header id
         counts = {
             org: _json.loads(self.delivered(org, job["id"], run, "cardinality"))["cardinality"]
             for org in ("bank", "telecom")
