@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from alliance.failures import FailureCode
 from alliance.models import Job, JobState
 from alliance.protocols import PROTOCOLS, JobShape, ShapeInput
+from alliance.protocols.links import link_problems
 from node.errors import GateRefused
 
 RUNNABLE = (JobState.APPROVED, JobState.RUNNING)
@@ -24,11 +25,14 @@ def refusal_reasons(
     local_fingerprints: Mapping[str, str],
     *,
     claimed_run: int | None = None,
+    linked: Mapping[str, Job] | None = None,
 ) -> list[str]:
     """Every reason `org` must not run `job` now; empty when the gate is open.
 
     `local_fingerprints` maps `org/dataset` to the fingerprint of the data this node would use.
     `claimed_run` is the run this node is about to execute (None: before claiming).
+    `linked` holds the jobs this job names (alignment_job, model_job, bins_job) as just read from
+    the ledger; a named job missing from it is refused.
     """
     reasons: list[str] = []
     if org not in job.participants:
@@ -55,6 +59,8 @@ def refusal_reasons(
         reasons.append(f"{job.id} asks for protocol {job.protocol!r}, which this node does not run")
     else:
         reasons += spec.problems(job_shape(job), job.parameters)
+        found = dict(linked or {})
+        reasons += link_problems(job.protocol, job.parameters, job_shape(job), found.get)
     reasons += [text for _, _, text in data_problems(job, org, local_fingerprints)]
     return reasons
 
@@ -97,9 +103,11 @@ def check_job(
     local_fingerprints: Mapping[str, str],
     *,
     claimed_run: int | None = None,
+    linked: Mapping[str, Job] | None = None,
 ) -> None:
     """Raise GateRefused with every reason when `org` must not run `job` now."""
-    reasons = refusal_reasons(job, org, now, local_fingerprints, claimed_run=claimed_run)
+    reasons = refusal_reasons(job, org, now, local_fingerprints, claimed_run=claimed_run,
+                              linked=linked)
     if reasons:
         data = data_problems(job, org, local_fingerprints)
         if data and len(data) == len(reasons):  # only this node's data is wrong: say which
