@@ -1,9 +1,14 @@
 """Private keys at rest: PKCS#8 PEM files, encrypted with a passphrase unless Fabric loads them.
 
-Admin, client and node-daemon keys are written as `ENCRYPTED PRIVATE KEY` (PKCS#8 PBES2:
-PBKDF2-HMAC-SHA256 with `KDF_ROUNDS` rounds, AES-256-CBC), which OpenSSL and `cryptography` both
-read. Keys that Fabric's own peer and orderer load stay unencrypted PKCS#8, as Fabric expects.
-`cryptography` only offers 2048 PBKDF2 rounds for PKCS#8, hence the small DER writer below.
+Admin, client and node-daemon keys are written as `ENCRYPTED PRIVATE KEY` (PKCS#8 PBES2,
+RFC 8018): the key-encryption key comes from scrypt (RFC 7914, N = 2^14, r = 8, p = 1: 16 MiB of
+memory per guess, which is what makes guessing on GPUs expensive) and encrypts with AES-256-CBC.
+OpenSSL and `cryptography` both read these files. Files written before (PBKDF2-HMAC-SHA256, 100 000
+rounds, AES-256-CBC) stay readable, and `alliance keys change-passphrase` rewrites them with scrypt.
+CBC rather than GCM because PKCS#8 readers (OpenSSL, `cryptography`) take CBC; a wrong passphrase
+or a damaged file fails the padding and DER checks. Keys that Fabric's own peer and orderer load
+stay unencrypted PKCS#8, as Fabric expects. `cryptography` cannot choose the KDF of PKCS#8 it
+writes, hence the small DER writer below.
 """
 
 from __future__ import annotations
@@ -13,20 +18,22 @@ import os
 import sys
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes, padding, serialization
+from cryptography.hazmat.primitives import padding, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from alliance.errors import KeystoreError, PassphraseError
 
 PASSPHRASE_ENV = "ALLIANCE_PASSPHRASE"
-KDF_ROUNDS = 100_000
-"""PBKDF2 rounds: about 10-20 ms to unlock one key on a laptop core."""
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+"""scrypt's cost: 16 MiB and tens of milliseconds to unlock one key; OpenSSL's own default
+(`openssl pkcs8 -scrypt`), and the most its PKCS#8 reader accepts within its 32 MiB limit."""
+KDF_NAME = "scrypt (N=2^14, r=8, p=1) + AES-256-CBC, PKCS#8 PBES2"
 
 _OID_PBES2 = "1.2.840.113549.1.5.13"
 _OID_PBKDF2 = "1.2.840.113549.1.5.12"
-_OID_HMAC_SHA256 = "1.2.840.113549.2.9"
+_OID_SCRYPT = "1.3.6.1.4.1.11591.4.11"
 _OID_AES256_CBC = "2.16.840.1.101.3.4.1.42"
 
 
@@ -124,15 +131,33 @@ def _read(path: Path) -> bytes:
 # --- PKCS#8 PBES2 writer (RFC 8018), just what is needed -------------------------------------
 
 
+def key_kdf(path: Path) -> str:
+    """`scrypt`, `pbkdf2` (an older file), `none` (unencrypted) or `other`."""
+    import base64
+
+    data = _read(path)
+    if b"ENCRYPTED PRIVATE KEY" not in data:
+        return "none"
+    body = b"".join(line for line in data.splitlines() if line and not line.startswith(b"-----"))
+    der = base64.b64decode(body)
+    if _oid(_OID_SCRYPT) in der:
+        return "scrypt"
+    if _oid(_OID_PBKDF2) in der:
+        return "pbkdf2"
+    return "other"
+
+
 def _encrypt_pkcs8(der: bytes, passphrase: bytes) -> bytes:
     salt, iv = os.urandom(16), os.urandom(16)
-    kek = PBKDF2HMAC(hashes.SHA256(), 32, salt, KDF_ROUNDS).derive(passphrase)
+    kek = Scrypt(salt, 32, SCRYPT_N, SCRYPT_R, SCRYPT_P).derive(passphrase)
     padder = padding.PKCS7(128).padder()
     plain = padder.update(der) + padder.finalize()
     encryptor = Cipher(algorithms.AES(kek), modes.CBC(iv)).encryptor()
     ciphertext = encryptor.update(plain) + encryptor.finalize()
-    prf = _seq(_oid(_OID_HMAC_SHA256), b"\x05\x00")
-    kdf = _seq(_oid(_OID_PBKDF2), _seq(_octets(salt), _integer(KDF_ROUNDS), prf))
+    params = _seq(
+        _octets(salt), _integer(SCRYPT_N), _integer(SCRYPT_R), _integer(SCRYPT_P), _integer(32)
+    )
+    kdf = _seq(_oid(_OID_SCRYPT), params)
     scheme = _seq(_oid(_OID_AES256_CBC), _octets(iv))
     algorithm = _seq(_oid(_OID_PBES2), _seq(kdf, scheme))
     return _seq(algorithm, _octets(ciphertext))

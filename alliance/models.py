@@ -44,6 +44,10 @@ def _record() -> ConfigDict:
     return ConfigDict(extra="forbid")
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 class Record(BaseModel):
     """A ledger object: stored and returned as canonical JSON."""
 
@@ -132,6 +136,26 @@ class RevokedCertificate(Record):
     org: str
     tx_id: str
     at: int
+    effective_at: int | None = Field(default=None, exclude_if=_is_none)
+    """When the revocation bites (a rotation's grace period ends); None: at once (`at`)."""
+    reason: str | None = Field(default=None, exclude_if=_is_none)
+    """RFC 5280 CRLReason name (e.g. superseded, keyCompromise), when given."""
+    replaced_by: str | None = Field(default=None, exclude_if=_is_none)
+    """Fingerprint of the certificate that replaces this one (a rotation). The three optional
+    fields are absent from the record when unset, so older records keep their shape."""
+
+    def in_force(self, now: int) -> bool:
+        return now >= (self.at if self.effective_at is None else self.effective_at)
+
+
+class RevocationOptions(BaseModel):
+    """Optional second argument of RevokeCertificate."""
+
+    model_config = _strict()
+
+    grace_seconds: int = Field(default=0, ge=0, le=90 * 24 * 3600)
+    reason: str | None = Field(default=None, max_length=40)
+    replaced_by: str | None = None
 
 
 class ProposalRequest(BaseModel):
@@ -182,10 +206,24 @@ class ColumnSpec(BaseModel):
         return name
 
 
+class DerivedFrom(BaseModel):
+    """The job output a dataset was made from (a PSI intersection, a WOE-transformed set): the
+    lineage link the contract checks (the job's run completed with that output, and the
+    registering org was one of its recipients)."""
+
+    model_config = _strict()
+
+    job: str = Field(min_length=1, max_length=100)
+    run: int = Field(ge=1)
+    output: str = Field(min_length=1, max_length=100)
+
+
 class DatasetSpec(BaseModel):
     """Body of RegisterDataset and NewDatasetVersion: what the owner declares about its data."""
 
     model_config = _strict()
+
+    derived_from: DerivedFrom | None = None
 
     name: str
     schema_: tuple[ColumnSpec, ...] = Field(alias="schema", min_length=1, max_length=1000)
@@ -255,6 +293,9 @@ class Dataset(Record):
     registered_at: int
     updated_at: int
     updated_tx: str
+    derived_from: DerivedFrom | None = Field(default=None, exclude_if=_is_none)
+    """The job output this version was made from, when it was (absent from the record when
+    not, so records of underived data keep their shape)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

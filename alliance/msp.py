@@ -7,6 +7,7 @@ prove nothing), it is inside its validity period, and its serial is not on the o
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -161,8 +162,15 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
-def revoke_certificate(net_dir: Path, org: str, cert_pem: bytes, passphrase: bytes) -> Path:
-    """Add `cert_pem`'s serial to `orgs/<org>/msp/crls/crl.pem`, signed by the org's CA."""
+def revoke_certificate(
+    net_dir: Path,
+    org: str,
+    cert_pem: bytes,
+    passphrase: bytes,
+    reason: x509.ReasonFlags | None = None,
+) -> Path:
+    """Add `cert_pem`'s serial to `orgs/<org>/msp/crls/crl.pem`, signed by the org's CA, with
+    an X.509 reason code (CRLReason) when one is given; earlier entries keep theirs."""
     profile = load_profile(net_dir)
     org_dir = profile.org_dir(net_dir, org)
     ca_cert = load_certificate((org_dir / "ca" / "ca.pem").read_bytes())
@@ -177,16 +185,24 @@ def revoke_certificate(net_dir: Path, org: str, cert_pem: bytes, passphrase: byt
         ) from exc
     crl_path = org_dir / "msp" / "crls" / CRL_FILE
     entries: dict[int, datetime] = {}
+    reasons: dict[int, x509.ReasonFlags] = {}
     number = 1
     if crl_path.exists():
         old = _load_crl(crl_path, [ca_cert])
         entries = {e.serial_number: e.revocation_date_utc for e in old}
+        for e in old:
+            with contextlib.suppress(x509.ExtensionNotFound):
+                reasons[e.serial_number] = e.extensions.get_extension_for_class(
+                    x509.CRLReason
+                ).value.reason
         try:
             number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
         except x509.ExtensionNotFound:
             number = len(entries) + 1
     now = datetime.now(UTC)
     entries.setdefault(cert.serial_number, now)
+    if reason is not None:
+        reasons.setdefault(cert.serial_number, reason)
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = (
         x509.CertificateRevocationListBuilder()
@@ -199,9 +215,10 @@ def revoke_certificate(net_dir: Path, org: str, cert_pem: bytes, passphrase: byt
         )
     )
     for serial, when in sorted(entries.items()):
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
-        )
+        entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when)
+        if serial in reasons:
+            entry = entry.add_extension(x509.CRLReason(reasons[serial]), critical=False)
+        builder = builder.add_revoked_certificate(entry.build())
     crl = builder.sign(ca_key, hashes.SHA256())
     crl_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = crl_path.with_suffix(".pem.tmp")

@@ -48,7 +48,8 @@ def _user_dir(net_dir: Path, org: str, user: str) -> Path:
 def load_user(
     net_dir: Path, org: str, user: str = "admin", passphrase: bytes | None = None
 ) -> tuple[Identity, EcdsaSigner]:
-    """The identity and signer of `user` (admin, client or node) of `org`."""
+    """The identity and signer of `user` (admin, client or node) of `org`: its encrypted key, or
+    the PKCS#11 token its keystore's `pkcs11.json` names."""
     user_dir = _user_dir(Path(net_dir), org, user)
     msp_id = load_profile(net_dir).orgs[org].msp_id
     cert_path = user_dir / "msp" / "signcerts" / "cert.pem"
@@ -56,11 +57,20 @@ def load_user(
         raise IdentityError(f"no signing certificate at {cert_path}")
     certificate = cert_path.read_bytes()
     load_certificate(certificate)
+    identity = Identity(msp_id=msp_id, certificate=certificate)
+    token_ref = user_dir / "msp" / "keystore" / "pkcs11.json"
+    if token_ref.is_file():  # the key lives in a PKCS#11 token (alliance/hsm.py)
+        from alliance.hsm import Pkcs11Signer, TokenKey
+
+        hsm = Pkcs11Signer(TokenKey.load(token_ref))
+        if identity.public_key.public_numbers() != hsm.public_key.public_numbers():
+            hsm.close()
+            raise IdentityError(f"the token key of {org}/{user} does not match its certificate")
+        return identity, hsm  # type: ignore[return-value]
     key = load_private_key(
         user_dir / "msp" / "keystore" / "key.pem",
         passphrase if passphrase is not None else get_passphrase(),
     )
-    identity = Identity(msp_id=msp_id, certificate=certificate)
     if identity.public_key.public_numbers() != key.public_key().public_numbers():
         raise IdentityError(f"the key of {org}/{user} does not match its certificate")
     return identity, EcdsaSigner(key)

@@ -217,7 +217,7 @@ class Context:
 
     def _check_not_revoked(self, identity: Identity, org: str) -> None:
         revoked = self.get_record(keys.revoked_cert(org, identity.fingerprint), RevokedCertificate)
-        if revoked is not None:
+        if revoked is not None and revoked.in_force(self.now):
             raise NotAuthorized(
                 f"certificate revoked: {identity.fingerprint} of {org} was revoked at "
                 f"{revoked.at} (tx {revoked.tx_id}); sign with another certificate of {org}"

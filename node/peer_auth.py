@@ -47,14 +47,18 @@ def check_peer(job: Job, peer_org: str) -> None:
         raise GateRefused(f"{job.id} is {job.state}, not APPROVED or RUNNING; nothing runs for it")
 
 
-def revoked_pairs(records: Iterable[RevokedRecord]) -> frozenset[tuple[str, str]]:
-    """(org, fingerprint) of every revoked certificate in `records`. Pure."""
+def revoked_pairs(
+    records: Iterable[RevokedRecord], now: float | None = None
+) -> frozenset[tuple[str, str]]:
+    """(org, fingerprint) of every certificate in `records` whose revocation is in force at
+    `now` (a rotation's old certificate keeps working until its grace period ends). Pure."""
+    when = int(time.time() if now is None else now)
     pairs = set()
     for record in records:
-        if isinstance(record, RevokedCertificate):
+        if not isinstance(record, RevokedCertificate):
+            record = RevokedCertificate.model_validate(record)
+        if record.in_force(when):
             pairs.add((record.org, record.fingerprint.lower()))
-        else:
-            pairs.add((str(record["org"]), str(record["fingerprint"]).lower()))
     return frozenset(pairs)
 
 

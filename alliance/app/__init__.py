@@ -13,7 +13,8 @@ a progress callback and never print.
     datasets  register (with progress), update, list, show, retire, history
     jobs      request, approve, reject, revoke, vote, list, show, history, wait (events)
     results   delivered outputs, a job's result as a value or a file
-    audit     trail, verify, chain
+    audit     trail, verify, chain, verify-chain, export (offline bundle), lineage, report
+    keys      list, revoke (ledger + CRL), change-passphrase
     nodes     a node's state and runs
 """
 

@@ -99,7 +99,10 @@ def fingerprint_source(source: Any, progress: ProgressFn = no_progress) -> Any:
         return result
 
 
-def _spec(name: str, fp: Any, description: str, tags: list[str]) -> str:
+def _spec(
+    name: str, fp: Any, description: str, tags: list[str],
+    derived_from: dict[str, Any] | None = None,
+) -> str:
     from pydantic import ValidationError
 
     from alliance.app.errors import validation_message
@@ -113,12 +116,15 @@ def _spec(name: str, fp: Any, description: str, tags: list[str]) -> str:
                 "fingerprint": fp.fingerprint,
                 "description": description,
                 "tags": tuple(sorted(set(tags))),
+                "derived_from": derived_from,
             },
             strict=False,
         )
     except ValidationError as exc:
         raise BadInput(f"the dataset is not valid: {validation_message(exc)}") from exc
-    return canonical_json(spec.model_dump(mode="json", by_alias=True)).decode()
+    return canonical_json(
+        spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    ).decode()
 
 
 def _remember(session: Session, name: str, fp: Any, location: str, dataset: Dataset) -> None:
@@ -154,11 +160,12 @@ def register_dataset(
     delimiter: str | None = None,
     update: bool = False,
     progress: ProgressFn = no_progress,
+    derived_from: dict[str, Any] | None = None,
 ) -> Registration:
     """Fingerprint the local data and register it (or, with `update`, a new version of it)."""
     source = _source(file, sql, dict(types or {}), delimiter)
     fp = fingerprint_source(source, progress)
-    spec = _spec(name, fp, description, list(tags))
+    spec = _spec(name, fp, description, list(tags), derived_from)
     if update:
         answer = session.submit("NewDatasetVersion", name, spec)
     else:

@@ -21,6 +21,7 @@ class Session:
     user: str = "admin"
     passphrase: bytes | None = None
     _conn: Any = field(default=None, repr=False)
+    _peer_height: int = field(default=0, repr=False)
 
     @property
     def connection(self) -> Any:
@@ -42,24 +43,42 @@ class Session:
     def submit(self, function: str, *args: str) -> Any:
         """Submit a transaction as this org; the decoded JSON answer."""
         from alliance.canonical import loads
+        from network.catch_up import note_commit
 
         with mapped_errors():
-            return loads(self.connection.contract.submit_transaction(function, *args) or b"null")
+            self._catch_up()
+            result, status = self.connection.contract.submit_with_status(function, *args)
+            note_commit(self.net_dir, status.block_number)
+            return loads(result or b"null")
 
     def evaluate(self, function: str, *args: str) -> Any:
         """Evaluate a query as this org; the decoded JSON answer."""
         from alliance.canonical import loads
 
         with mapped_errors():
+            self._catch_up()
             return loads(
                 self.connection.contract.evaluate_transaction(function, *args) or b"null"
             )
+
+    def _catch_up(self) -> None:
+        """On Fabric, wait until this org's peer has every block NET has seen committed (another
+        org's transaction may have committed on its own peer a moment earlier)."""
+        from network.catch_up import committed_height, wait_for_height
+        from network.connection import current_engine
+
+        if current_engine(self.net_dir) != "fabric":
+            return
+        target = committed_height(self.net_dir)
+        if target > self._peer_height:
+            self._peer_height = wait_for_height(self.network, target)
 
     def reconnect(self) -> None:
         """Drop the connection; the next call opens a new one (the ledger may have restarted)."""
         self.close()
 
     def close(self) -> None:
+        self._peer_height = 0
         if self._conn is not None:
             conn, self._conn = self._conn, None
             conn.close()

@@ -14,7 +14,7 @@ from typing import Any
 from alliance.app import datasets
 from alliance.app.clock import iso, when
 from alliance.cli import output
-from alliance.cli.parsing import parse_types
+from alliance.cli.parsing import UsageError, parse_types
 from alliance.cli.progress import progress_display
 from alliance.cli.session import add_dir_option, session
 from alliance.models import Dataset
@@ -53,6 +53,11 @@ def register(groups: Any) -> None:
         source.add_argument("--sql", metavar="URL#TABLE", help="a table behind a SQLAlchemy URL")
         p.add_argument("--description", default="")
         p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
+        p.add_argument(
+            "--derived-from", metavar="JOB:RUN:OUTPUT",
+            help="the job output this data was made from (you must be one of its recipients); "
+            "shown in `audit lineage`",
+        )
         p.add_argument(
             "--type", action="append", default=[], metavar="COLUMN=TYPE",
             help="a CSV column's type instead of the inferred one "
@@ -93,7 +98,7 @@ def _register(args: argparse.Namespace, update: bool) -> int:
         done = datasets.register_dataset(
             s, args.name, file=args.file, sql=args.sql, description=args.description,
             tags=args.tag, types=types, delimiter=args.delimiter, update=update,
-            progress=progress,
+            progress=progress, derived_from=_derived_from(args.derived_from),
         )
     if args.json:
         output.emit_json({**dataset_json(done.dataset), "location": done.location,
@@ -102,6 +107,18 @@ def _register(args: argparse.Namespace, update: bool) -> int:
     _show_fields(done.dataset)
     output.emit_message(f"note: {done.note}")
     return 0
+
+
+def _derived_from(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    job, _, rest = text.partition(":")
+    run, _, name = rest.partition(":")
+    if not job or not run.isdigit() or int(run) < 1 or not name:
+        raise UsageError(
+            f"--derived-from {text!r} is not JOB:RUN:OUTPUT (e.g. job-1a2b3c:1:intersection)"
+        )
+    return {"job": job, "run": int(run), "output": name}
 
 
 def register_dataset(args: argparse.Namespace) -> int:

@@ -94,7 +94,7 @@ def _optional_groups() -> list:  # type: ignore[type-arg]
     import importlib
 
     found = []
-    for name in ("node_cmds", "audit_cmds", "demo_cmd", "tui_cmd"):
+    for name in ("node_cmds", "audit_cmds", "keys_cmds", "demo_cmd", "tui_cmd"):
         try:
             found.append(importlib.import_module(f"alliance.cli.{name}"))
         except ModuleNotFoundError as exc:

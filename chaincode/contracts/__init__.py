@@ -29,6 +29,7 @@ TRANSACTIONS: dict[str, TransactionFunction] = {
 
 QUERIES: dict[str, TransactionFunction] = {
     "GetCharter": membership.get_charter,
+    "CharterHistory": membership.charter_history,
     "ListMembers": membership.list_members,
     "GetProposal": membership.get_proposal,
     "ListProposals": membership.list_proposals,

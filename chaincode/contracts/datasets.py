@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from alliance.models import Dataset, DatasetFilter, DatasetSpec, DatasetStatus, check_dataset_name
+from alliance.models import (
+    Dataset,
+    DatasetFilter,
+    DatasetSpec,
+    DatasetStatus,
+    Job,
+    JobState,
+    check_dataset_name,
+)
 from chaincode import keys
 from chaincode.context import Caller, Context, parse_request
 from chaincode.errors import Conflict, InvalidArgument, NotAuthorized, NotFound
@@ -60,6 +68,7 @@ def register_dataset(ctx: Context, spec_json: str) -> Dataset:
             f"{existing.status.value}); publish a change with NewDatasetVersion or choose "
             "another name"
         )
+    _check_derivation(ctx, caller.org, spec)
     dataset = Dataset(
         id=f"{caller.org}/{spec.name}",
         owner=caller.org,
@@ -74,12 +83,37 @@ def register_dataset(ctx: Context, spec_json: str) -> Dataset:
         registered_at=ctx.now,
         updated_at=ctx.now,
         updated_tx=ctx.tx_id,
+        derived_from=spec.derived_from,
     )
     ctx.put_record(key, dataset)
     for tag in dataset.tags:
         ctx.put_index(keys.dataset_by_tag(tag, dataset.owner, dataset.name))
     ctx.emit("DatasetRegistered", _event(dataset))
     return dataset
+
+
+def _check_derivation(ctx: Context, org: str, spec: DatasetSpec) -> None:
+    """A dataset derived from a job output: the run completed with that output, and `org` is
+    one of the output's recipients (only they hold it)."""
+    link = spec.derived_from
+    if link is None:
+        return
+    job = ctx.get_record(keys.job(link.job), Job)
+    if job is None:
+        raise NotFound(f"no job {link.job!r} to derive {spec.name!r} from; see ListJobs")
+    result = job.results.get(str(link.run))
+    if result is None or result.state != JobState.COMPLETED:
+        raise Conflict(f"run {link.run} of {job.id} has not completed; nothing to derive from")
+    if link.output not in result.output_digests:
+        raise InvalidArgument(
+            f"run {link.run} of {job.id} has no output {link.output!r}; it has: "
+            f"{', '.join(sorted(result.output_digests)) or 'none'}"
+        )
+    if org not in job.outputs.get(link.output, []):
+        raise NotAuthorized(
+            f"{org} did not receive output {link.output!r} of {job.id}; only its recipients "
+            f"({', '.join(job.outputs.get(link.output, []))}) may register data derived from it"
+        )
 
 
 def new_dataset_version(ctx: Context, name: str, spec_json: str) -> Dataset:
@@ -93,6 +127,7 @@ def new_dataset_version(ctx: Context, name: str, spec_json: str) -> Dataset:
         )
     if dataset.status == DatasetStatus.RETIRED:
         raise Conflict(f"{dataset.id} is retired; register a new dataset instead")
+    _check_derivation(ctx, caller.org, spec)
     for tag in set(dataset.tags) - set(spec.tags):
         ctx.delete(keys.dataset_by_tag(tag, dataset.owner, dataset.name))
     for tag in set(spec.tags) - set(dataset.tags):
@@ -107,6 +142,7 @@ def new_dataset_version(ctx: Context, name: str, spec_json: str) -> Dataset:
             "tags": list(spec.tags),
             "updated_at": ctx.now,
             "updated_tx": ctx.tx_id,
+            "derived_from": spec.derived_from,
         }
     )
     ctx.put_record(keys.dataset(dataset.owner, dataset.name), updated)

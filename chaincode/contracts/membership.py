@@ -18,6 +18,7 @@ from alliance.models import (
     Proposal,
     ProposalRequest,
     ProposalState,
+    RevocationOptions,
     RevokedCertificate,
     Vote,
 )
@@ -88,6 +89,13 @@ def init_charter(ctx: Context, signed_json: str) -> dict:
 def get_charter(ctx: Context) -> dict:
     ctx.reader()
     return ctx.charter().model_dump(mode="json")
+
+
+def charter_history(ctx: Context) -> list[dict]:
+    """Every committed version of the charter, newest first, with tx id and timestamp (which
+    charter a past decision was taken under)."""
+    ctx.reader()
+    return ctx.history(keys.CHARTER)
 
 
 def list_members(ctx: Context) -> list[Member]:
@@ -319,19 +327,34 @@ def list_proposals(ctx: Context, state: str = "") -> list[Proposal]:
 # --- certificates ------------------------------------------------------------------------------
 
 
-def revoke_certificate(ctx: Context, cert_fingerprint: str) -> RevokedCertificate:
-    """Revoke one of the caller's own org's certificates, by its `sha256:` fingerprint."""
+def revoke_certificate(
+    ctx: Context, cert_fingerprint: str, options_json: str = ""
+) -> RevokedCertificate:
+    """Revoke one of the caller's own org's certificates, by its `sha256:` fingerprint; at once,
+    or (a rotation) after `grace_seconds`, naming the certificate that replaces it and an X.509
+    reason."""
     caller = ctx.writer("revoke certificates")
-    if not is_digest(cert_fingerprint):
-        raise InvalidArgument(
-            f"{cert_fingerprint!r} is not a certificate fingerprint: expected 'sha256:<64 hex>' "
-            "(the sha256 of the DER certificate)"
-        )
+    options = parse_request(RevocationOptions, options_json or "{}", "revocation options")
+    for name, value in (("certificate", cert_fingerprint), ("replacement", options.replaced_by)):
+        if value is not None and not is_digest(value):
+            raise InvalidArgument(
+                f"{value!r} is not a {name} fingerprint: expected 'sha256:<64 hex>' "
+                "(the sha256 of the DER certificate)"
+            )
+    if options.replaced_by == cert_fingerprint:
+        raise InvalidArgument("a certificate cannot replace itself")
     key = keys.revoked_cert(caller.org, cert_fingerprint)
     if ctx.get_bytes(key) is not None:
         raise Conflict(f"certificate {cert_fingerprint} of {caller.org} is already revoked")
-    record = RevokedCertificate(fingerprint=cert_fingerprint, org=caller.org, tx_id=ctx.tx_id,
-                                at=ctx.now)
+    record = RevokedCertificate(
+        fingerprint=cert_fingerprint,
+        org=caller.org,
+        tx_id=ctx.tx_id,
+        at=ctx.now,
+        effective_at=ctx.now + options.grace_seconds if options.grace_seconds else None,
+        reason=options.reason,
+        replaced_by=options.replaced_by,
+    )
     ctx.put_record(key, record)
     ctx.emit("CertificateRevoked", {"fingerprint": cert_fingerprint, "org": caller.org,
                                     "state": "revoked"})

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from contract_helpers import (
+    START,
     Alliance,
     dataset_spec,
     founded,
@@ -386,3 +387,27 @@ def test_approval_given_before_removal_does_not_count_after_readmission(a: Allia
     assert a.ok("VoteProposal", proposal["id"], "yes", by="telecom")["state"] == "PASSED"
     response = a.refused("ApproveJob", job["id"], by="bank", error="Conflict")
     assert "admitted again" in response.message
+
+
+def test_a_rotated_certificate_works_until_its_grace_period_ends(a: Alliance) -> None:
+    bank = a.org("bank")
+    options = json.dumps({"grace_seconds": 600, "reason": "superseded",
+                          "replaced_by": bank.extra_admin.fingerprint})
+    record = a.ok("RevokeCertificate", bank.admin.fingerprint, options, by=bank.extra_admin,
+                  timestamp=START + 1000)
+    assert (record["effective_at"], record["replaced_by"]) == (
+        START + 1600, bank.extra_admin.fingerprint)
+    a.ok("RegisterDataset", dataset_spec("loans"), by=bank.admin, timestamp=START + 1599)
+    response = a.refused("RegisterDataset", dataset_spec("cards"), by=bank.admin,
+                         timestamp=START + 1600, error="NotAuthorized")
+    assert "certificate revoked" in response.message
+
+
+@pytest.mark.parametrize(
+    "options",
+    ['{"grace_seconds": -1}', '{"grace_seconds": 99999999}', '{"replaced_by": "nope"}',
+     '{"colour": "red"}'],
+)
+def test_bad_revocation_options_are_refused(a: Alliance, options: str) -> None:
+    a.refused("RevokeCertificate", a.org("bank").client.fingerprint, options, by="bank",
+              error="InvalidArgument")

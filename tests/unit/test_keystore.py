@@ -90,3 +90,53 @@ def test_no_passphrase_without_terminal_says_what_to_set(monkeypatch: pytest.Mon
     monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
     with pytest.raises(PassphraseError, match="ALLIANCE_PASSPHRASE"):
         get_passphrase(prompt=False)
+
+
+def test_keys_are_written_with_scrypt_and_openssl_reads_them(
+    tmp_path: Path, key: ec.EllipticCurvePrivateKey
+) -> None:
+    import shutil
+    import subprocess
+
+    from alliance.keystore import key_kdf
+
+    path = tmp_path / "key.pem"
+    write_private_key(path, key, b"secret")
+    assert key_kdf(path) == "scrypt"
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl (the oracle) is not installed")
+    done = subprocess.run(["openssl", "pkey", "-in", str(path), "-passin", "pass:secret"],
+                          capture_output=True, check=True, timeout=60)
+    assert load_private_key_from(done.stdout).private_numbers() == key.private_numbers()
+
+
+def test_an_older_pbkdf2_key_file_stays_readable(
+    tmp_path: Path, key: ec.EllipticCurvePrivateKey
+) -> None:
+    import shutil
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization
+
+    from alliance.keystore import key_kdf
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl (which writes the older format) is not installed")
+    plain = tmp_path / "plain.pem"
+    plain.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+    old = tmp_path / "old.pem"
+    subprocess.run(["openssl", "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA256",
+                    "-iter", "100000", "-in", str(plain), "-out", str(old),
+                    "-passout", "pass:secret"], check=True, capture_output=True, timeout=60)
+    assert key_kdf(old) == "pbkdf2"
+    assert load_private_key(old, b"secret").private_numbers() == key.private_numbers()
+
+
+def load_private_key_from(pem: bytes) -> ec.EllipticCurvePrivateKey:
+    from cryptography.hazmat.primitives import serialization
+
+    loaded = serialization.load_pem_private_key(pem, None)
+    assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+    return loaded

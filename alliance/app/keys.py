@@ -1,0 +1,237 @@
+"""Key use cases of one org: list its identities with their state, rotate one, revoke one (on the
+ledger and on the org's CRL, with an X.509 reason; on Fabric the CRL also goes into the org's
+channel MSP by a config update a majority of the member admins sign), change the passphrase of
+its keystore, and the `doctor`'s expiry warnings.
+
+Revocation is written to both places an identity is checked: the contract's revocation list
+(which the contract and the nodes' MPC links consult) and the org's CRL in its channel MSP (which
+devnet's MSP — like a Fabric peer's — applies to every creator and endorser)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from alliance.app.errors import BadInput, Unreachable, mapped_errors
+from alliance.app.session import Session
+
+NEW_PASSPHRASE_ENV = "ALLIANCE_NEW_PASSPHRASE"
+SIGNING_IDENTITIES = ("admin", "client", "node", "peer0", "node/tls")
+"""What `keys revoke` takes: the MSP identities, and the node's TLS identity (its MPC links,
+which the nodes check against the ledger's revocations; the TLS CA keeps no CRL)."""
+
+
+def list_keys(session: Session, *, ledger: bool = True) -> dict[str, Any]:
+    """Every identity of the session's org; `ledger_checked` says whether the ledger's
+    revocations were read (False when the ledger cannot be reached)."""
+    from alliance.keyring import list_keys as entries
+
+    revoked: list[str] = []
+    checked = False
+    if ledger:
+        try:
+            records = session.evaluate("ListRevokedCertificates")
+            revoked = [r["fingerprint"] for r in records if r["org"] == session.org]
+            checked = True
+        except Unreachable:
+            checked = False
+    with mapped_errors():
+        rows = [e.to_dict() for e in entries(session.net_dir, session.org,
+                                             revoked_on_ledger=revoked)]
+    return {"org": session.org, "ledger_checked": checked, "identities": rows}
+
+
+def _cert_of(session: Session, identity: str) -> bytes:
+    from alliance.keyring import identity_files
+
+    if identity not in SIGNING_IDENTITIES:
+        raise BadInput(
+            f"cannot revoke {identity!r}: give one of {', '.join(SIGNING_IDENTITIES)} "
+            "(see `alliance keys list`)"
+        )
+    with mapped_errors():
+        for name, _, cert_path, _ in identity_files(session.net_dir, session.org):
+            if name == identity:
+                return cert_path.read_bytes()
+    raise BadInput(f"{session.org} has no {identity} identity; see `alliance keys list`")
+
+
+def revoke(session: Session, identity: str, reason: str = "unspecified") -> dict[str, Any]:
+    """Revoke `identity` of the session's org: the contract's revocation first (signed by the
+    session's admin, which may be the identity revoked), then the CRL with `reason`."""
+    from alliance.identity import Identity
+    from alliance.keyring import REASONS
+    from alliance.keystore import get_passphrase
+    from alliance.msp import revoke_certificate
+
+    if reason not in REASONS:
+        raise BadInput(f"unknown reason {reason!r}; X.509 reasons: {', '.join(REASONS)}")
+    pem = _cert_of(session, identity)
+    with mapped_errors():
+        ident = Identity(msp_id="", certificate=pem)
+        fingerprint = ident.fingerprint
+        serial = ident.serial
+    record = session.submit("RevokeCertificate", fingerprint, json.dumps({"reason": reason}))
+    if identity == "node/tls":
+        crl, signers = None, []
+    else:
+        with mapped_errors():
+            passphrase = session.passphrase or get_passphrase()
+            crl = str(revoke_certificate(session.net_dir, session.org, pem, passphrase,
+                                         REASONS[reason]))
+        signers = _push_crl_to_fabric(session, passphrase)
+    return {
+        "channel_update_signed_by": signers,
+        "identity": identity,
+        "fingerprint": fingerprint,
+        "serial": serial,
+        "reason": reason,
+        "tx_id": record["tx_id"],
+        "crl": crl,
+    }
+
+
+def _restart_running_node(session: Session) -> bool:
+    from alliance.app.network import restart_node
+    from node.launcher import node_status
+
+    with mapped_errors():
+        if not node_status(session.net_dir, session.org)["running"]:
+            return False
+    restart_node(session.net_dir, session.org)
+    return True
+
+
+def _push_crl_to_fabric(session: Session, passphrase: bytes) -> list[str]:
+    """On Fabric, put the org's CRL into its channel MSP (a config update signed by a majority
+    of the member admins), so the peers themselves refuse the certificate; the signers."""
+    from network.connection import current_engine
+
+    if current_engine(session.net_dir) != "fabric":
+        return []  # devnet reads the CRL from NET's MSP folders within a second
+    from network.fabric.crl_update import majority_signers, push_crl
+
+    with mapped_errors():
+        signers = majority_signers(session.net_dir, session.org)
+        push_crl(session.net_dir, session.org, passphrase, signers)
+    return signers
+
+
+def new_passphrase() -> bytes:
+    """The new passphrase: `$ALLIANCE_NEW_PASSPHRASE`, else asked twice at a terminal."""
+    import getpass
+    import sys
+
+    value = os.environ.get(NEW_PASSPHRASE_ENV)
+    if value:
+        return value.encode()
+    if sys.stdin is not None and sys.stdin.isatty():
+        first = getpass.getpass("New passphrase: ")
+        if first and first == getpass.getpass("New passphrase again: "):
+            return first.encode()
+        raise BadInput("the two new passphrases differ or are empty; run the command again")
+    raise BadInput(f"no new passphrase: set {NEW_PASSPHRASE_ENV} (or run it at a terminal)")
+
+
+def change_passphrase(net_dir: Path, org: str, new: bytes, old: bytes | None = None
+                      ) -> dict[str, Any]:
+    """Re-encrypt every key of `org` under `new` (with scrypt); nothing changes if `old` is
+    wrong."""
+    from alliance.keyring import change_passphrase as rewrite
+    from alliance.keystore import KDF_NAME, get_passphrase
+
+    if len(new) < 8:
+        raise BadInput("the new passphrase is shorter than 8 characters; choose a longer one")
+    with mapped_errors():
+        paths = rewrite(Path(net_dir), org, old or get_passphrase(), new)
+    return {"org": org, "keys": [str(p) for p in paths], "kdf": KDF_NAME}
+
+
+def doctor(net_dir: Path, org: str | None = None) -> dict[str, Any]:
+    """What needs a person's attention in NET's key material: identities (of `org`, or of every
+    org) expired, expiring within 30 days, or revoked. No ledger needed."""
+    from alliance.keyring import EXPIRY_WARNING_DAYS, expiry_warnings
+    from alliance.profile import load_profile
+
+    with mapped_errors():
+        orgs = [org] if org else sorted(load_profile(Path(net_dir)).orgs)
+        warnings = expiry_warnings(Path(net_dir), orgs)
+    return {"orgs": orgs, "warning_days": EXPIRY_WARNING_DAYS, "warnings": warnings}
+
+
+ROTATABLE = ("admin", "client", "node", "node/tls")
+
+
+def rotate(session: Session, identity: str, grace_seconds: int) -> dict[str, Any]:
+    """A new key and certificate from the org's CA (the TLS CA for `node/tls`, the node's MPC
+    link identity) for `identity`, put in place of the old (kept beside it as
+    `*.old-<serial>`), and recorded on the ledger: the old certificate's revocation, in force
+    after `grace_seconds`, naming the new one. Rotating the admin, the new admin certificate
+    signs that record. When the ledger refuses, the old files are put back. A running node whose
+    identity rotated is restarted: it comes back with the new one and picks up every live job
+    from the ledger, as at any start."""
+    from alliance.identity import Identity, load_certificate
+    from alliance.keyring import fingerprint
+    from alliance.keystore import get_passphrase, load_private_key, write_private_key
+    from alliance.network_init import LOOPBACK_SANS, CertificateAuthority, cert_pem, new_key
+    from alliance.profile import load_profile
+
+    if identity not in ROTATABLE:
+        raise BadInput(f"cannot rotate {identity!r}: give one of {', '.join(ROTATABLE)}")
+    if grace_seconds < 0:
+        raise BadInput("the grace period cannot be negative")
+    with mapped_errors():
+        passphrase = session.passphrase or get_passphrase()
+        org_dir = load_profile(session.net_dir).org_dir(session.net_dir, session.org)
+        if identity == "node/tls":
+            folder = org_dir / "users" / "node" / "tls"
+            cert_path, key_path = folder / "client.crt", folder / "client.key"
+            ca_dir, ca_name = org_dir / "tlsca", "tlsca"
+        else:
+            msp = org_dir / "users" / identity / "msp"
+            cert_path, key_path = msp / "signcerts" / "cert.pem", msp / "keystore" / "key.pem"
+            ca_dir, ca_name = org_dir / "ca", "ca"
+        old_pem = cert_path.read_bytes()
+        old = Identity(msp_id="", certificate=old_pem)
+        ca = CertificateAuthority(
+            load_certificate((ca_dir / f"{ca_name}.pem").read_bytes()),
+            load_private_key(ca_dir / f"{ca_name}.key", passphrase),
+        )
+        key = new_key()
+        if identity == "node/tls":
+            cert = ca.issue(key.public_key(), org=session.org, common_name=old.common_name,
+                            tls_server=True, tls_client=True,
+                            sans=(*LOOPBACK_SANS, old.common_name))
+        else:
+            cert = ca.issue(key.public_key(), org=session.org, common_name=old.common_name,
+                            ou="admin" if old.role == "admin" else "client")
+        kept_cert = cert_path.with_name(f"{cert_path.name}.old-{old.serial}")
+        kept_key = key_path.with_name(f"{key_path.name}.old-{old.serial}")
+        cert_path.replace(kept_cert)
+        key_path.replace(kept_key)
+        write_private_key(key_path, key, passphrase)
+        cert_path.write_bytes(cert_pem(cert))
+    options = {"grace_seconds": grace_seconds, "reason": "superseded",
+               "replaced_by": fingerprint(cert)}
+    session.reconnect()  # a rotated admin signs with its new certificate from here on
+    try:
+        record = session.submit("RevokeCertificate", old.fingerprint, json.dumps(options))
+    except Exception:
+        kept_cert.replace(cert_path)
+        kept_key.replace(key_path)
+        session.reconnect()
+        raise
+    restarted = identity in ("node", "node/tls") and _restart_running_node(session)
+    return {
+        "identity": identity,
+        "node_restarted": restarted,
+        "old_serial": old.serial,
+        "old_fingerprint": old.fingerprint,
+        "new_serial": format(cert.serial_number, "x"),
+        "new_fingerprint": fingerprint(cert),
+        "effective_at": record.get("effective_at") or record["at"],
+        "tx_id": record["tx_id"],
+        "kept": str(kept_cert),
+    }
