@@ -19,8 +19,12 @@ machine's cores. Throughput counts transactions whose commit was confirmed insid
 measurement window (after a warm-up); latency is the whole submit_transaction call.
 
 Baselines in the same run: the raw rate of ECDSA P-256 verifications on one core (devnet does
-three per transaction: proposal, envelope, commit-status request), and the same flow with
-batch size 1 (one block, one fsync per transaction).
+three per transaction: proposal, envelope, commit-status request), the same flow with batch
+size 1 (one block, one fsync per transaction), and the counter at 128 in flight with the
+commit's endorsement checks as they were before full verification (endorsements naming a known
+peer trusted unverified) and with every endorsement signature ECDSA-verified (two more
+verifications per transaction; by default devnet skips only its own signatures over the
+identical bytes).
 
 Workloads: `counter` (network.devnet.counter: Put of a fresh key, the raw ledger path) and,
 with --contract, the governance contract's RegisterDataset (a fresh dataset per transaction,
@@ -379,6 +383,47 @@ def verify_rate(seconds: float = 1.0) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def endorsement_check_cost(txs: int = 400) -> dict[str, float]:
+    """CPU microseconds per transaction of the commit's endorsement check (two endorsements of
+    a ~600-byte payload, devnet's `EndorsementCheck`), per mode: process time, so the figure
+    holds on a loaded machine where wall-clock throughput drifts."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from alliance.network_init import CertificateAuthority, cert_pem
+    from alliance.signing import EcdsaSigner
+    from network.devnet.endorser import EndorsementPolicy, PeerIdentity
+    from network.devnet.txcheck import EndorsementCheck
+    from network.protoutil import endorse, serialize_identity
+
+    peers = {}
+    for org in ("bank", "telecom", "platform"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = CertificateAuthority.create(org, f"ca.{org}").issue(
+            key.public_key(), org=org, common_name=f"peer0.{org}", ou="peer"
+        )
+        msp = f"{org}MSP"
+        peers[msp] = PeerIdentity(msp, serialize_identity(msp, cert_pem(cert)), EcdsaSigner(key))
+    signers = list(peers.values())[:2]
+
+    class Tx:
+        def __init__(self, prp: bytes) -> None:
+            self.prp_bytes = prp
+            self.endorsements = tuple(endorse(prp, p.serialized, p.signer.sign) for p in signers)
+
+    batch = [Tx(os.urandom(600)) for _ in range(txs)]
+    out = {}
+    for mode in ("unverified", "default", "verify-all"):
+        check = EndorsementCheck(peers, EndorsementPolicy.of(peers))
+        check.verify = mode != "unverified"
+        check.trust_issued = mode != "verify-all"
+        for tx in batch:
+            check.remember(tx.prp_bytes, tx.endorsements)
+        t0 = time.process_time()
+        assert all(check.satisfied(tx) for tx in batch)  # type: ignore[arg-type]
+        out[mode] = 1e6 * (time.process_time() - t0) / txs
+    return out
+
+
 def _init_charter(net_dir: Path, endpoint: Endpoint) -> None:
     from alliance.founding import load_signed_charter
     from alliance.wallet import load_user
@@ -440,9 +485,16 @@ def _print_cpu(r: dict) -> None:
 def devnet_series(args: argparse.Namespace, clients: list[int], rows: list) -> None:
     from alliance.wallet import devnet_tls
     from network.devnet.launcher import start_devnet, stop_devnet
+    from network.devnet.server import BENCH_ENDORSEMENTS_ENV
 
     def series(
-        label: str, batch_size: int, router: str, workload: str, counts: list[int], user: str
+        label: str,
+        batch_size: int,
+        router: str,
+        workload: str,
+        counts: list[int],
+        user: str,
+        env: dict[str, str] | None = None,
     ) -> None:
         for code in [""] + ([args.baseline_code] if args.baseline_code else []):
             code_series(
@@ -453,6 +505,7 @@ def devnet_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
                 counts,
                 user,
                 code,
+                env,
             )
 
     def code_series(
@@ -463,6 +516,7 @@ def devnet_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
         counts: list[int],
         user: str,
         code: str,
+        env: dict[str, str] | None = None,
     ) -> None:
         with tempfile.TemporaryDirectory(prefix="alliance-bench-") as tmp:
             net_dir = _new_net(tmp, args.auditors)
@@ -471,7 +525,7 @@ def devnet_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
                 batch_size=batch_size,
                 batch_timeout_ms=args.batch_timeout_ms,
                 router=router,
-                env={"PYTHONPATH": code or str(ROOT)},
+                env={"PYTHONPATH": code or str(ROOT), **(env or {})},
             )
             try:
                 roots = devnet_tls(net_dir).root_certs
@@ -511,6 +565,40 @@ def devnet_series(args: argparse.Namespace, clients: list[int], rows: list) -> N
             [c for c in clients if c >= 32] or clients,
             "admin",
         )
+    if not args.no_endorsement_baseline:
+        # The raw path with the commit's endorsement checks as before full verification (every
+        # endorsement naming a known peer trusted), as now (every signature verified except the
+        # ones devnet itself just made over the identical bytes), and with every signature
+        # ECDSA-verified. Interleaved over --rounds rounds, medians printed: on a shared machine
+        # the load drifts more between minutes than the difference being measured.
+        in_flight = [c for c in clients if c == 128] or clients[-1:]
+        modes = (
+            ("unverified", "endorsements trusted (before)"),
+            ("", "verified, own signatures by bytes"),
+            ("verify-all", "every endorsement ECDSA-verified"),
+        )
+        start = len(rows)
+        for round_number in range(1, args.rounds + 1):
+            for mode, what in modes:
+                series(
+                    f"counter: {what} #{round_number}",
+                    args.batch_size,
+                    "network.devnet.counter:router",
+                    "counter",
+                    in_flight,
+                    "client",
+                    {BENCH_ENDORSEMENTS_ENV: mode} if mode else None,
+                )
+        print(f"\nendorsement checks at commit, median of {args.rounds} interleaved rounds:")
+        for _, what in modes:
+            runs = [r for label, r in rows[start:] if label.startswith(f"counter: {what} #")]
+            tps = sorted(r["tps"] for r in runs)
+            median = tps[len(tps) // 2]
+            print(
+                f"  {what:<48}{runs[0]['clients']:>6} in flight {median:>7.0f} tx/s "
+                f"(rounds: {', '.join(f'{t:.0f}' for t in tps)})",
+                flush=True,
+            )
     if not args.no_baseline:
         series(
             "devnet baseline: counter batch size 1",
@@ -606,6 +694,12 @@ def main() -> int:
     parser.add_argument("--contract", action="store_true", help="also run the governance contract")
     parser.add_argument("--no-baseline", action="store_true", help="skip the batch-size-1 baseline")
     parser.add_argument(
+        "--no-endorsement-baseline",
+        action="store_true",
+        help="skip the endorsement-verification before/after series",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of that series")
+    parser.add_argument(
         "--rss-datasets", type=int, default=0, help="devnet RSS after N datasets (0: skip)"
     )
     parser.add_argument("--rss-clients", type=int, default=128)
@@ -630,8 +724,16 @@ def main() -> int:
         return 2
     print(
         f"ECDSA P-256 verify, one core: {verify_rate():,.0f}/s "
-        f"(devnet verifies 3 per transaction, so the pure-verify ceiling is about a third); "
+        f"(devnet verifies 3 per transaction, 5 when it also verifies the 2 endorsements it "
+        f"signed itself, so the pure-verify ceiling is a third to a fifth of it); "
         f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    cost = endorsement_check_cost()
+    print(
+        "commit's endorsement check, CPU per transaction (2 endorsements): "
+        + ", ".join(f"{mode} {us:,.0f} us" for mode, us in cost.items())
+        + " (default: every signature verified except devnet's own on identical bytes)",
         flush=True,
     )
     if args.rss_datasets:

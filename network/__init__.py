@@ -1,6 +1,6 @@
-"""Everything about the ledger network: the Gateway client (`network.gateway`), the embedded
-ledger (`network.devnet`), Fabric's messages (`network.protoutil`) and the error tree
-(`network.errors`).
+"""Everything about the ledger network: the Gateway client (`network.gateway`), the block
+reader (`network.deliver`), the embedded ledger (`network.devnet`), Fabric's messages
+(`network.protoutil`) and the error tree (`network.errors`). Guide: network/README.md.
 
     from network import connect
     with connect(address, identity=identity, signer=signer, tls_root_certs=ca) as gateway:
@@ -8,12 +8,14 @@ ledger (`network.devnet`), Fabric's messages (`network.protoutil`) and the error
         contract.submit_transaction("RegisterDataset", spec_json)
 """
 
+from network.deliver import BlockReader
 from network.errors import (
     ChaincodeEventsError,
     CheckpointError,
     CommitError,
     CommitStatusError,
     ContractRejected,
+    DeliverError,
     DevnetError,
     EndorseError,
     ErrorDetail,
@@ -39,6 +41,7 @@ from network.gateway import (
 )
 
 __all__ = [
+    "BlockReader",
     "ChaincodeEvent",
     "ChaincodeEventsError",
     "CheckpointError",
@@ -48,6 +51,7 @@ __all__ = [
     "CommitStatusError",
     "Contract",
     "ContractRejected",
+    "DeliverError",
     "DevnetError",
     "EndorseError",
     "ErrorDetail",

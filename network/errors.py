@@ -132,6 +132,15 @@ class CommitError(NetworkError):
         self.block_number = block_number
 
 
+class DeliverError(NetworkError):
+    """A block stream (Deliver) ended with a status other than SUCCESS, or broke."""
+
+    def __init__(self, message: str, status_name: str = "") -> None:
+        super().__init__(message)
+        self.status_name = status_name
+        """Fabric's `common.Status` name (NOT_FOUND, FORBIDDEN, BAD_REQUEST, ...), if any."""
+
+
 class CheckpointError(NetworkError):
     """A checkpoint file cannot be read or written."""
 

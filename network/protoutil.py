@@ -220,9 +220,9 @@ def unpack_proposal(signed: proposal_pb2.SignedProposal) -> UnpackedProposal:
     signature_header = _parse(
         common_pb2.SignatureHeader, header.signature_header, "signature header"
     )
-    if channel_header.type != ENDORSER_TRANSACTION:
+    if channel_header.type not in (ENDORSER_TRANSACTION, CONFIG):  # as the endorser's Validate
         raise MalformedMessage(
-            f"invalid header type {channel_header.type}: only ENDORSER_TRANSACTION is served"
+            f"invalid header type {common_pb2.HeaderType.Name(channel_header.type)}"
         )
     cpp = _parse(
         proposal_pb2.ChaincodeProposalPayload, proposal.payload, "chaincode proposal payload"

@@ -16,6 +16,7 @@ from alliance.failures import FailureReport
 from alliance.models import Job
 from network.errors import CommitError
 from network.gateway import Contract
+from network.gateway.retry import endorse_fresh
 
 MVCC_ATTEMPTS = 8
 RETRYABLE = ("MVCC_READ_CONFLICT", "PHANTOM_READ_CONFLICT")
@@ -73,10 +74,12 @@ class GatewayJobLedger:
 
     def _submit(self, function: str, *args: str) -> tuple[Job, str]:
         """Endorse, submit, wait; re-run (as a new transaction) when it lost an MVCC race, as
-        the participants' receipts and claims on one job often do."""
+        the participants' receipts and claims on one job often do, or when the endorsing peers'
+        results differed (network.gateway.retry)."""
         for attempt in range(MVCC_ATTEMPTS):
-            proposal = self.contract.new_proposal(function, args)
-            transaction = proposal.endorse()
+            proposal, transaction = endorse_fresh(
+                lambda: self.contract.new_proposal(function, args)
+            )
             try:
                 transaction.submit().require_success()
             except CommitError as exc:

@@ -80,6 +80,14 @@ def register(groups: Any) -> None:
     p.add_argument("--role", choices=("member", "auditor"), default="member")
     p.set_defaults(handler=add_org)
 
+    p = commands.add_parser(
+        "peer-env",
+        help="run Fabric's own CLI (e.g. `peer channel getinfo`) as ORG's admin (engine fabric)",
+    )
+    add_dir_option(p)
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND ARGS (default: $SHELL)")
+    p.set_defaults(handler=peer_env)
+
 
 def init(args: argparse.Namespace) -> int:
     target = net_dir(args)
@@ -173,3 +181,24 @@ def add_org(args: argparse.Namespace) -> int:
             f"`alliance --as ORG member propose --join {args.new_org} --reason ...`"
         )
     return 0
+
+
+def peer_env(args: argparse.Namespace) -> int:
+    """Run a command with the stock `peer` CLI's environment; the decrypted admin MSP it uses
+    is removed when the command ends (network.fabric.peerenv)."""
+    import os
+    import sys
+
+    from alliance.cli.session import acting_org
+    from alliance.keystore import get_passphrase
+    from network.fabric.peerenv import SHOWN, run_as
+
+    org = acting_org(args)
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    command = command or [os.environ.get("SHELL", "/bin/sh")]
+
+    def announce(env: dict[str, str]) -> None:
+        shown = " ".join(f"{k}={env[k]}" for k in SHOWN)
+        print(f"{org}'s admin for Fabric's CLI: {shown}", file=sys.stderr)
+
+    return run_as(net_dir(args), org, get_passphrase(), command, announce=announce).returncode

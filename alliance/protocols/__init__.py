@@ -12,6 +12,7 @@ Public API:
 """
 
 from alliance.protocols.help import describe_param, render_protocols, render_spec
+from alliance.protocols.modelling import BINNING, LR_PREDICT, LR_TRAIN, SCORECARD
 from alliance.protocols.psi import PSI, Normalization, PsiParams
 from alliance.protocols.registry import PROTOCOLS, get_protocol_spec, register
 from alliance.protocols.spec import (
@@ -28,12 +29,20 @@ from alliance.protocols.stats import STATS, StatsParams
 
 register(STATS)
 register(PSI)
+register(BINNING)
+register(LR_TRAIN)
+register(LR_PREDICT)
+register(SCORECARD)
 
 __all__ = [
     "ANY_TYPE",
+    "BINNING",
+    "LR_PREDICT",
+    "LR_TRAIN",
     "NUMERIC_TYPES",
     "PROTOCOLS",
     "PSI",
+    "SCORECARD",
     "STATS",
     "DealerRule",
     "InputRule",

@@ -13,46 +13,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from fabric_protos.common import common_pb2
-from fabric_protos.peer import chaincode_event_pb2
+from fabric_protos.peer import chaincode_event_pb2, proposal_response_pb2
 
-from network.devnet.endorser import ERROR_THRESHOLD, ContractRouter, Endorser, PeerIdentity
-from network.devnet.msp import AccessDenied, CreatorValidator, verify_signature
+from network.devnet.acl import ChannelAcl
+from network.devnet.endorser import ContractRouter, Endorser, PeerIdentity
+from network.devnet.msp import CreatorValidator
 from network.devnet.orderer import Orderer
 from network.devnet.store import LedgerStore, TxRecord
+from network.devnet.txcheck import (
+    Broadcast,
+    EndorsementCheck,
+    Rejected,
+    check_broadcast,
+    committer_checks,
+)
 from network.devnet.validation import Candidate, validate_block
 from network.devnet.world_state import CachedWorldState
 from network.protoutil import (
-    MalformedMessage,
+    VALID,
     ReadWriteSet,
-    UnpackedTransaction,
     block_header_hash,
-    compute_tx_id,
     config_envelope,
     new_block,
-    sha256,
-    unpack_transaction,
 )
+
+__all__ = ["DevnetLedger", "OrderedTx", "Rejected", "TxStatus"]
 
 log = logging.getLogger("network.devnet")
 
-RECENT_LIMIT = 100_000
 RECENT_STATUS_LIMIT = 10_000
 """Commit statuses kept in memory for CommitStatus calls; older ones are read from SQLite."""
-
-
-class Rejected(Exception):
-    """A request refused by a rule; `kind` tells the service which gRPC status to use."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind  # "invalid", "forbidden", "bad_request", "duplicate", "not_found"
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -64,6 +59,8 @@ class OrderedTx:
     event: tuple[str, str, bytes] | None
     endorsed: bool = True
     """The endorsements satisfy the endorsement policy (else ENDORSEMENT_POLICY_FAILURE)."""
+    code: int = VALID
+    """What the committer's checks before MVCC found (txcheck.committer_checks)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,7 @@ class DevnetLedger:
         chaincode: str,
         batch_size: int,
         batch_timeout: float,
+        orderer_msps: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
         self.validator = validator
@@ -91,7 +89,8 @@ class DevnetLedger:
         self.chaincode = chaincode
         self.state = CachedWorldState(store)
         self.endorser = Endorser(peers, self.state, store.history, router_factory, chaincode)
-        self._peers_by_identity = {p.serialized: p for p in peers.values()}
+        self.acl = ChannelAcl(channel_id, orderer_msps)
+        self.endorsements = EndorsementCheck(peers, self.endorser.policy)
         self.height = store.height()
         self.last_hash = store.last_hash()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devnet-commit")
@@ -100,7 +99,6 @@ class DevnetLedger:
             batch_size, batch_timeout, self._queue.put_nowait
         )
         self._inflight: set[str] = set()
-        self._issued: OrderedDict[str, bytes] = OrderedDict()
         self._recent: dict[str, TxStatus] = {}
         self._waiters: dict[str, list[asyncio.Future[TxStatus]]] = {}
         self._new_block = asyncio.Event()
@@ -139,113 +137,52 @@ class DevnetLedger:
 
     # -- endorsement ----------------------------------------------------------------------------
 
-    def remember_endorsement(self, tx_id: str, prp_bytes: bytes) -> None:
-        """Note what was endorsed, so Submit need not re-verify devnet's own signature."""
-        self._issued[tx_id] = sha256(prp_bytes)
-        if len(self._issued) > RECENT_LIMIT:
-            self._issued.popitem(last=False)
+    def remember_endorsement(
+        self, prp_bytes: bytes, endorsements: tuple[proposal_response_pb2.Endorsement, ...]
+    ) -> None:
+        """Note the signatures devnet just made, so commit need not verify them again."""
+        self.endorsements.remember(prp_bytes, endorsements)
 
     def is_known_tx(self, tx_id: str) -> bool:
         return tx_id in self._inflight or self.tx_status(tx_id) is not None
 
     # -- ordering -------------------------------------------------------------------------------
 
-    def submit(self, envelope: common_pb2.Envelope) -> str:
-        """Check a signed prepared transaction as the orderer and committer would; enqueue it."""
+    def submit(self, envelope: common_pb2.Envelope, channel_id: str | None = None) -> str:
+        """Broadcast: the orderer's checks (Rejected when it refuses), then order the envelope.
+
+        Whatever the orderer accepts is committed with a validation code, as on Fabric: a replay
+        of a known transaction id is ordered and committed as DUPLICATE_TXID, a forged or
+        missing endorsement as ENDORSEMENT_POLICY_FAILURE, a bad header as BAD_COMMON_HEADER."""
         if self._stopping:
             raise Rejected("unavailable", "devnet is shutting down; retry after it restarts")
-        if not envelope.signature:
-            raise Rejected("invalid", "prepared transaction must be signed")
-        try:
-            tx = unpack_transaction(envelope)
-        except MalformedMessage as exc:
-            raise Rejected("bad_request", str(exc)) from exc
-        self._check_header(tx)
-        try:
-            self.validator.verify(
-                tx.creator, envelope.payload, envelope.signature, "transaction envelope"
-            )
-        except AccessDenied as exc:
-            raise Rejected("forbidden", f"SigFilter evaluation failed: {exc}") from exc
-        endorsed = self._endorsement_satisfied(tx)
-        if self.is_known_tx(tx.tx_id):
-            raise Rejected(
-                "duplicate",
-                f"duplicate transaction found [{tx.tx_id}] (DUPLICATE_TXID): this signed "
-                "transaction was already submitted; build a new proposal to run it again",
-            )
-        ordered = self._ordered(tx, envelope, endorsed)
-        self._inflight.add(tx.tx_id)
+        if channel_id is not None and channel_id != self.channel_id:
+            raise Rejected("no_channel", f"channel '{channel_id}' does not exist")
+        seen = check_broadcast(envelope, self.validator, self.acl)
+        ordered = self._ordered(envelope, seen)
+        self._inflight.add(ordered.tx_id)
         self.orderer.enqueue(ordered)
-        return tx.tx_id
+        return ordered.tx_id
 
-    def _check_header(self, tx: UnpackedTransaction) -> None:
-        if tx.channel_header.channel_id != self.channel_id:
-            raise Rejected("not_found", f"channel '{tx.channel_header.channel_id}' not found")
-        if compute_tx_id(tx.signature_header.nonce, tx.creator) != tx.tx_id:
-            raise Rejected(
-                "bad_request",
-                f"BAD_PROPOSAL_TXID: transaction id {tx.tx_id} is not sha256(nonce || creator)",
-            )
-        if tx.action_header != tx.header.signature_header:
-            raise Rejected(
-                "bad_request", "the transaction action was not created by the envelope's creator"
-            )
-        if tx.chaincode != self.chaincode:
-            raise Rejected("bad_request", f"chaincode {tx.chaincode!r} is not deployed here")
-        if tx.proposal_hash != tx.expected_proposal_hash():
-            raise Rejected(
-                "bad_request",
-                "the endorsed proposal hash does not match the transaction's header and payload",
-            )
-        if tx.chaincode_action.response.status >= ERROR_THRESHOLD:
-            raise Rejected("bad_request", "a failed chaincode response cannot be submitted")
-
-    def _endorsement_satisfied(self, tx: UnpackedTransaction) -> bool:
-        """Fabric's VSCC: do the valid endorsements come from enough voting members' peers?
-
-        As on Fabric, a transaction that fails is still ordered, and committed as
-        ENDORSEMENT_POLICY_FAILURE with none of its writes applied. Endorsements devnet issued
-        for exactly this response payload are known valid; others are verified."""
-        issued = self._issued.pop(tx.tx_id, None) == sha256(tx.prp_bytes)
-        endorsers: set[str] = set()
-        for e in tx.endorsements:
-            peer = self._peers_by_identity.get(e.endorser)
-            if peer is None:
-                continue
-            if not issued:
-                try:
-                    verify_signature(
-                        peer.public_key, tx.prp_bytes + e.endorser, e.signature, "endorsement"
-                    )
-                except AccessDenied:
-                    continue
-            endorsers.add(peer.msp_id)
-        return self.endorser.policy.satisfied_by(endorsers)
-
-    def _ordered(
-        self, tx: UnpackedTransaction, envelope: common_pb2.Envelope, endorsed: bool
-    ) -> OrderedTx:
-        try:
-            rwsets = ReadWriteSet.from_bytes(tx.chaincode_action.results)
-        except MalformedMessage as exc:
-            raise Rejected("bad_request", f"BAD_RWSET: {exc}") from exc
-        rwset = ReadWriteSet(self.chaincode)
-        for ns in rwsets:
-            if ns.namespace != self.chaincode:
-                raise Rejected("bad_request", f"ILLEGAL_WRITESET: namespace {ns.namespace!r}")
-            rwset = ns
+    def _ordered(self, envelope: common_pb2.Envelope, seen: Broadcast) -> OrderedTx:
+        checked = committer_checks(envelope, seen, self.chaincode)
+        tx = checked.tx
+        endorsed = tx is not None and self.endorsements.satisfied(tx)
         event = None
-        if tx.chaincode_action.events:
-            ev = chaincode_event_pb2.ChaincodeEvent.FromString(tx.chaincode_action.events)
-            event = (ev.chaincode_id, ev.event_name, ev.payload)
+        if tx is not None and tx.chaincode_action.events:
+            try:
+                ev = chaincode_event_pb2.ChaincodeEvent.FromString(tx.chaincode_action.events)
+                event = (ev.chaincode_id, ev.event_name, ev.payload)
+            except Exception:
+                event = None
         return OrderedTx(
-            tx_id=tx.tx_id,
+            tx_id=checked.tx_id,
             envelope=envelope.SerializeToString(),
-            rwset=rwset,
-            timestamp=tx.channel_header.timestamp.seconds,
+            rwset=checked.rwset,
+            timestamp=seen.channel_header.timestamp.seconds,
             event=event,
             endorsed=endorsed,
+            code=checked.code,
         )
 
     # -- commit ---------------------------------------------------------------------------------
@@ -266,8 +203,12 @@ class DevnetLedger:
 
     async def _commit(self, batch: list[OrderedTx]) -> None:
         number = self.height
+        committed = {t.tx_id for t in batch if self.tx_status(t.tx_id) is not None}
         outcome = validate_block(
-            number, [Candidate(t.tx_id, t.rwset, t.endorsed) for t in batch], self.state
+            number,
+            [Candidate(t.tx_id, t.rwset, t.endorsed, t.code) for t in batch],
+            self.state,
+            committed,
         )
         block = new_block(number, self.last_hash, [t.envelope for t in batch], outcome.codes)
         block_hash = block_header_hash(block.header)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -116,6 +117,7 @@ class CreatorValidator:
                 if not self.refresh():
                     raise
                 self._registry.validate(identity, now)
+            check_node_ou(identity)
             creator = Creator(identity, identity.public_key, identity.cert.not_valid_after_utc)
         except (IdentityError, MalformedMessage) as exc:
             raise AccessDenied(f"the creator certificate is not valid: {exc}") from exc
@@ -129,6 +131,33 @@ class CreatorValidator:
         creator = self.creator(serialized)
         verify_signature(creator.public_key, message, signature, what)
         return creator
+
+
+NODE_OU_ROLES = ("admin", "client", "orderer", "peer")
+"""The NodeOUs of `config.yaml` (`NodeOUs: Enable: true`): with them on, Fabric's MSP accepts an
+identity only when it carries exactly one of these OUs (`validateIdentityOUsV142`)."""
+
+
+def check_node_ou(identity: Identity) -> None:
+    """Fabric's NodeOU rule: one of client, peer, admin, orderer, and only one."""
+    roles = {ou.lower() for ou in identity.organizational_units} & set(NODE_OU_ROLES)
+    if len(roles) != 1:
+        found = ", ".join(identity.organizational_units) or "none"
+        raise AccessDenied(
+            "the identity must be a client, a peer, an orderer or an admin identity to be "
+            f"valid, not a combination of them (OUs: {found}); issue it with one NodeOU"
+        )
+
+
+def certificate_expired(serialized: bytes, now: float) -> bool:
+    """Fabric's expiration filters (peer and orderer): is the creator's certificate past its
+    notAfter? An identity that cannot be read is left to the MSP check, which says why."""
+    try:
+        _, pem = deserialize_identity(serialized)
+        cert = x509.load_pem_x509_certificate(pem)
+    except Exception:
+        return False
+    return cert.not_valid_after_utc.timestamp() < now
 
 
 def verify_signature(

@@ -1,8 +1,9 @@
 """Devnet as a running process: the ledger, the Gateway service on TLS, and its run file.
 
-`serve(config)` opens the ledger under NET/devnet/, binds 127.0.0.1:<port> (a free port when 0)
-with NET/devnet/tls, writes NET/run/devnet.json {pid, port} once it answers, and runs until
-SIGTERM/SIGINT, when it stops taking calls, commits what it had accepted, and removes the file.
+`serve(config)` opens the ledger under NET/devnet/, serves Fabric's Gateway and Deliver services
+on 127.0.0.1:<port> (a free port when 0) with NET/devnet/tls, writes NET/run/devnet.json
+{pid, port} once it answers, and runs until SIGTERM/SIGINT, when it stops taking calls, commits
+what it had accepted, and removes the file.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from pathlib import Path
 
 import grpc
 from fabric_protos.gateway import gateway_pb2_grpc
+from fabric_protos.peer import events_pb2_grpc
 
 from alliance.msp import MspRegistry
-from alliance.profile import load_profile
+from alliance.profile import ORDERER_ORG, load_profile
 from alliance.wallet import devnet_tls
+from network.devnet.deliver import DeliverService
 from network.devnet.endorser import ContractRouter, load_peers
 from network.devnet.integrity import verify_ledger_store
 from network.devnet.ledger import DevnetLedger
@@ -36,6 +39,10 @@ LEDGER_FILE = "ledger.sqlite"
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_BATCH_TIMEOUT_MS = 100
 MSP_CHECK_SECONDS = 1.0
+BENCH_ENDORSEMENTS_ENV = "ALLIANCE_DEVNET_BENCH_ENDORSEMENTS"
+"""bench/ledger.py only: `verify-all` (verify devnet's own endorsement signatures too) or
+`unverified` (the old behaviour: trust every endorsement naming a known peer). Never set it
+for a devnet that serves clients: `unverified` commits forged endorsements."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,22 @@ async def _watch_msps(ledger: DevnetLedger) -> None:
             log.info("MSP folders changed: membership and revocations reloaded")
 
 
+def _bench_endorsement_mode(ledger: DevnetLedger) -> None:
+    mode = os.environ.get(BENCH_ENDORSEMENTS_ENV, "")
+    if mode == "verify-all":
+        ledger.endorsements.trust_issued = False
+    elif mode == "unverified":
+        ledger.endorsements.verify = False
+    elif mode:
+        raise SystemExit(f"{BENCH_ENDORSEMENTS_ENV} must be verify-all or unverified, not {mode!r}")
+    if mode:
+        log.warning(
+            "%s=%s: endorsement checks changed for a benchmark; this devnet must not serve clients",
+            BENCH_ENDORSEMENTS_ENV,
+            mode,
+        )
+
+
 async def serve(
     config: DevnetConfig, router_factory: Callable[[], ContractRouter] = default_router
 ) -> None:
@@ -115,7 +138,9 @@ async def serve(
         chaincode=profile.chaincode,
         batch_size=config.batch_size,
         batch_timeout=config.batch_timeout_ms / 1000,
+        orderer_msps=frozenset(o.msp_id for o in profile.orgs.values() if ORDERER_ORG in o.roles),
     )
+    _bench_endorsement_mode(ledger)
     await ledger.start()
     server = grpc.aio.server(
         options=[
@@ -131,6 +156,7 @@ async def serve(
     gateway_pb2_grpc.add_GatewayServicer_to_server(
         GatewayService(ledger, f"{config.host}:{port}"), server
     )
+    events_pb2_grpc.add_DeliverServicer_to_server(DeliverService(ledger), server)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

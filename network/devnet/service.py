@@ -1,17 +1,24 @@
 """Fabric's `gateway.Gateway` gRPC service, served by devnet with Fabric's status codes and texts.
 
-How failures look (as Fabric's gateway shapes them, `internal/pkg/gateway/*.go`):
-- Endorse refused by the peer (bad signature, unknown CA, duplicate tx id, contract refusal):
-  ABORTED "failed to endorse transaction, see attached details for more info", with one
-  `ErrorDetail(address, msp_id, message)`; a contract refusal's message is
-  "chaincode response <status>, <ErrorClass>: <text>".
+How failures look (as Fabric's gateway shapes them, `internal/pkg/gateway/*.go`; the codes are
+checked against a real peer's by tests/conformance_oracle.json):
+- Refused by the gateway before any peer: a proposal that does not parse INVALID_ARGUMENT; an
+  unknown channel UNAVAILABLE at Evaluate, FAILED_PRECONDITION at Endorse; an unknown chaincode
+  FAILED_PRECONDITION.
+- Endorse refused by the peer (bad signature, unknown CA, wrong NodeOU, epoch, nonce, tx id,
+  timestamp, duplicate tx id, contract refusal): ABORTED "failed to endorse transaction, see
+  attached details for more info", with one `ErrorDetail(address, msp_id, message)`; a contract
+  refusal's message is "chaincode response <status>, <ErrorClass>: <text>".
 - Evaluate: the peer's message after "evaluate call to endorser returned error: " (UNKNOWN for
-  a contract refusal, FAILED_PRECONDITION for a proposal the peer refused), with the detail.
+  a contract refusal, FAILED_PRECONDITION for a proposal the peer refused), with the detail;
+  UNAVAILABLE "failed to evaluate transaction" when the peer's auth filters refused (an expired
+  identity, a timestamp outside the window).
 - Submit refused by the orderer: ABORTED "received unsuccessful response from orderer:
-  status=<FORBIDDEN|BAD_REQUEST|NOT_FOUND>, info=<why>". A replayed transaction id: ALREADY_EXISTS
-  (devnet refuses it up front; Fabric would order it and mark it DUPLICATE_TXID).
-- CommitStatus / ChaincodeEvents with a bad identity or signature: PERMISSION_DENIED.
-- Malformed requests: INVALID_ARGUMENT.
+  status=<FORBIDDEN|BAD_REQUEST>, info=<why>"; a SubmitRequest naming an unknown channel:
+  FAILED_PRECONDITION. Everything the orderer takes is committed with a validation code,
+  a replayed transaction as DUPLICATE_TXID (network.devnet.txcheck).
+- CommitStatus / ChaincodeEvents with a bad identity or signature, an identity outside the
+  channel's Readers, or an unknown channel: PERMISSION_DENIED.
 """
 
 from __future__ import annotations
@@ -22,13 +29,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import grpc
+from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
-from fabric_protos.peer import chaincode_event_pb2, proposal_pb2
+from fabric_protos.peer import chaincode_event_pb2, chaincode_pb2, proposal_pb2
 
-from network.devnet import qscc
+from network.devnet import acl, qscc
+from network.devnet.acl import PolicyNotSatisfied
 from network.devnet.endorser import ERROR_THRESHOLD, Endorsed, UnknownEndorser
 from network.devnet.ledger import DevnetLedger, Rejected
-from network.devnet.msp import AccessDenied, Creator
+from network.devnet.msp import AccessDenied, Creator, certificate_expired
 from network.errors import ErrorDetail
 from network.protoutil import (
     MalformedMessage,
@@ -70,7 +79,39 @@ def timewindow_refusal(proposal_seconds: int, now: float) -> str | None:
 
 
 class _PeerRefusal(Exception):
-    """The endorsing peer refused the proposal before running the contract."""
+    """The endorsing peer refused the proposal before running the contract.
+
+    `filtered`: refused by one of the peer's auth filters (expired identity, timewindow), which
+    answer with a gRPC error instead of a proposal response; Fabric's gateway then reports an
+    Evaluate as UNAVAILABLE ("failed to evaluate transaction") after trying the other peers."""
+
+    def __init__(self, message: str, *, filtered: bool = False) -> None:
+        super().__init__(message)
+        self.filtered = filtered
+
+
+class _GatewayRefusal(Exception):
+    """The gateway itself refused the request before asking any peer."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _gateway_unpack(signed: proposal_pb2.SignedProposal) -> tuple[str, str]:
+    """(channel, chaincode) as Fabric's gateway reads them; MalformedMessage if it cannot."""
+    if not signed.proposal_bytes:
+        raise MalformedMessage("a signed proposal is required")
+    try:
+        proposal = proposal_pb2.Proposal.FromString(signed.proposal_bytes)
+        header = common_pb2.Header.FromString(proposal.header)
+        chdr = common_pb2.ChannelHeader.FromString(header.channel_header)
+        cpp = proposal_pb2.ChaincodeProposalPayload.FromString(proposal.payload)
+        spec = chaincode_pb2.ChaincodeInvocationSpec.FromString(cpp.input)
+    except Exception as exc:
+        raise MalformedMessage(f"error unmarshalling Proposal: {exc}") from exc
+    return chdr.channel_id, spec.chaincode_spec.chaincode_id.name
 
 
 async def _abort(
@@ -95,36 +136,77 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
     def _check_proposal(
         self, signed: proposal_pb2.SignedProposal
     ) -> tuple[UnpackedProposal, Creator]:
-        """The endorser's preProcess: unpack, header checks, creator and signature, duplicates."""
+        """The endorser's auth filters and preProcess: unpack, header checks, creator and
+        signature, duplicates, the Propose ACL."""
         try:
             proposal = unpack_proposal(signed)
         except MalformedMessage as exc:
             raise _PeerRefusal(f"error validating proposal: {exc}") from exc
-        refusal = timewindow_refusal(proposal.channel_header.timestamp.seconds, time.time())
+        now = time.time()
+        if certificate_expired(proposal.creator, now):
+            raise _PeerRefusal("proposal client identity expired", filtered=True)
+        refusal = timewindow_refusal(proposal.channel_header.timestamp.seconds, now)
         if refusal:
-            raise _PeerRefusal(refusal)
-        if proposal.channel_id != self.ledger.channel_id:
-            raise _PeerRefusal(f"channel '{proposal.channel_id}' not found")
-        if proposal.chaincode not in (self.ledger.chaincode, qscc.NAME):
-            raise _PeerRefusal(
-                f"make sure the chaincode {proposal.chaincode} has been successfully defined on "
-                f"channel {proposal.channel_id} and try again: chaincode definition for "
-                f"'{proposal.chaincode}' not found"
-            )
+            raise _PeerRefusal(refusal, filtered=True)
+        if proposal.channel_header.epoch != 0:
+            raise _PeerRefusal("error validating proposal: epoch is non-zero")
+        if not proposal.nonce:
+            raise _PeerRefusal("error validating proposal: nonce is empty")
+        if not proposal.creator:
+            raise _PeerRefusal("error validating proposal: creator is empty")
         if compute_tx_id(proposal.nonce, proposal.creator) != proposal.tx_id:
             raise _PeerRefusal(
-                f"error validating proposal: incorrectly computed txid: {proposal.tx_id} is not "
-                "sha256(nonce || creator)"
+                f"error validating proposal: incorrectly computed txid '{proposal.tx_id}' -- "
+                f"expected '{compute_tx_id(proposal.nonce, proposal.creator)}'"
             )
         try:
             creator = self.ledger.validator.verify(
                 proposal.creator, signed.proposal_bytes, signed.signature, "proposal"
             )
         except AccessDenied as exc:
-            raise _PeerRefusal(f"error validating proposal: access denied: {exc}") from exc
+            raise _PeerRefusal(
+                f"error validating proposal: access denied: channel [{proposal.channel_id}]: {exc}"
+            ) from exc
         if self.ledger.is_known_tx(proposal.tx_id):
             raise _PeerRefusal(f"duplicate transaction found [{proposal.tx_id}]")
+        policy = acl.QSCC if proposal.chaincode == qscc.NAME else acl.PROPOSE
+        try:
+            self.ledger.acl.check(policy, creator.msp_id, creator.identity.role)
+        except PolicyNotSatisfied as exc:
+            raise _PeerRefusal(f"access denied for [propose]: {exc}") from exc
         return proposal, creator
+
+    def _gateway_checks(self, signed: proposal_pb2.SignedProposal, *, evaluate: bool) -> None:
+        """What Fabric's gateway checks before choosing a peer: the proposal parses, its channel
+        exists and its chaincode is defined there."""
+        try:
+            channel, chaincode = _gateway_unpack(signed)
+        except MalformedMessage as exc:
+            prefix = "failed to unpack transaction proposal: " if evaluate else ""
+            raise _GatewayRefusal(grpc.StatusCode.INVALID_ARGUMENT, prefix + str(exc)) from exc
+        if channel != self.ledger.channel_id:
+            if evaluate:
+                raise _GatewayRefusal(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"failed to get config for channel [{channel}]: could not get last config "
+                    f"for channel {channel}",
+                )
+            raise _GatewayRefusal(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "no combination of peers can be derived which satisfy the endorsement policy: "
+                f"No metadata was found for chaincode {chaincode} in channel {channel}",
+            )
+        if chaincode not in (self.ledger.chaincode, qscc.NAME):
+            if evaluate:
+                message = (
+                    f"no peers available to evaluate chaincode {chaincode} in channel {channel}"
+                )
+            else:
+                message = (
+                    "no combination of peers can be derived which satisfy the endorsement "
+                    f"policy: No metadata was found for chaincode {chaincode} in channel {channel}"
+                )
+            raise _GatewayRefusal(grpc.StatusCode.FAILED_PRECONDITION, message)
 
     async def _endorse_refused(
         self, context: grpc.aio.ServicerContext, msp_id: str, message: str
@@ -145,15 +227,24 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
     ) -> gateway_pb2.EvaluateResponse:
         peer_msp = self.ledger.endorser.peer_for("").msp_id
         try:
+            self._gateway_checks(request.proposed_transaction, evaluate=True)
             proposal, creator = self._check_proposal(request.proposed_transaction)
+        except _GatewayRefusal as exc:
+            await _abort(context, exc.code, exc.message)
+            raise AssertionError("unreachable") from exc
         except _PeerRefusal as exc:
             message = str(exc)
-            await _abort(
-                context,
-                grpc.StatusCode.FAILED_PRECONDITION,
-                "evaluate call to endorser returned error: " + message,
-                (self._detail(peer_msp, message),),
-            )
+            if exc.filtered:
+                code, text = (
+                    grpc.StatusCode.UNAVAILABLE,
+                    "failed to evaluate transaction, see attached details for more info",
+                )
+            else:
+                code, text = (
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "evaluate call to endorser returned error: " + message,
+                )
+            await _abort(context, code, text, (self._detail(peer_msp, message),))
             raise AssertionError("unreachable") from exc
         if proposal.chaincode == qscc.NAME:
             ledger = self.ledger
@@ -185,7 +276,11 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
     ) -> gateway_pb2.EndorseResponse:
         peer_msp = self.ledger.endorser.peer_for("").msp_id
         try:
+            self._gateway_checks(request.proposed_transaction, evaluate=False)
             proposal, creator = self._check_proposal(request.proposed_transaction)
+        except _GatewayRefusal as exc:
+            await _abort(context, exc.code, exc.message)
+            raise AssertionError("unreachable") from exc
         except _PeerRefusal as exc:
             await self._endorse_refused(context, peer_msp, str(exc))
             raise AssertionError("unreachable") from exc
@@ -212,7 +307,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
                 context, peer.msp_id, f"chaincode response {response.status}, {response.message}"
             )
             raise AssertionError("unreachable")
-        self.ledger.remember_endorsement(proposal.tx_id, result.prp_bytes)
+        self.ledger.remember_endorsement(result.prp_bytes, result.endorsements)
         envelope = prepare_transaction(proposal, result.prp_bytes, result.endorsements)
         return gateway_pb2.EndorseResponse(prepared_transaction=envelope)
 
@@ -226,12 +321,12 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
                 context, grpc.StatusCode.INVALID_ARGUMENT, "a prepared transaction is required"
             )
         try:
-            self.ledger.submit(request.prepared_transaction)
+            self.ledger.submit(request.prepared_transaction, request.channel_id)
         except Rejected as exc:
             if exc.kind == "invalid":
                 await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, exc.message)
-            elif exc.kind == "duplicate":
-                await _abort(context, grpc.StatusCode.ALREADY_EXISTS, exc.message)
+            elif exc.kind == "no_channel":
+                await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, exc.message)
             elif exc.kind == "unavailable":
                 await _abort(context, grpc.StatusCode.UNAVAILABLE, exc.message)
             await _abort(
@@ -252,21 +347,27 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
         signature: bytes,
         channel_id: str,
         what: str,
+        policy: acl.Policy = acl.COMMIT_STATUS,
     ) -> None:
         if not identity:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no identity provided")
         if not channel_id:
             await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "no channel ID provided")
+        if channel_id != self.ledger.channel_id:
+            await _abort(
+                context,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"Failed to get policy manager for channel [{channel_id}]",
+            )
         try:
-            self.ledger.validator.verify(identity, request, signature, what)
-        except AccessDenied as exc:
+            creator = self.ledger.validator.verify(identity, request, signature, what)
+            self.ledger.acl.check(policy, creator.msp_id, creator.identity.role)
+        except (AccessDenied, PolicyNotSatisfied) as exc:
             await _abort(
                 context,
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"access denied: channel [{channel_id}]: {exc}",
             )
-        if channel_id != self.ledger.channel_id:
-            await _abort(context, grpc.StatusCode.NOT_FOUND, f"channel '{channel_id}' not found")
 
     async def CommitStatus(
         self, signed: gateway_pb2.SignedCommitStatusRequest, context: grpc.aio.ServicerContext
@@ -322,6 +423,7 @@ class GatewayService(gateway_pb2_grpc.GatewayServicer):
             signed.signature,
             request.channel_id,
             "chaincode events request",
+            acl.CHAINCODE_EVENTS,
         )
         ledger = self.ledger
         start = None

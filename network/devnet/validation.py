@@ -1,6 +1,7 @@
 """Validation of a block, as Fabric's committer does it (pure: no I/O).
 
-Transactions are validated in block order: a repeated tx id is DUPLICATE_TXID; a transaction whose
+Transactions are validated in block order: a transaction the committer's earlier checks refused
+keeps their code (`network.devnet.txcheck`); a repeated tx id is DUPLICATE_TXID; a transaction whose
 endorsements do not satisfy the endorsement policy is ENDORSEMENT_POLICY_FAILURE (the policy is
 evaluated when it is submitted and carried here); then MVCC. A read is valid when the version it
 saw is the version now committed, counting the writes of earlier valid transactions of the same
@@ -39,6 +40,8 @@ class Candidate:
     rwset: ReadWriteSet
     endorsed: bool = True
     """The endorsements satisfy the endorsement policy."""
+    code: int = VALID
+    """The code of the checks before this one (header, tx id, proposal hash, rwset), if failed."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ def validate_block(
     codes: list[int] = []
     seen: set[str] = set()
     for txnum, tx in enumerate(txs):
+        if tx.code != VALID:
+            codes.append(tx.code)
+            continue
         if tx.tx_id in seen or tx.tx_id in already_committed:
             codes.append(DUPLICATE_TXID)
             continue

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from network.gateway.proposal import Proposal
+from network.gateway.retry import endorse_fresh
 from network.protoutil import create_proposal
 
 if TYPE_CHECKING:
@@ -58,8 +59,10 @@ class Contract:
     def submit_transaction(self, name: str, *args: Arg) -> bytes:
         """Endorse, submit and wait for the commit; return the contract's result.
 
-        Raises ContractRejected (refused by the contract), EndorseError, SubmitError,
-        CommitStatusError, or CommitError when it committed as invalid (e.g. MVCC_READ_CONFLICT)."""
-        transaction = self.new_proposal(name, args).endorse()
+        Endorsements that do not match (a peer a block behind) are retried with a fresh proposal
+        (network.gateway.retry). Raises ContractRejected (refused by the contract), EndorseError,
+        SubmitError, CommitStatusError, or CommitError when it committed as invalid (e.g.
+        MVCC_READ_CONFLICT)."""
+        _, transaction = endorse_fresh(lambda: self.new_proposal(name, args))
         transaction.submit().require_success()
         return transaction.result

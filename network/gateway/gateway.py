@@ -45,6 +45,11 @@ class Gateway:
         self.creator = serialize_identity(identity.msp_id, identity.certificate)
         self.stub = gateway_pb2_grpc.GatewayStub(channel)
 
+    @property
+    def grpc_channel(self) -> grpc.Channel:
+        """The gRPC channel to the peer (for its other services, e.g. Deliver)."""
+        return self._channel
+
     def get_network(self, name: str) -> Network:
         return Network(self, name)
 

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from node.errors import ProtocolAborted, ProtocolError
 from node.failures import public_abort_reason
+from node.mpc.modelling import (
+    BinningProtocol,
+    LrPredictProtocol,
+    LrTrainProtocol,
+    ScorecardProtocol,
+)
 from node.mpc.protocol import JobContext, LocalInputs, MpcProtocol, ProtocolResult
 from node.mpc.psi import PsiProtocol
 from node.mpc.stats import StatsProtocol
@@ -16,6 +22,10 @@ from node.mpc.transport import Transport
 PROTOCOLS: dict[str, MpcProtocol] = {
     "stats": StatsProtocol(),
     "psi": PsiProtocol(),
+    "binning": BinningProtocol(),
+    "lr_train": LrTrainProtocol(),
+    "lr_predict": LrPredictProtocol(),
+    "scorecard": ScorecardProtocol(),
 }
 
 

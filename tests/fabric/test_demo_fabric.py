@@ -3,6 +3,7 @@ nodes' ledger listeners resuming from their checkpoints after every peer restart
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alliance.cli.demo.flow import MEMBERS, DemoFlow
@@ -50,8 +51,15 @@ def test_node_listeners_resume_after_every_peer_restarts(tmp_path: Path) -> None
         job = flow.wait_for(job["id"], ("COMPLETED", "FAILED", "DISPUTED"), timeout=90)
         assert job["state"] == "COMPLETED", job["failures"]
         for org in MEMBERS:
-            runs = [r for r in NodeStore(node_store_path(flow.net_dir, org)).runs()
-                    if r.job_id == job["id"]]
+            # a node records its run done once it has read the verdict (it polls the ledger)
+            deadline = time.monotonic() + 60
+            while True:
+                runs = [r for r in NodeStore(node_store_path(flow.net_dir, org)).runs()
+                        if r.job_id == job["id"]]
+                if [(r.run, r.state) for r in runs] != [(1, "running")]:
+                    break
+                assert time.monotonic() < deadline, f"{org}'s node never settled run 1"
+                time.sleep(0.2)
             assert [(r.run, r.state) for r in runs] == [(1, "done")]
     finally:
         flow.stop()

@@ -192,6 +192,8 @@ def test_auditor_cannot_request_jobs(
             "request",
             "--protocol",
             "stats",
+            "--param",
+            "op=sum",
             "--input",
             "bank/customers:balance",
             "--output",

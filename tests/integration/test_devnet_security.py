@@ -93,22 +93,25 @@ def test_unknown_msp_is_rejected(devnet) -> None:
     assert "unknown MSP id 'EvilMSP'" in str(err)
 
 
-def test_replayed_envelope_is_rejected(devnet) -> None:
+def test_replayed_envelope_is_committed_as_duplicate_and_changes_nothing(devnet) -> None:
+    # As on Fabric: the orderer takes the replay; the committer marks it DUPLICATE_TXID.
+    from network.deliver import BlockReader, block_transactions
+
     with devnet.gateway() as gw:
         transaction = devnet.contract(gw).new_proposal("Put", ["once", "1"]).endorse()
         envelope = transaction.signed_envelope()
         submit_envelope(gw, "alliance", transaction.tx_id, envelope)
-        with pytest.raises(SubmitError) as pending:
-            submit_envelope(gw, "alliance", transaction.tx_id, envelope)
-        transaction.submit  # noqa: B018 - the commit below proves the first one went through
-        from network.gateway.commit import Commit
-
-        assert Commit(gw, "alliance", transaction.tx_id).status().successful
-        with pytest.raises(SubmitError) as committed:
-            submit_envelope(gw, "alliance", transaction.tx_id, envelope)
-    for err in (pending.value, committed.value):
-        assert err.code == "ALREADY_EXISTS"
-        assert "DUPLICATE_TXID" in str(err)
+        submit_envelope(gw, "alliance", transaction.tx_id, envelope)  # still pending
+        first = Commit(gw, "alliance", transaction.tx_id).status()
+        submit_envelope(gw, "alliance", transaction.tx_id, envelope)  # already committed
+        devnet.contract(gw).submit_transaction("Put", "after", "1")  # a later block
+        reader = BlockReader(gw, "alliance")
+        txs = [
+            t for b in reader.blocks("oldest", "newest", wait=False) for t in block_transactions(b)
+        ]
+    assert first.successful
+    codes = [t.code_name for t in txs if t.tx_id == transaction.tx_id]
+    assert codes == ["VALID", "DUPLICATE_TXID", "DUPLICATE_TXID"]
 
 
 def test_replayed_proposal_of_committed_tx_is_not_endorsed(devnet) -> None:

@@ -1,0 +1,364 @@
+"""Benchmark: the multi-lender query service, two servers and the clients as separate processes.
+
+A throw-away alliance of five members (`alliance network init`); bank runs query server A and
+telecom server B, each in its own process, gRPC with mutual TLS on loopback. For each table size:
+
+1. ingestion: each member (its own process) generates its loan events, feeds them to its
+   LoanBook (events/s), builds and secret-shares its contribution vector and sends it;
+2. visibility: the time until an epoch holding every member's contribution is served;
+3. correctness: lookups of sampled applicants against the plaintext sum of all members' books;
+4. load: client processes (threads inside) issue lookups paced at the target rate for a fixed
+   time; achieved lookups/s, p50/p99 latency (a lookup = every hash position of one applicant:
+   16 DPF keys per server, one full scan of each server's table);
+5. baselines in the same run: the plaintext lookup of the same 16 slots (the floor) and one XOR
+   pass over a table-sized array (the memory-bandwidth bound of one full scan);
+6. peak RSS of each server process.
+
+    nice -n 10 .venv/bin/python bench/query.py [--bits 20 22] [--seconds 20] [--rates 200 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import random
+import resource
+import statistics
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PASSPHRASE = b"bench-query-throwaway"
+MEMBERS = ("bank", "telecom", "platform", "insurer", "lender")
+SERVER_A, SERVER_B = "bank", "telecom"
+SALT = b"bench-alliance-salt-0123456789ab"
+TODAY = 20_000
+CONSENT = "sha256:" + "cd" * 32
+PURPOSE = "credit_check"
+
+
+def _policy() -> Any:
+    from node.query.authorize import PolicyAuthorizer, QueryPolicy
+
+    return PolicyAuthorizer(QueryPolicy(frozenset(MEMBERS), frozenset({PURPOSE}), 10**9))
+
+
+def _layout(bits: int) -> Any:
+    from node.query.layout import Layout
+
+    return Layout(bits, 16)
+
+
+def applicants_for(bits: int) -> int:
+    """The benchmark's load: the largest power of two within the layout's 2^-20 capacity."""
+    capacity = _layout(bits).capacity()
+    return 1 << (capacity.bit_length() - 1)
+
+
+def member_events(member: str, bits: int) -> list[Any]:
+    """The member's own event stream, reproducible from its name and the table size."""
+    from node.query.contribution import EventKind, LoanEvent
+
+    rng = random.Random(f"{member}/{bits}")
+    count = applicants_for(bits)
+    events: list[Any] = []
+    for index in range(count):
+        if rng.random() >= 0.4:
+            continue
+        applicant = f"applicant-{index}"
+        for _ in range(rng.randint(1, 2)):
+            events.append(LoanEvent(EventKind.APPLICATION, applicant, TODAY - rng.randrange(40)))
+        if rng.random() < 0.5:
+            loan = f"{member}-{index}"
+            events.append(LoanEvent(EventKind.LOAN_OPENED, applicant, TODAY - 30, loan,
+                                    rng.randrange(10**5, 10**8)))
+            if rng.random() < 0.4:
+                events.append(LoanEvent(EventKind.AMOUNT_CHANGED, applicant, TODAY - 5, loan,
+                                        rng.randrange(0, 10**8)))
+            if rng.random() < 0.2:
+                events.append(LoanEvent(EventKind.LOAN_CLOSED, applicant, TODAY - 1, loan))
+    return events
+
+
+def _rss_peak() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+# ---- processes ---------------------------------------------------------------------------------
+
+def server_process(net_dir: str, org: str, role: str, peer_org: str, peer_address: str,
+                   bits: int, folder: str, epoch_seconds: float, conn: Connection) -> None:
+    from node.query.wiring import make_server
+
+    server = make_server(Path(net_dir), org, role, peer_org, peer_address, _layout(bits),
+                         Path(folder), _policy(), PASSPHRASE, epoch_seconds=epoch_seconds)
+    server.start()
+    conn.send(("port", server.port))
+    while conn.recv() == "cpu":
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        conn.send(("cpu", usage.ru_utime + usage.ru_stime))
+    server.stop(0)
+    conn.send(("rss", _rss_peak()))
+
+
+def member_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[str, str]],
+                   bits: int, conn: Connection) -> None:
+    from node.query.client import Member
+    from node.query.contribution import LoanBook
+    from node.query.wiring import make_client
+
+    layout = _layout(bits)
+    events = member_events(org, bits)
+    member = Member(LoanBook(SALT, layout))
+    started = time.perf_counter()
+    member.book.ingest_many(events)
+    ingest = time.perf_counter() - started
+    started = time.perf_counter()
+    contribution = member.prepare(TODAY, 1)
+    prepare = time.perf_counter() - started
+    client = make_client(Path(net_dir), org, servers, SALT, layout, PASSPHRASE, timeout=120)
+    started = time.perf_counter()
+    client.contribute(contribution)
+    upload = time.perf_counter() - started
+    client.close()
+    conn.send({"org": org, "events": len(events), "ingest": ingest, "prepare": prepare,
+               "upload": upload, "done_at": time.time()})
+
+
+def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[str, str]],
+                 bits: int, rate: float, threads: int, seconds: float, conn: Connection) -> None:
+    from node.query.wiring import make_client
+
+    layout = _layout(bits)
+    client = make_client(Path(net_dir), org, servers, SALT, layout, PASSPHRASE, timeout=30)
+    client.refresh_epoch()
+    count = applicants_for(bits)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    conn.send("ready")
+    start_at = conn.recv()
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    interval = threads / rate
+
+    def worker(index: int) -> None:
+        rng = random.Random(f"{org}/{index}")
+        due = start_at + index * interval / threads
+        while True:
+            now = time.time()
+            if now < due:
+                time.sleep(due - now)
+            if due >= start_at + seconds:
+                return
+            began = time.perf_counter()
+            try:
+                client.lookup(f"applicant-{rng.randrange(count)}", PURPOSE, CONSENT)
+                with lock:
+                    latencies.append(time.perf_counter() - began)
+            except Exception as exc:
+                with lock:
+                    errors.append(type(exc).__name__ + ": " + str(exc)[:120])
+            due += interval
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    finished = time.time()
+    client.close()
+    conn.send({"latencies": latencies, "errors": errors, "finished": finished,
+               "cpu": resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu_before})
+
+
+# ---- scenario ----------------------------------------------------------------------------------
+
+def _spawn(ctx: Any, target: Any, *args: Any) -> tuple[Any, Connection]:
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=target, args=(*args, child), daemon=True)
+    process.start()
+    return process, parent
+
+
+def plaintext_baselines(bits: int) -> dict[str, float]:
+    """The plaintext lookup (sum of all members' vectors, 16 slots read, purity checked) and
+    one XOR pass over a table-sized array, timed here."""
+    from node.query import record
+    from node.query.contribution import LoanBook
+    from node.query.layout import hash_applicant
+
+    layout = _layout(bits)
+    total = np.zeros((layout.slots, 2), dtype=np.uint64)
+    books = []
+    for org in MEMBERS:
+        book = LoanBook(SALT, layout)
+        book.ingest_many(member_events(org, bits))
+        total += book.vector(book.aggregates(TODAY))
+        books.append(book)
+    rng = random.Random(1)
+    count = applicants_for(bits)
+    started = time.perf_counter()
+    lookups = 2000
+    for _ in range(lookups):
+        slots, tag = layout.slots_of(hash_applicant(SALT, f"applicant-{rng.randrange(count)}"))
+        values = total[slots]
+        next((v for v in values if record.is_pure(v, tag)), None)
+    plain = (time.perf_counter() - started) / lookups
+    scan = []
+    for _ in range(5):
+        started = time.perf_counter()
+        np.bitwise_xor.reduce(total.reshape(-1))
+        scan.append(time.perf_counter() - started)
+    expected: dict[str, Any] = {}
+    records = [book.aggregates(TODAY) for book in books]
+    for index in rng.sample(range(count), 40):
+        applicant = f"applicant-{index}"
+        sums: dict[str, int] = {}
+        for book, held in zip(books, records, strict=True):
+            agg = held.get(book.key(applicant))
+            if agg is not None:
+                for name, value in agg.as_dict().items():
+                    sums[name] = sums.get(name, 0) + value
+        expected[applicant] = sums
+    return {"plain_s": plain, "scan_s": min(scan), "table_bytes": total.nbytes,
+            "expected": expected}  # type: ignore[dict-item]
+
+
+def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float,
+             epoch_seconds: float, clients: int, threads: int) -> dict[str, Any]:
+    from node.query.wiring import make_client
+
+    folder = Path(tempfile.mkdtemp(prefix=f"bench-query-{bits}-"))
+    b_proc, b_conn = _spawn(ctx, server_process, str(net_dir), SERVER_B, "b", SERVER_A, "", bits,
+                            str(folder / "b"), epoch_seconds)
+    b_port = b_conn.recv()[1]
+    a_proc, a_conn = _spawn(ctx, server_process, str(net_dir), SERVER_A, "a", SERVER_B,
+                            f"127.0.0.1:{b_port}", bits, str(folder / "a"), epoch_seconds)
+    a_port = a_conn.recv()[1]
+    servers = ((SERVER_A, f"127.0.0.1:{a_port}"), (SERVER_B, f"127.0.0.1:{b_port}"))
+    out: dict[str, Any] = {"bits": bits, "applicants": applicants_for(bits)}
+    try:
+        members = [_spawn(ctx, member_process, str(net_dir), org, servers, bits)
+                   for org in MEMBERS]
+        reports = [conn.recv() for _, conn in members]
+        for process, _ in members:
+            process.join()
+        out["members"] = reports
+        last_done = max(r["done_at"] for r in reports)
+        watcher = make_client(net_dir, "platform", servers, SALT, _layout(bits), PASSPHRASE,
+                              timeout=60)
+        while True:
+            try:
+                _, _, versions = watcher.refresh_epoch()
+                if len(versions) == len(MEMBERS):
+                    break
+            except Exception:
+                pass
+            time.sleep(0.2)
+        out["visible_after"] = time.time() - last_done
+        out["formed_in"] = watcher.formed_in
+        baselines = plaintext_baselines(bits)
+        out.update({k: v for k, v in baselines.items() if k != "expected"})
+        wrong = 0
+        for applicant, sums in baselines["expected"].items():
+            got = watcher.lookup(applicant, PURPOSE, CONSENT).aggregates.as_dict()
+            want = {name: sums.get(name, 0) for name in got}
+            wrong += got != want
+        out["checked"], out["wrong"] = len(baselines["expected"]), wrong
+        watcher.close()
+        loads = [_spawn(ctx, load_process, str(net_dir), MEMBERS[2 + i % 3], servers, bits,
+                        rate / clients, threads, seconds) for i in range(clients)]
+        for _, conn in loads:
+            conn.recv()
+        cpu_before = []
+        for conn in (a_conn, b_conn):
+            conn.send("cpu")
+            cpu_before.append(conn.recv()[1])
+        start_at = time.time() + 1.0
+        for _, conn in loads:
+            conn.send(start_at)
+        results = [conn.recv() for _, conn in loads]
+        server_cpu = []
+        for conn, before in zip((a_conn, b_conn), cpu_before, strict=True):
+            conn.send("cpu")
+            server_cpu.append(conn.recv()[1] - before)
+        latencies = sorted(x for r in results for x in r["latencies"])
+        errors = [e for r in results for e in r["errors"]]
+        elapsed = max(r["finished"] for r in results) - start_at
+        out.update(
+            target_rate=rate, lookups=len(latencies), errors=len(errors),
+            error_sample=errors[:3], rate=len(latencies) / elapsed,
+            p50=statistics.median(latencies) if latencies else float("nan"),
+            p99=latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
+            client_cpu_per_lookup=sum(r["cpu"] for r in results) / max(len(latencies), 1),
+            server_cpu_per_lookup=[c / max(len(latencies), 1) for c in server_cpu])
+    finally:
+        for conn in (a_conn, b_conn):
+            conn.send("stop")
+        out["rss_a"] = a_conn.recv()[1]
+        out["rss_b"] = b_conn.recv()[1]
+        for process in (a_proc, b_proc):
+            process.join(timeout=30)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bits", type=int, nargs="+", default=[20, 22])
+    parser.add_argument("--rates", type=float, nargs="+", default=[200.0, 100.0],
+                        help="target lookups/s, one per table size")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--epoch-seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per client process")
+    args = parser.parse_args()
+    os.environ["ALLIANCE_PASSPHRASE"] = PASSPHRASE.decode()
+    from alliance.network_init import init_network
+
+    ctx = mp.get_context("spawn")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
+        net_dir = Path(tmp) / "net"
+        init_network(net_dir, list(MEMBERS), [], PASSPHRASE)
+        for bits, rate in zip(args.bits, args.rates, strict=False):
+            rows.append(scenario(ctx, net_dir, bits, rate, args.seconds, args.epoch_seconds,
+                                 args.clients, args.threads))
+    print(f"multi-lender query: 2 servers + {args.clients} client processes x {args.threads} "
+          f"threads, gRPC + mutual TLS on loopback, 5 members, load {os.getloadavg()[0]:.1f}")
+    for r in rows:
+        events = sum(m["events"] for m in r["members"])
+        ingest = max(m["ingest"] for m in r["members"])
+        print(f"\n2^{r['bits']} slots ({r['table_bytes'] / 2**20:.0f} MiB), "
+              f"{r['applicants']:,} applicants, {events:,} events from 5 members")
+        print(f"  ingestion: {events / ingest:,.0f} events/s into the loan books (5 in "
+              f"parallel; slowest {ingest:.2f} s); build+share "
+              f"{max(m['prepare'] for m in r['members']):.2f} s, upload "
+              f"{max(m['upload'] for m in r['members']):.2f} s per member")
+        print(f"  visible to lookups {r['visible_after']:.1f} s after the last upload "
+              f"(epoch interval {args.epoch_seconds:.0f} s; forming an epoch took "
+              f"{r['formed_in']:.1f} s)")
+        print(f"  correctness: {r['checked']} sampled applicants, {r['wrong']} wrong")
+        print(f"  {'':34}{'lookups/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+        print(f"  {'secure, target ' + format(r['target_rate'], '.0f') + '/s':34}"
+              f"{r['rate']:>10.1f}{r['p50'] * 1e3:>9.1f}{r['p99'] * 1e3:>9.1f}"
+              f"   ({r['lookups']} done, {r['errors']} errors)")
+        print(f"  {'plaintext lookup (floor)':34}{1 / r['plain_s']:>10.0f}"
+              f"{r['plain_s'] * 1e3:>9.3f}")
+        print(f"  {'one XOR pass over the table':34}{1 / r['scan_s']:>10.0f}"
+              f"{r['scan_s'] * 1e3:>9.2f}   (memory-bandwidth bound per server core)")
+        cpu_a, cpu_b = r["server_cpu_per_lookup"]
+        print(f"  CPU per lookup: client {r['client_cpu_per_lookup'] * 1e3:.1f} ms, server A "
+              f"{cpu_a * 1e3:.1f} ms, B {cpu_b * 1e3:.1f} ms; server peak RSS A "
+              f"{r['rss_a'] / 2**20:.0f} MiB, B {r['rss_b'] / 2**20:.0f} MiB")
+        if r["error_sample"]:
+            print(f"  errors: {r['error_sample']}")
+
+
+if __name__ == "__main__":
+    main()

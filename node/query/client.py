@@ -1,0 +1,267 @@
+"""The asker's and the contributor's side: ask both servers, reconstruct, exclude the own record.
+
+`QueryClient.lookup(applicant_id, purpose, consent_hash)`:
+1. the common epoch: the newest one both servers hold with the same table digest (cached, and
+   asked again when a server no longer holds it);
+2. for each part of the layout a DPF key pair for the applicant's slot, and for each server the
+   applicant's mask-block point blinded with a fresh scalar;
+3. one signed request to each server, concurrently; both answers must name the same epoch and
+   table digest (else no answer: EpochUnavailable);
+4. D at each slot = XOR of the two answers; the slot's record = D - mask_A - mask_B (mod 2^64);
+   the first *pure* slot gives the aggregates (none pure: QueryAmbiguous, never a guess);
+5. "other members only": the asker's own record in that epoch's version of its contribution
+   (`Member.contributed`) is subtracted.
+
+A server that is down, refuses or answers garbage makes the lookup fail with that server named;
+no answer is ever reconstructed from one server alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import numpy as np
+
+from alliance.identity import Identity
+from alliance.signing import Signer
+from node.query import dpf, masks, record
+from node.query.contribution import Contribution, LoanBook
+from node.query.errors import (
+    EpochUnavailable,
+    ProtocolError,
+    QueryAmbiguous,
+    QueryError,
+    QueryRefused,
+    ServerUnavailable,
+)
+from node.query.layout import Layout, hash_applicant
+from node.query.record import LANES, RECORD_BYTES, Aggregates
+from node.query.server import CHUNK_BYTES, GRPC_OPTIONS
+from node.query.wire import SERVICE, LookupRequest, body_digest, decode, encode
+
+DEFAULT_TIMEOUT = 10.0
+EPOCH_REFRESH_SECONDS = 5.0
+"""A lookup asks the servers for their newest common epoch again when the cached one is older:
+new contributions become visible within this much of the epoch being formed."""
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """A query server: the org running it, where it listens, the TLS CA of its certificate."""
+
+    name: str
+    address: str
+    root_certs: bytes
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    aggregates: Aggregates
+    epoch: int
+    part: int
+    """Which part's slot was pure (diagnostics)."""
+
+
+class Member:
+    """A member's contributions as it sent them: what to exclude from its own lookups."""
+
+    def __init__(self, book: LoanBook) -> None:
+        self.book = book
+        self._sent: dict[int, dict[bytes, Aggregates]] = {}
+
+    def prepare(self, today: int, version: int) -> Contribution:
+        records = self.book.aggregates(today)
+        self._sent[version] = records
+        for old in sorted(self._sent)[:-4]:
+            del self._sent[old]
+        return self.book.share(self.book.vector(records), version)
+
+    def contributed(self, version: int | None, hashed: bytes) -> Aggregates | None:
+        if version is None:
+            return None
+        if version not in self._sent:
+            raise QueryError(f"this node no longer remembers its contribution version {version}")
+        return self._sent[version].get(hashed)
+
+
+def _refusal(server: ServerAddress, exc: grpc.RpcError) -> QueryError:
+    code = exc.code() if hasattr(exc, "code") else None
+    details = (exc.details() if hasattr(exc, "details") else "") or str(exc)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                grpc.StatusCode.CANCELLED):
+        return ServerUnavailable(
+            f"query server {server.name} at {server.address} did not answer ({code.name}: "
+            f"{details}); no answer without both servers - try again later or ask "
+            f"{server.name} to check its node")
+    reason, _, message = details.partition(": ")
+    if code == grpc.StatusCode.FAILED_PRECONDITION and reason == "epoch_unavailable":
+        return EpochUnavailable(f"{server.name}: {message}")
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return ProtocolError(f"{server.name} rejected the request: {details}")
+    if code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+        return QueryError(f"query server {server.name} failed: {details}; no answer was "
+                          "reconstructed - try again, or ask its operator to check its log")
+    if message:
+        return QueryRefused(reason, f"{server.name} refused: {message}")
+    return QueryRefused("refused", f"{server.name} refused ({code}): {details}")
+
+
+class QueryClient:
+    """One member's connection to the two query servers (A first, then B)."""
+
+    def __init__(
+        self, org: str, identity: Identity, signer: Signer, tls_cert_chain: bytes,
+        tls_private_key: bytes, servers: tuple[ServerAddress, ServerAddress], salt: bytes,
+        layout: Layout, *, timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.org, self.identity, self.signer = org, identity, signer
+        self.servers = servers
+        self.salt, self.layout, self.timeout = salt, layout, timeout
+        self._channels = [
+            grpc.secure_channel(s.address, grpc.ssl_channel_credentials(
+                root_certificates=s.root_certs, private_key=tls_private_key,
+                certificate_chain=tls_cert_chain), options=GRPC_OPTIONS)
+            for s in servers
+        ]
+        self._epoch: tuple[int, str, dict[str, int]] | None = None
+        self._epoch_read_at = 0.0
+        self.formed_in = 0.0
+        """How long server A took to form the current epoch (from Status)."""
+
+    def close(self) -> None:
+        for channel in self._channels:
+            channel.close()
+
+    def __enter__(self) -> QueryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, index: int, method: str, message: bytes) -> Future[Any]:
+        stub = self._channels[index].unary_unary(f"/{SERVICE}/{method}")
+        return stub.future(message, timeout=self.timeout)
+
+    def _result(self, index: int, future: Future[Any]) -> bytes:
+        try:
+            return bytes(future.result())
+        except grpc.RpcError as exc:
+            raise _refusal(self.servers[index], exc) from exc
+
+    # ---- epochs -------------------------------------------------------------------------------
+
+    def refresh_epoch(self) -> tuple[int, str, dict[str, int]]:
+        """The newest epoch both servers hold with the same table digest."""
+        futures = [self._call(i, "Status", encode({})) for i in (0, 1)]
+        statuses = [decode(self._result(i, f))[0] for i, f in enumerate(futures)]
+        for status in statuses:
+            if (status.get("table_bits"), status.get("subtables")) != (
+                    self.layout.table_bits, self.layout.subtables):
+                raise ProtocolError(f"{status.get('server')} serves another table layout")
+        held = [{e["epoch"]: e for e in s["epochs"]} for s in statuses]
+        common = sorted(set(held[0]) & set(held[1]), reverse=True)
+        for number in common:
+            a, b = held[0][number], held[1][number]
+            if a["digest"] == b["digest"]:
+                self._epoch = (number, a["digest"], dict(a.get("versions", {})))
+                self._epoch_read_at = time.monotonic()
+                self.formed_in = int(a.get("formed_in_ms", 0)) / 1000
+                return self._epoch
+        raise EpochUnavailable(
+            f"the query servers hold no common table yet ({self.servers[0].name}: "
+            f"{sorted(held[0])}, {self.servers[1].name}: {sorted(held[1])}); the first one "
+            "forms within an epoch of both servers running - try again shortly")
+
+    # ---- lookup -------------------------------------------------------------------------------
+
+    def lookup(self, applicant_id: str, purpose: str, consent_hash: str,
+               member: Member | None = None) -> LookupResult:
+        """Aggregates over the *other* members for one applicant (see module doc)."""
+        if (self._epoch is None
+                or time.monotonic() - self._epoch_read_at > EPOCH_REFRESH_SECONDS):
+            self.refresh_epoch()
+        try:
+            return self._lookup(applicant_id, purpose, consent_hash, member)
+        except EpochUnavailable:
+            self.refresh_epoch()
+            return self._lookup(applicant_id, purpose, consent_hash, member)
+
+    def _lookup(self, applicant_id: str, purpose: str, consent_hash: str,
+                member: Member | None) -> LookupResult:
+        assert self._epoch is not None
+        number, digest, versions = self._epoch
+        layout = self.layout
+        hashed = hash_applicant(self.salt, applicant_id)
+        positions, tag = layout.locate(hashed)
+        pairs = dpf.generate_many(
+            [dpf.point_for_position(p, layout.part_bits) for p in positions], layout.part_bits)
+        keys = [[pair[side].to_bytes() for pair in pairs] for side in (0, 1)]
+        block = masks.block_point(positions[0] >> dpf.LEAF_BITS)
+        blinds = [masks.blind(block) for _ in (0, 1)]
+        futures = []
+        for side in (0, 1):
+            body = b"".join(keys[side]) + blinds[side][1]
+            request = LookupRequest(
+                server=self.servers[side].name, epoch=number, asker=self.org,
+                msp_id=self.identity.msp_id, purpose=purpose, consent_hash=consent_hash,
+                nonce=os.urandom(16).hex(), issued_at=int(time.time()),
+                body_digest=body_digest(body))
+            signature = self.signer.sign(request.digest())
+            header = {"request": request.fields(),
+                      "signature": base64.b64encode(signature).decode(),
+                      "certificate": self.identity.certificate.decode()}
+            futures.append(self._call(side, "Lookup", encode(header, body)))
+        replies = [self._result(side, f) for side, f in enumerate(futures)]
+        parts = layout.subtables
+        shares, evaluated = [], []
+        for side, reply in enumerate(replies):
+            header, body = decode(reply)
+            if header.get("epoch") != number or header.get("digest") != digest:
+                raise EpochUnavailable(f"{self.servers[side].name} answered on another table")
+            if len(body) != parts * RECORD_BYTES + masks.POINT_BYTES:
+                raise ProtocolError(f"{self.servers[side].name} sent an answer of the wrong size")
+            shares.append(np.frombuffer(body[:parts * RECORD_BYTES],
+                                        dtype=np.uint64).reshape(parts, LANES))
+            evaluated.append(body[parts * RECORD_BYTES:])
+        offsets = [p & (dpf.LEAF_POINTS - 1) for p in positions]
+        values = (shares[0] ^ shares[1]) \
+            - masks.slot_masks(blinds[0][0], evaluated[0], offsets) \
+            - masks.slot_masks(blinds[1][0], evaluated[1], offsets)
+        for part in range(parts):
+            if record.is_pure(values[part], tag):
+                result = record.aggregates(values[part])
+                own = member.contributed(versions.get(self.org), hashed) if member else None
+                if own is not None:
+                    result = result.minus(own)
+                return LookupResult(result, number, part)
+        raise QueryAmbiguous(
+            f"every one of the {parts} slots of this applicant is shared with other applicants "
+            f"(probability {layout.miss_probability(layout.capacity()):.1e} at the layout's "
+            "capacity); no answer is given rather than a wrong one")
+
+    # ---- contributing -------------------------------------------------------------------------
+
+    def contribute(self, contribution: Contribution) -> None:
+        """Send one interval's shares: the masked vector to A, the seed to B (both or error)."""
+        raw = memoryview(np.ascontiguousarray(contribution.masked)).cast("B")
+        header = {"member": self.org, "version": contribution.version}
+
+        def chunks() -> Iterator[bytes]:
+            yield encode(header, bytes(raw[:CHUNK_BYTES]))
+            for start in range(CHUNK_BYTES, len(raw), CHUNK_BYTES):
+                yield bytes(raw[start:start + CHUNK_BYTES])
+
+        stub_a = self._channels[0].stream_unary(f"/{SERVICE}/Contribute")
+        stub_b = self._channels[1].stream_unary(f"/{SERVICE}/Contribute")
+        future_b = stub_b.future(iter([encode(header, contribution.seed)]),
+                                 timeout=self.timeout * 6)
+        future_a = stub_a.future(chunks(), timeout=self.timeout * 6)
+        for index, future in ((0, future_a), (1, future_b)):
+            self._result(index, future)

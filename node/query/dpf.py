@@ -1,0 +1,239 @@
+"""Two-party distributed point function (Boyle-Gilboa-Ishai 2016, tree DPF with early termination).
+
+`generate(alpha, n)` gives two keys whose full-domain evaluations XOR to the unit vector at
+`alpha` over a domain of 2^n points; each key alone is pseudorandom (a fresh root seed, the same
+correction words in both) and the two keys have the same size and format whatever `alpha` is.
+
+- PRG: fixed-key AES in the Matyas-Meyer-Oseas form, G(s) = AES_k(s) XOR s, with one public key
+  for the left child, one for the right child and a third one for the leaf conversion (taking the
+  leaf seed itself as output would leak its low control bit, hence low bits of the index).
+- Early termination: the tree stops 7 levels above the leaves; each leaf seed converts to 128
+  output bits, corrected by the final correction word.
+- Layout: evaluation expands a whole level at once with children stored [all left | all right],
+  so after the last level leaf number i holds the path bit-reversed (first level's bit lowest).
+  `point_for_position(p, n)` gives the alpha whose output lands at array position p, so callers
+  index their tables by position and never permute them.
+- Output: `evaluate_full` returns packed bits, uint64 words (word w, bit j = position 64w + j).
+
+Pure apart from AES (the `cryptography` package, ECB over whole levels).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from node.query.errors import ProtocolError
+
+LEAF_BITS = 7
+LEAF_POINTS = 1 << LEAF_BITS
+MIN_DOMAIN_BITS = LEAF_BITS
+MAX_DOMAIN_BITS = 32
+_VERSION = 1
+
+
+def _fixed_key(label: bytes) -> bytes:
+    return hashlib.sha256(b"alliance/query/dpf/" + label).digest()[:16]
+
+
+class _FixedAes:
+    """AES-128 under a public key, applied to many 16-byte blocks at once (MMO: AES(x) XOR x).
+    One ECB encryptor per thread: an encryptor object must not be used by two threads at once."""
+
+    def __init__(self, label: bytes) -> None:
+        self._key = _fixed_key(label)
+        self._local = threading.local()
+
+    def mmo(self, blocks: np.ndarray) -> np.ndarray:
+        """AES(x) XOR x for every 16-byte row of `blocks` (uint8, shape (..., 16))."""
+        enc = getattr(self._local, "enc", None)
+        if enc is None:
+            enc = self._local.enc = Cipher(algorithms.AES(self._key), modes.ECB()).encryptor()
+        flat = np.ascontiguousarray(blocks, dtype=np.uint8)
+        # update_into a buffer of ours (update() would copy through bytes objects: 10x slower)
+        out = np.empty(flat.size + 16, dtype=np.uint8)
+        enc.update_into(flat.reshape(-1), out)
+        result = out[:flat.size].reshape(flat.shape)
+        result ^= flat
+        return result
+
+
+_LEFT = _FixedAes(b"left")
+_RIGHT = _FixedAes(b"right")
+_CONVERT = _FixedAes(b"convert")
+
+
+def _expand(seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Children of `seeds` (..., 16): left seeds, left control bits, right seeds, right bits."""
+    left = _LEFT.mmo(seeds)
+    right = _RIGHT.mmo(seeds)
+    t_left = left[..., 0] & 1
+    t_right = right[..., 0] & 1
+    left[..., 0] &= 0xFE
+    right[..., 0] &= 0xFE
+    return left, t_left, right, t_right
+
+
+def _unit(j: int) -> np.ndarray:
+    out = np.zeros(16, dtype=np.uint8)
+    out[j >> 3] = 1 << (j & 7)
+    return out
+
+
+@dataclass(frozen=True)
+class DpfKey:
+    """One party's key: its root seed, and the correction words both keys share."""
+
+    domain_bits: int
+    party: int
+    seed: bytes
+    cw_seeds: np.ndarray  # (levels, 16) uint8
+    cw_bits: np.ndarray  # (levels, 2) uint8: left and right control-bit corrections
+    cw_leaf: bytes
+
+    @property
+    def levels(self) -> int:
+        return self.domain_bits - LEAF_BITS
+
+    def to_bytes(self) -> bytes:
+        bits = np.packbits(self.cw_bits.reshape(-1), bitorder="little").tobytes()
+        return (struct.pack("BBB", _VERSION, self.domain_bits, self.party) + self.seed
+                + self.cw_seeds.tobytes() + bits + self.cw_leaf)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, domain_bits: int | None = None) -> DpfKey:
+        """Parse a key; ProtocolError naming what is wrong if it is malformed."""
+        if len(data) < 3:
+            raise ProtocolError("DPF key too short")
+        version, n, party = struct.unpack_from("BBB", data)
+        if version != _VERSION:
+            raise ProtocolError(f"DPF key version {version} is not {_VERSION}")
+        if not MIN_DOMAIN_BITS <= n <= MAX_DOMAIN_BITS or party not in (0, 1):
+            raise ProtocolError(f"DPF key for domain 2^{n}, party {party} is out of range")
+        if domain_bits is not None and n != domain_bits:
+            raise ProtocolError(f"DPF key is for a domain of 2^{n}, expected 2^{domain_bits}")
+        levels = n - LEAF_BITS
+        nbits = (2 * levels + 7) // 8
+        if len(data) != key_size(n):
+            raise ProtocolError(f"DPF key for 2^{n} must be {key_size(n)} bytes, got {len(data)}")
+        pos = 3
+        seed = data[pos:pos + 16]
+        pos += 16
+        cw_seeds = np.frombuffer(data[pos:pos + 16 * levels], dtype=np.uint8).reshape(levels, 16)
+        pos += 16 * levels
+        bits = np.unpackbits(np.frombuffer(data[pos:pos + nbits], dtype=np.uint8),
+                             bitorder="little")[:2 * levels].reshape(levels, 2)
+        pos += nbits
+        return cls(n, party, seed, cw_seeds, bits, data[pos:pos + 16])
+
+
+def key_size(domain_bits: int) -> int:
+    """Bytes of a serialized key for a domain of 2^domain_bits (the same for every point)."""
+    levels = domain_bits - LEAF_BITS
+    return 3 + 16 + 16 * levels + (2 * levels + 7) // 8 + 16
+
+
+def _bit_reverse(value: int, bits: int) -> int:
+    out = 0
+    for _ in range(bits):
+        out = (out << 1) | (value & 1)
+        value >>= 1
+    return out
+
+
+def point_for_position(position: int, domain_bits: int) -> int:
+    """The alpha whose evaluation output lands at array position `position` (see module doc)."""
+    if not 0 <= position < 1 << domain_bits:
+        raise ProtocolError(f"position {position} outside a domain of 2^{domain_bits}")
+    levels = domain_bits - LEAF_BITS
+    leaf = position >> LEAF_BITS
+    return (_bit_reverse(leaf, levels) << LEAF_BITS) | (position & (LEAF_POINTS - 1))
+
+
+def generate(alpha: int, domain_bits: int, rng: bytes | None = None) -> tuple[DpfKey, DpfKey]:
+    """Two keys for the point function 1 at `alpha` over 2^domain_bits points (XOR output)."""
+    return generate_many([alpha], domain_bits, rng)[0]
+
+
+def generate_many(alphas: list[int], domain_bits: int,
+                  rng: bytes | None = None) -> list[tuple[DpfKey, DpfKey]]:
+    """Key pairs for several points of the same domain, generated together (one AES pass per
+    level for all of them); `rng` (32 bytes per point) only for tests."""
+    if not MIN_DOMAIN_BITS <= domain_bits <= MAX_DOMAIN_BITS:
+        raise ProtocolError(f"domain must be 2^{MIN_DOMAIN_BITS}..2^{MAX_DOMAIN_BITS} points")
+    if any(not 0 <= a < 1 << domain_bits for a in alphas):
+        raise ProtocolError(f"a point lies outside a domain of 2^{domain_bits}")
+    count = len(alphas)
+    levels = domain_bits - LEAF_BITS
+    roots = rng if rng is not None else os.urandom(32 * count)
+    if len(roots) != 32 * count:
+        raise ProtocolError("rng must give 32 bytes per point")
+    s = np.frombuffer(roots, dtype=np.uint8).reshape(count, 2, 16).copy()
+    s[..., 0] &= 0xFE  # evaluation clears the control-bit position of every seed
+    root_seeds = s.copy()
+    t = np.zeros((count, 2), dtype=np.uint8)
+    t[:, 1] = 1
+    points = np.array(alphas, dtype=np.uint64)
+    cw_seeds = np.zeros((count, levels, 16), dtype=np.uint8)
+    cw_bits = np.zeros((count, levels, 2), dtype=np.uint8)
+    for level in range(levels):
+        bit = ((points >> np.uint64(domain_bits - 1 - level)) & np.uint64(1)).astype(np.uint8)
+        left, t_left, right, t_right = _expand(s)
+        right_kept = bit.astype(bool)
+        keep = np.where(right_kept[:, None, None], right, left)
+        lose = np.where(right_kept[:, None, None], left, right)
+        t_keep = np.where(right_kept[:, None], t_right, t_left)
+        scw = lose[:, 0] ^ lose[:, 1]
+        tl = t_left[:, 0] ^ t_left[:, 1] ^ bit ^ 1
+        tr = t_right[:, 0] ^ t_right[:, 1] ^ bit
+        cw_seeds[:, level] = scw
+        cw_bits[:, level, 0] = tl
+        cw_bits[:, level, 1] = tr
+        tcw_keep = np.where(right_kept, tr, tl)
+        s = keep ^ (t[..., None] * scw[:, None, :])
+        t = t_keep ^ (t & tcw_keep[:, None])
+    converted = _CONVERT.mmo(s)
+    units = np.stack([_unit(a & (LEAF_POINTS - 1)) for a in alphas])
+    cw_leaf = converted[:, 0] ^ converted[:, 1] ^ units
+    return [
+        tuple(DpfKey(domain_bits, b, root_seeds[i, b].tobytes(), cw_seeds[i], cw_bits[i],
+                     cw_leaf[i].tobytes()) for b in (0, 1))  # type: ignore[misc]
+        for i in range(count)
+    ]
+
+
+def evaluate_full(keys: list[DpfKey]) -> np.ndarray:
+    """Full-domain evaluation of several keys of the same domain at once.
+
+    Returns uint64 words of shape (len(keys), 2^n / 64): bit j of word w is the output at array
+    position 64w + j. One AES pass per tree level covers every key.
+    """
+    if not keys:
+        raise ProtocolError("no DPF key to evaluate")
+    n = keys[0].domain_bits
+    if any(k.domain_bits != n for k in keys):
+        raise ProtocolError("keys of different domains cannot be evaluated together")
+    count = len(keys)
+    seeds = np.stack([np.frombuffer(k.seed, dtype=np.uint8) for k in keys])[:, None, :].copy()
+    seeds[..., 0] &= 0xFE
+    t = np.array([k.party for k in keys], dtype=np.uint8)[:, None]
+    cw_seeds = np.stack([k.cw_seeds for k in keys])  # (K, levels, 16)
+    cw_bits = np.stack([k.cw_bits for k in keys])  # (K, levels, 2)
+    for level in range(n - LEAF_BITS):
+        left, t_left, right, t_right = _expand(seeds)
+        corr = t[..., None] * cw_seeds[:, level][:, None, :]
+        left ^= corr
+        right ^= corr
+        t_left ^= t & cw_bits[:, level, 0][:, None]
+        t_right ^= t & cw_bits[:, level, 1][:, None]
+        seeds = np.concatenate([left, right], axis=1)
+        t = np.concatenate([t_left, t_right], axis=1)
+    leaf_cw = np.stack([np.frombuffer(k.cw_leaf, dtype=np.uint8) for k in keys])
+    out = _CONVERT.mmo(seeds) ^ (t[..., None] * leaf_cw[:, None, :])
+    return np.ascontiguousarray(out).view(np.uint64).reshape(count, -1)

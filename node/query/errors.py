@@ -1,0 +1,47 @@
+"""Errors of the multi-lender query service (node/query/).
+
+    QueryError
+    ├── QueryRefused        the server refused the query: not a member, over quota, bad purpose,
+    │                       no consent hash, bad signature (carries a stable `code`)
+    ├── ServerUnavailable   a query server did not answer (down, TLS failure, deadline)
+    ├── EpochUnavailable    the servers hold no common table epoch yet (or it rolled over)
+    ├── QueryAmbiguous      every hash position of the applicant is shared with another applicant
+    │                       (the layout's stated error event): no answer rather than a wrong one
+    ├── ContributionError   a member's contribution was malformed or refused
+    └── ProtocolError       a malformed message, key or answer (names what was wrong)
+"""
+
+from __future__ import annotations
+
+
+class QueryError(Exception):
+    """Base of every error of the query service."""
+
+
+class QueryRefused(QueryError):
+    """A query server refused the query; `code` is stable (for CLIs and logs), the message says why
+    and what to do."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ServerUnavailable(QueryError):
+    """A query server could not be reached or did not answer in time."""
+
+
+class EpochUnavailable(QueryError):
+    """The two servers hold no common table epoch (not formed yet, or rolled over meanwhile)."""
+
+
+class QueryAmbiguous(QueryError):
+    """No hash position of the applicant is free of other applicants; the answer would be wrong."""
+
+
+class ContributionError(QueryError):
+    """A member's contribution is malformed, out of range, or was refused by a server."""
+
+
+class ProtocolError(QueryError):
+    """A malformed message, DPF key, point or answer."""

@@ -1,0 +1,113 @@
+"""Per-epoch table masks, and how an asker obtains the mask of one slot without revealing it.
+
+Why masks: the two servers hold additive shares T0, T1 of the table T, and a DPF lookup over a
+*shared* table cannot be answered by each server from its own share (the cross terms are
+missing). So each epoch the servers swap masked shares, T0 + R0 and T1 + R1, and both end up with
+the same table D = T + R0 + R1; server j knows R_j but not R_(1-j), so D tells it nothing about T.
+A lookup reads D at its slots by 2-server XOR PIR; the asker then removes R0 and R1 at those slots.
+
+R_j is fresh every epoch (a fixed mask would let a server see which slots changed). It is derived
+per mask block (slots b*128 .. b*128+127 of every part, which is where one applicant's slots all
+lie: layout.py) from an oblivious PRF: the block's seed is H(k_j · P_b), where
+P_b = hash-to-curve(b) on edwards25519 (prime-order subgroup) and k_j is server j's epoch key. The
+asker sends r · P_b for a random scalar r (a uniformly random group element, independent of b),
+the server returns k_j · (r · P_b), the asker multiplies by r^-1. Slot j of part i in the block
+has the mask AES_fixed(seed XOR (i·128 + j)) XOR (seed XOR (i·128 + j)). Learning a whole block's
+masks gives the asker nothing more: it still reads D only at the slots it queries (and each
+lookup is signed, logged and counted against its quota).
+
+Pure apart from libsodium (PyNaCl) and AES.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from nacl import bindings as sodium
+
+from node.query.dpf import LEAF_POINTS, _FixedAes
+from node.query.errors import ProtocolError
+from node.query.record import LANES, RECORD_BYTES
+
+POINT_BYTES = 32
+_MASK_HASH = _FixedAes(b"slot-mask")
+
+
+def _counters(parts: int) -> np.ndarray:
+    """(parts, 128, 16) uint8: the counter i*128 + j of slot j of part i, little-endian."""
+    out = np.zeros((parts * LEAF_POINTS, 16), dtype=np.uint8)
+    out[:, :4] = np.arange(parts * LEAF_POINTS, dtype="<u4").view(np.uint8).reshape(-1, 4)
+    return out.reshape(parts, LEAF_POINTS, 16)
+
+
+def block_point(block: int) -> bytes:
+    """P_b: block `block` hashed onto the prime-order subgroup of edwards25519."""
+    digest = hashlib.sha256(b"alliance/query/block/" + block.to_bytes(8, "little")).digest()
+    return sodium.crypto_core_ed25519_from_uniform(digest)
+
+
+def block_points(blocks: int) -> list[bytes]:
+    return [block_point(b) for b in range(blocks)]
+
+
+def new_epoch_key() -> bytes:
+    """A server's fresh scalar for one epoch."""
+    return sodium.crypto_core_ed25519_scalar_reduce(os.urandom(64))
+
+
+def _seed(shared_point: bytes) -> np.ndarray:
+    return np.frombuffer(hashlib.sha256(b"alliance/query/seed/" + shared_point).digest()[:16],
+                         dtype=np.uint8)
+
+
+def server_masks(key: bytes, points: list[bytes], parts: int) -> np.ndarray:
+    """R_j for the whole table in storage order (part, block, slot in block): uint64,
+    shape (parts * blocks * 128, LANES)."""
+    seeds = np.stack([_seed(sodium.crypto_scalarmult_ed25519_noclamp(key, p)) for p in points])
+    counters = _counters(parts)
+    out = np.empty((parts, len(points), LEAF_POINTS, LANES), dtype=np.uint64)
+    for part in range(parts):
+        inputs = seeds[:, None, :] ^ counters[part][None, :, :]
+        out[part] = _MASK_HASH.mmo(inputs).view(np.uint64).reshape(len(points), LEAF_POINTS,
+                                                                   LANES)
+    return out.reshape(-1, LANES)
+
+
+def blind(point: bytes) -> tuple[bytes, bytes]:
+    """(r, r · point): the scalar to keep, the element to send."""
+    r = sodium.crypto_core_ed25519_scalar_reduce(os.urandom(64))
+    return r, sodium.crypto_scalarmult_ed25519_noclamp(r, point)
+
+
+def evaluate(key: bytes, blinded: bytes) -> bytes:
+    """Server side: k · B, after checking B is a valid element of the prime-order subgroup."""
+    if len(blinded) != POINT_BYTES or not sodium.crypto_core_ed25519_is_valid_point(blinded):
+        raise ProtocolError("a blinded block point is not a valid edwards25519 group element")
+    return sodium.crypto_scalarmult_ed25519_noclamp(key, blinded)
+
+
+def slot_masks(r: bytes, evaluated: bytes, offsets: list[int]) -> np.ndarray:
+    """Asker side: the masks (uint64, (parts, LANES)) of slot offsets[i] of part i of the block."""
+    if len(evaluated) != POINT_BYTES or not sodium.crypto_core_ed25519_is_valid_point(evaluated):
+        raise ProtocolError("a server returned an invalid group element")
+    shared = sodium.crypto_scalarmult_ed25519_noclamp(
+        sodium.crypto_core_ed25519_scalar_invert(r), evaluated)
+    counters = _counters(len(offsets))[np.arange(len(offsets)), offsets]
+    return _MASK_HASH.mmo(_seed(shared)[None, :] ^ counters).view(np.uint64).reshape(-1, LANES)
+
+
+def prg_share(seed: bytes, slots: int) -> np.ndarray:
+    """The share a member gives server 1 as a seed: AES-CTR(seed) as (slots, LANES) uint64."""
+    if len(seed) != 16:
+        raise ProtocolError("a share seed must be 16 bytes")
+    enc = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor()
+    size = slots * RECORD_BYTES
+    out = np.empty(size + 16, dtype=np.uint8)
+    zeros = np.zeros(min(size, 1 << 20), dtype=np.uint8)
+    for start in range(0, size, len(zeros)):
+        chunk = zeros[:min(len(zeros), size - start)]
+        enc.update_into(chunk, out[start:start + len(chunk) + 16])
+    return out[:size].view(np.uint64).reshape(slots, LANES)

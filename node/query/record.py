@@ -1,0 +1,113 @@
+"""The per-applicant record: five aggregates and a purity check packed into 128 bits.
+
+A table slot holds the sum (mod 2^64 per lane) of the records every member contributed for the
+applicants hashed to it. Two uint64 lanes, fields from the most significant bits down:
+
+    lane 0:  tag (32) | contributors (10) | active_loans (11) | distinct_lenders (11)
+    lane 1:  outstanding_cents (40) | applications_7d (10) | applications_30d (14)
+
+Each contributing member adds `tag(applicant)` and 1 contributor. A slot is *pure* (holds this
+applicant alone, or nobody) when tag_sum == contributors * tag (mod 2^32): with 32-bit tags a slot
+shared with other applicants passes by accident with probability 2^-32.
+
+Sums never overflow a field as long as at most MAX_CONTRIBUTORS members contribute and each
+member's values are within MEMBER_CAPS; a member's node saturates its values at the caps
+(31 active loans, 15 applications a week, 255 a month, 2^34-1 cents ≈ 171 M per applicant and
+member) — far beyond what lending rules allow, and stated in the answer's documentation.
+Pure numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LANES = 2
+RECORD_BYTES = 8 * LANES
+MAX_CONTRIBUTORS = 64
+
+FIELDS = ("active_loans", "distinct_lenders", "outstanding_cents", "applications_7d",
+          "applications_30d")
+
+# (lane, shift, width)
+_LAYOUT = {
+    "tag": (0, 32, 32),
+    "contributors": (0, 22, 10),
+    "active_loans": (0, 11, 11),
+    "distinct_lenders": (0, 0, 11),
+    "outstanding_cents": (1, 24, 40),
+    "applications_7d": (1, 14, 10),
+    "applications_30d": (1, 0, 14),
+}
+
+MEMBER_CAPS = {
+    "active_loans": 31,
+    "distinct_lenders": 1,
+    "outstanding_cents": (1 << 34) - 1,
+    "applications_7d": 15,
+    "applications_30d": 255,
+}
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """What the asker learns about one applicant (other members only, after exclusion)."""
+
+    active_loans: int = 0
+    distinct_lenders: int = 0
+    outstanding_cents: int = 0
+    applications_7d: int = 0
+    applications_30d: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in FIELDS}
+
+    def minus(self, other: Aggregates) -> Aggregates:
+        return Aggregates(**{n: getattr(self, n) - getattr(other, n) for n in FIELDS})
+
+
+def saturate(values: Aggregates) -> Aggregates:
+    """A member's own values clamped to MEMBER_CAPS (and to zero below)."""
+    return Aggregates(**{n: min(max(getattr(values, n), 0), MEMBER_CAPS[n]) for n in FIELDS})
+
+
+def pack(tags: np.ndarray, fields: dict[str, np.ndarray]) -> np.ndarray:
+    """Records (uint64, shape (len, 2)) for members' applicants: `tags` (uint32) and each field's
+    values, already within MEMBER_CAPS; each record counts one contributor."""
+    count = len(tags)
+    out = np.zeros((count, LANES), dtype=np.uint64)
+    columns = dict(fields)
+    columns["tag"] = tags
+    columns["contributors"] = np.ones(count, dtype=np.uint64)
+    for name, (lane, shift, width) in _LAYOUT.items():
+        values = np.asarray(columns.get(name, np.zeros(count)), dtype=np.uint64)
+        if values.size and int(values.max()) >> width:
+            raise ValueError(f"{name} exceeds {width} bits")
+        out[:, lane] |= values << np.uint64(shift)
+    return out
+
+
+def field(records: np.ndarray, name: str) -> np.ndarray:
+    """One field of summed records (uint64, shape (..., 2))."""
+    lane, shift, width = _LAYOUT[name]
+    return (records[..., lane] >> np.uint64(shift)) & np.uint64((1 << width) - 1)
+
+
+def is_pure(record: np.ndarray, tag: int) -> bool:
+    """Does this summed slot hold only the applicant with `tag` (or nobody)?"""
+    total = int(field(record, "tag"))
+    contributors = int(field(record, "contributors"))
+    return total == (contributors * tag) & 0xFFFFFFFF
+
+
+def aggregates(record: np.ndarray) -> Aggregates:
+    """The aggregates of a pure slot."""
+    return Aggregates(**{n: int(field(record, n)) for n in FIELDS})
+
+
+def own_record(tag: int, own: Aggregates) -> np.ndarray:
+    """The record the asker itself contributed for an applicant (to subtract it)."""
+    own = saturate(own)
+    return pack(np.array([tag], dtype=np.uint32),
+                {n: np.array([getattr(own, n)]) for n in FIELDS})[0]

@@ -1,0 +1,524 @@
+"""A query server: gRPC with mutual TLS, members' contributions in, lookups answered, epochs formed.
+
+Two servers, A and B, run by two members named in the service's terms (non-collusion of those
+two is the trust assumption). Methods (service `alliance.query.v1.Query`, messages of wire.py):
+
+- Contribute (client stream): a member's shares for one interval: A takes C - S (the masked
+  vector, streamed in chunks), B takes the seed of S. Durable before acknowledged (store.py).
+- Versions, Epoch (server to server, only from the peer server's node certificate): A, the lead,
+  picks for every member the newest version both hold, streams T_A + R_A to B and receives
+  T_B + R_B; both now hold D = T + R_A + R_B for the new epoch (masks.py says why). Each keeps
+  the newest two epochs, so lookups in flight across a rollover still find theirs.
+- Status: the epochs a server holds (number and digest of D) and its layout.
+- Lookup: a signed request (wire.LookupRequest) with one DPF key per part of the layout and one
+  blinded mask-block point. The server checks the TLS identity, the signature (a certificate of the
+  asker's MSP, the same org as the TLS identity), the freshness and nonce, asks its `Authorizer`,
+  logs the query durably, then evaluates the keys over its parts (concurrent lookups are answered
+  in one batch per pass over the table) and the OPRF on the points. What it sees does not depend
+  on the applicant: keys and points are pseudorandom and of fixed size, and the work done is the
+  same full scan for every lookup.
+
+Refusals carry `code: message` in the gRPC status details (client.py maps them back).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+
+from alliance.canonical import canonical_json
+from alliance.identity import Identity
+from alliance.signing import Signer, verify
+from node.query import dpf, masks, table
+from node.query.authorize import Authorizer, PeriodSummary, QueryContext, summarize
+from node.query.errors import ContributionError, ProtocolError, QueryError, QueryRefused
+from node.query.layout import Layout
+from node.query.record import LANES, RECORD_BYTES
+from node.query.store import ServerStore
+from node.query.wire import FRESHNESS_SECONDS, SERVICE, LookupRequest, body_digest, decode, encode
+
+log = logging.getLogger("node.query.server")
+
+ROLES = ("a", "b")
+CHUNK_BYTES = 4 << 20
+MAX_MESSAGE = 8 << 20
+GRPC_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+]
+KEEP_EPOCHS = 2
+BATCH_MAX = 32
+
+OrgOfTls = Callable[[bytes], str]
+"""A client's TLS certificate (PEM) -> its org; raises to refuse (TlsOrgs.node_org_of)."""
+OrgOfSigner = Callable[[str, bytes], str]
+"""(MSP id, signing certificate PEM) -> org, after validating the certificate; raises to refuse."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The other server: its org, where it listens and the TLS CA its certificate chains to."""
+
+    org: str
+    address: str
+    root_certs: bytes
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    cert_chain: bytes
+    private_key: bytes
+    client_root_certs: bytes
+
+
+@dataclass
+class _Epoch:
+    number: int
+    key: bytes
+    cols: np.ndarray
+    digest: str
+    versions: dict[str, int]
+    formed_in: float = 0.0
+
+
+class _Refusal(Exception):
+    def __init__(self, status: grpc.StatusCode, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def day_of(at: float) -> int:
+    return int(at // 86400)
+
+
+class _Batcher:
+    """Answers concurrent lookups on the same epoch together: all their DPF keys evaluated in
+    one pass per tree level, then one pass over the table for the batch."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._pending: list[list[Any]] = []
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="query-batcher", daemon=True)
+        self._thread.start()
+
+    def submit(self, cols: np.ndarray, keys: list[dpf.DpfKey]) -> np.ndarray:
+        item: list[Any] = [cols, keys, None, threading.Event()]
+        with self._cv:
+            self._pending.append(item)
+            self._cv.notify()
+        item[3].wait()
+        if isinstance(item[2], BaseException):
+            raise item[2]
+        return item[2]
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._pending and not self._stopped:
+                    self._cv.wait()
+                if self._stopped:
+                    for item in self._pending:
+                        item[2] = ProtocolError("the server is stopping")
+                        item[3].set()
+                    return
+                cols = self._pending[0][0]
+                batch = [i for i in self._pending if i[0] is cols][:BATCH_MAX]
+                self._pending = [i for i in self._pending if not any(i is b for b in batch)]
+            try:
+                parts = len(batch[0][1])
+                selections = dpf.evaluate_full([k for i in batch for k in i[1]])
+                answers = table.answer(cols, selections.reshape(len(batch), parts, -1))
+                for item, out in zip(batch, answers, strict=True):
+                    item[2] = out
+            except Exception as exc:
+                for item in batch:
+                    item[2] = exc
+            for item in batch:
+                item[3].set()
+
+
+class QueryServer:
+    """One of the two query servers; `start()`, then `stop()`."""
+
+    def __init__(
+        self, name: str, role: str, layout: Layout, folder: Path, tls: ServerTls,
+        org_of_tls: OrgOfTls, org_of_signer: OrgOfSigner, authorizer: Authorizer, peer: Peer,
+        *, host: str = "127.0.0.1", port: int = 0, epoch_seconds: float = 30.0,
+        signer: Signer | None = None, clock: Callable[[], float] = time.time,
+    ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}")
+        self.name, self.role, self.layout = name, role, layout
+        self.party = ROLES.index(role)
+        self.store = ServerStore(Path(folder), layout.slots)
+        self.tls, self.peer = tls, peer
+        self.org_of_tls, self.org_of_signer = org_of_tls, org_of_signer
+        self.authorizer = authorizer
+        self.host, self.port = host, port
+        self.epoch_seconds = epoch_seconds
+        self.signer = signer
+        self.clock = clock
+        self._points = masks.block_points(layout.part_blocks)
+        self._epochs: dict[int, _Epoch] = {}
+        self._epoch_lock = threading.Lock()
+        self._form_lock = threading.Lock()
+        self._log_lock = threading.Lock()
+        self._batcher = _Batcher()
+        self._server: grpc.Server | None = None
+        self._stop = threading.Event()
+        self._loop: threading.Thread | None = None
+        self._peer_channel: grpc.Channel | None = None
+        self.last_epoch_error = ""
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> QueryServer:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=GRPC_OPTIONS)
+        handlers = {
+            "Status": grpc.unary_unary_rpc_method_handler(self._status),
+            "Lookup": grpc.unary_unary_rpc_method_handler(self._lookup),
+            "Contribute": grpc.stream_unary_rpc_method_handler(self._contribute),
+            "Versions": grpc.unary_unary_rpc_method_handler(self._versions),
+            "Epoch": grpc.stream_stream_rpc_method_handler(self._epoch),
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+        credentials = grpc.ssl_server_credentials(
+            [(self.tls.private_key, self.tls.cert_chain)],
+            root_certificates=self.tls.client_root_certs, require_client_auth=True)
+        port = server.add_secure_port(f"{self.host}:{self.port}", credentials)
+        if port == 0:
+            raise QueryError(f"cannot listen on {self.host}:{self.port}; is the port taken?")
+        self.port = port
+        server.start()
+        self._server = server
+        if self.role == "a":
+            self._loop = threading.Thread(target=self._epoch_loop, name="query-epochs",
+                                          daemon=True)
+            self._loop.start()
+        return self
+
+    def stop(self, grace: float = 1.0) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.stop(grace).wait()
+            self._server = None
+        self._batcher.stop()
+        if self._loop is not None:
+            self._loop.join(timeout=30)
+        if self._peer_channel is not None:
+            self._peer_channel.close()
+        self.store.close()
+
+    def wait(self) -> None:
+        if self._server is not None:
+            self._server.wait_for_termination()
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _client_org(self, context: grpc.ServicerContext) -> str:
+        certs = context.auth_context().get("x509_pem_cert") or []
+        if not certs:
+            raise _Refusal(grpc.StatusCode.UNAUTHENTICATED, "no_certificate",
+                           "no client certificate; the query service needs mutual TLS")
+        try:
+            return self.org_of_tls(certs[0])
+        except Exception as exc:
+            raise _Refusal(grpc.StatusCode.UNAUTHENTICATED, "unknown_certificate",
+                           f"the client certificate is not a member node's: {exc}") from exc
+
+    def _from_peer(self, context: grpc.ServicerContext) -> None:
+        org = self._client_org(context)
+        if org != self.peer.org:
+            raise _Refusal(grpc.StatusCode.PERMISSION_DENIED, "not_peer",
+                           f"{org} is not the other query server ({self.peer.org})")
+
+    @staticmethod
+    def _abort(context: grpc.ServicerContext, refusal: _Refusal) -> None:
+        context.abort(refusal.status, f"{refusal.code}: {refusal}")
+
+    def _guard(self, context: grpc.ServicerContext, work: Callable[[], bytes]) -> bytes:
+        try:
+            return work()
+        except _Refusal as refusal:
+            log.info("%s refused: %s", self.name, refusal)
+            self._abort(context, refusal)
+        except QueryRefused as exc:
+            status = (grpc.StatusCode.RESOURCE_EXHAUSTED if exc.code == "over_quota"
+                      else grpc.StatusCode.PERMISSION_DENIED)
+            log.info("%s refused: %s", self.name, exc)
+            self._abort(context, _Refusal(status, exc.code, str(exc)))
+        except (ProtocolError, ContributionError) as exc:
+            self._abort(context, _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
+                                          str(exc)))
+        except Exception as exc:  # work() never calls context.abort itself
+            log.exception("%s failed on a request", self.name)
+            self._abort(context, _Refusal(grpc.StatusCode.INTERNAL, "internal",
+                                          f"{self.name} failed ({type(exc).__name__}); its "
+                                          "log has the detail"))
+        raise AssertionError("unreachable")  # context.abort raises
+
+    # ---- Status -------------------------------------------------------------------------------
+
+    def _status(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        def work() -> bytes:
+            self._client_org(context)
+            with self._epoch_lock:
+                epochs = [{"epoch": e.number, "digest": e.digest, "versions": e.versions,
+                       "formed_in_ms": int(e.formed_in * 1000)}
+                          for e in sorted(self._epochs.values(), key=lambda e: e.number)]
+            return encode({"server": self.name, "role": self.role, "epochs": epochs,
+                           "table_bits": self.layout.table_bits,
+                           "subtables": self.layout.subtables})
+        return self._guard(context, work)
+
+    def epochs(self) -> list[int]:
+        with self._epoch_lock:
+            return sorted(self._epochs)
+
+    # ---- Lookup -------------------------------------------------------------------------------
+
+    def _lookup(self, message: bytes, context: grpc.ServicerContext) -> bytes:
+        return self._guard(context, lambda: self._answer(message, context))
+
+    def _answer(self, message: bytes, context: grpc.ServicerContext) -> bytes:
+        tls_org = self._client_org(context)
+        header, body = decode(message)
+        try:
+            request = LookupRequest.from_fields(header["request"])
+            signature = base64.b64decode(header["signature"], validate=True)
+            certificate = str(header["certificate"]).encode()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"malformed lookup: {exc}") from exc
+        denied = grpc.StatusCode.PERMISSION_DENIED
+        if request.server != self.name:
+            raise _Refusal(denied, "wrong_server",
+                           f"the request is signed for {request.server}, not {self.name}")
+        if body_digest(body) != request.body_digest:
+            raise _Refusal(denied, "bad_signature", "the request body is not the one signed")
+        try:
+            signer_org = self.org_of_signer(request.msp_id, certificate)
+            verify(Identity(request.msp_id, certificate).public_key,
+                   canonical_json(request.fields()), signature)
+        except Exception as exc:
+            raise _Refusal(denied, "bad_signature",
+                           f"the request signature does not verify: {exc}") from exc
+        if not signer_org == tls_org == request.asker:
+            raise _Refusal(denied, "wrong_asker",
+                           f"signed by {signer_org}, TLS identity {tls_org}, request names "
+                           f"{request.asker}: they must be the same member")
+        now = self.clock()
+        if abs(now - request.issued_at) > FRESHNESS_SECONDS:
+            raise _Refusal(denied, "stale_request",
+                           f"the request was signed at {request.issued_at}, more than "
+                           f"{FRESHNESS_SECONDS} s from this server's clock ({int(now)})")
+        with self._epoch_lock:
+            epoch = self._epochs.get(request.epoch)
+        if epoch is None:
+            raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "epoch_unavailable",
+                           f"{self.name} does not hold epoch {request.epoch} (holds "
+                           f"{self.epochs()}); ask Status again")
+        keys, point = self._parse_body(body)
+        query = QueryContext(request.asker, request.purpose, request.consent_hash,
+                             day_of(now), "sha256:" + request.digest().hex())
+        with self._log_lock:
+            self.authorizer.authorize(query, self.store.used(query.asker, query.day))
+            self.store.log_query(int(now), query.day, query.asker, query.purpose,
+                                 query.consent_hash, request.nonce, query.request_digest)
+        shares = self._batcher.submit(epoch.cols, keys)
+        evaluated = masks.evaluate(epoch.key, point)
+        return encode({"epoch": epoch.number, "digest": epoch.digest},
+                      np.ascontiguousarray(shares).tobytes() + evaluated)
+
+    def _parse_body(self, body: bytes) -> tuple[list[dpf.DpfKey], bytes]:
+        parts, bits = self.layout.subtables, self.layout.part_bits
+        size = dpf.key_size(bits)
+        if len(body) != parts * size + masks.POINT_BYTES:
+            raise ProtocolError(
+                f"a lookup carries {parts} DPF keys of {size} bytes and one point of "
+                f"{masks.POINT_BYTES} bytes, got {len(body)} bytes")
+        keys = [dpf.DpfKey.from_bytes(body[i * size:(i + 1) * size], bits) for i in range(parts)]
+        if any(k.party != self.party for k in keys):
+            raise ProtocolError(f"a DPF key for the other server was sent to {self.name}")
+        return keys, body[parts * size:]
+
+    # ---- Contribute ---------------------------------------------------------------------------
+
+    def _contribute(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+        def work() -> bytes:
+            org = self._client_org(context)
+            if not self.authorizer.is_member(org):
+                raise QueryRefused("not_member", f"{org} is not a member of the service; its "
+                                   "contributions are refused")
+            first = next(messages, None)
+            if first is None:
+                raise ContributionError("an empty contribution")
+            header, body = decode(first)
+            member, version = header.get("member"), header.get("version")
+            if member != org or not isinstance(version, int) or version < 0:
+                raise ContributionError(
+                    f"a contribution from {org} must name member {org} and a version >= 0")
+            if self.role == "b":
+                self.store.save_seed(org, version, body)
+            else:
+                expected = self.layout.slots * RECORD_BYTES
+                data = bytearray(body)
+                for chunk in messages:
+                    if len(data) + len(chunk) > expected:
+                        raise ContributionError(f"a masked vector is {expected} bytes; more sent")
+                    data += chunk
+                if len(data) != expected:
+                    raise ContributionError(
+                        f"a masked vector is {expected} bytes, got {len(data)}")
+                vector = np.frombuffer(data, dtype=np.uint64).reshape(-1, LANES)
+                self.store.save_masked(org, version, vector)
+            log.info("%s stored version %d of %s", self.name, version, org)
+            return encode({"stored": version})
+        return self._guard(context, work)
+
+    # ---- epochs -------------------------------------------------------------------------------
+
+    def _versions(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        def work() -> bytes:
+            self._from_peer(context)
+            return encode({"versions": self.store.versions()})
+        return self._guard(context, work)
+
+    def _own_share(self, versions: dict[str, int]) -> np.ndarray:
+        total = np.zeros((self.layout.slots, LANES), dtype=np.uint64)
+        for member, version in sorted(versions.items()):
+            seed, vector = self.store.load(member, version)
+            if seed is not None:
+                total += masks.prg_share(seed, self.layout.slots)
+            elif vector is not None:
+                total += vector
+        return total
+
+    def _masked_share(self, versions: dict[str, int]) -> tuple[bytes, np.ndarray]:
+        key = masks.new_epoch_key()
+        share = self._own_share(versions)
+        share += masks.server_masks(key, self._points, self.layout.subtables)
+        return key, share
+
+    def _install(self, number: int, key: bytes, table_d: np.ndarray,
+                 versions: dict[str, int], started: float) -> None:
+        epoch = _Epoch(number, key, table.transpose(table_d, self.layout), table.digest(table_d),
+                       dict(versions))
+        epoch.formed_in = time.monotonic() - started
+        with self._epoch_lock:
+            self._epochs[number] = epoch
+            for old in sorted(self._epochs)[:-KEEP_EPOCHS]:
+                del self._epochs[old]
+        log.info("%s installed epoch %d (%s)", self.name, number, epoch.digest)
+
+    def _epoch(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        try:
+            self._from_peer(context)
+            if self.role != "b":
+                raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "not_follower",
+                               f"{self.name} leads epochs; it does not follow")
+            started = time.monotonic()
+            header, body = decode(next(messages))
+            number, versions = int(header["epoch"]), dict(header["versions"])
+            try:
+                key, mine = self._masked_share(versions)
+            except KeyError as exc:
+                raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "missing_version",
+                               f"{self.name} does not hold contribution {exc}") from exc
+            data = bytearray(body)
+            for chunk in messages:
+                data += chunk
+            theirs = np.frombuffer(data, dtype=np.uint64)
+            if theirs.size != mine.size:
+                raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
+                               "the lead's masked table has the wrong size")
+            self._install(number, key, mine + theirs.reshape(mine.shape), versions, started)
+        except _Refusal as refusal:
+            self._abort(context, refusal)
+            return
+        raw = memoryview(np.ascontiguousarray(mine)).cast("B")
+        for start in range(0, len(raw), CHUNK_BYTES):
+            yield bytes(raw[start:start + CHUNK_BYTES])
+
+    def _peer_stub(self, method: str, kind: str) -> Any:
+        if self._peer_channel is None:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=self.peer.root_certs, private_key=self.tls.private_key,
+                certificate_chain=self.tls.cert_chain)
+            self._peer_channel = grpc.secure_channel(self.peer.address, credentials,
+                                                     options=GRPC_OPTIONS)
+        factory = getattr(self._peer_channel, kind)
+        return factory(f"/{SERVICE}/{method}")
+
+    def form_epoch(self, timeout: float = 120.0) -> int:
+        """Lead only: form and install a new epoch with the peer; its number."""
+        if self.role != "a":
+            raise QueryError("only server A leads epochs")
+        with self._form_lock:
+            started = time.monotonic()
+            theirs = decode(self._peer_stub("Versions", "unary_unary")(
+                encode({}), timeout=timeout))[0]["versions"]
+            mine = self.store.versions()
+            versions = {}
+            for member in sorted(set(mine) & set(theirs)):
+                common = set(mine[member]) & set(theirs[member])
+                if common:
+                    versions[member] = max(common)
+            number = max(int(self.clock() * 1000), max(self.epochs(), default=0) + 1)
+            key, share = self._masked_share(versions)
+            raw = memoryview(np.ascontiguousarray(share)).cast("B")
+
+            def outgoing() -> Iterator[bytes]:
+                yield encode({"epoch": number, "versions": versions},
+                             bytes(raw[:CHUNK_BYTES]))
+                for start in range(CHUNK_BYTES, len(raw), CHUNK_BYTES):
+                    yield bytes(raw[start:start + CHUNK_BYTES])
+
+            data = bytearray()
+            for chunk in self._peer_stub("Epoch", "stream_stream")(outgoing(), timeout=timeout):
+                data += chunk
+            peer_share = np.frombuffer(data, dtype=np.uint64)
+            if peer_share.size != share.size:
+                raise QueryError("the peer's masked table has the wrong size")
+            self._install(number, key, share + peer_share.reshape(share.shape), versions,
+                          started)
+            return number
+
+    def _epoch_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.form_epoch()
+                self.last_epoch_error = ""
+                wait = self.epoch_seconds
+            except Exception as exc:  # the peer down or behind: retry soon, keep serving
+                self.last_epoch_error = str(exc)
+                log.warning("%s could not form an epoch: %s", self.name, exc)
+                wait = min(2.0, self.epoch_seconds)
+            self._stop.wait(wait)
+
+    # ---- metering -----------------------------------------------------------------------------
+
+    def summary(self, start: int, end: int) -> PeriodSummary:
+        """This server's signed summary of its query log for start <= at < end."""
+        plain = summarize(self.name, start, end, self.store.log_entries(start, end))
+        if self.signer is None:
+            return plain
+        signature = self.signer.sign(hashlib.sha256(canonical_json(plain.body())).digest())
+        return PeriodSummary(plain.server, start, end, plain.counts, plain.merkle_root,
+                             plain.entries, base64.b64encode(signature).decode())

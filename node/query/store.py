@@ -1,0 +1,161 @@
+"""A query server's durable state: members' contributions and the query log.
+
+SQLite (WAL) holds the contribution index and server B's share seeds (synchronous=FULL: each
+commit is on disk), and the query log (its own connection, synchronous=NORMAL: it survives a
+crash of the process; a power cut may lose the last few entries). Server A's masked vectors are
+files written to a temporary name, fsynced, renamed and the directory fsynced before the index
+row commits. A contribution is acknowledged only after that, so a server restart loses no
+acknowledged update. The last KEEP_VERSIONS versions of each member are kept (an epoch may still
+name the previous one).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from node.query.authorize import LogEntry
+from node.query.errors import ContributionError, QueryRefused
+from node.query.record import LANES
+
+KEEP_VERSIONS = 3
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS contributions (
+    member TEXT NOT NULL, version INTEGER NOT NULL, seed BLOB, file TEXT, received REAL NOT NULL,
+    PRIMARY KEY (member, version));
+CREATE TABLE IF NOT EXISTS queries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, day INTEGER NOT NULL,
+    asker TEXT NOT NULL, purpose TEXT NOT NULL, consent TEXT NOT NULL, nonce TEXT NOT NULL UNIQUE,
+    request TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS queries_day ON queries (asker, day);
+"""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ServerStore:
+    """One server's folder: `state.sqlite` and `contrib/` (server A's masked vectors)."""
+
+    def __init__(self, folder: Path, slots: int) -> None:
+        self.folder = Path(folder)
+        self.slots = slots
+        (self.folder / "contrib").mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.folder / "state.sqlite", check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._log = sqlite3.connect(self.folder / "state.sqlite", check_same_thread=False,
+                                    isolation_level=None)
+        self._log.execute("PRAGMA synchronous=NORMAL")
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+            self._log.close()
+
+    # ---- contributions -----------------------------------------------------------------------
+
+    def save_masked(self, member: str, version: int, vector: np.ndarray) -> None:
+        """Server A: store C - S for (member, version) durably."""
+        if vector.shape != (self.slots, LANES) or vector.dtype != np.uint64:
+            raise ContributionError(f"a masked vector must be {self.slots} x {LANES} uint64")
+        name = f"{member}-{version}.bin"
+        final = self.folder / "contrib" / name
+        tmp = final.with_suffix(".tmp")
+        with open(tmp, "wb") as out:
+            out.write(memoryview(np.ascontiguousarray(vector)).cast("B"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+        self._index(member, version, None, name)
+
+    def save_seed(self, member: str, version: int, seed: bytes) -> None:
+        """Server B: store the seed of S for (member, version) durably."""
+        if len(seed) != 16:
+            raise ContributionError("a share seed must be 16 bytes")
+        self._index(member, version, seed, None)
+
+    def _index(self, member: str, version: int, seed: bytes | None, name: str | None) -> None:
+        with self._lock:
+            latest = self._db.execute(
+                "SELECT MAX(version) FROM contributions WHERE member = ?", (member,)
+            ).fetchone()[0]
+            if latest is not None and version <= latest:
+                raise ContributionError(
+                    f"{member} already sent version {latest}; versions must increase")
+            self._db.execute("INSERT INTO contributions VALUES (?, ?, ?, ?, ?)",
+                             (member, version, seed, name, time.time()))
+            old = self._db.execute(
+                "SELECT version, file FROM contributions WHERE member = ? ORDER BY version DESC "
+                "LIMIT -1 OFFSET ?", (member, KEEP_VERSIONS)).fetchall()
+            for old_version, old_file in old:
+                self._db.execute("DELETE FROM contributions WHERE member = ? AND version = ?",
+                                 (member, old_version))
+                if old_file:
+                    (self.folder / "contrib" / old_file).unlink(missing_ok=True)
+
+    def versions(self) -> dict[str, list[int]]:
+        with self._lock:
+            rows = self._db.execute("SELECT member, version FROM contributions").fetchall()
+        out: dict[str, list[int]] = {}
+        for member, version in rows:
+            out.setdefault(member, []).append(version)
+        return {m: sorted(v) for m, v in out.items()}
+
+    def load(self, member: str, version: int) -> tuple[bytes | None, np.ndarray | None]:
+        """(seed, masked vector) of a stored contribution; KeyError if absent."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seed, file FROM contributions WHERE member = ? AND version = ?",
+                (member, version)).fetchone()
+        if row is None:
+            raise KeyError((member, version))
+        seed, name = row
+        if name is None:
+            return seed, None
+        vector = np.fromfile(self.folder / "contrib" / name, dtype=np.uint64)
+        return None, vector.reshape(self.slots, LANES)
+
+    # ---- query log ----------------------------------------------------------------------------
+
+    def used(self, asker: str, day: int) -> int:
+        with self._lock:
+            return int(self._log.execute(
+                "SELECT COUNT(*) FROM queries WHERE asker = ? AND day = ?", (asker, day)
+            ).fetchone()[0])
+
+    def log_query(self, at: int, day: int, asker: str, purpose: str, consent: str, nonce: str,
+                  request: str) -> int:
+        """Log a query durably before it is answered; a repeated nonce is a replay."""
+        with self._lock:
+            try:
+                cursor = self._log.execute(
+                    "INSERT INTO queries (at, day, asker, purpose, consent, nonce, request) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", (at, day, asker, purpose, consent, nonce,
+                                                     request))
+            except sqlite3.IntegrityError as exc:
+                raise QueryRefused("replay", "this signed query was already answered; sign a "
+                                   "new one (a fresh nonce)") from exc
+            return int(cursor.lastrowid or 0)
+
+    def log_entries(self, start: int, end: int) -> list[LogEntry]:
+        with self._lock:
+            rows = self._log.execute(
+                "SELECT seq, at, asker, purpose, consent, request FROM queries "
+                "WHERE at >= ? AND at < ? ORDER BY seq", (start, end)).fetchall()
+        return [LogEntry(*row) for row in rows]

@@ -1,0 +1,85 @@
+"""Messages of the query service: a JSON header and a binary body, and the signed lookup request.
+
+    message = 4-byte big-endian header length | canonical JSON header | body
+
+A lookup request to one server signs (ECDSA P-256, the asker's node identity) the canonical JSON
+of: the server it is for (no replay at the other one), the table epoch, the asker's org and MSP
+id, the purpose code, the consent document's hash, a fresh nonce, the time, and the sha256 of the
+body (that server's DPF keys and blinded block points). Nothing in it depends on the applicant
+but the body, which is pseudorandom. Pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from alliance.canonical import canonical_json
+from node.query.errors import ProtocolError
+
+SERVICE = "alliance.query.v1.Query"
+MAX_HEADER = 1 << 20
+REQUEST_VERSION = 1
+FRESHNESS_SECONDS = 300
+
+
+def encode(header: dict[str, Any], body: bytes = b"") -> bytes:
+    head = canonical_json(header)
+    return struct.pack(">I", len(head)) + head + body
+
+
+def decode(message: bytes) -> tuple[dict[str, Any], bytes]:
+    if len(message) < 4:
+        raise ProtocolError("message shorter than its header length")
+    (size,) = struct.unpack_from(">I", message)
+    if size > MAX_HEADER or 4 + size > len(message):
+        raise ProtocolError("message header length out of range")
+    try:
+        header = json.loads(message[4:4 + size])
+    except ValueError as exc:
+        raise ProtocolError(f"message header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise ProtocolError("message header is not a JSON object")
+    return header, message[4 + size:]
+
+
+@dataclass(frozen=True)
+class LookupRequest:
+    """The signed part of a lookup (see module doc)."""
+
+    server: str
+    epoch: int
+    asker: str
+    msp_id: str
+    purpose: str
+    consent_hash: str
+    nonce: str
+    issued_at: int
+    body_digest: str
+
+    def fields(self) -> dict[str, Any]:
+        return {"v": REQUEST_VERSION, "server": self.server, "epoch": self.epoch,
+                "asker": self.asker, "msp_id": self.msp_id, "purpose": self.purpose,
+                "consent": self.consent_hash, "nonce": self.nonce,
+                "issued_at": self.issued_at, "body": self.body_digest}
+
+    def digest(self) -> bytes:
+        return hashlib.sha256(canonical_json(self.fields())).digest()
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> LookupRequest:
+        try:
+            if fields["v"] != REQUEST_VERSION:
+                raise ProtocolError(f"lookup request version {fields['v']} is not supported")
+            return cls(str(fields["server"]), int(fields["epoch"]), str(fields["asker"]),
+                       str(fields["msp_id"]), str(fields["purpose"]), str(fields["consent"]),
+                       str(fields["nonce"]), int(fields["issued_at"]), str(fields["body"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"malformed lookup request: {exc}") from exc
+
+
+def body_digest(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()

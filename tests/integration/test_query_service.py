@@ -1,0 +1,377 @@
+"""The multi-lender query service over real gRPC with mutual TLS: two servers (bank = A, telecom
+= B), members bank, telecom and platform, the auditor regulator as an outsider."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from node.query import table
+from node.query.authorize import PolicyAuthorizer, QueryPolicy
+from node.query.client import Member, QueryClient
+from node.query.contribution import EventKind, LoanBook, LoanEvent
+from node.query.errors import QueryAmbiguous, QueryRefused, ServerUnavailable
+from node.query.layout import Layout
+from node.query.record import Aggregates
+from node.query.server import Peer, QueryServer
+from node.query.wiring import make_client, make_server
+
+MEMBERS = ("bank", "telecom", "platform")
+SALT = b"the-alliance-wide-applicant-salt"
+LAYOUT = Layout(13, 4)
+CONSENT = "sha256:" + "ab" * 32
+TODAY = 20_000
+
+
+@dataclass
+class Service:
+    net_dir: Path
+    folder: Path
+    passphrase: bytes
+    quota: int = 1000
+    layout: Layout = LAYOUT
+    servers: list[QueryServer] = field(default_factory=list)
+    clients: dict[str, QueryClient] = field(default_factory=dict)
+
+    def policy(self) -> PolicyAuthorizer:
+        quotas = {"platform": self.quota}
+        return PolicyAuthorizer(QueryPolicy(frozenset(MEMBERS), frozenset({"credit_check"}),
+                                            1000, quotas))
+
+    def start(self) -> None:
+        b = make_server(self.net_dir, "telecom", "b", "bank", "", self.layout, self.folder / "b",
+                        self.policy(), self.passphrase, epoch_seconds=3600).start()
+        a = make_server(self.net_dir, "bank", "a", "telecom", f"127.0.0.1:{b.port}", self.layout,
+                        self.folder / "a", self.policy(), self.passphrase,
+                        epoch_seconds=3600).start()
+        b.peer = Peer("bank", f"127.0.0.1:{a.port}", b.peer.root_certs)
+        self.servers = [a, b]
+        for client in self.clients.values():
+            client.close()
+        self.clients = {}
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop(0)
+        for client in self.clients.values():
+            client.close()
+        self.clients = {}
+
+    def client(self, org: str) -> QueryClient:
+        if org not in self.clients:
+            a, b = self.servers
+            self.clients[org] = make_client(
+                self.net_dir, org, (("bank", f"127.0.0.1:{a.port}"),
+                                    ("telecom", f"127.0.0.1:{b.port}")),
+                SALT, self.layout, self.passphrase, timeout=30)
+        return self.clients[org]
+
+    def epoch(self) -> None:
+        self.servers[0].form_epoch()
+        for client in self.clients.values():
+            client.refresh_epoch()
+
+
+@pytest.fixture
+def service(network_dir: Path, passphrase: bytes, tmp_path: Path) -> Iterator[Service]:
+    svc = Service(network_dir, tmp_path, passphrase)
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def random_events(rng: random.Random, applicants: list[str]) -> dict[str, list[LoanEvent]]:
+    """Each member's own event stream over 40 days ending on TODAY."""
+    streams: dict[str, list[LoanEvent]] = {}
+    for member in MEMBERS:
+        events: list[LoanEvent] = []
+        open_loans: dict[str, str] = {}
+        for n in range(120):
+            day = TODAY - 40 + n // 3
+            applicant = rng.choice(applicants)
+            kind = rng.random()
+            if kind < 0.4:
+                events.append(LoanEvent(EventKind.APPLICATION, applicant, day))
+            elif kind < 0.7 or not open_loans:
+                loan = f"{member}-{n}"
+                open_loans[loan] = applicant
+                events.append(LoanEvent(EventKind.LOAN_OPENED, applicant, day, loan,
+                                        rng.randrange(1, 10**7)))
+            else:
+                loan = rng.choice(sorted(open_loans))
+                if rng.random() < 0.5:
+                    events.append(LoanEvent(EventKind.AMOUNT_CHANGED, open_loans[loan], day,
+                                            loan, rng.randrange(0, 10**7)))
+                else:
+                    events.append(LoanEvent(EventKind.LOAN_CLOSED, open_loans.pop(loan), day,
+                                            loan))
+        streams[member] = events
+    return streams
+
+
+def oracle(streams: dict[str, list[LoanEvent]], asker: str, applicant: str,
+           today: int) -> Aggregates:
+    """The plaintext answer, computed straight from the events of every other member."""
+    total = defaultdict(int)
+    for member, events in streams.items():
+        if member == asker:
+            continue
+        loans: dict[str, tuple[str, int]] = {}
+        apps: list[int] = []
+        for e in events:
+            if e.kind is EventKind.APPLICATION and e.applicant_id == applicant:
+                apps.append(e.day)
+            elif e.kind in (EventKind.LOAN_OPENED, EventKind.AMOUNT_CHANGED):
+                loans[e.loan_id] = (e.applicant_id, e.amount_cents)
+            elif e.kind is EventKind.LOAN_CLOSED:
+                loans.pop(e.loan_id)
+        mine = [amount for who, amount in loans.values() if who == applicant]
+        total["active_loans"] += len(mine)
+        total["distinct_lenders"] += 1 if mine else 0
+        total["outstanding_cents"] += sum(mine)
+        total["applications_7d"] += sum(1 for d in apps if today - 7 < d <= today)
+        total["applications_30d"] += sum(1 for d in apps if today - 30 < d <= today)
+    return Aggregates(**total)
+
+
+def contribute_all(service: Service, streams: dict[str, list[LoanEvent]], today: int,
+                   version: int, members: dict[str, Member] | None = None) -> dict[str, Member]:
+    if members is None:
+        members = {}
+        for org, events in streams.items():
+            members[org] = Member(LoanBook(SALT, service.layout))
+            members[org].book.ingest_many(events)
+    for org, member in members.items():
+        service.client(org).contribute(member.prepare(today, version))
+    return members
+
+
+def test_every_member_gets_the_plaintext_answer_over_the_others(service: Service) -> None:
+    rng = random.Random(7)
+    applicants = [f"applicant-{i}" for i in range(30)]
+    streams = random_events(rng, applicants)
+    members = contribute_all(service, streams, TODAY, 1)
+    service.epoch()
+    for asker in MEMBERS:
+        for applicant in [*applicants, "never-seen"]:
+            got = service.client(asker).lookup(applicant, "credit_check", CONSENT,
+                                               members[asker])
+            assert got.aggregates == oracle(streams, asker, applicant, TODAY), (asker, applicant)
+
+
+def test_windows_roll_when_members_re_share_days_later(service: Service) -> None:
+    rng = random.Random(11)
+    applicants = [f"applicant-{i}" for i in range(20)]
+    streams = random_events(rng, applicants)
+    members = contribute_all(service, streams, TODAY, 1)
+    later = TODAY + 8
+    contribute_all(service, streams, later, 2, members)
+    service.epoch()
+    for applicant in applicants:
+        got = service.client("bank").lookup(applicant, "credit_check", CONSENT, members["bank"])
+        assert got.aggregates == oracle(streams, "bank", applicant, later)
+
+
+def test_the_asker_needs_no_contribution_to_ask(service: Service) -> None:
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "zoe", TODAY, "T1", 4200)]}
+    contribute_all(service, streams, TODAY, 1)
+    service.epoch()
+    got = service.client("platform").lookup("zoe", "credit_check", CONSENT)
+    assert got.aggregates == Aggregates(1, 1, 4200, 0, 0)
+
+
+@pytest.mark.parametrize(("org", "purpose", "consent", "code"), [
+    ("regulator", "credit_check", CONSENT, "not_member"),
+    ("bank", "marketing", CONSENT, "bad_purpose"),
+    ("bank", "credit_check", "", "no_consent"),
+    ("bank", "credit_check", "sha256:xyz", "no_consent"),
+])
+def test_servers_refuse_outsiders_bad_purposes_and_missing_consent(
+        service: Service, org: str, purpose: str, consent: str, code: str) -> None:
+    service.epoch()
+    with pytest.raises(QueryRefused) as refused:
+        service.client(org).lookup("zoe", purpose, consent)
+    assert refused.value.code == code
+    assert service.servers[0].store.used(org, int(time.time() // 86400)) == 0
+
+
+def test_a_member_over_its_daily_quota_is_refused(service: Service) -> None:
+    service.stop()
+    service.quota = 2
+    service.start()
+    service.epoch()
+    client = service.client("platform")
+    for _ in range(2):
+        client.lookup("zoe", "credit_check", CONSENT)
+    with pytest.raises(QueryRefused, match="used its 2 queries") as refused:
+        client.lookup("zoe", "credit_check", CONSENT)
+    assert refused.value.code == "over_quota"
+    service.client("bank").lookup("zoe", "credit_check", CONSENT)  # others are not affected
+
+
+def test_a_non_member_cannot_contribute(service: Service) -> None:
+    member = Member(LoanBook(SALT, LAYOUT))
+    with pytest.raises(QueryRefused, match="not a member"):
+        service.client("regulator").contribute(member.prepare(TODAY, 1))
+
+
+def test_a_request_signed_for_one_server_is_refused_by_the_other(service: Service) -> None:
+    service.epoch()
+    client = service.client("bank")
+    client.servers = (client.servers[0], client.servers[0].__class__(
+        "bank", client.servers[1].address, client.servers[1].root_certs))
+    with pytest.raises(QueryRefused) as refused:
+        client.lookup("zoe", "credit_check", CONSENT)
+    assert refused.value.code == "wrong_server"
+
+
+def test_a_server_restart_loses_no_update(service: Service) -> None:
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "ida", TODAY, "T9", 999)],
+               "platform": [LoanEvent(EventKind.APPLICATION, "ida", TODAY)]}
+    contribute_all(service, streams, TODAY, 1)
+    service.stop()
+    service.start()  # new processes' worth of state: only what is on disk
+    service.epoch()
+    got = service.client("bank").lookup("ida", "credit_check", CONSENT)
+    assert got.aggregates == Aggregates(1, 1, 999, 1, 1)
+
+
+def test_a_server_down_is_a_clear_error_not_an_answer(service: Service) -> None:
+    service.epoch()
+    client = service.client("bank")
+    client.timeout = 3
+    service.servers[1].stop(0)
+    with pytest.raises(ServerUnavailable, match=r"telecom .* did not answer"):
+        client.lookup("zoe", "credit_check", CONSENT)
+    with pytest.raises(ServerUnavailable, match="telecom"):
+        client.contribute(Member(LoanBook(SALT, LAYOUT)).prepare(TODAY, 1))
+
+
+def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replace the applicant and compare what each server receives: the same sizes, bodies of
+    uniformly random-looking bytes for both applicants, and the same work (every key evaluated
+    over its whole part, then the whole table scanned: nothing branches on the applicant)."""
+    service.epoch()
+    seen: dict[str, list[bytes]] = {"bank": [], "telecom": []}
+    for server in service.servers:
+        original = server._parse_body
+
+        def record(body: bytes, original=original, name=server.name) -> object:
+            seen[name].append(body)
+            return original(body)
+
+        monkeypatch.setattr(server, "_parse_body", record)
+    work: list[tuple[int, ...]] = []
+    original_answer = table.answer
+
+    def answer(cols: np.ndarray, selections: np.ndarray) -> np.ndarray:
+        work.append(cols.shape + selections.shape)
+        return original_answer(cols, selections)
+
+    monkeypatch.setattr(table, "answer", answer)
+    client = service.client("platform")
+    views, shapes = {}, {}
+    for applicant in ("alice", "bob"):
+        for name in seen:
+            seen[name].clear()
+        work.clear()
+        for _ in range(40):
+            client.lookup(applicant, "credit_check", CONSENT)
+        views[applicant] = {name: list(bodies) for name, bodies in seen.items()}
+        shapes[applicant] = sorted(work)
+    assert shapes["alice"] == shapes["bob"] and len(shapes["alice"]) == 80
+    for name in seen:
+        a, b = views["alice"][name], views["bob"][name]
+        assert {len(x) for x in a} == {len(x) for x in b} and len({len(x) for x in a}) == 1
+        assert len(set(a)) == len(a)  # fresh keys and blindings every time
+        for bodies in (a, b):
+            bits = np.unpackbits(np.frombuffer(b"".join(bodies), np.uint8)).reshape(
+                len(bodies), -1).mean(axis=0)
+            varying = (bits > 0) & (bits < 1)
+            assert abs(bits[varying].mean() - 0.5) < 0.02
+        bits_a = np.unpackbits(np.frombuffer(b"".join(a), np.uint8)).reshape(len(a), -1)
+        bits_b = np.unpackbits(np.frombuffer(b"".join(b), np.uint8)).reshape(len(b), -1)
+        fixed_a = (bits_a.min(axis=0) == bits_a.max(axis=0))
+        fixed_b = (bits_b.min(axis=0) == bits_b.max(axis=0))
+        # the bits fixed by the format are the same ones, with the same values, for both
+        assert np.array_equal(fixed_a, fixed_b)
+        assert np.array_equal(bits_a[0][fixed_a], bits_b[0][fixed_b])
+        assert fixed_a.mean() < 0.05  # headers, cleared control-bit positions, padding
+
+
+def test_each_server_summarizes_its_period_with_counts_and_a_signed_root(
+        service: Service) -> None:
+    service.epoch()
+    for org, times in (("bank", 2), ("platform", 3)):
+        for _ in range(times):
+            service.client(org).lookup("zoe", "credit_check", CONSENT)
+    for server in service.servers:
+        summary = server.summary(0, 2**40)
+        assert dict(summary.counts) == {"bank": 2, "platform": 3}
+        assert summary.entries == 5 and summary.signature
+        assert summary.merkle_root.startswith("sha256:")
+        assert "zoe" not in repr(summary.body())
+    service.client("bank").lookup("zoe", "credit_check", CONSENT)
+    assert service.servers[0].summary(0, 2**40).merkle_root != summary.merkle_root
+
+
+def test_concurrent_lookups_from_many_threads_are_all_right(service: Service) -> None:
+    """Lookups in flight together (batched by the servers, AES contexts per thread) each get
+    their own applicant's answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    amounts = {f"c{i}": 1000 + i for i in range(24)}
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, a, TODAY, f"T{a}", v)
+                           for a, v in amounts.items()]}
+    contribute_all(service, streams, TODAY, 1)
+    service.epoch()
+    client = service.client("bank")
+    with ThreadPoolExecutor(8) as pool:
+        got = dict(zip(amounts, pool.map(
+            lambda a: client.lookup(a, "credit_check", CONSENT).aggregates.outstanding_cents,
+            amounts), strict=True))
+    assert got == amounts
+
+
+def test_a_stale_request_is_refused(service: Service) -> None:
+    service.epoch()
+    for server in service.servers:
+        server.clock = lambda: time.time() + 3600
+    with pytest.raises(QueryRefused, match="more than 300 s") as refused:
+        service.client("bank").lookup("zoe", "credit_check", CONSENT)
+    assert refused.value.code == "stale_request"
+
+
+def test_a_crowded_table_answers_exactly_or_not_at_all(network_dir: Path, passphrase: bytes,
+                                                       tmp_path: Path) -> None:
+    """Far beyond its capacity, the layout cannot separate many applicants: each lookup is
+    then refused as ambiguous, and every answer given is the exact one."""
+    svc = Service(network_dir, tmp_path, passphrase, layout=Layout(11, 2))
+    svc.start()
+    try:
+        amounts = {f"crowd-{i}": 1 + i for i in range(400)}
+        streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, a, TODAY, f"T{a}", v)
+                               for a, v in amounts.items()]}
+        contribute_all(svc, streams, TODAY, 1)
+        svc.epoch()
+        client = svc.client("bank")
+        answered = ambiguous = 0
+        for applicant, amount in list(amounts.items())[:60]:
+            try:
+                got = client.lookup(applicant, "credit_check", CONSENT).aggregates
+            except QueryAmbiguous:
+                ambiguous += 1
+                continue
+            answered += 1
+            assert got == Aggregates(1, 1, amount, 0, 0)
+        assert answered > 0 and ambiguous > 0
+    finally:
+        svc.stop()

@@ -1,0 +1,102 @@
+"""`lr_predict` and the evaluation report: scores equal the split model applied in the clear,
+metrics equal scikit-learn's, only the named recipients receive anything."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from node.errors import ProtocolAborted
+from node.mpc.modelling import evaluation, logistic
+from node.mpc.modelling.features import MODEL_KEY
+from node.mpc.modelling.logistic import ModelPart
+from node.mpc.modelling.lr_predict import LrPredictProtocol
+from node.mpc.modelling.lr_train import LrTrainProtocol
+from tests.unit.modelling_helpers import LABEL, job_for, run_all, synthetic
+
+
+async def trained(inputs: dict) -> dict[str, bytes]:
+    job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "3", "batch_size": "128"},
+                  {f"model.{p}": (p,) for p in inputs})
+    results = await run_all(LrTrainProtocol(), job, inputs)
+    return {p: results[p].outputs[f"model.{p}"] for p in inputs}
+
+
+def with_models(inputs: dict, models: dict[str, bytes]) -> dict:
+    return {p: {**cols, MODEL_KEY: np.frombuffer(models[p], dtype=np.uint8)}
+            for p, cols in inputs.items()}
+
+
+def clear_scores(inputs: dict, models: dict[str, bytes]) -> np.ndarray:
+    z = np.zeros(len(inputs["bank"][LABEL]))
+    for party, data in models.items():
+        part = ModelPart.from_bytes(data)
+        x = np.column_stack([inputs[party][name] for name in part.features])
+        z += x @ np.array(part.coefficients) + (part.intercept or 0.0)
+    return logistic.sigmoid(z)
+
+
+@pytest.mark.parametrize("parties", [2, 3])
+async def test_scores_reach_the_recipient_only_and_equal_the_clear(parties: int) -> None:
+    inputs = synthetic(3000, 2, 3)
+    if parties == 3:
+        inputs["retail"] = {"retail/b:r0": np.random.default_rng(2).normal(size=3000)}
+    models = await trained(inputs)
+    unlabelled = {p: {k: v for k, v in cols.items() if k != LABEL} for p, cols in inputs.items()}
+    job = job_for("lr_predict", unlabelled, {"holder": "bank"}, {"scores": ("telecom",)},
+                  dealer=None)
+    results = await run_all(LrPredictProtocol(), job, with_models(unlabelled, models))
+    scores = np.load(io.BytesIO(results["telecom"].outputs["scores"]))
+    assert np.abs(scores - clear_scores(inputs, models)).max() < 1e-5
+    assert results["bank"].outputs == {}
+    assert all(results[p].outputs == {} for p in results if p != "telecom")
+
+
+async def test_evaluation_goes_to_the_label_holder_and_matches_scikit_learn() -> None:
+    inputs = synthetic(4000, 2, 3, seed=9)
+    models = await trained(inputs)
+    job = job_for("lr_predict", inputs, {"holder": "bank", "label": LABEL, "threshold": "0.3"},
+                  {"evaluation": ("bank",)}, dealer=None)
+    results = await run_all(LrPredictProtocol(), job, with_models(inputs, models))
+    assert results["telecom"].outputs == {}
+    rep = evaluation.Report.from_bytes(results["bank"].outputs["evaluation"])
+    y, p = inputs["bank"][LABEL], clear_scores(inputs, models)
+    assert abs(rep.auc - roc_auc_score(y, p)) < 1e-6
+    fpr, tpr, _ = roc_curve(y, p)
+    assert abs(rep.ks - np.max(tpr - fpr)) < 1e-4
+    assert rep.confusion["tp"] + rep.confusion["fn"] == int(y.sum())
+    assert abs(rep.deciles[-1]["gain"] - 1.0) < 1e-12
+    assert rep.deciles[0]["lift"] > 1.5
+
+
+async def test_evaluation_to_another_party_is_refused() -> None:
+    inputs = synthetic(500, 1, 1)
+    models = await trained(inputs)
+    job = job_for("lr_predict", inputs, {"holder": "bank", "label": LABEL},
+                  {"evaluation": ("telecom",)}, dealer=None)
+    with pytest.raises(ProtocolAborted, match="to the label holder bank alone"):
+        await run_all(LrPredictProtocol(), job, with_models(inputs, models))
+
+
+def test_metrics_match_scikit_learn_with_ties() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 5000)
+    scores = np.round(rng.random(5000) * 0.5 + y * 0.2, 2)  # many ties
+    assert abs(evaluation.auc(y, scores) - roc_auc_score(y, scores)) < 1e-12
+    fpr, tpr, _ = roc_curve(y, scores)
+    assert abs(evaluation.ks(y, scores) - np.max(np.abs(tpr - fpr))) < 1e-12
+
+
+def test_plots_are_png_images(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 2000)
+    rep = evaluation.report(y, rng.random(2000) * 0.6 + y * 0.3)
+    images = evaluation.plots(rep)
+    assert sorted(images) == ["ks.png", "lift.png", "roc.png"]
+    for name, data in images.items():
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        (tmp_path / name).write_bytes(data)

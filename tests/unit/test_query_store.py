@@ -1,0 +1,85 @@
+"""A query server's durable store and its period summaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alliance.fingerprint import merkle_proof, verify_merkle_proof
+from node.query.authorize import (
+    PolicyAuthorizer,
+    QueryContext,
+    QueryPolicy,
+    summarize,
+)
+from node.query.errors import ContributionError, QueryRefused
+from node.query.store import KEEP_VERSIONS, ServerStore
+
+SLOTS = 1024
+CONSENT = "sha256:" + "0f" * 32
+
+
+def test_contributions_survive_reopening_and_versions_must_increase(tmp_path: Path) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    vector = np.arange(SLOTS * 2, dtype=np.uint64).reshape(SLOTS, 2)
+    store.save_masked("bank", 3, vector)
+    store.save_seed("telecom", 1, b"s" * 16)
+    with pytest.raises(ContributionError, match="versions must increase"):
+        store.save_seed("telecom", 1, b"t" * 16)
+    store.close()
+    again = ServerStore(tmp_path, SLOTS)
+    assert again.versions() == {"bank": [3], "telecom": [1]}
+    assert np.array_equal(again.load("bank", 3)[1], vector)
+    assert again.load("telecom", 1)[0] == b"s" * 16
+
+
+def test_only_the_newest_versions_are_kept_on_disk(tmp_path: Path) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    for version in range(KEEP_VERSIONS + 2):
+        store.save_masked("bank", version, np.zeros((SLOTS, 2), dtype=np.uint64))
+    assert store.versions()["bank"] == list(range(2, KEEP_VERSIONS + 2))
+    assert len(list((tmp_path / "contrib").glob("*.bin"))) == KEEP_VERSIONS
+
+
+def test_a_repeated_nonce_is_a_replay(tmp_path: Path) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    store.log_query(10, 0, "bank", "credit_check", CONSENT, "n1", "sha256:aa")
+    with pytest.raises(QueryRefused, match="already answered") as refused:
+        store.log_query(11, 0, "bank", "credit_check", CONSENT, "n1", "sha256:bb")
+    assert refused.value.code == "replay"
+    assert store.used("bank", 0) == 1
+
+
+def test_the_period_summary_counts_members_and_proves_each_entry(tmp_path: Path) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    for i, asker in enumerate(["bank", "platform", "bank", "bank"]):
+        store.log_query(100 + i, 0, asker, "credit_check", CONSENT, f"n{i}", f"sha256:{i:064x}")
+    store.log_query(500, 0, "platform", "credit_check", CONSENT, "late", "sha256:" + "e" * 64)
+    entries = store.log_entries(100, 200)
+    summary = summarize("telecom", 100, 200, entries)
+    assert dict(summary.counts) == {"bank": 3, "platform": 1} and summary.entries == 4
+    leaves = [e.leaf() for e in entries]
+    assert verify_merkle_proof(leaves[2], merkle_proof(leaves, 2), summary.merkle_root)
+    assert summary.digest() != summarize("telecom", 100, 600, store.log_entries(100, 600)).digest()
+
+
+@pytest.mark.parametrize(("asker", "purpose", "consent", "used", "code"), [
+    ("outsider", "credit_check", CONSENT, 0, "not_member"),
+    ("bank", "advertising", CONSENT, 0, "bad_purpose"),
+    ("bank", "credit_check", "sha256:short", 0, "no_consent"),
+    ("bank", "credit_check", CONSENT, 5, "over_quota"),
+])
+def test_the_policy_refuses_with_a_stable_code(asker: str, purpose: str, consent: str,
+                                               used: int, code: str) -> None:
+    policy = PolicyAuthorizer(QueryPolicy(frozenset({"bank"}), frozenset({"credit_check"}), 5))
+    with pytest.raises(QueryRefused) as refused:
+        policy.authorize(QueryContext(asker, purpose, consent, 0, "sha256:x"), used)
+    assert refused.value.code == code
+
+
+def test_the_policy_lets_a_member_within_its_terms_through() -> None:
+    policy = PolicyAuthorizer(QueryPolicy(frozenset({"bank"}), frozenset({"credit_check"}), 5,
+                                          {"bank": 6}))
+    policy.authorize(QueryContext("bank", "credit_check", CONSENT, 0, "sha256:x"), 5)

@@ -1,0 +1,81 @@
+"""The bit-transposed table, the PIR answer and the block masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from node.query import dpf, masks, table
+from node.query.errors import ProtocolError
+from node.query.layout import Layout
+
+
+@pytest.fixture
+def layout() -> Layout:
+    return Layout(14, 4)
+
+
+def _keys(layout: Layout, positions: list[int]) -> tuple[list[dpf.DpfKey], list[dpf.DpfKey]]:
+    pairs = [dpf.generate(dpf.point_for_position(p, layout.part_bits), layout.part_bits)
+             for p in positions]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def test_answers_of_both_servers_xor_to_the_selected_records(layout: Layout) -> None:
+    rng = np.random.default_rng(3)
+    records = rng.integers(0, 2**63, (layout.slots, 2), dtype=np.uint64)
+    cols = table.transpose(records, layout)
+    lookups = [list(rng.integers(0, layout.part_slots, layout.subtables)) for _ in range(5)]
+    sel0, sel1 = [], []
+    for positions in lookups:
+        k0, k1 = _keys(layout, [int(p) for p in positions])
+        sel0.append(dpf.evaluate_full(k0))
+        sel1.append(dpf.evaluate_full(k1))
+    got = table.answer(cols, np.stack(sel0)) ^ table.answer(cols, np.stack(sel1))
+    for i, positions in enumerate(lookups):
+        for part, p in enumerate(positions):
+            assert np.array_equal(got[i, part], records[part * layout.part_slots + p])
+    one = table.answer(cols, np.stack(sel0)[:1]) ^ table.answer(cols, np.stack(sel1)[:1])
+    assert np.array_equal(one[0], got[0])
+
+
+def test_answer_refuses_selections_of_the_wrong_shape(layout: Layout) -> None:
+    cols = table.transpose(np.zeros((layout.slots, 2), dtype=np.uint64), layout)
+    with pytest.raises(ProtocolError, match="shape"):
+        table.answer(cols, np.zeros((1, layout.subtables, 3), dtype=np.uint64))
+
+
+def test_the_asker_obtains_exactly_the_servers_masks_of_its_slots(layout: Layout) -> None:
+    """One block evaluation gives the masks of the applicant's slot in every part."""
+    points = masks.block_points(layout.part_blocks)
+    key = masks.new_epoch_key()
+    mask = masks.server_masks(key, points, layout.subtables)
+    rng = np.random.default_rng(1)
+    for block in (0, 1, layout.part_blocks - 1):
+        offsets = [int(o) for o in rng.integers(0, 128, layout.subtables)]
+        r, blinded = masks.blind(points[block])
+        got = masks.slot_masks(r, masks.evaluate(key, blinded), offsets)
+        for part, offset in enumerate(offsets):
+            slot = part * layout.part_slots + block * 128 + offset
+            assert np.array_equal(got[part], mask[slot])
+
+
+def test_masks_are_fresh_per_epoch_key(layout: Layout) -> None:
+    points = masks.block_points(4)
+    a = masks.server_masks(masks.new_epoch_key(), points, 2)
+    b = masks.server_masks(masks.new_epoch_key(), points, 2)
+    assert not np.any(a == b)
+
+
+def test_a_blinded_point_is_independent_of_its_block() -> None:
+    """Two blindings of the same block differ; the server sees a fresh random element."""
+    point = masks.block_point(7)
+    assert masks.blind(point)[1] != masks.blind(point)[1]
+
+
+def test_the_server_refuses_a_point_outside_the_group() -> None:
+    key = masks.new_epoch_key()
+    with pytest.raises(ProtocolError, match="valid"):
+        masks.evaluate(key, bytes(32))
+    with pytest.raises(ProtocolError, match="valid"):
+        masks.evaluate(key, b"\x01" * 31)
