@@ -1,0 +1,48 @@
+"""What waits for an org's decision, and who may decide: the application layer's pure rules the
+TUI's Overview, inbox and job screens use (tui_seed's records: job 1 waits for bank's approval,
+the fintech join proposal for bank's and platform's votes)."""
+
+from __future__ import annotations
+
+from tui_seed import JOBS, MEMBERS, PROPOSALS
+
+from alliance.app.decisions import awaits_approval, awaits_vote, is_read_only, pending_decisions
+from alliance.app.events import changed_jobs
+
+
+def test_an_auditor_or_a_stranger_is_read_only_and_a_member_is_not() -> None:
+    assert is_read_only(MEMBERS, "regulator")
+    assert is_read_only(MEMBERS, "fintech")
+    assert not is_read_only(MEMBERS, "bank")
+
+
+def test_a_requested_job_waits_only_for_an_approver_that_has_not_approved() -> None:
+    assert awaits_approval(JOBS[0], "bank")
+    assert not awaits_approval(JOBS[0], "telecom")
+    assert not awaits_approval(JOBS[1], "bank")  # completed
+
+
+def test_a_job_put_to_a_vote_waits_for_every_member_that_has_not_voted() -> None:
+    voted = JOBS[0].model_copy(update={"votes_needed": 2})
+    assert awaits_vote(voted, "platform")
+    assert not awaits_vote(JOBS[0], "platform")
+
+
+def test_pending_decisions_count_approvals_and_proposal_votes_but_not_own_proposals() -> None:
+    bank = pending_decisions(list(JOBS), list(PROPOSALS), "bank")
+    assert [j.id for j in bank.approvals] == [JOBS[0].id]
+    assert [p.id for p in bank.proposals] == [PROPOSALS[0].id]  # the passed one is not pending
+    assert bank.total == 2
+    assert pending_decisions(list(JOBS), list(PROPOSALS), "telecom").proposals == []
+
+
+class _Event:
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+
+def test_changed_jobs_names_the_jobs_or_none_when_an_event_is_about_something_else() -> None:
+    assert changed_jobs([_Event(b'{"job_id": "job-1"}'), _Event(b'{"job_id": "job-2"}')]) == {
+        "job-1", "job-2"}
+    assert changed_jobs([_Event(b'{"job_id": "job-1"}'), _Event(b'{"org": "bank"}')]) is None
+    assert changed_jobs(None) is None
