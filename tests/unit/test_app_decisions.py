@@ -1,6 +1,7 @@
-"""What waits for an org's decision, and who may decide: the application layer's pure rules the
-TUI's Overview, inbox and job screens use (tui_seed's records: job 1 waits for bank's approval,
-the fintech join proposal for bank's and platform's votes)."""
+"""What waits for an org's decision, who may decide, and what it can know of each member node:
+the application layer's pure rules under the TUI's Overview, inbox and job screens (tui_seed's
+records: job 1 waits for bank's approval, the fintech join proposal for bank's and platform's
+votes)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from tui_seed import JOBS, MEMBERS, PROPOSALS
 
 from alliance.app.decisions import awaits_approval, awaits_vote, is_read_only, pending_decisions
 from alliance.app.events import changed_jobs
+from alliance.app.nodes import node_health
 
 
 def test_an_auditor_or_a_stranger_is_read_only_and_a_member_is_not() -> None:
@@ -46,3 +48,15 @@ def test_changed_jobs_names_the_jobs_or_none_when_an_event_is_about_something_el
         "job-1", "job-2"}
     assert changed_jobs([_Event(b'{"job_id": "job-1"}'), _Event(b'{"org": "bank"}')]) is None
     assert changed_jobs(None) is None
+
+
+def test_node_health_knows_the_own_node_and_only_ledger_claims_of_the_others() -> None:
+    running = JOBS[1].model_copy(update={"state": "RUNNING"})
+    health = {n.org: n for n in node_health(list(MEMBERS), [running, JOBS[0]], "bank",
+                                            (True, 14))}
+    assert (health["bank"].up, health["bank"].checkpoint_block) == (True, 14)
+    assert health["bank"].running_jobs == [running.id]
+    telecom = health["telecom"]
+    assert (telecom.up, telecom.checkpoint_block, telecom.source) == (None, None, "ledger only")
+    assert telecom.running_jobs == [running.id]
+    assert health["platform"].running_jobs == []
