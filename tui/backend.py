@@ -227,6 +227,12 @@ class Session:
     def reject_job(self, job_id: str, reason: str) -> Job:
         return app_jobs.reject_job(self.app, job_id, reason)
 
+    def may_revoke(self, job: Job) -> bool:
+        return not self.read_only and app_decisions.may_revoke(job, self.org)
+
+    def revoke_job(self, job_id: str, reason: str) -> Job:
+        return app_jobs.revoke_job(self.app, job_id, reason)
+
     def vote_job(self, job_id: str, vote: str) -> Job:
         return app_jobs.vote_job(self.app, job_id, vote)
 

@@ -52,3 +52,13 @@ def pending_decisions(jobs: list[Job], proposals: list[Proposal], org: str) -> P
             if p.state == ProposalState.PENDING and org not in p.votes and p.org != org
         ],
     )
+
+
+def may_revoke(job: Job, org: str) -> bool:
+    """`org` may revoke the job now: it requested the job or must approve it, and the job has not
+    run out (REQUESTED, APPROVED, or COMPLETED with runs left). The contract's RevokeJob enforces
+    the same rule; this lets a front end offer the action only where it can succeed."""
+    if org != job.requester and org not in job.required_approvers:
+        return False
+    runs_left = job.state == JobState.COMPLETED and job.runs_used < job.max_runs
+    return job.state in (JobState.REQUESTED, JobState.APPROVED) or runs_left

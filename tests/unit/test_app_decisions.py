@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from tui_seed import JOBS, MEMBERS, PROPOSALS
 
-from alliance.app.decisions import awaits_approval, awaits_vote, is_read_only, pending_decisions
+from alliance.app.decisions import (
+    awaits_approval,
+    awaits_vote,
+    is_read_only,
+    may_revoke,
+    pending_decisions,
+)
 from alliance.app.events import changed_jobs
 from alliance.app.nodes import node_health
 
@@ -60,3 +66,12 @@ def test_node_health_knows_the_own_node_and_only_ledger_claims_of_the_others() -
     assert (telecom.up, telecom.checkpoint_block, telecom.source) == (None, None, "ledger only")
     assert telecom.running_jobs == [running.id]
     assert health["platform"].running_jobs == []
+
+
+def test_only_the_requester_or_an_approver_may_revoke_and_only_before_runs_are_used_up() -> None:
+    assert may_revoke(JOBS[0], "telecom")  # requester
+    assert may_revoke(JOBS[0], "bank")  # approver
+    assert not may_revoke(JOBS[0], "platform")
+    assert not may_revoke(JOBS[1], "telecom")  # completed, its one run used
+    assert may_revoke(JOBS[1].model_copy(update={"max_runs": 2}), "telecom")
+    assert not may_revoke(JOBS[3], "telecom")  # rejected
