@@ -1,10 +1,7 @@
 """The TUI's one door to the ledger: a session of ORG/USER and the use cases its screens call.
 
-Almost every method delegates to the application layer the CLI uses (`alliance.app`), so a query,
-a rule or a message is never written twice. What the app layer does not offer yet lives here,
-marked "TUI-only" (candidates to move into `alliance.app`): the decisions waiting for this org,
-whether the identity is read-only, the trail of a dataset or a member, the org's certificates,
-a file preview, and the event stream the live screens follow.
+Every method delegates to the application layer the CLI uses (`alliance.app`), so a query,
+a rule or a message is never written twice; this module only holds the session its screens share.
 
 Methods are blocking (gRPC): screens call them from `@work(thread=True)` workers.
 """
@@ -13,23 +10,30 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from alliance.app import audit as app_audit
 from alliance.app import datasets as app_datasets
+from alliance.app import decisions as app_decisions
+from alliance.app import events as app_events
 from alliance.app import jobs as app_jobs
+from alliance.app import keys as app_keys
 from alliance.app import members as app_members
+from alliance.app import nodes as app_nodes
 from alliance.app import results as app_results
+from alliance.app.datasets import FilePreview as FilePreview
+from alliance.app.decisions import PendingDecisions as PendingDecisions
 from alliance.app.errors import AppError, Refused, Unreachable, mapped_errors
 from alliance.app.errors import LocalTrouble as LocalTrouble
+from alliance.app.events import changed_jobs as changed_jobs
 from alliance.app.jobs import HistoryEntry
+from alliance.app.keys import CertificateInfo as CertificateInfo
+from alliance.app.nodes import NodeHealth as NodeHealth
 from alliance.app.progress import Progress
 from alliance.app.results import DeliveredOutput
 from alliance.app.session import open_session
-from alliance.models import Dataset, Job, JobState, Member, MemberStatus, Proposal, ProposalState
+from alliance.models import Dataset, Job, Member, Proposal, ProposalState
 
 BackendError = AppError
 """Every error a screen may see: the application layer's, whose text is what the user reads."""
@@ -38,41 +42,6 @@ LedgerUnreachable = Unreachable
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called as `progress(rows_done, rows_total_or_None)` while a file is fingerprinted."""
-
-
-@dataclass(frozen=True)
-class CertificateInfo:
-    """One certificate of the acting org, as the Identity screen shows it."""
-
-    user: str
-    common_name: str
-    role: str
-    fingerprint: str
-    not_before: datetime
-    not_after: datetime
-    path: str
-
-
-@dataclass(frozen=True)
-class PendingDecisions:
-    """What waits for this org: jobs to approve, job votes, membership votes."""
-
-    approvals: list[Job] = field(default_factory=list)
-    job_votes: list[Job] = field(default_factory=list)
-    proposals: list[Proposal] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return len(self.approvals) + len(self.job_votes) + len(self.proposals)
-
-
-@dataclass(frozen=True)
-class FilePreview:
-    """A data file before registration: first rows and the inferred schema."""
-
-    path: Path
-    columns: list[dict[str, str]]
-    rows: list[list[str]]
 
 
 class Session:
@@ -119,42 +88,18 @@ class Session:
         with self._lock:
             self._app.close()
 
-    # ---- who am I (TUI-only) -------------------------------------------------------------------
+    # ---- who am I -----------------------------------------------------------------------------
 
     @property
     def read_only(self) -> bool:
         """True unless this org is an active member with the `member` role on the ledger (an
         auditor reads only). Decided once per session from the ledger's member record."""
         if self._read_only is None:
-            me = next((m for m in self.members() if m.org == self.org), None)
-            self._read_only = not (
-                me is not None and me.status == MemberStatus.ACTIVE and "member" in me.roles
-            )
+            self._read_only = app_decisions.is_read_only(self.members(), self.org)
         return self._read_only
 
     def certificates(self) -> list[CertificateInfo]:
-        from alliance.identity import Identity
-        from alliance.profile import load_profile
-
-        with mapped_errors():
-            profile = load_profile(self.net_dir)
-            msp_id = profile.orgs[self.org].msp_id
-            org_dir = profile.org_dir(self.net_dir, self.org)
-            found = []
-            for cert_path in sorted(org_dir.glob("users/*/msp/signcerts/cert.pem")):
-                identity = Identity(msp_id=msp_id, certificate=cert_path.read_bytes())
-                found.append(
-                    CertificateInfo(
-                        user=cert_path.parents[2].name,
-                        common_name=identity.common_name,
-                        role=identity.role,
-                        fingerprint=identity.fingerprint,
-                        not_before=identity.cert.not_valid_before_utc,
-                        not_after=identity.cert.not_valid_after_utc,
-                        path=str(cert_path),
-                    )
-                )
-        return found
+        return app_keys.certificates(self.net_dir, self.org)
 
     # ---- reads ---------------------------------------------------------------------------------
 
@@ -181,11 +126,7 @@ class Session:
 
     def chain(self) -> dict[str, Any]:
         """Height and head hash of the ledger (qscc GetChainInfo)."""
-        from network.audit import chain_info
-
-        app = self.app
-        with mapped_errors():
-            return dict(chain_info(app.network).__dict__)
+        return app_audit.chain_head(self.app)
 
     def verify_chain(self) -> dict[str, Any]:
         """`audit chain`: check the whole ledger (Refused naming what does not verify)."""
@@ -196,38 +137,31 @@ class Session:
     def height(self) -> int:
         return int(self.chain()["height"])
 
-    def pending(self) -> PendingDecisions:
-        """TUI-only: jobs waiting for this org's approval or vote, proposals for its vote."""
+    def pending(self, jobs: list[Job] | None = None) -> PendingDecisions:
+        """Jobs waiting for this org's approval or vote, proposals for its vote (among `jobs`
+        when the caller has read them already)."""
         if self.read_only:
             return PendingDecisions()
-        jobs = self.jobs()
-        return PendingDecisions(
-            approvals=[j for j in jobs if self.awaits_approval(j)],
-            job_votes=[j for j in jobs if self.awaits_vote(j)],
-            proposals=[
-                p
-                for p in self.proposals(ProposalState.PENDING.value)
-                if self.org not in p.votes and p.org != self.org
-            ],
+        return app_decisions.pending_decisions(
+            self.jobs() if jobs is None else jobs,
+            self.proposals(ProposalState.PENDING.value),
+            self.org,
         )
+
+    def local_node(self) -> tuple[bool, int | None]:
+        """(runs, checkpoint block) of this org's node on this machine."""
+        return app_nodes.local_node(self.net_dir, self.org)
+
+    def node_health(self, members: list[Member], jobs: list[Job]) -> list[NodeHealth]:
+        """Each member node's health: this org's node as this machine sees it, the others' as
+        the ledger shows them (claims of running jobs)."""
+        return app_nodes.node_health(members, jobs, self.org, self.local_node())
 
     def awaits_approval(self, job: Job) -> bool:
-        """TUI-only: the job waits for this org's approval (it owns an input or deals)."""
-        return (
-            not self.read_only
-            and job.state == JobState.REQUESTED
-            and self.org in job.required_approvers
-            and self.org not in job.approvals
-        )
+        return not self.read_only and app_decisions.awaits_approval(job, self.org)
 
     def awaits_vote(self, job: Job) -> bool:
-        """TUI-only: the job is put to a member vote and this org has not voted."""
-        return (
-            not self.read_only
-            and job.state == JobState.REQUESTED
-            and job.votes_needed > 0
-            and self.org not in job.votes
-        )
+        return not self.read_only and app_decisions.awaits_vote(job, self.org)
 
     def delivered(self, job_id: str) -> list[DeliveredOutput]:
         """This org's node's delivered outputs of a job (present only at a recipient)."""
@@ -278,53 +212,8 @@ class Session:
         return app_audit.job_trail(self.app, job_id)
 
     def record_trail(self, kind: str, key: str) -> list[dict[str, Any]]:
-        """Trail of a job, dataset or member: every transaction that changed it, with signer,
-        endorsers, block and validation code (TUI-only for datasets and members)."""
-        if kind == "job":
-            return self.job_trail(key)
-        if kind == "dataset":
-            described = [
-                (h.tx_id, f"version {(h.value or {}).get('version', '')}",
-                 "deleted" if h.is_delete else str((h.value or {}).get("status", "")))
-                for h in reversed(self.dataset_history(key))
-            ]
-        elif kind == "member":
-            member = next((m for m in self.members() if m.org == key), None)
-            if member is None:
-                raise Refused(f"no member {key!r} on the ledger; see the Members screen")
-            txs = {member.updated_tx: ("member record", member.status.value)}
-            for p in self.proposals():
-                if p.org == key:
-                    for voter, v in p.votes.items():
-                        txs.setdefault(v.tx_id, (f"{p.action} vote by {voter}: {v.vote}", p.id))
-                    if p.decided_tx:
-                        txs.setdefault(p.decided_tx, (f"{p.action} decided", p.state.value))
-            described = [(tx, action, state) for tx, (action, state) in txs.items()]
-        else:
-            raise LocalTrouble(f"no trail for {kind!r}: use job, dataset or member")
-        return sorted(
-            (self._transaction(tx, action, state) for tx, action, state in described),
-            key=lambda r: (r["block"], r["timestamp"]),
-        )
-
-    def _transaction(self, tx_id: str, action: str, state: str) -> dict[str, Any]:
-        from network.audit import transaction_record
-
-        with mapped_errors():
-            r = transaction_record(self.app.network, tx_id)
-        return {
-            "tx_id": r.tx_id,
-            "block": r.block_number,
-            "timestamp": r.timestamp,
-            "validation": r.validation_code,
-            "state": state,
-            "action": action,
-            "actor": "",
-            "signer": f"{r.creator_name} ({r.creator_role})",
-            "signer_msp_id": r.creator_msp_id,
-            "signer_fingerprint": r.creator_fingerprint,
-            "endorsers": list(r.endorsers),
-        }
+        """Trail of a job, dataset or member (signer, endorsers, block, validation code)."""
+        return app_audit.record_trail(self.app, kind, key)
 
     def verify_file(self, job_id: str, output: str, path: Path, run: int = 0) -> Any:
         """Compare a result file with the digest the ledger records (`audit verify`)."""
@@ -337,6 +226,12 @@ class Session:
 
     def reject_job(self, job_id: str, reason: str) -> Job:
         return app_jobs.reject_job(self.app, job_id, reason)
+
+    def may_revoke(self, job: Job) -> bool:
+        return not self.read_only and app_decisions.may_revoke(job, self.org)
+
+    def revoke_job(self, job_id: str, reason: str) -> Job:
+        return app_jobs.revoke_job(self.app, job_id, reason)
 
     def vote_job(self, job_id: str, vote: str) -> Job:
         return app_jobs.vote_job(self.app, job_id, vote)
@@ -369,18 +264,7 @@ class Session:
         return app_members.vote_proposal(self.app, proposal_id, vote)
 
     def preview_file(self, path: Path, rows: int = 5) -> FilePreview:
-        """TUI-only: first rows and inferred schema of a CSV or Parquet file (nothing is sent)."""
-        from itertools import islice
-
-        from alliance.datafile import infer_schema, iter_batches, schema_dicts
-
-        path = Path(path).expanduser()
-        with mapped_errors():
-            schema = infer_schema(path)
-            first: list[list[str]] = []
-            for batch in islice(iter_batches(path, schema, batch_rows=rows), 1):
-                first = [list(r) for r in zip(*batch, strict=True)]
-        return FilePreview(path, schema_dicts(schema), first[:rows])
+        return app_datasets.preview_file(path, rows)
 
     def register_dataset(
         self,
@@ -395,7 +279,7 @@ class Session:
     ) -> Dataset:
         """Fingerprint the file here and register only its description (`dataset register`);
         with `update`, a new version of one of this org's datasets (`dataset update`)."""
-        total = _row_total(Path(path).expanduser())
+        total = app_datasets.row_total(Path(path).expanduser())
 
         def report(p: Progress) -> None:
             if progress is not None:
@@ -416,45 +300,8 @@ class Session:
     def retire_dataset(self, name: str) -> Dataset:
         return app_datasets.retire_dataset(self.app, name)
 
-    # ---- events (TUI-only) ---------------------------------------------------------------------
+    # ---- events ------------------------------------------------------------------------------
 
     def events(self, start_block: int | None, after_tx_id: str = "") -> Any:
         """The chaincode-event stream from `start_block` (None: the next commit)."""
-        app = self.app
-        with mapped_errors():
-            return app.network.chaincode_events(
-                app.chaincode, start_block=start_block, after_tx_id=after_tx_id
-            )
-
-
-def changed_jobs(events: list[Any] | None) -> set[str] | None:
-    """TUI-only: the ids of the jobs `events` are about, or None when some event is about
-    something else (or there is no list): then a screen reads everything again."""
-    import json
-
-    if events is None:
-        return None
-    ids = set()
-    for event in events:
-        try:
-            payload = json.loads(event.payload)
-        except ValueError:
-            return None
-        job_id = payload.get("job_id") if isinstance(payload, dict) else None
-        if not isinstance(job_id, str):
-            return None
-        ids.add(job_id)
-    return ids
-
-
-def _row_total(path: Path) -> int | None:
-    """Rows in a data file, cheaply (CSV: non-blank lines minus the header; Parquet: metadata)."""
-    try:
-        if path.suffix.lower() == ".parquet":
-            import pyarrow.parquet as pq
-
-            return int(pq.ParquetFile(path).metadata.num_rows)
-        with path.open("rb") as f:
-            return max(sum(1 for line in f if line.strip()) - 1, 0)
-    except Exception:
-        return None
+        return app_events.event_stream(self.app, start_block, after_tx_id)

@@ -1,7 +1,7 @@
 """The TUI driven by textual's Pilot against a real devnet and real member nodes (one alliance
 shared by the module): membership votes, dataset registration, the job wizard, approval in a
-second app instance, the recipient's output, rejection, the auditor's read-only view, and a
-ledger restarted under a running app."""
+second app instance, the recipient's output, rejection, revocation, the auditor's read-only
+view, and a ledger restarted under a running app."""
 
 from __future__ import annotations
 
@@ -255,11 +255,37 @@ async def test_rejecting_with_a_reason_records_it_on_the_ledger(alliance: DemoFl
     assert rejected["rejection"]["reason"] == "not for marketing"
 
 
+async def test_the_requester_revokes_after_a_reason_and_a_confirmation(
+    alliance: DemoFlow,
+) -> None:
+    job = request(alliance, "telecom", [alliance._input("bank"), alliance._input("telecom")],
+                  "telecom")
+    app = app_for(alliance, "telecom")
+    async with app.run_test(size=SIZE) as pilot:
+        await ledger_answers(pilot)
+        app.open_job(job["id"])
+        await until(pilot, lambda: "revoke" in enabled_actions(app), "revoke is offered")
+        await pilot.press("k")
+        app.screen.query_one("#reason", Input).value = "asked the wrong question"
+        await pilot.click("#confirm")
+        await until(pilot, lambda: "cannot be undone" in str(app.screen.query_one(
+            ".dialog-title", Static).content), "the confirmation says it is irreversible")
+        await pilot.click("#confirm")
+        await until(pilot, lambda: "asked the wrong question" in text_of(app, "#authorization")
+                    or "asked the wrong question" in text_of(app, "#status"),
+                    "the page shows the revocation and its reason")
+        assert "revoke" not in enabled_actions(app)
+    revoked = alliance.evaluate("bank", "GetJob", job["id"])
+    assert revoked["state"] == "REVOKED"
+    assert revoked["revocation"] == {**revoked["revocation"], "org": "telecom",
+                                     "reason": "asked the wrong question"}
+
+
 async def test_an_auditor_sees_no_action(alliance: DemoFlow) -> None:
     job = request(alliance, "telecom", [alliance._input("bank"), alliance._input("telecom")],
                   "telecom")
     app = app_for(alliance, "regulator")
-    writes = {"approve", "reject", "propose", "vote('yes')", "vote('no')", "register",
+    writes = {"approve", "reject", "revoke", "propose", "vote('yes')", "vote('no')", "register",
               "new_job", "retire"}
     async with app.run_test(size=SIZE) as pilot:
         await ledger_answers(pilot)

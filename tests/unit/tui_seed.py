@@ -265,6 +265,9 @@ class SeededSession(Session):
             for i, u in enumerate(("admin", "client", "node"))
         ]
 
+    def local_node(self) -> tuple[bool, int | None]:
+        return True, 14
+
     def record_trail(self, kind: str, key: str) -> list[dict[str, Any]]:
         return list(TRAIL)
 

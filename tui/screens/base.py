@@ -21,6 +21,7 @@ WRITE_ACTIONS: frozenset[str] = frozenset(
     {
         "approve",
         "reject",
+        "revoke",
         "vote_yes",
         "vote_no",
         "vote",

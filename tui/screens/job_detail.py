@@ -29,6 +29,8 @@ class JobData:
     awaits_vote: bool
     """Waiting for this org's member vote (a protocol the charter puts to a vote)."""
     delivered: list[DeliveredOutput]
+    revocable: bool = False
+    """This org may revoke the job now (its requester or an approver, runs not used up)."""
 
 
 class JobDetailScreen(AllianceScreen):
@@ -38,6 +40,7 @@ class JobDetailScreen(AllianceScreen):
         Binding("escape", "back", "Back", id="detail.back"),
         Binding("a", "approve", "Approve", id="job.approve"),
         Binding("x", "reject", "Reject", id="job.reject"),
+        Binding("k", "revoke", "Revoke", id="job.revoke"),
         Binding("y", "vote_job('yes')", "Vote yes", id="job.vote_yes"),
         Binding("n", "vote_job('no')", "Vote no", id="job.vote_no"),
         Binding("t", "trail", "Trail", id="job.trail"),
@@ -66,6 +69,7 @@ class JobDetailScreen(AllianceScreen):
             self.session.awaits_approval(job),
             self.session.awaits_vote(job),
             self.session.delivered(job.id),
+            self.session.may_revoke(job),
         )
 
     def ledger_changed(self, events: list[Any] | None) -> None:
@@ -102,6 +106,10 @@ class JobDetailScreen(AllianceScreen):
             if self.alliance.read_only:
                 return False
             return bool(self.data and self.data.awaits_me)
+        if action == "revoke":
+            if self.alliance.read_only:
+                return False
+            return bool(self.data and self.data.revocable)
         if action == "vote_job":
             if self.alliance.read_only:
                 return False
@@ -178,6 +186,42 @@ class JobDetailScreen(AllianceScreen):
                 "Reject",
             ),
             decided,
+        )
+
+    def action_revoke(self) -> None:
+        """Reason first, then a confirmation that says what revoking does (it cannot be undone)."""
+        job_id = self.job_id
+
+        def confirmed(reason: str) -> None:
+            def decided(ok: bool | None) -> None:
+                if ok:
+                    self.act(
+                        lambda: self.session.revoke_job(job_id, reason),
+                        lambda j: f"revoked {j.id}: it will never run again",
+                    )
+
+            self.app.push_screen(
+                ConfirmModal(
+                    f"Revoke {job_id}? This cannot be undone.",
+                    f"{job_id} becomes REVOKED for good: no run of it starts again, and no "
+                    f"one can undo this. Your reason ({reason!r}) is public: it is recorded on "
+                    "the ledger with your signature.",
+                    "Revoke for good",
+                ),
+                decided,
+            )
+
+        def given(reason: str | None) -> None:
+            if reason:
+                confirmed(reason)
+
+        self.app.push_screen(
+            ReasonModal(
+                "Revoke this job?",
+                f"Why revoke {job_id}? The reason is recorded on the ledger for every member.",
+                "Next",
+            ),
+            given,
         )
 
     def action_verify(self) -> None:

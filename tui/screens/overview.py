@@ -1,9 +1,9 @@
-"""Overview: who is in the alliance, how tall the ledger is, what waits for me, what just
-committed."""
+"""Overview: who is in the alliance, how tall the ledger is, each member node's health (as far
+as this org can know it), what waits for me, what just committed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from textual import on, work
@@ -11,8 +11,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, RichLog, Static
 
+from alliance.app.nodes import running_claims
 from alliance.models import Job, Member
-from tui.backend import BackendError, PendingDecisions, changed_jobs
+from tui.backend import BackendError, NodeHealth, PendingDecisions, changed_jobs
 from tui.format import short_time
 from tui.screens.base import AllianceScreen
 from tui.widgets.filter_table import FilterTable
@@ -23,6 +24,7 @@ class OverviewData:
     members: list[Member]
     height: int
     pending: PendingDecisions
+    nodes: list[NodeHealth]
 
 
 class OverviewScreen(AllianceScreen):
@@ -39,6 +41,8 @@ class OverviewScreen(AllianceScreen):
             with Vertical(id="pending-box"):
                 yield Label("Waiting for my decision", classes="section")
                 yield FilterTable(("kind", "id", "what", "until"), id="pending")
+                yield Label("Member nodes (others: only what the ledger shows)", classes="section")
+                yield FilterTable(("node", "up", "checkpoint", "running", "seen from"), id="nodes")
         yield Label("Ledger events (live)", classes="section")
         yield RichLog(id="feed", max_lines=500, markup=False, wrap=False)
 
@@ -58,7 +62,9 @@ class OverviewScreen(AllianceScreen):
             feed.write(line)
 
     def fetch(self) -> OverviewData:
-        return OverviewData(self.session.members(), self.session.height(), self.session.pending())
+        s = self.session
+        members, jobs = s.members(), s.jobs()
+        return OverviewData(members, s.height(), s.pending(jobs), s.node_health(members, jobs))
 
     def ledger_changed(self, events: list[Any] | None) -> None:
         ids = changed_jobs(events)
@@ -92,7 +98,13 @@ class OverviewScreen(AllianceScreen):
             + [j for j in fresh if s.awaits_vote(j)],
             proposals=p.proposals,
         )
-        self.show(OverviewData(data.members, max(height, data.height), pending))
+        running = running_claims(fresh)
+        nodes = [
+            replace(n, running_jobs=sorted(
+                {j for j in n.running_jobs if j not in gone} | set(running.get(n.org, []))))
+            for n in data.nodes
+        ]
+        self.show(OverviewData(data.members, max(height, data.height), pending, nodes))
 
     def show(self, data: Any) -> None:
         assert isinstance(data, OverviewData)
@@ -107,6 +119,9 @@ class OverviewScreen(AllianceScreen):
         )
         self.query_one("#members", FilterTable).set_rows(
             [(m.org, (m.org, ",".join(m.roles), m.status.value)) for m in data.members]
+        )
+        self.query_one("#nodes", FilterTable).set_rows(
+            [(n.org, _node_row(n)) for n in data.nodes]
         )
         rows: list[tuple[str, tuple[str, ...]]] = []
         for j in p.approvals:
@@ -129,3 +144,12 @@ class OverviewScreen(AllianceScreen):
             self.alliance.open_proposal(event.key)
         else:
             self.alliance.open_job(event.key)
+
+
+def _node_row(n: NodeHealth) -> tuple[str, ...]:
+    """A node's row: what this machine sees of its own node, and for the others only what the
+    ledger shows ("?" where nothing can be known from here)."""
+    up = "?" if n.up is None else ("up" if n.up else "down")
+    block = "?" if n.checkpoint_block is None and not n.own else (
+        "none" if n.checkpoint_block is None else f"block {n.checkpoint_block}")
+    return (n.org, up, block, str(len(n.running_jobs)), "here" if n.own else "ledger only")
