@@ -35,6 +35,9 @@ def describe_change(before: dict[str, Any] | None, after: dict[str, Any]) -> tup
         return "ClaimJob", ", ".join(new)
     new = sorted(set(after.get("failures", {})) - set(before.get("failures", {})))
     if new:
+        reasons = [after["failures"][org].get("reason", "") for org in new]
+        if all(str(r).startswith("deadline passed") for r in reasons):
+            return "ExpireRun", ", ".join(new)
         return "FailJob", ", ".join(new)
     if after.get("state") == "EXPIRED":
         return "ExpireJob", ""

@@ -21,15 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from alliance.canonical import canonical_json, is_digest
 from alliance.failures import FailureCode
 from alliance.protocols import PROTOCOLS
+from alliance.refs import INPUT_REF
 
 COLUMN_TYPES = ("string", "integer", "decimal", "boolean", "date")
 DATASET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 PARAM_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
-INPUT_REF = re.compile(
-    r"^([a-z][a-z0-9-]{1,30})/([a-z][a-z0-9_-]{0,62}):([A-Za-z_][A-Za-z0-9_]{0,62})$"
-)
 
 MAX_TEXT = 1000
 MAX_JOB_SECONDS = 366 * 24 * 3600
@@ -499,6 +497,9 @@ class Job(Record):
     runs_used: int
     current_run: int
     """The run being (or last) executed; 0 before the first claim."""
+    run_deadline: int = 0
+    """When the current run must have ended (tx time, seconds; see alliance/run_deadline.py);
+    after it any participant may expire the run (ExpireRun). 0 before the first claim."""
     claims: dict[str, TxMark]
     """Claims of the current run, by org."""
     receipts: dict[str, dict[str, Receipt]]

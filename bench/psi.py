@@ -43,7 +43,7 @@ from node.mpc.protocol import InputRef, JobContext, LocalInputs
 from node.mpc.psi import PsiProtocol
 from node.mpc.psi.digest import digest_ids
 from node.mpc.psi.ecdh import Blinder, hash_to_curve
-from node.mpc.psi.output import join_lines
+from node.mpc.psi.output import CSV_HEADER, csv_lines
 from node.mpc.psi.partition import PARTITION_MAX, SINGLE_MAX
 from node.mpc.psi.prepare import STREAM_ROWS
 
@@ -77,14 +77,12 @@ def make_inputs(org: str, n: int) -> LocalInputs:
 
 
 def expected_digest(n: int) -> str:
-    """sha256 of the plaintext intersection's bytes, block by block (ids [n/2, n) are already in
-    sorted byte order: fixed width, zero-padded)."""
-    h = hashlib.sha256()
+    """sha256 of the plaintext intersection file (CSV: header `id`, one id a line), block by
+    block (ids [n/2, n) are already in sorted byte order: fixed width, zero-padded)."""
+    h = hashlib.sha256(CSV_HEADER)
     block = 1 << 22
     for b0 in range(n // 2, n, block):
-        if b0 > n // 2:
-            h.update(b"\n")
-        h.update(join_lines(id_range(b0, min(b0 + block, n))))
+        h.update(csv_lines(id_range(b0, min(b0 + block, n))))
     return "sha256:" + h.hexdigest()
 
 

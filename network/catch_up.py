@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 HEIGHT_FILE = "commit-height"
 POLL_SECONDS = 0.05
+STATE_SETTLE_SECONDS = 0.15
+"""A Fabric peer adds a block to its block store (and its height) a moment before it applies the
+block's writes to the world state; blocks commit one after another, so only the newest one can
+still be settling."""
 
 
 def _height_file(net_dir: Path) -> Path:
@@ -60,6 +64,8 @@ def wait_for_height(network: Network, height: int, timeout: float = 15.0) -> int
     while True:
         current = chain_info(network).height
         if current >= height:
+            if current == height:
+                time.sleep(STATE_SETTLE_SECONDS)
             return current
         if time.monotonic() >= deadline:
             raise NetworkError(

@@ -3,9 +3,10 @@
 `NodeDaemon(net_dir, org).start()` connects to the ledger as the org's `node` identity, serves
 MPC links on the org's node endpoint (port 0: the port of its previous run if free, else any free
 port) and records `{pid, port}` in NET/run/node-<org>.json, where peers look it up. Then it
-reports runs a previous process left unfinished, looks at every live job of the org, and follows
-the ledger's events. `shutdown()` stops all three. The gRPC server lives on an asyncio loop in a
-thread of its own; ledger calls and job handling run in ordinary threads.
+reports runs a previous process left unfinished (and finishes the runs it staged), looks at every
+live job of the org, follows the ledger's events, and every OVERDUE_POLL seconds expires the runs
+of the org's jobs that are past their deadline. `shutdown()` stops them all. The gRPC server lives
+on an asyncio loop in a thread of its own; ledger calls and job handling run in ordinary threads.
 
 Shutdown never waits on a job: it aborts every open MPC run with "node shutting down" (the peers
 learn why), gives the runs a moment to wind down, cancels what is left on the loop, and only then
@@ -23,14 +24,16 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from alliance.profile import load_profile
 from node.errors import DeadlineExceeded, ProtocolAborted, TransportError
+from node.failures import public_abort_reason
 from node.ledger import GatewayJobLedger
 from node.listener import LedgerListener
-from node.mpc.grpc_transport import ClientTls, MpcServer, PeerEndpoint, ServerTls
+from node.mpc.grpc_transport import ClientTls, GrpcTransport, MpcServer, PeerEndpoint, ServerTls
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
 from node.mpc.registry import execute, get_protocol
 from node.paths import node_run_file, node_store_path, outputs_dir
@@ -44,6 +47,8 @@ log = logging.getLogger("node.daemon")
 SHUTDOWN_REASON = "node shutting down"
 SHUTDOWN_GRACE = 5.0
 """Seconds shutdown waits for aborted runs to close their transports before cancelling them."""
+OVERDUE_POLL = 2.0
+"""Seconds between two looks for RUNNING jobs of this org past their run deadline."""
 CLOSE_ALLOWANCE = 10.0
 """Seconds past the job deadline a job thread waits for a run to close its transport."""
 
@@ -107,6 +112,7 @@ class NodeDaemon:
         self._stopping = threading.Event()
         self._runs: set[concurrent.futures.Future[Any]] = set()
         self._runs_lock = threading.Lock()
+        self._watchdog: threading.Thread | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -146,6 +152,9 @@ class NodeDaemon:
                 self.runner.submit, reconnect=self._reconnect,
             )
             self.listener.start()
+            self._watchdog = threading.Thread(target=self._expire_overdue_runs,
+                                              name=f"overdue-{self.org}", daemon=True)
+            self._watchdog.start()
         except BaseException:
             self.shutdown()
             raise
@@ -156,6 +165,9 @@ class NodeDaemon:
         """Stop listening, abort running jobs, stop the MPC server and its loop. Bounded: never
         waits on a job to finish."""
         self._stopping.set()
+        if self._watchdog is not None:
+            self._watchdog.join(10)
+            self._watchdog = None
         if self.listener is not None:
             self.listener.stop()
             self.listener = None
@@ -182,6 +194,21 @@ class NodeDaemon:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def _expire_overdue_runs(self) -> None:
+        """Every OVERDUE_POLL seconds: expire the RUNNING runs of this org's jobs that are past
+        their deadline (so a run whose party died after the protocol still ends)."""
+        while not self._stopping.wait(OVERDUE_POLL):
+            runner = self.runner
+            if runner is None:
+                continue
+            try:
+                expired = runner.expire_overdue()
+            except Exception as exc:  # the ledger may be down; look again next time
+                log.info("could not look for overdue runs: %s", exc)
+                continue
+            for job_id in expired:
+                log.warning("node %s: expired the overdue run of %s", self.org, job_id)
 
     def _abort_runs(self, server: MpcServer, loop: asyncio.AbstractEventLoop) -> None:
         """Abort every open run (peers learn why), wait a little for them, cancel the rest."""
@@ -307,13 +334,15 @@ class NodeDaemon:
                             server_name=node_common_name(peer))
 
     def run_protocol(
-        self, job: JobContext, run: int, inputs: LocalInputs, deadline_seconds: float
+        self, job: JobContext, run: int, prepare: Callable[[], LocalInputs],
+        deadline_seconds: float, *, peer_prepare_seconds: float = 0.0,
     ) -> tuple[ProtocolResult, str]:
         # The run ends by its deadline; closing its transport may take a step deadline more.
         limit = deadline_seconds + self.step_timeout + CLOSE_ALLOWANCE
+        connect = min(self.connect_timeout + peer_prepare_seconds, deadline_seconds)
         try:
             return self._call(  # type: ignore[no-any-return]
-                self._run_protocol(job, run, inputs, deadline_seconds), limit
+                self._run_protocol(job, run, prepare, deadline_seconds, connect), limit
             )
         except TimeoutError as exc:
             raise DeadlineExceeded(
@@ -322,25 +351,54 @@ class NodeDaemon:
             ) from None
 
     async def _run_protocol(
-        self, job: JobContext, run: int, inputs: LocalInputs, deadline: float
+        self, job: JobContext, run: int, prepare: Callable[[], LocalInputs], deadline: float,
+        connect: float,
     ) -> tuple[ProtocolResult, str]:
+        """Open the run's links, read the inputs meanwhile (`prepare`, in a thread), say ready,
+        then run the protocol; all of it within `deadline` seconds."""
         assert self.server is not None and self._client_tls is not None
+        ends_at = time.monotonic() + deadline
         protocol = get_protocol(job.protocol)
         peers = {p: self.peer_endpoint(p) for p in job.participants if p != self.org}
         transport = self.server.transport(
             job.job_id, self.org, job.participants, peers, self._client_tls, run=run,
             step_timeout=min(self.step_timeout, deadline),
-            connect_timeout=min(self.connect_timeout, deadline),
+            connect_timeout=connect,
         )
         async with transport:
+            inputs = await self._prepare(transport, job, run, prepare)
             try:
-                result = await asyncio.wait_for(execute(protocol, job, inputs, transport), deadline)
+                await transport.ready(max(1.0, ends_at - time.monotonic()))
+                result = await asyncio.wait_for(execute(protocol, job, inputs, transport),
+                                                max(1.0, ends_at - time.monotonic()))
             except TimeoutError:
                 reason = (f"{self.org}: run {run} of {job.job_id} exceeded its deadline of "
                           f"{deadline:.0f} s")
                 await transport.abort(reason)
                 raise DeadlineExceeded(reason) from None
         return result, transport.transcript_digest
+
+    async def _prepare(self, transport: GrpcTransport, job: JobContext, run: int,
+                       prepare: Callable[[], LocalInputs]) -> LocalInputs:
+        """`prepare()` in a thread while the links stay up; a peer's abort meanwhile ends the
+        wait at once. A failure here is told to the peers as its public code and message only
+        (node/failures.py); the detail stays in this node's failure log."""
+        loading = asyncio.ensure_future(asyncio.to_thread(prepare))
+        loading.add_done_callback(lambda f: f.cancelled() or f.exception())
+        aborted = asyncio.ensure_future(transport.wait_aborted())
+        try:
+            await asyncio.wait({loading, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            aborted.cancel()
+        if not loading.done():  # the run aborted first (the reading goes on, unused)
+            raise aborted.result()
+        try:
+            return loading.result()
+        except Exception as exc:
+            own = {str(i) for i in job.inputs if i.org == self.org}
+            own |= {f"{i.org}/{i.dataset}" for i in job.inputs if i.org == self.org}
+            await transport.abort(public_abort_reason(exc, self.org, own))
+            raise
 
 
 async def _cancel_pending() -> None:

@@ -13,6 +13,7 @@ from alliance.approvals import approval_problems, approvers_of
 from alliance.failures import FailureCode
 from alliance.models import Job, JobState
 from alliance.protocols import PROTOCOLS, JobShape, ShapeInput
+from alliance.protocols.links import link_problems
 from node.errors import GateRefused
 
 RUNNABLE = (JobState.APPROVED, JobState.RUNNING)
@@ -26,6 +27,7 @@ def refusal_reasons(
     *,
     claimed_run: int | None = None,
     voters: Collection[str] = (),
+    linked: Mapping[str, Job] | None = None,
 ) -> list[str]:
     """Every reason `org` must not run `job` now; empty when the gate is open.
 
@@ -33,6 +35,8 @@ def refusal_reasons(
     `claimed_run` is the run this node is about to execute (None: before claiming). `voters` are
     the charter's voting members (only their yes votes count; none given: a job that needs member
     votes is refused).
+    `linked` holds the jobs this job names (alignment_job, model_job, bins_job) as just read from
+    the ledger; a named job missing from it is refused.
     """
     reasons: list[str] = []
     if org not in job.participants:
@@ -58,6 +62,8 @@ def refusal_reasons(
         reasons.append(f"{job.id} asks for protocol {job.protocol!r}, which this node does not run")
     else:
         reasons += spec.problems(job_shape(job), job.parameters)
+        found = dict(linked or {})
+        reasons += link_problems(job.protocol, job.parameters, job_shape(job), found.get)
     reasons += [text for _, _, text in data_problems(job, org, local_fingerprints)]
     return reasons
 
@@ -101,10 +107,11 @@ def check_job(
     *,
     claimed_run: int | None = None,
     voters: Collection[str] = (),
+    linked: Mapping[str, Job] | None = None,
 ) -> None:
     """Raise GateRefused with every reason when `org` must not run `job` now."""
     reasons = refusal_reasons(job, org, now, local_fingerprints, claimed_run=claimed_run,
-                              voters=voters)
+                              voters=voters, linked=linked)
     if reasons:
         data = data_problems(job, org, local_fingerprints)
         if data and len(data) == len(reasons):  # only this node's data is wrong: say which

@@ -1,4 +1,5 @@
-"""The node's few ledger calls, typed: read a job, claim it, submit a receipt, report a failure.
+"""The node's few ledger calls, typed: read a job, claim it, submit a receipt, report a failure,
+expire an overdue run, list the running jobs, read a dataset's registered row count.
 
 A thin layer over the Gateway contract so the runner speaks in `Job`s and transaction ids, and so
 tests can hand the runner a fake. Each submit returns the committed transaction's id.
@@ -33,6 +34,12 @@ class JobLedger(Protocol):
 
     def charter_voters(self) -> list[str]: ...
 
+    def running_jobs(self) -> list[Job]: ...
+
+    def expire_run(self, job_id: str) -> tuple[Job, str]: ...
+
+    def dataset_rows(self, dataset_id: str) -> int: ...
+
 
 class GatewayJobLedger:
     """`JobLedger` over a Gateway contract (signed by the node's identity)."""
@@ -57,6 +64,22 @@ class GatewayJobLedger:
         )
         return [Job.model_validate(item) for item in json.loads(raw or b"[]")]
 
+    def running_jobs(self) -> list[Job]:
+        import json
+
+        raw = self.contract.evaluate_transaction(
+            "ListJobs", canonical_json({"state": "RUNNING"}).decode()
+        )
+        return [Job.model_validate(item) for item in json.loads(raw or b"[]")]
+
+    def dataset_rows(self, dataset_id: str) -> int:
+        """The registered row count of `org/name` (what its owner fingerprints before it
+        claims a run)."""
+        import json
+
+        return int(json.loads(self.contract.evaluate_transaction("GetDataset", dataset_id))[
+            "row_count"])
+
     def _submit(self, function: str, *args: str) -> tuple[Job, str]:
         """Endorse, submit, wait; re-run (as a new transaction) when it lost an MVCC race, as
         the participants' receipts and claims on one job often do, or when the endorsing peers'
@@ -80,6 +103,9 @@ class GatewayJobLedger:
 
     def submit_receipt(self, job_id: str, receipt: dict[str, Any]) -> tuple[Job, str]:
         return self._submit("SubmitReceipt", job_id, canonical_json(receipt).decode())
+
+    def expire_run(self, job_id: str) -> tuple[Job, str]:
+        return self._submit("ExpireRun", job_id)
 
     def fail(self, job_id: str, report: FailureReport) -> tuple[Job, str]:
         """FailJob with a coded report (alliance/failures.py); the contract renders the text."""

@@ -9,14 +9,24 @@ For a job where this org is a participant, `handle(job_id)`:
 3. reads its input columns and fingerprints each dataset in the same single pass, gates again with
    those fingerprints and the claimed run (so the data the protocol gets is exactly the data whose
    fingerprint matched the one the job pinned), then runs the protocol with its peers
-   (`ProtocolHost`), bounded by the job deadline;
-4. stages the outputs it is a recipient of and submits its receipt (output digests, transcript
-   digest, input fingerprints, engine version); the staged outputs are delivered (one rename) only
-   once the ledger judges the run COMPLETED, and discarded if it ends DISPUTED or FAILED or is not
-   judged within the job deadline;
-5. on any error reports FailJob with a coded reason (node/failures.py: a code, its own input, a
-   row, a peer — never the error's text) and delivers nothing; the full detail goes to the node's
-   local failure log (node/failure_log.py), which `alliance job why JOB` reads.
+   (`ProtocolHost`), bounded by the run's deadline on the ledger; the host connects with the
+   peers before the inputs are read, so a party reading a large file keeps its link alive
+   instead of making the others time out;
+4. stages the outputs it is a recipient of (streamed to files, digested as written), records the
+   staged run and its receipt in the node store, then submits the receipt (output digests,
+   transcript digest, input fingerprints, engine version); the staged outputs are delivered (one
+   rename, digests re-checked against the ledger's) only once the ledger judges the run
+   COMPLETED, and deleted if it ends DISPUTED or FAILED;
+5. on any error before staging reports FailJob with a coded reason (node/failures.py: a code,
+   its own input, a row, a peer — never the error's text) and delivers nothing; the full detail
+   goes to the node's local failure log (node/failure_log.py), which `alliance job why JOB`
+   reads.
+
+Every run ends: a run past its deadline is expired (ExpireRun) by the node that holds its staged
+outputs, and by `expire_overdue` (called periodically by the daemon) for any RUNNING job of this
+org. A node that stops leaves its staged runs in place; `recover()` at the next start submits
+the receipts that were not committed, and delivers or deletes each staged run by the ledger's
+verdict (holding it until there is one); staging directories the store does not know are deleted.
 
 Handling is serialised per job (one worker at a time per job; an event arriving meanwhile makes
 the worker look once more when done). Jobs run concurrently with each other.
@@ -24,6 +34,7 @@ the worker look once more when done). Jobs run concurrently with each other.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -38,25 +49,32 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from alliance.canonical import sha256_digest
-from alliance.failures import FailureReport
+from alliance.canonical import canonical_json
+from alliance.failures import FailureCode, FailureReport
 from alliance.models import Job, JobState
+from alliance.run_deadline import connect_seconds
 from network.errors import CommitError, ContractRejected, NetworkError
 from node import failure_log
 from node.errors import DatasetError, GateRefused, NodeError
 from node.failures import NODE_STOPPED, classify
 from node.gate import check_job
 from node.ledger import JobLedger
+from node.linked_inputs import fetch_linked, linked_inputs
 from node.mpc.protocol import InputRef, JobContext, LocalInputs, ProtocolResult
-from node.outputs import PendingOutputs, stage_outputs
+from node.outputs import MANIFEST, PendingOutputs, run_dir, stage_outputs, sweep_staging
 from node.sources import file_path_of, open_source
-from node.store import NodeStore
+from node.store import SETTLED, NodeStore
 
 log = logging.getLogger("node.runner")
 
 CLAIM_ATTEMPTS = 5
 VERDICT_POLL_SECONDS = 0.1
-"""How often a node holding staged outputs re-reads the job for the run's verdict."""
+"""How often a node holding staged outputs re-reads the job for the run's verdict (at first)."""
+VERDICT_POLL_MAX = 1.0
+"""... backing off to this after a while."""
+FAILPOINT_ENV = "ALLIANCE_NODE_FAILPOINT"
+"""Test hook: `staged`, `receipted` or `judged` makes the node process exit at once (as if
+killed) when a run reaches that point; used by the fault tests, never set in production."""
 OUTCOMES_KEPT = 200
 UNFINISHED = ("claimed", "running")
 
@@ -72,10 +90,22 @@ class ProtocolHost(Protocol):
     """Runs this party's side of a job's protocol with the other participants' nodes."""
 
     def run_protocol(
-        self, job: JobContext, run: int, inputs: LocalInputs, deadline_seconds: float
+        self, job: JobContext, run: int, prepare: Callable[[], LocalInputs],
+        deadline_seconds: float, *, peer_prepare_seconds: float = 0.0,
     ) -> tuple[ProtocolResult, str]:
-        """(result, transcript digest); raises on failure or when the deadline passes."""
+        """(result, transcript digest); raises on failure or when the deadline passes.
+
+        Connects with the peers first (waiting `peer_prepare_seconds` longer than usual: a peer
+        fingerprints its large input before it claims), then calls `prepare()` (reads and
+        checks this party's inputs; may take minutes for a large file, and may raise) while
+        the links stay up, so that no peer times out waiting for a party reading its data."""
         ...
+
+
+def _failpoint(point: str) -> None:
+    if os.environ.get(FAILPOINT_ENV) == point:
+        log.warning("failpoint %s: exiting now", point)
+        os._exit(137)
 
 
 def job_context(job: Job) -> JobContext:
@@ -205,8 +235,8 @@ class JobRunner:
                 return
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop handling jobs; outputs still waiting for their run's verdict get one last look
-        at the ledger and are delivered if the run is COMPLETED, else discarded."""
+        """Stop handling jobs; runs waiting for their verdict stay staged (the store and the
+        staging directory keep them) and the next start finishes them."""
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=wait, cancel_futures=True)
@@ -230,10 +260,16 @@ class JobRunner:
                     return not self._holders
 
     def recover(self) -> None:
-        """At start: report runs a previous process left unfinished, then look at every live job
-        of this org (so an event missed while the node was down is not lost)."""
+        """At start: finish the runs a previous process staged (receipt, then delivery or
+        deletion by the verdict), report the runs it left unfinished before staging, delete
+        staging directories nobody knows, then look at every live job of this org (so an event
+        missed while the node was down is not lost)."""
         for record in self.store.runs():
             if record.state not in UNFINISHED:
+                continue
+            if self.store.get_staged(record.job_id, record.run) is not None:
+                self.store.record_run(record.job_id, record.run, "done",
+                                      "protocol finished before the node stopped; run staged")
                 continue
             reason = f"{self.org}'s node stopped during run {record.run}; the run was abandoned"
             self.store.record_run(record.job_id, record.run, "failed", reason)
@@ -245,6 +281,11 @@ class JobRunner:
                     self.ledger.fail(record.job_id, NODE_STOPPED)
             except (NetworkError, NodeError) as exc:
                 log.warning("job %s: could not report the abandoned run: %s", record.job_id, exc)
+        unsettled = self.store.unsettled()
+        for path in sweep_staging(self.outputs_root, {(s.job_id, s.run) for s in unsettled}):
+            log.warning("deleted %s: staged outputs no run record points to", path)
+        for staged in unsettled:
+            self._finish(staged.job_id, staged.run)
         try:
             jobs = self.ledger.participant_jobs(self.org)
         except NetworkError as exc:
@@ -253,6 +294,28 @@ class JobRunner:
         for job in jobs:
             if job.state in (JobState.APPROVED, JobState.RUNNING):
                 self.submit(job.id)
+
+    def expire_overdue(self) -> list[str]:
+        """Expire every RUNNING run of this org's jobs whose deadline passed; the job ids."""
+        expired: list[str] = []
+        now = int(self.clock())
+        for job in self.ledger.running_jobs():
+            if self.org not in job.participants or not job.run_deadline:
+                continue
+            if now >= job.run_deadline and self._expire(job) is not None:
+                expired.append(job.id)
+        return expired
+
+    def _expire(self, job: Job) -> Job | None:
+        """ExpireRun on `job`'s current run; the job after, or None if the ledger refused."""
+        try:
+            after, _tx = self.ledger.expire_run(job.id)
+        except (ContractRejected, CommitError) as exc:
+            log.info("job %s: ExpireRun not accepted: %s", job.id, exc)
+            return None
+        log.warning("job %s: run %s expired: %s", job.id, job.current_run,
+                    after.failures.get(self.org).reason if self.org in after.failures else "")
+        return after
 
     # ---- one job -------------------------------------------------------------------------------
 
@@ -272,7 +335,7 @@ class JobRunner:
             return Outcome(job_id, "skipped", job.current_run, "this run was already handled here")
         try:
             check_job(job, self.org, int(self.clock()), self._local_fingerprints(job),
-                      voters=self._voters(job))
+                      voters=self._voters(job), linked=fetch_linked(self.ledger, job))
         except GateRefused as exc:
             return self._refuse(job, exc)
         claimed = self._claim(job_id)
@@ -323,12 +386,21 @@ class JobRunner:
         job = None
         try:
             job = self.ledger.get_job(job_id)
-            inputs, fingerprints = self._load_inputs(job)
-            check_job(job, self.org, int(self.clock()), fingerprints, claimed_run=run,
-                      voters=self._voters(job))
             self.store.record_run(job_id, run, "running", claim_tx)
-            deadline = min(self.job_deadline, max(1.0, job.expires_at - self.clock()))
-            result, transcript = self.host.run_protocol(job_context(job), run, inputs, deadline)
+            fingerprints: dict[str, str] = {}
+
+            def prepare() -> LocalInputs:
+                inputs, found = self._load_inputs(job)
+                linked = fetch_linked(self.ledger, job)
+                check_job(job, self.org, int(self.clock()), found, claimed_run=run,
+                          voters=self._voters(job), linked=linked)
+                fingerprints.update(found)
+                return {**inputs, **linked_inputs(self.outputs_root, self.org, job, linked)}
+
+            result, transcript = self.host.run_protocol(
+                job_context(job), run, prepare, self._deadline_seconds(job),
+                peer_prepare_seconds=self._peer_prepare_seconds(job),
+            )
             mine = job.recipients_of(self.org)
             missing = [name for name in mine if name not in result.outputs]
             if missing:
@@ -336,7 +408,7 @@ class JobRunner:
             own_fps = {d: fp for d, fp in fingerprints.items()
                        if any(i.dataset == d and i.owner == self.org for i in job.inputs)}
             staged = {n: result.outputs[n] for n in mine}
-            digests = {n: sha256_digest(data) for n, data in staged.items()}
+            del result
             pending = None if not staged else stage_outputs(
                 self.outputs_root, job_id, run, staged,
                 {
@@ -350,6 +422,8 @@ class JobRunner:
                     "input_fingerprints": own_fps,
                 },
             )
+            del staged
+            digests = pending.digests if pending is not None else {}
             receipt = {
                 "run": run,
                 "output_digests": digests,
@@ -357,13 +431,8 @@ class JobRunner:
                 "input_fingerprints": own_fps,
                 "engine_version": engine_version(),
             }
-            after, receipt_tx = self.ledger.submit_receipt(job_id, receipt)
-            detail = f"receipt {receipt_tx}; job {after.state}"
-            self.store.record_run(job_id, run, "done", detail)
-            if pending is not None:
-                held, pending = pending, None
-                detail += "; " + self._hold(after, run, held, receipt_tx, detail)
-            return Outcome(job_id, "done", run, detail)
+            self.store.stage_run(job_id, run, canonical_json(receipt).decode(),
+                                 json.dumps(digests, sort_keys=True))
         except Exception as exc:  # every failure becomes a coded reason on the ledger
             if pending is not None:
                 pending.discard()
@@ -376,6 +445,30 @@ class JobRunner:
             except (ContractRejected, CommitError, NetworkError) as fail_exc:
                 log.warning("job %s: could not report the failure: %s", job_id, fail_exc)
             return Outcome(job_id, "failed", run, reason)
+        self.store.record_run(job_id, run, "done", "protocol finished; run staged")
+        _failpoint("staged")
+        detail = self._finish(job_id, run)
+        self.store.record_run(job_id, run, "done", detail)
+        return Outcome(job_id, "done", run, detail)
+
+    def _deadline_seconds(self, job: Job) -> float:
+        """Seconds the protocol may run: to the run's deadline on the ledger (or, for a job from
+        before runs had deadlines, the node's job deadline), never past the job's expiry."""
+        now = self.clock()
+        if job.run_deadline:
+            return max(1.0, job.run_deadline - now)
+        return min(self.job_deadline, max(1.0, job.expires_at - now))
+
+    def _peer_prepare_seconds(self, job: Job) -> float:
+        """How much longer than usual peers may take to link up: what fingerprinting the largest
+        input a peer holds may take (its row count on the ledger; alliance/run_deadline.py)."""
+        rows = []
+        for dataset_id in sorted({i.dataset for i in job.inputs if i.owner != self.org}):
+            try:
+                rows.append(self.ledger.dataset_rows(dataset_id))
+            except (NetworkError, NodeError) as exc:
+                log.warning("job %s: row count of %s unknown (%s)", job.id, dataset_id, exc)
+        return connect_seconds(rows, 0.0)
 
     def _own_refs(self, job: Job) -> set[str]:
         """This org's input references and datasets of `job`: all a failure report may name."""
@@ -391,82 +484,125 @@ class JobRunner:
         except OSError as exc:
             log.error("job %s: could not write the local failure log: %s", job_id, exc)
 
-    # ---- outputs waiting for the run's verdict -----------------------------------------------
+    # ---- staged runs: receipt, verdict, delivery ------------------------------------------------
 
-    def _hold(
-        self, job: Job, run: int, pending: PendingOutputs, receipt_tx: str, detail: str
-    ) -> str:
-        """Deliver `pending` now if the run is already judged, else watch the ledger for it."""
-        verdict = run_verdict(job, run)
-        if verdict is not None:
-            return self._settle(job, run, verdict, pending, receipt_tx, detail)
-        wait = max(1.0, min(self.job_deadline, job.expires_at - self.clock()))
-        thread = threading.Thread(
-            target=self._await_verdict,
-            args=(job.id, run, pending, receipt_tx, detail, time.monotonic() + wait),
-            name=f"held-{job.id}-{run}",
-            daemon=True,
-        )
+    def _finish(self, job_id: str, run: int) -> str:
+        """Advance a staged run as far as the ledger allows now; if its verdict is still open
+        (or the ledger unreachable), keep watching in a thread of its own."""
+        try:
+            text = self._advance(job_id, run)
+        except (NetworkError, NodeError) as exc:
+            log.warning("job %s: run %s waits for the ledger: %s", job_id, run, exc)
+            text = None
+        if text is not None:
+            return text
+        thread = threading.Thread(target=self._await_verdict, args=(job_id, run),
+                                  name=f"held-{job_id}-{run}", daemon=True)
         with self._lock:  # started under the lock, so `wait_held` never sees it unstarted
+            if self._stopping.is_set():
+                return "run staged; the node stops: the next start finishes it"
             self._holders.add(thread)
             thread.start()
-        return "outputs held until the run is judged"
+        return "receipt staged; outputs held until the run is judged"
 
-    def _await_verdict(
-        self, job_id: str, run: int, pending: PendingOutputs, receipt_tx: str, detail: str,
-        stop_at: float,
-    ) -> None:
+    def _advance(self, job_id: str, run: int) -> str | None:
+        """One look: submit the receipt if not committed, expire the run if overdue, deliver or
+        delete the staged outputs once judged. The settled detail, or None while open."""
+        record = self.store.get_staged(job_id, run)
+        if record is None:
+            return "nothing staged"
+        if record.state in SETTLED:
+            return record.detail
+        job = self.ledger.get_job(job_id)
+        mine = job.receipts.get(str(run), {}).get(self.org)
+        if record.state == "staged" and mine is not None:  # committed, but the answer was lost
+            record = self.store.update_staged(job_id, run, "receipted", receipt_tx=mine.tx_id)
+        verdict = run_verdict(job, run)
+        if verdict is None and record.state == "staged" and not self._overdue(job):
+            try:
+                job, receipt_tx = self.ledger.submit_receipt(job_id,
+                                                             json.loads(record.receipt_json))
+            except ContractRejected as exc:
+                job = self.ledger.get_job(job_id)
+                mine = job.receipts.get(str(run), {}).get(self.org)
+                if mine is None and run_verdict(job, run) is None and not self._overdue(job):
+                    detail = f"the ledger refused this node's receipt: {exc}"
+                    log.error("job %s: %s", job_id, detail)
+                    report = FailureReport(code=FailureCode.RECEIPT_REFUSED)
+                    self._log_failure(job_id, run, report, detail)
+                    job, _ = self.ledger.fail(job_id, report)
+                receipt_tx = mine.tx_id if mine is not None else ""
+            if receipt_tx:
+                record = self.store.update_staged(job_id, run, "receipted", receipt_tx=receipt_tx)
+                _failpoint("receipted")
+            verdict = run_verdict(job, run)
+        if verdict is None and self._overdue(job):
+            job = self._expire(job) or self.ledger.get_job(job_id)
+            verdict = run_verdict(job, run)
+        if verdict is None:
+            return None
+        _failpoint("judged")
+        return self._settle(job, run, verdict, record.receipt_tx)
+
+    def _overdue(self, job: Job) -> bool:
+        return bool(job.run_deadline) and self.clock() >= job.run_deadline
+
+    def _await_verdict(self, job_id: str, run: int) -> None:
+        wait = VERDICT_POLL_SECONDS
         try:
-            while True:
-                last_look = self._stopping.wait(VERDICT_POLL_SECONDS)
+            while not self._stopping.wait(wait):
+                wait = min(VERDICT_POLL_MAX, wait * 1.1)
                 try:
-                    job = self.ledger.get_job(job_id)
-                except (NetworkError, NodeError) as exc:
-                    log.warning("job %s: could not re-read it for run %s's verdict: %s",
-                                job_id, run, exc)
-                else:
-                    verdict = run_verdict(job, run)
-                    if verdict is not None:
-                        self._settle(job, run, verdict, pending, receipt_tx, detail)
+                    if self._advance(job_id, run) is not None:
                         return
-                if last_look or time.monotonic() >= stop_at:
-                    why = "the node stopped" if last_look else "the job deadline passed"
-                    pending.discard()
-                    text = f"outputs discarded: {why} before run {run} was judged"
-                    log.warning("job %s: %s", job_id, text)
-                    self.store.record_run(job_id, run, "done", f"{detail}; {text}")
-                    return
+                except (NetworkError, NodeError) as exc:
+                    log.warning("job %s: run %s waits for the ledger: %s", job_id, run, exc)
+            log.info("job %s: run %s left staged; the next start finishes it", job_id, run)
         except Exception:
-            pending.discard()
-            log.exception("job %s: waiting for run %s's verdict crashed; outputs discarded",
-                          job_id, run)
+            log.exception("job %s: waiting for run %s's verdict crashed; it stays staged for the "
+                          "next start", job_id, run)
         finally:
             with self._lock:
                 self._holders.discard(threading.current_thread())
 
-    def _settle(
-        self, job: Job, run: int, verdict: JobState, pending: PendingOutputs, receipt_tx: str,
-        detail: str,
-    ) -> str:
-        """Deliver the staged outputs of a COMPLETED run; discard those of any other."""
+    def _settle(self, job: Job, run: int, verdict: JobState, receipt_tx: str) -> str:
+        """Deliver the staged outputs of a COMPLETED run (digests re-checked against the
+        ledger's); delete those of any other. Records the outcome."""
+        pending = PendingOutputs.find(self.outputs_root, job.id, run)
+        final = run_dir(self.outputs_root, job.id, run)
+        record = self.store.get_staged(job.id, run)
+        expected = json.loads(record.digests_json) if record is not None else {}
         if verdict == JobState.COMPLETED:
-            try:
-                folder = pending.deliver(
-                    receipt_tx=receipt_tx,
-                    completed_tx=job.results[str(run)].tx_id,
-                    delivered_at=int(self.clock()),
-                )
-            except (NodeError, OSError) as exc:
-                pending.discard()
-                text = f"outputs not delivered: {exc}"
+            result = job.results[str(run)]
+            if not expected:
+                state, text = "done", f"run {run} COMPLETED; nothing to deliver here"
+            elif pending is None and (final / MANIFEST).exists():
+                state, text = "delivered", f"outputs in {final}"  # delivered before a restart
+            elif pending is None:
+                state, text = "discarded", "outputs not delivered: the staged files are gone"
                 log.error("job %s: %s", job.id, text)
             else:
-                text = f"outputs in {folder}"
+                try:
+                    folder = pending.deliver(
+                        agreed=result.output_digests, receipt_tx=receipt_tx,
+                        completed_tx=result.tx_id, delivered_at=int(self.clock()),
+                    )
+                except (NodeError, OSError) as exc:
+                    pending.discard()
+                    state, text = "discarded", f"outputs not delivered: {exc}"
+                    log.error("job %s: %s", job.id, text)
+                else:
+                    state, text = "delivered", f"outputs in {folder}"
         else:
-            pending.discard()
-            text = f"outputs discarded: run {run} ended {verdict}"
+            if pending is not None:
+                pending.discard()
+            state = "discarded" if expected else "done"
+            text = (f"outputs discarded: run {run} ended {verdict}" if expected
+                    else f"run {run} ended {verdict}")
             log.warning("job %s: %s", job.id, text)
-        self.store.record_run(job.id, run, "done", f"{detail}; {text}")
+        if record is not None:
+            self.store.update_staged(job.id, run, state, detail=text)
+        self.store.record_run(job.id, run, "done", text)
         return text
 
     # ---- local data ----------------------------------------------------------------------------

@@ -1,7 +1,11 @@
-"""The node's own SQLite store: local datasets, the ledger listener's checkpoint, job runs.
+"""The node's own SQLite store: local datasets, the ledger listener's checkpoint, job runs, and
+runs waiting for the ledger's verdict.
 
 One file per node (`orgs/<org>/node/node.sqlite`), WAL mode. A job run is recorded before it
-starts and after it ends, so a restarted node never runs the same (job, run) twice.
+starts and after it ends, so a restarted node never runs the same (job, run) twice. A run whose
+protocol finished is recorded (`StagedRun`: its receipt and the digests of its staged outputs)
+before the receipt is submitted, so a restarted node can finish it: submit the receipt if it was
+not committed, then deliver the outputs on COMPLETED or delete them on FAILED/DISPUTED.
 """
 
 from __future__ import annotations
@@ -51,6 +55,26 @@ class JobRun(SQLModel, table=True):
     detail: str = ""
     started_at: float = Field(default_factory=time.time)
     finished_at: float | None = None
+
+
+class StagedRun(SQLModel, table=True):
+    """A run between the end of its protocol and the ledger's verdict, at this node."""
+
+    job_id: str = Field(primary_key=True)
+    run: int = Field(primary_key=True)
+    state: str
+    """staged (receipt not known to be committed) | receipted | delivered | discarded | done
+    (receipt committed, nothing to deliver: this org receives no output)"""
+    receipt_json: str
+    """The receipt to submit (canonical JSON), kept so a restarted node can submit it."""
+    digests_json: str = "{}"
+    """Output name -> sha256 digest of the staged file ("{}" when this org receives nothing)."""
+    receipt_tx: str = ""
+    detail: str = ""
+    updated_at: float = Field(default_factory=time.time)
+
+
+SETTLED = ("delivered", "discarded", "done")
 
 
 class NodeStore:
@@ -120,6 +144,44 @@ class NodeStore:
     def runs(self) -> list[JobRun]:
         with self.session() as s:
             return list(s.exec(select(JobRun).order_by(JobRun.started_at)))
+
+
+    # runs waiting for their verdict
+
+    def stage_run(self, job_id: str, run: int, receipt_json: str, digests_json: str) -> StagedRun:
+        with self.session() as s:
+            record = StagedRun(job_id=job_id, run=run, state="staged", receipt_json=receipt_json,
+                               digests_json=digests_json)
+            s.merge(record)
+            s.commit()
+            return record
+
+    def update_staged(self, job_id: str, run: int, state: str, *, receipt_tx: str | None = None,
+                      detail: str | None = None) -> StagedRun:
+        with self.session() as s:
+            record = s.get(StagedRun, (job_id, run))
+            if record is None:
+                raise KeyError(f"no staged run {job_id} run {run} in {self.path}")
+            record.state = state
+            if receipt_tx is not None:
+                record.receipt_tx = receipt_tx
+            if detail is not None:
+                record.detail = detail
+            record.updated_at = time.time()
+            s.add(record)
+            s.commit()
+            return record
+
+    def get_staged(self, job_id: str, run: int) -> StagedRun | None:
+        with self.session() as s:
+            return s.get(StagedRun, (job_id, run))
+
+    def unsettled(self) -> list[StagedRun]:
+        """Staged runs not yet delivered or discarded, oldest first."""
+        with self.session() as s:
+            rows = s.exec(select(StagedRun).where(StagedRun.state.not_in(SETTLED))  # type: ignore[attr-defined]
+                          .order_by(StagedRun.updated_at))
+            return list(rows)
 
 
 def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

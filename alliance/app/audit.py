@@ -238,3 +238,65 @@ def report(session: Session, out_dir: Path, **question: Any) -> dict[str, str]:
         paths["markdown"].write_text(markdown(graph, title))
         paths["html"].write_text(to_html(graph, title))
     return {k: str(v) for k, v in paths.items()}
+
+
+def chain_head(session: Session) -> dict[str, Any]:
+    """Height and head hash of the ledger (qscc GetChainInfo)."""
+    from network.audit import chain_info
+
+    with mapped_errors():
+        return dict(chain_info(session.network).__dict__)
+
+
+def record_trail(session: Session, kind: str, key: str) -> list[dict[str, Any]]:
+    """Trail of a job, dataset or member: every transaction that changed it, with signer,
+    endorsers, block and validation code, oldest first."""
+    from alliance.app.datasets import dataset_history
+    from alliance.app.members import list_members, list_proposals
+
+    if kind == "job":
+        return job_trail(session, key)
+    if kind == "dataset":
+        described = [
+            (h.tx_id, f"version {(h.value or {}).get('version', '')}",
+             "deleted" if h.is_delete else str((h.value or {}).get("status", "")))
+            for h in reversed(dataset_history(session, key))
+        ]
+    elif kind == "member":
+        member = next((m for m in list_members(session) if m.org == key), None)
+        if member is None:
+            raise Refused(f"no member {key!r} on the ledger; see `alliance member list`")
+        txs = {member.updated_tx: ("member record", member.status.value)}
+        for p in list_proposals(session):
+            if p.org == key:
+                for voter, v in p.votes.items():
+                    txs.setdefault(v.tx_id, (f"{p.action} vote by {voter}: {v.vote}", p.id))
+                if p.decided_tx:
+                    txs.setdefault(p.decided_tx, (f"{p.action} decided", p.state.value))
+        described = [(tx, action, state) for tx, (action, state) in txs.items()]
+    else:
+        raise BadInput(f"no trail for {kind!r}: use job, dataset or member")
+    return sorted(
+        (_transaction(session, tx, action, state) for tx, action, state in described),
+        key=lambda r: (r["block"], r["timestamp"]),
+    )
+
+
+def _transaction(session: Session, tx_id: str, action: str, state: str) -> dict[str, Any]:
+    from network.audit import transaction_record
+
+    with mapped_errors():
+        r = transaction_record(session.network, tx_id)
+    return {
+        "tx_id": r.tx_id,
+        "block": r.block_number,
+        "timestamp": r.timestamp,
+        "validation": r.validation_code,
+        "state": state,
+        "action": action,
+        "actor": "",
+        "signer": f"{r.creator_name} ({r.creator_role})",
+        "signer_msp_id": r.creator_msp_id,
+        "signer_fingerprint": r.creator_fingerprint,
+        "endorsers": list(r.endorsers),
+    }

@@ -207,3 +207,41 @@ def dataset_history(session: Session, dataset_id: str) -> list[HistoryEntry]:
         HistoryEntry(h["tx_id"], int(h["timestamp"]), bool(h.get("is_delete")), h.get("value"))
         for h in items
     ]
+
+
+@dataclass(frozen=True)
+class FilePreview:
+    """A data file before registration: first rows and the inferred schema."""
+
+    path: Path
+    columns: list[dict[str, str]]
+    rows: list[list[str]]
+
+
+def preview_file(path: Path, rows: int = 5) -> FilePreview:
+    """First rows and inferred schema of a CSV or Parquet file (nothing is sent)."""
+    from itertools import islice
+
+    from alliance.datafile import infer_schema, iter_batches, schema_dicts
+
+    path = Path(path).expanduser()
+    with mapped_errors():
+        schema = infer_schema(path)
+        first: list[list[str]] = []
+        for batch in islice(iter_batches(path, schema, batch_rows=rows), 1):
+            first = [list(r) for r in zip(*batch, strict=True)]
+    return FilePreview(path, schema_dicts(schema), first[:rows])
+
+
+def row_total(path: Path) -> int | None:
+    """Rows in a data file, cheaply (CSV: non-blank lines minus the header; Parquet: metadata);
+    None when it cannot be counted (the progress then has no total)."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        with path.open("rb") as f:
+            return max(sum(1 for line in f if line.strip()) - 1, 0)
+    except Exception:
+        return None

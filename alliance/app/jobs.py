@@ -155,6 +155,11 @@ def expire_job(session: Session, job_id: str) -> Job:
     return _job(session.submit("ExpireJob", resolve_job_id(session, job_id)))
 
 
+def expire_run(session: Session, job_id: str) -> Job:
+    """End a RUNNING job past its run deadline: FAILED, naming who owes a receipt."""
+    return _job(session.submit("ExpireRun", resolve_job_id(session, job_id)))
+
+
 def show_job(session: Session, job_id: str) -> Job:
     return _job(session.evaluate("GetJob", resolve_job_id(session, job_id)))
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +237,42 @@ def rotate(session: Session, identity: str, grace_seconds: int) -> dict[str, Any
         "tx_id": record["tx_id"],
         "kept": str(kept_cert),
     }
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """One user certificate of an org, with its validity period."""
+
+    user: str
+    common_name: str
+    role: str
+    fingerprint: str
+    not_before: datetime
+    not_after: datetime
+    path: str
+
+
+def certificates(net_dir: Path, org: str) -> list[CertificateInfo]:
+    """The signing certificates of `org`'s users in NET (read from its MSP folders)."""
+    from alliance.identity import Identity
+    from alliance.profile import load_profile
+
+    with mapped_errors():
+        profile = load_profile(net_dir)
+        msp_id = profile.orgs[org].msp_id
+        org_dir = profile.org_dir(net_dir, org)
+        found = []
+        for cert_path in sorted(org_dir.glob("users/*/msp/signcerts/cert.pem")):
+            identity = Identity(msp_id=msp_id, certificate=cert_path.read_bytes())
+            found.append(
+                CertificateInfo(
+                    user=cert_path.parents[2].name,
+                    common_name=identity.common_name,
+                    role=identity.role,
+                    fingerprint=identity.fingerprint,
+                    not_before=identity.cert.not_valid_before_utc,
+                    not_after=identity.cert.not_valid_after_utc,
+                    path=str(cert_path),
+                )
+            )
+    return found

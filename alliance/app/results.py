@@ -8,7 +8,10 @@ Formats, by what the protocol writes:
     value       stats sum/mean/count and psi cardinality: canonical JSON -> the value, printed
     histogram   stats histogram: JSON edges and counts -> printed
     ids         psi intersection: one id per line -> a CSV file with a header, or Parquet
-    vector      stats elementwise_sum: .npy -> a CSV file with a header, or Parquet
+    vector      stats elementwise_sum, lr_predict scores: .npy -> a CSV file with a header, or
+                Parquet
+    table       modelling outputs (iv, bins.ORG, model.ORG, evaluation, scorecard.ORG): a table
+                to print (alliance/app/model_results.py); a scorecard also as a CSV file
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alliance.app import model_results
 from alliance.app.errors import BadInput, LocalTrouble, Refused, mapped_errors
 from alliance.app.jobs import resolve_job_id, show_job
 from alliance.app.session import Session
@@ -58,6 +62,8 @@ class JobResult:
     """The file written (ids, vectors, or --to), else None."""
     format: str | None
     rows: int | None = None
+    view: dict[str, Any] | None = None
+    """Modelling outputs: a table a person reads (alliance/app/model_results.py)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -202,6 +208,23 @@ def _write(values: Iterator[Any], column: str, target: Path, fmt: str) -> int:
     return rows
 
 
+def _model_result(job_id: str, run: int, output: str, path: Path, to: Path | None) -> JobResult:
+    """A modelling output as a table; a scorecard is also written as CSV (to --to, or
+    ./JOB-OUTPUT.csv), any other output's JSON to --to if given."""
+    shown = model_results.view(output, path.read_bytes())
+    target: Path | None = None
+    if shown.csv is not None:
+        target = Path(to) if to is not None else Path.cwd() / f"{job_id}-{output}.csv"
+        target.write_text(shown.csv)
+    elif to is not None:
+        target = Path(to)
+        target.write_bytes(path.read_bytes())
+    fmt = None if target is None else ("csv" if shown.csv is not None else "json")
+    return JobResult(job_id, run, output, "table", None,
+                     str(target.resolve()) if target else None, fmt,
+                     len(shown.rows) if shown.csv is not None else None, shown.to_dict())
+
+
 def job_result(
     session: Session,
     job_id: str,
@@ -248,6 +271,8 @@ def job_result(
     path = Path(item.path)
     with mapped_errors():
         _check_digest(path, item.digest)
+        if model_results.has_view(item.protocol, output):
+            return _model_result(full, item.run, output, path, to)
         if item.kind in ("value", "histogram"):
             short = _short_value(path, "value")
             value = short[1] if short else None

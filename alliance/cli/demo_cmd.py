@@ -36,6 +36,13 @@ def register(groups: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic data")
     p.add_argument(
+        "--scenario",
+        choices=("governance", "credit"),
+        default="governance",
+        help="governance: statistics, PSI, refusals and the audit trail; credit: joint credit "
+        "modelling (PSI alignment, binning/IV, secure LR, AUC/KS, scorecard)",
+    )
+    p.add_argument(
         "--engine",
         choices=("devnet", "fabric"),
         default="devnet",
@@ -67,7 +74,12 @@ def run_demo(args: argparse.Namespace) -> int:
     given = args.sub_dir or args.dir
     temp_root = None if given else Path(tempfile.mkdtemp(prefix="alliance-demo-"))
     net_dir = Path(given) if given else temp_root / "net"  # type: ignore[operator]
-    flow = DemoFlow(net_dir, _passphrase(), seed=args.seed, engine=args.engine)
+    flow_class = DemoFlow
+    if args.scenario == "credit":
+        from alliance.cli.demo.credit import CreditFlow
+
+        flow_class = CreditFlow
+    flow = flow_class(net_dir, _passphrase(), seed=args.seed, engine=args.engine)
     reporter = Reporter(quiet=as_json)
     started = time.monotonic()
     ok = False

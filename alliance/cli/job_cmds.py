@@ -1,5 +1,5 @@
-"""`alliance job request|approve|reject|vote|revoke|claim|expire|list|show|history|wait|result`:
-argument parsing and rendering; the use cases live in `alliance.app.jobs` and `.results`."""
+"""`alliance job request|approve|reject|vote|revoke|claim|expire|expire-run|list|show|history|wait|
+result`: argument parsing and rendering; the use cases live in `alliance.app.jobs`, `.results`."""
 
 from __future__ import annotations
 
@@ -56,6 +56,8 @@ def register(groups: Any) -> None:
         ("approve", jobs.approve_job, "approve the use of your datasets in a job"),
         ("claim", jobs.claim_job, "claim a run (nodes do this themselves)"),
         ("expire", jobs.expire_job, "mark an expired job EXPIRED"),
+        ("expire-run", jobs.expire_run,
+         "end a RUNNING job past its run deadline: FAILED, naming who owes a receipt"),
     ):
         p = commands.add_parser(name, help=help_text)
         add_dir_option(p)
@@ -121,8 +123,11 @@ def register(groups: Any) -> None:
         help="a completed job's output delivered to you: print a value or write a file",
         description=(
             "Values (stats, psi cardinality) are printed; id lists (psi intersection) and "
-            "vectors are written as CSV with a header (default) or Parquet, to --to PATH or "
-            "./JOB-OUTPUT.csv. The file's digest is checked against the ledger's first."
+            "vectors (lr_predict scores) are written as CSV with a header (default) or Parquet, "
+            "to --to PATH or ./JOB-OUTPUT.csv. Modelling outputs are shown as tables: the IV "
+            "ranking (iv), bin tables (bins.ORG), a model part (model.ORG), AUC/KS and deciles "
+            "(evaluation), a scorecard (scorecard.ORG, also written as CSV). The file's digest "
+            "is checked against the ledger's first."
         ),
     )
     add_dir_option(p)
@@ -298,6 +303,11 @@ def job_result(args: argparse.Namespace) -> int:
         return 0
     if result.kind == "value":
         print(result.value)
+    elif result.kind == "table" and result.view:
+        for key, value in result.view["summary"].items():
+            output.emit_message(f"{key}: {value}")
+        output.emit_table(f"{result.view['title']} — {result.job_id} run {result.run}",
+                          result.view["columns"], result.view["rows"])
     elif result.kind == "histogram":
         counts = result.value["counts"] if result.value else []
         edges = result.value["edges"] if result.value else []

@@ -7,6 +7,7 @@ Public API:
     get_protocol_spec(name) -> ProtocolSpec    ProtocolSpecError listing the known names
     spec.parse_params(raw: Mapping[str, str]) -> Params       (ProtocolSpecError)
     spec.shape_problems(JobShape) -> list[str]; spec.problems(shape, raw) -> list[str]
+    spec.joint_problems(shape, raw) -> list[str]   parameters and shape together
     spec.check(shape, raw) -> Params           (ProtocolSpecError with every problem)
     render_protocols() / render_spec(spec) -> str               help text
 """

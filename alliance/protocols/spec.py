@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alliance.errors import ProtocolSpecError
+from alliance.run_deadline import RUN_BASE_SECONDS, RUN_SECONDS_MAX, RUN_SECONDS_MIN
 
 NUMERIC_TYPES = ("integer", "decimal")
 ANY_TYPE = ("string", "integer", "decimal", "boolean", "date")
@@ -32,9 +33,17 @@ class DealerRule(StrEnum):
 
 class Params(BaseModel):
     """Base of every protocol's parameter model: built from the job's `dict[str, str]`, no extra
-    keys, values converted from their text (lax mode), immutable."""
+    keys, values converted from their text (lax mode), immutable; no float parameter takes `inf`
+    or `nan` (no bound or penalty means anything then). Every protocol takes `run_seconds` (the
+    base of its runs' deadline, alliance/run_deadline.py)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    run_seconds: int | None = Field(
+        default=None, ge=RUN_SECONDS_MIN, le=RUN_SECONDS_MAX,
+        description=f"seconds a run may take before its per-row allowance (default "
+                    f"{RUN_BASE_SECONDS}); after its deadline the run can be expired FAILED",
+    )
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,9 @@ class ProtocolSpec:
     """Outputs may go only to input owners."""
     extra_problems: Callable[[JobShape], list[str]] | None = None
     """Protocol-specific shape rules beyond the declarative ones."""
+    job_problems: Callable[[Any, JobShape], list[str]] | None = None
+    """Rules on the parsed parameters and the shape together (e.g. the label is an input), run
+    only when both are fine on their own: (params, shape) -> problems."""
 
     # ---- parameters ---------------------------------------------------------------------------
 
@@ -111,7 +123,8 @@ class ProtocolSpec:
         return []
 
     def _messages(self, exc: ValidationError, raw: Mapping[str, str]) -> list[str]:
-        known = ", ".join(self.params.model_fields) or "none"
+        own = [f for f in self.params.model_fields if f not in Params.model_fields]
+        known = ", ".join([*own, *Params.model_fields])
         messages = []
         for error in exc.errors(include_url=False):
             loc = error["loc"]
@@ -181,9 +194,22 @@ class ProtocolSpec:
             problems += self.extra_problems(shape)
         return problems
 
+    def joint_problems(self, shape: JobShape, raw_params: Mapping[str, str]) -> list[str]:
+        """What makes the parameters and the shape impossible together (`job_problems`); empty
+        when either is wrong on its own (those problems are reported by the other checks)."""
+        if self.job_problems is None or self.shape_problems(shape):
+            return []
+        try:
+            params = self.params.model_validate(dict(raw_params))
+        except ValidationError:
+            return []
+        return self.job_problems(params, shape)
+
     def problems(self, shape: JobShape, raw_params: Mapping[str, str]) -> list[str]:
-        """Every problem of a job of this protocol: its shape, then its parameters."""
-        return self.shape_problems(shape) + self.param_problems(raw_params)
+        """Every problem of a job of this protocol: its shape, its parameters, then the two
+        together."""
+        return (self.shape_problems(shape) + self.param_problems(raw_params)
+                + self.joint_problems(shape, raw_params))
 
     def check(self, shape: JobShape, raw_params: Mapping[str, str]) -> Params:
         """The parsed parameters; ProtocolSpecError with every problem of the job otherwise."""

@@ -24,6 +24,7 @@ TRANSACTIONS: dict[str, TransactionFunction] = {
     "ClaimJob": jobs.claim_job,
     "SubmitReceipt": jobs.submit_receipt,
     "FailJob": jobs.fail_job,
+    "ExpireRun": jobs.expire_run,
 }
 """Functions that change the ledger: submit them (endorse, order, commit)."""
 

@@ -6,6 +6,10 @@ State machine (DESIGN.md):
     REQUESTED -> REJECTED
     REQUESTED | APPROVED -> REVOKED | EXPIRED
     COMPLETED (runs left) -> RUNNING (next run) or REVOKED
+    RUNNING (past its run deadline) -> FAILED by ExpireRun
+
+A run's deadline is recorded when it starts (alliance/run_deadline.py); after it, the contract
+takes no claim or receipt for the run, and any participant may expire it.
 
 Approvers are the input owners and the dealer; the requester's own part is approved by the
 request. Protocols listed in the charter's `voted_protocols` also need member yes votes. A job
@@ -38,6 +42,8 @@ from alliance.models import (
     Vote,
 )
 from alliance.protocols import JobShape, ShapeInput, get_protocol_spec
+from alliance.protocols.links import link_problems
+from alliance.run_deadline import DeadlineError, run_seconds
 from chaincode import keys
 from chaincode.context import Caller, Context, parse_request
 from chaincode.errors import Conflict, Expired, InvalidArgument, NotAuthorized, NotFound
@@ -56,7 +62,12 @@ def request_job(ctx: Context, request_json: str) -> Job:
     if param_problems:
         raise InvalidArgument("; ".join(param_problems))
     inputs = [_pin_input(ctx, ref) for ref in request.inputs]
-    problems = spec.shape_problems(job_shape(inputs, request.outputs, request.dealer))
+    shape = job_shape(inputs, request.outputs, request.dealer)
+    problems = spec.shape_problems(shape) or spec.joint_problems(shape, request.parameters)
+    if problems:
+        raise InvalidArgument("; ".join(problems))
+    problems = link_problems(request.protocol, request.parameters, shape,
+                             lambda job_id: _find(ctx, job_id))
     if problems:
         raise InvalidArgument("; ".join(problems))
     recipients = sorted({org for orgs in request.outputs.values() for org in orgs})
@@ -295,6 +306,7 @@ def claim_job(ctx: Context, job_id: str) -> Job:
         if caller.org in job.claims:
             raise Conflict(f"{caller.org} already claimed run {job.current_run} of {job.id}")
         _require_unexpired(ctx, job)
+        _require_run_open(ctx, job, "claim")
         _require_members_active(ctx, job)
         job.claims[caller.org] = mark
         _save(ctx, job, job.state, job.state)
@@ -309,13 +321,16 @@ def claim_job(ctx: Context, job_id: str) -> Job:
         raise Conflict(f"job {job.id} is {job.state.value}; only an APPROVED job can be claimed")
     _require_unexpired(ctx, job)
     _require_members_active(ctx, job)
+    rows: list[int] = []
     for dataset_id in job.datasets():
         owner, name = dataset_id.split("/", 1)
         dataset = ctx.get_record(keys.dataset(owner, name), Dataset)
         if dataset is None or dataset.status != DatasetStatus.ACTIVE:
             raise Conflict(f"input {dataset_id} of {job.id} was retired; the job cannot run")
+        rows.append(dataset.row_count)
     job.runs_used += 1
     job.current_run = job.runs_used
+    job.run_deadline = _run_deadline(ctx, job, rows)
     job.claims = {caller.org: mark}
     _save(ctx, job, job.state, JobState.RUNNING)
     ctx.emit("JobRunning", _event(job, run=job.current_run, org=caller.org))
@@ -332,6 +347,7 @@ def submit_receipt(ctx: Context, job_id: str, receipt_json: str) -> Job:
         raise Conflict(
             f"the receipt is for run {submission.run} but {job.id} is on run {job.current_run}"
         )
+    _require_run_open(ctx, job, "accept receipts for")
     if caller.org not in job.claims:
         raise Conflict(
             f"{caller.org} has not claimed run {job.current_run} of {job.id}; claim it first"
@@ -449,6 +465,59 @@ def fail_job(ctx: Context, job_id: str, report_json: str) -> Job:
     return job
 
 
+def expire_run(ctx: Context, job_id: str) -> Job:
+    """A participant ends a RUNNING run whose deadline passed: FAILED, naming who owes a receipt.
+
+    The run's deadline was recorded when it started (`run_deadline`, alliance/run_deadline.py);
+    a run whose party died after the protocol (or never came) ends here instead of staying
+    RUNNING forever. Outputs staged for it are discarded by their nodes (the verdict is FAILED).
+    """
+    caller = ctx.writer("expire runs", admin=False)
+    job = _load(ctx, job_id)
+    _require_participant(job, caller, "expire a run of")
+    _require_state(job, "expire the run of", JobState.RUNNING)
+    if job.run_deadline <= 0 or ctx.now < job.run_deadline:
+        raise Conflict(
+            f"run {job.current_run} of {job.id} may run until {job.run_deadline}; it is "
+            f"{ctx.now} now: expire it after its deadline"
+        )
+    reason = run_expiry_reason(job)
+    job.failures[caller.org] = Failure(
+        reason=reason, run=job.current_run, code=FailureCode.DEADLINE_PASSED, tx_id=ctx.tx_id,
+        at=ctx.now,
+    )
+    _save(ctx, job, job.state, JobState.FAILED)
+    ctx.emit("JobFailed", _event(job, run=job.current_run, org=caller.org, reason=reason,
+                                 code="deadline_passed", run_deadline=job.run_deadline))
+    return job
+
+
+def run_expiry_reason(job: Job) -> str:
+    """"deadline passed, missing receipts from X, Y" for the current run: a fixed template
+    filled with participants' names only (safe to publish, like every failure reason). Pure."""
+    done = set(job.receipts.get(str(job.current_run), {}))
+    missing = [org for org in job.participants if org not in done]
+    return f"deadline passed, missing receipts from {', '.join(missing) or 'nobody'}"
+
+
+def _run_deadline(ctx: Context, job: Job, rows: list[int]) -> int:
+    try:
+        return ctx.now + run_seconds(job.parameters, rows)
+    except DeadlineError as exc:
+        raise InvalidArgument(f"{job.id}: {exc}; request the job again with a valid value") from exc
+
+
+def _require_run_open(ctx: Context, job: Job, action: str) -> None:
+    """Refuse to `action` the current run once its deadline passed (0: a job from before runs
+    had deadlines, never refused)."""
+    if job.run_deadline and ctx.now >= job.run_deadline:
+        raise Expired(
+            f"cannot {action} run {job.current_run} of {job.id}: its deadline "
+            f"{job.run_deadline} passed (now {ctx.now}); expire it with "
+            f"`alliance job expire-run {job.id}`"
+        )
+
+
 def _parse_failure(report_json: str) -> FailureReport:
     try:
         json.loads(report_json)
@@ -512,6 +581,14 @@ def job_history(ctx: Context, job_id: str) -> list[dict[str, Any]]:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _find(ctx: Context, job_id: str) -> Job | None:
+    """The job `job_id`, None if there is none (a malformed id names no job)."""
+    try:
+        return ctx.get_record(keys.job(job_id), Job)
+    except ValueError:
+        return None
 
 
 def _load(ctx: Context, job_id: str) -> Job:

@@ -32,7 +32,14 @@ from cryptography.x509.oid import NameOID
 from alliance.canonical import sha256_digest
 from node.errors import TransportError
 from node.mpc.grpc_transport import ClientTls, MpcServer, PeerEndpoint, ServerTls
-from node.mpc.protocol import JobContext, LocalInputs, MpcProtocol
+from node.mpc.protocol import (
+    JobContext,
+    LocalInputs,
+    MpcProtocol,
+    OutputValue,
+    output_bytes,
+    write_output,
+)
 from node.mpc.registry import execute, get_protocol
 
 
@@ -112,10 +119,12 @@ async def _party_main(spec: PartySpec, conn: Connection) -> None:
         try:
             async with transport:
                 result = await execute(protocol, spec.job, inputs, transport)
+            del inputs  # as the node does: the input columns go before the outputs are written
+            # (streamed ones chunk by chunk) and digested
+            digests, delivered = await asyncio.to_thread(_deliver, spec, result.outputs)
             outcome["seconds"] = time.perf_counter() - started
-            outcome.update(ok=True, summary=result.summary,
-                           output_digests={k: sha256_digest(v) for k, v in result.outputs.items()},
-                           outputs=_deliver(spec, result.outputs))
+            outcome.update(ok=True, summary=result.summary, output_digests=digests,
+                           outputs=delivered)
         except Exception as exc:
             outcome.update(ok=False, error=type(exc).__name__, reason=str(exc),
                            aborted_by=getattr(exc, "party", None))
@@ -130,16 +139,22 @@ async def _party_main(spec: PartySpec, conn: Connection) -> None:
         await server.stop(0)
 
 
-def _deliver(spec: PartySpec, outputs: dict[str, bytes]) -> dict[str, bytes | str]:
-    """Outputs inline, or (with `output_dir`) written to files, by path: big ones pickle slowly."""
-    if not spec.output_dir:
-        return dict(outputs)
-    paths: dict[str, bytes | str] = {}
-    for name, data in outputs.items():
+def _deliver(spec: PartySpec, outputs: dict[str, OutputValue]
+             ) -> tuple[dict[str, str], dict[str, bytes | str]]:
+    """(digests, outputs): outputs inline, or (with `output_dir`) written to files, by path
+    (big ones pickle slowly; streamed ones are never held whole)."""
+    digests: dict[str, str] = {}
+    delivered: dict[str, bytes | str] = {}
+    for name, value in outputs.items():
+        if not spec.output_dir:
+            data = output_bytes(value)
+            digests[name], delivered[name] = sha256_digest(data), data
+            continue
         path = Path(spec.output_dir) / f"{spec.org}-{name}.out"
-        path.write_bytes(data)
-        paths[name] = str(path)
-    return paths
+        with open(path, "wb") as sink:
+            digests[name], _size = write_output(value, sink)
+        delivered[name] = str(path)
+    return digests, delivered
 
 
 def _party_process(spec: PartySpec, conn: Connection) -> None:

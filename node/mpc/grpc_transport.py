@@ -15,6 +15,9 @@ One `MpcServer` per node hosts the links of many jobs. A job's `GrpcTransport` (
   with a status saying why (UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND for a job this node has
   not opened) and are logged.
 - Deadlines: every receive waits at most `step_timeout`; connecting at most `connect_timeout`.
+- Preparing: the node opens a run's links *before* it reads its inputs, then each party says
+  `ready` (`ready()`) once its inputs are read; the wait for the peers' `ready` is bounded by the
+  run's deadline, since a live link (keepalive) shows that a slow peer is still there.
 - Abort: `abort(reason)` sends an abort frame on every link; a party receiving one relays it once
   to its other peers, so it reaches everybody even if a link is gone. A stream that breaks
   mid-protocol (the peer died) aborts the job on this side with "lost connection to P" and is
@@ -51,7 +54,13 @@ import grpc
 import grpc.aio
 import numpy as np
 
-from node.errors import PeerUnreachable, ProtocolAborted, ProtocolTimeout, TransportError
+from node.errors import (
+    DeadlineExceeded,
+    PeerUnreachable,
+    ProtocolAborted,
+    ProtocolTimeout,
+    TransportError,
+)
 from node.mpc.framing import (
     DEFAULT_CHUNK_BYTES,
     KIND_ABORT,
@@ -78,12 +87,21 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 DEFAULT_STEP_TIMEOUT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 30.0
 _FINISHED_MEMORY = 4096
+STEP_READY = "node.ready"
+"""The step of the messages that say "my inputs are read" (`ready`), before any protocol step."""
+KEEPALIVE_MS = 2_000
+KEEPALIVE_TIMEOUT_MS = 3_000
+"""HTTP/2 pings every 2 s on both ends of a link, answered within 3 s (keepalive and ping
+timeout: gRPC's ping timeout defaults to 60 s otherwise): a peer that stops answering without
+closing its socket (process frozen, host gone) is noticed within ~5 s (measured: 4 s); one that
+is killed (its socket closed by the kernel) at once."""
 
 _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+    ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),  # else a ping waits 60 s for its ack
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.use_local_subchannel_pool", 1),
@@ -91,10 +109,12 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 _SERVER_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.keepalive_time_ms", 10_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+    ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),  # else a ping waits 60 s for its ack
     ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS // 2),
+    ("grpc.http2.max_pings_without_data", 0),  # keep pinging while a run waits, sending nothing
     ("grpc.http2.max_ping_strikes", 0),
 ]
 
@@ -146,6 +166,8 @@ class _Link:
         self.lock = asyncio.Lock()
         self.write: Callable[[bytes], Awaitable[None]] | None = None
         self.broken = False
+        self.unreachable = False
+        """The dial gave up: the peer's node was not up, or had not opened the job, in time."""
 
     async def send_frames(self, frames: Iterator[bytes], counter: list[int]) -> None:
         assert self.write is not None
@@ -232,6 +254,33 @@ class GrpcTransport:
     async def abort(self, reason: str) -> None:
         """Abort the job for every party with `reason` (no-op if it already aborted)."""
         await self._fail(reason, self._party)
+
+    # ---- before the protocol: preparing, then ready ------------------------------------------
+
+    async def wait_aborted(self) -> ProtocolAborted:
+        """Wait until the run aborts (a peer failed, died or froze); its ProtocolAborted."""
+        await self._mailbox.aborted_event.wait()
+        assert self._mailbox.aborted is not None
+        return self._mailbox.aborted
+
+    async def ready(self, timeout: float) -> None:
+        """Tell every peer this party has prepared (read its inputs) and wait, at most `timeout`
+        seconds, until each peer said the same.
+
+        The links are open while the parties prepare: a peer that reads a large input for
+        minutes is known to be alive by its link (HTTP/2 keepalive), so the wait is bounded by
+        the run's deadline, not by a step deadline; a peer that dies or freezes meanwhile ends
+        the wait at once (lost connection) or within the keepalive timeout."""
+        for peer in self._links:
+            await self.send(peer, STEP_READY, "ready", b"")
+        for peer in self._links:
+            try:
+                expect_bytes(await self._mailbox.take(peer, STEP_READY, "ready", timeout))
+            except ProtocolTimeout:
+                reason = (f"{self._party} waited {timeout:.0f} s for {peer} to prepare its inputs "
+                          f"(the run's deadline); {peer}'s node is alive but did not finish")
+                await self._fail(reason, self._party)
+                raise DeadlineExceeded(reason) from None
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -348,6 +397,9 @@ class GrpcTransport:
         finally:
             for waiter in waits:
                 waiter.cancel()
+        aborted = self._mailbox.aborted
+        if link.unreachable and aborted is not None and aborted.party == self._party:
+            raise PeerUnreachable(aborted.reason, link.peer)  # our dial found no one there
         self._mailbox.check()
         if not link.ready.is_set():
             reason = (f"{self._party} could not connect with {link.peer} within "
@@ -499,6 +551,7 @@ class GrpcTransport:
                 reason = (f"{self._party} could not open a link to {link.peer} at {peer.address}: "
                           f"{code.name}: {details}")
                 log.warning("job %s: %s", self.job_id, reason)
+                link.unreachable = retry
                 link.broken = True
                 link.ended.set()
                 await self._fail(reason, self._party)

@@ -2,12 +2,23 @@
 
 `run(job, local_inputs, transport) -> ProtocolResult`: pure maths inside (numpy), all I/O through
 the transport. A protocol returns only the outputs this party is named a recipient of.
+
+An output is either one `bytes` (small outputs: a statistic, a count) or a `StreamedOutput` (large
+ones: an intersection of 5e7 ids): a file suffix and a function that yields the output's bytes in
+order, chunk by chunk. The node pulls the chunks once, after the protocol returned (in a worker
+thread, not on the event loop), writes them to the staged output file and computes the output's
+sha256 digest as they pass (`write_output`); nothing holds the whole output as one `bytes`. The
+digest is over the concatenated chunks, so two recipients producing the same bytes in different
+chunkings agree. File names: `<output>.<suffix>` for streamed outputs; for `bytes` the node sniffs
+(`.npy` for NumPy, `.json` for JSON, `.bin` otherwise).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import numpy as np
 
@@ -52,14 +63,50 @@ class JobContext:
 
 
 LocalInputs = dict[str, np.ndarray]
-"""This party's own input columns, keyed by `str(InputRef)`; strings as numpy object/str arrays."""
+"""This party's own input columns, keyed by `str(InputRef)`; strings as numpy object/str arrays.
+Handed over: a protocol may take its columns out of the dict (`pop`) so that they are freed as
+soon as it no longer needs them (psi does, at 1e8 rows a column is 1.6 GB)."""
+
+
+@dataclass(frozen=True)
+class StreamedOutput:
+    """A large output, handed to the node as chunks of bytes instead of one `bytes`."""
+
+    suffix: str
+    """The delivered file's extension, without the dot ("csv")."""
+    chunks: Callable[[], Iterator[bytes]]
+    """Yields the output's bytes in order. The node calls it once; tests may call it again."""
+
+    def read_all(self) -> bytes:
+        """The whole output as bytes (tests and small outputs only)."""
+        return b"".join(self.chunks())
+
+
+OutputValue = bytes | StreamedOutput
+
+
+def output_bytes(value: OutputValue) -> bytes:
+    """The bytes of an output, whichever way the protocol handed it over."""
+    return value.read_all() if isinstance(value, StreamedOutput) else bytes(value)
+
+
+def write_output(value: OutputValue, sink: BinaryIO) -> tuple[str, int]:
+    """Write `value` to `sink` chunk by chunk; (`sha256:<hex>` of the bytes, byte count)."""
+    digest = hashlib.sha256()
+    size = 0
+    chunks = value.chunks() if isinstance(value, StreamedOutput) else iter((bytes(value),))
+    for chunk in chunks:
+        digest.update(chunk)
+        sink.write(chunk)
+        size += len(chunk)
+    return "sha256:" + digest.hexdigest(), size
 
 
 @dataclass
 class ProtocolResult:
-    """What one party takes away: the outputs it is a recipient of, as bytes, plus a summary."""
+    """What one party takes away: the outputs it is a recipient of, plus a summary."""
 
-    outputs: dict[str, bytes] = field(default_factory=dict)
+    outputs: dict[str, OutputValue] = field(default_factory=dict)
     summary: dict[str, str | int] = field(default_factory=dict)
 
 

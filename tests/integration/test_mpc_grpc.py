@@ -15,7 +15,7 @@ import pytest
 
 from alliance.canonical import loads
 from alliance.wallet import user_tls
-from node.errors import ProtocolAborted, ProtocolTimeout
+from node.errors import PeerUnreachable, ProtocolAborted, ProtocolTimeout
 from node.mpc import (
     ClientTls,
     GrpcTransport,
@@ -161,6 +161,7 @@ async def test_a_job_not_open_at_the_peer_fails_at_the_connect_deadline(cluster:
         with pytest.raises((ProtocolAborted, ProtocolTimeout)) as info:
             await transport.send("telecom", "s", "t", b"anyone?")
     assert "NOT_FOUND" in str(info.value) or "could not connect" in str(info.value)
+    assert isinstance(info.value, PeerUnreachable) and info.value.peer == "telecom"
 
 
 async def test_a_receive_past_its_deadline_aborts_the_others(cluster: Cluster) -> None:

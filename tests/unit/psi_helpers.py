@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 
 import numpy as np
 
 from node.mpc.memory_transport import MemoryNetwork
-from node.mpc.protocol import InputRef, JobContext, ProtocolResult
+from node.mpc.protocol import InputRef, JobContext, ProtocolResult, output_bytes
 from node.mpc.psi import PsiProtocol
 from node.mpc.psi.normalize import Normalization
 
@@ -33,13 +35,16 @@ async def run_psi(
     protocol_b: PsiProtocol | None = None,
 ) -> tuple[dict[str, ProtocolResult], MemoryNetwork]:
     """Both parties in one loop; `packed` hands them 'S' (UTF-8 bytes) columns instead of
-    object arrays of str; `protocol_b` gives B its own protocol settings."""
+    object arrays of str; `protocol_b` gives B its own protocol settings. Streamed outputs are
+    read into bytes (as the node's output file would hold them)."""
     net = MemoryNetwork((A, B), job_id=job.job_id, step_timeout=60.0)
     proto = protocol or PsiProtocol()
     results = await asyncio.gather(
         proto.run(job, {COL_A: column(ids_a, packed)}, net.transport(A)),
         (protocol_b or proto).run(job, {COL_B: column(ids_b, packed)}, net.transport(B)),
     )
+    for result in results:
+        result.outputs = {name: output_bytes(value) for name, value in result.outputs.items()}
     return dict(zip((A, B), results, strict=True)), net
 
 
@@ -53,7 +58,16 @@ def plain_intersection(ids_a: list[str], ids_b: list[str], normalize: str | None
     norm = Normalization.parse(normalize)
     sa = {norm.apply_str(x) for x in ids_a} - {""}
     sb = {norm.apply_str(x) for x in ids_b} - {""}
-    return b"\n".join(sorted(x.encode() for x in sa & sb))
+    return plain_csv(sorted(x.encode() for x in sa & sb))
+
+
+def plain_csv(ids: list[bytes]) -> bytes:
+    """The intersection file as Python's csv module writes it: header `id`, one id a line."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["id"])
+    writer.writerows([x.decode()] for x in ids)
+    return text.getvalue().encode()
 
 
 def id_sets(n_a: int, n_b: int, common: int, seed: int = 7) -> tuple[list[str], list[str]]:

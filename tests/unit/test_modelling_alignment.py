@@ -80,25 +80,41 @@ async def test_parties_aligned_by_different_intersections_are_refused() -> None:
 
 def test_recipe_fills_clips_standardises_and_one_hot_encodes() -> None:
     recipe = preprocessing.Recipe.parse(
-        '{"steps": [{"column": "b/d:x", "fill": "median", "clip": [0, 10], "standardize": true},'
-        ' {"column": "b/d:c", "one_hot": ["red", "blue"]}]}'
+        '{"steps": [{"column": "bk/d:x", "fill": "median", "clip_quantiles": [0, 0.5],'
+        ' "standardize": true}, {"column": "bk/d:c", "one_hot": true}]}'
     )
-    out = preprocessing.apply(recipe, {"b/d:x": np.array([1.0, np.nan, 30.0, 3.0]),
-                                       "b/d:c": np.array(["red", "blue", "green", "red"])})
-    assert list(out) == ["b/d:x", "b/d:c=red", "b/d:c=blue"]
-    x = np.array([1.0, 3.0, 10.0, 3.0])
-    assert np.allclose(out["b/d:x"], (x - x.mean()) / x.std())
-    assert out["b/d:c=red"].tolist() == [1, 0, 0, 1] and out["b/d:c=blue"].tolist() == [0, 1, 0, 0]
+    out = preprocessing.apply(recipe, {"bk/d:x": np.array([1.0, np.nan, 30.0, 3.0]),
+                                       "bk/d:c": np.array(["red", "blue", "green", "red"])})
+    assert list(out) == ["bk/d:x", "bk/d:c=green", "bk/d:c=red"]  # "blue": the reference level
+    x = np.array([1.0, 3.0, 3.0, 3.0])  # median fill 3, then clipped at the median, 3
+    assert np.allclose(out["bk/d:x"], (x - x.mean()) / x.std())
+    assert out["bk/d:c=red"].tolist() == [1, 0, 0, 1]
+    assert out["bk/d:c=green"].tolist() == [0, 0, 1, 0]
+
+
+def test_a_model_parts_categories_are_encoded_at_prediction() -> None:
+    recipe = preprocessing.Recipe.parse('{"steps": [{"column": "bk/d:c", "one_hot": true}]}')
+    out = preprocessing.apply(recipe, {"bk/d:c": np.array(["red", "red"])},
+                              {"bk/d:c": ["green", "red"]})
+    assert list(out) == ["bk/d:c=green", "bk/d:c=red"]
 
 
 def test_recipe_fingerprint_is_canonical_and_changes_with_the_recipe() -> None:
-    a = preprocessing.Recipe.parse('{"steps": [{"column": "b/d:x", "clip": [0, 1.5]}]}')
-    b = preprocessing.Recipe.parse('{"steps":[{"clip":[0.0,1.5],"column":"b/d:x"}]}')
-    c = preprocessing.Recipe.parse('{"steps": [{"column": "b/d:x", "clip": [0, 2]}]}')
+    a = preprocessing.Recipe.parse('{"steps": [{"column": "bk/d:x", "clip_quantiles": [0, 0.5]}]}')
+    b = preprocessing.Recipe.parse('{"steps":[{"clip_quantiles":[0.0,0.5],"column":"bk/d:x"}]}')
+    c = preprocessing.Recipe.parse('{"steps": [{"column": "bk/d:x", "clip_quantiles": [0, 1]}]}')
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
     assert a.fingerprint().startswith("sha256:")
 
 
 def test_a_malformed_recipe_says_what_is_wrong() -> None:
     with pytest.raises(ProtocolError, match="not a valid preprocessing recipe"):
-        preprocessing.Recipe.parse('{"steps": [{"column": "b/d:x", "fill": "mode"}]}')
+        preprocessing.parse_recipe('{"steps": [{"column": "bk/d:x", "fill": "mode"}]}')
+
+
+def test_the_psi_csv_output_parses_to_its_ids_quoted_or_not() -> None:
+    ids = np.array([b"a,1", b'b"2', b"c3"], dtype="S")
+    assert alignment.parse_intersection(encode_intersection(ids)).tolist() == sorted(ids.tolist())
+    plain = np.array([b"x2", b"x1"], dtype="S")
+    assert alignment.parse_intersection(encode_intersection(plain)).tolist() == [b"x1", b"x2"]
+    assert alignment.parse_intersection(encode_intersection(np.zeros(0, "S1"))).size == 0

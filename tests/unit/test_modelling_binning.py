@@ -10,9 +10,12 @@ import pandas as pd
 import pytest
 
 from alliance.canonical import loads
+from alliance.errors import ProtocolSpecError
+from alliance.protocols import get_protocol_spec
 from node.errors import ProtocolAborted
 from node.mpc.modelling import binning
-from node.mpc.modelling.binning_protocol import BinningProtocol
+from node.mpc.modelling.binning_protocol import ROWS_PER_BIN, BinningProtocol, plan
+from node.mpc.modelling.params import BinningParams
 from node.mpc.modelling.tables import BinTable, decode_tables
 from tests.unit.modelling_helpers import (
     DEALER,
@@ -213,3 +216,48 @@ async def test_synthetic_woe_iv_match_scorecardpy_and_toad() -> None:
         combiner = toad.transform.Combiner()
         combiner.load({short: list(table.breaks)})
         assert abs(toad.stats.IV(combiner.transform(frame[[short]])[short], y) - ours.iv) <= 1e-9
+
+
+def _owner_equations(rows: int, columns: int, bins: int, seed: int = 1
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
+    """The bin indicators of `columns` normal columns and the labels they would be solved for."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, rows)
+    params = BinningParams(label=LABEL, bins=bins)
+    blocks, widths = [], []
+    for c in range(columns):
+        table, index = plan(f"telecom/subs:x{c}", rng.normal(size=rows), params)
+        block = np.zeros((len(table.counts), rows))
+        block[index, np.arange(rows)] = 1
+        blocks.append(block)
+        widths.append(len(table.counts))
+    return np.vstack(blocks), y, sum(widths)
+
+
+def _recovered(a: np.ndarray, y: np.ndarray) -> float:
+    guess = np.rint(np.linalg.lstsq(a, a @ y, rcond=None)[0])
+    return float(np.mean(guess == y))
+
+
+async def test_so_many_bins_that_the_labels_could_be_solved_for_are_refused() -> None:
+    # the review's attack: 12 columns x 64 bins on 400 rows recover every label by least squares
+    a, y, total = _owner_equations(400, 12, 64)
+    assert total > 400 // ROWS_PER_BIN and _recovered(a, y) == 1.0
+    inputs = synthetic(400, 1, 12)
+    outcomes = await run_all(BinningProtocol(), job_for(
+        "binning", inputs, {"label": LABEL, "bins": "64"}, OUTPUTS), inputs,
+        return_exceptions=True)
+    assert all(isinstance(o, ProtocolAborted) for o in outcomes.values())
+    assert "would let telecom solve for the labels" in str(outcomes["bank"])
+    assert "bins.telecom" not in str(outcomes["telecom"])
+
+
+def test_at_the_bin_bound_least_squares_recovers_no_more_than_a_guess() -> None:
+    a, y, total = _owner_equations(400, 4, 10)
+    assert total <= 400 // ROWS_PER_BIN
+    assert _recovered(a, y) < 0.7
+
+
+def test_min_bin_rows_below_the_floor_is_refused_by_the_schema() -> None:
+    with pytest.raises(ProtocolSpecError, match="min_bin_rows"):
+        get_protocol_spec("binning").parse_params({"label": LABEL, "min_bin_rows": "1"})

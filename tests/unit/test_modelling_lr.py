@@ -9,13 +9,14 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from node.errors import ProtocolAborted
+from node.errors import ProtocolAborted, ProtocolError
 from node.mpc.modelling import logistic
 from node.mpc.modelling.binning_protocol import BinningProtocol
 from node.mpc.modelling.features import WOE_KEY
 from node.mpc.modelling.logistic import ModelPart
-from node.mpc.modelling.lr_train import LrTrainProtocol
+from node.mpc.modelling.lr_train import LrTrainProtocol, make_plan
 from node.mpc.modelling.params import LrTrainParams
+from node.mpc.modelling.session import Session
 from tests.unit.modelling_helpers import (
     DEALER,
     LABEL,
@@ -146,7 +147,8 @@ async def test_a_party_aborting_mid_training_ends_every_party_without_a_model() 
 
 async def test_each_party_receives_only_its_own_model_part() -> None:
     inputs = synthetic(600, 1, 1)
-    results = await train(inputs, {"epochs": "1"}, {"model.telecom": ("telecom",)})
+    results = await train(inputs, {"epochs": "1", "batch_size": "100"},
+                          {"model.telecom": ("telecom",)})
     assert list(results["telecom"].outputs) == ["model.telecom"]
     assert results["bank"].outputs == {} and results[DEALER].outputs == {}
     assert ModelPart.from_bytes(results["telecom"].outputs["model.telecom"]).intercept is None
@@ -180,7 +182,7 @@ async def test_germancredit_with_a_declared_recipe_matches_scikit_learn_auc() ->
             if col.dtype.kind in "iuf":
                 steps.append({"column": key, "standardize": True})
             else:
-                steps.append({"column": key, "one_hot": sorted(set(col.tolist()))[1:]})
+                steps.append({"column": key, "one_hot": True})
     recipe = json.dumps({"steps": steps})
     results = await train(inputs, {"epochs": "100", "batch_size": "100", "learning_rate": "0.5",
                                    "validation_fraction": "0", "recipe": recipe})
@@ -222,3 +224,29 @@ async def test_a_batch_smaller_than_twice_a_partys_features_is_refused() -> None
         return_exceptions=True)
     assert all(isinstance(o, ProtocolAborted) for o in outcomes.values())
     assert "batch_size=24 or more" in str(outcomes["bank"])
+
+
+def _plan_session(rows: int) -> Session:
+    return Session(me="L", parties=("L", "P", "D"), label_holder="L", data_parties=("L", "P"),
+                   dealer="D", rows=rows)
+
+
+def test_fewer_training_rows_than_twice_a_partys_features_are_refused() -> None:
+    # batch_size=16 passes the parameter check, but 5 rows make one batch of 5 < 2 x 8 features
+    params = LrTrainParams(label=LABEL, batch_size=16, validation_fraction=0.0)
+    with pytest.raises(ProtocolError, match="smallest mini-batch has 5 rows"):
+        make_plan(params, _plan_session(5), {"L": 0, "P": 8})
+
+
+def test_a_validation_split_smaller_than_a_batch_is_refused() -> None:
+    params = LrTrainParams(label=LABEL, batch_size=16, validation_fraction=0.0005)
+    with pytest.raises(ProtocolError, match="validation split has 1 rows"):
+        make_plan(params, _plan_session(2000), {"L": 0, "P": 8})
+
+
+def test_enough_rows_and_an_empty_or_full_validation_split_are_accepted() -> None:
+    for fraction in (0.0, 0.2):
+        params = LrTrainParams(label=LABEL, batch_size=16, validation_fraction=fraction)
+        plan = make_plan(params, _plan_session(2000), {"L": 0, "P": 8})
+        assert min(b.stop - b.start for b in plan.batches) >= 16
+        assert len(plan.val) in (0, 400)

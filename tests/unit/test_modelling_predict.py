@@ -20,7 +20,7 @@ from tests.unit.modelling_helpers import LABEL, job_for, run_all, synthetic
 
 
 async def trained(inputs: dict) -> dict[str, bytes]:
-    job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "3", "batch_size": "128"},
+    job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "3", "batch_size": "100"},
                   {f"model.{p}": (p,) for p in inputs})
     results = await run_all(LrTrainProtocol(), job, inputs)
     return {p: results[p].outputs[f"model.{p}"] for p in inputs}

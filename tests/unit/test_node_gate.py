@@ -195,3 +195,29 @@ def test_gate_refuses_when_this_org_s_own_part_was_never_approved(alliance: Alli
         check_job(_job(data), "telecom", data["created_at"] + 1, local_fps(_job(data), "telecom"))
     assert refusal_reasons(_job(data), "bank", data["created_at"] + 1,
                            local_fps(_job(data), "bank")) == []
+
+
+@pytest.mark.parametrize(
+    ("outputs", "parameters", "says"),
+    [
+        ({"scores": ["bank"], "evaluation": ["telecom"]},
+         {"holder": "bank", "label": "bank/customers:amount"},
+         "output evaluation goes to the label holder bank alone"),
+        ({"scores": ["bank"]}, {"holder": "nobody"}, "holder 'nobody' holds no input of the job"),
+        ({"scores": ["bank"]}, {"holder": "bank", "label": "platform/users:amount"},
+         "the label platform/users:amount is not an input of the job"),
+    ],
+)
+def test_gate_refuses_modelling_parameters_that_do_not_fit_the_job(
+    alliance: Alliance, outputs: dict[str, list[str]], parameters: dict[str, str], says: str
+) -> None:
+    data = alliance.approved_job()
+    # a record the contract would never accept: an lr_predict job whose parameters and shape
+    # are each well-formed but do not fit together
+    data.update(protocol="lr_predict", outputs=outputs, dealer=None,
+                parameters={**parameters, "model_job": "job-0"})
+    reasons = refusal_reasons(_job(data), "bank", data["created_at"] + 1,
+                              local_fps(_job(data), "bank"))
+    assert any(says in reason for reason in reasons)
+    with pytest.raises(GateRefused):
+        check_job(_job(data), "bank", data["created_at"] + 1, local_fps(_job(data), "bank"))

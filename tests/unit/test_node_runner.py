@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,17 @@ class FakeLedger:
         self.job.state = JobState.FAILED
         return self.get_job(job_id), self._tx()
 
+    def running_jobs(self) -> list[Job]:
+        return [self.get_job(self.job.id)] if self.job.state == JobState.RUNNING else []
+
+    def expire_run(self, job_id: str) -> tuple[Job, str]:
+        self.calls.append(("expire", job_id))
+        self.job.state = JobState.FAILED
+        return self.get_job(job_id), self._tx()
+
+    def dataset_rows(self, dataset_id: str) -> int:
+        return 1_000_000 if dataset_id == "bank/customers" else 2
+
 
 class FakeHost:
     def __init__(self, outputs: dict[str, bytes] | None = None, error: Exception | None = None):
@@ -104,8 +116,11 @@ class FakeHost:
         self.error = error
         self.runs: list[tuple[JobContext, int, LocalInputs]] = []
 
-    def run_protocol(self, job: JobContext, run: int, inputs: LocalInputs,
-                     deadline_seconds: float) -> tuple[ProtocolResult, str]:
+    def run_protocol(self, job: JobContext, run: int, prepare: Callable[[], LocalInputs],
+                     deadline_seconds: float, *, peer_prepare_seconds: float = 0.0,
+                     ) -> tuple[ProtocolResult, str]:
+        self.peer_prepare_seconds = peer_prepare_seconds
+        inputs = prepare()  # as the node does once its links are up
         self.runs.append((job, run, inputs))
         if self.error:
             raise self.error
@@ -307,16 +322,28 @@ def test_held_outputs_are_discarded_when_the_run_ends_otherwise(setup, ending: s
     runner.shutdown()
 
 
-def test_held_outputs_are_discarded_when_the_run_is_not_judged_by_the_deadline(setup) -> None:
+def test_a_run_not_judged_by_its_deadline_is_expired_and_its_outputs_discarded(setup) -> None:
     ledger = FakeLedgerFor(_job(setup), "telecom")
     ledger.verdict = None  # and nobody ever judges the run
     store = setup["files"]["telecom"][1]
+    now = [NOW]
     runner = JobRunner("telecom", store, ledger, FakeHost(), setup["tmp"] / "telecom" / "outputs",
-                       clock=lambda: NOW, job_deadline=0.1)
-    runner.handle("job-1")
+                       clock=lambda: now[0])
+    original_claim = ledger.claim
+
+    def claim_with_deadline(job_id: str) -> tuple[Job, str]:
+        _, tx = original_claim(job_id)
+        ledger.job.run_deadline = NOW + 30
+        return ledger.get_job(job_id), tx
+
+    ledger.claim = claim_with_deadline  # type: ignore[method-assign]
+    outcome = runner.handle("job-1")
+    assert "held" in outcome.detail and _job_dirs(setup, "telecom")
+    now[0] = NOW + 30  # the run's deadline passes
     assert runner.wait_held(timeout=10)
+    assert ("expire", "job-1") in ledger.calls
     assert _job_dirs(setup, "telecom") == []
-    assert "deadline passed" in store.get_run("job-1", 1).detail
+    assert "ended FAILED" in store.get_run("job-1", 1).detail
     runner.shutdown()
 
 
@@ -362,3 +389,14 @@ def test_data_changed_between_the_gate_and_the_run_fails_the_job(setup) -> None:
     assert report == FailureReport(code="fingerprint_mismatch", input="telecom/subs")
     assert not host.runs
     assert _job_dirs(setup, "telecom") == []
+
+
+def test_peers_get_longer_to_link_up_when_they_hold_large_inputs(setup) -> None:
+    # telecom waits for bank, whose 1M registered rows take a while to fingerprint before
+    # bank's node claims: 60 us per row (alliance/run_deadline.py) on top of the connect timeout
+    host = FakeHost()
+    _runner(setup, "telecom", FakeLedgerFor(_job(setup), "telecom"), host).handle("job-1")
+    assert host.peer_prepare_seconds == pytest.approx(60.0)
+    host = FakeHost(outputs={})
+    _runner(setup, "bank", FakeLedgerFor(_job(setup), "bank"), host).handle("job-1")
+    assert host.peer_prepare_seconds == pytest.approx(2 * 60e-6)

@@ -91,7 +91,7 @@ def test_scale_bits_defaults_to_16_and_parses() -> None:
 
 def test_unknown_parameter_is_refused_with_the_known_ones() -> None:
     assert STATS.param_problems({"op": "sum", "colour": "red"}) == [
-        "stats has no parameter 'colour'; its parameters are: op, bins, scale_bits"
+        "stats has no parameter 'colour'; its parameters are: op, bins, scale_bits, run_seconds"
     ]
 
 

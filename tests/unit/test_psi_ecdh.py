@@ -30,7 +30,7 @@ async def test_duplicates_and_normalisation_count_once() -> None:
     b = ["alice", "émile", "carol", "carol"]
     job = psi_job(engine="ecdh", normalize="trim,lower,nfc")
     results, _ = await run_psi(job, a, b)
-    assert results[A].outputs["intersection"] == "alice\némile".encode()
+    assert results[A].outputs["intersection"] == "id\nalice\némile\n".encode()
     assert json.loads(results[B].outputs["cardinality"]) == {"cardinality": 2}
     assert results[A].summary["ids"] == 3  # alice, bob, émile
 

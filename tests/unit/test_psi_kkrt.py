@@ -66,7 +66,7 @@ async def test_duplicates_and_unicode_ids() -> None:
     a = ["Alice", " alice ", "ALICE", "Émile", "E\u0301mile", "张伟", "😀", "x", "x", ""]
     b = ["alice", "émile", "张伟", "😀😀", "y"]
     results, _ = await run_psi(psi_job(engine="kkrt", normalize="trim,lower"), a, b)
-    assert results[A].outputs["intersection"] == "alice\némile\n张伟".encode()
+    assert results[A].outputs["intersection"] == "id\nalice\némile\n张伟\n".encode()
     assert json.loads(results[B].outputs["cardinality"]) == {"cardinality": 3}
 
 

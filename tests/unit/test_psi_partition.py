@@ -80,7 +80,7 @@ async def test_empty_partitions_and_an_empty_set() -> None:
     assert results[A].summary["partitions"] == 16
     assert results[A].outputs["intersection"] == plain_intersection(a, b)
     results, _ = await run_psi(psi_job(engine="kkrt"), [], b, protocol=forced(1))
-    assert results[A].outputs["intersection"] == b""
+    assert results[A].outputs["intersection"] == b"id\n"
     assert json.loads(results[B].outputs["cardinality"]) == {"cardinality": 0}
 
 
@@ -106,7 +106,7 @@ async def test_duplicates_empties_and_case_in_packed_streamed_columns() -> None:
     b = ["alice", "BOB", "dave", ""]
     results, _ = await run_psi(psi_job(engine="kkrt", normalize="trim,lower"), a, b,
                                protocol=forced(1, stream=True), packed=True)
-    assert results[A].outputs["intersection"] == b"alice\nbob"
+    assert results[A].outputs["intersection"] == b"id\nalice\nbob\n"
     assert results[A].summary["ids"] == 3
     assert results[A].summary["peer_ids"] == 3
 

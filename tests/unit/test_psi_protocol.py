@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import hashlib
+import io
 
 import numpy as np
 import pytest
-from psi_helpers import COL_A, COL_B, A, B, id_sets, psi_job, run_psi
+from psi_helpers import COL_A, COL_B, A, B, id_sets, plain_csv, psi_job, run_psi
 
 from node.errors import ProtocolAborted
 from node.mpc.memory_transport import MemoryNetwork
-from node.mpc.protocol import InputRef, JobContext
+from node.mpc.protocol import InputRef, JobContext, write_output
 from node.mpc.psi import PsiProtocol, choose_engine
+from node.mpc.psi.output import intersection_csv
 from node.mpc.psi.protocol import encode_cardinality, encode_intersection
 
 
@@ -73,8 +77,8 @@ def test_engine_choice_by_size() -> None:
 
 def test_output_encodings_are_canonical() -> None:
     ids = np.array([b"zeta", "Ålesund".encode(), b"alpha"])
-    assert encode_intersection(ids) == "alpha\nzeta\nÅlesund".encode()
-    assert encode_intersection(np.array([], dtype="S1")) == b""
+    assert encode_intersection(ids) == "id\nalpha\nzeta\nÅlesund\n".encode()
+    assert encode_intersection(np.array([], dtype="S1")) == b"id\n"
     assert encode_cardinality(42) == b'{"cardinality":42}'
 
 
@@ -82,4 +86,25 @@ async def test_numbers_and_bytes_columns_are_ids_too() -> None:
     results, _ = await run_psi(
         psi_job(engine="ecdh"), np.array([1, 2, 3], dtype=object), np.array(["3", "2 ", "7"])
     )
-    assert results[A].outputs["intersection"] == b"2\n3"
+    assert results[A].outputs["intersection"] == b"id\n2\n3\n"
+
+
+async def test_the_intersection_file_is_csv_that_a_csv_reader_reads_back() -> None:
+    awkward = ["plain", "with,comma", 'say "hi"', '"quoted"', "ünï,cødé"]
+    results, _ = await run_psi(psi_job(engine="ecdh", normalize="nfc"), [*awkward, "a-only"],
+                               [*awkward, "b-only"])
+    data = results[A].outputs["intersection"]
+    assert data == plain_csv(sorted(x.encode() for x in awkward))
+    rows = list(csv.reader(io.StringIO(data.decode(), newline="")))
+    assert rows[0] == ["id"] and sorted(r[0] for r in rows[1:]) == sorted(awkward)
+
+
+def test_the_intersection_streams_in_chunks_with_the_digest_of_the_whole() -> None:
+    ids = np.array([f"id-{i:05d}".encode() for i in range(1000)])
+    streamed = intersection_csv(ids, chunk=64)
+    chunks = list(streamed.chunks())
+    assert len(chunks) == 1 + 16 and streamed.suffix == "csv"
+    sink = io.BytesIO()
+    digest, size = write_output(streamed, sink)
+    assert sink.getvalue() == encode_intersection(ids[::-1]) and size == len(sink.getvalue())
+    assert digest == "sha256:" + hashlib.sha256(sink.getvalue()).hexdigest()

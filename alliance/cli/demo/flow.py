@@ -73,18 +73,7 @@ class DemoFlow:
         self._on_step = on_step or self._on_step
         self._on_begin = on_begin or self._on_begin
         try:
-            for action in (
-                self.create,
-                self.start,
-                self.charter,
-                self.admit_newcomer,
-                self.register_datasets,
-                self.stats_job,
-                self.psi_job,
-                self.rejected_job,
-                self.unapproved_job,
-                self.audit,
-            ):
+            for action in self.actions():
                 action()
         except DemoFailed:
             return False
@@ -96,6 +85,21 @@ class DemoFlow:
         finally:
             self.stop()
         return True
+
+    def actions(self) -> tuple[Callable[[], None], ...]:
+        """The steps, in order (a scenario overrides them)."""
+        return (
+            self.create,
+            self.start,
+            self.charter,
+            self.admit_newcomer,
+            self.register_datasets,
+            self.stats_job,
+            self.psi_job,
+            self.rejected_job,
+            self.unapproved_job,
+            self.audit,
+        )
 
     def _step(self, key: str, title: str, ok: bool, detail: str = "", **data: Any) -> Step:
         step = Step(key, title, ok, detail, data)
@@ -340,6 +344,8 @@ class DemoFlow:
 
     def psi_job(self) -> None:
         """bank ∩ telecom on customer ids: the cardinality to both, the ids to the bank only."""
+        import csv as _csv
+        import io as _io
         import json as _json
 
         from alliance.cli.demo.data import make_table
@@ -367,7 +373,7 @@ class DemoFlow:
             )
         run = job["current_run"]
         text = self.delivered("bank", job["id"], run, "intersection").decode()
-        secure = text.split("\n") if text else []
+        secure = [row[0] for row in _csv.reader(_io.StringIO(text, newline=""))][1:]  # header id
         counts = {
             org: _json.loads(self.delivered(org, job["id"], run, "cardinality"))["cardinality"]
             for org in ("bank", "telecom")

@@ -1,7 +1,7 @@
 """Row alignment by a PSI intersection: every party orders its rows by the same id list.
 
 A modelling job names a completed PSI job whose intersection went to every data party. Each party
-passes that intersection (the PSI `intersection` output: sorted, normalised ids joined by "\\n")
+passes that intersection (the PSI `intersection` output: sorted, normalised ids, as CSV)
 and its own id column; `alignment_order` gives the row positions that put its rows in the
 intersection's order, so row k is the same person at every party without anyone matching by hand.
 The ids are normalised exactly as the PSI job did (`Normalization`, default `trim,nfc`).
@@ -10,12 +10,15 @@ The ids are normalised exactly as the PSI job did (`Normalization`, default `tri
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 
 import numpy as np
 
 from node.errors import ProtocolError
 from node.mpc.psi.normalize import Normalization, normalize_ids
+from node.mpc.psi.output import CSV_HEADER
 
 ALIGNMENT_KEY = "alignment:intersection"
 """Reserved local input: this party's copy of the PSI intersection (uint8 bytes of the output)."""
@@ -24,7 +27,18 @@ UNALIGNED = "sha256:rows-as-given"
 
 
 def parse_intersection(data: bytes) -> np.ndarray:
-    """The PSI `intersection` output as an 'S' array of ids (empty output -> no ids)."""
+    """The PSI `intersection` output as an 'S' array of ids: the CSV the PSI writes (header
+    `id`, one id per line, RFC 4180 quoting where an id needs it), or the older ids joined by
+    "\n" (empty output -> no ids)."""
+    if data.startswith(CSV_HEADER):
+        body = data[len(CSV_HEADER):]
+        if b'"' in body:
+            rows = csv.reader(io.StringIO(body.decode("utf-8"), newline=""))
+            return np.array([row[0].encode("utf-8") for row in rows], dtype="S")
+        lines = body.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        return np.array(lines, dtype="S") if lines else np.zeros(0, dtype="S1")
     if not data:
         return np.zeros(0, dtype="S1")
     return np.array(data.split(b"\n"))

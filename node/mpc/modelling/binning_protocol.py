@@ -2,17 +2,30 @@
 leave it.
 
 Security model: semi-honest parties, a non-colluding dealer (crossprod.py). Who learns what:
-- a feature's owner: its own bins (it chooses them on its own rows) and their per-bin event and
-  non-event counts (hence WOE and IV) — the aggregates, never a row's label; for `chimerge`, the
-  counts of the fine bins it merges. It also learns the number of rows and of events.
-- the label holder: nothing about the other parties' columns (it sees only masked matrices),
-  apart from the IVs if it is a recipient of `iv`; it bins its own columns in the clear.
+- a feature owner F: its own bins (it chooses them on its own rows) and their per-bin event and
+  non-event counts (hence WOE and IV); for `chimerge`, the counts of the fine bins it merges. It
+  also learns the number of rows and of events. Residual leakage, stated honestly: each bin's
+  event count is one linear equation in the label vector y (B y = events), and F's equations over
+  all its columns together can be solved for y when they are nearly as many as the rows (12
+  columns x 64 bins on 400 rows recovered every label by least squares). So the label holder
+  refuses (ProtocolError, before it sends anything) when F's bins over all its columns exceed
+  rows / ROWS_PER_BIN (a tenth of the rows): F then has at most n/10 equations on n unknown
+  labels, leaving an affine space of dimension >= 0.9 n in which y can lie; with bins of at least
+  `min_bin_rows` (never below MIN_BIN_ROWS_FLOOR, checked by the schema at the contract and at
+  every node) no equation is about fewer rows. What remains is what any WOE table says: the
+  label rate of each bin; a pure bin (no events, or all events) tells F the label of each of its
+  rows, and those rows then drop out of F's other equations; F's prior knowledge of particular
+  rows is not modelled. The bound is on the equations, not a proof that no label can be
+  inferred: a test measures least squares at the bound recovering no more than a guess.
+- the label holder L: nothing about the other parties' columns (it sees only masked matrices and
+  each party's number of bins per column), apart from the IVs if it is a recipient of `iv`; it
+  bins its own columns in the clear.
 - the dealer: the row count and each feature's number of bins.
 - recipients of `iv`: the IV of every feature, nothing else.
-How: for a feature owner F ≠ label holder L, F's bin-indicator matrix B (bins x rows, 0/1) times
+How: for a feature owner F != label holder L, F's bin-indicator matrix B (bins x rows, 0/1) times
 L's label vector y gives the per-bin event counts; that product of two parties' private data runs
 as crossprod.py's dealer-assisted matrix-vector product (exact integers in Z_2^32), opened to F.
-Traffic: F → L the masked matrix (4 bytes per bin per row); L → F one masked label vector per F.
+Traffic: F -> L the masked matrix (4 bytes per bin per row); L -> F one masked label vector per F.
 
 Parameters (params.BinningParams): label, method (quantile | width | chimerge), bins, init_bins,
 min_bin_rows (no bin smaller: small numeric bins merge with a neighbour, a rarer category is
@@ -47,6 +60,23 @@ STEP_SHARE = "binning.share"
 STEP_IV = "binning.iv"
 STEP_DONE = "binning.done"
 MAX_CATEGORIES = 256
+ROWS_PER_BIN = 10
+"""A feature owner's bins over all its columns may number at most rows / ROWS_PER_BIN: the event
+counts opened to it are that many linear equations in the labels (see the module docstring)."""
+
+
+def bins_problem(owner: str, widths: list[int], rows: int) -> str | None:
+    """Why the label holder must not open `widths` bins' event counts to `owner`, or None."""
+    total = sum(widths)
+    allowed = rows // ROWS_PER_BIN
+    if total <= allowed:
+        return None
+    return (
+        f"{owner}'s {len(widths)} binned column(s) have {total} bins in all, above rows/"
+        f"{ROWS_PER_BIN} = {allowed} for {rows} rows: that many per-bin event counts would let "
+        f"{owner} solve for the labels; request the job again with fewer bins (--param bins=N, "
+        "init_bins for chimerge) or fewer of its columns"
+    )
 
 
 def plan(key: str, column: np.ndarray, params: BinningParams) -> tuple[BinTable, np.ndarray]:
@@ -141,11 +171,13 @@ class BinningProtocol:
         digest = session.local_columns(ses, job, local_inputs, params.label, params.ids,
                                        params.normalize)
         await session.agree_rows(ses, transport, digest)
-        recipe = preprocessing.Recipe.parse(params.recipe)
+        recipe = preprocessing.parse_recipe(params.recipe)
         planned: list[tuple[BinTable, np.ndarray]] = []
         for key, column in ses.columns.items():
             step = recipe.for_column(key)
-            values = column if step is None else preprocessing.apply_step(step, column)[""]
+            # a categorical column is binned by its categories: a one_hot step does not apply
+            values = (column if step is None or step.one_hot
+                      else preprocessing.apply_step(step, column)[""])
             planned.append(plan(key, values, params))
         if ses.me == ses.label_holder:
             assert ses.label is not None
@@ -202,6 +234,12 @@ async def _serve_label(ses: session.Session, transport: Transport) -> None:
 
     async def serve(owner: str) -> None:
         widths = loads(await transport.recv(owner, STEP_SHAPES, "widths"))["widths"]
+        if not isinstance(widths, list) or not all(
+                isinstance(w, int) and 0 < w <= ses.rows for w in widths):
+            raise ProtocolError(f"{owner} sent malformed bin widths")
+        problem = bins_problem(owner, widths, ses.rows)
+        if problem is not None:
+            raise ProtocolError(problem)
         raw = await transport.recv(ses.dealer or "", STEP_DEALER, f"holder.{owner}")
         v = prg.words32(raw[:prg.SEED_BYTES], ses.rows)
         c_holder = np.frombuffer(raw[prg.SEED_BYTES:], dtype=RING)

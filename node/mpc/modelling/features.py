@@ -21,9 +21,16 @@ def reserved_bytes(local_inputs: LocalInputs, key: str) -> bytes | None:
     return None if raw is None else bytes(np.asarray(raw, dtype=np.uint8))
 
 
+def model_categories(names: list[str], columns: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """The one-hot categories a model part was trained on (features `column=category`), per
+    column: prediction encodes those, not the categories of the rows it scores."""
+    return {key: [n[len(key) + 1:] for n in names if n.startswith(key + "=")] for key in columns}
+
+
 def build(columns: dict[str, np.ndarray], recipe: preprocessing.Recipe,
-          local_inputs: LocalInputs) -> dict[str, np.ndarray]:
-    """Feature name -> float64 column, in input order."""
+          local_inputs: LocalInputs, categories: dict[str, list[str]] | None = None
+          ) -> dict[str, np.ndarray]:
+    """Feature name -> float64 column, in input order (`categories`: see model_categories)."""
     woe = reserved_bytes(local_inputs, WOE_KEY)
     tables = decode_tables(woe) if woe is not None else {}
     out: dict[str, np.ndarray] = {}
@@ -31,7 +38,7 @@ def build(columns: dict[str, np.ndarray], recipe: preprocessing.Recipe,
         if key in tables:
             out[f"{key}:woe"] = woe_transform(tables[key], column)
             continue
-        for name, values in preprocessing.apply(recipe, {key: column}).items():
+        for name, values in preprocessing.apply(recipe, {key: column}, categories).items():
             if np.isnan(values).any():
                 raise InputValueError(
                     f"feature {name} has missing values; add a fill step for it to the recipe",

@@ -95,8 +95,9 @@ class LrPredictProtocol:
                     f"the intercept belongs to {ses.label_holder}'s model part; {me}'s part "
                     f"{'holds' if part.intercept is not None else 'lacks'} one"
                 )
-            recipe = preprocessing.Recipe.parse(params.recipe)
-            u = partial_scores(part, features.build(ses.columns, recipe, local_inputs),
+            recipe = preprocessing.parse_recipe(params.recipe)
+            cats = features.model_categories(part.features, ses.columns)
+            u = partial_scores(part, features.build(ses.columns, recipe, local_inputs, cats),
                                ses.rows)
         totals = await _deliver(ses, transport, receivers, u)
         outputs: dict[str, bytes] = {}

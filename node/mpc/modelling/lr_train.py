@@ -18,8 +18,9 @@ of crossprod.py's dealer-assisted matrix-vector products and is opened to that p
 
 Security model: semi-honest parties and a non-colluding dealer. What each party learns: its own
 gradient of every mini-batch, as in FATE's Hetero-LR (weaker than keeping the coefficients shared,
-as SecretFlow's SS-SGD does); every batch has at least `batch_size` rows, at least twice the
-largest party's feature count, so a gradient cannot be solved for the rows' residuals. L also
+as SecretFlow's SS-SGD does); every actual batch (checked on the schedule, not on the parameter)
+has at least twice the largest party's feature count, so a gradient cannot be solved for the rows'
+residuals, and the validation split is empty or has at least `batch_size` rows. L also
 learns the intercept gradient (which, with its own rows, tells it the batch's sum of the other
 parties' partial scores) and the validation loss per epoch. Masked matrices, masked vectors and
 shares are uniform to whoever receives them. The dealer learns the shapes. Public: row count,
@@ -95,15 +96,29 @@ class Plan:
 
 
 def make_plan(params: LrTrainParams, ses: session.Session, widths: dict[str, int]) -> Plan:
+    """The run's public shape; ProtocolError (coded protocol_error) when a batch or the validation
+    split is so small that what is opened from it would reveal rows: the smallest actual batch
+    (not the batch_size parameter: with fewer training rows the one batch is all of them) must
+    have at least twice the widest party's feature count, and the validation split is empty or
+    has at least batch_size rows (its loss is opened to the label holder every epoch)."""
     widest = max(widths.values(), default=0)
-    if params.batch_size < 2 * widest:
-        raise ProtocolError(
-            f"batch_size {params.batch_size} is below twice the largest party's feature count "
-            f"({widest}): a party's gradient over so few rows would reveal their residuals (hence "
-            f"labels); request the job again with --param batch_size={2 * widest} or more"
-        )
     train, val = logistic.split_rows(ses.rows, params.validation_fraction, params.seed)
     batches = logistic.schedule(len(train), params.batch_size, params.epochs, params.seed)
+    smallest = min((b.stop - b.start for b in batches), default=0)
+    if params.batch_size < 2 * widest or smallest < 2 * widest:
+        raise ProtocolError(
+            f"the smallest mini-batch has {min(smallest, params.batch_size)} rows, below twice "
+            f"the largest party's feature count ({widest}): a party's gradient over so few rows "
+            f"would reveal their residuals (hence labels); request the job again on at least "
+            f"{2 * widest} training rows with --param batch_size={2 * widest} or more"
+        )
+    if 0 < len(val) < params.batch_size:
+        raise ProtocolError(
+            f"the validation split has {len(val)} rows, fewer than batch_size "
+            f"{params.batch_size}: its loss, opened to the label holder each epoch, is an "
+            "aggregate of too few rows' residuals; request the job again with --param "
+            "validation_fraction=0 or a fraction leaving at least batch_size rows"
+        )
     partner = ses.feature_owners[0] if ses.feature_owners else None
     return Plan(ses.rows, train, val, batches, widths, ses.label_holder, partner,
                 ses.data_parties)
@@ -177,7 +192,7 @@ class LrTrainProtocol:
         digest = session.local_columns(ses, job, local_inputs, params.label, params.ids,
                                        params.normalize)
         await session.agree_rows(ses, transport, digest)
-        recipe = preprocessing.Recipe.parse(params.recipe)
+        recipe = preprocessing.parse_recipe(params.recipe)
         feats = features.build(ses.columns, recipe, local_inputs)
         x = features.matrix(feats, ses.rows)
         _check_range(feats, params)

@@ -9,7 +9,7 @@ step `lower` | `upper` | `casefold` (then the normal form again, since case mapp
 string outside it). `none` or "" means bytes as given. The default is `trim,nfc`.
 
 Rows that normalise to the empty string are not ids and are dropped. An id may not contain a
-newline (the intersection output is newline-separated): such an input is refused with a clear error.
+newline (an id is one line of the intersection CSV): such an input is refused with a clear error.
 Duplicates are removed later, on the ids' digests (digest.py), so they never count twice.
 
 The hot path is vectorised: ASCII rows (the usual case) go through numpy's string ufuncs; only the
@@ -134,7 +134,7 @@ def normalize_ids(values: np.ndarray, norm: Normalization) -> np.ndarray:
     if out.dtype.itemsize and out.size and _has_newline(out):
         raise DatasetError(
             "an id contains a newline; ids must be single-line strings — clean the column "
-            "(newlines would corrupt the newline-separated intersection output)"
+            "(an id is one line of the intersection CSV)"
         )
     return out
 

@@ -1,4 +1,10 @@
-"""The intersection output, built without a per-id Python loop: sort ids bytewise, join by "\\n".
+"""The intersection output, built without a per-id Python loop: ids sorted bytewise, written as CSV.
+
+The `intersection` output is a CSV file: a header line `id`, then one id per line, each line
+ended by "\\n" (so an empty intersection is `id\\n`), UTF-8; an id containing a comma, a double
+quote, CR or LF is quoted as RFC 4180 says (in double quotes, inner quotes doubled). It is
+produced as a `StreamedOutput` (`intersection_csv`): chunks of 2^20 lines, so the node writes it
+to its staged file and digests it without ever holding it as one `bytes`.
 
 Sorting: numpy's string sort compares with memcmp (~0.5 us per id at 5e6). Ids of one column often
 share a prefix and are short after it (fixed-width customer numbers): the bytes that every id has
@@ -15,10 +21,15 @@ buffer into bytes holds at most output + ids, then output twice, for an instant.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 
+from node.mpc.protocol import StreamedOutput
+
 _CHUNK = 1 << 20
+CSV_HEADER = b"id\n"
+_NEEDS_QUOTES = np.array([ord(","), ord('"'), ord("\n"), ord("\r")], dtype=np.uint8)
 
 
 def _matrix(ids: np.ndarray) -> np.ndarray:
@@ -91,3 +102,30 @@ def join_lines_buffer(ids: np.ndarray) -> np.ndarray:
 def join_lines(ids: np.ndarray) -> bytes:
     """b"\\n".join(ids) for an 'S' array, vectorised (trailing zero padding dropped)."""
     return join_lines_buffer(ids).tobytes()
+
+
+def _quoted(value: bytes) -> bytes:
+    if any(c in value for c in (b",", b'"', b"\n", b"\r")):
+        return b'"' + value.replace(b'"', b'""') + b'"'
+    return value
+
+
+def csv_lines(ids: np.ndarray) -> bytes:
+    """The CSV lines of a chunk of ids: each id (quoted where it must be) then "\\n"."""
+    if ids.size == 0:
+        return b""
+    if not np.isin(_matrix(ids), _NEEDS_QUOTES).any():
+        return _joined(ids, last=False).tobytes()
+    return b"".join(_quoted(bytes(value)) + b"\n" for value in ids.tolist())
+
+
+def intersection_csv(sorted_ids: np.ndarray, chunk: int = _CHUNK) -> StreamedOutput:
+    """The `intersection` output of sorted unique ids, streamed: header, then chunks of lines.
+    Holds only `sorted_ids` (and one chunk of lines at a time)."""
+
+    def chunks() -> Iterator[bytes]:
+        yield CSV_HEADER
+        for c0 in range(0, sorted_ids.size, chunk):
+            yield csv_lines(sorted_ids[c0 : c0 + chunk])
+
+    return StreamedOutput("csv", chunks)

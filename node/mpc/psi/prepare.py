@@ -96,6 +96,13 @@ class PreparedIds:
         """The normalised ids of `rows` (a copy)."""
         return self.ids[rows]
 
+    def release(self) -> None:
+        """Once the outputs are gathered: drop the ids (fresh empty arrays, not views, so no
+        reference to the caller's column is left)."""
+        self.ids = np.empty(0, dtype=self.ids.dtype)
+        self.digests = np.empty((0, 2), dtype=np.uint64)
+        self._grouped = None
+
     def drop_digests(self) -> None:
         """Once the engine is done: only `ids_at` is used after this."""
         self.digests = self.digests[:0]
@@ -150,6 +157,11 @@ class StreamedIds:
     def drop_digests(self) -> None:
         """Once the engine is done: the row index goes (4 B per row), `ids_at` still works."""
         self.order = self.order[:0].copy()
+
+    def release(self) -> None:
+        """Once the outputs are gathered: drop the column (a fresh empty array, not a view)."""
+        self.column = np.empty(0, dtype=self.column.dtype)
+        self.order = np.empty(0, dtype=self.order.dtype)
 
     def ids_at(self, rows: np.ndarray) -> np.ndarray:
         """The normalised ids of `rows`, in ascending row order, gathered chunk by chunk."""

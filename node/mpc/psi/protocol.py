@@ -22,8 +22,11 @@ and parsed again here):
 
 Inputs: exactly one id column per party (`org/dataset:column`). Outputs (recipients must be
 parties; at least one output must be named):
-- `intersection`: UTF-8, the sorted (bytewise) unique normalised ids joined by "\n", no trailing
-  newline (b"" when empty); identical bytes at every recipient, so their receipts agree.
+- `intersection`: a CSV file (`intersection.csv`): the header line `id`, then the sorted
+  (bytewise) unique normalised ids, one per line, each line ended by "\n"; UTF-8; ids holding a
+  comma, quote, CR or LF quoted per RFC 4180 (output.py). Handed to the node as a
+  `StreamedOutput` (written and digested chunk by chunk, never one `bytes`); identical bytes at
+  every recipient, so their receipts agree.
 - `cardinality`: canonical JSON `{"cardinality": n}`.
 Duplicates and ids empty after normalisation are dropped before anything is computed. An abort or
 error anywhere mid-protocol raises and returns no output.
@@ -41,11 +44,11 @@ from alliance.protocols.psi import ENGINES as ENGINES
 from alliance.protocols.psi import OUT_CARDINALITY, OUT_INTERSECTION, PSI, PsiParams
 from node.errors import DatasetError, ProtocolAborted, ProtocolError
 from node.failures import public_abort_reason
-from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
+from node.mpc.protocol import JobContext, LocalInputs, OutputValue, ProtocolResult, StreamedOutput
 from node.mpc.psi.ecdh import run_ecdh
 from node.mpc.psi.engine import run_kkrt
 from node.mpc.psi.normalize import Normalization
-from node.mpc.psi.output import join_lines, join_lines_buffer, sort_ids, sort_ids_inplace
+from node.mpc.psi.output import intersection_csv, sort_ids, sort_ids_inplace
 from node.mpc.psi.partition import PARTITION_MAX, SINGLE_MAX, partition_count, run_partitioned
 from node.mpc.psi.prepare import STREAM_ROWS, PreparedIds, StreamedIds, prepare_ids
 from node.mpc.psi.roles import PsiOutcome, PsiRoles
@@ -66,20 +69,28 @@ def choose_engine(requested: str, n_a: int, n_b: int, ecdh_max: int = ECDH_MAX) 
 
 
 def encode_intersection(ids: np.ndarray) -> bytes:
-    """The `intersection` output: sorted unique UTF-8 ids joined by newlines."""
-    return join_lines(sort_ids(ids))
+    """The `intersection` output's bytes for (unsorted, unique) ids: CSV, header `id`."""
+    return intersection_csv(sort_ids(ids)).read_all()
 
 
-def _intersection_output(prepared: PreparedIds | StreamedIds, outcome: PsiOutcome) -> bytes:
-    """`encode_intersection` of the matched ids, holding as little as it can at once: the matched
-    rows are dropped once their ids are gathered, the ids are sorted in place and dropped before
-    the joined buffer becomes bytes (5e7 ids of 16 B: 0.85 GB of output, twice for an instant)."""
-    ids = prepared.ids_at(outcome.matched)
+def _intersection_output(prepared: PreparedIds | StreamedIds, outcome: PsiOutcome
+                         ) -> StreamedOutput:
+    """The matched ids, sorted, as the streamed CSV output, holding as little as it can at once:
+    the matched rows become a sorted int32 copy (when they fit) and go once their ids are
+    gathered, and so does the input column (taken out of the caller's `local_inputs` at the
+    start); the ids are sorted in place. What stays until the node has written the file is the
+    sorted ids (5e7 ids of 16 B: 0.8 GB) and one chunk of lines at a time."""
+    matched = np.asarray(outcome.matched)
     outcome.matched = None
+    small = matched.size == 0 or int(matched.max()) < 2**31
+    rows = matched.astype(np.int32 if small else np.int64)
+    del matched
+    rows.sort()
+    ids = prepared.ids_at(rows)
+    del rows
+    prepared.release()  # the input column goes (the node handed it over) before the sort
     sort_ids_inplace(ids)
-    buffer = join_lines_buffer(ids)
-    del ids
-    return buffer.tobytes()
+    return intersection_csv(ids)
 
 
 def encode_cardinality(count: int) -> bytes:
@@ -105,9 +116,13 @@ class PsiProtocol:
         phases = Phases(f"protocol {me}")
         try:
             peer, column, norm, requested = _check_job(job, local_inputs, me, transport.parties)
+            for ref in job.inputs:  # handed over: freed once the outputs are gathered
+                if ref.org == me:
+                    local_inputs.pop(str(ref), None)
             # off the event loop: at 1e8 rows this takes ~20 s, and the transport must keep
             # answering meanwhile
             prepared = await asyncio.to_thread(prepare_ids, column, norm, self.stream_rows)
+            del column
         except (ProtocolError, DatasetError, ValueError) as exc:
             mine = [str(ref) for ref in job.inputs if ref.org == me]
             if isinstance(exc, DatasetError) and exc.input_ref is None and len(mine) == 1:
@@ -162,6 +177,7 @@ class PsiProtocol:
         prepared.drop_digests()
         result = await asyncio.to_thread(_result, roles, outcome, prepared, engine, norm, parts,
                                          n_mine)
+        prepared.release()
         phases.mark("outputs")
         phases.report()
         return result
@@ -169,7 +185,7 @@ class PsiProtocol:
 
 def _result(roles: PsiRoles, outcome: PsiOutcome, prepared: PreparedIds | StreamedIds,
             engine: str, norm: Normalization, parts: int, n_mine: int) -> ProtocolResult:
-    outputs: dict[str, bytes] = {}
+    outputs: dict[str, OutputValue] = {}
     summary: dict[str, str | int] = {
         "engine": engine, "normalize": str(norm), "ids": n_mine, "peer_ids": roles.n_peer,
         "partitions": parts,

@@ -1,0 +1,47 @@
+"""`alliance demo --scenario credit` end to end, as a user runs it: a separate process, devnet and
+three nodes; every modelling job approved, run, and checked against the clear by the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from alliance.keystore import PASSPHRASE_ENV
+
+STEPS = ["create", "start", "charter", "datasets", "alignment", "unaligned", "binning", "train",
+         "predict", "scorecard"]
+
+
+def test_the_credit_demo_chains_every_modelling_job_and_matches_the_clear(tmp_path: Path) -> None:
+    net = tmp_path / "net"
+    done = subprocess.run(
+        [sys.executable, "-m", "alliance.cli.main", "demo", "--scenario", "credit", "--dir",
+         str(net), "--json"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, PASSPHRASE_ENV: "demo-test"},
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    summary = json.loads(done.stdout)
+    assert [s["key"] for s in summary["steps"]] == STEPS
+    assert all(s["ok"] for s in summary["steps"])
+    assert summary["alignment"]["secure"] == summary["alignment"]["clear"] > 0
+    assert summary["binning"]["max_gap"] <= 1e-9
+    assert summary["train"]["max_gap"] <= 1e-4
+    predict = summary["predict"]
+    assert abs(predict["auc"] - predict["clear_auc"]) <= 1e-3 and predict["auc"] > 0.6
+    assert summary["scorecard"]["max_gap"] <= 1e-6
+    assert all(Path(p).read_text().startswith("feature,bin,woe,points")
+               for p in summary["scorecard"]["csv"])
+    # model parts and scores only at their owners; the dealer holds no output
+    from network.devnet.launcher import devnet_status
+    from node.launcher import node_status
+    from node.paths import outputs_dir
+
+    dealer = outputs_dir(net, "platform")
+    assert not dealer.exists() or not any(dealer.iterdir())
+
+    assert not devnet_status(net).running
+    assert not any(node_status(net, org)["running"] for org in ("bank", "telecom", "platform"))
