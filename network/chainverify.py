@@ -357,16 +357,16 @@ class ChainVerifier:
         try:
             identity = self._identity(t.tx.creator)
         except (AllianceError, MalformedMessage, ValueError) as exc:
-            self._find(number, "creator-certificate", _text(exc), t.index, t.tx_id)
+            self._find_in_valid(number, t, "creator-certificate", _text(exc))
             return False
         problem = self._certificate_problem(identity, when, t.tx.chaincode)
         if problem:
-            self._find(number, "creator-certificate", problem, t.index, t.tx_id)
+            self._find_in_valid(number, t, "creator-certificate", problem)
             return False
         try:
             _verify(identity, t.tx.envelope.payload, t.tx.envelope.signature)
         except (InvalidSignature, ValueError) as exc:
-            self._find(number, "creator-signature", _text(exc), t.index, t.tx_id)
+            self._find_in_valid(number, t, "creator-signature", _text(exc))
             return False
         self.report.signatures += 1
         return True
@@ -378,32 +378,34 @@ class ChainVerifier:
             try:
                 identity = self._identity(endorsement.endorser)
             except (AllianceError, MalformedMessage, ValueError) as exc:
-                self._find(number, "endorsement-certificate", _text(exc), t.index, t.tx_id)
+                self._find_in_valid(number, t, "endorsement-certificate", _text(exc))
                 continue
             problem = self._certificate_problem(identity, when, "", peer=True)
             if problem:
-                self._find(
-                    number,
-                    "endorsement-certificate",
+                self._find_in_valid(
+                    number, t, "endorsement-certificate",
                     f"endorsement {e_index} ({identity.msp_id}): {problem}",
-                    t.index,
-                    t.tx_id,
                 )
                 continue
             try:
                 _verify(identity, t.tx.prp_bytes + endorsement.endorser, endorsement.signature)
             except (InvalidSignature, ValueError) as exc:
-                self._find(
-                    number,
-                    "endorsement-signature",
+                self._find_in_valid(
+                    number, t, "endorsement-signature",
                     f"endorsement {e_index} ({identity.msp_id}): {_text(exc)}",
-                    t.index,
-                    t.tx_id,
                 )
                 continue
             self.report.signatures += 1
             found.add(identity.msp_id)
         return found
+
+    def _find_in_valid(self, number: int, t: _Tx, check: str, detail: str) -> None:
+        """A failed signature or certificate check is a finding where the ledger claims the
+        transaction VALID; where it claims it invalid (e.g. a forged endorsement committed as
+        ENDORSEMENT_POLICY_FAILURE) the failure is expected, and the validation-code check
+        compares the code these checks give with the ledger's."""
+        if t.claimed == TxValidationCode.VALID:
+            self._find(number, check, detail, t.index, t.tx_id)
 
     def _policy_satisfied(
         self, number: int, t: _Tx, endorsers: set[str], rwset: ReadWriteSet
