@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 from network.errors import NetworkError
 
 if TYPE_CHECKING:
+    from network.gateway.gateway import Gateway
     from network.gateway.network import Network
 
 HEIGHT_FILE = "commit-height"
 POLL_SECONDS = 0.05
-STATE_SETTLE_SECONDS = 0.15
+STATE_SETTLE_SECONDS = 0.1
 """A Fabric peer adds a block to its block store (and its height) a moment before it applies the
 block's writes to the world state; blocks commit one after another, so only the newest one can
 still be settling."""
@@ -54,8 +55,11 @@ def note_commit(net_dir: Path, block_number: int) -> None:
     os.replace(temporary, path)
 
 
-def wait_for_height(network: Network, height: int, timeout: float = 15.0) -> int:
-    """Wait until the peer behind `network` has `height` blocks; its height then.
+def wait_for_height(
+    network: Network, height: int, timeout: float = 15.0, *, settle: bool = True
+) -> int:
+    """Wait until the peer behind `network` has `height` blocks; its height then. With `settle`,
+    a peer whose newest block is the one waited for gets a moment to apply its writes.
 
     Raises NetworkError naming both heights when it does not get there within `timeout`."""
     from network.audit import chain_info
@@ -64,7 +68,7 @@ def wait_for_height(network: Network, height: int, timeout: float = 15.0) -> int
     while True:
         current = chain_info(network).height
         if current >= height:
-            if current == height:
+            if settle and current == height:
                 time.sleep(STATE_SETTLE_SECONDS)
             return current
         if time.monotonic() >= deadline:
@@ -73,3 +77,23 @@ def wait_for_height(network: Network, height: int, timeout: float = 15.0) -> int
                 f"committed, after {timeout:.0f} s; check it with `alliance network status`"
             )
         time.sleep(POLL_SECONDS)
+
+
+def wait_for_every_peer(net_dir: Path, gateway: Gateway, channel: str, height: int) -> None:
+    """Wait until every Fabric peer of NET has `height` blocks: a transaction is endorsed by
+    other orgs' peers too, and one a block behind would refuse it ("no such job").
+
+    Asks each peer's chain height through that peer's own Gateway, as `gateway`'s identity (a
+    channel reader may read any peer's chain information)."""
+    from network.fabric.launcher import gateway_endpoint, recorded_peer_orgs
+    from network.gateway.gateway import connect
+
+    for org in recorded_peer_orgs(net_dir):
+        host, port, roots = gateway_endpoint(net_dir, org)
+        with connect(
+            f"{host}:{port}", identity=gateway.identity, signer=gateway.signer,
+            tls_root_certs=roots,
+        ) as peer:
+            # no settling: an endorser still applying the block gives a result that does not
+            # match the others', which the Gateway client retries (network.gateway.retry)
+            wait_for_height(peer.get_network(channel), height, settle=False)

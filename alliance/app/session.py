@@ -22,6 +22,7 @@ class Session:
     passphrase: bytes | None = None
     _conn: Any = field(default=None, repr=False)
     _peer_height: int = field(default=0, repr=False)
+    _every_peer_height: int = field(default=0, repr=False)
 
     @property
     def connection(self) -> Any:
@@ -46,7 +47,7 @@ class Session:
         from network.catch_up import note_commit
 
         with mapped_errors():
-            self._catch_up()
+            self._catch_up(every_peer=True)
             result, status = self.connection.contract.submit_with_status(function, *args)
             note_commit(self.net_dir, status.block_number)
             return loads(result or b"null")
@@ -61,10 +62,11 @@ class Session:
                 self.connection.contract.evaluate_transaction(function, *args) or b"null"
             )
 
-    def _catch_up(self) -> None:
-        """On Fabric, wait until this org's peer has every block NET has seen committed (another
-        org's transaction may have committed on its own peer a moment earlier)."""
-        from network.catch_up import committed_height, wait_for_height
+    def _catch_up(self, *, every_peer: bool = False) -> None:
+        """On Fabric, wait until this org's peer (before a submit: every peer, since other orgs'
+        peers endorse it too) has every block NET has seen committed (another org's transaction
+        may have committed on its own peer a moment earlier)."""
+        from network.catch_up import committed_height, wait_for_every_peer, wait_for_height
         from network.connection import current_engine
 
         if current_engine(self.net_dir) != "fabric":
@@ -72,13 +74,17 @@ class Session:
         target = committed_height(self.net_dir)
         if target > self._peer_height:
             self._peer_height = wait_for_height(self.network, target)
+        if every_peer and target > self._every_peer_height:
+            conn = self.connection
+            wait_for_every_peer(self.net_dir, conn.gateway, conn.profile.channel, target)
+            self._every_peer_height = target
 
     def reconnect(self) -> None:
         """Drop the connection; the next call opens a new one (the ledger may have restarted)."""
         self.close()
 
     def close(self) -> None:
-        self._peer_height = 0
+        self._peer_height = self._every_peer_height = 0
         if self._conn is not None:
             conn, self._conn = self._conn, None
             conn.close()

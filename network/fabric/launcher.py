@@ -489,6 +489,12 @@ def chaincode_committed(net_dir: Path) -> bool:
     return bool(state.get("chaincode", {}).get("committed"))
 
 
+def recorded_peer_orgs(net_dir: Path) -> list[str]:
+    """The orgs whose peers `network up --engine fabric` started on NET."""
+    recorded = read_json(FabricLayout(Path(net_dir).resolve()).ports_file, None) or {}
+    return sorted(recorded.get("peers", {}))
+
+
 def gateway_endpoint(net_dir: Path, org: str) -> tuple[str, int, bytes]:
     """Where `org`'s clients reach a Gateway: (host, port, PEM of the TLS root to trust)."""
     net_dir = Path(net_dir).resolve()
