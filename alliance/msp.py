@@ -8,7 +8,8 @@ prove nothing), it is inside its validity period, and its serial is not on the o
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +30,8 @@ class MspConfig:
     root_certs: tuple[bytes, ...]
     tls_root_certs: tuple[bytes, ...]
     revoked_serials: frozenset[int]
+    revoked_at: Mapping[int, datetime] = field(default_factory=dict)
+    """When the CRL says each serial was revoked (a check of an earlier moment accepts it)."""
 
 
 def _pem_files(folder: Path) -> list[Path]:
@@ -64,15 +67,18 @@ def load_msp(msp_dir: Path, msp_id: str) -> MspConfig:
     tls_roots = [p.read_bytes() for p in _pem_files(msp_dir / "tlscacerts")]
     for pem in tls_roots:
         load_certificate(pem)
-    revoked: set[int] = set()
+    revoked: dict[int, datetime] = {}
     for path in _pem_files(msp_dir / "crls"):
         crl = _load_crl(path, root_certs)
-        revoked.update(entry.serial_number for entry in crl)
+        for entry in crl:
+            when = entry.revocation_date_utc
+            revoked[entry.serial_number] = min(when, revoked.get(entry.serial_number, when))
     return MspConfig(
         msp_id=msp_id,
         root_certs=tuple(roots),
         tls_root_certs=tuple(tls_roots),
         revoked_serials=frozenset(revoked),
+        revoked_at=revoked,
     )
 
 
@@ -135,7 +141,13 @@ class MspRegistry:
         if not issuer.not_valid_before_utc <= when <= issuer.not_valid_after_utc:
             raise IdentityError(f"the CA that issued {who} is not valid at {when.isoformat()}")
         if cert.serial_number in msp.revoked_serials:
-            raise IdentityError(f"{who} of {identity.msp_id} has been revoked (it is on the CRL)")
+            revoked_at = msp.revoked_at.get(cert.serial_number)
+            # checking an earlier moment (a block's time): revoked from the CRL's date on; a
+            # CRL's dates are whole seconds, so that second itself still counts as before
+            if at is None or revoked_at is None or revoked_at + timedelta(seconds=1) <= when:
+                raise IdentityError(
+                    f"{who} of {identity.msp_id} has been revoked (it is on the CRL)"
+                )
 
     def _issuer(self, msp_id: str, cert: x509.Certificate) -> x509.Certificate | None:
         for root in self._roots[msp_id]:

@@ -156,3 +156,19 @@ def test_forged_crl_is_refused(tmp_path: Path) -> None:
 def test_tls_roots_hold_every_orgs_tls_ca(network_dir: Path, registry: MspRegistry) -> None:
     roots = registry.tls_roots_pem()
     assert roots.count(b"BEGIN CERTIFICATE") == 5
+
+
+def test_a_revoked_cert_still_verifies_at_a_moment_before_its_revocation(tmp_path: Path) -> None:
+    """verify-chain checks each block's signers as of the block's time: a certificate the CRL
+    revokes later was valid then (the CRL's dates are whole seconds)."""
+    net = tmp_path / "net"
+    init_network(net, ["bank", "telecom"], [], b"pw")
+    victim, _ = load_user(net, "bank", "client", b"pw")
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    revoke_certificate(net, "bank", victim.certificate, b"pw")
+    registry = MspRegistry.from_network(net)
+    registry.validate(victim, before)
+    with pytest.raises(IdentityError, match="revoked"):
+        registry.validate(victim, datetime.now(UTC) + timedelta(seconds=2))
+    with pytest.raises(IdentityError, match="revoked"):
+        registry.validate(victim)
