@@ -22,6 +22,7 @@ from typing import BinaryIO, Protocol
 
 import numpy as np
 
+from node.errors import ProtocolError
 from node.mpc.transport import Transport
 
 
@@ -63,6 +64,22 @@ class JobContext:
 
 
 LocalInputs = dict[str, np.ndarray]
+
+
+def own_columns(job: JobContext, local_inputs: LocalInputs, me: str) -> dict[str, np.ndarray]:
+    """This party's input columns of `job`, by reference, each checked to be one column."""
+    columns: dict[str, np.ndarray] = {}
+    for ref in job.inputs:
+        if ref.org != me:
+            continue
+        key = str(ref)
+        if key not in local_inputs:
+            raise ProtocolError(f"input {key} is not among this node's local inputs")
+        column = np.asarray(local_inputs[key])
+        if column.ndim != 1:
+            raise ProtocolError(f"input {key} has shape {column.shape}; one column is expected")
+        columns[key] = column
+    return columns
 """This party's own input columns, keyed by `str(InputRef)`; strings as numpy object/str arrays.
 Handed over: a protocol may take its columns out of the dict (`pop`) so that they are freed as
 soon as it no longer needs them (psi does, at 1e8 rows a column is 1.6 GB)."""

@@ -57,7 +57,7 @@ from alliance.protocols.stats import OUTPUT, STATS, StatsParams
 from node.errors import InputValueError, ProtocolAborted, ProtocolError
 from node.failures import public_abort_reason
 from node.mpc import fixedpoint, sharing
-from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
+from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult, own_columns
 from node.mpc.transport import Transport
 
 STEP_SHAPE = "shape"
@@ -109,7 +109,7 @@ class StatsProtocol:
                     f"{', '.join(strangers)} own an input or receive the result of job "
                     f"{job.job_id} but are not among its parties ({', '.join(parties)})"
                 )
-            columns = _my_columns(job, local_inputs, me)
+            columns = own_columns(job, local_inputs, me)
             local = _local_vector(params, columns, me)
         except ProtocolError as exc:
             await transport.abort(public_abort_reason(exc, me, _own_refs(job, me)))
@@ -160,20 +160,6 @@ class StatsProtocol:
         }
         return ProtocolResult(outputs=outputs, summary=summary)
 
-
-def _my_columns(job: JobContext, local_inputs: LocalInputs, me: str) -> dict[str, np.ndarray]:
-    columns: dict[str, np.ndarray] = {}
-    for ref in job.inputs:
-        if ref.org != me:
-            continue
-        key = str(ref)
-        if key not in local_inputs:
-            raise ProtocolError(f"input {key} is not among this node's local inputs")
-        column = np.asarray(local_inputs[key])
-        if column.ndim != 1:
-            raise ProtocolError(f"input {key} has shape {column.shape}; one column is expected")
-        columns[key] = column
-    return columns
 
 
 def _own_refs(job: JobContext, me: str) -> set[str]:

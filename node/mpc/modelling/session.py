@@ -22,7 +22,7 @@ from alliance.errors import EncodingError
 from node.errors import InputValueError, ProtocolAborted, ProtocolError
 from node.failures import public_abort_reason
 from node.mpc.modelling import alignment
-from node.mpc.protocol import InputRef, JobContext, LocalInputs
+from node.mpc.protocol import InputRef, JobContext, LocalInputs, own_columns
 from node.mpc.psi.normalize import Normalization
 from node.mpc.transport import Transport
 
@@ -115,17 +115,7 @@ def local_columns(session: Session, job: JobContext, local_inputs: LocalInputs, 
     label_ref = _ref(label, "label") if label else None
     id_refs = [_ref(t, "ids") for t in ids.split(",") if t.strip()]
     my_ids = [r for r in id_refs if r.org == me]
-    mine: dict[str, np.ndarray] = {}
-    for ref in job.inputs:
-        if ref.org != me:
-            continue
-        key = str(ref)
-        if key not in local_inputs:
-            raise ProtocolError(f"input {key} is not among this node's local inputs")
-        column = np.asarray(local_inputs[key])
-        if column.ndim != 1:
-            raise ProtocolError(f"input {key} has shape {column.shape}; one column is expected")
-        mine[key] = column
+    mine = own_columns(job, local_inputs, me)
     raw = local_inputs.get(alignment.ALIGNMENT_KEY)
     intersection_bytes = None if raw is None else bytes(np.asarray(raw, dtype=np.uint8))
     if intersection_bytes is not None:
