@@ -79,16 +79,21 @@ def wait_for_height(
         time.sleep(POLL_SECONDS)
 
 
-def wait_for_every_peer(net_dir: Path, gateway: Gateway, channel: str, height: int) -> None:
+def wait_for_every_peer(
+    net_dir: Path, gateway: Gateway, channel: str, height: int, *, skip: str = ""
+) -> None:
     """Wait until every Fabric peer of NET has `height` blocks: a transaction is endorsed by
     other orgs' peers too, and one a block behind would refuse it ("no such job").
 
     Asks each peer's chain height through that peer's own Gateway, as `gateway`'s identity (a
-    channel reader may read any peer's chain information)."""
+    channel reader may read any peer's chain information); `skip` names an org already waited
+    for."""
     from network.fabric.launcher import gateway_endpoint, recorded_peer_orgs
     from network.gateway.gateway import connect
 
     for org in recorded_peer_orgs(net_dir):
+        if org == skip:
+            continue
         host, port, roots = gateway_endpoint(net_dir, org)
         with connect(
             f"{host}:{port}", identity=gateway.identity, signer=gateway.signer,

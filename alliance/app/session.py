@@ -23,6 +23,7 @@ class Session:
     _conn: Any = field(default=None, repr=False)
     _peer_height: int = field(default=0, repr=False)
     _every_peer_height: int = field(default=0, repr=False)
+    _engine: str | None = field(default=None, repr=False)
 
     @property
     def connection(self) -> Any:
@@ -49,7 +50,8 @@ class Session:
         with mapped_errors():
             self._catch_up(every_peer=True)
             result, status = self.connection.contract.submit_with_status(function, *args)
-            note_commit(self.net_dir, status.block_number)
+            if self._on_fabric():
+                note_commit(self.net_dir, status.block_number)
             return loads(result or b"null")
 
     def evaluate(self, function: str, *args: str) -> Any:
@@ -67,17 +69,27 @@ class Session:
         peers endorse it too) has every block NET has seen committed (another org's transaction
         may have committed on its own peer a moment earlier)."""
         from network.catch_up import committed_height, wait_for_every_peer, wait_for_height
-        from network.connection import current_engine
 
-        if current_engine(self.net_dir) != "fabric":
+        if not self._on_fabric():
             return
         target = committed_height(self.net_dir)
         if target > self._peer_height:
             self._peer_height = wait_for_height(self.network, target)
         if every_peer and target > self._every_peer_height:
             conn = self.connection
-            wait_for_every_peer(self.net_dir, conn.gateway, conn.profile.channel, target)
+            wait_for_every_peer(
+                self.net_dir, conn.gateway, conn.profile.channel, target, skip=self.org
+            )
             self._every_peer_height = target
+
+    def _on_fabric(self) -> bool:
+        """Whether NET runs on Fabric (read once per connection: devnet has one ledger for
+        every org and needs no catching up)."""
+        if self._engine is None:
+            from network.connection import current_engine
+
+            self._engine = current_engine(self.net_dir)
+        return self._engine == "fabric"
 
     def reconnect(self) -> None:
         """Drop the connection; the next call opens a new one (the ledger may have restarted)."""
@@ -85,6 +97,7 @@ class Session:
 
     def close(self) -> None:
         self._peer_height = self._every_peer_height = 0
+        self._engine = None
         if self._conn is not None:
             conn, self._conn = self._conn, None
             conn.close()
