@@ -8,7 +8,7 @@ import io
 
 import numpy as np
 
-from node.mpc.memory_transport import MemoryNetwork
+from node.mpc.memory_transport import MemoryNetwork, MemoryTransport
 from node.mpc.protocol import InputRef, JobContext, ProtocolResult, output_bytes
 from node.mpc.psi import PsiProtocol
 from node.mpc.psi.normalize import Normalization
@@ -79,3 +79,21 @@ def id_sets(n_a: int, n_b: int, common: int, seed: int = 7) -> tuple[list[str], 
     rng.shuffle(a)
     rng.shuffle(b)
     return a, b
+
+
+def abort_on_array_send(transport: MemoryTransport, nth: int) -> list[int]:
+    """Make `transport` abort the job just before its `nth` array send: mid-protocol on any machine.
+
+    Returns a one-element counter of array sends so a test can check the abort point was reached.
+    """
+    real_send_array = transport.send_array
+    sent = [0]
+
+    async def send_array(to: str, step: str, tag: str, array: np.ndarray) -> None:
+        sent[0] += 1
+        if sent[0] == nth:
+            await transport.abort("operator stopped the job")
+        await real_send_array(to, step, tag, array)
+
+    transport.send_array = send_array  # type: ignore[method-assign]
+    return sent

@@ -7,7 +7,17 @@ import json
 
 import numpy as np
 import pytest
-from psi_helpers import COL_A, COL_B, A, B, id_sets, plain_intersection, psi_job, run_psi
+from psi_helpers import (
+    COL_A,
+    COL_B,
+    A,
+    B,
+    abort_on_array_send,
+    id_sets,
+    plain_intersection,
+    psi_job,
+    run_psi,
+)
 
 from node.errors import ProtocolAborted
 from node.mpc.memory_transport import MemoryNetwork
@@ -102,13 +112,13 @@ async def test_abort_mid_protocol_leaves_no_output(small_chunks: None) -> None:
     a, b = id_sets(5000, 5000, 100)
     job = psi_job(engine="kkrt")
     net = MemoryNetwork((A, B), job_id=job.job_id)
+    sender = net.transport(A)
+    sent = abort_on_array_send(sender, 4)
     proto = PsiProtocol()
-    task_a = asyncio.ensure_future(proto.run(job, {COL_A: np.asarray(a)}, net.transport(A)))
+    task_a = asyncio.ensure_future(proto.run(job, {COL_A: np.asarray(a)}, sender))
     task_b = asyncio.ensure_future(proto.run(job, {COL_B: np.asarray(b)}, net.transport(B)))
-    for _ in range(40):  # let the U stream start
-        await asyncio.sleep(0.005)
-    await net.transport(A).abort("operator stopped the job")
     outcomes = await asyncio.gather(task_a, task_b, return_exceptions=True)
+    assert sent[0] >= 4
     assert all(isinstance(o, ProtocolAborted) for o in outcomes), outcomes
 
 
