@@ -43,10 +43,16 @@ MEMBERS = ["bank", "telecom", "platform"]
 
 def seed(net_dir: Path, datasets: int, jobs: int, clients: int) -> None:
     from alliance.canonical import canonical_json
+    from alliance.founding import found_charter, load_signed_charter
     from network.connection import connect_member
 
-    conns = {org: connect_member(net_dir, org, "admin", PASSPHRASE) for org in MEMBERS}
-    conns["bank"].contract.submit_transaction("InitCharter", (net_dir / "charter.json").read_text())
+    conns = {org: connect_member(net_dir, org, "admin", PASSPHRASE)
+             for org in [*MEMBERS, "regulator"]}
+    found_charter(
+        load_signed_charter(net_dir),
+        lambda org, fn, arg: conns[org].contract.submit_transaction(fn, arg),
+        "bank",
+    )
 
     def register(i: int) -> None:
         org = MEMBERS[i % 3]

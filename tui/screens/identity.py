@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import Label, Static
 
 from tui.backend import CertificateInfo
-from tui.format import local_time, short_time
+from tui.format import local_time, short_time, shown_path
 from tui.screens.base import AllianceScreen
 from tui.widgets.filter_table import FilterTable
 
@@ -40,7 +40,7 @@ class IdentityScreen(AllianceScreen):
             ledger = f"{me.msp_id}, roles {', '.join(me.roles)}, {me.status.value}"
         mode = "read-only: actions are absent" if self.alliance.read_only else "may sign actions"
         self.query_one("#whoami", Static).update(
-            f"org {s.org} · acting as {s.user} · {ledger} · {mode}\nnetwork {s.net_dir}"
+            f"org {s.org} · acting as {s.user} · {ledger} · {mode}\nnetwork {shown_path(s.net_dir)}"
         )
         self.query_one("#certs", FilterTable).set_rows(
             [

@@ -59,18 +59,57 @@ class FilterTable(Vertical):
         return self.query_one(Input).value.strip().lower()
 
     def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
-        """Replace the rows, keeping the cursor on the same id when it is still there."""
+        """Replace the rows, keeping the cursor on the same id when it is still there.
+
+        Where the shown rows keep their order (rows gone, changed, or added at the end: what one
+        committed event does), only those rows are touched; a 1,000-row table is not rebuilt and
+        re-measured, nor scrolled back to the top, on every event."""
         self._rows = [(key, tuple(cells)) for key, cells in rows]
-        self._render_rows()
+        if not self._update_in_place():
+            self._render_rows()
+
+    def _shown(self) -> list[tuple[str, tuple[Cell, ...]]]:
+        needle = self.filter_text
+        return [
+            (key, cells)
+            for key, cells in self._rows
+            if not needle or needle in " ".join(str(c) for c in (key, *cells)).lower()
+        ]
+
+    def _update_in_place(self) -> bool:
+        """Bring the table to the shown rows by removing, updating and adding rows (then
+        ordering them, where new rows go elsewhere than at the end); False (nothing touched)
+        when rows cannot be told apart by their cells, which ordering needs."""
+        table = self.table
+        wanted = self._shown()
+        new_keys = {key for key, _ in wanted}
+        position = {_plain(cells): i for i, (_, cells) in enumerate(wanted)}
+        if len(new_keys) != len(wanted) or len(position) != len(wanted):
+            return False
+        old_keys = self.keys
+        current = self.selected_key
+        columns = list(table.columns)
+        for key in old_keys:
+            if key not in new_keys:
+                table.remove_row(key)
+        old = set(old_keys)
+        for key, cells in wanted:
+            if key not in old:
+                table.add_row(*cells, key=key)
+            elif _plain(table.get_row(key)) != _plain(cells):
+                for column, cell in zip(columns, cells, strict=True):
+                    table.update_cell(key, column, cell, update_width=True)
+        if self.keys != [key for key, _ in wanted]:
+            table.sort(key=lambda values: position[_plain(values)])
+        if current in new_keys and self.selected_key != current:
+            table.move_cursor(row=table.get_row_index(current))
+        return True
 
     def _render_rows(self) -> None:
         table = self.table
         current = self.selected_key
         table.clear()
-        needle = self.filter_text
-        for key, cells in self._rows:
-            if needle and needle not in " ".join(str(c) for c in (key, *cells)).lower():
-                continue
+        for key, cells in self._shown():
             table.add_row(*cells, key=key)
         if current is not None and current in table.rows:
             table.move_cursor(row=table.get_row_index(current))
@@ -121,3 +160,8 @@ class FilterTable(Vertical):
         event.stop()
         if event.row_key.value is not None:
             self.post_message(self.Chosen(self, str(event.row_key.value)))
+
+
+def _plain(cells: Sequence[Cell]) -> tuple[str, ...]:
+    """A row's cells as text (rich Text is unhashable): what the user sees, compared."""
+    return tuple(c.markup if isinstance(c, Text) else c for c in cells)
