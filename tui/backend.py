@@ -101,6 +101,14 @@ class Session:
     def certificates(self) -> list[CertificateInfo]:
         return app_keys.certificates(self.net_dir, self.org)
 
+    def identities(self, now: float) -> list[dict[str, Any]]:
+        """Every identity of this org with its state at `now` (`alliance keys list`): `active`,
+        `expiring in N days` (within 30), `expired`, or revoked."""
+        from datetime import UTC, datetime
+
+        listed = app_keys.list_keys(self.app, now=datetime.fromtimestamp(now, UTC))
+        return list(listed["identities"])
+
     # ---- reads ---------------------------------------------------------------------------------
 
     def members(self) -> list[Member]:

@@ -51,9 +51,12 @@ def app_of(org: str = "bank") -> AllianceApp:
 
 
 async def settle(pilot: Pilot) -> None:
-    for _ in range(3):
+    """Until no worker runs across three refreshes (a shown screen may start another look)."""
+    quiet = 0
+    while quiet < 3:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+        quiet = 0 if any(w.is_running for w in pilot.app.workers) else quiet + 1
 
 
 def going(action: Callable[[AllianceApp], object]) -> Callable[[Pilot], Awaitable[None]]:

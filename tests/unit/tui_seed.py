@@ -266,6 +266,11 @@ class SeededSession(Session):
             for i, u in enumerate(("admin", "client", "node"))
         ]
 
+    def identities(self, now: float) -> list[dict[str, Any]]:
+        return [{"identity": c.user, "role": c.role, "status": "active",
+                 "not_after": c.not_after.isoformat(), "fingerprint": c.fingerprint}
+                for c in self.certificates()]
+
     def local_node(self) -> tuple[bool, int | None]:
         return True, 14
 
