@@ -200,7 +200,7 @@ async def test_a_job_requested_in_the_wizard_and_approved_in_a_second_app_comple
         await pilot.press("ctrl+n")
         wizard.query_one("#param-op", Input).value = "sum"
         await pilot.press("ctrl+n")
-        wizard.query_one("#out-result", Input).value = "telecom"
+        wizard.query_one("#out-result", SelectionList).select("telecom")
         await pilot.press("ctrl+n")
         await pilot.press("ctrl+n")
         review = text_of(requester, "#review-body")
@@ -235,6 +235,29 @@ async def test_a_job_requested_in_the_wizard_and_approved_in_a_second_app_comple
         recipient.open_job(job_id)
         await until(pilot, lambda: digest in text_of(recipient, "#output"),
                     "the recipient sees its delivered output with the ledger's digest")
+
+
+async def test_the_wizard_offers_the_members_as_recipients_and_dealers_not_the_auditor(
+    alliance: DemoFlow,
+) -> None:
+    app = app_for(alliance, "telecom")
+    async with app.run_test(size=SIZE) as pilot:
+        await ledger_answers(pilot)
+        await pilot.press("w")
+        wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
+        await until(pilot, lambda: bool(wizard.members), "the members are loaded")
+        wizard.query_one("#protocol-select", Select).value = "stats"
+        await until(pilot, lambda: wizard.query("#out-result"), "the outputs are listed")
+        recipients = wizard.query_one("#out-result", SelectionList)
+        offered = {recipients.get_option_at_index(i).value
+                   for i in range(recipients.option_count)}
+        dealers = {value for _, value in wizard.query_one("#dealer", Select)._options
+                   if isinstance(value, str)}
+    members = {m["org"] for m in alliance.evaluate("bank", "ListMembers")
+               if "member" in m["roles"] and m["status"] == "active"}
+    assert offered == members and dealers == members
+    assert "regulator" not in offered
 
 
 async def test_rejecting_with_a_reason_records_it_on_the_ledger(alliance: DemoFlow) -> None:

@@ -109,7 +109,7 @@ def test_wizard_review(snap_compare, size: tuple[int, int]) -> None:  # type: ig
         await pilot.press("ctrl+n")
         wizard.query_one("#param-op").value = "sum"  # type: ignore[attr-defined]
         await pilot.press("ctrl+n")
-        wizard.query_one("#out-result").value = "telecom"  # type: ignore[attr-defined]
+        wizard.query_one("#out-result", SelectionList).select("telecom")
         await pilot.press("ctrl+n", "ctrl+n")
         await settle(pilot)
 
