@@ -196,14 +196,16 @@ class Session:
         return frozenset(get_protocol_spec(protocol).inputs.column_types)
 
     def parameter_fields(self, protocol: str) -> list[tuple[str, str, str]]:
-        """(name, description, default or "") of each parameter of the protocol's schema."""
+        """(name, description, default or "") of each parameter of the protocol's schema, the
+        required ones first."""
         from alliance.protocols import describe_param, get_protocol_spec
         from alliance.protocols.help import param_default
 
         fields = get_protocol_spec(protocol).params.model_fields
+        ordered = sorted(fields.items(), key=lambda item: not item[1].is_required())
         return [
             (name, describe_param(name, info), param_default(info) or "")
-            for name, info in fields.items()
+            for name, info in ordered
         ]
 
     def check_parameters(self, protocol: str, parameters: dict[str, str]) -> dict[str, str]:

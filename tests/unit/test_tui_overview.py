@@ -1,5 +1,5 @@
 """The Overview's member nodes on fixed records (tui_seed): this org's own node as this machine
-sees it, the others' only as the ledger shows them (no invented up/down)."""
+sees it, the others' only as the ledger shows them (no invented up/down), auditors not at all."""
 
 from __future__ import annotations
 
@@ -26,4 +26,4 @@ async def test_the_overview_shows_the_own_node_and_marks_the_others_ledger_only(
         rows = node_rows(app)
     assert rows["bank"] == ["bank", "up", "block 14", "0", "here"]
     assert rows["telecom"] == ["telecom", "?", "?", "0", "ledger only"]
-    assert "regulator" in rows and "fintech" not in rows
+    assert "regulator" not in rows and "fintech" not in rows  # an auditor runs no node
