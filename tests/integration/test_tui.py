@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from node_cluster import PASSPHRASE, request, running_alliance
+from node_cluster import PASSPHRASE, approve_all, request, running_alliance
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Input, Select, SelectionList, Static
@@ -336,6 +336,27 @@ async def test_an_auditor_verifies_the_chain_from_the_audit_screen(alliance: Dem
         await pilot.press("k")
         await until(pilot, lambda: "verified" in text_of(app, "#tx"), "the chain is verified")
         assert "True" in text_of(app, "#tx")
+
+
+async def test_the_recipient_verifies_its_delivered_file_against_the_ledger(
+    alliance: DemoFlow,
+) -> None:
+    job = approve_all(alliance, request(
+        alliance, "telecom", [alliance._input("bank"), alliance._input("telecom")], "telecom"))
+    app = app_for(alliance, "telecom")
+    said: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.notify = lambda message, **kw: said.append(str(message))  # type: ignore[method-assign]
+        await ledger_answers(pilot)
+        app.open_job(job["id"])
+        await until(pilot, lambda: "result.json" in text_of(app, "#output"),
+                    "the delivered output is shown")
+        await pilot.press("v")
+        await until(pilot, lambda: app.screen.query("#path"), "the verify dialog opens")
+        assert app.screen.query_one("#path", Input).value.endswith("result.json")
+        await pilot.click("#confirm")
+        await until(pilot, lambda: any("MATCHES" in m for m in said), "the verdict is shown")
+    assert not any("DOES NOT MATCH" in m for m in said)
 
 
 async def test_a_ledger_restarted_under_a_running_app_shows_the_banner_then_recovers(

@@ -119,3 +119,23 @@ def test_wizard_review(snap_compare, size: tuple[int, int]) -> None:  # type: ig
 def test_overview_without_colour(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(app_of("bank"), terminal_size=(80, 24), run_before=going(lambda a: None))
+
+
+async def test_an_identity_expiring_within_30_days_is_flagged_on_the_overview_and_identity(
+    ledger: dict[str, str],
+) -> None:
+    from textual.widgets import Static
+
+    from tui.widgets.filter_table import FilterTable
+
+    app = app_of("bank")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        badge = app.screen.query_one("#keys-badge", Static)
+        assert badge.display and "client" in str(badge.content)
+        app.switch_mode("identity")
+        await settle(pilot)
+        table = app.screen.query_one("#certs", FilterTable).table
+        status = {str(table.get_row(k)[0]): str(table.get_row(k)[2]) for k in table.rows}
+    assert status["client"] == "expiring in 20 days"
+    assert {s for who, s in status.items() if who != "client"} == {"active"}
