@@ -127,7 +127,8 @@ class FilterTable(Vertical):
 
     @property
     def keys(self) -> list[str]:
-        return [str(k.value) for k in self.table.rows]
+        """The shown rows' ids, top to bottom."""
+        return [str(row.key.value) for row in self.table.ordered_rows]
 
     def action_filter(self) -> None:
         self.add_class("filtering")
