@@ -43,6 +43,8 @@ class FilterTable(Vertical):
         super().__init__(id=id)
         self.columns = list(columns)
         self._rows: list[tuple[str, tuple[Cell, ...]]] = []
+        self._order: list[str] = []
+        self._in_table: dict[str, tuple[str, ...]] = {}
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter (esc clears)", classes="filter", disabled=True)
@@ -82,35 +84,46 @@ class FilterTable(Vertical):
         when rows cannot be told apart by their cells, which ordering needs."""
         table = self.table
         wanted = self._shown()
-        new_keys = {key for key, _ in wanted}
-        position = {_plain(cells): i for i, (_, cells) in enumerate(wanted)}
-        if len(new_keys) != len(wanted) or len(position) != len(wanted):
+        plain = [_plain(cells) for _, cells in wanted]
+        position = {p: i for i, p in enumerate(plain)}
+        new_keys = [key for key, _ in wanted]
+        present = set(new_keys)
+        if len(present) != len(wanted) or len(position) != len(wanted):
             return False
-        old_keys = self.keys
         current = self.selected_key
+        had = self._in_table
         columns = list(table.columns)
-        for key in old_keys:
-            if key not in new_keys:
+        for key in had:
+            if key not in present:
                 table.remove_row(key)
-        old = set(old_keys)
-        for key, cells in wanted:
-            if key not in old:
+        for (key, cells), p in zip(wanted, plain, strict=True):
+            before = had.get(key)
+            if before is None:
                 table.add_row(*cells, key=key)
-            elif _plain(table.get_row(key)) != _plain(cells):
+            elif before != p:
                 for column, cell in zip(columns, cells, strict=True):
                     table.update_cell(key, column, cell, update_width=True)
-        if self.keys != [key for key, _ in wanted]:
+        order = [k for k in self._order if k in present] + [k for k in new_keys if k not in had]
+        if order != new_keys:
             table.sort(key=lambda values: position[_plain(values)])
-        if current in new_keys and self.selected_key != current:
+        self._remember(new_keys, plain)
+        if current in present and self.selected_key != current:
             table.move_cursor(row=table.get_row_index(current))
         return True
+
+    def _remember(self, keys: list[str], plain: list[tuple[str, ...]]) -> None:
+        """What the table shows now: ids top to bottom, and each row's cells as text."""
+        self._order = keys
+        self._in_table = dict(zip(keys, plain, strict=True))
 
     def _render_rows(self) -> None:
         table = self.table
         current = self.selected_key
         table.clear()
-        for key, cells in self._shown():
+        shown = self._shown()
+        for key, cells in shown:
             table.add_row(*cells, key=key)
+        self._remember([key for key, _ in shown], [_plain(cells) for _, cells in shown])
         if current is not None and current in table.rows:
             table.move_cursor(row=table.get_row_index(current))
 
