@@ -14,7 +14,7 @@ RequestJob by telecom on a bank and a telecom column. Then the app runs headless
 - event to screen: a job requested by telecom on a bank column; from its commit
   (submit_transaction returns once the commit is confirmed) to the chaincode event's line in the
   live feed, and to the Overview's pending approvals listing it (the screen reads only the jobs
-  the events name, GetJob, and the height).
+  the events name, GetJob, and adds their rows to the table in place).
 
 Baseline in the same run: the bare queries one Overview load makes (ListMembers, ListJobs,
 ListProposals, the chain info) from a plain client — the part of first paint that is the
