@@ -176,7 +176,34 @@ async def test_a_new_version_from_the_dataset_page_bumps_its_version_on_the_ledg
             lambda: alliance.evaluate("bank", "GetDataset", "bank/branches")["version"] == 2,
             "version 2 is on the ledger",
         )
+        fingerprint = alliance.evaluate("bank", "GetDataset", "bank/branches")["fingerprint"]
+        await until(pilot, lambda: isinstance(app.screen, DatasetDetailScreen)
+                    and fingerprint in text_of(app, "#facts"),
+                    "the dataset's page shows the new version")
     assert alliance.evaluate("bank", "GetDataset", "bank/branches")["row_count"] == 2
+
+
+async def test_retiring_from_the_dataset_page_after_the_confirmation_retires_it_on_the_ledger(
+    alliance: DemoFlow,
+) -> None:
+    alliance.submit("bank", "RegisterDataset", json.dumps({
+        "name": "atms", "schema": [{"name": "atm_id", "type": "string"}],
+        "row_count": 1, "fingerprint": "sha256:" + "1" * 64, "description": "", "tags": [],
+    }))
+    app = app_for(alliance, "bank")
+    async with app.run_test(size=SIZE) as pilot:
+        await ledger_answers(pilot)
+        app.push_screen_dataset("bank/atms")
+        await until(pilot, lambda: "retire" in enabled_actions(app), "the owner may retire")
+        await pilot.press("ctrl+x")
+        assert "no new job may name it" in text_of(app, ".dialog-body")
+        await pilot.click("#confirm")
+        await until(
+            pilot,
+            lambda: alliance.evaluate("bank", "GetDataset", "bank/atms")["status"] == "retired",
+            "the dataset is retired on the ledger",
+        )
+        await until(pilot, lambda: "retired" in text_of(app, "#facts"), "the page says so")
 
 
 async def test_a_job_requested_in_the_wizard_and_approved_in_a_second_app_completes_and_only_the_recipient_sees_its_output(  # noqa: E501
