@@ -233,6 +233,35 @@ def test_streamed_ids_at_handles_ids_that_grow_when_normalised(
     assert got.tolist() == [norm.apply_str(x).encode() for x in ids]
 
 
+def test_take_ids_gathers_into_the_columns_own_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from node.mpc.psi import prepare
+    monkeypatch.setattr(prepare, "CHUNK", 3)  # several chunks, each overwriting earlier rows
+    ids = [f" Id{i:03d} " for i in range(40)]
+    rows = np.array([1, 2, 5, 6, 7, 11, 20, 21, 30, 39], dtype=np.int32)
+    norm = Normalization.parse("trim,lower")
+    expected = StreamedIds(column(ids, packed=True), norm).ids_at(rows).tolist()
+    col = column(ids, packed=True)
+    got = StreamedIds(col, norm).take_ids(rows)
+    assert got.tolist() == expected == [f"id{r:03d}".encode() for r in rows]
+    assert np.shares_memory(got, col)  # no second buffer of the ids' size
+
+
+def test_take_ids_widened_mid_way_or_read_only_gives_the_ids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from node.mpc.psi import prepare
+    monkeypatch.setattr(prepare, "CHUNK", 3)
+    ids = ["a1", "b2", "c3", "d4", "\u01f0", "e5", "f6", "g7"]  # upper: 2 UTF-8 bytes -> 3
+    norm = Normalization.parse("upper")
+    rows = np.arange(len(ids), dtype=np.int32)
+    expected = [norm.apply_str(x).encode() for x in ids]
+    assert StreamedIds(column(ids, packed=True), norm).take_ids(rows).tolist() == expected
+    frozen = column(ids, packed=True)
+    frozen.flags.writeable = False
+    assert StreamedIds(frozen, norm).take_ids(rows).tolist() == expected
+    assert frozen.tolist() == [x.encode() for x in ids]
+
+
 async def test_parties_with_different_partition_settings_abort() -> None:
     a, b = id_sets(50, 50, 10)
     with pytest.raises(ProtocolAborted, match="disagrees on partitioning"):

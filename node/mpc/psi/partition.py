@@ -31,7 +31,9 @@ False positives: each of the P runs compares outputs on a width chosen for 2^-(4
 (P * B ids, kkrt.code_width): over the whole set the bound stays <= 2^-40.
 
 Memory: one partition's engine state (about 140 B per padded id on the sender, less on the
-receiver) plus what prepare.py holds for the whole set; see bench/README.md for the figures.
+receiver) plus what prepare.py holds for the whole set; a partition's matched rows are kept in
+the front of its own (spent) slice of the row index, so they take no memory of their own until
+the engine is done. See bench/README.md for the figures.
 """
 
 from __future__ import annotations
@@ -134,7 +136,10 @@ async def run_partitioned(transport: Transport, roles: PsiRoles,
             del padded
             if outcome.matched is not None:
                 real = outcome.matched[outcome.matched < m]
-                matched.append(rows[real])
+                kept = rows[: real.size]  # into the partition's spent rows: at 1e8 the matches
+                kept[:] = rows[real]  # would otherwise grow to 0.2 GB by the last partition
+                matched.append(kept)
+            del rows
             if outcome.cardinality is not None:
                 count = (count or 0) + outcome.cardinality
             phases.mark(f"p{p}")
