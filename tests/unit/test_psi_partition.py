@@ -151,6 +151,22 @@ def test_group_rows_is_a_stable_bucket_sort(monkeypatch: pytest.MonkeyPatch) -> 
     assert starts.tolist() == np.searchsorted(bucket[expected], np.arange(BUCKETS + 1)).tolist()
 
 
+def test_group_rows_never_holds_8_bytes_per_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tracemalloc
+
+    from node.mpc.psi import prepare
+    monkeypatch.setattr(prepare, "SORT_CHUNK", 1 << 14)
+    n = 1 << 21
+    bucket = np.random.default_rng(5).integers(0, BUCKETS, n).astype(np.uint16)
+    tracemalloc.start()
+    try:
+        group_rows(bucket)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * n  # the int32 result (4 B per row) and one chunk's work, no int64 copy
+
+
 def test_padding_never_matches_a_real_id_or_the_other_sides_padding() -> None:
     parts = 8
     real = digest_ids(np.asarray([b"id%d" % i for i in range(4000)], dtype="S"))
