@@ -249,6 +249,25 @@ def test_streamed_ids_at_handles_ids_that_grow_when_normalised(
     assert got.tolist() == [norm.apply_str(x).encode() for x in ids]
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_kept_rows_live_in_the_spent_row_index(streamed: bool) -> None:
+    a, _ = id_sets(3000, 0, 0, seed=3)
+    col = column(a, packed=True)
+    norm = Normalization.parse("trim")
+    source = StreamedIds(col, norm) if streamed else PreparedIds(col, norm)
+    rng = np.random.default_rng(8)
+    expected: list[int] = []
+    for b0, b1 in [(0, 64), (64, 65), (65, 200), (200, BUCKETS)]:
+        _, rows = source.slice(b0, b1)
+        positions = np.sort(rng.choice(rows.size, rows.size // 3, replace=False))
+        expected += rows[positions].tolist()
+        source.keep(b0, positions)
+    kept = source.kept_rows()
+    assert kept.tolist() == sorted(expected)
+    index = source.order if isinstance(source, StreamedIds) else source._grouped[0]
+    assert np.shares_memory(kept, index)
+
+
 def test_take_ids_gathers_into_the_columns_own_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     from node.mpc.psi import prepare
     monkeypatch.setattr(prepare, "CHUNK", 3)  # several chunks, each overwriting earlier rows

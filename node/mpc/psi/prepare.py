@@ -64,6 +64,14 @@ def group_rows(bucket: np.ndarray, skip: int = BUCKETS) -> tuple[np.ndarray, np.
     return order, starts[: BUCKETS + 1]
 
 
+def keep_front(order: np.ndarray, kept: int, start: int, positions: np.ndarray) -> int:
+    """order[start + positions] written to order[kept:] (their copy is taken first); returns
+    the new kept count. With ranges taken in ascending order, each once, the front up to
+    `start` is spent (already run), so matched rows need no memory of their own."""
+    order[kept : kept + positions.size] = order[np.add(positions, start, dtype=np.int64)]
+    return kept + int(positions.size)
+
+
 class PreparedIds:
     """One party's ids after normalisation and de-duplication, with their digests, in memory."""
 
@@ -80,6 +88,7 @@ class PreparedIds:
         self.ids = ids
         self.digests = digests
         self._grouped: tuple[np.ndarray, np.ndarray] | None = None
+        self._kept = 0
 
     def __len__(self) -> int:
         return int(self.digests.shape[0])
@@ -89,13 +98,27 @@ class PreparedIds:
         return self.digests, None
 
     def slice(self, b0: int, b1: int) -> tuple[np.ndarray, np.ndarray]:
-        """(unique digests of buckets b0 .. b1-1, their rows). The rows are a view of the
-        grouping that the caller may overwrite once done with them (each range runs once)."""
+        """(unique digests of buckets b0 .. b1-1, their rows)."""
         if self._grouped is None:
             self._grouped = group_rows(bucket_of(self.digests))
         order, starts = self._grouped
         rows = order[starts[b0] : starts[b1]]
         return self.digests[rows], rows
+
+    def keep(self, b0: int, positions: np.ndarray) -> None:
+        """Keep the rows at `positions` of `slice(b0, …)`'s rows as matched (ranges in
+        ascending order, each once; that slice's rows are spent after this)."""
+        assert self._grouped is not None
+        order, starts = self._grouped
+        self._kept = keep_front(order, self._kept, int(starts[b0]), positions)
+
+    def kept_rows(self) -> np.ndarray:
+        """The rows kept so far, sorted: a view of the index, which stays until they go."""
+        if self._grouped is None:
+            return np.zeros(0, dtype=np.int64)
+        rows = self._grouped[0][: self._kept]
+        rows.sort()
+        return rows
 
     def ids_at(self, rows: np.ndarray) -> np.ndarray:
         """The normalised ids of `rows` (a copy)."""
@@ -145,6 +168,7 @@ class StreamedIds:
             new_starts[b + 1] = write
         self.order = order[:write] if write == order.size else order[:write].copy()
         self.starts = new_starts
+        self._kept = 0
 
     def _digests(self, rows: np.ndarray) -> np.ndarray:
         out = np.empty((rows.size, 2), dtype=np.uint64)
@@ -160,10 +184,19 @@ class StreamedIds:
         return self.slice(0, BUCKETS)
 
     def slice(self, b0: int, b1: int) -> tuple[np.ndarray, np.ndarray]:
-        """As `PreparedIds.slice`: the rows are a view of the row index, the caller's to
-        overwrite once done with them."""
         rows = self.order[self.starts[b0] : self.starts[b1]]
         return self._digests(rows), rows
+
+    def keep(self, b0: int, positions: np.ndarray) -> None:
+        """As `PreparedIds.keep`, into the front of the row index."""
+        self._kept = keep_front(self.order, self._kept, int(self.starts[b0]), positions)
+
+    def kept_rows(self) -> np.ndarray:
+        """As `PreparedIds.kept_rows`: a view of the row index (4 B per row), which stays
+        until the rows go."""
+        rows = self.order[: self._kept]
+        rows.sort()
+        return rows
 
     def drop_digests(self) -> None:
         """Once the engine is done: the row index goes (4 B per row), `ids_at` still works."""
