@@ -10,8 +10,10 @@ without talking; partition.py runs the engine on ranges of buckets. Two forms, s
   rows are grouped); the rows are then grouped by bucket into one index array (4 B per row) by a
   chunked counting sort. Pass 2 digests one bucket at a time and drops duplicate rows from the index
   array, so the distinct count is exact before the protocol starts. During the run each partition's
-  digests are computed again from its rows (pass 3). Memory: the caller's column, 4 B per row, and
-  one partition's digests; never a Python str per id ('S' columns stay bytes throughout).
+  digests are computed again from its rows (pass 3); the matched rows are kept in the front of the
+  index, the part the partitions already run have spent (`keep`). Memory: the caller's column,
+  4 B per row, and one partition's digests; never a Python str per id ('S' columns stay bytes
+  throughout).
 
 `slice(b0, b1)` returns the unique digests of buckets b0 .. b1-1 with their rows; `ids_at(rows)`
 returns the normalised ids of rows (for the intersection output); `take_ids(rows)` the same as the
