@@ -19,8 +19,9 @@ from node.mpc.modelling.lr_train import LrTrainProtocol
 from tests.unit.modelling_helpers import LABEL, job_for, run_all, synthetic
 
 
-async def trained(inputs: dict) -> dict[str, bytes]:
-    job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "3", "batch_size": "100"},
+async def trained(inputs: dict, validation: str = "0.2") -> dict[str, bytes]:
+    job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "3", "batch_size": "100",
+                                       "validation_fraction": validation, "seed": "4"},
                   {f"model.{p}": (p,) for p in inputs})
     results = await run_all(LrTrainProtocol(), job, inputs)
     return {p: results[p].outputs[f"model.{p}"] for p in inputs}
@@ -107,3 +108,37 @@ def test_a_report_read_back_encodes_to_the_same_bytes() -> None:
     y = rng.integers(0, 2, 1000)
     data = evaluation.report(y, rng.random(1000) * 0.6 + y * 0.3).to_bytes()
     assert evaluation.Report.from_bytes(data).to_bytes() == data
+
+
+async def test_rows_validation_evaluates_only_the_rows_training_held_out() -> None:
+    inputs = synthetic(4000, 2, 3, seed=9)
+    models = await trained(inputs, validation="0.25")
+    job = job_for("lr_predict", inputs, {"holder": "bank", "label": LABEL, "rows": "validation"},
+                  {"evaluation": ("bank",), "scores": ("telecom",)}, dealer=None)
+    results = await run_all(LrPredictProtocol(), job, with_models(inputs, models))
+    _, held = logistic.split_rows(4000, 0.25, 4)  # the training's own split (seed 4)
+    held = np.sort(held)
+    y, p = inputs["bank"][LABEL][held], clear_scores(inputs, models)[held]
+    rep = evaluation.Report.from_bytes(results["bank"].outputs["evaluation"])
+    assert rep.rows == 1000 and abs(rep.auc - roc_auc_score(y, p)) < 1e-6
+    scores = np.load(io.BytesIO(results["telecom"].outputs["scores"]))
+    assert np.abs(scores - p).max() < 1e-5
+
+
+async def test_rows_validation_without_a_held_out_split_is_refused() -> None:
+    inputs = synthetic(600, 1, 1)
+    models = await trained(inputs, validation="0")
+    job = job_for("lr_predict", inputs, {"holder": "bank", "label": LABEL, "rows": "validation"},
+                  {"evaluation": ("bank",)}, dealer=None)
+    with pytest.raises(ProtocolAborted, match="held out no rows"):
+        await run_all(LrPredictProtocol(), job, with_models(inputs, models))
+
+
+async def test_rows_validation_on_other_rows_than_the_trainings_is_refused() -> None:
+    inputs = synthetic(600, 1, 1)
+    models = await trained(inputs)
+    fewer = {p: {k: v[:500] for k, v in cols.items()} for p, cols in inputs.items()}
+    job = job_for("lr_predict", fewer, {"holder": "bank", "label": LABEL, "rows": "validation"},
+                  {"evaluation": ("bank",)}, dealer=None)
+    with pytest.raises(ProtocolAborted, match="not the 600 rows it was trained on"):
+        await run_all(LrPredictProtocol(), job, with_models(fewer, models))

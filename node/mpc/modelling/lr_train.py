@@ -215,7 +215,9 @@ class LrTrainProtocol:
         if weights is not None:
             await _setup_weights(state, transport, ses.dealer)
         history = await _train(state, transport, params)
-        return _outputs(job, ses, state, params, recipe, list(feats), history)
+        held_out = (logistic.HeldOut(ses.rows, params.validation_fraction, params.seed, digest)
+                    if len(plan.val) else None)
+        return _outputs(job, ses, state, params, recipe, list(feats), history, held_out)
 
 
 RESIDUAL_MAX = 64.0
@@ -609,8 +611,8 @@ async def _decide(state: State, transport: Transport, epoch: int, loss: float | 
 
 
 def _outputs(job: JobContext, ses: session.Session, state: State, params: LrTrainParams,
-             recipe: preprocessing.Recipe, names: list[str], history: History
-             ) -> ProtocolResult:
+             recipe: preprocessing.Recipe, names: list[str], history: History,
+             held_out: logistic.HeldOut | None) -> ProtocolResult:
     me = ses.me
     is_label = me == ses.label_holder
     part = logistic.ModelPart(
@@ -618,6 +620,7 @@ def _outputs(job: JobContext, ses: session.Session, state: State, params: LrTrai
         intercept=state.b0 if is_label else None, sigmoid=params.sigmoid,
         recipe=recipe.fingerprint(), epochs_run=history.epochs_run,
         best_epoch=history.best_epoch, validation_loss=history.losses if is_label else None,
+        held_out=held_out,
     )
     outputs = {f"model.{me}": part.to_bytes()} if f"model.{me}" in job.outputs else {}
     summary: dict[str, str | int] = {"role": "label" if is_label else "features",
