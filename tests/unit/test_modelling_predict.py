@@ -142,3 +142,54 @@ async def test_rows_validation_on_other_rows_than_the_trainings_is_refused() -> 
                   {"evaluation": ("bank",)}, dealer=None)
     with pytest.raises(ProtocolAborted, match="not the 600 rows it was trained on"):
         await run_all(LrPredictProtocol(), job, with_models(fewer, models))
+
+
+def _recipe_inputs() -> tuple[dict, str]:
+    """Shifted, scaled, partly missing features and a recipe that fills, clips, standardises."""
+    import json
+
+    inputs = synthetic(3000, 2, 2, seed=6)
+    for party, scale in (("bank", 40.0), ("telecom", 7.0)):
+        for key in [k for k in inputs[party] if k != LABEL]:
+            column = inputs[party][key] * scale + 100.0
+            column[::37] = np.nan
+            inputs[party][key] = column
+    steps = [{"column": k, "fill": "median", "clip_quantiles": [0.02, 0.98], "standardize": True}
+             for cols in inputs.values() for k in cols if k != LABEL]
+    return inputs, json.dumps({"steps": steps})
+
+
+async def test_new_rows_are_transformed_with_the_trainings_figures_not_their_own() -> None:
+    from node.mpc.modelling import preprocessing
+
+    inputs, recipe = _recipe_inputs()
+    job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "3", "batch_size": "100",
+                                       "recipe": recipe}, {f"model.{p}": (p,) for p in inputs})
+    models = {p: r.outputs[f"model.{p}"]
+              for p, r in (await run_all(LrTrainProtocol(), job, inputs)).items() if r.outputs}
+    new = {p: {k: v[:40] for k, v in cols.items() if k != LABEL} for p, cols in inputs.items()}
+    predict = job_for("lr_predict", new, {"holder": "bank", "recipe": recipe},
+                      {"scores": ("bank",)}, dealer=None)
+    results = await run_all(LrPredictProtocol(), predict, with_models(new, models))
+    scores = np.load(io.BytesIO(results["bank"].outputs["scores"]))
+    parsed = preprocessing.Recipe.parse(recipe)
+    z = np.zeros(3000)
+    for party, data in models.items():
+        part = ModelPart.from_bytes(data)
+        x = preprocessing.apply(parsed, {k: v for k, v in inputs[party].items() if k != LABEL})
+        z += np.column_stack(list(x.values())) @ np.array(part.coefficients)
+        z += part.intercept or 0.0
+    assert np.abs(scores - logistic.sigmoid(z)[:40]).max() < 1e-5  # as transformed in training
+
+
+async def test_a_prediction_with_another_recipe_than_the_trainings_is_refused() -> None:
+    inputs, recipe = _recipe_inputs()
+    job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "1", "batch_size": "100",
+                                       "recipe": recipe}, {f"model.{p}": (p,) for p in inputs})
+    models = {p: r.outputs[f"model.{p}"]
+              for p, r in (await run_all(LrTrainProtocol(), job, inputs)).items() if r.outputs}
+    other = recipe.replace('"fill": "median"', '"fill": "mean"')
+    predict = job_for("lr_predict", inputs, {"holder": "bank", "recipe": other},
+                      {"scores": ("bank",)}, dealer=None)
+    with pytest.raises(ProtocolAborted, match="is not the one training job"):
+        await run_all(LrPredictProtocol(), predict, with_models(inputs, models))

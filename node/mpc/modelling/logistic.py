@@ -131,6 +131,9 @@ class ModelPart:
     held_out: HeldOut | None = None
     """The training's validation split, when it kept one: what `lr_predict rows=validation`
     needs to score exactly those rows."""
+    fitted: dict[str, dict[str, Any]] | None = None
+    """The recipe's figures fitted on the owner's training rows, by column (preprocessing.Fitted
+    as JSON): prediction transforms new rows with them. From the owner's rows, kept by it alone."""
 
     def to_bytes(self) -> bytes:
         data: dict[str, object] = {
@@ -145,6 +148,8 @@ class ModelPart:
             data["validation_loss"] = [repr(float(v)) for v in self.validation_loss]
         if self.held_out is not None:
             data["held_out"] = self.held_out.to_json()
+        if self.fitted:
+            data["fitted"] = self.fitted
         return canonical_json(data)
 
     @classmethod
@@ -161,6 +166,8 @@ class ModelPart:
                 validation_loss=([float(v) for v in raw["validation_loss"]]
                                  if "validation_loss" in raw else None),
                 held_out=HeldOut.from_json(raw["held_out"]) if "held_out" in raw else None,
+                fitted=({str(k): dict(v) for k, v in raw["fitted"].items()}
+                        if "fitted" in raw else None),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"the model part given is malformed ({exc})") from None

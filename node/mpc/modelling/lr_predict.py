@@ -15,6 +15,11 @@ the label holder, if it receives `evaluation`, the scores of the evaluated rows 
 them with its labels) and the report: AUC, KS, lift and gain by decile, the confusion matrix at
 `threshold`, and a ROC curve of <= 201 points. Others learn nothing beyond the row count.
 
+Features: each party transforms its columns as its training did: the WOE bins of the binning
+job, or the training's recipe (the job must carry the same recipe; refused otherwise) with the
+figures fitted on the training rows and kept in the model part (fill value, clip bounds, mean and
+standard deviation; one-hot categories), never figures of the rows being scored.
+
 Rows scored: every aligned row (`rows=all`), or with `rows=validation` only the rows the training
 job held out for its validation split (an out-of-sample evaluation): each data party takes the
 split from its own model part (rows, fraction, seed of the training) and refuses unless this job's
@@ -118,9 +123,17 @@ class LrPredictProtocol:
                     f"{'holds' if part.intercept is not None else 'lacks'} one"
                 )
             recipe = preprocessing.parse_recipe(params.recipe)
+            if part.recipe and recipe.fingerprint() != part.recipe:
+                raise ProtocolError(
+                    f"this job's recipe ({recipe.fingerprint()[:19]}) is not the one training "
+                    f"job {part.job_id} ran ({part.recipe[:19]}); request the prediction with "
+                    "the training job's recipe parameter"
+                )
             cats = features.model_categories(part.features, ses.columns)
-            u = partial_scores(part, features.build(ses.columns, recipe, local_inputs, cats),
-                               ses.rows)
+            fitted = {k: preprocessing.Fitted.from_json(v)
+                      for k, v in (part.fitted or {}).items()}
+            u = partial_scores(part, features.build(ses.columns, recipe, local_inputs, cats,
+                                                    fitted), ses.rows)
             if params.rows == "validation":
                 kept = held_out_rows(part, ses.rows, digest)
                 u = u[kept]
