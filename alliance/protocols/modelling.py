@@ -198,15 +198,15 @@ class LrPredictParams(_Modelling):
                         "holder)")
     label: str = Field(default="", description="the label column, for the evaluation output")
     threshold: float = Field(default=0.5, ge=0, le=1, description="confusion-matrix threshold")
+    model_job: str = Field(default="", description="the completed lr_train job whose model "
+                           "parts are used (each party its own model.<org>); required")
+    bins_job: str = Field(default="", description="the completed binning job whose WOE bins "
+                          "transform the features (each party its own bins.<org>)")
     rows: Literal["all", "validation"] = Field(
         default="all",
         description="which aligned rows to score: all, or only the training job's validation "
         "split (rows it held out: an out-of-sample evaluation; needs the training's alignment)",
     )
-    model_job: str = Field(default="", description="the completed lr_train job whose model "
-                           "parts are used (each party its own model.<org>); required")
-    bins_job: str = Field(default="", description="the completed binning job whose WOE bins "
-                          "transform the features (each party its own bins.<org>)")
 
 
 class ScorecardParams(Params):
