@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from alliance.app.errors import BadInput, Unreachable, mapped_errors
+from alliance.app.errors import BadInput, Refused, Unreachable, mapped_errors
 from alliance.app.session import Session
 
 NEW_PASSPHRASE_ENV = "ALLIANCE_NEW_PASSPHRASE"
@@ -167,6 +167,12 @@ ROTATABLE = ("admin", "client", "node", "node/tls")
 
 
 def rotate(session: Session, identity: str, grace_seconds: int) -> dict[str, Any]:
+    """See `_rotate`; a running node whose identity rotated is restarted."""
+    return _rotate(session, identity, grace_seconds)
+
+
+def _rotate(session: Session, identity: str, grace_seconds: int, *, restart: bool = True,
+            wait_trusted: float = 0.0) -> dict[str, Any]:
     """A new key and certificate from the org's CA (the TLS CA for `node/tls`, the node's MPC
     link identity) for `identity`, put in place of the old (kept beside it as
     `*.old-<serial>`), and recorded on the ledger: the old certificate's revocation, in force
@@ -219,13 +225,14 @@ def rotate(session: Session, identity: str, grace_seconds: int) -> dict[str, Any
                "replaced_by": fingerprint(cert)}
     session.reconnect()  # a rotated admin signs with its new certificate from here on
     try:
-        record = session.submit("RevokeCertificate", old.fingerprint, json.dumps(options))
+        record = _submit_when_trusted(session, wait_trusted, "RevokeCertificate",
+                                      old.fingerprint, json.dumps(options))
     except Exception:
         kept_cert.replace(cert_path)
         kept_key.replace(key_path)
         session.reconnect()
         raise
-    restarted = identity in ("node", "node/tls") and _restart_running_node(session)
+    restarted = restart and identity in ("node", "node/tls") and _restart_running_node(session)
     return {
         "identity": identity,
         "node_restarted": restarted,
@@ -276,3 +283,135 @@ def certificates(net_dir: Path, org: str) -> list[CertificateInfo]:
                 )
             )
     return found
+
+
+def _submit_when_trusted(session: Session, wait: float, function: str, *args: str) -> Any:
+    """Submit; for up to `wait` seconds, again while the peers refuse the creator (on Fabric a
+    channel config update that trusts a new root commits at each peer a moment later)."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return session.submit(function, *args)
+        except Exception as exc:
+            text = str(exc).lower()
+            refused_creator = "access denied" in text or "creator" in text
+            if not refused_creator or time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
+            session.reconnect()
+
+
+RENEWED = ("admin", "client", "node", "node/tls")
+"""The identities a CA renewal reissues through `rotate` (the ledger records each old
+certificate's revocation at the overlap's end, naming the new one)."""
+
+
+def renew_ca(session: Session, overlap_seconds: int) -> dict[str, Any]:
+    """A new signing CA and TLS CA for the session's org (`alliance.ca_renewal`), trusted with
+    the old ones for `overlap_seconds`: in the org's verifying MSP (devnet applies it within a
+    second; on Fabric a channel config update signed by a majority of the member admins puts
+    both roots in the channel MSP), and on the ledger (RenewCertificateAuthority: the contract
+    and every node check certificates against the recorded roots). Then every identity of the
+    org is issued anew from the new CAs: admin, client, node and node/tls by `rotate` (their old
+    certificates revoked on the ledger at the overlap's end), the peer's and the TLS client
+    identities on disk; the Fabric peer and a running node are restarted with theirs. Ended
+    early, or confirmed once over, by `finish_ca_renewal`."""
+    import time
+
+    from alliance import ca_renewal
+    from alliance.authorities import MAX_OVERLAP_SECONDS
+    from alliance.keystore import get_passphrase
+    from network.connection import current_engine
+
+    if not 0 <= overlap_seconds <= MAX_OVERLAP_SECONDS:
+        raise BadInput(f"the overlap must be between 0 and {MAX_OVERLAP_SECONDS // 86400} days")
+    with mapped_errors():
+        passphrase = session.passphrase or get_passphrase()
+        fabric = current_engine(session.net_dir) == "fabric"
+        ends = int(time.time()) + overlap_seconds
+        renewal = ca_renewal.start(session.net_dir, session.org, passphrase, ends)
+    session.passphrase = passphrase
+    try:
+        signers = _push_msp_to_fabric(session, passphrase) if fabric else []
+        body = {"ca": renewal.ca.decode(), "tlsca": renewal.tlsca.decode(),
+                "previous_ca": renewal.previous_ca.decode(),
+                "previous_tlsca": renewal.previous_tlsca.decode(),
+                "overlap_seconds": overlap_seconds}
+        record = session.submit("RenewCertificateAuthority", json.dumps(body))
+    except Exception:
+        with mapped_errors():
+            ca_renewal.undo_start(session.net_dir, session.org)
+        raise
+    rotated = {identity: _rotate(session, identity, overlap_seconds, restart=False,
+                                 wait_trusted=60.0 if fabric else 0.0)
+               for identity in RENEWED}
+    with mapped_errors():
+        reissued = ca_renewal.reissue_unrecorded(session.net_dir, session.org, passphrase)
+    if fabric:
+        from network.fabric.launcher import restart_peer
+
+        with mapped_errors():
+            restart_peer(session.net_dir, session.org)
+    restarted = _restart_running_node(session)
+    return {
+        "org": session.org,
+        "tx_id": record["tx_id"],
+        "overlap_ends": ends,
+        "new_ca_serial": ca_renewal.serial_of(renewal.ca),
+        "new_tlsca_serial": ca_renewal.serial_of(renewal.tlsca),
+        "old_ca_serial": ca_renewal.serial_of(renewal.previous_ca),
+        "old_tlsca_serial": ca_renewal.serial_of(renewal.previous_tlsca),
+        "reissued": [*RENEWED, *reissued],
+        "rotations": {k: {"new_serial": v["new_serial"], "tx_id": v["tx_id"]}
+                      for k, v in rotated.items()},
+        "channel_update_signed_by": signers,
+        "node_restarted": restarted,
+    }
+
+
+def finish_ca_renewal(session: Session) -> dict[str, Any]:
+    """End the org's CA overlap now (or confirm it ended): the ledger retires the old roots
+    (EndCaOverlap), the verifying MSP drops them (kept under msp/retired/ for `audit
+    verify-chain` of earlier blocks), on Fabric by a majority-signed channel config update;
+    a running node restarts without the old TLS root. From then on a certificate of the old
+    CA is refused by devnet's MSP or Fabric's peers, the contract and every node."""
+    import time
+
+    from alliance import ca_renewal
+    from alliance.keystore import get_passphrase
+    from alliance.profile import load_profile
+    from network.connection import current_engine
+
+    with mapped_errors():
+        org_dir = load_profile(session.net_dir).org_dir(session.net_dir, session.org)
+        state = ca_renewal.renewal_state(org_dir)
+    if state is None:
+        raise BadInput(f"{session.org} has no CA overlap running; start one with "
+                       "`alliance keys renew-ca --overlap 7d`")
+    tx_id = ""
+    try:
+        tx_id = session.submit("EndCaOverlap")["tx_id"]
+    except Refused as exc:
+        if exc.error_type != "Conflict":  # Conflict: the overlap already ended by its time
+            raise
+    with mapped_errors():
+        passphrase = session.passphrase or get_passphrase()
+        retired_at = min(int(time.time()), int(state["overlap_ends"]))  # type: ignore[call-overload]
+        moved = ca_renewal.finish(session.net_dir, session.org, retired_at)
+    signers = (_push_msp_to_fabric(session, passphrase)
+               if current_engine(session.net_dir) == "fabric" else [])
+    restarted = _restart_running_node(session)
+    return {"org": session.org, "tx_id": tx_id, "retired": moved, "retired_at": retired_at,
+            "channel_update_signed_by": signers, "node_restarted": restarted}
+
+
+def _push_msp_to_fabric(session: Session, passphrase: bytes) -> list[str]:
+    """The org's roots and CRLs into its channel MSP, signed by a majority of member admins."""
+    from network.fabric.crl_update import majority_signers, push_org_msp
+
+    with mapped_errors():
+        signers = majority_signers(session.net_dir, session.org)
+        push_org_msp(session.net_dir, session.org, passphrase, signers)
+    return signers
