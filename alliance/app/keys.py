@@ -396,9 +396,11 @@ def finish_ca_renewal(session: Session) -> dict[str, Any]:
     except Refused as exc:
         if exc.error_type != "Conflict":  # Conflict: the overlap already ended by its time
             raise
+    # the MSP trusted the old roots until now (the contract, replayed by `audit verify-chain`,
+    # applies the ledger's own retirement time): what they signed before stays verifiable
+    retired_at = int(time.time())
     with mapped_errors():
         passphrase = session.passphrase or get_passphrase()
-        retired_at = min(int(time.time()), int(state["overlap_ends"]))  # type: ignore[call-overload]
         moved = ca_renewal.finish(session.net_dir, session.org, retired_at)
     signers = (_push_msp_to_fabric(session, passphrase)
                if current_engine(session.net_dir) == "fabric" else [])

@@ -170,3 +170,13 @@ def test_an_overlap_beyond_ninety_days_is_refused(alliance: DemoFlow) -> None:
     with open_session(alliance.net_dir, "bank", passphrase=PASSPHRASE) as s, \
             pytest.raises(AppError, match="between 0 and 90 days"):
         keys.renew_ca(s, 91 * 86400)
+
+
+def test_verify_chain_accepts_what_the_retired_cas_signed_before_they_retired(
+    alliance: DemoFlow,
+) -> None:
+    from alliance.app.audit import verify_chain
+
+    with open_session(alliance.net_dir, "regulator", passphrase=PASSPHRASE) as s:
+        report = verify_chain(s)
+    assert report.ok, "\n".join(str(f.to_dict()) for f in report.findings)
