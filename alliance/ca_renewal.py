@@ -214,6 +214,21 @@ def finish(net_dir: Path, org: str, retired_at: int) -> list[str]:
     return moved
 
 
+def date_retirement(net_dir: Path, org: str, names: list[str], retired_at: int) -> None:
+    """Set when the retired files `names` (as `finish` returns them) were retired."""
+    times_path = load_profile(net_dir).org_dir(net_dir, org) / "msp" / RETIRED_DIR / RETIRED_TIMES
+    times = json.loads(times_path.read_text())
+    times.update({name: retired_at for name in names})
+    times_path.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
+
+
+def retired_at(net_dir: Path, org: str, names: list[str]) -> int:
+    """When the retired files `names` were retired (the latest of them; 0 for none)."""
+    times_path = load_profile(net_dir).org_dir(net_dir, org) / "msp" / RETIRED_DIR / RETIRED_TIMES
+    times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+    return max((int(times[n]) for n in names if n in times), default=0)
+
+
 def sync_local_msps(org_dir: Path) -> None:
     """Every local MSP (users', peer0's) gets the org MSP's roots and NodeOU config, and every
     TLS folder's `ca.crt` the org's TLS roots (concatenated)."""

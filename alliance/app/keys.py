@@ -371,6 +371,13 @@ def renew_ca(session: Session, overlap_seconds: int) -> dict[str, Any]:
     }
 
 
+RETIREMENT_MARGIN_SECONDS = {"devnet": 2, "fabric": 10}
+"""How long after the MSP dropped the old roots (devnet: files moved, re-read within a second;
+Fabric: the config update ordered, its block cut within a batch timeout) the retired roots still
+vouch, for `audit verify-chain` and devnet's MSP: a transaction ordered a moment before the drop
+but timestamped near it stays verifiable."""
+
+
 def finish_ca_renewal(session: Session) -> dict[str, Any]:
     """End the org's CA overlap now (or confirm it ended): the ledger retires the old roots
     (EndCaOverlap), the verifying MSP drops them (kept under msp/retired/ for `audit
@@ -396,14 +403,22 @@ def finish_ca_renewal(session: Session) -> dict[str, Any]:
     except Refused as exc:
         if exc.error_type != "Conflict":  # Conflict: the overlap already ended by its time
             raise
-    # the MSP trusted the old roots until now (the contract, replayed by `audit verify-chain`,
-    # applies the ledger's own retirement time): what they signed before stays verifiable
-    retired_at = int(time.time())
+    # The MSP trusts the old roots until it has dropped them (the contract, replayed by `audit
+    # verify-chain`, applies the ledger's own retirement time): devnet within a second of the
+    # files moving, Fabric's peers once the config block commits. What they accepted before
+    # stays verifiable; a little late is safe (what they refused is not VALID in the chain).
     with mapped_errors():
         passphrase = session.passphrase or get_passphrase()
-        moved = ca_renewal.finish(session.net_dir, session.org, retired_at)
-    signers = (_push_msp_to_fabric(session, passphrase)
-               if current_engine(session.net_dir) == "fabric" else [])
+        engine = current_engine(session.net_dir)
+        margin = RETIREMENT_MARGIN_SECONDS.get(engine, 10)
+        moved = ca_renewal.finish(session.net_dir, session.org, int(time.time()) + margin)
+    signers: list[str] = []
+    if engine == "fabric":
+        signers = _push_msp_to_fabric(session, passphrase)
+        with mapped_errors():
+            ca_renewal.date_retirement(session.net_dir, session.org, moved,
+                                       int(time.time()) + margin)
+    retired_at = ca_renewal.retired_at(session.net_dir, session.org, moved)
     restarted = _restart_running_node(session)
     return {"org": session.org, "tx_id": tx_id, "retired": moved, "retired_at": retired_at,
             "channel_update_signed_by": signers, "node_restarted": restarted}
