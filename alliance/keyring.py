@@ -115,8 +115,11 @@ def identity_files(net_dir: Path, org: str) -> list[tuple[str, str, Path, Path]]
         if not base.is_dir():
             continue
         role = "admin" if user == "admin" else "client"
-        out.append((user, role, base / "msp" / "signcerts" / "cert.pem",
-                    base / "msp" / "keystore" / "key.pem"))
+        keystore = base / "msp" / "keystore"
+        token_ref = keystore / "pkcs11.json"  # the key lives in a PKCS#11 token
+        key = token_ref if token_ref.is_file() and not (keystore / "key.pem").is_file() else (
+            keystore / "key.pem")
+        out.append((user, role, base / "msp" / "signcerts" / "cert.pem", key))
         out.append((f"{user}/tls", "tls", base / "tls" / "client.crt", base / "tls" / "client.key"))
     out.append(("ca", "ca", org_dir / "ca" / "ca.pem", org_dir / "ca" / "ca.key"))
     out.append(("tlsca", "ca", org_dir / "tlsca" / "tlsca.pem", org_dir / "tlsca" / "tlsca.key"))

@@ -9,6 +9,7 @@ devnet's MSP — like a Fabric peer's — applies to every creator and endorser)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from alliance.app.errors import BadInput, Refused, Unreachable, mapped_errors
 from alliance.app.session import Session
 
 NEW_PASSPHRASE_ENV = "ALLIANCE_NEW_PASSPHRASE"
+MODULE_ENV = "ALLIANCE_PKCS11_MODULE"
+TOKEN_ENV = "ALLIANCE_PKCS11_TOKEN"
 SIGNING_IDENTITIES = ("admin", "client", "node", "peer0", "node/tls")
 """What `keys revoke` takes: the MSP identities, and the node's TLS identity (its MPC links,
 which the nodes check against the ledger's revocations; the TLS CA keeps no CRL)."""
@@ -166,20 +169,25 @@ def doctor(net_dir: Path, org: str | None = None) -> dict[str, Any]:
 ROTATABLE = ("admin", "client", "node", "node/tls")
 
 
-def rotate(session: Session, identity: str, grace_seconds: int) -> dict[str, Any]:
+def rotate(session: Session, identity: str, grace_seconds: int, hsm: HsmTarget | None = None
+           ) -> dict[str, Any]:
     """See `_rotate`; a running node whose identity rotated is restarted."""
-    return _rotate(session, identity, grace_seconds)
+    return _rotate(session, identity, grace_seconds, hsm=hsm)
 
 
 def _rotate(session: Session, identity: str, grace_seconds: int, *, restart: bool = True,
-            wait_trusted: float = 0.0) -> dict[str, Any]:
+            wait_trusted: float = 0.0, hsm: HsmTarget | None = None) -> dict[str, Any]:
     """A new key and certificate from the org's CA (the TLS CA for `node/tls`, the node's MPC
     link identity) for `identity`, put in place of the old (kept beside it as
     `*.old-<serial>`), and recorded on the ledger: the old certificate's revocation, in force
     after `grace_seconds`, naming the new one. Rotating the admin, the new admin certificate
     signs that record. When the ledger refuses, the old files are put back. A running node whose
     identity rotated is restarted: it comes back with the new one and picks up every live job
-    from the ledger, as at any start."""
+    from the ledger, as at any start.
+
+    The new key is made where the old one was (the keystore, or the PKCS#11 token its
+    `pkcs11.json` names), or in the token `hsm` names: generated inside it, sensitive and
+    non-extractable; the keystore then holds only the reference."""
     from alliance.identity import Identity, load_certificate
     from alliance.keyring import fingerprint
     from alliance.keystore import get_passphrase, load_private_key, write_private_key
@@ -190,6 +198,8 @@ def _rotate(session: Session, identity: str, grace_seconds: int, *, restart: boo
         raise BadInput(f"cannot rotate {identity!r}: give one of {', '.join(ROTATABLE)}")
     if grace_seconds < 0:
         raise BadInput("the grace period cannot be negative")
+    if hsm is not None and identity == "node/tls":
+        raise BadInput(NO_HSM_TLS)
     with mapped_errors():
         passphrase = session.passphrase or get_passphrase()
         org_dir = load_profile(session.net_dir).org_dir(session.net_dir, session.org)
@@ -203,23 +213,36 @@ def _rotate(session: Session, identity: str, grace_seconds: int, *, restart: boo
             ca_dir, ca_name = org_dir / "ca", "ca"
         old_pem = cert_path.read_bytes()
         old = Identity(msp_id="", certificate=old_pem)
+        token_ref = key_path.with_name(TOKEN_REF)
+        old_key_path = token_ref if token_ref.is_file() and not key_path.is_file() else key_path
         ca = CertificateAuthority(
             load_certificate((ca_dir / f"{ca_name}.pem").read_bytes()),
             load_private_key(ca_dir / f"{ca_name}.key", passphrase),
         )
-        key = new_key()
+        token = _token_key(session, identity, hsm, old_key_path)
+        key = None
+        if token is not None:
+            from alliance.hsm import generate_key
+
+            public = generate_key(token)
+        else:
+            key = new_key()
+            public = key.public_key()
         if identity == "node/tls":
-            cert = ca.issue(key.public_key(), org=session.org, common_name=old.common_name,
+            cert = ca.issue(public, org=session.org, common_name=old.common_name,
                             tls_server=True, tls_client=True,
                             sans=(*LOOPBACK_SANS, old.common_name))
         else:
-            cert = ca.issue(key.public_key(), org=session.org, common_name=old.common_name,
+            cert = ca.issue(public, org=session.org, common_name=old.common_name,
                             ou="admin" if old.role == "admin" else "client")
         kept_cert = cert_path.with_name(f"{cert_path.name}.old-{old.serial}")
-        kept_key = key_path.with_name(f"{key_path.name}.old-{old.serial}")
+        kept_key = old_key_path.with_name(f"{old_key_path.name}.old-{old.serial}")
         cert_path.replace(kept_cert)
-        key_path.replace(kept_key)
-        write_private_key(key_path, key, passphrase)
+        old_key_path.replace(kept_key)
+        if token is not None:
+            token.save(token_ref)
+        else:
+            write_private_key(key_path, key, passphrase)  # type: ignore[arg-type]
         cert_path.write_bytes(cert_pem(cert))
     options = {"grace_seconds": grace_seconds, "reason": "superseded",
                "replaced_by": fingerprint(cert)}
@@ -228,8 +251,14 @@ def _rotate(session: Session, identity: str, grace_seconds: int, *, restart: boo
         record = _submit_when_trusted(session, wait_trusted, "RevokeCertificate",
                                       old.fingerprint, json.dumps(options))
     except Exception:
+        (token_ref if token is not None else key_path).unlink(missing_ok=True)
         kept_cert.replace(cert_path)
-        kept_key.replace(key_path)
+        kept_key.replace(old_key_path)
+        if token is not None:
+            from alliance.hsm import destroy_key
+
+            with contextlib.suppress(Exception):  # the refusal is what the caller must see
+                destroy_key(token)
         session.reconnect()
         raise
     restarted = restart and identity in ("node", "node/tls") and _restart_running_node(session)
@@ -243,7 +272,44 @@ def _rotate(session: Session, identity: str, grace_seconds: int, *, restart: boo
         "effective_at": record.get("effective_at") or record["at"],
         "tx_id": record["tx_id"],
         "kept": str(kept_cert),
+        "key": (f"pkcs11:token={token.token};object={token.key_label}" if token is not None
+                else str(key_path)),
     }
+
+
+TOKEN_REF = "pkcs11.json"
+NO_HSM_TLS = (
+    "node/tls cannot move into a PKCS#11 token: the node's MPC links are gRPC, whose TLS "
+    "(BoringSSL inside grpcio) takes its private key only as PEM bytes, with no PKCS#11, engine "
+    "or key-offload hook, and Python's ssl module cannot load a token key either (Debian 12 "
+    "has no OpenSSL pkcs11-provider). Rotate the node's signing identity (`keys rotate node "
+    "--hsm`) into the token; node/tls stays in the encrypted keystore"
+)
+
+
+@dataclass(frozen=True)
+class HsmTarget:
+    """Where `keys rotate --hsm` puts the new key: a PKCS#11 module and token, the PIN from
+    the environment variable `pin_env`."""
+
+    module: str
+    token: str
+    pin_env: str = "ALLIANCE_HSM_PIN"
+
+
+def _token_key(session: Session, identity: str, hsm: HsmTarget | None, old_key: Path) -> Any:
+    """The token reference of the new key (a fresh label), or None for the keystore."""
+    import time
+
+    from alliance.hsm import TokenKey
+
+    if hsm is None and old_key.name != TOKEN_REF:
+        return None
+    if hsm is None:  # the old key is in a token: the new one goes there too
+        old = TokenKey.load(old_key)
+        hsm = HsmTarget(old.module, old.token, old.pin_env)
+    label = f"{session.org}-{identity.replace('/', '-')}-{time.time_ns():x}"
+    return TokenKey(hsm.module, hsm.token, label, hsm.pin_env)
 
 
 @dataclass(frozen=True)

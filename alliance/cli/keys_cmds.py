@@ -4,10 +4,12 @@ org's identities over their lifecycle; the use cases live in `alliance.app.keys`
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from alliance.app import keys
 from alliance.app.clock import when
+from alliance.app.errors import BadInput
 from alliance.cli import output
 from alliance.cli.parsing import parse_duration
 from alliance.cli.session import acting_org, add_dir_option, net_dir, session
@@ -62,6 +64,16 @@ def register(groups: Any) -> None:
     )
     add_dir_option(p)
     p.add_argument("identity", choices=keys.ROTATABLE)
+    p.add_argument("--hsm", action="store_true",
+                   help="make the new key inside a PKCS#11 token (sensitive, non-extractable); "
+                        "the keystore keeps only a reference (pkcs11.json). Not for node/tls")
+    p.add_argument("--module", default=os.environ.get(keys.MODULE_ENV, ""),
+                   help=f"the PKCS#11 module (default ${keys.MODULE_ENV})")
+    p.add_argument("--token", default=os.environ.get(keys.TOKEN_ENV, ""),
+                   help=f"the token's label (default ${keys.TOKEN_ENV})")
+    p.add_argument("--pin-env", default="ALLIANCE_HSM_PIN",
+                   help="the environment variable holding the token's user PIN "
+                        "(default ALLIANCE_HSM_PIN)")
     p.add_argument("--grace", default="1d",
                    help="how long the old certificate keeps working: 0 (not at all), 1h, 7d, "
                         "... (default 1d)")
@@ -171,14 +183,20 @@ def doctor(args: argparse.Namespace) -> int:
 def rotate(args: argparse.Namespace) -> int:
     with session(args) as s:
         grace = 0 if args.grace.strip() == "0" else parse_duration(args.grace)
-        done = keys.rotate(s, args.identity, grace)
+        hsm = None
+        if args.hsm:
+            if not args.module or not args.token:
+                raise BadInput(f"--hsm needs the PKCS#11 module and token: give --module and "
+                               f"--token (or set {keys.MODULE_ENV} and {keys.TOKEN_ENV})")
+            hsm = keys.HsmTarget(args.module, args.token, args.pin_env)
+        done = keys.rotate(s, args.identity, grace, hsm)
     if args.json:
         output.emit_json(done)
     else:
         restarted = "; the node was restarted with it" if done["node_restarted"] else ""
         output.emit_message(
             f"rotated {args.identity} of {acting_org(args)}: new serial {done['new_serial']}"
-            f"{restarted}; "
+            f", key {done['key']}{restarted}; "
             f"serial {done['old_serial']} is revoked from {when(done['effective_at'])} "
             f"(tx {done['tx_id']}); the old files are kept as {done['kept']}"
         )
