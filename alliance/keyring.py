@@ -163,12 +163,36 @@ def expiry_warnings(net_dir: Path, orgs: Iterable[str], now: datetime | None = N
     """One line per identity of `orgs` that is expired, expiring within
     `EXPIRY_WARNING_DAYS`, or on its org's CRL (pure apart from reading NET's files)."""
     out = []
+    now = now or datetime.now(UTC)
     for org in orgs:
         for entry in list_keys(net_dir, org, now):
             if entry.status != "active":
                 out.append(f"{org} {entry.identity}: {entry.status} (not after "
                            f"{entry.not_after.date().isoformat()}, serial {entry.serial})")
+        overlap = ca_overlap_warning(net_dir, org, now)
+        if overlap:
+            out.append(overlap)
     return out
+
+
+def ca_overlap_warning(net_dir: Path, org: str, now: datetime) -> str:
+    """A line when `org` is in a CA overlap (`alliance keys renew-ca`) that is over or ends
+    within `EXPIRY_WARNING_DAYS`; '' otherwise."""
+    import json
+
+    path = load_profile(net_dir).org_dir(net_dir, org) / "ca" / "renewal.json"
+    if not path.is_file():
+        return ""
+    ends = datetime.fromtimestamp(int(json.loads(path.read_text())["overlap_ends"]), UTC)
+    day = ends.date().isoformat()
+    if ends <= now:
+        return (f"{org} old CA: its overlap ended {day}; the ledger and the nodes refuse what "
+                f"it issued, its roots are still in the MSP: run `alliance --as {org} keys "
+                "renew-ca --finish`")
+    if ends - now <= timedelta(days=EXPIRY_WARNING_DAYS):
+        return (f"{org} old CA: trusted until {day} (in {(ends - now).days} days, the end of "
+                "the `keys renew-ca` overlap); identities still on it stop working then")
+    return ""
 
 
 def encrypted_key_files(net_dir: Path, org: str) -> list[Path]:
