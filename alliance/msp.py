@@ -121,6 +121,8 @@ class MspRegistry:
             msp_id: tuple((load_certificate(pem), until) for pem, until in cfg.retired_roots)
             for msp_id, cfg in self._msps.items()
         }
+        self._facts: dict[tuple[str, bytes], tuple[
+            bool, tuple[tuple[x509.Certificate, datetime | None], ...]]] = {}
 
     @classmethod
     def from_network(cls, net_dir: Path, *, include_candidates: bool = True) -> MspRegistry:
@@ -149,11 +151,12 @@ class MspRegistry:
         """Raise IdentityError unless `identity` is a valid, unrevoked cert of its MSP."""
         msp = self.get(identity.msp_id)
         cert = identity.cert
-        who = f"certificate {identity.common_name!r} (serial {identity.serial})"
-        if _is_ca(cert):
+        who = _Who(identity)
+        is_ca, issuers = self._chain_facts(identity.msp_id, identity.certificate, cert)
+        if is_ca:
             raise IdentityError(f"{who} is a CA certificate; a CA cannot act as an identity")
         when = at or datetime.now(UTC)
-        issuer = self._issuer(identity.msp_id, cert, when)
+        issuer = next((root for root, until in issuers if until is None or when < until), None)
         if issuer is None:
             raise IdentityError(
                 f"{who} was not issued by the CA of {identity.msp_id}: its signature does not "
@@ -180,17 +183,27 @@ class MspRegistry:
                     f"{who} of {identity.msp_id} has been revoked (it is on the CRL)"
                 )
 
-    def _issuer(
-        self, msp_id: str, cert: x509.Certificate, when: datetime
-    ) -> x509.Certificate | None:
-        """The root that issued `cert` and vouches at `when`: a current root, or a retired one
-        at a moment before its retirement."""
-        candidates = [*self._roots[msp_id],
-                      *(root for root, until in self._retired[msp_id] if when < until)]
-        for root in candidates:
-            if _directly_issued(cert, root):
-                return root
-        return None
+    def _chain_facts(
+        self, msp_id: str, pem: bytes, cert: x509.Certificate
+    ) -> tuple[bool, tuple[tuple[x509.Certificate, datetime | None], ...]]:
+        """Whether `cert` is a CA, and the roots of `msp_id` that issued it (with the time a
+        retired one stopped vouching; None for a current root): a pure function of the bytes,
+        cached because `audit verify-chain` and devnet see the same certificates again and
+        again, and each check is an ECDSA verification."""
+        key = (msp_id, pem)
+        found = self._facts.get(key)
+        if found is None:
+            issuers = tuple(
+                (root, until)
+                for root, until in [*((r, None) for r in self._roots[msp_id]),
+                                    *self._retired[msp_id]]
+                if _directly_issued(cert, root)
+            )
+            found = (_is_ca(cert), issuers)
+            if len(self._facts) > 65536:
+                self._facts.clear()
+            self._facts[key] = found
+        return found
 
     def _retired_note(self, msp_id: str, cert: x509.Certificate) -> str:
         for root, until in self._retired[msp_id]:
@@ -206,6 +219,16 @@ class MspRegistry:
             for pem in self._msps[msp_id].tls_root_certs:
                 out.append(pem if pem.endswith(b"\n") else pem + b"\n")
         return b"".join(out)
+
+
+class _Who:
+    """'certificate CN (serial S)', worked out only when a message needs it."""
+
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
+
+    def __str__(self) -> str:
+        return f"certificate {self._identity.common_name!r} (serial {self._identity.serial})"
 
 
 def _directly_issued(cert: x509.Certificate, root: x509.Certificate) -> bool:
