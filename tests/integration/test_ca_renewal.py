@@ -182,3 +182,15 @@ def test_verify_chain_accepts_what_the_retired_cas_signed_before_they_retired(
     with open_session(alliance.net_dir, "regulator", passphrase=PASSPHRASE) as s:
         report = verify_chain(s)
     assert report.ok, "\n".join(str(f.to_dict()) for f in report.findings)
+
+
+def test_zz_a_node_certificate_revoked_on_the_ledger_is_refused_at_the_link(
+    alliance: DemoFlow,
+) -> None:
+    """(Last in the module: telecom's node keeps no usable MPC identity afterwards.)"""
+    with open_session(alliance.net_dir, "telecom", passphrase=PASSPHRASE) as s:
+        done = keys.revoke(s, "node/tls", "keyCompromise")
+    assert done["crl"] is None  # the TLS CA keeps no CRL: the ledger's revocation is the one
+    assert wait_until(lambda: "revoked the certificate" in probe_link(
+        alliance.net_dir, "telecom", "bank", "job-none", passphrase=PASSPHRASE).details,
+        timeout=60, interval=0.5)
