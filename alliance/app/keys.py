@@ -28,9 +28,12 @@ SIGNING_IDENTITIES = ("admin", "client", "node", "peer0", "node/tls")
 which the nodes check against the ledger's revocations; the TLS CA keeps no CRL)."""
 
 
-def list_keys(session: Session, *, ledger: bool = True) -> dict[str, Any]:
-    """Every identity of the session's org; `ledger_checked` says whether the ledger's
-    revocations were read (False when the ledger cannot be reached)."""
+def list_keys(
+    session: Session, *, ledger: bool = True, now: datetime | None = None
+) -> dict[str, Any]:
+    """Every identity of the session's org with its state at `now` (default: the clock's);
+    `ledger_checked` says whether the ledger's revocations were read (False when the ledger
+    cannot be reached)."""
     from alliance.keyring import list_keys as entries
 
     revoked: list[str] = []
@@ -43,9 +46,14 @@ def list_keys(session: Session, *, ledger: bool = True) -> dict[str, Any]:
         except Unreachable:
             checked = False
     with mapped_errors():
-        rows = [e.to_dict() for e in entries(session.net_dir, session.org,
+        rows = [e.to_dict() for e in entries(session.net_dir, session.org, now,
                                              revoked_on_ledger=revoked)]
     return {"org": session.org, "ledger_checked": checked, "identities": rows}
+
+
+def needs_attention(identity: dict[str, Any]) -> bool:
+    """An identity of `list_keys` that is expired, expiring within 30 days, or revoked."""
+    return identity["status"] != "active"
 
 
 def _cert_of(session: Session, identity: str) -> bytes:
