@@ -63,8 +63,9 @@ from node.mpc.transport import Transport
 VERSION = 1
 MAX_BINS = 256
 DEFAULT_CACHE_BYTES = 2 << 30  # per party: the per-tree share vectors kept in memory
-_SETUP_OTS = 1 << 18  # OTs per setup chunk
-_TREE_BYTES = 8 << 20  # leaf bytes per per-tree chunk
+_SETUP_OTS = 1 << 16  # OTs per setup chunk (1 MiB of OT-extension matrix)
+_BLOCK_BYTES = 1 << 20  # leaf bytes computed at once: AES and adds stay in cache
+_SEND_BYTES = 4 << 20  # masked values per message
 _SUM_ROWS = 256  # rows gathered at once when summing a node
 
 T = TypeVar("T")
@@ -277,9 +278,19 @@ class _Selector:
             self._cache = np.empty((n_cache, self.n_features, self.n_bins, m), dtype=np.uint64)
         return self._generation, n_cache
 
+    def _block_rows(self, m: int) -> int:
+        leaf_bytes = self.n_features * (1 << self.depth) * ((m + 1) // 2) * 16
+        return max(1, _BLOCK_BYTES // leaf_bytes)
+
     def _chunks(self, m: int) -> list[tuple[int, int]]:
-        leaf_blocks = (1 << self.depth) * ((m + 1) // 2)
-        return _row_chunks(self.n_rows, self.n_features * leaf_blocks * 16, _TREE_BYTES)
+        """Row ranges sent as one message: a whole number of compute blocks."""
+        block = self._block_rows(m)
+        step = block * max(1, _SEND_BYTES // (self.n_features * m * 8 * block))
+        return [(r0, min(r0 + step, self.n_rows)) for r0 in range(0, self.n_rows, step)]
+
+    def _blocks(self, r0: int, r1: int, m: int) -> list[tuple[int, int]]:
+        block = self._block_rows(m)
+        return [(b0, min(b0 + block, r1)) for b0 in range(r0, r1, block)]
 
     def _masks(self, leaves: np.ndarray, tree: int, m: int, rows: int) -> np.ndarray:
         """Tweaked leaves r `(rows, F, n_bins, m)` from leaves `(rows * F, L, 2)`."""
@@ -313,8 +324,7 @@ class _Selector:
                 np.take(self._cache, part, axis=0, out=got)
                 out += np.add.reduce(got, axis=0)
         rest = rows[rows >= n_cache]
-        step = max(1, _TREE_BYTES // (self.n_features * (1 << self.depth) * 16
-                                      * ((m + 1) // 2)))
+        step = self._block_rows(m)
         for s in range(0, rest.size, step):
             out += np.add.reduce(self._shares(rest[s: s + step], tree, m), axis=0)
         return out
@@ -351,14 +361,16 @@ class ActiveSelector(_Selector):
             for k, (r0, r1) in enumerate(self._chunks(m)):
 
                 def masked(r0: int = r0, r1: int = r1) -> np.ndarray:
-                    rows = r1 - r0
-                    leaves = self._prg.expand(self._roots[r0:r1].reshape(-1, 2), self.depth)
-                    r = self._masks(leaves, int(tree), m, rows)
-                    c = r.sum(axis=2, dtype=np.uint64)
-                    c += v[r0:r1, None, :]
-                    if r0 < n_cache:
-                        end = min(r1, n_cache)
-                        np.negative(r[: end - r0], out=self._cache[r0:end])
+                    c = np.empty((r1 - r0, self.n_features, m), dtype=np.uint64)
+                    for b0, b1 in self._blocks(r0, r1, m):
+                        leaves = self._prg.expand(self._roots[b0:b1].reshape(-1, 2), self.depth)
+                        r = self._masks(leaves, int(tree), m, b1 - b0)
+                        part = c[b0 - r0: b1 - r0]
+                        part[:] = _sum_bins(r)
+                        part += v[b0:b1, None, :]
+                        if b0 < n_cache:
+                            end = min(b1, n_cache)
+                            np.negative(r[: end - b0], out=self._cache[b0:end])
                     return c
 
                 await self._transport.send_array(self._peer, step, f"c{k}",
@@ -418,21 +430,35 @@ class PassiveSelector(_Selector):
                 if c.shape != (r1 - r0, self.n_features, m) or c.dtype != np.uint64:
                     raise ProtocolError(f"{self._peer} sent masked values of the wrong shape")
 
-                def absorb(c: np.ndarray = c, r0: int = r0, r1: int = r1) -> None:
-                    r = self._known(slice(r0, r1), int(tree), m, r1 - r0)
-                    d = c - r.sum(axis=2, dtype=np.uint64)  # v + r_b
-                    if r0 < n_cache:
-                        end = min(r1, n_cache)
-                        self._fill_slot(r[: end - r0], slice(r0, end), d[: end - r0])
-                        self._cache[r0:end] = r[: end - r0]
-                    if r1 > n_cache:
-                        start = max(r0, n_cache)
-                        self._slot[start - n_cache: r1 - n_cache] = d[start - r0:]
+                def absorb(c: np.ndarray = c, r0: int = r0) -> None:
+                    for b0, b1 in self._blocks(r0, r0 + c.shape[0], m):
+                        r = self._known(slice(b0, b1), int(tree), m, b1 - b0)
+                        d = c[b0 - r0: b1 - r0] - _sum_bins(r)  # v + r_b
+                        if b0 < n_cache:
+                            end = min(b1, n_cache)
+                            self._fill_slot(r[: end - b0], slice(b0, end), d[: end - b0])
+                            self._cache[b0:end] = r[: end - b0]
+                        if b1 > n_cache:
+                            start = max(b0, n_cache)
+                            self._slot[start - n_cache: b1 - n_cache] = d[start - b0:]
 
                 await asyncio.to_thread(absorb)
             return PassiveTreeShares(self, generation, int(tree), m)
 
         return await _guarded(self._transport, work)
+
+
+def _sum_bins(r: np.ndarray) -> np.ndarray:
+    """Sum over the bin axis of `(rows, F, n_bins, m)` by halving (numpy's reduce over a short
+    middle axis is several times slower) -> `(rows, F, m)`."""
+    x = r
+    while x.shape[2] > 1:
+        half = x.shape[2] // 2
+        y = x[:, :, :half] + x[:, :, half: 2 * half]
+        if x.shape[2] % 2:
+            y[:, :, 0] += x[:, :, -1]
+        x = y
+    return x[:, :, 0]
 
 
 class _TreeShares:

@@ -46,6 +46,8 @@ class Prg:
         self._left = FixedKeyAes(_LEFT_KEY)
         self._right = FixedKeyAes(_RIGHT_KEY)
         self._tweak = FixedKeyAes(_TWEAK_KEY)
+        self._tile = np.empty((0, 2), dtype=np.uint64)
+        self._tile_key = (-1, -1)
 
     def expand(self, roots: np.ndarray, depth: int) -> np.ndarray:
         """`(N, 2)` roots -> `(N, 2^depth, 2)` leaves."""
@@ -68,11 +70,21 @@ class Prg:
         out = np.empty((n, width, 2 * blocks), dtype=np.uint64)
         x = np.empty_like(leaves)
         for k in range(blocks):
-            np.bitwise_xor(leaves[..., 0], np.uint64(tree), out=x[..., 0])
-            np.bitwise_xor(leaves[..., 1], _TREE_DOMAIN ^ np.uint64(k << 56), out=x[..., 1])
+            np.bitwise_xor(leaves, self._tweak_block(tree, k, n * width).reshape(x.shape), out=x)
             view = self._tweak.permute_view(x).view(np.uint64).reshape(x.shape)
-            np.bitwise_xor(view, leaves, out=out[..., 2 * k: 2 * k + 2])
+            target = out if blocks == 1 else out[..., 2 * k: 2 * k + 2]
+            np.bitwise_xor(view, leaves, out=target)
         return out
+
+    def _tweak_block(self, tree: int, k: int, count: int) -> np.ndarray:
+        """T_{t,k} repeated `count` times `(count, 2)`, kept between calls (broadcasting one
+        block over a length-2 axis would run numpy's slowest inner loop)."""
+        if self._tile_key != (tree, k) or self._tile.shape[0] < count:
+            self._tile = np.empty((max(count, self._tile.shape[0]), 2), dtype=np.uint64)
+            self._tile[:, 0] = np.uint64(tree)
+            self._tile[:, 1] = _TREE_DOMAIN ^ np.uint64(k << 56)
+            self._tile_key = (tree, k)
+        return self._tile[:count]
 
 
 def level_sums(leaves_or_level: np.ndarray) -> np.ndarray:
