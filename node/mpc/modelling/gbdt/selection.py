@@ -259,6 +259,7 @@ class _Selector:
         self._cache_bytes = cache_bytes
         self._cache = np.empty((0, n_features, n_bins, 1), dtype=np.uint64)
         self._used: set[int] = set()
+        self._all_rows = np.zeros((n_features, n_bins, 1), dtype=np.uint64)
         self._generation = 0
         self._prg = ggm.Prg()
 
@@ -272,6 +273,7 @@ class _Selector:
             raise ProtocolError(f"need at least one value per row, got m = {m}")
         self._used.add(int(tree))
         self._generation += 1
+        self._all_rows = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
         per_row = self.n_features * self.n_bins * m * 8
         n_cache = _cached_rows(self.n_rows, per_row, self._cache_bytes)
         if self._cache.shape != (n_cache, self.n_features, self.n_bins, m):
@@ -329,6 +331,8 @@ class _Selector:
         if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
             raise ProtocolError(f"row indices must lie in [0, {self.n_rows}); got "
                                 f"{int(rows.min())} .. {int(rows.max())}")
+        if rows.size == self.n_rows > 0 and _is_all(rows):  # the root: summed while sharing
+            return self._all_rows.copy()
         out = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
         n_cache = self._cache.shape[0]
         cached = rows[rows < n_cache] if n_cache < self.n_rows else rows
@@ -385,6 +389,7 @@ class ActiveSelector(_Selector):
                         part = c[b0 - r0: b1 - r0]
                         np.add.reduce(r, axis=0, out=part.reshape(-1, m))
                         part += v[b0:b1, None, :]
+                        self._all_rows -= self._rows_sum(r, b1 - b0)
                         if b0 < n_cache:
                             end = min(b1, n_cache)
                             a = np.negative(r[:, : (end - b0) * self.n_features])
@@ -454,6 +459,7 @@ class PassiveSelector(_Selector):
                     for b0, b1 in self._blocks(r0, r0 + c.shape[0], m):
                         p, d = self._share(slice(b0, b1), int(tree), m, c[b0 - r0: b1 - r0],
                                            None)
+                        self._all_rows += self._rows_sum(p, b1 - b0)
                         if b0 < n_cache:
                             end = min(b1, n_cache)
                             self._store(p[:, : (end - b0) * self.n_features], b0, end)
@@ -466,6 +472,11 @@ class PassiveSelector(_Selector):
             return PassiveTreeShares(self, generation, int(tree), m)
 
         return await _guarded(self._transport, work)
+
+
+def _is_all(rows: np.ndarray) -> bool:
+    """Whether `rows` (as many as the table has) is 0, 1, ..., n-1 in order."""
+    return bool(rows[0] == 0 and np.all(rows[1:] == rows[:-1] + 1))
 
 
 class _TreeShares:
