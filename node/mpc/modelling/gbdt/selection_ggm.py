@@ -148,9 +148,11 @@ def passive_leaves(prg: Prg, copath: np.ndarray, bins: np.ndarray, depth: int) -
     idx = np.arange(n)
     b = bins.astype(np.int64)
     nodes = np.zeros((1, n, 2), dtype=np.uint64)
+    seeds = np.ascontiguousarray(copath).view(np.complex128)[..., 0]  # 16-byte items: one move
     for level in range(1, depth + 1):
         nodes = prg.children(nodes)
-        nodes[(b & ((1 << level) - 1)) ^ (1 << (level - 1)), idx] = copath[:, level - 1]
+        sibling = (b & ((1 << level) - 1)) ^ (1 << (level - 1))
+        nodes.view(np.complex128).reshape(-1)[sibling * n + idx] = seeds[:, level - 1]
     return nodes
 
 
