@@ -127,16 +127,19 @@ def passive_copath(prg: Prg, sides: np.ndarray, bins: np.ndarray, depth: int) ->
     b = bins.astype(np.int64)
     copath = np.empty((n, depth, 2), dtype=np.uint64)
     nodes = np.zeros((1, n, 2), dtype=np.uint64)  # level 0: the root, unknown (kept zero)
+    zero = np.zeros(n, dtype=np.complex128)
     for level in range(1, depth + 1):
         nodes = prg.children(nodes)
-        path = b & ((1 << level) - 1)
-        sibling = path ^ (1 << (level - 1))
-        nodes[path, idx] = 0  # garbage from the unknown parent
-        nodes[sibling, idx] = 0
+        flat = nodes.view(np.complex128).reshape(-1)  # 16-byte items: one move per seed
+        node = b & ((1 << level) - 1)
+        path = node * n + idx
+        sibling = (node ^ (1 << (level - 1))) * n + idx
+        flat[path] = zero  # garbage from the unknown parent
+        flat[sibling] = zero
         sums = level_sums(nodes)
         side = ((b >> (level - 1)) & 1) ^ 1
-        value = sides[:, level - 1] ^ sums[side, idx]
-        nodes[sibling, idx] = value
+        value = sides[:, level - 1] ^ sums.reshape(-1, 2)[side * n + idx]
+        flat[sibling] = value.view(np.complex128)[:, 0]
         copath[:, level - 1] = value
     return copath
 
