@@ -73,6 +73,7 @@ from node.mpc.transport import Transport
 VERSION = 1
 MAX_BINS = 256
 DEFAULT_CACHE_BYTES = 3 << 29  # per party: the per-tree share vectors kept in memory
+DEFAULT_LEAF_BYTES = 3 << 29  # per party: the untweaked leaves kept when they all fit
 _SETUP_OTS = 1 << 16  # OTs per setup chunk (1 MiB of OT-extension matrix)
 _BLOCK_BYTES = 1 << 20  # leaf bytes computed at once: AES and adds stay in cache
 _SEND_BYTES = 4 << 20  # masked values per message
@@ -129,9 +130,17 @@ def _cached_rows(n_rows: int, per_row_bytes: int, cache_bytes: int) -> int:
     return int(min(n_rows, max(0, cache_bytes) // max(per_row_bytes, 1)))
 
 
+def _leaf_store(n_rows: int, n_features: int, depth: int, leaf_bytes: int) -> np.ndarray | None:
+    """Room for every (row, feature)'s untweaked leaves if they fit `leaf_bytes`: each tree then
+    only tweaks them (2^D AES blocks instead of 2^(D+1) - 2 more to expand the tree again)."""
+    if n_rows * n_features * (16 << depth) > leaf_bytes:
+        return None
+    return np.empty((n_rows, n_features, 1 << depth, 2), dtype=np.uint64)
+
+
 async def setup_active(
     transport: Transport, peer: str, n_rows: int, n_features: int, n_bins: int, step: str,
-    *, cache_bytes: int = DEFAULT_CACHE_BYTES,
+    *, cache_bytes: int = DEFAULT_CACHE_BYTES, leaf_bytes: int = DEFAULT_LEAF_BYTES,
 ) -> ActiveSelector:
     """The label holder's side of the one-time setup (runs with `setup_passive` at `peer`)."""
 
@@ -148,6 +157,7 @@ async def setup_active(
         ext = ggm.OtSenderExt(bits, await asyncio.to_thread(receiver.keys))
         depth = ggm.depth_for(n_bins)
         roots = np.empty((n_rows, n_features, 2), dtype=np.uint64)
+        leaves = _leaf_store(n_rows, n_features, depth, leaf_bytes)
         prg = ggm.Prg()
         first = 0
         for k, (r0, r1) in enumerate(_row_chunks(n_rows, n_features * depth, _SETUP_OTS)):
@@ -161,7 +171,9 @@ async def setup_active(
                 m0, m1 = ext.chunk(u, first)
                 seeds = ggm.random_seeds(count)
                 roots[r0:r1] = seeds.reshape(r1 - r0, n_features, 2)
-                sums = ggm.active_tree(prg, seeds, depth)  # (N, D, 2, 2)
+                sums, tree = ggm.active_tree(prg, seeds, depth)  # (N, D, 2, 2), (L, N, 2)
+                if leaves is not None:
+                    ggm.to_rows(tree, leaves[r0:r1])
                 sums[:, :, 0] ^= m0[: count * depth].reshape(count, depth, 2)
                 sums[:, :, 1] ^= m1[: count * depth].reshape(count, depth, 2)
                 return sums
@@ -169,7 +181,7 @@ async def setup_active(
             await transport.send_array(peer, f"{step}/ot", f"e{k}",
                                        await asyncio.to_thread(corrections))
             first += _padded(count * depth)
-        return ActiveSelector(transport, peer, step, roots, n_bins, cache_bytes)
+        return ActiveSelector(transport, peer, step, roots, n_bins, cache_bytes, leaves)
 
     return await _guarded(transport, work)
 
@@ -190,7 +202,7 @@ def _check_bins(bins: np.ndarray, n_bins: int) -> np.ndarray:
 
 async def setup_passive(
     transport: Transport, peer: str, bins: np.ndarray, n_bins: int, step: str,
-    *, cache_bytes: int = DEFAULT_CACHE_BYTES,
+    *, cache_bytes: int = DEFAULT_CACHE_BYTES, leaf_bytes: int = DEFAULT_LEAF_BYTES,
 ) -> PassiveSelector:
     """The feature holder's side of the one-time setup; `bins` `(n_rows, n_features)` uint8."""
 
@@ -211,6 +223,7 @@ async def setup_passive(
         ext = ggm.OtReceiverExt(await asyncio.to_thread(sender.keys, points))
         depth = ggm.depth_for(n_bins)
         copath = np.empty((n_rows, n_features, depth, 2), dtype=np.uint64)
+        leaves = _leaf_store(n_rows, n_features, depth, leaf_bytes)
         prg = ggm.Prg()
         chunks = _row_chunks(n_rows, n_features * depth, _SETUP_OTS)
         pending: list[tuple[int, int, int, np.ndarray]] = []
@@ -227,8 +240,10 @@ async def setup_passive(
                 side = ggm.passive_choices(b, depth).astype(np.int64)
                 got = np.take_along_axis(e, side[:, :, None, None], axis=2)[:, :, 0]
                 got ^= chosen[: count * depth].reshape(count, depth, 2)
-                copath[r0:r1] = ggm.passive_copath(prg, got, b, depth).reshape(
-                    r1 - r0, n_features, depth, 2)
+                seeds = ggm.passive_copath(prg, got, b, depth)
+                copath[r0:r1] = seeds.reshape(r1 - r0, n_features, depth, 2)
+                if leaves is not None:
+                    ggm.to_rows(ggm.passive_leaves(prg, seeds, b, depth), leaves[r0:r1])
 
             await asyncio.to_thread(rebuild)
 
@@ -249,7 +264,7 @@ async def setup_passive(
                 await finish(*pending.pop(0))
         while pending:
             await finish(*pending.pop(0))
-        return PassiveSelector(transport, peer, step, copath, own, n_bins, cache_bytes)
+        return PassiveSelector(transport, peer, step, copath, own, n_bins, cache_bytes, leaves)
 
     return await _guarded(transport, work)
 
@@ -319,11 +334,10 @@ class _Selector:
     def _store(self, share: np.ndarray, r0: int, r1: int) -> None:
         """Keep the level-major share vectors `(n_bins, (r1 - r0) * F, m)` of rows r0..r1 in the
         row-major cache (rows are what nodes gather)."""
-        target = self._cache[r0:r1].reshape(-1, self.n_bins, share.shape[2])
-        if share.shape[2] == 2:  # move 16-byte pairs: numpy's transposed copy is 7x faster so
-            np.copyto(target.view(np.complex128)[..., 0],
-                      np.ascontiguousarray(share).view(np.complex128)[..., 0].T)
+        if share.shape[2] == 2:
+            ggm.to_rows(share, self._cache[r0:r1])
         else:
+            target = self._cache[r0:r1].reshape(-1, self.n_bins, share.shape[2])
             np.copyto(target, share.transpose(1, 0, 2))
 
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
@@ -366,14 +380,21 @@ class ActiveSelector(_Selector):
     """The label holder's handle after setup: `share_tree` once per tree."""
 
     def __init__(self, transport: Transport, peer: str, step: str, roots: np.ndarray,
-                 n_bins: int, cache_bytes: int) -> None:
+                 n_bins: int, cache_bytes: int, leaves: np.ndarray | None = None) -> None:
         super().__init__(transport, peer, step, roots.shape[0], roots.shape[1], n_bins,
                          cache_bytes)
         self._roots = roots
+        self._leaves = leaves
+
+    def _tree_leaves(self, rows: np.ndarray | slice) -> np.ndarray:
+        """Untweaked leaves `(L, N, 2)` of some rows: kept, or expanded from the roots."""
+        if self._leaves is not None:
+            return ggm.to_levels(self._leaves[rows].reshape(-1, 1 << self.depth, 2))
+        return self._prg.expand(self._roots[rows].reshape(-1, 2), self.depth)
 
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
         """Sum of a = -r over rows beyond the cache, `(F, n_bins, m)`."""
-        leaves = self._prg.expand(self._roots[rows].reshape(-1, 2), self.depth)
+        leaves = self._tree_leaves(rows)
         return np.negative(self._rows_sum(self._masks(leaves, tree, m), rows.size))
 
     async def share_tree(self, tree: int, values: np.ndarray) -> ActiveTreeShares:
@@ -394,7 +415,7 @@ class ActiveSelector(_Selector):
                 def masked(r0: int = r0, r1: int = r1) -> np.ndarray:
                     c = np.empty((r1 - r0, self.n_features, m), dtype=np.uint64)
                     for b0, b1 in self._blocks(r0, r1, m):
-                        leaves = self._prg.expand(self._roots[b0:b1].reshape(-1, 2), self.depth)
+                        leaves = self._tree_leaves(slice(b0, b1))
                         r = self._masks(leaves, int(tree), m)
                         part = c[b0 - r0: b1 - r0]
                         np.add.reduce(r, axis=0, out=part.reshape(-1, m))
@@ -417,10 +438,12 @@ class PassiveSelector(_Selector):
     """The feature holder's handle after setup: `share_tree` once per tree."""
 
     def __init__(self, transport: Transport, peer: str, step: str, copath: np.ndarray,
-                 bins: np.ndarray, n_bins: int, cache_bytes: int) -> None:
+                 bins: np.ndarray, n_bins: int, cache_bytes: int,
+                 leaves: np.ndarray | None = None) -> None:
         super().__init__(transport, peer, step, bins.shape[0], bins.shape[1], n_bins,
                          cache_bytes)
         self._copath = copath
+        self._leaves = leaves
         self._bins = bins
         self._slot = np.empty((0, self.n_features, 1), dtype=np.uint64)
 
@@ -429,8 +452,11 @@ class PassiveSelector(_Selector):
         """(p level-major `(n_bins, N, m)`, d = v + r_b `(N, m)`) for some rows: r with the
         unknown leaf b's slot holding d, from the masked values c (or d when known)."""
         b = self._bins[rows].reshape(-1)
-        leaves = ggm.passive_leaves(self._prg, self._copath[rows].reshape(-1, self.depth, 2),
-                                    b, self.depth)
+        if self._leaves is not None:
+            leaves = ggm.to_levels(self._leaves[rows].reshape(-1, 1 << self.depth, 2))
+        else:
+            leaves = ggm.passive_leaves(self._prg, self._copath[rows].reshape(-1, self.depth, 2),
+                                        b, self.depth)
         r = self._masks(leaves, tree, m)
         idx = np.arange(b.size)
         r[b, idx] = 0
