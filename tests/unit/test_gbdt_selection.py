@@ -175,6 +175,14 @@ async def test_a_tree_number_is_shared_once() -> None:
         await asyncio.gather(active.share_tree(0, values), passive.share_tree(0, 1))
 
 
+@pytest.mark.parametrize("tree", [-1, 2**63, 1.0, True])
+async def test_a_tree_number_must_be_a_small_non_negative_integer(tree: object) -> None:
+    bins = np.zeros((64, 1), dtype=np.uint8)
+    active, _passive = await pair(bins, 2)
+    with pytest.raises(ProtocolError, match=r"tree must be an integer in \[0, 2\^63\)"):
+        await active.share_tree(tree, np.ones((64, 1), dtype=np.uint64))  # type: ignore[arg-type]
+
+
 async def test_shares_of_an_earlier_tree_are_refused_after_the_next_tree() -> None:
     bins = np.zeros((64, 1), dtype=np.uint8)
     active, passive = await pair(bins, 2)

@@ -292,8 +292,9 @@ class _Selector:
         self._prg = ggm.Prg()
 
     def _start_tree(self, tree: int, m: int) -> tuple[int, int]:
-        if isinstance(tree, bool) or not isinstance(tree, int | np.integer) or tree < 0:
-            raise ProtocolError(f"tree must be a non-negative integer, got {tree!r}")
+        if (isinstance(tree, bool) or not isinstance(tree, int | np.integer)
+                or not 0 <= tree < 2**63):
+            raise ProtocolError(f"tree must be an integer in [0, 2^63), got {tree!r}")
         if tree in self._used:
             raise ProtocolError(f"tree {tree} was already shared: each tree number is used once "
                                 "(the same masks twice would reveal differences of values)")
