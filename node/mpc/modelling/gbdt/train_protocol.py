@@ -113,7 +113,8 @@ class Grown:
     """What the label holder keeps of the trees."""
 
     trees: list[Tree] = field(default_factory=list)
-    gains: list[dict[int, float]] = field(default_factory=list)
+    gains: list[dict[int, tuple[int, float]]] = field(default_factory=list)
+    """Per tree: node -> (feature index over all parties, gain)."""
     losses: list[float] = field(default_factory=list)
     kept: int = 0
     trees_run: int = 0
@@ -229,8 +230,9 @@ async def _grow_active(t: int, ses: session.Session, transport: Transport,
                        params: GbdtTrainParams, me: Party, values: np.ndarray,
                        shares: dict[str, Any], shapes: dict[str, tuple[int, int]], width: int,
                        owners: list[tuple[str, int]], allowed: np.ndarray
-                       ) -> tuple[Tree, dict[int, float], dict[int, np.ndarray]]:
-    """One tree, level by level; returns it, its splits' gains and each leaf's rows."""
+                       ) -> tuple[Tree, dict[int, tuple[int, float]], dict[int, np.ndarray]]:
+    """One tree, level by level; returns it, its splits' (feature, gain) and each leaf's
+    rows."""
     tree, gains = Tree(), {}
     leaves: dict[int, np.ndarray] = {}
     frontier: dict[int, np.ndarray] = {0: np.arange(ses.rows)}
@@ -276,7 +278,7 @@ async def _grow_active(t: int, ses: session.Session, transport: Transport,
             org, local = owners[split.feature]
             assert split.feature - offset[org] == local
             splits[node] = (org, local, split.bin)
-            gains[node] = split.gain
+            gains[node] = (split.feature, split.gain)
             tree.splits[node] = SplitNode(org, local if org == ses.me else -1,
                                           split.bin if org == ses.me else -1)
         hists = {n: level[n] for n in splits}
@@ -327,13 +329,8 @@ async def _partition(t: int, ses: session.Session, transport: Transport, me: Par
 def _importance(grown: Grown, owners: list[tuple[str, int]]) -> list[tuple[float, int]]:
     """(total gain, split count) per feature over the kept trees, in `owners` order."""
     out = [(0.0, 0)] * len(owners)
-    index = {o: i for i, o in enumerate(owners)}
-    for tree, gains in zip(grown.trees[:grown.kept], grown.gains[:grown.kept], strict=True):
-        for node, gain in sorted(gains.items()):
-            s = tree.splits[node]
-            at = index[(s.owner, s.feature)] if s.feature >= 0 else -1
-            if at < 0:
-                continue
+    for gains in grown.gains[:grown.kept]:
+        for _node, (at, gain) in sorted(gains.items()):
             g, c = out[at]
             out[at] = (g + gain, c + 1)
     return out
