@@ -1,5 +1,6 @@
 """Modelling outputs as a person reads them (`job result`): the IV ranking, a member's bin tables,
-its model part, the evaluation's AUC/KS and deciles, a scorecard's points (also as CSV).
+its model part, the evaluation's AUC/KS and deciles (and the curves its charts are drawn from), a
+scorecard's points (also as CSV).
 
 Pure: bytes of a delivered output in, a `ModelView` out; the caller reads and checks the file.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from alliance.app import terminal_plots
 
 MODELLING = ("binning", "lr_train", "lr_predict", "scorecard")
 VIEWS = ("iv", "bins", "model", "evaluation", "scorecard")
@@ -23,10 +26,15 @@ class ModelView:
     """Figures shown above the table (AUC, KS, intercept, base points)."""
     csv: str | None = None
     """The output as CSV (scorecards), written to a file by `job result`."""
+    curves: dict[str, Any] | None = None
+    """An evaluation's ROC points and deciles, drawn as charts (alliance/app/terminal_plots.py)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "columns": list(self.columns),
-                "rows": [list(r) for r in self.rows], "summary": self.summary}
+        out = {"title": self.title, "columns": list(self.columns),
+               "rows": [list(r) for r in self.rows], "summary": self.summary}
+        if self.curves is not None:
+            out["curves"] = self.curves
+        return out
 
 
 def has_view(protocol: str, name: str) -> bool:
@@ -62,7 +70,7 @@ def view(name: str, data: bytes) -> ModelView:
         keys = list(raw["deciles"][0]) if raw["deciles"] else []
         return ModelView("lift and gain by decile", tuple(keys),
                          [tuple(_count_or_rate(d[k]) for k in keys) for d in raw["deciles"]],
-                         summary)
+                         summary, curves=terminal_plots.curves_of(raw))
     if base == "scorecard":
         from node.mpc.modelling.scorecard import to_csv
 

@@ -127,12 +127,14 @@ class BinningParams(ModellingParams):
     """Parameters of a binning job."""
 
     label: str = Field(description="the label column, ORG/DATASET:COLUMN, values 0 and 1")
-    method: Literal["quantile", "width", "chimerge"] = Field(
+    method: Literal["quantile", "width", "chimerge", "tree"] = Field(
         default="quantile",
-        description="equal-frequency, equal-width, or chi-merge of quantile fine bins",
+        description="equal-frequency, equal-width, or chi-merge or decision-tree (Gini, "
+        "best-first) merging of quantile fine bins",
     )
     bins: int = Field(default=10, ge=2, le=64, description="bins per numeric column (2..64)")
-    init_bins: int = Field(default=32, ge=2, le=256, description="chimerge's fine bins (2..256)")
+    init_bins: int = Field(default=32, ge=2, le=256,
+                           description="chimerge's and tree's fine bins (2..256)")
     min_bin_rows: int = Field(
         default=MIN_BIN_ROWS_FLOOR, ge=MIN_BIN_ROWS_FLOOR,
         description=f"fewest rows a bin may have, at least {MIN_BIN_ROWS_FLOOR} (smaller numeric "

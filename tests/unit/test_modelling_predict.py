@@ -100,3 +100,10 @@ def test_plots_are_png_images(tmp_path: Path) -> None:
     for name, data in images.items():
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
         (tmp_path / name).write_bytes(data)
+
+
+def test_a_report_read_back_encodes_to_the_same_bytes() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 1000)
+    data = evaluation.report(y, rng.random(1000) * 0.6 + y * 0.3).to_bytes()
+    assert evaluation.Report.from_bytes(data).to_bytes() == data

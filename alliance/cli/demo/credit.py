@@ -2,11 +2,11 @@
 
 A bank (labels) and a telecom (features) about partly the same people; the platform deals the
 correlated randomness. PSI aligns the rows -> binning gives WOE/IV -> secure logistic regression on
-the WOE features -> joint prediction with its evaluation (AUC, KS; PNG plots) -> scorecard. Each
-job names the one before it (alignment_job, bins_job, model_job); the contract and every node
-check those links, and a job whose alignment left out a party is refused. Every secure figure is
-checked against the same computation in the clear (numpy), which the demo can do because it holds
-every member's data.
+the WOE features -> joint prediction with its evaluation (AUC, KS; ROC, KS and lift charts in
+the terminal unless --no-plot, and as PNG files) -> scorecard. Each job names the one before it
+(alignment_job, bins_job, model_job); the contract and every node check those links, and a job
+whose alignment left out a party is refused. Every secure figure is checked against the same
+computation in the clear (numpy), which the demo can do because it holds every member's data.
 """
 
 from __future__ import annotations
@@ -229,6 +229,7 @@ class CreditFlow(DemoFlow):
                    f"{gap:.1e}; {self._receipts(job)}", job_id=job["id"])
 
     def predict(self) -> None:
+        from alliance.app.terminal_plots import curves_of
         from node.mpc.modelling import evaluation
 
         params = {"label": self._ref("bank", "bad"), "holder": "bank", "ids": self._ids(),
@@ -237,8 +238,8 @@ class CreditFlow(DemoFlow):
         job = self._job("bank", "lr_predict", self._data_inputs(), params,
                         {"scores": ["bank"], "evaluation": ["bank"]})
         run = self._ended_ok("predict", "Joint prediction and evaluation", job)
-        report = evaluation.Report.from_bytes(self.delivered("bank", job["id"], run,
-                                                             "evaluation"))
+        delivered = self.delivered("bank", job["id"], run, "evaluation")
+        report = evaluation.Report.from_bytes(delivered)
         x, _ = self._woe()
         y = self._clear("bank")[self._ref("bank", "bad")]
         w = np.r_[self.parts["bank"].coefficients, self.parts["telecom"].coefficients]
@@ -252,7 +253,8 @@ class CreditFlow(DemoFlow):
                    f"{job['id']}: AUC {report.auc:.4f} (clear {clear_auc:.4f}), KS "
                    f"{report.ks:.4f} (clear {clear_ks:.4f}) at bank alone; "
                    + (f"plots: {', '.join(plots)}" if plots else
-                      "plots skipped (install matplotlib)"), job_id=job["id"])
+                      "PNG plots skipped (install matplotlib)"), job_id=job["id"],
+                   curves=curves_of(json.loads(delivered)))
 
     def _plots(self, report: Any) -> list[str]:
         from node.mpc.modelling import evaluation

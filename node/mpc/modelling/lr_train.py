@@ -49,6 +49,7 @@ import numpy as np
 
 from alliance.canonical import canonical_json, loads
 from node.errors import InputValueError, ProtocolError
+from node.failpoint import failpoint
 from node.mpc.modelling import features, logistic, preprocessing, prg, session
 from node.mpc.modelling.params import LrTrainParams, parse
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
@@ -452,6 +453,8 @@ async def _train(state: State, transport: Transport, params: LrTrainParams) -> H
     losses: list[float] = []
     stale, epochs_run = 0, 0
     for epoch in range(params.epochs):
+        if epoch:
+            failpoint(f"lr_train.epoch{epoch}")  # fault tests: this party dies mid-training
         rate = logistic.learning_rate(params, epoch)
         for b in (x for x in plan.batches if x.epoch == epoch):
             rows = slice(b.start, b.stop)
