@@ -47,6 +47,7 @@ import numpy as np
 from alliance.canonical import canonical_json, loads
 from alliance.errors import EncodingError
 from node.errors import ProtocolError
+from node.failpoint import failpoint
 from node.mpc.modelling import features, logistic, preprocessing, session
 from node.mpc.modelling.gbdt import binned
 from node.mpc.modelling.gbdt import trees as T
@@ -191,6 +192,8 @@ async def _active(job: JobContext, ses: session.Session, transport: Transport,
     stop = T.EarlyStop(params.patience, [])
     grown = Grown()
     for t in range(params.n_trees):
+        if t:
+            failpoint(f"gbdt_train.tree{t}")  # fault tests: this party dies mid-training
         weight, allowed = T.tree_sample(params, t, train, ses.rows, len(owners))
         values = T.encoded_gh(params.objective, margin, y, weight, params.scale_bits)
         shares = await asyncio.gather(*(s.share_tree(t, values) for s in selectors))
@@ -351,6 +354,8 @@ async def _passive(job: JobContext, ses: session.Session, transport: Transport,
     mine: dict[tuple[int, int], tuple[int, int]] = {}
     trees_run = 0
     for t in range(params.n_trees):
+        if t:
+            failpoint(f"gbdt_train.tree{t}")  # fault tests: this party dies mid-training
         shares = await selector.share_tree(t, 2)
         await _grow_passive(t, ses, transport, params, me, shares, mine)
         trees_run = t + 1
