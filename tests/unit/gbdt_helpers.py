@@ -7,7 +7,7 @@ import numpy as np
 
 from node.mpc.modelling import preprocessing
 from node.mpc.modelling.gbdt import binned, reference
-from node.mpc.modelling.gbdt.model import ActivePart, PassivePart, Tree
+from node.mpc.modelling.gbdt.model import ActivePart, PassivePart, Tree, joined
 from node.mpc.modelling.gbdt.params import GbdtTrainParams
 from node.mpc.modelling.gbdt.train_protocol import GbdtTrainProtocol
 from node.mpc.protocol import LocalInputs
@@ -51,15 +51,5 @@ def joined_trees(results: dict) -> list[Tree]:
     """The label holder's trees with each passive split's feature and bin filled in from its
     owner's part (as the reference holds them)."""
     active = ActivePart.from_bytes(results["bank"].outputs["model.bank"])
-    passive = {p: PassivePart.from_bytes(r.outputs[f"model.{p}"])
-               for p, r in results.items() if p != "bank"}
-    out = []
-    for t, tree in enumerate(active.trees):
-        splits = {}
-        for node, s in tree.splits.items():
-            if s.owner != "bank":
-                f, b = passive[s.owner].splits[(t, node)]
-                s = type(s)(s.owner, f, b)
-            splits[node] = s
-        out.append(Tree(splits, dict(tree.leaves)))
-    return out
+    return joined(active, [PassivePart.from_bytes(r.outputs[f"model.{p}"])
+                           for p, r in results.items() if p != "bank"])

@@ -161,6 +161,18 @@ class PassivePart:
             raise ProtocolError(f"the gbdt model part given is malformed ({exc})") from None
 
 
+def joined(active: ActivePart, passives: list[PassivePart]) -> list[Tree]:
+    """The trees with every split's feature and bin, from all parts (only someone holding every
+    part can do this: a test, or a demo that holds every member's data)."""
+    owners = {p.owner: p for p in passives}
+    out = []
+    for t, tree in enumerate(active.trees):
+        splits = {n: s if s.owner == active.owner else SplitNode(
+            s.owner, *owners[s.owner].splits[(t, n)]) for n, s in tree.splits.items()}
+        out.append(Tree(splits, dict(tree.leaves)))
+    return out
+
+
 def part_kind(data: bytes) -> str:
     """"gbdt.active" or "gbdt.passive" (ProtocolError for anything else)."""
     try:
