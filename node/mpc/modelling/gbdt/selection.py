@@ -62,9 +62,10 @@ from node.mpc.transport import Transport
 
 VERSION = 1
 MAX_BINS = 256
-DEFAULT_CACHE_BYTES = 2 << 30  # per party: the per-tree share vectors kept in memory
-_SETUP_OTS = 1 << 18  # OTs per setup chunk
-_TREE_BYTES = 8 << 20  # leaf bytes per per-tree chunk
+DEFAULT_CACHE_BYTES = 3 << 29  # per party: the per-tree share vectors kept in memory
+_SETUP_OTS = 1 << 16  # OTs per setup chunk (1 MiB of OT-extension matrix)
+_BLOCK_BYTES = 1 << 20  # leaf bytes computed at once: AES and adds stay in cache
+_SEND_BYTES = 4 << 20  # masked values per message
 _SUM_ROWS = 256  # rows gathered at once when summing a node
 
 T = TypeVar("T")
@@ -200,6 +201,7 @@ async def setup_passive(
         ext = ggm.OtReceiverExt(await asyncio.to_thread(sender.keys, points))
         depth = ggm.depth_for(n_bins)
         copath = np.empty((n_rows, n_features, depth, 2), dtype=np.uint64)
+        prg = ggm.Prg()
         chunks = _row_chunks(n_rows, n_features * depth, _SETUP_OTS)
         pending: list[tuple[int, int, int, np.ndarray]] = []
         first = 0
@@ -215,7 +217,7 @@ async def setup_passive(
                 side = ggm.passive_choices(b, depth).astype(np.int64)
                 got = np.take_along_axis(e, side[:, :, None, None], axis=2)[:, :, 0]
                 got ^= chosen[: count * depth].reshape(count, depth, 2)
-                copath[r0:r1] = ggm.passive_copath(got, b, depth).reshape(
+                copath[r0:r1] = ggm.passive_copath(prg, got, b, depth).reshape(
                     r1 - r0, n_features, depth, 2)
 
             await asyncio.to_thread(rebuild)
@@ -277,16 +279,42 @@ class _Selector:
             self._cache = np.empty((n_cache, self.n_features, self.n_bins, m), dtype=np.uint64)
         return self._generation, n_cache
 
+    def _block_rows(self, m: int) -> int:
+        leaf_bytes = self.n_features * (1 << self.depth) * ((m + 1) // 2) * 16
+        return max(1, _BLOCK_BYTES // leaf_bytes)
+
     def _chunks(self, m: int) -> list[tuple[int, int]]:
-        leaf_blocks = (1 << self.depth) * ((m + 1) // 2)
-        return _row_chunks(self.n_rows, self.n_features * leaf_blocks * 16, _TREE_BYTES)
+        """Row ranges sent as one message: a whole number of compute blocks."""
+        block = self._block_rows(m)
+        step = block * max(1, _SEND_BYTES // (self.n_features * m * 8 * block))
+        return [(r0, min(r0 + step, self.n_rows)) for r0 in range(0, self.n_rows, step)]
 
-    def _masks(self, leaves: np.ndarray, tree: int, m: int, rows: int) -> np.ndarray:
-        """Tweaked leaves r `(rows, F, n_bins, m)` from leaves `(rows * F, L, 2)`."""
+    def _blocks(self, r0: int, r1: int, m: int) -> list[tuple[int, int]]:
+        block = self._block_rows(m)
+        return [(b0, min(b0 + block, r1)) for b0 in range(r0, r1, block)]
+
+    def _masks(self, leaves: np.ndarray, tree: int, m: int) -> np.ndarray:
+        """Tweaked leaves r `(n_bins, N, m)` (level-major) from leaves `(L, N, 2)`."""
         r = self._prg.tweak(leaves, tree, (m + 1) // 2)
-        return r[:, : self.n_bins, :m].reshape(rows, self.n_features, self.n_bins, m)
+        return r[: self.n_bins, :, :m]
 
-    def _shares(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
+    def _rows_sum(self, share: np.ndarray, count: int) -> np.ndarray:
+        """Sum over `count` rows of a level-major share `(n_bins, count * F, m)` -> (F, bins, m)."""
+        m = share.shape[2]
+        per_row = share.reshape(self.n_bins, count, self.n_features, m)
+        return np.add.reduce(per_row, axis=1).transpose(1, 0, 2)
+
+    def _store(self, share: np.ndarray, r0: int, r1: int) -> None:
+        """Keep the level-major share vectors `(n_bins, (r1 - r0) * F, m)` of rows r0..r1 in the
+        row-major cache (rows are what nodes gather)."""
+        target = self._cache[r0:r1].reshape(-1, self.n_bins, share.shape[2])
+        if share.shape[2] == 2:  # move 16-byte pairs: numpy's transposed copy is 7x faster so
+            np.copyto(target.view(np.complex128)[..., 0],
+                      np.ascontiguousarray(share).view(np.complex128)[..., 0].T)
+        else:
+            np.copyto(target, share.transpose(1, 0, 2))
+
+    def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
         raise NotImplementedError
 
     def node_sums(self, generation: int, tree: int, m: int, rows: np.ndarray) -> np.ndarray:
@@ -303,7 +331,7 @@ class _Selector:
                                 f"{int(rows.min())} .. {int(rows.max())}")
         out = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
         n_cache = self._cache.shape[0]
-        cached = rows[rows < n_cache]
+        cached = rows[rows < n_cache] if n_cache < self.n_rows else rows
         if cached.size:
             buf = np.empty((min(_SUM_ROWS, cached.size), *self._cache.shape[1:]),
                            dtype=np.uint64)
@@ -312,11 +340,11 @@ class _Selector:
                 got = buf[: part.size]
                 np.take(self._cache, part, axis=0, out=got)
                 out += np.add.reduce(got, axis=0)
-        rest = rows[rows >= n_cache]
-        step = max(1, _TREE_BYTES // (self.n_features * (1 << self.depth) * 16
-                                      * ((m + 1) // 2)))
-        for s in range(0, rest.size, step):
-            out += np.add.reduce(self._shares(rest[s: s + step], tree, m), axis=0)
+        if n_cache < self.n_rows:
+            rest = rows[rows >= n_cache]
+            step = self._block_rows(m)
+            for s in range(0, rest.size, step):
+                out += self._recomputed_sum(rest[s: s + step], tree, m)
         return out
 
 
@@ -329,11 +357,10 @@ class ActiveSelector(_Selector):
                          cache_bytes)
         self._roots = roots
 
-    def _shares(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
-        """a = -r for the given rows, `(len(rows), F, n_bins, m)`."""
+    def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
+        """Sum of a = -r over rows beyond the cache, `(F, n_bins, m)`."""
         leaves = self._prg.expand(self._roots[rows].reshape(-1, 2), self.depth)
-        r = self._masks(leaves, tree, m, rows.size)
-        return np.negative(r)
+        return np.negative(self._rows_sum(self._masks(leaves, tree, m), rows.size))
 
     async def share_tree(self, tree: int, values: np.ndarray) -> ActiveTreeShares:
         """Send tree `tree`'s masked `values` `(n_rows, m)` uint64; returns this side's shares."""
@@ -351,14 +378,17 @@ class ActiveSelector(_Selector):
             for k, (r0, r1) in enumerate(self._chunks(m)):
 
                 def masked(r0: int = r0, r1: int = r1) -> np.ndarray:
-                    rows = r1 - r0
-                    leaves = self._prg.expand(self._roots[r0:r1].reshape(-1, 2), self.depth)
-                    r = self._masks(leaves, int(tree), m, rows)
-                    c = r.sum(axis=2, dtype=np.uint64)
-                    c += v[r0:r1, None, :]
-                    if r0 < n_cache:
-                        end = min(r1, n_cache)
-                        np.negative(r[: end - r0], out=self._cache[r0:end])
+                    c = np.empty((r1 - r0, self.n_features, m), dtype=np.uint64)
+                    for b0, b1 in self._blocks(r0, r1, m):
+                        leaves = self._prg.expand(self._roots[b0:b1].reshape(-1, 2), self.depth)
+                        r = self._masks(leaves, int(tree), m)
+                        part = c[b0 - r0: b1 - r0]
+                        np.add.reduce(r, axis=0, out=part.reshape(-1, m))
+                        part += v[b0:b1, None, :]
+                        if b0 < n_cache:
+                            end = min(b1, n_cache)
+                            a = np.negative(r[:, : (end - b0) * self.n_features])
+                            self._store(a, b0, end)
                     return c
 
                 await self._transport.send_array(self._peer, step, f"c{k}",
@@ -379,25 +409,27 @@ class PassiveSelector(_Selector):
         self._bins = bins
         self._slot = np.empty((0, self.n_features, 1), dtype=np.uint64)
 
-    def _known(self, rows: np.ndarray | slice, tree: int, m: int, count: int) -> np.ndarray:
-        """r with leaf b zeroed `(count, F, n_bins, m)`."""
+    def _share(self, rows: np.ndarray | slice, tree: int, m: int,
+               c: np.ndarray | None, d: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(p level-major `(n_bins, N, m)`, d = v + r_b `(N, m)`) for some rows: r with the
+        unknown leaf b's slot holding d, from the masked values c (or d when known)."""
         b = self._bins[rows].reshape(-1)
         leaves = ggm.passive_leaves(self._prg, self._copath[rows].reshape(-1, self.depth, 2),
                                     b, self.depth)
-        r = self._masks(leaves, tree, m, count)
-        flat = r.reshape(-1, self.n_bins, m)
-        flat[np.arange(b.size), b] = 0
-        return r
+        r = self._masks(leaves, tree, m)
+        idx = np.arange(b.size)
+        r[b, idx] = 0
+        if d is None:
+            assert c is not None
+            d = c.reshape(-1, m) - np.add.reduce(r, axis=0)  # v + r_b
+        r[b, idx] = d.reshape(-1, m)
+        return r, d
 
-    def _fill_slot(self, r: np.ndarray, rows: np.ndarray | slice, d: np.ndarray) -> None:
-        b = self._bins[rows].reshape(-1)
-        r.reshape(-1, self.n_bins, d.shape[-1])[np.arange(b.size), b] = d.reshape(-1, d.shape[-1])
-
-    def _shares(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
-        """p for the given rows (all beyond the cache), `(len(rows), F, n_bins, m)`."""
-        r = self._known(rows, tree, m, rows.size)
-        self._fill_slot(r, rows, self._slot[rows - self._cache.shape[0]])
-        return r
+    def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
+        """Sum of p over rows beyond the cache, `(F, n_bins, m)`."""
+        d = self._slot[rows - self._cache.shape[0]]
+        p, _ = self._share(rows, tree, m, None, d)
+        return self._rows_sum(p, rows.size)
 
     async def share_tree(self, tree: int, m: int) -> PassiveTreeShares:
         """Receive tree `tree`'s masked values (m per row) and form this side's shares."""
@@ -418,16 +450,17 @@ class PassiveSelector(_Selector):
                 if c.shape != (r1 - r0, self.n_features, m) or c.dtype != np.uint64:
                     raise ProtocolError(f"{self._peer} sent masked values of the wrong shape")
 
-                def absorb(c: np.ndarray = c, r0: int = r0, r1: int = r1) -> None:
-                    r = self._known(slice(r0, r1), int(tree), m, r1 - r0)
-                    d = c - r.sum(axis=2, dtype=np.uint64)  # v + r_b
-                    if r0 < n_cache:
-                        end = min(r1, n_cache)
-                        self._fill_slot(r[: end - r0], slice(r0, end), d[: end - r0])
-                        self._cache[r0:end] = r[: end - r0]
-                    if r1 > n_cache:
-                        start = max(r0, n_cache)
-                        self._slot[start - n_cache: r1 - n_cache] = d[start - r0:]
+                def absorb(c: np.ndarray = c, r0: int = r0) -> None:
+                    for b0, b1 in self._blocks(r0, r0 + c.shape[0], m):
+                        p, d = self._share(slice(b0, b1), int(tree), m, c[b0 - r0: b1 - r0],
+                                           None)
+                        if b0 < n_cache:
+                            end = min(b1, n_cache)
+                            self._store(p[:, : (end - b0) * self.n_features], b0, end)
+                        if b1 > n_cache:
+                            start = max(b0, n_cache)
+                            self._slot[start - n_cache: b1 - n_cache] = d.reshape(
+                                b1 - b0, self.n_features, m)[start - b0:]
 
                 await asyncio.to_thread(absorb)
             return PassiveTreeShares(self, generation, int(tree), m)

@@ -9,10 +9,11 @@ AES written into reused buffers: `update()` would be 7-15x slower).
   (Chou-Orlandi, `node.mpc.psi.base_ot`) seed AES-CTR streams (`CtrStream`); the 128 x M bit
   matrix is flipped by `node.mpc.psi.bitmatrix`; outputs are H(j, row) with the tweakable
   correlation-robust hash H(j, x) = pi(pi(x) ^ j) ^ pi(x) (GKWY20, ideal-permutation heuristic).
-- GGM tree of depth D = ceil(log2 n_bins) from one 128-bit root per (row, feature): the children
-  of node i at level l are i (left) and i + 2^l (right), child_c(s) = pi_c(s) ^ s (fixed-key MMO
-  under two public keys, a length-doubling PRG in the ideal-permutation model). So leaf b's path
-  takes at level l the side given by bit l-1 of b, and its node at level l is b mod 2^l.
+- GGM tree of depth D = ceil(log2 n_bins) from one 128-bit root per (row, feature), computed
+  level-major (`(nodes, N, 2)` for a block of N (row, feature): long contiguous numpy runs); the
+  children of node i at level l are i (left) and i + 2^l (right), child_c(s) = pi_c(s) ^ s
+  (fixed-key MMO under two public keys, a length-doubling PRG in the ideal-permutation model).
+  So leaf b's path takes at level l the side given by bit l-1 of b; its level-l node is b mod 2^l.
 - Per-tree tweak r_j(t) = pi(y_j ^ T_t) ^ y_j of each leaf y_j (T_t a public block of the tree
   number and the lane block): correlation-robust, so leaves of different trees look independent
   even though they come from the same y_j.
@@ -46,52 +47,66 @@ class Prg:
         self._left = FixedKeyAes(_LEFT_KEY)
         self._right = FixedKeyAes(_RIGHT_KEY)
         self._tweak = FixedKeyAes(_TWEAK_KEY)
+        self._tile = np.empty((0, 2), dtype=np.uint64)
+        self._tile_key = (-1, -1)
 
     def expand(self, roots: np.ndarray, depth: int) -> np.ndarray:
-        """`(N, 2)` roots -> `(N, 2^depth, 2)` leaves."""
-        nodes = np.ascontiguousarray(roots).reshape(-1, 1, 2)
+        """`(N, 2)` roots -> `(2^depth, N, 2)` leaves (level-major, see `children`)."""
+        nodes = np.ascontiguousarray(roots).reshape(1, -1, 2)
         for _ in range(depth):
             nodes = self.children(nodes)
         return nodes
 
     def children(self, nodes: np.ndarray) -> np.ndarray:
-        """Level l `(N, 2^l, 2)` -> level l+1 `(N, 2^(l+1), 2)` (children of i: i and i + 2^l)."""
-        n, width, _ = nodes.shape
-        out = np.empty((n, 2 * width, 2), dtype=np.uint64)
-        self._left.mmo(nodes, out=out[:, :width])
-        self._right.mmo(nodes, out=out[:, width:])
+        """Level l `(2^l, N, 2)` -> level l+1 `(2^(l+1), N, 2)` (children of i: i and i + 2^l).
+
+        Level-major: every AES call, XOR and per-level sum runs over long contiguous runs."""
+        width = nodes.shape[0]
+        out = np.empty((2 * width, *nodes.shape[1:]), dtype=np.uint64)
+        self._left.mmo(nodes, out=out[:width])
+        self._right.mmo(nodes, out=out[width:])
         return out
 
     def tweak(self, leaves: np.ndarray, tree: int, blocks: int) -> np.ndarray:
-        """r(t) = pi(y ^ T_{t,k}) ^ y for lane blocks k < `blocks`: `(N, L, 2)` -> `(N, L, 2k)`."""
-        n, width, _ = leaves.shape
-        out = np.empty((n, width, 2 * blocks), dtype=np.uint64)
+        """r(t) = pi(y ^ T_{t,k}) ^ y for lane blocks k < `blocks`: `(L, N, 2)` -> `(L, N, 2k)`."""
+        width, n, _ = leaves.shape
+        out = np.empty((width, n, 2 * blocks), dtype=np.uint64)
         x = np.empty_like(leaves)
         for k in range(blocks):
-            np.bitwise_xor(leaves[..., 0], np.uint64(tree), out=x[..., 0])
-            np.bitwise_xor(leaves[..., 1], _TREE_DOMAIN ^ np.uint64(k << 56), out=x[..., 1])
+            np.bitwise_xor(leaves, self._tweak_block(tree, k, n * width).reshape(x.shape), out=x)
             view = self._tweak.permute_view(x).view(np.uint64).reshape(x.shape)
-            np.bitwise_xor(view, leaves, out=out[..., 2 * k: 2 * k + 2])
+            target = out if blocks == 1 else out[..., 2 * k: 2 * k + 2]
+            np.bitwise_xor(view, leaves, out=target)
         return out
 
+    def _tweak_block(self, tree: int, k: int, count: int) -> np.ndarray:
+        """T_{t,k} repeated `count` times `(count, 2)`, kept between calls (broadcasting one
+        block over a length-2 axis would run numpy's slowest inner loop)."""
+        if self._tile_key != (tree, k) or self._tile.shape[0] < count:
+            self._tile = np.empty((max(count, self._tile.shape[0]), 2), dtype=np.uint64)
+            self._tile[:, 0] = np.uint64(tree)
+            self._tile[:, 1] = _TREE_DOMAIN ^ np.uint64(k << 56)
+            self._tile_key = (tree, k)
+        return self._tile[:count]
 
-def level_sums(leaves_or_level: np.ndarray) -> np.ndarray:
-    """XOR of the left half and of the right half of one level `(N, 2^l, 2)` -> `(N, 2, 2)`:
-    (K_0, K_1) where K_c is the XOR of the nodes whose last step was c."""
-    half = leaves_or_level.shape[1] // 2
-    out = np.empty((leaves_or_level.shape[0], 2, 2), dtype=np.uint64)
-    np.bitwise_xor.reduce(leaves_or_level[:, :half], axis=1, out=out[:, 0])
-    np.bitwise_xor.reduce(leaves_or_level[:, half:], axis=1, out=out[:, 1])
+
+def level_sums(level: np.ndarray) -> np.ndarray:
+    """(K_0, K_1) of one level `(2^l, N, 2)` -> `(2, N, 2)`: K_c is the XOR of the nodes whose
+    last step was c (the first half of the level, or the second)."""
+    half = level.shape[0] // 2
+    out = np.empty((2, *level.shape[1:]), dtype=np.uint64)
+    np.bitwise_xor.reduce(level[:half], axis=0, out=out[0])
+    np.bitwise_xor.reduce(level[half:], axis=0, out=out[1])
     return out
 
 
 def active_tree(prg: Prg, roots: np.ndarray, depth: int) -> np.ndarray:
     """The active side of setup: per level l = 1..D, (K_0, K_1) -> `(N, D, 2, 2)`."""
     out = np.empty((roots.shape[0], depth, 2, 2), dtype=np.uint64)
-    nodes = np.ascontiguousarray(roots).reshape(-1, 1, 2)
+    nodes = np.ascontiguousarray(roots).reshape(1, -1, 2)
     for level in range(depth):
         nodes = prg.children(nodes)
-        out[:, level] = level_sums(nodes)
+        out[:, level] = level_sums(nodes).transpose(1, 0, 2)
     return out
 
 
@@ -101,43 +116,41 @@ def passive_choices(bins: np.ndarray, depth: int) -> np.ndarray:
     return (((bins.astype(np.uint16)[:, None] >> shifts) & 1) ^ 1).astype(np.uint8)
 
 
-def passive_copath(sides: np.ndarray, bins: np.ndarray, depth: int) -> np.ndarray:
+def passive_copath(prg: Prg, sides: np.ndarray, bins: np.ndarray, depth: int) -> np.ndarray:
     """The sibling of the path node at each level from the K_c the passive party obtained.
 
     `sides` `(N, D, 2)`: K_{c_l} of level l (c_l the side off the path). Walks the tree: level l's
     nodes off the path are the children of level l-1's known nodes, except the path node's
     sibling, which is K_{c_l} XOR the other known nodes of its side. Returns `(N, D, 2)`."""
-    prg = Prg()
     n = bins.shape[0]
     idx = np.arange(n)
     b = bins.astype(np.int64)
     copath = np.empty((n, depth, 2), dtype=np.uint64)
-    nodes = np.zeros((n, 1, 2), dtype=np.uint64)  # level 0: the root, unknown (kept zero)
+    nodes = np.zeros((1, n, 2), dtype=np.uint64)  # level 0: the root, unknown (kept zero)
     for level in range(1, depth + 1):
         nodes = prg.children(nodes)
         path = b & ((1 << level) - 1)
         sibling = path ^ (1 << (level - 1))
-        nodes[idx, path] = 0  # garbage from the unknown parent
-        nodes[idx, sibling] = 0
+        nodes[path, idx] = 0  # garbage from the unknown parent
+        nodes[sibling, idx] = 0
         sums = level_sums(nodes)
         side = ((b >> (level - 1)) & 1) ^ 1
-        value = sides[:, level - 1] ^ sums[idx, side]
-        nodes[idx, sibling] = value
+        value = sides[:, level - 1] ^ sums[side, idx]
+        nodes[sibling, idx] = value
         copath[:, level - 1] = value
     return copath
 
 
 def passive_leaves(prg: Prg, copath: np.ndarray, bins: np.ndarray, depth: int) -> np.ndarray:
-    """Every leaf but leaf `bins` from the co-path seeds `(N, D, 2)`; leaf `bins` is 0."""
+    """Every leaf but leaf `bins` from the co-path seeds `(N, D, 2)`, as `(L, N, 2)`; leaf `bins`
+    holds garbage (the caller overwrites it)."""
     n = bins.shape[0]
     idx = np.arange(n)
     b = bins.astype(np.int64)
-    nodes = np.zeros((n, 1, 2), dtype=np.uint64)
+    nodes = np.zeros((1, n, 2), dtype=np.uint64)
     for level in range(1, depth + 1):
         nodes = prg.children(nodes)
-        path = b & ((1 << level) - 1)
-        nodes[idx, path] = 0
-        nodes[idx, path ^ (1 << (level - 1))] = copath[:, level - 1]
+        nodes[(b & ((1 << level) - 1)) ^ (1 << (level - 1)), idx] = copath[:, level - 1]
     return nodes
 
 
