@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import time
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -168,6 +169,7 @@ class GbdtTrainProtocol:
 
 async def _active(job: JobContext, ses: session.Session, transport: Transport,
                   params: GbdtTrainParams, me: Party, selection: ModuleType) -> ProtocolResult:
+    started = time.perf_counter()
     passives = list(ses.feature_owners)
     shapes: dict[str, tuple[int, int]] = {}
     for p in passives:
@@ -181,6 +183,7 @@ async def _active(job: JobContext, ses: session.Session, transport: Transport,
     selectors = await asyncio.gather(*(
         selection.setup_active(transport, p, ses.rows, shapes[p][0], shapes[p][1], STEP_SELECT)
         for p in passives))
+    grown_from = time.perf_counter()
     width = max([me.width, *(b for _, b in shapes.values())])
     blocks = [(ses.me, me.bins_t.shape[0])] + [(p, shapes[p][0]) for p in passives]
     owners = [(org, f) for org, count in blocks for f in range(count)]
@@ -226,7 +229,10 @@ async def _active(job: JobContext, ses: session.Session, transport: Transport,
         grown.trees[:grown.kept],
         {s.name: imp for s, imp in zip(me.specs, mine, strict=True)},
         grown.losses, grown.trees_run)
-    return _result(job, ses, part.to_bytes(), grown.kept, len(me.specs))
+    result = _result(job, ses, part.to_bytes(), grown.kept, len(me.specs))
+    result.summary.update(setup_ms=round((grown_from - started) * 1000),
+                          trees_ms=round((time.perf_counter() - grown_from) * 1000))
+    return result
 
 
 async def _grow_active(t: int, ses: session.Session, transport: Transport,
@@ -252,20 +258,30 @@ async def _grow_active(t: int, ses: session.Session, transport: Transport,
                 leaves[node] = members
             break
         direct = direct_nodes(frontier, parents)
-        own = {n: T.histogram(me.bins_t, values, frontier[n], width) for n in direct}
+
+        def local_sums(nodes: list[int] = direct, rows: dict[int, np.ndarray] = frontier
+                       ) -> tuple[dict[int, np.ndarray], dict[str, list[np.ndarray]]]:
+            """Own features' histograms and own shares of the others' (while they sum theirs)."""
+            own = {n: T.histogram(me.bins_t, values, rows[n], width) for n in nodes}
+            return own, {p: [share.node_sums(rows[n]) for n in nodes]
+                         for p, share in shares.items()}
+
+        work = asyncio.ensure_future(asyncio.to_thread(local_sums))
         theirs: dict[str, np.ndarray] = {}
-        for p in shares:
-            got = await transport.recv_array(p, STEP_HIST, f"{t}.{depth}")
-            f_p, b_p = shapes[p]
-            if got.dtype != np.uint64 or got.shape != (len(direct), f_p, b_p, 2):
-                raise ProtocolError(f"{p} sent histograms of {got.dtype}{list(got.shape)}")
-            theirs[p] = got
+        try:
+            for p in shares:
+                got = await transport.recv_array(p, STEP_HIST, f"{t}.{depth}")
+                f_p, b_p = shapes[p]
+                if got.dtype != np.uint64 or got.shape != (len(direct), f_p, b_p, 2):
+                    raise ProtocolError(f"{p} sent histograms of {got.dtype}{list(got.shape)}")
+                theirs[p] = got
+        finally:
+            own, mine = await work
         level: dict[int, np.ndarray] = {}
         for i, n in enumerate(direct):
             blocks = [own[n]]
-            for p, share in shares.items():
-                summed = (theirs[p][i] + share.node_sums(frontier[n])).view(np.int64)
-                blocks.append(_pad(summed, width))
+            for p in shares:
+                blocks.append(_pad((theirs[p][i] + mine[p][i]).view(np.int64), width))
             level[n] = np.concatenate(blocks, axis=0)
         for p in parents:
             a, b = T.children(p)
@@ -385,7 +401,7 @@ async def _grow_passive(t: int, ses: session.Session, transport: Transport,
         if not frontier:
             return
         direct = direct_nodes(frontier, parents)
-        sums = np.stack([shares.node_sums(frontier[n]) for n in direct])
+        sums = await asyncio.to_thread(_stacked_sums, shares, [frontier[n] for n in direct])
         await transport.send_array(active, STEP_HIST, f"{t}.{depth}", sums)
         got = _decoded(await transport.recv(active, STEP_DECIDE, f"{t}.{depth}"), active)
         splits: dict[int, tuple[str, int, int]] = {}
@@ -404,6 +420,10 @@ async def _grow_passive(t: int, ses: session.Session, transport: Transport,
             if org == ses.me:
                 mine[(t, node)] = (f, b)
         frontier, parents = await _partition(t, ses, transport, me, frontier, splits)
+
+
+def _stacked_sums(shares: Any, nodes: list[np.ndarray]) -> np.ndarray:
+    return np.stack([shares.node_sums(rows) for rows in nodes])
 
 
 def _result(job: JobContext, ses: session.Session, part: bytes, kept: int, width: int
