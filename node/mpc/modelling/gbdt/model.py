@@ -3,8 +3,9 @@
 - The label holder's part (`ActivePart`): every tree's structure (which nodes split, and whose
   feature each split uses), the leaf values, the base margin, its own splits' (feature, bin), its
   own features' bins and importance, the validation losses.
-- Each other owner's part (`PassivePart`): only its own splits, as (tree, node, feature, bin),
-  its features' bins (so `bin <= b` is a threshold only it can apply), its features' importance.
+- Each other owner's part (`PassivePart`): only its own splits, as (tree, node) -> (feature,
+  bin, the threshold in words), its features' bins (so `bin <= b` is a threshold only it can
+  apply), its features' importance.
 
 Each part serialises to canonical JSON (floats as shortest decimal strings); the node records a
 part's sha256 in its receipt, so the ledger holds the fingerprint only. Routing a row through a
@@ -37,11 +38,6 @@ class SplitNode:
 class Tree:
     splits: dict[int, SplitNode] = field(default_factory=dict)
     leaves: dict[int, float] = field(default_factory=dict)
-
-    @property
-    def depth(self) -> int:
-        deepest = max([*self.splits, *self.leaves], default=0)
-        return int(np.floor(np.log2(deepest + 1)))
 
 
 Decide = Callable[[int, int, np.ndarray], np.ndarray]
@@ -141,7 +137,8 @@ class PassivePart:
         return canonical_json({
             "kind": "gbdt.passive", "job_id": self.job_id, "owner": self.owner,
             "holder": self.holder, "features": [f.to_dict() for f in self.features],
-            "splits": [[t, n, f, b] for (t, n), (f, b) in sorted(self.splits.items())],
+            "splits": [[t, n, f, b, self.features[f].threshold(b)]
+                       for (t, n), (f, b) in sorted(self.splits.items())],
             "importance": {k: {"gain": _num(g), "splits": c}
                            for k, (g, c) in self.importance.items()},
         })
@@ -154,7 +151,7 @@ class PassivePart:
                 raise ValueError("not a feature owner's part of a gbdt model")
             return cls(str(raw["job_id"]), str(raw["owner"]), str(raw["holder"]),
                        [FeatureBins.from_dict(f) for f in raw["features"]],
-                       {(int(t), int(n)): (int(f), int(b)) for t, n, f, b in raw["splits"]},
+                       {(int(t), int(n)): (int(f), int(b)) for t, n, f, b, _ in raw["splits"]},
                        {k: (float(v["gain"]), int(v["splits"]))
                         for k, v in raw["importance"].items()})
         except (EncodingError, KeyError, TypeError, ValueError, AttributeError) as exc:
