@@ -144,6 +144,7 @@ class GbdtTrainProtocol:
 
     async def _run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
                    ) -> ProtocolResult:
+        started = time.perf_counter()
         params = parse(GbdtTrainParams, NAME, job.parameters)
         ses = session.roles(job, transport, params.label, need_dealer=False)
         if ses.me not in ses.data_parties:
@@ -160,7 +161,7 @@ class GbdtTrainProtocol:
             decode_tables(woe) if woe is not None else None, params.max_bin, ses.rows)
         me = Party(specs, bins_t)
         if ses.me == ses.label_holder:
-            return await _active(job, ses, transport, params, me, self.selection)
+            return await _active(job, ses, transport, params, me, self.selection, started)
         return await _passive(job, ses, transport, params, me, self.selection)
 
 
@@ -168,8 +169,9 @@ class GbdtTrainProtocol:
 
 
 async def _active(job: JobContext, ses: session.Session, transport: Transport,
-                  params: GbdtTrainParams, me: Party, selection: ModuleType) -> ProtocolResult:
-    started = time.perf_counter()
+                  params: GbdtTrainParams, me: Party, selection: ModuleType, started: float
+                  ) -> ProtocolResult:
+    """`started`: when the job began here (the setup's time is from then to the first tree)."""
     passives = list(ses.feature_owners)
     shapes: dict[str, tuple[int, int]] = {}
     for p in passives:
@@ -247,8 +249,6 @@ async def _grow_active(t: int, ses: session.Session, transport: Transport,
     frontier: dict[int, np.ndarray] = {0: np.arange(ses.rows)}
     parents: list[int] = []
     hists: dict[int, np.ndarray] = {}
-    offset = {org: next(i for i, (o, _) in enumerate(owners) if o == org)
-              for org in dict(owners)}
     for depth in range(params.max_depth + 1):
         if not frontier:
             break
@@ -295,7 +295,6 @@ async def _grow_active(t: int, ses: session.Session, transport: Transport,
                 leaves[node] = frontier[node]
                 continue
             org, local = owners[split.feature]
-            assert split.feature - offset[org] == local
             splits[node] = (org, local, split.bin)
             gains[node] = (split.feature, split.gain)
             tree.splits[node] = SplitNode(org, local if org == ses.me else -1,
