@@ -94,3 +94,29 @@ async def test_squared_error_takes_a_numeric_label() -> None:
     results = await secure_fit(inputs, params)
     assert [t.splits for t in joined_trees(results)] == [
         t.splits for t in clear_fit(inputs, params).trees]
+
+
+async def test_bins_of_a_binning_job_are_the_trees_bins() -> None:
+    from node.mpc.modelling.binning_protocol import BinningProtocol
+    from node.mpc.modelling.features import WOE_KEY
+    from node.mpc.modelling.gbdt import reference
+    from node.mpc.modelling.gbdt.binned import from_table
+    from node.mpc.modelling.gbdt.params import GbdtTrainParams
+    from node.mpc.modelling.tables import decode_tables
+    from tests.unit.modelling_helpers import run_all
+
+    inputs = synthetic(600, 2, 2, seed=12)
+    outputs = {"bins.bank": ("bank",), "bins.telecom": ("telecom",)}
+    binned = await run_all(BinningProtocol(), job_for("binning", inputs, {
+        "label": LABEL, "bins": "6"}, outputs), inputs)
+    tables = {p: binned[p].outputs[f"bins.{p}"] for p in ("bank", "telecom")}
+    with_bins = {p: {**cols, WOE_KEY: np.frombuffer(tables[p], dtype=np.uint8)}
+                 for p, cols in inputs.items()}
+    params = {"n_trees": "3", "max_depth": "3"}
+    results = await secure_fit(with_bins, params)
+    clear = [(p, np.stack([from_table(t).bin_of(inputs[p][name])
+                           for name, t in decode_tables(tables[p]).items()]))
+             for p in ("bank", "telecom")]
+    fit = reference.fit(clear, inputs["bank"][LABEL], GbdtTrainParams(label=LABEL, **params))
+    assert [t.splits for t in joined_trees(results)] == [t.splits for t in fit.trees]
+    assert max(b for _, bins in clear for b in bins.max(axis=1)) <= 5
