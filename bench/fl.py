@@ -144,8 +144,12 @@ def gbdt(net_dir: Path, tmp: str, rows: int, args: argparse.Namespace,
         o = outcomes[org]
         print(f"{'  ' + org:24}{o['seconds']:>10.2f}{o['bytes_sent'] / 1e6:>12.1f}"
               f"{o['peak_rss_bytes'] / 1e6:>14.0f}")
-    print(f"{'  setup (bins, OTs)':24}{setup:>10.2f}")
-    print(f"{'  trees':24}{trees:>10.2f}   ({trees / max(summary['trees'], 1):.2f} s per tree)")
+    cpu = {org: outcomes[org]["summary"] for org in GBDT_PARTIES}
+    print(f"{'  setup (bins, OTs)':24}{setup:>10.2f}   CPU s bank / telecom: "
+          f"{cpu['bank']['setup_cpu_ms'] / 1000:.1f} / {cpu['telecom']['setup_cpu_ms'] / 1000:.1f}")
+    print(f"{'  trees':24}{trees:>10.2f}   CPU s bank / telecom: "
+          f"{cpu['bank']['trees_cpu_ms'] / 1000:.1f} / {cpu['telecom']['trees_cpu_ms'] / 1000:.1f}"
+          f"; {trees / max(summary['trees'], 1):.2f} s per tree")
     print(f"{'  incl. process start':24}{total:>10.2f}")
     active = ActivePart.from_bytes(Path(outcomes["bank"]["outputs"]["model.bank"]).read_bytes())
     passive = PassivePart.from_bytes(
@@ -166,14 +170,16 @@ def gbdt(net_dir: Path, tmp: str, rows: int, args: argparse.Namespace,
     import xgboost
     from sklearn.metrics import roc_auc_score
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     model = xgboost.XGBClassifier(n_estimators=args.trees, max_depth=args.depth,
                                   learning_rate=0.3, reg_lambda=1.0, min_child_weight=1.0,
                                   tree_method="hist", max_bin=args.max_bin, n_jobs=2)
     model.fit(x, y)
     xgb_seconds = time.perf_counter() - started
+    xgb_cpu = time.process_time() - cpu_started
     theirs = model.predict_proba(x)[:, 1]
-    print(f"  XGBoost hist (2 threads, in the clear, same run): {xgb_seconds:.2f} s; "
+    print(f"  XGBoost hist (2 threads, in the clear, same run): {xgb_seconds:.2f} s "
+          f"(CPU {xgb_cpu:.2f} s); "
           f"ours/XGBoost: trees {trees / xgb_seconds:.0f}x, with setup "
           f"{(trees + setup) / xgb_seconds:.0f}x")
     print(f"  AUC (all rows) secure {roc_auc_score(y, ours):.5f}, XGBoost "

@@ -144,7 +144,7 @@ class GbdtTrainProtocol:
 
     async def _run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
                    ) -> ProtocolResult:
-        started = time.perf_counter()
+        started = _clocks()
         params = parse(GbdtTrainParams, NAME, job.parameters)
         ses = session.roles(job, transport, params.label, need_dealer=False)
         if ses.me not in ses.data_parties:
@@ -162,16 +162,17 @@ class GbdtTrainProtocol:
         me = Party(specs, bins_t)
         if ses.me == ses.label_holder:
             return await _active(job, ses, transport, params, me, self.selection, started)
-        return await _passive(job, ses, transport, params, me, self.selection)
+        return await _passive(job, ses, transport, params, me, self.selection, started)
 
 
 # ---- the label holder ---------------------------------------------------------------------
 
 
 async def _active(job: JobContext, ses: session.Session, transport: Transport,
-                  params: GbdtTrainParams, me: Party, selection: ModuleType, started: float
-                  ) -> ProtocolResult:
-    """`started`: when the job began here (the setup's time is from then to the first tree)."""
+                  params: GbdtTrainParams, me: Party, selection: ModuleType,
+                  started: tuple[float, float]) -> ProtocolResult:
+    """`started`: the clocks when the job began here (the setup is from then to the first
+    tree)."""
     passives = list(ses.feature_owners)
     shapes: dict[str, tuple[int, int]] = {}
     for p in passives:
@@ -185,7 +186,7 @@ async def _active(job: JobContext, ses: session.Session, transport: Transport,
     selectors = await asyncio.gather(*(
         selection.setup_active(transport, p, ses.rows, shapes[p][0], shapes[p][1], STEP_SELECT)
         for p in passives))
-    grown_from = time.perf_counter()
+    grown_from = _clocks()
     width = max([me.width, *(b for _, b in shapes.values())])
     blocks = [(ses.me, me.bins_t.shape[0])] + [(p, shapes[p][0]) for p in passives]
     owners = [(org, f) for org, count in blocks for f in range(count)]
@@ -231,10 +232,8 @@ async def _active(job: JobContext, ses: session.Session, transport: Transport,
         grown.trees[:grown.kept],
         {s.name: imp for s, imp in zip(me.specs, mine, strict=True)},
         grown.losses, grown.trees_run)
-    result = _result(job, ses, part.to_bytes(), grown.kept, len(me.specs))
-    result.summary.update(setup_ms=round((grown_from - started) * 1000),
-                          trees_ms=round((time.perf_counter() - grown_from) * 1000))
-    return result
+    return _result(job, ses, part.to_bytes(), grown.kept, len(me.specs),
+                   (started, grown_from, _clocks()))
 
 
 async def _grow_active(t: int, ses: session.Session, transport: Transport,
@@ -358,7 +357,8 @@ def _importance(grown: Grown, owners: list[tuple[str, int]]) -> list[tuple[float
 
 
 async def _passive(job: JobContext, ses: session.Session, transport: Transport,
-                   params: GbdtTrainParams, me: Party, selection: ModuleType) -> ProtocolResult:
+                   params: GbdtTrainParams, me: Party, selection: ModuleType,
+                   started: tuple[float, float]) -> ProtocolResult:
     active = ses.label_holder
     if not me.specs:
         raise ProtocolError(f"{ses.me} holds no feature column of this job")
@@ -366,6 +366,7 @@ async def _passive(job: JobContext, ses: session.Session, transport: Transport,
         {"features": len(me.specs), "bins": me.width}))
     selector = await selection.setup_passive(transport, active, np.ascontiguousarray(me.bins_t.T),
                                              me.width, STEP_SELECT)
+    grown_from = _clocks()
     mine: dict[tuple[int, int], tuple[int, int]] = {}
     trees_run = 0
     for t in range(params.n_trees):
@@ -387,7 +388,8 @@ async def _passive(job: JobContext, ses: session.Session, transport: Transport,
     part = PassivePart(job.job_id, ses.me, active, me.specs,
                        {k: v for k, v in mine.items() if k[0] < kept},
                        {s.name: imp for s, imp in zip(me.specs, importance, strict=True)})
-    return _result(job, ses, part.to_bytes(), kept, len(me.specs))
+    return _result(job, ses, part.to_bytes(), kept, len(me.specs),
+                   (started, grown_from, _clocks()))
 
 
 async def _grow_passive(t: int, ses: session.Session, transport: Transport,
@@ -425,10 +427,19 @@ def _stacked_sums(shares: Any, nodes: list[np.ndarray]) -> np.ndarray:
     return np.stack([shares.node_sums(rows) for rows in nodes])
 
 
-def _result(job: JobContext, ses: session.Session, part: bytes, kept: int, width: int
-            ) -> ProtocolResult:
+def _clocks() -> tuple[float, float]:
+    """(wall, this process's CPU) seconds: a shared machine stretches the first, not the
+    second."""
+    return time.perf_counter(), time.process_time()
+
+
+def _result(job: JobContext, ses: session.Session, part: bytes, kept: int, width: int,
+            clocks: tuple[tuple[float, float], ...]) -> ProtocolResult:
     name = f"model.{ses.me}"
     outputs = {name: part} if name in job.outputs else {}
+    (w0, c0), (w1, c1), (w2, c2) = clocks
     return ProtocolResult(outputs=outputs, summary={
         "role": "label" if ses.me == ses.label_holder else "features", "rows": ses.rows,
-        "features": width, "trees": kept})
+        "features": width, "trees": kept,
+        "setup_ms": round((w1 - w0) * 1000), "trees_ms": round((w2 - w1) * 1000),
+        "setup_cpu_ms": round((c1 - c0) * 1000), "trees_cpu_ms": round((c2 - c1) * 1000)})
