@@ -115,10 +115,13 @@ GBDT_PARTIES = ("bank", "telecom")
 def gbdt(net_dir: Path, tmp: str, rows: int, args: argparse.Namespace,
          x: np.ndarray, y: np.ndarray) -> None:
     """Section 3: secure boosting beside XGBoost on the same data."""
+    from node.mpc.modelling.gbdt import trees as T
     from node.mpc.modelling.gbdt.model import ActivePart, PassivePart, joined, route
 
+    scale = args.scale_bits or min(20, (((1 << 31) - 1) // rows).bit_length() - 1)
     params = {"label": LABEL, "n_trees": str(args.trees), "max_depth": str(args.depth),
-              "max_bin": str(args.max_bin), "learning_rate": "0.3", "reg_lambda": "1"}
+              "max_bin": str(args.max_bin), "learning_rate": "0.3", "reg_lambda": "1",
+              "scale_bits": str(scale)}
     refs = [LABEL, *(bank_ref(i) for i in range(BANK_FEATURES)),
             *(telecom_ref(i) for i in range(TELECOM_FEATURES))]
     the_job = JobContext("bench-gbdt", "gbdt_train", params,
@@ -137,7 +140,9 @@ def gbdt(net_dir: Path, tmp: str, rows: int, args: argparse.Namespace,
         raise SystemExit(f"gbdt_train failed: {failed}")
     summary = outcomes["bank"]["summary"]
     setup, trees = summary["setup_ms"] / 1000, summary["trees_ms"] / 1000
-    print(f"\nsecure GBDT, {args.trees} trees, depth {args.depth}, {args.max_bin} bins "
+    print(f"\nsecure GBDT, {args.trees} trees, depth {args.depth}, {args.max_bin} bins, "
+          f"gradients at 2^-{scale} (packed g+h: {T.packs('logistic', rows, scale)})"
+          f"\n  "
           f"(bank active: label + {BANK_FEATURES}, telecom passive: {TELECOM_FEATURES})")
     print(f"{'':24}{'wall s':>10}{'sent MB':>12}{'peak RSS MB':>14}")
     for org in GBDT_PARTIES:
@@ -197,6 +202,8 @@ def main() -> None:
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--depth", type=int, default=5)
     parser.add_argument("--max-bin", type=int, default=16)
+    parser.add_argument("--scale-bits", type=int, default=0,
+                        help="gbdt: fixed-point bits (0: the most that packs g and h, <= 20)")
     args = parser.parse_args()
 
     from node.mpc.modelling import binning

@@ -56,8 +56,10 @@ class GbdtTrainParams(ModellingParams):
     seed: int = Field(default=0, ge=0, description="public seed of the split and the samples")
     max_bin: int = Field(default=16, ge=2, le=MAX_BIN, description="quantile bins per numeric "
                          "feature when no bins_job is named")
-    scale_bits: int = Field(default=20, ge=12, le=24,
-                            description="fixed-point fraction bits of gradients and hessians")
+    scale_bits: int = Field(default=20, ge=8, le=24,
+                            description="fixed-point fraction bits of gradients and hessians "
+                            "(logistic: with rows * 2^scale_bits < 2^31 they travel packed, "
+                            "half the traffic)")
 
 
 class GbdtPredictParams(PredictParams):

@@ -74,3 +74,17 @@ def test_a_passive_part_reads_back_with_its_thresholds_in_words() -> None:
     assert b"telecom/s:t < 1.5" in data
     back = PassivePart.from_bytes(data)
     assert back.splits == part.splits and back.importance == part.importance
+
+
+def test_packed_gradient_sums_unpack_to_the_same_integers() -> None:
+    rng = np.random.default_rng(8)
+    rows, s = 20000, 16
+    assert T.packs("logistic", rows, s) and not T.packs("logistic", rows, 20)
+    assert not T.packs("squared", 10, 12)
+    g = rng.uniform(-1, 1, rows)
+    values = np.stack([T.encode(g, s), T.encode(np.abs(g) / 4, s)], axis=1)
+    bins_t = rng.integers(0, 5, (2, rows)).astype(np.uint8)
+    idx = np.arange(rows)
+    with np.errstate(over="ignore"):
+        packed = T.histogram(bins_t, T.pack(values), idx, 5)
+    assert np.array_equal(T.unpack(packed), T.histogram(bins_t, values, idx, 5))

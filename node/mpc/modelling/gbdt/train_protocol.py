@@ -6,7 +6,9 @@ leave their owner. Per tree, A computes every row's gradient and hessian (fixed 
 zero outside the tree's row sample and on validation rows) and shares them with each P through
 the secure selection primitive (selection.py, one selector pair per (A, P), set up once): for
 any node both hold additive shares of the per-(feature, bin) sums of g and h over the node's
-rows. Trees grow level by level: for each sibling pair only the child with fewer rows is summed,
+rows (g and h packed into one 64-bit word when the public shape bounds their sums to 31 bits,
+trees.packs: half the traffic and sums, the same integers). Trees grow level by level: for each
+sibling pair only the child with fewer rows is summed,
 the other is its parent's histogram minus it; P sends its share of its features' histograms to
 A, who adds its own share, finds the best split over all parties' features (trees.py), and tells
 each P which nodes split and by whose feature, and P its own splits' (feature, bin). The owner
@@ -193,6 +195,7 @@ async def _active(job: JobContext, ses: session.Session, transport: Transport,
     assert ses.label is not None
     y = ses.label.astype(np.float64)
     train, val = logistic.split_rows(ses.rows, params.validation_fraction, params.seed)
+    packed = T.packs(params.objective, ses.rows, params.scale_bits)
     base = T.base_margin(params.objective, y[train])
     margin = np.full(ses.rows, base)
     stop = T.EarlyStop(params.patience, [])
@@ -202,10 +205,11 @@ async def _active(job: JobContext, ses: session.Session, transport: Transport,
             failpoint(f"gbdt_train.tree{t}")  # fault tests: this party dies mid-training
         weight, allowed = T.tree_sample(params, t, train, ses.rows, len(owners))
         values = T.encoded_gh(params.objective, margin, y, weight, params.scale_bits)
-        shares = await asyncio.gather(*(s.share_tree(t, values) for s in selectors))
+        sent = T.pack(values) if packed else values
+        shares = await asyncio.gather(*(s.share_tree(t, sent) for s in selectors))
         tree, gains, leaves = await _grow_active(
             t, ses, transport, params, me, values, dict(zip(passives, shares, strict=True)),
-            shapes, width, owners, allowed)
+            shapes, width, owners, allowed, packed)
         lv = np.zeros(ses.rows)
         for node, members in leaves.items():
             lv[members] = tree.leaves[node]
@@ -239,7 +243,7 @@ async def _active(job: JobContext, ses: session.Session, transport: Transport,
 async def _grow_active(t: int, ses: session.Session, transport: Transport,
                        params: GbdtTrainParams, me: Party, values: np.ndarray,
                        shares: dict[str, Any], shapes: dict[str, tuple[int, int]], width: int,
-                       owners: list[tuple[str, int]], allowed: np.ndarray
+                       owners: list[tuple[str, int]], allowed: np.ndarray, packed: bool
                        ) -> tuple[Tree, dict[int, tuple[int, float]], dict[int, np.ndarray]]:
     """One tree, level by level; returns it, its splits' (feature, gain) and each leaf's
     rows."""
@@ -271,7 +275,8 @@ async def _grow_active(t: int, ses: session.Session, transport: Transport,
             for p in shares:
                 got = await transport.recv_array(p, STEP_HIST, f"{t}.{depth}")
                 f_p, b_p = shapes[p]
-                if got.dtype != np.uint64 or got.shape != (len(direct), f_p, b_p, 2):
+                if got.dtype != np.uint64 or got.shape != (len(direct), f_p, b_p,
+                                                            1 if packed else 2):
                     raise ProtocolError(f"{p} sent histograms of {got.dtype}{list(got.shape)}")
                 theirs[p] = got
         finally:
@@ -280,7 +285,8 @@ async def _grow_active(t: int, ses: session.Session, transport: Transport,
         for i, n in enumerate(direct):
             blocks = [own[n]]
             for p in shares:
-                blocks.append(_pad((theirs[p][i] + mine[p][i]).view(np.int64), width))
+                summed = (theirs[p][i] + mine[p][i]).view(np.int64)
+                blocks.append(_pad(T.unpack(summed) if packed else summed, width))
             level[n] = np.concatenate(blocks, axis=0)
         for p in parents:
             a, b = T.children(p)
@@ -369,10 +375,11 @@ async def _passive(job: JobContext, ses: session.Session, transport: Transport,
     grown_from = _clocks()
     mine: dict[tuple[int, int], tuple[int, int]] = {}
     trees_run = 0
+    m = 1 if T.packs(params.objective, ses.rows, params.scale_bits) else 2
     for t in range(params.n_trees):
         if t:
             failpoint(f"gbdt_train.tree{t}")  # fault tests: this party dies mid-training
-        shares = await selector.share_tree(t, 2)
+        shares = await selector.share_tree(t, m)
         await _grow_passive(t, ses, transport, params, me, shares, mine)
         trees_run = t + 1
         if _decoded(await transport.recv(active, STEP_NEXT, str(t)), active).get("stop"):
