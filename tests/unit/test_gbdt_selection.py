@@ -30,12 +30,14 @@ def plain(bins: np.ndarray, values: np.ndarray, rows: np.ndarray, n_bins: int) -
 
 
 async def pair(bins: np.ndarray, n_bins: int, cache_bytes: int = 1 << 30,
-               net: MemoryNetwork | None = None) -> tuple[ActiveSelector, PassiveSelector]:
+               net: MemoryNetwork | None = None, leaf_bytes: int = 1 << 30,
+               ) -> tuple[ActiveSelector, PassiveSelector]:
     net = net or MemoryNetwork([A, P])
     return await asyncio.gather(
         setup_active(net.transport(A), P, bins.shape[0], bins.shape[1], n_bins, "hist",
-                     cache_bytes=cache_bytes),
-        setup_passive(net.transport(P), A, bins, n_bins, "hist", cache_bytes=cache_bytes))
+                     cache_bytes=cache_bytes, leaf_bytes=leaf_bytes),
+        setup_passive(net.transport(P), A, bins, n_bins, "hist", cache_bytes=cache_bytes,
+                      leaf_bytes=leaf_bytes))
 
 
 def spy_arrays(transport: MemoryTransport) -> list[tuple[str, str, np.ndarray]]:
@@ -56,12 +58,16 @@ def masked_values(sent: list[tuple[str, str, np.ndarray]], tree: int) -> np.ndar
     return np.concatenate(parts)
 
 
-@pytest.mark.parametrize(("n_bins", "m"), [(2, 1), (2, 2), (16, 1), (16, 2), (5, 3), (256, 2)])
-async def test_node_sums_equal_the_plaintext_histograms(n_bins: int, m: int) -> None:
+@pytest.mark.parametrize(("n_bins", "m", "leaf_bytes"), [
+    (2, 1, 1 << 30), (2, 2, 0), (16, 1, 0), (16, 2, 1 << 30), (16, 2, 0), (5, 3, 1 << 30),
+    (256, 2, 0)])
+async def test_node_sums_equal_the_plaintext_histograms(n_bins: int, m: int,
+                                                        leaf_bytes: int) -> None:
+    """leaf_bytes 0: the trees are re-expanded from the roots / co-paths every tree."""
     rng = np.random.default_rng(n_bins * 10 + m)
     n, f = 150, 3
     bins = rng.integers(0, n_bins, (n, f), dtype=np.uint8)
-    active, passive = await pair(bins, n_bins)
+    active, passive = await pair(bins, n_bins, leaf_bytes=leaf_bytes)
     for tree in range(2):
         values = rng.integers(0, 2**64, (n, m), dtype=np.uint64)
         sa, sp = await asyncio.gather(active.share_tree(tree, values),
@@ -95,13 +101,14 @@ async def test_all_rows_in_one_bin_fill_only_that_bin() -> None:
     assert np.array_equal(got, want)
 
 
+@pytest.mark.parametrize("leaf_bytes", [0, 1 << 20])
 @pytest.mark.parametrize("cache_bytes", [0, 40 * 2 * 16 * 2 * 8])
 async def test_rows_beyond_the_memory_budget_are_re_expanded_with_the_same_sums(
-        cache_bytes: int) -> None:
+        cache_bytes: int, leaf_bytes: int) -> None:
     rng = np.random.default_rng(3)
     n = 100  # the second budget keeps the share vectors of 40 rows, re-expands the other 60
     bins = rng.integers(0, 16, (n, 2), dtype=np.uint8)
-    active, passive = await pair(bins, 16, cache_bytes=cache_bytes)
+    active, passive = await pair(bins, 16, cache_bytes=cache_bytes, leaf_bytes=leaf_bytes)
     values = rng.integers(0, 2**64, (n, 2), dtype=np.uint64)
     sa, sp = await asyncio.gather(active.share_tree(5, values), passive.share_tree(5, 2))
     rows = np.array([0, 39, 40, 41, 99, 3, 77])
@@ -166,6 +173,14 @@ async def test_a_tree_number_is_shared_once() -> None:
     await asyncio.gather(active.share_tree(0, values), passive.share_tree(0, 1))
     with pytest.raises(ProtocolError, match="tree 0 was already shared"):
         await asyncio.gather(active.share_tree(0, values), passive.share_tree(0, 1))
+
+
+@pytest.mark.parametrize("tree", [-1, 2**63, 1.0, True])
+async def test_a_tree_number_must_be_a_small_non_negative_integer(tree: object) -> None:
+    bins = np.zeros((64, 1), dtype=np.uint8)
+    active, _passive = await pair(bins, 2)
+    with pytest.raises(ProtocolError, match=r"tree must be an integer in \[0, 2\^63\)"):
+        await active.share_tree(tree, np.ones((64, 1), dtype=np.uint64))  # type: ignore[arg-type]
 
 
 async def test_shares_of_an_earlier_tree_are_refused_after_the_next_tree() -> None:

@@ -39,10 +39,22 @@ r_b would reveal v - v').
   active party receives the passive party's histogram shares: it learns per-bin sums of its own
   values, the model's stated leakage); this module reveals nothing by itself.
 
-Memory: the active party keeps a 16-byte root, the passive party D 16-byte seeds and its bins, per
-(row, feature). Per tree, each party's dense share vectors (F * n_bins * m * 8 bytes per row) are
-kept for as many rows as `cache_bytes` allows; a node's rows beyond those are re-expanded from the
-seeds when summed (cost proportional to the node's rows either way).
+Cost. Setup: D random OTs (D * 16 bytes of OT-extension matrix) and 2 * D * 16 bytes of
+corrections per (row, feature) on the wire (192 bytes for 16 bins); 2^(D+1) - 2 AES blocks per
+(row, feature) for the GGM tree. Per tree: n_rows * F * m * 8 bytes of masked values (91 MB at
+284,807 rows x 20 features x m = 2), and per (row, feature) 2^(D+1) - 2 + 2^D AES blocks on each
+side (expand, then tweak), bin sums and the share cache. node_sums: adds of the node's rows'
+share vectors (F * n_bins * m words per row), proportional to the node's rows; the all-rows sums
+(the root) are accumulated while sharing and cost nothing. It is CPU-bound: run it off the event
+loop (`asyncio.to_thread`) for big nodes.
+
+Memory: the active party keeps a 16-byte root, the passive party D 16-byte seeds and its bins,
+per (row, feature); with `leaf_bytes` large enough (off by default) both also keep the 2^D
+untweaked leaves, so a tree only tweaks them. Per tree, each party's dense share vectors
+(F * n_bins * m * 8 bytes per row) are kept for as many rows as `cache_bytes` allows (default
+1.5 GiB: all of 284,807 x 20 x 16 x 2, ~31% of 1e6 rows); a node's rows beyond those are
+re-expanded from the seeds when summed (cost still proportional to the node's rows: the tree's
+AES again instead of a gather).
 """
 
 from __future__ import annotations
@@ -63,6 +75,8 @@ from node.mpc.transport import Transport
 VERSION = 1
 MAX_BINS = 256
 DEFAULT_CACHE_BYTES = 3 << 29  # per party: the per-tree share vectors kept in memory
+DEFAULT_LEAF_BYTES = 0  # per party: the untweaked leaves kept when they all fit (off: measured
+# at 284,807 x 20 x 16 under load, keeping them saved 15-25% of share_tree for +1.5 GB per party)
 _SETUP_OTS = 1 << 16  # OTs per setup chunk (1 MiB of OT-extension matrix)
 _BLOCK_BYTES = 1 << 20  # leaf bytes computed at once: AES and adds stay in cache
 _SEND_BYTES = 4 << 20  # masked values per message
@@ -119,9 +133,17 @@ def _cached_rows(n_rows: int, per_row_bytes: int, cache_bytes: int) -> int:
     return int(min(n_rows, max(0, cache_bytes) // max(per_row_bytes, 1)))
 
 
+def _leaf_store(n_rows: int, n_features: int, depth: int, leaf_bytes: int) -> np.ndarray | None:
+    """Room for every (row, feature)'s untweaked leaves if they fit `leaf_bytes`: each tree then
+    only tweaks them (2^D AES blocks instead of 2^(D+1) - 2 more to expand the tree again)."""
+    if n_rows * n_features * (16 << depth) > leaf_bytes:
+        return None
+    return np.empty((n_rows, n_features, 1 << depth, 2), dtype=np.uint64)
+
+
 async def setup_active(
     transport: Transport, peer: str, n_rows: int, n_features: int, n_bins: int, step: str,
-    *, cache_bytes: int = DEFAULT_CACHE_BYTES,
+    *, cache_bytes: int = DEFAULT_CACHE_BYTES, leaf_bytes: int = DEFAULT_LEAF_BYTES,
 ) -> ActiveSelector:
     """The label holder's side of the one-time setup (runs with `setup_passive` at `peer`)."""
 
@@ -138,6 +160,7 @@ async def setup_active(
         ext = ggm.OtSenderExt(bits, await asyncio.to_thread(receiver.keys))
         depth = ggm.depth_for(n_bins)
         roots = np.empty((n_rows, n_features, 2), dtype=np.uint64)
+        leaves = _leaf_store(n_rows, n_features, depth, leaf_bytes)
         prg = ggm.Prg()
         first = 0
         for k, (r0, r1) in enumerate(_row_chunks(n_rows, n_features * depth, _SETUP_OTS)):
@@ -151,7 +174,9 @@ async def setup_active(
                 m0, m1 = ext.chunk(u, first)
                 seeds = ggm.random_seeds(count)
                 roots[r0:r1] = seeds.reshape(r1 - r0, n_features, 2)
-                sums = ggm.active_tree(prg, seeds, depth)  # (N, D, 2, 2)
+                sums, tree = ggm.active_tree(prg, seeds, depth)  # (N, D, 2, 2), (L, N, 2)
+                if leaves is not None:
+                    ggm.to_rows(tree, leaves[r0:r1])
                 sums[:, :, 0] ^= m0[: count * depth].reshape(count, depth, 2)
                 sums[:, :, 1] ^= m1[: count * depth].reshape(count, depth, 2)
                 return sums
@@ -159,7 +184,7 @@ async def setup_active(
             await transport.send_array(peer, f"{step}/ot", f"e{k}",
                                        await asyncio.to_thread(corrections))
             first += _padded(count * depth)
-        return ActiveSelector(transport, peer, step, roots, n_bins, cache_bytes)
+        return ActiveSelector(transport, peer, step, roots, n_bins, cache_bytes, leaves)
 
     return await _guarded(transport, work)
 
@@ -180,7 +205,7 @@ def _check_bins(bins: np.ndarray, n_bins: int) -> np.ndarray:
 
 async def setup_passive(
     transport: Transport, peer: str, bins: np.ndarray, n_bins: int, step: str,
-    *, cache_bytes: int = DEFAULT_CACHE_BYTES,
+    *, cache_bytes: int = DEFAULT_CACHE_BYTES, leaf_bytes: int = DEFAULT_LEAF_BYTES,
 ) -> PassiveSelector:
     """The feature holder's side of the one-time setup; `bins` `(n_rows, n_features)` uint8."""
 
@@ -201,6 +226,7 @@ async def setup_passive(
         ext = ggm.OtReceiverExt(await asyncio.to_thread(sender.keys, points))
         depth = ggm.depth_for(n_bins)
         copath = np.empty((n_rows, n_features, depth, 2), dtype=np.uint64)
+        leaves = _leaf_store(n_rows, n_features, depth, leaf_bytes)
         prg = ggm.Prg()
         chunks = _row_chunks(n_rows, n_features * depth, _SETUP_OTS)
         pending: list[tuple[int, int, int, np.ndarray]] = []
@@ -217,8 +243,10 @@ async def setup_passive(
                 side = ggm.passive_choices(b, depth).astype(np.int64)
                 got = np.take_along_axis(e, side[:, :, None, None], axis=2)[:, :, 0]
                 got ^= chosen[: count * depth].reshape(count, depth, 2)
-                copath[r0:r1] = ggm.passive_copath(prg, got, b, depth).reshape(
-                    r1 - r0, n_features, depth, 2)
+                seeds = ggm.passive_copath(prg, got, b, depth)
+                copath[r0:r1] = seeds.reshape(r1 - r0, n_features, depth, 2)
+                if leaves is not None:
+                    ggm.to_rows(ggm.passive_leaves(prg, seeds, b, depth), leaves[r0:r1])
 
             await asyncio.to_thread(rebuild)
 
@@ -239,7 +267,7 @@ async def setup_passive(
                 await finish(*pending.pop(0))
         while pending:
             await finish(*pending.pop(0))
-        return PassiveSelector(transport, peer, step, copath, own, n_bins, cache_bytes)
+        return PassiveSelector(transport, peer, step, copath, own, n_bins, cache_bytes, leaves)
 
     return await _guarded(transport, work)
 
@@ -259,12 +287,14 @@ class _Selector:
         self._cache_bytes = cache_bytes
         self._cache = np.empty((0, n_features, n_bins, 1), dtype=np.uint64)
         self._used: set[int] = set()
+        self._all_rows = np.zeros((n_features, n_bins, 1), dtype=np.uint64)
         self._generation = 0
         self._prg = ggm.Prg()
 
     def _start_tree(self, tree: int, m: int) -> tuple[int, int]:
-        if isinstance(tree, bool) or not isinstance(tree, int | np.integer) or tree < 0:
-            raise ProtocolError(f"tree must be a non-negative integer, got {tree!r}")
+        if (isinstance(tree, bool) or not isinstance(tree, int | np.integer)
+                or not 0 <= tree < 2**63):
+            raise ProtocolError(f"tree must be an integer in [0, 2^63), got {tree!r}")
         if tree in self._used:
             raise ProtocolError(f"tree {tree} was already shared: each tree number is used once "
                                 "(the same masks twice would reveal differences of values)")
@@ -272,6 +302,7 @@ class _Selector:
             raise ProtocolError(f"need at least one value per row, got m = {m}")
         self._used.add(int(tree))
         self._generation += 1
+        self._all_rows = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
         per_row = self.n_features * self.n_bins * m * 8
         n_cache = _cached_rows(self.n_rows, per_row, self._cache_bytes)
         if self._cache.shape != (n_cache, self.n_features, self.n_bins, m):
@@ -307,11 +338,10 @@ class _Selector:
     def _store(self, share: np.ndarray, r0: int, r1: int) -> None:
         """Keep the level-major share vectors `(n_bins, (r1 - r0) * F, m)` of rows r0..r1 in the
         row-major cache (rows are what nodes gather)."""
-        target = self._cache[r0:r1].reshape(-1, self.n_bins, share.shape[2])
-        if share.shape[2] == 2:  # move 16-byte pairs: numpy's transposed copy is 7x faster so
-            np.copyto(target.view(np.complex128)[..., 0],
-                      np.ascontiguousarray(share).view(np.complex128)[..., 0].T)
+        if share.shape[2] == 2:
+            ggm.to_rows(share, self._cache[r0:r1])
         else:
+            target = self._cache[r0:r1].reshape(-1, self.n_bins, share.shape[2])
             np.copyto(target, share.transpose(1, 0, 2))
 
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
@@ -329,6 +359,8 @@ class _Selector:
         if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
             raise ProtocolError(f"row indices must lie in [0, {self.n_rows}); got "
                                 f"{int(rows.min())} .. {int(rows.max())}")
+        if rows.size == self.n_rows > 0 and _is_all(rows):  # the root: summed while sharing
+            return self._all_rows.copy()
         out = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
         n_cache = self._cache.shape[0]
         cached = rows[rows < n_cache] if n_cache < self.n_rows else rows
@@ -352,14 +384,21 @@ class ActiveSelector(_Selector):
     """The label holder's handle after setup: `share_tree` once per tree."""
 
     def __init__(self, transport: Transport, peer: str, step: str, roots: np.ndarray,
-                 n_bins: int, cache_bytes: int) -> None:
+                 n_bins: int, cache_bytes: int, leaves: np.ndarray | None = None) -> None:
         super().__init__(transport, peer, step, roots.shape[0], roots.shape[1], n_bins,
                          cache_bytes)
         self._roots = roots
+        self._leaves = leaves
+
+    def _tree_leaves(self, rows: np.ndarray | slice) -> np.ndarray:
+        """Untweaked leaves `(L, N, 2)` of some rows: kept, or expanded from the roots."""
+        if self._leaves is not None:
+            return ggm.to_levels(self._leaves[rows].reshape(-1, 1 << self.depth, 2))
+        return self._prg.expand(self._roots[rows].reshape(-1, 2), self.depth)
 
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
         """Sum of a = -r over rows beyond the cache, `(F, n_bins, m)`."""
-        leaves = self._prg.expand(self._roots[rows].reshape(-1, 2), self.depth)
+        leaves = self._tree_leaves(rows)
         return np.negative(self._rows_sum(self._masks(leaves, tree, m), rows.size))
 
     async def share_tree(self, tree: int, values: np.ndarray) -> ActiveTreeShares:
@@ -380,11 +419,12 @@ class ActiveSelector(_Selector):
                 def masked(r0: int = r0, r1: int = r1) -> np.ndarray:
                     c = np.empty((r1 - r0, self.n_features, m), dtype=np.uint64)
                     for b0, b1 in self._blocks(r0, r1, m):
-                        leaves = self._prg.expand(self._roots[b0:b1].reshape(-1, 2), self.depth)
+                        leaves = self._tree_leaves(slice(b0, b1))
                         r = self._masks(leaves, int(tree), m)
                         part = c[b0 - r0: b1 - r0]
                         np.add.reduce(r, axis=0, out=part.reshape(-1, m))
                         part += v[b0:b1, None, :]
+                        self._all_rows -= self._rows_sum(r, b1 - b0)
                         if b0 < n_cache:
                             end = min(b1, n_cache)
                             a = np.negative(r[:, : (end - b0) * self.n_features])
@@ -402,10 +442,12 @@ class PassiveSelector(_Selector):
     """The feature holder's handle after setup: `share_tree` once per tree."""
 
     def __init__(self, transport: Transport, peer: str, step: str, copath: np.ndarray,
-                 bins: np.ndarray, n_bins: int, cache_bytes: int) -> None:
+                 bins: np.ndarray, n_bins: int, cache_bytes: int,
+                 leaves: np.ndarray | None = None) -> None:
         super().__init__(transport, peer, step, bins.shape[0], bins.shape[1], n_bins,
                          cache_bytes)
         self._copath = copath
+        self._leaves = leaves
         self._bins = bins
         self._slot = np.empty((0, self.n_features, 1), dtype=np.uint64)
 
@@ -414,13 +456,17 @@ class PassiveSelector(_Selector):
         """(p level-major `(n_bins, N, m)`, d = v + r_b `(N, m)`) for some rows: r with the
         unknown leaf b's slot holding d, from the masked values c (or d when known)."""
         b = self._bins[rows].reshape(-1)
-        leaves = ggm.passive_leaves(self._prg, self._copath[rows].reshape(-1, self.depth, 2),
-                                    b, self.depth)
+        if self._leaves is not None:
+            leaves = ggm.to_levels(self._leaves[rows].reshape(-1, 1 << self.depth, 2))
+        else:
+            leaves = ggm.passive_leaves(self._prg, self._copath[rows].reshape(-1, self.depth, 2),
+                                        b, self.depth)
         r = self._masks(leaves, tree, m)
         idx = np.arange(b.size)
         r[b, idx] = 0
         if d is None:
-            assert c is not None
+            if c is None:
+                raise ProtocolError("the passive share needs the masked values or v + r_b")
             d = c.reshape(-1, m) - np.add.reduce(r, axis=0)  # v + r_b
         r[b, idx] = d.reshape(-1, m)
         return r, d
@@ -454,6 +500,7 @@ class PassiveSelector(_Selector):
                     for b0, b1 in self._blocks(r0, r0 + c.shape[0], m):
                         p, d = self._share(slice(b0, b1), int(tree), m, c[b0 - r0: b1 - r0],
                                            None)
+                        self._all_rows += self._rows_sum(p, b1 - b0)
                         if b0 < n_cache:
                             end = min(b1, n_cache)
                             self._store(p[:, : (end - b0) * self.n_features], b0, end)
@@ -466,6 +513,11 @@ class PassiveSelector(_Selector):
             return PassiveTreeShares(self, generation, int(tree), m)
 
         return await _guarded(self._transport, work)
+
+
+def _is_all(rows: np.ndarray) -> bool:
+    """Whether `rows` (as many as the table has) is 0, 1, ..., n-1 in order."""
+    return bool(rows[0] == 0 and np.all(rows[1:] == rows[:-1] + 1))
 
 
 class _TreeShares:
