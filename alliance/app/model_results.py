@@ -63,6 +63,10 @@ def view(name: str, data: bytes) -> ModelView:
                                    "epochs run": raw["epochs_run"]}
         if "intercept" in raw:
             summary["intercept"] = _r(raw["intercept"])
+        if "held_out" in raw:
+            held = raw["held_out"]
+            summary["validation rows held out"] = round(int(held["rows"])
+                                                        * float(held["fraction"]))
         return ModelView(f"model part ({name})", ("feature", "coefficient"),
                          [(f, _r(c)) for f, c in zip(raw["features"], raw["coefficients"],
                                                      strict=True)], summary)

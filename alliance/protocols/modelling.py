@@ -207,6 +207,11 @@ class LrPredictParams(PredictParams):
 
     bins_job: str = Field(default="", description="the completed binning job whose WOE bins "
                           "transform the features (each party its own bins.<org>)")
+    rows: Literal["all", "validation"] = Field(
+        default="all",
+        description="which aligned rows to score: all, or only the training job's validation "
+        "split (rows it held out: an out-of-sample evaluation; needs the training's alignment)",
+    )
 
 
 class ScorecardParams(Params):

@@ -303,8 +303,10 @@ def test_tree_cuts_the_fine_bins_where_sklearn_and_toad_do(seed: int, bins: int,
     kept, ev, tot = binning.tree_merge(breaks, events, totals, bins, min_rows)
     expected = _sklearn_cuts(index, y, bins, min_rows)
     assert kept.tolist() == [float(breaks[c - 1]) for c in expected]
-    splits = toad.merge(index.astype(np.float64), y, method="dt", n_bins=bins,
-                        min_samples=min_rows, return_splits=True)[1]
+    combiner = toad.transform.Combiner()
+    combiner.fit(pd.DataFrame({"fine": index.astype(np.float64), "y": y}), y="y", method="dt",
+                 n_bins=bins, min_samples=min_rows)
+    splits = combiner.export()["fine"]
     assert kept.tolist() == [float(breaks[int(np.ceil(t)) - 1]) for t in splits]
     assert tot.sum() == len(x) and ev.sum() == y.sum() and tot.min() >= min_rows
     assert len(tot) <= bins
