@@ -22,7 +22,10 @@ def attention_line(flagged: list[dict[str, Any]]) -> str:
     if not flagged:
         return ""
     listed = "; ".join(f"{i['identity']}: {i['status']}" for i in flagged)
-    return f"⚠ {listed} (renew with `alliance keys rotate IDENTITY`)"
+    how = "`alliance keys rotate IDENTITY`"
+    if any(i["role"] == "ca" for i in flagged):
+        how += ", a CA with `alliance keys renew-ca`"
+    return f"⚠ {listed} (renew with {how})"
 
 
 class IdentityScreen(AllianceScreen):
