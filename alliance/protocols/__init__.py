@@ -14,6 +14,7 @@ Public API:
 
 from alliance.protocols.help import describe_param, render_protocols, render_spec
 from alliance.protocols.modelling import BINNING, LR_PREDICT, LR_TRAIN, SCORECARD
+from alliance.protocols.multilender import MULTILENDER, SERVICE_PROTOCOLS
 from alliance.protocols.psi import PSI, Normalization, PsiParams
 from alliance.protocols.registry import PROTOCOLS, get_protocol_spec, register
 from alliance.protocols.spec import (
@@ -34,16 +35,19 @@ register(BINNING)
 register(LR_TRAIN)
 register(LR_PREDICT)
 register(SCORECARD)
+register(MULTILENDER)
 
 __all__ = [
     "ANY_TYPE",
     "BINNING",
     "LR_PREDICT",
     "LR_TRAIN",
+    "MULTILENDER",
     "NUMERIC_TYPES",
     "PROTOCOLS",
     "PSI",
     "SCORECARD",
+    "SERVICE_PROTOCOLS",
     "STATS",
     "DealerRule",
     "InputRule",

@@ -35,6 +35,8 @@ class QueryContext:
     consent_hash: str
     day: int
     request_digest: str
+    certificates: tuple[str, ...] = ()
+    """sha256 fingerprints of the asker's signing and TLS certificates (revocation checks)."""
 
 
 class Authorizer(Protocol):

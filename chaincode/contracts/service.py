@@ -1,0 +1,161 @@
+"""Standing service jobs (`multilender`): the contract's side of the multi-lender query.
+
+At RequestJob the job's servers must be the charter's `query_servers` (named by vote), both
+active voting members. A service job is never claimed or run: it stays APPROVED (a standing
+authorization) until it expires or is revoked. Each server commits a signed summary per
+metering period (CommitQuerySummary): only the two servers of an APPROVED, unexpired job, for
+themselves, signed by the transaction's own certificate, periods in order and within one period
+slot, counts only for the job's members and adding up to the entries, and never more lookups of a
+member in one UTC day than its quota — a server that answered over quota is refused here even if
+it let the queries through.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from alliance.errors import AllianceError
+from alliance.metering import QuerySummary, SummarySubmission
+from alliance.models import Job, JobState
+from alliance.protocols.multilender import SERVICE_PROTOCOLS, ServiceTerms
+from alliance.signing import verify
+from chaincode import keys
+from chaincode.context import Context, parse_request
+from chaincode.errors import Conflict, Expired, InvalidArgument, NotAuthorized, NotFound
+from chaincode.stub import create_composite_key, partial_key_range
+
+DAY = 86_400
+
+
+def _summary_key(job_id: str, server: str, start: int) -> str:
+    return create_composite_key("querysummary", [job_id, server, f"{start:012d}"])
+
+
+def _summaries_range(job_id: str) -> tuple[str, str]:
+    return partial_key_range("querysummary", [job_id])
+
+
+def _last_key(job_id: str, server: str) -> str:
+    return create_composite_key("querysummary~last", [job_id, server])
+
+
+def _used_key(job_id: str, server: str, org: str, day: int) -> str:
+    return create_composite_key("querysummary~used", [job_id, server, org, str(day)])
+
+
+def is_service(job: Job) -> bool:
+    return job.protocol in SERVICE_PROTOCOLS
+
+
+def check_service_request(ctx: Context, job: Job) -> None:
+    """RequestJob of a service job: its servers are the charter's, both active voting members."""
+    if not is_service(job):
+        return
+    terms = ServiceTerms.from_job(job.model_dump(mode="json"))
+    named = ctx.charter().query_servers
+    if terms.servers != named:
+        raise InvalidArgument(
+            f"{job.protocol} servers must be the charter's query servers "
+            f"({', '.join(named) if named else 'none named yet'}), not "
+            f"{', '.join(terms.servers)}; the members name them by vote (`alliance member "
+            "propose --query-servers A,B`)")
+    for org in terms.servers:
+        member = ctx.active_member(org, "query server")
+        if "member" not in member.roles:
+            raise InvalidArgument(f"query server {org!r} is an auditor; servers are members")
+
+
+def refuse_claim(job: Job) -> None:
+    if is_service(job):
+        raise Conflict(f"{job.id} is a standing {job.protocol} authorization: it is never "
+                       "claimed or run; its servers serve it while it is APPROVED")
+
+
+def commit_query_summary(ctx: Context, job_id: str, summary_json: str) -> QuerySummary:
+    caller = ctx.writer("commit query summaries", admin=False)
+    job = ctx.get_record(keys.job(job_id), Job)
+    if job is None:
+        raise NotFound(f"no job {job_id!r}; see ListJobs")
+    if not is_service(job):
+        raise InvalidArgument(f"{job_id} is a {job.protocol} job, not a service job")
+    terms = ServiceTerms.from_job(job.model_dump(mode="json"))
+    if caller.org not in terms.servers:
+        raise NotAuthorized(f"only the query servers of {job_id} ({', '.join(terms.servers)}) "
+                            f"commit its summaries; you are {caller.org}")
+    if job.state != JobState.APPROVED:
+        raise Conflict(f"{job_id} is {job.state.value}; summaries are taken while it is APPROVED")
+    summary = parse_request(SummarySubmission, summary_json, "query summary")
+    if summary.server != caller.org:
+        raise NotAuthorized(f"{caller.org} may commit only its own summaries, not "
+                            f"{summary.server}'s")
+    _check_signature(ctx, summary)
+    _check_period(ctx, job_id, terms, summary)
+    _check_counts(ctx, job_id, terms, summary)
+    if ctx.now >= job.expires_at + terms.period_seconds:
+        raise Expired(f"{job_id} expired at {job.expires_at}; its last period is closed")
+    record = QuerySummary(
+        job_id=job_id, server=summary.server, period_start=summary.period_start,
+        period_end=summary.period_end, counts=dict(sorted(summary.counts.items())),
+        merkle_root=summary.merkle_root, entries=summary.entries, signature=summary.signature,
+        signer=caller.fingerprint, tx_id=ctx.tx_id, at=ctx.now)
+    ctx.put_record(_summary_key(job_id, summary.server, summary.period_start), record)
+    ctx.put_bytes(_last_key(job_id, summary.server), str(summary.period_end).encode())
+    ctx.emit("QuerySummaryCommitted", {
+        "job_id": job_id, "server": summary.server, "period_start": summary.period_start,
+        "period_end": summary.period_end, "entries": summary.entries,
+        "merkle_root": summary.merkle_root, "participants": job.participants})
+    return record
+
+
+def _check_signature(ctx: Context, summary: SummarySubmission) -> None:
+    try:
+        signature = base64.b64decode(summary.signature, validate=True)
+        verify(ctx.creator_identity().public_key, summary.signed_bytes(), signature)
+    except (binascii.Error, ValueError, AllianceError) as exc:
+        raise NotAuthorized("the summary's signature does not verify with the certificate "
+                            "that signed this transaction") from exc
+
+
+def _check_period(ctx: Context, job_id: str, terms: ServiceTerms,
+                  summary: SummarySubmission) -> None:
+    start, end, period = summary.period_start, summary.period_end, terms.period_seconds
+    if end <= start:
+        raise InvalidArgument(f"period_end {end} must come after period_start {start}")
+    if start // period != (end - 1) // period:
+        raise InvalidArgument(f"a summary covers at most one metering period of {period} s "
+                              f"(aligned on multiples of {period}); {start}..{end} spans more")
+    if end > ctx.now:
+        raise InvalidArgument(f"period {start}..{end} has not ended (now {ctx.now})")
+    last = ctx.get_bytes(_last_key(job_id, summary.server))
+    if last is not None and start < int(last):
+        raise Conflict(f"{summary.server} already committed its log of {job_id} up to "
+                       f"{int(last)}; the next summary starts there or later")
+
+
+def _check_counts(ctx: Context, job_id: str, terms: ServiceTerms,
+                  summary: SummarySubmission) -> None:
+    strangers = sorted(set(summary.counts) - terms.members)
+    if strangers:
+        raise InvalidArgument(f"counts name {', '.join(strangers)}, which may not ask under "
+                              f"{job_id}")
+    if any(n < 0 for n in summary.counts.values()):
+        raise InvalidArgument("counts are never negative")
+    if sum(summary.counts.values()) != summary.entries:
+        raise InvalidArgument(f"the counts add up to {sum(summary.counts.values())}, not to "
+                              f"the {summary.entries} entries of the log")
+    day = summary.period_start // DAY
+    for org, count in sorted(summary.counts.items()):
+        key = _used_key(job_id, summary.server, org, day)
+        used = int(ctx.get_bytes(key) or b"0")
+        quota = terms.quota_of(org)
+        if used + count > quota:
+            raise Conflict(f"{summary.server} reports {used + count} lookups by {org} on day "
+                           f"{day}, over its daily quota of {quota}")
+        ctx.put_bytes(key, str(used + count).encode())
+
+
+def list_query_summaries(ctx: Context, job_id: str) -> list[QuerySummary]:
+    """Every committed summary of a service job, by server and period."""
+    ctx.reader()
+    return list(ctx.scan_records(_summaries_range(job_id), QuerySummary))
