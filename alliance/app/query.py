@@ -240,15 +240,17 @@ def parse_events(path: Path) -> list[Any]:
     return events
 
 
-def feed_events(session: Session, path: Path, today: int | None = None) -> dict[str, Any]:
-    """Add a member's loan events and send its new contribution to both servers (secret-shared:
-    neither server learns which applicants changed)."""
+def feed_events(session: Session, path: Path | None, today: int | None = None
+                ) -> dict[str, Any]:
+    """Add a member's loan events (none: re-share the current book, e.g. daily as the windows
+    move) and send its new contribution to both servers (secret-shared: neither server learns
+    which applicants changed, nor whether anything did)."""
     from node.query.client import Member
     from node.query.contribution import LoanBook
     from node.query.errors import ContributionError
     from node.query.layout import Layout
 
-    events = parse_events(Path(path))
+    events = parse_events(Path(path)) if path is not None else []
     terms = service_terms(session)
     if session.org not in terms.contributors:
         raise Refused(f"{session.org} is not a contributing member of {terms.job_id} "

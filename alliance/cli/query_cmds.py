@@ -34,7 +34,9 @@ def register(groups: Any) -> None:
         "events", help="add your loan events (CSV: kind,applicant_id,date,loan_id,amount_cents) "
                        "and send your new secret-shared contribution to both servers")
     add_dir_option(p)
-    p.add_argument("--file", required=True, type=Path, help="the events CSV")
+    p.add_argument("--file", type=Path, default=None,
+                   help="the events CSV; without it, re-share your current book (run it daily: "
+                        "the 7- and 30-day windows move with the UTC day)")
     p.set_defaults(handler=events)
 
     p = commands.add_parser(

@@ -78,6 +78,29 @@ class SummaryCommitter:
                 if s["server"] == self.server.name]
         return max(ends, default=created_at)
 
+    def check_committed(self) -> list[str]:
+        """Compare this server's log with every summary it committed to the ledger (after a
+        restart: a log that lost or changed entries no longer hashes to the committed root);
+        the periods that differ, each logged as an error."""
+        terms = self.authorizer.policy.terms
+        if terms is None:
+            return []
+        raw = self.contract().evaluate_transaction("ListQuerySummaries", terms.job_id)
+        bad = []
+        for committed in json.loads(raw or b"[]"):
+            if committed["server"] != self.server.name:
+                continue
+            mine = self.server.summary(committed["period_start"], committed["period_end"])
+            if (mine.merkle_root, mine.entries) != (committed["merkle_root"],
+                                                    committed["entries"]):
+                span = f"{committed['period_start']}..{committed['period_end']}"
+                bad.append(span)
+                log.error("%s: the query log of %s no longer matches the root committed in tx "
+                          "%s (%d entries committed, %d logged); audits of that period fail",
+                          self.server.name, span, committed["tx_id"], committed["entries"],
+                          mine.entries)
+        return bad
+
     def commit_due(self) -> int:
         """Commit every non-empty slice not committed yet; how many were committed."""
         terms = self.authorizer.policy.terms

@@ -106,6 +106,8 @@ class GovernedServer:
         self._conn: Any = None
         self._stop = threading.Event()
         self._peer_thread: threading.Thread | None = None
+        self.mismatches: list[str] = []
+        """Committed periods this server's log no longer matches (checked at start)."""
 
     def _connect(self) -> Any:
         from network.connection import connect_member
@@ -155,7 +157,9 @@ class GovernedServer:
                 raise QueryError(f"{self.org}'s query server cannot listen: {error}")
             self.follower = follower.start()
             self.committer = SummaryCommitter(self.server, authorizer, self._contract,
-                                              every=_env_seconds(COMMIT_ENV, 60.0)).start()
+                                              every=_env_seconds(COMMIT_ENV, 60.0))
+            self.mismatches = self.committer.check_committed()
+            self.committer.start()
             if role == "a":
                 self._peer_thread = threading.Thread(target=self._follow_peer, args=(peer,),
                                                      name="query-peer", daemon=True)

@@ -346,6 +346,32 @@ def test_period_summaries_are_committed_and_a_lookup_proves_its_consent(
     assert (code, out["error_type"]) == (1, "consent_mismatch")
 
 
+def test_a_server_whose_log_lost_committed_entries_says_so_at_restart(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, summaries = cli(capsys, served, "bank", "query", "summaries")
+    committed = [s for s in summaries if s["server"] == "telecom"]
+    assert code == 0 and committed
+    assert kill_query_server(served, "telecom") is not None
+    with sqlite3.connect(server_folder(served, "telecom") / "state.sqlite") as db:
+        db.execute("DELETE FROM queries WHERE at >= ? AND at < ?",
+                   (committed[0]["period_start"], committed[0]["period_end"]))
+    assert main(["network", "up", "--dir", str(served)]) == 0
+    log = (served / "run" / "query-telecom.log").read_text()
+    assert "no longer matches the root committed" in log
+    until("the servers to answer again", lambda: _answer(capsys, served, consent))
+
+
+def test_a_member_reshares_its_book_without_new_events(
+    served: Path, job: str, capsys: pytest.CaptureFixture[str], passphrase: bytes
+) -> None:
+    before = epoch_versions(served, passphrase)["telecom"]
+    code, report = cli(capsys, served, "telecom", "query", "events")
+    assert code == 0 and report["events"] == 0 and report["applicants"] == 2
+    until("an epoch with the new version",
+          lambda: epoch_versions(served, passphrase).get("telecom", 0) > before)
+
+
 def test_a_revoked_certificate_is_refused_while_the_server_runs(
     served: Path, job: str, consent: Path, passphrase: bytes,
     capsys: pytest.CaptureFixture[str]
