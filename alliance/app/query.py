@@ -245,7 +245,6 @@ def feed_events(session: Session, path: Path | None, today: int | None = None
     """Add a member's loan events (none: re-share the current book, e.g. daily as the windows
     move) and send its new contribution to both servers (secret-shared: neither server learns
     which applicants changed, nor whether anything did)."""
-    from node.query.client import Member
     from node.query.contribution import LoanBook
     from node.query.errors import ContributionError
     from node.query.layout import Layout
@@ -264,10 +263,9 @@ def feed_events(session: Session, path: Path | None, today: int | None = None
     except ContributionError as exc:
         raise BadInput(f"{path}: {exc}; nothing was stored or sent") from exc
     day = today if today is not None else int(time.time() // 86400)
-    member = Member(book)
     version = store.next_version()
-    contribution = member.prepare(day, version)
-    records = member._sent[version]
+    records = book.aggregates(day)
+    contribution = book.share(book.vector(records), version)
     with query_errors(session.net_dir):
         client = _client(session, terms, timeout=30.0)
         try:
