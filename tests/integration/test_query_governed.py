@@ -338,7 +338,10 @@ def test_period_summaries_are_committed_and_a_lookup_proves_its_consent(
     code, summaries = cli(capsys, served, "regulator", "query", "summaries")
     assert code == 0 and summaries
     text = json.dumps(summaries)
-    assert "A1" not in text and str(served) not in text
+    assert '"A1"' not in text and str(served) not in text
+    assert {key for s in summaries for key in s} == {
+        "job_id", "server", "period_start", "period_end", "counts", "merkle_root", "entries",
+        "signature", "signer", "tx_id", "at"}
     assert document_digest(consent.read_bytes()) not in text
     other = write(served.parent / "other-consent.txt", "someone else's consent")
     code, out = cli(capsys, served, "bank", "query", "audit", answer["record"],
@@ -399,3 +402,29 @@ def test_a_member_removed_while_the_server_runs_is_refused(
     with client(served, "platform", passphrase) as c, pytest.raises(QueryRefused) as refused:
         c.lookup("A1", "credit_check", "sha256:" + "22" * 32)
     assert refused.value.code == "removed_member"
+
+
+def test_a_removed_members_contribution_is_refused_by_the_servers(
+    served: Path, job: str, passphrase: bytes
+) -> None:
+    # runs after the removal above: platform is no longer a member
+    import numpy as np
+
+    from node.query.contribution import Contribution
+
+    slots = Layout(TABLE_BITS, 16).slots
+    with client(served, "platform", passphrase) as c, pytest.raises(QueryRefused) as refused:
+        c.contribute(Contribution(99, np.zeros((slots, 2), dtype=np.uint64), b"\x00" * 16))
+    assert refused.value.code == "removed_member"
+
+
+def test_a_revoked_service_job_is_refused_at_once(
+    served: Path, job: str, passphrase: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = cli(capsys, served, "bank", "job", "revoke", job, "--reason", "service ends")
+    assert code == 0, out
+    until("the servers to read the revocation of the job",
+          lambda: all(p["job"] is None for p in policy(served, passphrase)))
+    with client(served, "bank", passphrase) as c, pytest.raises(QueryRefused) as refused:
+        c.lookup("A1", "credit_check", "sha256:" + "33" * 32)
+    assert refused.value.code == "no_service_job"
