@@ -51,11 +51,12 @@ class MultilenderParams(Params):
                     "credit_check,limit_review")
     daily_quota: int = Field(ge=1, le=MAX_QUOTA,
                              description="lookups per member per UTC day, on each server")
-    quotas: tuple[str, ...] = Field(
-        default=(), description="per-member overrides, comma-separated ORG=N, e.g. platform=50")
-    fields: tuple[str, ...] = Field(
-        default=FIELDS, description=f"comma-separated fields answered (default all: "
-                                    f"{','.join(FIELDS)})")
+    quotas: tuple[str, ...] | None = Field(
+        default=None, description="per-member overrides of daily_quota, comma-separated ORG=N, "
+                                  "e.g. platform=50")
+    fields: tuple[str, ...] | None = Field(
+        default=None, description=f"comma-separated fields answered (default all: "
+                                  f"{','.join(FIELDS)})")
     period_seconds: int = Field(
         default=3600, ge=MIN_PERIOD, le=MAX_PERIOD,
         description="metering period: each server commits a signed summary of its query log "
@@ -80,7 +81,9 @@ class MultilenderParams(Params):
 
     @field_validator("fields")
     @classmethod
-    def _fields(cls, fields: tuple[str, ...]) -> tuple[str, ...]:
+    def _fields(cls, fields: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if fields is None:
+            return None
         bad = [f for f in fields if f not in FIELDS]
         if bad or not fields:
             raise ValueError(f"{bad[0] if bad else 'nothing'!r} is not a field; use some of "
@@ -89,12 +92,12 @@ class MultilenderParams(Params):
 
     @field_validator("quotas")
     @classmethod
-    def _quotas(cls, quotas: tuple[str, ...]) -> tuple[str, ...]:
-        for item in quotas:
+    def _quotas(cls, quotas: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for item in quotas or ():
             org, _, number = item.partition("=")
             if not ORG.match(org) or not number.isdigit() or not 0 <= int(number) <= MAX_QUOTA:
                 raise ValueError(f"{item!r} is not ORG=N (N in 0..{MAX_QUOTA}), e.g. platform=50")
-        return tuple(sorted(quotas))
+        return tuple(sorted(quotas)) if quotas is not None else None
 
     @model_validator(mode="after")
     def _distinct_servers(self) -> MultilenderParams:
@@ -107,7 +110,10 @@ class MultilenderParams(Params):
         return self
 
     def quota_map(self) -> dict[str, int]:
-        return {org: int(n) for org, _, n in (q.partition("=") for q in self.quotas)}
+        return {org: int(n) for org, _, n in (q.partition("=") for q in self.quotas or ())}
+
+    def answered(self) -> tuple[str, ...]:
+        return self.fields or FIELDS
 
 
 def _joint(params: Any, shape: JobShape) -> list[str]:
@@ -168,7 +174,7 @@ class ServiceTerms:
             purposes=frozenset(params.purposes),
             daily_quota=params.daily_quota,
             quotas=params.quota_map(),
-            fields=params.fields,
+            fields=params.answered(),
             period_seconds=params.period_seconds,
             table_bits=params.table_bits,
             expires_at=int(job["expires_at"]),

@@ -3,11 +3,12 @@
 At RequestJob the job's servers must be the charter's `query_servers` (named by vote), both
 active voting members. A service job is never claimed or run: it stays APPROVED (a standing
 authorization) until it expires or is revoked. Each server commits a signed summary per
-metering period (CommitQuerySummary): only the two servers of an APPROVED, unexpired job, for
-themselves, signed by the transaction's own certificate, periods in order and within one period
-slot, counts only for the job's members and adding up to the entries, and never more lookups of a
-member in one UTC day than its quota — a server that answered over quota is refused here even if
-it let the queries through.
+metering period (CommitQuerySummary): only the two servers of the job (APPROVED, or the last
+periods of a revoked or expired one, up to one period after it ended), for themselves, signed
+by the transaction's own certificate, periods in order and within one period slot, counts only
+for the job's members and adding up to the entries, and never more lookups of a member in one
+UTC day than its quota — a server that answered over quota is refused here even if it let the
+queries through.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from alliance.protocols.multilender import SERVICE_PROTOCOLS, ServiceTerms
 from alliance.signing import verify
 from chaincode import keys
 from chaincode.context import Context, parse_request
-from chaincode.errors import Conflict, Expired, InvalidArgument, NotAuthorized, NotFound
+from chaincode.errors import Conflict, InvalidArgument, NotAuthorized, NotFound
 from chaincode.stub import create_composite_key, partial_key_range
 
 DAY = 86_400
+METERED = (JobState.APPROVED, JobState.REVOKED, JobState.EXPIRED)
+"""A job that served lookups (the last periods of a revoked or expired one are still taken)."""
 
 
 def _summary_key(job_id: str, server: str, start: int) -> str:
@@ -83,17 +86,19 @@ def commit_query_summary(ctx: Context, job_id: str, summary_json: str) -> QueryS
     if caller.org not in terms.servers:
         raise NotAuthorized(f"only the query servers of {job_id} ({', '.join(terms.servers)}) "
                             f"commit its summaries; you are {caller.org}")
-    if job.state != JobState.APPROVED:
-        raise Conflict(f"{job_id} is {job.state.value}; summaries are taken while it is APPROVED")
+    if job.state not in METERED:
+        raise Conflict(f"{job_id} is {job.state.value}; it never served lookups")
     summary = parse_request(SummarySubmission, summary_json, "query summary")
+    ended = job.revocation.at if job.revocation is not None else job.expires_at
+    if summary.period_start >= ended + terms.period_seconds:
+        raise Conflict(f"{job_id} ended at {ended}; no lookups were answered under it after "
+                       f"{ended + terms.period_seconds}")
     if summary.server != caller.org:
         raise NotAuthorized(f"{caller.org} may commit only its own summaries, not "
                             f"{summary.server}'s")
     _check_signature(ctx, summary)
     _check_period(ctx, job_id, terms, summary)
     _check_counts(ctx, job_id, terms, summary)
-    if ctx.now >= job.expires_at + terms.period_seconds:
-        raise Expired(f"{job_id} expired at {job.expires_at}; its last period is closed")
     record = QuerySummary(
         job_id=job_id, server=summary.server, period_start=summary.period_start,
         period_end=summary.period_end, counts=dict(sorted(summary.counts.items())),

@@ -1,7 +1,8 @@
 """The ledger-governed `Authorizer`: a query server's policy read FROM THE LEDGER and kept current.
 
-The policy is the standing `multilender` job naming this server (APPROVED, unexpired: members,
-contributors, purposes, quotas), the members the alliance removed and the certificates revoked
+The policy is the standing `multilender` job naming this server (APPROVED, unexpired, its
+servers still the charter's `query_servers`: members, contributors, purposes, quotas), the
+members the alliance removed and the certificates revoked
 (`RevokeCertificate`). `LedgerPolicyFollower` reads all three at start, then follows the ledger's
 chaincode events and reads them again after every event (and every REFRESH_SECONDS in case the
 stream was down): a member removed or a certificate revoked while the server runs is refused from
@@ -58,13 +59,16 @@ def read_policy(evaluate: Evaluate, server: str, revision: int = 0,
                 now: float | None = None) -> LedgerPolicy:
     """The ledger's current policy for query server `server` (see module doc)."""
     when = time.time() if now is None else now
+    named = tuple(json.loads(evaluate("GetCharter") or b"{}").get("query_servers", ()))
     jobs = json.loads(evaluate("ListJobs", json.dumps({"state": "APPROVED"})) or b"[]")
     terms = None
     for job in sorted(jobs, key=lambda j: (j.get("created_at", 0), j.get("id", ""))):
         if job.get("protocol") != NAME:
             continue
         candidate = ServiceTerms.from_job(job)
-        if server in candidate.servers and candidate.expires_at > when:
+        # a job keeps naming servers the members have since voted out: it no longer counts
+        if server in candidate.servers and candidate.servers == named \
+                and candidate.expires_at > when:
             terms = candidate  # the newest one naming this server wins
     members = json.loads(evaluate("ListMembers") or b"[]")
     removed = frozenset(m["org"] for m in members if m.get("status") != "active")

@@ -52,6 +52,7 @@ class SummaryCommitter:
         self.last_error = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_terms: Any = None
 
     def start(self) -> SummaryCommitter:
         self._thread = threading.Thread(target=self._loop, name="query-metering", daemon=True)
@@ -78,11 +79,19 @@ class SummaryCommitter:
                 if s["server"] == self.server.name]
         return max(ends, default=created_at)
 
+    def _terms(self) -> Any:
+        """The job to meter: the one in force, else the last one seen (its last periods are
+        still committed after it was revoked or expired)."""
+        terms = self.authorizer.policy.terms
+        if terms is not None:
+            self._last_terms = terms
+        return self._last_terms
+
     def check_committed(self) -> list[str]:
         """Compare this server's log with every summary it committed to the ledger (after a
         restart: a log that lost or changed entries no longer hashes to the committed root);
         the periods that differ, each logged as an error."""
-        terms = self.authorizer.policy.terms
+        terms = self._terms()
         if terms is None:
             return []
         raw = self.contract().evaluate_transaction("ListQuerySummaries", terms.job_id)
@@ -103,7 +112,7 @@ class SummaryCommitter:
 
     def commit_due(self) -> int:
         """Commit every non-empty slice not committed yet; how many were committed."""
-        terms = self.authorizer.policy.terms
+        terms = self._terms()
         if terms is None:
             return 0
         job = json.loads(self.contract().evaluate_transaction("GetJob", terms.job_id))

@@ -25,7 +25,12 @@ from typing import Any
 from alliance.charter import Charter
 from node.paths import node_dir
 from node.query.errors import QueryError, QueryRefused
-from node.query.governance import LedgerAuthorizer, LedgerPolicy, LedgerPolicyFollower
+from node.query.governance import (
+    LedgerAuthorizer,
+    LedgerPolicy,
+    LedgerPolicyFollower,
+    read_policy,
+)
 from node.query.layout import Layout
 from node.query.metering import SummaryCommitter
 from node.query.server import QueryServer
@@ -132,15 +137,12 @@ class GovernedServer:
                     "propose --query-servers A,B`)")
             role = "a" if charter.query_servers[0] == self.org else "b"
             peer = charter.query_servers[1 if role == "a" else 0]
-            policy = LedgerPolicy(self.org, None)
-            probe = LedgerAuthorizer(policy)
-            follower = LedgerPolicyFollower(probe, self._connect, load_profile(
-                self.net_dir).chaincode)
-            first = follower.refresh()
+            first = read_policy(self._contract().evaluate_transaction, self.org)
             bits = first.terms.table_bits if first.terms else DEFAULT_TABLE_BITS
             layout = Layout(bits, SUBTABLES)
             authorizer = LayoutGuard(first, layout)
-            follower.authorizer = authorizer
+            follower = LedgerPolicyFollower(authorizer, self._connect,
+                                            load_profile(self.net_dir).chaincode)
             previous = read_query_run_file(self.net_dir, self.org)
             ports = [int(previous["port"]), 0] if previous and previous.get("port") else [0]
             error: Exception | None = None

@@ -186,3 +186,14 @@ def test_the_contract_refuses_a_day_over_a_members_quota(
     assert commit(a, job, summary(a, "bank", slot, slot + 60, {"platform": 2})).status == 200
     response = commit(a, job, summary(a, "bank", slot + 60, slot + 120, {"platform": 1}))
     assert response.error_type == "Conflict" and "quota" in response.message
+
+
+def test_the_last_periods_of_a_revoked_job_are_still_metered_but_not_later_ones(
+    a: Alliance, job: dict[str, Any]
+) -> None:
+    a.ok("RevokeJob", job["id"], "service ends", by="bank", timestamp=START + 100)
+    slot = START - START % 3600
+    assert commit(a, job, summary(a, "bank", slot, slot + 60, {"bank": 1})).status == 200
+    later = slot + 3 * 3600
+    response = commit(a, job, summary(a, "bank", later, later + 60, {"bank": 1}))
+    assert response.error_type == "Conflict" and "ended" in response.message

@@ -99,7 +99,8 @@ def test_read_policy_takes_the_newest_unexpired_job_naming_this_server() -> None
     old = {**job_record(), "id": "job-old", "created_at": NOW - 500}
     other = {**job_record(server_a="platform"), "id": "job-other", "created_at": NOW}
     expired = {**job_record(), "id": "job-expired", "created_at": NOW, "expires_at": NOW - 1}
-    answers = {
+    answers: dict[str, Any] = {
+        "GetCharter": {"query_servers": ["bank", "telecom"]},
         "ListJobs": [old, job_record(), other, expired, {"protocol": "stats", "id": "x",
                                                          "created_at": NOW}],
         "ListMembers": [{"org": "bank", "status": "active"},
@@ -115,7 +116,19 @@ def test_read_policy_takes_the_newest_unexpired_job_naming_this_server() -> None
     assert policy.terms is not None and policy.terms.job_id == "job-1"
     assert policy.removed == {"platform"}
     assert policy.revoked == {("bank", "sha256:" + "0f" * 32)}
+    assert read_policy(evaluate, "platform", now=NOW).terms is None  # not a charter server
+    answers["GetCharter"] = {"query_servers": ["platform", "telecom"]}
     assert read_policy(evaluate, "platform", now=NOW).terms.job_id == "job-other"  # type: ignore[union-attr]
+
+
+def test_servers_voted_out_of_the_charter_stop_serving_the_old_job() -> None:
+    answers: dict[str, Any] = {"GetCharter": {}, "ListJobs": [job_record()], "ListMembers": [],
+                               "ListRevokedCertificates": []}
+
+    def evaluate(name: str, *args: str) -> bytes:
+        return json.dumps(answers[name]).encode()
+
+    assert read_policy(evaluate, "bank", now=NOW).terms is None
 
 
 # --- consent commitments ---------------------------------------------------------------------
