@@ -1,8 +1,9 @@
 """A query server's metering: its signed period summaries committed to the ledger.
 
 Every `every` seconds the committer takes the log entries from where its last committed summary
-ended up to a settled moment (now - SETTLE_SECONDS, so no query still being logged can fall
-behind it), cut at the job's metering period boundaries, and submits one CommitQuerySummary per
+ended up to the last period boundary before a settled moment (now - SETTLE_SECONDS, so no query
+still being logged can fall behind it; with `partial`, up to that moment), cut at the job's
+metering period boundaries, and submits one CommitQuerySummary per
 non-empty slice: counts per member and the Merkle root of the entries, signed by the server's
 node key (the contract verifies the signature with the transaction's certificate, checks the
 period order and the daily quotas). Where it ended is read back from the ledger
@@ -41,12 +42,15 @@ class SummaryCommitter:
     """Commits `server`'s summaries for the job its authorizer follows; `start()`, `stop()`."""
 
     def __init__(self, server: QueryServer, authorizer: LedgerAuthorizer,
-                 contract: Callable[[], Any], *, every: float = 60.0,
+                 contract: Callable[[], Any], *, every: float = 60.0, partial: bool = False,
                  clock: Callable[[], float] = time.time) -> None:
         self.server = server
         self.authorizer = authorizer
         self.contract = contract
         self.every = every
+        self.partial = partial
+        """Also commit the elapsed part of the current period (then a period may have several
+        summaries, each a contiguous slice)."""
         self.clock = clock
         self.committed = 0
         self.last_error = ""
@@ -118,6 +122,8 @@ class SummaryCommitter:
         job = json.loads(self.contract().evaluate_transaction("GetJob", terms.job_id))
         start = self._committed_until(terms.job_id, int(job["created_at"]))
         end = int(self.clock()) - SETTLE_SECONDS
+        if not self.partial:  # whole periods only: one summary per server and period
+            end -= end % terms.period_seconds
         done = 0
         for lo, hi in slices(start, end, terms.period_seconds):
             summary = self.server.summary(lo, hi)

@@ -9,7 +9,8 @@ look it up), keeps its contributions and query log in NET/orgs/<org>/node/query-
 a restart loses no acknowledged update; the table is formed again from them at the next epoch),
 and commits its signed period summaries (metering.py). Server A dials B's recorded address
 before each epoch. Environment: ALLIANCE_QUERY_EPOCH_SECONDS (default 30),
-ALLIANCE_QUERY_COMMIT_SECONDS (default 60).
+ALLIANCE_QUERY_COMMIT_SECONDS (how often it looks for periods to commit, default 60),
+ALLIANCE_QUERY_PARTIAL_PERIODS=1 (also commit the elapsed part of the current period: tests).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ DEFAULT_TABLE_BITS = 16
 SUBTABLES = 16
 EPOCH_ENV = "ALLIANCE_QUERY_EPOCH_SECONDS"
 COMMIT_ENV = "ALLIANCE_QUERY_COMMIT_SECONDS"
+PARTIAL_ENV = "ALLIANCE_QUERY_PARTIAL_PERIODS"
 
 
 def query_run_file(net_dir: Path, org: str) -> Path:
@@ -159,7 +161,8 @@ class GovernedServer:
                 raise QueryError(f"{self.org}'s query server cannot listen: {error}")
             self.follower = follower.start()
             self.committer = SummaryCommitter(self.server, authorizer, self._contract,
-                                              every=_env_seconds(COMMIT_ENV, 60.0))
+                                              every=_env_seconds(COMMIT_ENV, 60.0),
+                                              partial=os.environ.get(PARTIAL_ENV) == "1")
             self.mismatches = self.committer.check_committed()
             self.committer.start()
             if role == "a":

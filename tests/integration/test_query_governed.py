@@ -80,6 +80,7 @@ def net(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     mp = pytest.MonkeyPatch()
     mp.setenv("ALLIANCE_QUERY_EPOCH_SECONDS", "1")
     mp.setenv("ALLIANCE_QUERY_COMMIT_SECONDS", "1")
+    mp.setenv("ALLIANCE_QUERY_PARTIAL_PERIODS", "1")
     target = tmp_path_factory.mktemp("query-gov") / "net"
     private_network(network_dir, target)
     assert main(["network", "up", "--dir", str(target), "--batch-timeout-ms", "50"]) == 0

@@ -183,3 +183,43 @@ def test_bad_parameters_say_what_is_wrong(params: dict[str, str], problem: str) 
 def test_slices_cut_at_period_boundaries() -> None:
     assert slices(50, 250, 100) == [(50, 100), (100, 200), (200, 250)]
     assert slices(100, 100, 100) == []
+
+
+def test_the_committer_commits_whole_periods_unless_told_partial() -> None:
+    from node.query.authorize import summarize
+    from node.query.metering import SummaryCommitter
+
+    submitted: list[dict[str, Any]] = []
+
+    class Contract:
+        def evaluate_transaction(self, name: str, *args: str) -> bytes:
+            if name == "GetJob":
+                return json.dumps({"created_at": 0}).encode()
+            return json.dumps([{"server": "bank", "period_end": 3600}]).encode()
+
+        def submit_transaction(self, name: str, job_id: str, body: str) -> bytes:
+            submitted.append(json.loads(body))
+            return b"{}"
+
+    class Server:
+        name = "bank"
+
+        def summary(self, start: int, end: int) -> Any:
+            from node.query.authorize import LogEntry
+
+            entries = [LogEntry(1, at, "bank", "credit_check", COMMITMENT, COMMITMENT)
+                       for at in (3700, 7300) if start <= at < end]
+            return summarize("bank", start, end, entries)
+
+    terms = ServiceTerms.from_job({**job_record(), "parameters": {
+        **job_record()["parameters"], "period_seconds": "3600"}})
+    auth = LedgerAuthorizer(LedgerPolicy("bank", terms), clock=lambda: NOW)
+    whole = SummaryCommitter(Server(), auth, Contract, clock=lambda: 7400)  # type: ignore[arg-type]
+    assert whole.commit_due() == 1
+    assert [(s["period_start"], s["period_end"]) for s in submitted] == [(3600, 7200)]
+    submitted.clear()
+    partial = SummaryCommitter(Server(), auth, Contract, partial=True,  # type: ignore[arg-type]
+                               clock=lambda: 7400)
+    assert partial.commit_due() == 2
+    assert [(s["period_start"], s["period_end"]) for s in submitted] == [(3600, 7200),
+                                                                         (7200, 7397)]
