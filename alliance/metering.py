@@ -22,6 +22,8 @@ class SummarySubmission(BaseModel):
     period_start: int = Field(ge=0)
     period_end: int = Field(ge=1)
     counts: dict[str, int] = Field(max_length=MAX_MEMBERS)
+    purposes: dict[str, int] = Field(max_length=MAX_MEMBERS)
+    """Entries per purpose code."""
     merkle_root: str
     entries: int = Field(ge=0)
     signature: str = Field(min_length=1, max_length=200)
@@ -37,6 +39,7 @@ class SummarySubmission(BaseModel):
     def body(self) -> dict[str, object]:
         return {"server": self.server, "period_start": self.period_start,
                 "period_end": self.period_end, "counts": dict(sorted(self.counts.items())),
+                "purposes": dict(sorted(self.purposes.items())),
                 "merkle_root": self.merkle_root, "entries": self.entries}
 
     def signed_bytes(self) -> bytes:
@@ -51,6 +54,7 @@ class QuerySummary(Record):
     period_start: int
     period_end: int
     counts: dict[str, int]
+    purposes: dict[str, int]
     merkle_root: str
     entries: int
     signature: str

@@ -5,10 +5,10 @@ active voting members. A service job is never claimed or run: it stays APPROVED 
 authorization) until it expires or is revoked. Each server commits a signed summary per
 metering period (CommitQuerySummary): only the two servers of the job (APPROVED, or the last
 periods of a revoked or expired one, up to one period after it ended), for themselves, signed
-by the transaction's own certificate, periods in order and within one period slot, counts only
-for the job's members and adding up to the entries, and never more lookups of a member in one
-UTC day than its quota — a server that answered over quota is refused here even if it let the
-queries through.
+by the transaction's own certificate, periods in order and within one period slot; counts only
+for the job's members (none removed more than a minute before the period) and the job's
+purposes only, both adding up to the entries; never more lookups of a member in one UTC day
+than its quota. A server that let through what the job forbids is refused here.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from chaincode.errors import Conflict, InvalidArgument, NotAuthorized, NotFound
 from chaincode.stub import create_composite_key, partial_key_range
 
 DAY = 86_400
+REMOVAL_GRACE = 60
+"""Seconds a server may take to learn of a removal from the ledger's events."""
 METERED = (JobState.APPROVED, JobState.REVOKED, JobState.EXPIRED)
 """A job that served lookups (the last periods of a revoked or expired one are still taken)."""
 
@@ -102,6 +104,7 @@ def commit_query_summary(ctx: Context, job_id: str, summary_json: str) -> QueryS
     record = QuerySummary(
         job_id=job_id, server=summary.server, period_start=summary.period_start,
         period_end=summary.period_end, counts=dict(sorted(summary.counts.items())),
+        purposes=dict(sorted(summary.purposes.items())),
         merkle_root=summary.merkle_root, entries=summary.entries, signature=summary.signature,
         signer=caller.fingerprint, tx_id=ctx.tx_id, at=ctx.now)
     ctx.put_record(_summary_key(job_id, summary.server, summary.period_start), record)
@@ -144,11 +147,22 @@ def _check_counts(ctx: Context, job_id: str, terms: ServiceTerms,
     if strangers:
         raise InvalidArgument(f"counts name {', '.join(strangers)}, which may not ask under "
                               f"{job_id}")
-    if any(n < 0 for n in summary.counts.values()):
+    if any(n < 0 for n in [*summary.counts.values(), *summary.purposes.values()]):
         raise InvalidArgument("counts are never negative")
-    if sum(summary.counts.values()) != summary.entries:
-        raise InvalidArgument(f"the counts add up to {sum(summary.counts.values())}, not to "
-                              f"the {summary.entries} entries of the log")
+    for what, numbers in (("counts", summary.counts), ("purposes", summary.purposes)):
+        if sum(numbers.values()) != summary.entries:
+            raise InvalidArgument(f"the {what} add up to {sum(numbers.values())}, not to the "
+                                  f"{summary.entries} entries of the log")
+    foreign = sorted(set(summary.purposes) - terms.purposes)
+    if foreign:
+        raise Conflict(f"{summary.server} reports lookups for purpose {', '.join(foreign)}, "
+                       f"which {job_id} does not allow")
+    for org in sorted(summary.counts):
+        member = ctx.member(org)
+        removed_at = member.removed_at if member is not None else None
+        if removed_at is not None and summary.period_start >= removed_at + REMOVAL_GRACE:
+            raise Conflict(f"{summary.server} reports lookups by {org} after it was removed "
+                           f"from the alliance at {removed_at}")
     day = summary.period_start // DAY
     for org, count in sorted(summary.counts.items()):
         key = _used_key(job_id, summary.server, org, day)

@@ -573,5 +573,4 @@ class QueryServer:
         if self.signer is None:
             return plain
         signature = self.signer.sign(hashlib.sha256(canonical_json(plain.body())).digest())
-        return PeriodSummary(plain.server, start, end, plain.counts, plain.merkle_root,
-                             plain.entries, base64.b64encode(signature).decode())
+        return plain.signed(base64.b64encode(signature).decode())

@@ -341,8 +341,8 @@ def test_period_summaries_are_committed_and_a_lookup_proves_its_consent(
     text = json.dumps(summaries)
     assert '"A1"' not in text and str(served) not in text
     assert {key for s in summaries for key in s} == {
-        "job_id", "server", "period_start", "period_end", "counts", "merkle_root", "entries",
-        "signature", "signer", "tx_id", "at"}
+        "job_id", "server", "period_start", "period_end", "counts", "purposes", "merkle_root",
+        "entries", "signature", "signer", "tx_id", "at"}
     assert document_digest(consent.read_bytes()) not in text
     other = write(served.parent / "other-consent.txt", "someone else's consent")
     code, out = cli(capsys, served, "bank", "query", "audit", answer["record"],

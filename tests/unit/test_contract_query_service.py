@@ -56,7 +56,8 @@ def job(a: Alliance) -> dict[str, Any]:
 def summary(a: Alliance, server: str, start: int, end: int, counts: dict[str, int],
             **overrides: Any) -> str:
     body = {"server": server, "period_start": start, "period_end": end,
-            "counts": dict(sorted(counts.items())), "merkle_root": ROOT,
+            "counts": dict(sorted(counts.items())),
+            "purposes": {"credit_check": sum(counts.values())}, "merkle_root": ROOT,
             "entries": sum(counts.values())}
     body.update({k: v for k, v in overrides.items() if k != "signature"})
     signature = a.org(server).admin_signer.sign(hashlib.sha256(canonical_json(body)).digest())
@@ -197,3 +198,22 @@ def test_the_last_periods_of_a_revoked_job_are_still_metered_but_not_later_ones(
     later = slot + 3 * 3600
     response = commit(a, job, summary(a, "bank", later, later + 60, {"bank": 1}))
     assert response.error_type == "Conflict" and "ended" in response.message
+
+
+def test_purposes_the_job_does_not_allow_are_refused(a: Alliance, job: dict[str, Any]) -> None:
+    text = summary(a, "bank", START, START + 10, {"bank": 1}, purposes={"marketing": 1})
+    response = commit(a, job, text)
+    assert response.error_type == "Conflict" and "marketing" in response.message
+
+
+def test_lookups_by_a_member_removed_before_the_period_are_refused(
+    a: Alliance, job: dict[str, Any]
+) -> None:
+    proposal = a.ok("ProposeMember", json.dumps(
+        {"action": "remove", "org": "platform", "reason": "left"}), by="bank",
+        timestamp=START + 10)
+    a.ok("VoteProposal", proposal["id"], "yes", by="telecom", timestamp=START + 20)
+    slot = START + 3600 - START % 3600
+    response = commit(a, job, summary(a, "bank", slot, slot + 60, {"platform": 1}),
+                      at=slot + DAY // 2)
+    assert response.error_type == "Conflict" and "removed" in response.message
