@@ -24,6 +24,7 @@ Refusals carry `code: message` in the gRPC status details (client.py maps them b
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import threading
@@ -97,6 +98,12 @@ class _Refusal(Exception):
     def __init__(self, status: grpc.StatusCode, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code = status, code
+
+
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(certificate: bytes) -> str:
+    """sha256 of a PEM certificate's DER (revocation checks); parsed once per certificate."""
+    return Identity("", certificate).fingerprint
 
 
 def day_of(at: float) -> int:
@@ -248,7 +255,7 @@ class QueryServer:
     @staticmethod
     def _tls_fingerprint(context: grpc.ServicerContext) -> str:
         certs = context.auth_context().get("x509_pem_cert") or []
-        return Identity("", certs[0]).fingerprint if certs else ""
+        return _fingerprint(bytes(certs[0])) if certs else ""
 
     def _check_contributor(self, org: str, context: grpc.ServicerContext) -> None:
         """Refuse contributions from non-contributors and from revoked TLS certificates (an
@@ -364,8 +371,7 @@ class QueryServer:
         keys, point = self._parse_body(body)
         query = QueryContext(request.asker, request.purpose, request.consent_hash,
                              day_of(now), "sha256:" + request.digest().hex(),
-                             (Identity(request.msp_id, certificate).fingerprint,
-                              self._tls_fingerprint(context)))
+                             (_fingerprint(certificate), self._tls_fingerprint(context)))
         with self._log_lock:
             self.authorizer.authorize(query, self.store.used(query.asker, query.day))
             seq = self.store.log_query(int(now), query.day, query.asker, query.purpose,
