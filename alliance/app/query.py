@@ -330,12 +330,62 @@ def audit(session: Session, wanted: str, consent_file: Path) -> dict[str, Any]:
                                   "committed to the ledger", error_type="proof_failed")
                 proven.append({"server": part.server, "seq": part.seq, "at": part.at,
                                "leaf_index": leaf_index, "merkle_root": summary["merkle_root"],
-                               "summary_tx": summary["tx_id"], "commitment": part.commitment})
+                               "summary_tx": summary["tx_id"], "commitment": part.commitment,
+                               "nonce": part.nonce, "request": part.request,
+                               "period_start": summary["period_start"],
+                               "period_end": summary["period_end"],
+                               "path": [[st.sibling.hex(), st.sibling_on_left] for st in steps]})
         finally:
             client.close()
     return {"record": record_id(record), "job_id": record.job_id, "asker": record.asker,
             "purpose": record.purpose, "consent": record.consent_digest, "verified": True,
             "servers": proven}
+
+
+def verify_bundle(session: Session, bundle_file: Path, consent_file: Path) -> dict[str, Any]:
+    """An auditor's check of an asker's `query audit --json` output (the bundle) and the consent
+    document, against the ledger alone (no query server): each commitment opens with the kept
+    nonce and the document, and each Merkle path leads from the logged entry to the root the
+    server committed for that period. Refused when any check fails."""
+    from alliance.fingerprint import ProofStep, verify_merkle_proof
+    from node.query import consent
+    from node.query.authorize import LogEntry
+
+    for path in (Path(bundle_file), Path(consent_file)):
+        if not path.is_file():
+            raise FileMissing(f"{path}: no such file")
+    try:
+        bundle = json.loads(Path(bundle_file).read_text())
+        parts = bundle["servers"]
+        job_id, asker, purpose = bundle["job_id"], bundle["asker"], bundle["purpose"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"{bundle_file} is not the output of `alliance query audit --json`: "
+                       f"{exc}") from exc
+    document = Path(consent_file).read_bytes()
+    committed = session.evaluate("ListQuerySummaries", job_id) or []
+    checked = []
+    for part in parts:
+        if not consent.opens(part["commitment"], bytes.fromhex(part["nonce"]), document):
+            raise Refused(f"the commitment logged by {part['server']} does not open with this "
+                          "consent document", error_type="consent_mismatch")
+        summary = next((c for c in committed if c["server"] == part["server"]
+                        and c["period_start"] == part["period_start"]), None)
+        if summary is None or summary["merkle_root"] != part["merkle_root"]:
+            raise Refused(f"no summary of {part['server']} for {part['period_start']} with root "
+                          f"{part['merkle_root']} is on the ledger", error_type="not_committed")
+        leaf = LogEntry(part["seq"], part["at"], asker, purpose, part["commitment"],
+                        part["request"]).leaf()
+        steps = [ProofStep(bytes.fromhex(h), bool(left)) for h, left in part["path"]]
+        if not (summary["period_start"] <= part["at"] < summary["period_end"]
+                and verify_merkle_proof(leaf, steps, summary["merkle_root"])):
+            raise Refused(f"{part['server']}'s log entry is not in the root it committed",
+                          error_type="proof_failed")
+        checked.append({"server": part["server"], "summary_tx": summary["tx_id"]})
+    if len(checked) != 2:
+        raise Refused("the bundle must prove the lookup at both query servers",
+                      error_type="proof_failed")
+    return {"job_id": job_id, "asker": asker, "purpose": purpose, "verified": True,
+            "consent": consent.document_digest(document), "servers": checked}
 
 
 def records(net_dir: Path, org: str) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""`alliance query lender|events|audit|records|summaries`: the real-time multi-lender query;
+"""`alliance query lender|events|audit|verify|records|summaries`: the real-time multi-lender query;
 argument parsing and rendering only (the use cases live in `alliance.app.query`)."""
 
 from __future__ import annotations
@@ -47,6 +47,14 @@ def register(groups: Any) -> None:
     p.add_argument("--consent", required=True, type=Path, help="the consent document")
     p.set_defaults(handler=audit)
 
+    p = commands.add_parser(
+        "verify", help="an auditor's check of a lookup's proof bundle (`query audit --json` "
+                       "output) and its consent document against the ledger alone")
+    add_dir_option(p)
+    p.add_argument("--bundle", required=True, type=Path, help="the `query audit --json` output")
+    p.add_argument("--consent", required=True, type=Path, help="the consent document")
+    p.set_defaults(handler=verify)
+
     p = commands.add_parser("records", help="your kept lookup records")
     add_dir_option(p)
     p.set_defaults(handler=records)
@@ -93,6 +101,19 @@ def audit(args: argparse.Namespace) -> int:
         for part in report["servers"]:
             output.emit_message(f"  {part['server']}: entry {part['seq']} is in root "
                                 f"{part['merkle_root']} (tx {part['summary_tx'][:16]})")
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    with session(args) as s:
+        report = query.verify_bundle(s, args.bundle, args.consent)
+    if args.json:
+        output.emit_json(report)
+    else:
+        output.emit_message(f"verified: {report['asker']}'s lookup for {report['purpose']} was "
+                            f"made with consent {report['consent']}, logged by "
+                            f"{', '.join(p['server'] for p in report['servers'])} in roots on "
+                            "the ledger")
     return 0
 
 

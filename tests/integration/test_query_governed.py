@@ -348,6 +348,20 @@ def test_period_summaries_are_committed_and_a_lookup_proves_its_consent(
     code, out = cli(capsys, served, "bank", "query", "audit", answer["record"],
                     "--consent", str(other))
     assert (code, out["error_type"]) == (1, "consent_mismatch")
+    # the asker hands the bundle to the auditor, who checks it against the ledger alone
+    bundle = write(served.parent / "bundle.json", json.dumps(report))
+    code, out = cli(capsys, served, "regulator", "query", "verify", "--bundle", str(bundle),
+                    "--consent", str(consent))
+    assert code == 0 and out["verified"], out
+    code, out = cli(capsys, served, "regulator", "query", "verify", "--bundle", str(bundle),
+                    "--consent", str(other))
+    assert (code, out["error_type"]) == (1, "consent_mismatch")
+    tampered = json.loads(bundle.read_text())
+    tampered["purpose"] = "limit_review"
+    write(bundle, json.dumps(tampered))
+    code, out = cli(capsys, served, "regulator", "query", "verify", "--bundle", str(bundle),
+                    "--consent", str(consent))
+    assert (code, out["error_type"]) == (1, "proof_failed")
 
 
 def test_a_server_whose_log_lost_committed_entries_says_so_at_restart(
