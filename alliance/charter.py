@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from alliance.canonical import canonical_json, loads
 from alliance.errors import CharterError
@@ -31,6 +40,21 @@ def check_org_name(org: str) -> str:
             "starting with a letter (e.g. 'bank', 'telecom-a')"
         )
     return org
+
+
+def query_server_problem(servers: tuple[str, ...], voters: list[str]) -> str:
+    """Why `servers` cannot run the query service (empty when they can): none, or two distinct
+    members with the `member` role. Pure."""
+    if not servers:
+        return ""
+    if len(servers) != 2 or servers[0] == servers[1]:
+        return (f"the query servers must be two distinct members, not {', '.join(servers)}: "
+                "their non-collusion is the service's trust assumption")
+    strangers = [org for org in servers if org not in voters]
+    if strangers:
+        return (f"query server {', '.join(strangers)} is not a voting member of the charter "
+                f"(members: {', '.join(voters)})")
+    return ""
 
 
 class MemberEntry(BaseModel):
@@ -54,6 +78,10 @@ class Charter(BaseModel):
     proposal_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     voted_protocols: tuple[str, ...] = ()
     """Protocols whose jobs also need a member vote at the membership threshold."""
+    query_servers: tuple[str, ...] = ()
+    """The two members that run the multi-lender query servers (A first, then B), or none.
+    Their non-collusion is the service's trust assumption, so they change only by a passed
+    `set_query_servers` proposal (the usual vote)."""
     founders: dict[str, str] = Field(default_factory=dict)
     """Founding org -> fingerprint of the admin certificate that signed the founding charter
     (alliance/founding.py); InitCharter requires every one of their signatures."""
@@ -70,6 +98,22 @@ class Charter(BaseModel):
         if not self.voters():
             raise CharterError("a charter needs at least one member with the 'member' role")
         return self
+
+    @model_validator(mode="after")
+    def _query_servers(self) -> Charter:
+        problem = query_server_problem(self.query_servers, self.voters())
+        if problem:
+            raise CharterError(problem)
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_empty_servers(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A charter naming no query servers serialises as before the field existed (the
+        founding signatures of older networks stay valid)."""
+        data: dict[str, Any] = handler(self)
+        if not data.get("query_servers"):
+            data.pop("query_servers", None)
+        return data
 
     def voters(self) -> list[str]:
         return sorted(org for org, m in self.members.items() if "member" in m.roles)

@@ -14,9 +14,16 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from alliance.canonical import canonical_json, is_digest
 from alliance.failures import FailureCode
@@ -88,7 +95,7 @@ class DatasetStatus(StrEnum):
 
 
 VoteChoice = Literal["yes", "no"]
-ProposalAction = Literal["join", "remove", "set_roles"]
+ProposalAction = Literal["join", "remove", "set_roles", "set_query_servers"]
 MemberRole = Literal["member", "auditor"]
 
 
@@ -182,6 +189,8 @@ class ProposalRequest(BaseModel):
     org: str
     msp_id: str | None = None
     roles: tuple[MemberRole, ...] | None = None
+    servers: tuple[str, ...] | None = None
+    """set_query_servers only: the two query servers, A then B (`org` is A)."""
     reason: str = Field(min_length=1, max_length=MAX_TEXT)
 
 
@@ -191,6 +200,8 @@ class Proposal(Record):
     org: str
     msp_id: str | None = None
     roles: list[MemberRole] | None = None
+    servers: list[str] | None = None
+    """set_query_servers only: the two query servers, A then B."""
     reason: str
     proposer: str
     votes: dict[str, Vote]
@@ -199,6 +210,14 @@ class Proposal(Record):
     expires_at: int
     decided_at: int | None = None
     decided_tx: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_servers(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Proposals other than set_query_servers serialise as before the field existed."""
+        data: dict[str, Any] = handler(self)
+        if data.get("servers") is None:
+            data.pop("servers", None)
+        return data
 
 
 # --- datasets ----------------------------------------------------------------------------------

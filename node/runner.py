@@ -52,6 +52,7 @@ import numpy as np
 from alliance.canonical import canonical_json
 from alliance.failures import FailureCode, FailureReport
 from alliance.models import Job, JobState
+from alliance.protocols import SERVICE_PROTOCOLS
 from alliance.run_deadline import connect_seconds
 from network.errors import CommitError, ContractRejected, NetworkError
 from node import failure_log
@@ -313,6 +314,8 @@ class JobRunner:
 
     def handle(self, job_id: str) -> Outcome:
         job = self.ledger.get_job(job_id)
+        if job.protocol in SERVICE_PROTOCOLS:
+            return Outcome(job_id, "ignored", 0, "a standing service job: its servers serve it")
         if self.org not in job.participants or job.state not in (
             JobState.APPROVED, JobState.RUNNING
         ):

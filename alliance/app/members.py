@@ -67,6 +67,16 @@ def propose_roles(session: Session, org: str, roles: list[str], reason: str) -> 
     return Proposal.model_validate(session.submit("ProposeMember", body))
 
 
+def propose_query_servers(session: Session, servers: list[str], reason: str) -> Proposal:
+    """Propose the two members that run the multi-lender query servers (A then B); a charter
+    change, passed by the usual membership vote."""
+    if len(servers) != 2:
+        raise BadInput("--query-servers takes two members, A then B, e.g. bank,telecom")
+    body = _request(action="set_query_servers", org=servers[0], servers=tuple(servers),
+                    reason=reason)
+    return Proposal.model_validate(session.submit("ProposeMember", body))
+
+
 def vote_proposal(session: Session, proposal_id: str, vote: str) -> Proposal:
     full = resolve_proposal_id(session, proposal_id)
     return Proposal.model_validate(session.submit("VoteProposal", full, vote))

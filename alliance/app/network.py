@@ -266,6 +266,7 @@ def up(
     from network.connection import record_engine
     from network.devnet.launcher import stop_devnet
     from node.launcher import node_status, start_nodes, stop_node
+    from node.query.launcher import stop_query_server
 
     net_dir = Path(net_dir).resolve()
     with mapped_errors():
@@ -278,6 +279,7 @@ def up(
     components: list[Component] = []
     started_devnet = False
     started_nodes: list[str] = []
+    started_query: list[str] = []
     with mapped_errors():
         try:
             if chosen == "fabric":
@@ -308,7 +310,12 @@ def up(
                                    "started" if org in missing else "already running")
                     for org in members
                 ]
+                if charter.in_effect:
+                    started_query, query = _query_servers_up(net_dir, members, progress)
+                    components += query
         except BaseException:
+            for org in started_query:
+                stop_query_server(net_dir, org)
             for org in started_nodes:
                 stop_node(net_dir, org)
             if started_devnet:
@@ -316,6 +323,38 @@ def up(
             raise
     progress(Progress("network up", finished=True))
     return NetworkReport(str(net_dir), chosen, components, charter.changed, charter.awaiting)
+
+
+def query_component(net_dir: Path, org: str, action: str = "") -> Component:
+    from node.query.launcher import query_server_status
+
+    info = query_server_status(net_dir, org)
+    port = info.get("port")
+    role = f" ({info['role'].upper()})" if info.get("role") else ""
+    return Component(f"query server {org}{role}", "query", bool(info["running"]),
+                     info.get("pid"), f"127.0.0.1:{port}" if port else None, action)
+
+
+def _query_servers_up(
+    net_dir: Path, members: list[str], progress: ProgressFn
+) -> tuple[list[str], list[Component]]:
+    """Start the query servers the charter on the ledger names (on members' nodes here)."""
+    from alliance.app.query import charter_servers
+    from node.query.launcher import query_server_status, start_query_servers
+
+    servers = [org for org in charter_servers(net_dir) if org in members]
+    missing = [org for org in servers if not query_server_status(net_dir, org)["running"]]
+    if missing:
+        progress(Progress(f"starting the query servers of {', '.join(missing)}"))
+        start_query_servers(net_dir, missing)
+    return missing, [query_component(net_dir, org, "started" if org in missing
+                                     else "already running") for org in servers]
+
+
+def query_server_orgs(net_dir: Path) -> list[str]:
+    """Orgs with a query server run file in NET (running or not)."""
+    return sorted(p.stem.removeprefix("query-") for p in (Path(net_dir) / "run").glob(
+        "query-*.json"))
 
 
 def accept_charter(net_dir: Path, org: str) -> Any:
@@ -336,6 +375,10 @@ def down(net_dir: Path) -> list[str]:
     stopped: list[str] = []
     with mapped_errors():
         profile = load_profile(net_dir)
+        from node.query.launcher import stop_query_server
+
+        stopped += [f"query server {org}" for org in query_server_orgs(net_dir)
+                    if stop_query_server(net_dir, org)]
         stopped += [
             f"node {org}"
             for org in profile.member_orgs(include_candidates=True)
@@ -374,6 +417,7 @@ def status(net_dir: Path) -> NetworkReport:
                           f"127.0.0.1:{port}" if port else None)
             )
         components += [node_component(net_dir, org) for org in _member_nodes(profile)]
+        components += [query_component(net_dir, org) for org in query_server_orgs(net_dir)]
     return NetworkReport(str(net_dir), engine, components)
 
 

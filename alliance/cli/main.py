@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from alliance.app.errors import EXIT_CODES, AppError, to_app_error
-from alliance.cli import dataset_cmds, job_cmds, member_cmds, network_cmds
+from alliance.cli import dataset_cmds, job_cmds, member_cmds, network_cmds, query_cmds
 from alliance.cli.output import emit_error
 from alliance.cli.parsing import UsageError
 
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     member_cmds.register(groups)
     dataset_cmds.register(groups)
     job_cmds.register(groups)
+    query_cmds.register(groups)
     for extra in _optional_groups():
         extra.register(groups)
     _add_footer(parser)

@@ -28,6 +28,8 @@ def register(groups: Any) -> None:
     action.add_argument("--join", metavar="ORG")
     action.add_argument("--remove", metavar="ORG")
     action.add_argument("--set-roles", metavar="ORG=ROLE[,ROLE]")
+    action.add_argument("--query-servers", metavar="A,B",
+                        help="the two members that run the multi-lender query servers")
     p.add_argument(
         "--role", default="member", choices=("member", "auditor"), help="role of a joining org"
     )
@@ -74,6 +76,9 @@ def propose(args: argparse.Namespace) -> int:
             proposal = members.propose_join(s, args.join, args.role, args.reason)
         elif args.remove:
             proposal = members.propose_removal(s, args.remove, args.reason)
+        elif args.query_servers is not None:
+            proposal = members.propose_query_servers(s, split_csv(args.query_servers),
+                                                     args.reason)
         else:
             org, sep, roles = args.set_roles.partition("=")
             if not sep or not split_csv(roles):

@@ -15,6 +15,7 @@ Public API:
 from alliance.protocols.gbdt import GBDT_PREDICT, GBDT_TRAIN
 from alliance.protocols.help import describe_param, render_protocols, render_spec
 from alliance.protocols.modelling import BINNING, LR_PREDICT, LR_TRAIN, SCORECARD
+from alliance.protocols.multilender import MULTILENDER, SERVICE_PROTOCOLS
 from alliance.protocols.psi import PSI, Normalization, PsiParams
 from alliance.protocols.registry import PROTOCOLS, get_protocol_spec, register
 from alliance.protocols.spec import (
@@ -35,6 +36,7 @@ register(BINNING)
 register(LR_TRAIN)
 register(LR_PREDICT)
 register(SCORECARD)
+register(MULTILENDER)
 register(GBDT_TRAIN)
 register(GBDT_PREDICT)
 
@@ -45,10 +47,12 @@ __all__ = [
     "GBDT_TRAIN",
     "LR_PREDICT",
     "LR_TRAIN",
+    "MULTILENDER",
     "NUMERIC_TYPES",
     "PROTOCOLS",
     "PSI",
     "SCORECARD",
+    "SERVICE_PROTOCOLS",
     "STATS",
     "DealerRule",
     "InputRule",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaincode.contracts import authorities, datasets, jobs, membership
+from chaincode.contracts import authorities, datasets, jobs, membership, service
 from chaincode.router import Router, TransactionFunction
 
 TRANSACTIONS: dict[str, TransactionFunction] = {
@@ -27,6 +27,7 @@ TRANSACTIONS: dict[str, TransactionFunction] = {
     "SubmitReceipt": jobs.submit_receipt,
     "FailJob": jobs.fail_job,
     "ExpireRun": jobs.expire_run,
+    "CommitQuerySummary": service.commit_query_summary,
 }
 """Functions that change the ledger: submit them (endorse, order, commit)."""
 
@@ -44,6 +45,7 @@ QUERIES: dict[str, TransactionFunction] = {
     "GetJob": jobs.get_job,
     "ListJobs": jobs.list_jobs,
     "JobHistory": jobs.job_history,
+    "ListQuerySummaries": service.list_query_summaries,
 }
 """Read-only functions: evaluate them; they never write."""
 

@@ -46,6 +46,7 @@ from alliance.protocols.links import link_problems
 from alliance.run_deadline import DeadlineError, run_seconds
 from chaincode import keys
 from chaincode.context import Caller, Context, parse_request
+from chaincode.contracts.service import check_service_request, refuse_claim
 from chaincode.errors import Conflict, Expired, InvalidArgument, NotAuthorized, NotFound
 
 MAX_REASON = 300
@@ -106,6 +107,7 @@ def request_job(ctx: Context, request_json: str) -> Job:
         updated_at=ctx.now,
         updated_tx=ctx.tx_id,
     )
+    check_service_request(ctx, job)
     if ctx.get_bytes(keys.job(job.id)) is not None:
         raise Conflict(f"job {job.id} already exists; submit the request as a new transaction")
     if caller.org in approvers:
@@ -301,6 +303,7 @@ def claim_job(ctx: Context, job_id: str) -> Job:
     caller = ctx.writer("claim jobs", admin=False)
     job = _load(ctx, job_id)
     _require_participant(job, caller, "claim")
+    refuse_claim(job)
     mark = TxMark(tx_id=ctx.tx_id, at=ctx.now)
     if job.state == JobState.RUNNING:
         if caller.org in job.claims:

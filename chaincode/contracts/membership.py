@@ -29,12 +29,14 @@ from alliance.models import (
 )
 from chaincode import keys
 from chaincode.context import Context, parse_request
+from chaincode.contracts.query_servers import check_query_servers_proposal, with_query_servers
 from chaincode.errors import Conflict, Expired, InvalidArgument, NotAuthorized, NotFound
 
 MEMBER_EVENTS = {
     "join": "MemberJoined",
     "remove": "MemberRemoved",
     "set_roles": "MemberRolesChanged",
+    "set_query_servers": "QueryServersChanged",
 }
 
 
@@ -209,7 +211,13 @@ def propose_member(ctx: Context, request_json: str) -> Proposal:
     except CharterError as exc:
         raise InvalidArgument(str(exc)) from exc
     charter = ctx.charter()
-    msp_id, roles = _check_proposal(ctx, charter, request)
+    if request.action == "set_query_servers":
+        msp_id, roles = None, None
+        check_query_servers_proposal(charter, request)
+    else:
+        msp_id, roles = _check_proposal(ctx, charter, request)
+        if request.servers is not None:
+            raise InvalidArgument("servers apply to 'set_query_servers' only")
     _no_pending_proposal_for(ctx, request.org)
     proposal = Proposal(
         id="prop-" + ctx.tx_id[:16],
@@ -217,6 +225,7 @@ def propose_member(ctx: Context, request_json: str) -> Proposal:
         org=request.org,
         msp_id=msp_id,
         roles=roles,
+        servers=list(request.servers) if request.servers is not None else None,
         reason=request.reason,
         proposer=caller.org,
         votes={caller.org: Vote(vote="yes", tx_id=ctx.tx_id, at=ctx.now)},
@@ -259,6 +268,11 @@ def _check_proposal(
             raise InvalidArgument("set_roles needs a non-empty 'roles' list (member, auditor)")
         roles = sorted(set(request.roles))
         members[request.org] = MemberEntry(msp_id=members[request.org].msp_id, roles=tuple(roles))
+        if request.org in charter.query_servers and "member" not in roles:
+            raise Conflict(
+                f"{request.org} runs a query server; vote other servers with "
+                "set_query_servers before it stops being a voting member"
+            )
     if not any("member" in entry.roles for entry in members.values()):
         raise Conflict(
             f"{request.action} {request.org} would leave the alliance with no voting member"
@@ -350,8 +364,12 @@ def _decide(
 
 def _apply(ctx: Context, charter: Charter, proposal: Proposal) -> None:
     """Change the charter and the member record as the passed proposal says."""
+    if proposal.action == "set_query_servers":
+        ctx.save_charter(with_query_servers(charter, tuple(proposal.servers or ())))
+        return
     members = dict(charter.members)
     record = ctx.member(proposal.org)
+    servers = charter.query_servers
     if proposal.action == "join":
         assert proposal.msp_id is not None and proposal.roles is not None
         members[proposal.org] = MemberEntry(msp_id=proposal.msp_id, roles=tuple(proposal.roles))
@@ -360,6 +378,8 @@ def _apply(ctx: Context, charter: Charter, proposal: Proposal) -> None:
     elif proposal.action == "remove":
         assert record is not None
         members.pop(proposal.org, None)
+        if proposal.org in servers:
+            servers = ()  # a removed server ends the pair: the members vote a new one
         record = record.model_copy(update={"status": MemberStatus.REMOVED, "removed_at": ctx.now,
                                            "updated_tx": ctx.tx_id})
     else:
@@ -369,7 +389,8 @@ def _apply(ctx: Context, charter: Charter, proposal: Proposal) -> None:
         record = record.model_copy(update={"roles": proposal.roles, "updated_tx": ctx.tx_id})
     try:
         updated = Charter.model_validate(
-            {**charter.model_dump(), "members": members, "version": charter.version + 1}
+            {**charter.model_dump(), "members": members, "version": charter.version + 1,
+             "query_servers": servers}
         )
     except (CharterError, ValueError) as exc:
         raise Conflict(f"proposal {proposal.id} cannot take effect: {exc}") from exc

@@ -35,6 +35,8 @@ class QueryContext:
     consent_hash: str
     day: int
     request_digest: str
+    certificates: tuple[str, ...] = ()
+    """sha256 fingerprints of the asker's signing and TLS certificates (revocation checks)."""
 
 
 class Authorizer(Protocol):
@@ -123,11 +125,18 @@ class PeriodSummary:
     merkle_root: str
     entries: int
     signature: str = ""
+    purposes: Mapping[str, int] = field(default_factory=dict)
+    """Entries per purpose code (the contract checks them against the job's purposes)."""
 
     def body(self) -> dict[str, object]:
         return {"server": self.server, "period_start": self.period_start,
                 "period_end": self.period_end, "counts": dict(sorted(self.counts.items())),
+                "purposes": dict(sorted(self.purposes.items())),
                 "merkle_root": self.merkle_root, "entries": self.entries}
+
+    def signed(self, signature: str) -> PeriodSummary:
+        return PeriodSummary(self.server, self.period_start, self.period_end, self.counts,
+                             self.merkle_root, self.entries, signature, self.purposes)
 
     def digest(self) -> str:
         return sha256_digest(canonical_json(self.body()))
@@ -137,7 +146,9 @@ def summarize(server: str, start: int, end: int, entries: list[LogEntry]) -> Per
     """The unsigned summary of the log entries with start <= at < end, in log order."""
     inside = sorted((e for e in entries if start <= e.at < end), key=lambda e: e.seq)
     counts: dict[str, int] = {}
+    purposes: dict[str, int] = {}
     for entry in inside:
         counts[entry.asker] = counts.get(entry.asker, 0) + 1
+        purposes[entry.purpose] = purposes.get(entry.purpose, 0) + 1
     return PeriodSummary(server, start, end, counts, merkle_root([e.leaf() for e in inside]),
-                         len(inside))
+                         len(inside), purposes=purposes)

@@ -67,6 +67,9 @@ class LookupResult:
     epoch: int
     part: int
     """Which part's slot was pure (diagnostics)."""
+    logged: tuple[dict[str, Any], ...] = ()
+    """Per server (A, B): the log entry it wrote — {"seq", "at", "request"} — for the asker's
+    record (an audit proves the entry is in the server's committed root)."""
 
 
 class Member:
@@ -155,6 +158,11 @@ class QueryClient:
         except grpc.RpcError as exc:
             raise _refusal(self.servers[index], exc) from exc
 
+    def status(self) -> list[dict[str, Any]]:
+        """Both servers' Status headers (epochs held, layout, the policy they enforce)."""
+        futures = [self._call(i, "Status", encode({})) for i in (0, 1)]
+        return [decode(self._result(i, f))[0] for i, f in enumerate(futures)]
+
     # ---- epochs -------------------------------------------------------------------------------
 
     def refresh_epoch(self) -> tuple[int, str, dict[str, int]]:
@@ -181,9 +189,11 @@ class QueryClient:
 
     # ---- lookup -------------------------------------------------------------------------------
 
-    def lookup(self, applicant_id: str, purpose: str, consent_hash: str,
+    def lookup(self, applicant_id: str, purpose: str, consent_hash: str | tuple[str, str],
                member: Member | None = None) -> LookupResult:
-        """Aggregates over the *other* members for one applicant (see module doc)."""
+        """Aggregates over the *other* members for one applicant (see module doc).
+        `consent_hash`: one value for both servers, or one per server (A, B) — the salted
+        commitments of node/query/consent.py, fresh per lookup and server."""
         if (self._epoch is None
                 or time.monotonic() - self._epoch_read_at > EPOCH_REFRESH_SECONDS):
             self.refresh_epoch()
@@ -193,9 +203,10 @@ class QueryClient:
             self.refresh_epoch()
             return self._lookup(applicant_id, purpose, consent_hash, member)
 
-    def _lookup(self, applicant_id: str, purpose: str, consent_hash: str,
+    def _lookup(self, applicant_id: str, purpose: str, consent_hash: str | tuple[str, str],
                 member: Member | None) -> LookupResult:
         assert self._epoch is not None
+        consents = (consent_hash, consent_hash) if isinstance(consent_hash, str) else consent_hash
         number, digest, versions = self._epoch
         layout = self.layout
         hashed = hash_applicant(self.salt, applicant_id)
@@ -210,7 +221,7 @@ class QueryClient:
             body = b"".join(keys[side]) + blinds[side][1]
             request = LookupRequest(
                 server=self.servers[side].name, epoch=number, asker=self.org,
-                msp_id=self.identity.msp_id, purpose=purpose, consent_hash=consent_hash,
+                msp_id=self.identity.msp_id, purpose=purpose, consent_hash=consents[side],
                 nonce=os.urandom(16).hex(), issued_at=int(time.time()),
                 body_digest=body_digest(body))
             signature = self.signer.sign(request.digest())
@@ -220,9 +231,10 @@ class QueryClient:
             futures.append(self._call(side, "Lookup", encode(header, body)))
         replies = [self._result(side, f) for side, f in enumerate(futures)]
         parts = layout.subtables
-        shares, evaluated = [], []
+        shares, evaluated, logged = [], [], []
         for side, reply in enumerate(replies):
             header, body = decode(reply)
+            logged.append({k: header[k] for k in ("seq", "at", "request") if k in header})
             if header.get("epoch") != number or header.get("digest") != digest:
                 raise EpochUnavailable(f"{self.servers[side].name} answered on another table")
             if len(body) != parts * RECORD_BYTES + masks.POINT_BYTES:
@@ -240,11 +252,24 @@ class QueryClient:
                 own = member.contributed(versions.get(self.org), hashed) if member else None
                 if own is not None:
                     result = result.minus(own)
-                return LookupResult(result, number, part)
+                return LookupResult(result, number, part, tuple(logged))
         raise QueryAmbiguous(
             f"every one of the {parts} slots of this applicant is shared with other applicants "
             f"(probability {layout.miss_probability(layout.capacity()):.1e} at the layout's "
             "capacity); no answer is given rather than a wrong one")
+
+    # ---- audit --------------------------------------------------------------------------------
+
+    def proof(self, index: int, start: int, end: int, seq: int) -> tuple[int, list[Any]]:
+        """Server `index`'s Merkle path of this member's logged query `seq` within start..end:
+        (leaf index, [ProofStep...])."""
+        from alliance.fingerprint import ProofStep
+
+        reply = self._result(index, self._call(
+            index, "Proof", encode({"start": start, "end": end, "seq": seq})))
+        header = decode(reply)[0]
+        steps = [ProofStep(bytes.fromhex(h), bool(left)) for h, left in header["steps"]]
+        return int(header["index"]), steps
 
     # ---- contributing -------------------------------------------------------------------------
 

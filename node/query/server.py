@@ -24,6 +24,7 @@ Refusals carry `code: message` in the gRPC status details (client.py maps them b
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import threading
@@ -38,6 +39,7 @@ import grpc
 import numpy as np
 
 from alliance.canonical import canonical_json
+from alliance.fingerprint import merkle_proof
 from alliance.identity import Identity
 from alliance.signing import Signer, verify
 from node.query import dpf, masks, table
@@ -96,6 +98,12 @@ class _Refusal(Exception):
     def __init__(self, status: grpc.StatusCode, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code = status, code
+
+
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(certificate: bytes) -> str:
+    """sha256 of a PEM certificate's DER (revocation checks); parsed once per certificate."""
+    return Identity("", certificate).fingerprint
 
 
 def day_of(at: float) -> int:
@@ -197,6 +205,7 @@ class QueryServer:
             "Contribute": grpc.stream_unary_rpc_method_handler(self._contribute),
             "Versions": grpc.unary_unary_rpc_method_handler(self._versions),
             "Epoch": grpc.stream_stream_rpc_method_handler(self._epoch),
+            "Proof": grpc.unary_unary_rpc_method_handler(self._proof),
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
         credentials = grpc.ssl_server_credentials(
@@ -243,6 +252,29 @@ class QueryServer:
             raise _Refusal(grpc.StatusCode.UNAUTHENTICATED, "unknown_certificate",
                            f"the client certificate is not a member node's: {exc}") from exc
 
+    @staticmethod
+    def _tls_fingerprint(context: grpc.ServicerContext) -> str:
+        certs = context.auth_context().get("x509_pem_cert") or []
+        return _fingerprint(bytes(certs[0])) if certs else ""
+
+    def _check_contributor(self, org: str, context: grpc.ServicerContext) -> None:
+        """Refuse contributions from non-contributors and from revoked TLS certificates (an
+        authorizer without `check_contributor` only knows `is_member`)."""
+        check = getattr(self.authorizer, "check_contributor", None)
+        if check is not None:
+            check(org, (self._tls_fingerprint(context),))
+        elif not self.authorizer.is_member(org):
+            raise QueryRefused("not_member", f"{org} is not a member of the service; its "
+                               "contributions are refused")
+
+    def set_peer_address(self, address: str) -> None:
+        """Where the other server now listens (it restarted elsewhere); the next call dials it."""
+        if address != self.peer.address:
+            self.peer = Peer(self.peer.org, address, self.peer.root_certs)
+            channel, self._peer_channel = self._peer_channel, None
+            if channel is not None:
+                channel.close()
+
     def _from_peer(self, context: grpc.ServicerContext) -> None:
         org = self._client_org(context)
         if org != self.peer.org:
@@ -283,9 +315,11 @@ class QueryServer:
                 epochs = [{"epoch": e.number, "digest": e.digest, "versions": e.versions,
                        "formed_in_ms": int(e.formed_in * 1000)}
                           for e in sorted(self._epochs.values(), key=lambda e: e.number)]
+            policy = getattr(self.authorizer, "status", None)
             return encode({"server": self.name, "role": self.role, "epochs": epochs,
                            "table_bits": self.layout.table_bits,
-                           "subtables": self.layout.subtables})
+                           "subtables": self.layout.subtables,
+                           "policy": policy() if policy is not None else None})
         return self._guard(context, work)
 
     def epochs(self) -> list[int]:
@@ -336,14 +370,16 @@ class QueryServer:
                            f"{self.epochs()}); ask Status again")
         keys, point = self._parse_body(body)
         query = QueryContext(request.asker, request.purpose, request.consent_hash,
-                             day_of(now), "sha256:" + request.digest().hex())
+                             day_of(now), "sha256:" + request.digest().hex(),
+                             (_fingerprint(certificate), self._tls_fingerprint(context)))
         with self._log_lock:
             self.authorizer.authorize(query, self.store.used(query.asker, query.day))
-            self.store.log_query(int(now), query.day, query.asker, query.purpose,
-                                 query.consent_hash, request.nonce, query.request_digest)
+            seq = self.store.log_query(int(now), query.day, query.asker, query.purpose,
+                                       query.consent_hash, request.nonce, query.request_digest)
         shares = self._batcher.submit(epoch.cols, keys)
         evaluated = masks.evaluate(epoch.key, point)
-        return encode({"epoch": epoch.number, "digest": epoch.digest},
+        return encode({"epoch": epoch.number, "digest": epoch.digest, "seq": seq,
+                       "at": int(now), "request": query.request_digest},
                       np.ascontiguousarray(shares).tobytes() + evaluated)
 
     def _parse_body(self, body: bytes) -> tuple[list[dpf.DpfKey], bytes]:
@@ -363,9 +399,7 @@ class QueryServer:
     def _contribute(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
         def work() -> bytes:
             org = self._client_org(context)
-            if not self.authorizer.is_member(org):
-                raise QueryRefused("not_member", f"{org} is not a member of the service; its "
-                                   "contributions are refused")
+            self._check_contributor(org, context)
             first = next(messages, None)
             if first is None:
                 raise ContributionError("an empty contribution")
@@ -512,6 +546,31 @@ class QueryServer:
                 wait = min(2.0, self.epoch_seconds)
             self._stop.wait(wait)
 
+    # ---- Proof --------------------------------------------------------------------------------
+
+    def _proof(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        """The Merkle audit path of one log entry within a period, for the entry's asker only
+        (it proves its own query was logged; the path holds only hashes of other entries)."""
+        def work() -> bytes:
+            org = self._client_org(context)
+            header, _ = decode(request)
+            try:
+                start, end, seq = int(header["start"]), int(header["end"]), int(header["seq"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ProtocolError(f"a proof request names start, end and seq: {exc}") from exc
+            entries = self.store.log_entries(start, end)
+            index = next((i for i, e in enumerate(entries) if e.seq == seq), None)
+            if index is None:
+                raise _Refusal(grpc.StatusCode.NOT_FOUND, "no_entry",
+                               f"{self.name} logged no query {seq} in {start}..{end}")
+            if entries[index].asker != org:
+                raise _Refusal(grpc.StatusCode.PERMISSION_DENIED, "not_asker",
+                               f"query {seq} was not asked by {org}; only its asker gets a proof")
+            steps = merkle_proof([e.leaf() for e in entries], index)
+            return encode({"index": index, "entries": len(entries),
+                           "steps": [[st.sibling.hex(), st.sibling_on_left] for st in steps]})
+        return self._guard(context, work)
+
     # ---- metering -----------------------------------------------------------------------------
 
     def summary(self, start: int, end: int) -> PeriodSummary:
@@ -520,5 +579,4 @@ class QueryServer:
         if self.signer is None:
             return plain
         signature = self.signer.sign(hashlib.sha256(canonical_json(plain.body())).digest())
-        return PeriodSummary(plain.server, start, end, plain.counts, plain.merkle_root,
-                             plain.entries, base64.b64encode(signature).decode())
+        return plain.signed(base64.b64encode(signature).decode())

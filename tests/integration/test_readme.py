@@ -70,7 +70,7 @@ def command_words(text: str) -> set[tuple[str, str]]:
     return found
 
 
-GROUPS = ("network", "member", "dataset", "job", "node", "audit")
+GROUPS = ("network", "member", "dataset", "job", "node", "audit", "query")
 
 
 @pytest.mark.parametrize("doc", ["README.md", "network/fabric/README.md"])

@@ -232,6 +232,14 @@ def test_an_approved_job_lacking_an_approval_is_refused(setup) -> None:
     assert not host.runs
 
 
+def test_a_standing_service_job_is_never_claimed_by_a_node(setup) -> None:
+    ledger = FakeLedgerFor(_job(setup, protocol="multilender"), "bank")
+    host = FakeHost()
+    outcome = _runner(setup, "bank", ledger, host).handle("job-1")
+    assert outcome.action == "ignored" and "standing service job" in outcome.detail
+    assert not ledger.calls and not host.runs
+
+
 def test_a_non_participant_does_nothing(setup) -> None:
     ledger = FakeLedgerFor(_job(setup, participants=["telecom", "zeta"]), "bank")
     outcome = _runner(setup, "bank", ledger, FakeHost()).handle("job-1")

@@ -1,0 +1,419 @@
+"""Multi-lender query use cases: look an applicant up, feed a member's loan events, audit a
+lookup, list the servers' committed summaries, and the query servers' part of `network status`.
+
+The service's terms come from the ledger (the newest APPROVED, unexpired `multilender` job); the
+servers' addresses from their run files (NET/run/query-<org>.json, written by the servers
+`network up` starts). A lookup sends each server a fresh salted consent commitment
+(node/query/consent.py) and keeps the asker's record (nonces, log entries) in its node folder;
+`audit` opens the commitments with the consent document and proves each server's log entry is in
+the Merkle root that server committed to the ledger. The servers' answers pass only when both
+answer on the same table: a server down is an `Unreachable` naming it and what to do, never an
+answer from one server.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alliance.app.errors import (
+    BadInput,
+    FileMissing,
+    LocalTrouble,
+    Refused,
+    Unreachable,
+    mapped_errors,
+)
+from alliance.app.session import Session
+from alliance.protocols.multilender import NAME, ServiceTerms
+
+SUBTABLES = 16
+SALT_FILE = "query-salt.bin"
+EVENT_COLUMNS = ("kind", "applicant_id", "date", "loan_id", "amount_cents")
+
+
+@contextmanager
+def query_errors(net_dir: Path) -> Iterator[None]:
+    """The query service's errors as the application's (with what to do next)."""
+    from node.query.errors import (
+        EpochUnavailable,
+        QueryAmbiguous,
+        QueryError,
+        QueryRefused,
+        ServerUnavailable,
+    )
+
+    try:
+        with mapped_errors():
+            yield
+    except QueryRefused as exc:
+        raise Refused(f"the query was refused ({exc.code}): {exc}", error_type=exc.code) from exc
+    except ServerUnavailable as exc:
+        raise Unreachable(str(exc), hint=f"see `alliance network status --dir {net_dir}`; the "
+                          "server's operator restarts it with `alliance network up`") from exc
+    except EpochUnavailable as exc:
+        raise Unreachable(str(exc)) from exc
+    except QueryAmbiguous as exc:
+        raise Refused(f"no answer for this applicant: {exc}", error_type="ambiguous") from exc
+    except QueryError as exc:
+        raise LocalTrouble(str(exc)) from exc
+
+
+# ---- the service on the ledger ----------------------------------------------------------------
+
+
+def service_terms(session: Session) -> ServiceTerms:
+    """The newest APPROVED, unexpired multilender job's terms; Refused when there is none."""
+    jobs = session.evaluate("ListJobs", json.dumps({"state": "APPROVED"})) or []
+    now = time.time()
+    found = [ServiceTerms.from_job(j) for j in sorted(jobs, key=lambda j: j["created_at"])
+             if j["protocol"] == NAME]
+    found = [t for t in found if t.expires_at > now]
+    if not found:
+        raise Refused(
+            "no multilender service job is approved on the ledger: the servers answer no "
+            "lookup without one; request it with `alliance job request --protocol multilender "
+            "...` and have every contributing member approve it", error_type="no_service_job")
+    return found[-1]
+
+
+def server_addresses(net_dir: Path, terms: ServiceTerms) -> tuple[tuple[str, str], ...]:
+    from node.query.service import query_run_file, read_query_run_file
+
+    out = []
+    for org in terms.servers:
+        data = read_query_run_file(net_dir, org)
+        if data is None:
+            raise Unreachable(
+                f"the query server of {org} has never run here (no {query_run_file(net_dir, org)})",
+                hint=f"start it with `alliance network up --dir {net_dir}` (the charter names "
+                     f"{org} a query server)")
+        out.append((org, f"127.0.0.1:{data['port']}"))
+    return tuple(out)
+
+
+def alliance_salt(net_dir: Path) -> bytes:
+    """The alliance-wide applicant-hash salt (created on first use; every member on this
+    machine shares it — sealing it per member for separate machines is not done here)."""
+    path = Path(net_dir) / SALT_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(os.urandom(32))
+    return path.read_bytes()
+
+
+def member_store(net_dir: Path, org: str) -> Any:
+    from node.paths import node_dir
+    from node.query.member_store import MemberStore
+
+    return MemberStore(node_dir(net_dir, org) / "query-member")
+
+
+def _passphrase(session: Session) -> bytes:
+    from alliance.keystore import get_passphrase
+
+    return session.passphrase or get_passphrase()
+
+
+def _client(session: Session, terms: ServiceTerms, timeout: float = 10.0) -> Any:
+    from node.query.layout import Layout
+    from node.query.wiring import make_client
+
+    servers = server_addresses(session.net_dir, terms)
+    return make_client(session.net_dir, session.org, (servers[0], servers[1]),
+                       alliance_salt(session.net_dir), Layout(terms.table_bits, SUBTABLES),
+                       _passphrase(session), timeout=timeout)
+
+
+class _OwnRecords:
+    """`contributed(version, hashed)` from the member's stored sent versions (own exclusion)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def contributed(self, version: int | None, hashed: bytes) -> Any:
+        from node.query.errors import QueryError
+
+        if version is None:
+            return None
+        sent = self.store.sent(version)
+        if sent is None:
+            raise QueryError(f"this node no longer keeps its contribution version {version}; "
+                             "send the events again (`alliance query events`)")
+        return sent.get(hashed)
+
+
+# ---- lookup -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LookupAnswer:
+    applicant: str
+    purpose: str
+    aggregates: dict[str, int]
+    epoch: int
+    record: str
+    """The id of the asker's kept record (for `alliance query audit`)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def lookup(session: Session, applicant_id: str, purpose: str, consent_file: Path) -> LookupAnswer:
+    """Aggregates over the other members for one applicant, asked with a consent commitment."""
+    from node.query import consent
+
+    if not applicant_id.strip():
+        raise BadInput("--id is empty: give the applicant's id as your institution records it")
+    path = Path(consent_file)
+    if not path.is_file():
+        raise FileMissing(f"{path}: no such consent document; a lookup needs the applicant's "
+                          "signed consent (--consent FILE)")
+    document = path.read_bytes()
+    if not document:
+        raise BadInput(f"{path} is empty; a lookup needs the applicant's signed consent")
+    terms = service_terms(session)
+    store = member_store(session.net_dir, session.org)
+    nonces = [consent.new_nonce() for _ in terms.servers]
+    commitments = tuple(consent.commit(n, document) for n in nonces)
+    with query_errors(session.net_dir):
+        client = _client(session, terms)
+        try:
+            result = client.lookup(applicant_id, purpose, (commitments[0], commitments[1]),
+                                   member=_OwnRecords(store))  # type: ignore[arg-type]
+        finally:
+            client.close()
+    parts = [consent.ServerPart(server, nonce.hex(), commitment, int(logged.get("seq", 0)),
+                                int(logged.get("at", 0)), str(logged.get("request", "")))
+             for server, nonce, commitment, logged
+             in zip(terms.servers, nonces, commitments, result.logged, strict=True)]
+    record = consent.LookupRecord(terms.job_id, session.org, purpose,
+                                  consent.document_digest(document), parts)
+    store.add_record(record)
+    values = result.aggregates.as_dict()
+    return LookupAnswer(applicant_id, purpose, {f: values[f] for f in terms.fields},
+                        result.epoch, record_id(record))
+
+
+def record_id(record: Any) -> str:
+    return "lk-" + record.parts[0].request.removeprefix("sha256:")[:16]
+
+
+# ---- events -----------------------------------------------------------------------------------
+
+
+def parse_events(path: Path) -> list[Any]:
+    """A loan-events CSV: kind,applicant_id,date,loan_id,amount_cents (date YYYY-MM-DD)."""
+    from node.query.contribution import EventKind, LoanEvent
+
+    if not Path(path).is_file():
+        raise FileMissing(f"{path}: no such events file")
+    events = []
+    with open(path, newline="", encoding="utf-8") as source:
+        reader = csv.DictReader(source)
+        missing = [c for c in EVENT_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise BadInput(f"{path} lacks column(s) {', '.join(missing)}; its header must be "
+                           f"{','.join(EVENT_COLUMNS)}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                kind = EventKind(row["kind"].strip())
+                day = (dt.date.fromisoformat(row["date"].strip()) - dt.date(1970, 1, 1)).days
+                amount = int(row["amount_cents"].strip() or 0)
+            except ValueError as exc:
+                kinds = ", ".join(k.value for k in EventKind)
+                raise BadInput(f"{path} line {line}: {exc} (kind is one of {kinds}; date is "
+                               "YYYY-MM-DD; amount_cents a whole number)") from exc
+            if not row["applicant_id"].strip():
+                raise BadInput(f"{path} line {line}: applicant_id is empty")
+            events.append(LoanEvent(kind, row["applicant_id"].strip(), day,
+                                    row["loan_id"].strip(), amount))
+    return events
+
+
+def feed_events(session: Session, path: Path | None, today: int | None = None
+                ) -> dict[str, Any]:
+    """Add a member's loan events (none: re-share the current book, e.g. daily as the windows
+    move) and send its new contribution to both servers (secret-shared: neither server learns
+    which applicants changed, nor whether anything did)."""
+    from node.query.contribution import LoanBook
+    from node.query.errors import ContributionError
+    from node.query.layout import Layout
+
+    events = parse_events(Path(path)) if path is not None else []
+    terms = service_terms(session)
+    if session.org not in terms.contributors:
+        raise Refused(f"{session.org} is not a contributing member of {terms.job_id} "
+                      f"(contributors: {', '.join(sorted(terms.contributors))})",
+                      error_type="not_contributor")
+    store = member_store(session.net_dir, session.org)
+    book = LoanBook(alliance_salt(session.net_dir), Layout(terms.table_bits, SUBTABLES))
+    try:
+        book.ingest_many(store.events())
+        book.ingest_many(events)
+    except ContributionError as exc:
+        raise BadInput(f"{path}: {exc}; nothing was stored or sent") from exc
+    day = today if today is not None else int(time.time() // 86400)
+    version = store.next_version()
+    records = book.aggregates(day)
+    contribution = book.share(book.vector(records), version)
+    with query_errors(session.net_dir):
+        client = _client(session, terms, timeout=30.0)
+        try:
+            store.save_sent(version, records)
+            client.contribute(contribution)
+        finally:
+            client.close()
+    store.add_events(events)
+    return {"events": len(events), "applicants": len(records), "version": version,
+            "servers": list(terms.servers)}
+
+
+# ---- audit ------------------------------------------------------------------------------------
+
+
+def find_record(net_dir: Path, org: str, wanted: str) -> Any:
+    records = [r for r in member_store(net_dir, org).records()
+               if record_id(r).startswith(wanted)]
+    if len(records) != 1:
+        raise BadInput(f"{'no' if not records else 'more than one'} lookup record of {org} "
+                       f"matches {wanted!r}; `alliance query records` lists them")
+    return records[0]
+
+
+def audit(session: Session, wanted: str, consent_file: Path) -> dict[str, Any]:
+    """Prove that lookup `wanted` (a record id of this org) was made with the consent in
+    `consent_file`: the commitments open, and each server's log entry is in the Merkle root it
+    committed to the ledger. Refused when any check fails."""
+    from alliance.fingerprint import verify_merkle_proof
+    from node.query import consent
+
+    record = find_record(session.net_dir, session.org, wanted)
+    path = Path(consent_file)
+    if not path.is_file():
+        raise FileMissing(f"{path}: no such consent document")
+    document = path.read_bytes()
+    if consent.document_digest(document) != record.consent_digest:
+        raise Refused(f"{path} is not the consent document lookup {wanted} was made with",
+                      error_type="consent_mismatch")
+    summaries = session.evaluate("ListQuerySummaries", record.job_id) or []
+    terms = service_terms(session)
+    proven = []
+    with query_errors(session.net_dir):
+        client = _client(session, terms)
+        try:
+            for index, part in enumerate(record.parts):
+                if not consent.opens(part.commitment, bytes.fromhex(part.nonce), document):
+                    raise Refused(f"the commitment sent to {part.server} does not open with this "
+                                  "document and the kept nonce", error_type="consent_mismatch")
+                summary = next((s for s in summaries if s["server"] == part.server
+                                and s["period_start"] <= part.at < s["period_end"]), None)
+                if summary is None:
+                    raise Refused(
+                        f"{part.server} has not committed the period holding this lookup (at "
+                        f"{part.at}) yet; servers commit after each period - try again later",
+                        error_type="not_committed")
+                leaf_index, steps = client.proof(index, summary["period_start"],
+                                                 summary["period_end"], part.seq)
+                leaf = part.entry(record.asker, record.purpose).leaf()
+                if not verify_merkle_proof(leaf, steps, summary["merkle_root"]):
+                    raise Refused(f"{part.server}'s log entry does not hash to the root it "
+                                  "committed to the ledger", error_type="proof_failed")
+                proven.append({"server": part.server, "seq": part.seq, "at": part.at,
+                               "leaf_index": leaf_index, "merkle_root": summary["merkle_root"],
+                               "summary_tx": summary["tx_id"], "commitment": part.commitment,
+                               "nonce": part.nonce, "request": part.request,
+                               "period_start": summary["period_start"],
+                               "period_end": summary["period_end"],
+                               "path": [[st.sibling.hex(), st.sibling_on_left] for st in steps]})
+        finally:
+            client.close()
+    return {"record": record_id(record), "job_id": record.job_id, "asker": record.asker,
+            "purpose": record.purpose, "consent": record.consent_digest, "verified": True,
+            "servers": proven}
+
+
+def verify_bundle(session: Session, bundle_file: Path, consent_file: Path) -> dict[str, Any]:
+    """An auditor's check of an asker's `query audit --json` output (the bundle) and the consent
+    document, against the ledger alone (no query server): each commitment opens with the kept
+    nonce and the document, and each Merkle path leads from the logged entry to the root the
+    server committed for that period. Refused when any check fails."""
+    from alliance.fingerprint import ProofStep, verify_merkle_proof
+    from node.query import consent
+    from node.query.authorize import LogEntry
+
+    for path in (Path(bundle_file), Path(consent_file)):
+        if not path.is_file():
+            raise FileMissing(f"{path}: no such file")
+    try:
+        bundle = json.loads(Path(bundle_file).read_text())
+        parts = bundle["servers"]
+        job_id, asker, purpose = bundle["job_id"], bundle["asker"], bundle["purpose"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"{bundle_file} is not the output of `alliance query audit --json`: "
+                       f"{exc}") from exc
+    document = Path(consent_file).read_bytes()
+    committed = session.evaluate("ListQuerySummaries", job_id) or []
+    checked = []
+    for part in parts:
+        if not consent.opens(part["commitment"], bytes.fromhex(part["nonce"]), document):
+            raise Refused(f"the commitment logged by {part['server']} does not open with this "
+                          "consent document", error_type="consent_mismatch")
+        summary = next((c for c in committed if c["server"] == part["server"]
+                        and c["period_start"] == part["period_start"]), None)
+        if summary is None or summary["merkle_root"] != part["merkle_root"]:
+            raise Refused(f"no summary of {part['server']} for {part['period_start']} with root "
+                          f"{part['merkle_root']} is on the ledger", error_type="not_committed")
+        leaf = LogEntry(part["seq"], part["at"], asker, purpose, part["commitment"],
+                        part["request"]).leaf()
+        steps = [ProofStep(bytes.fromhex(h), bool(left)) for h, left in part["path"]]
+        if not (summary["period_start"] <= part["at"] < summary["period_end"]
+                and verify_merkle_proof(leaf, steps, summary["merkle_root"])):
+            raise Refused(f"{part['server']}'s log entry is not in the root it committed",
+                          error_type="proof_failed")
+        checked.append({"server": part["server"], "summary_tx": summary["tx_id"]})
+    if len(checked) != 2:
+        raise Refused("the bundle must prove the lookup at both query servers",
+                      error_type="proof_failed")
+    return {"job_id": job_id, "asker": asker, "purpose": purpose, "verified": True,
+            "consent": consent.document_digest(document), "servers": checked}
+
+
+def records(net_dir: Path, org: str) -> list[dict[str, Any]]:
+    return [{"record": record_id(r), "job_id": r.job_id, "purpose": r.purpose,
+             "at": r.parts[0].at if r.parts else 0} for r in member_store(net_dir, org).records()]
+
+
+def summaries(session: Session) -> list[dict[str, Any]]:
+    terms = service_terms(session)
+    return list(session.evaluate("ListQuerySummaries", terms.job_id) or [])
+
+
+# ---- network ----------------------------------------------------------------------------------
+
+
+def charter_servers(net_dir: Path) -> tuple[str, ...]:
+    """The query servers named by the charter on the ledger (none when it cannot be read)."""
+    from alliance.charter import Charter
+    from alliance.profile import load_profile
+    from network.connection import connect_member
+
+    profile = load_profile(net_dir)
+    voters = [o for o in profile.member_orgs() if "member" in profile.orgs[o].roles]
+    if not voters:
+        return ()
+    try:
+        with connect_member(net_dir, voters[0], "node") as conn:
+            charter = Charter.from_json(conn.contract.evaluate_transaction("GetCharter"))
+    except Exception:  # no charter in effect yet, or the ledger is down: no servers to start
+        return ()
+    return charter.query_servers

@@ -1,0 +1,445 @@
+"""The governed multi-lender query end to end on a devnet network with real node processes and
+the two query servers started by `network up`: servers named by a charter vote, the standing
+`multilender` job approved by the contributing members, policy read from the ledger and kept
+current from its events, lookups through the CLI, refusals, committed period summaries with an
+inclusion proof, a restart that loses no update and a server down."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import private_network, run
+
+from alliance.app.query import alliance_salt
+from alliance.cli import main
+from alliance.keystore import PASSPHRASE_ENV
+from alliance.wallet import load_user
+from node.query.consent import document_digest
+from node.query.errors import QueryRefused
+from node.query.launcher import kill_query_server, query_server_status
+from node.query.layout import Layout
+from node.query.service import server_folder
+from node.query.wiring import make_client
+
+TABLE_BITS = 16
+WAIT = 90.0
+
+
+def cli(capsys: pytest.CaptureFixture[str], net: Path, org: str, *argv: str) -> tuple[int, Any]:
+    code, out, err = run(capsys, "--json", "--dir", str(net), "--as", org, *argv)
+    try:
+        return code, json.loads(out) if out.strip() else json.loads(err or "{}")
+    except ValueError:
+        return code, {"raw": out + err}
+
+
+def until(what: str, check: Callable[[], object], timeout: float = WAIT) -> object:
+    """Poll `check` until it returns something truthy (a condition, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def servers(net: Path) -> tuple[tuple[str, str], tuple[str, str]]:
+    ports = [query_server_status(net, org)["port"] for org in ("bank", "telecom")]
+    return (("bank", f"127.0.0.1:{ports[0]}"), ("telecom", f"127.0.0.1:{ports[1]}"))
+
+
+def client(net: Path, org: str, passphrase: bytes):  # type: ignore[no-untyped-def]
+    return make_client(net, org, servers(net), alliance_salt(net), Layout(TABLE_BITS, 16),
+                       passphrase, timeout=30)
+
+
+def policy(net: Path, passphrase: bytes) -> list[dict]:
+    with client(net, "bank", passphrase) as c:
+        return [s["policy"] for s in c.status()]
+
+
+def epoch_versions(net: Path, passphrase: bytes) -> dict[str, int]:
+    with client(net, "bank", passphrase) as c:
+        try:
+            return c.refresh_epoch()[2]
+        except Exception:
+            return {}
+
+
+@pytest.fixture(scope="module")
+def net(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ALLIANCE_QUERY_EPOCH_SECONDS", "1")
+    mp.setenv("ALLIANCE_QUERY_COMMIT_SECONDS", "1")
+    mp.setenv("ALLIANCE_QUERY_PARTIAL_PERIODS", "1")
+    target = tmp_path_factory.mktemp("query-gov") / "net"
+    private_network(network_dir, target)
+    assert main(["network", "up", "--dir", str(target), "--batch-timeout-ms", "50"]) == 0
+    try:
+        yield target
+    finally:
+        main(["network", "down", "--dir", str(target)])
+        mp.undo()
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def served(net: Path) -> Path:
+    """Servers named by vote, started by `network up`, the job approved, events fed."""
+    import contextlib
+    import io
+
+    def quiet(*argv: str) -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            code = main(["--json", "--dir", str(net), *argv])
+        return code, out.getvalue()
+
+    code, out = quiet("--as", "bank", "member", "propose", "--query-servers", "bank,telecom",
+                      "--reason", "bank and telecom run the query servers")
+    assert code == 0, out
+    assert quiet("--as", "telecom", "member", "vote", json.loads(out)["id"], "yes")[0] == 0
+    assert main(["network", "up", "--dir", str(net)]) == 0
+    assert query_server_status(net, "bank")["running"]
+    assert query_server_status(net, "telecom")["running"]
+    for org in ("bank", "telecom", "platform"):
+        path = write(net.parent / f"{org}-loans.csv", "applicant_id,amount\nx1,1\nx2,2\n")
+        assert quiet("--as", org, "dataset", "register", "--name", "loans", "--file",
+                     str(path))[0] == 0
+    return net
+
+
+def request_job(net: Path, quotas: str = "platform=3") -> str:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([
+            "--json", "--dir", str(net), "--as", "bank", "job", "request",
+            "--protocol", "multilender",
+            "--input", "bank/loans:applicant_id", "--input", "telecom/loans:applicant_id",
+            "--input", "platform/loans:applicant_id",
+            "--output", "aggregates=bank,telecom,platform",
+            "--param", "server_a=bank", "--param", "server_b=telecom",
+            "--param", "purposes=credit_check,limit_review", "--param", "daily_quota=100",
+            "--param", f"quotas={quotas}", "--param", "period_seconds=60",
+            "--param", f"table_bits={TABLE_BITS}", "--expires", "7d"])
+    assert code == 0, out.getvalue()
+    return str(json.loads(out.getvalue())["job_id"])
+
+
+@pytest.fixture(scope="module")
+def job(served: Path) -> str:
+    passphrase = os.environ[PASSPHRASE_ENV].encode()
+    job_id = request_job(served)
+    for org in ("telecom", "platform"):
+        assert main(["--dir", str(served), "--as", org, "job", "approve", job_id]) == 0
+    until("both servers to read the approved job from the ledger",
+          lambda: all(p and p["job"] == job_id for p in policy(served, passphrase)))
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    feeds = {
+        "bank": f"loan_opened,A1,{today},b-1,70000\n",
+        "telecom": f"loan_opened,A1,{today},t-1,5000\nloan_opened,A2,{today},t-2,800\n",
+        "platform": f"application,A1,{today},,0\napplication,A1,{today},,0\n",
+    }
+    for org, rows in feeds.items():
+        path = write(served.parent / f"{org}-events.csv",
+                     "kind,applicant_id,date,loan_id,amount_cents\n" + rows)
+        assert main(["--dir", str(served), "--as", org, "query", "events", "--file",
+                     str(path)]) == 0
+    until("an epoch holding every member's contribution",
+          lambda: set(epoch_versions(served, passphrase)) == {"bank", "telecom", "platform"})
+    return job_id
+
+
+@pytest.fixture(scope="module")
+def consent(served: Path) -> Path:
+    return write(served.parent / "consent-A1.txt", "I, applicant A1, consent to a credit check.")
+
+
+EXPECTED = {"active_loans": 1, "distinct_lenders": 1, "outstanding_cents": 5000,
+            "applications_7d": 2, "applications_30d": 2}
+
+
+def test_no_service_job_is_refused_by_the_servers(served: Path, passphrase: bytes) -> None:
+    with client(served, "bank", passphrase) as c:
+        until("a common epoch", lambda: c.status()[0]["epochs"] and c.status()[1]["epochs"])
+        with pytest.raises(QueryRefused) as refused:
+            c.lookup("A1", "credit_check", "sha256:" + "00" * 32)
+    assert refused.value.code == "no_service_job"
+
+
+def test_the_contract_refuses_a_service_job_naming_other_servers(
+    served: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = cli(capsys, served, "bank", "job", "request", "--protocol", "multilender",
+                    "--input", "bank/loans:applicant_id", "--output", "aggregates=bank",
+                    "--param", "server_a=bank", "--param", "server_b=platform",
+                    "--param", "purposes=credit_check", "--param", "daily_quota=5")
+    assert code == 1
+    assert "charter's query servers" in out["message"]
+
+
+def test_network_status_shows_the_query_servers(
+    served: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--json", "network", "status", "--dir", str(served))
+    assert code == 0
+    names = {c["name"]: c for c in json.loads(out)["components"]}
+    assert names["query server bank (A)"]["state"] == "running"
+    assert names["query server telecom (B)"]["state"] == "running"
+
+
+def test_governed_lookup_through_the_cli_excludes_the_askers_own_loans(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, answer = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+                       "--purpose", "credit_check", "--consent", str(consent))
+    assert code == 0, answer
+    assert answer["aggregates"] == EXPECTED
+    assert answer["record"].startswith("lk-")
+
+
+def test_an_unknown_applicant_has_zero_everywhere(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, answer = cli(capsys, served, "telecom", "query", "lender", "--id", "nobody-42",
+                       "--purpose", "limit_review", "--consent", str(consent))
+    assert code == 0, answer
+    assert set(answer["aggregates"].values()) == {0}
+
+
+def test_servers_log_an_unlinkable_commitment_never_the_consent_hash(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for _ in range(2):
+        assert cli(capsys, served, "bank", "query", "lender", "--id", "A1", "--purpose",
+                   "credit_check", "--consent", str(consent))[0] == 0
+    plain = document_digest(consent.read_bytes())
+    logged = []
+    for org in ("bank", "telecom"):
+        with sqlite3.connect(server_folder(served, org) / "state.sqlite") as db:
+            logged += [r[0] for r in db.execute("SELECT consent FROM queries")]
+    assert plain not in logged
+    assert len(logged) == len(set(logged))  # no two lookups (nor the two servers) share one
+
+
+def test_a_purpose_the_job_does_not_allow_is_refused(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+                    "--purpose", "marketing", "--consent", str(consent))
+    assert code == 1
+    assert out["error_type"] == "bad_purpose"
+
+
+def test_an_org_that_is_not_a_service_member_is_refused(
+    served: Path, job: str, passphrase: bytes
+) -> None:
+    with client(served, "regulator", passphrase) as c, pytest.raises(QueryRefused) as refused:
+        c.lookup("A1", "credit_check", "sha256:" + "11" * 32)
+    assert refused.value.code == "not_member"
+
+
+def test_a_lookup_without_consent_is_refused_by_the_server(
+    served: Path, job: str, passphrase: bytes
+) -> None:
+    with client(served, "bank", passphrase) as c, pytest.raises(QueryRefused) as refused:
+        c.lookup("A1", "credit_check", "")
+    assert refused.value.code == "no_consent"
+
+
+def test_an_empty_consent_document_is_refused_before_asking(
+    served: Path, job: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = write(served.parent / "empty.txt", "")
+    code, out = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+                    "--purpose", "credit_check", "--consent", str(empty))
+    assert code == 2
+    assert "consent" in out["message"]
+
+
+def test_over_the_daily_quota_is_refused_and_the_count_survives_a_restart(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def ask() -> tuple[int, Any]:
+        return cli(capsys, served, "platform", "query", "lender", "--id", "A2",
+                   "--purpose", "credit_check", "--consent", str(consent))
+
+    for _ in range(3):  # platform's quota is 3 a day on each server
+        assert ask()[0] == 0
+    code, out = ask()
+    assert (code, out["error_type"]) == (1, "over_quota")
+    assert kill_query_server(served, "bank") is not None
+    assert main(["network", "up", "--dir", str(served)]) == 0
+    code, out = until("the restarted server to answer", lambda: (lambda r: r if r[0] != 3
+                                                                   else None)(ask()))
+    assert (code, out["error_type"]) == (1, "over_quota")
+
+
+def test_a_restart_loses_no_update(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert kill_query_server(served, "telecom") is not None
+    assert main(["network", "up", "--dir", str(served)]) == 0
+    answer = until("a lookup answered after the restart", lambda: _answer(
+        capsys, served, consent))
+    assert answer == EXPECTED
+
+
+def _answer(capsys: pytest.CaptureFixture[str], net: Path, consent: Path) -> dict | None:
+    code, out = cli(capsys, net, "bank", "query", "lender", "--id", "A1", "--purpose",
+                    "credit_check", "--consent", str(consent))
+    return out["aggregates"] if code == 0 else None
+
+
+def test_a_server_down_is_a_clear_error_not_an_answer(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert kill_query_server(served, "telecom") is not None
+    try:
+        code, out = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+                        "--purpose", "credit_check", "--consent", str(consent))
+        assert code == 3
+        assert "telecom" in out["message"] and "network" in out["message"] + out.get("hint", "")
+        assert "aggregates" not in out
+    finally:
+        assert main(["network", "up", "--dir", str(served)]) == 0
+        until("the servers to answer again", lambda: _answer(capsys, served, consent))
+
+
+def test_period_summaries_are_committed_and_a_lookup_proves_its_consent(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, answer = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+                       "--purpose", "credit_check", "--consent", str(consent))
+    assert code == 0, answer
+
+    def audited() -> Any:
+        code, out = cli(capsys, served, "bank", "query", "audit", answer["record"],
+                        "--consent", str(consent))
+        return out if code == 0 else None
+
+    report = until("both servers to commit the lookup's period", audited)
+    assert report["verified"] and {p["server"] for p in report["servers"]} == {"bank", "telecom"}
+    code, summaries = cli(capsys, served, "regulator", "query", "summaries")
+    assert code == 0 and summaries
+    text = json.dumps(summaries)
+    assert '"A1"' not in text and str(served) not in text
+    assert {key for s in summaries for key in s} == {
+        "job_id", "server", "period_start", "period_end", "counts", "purposes", "merkle_root",
+        "entries", "signature", "signer", "tx_id", "at"}
+    assert document_digest(consent.read_bytes()) not in text
+    other = write(served.parent / "other-consent.txt", "someone else's consent")
+    code, out = cli(capsys, served, "bank", "query", "audit", answer["record"],
+                    "--consent", str(other))
+    assert (code, out["error_type"]) == (1, "consent_mismatch")
+    # the asker hands the bundle to the auditor, who checks it against the ledger alone
+    bundle = write(served.parent / "bundle.json", json.dumps(report))
+    code, out = cli(capsys, served, "regulator", "query", "verify", "--bundle", str(bundle),
+                    "--consent", str(consent))
+    assert code == 0 and out["verified"], out
+    code, out = cli(capsys, served, "regulator", "query", "verify", "--bundle", str(bundle),
+                    "--consent", str(other))
+    assert (code, out["error_type"]) == (1, "consent_mismatch")
+    tampered = json.loads(bundle.read_text())
+    tampered["purpose"] = "limit_review"
+    write(bundle, json.dumps(tampered))
+    code, out = cli(capsys, served, "regulator", "query", "verify", "--bundle", str(bundle),
+                    "--consent", str(consent))
+    assert (code, out["error_type"]) == (1, "proof_failed")
+
+
+def test_a_server_whose_log_lost_committed_entries_says_so_at_restart(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, summaries = cli(capsys, served, "bank", "query", "summaries")
+    committed = [s for s in summaries if s["server"] == "telecom"]
+    assert code == 0 and committed
+    assert kill_query_server(served, "telecom") is not None
+    with sqlite3.connect(server_folder(served, "telecom") / "state.sqlite") as db:
+        db.execute("DELETE FROM queries WHERE at >= ? AND at < ?",
+                   (committed[0]["period_start"], committed[0]["period_end"]))
+    assert main(["network", "up", "--dir", str(served)]) == 0
+    log = (served / "run" / "query-telecom.log").read_text()
+    assert "no longer matches the root committed" in log
+    until("the servers to answer again", lambda: _answer(capsys, served, consent))
+
+
+def test_a_member_reshares_its_book_without_new_events(
+    served: Path, job: str, capsys: pytest.CaptureFixture[str], passphrase: bytes
+) -> None:
+    before = epoch_versions(served, passphrase)["telecom"]
+    code, report = cli(capsys, served, "telecom", "query", "events")
+    assert code == 0 and report["events"] == 0 and report["applicants"] == 2
+    until("an epoch with the new version",
+          lambda: epoch_versions(served, passphrase).get("telecom", 0) > before)
+
+
+def test_a_revoked_certificate_is_refused_while_the_server_runs(
+    served: Path, job: str, consent: Path, passphrase: bytes,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    identity, _ = load_user(served, "platform", "node", passphrase)
+    code, out = cli(capsys, served, "platform", "member", "revoke-cert", identity.fingerprint)
+    assert code == 0, out
+    until("the servers to read the revocation",
+          lambda: all(p["revoked"] >= 1 for p in policy(served, passphrase)))
+    code, out = cli(capsys, served, "platform", "query", "lender", "--id", "A1",
+                    "--purpose", "credit_check", "--consent", str(consent))
+    assert (code, out["error_type"]) == (1, "revoked_certificate")
+
+
+def test_a_member_removed_while_the_server_runs_is_refused(
+    served: Path, job: str, consent: Path, passphrase: bytes,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = cli(capsys, served, "bank", "member", "propose", "--remove", "platform",
+                    "--reason", "left the alliance")
+    assert code == 0, out
+    assert cli(capsys, served, "telecom", "member", "vote", out["id"], "yes")[0] == 0
+    until("the servers to read the removal",
+          lambda: all("platform" in p["removed"] for p in policy(served, passphrase)))
+    with client(served, "platform", passphrase) as c, pytest.raises(QueryRefused) as refused:
+        c.lookup("A1", "credit_check", "sha256:" + "22" * 32)
+    assert refused.value.code == "removed_member"
+
+
+def test_a_removed_members_contribution_is_refused_by_the_servers(
+    served: Path, job: str, passphrase: bytes
+) -> None:
+    # runs after the removal above: platform is no longer a member
+    import numpy as np
+
+    from node.query.contribution import Contribution
+
+    slots = Layout(TABLE_BITS, 16).slots
+    with client(served, "platform", passphrase) as c, pytest.raises(QueryRefused) as refused:
+        c.contribute(Contribution(99, np.zeros((slots, 2), dtype=np.uint64), b"\x00" * 16))
+    assert refused.value.code == "removed_member"
+
+
+def test_a_revoked_service_job_is_refused_at_once(
+    served: Path, job: str, passphrase: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = cli(capsys, served, "bank", "job", "revoke", job, "--reason", "service ends")
+    assert code == 0, out
+    until("the servers to read the revocation of the job",
+          lambda: all(p["job"] is None for p in policy(served, passphrase)))
+    with client(served, "bank", passphrase) as c, pytest.raises(QueryRefused) as refused:
+        c.lookup("A1", "credit_check", "sha256:" + "33" * 32)
+    assert refused.value.code == "no_service_job"

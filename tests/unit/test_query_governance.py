@@ -1,0 +1,225 @@
+"""The ledger-governed authorizer of a query server, the consent commitments, the multilender
+job's parameters and the metering slices (pure parts; the processes are tested in
+tests/integration/test_query_governed.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from alliance.errors import ProtocolSpecError
+from alliance.protocols import MULTILENDER
+from alliance.protocols.multilender import FIELDS as SPEC_FIELDS
+from alliance.protocols.multilender import ServiceTerms
+from node.query import consent
+from node.query.authorize import QueryContext
+from node.query.errors import QueryRefused
+from node.query.governance import LedgerAuthorizer, LedgerPolicy, read_policy
+from node.query.metering import slices
+from node.query.record import FIELDS
+
+NOW = 1_800_000_000
+COMMITMENT = "sha256:" + "cd" * 32
+
+
+def job_record(**params: str) -> dict[str, Any]:
+    return {
+        "id": "job-1", "protocol": "multilender", "created_at": NOW - 100,
+        "expires_at": NOW + 3600,
+        "inputs": [{"owner": "bank"}, {"owner": "telecom"}, {"owner": "platform"}],
+        "outputs": {"aggregates": ["bank", "telecom"]},
+        "parameters": {"server_a": "bank", "server_b": "telecom", "purposes": "credit_check",
+                       "daily_quota": "3", "quotas": "telecom=1", **params},
+    }
+
+
+def authorizer(**policy: Any) -> LedgerAuthorizer:
+    terms = policy.pop("terms", ServiceTerms.from_job(job_record()))
+    return LedgerAuthorizer(LedgerPolicy("bank", terms, **policy), clock=lambda: NOW)
+
+
+def query(asker: str = "bank", purpose: str = "credit_check", consent_hash: str = COMMITMENT,
+          certificates: tuple[str, ...] = ("sha256:" + "01" * 32,)) -> QueryContext:
+    return QueryContext(asker, purpose, consent_hash, NOW // 86400, "sha256:" + "00" * 32,
+                        certificates)
+
+
+def refusal(auth: LedgerAuthorizer, q: QueryContext, used: int = 0) -> str:
+    with pytest.raises(QueryRefused) as refused:
+        auth.authorize(q, used)
+    return refused.value.code
+
+
+def test_a_member_within_its_terms_is_answered() -> None:
+    authorizer().authorize(query(), 0)
+
+
+def test_no_job_or_an_expired_job_refuses_everything() -> None:
+    assert refusal(authorizer(terms=None), query()) == "no_service_job"
+    expired = ServiceTerms.from_job({**job_record(), "expires_at": NOW})
+    assert refusal(authorizer(terms=expired), query()) == "no_service_job"
+
+
+def test_a_removed_member_is_refused_even_if_the_job_names_it() -> None:
+    assert refusal(authorizer(removed=frozenset({"bank"})), query()) == "removed_member"
+
+
+def test_a_revoked_signing_or_tls_certificate_is_refused() -> None:
+    revoked = frozenset({("bank", "sha256:" + "01" * 32)})
+    assert refusal(authorizer(revoked=revoked), query()) == "revoked_certificate"
+    other = query(certificates=("sha256:" + "02" * 32, "sha256:" + "01" * 32))
+    assert refusal(authorizer(revoked=revoked), other) == "revoked_certificate"
+
+
+def test_a_contributor_who_may_not_ask_is_refused() -> None:
+    assert refusal(authorizer(), query(asker="platform")) == "not_member"
+
+
+def test_purpose_consent_and_quota_are_checked() -> None:
+    assert refusal(authorizer(), query(purpose="marketing")) == "bad_purpose"
+    assert refusal(authorizer(), query(consent_hash="")) == "no_consent"
+    assert refusal(authorizer(), query(), used=3) == "over_quota"
+    assert refusal(authorizer(), query(asker="telecom"), used=1) == "over_quota"
+
+
+def test_contributions_only_from_active_contributors() -> None:
+    auth = authorizer(removed=frozenset({"platform"}))
+    auth.check_contributor("telecom", ())
+    with pytest.raises(QueryRefused) as refused:
+        auth.check_contributor("platform", ())
+    assert refused.value.code == "removed_member"
+    with pytest.raises(QueryRefused) as refused:
+        auth.check_contributor("regulator", ())
+    assert refused.value.code == "not_contributor"
+
+
+def test_read_policy_takes_the_newest_unexpired_job_naming_this_server() -> None:
+    old = {**job_record(), "id": "job-old", "created_at": NOW - 500}
+    other = {**job_record(server_a="platform"), "id": "job-other", "created_at": NOW}
+    expired = {**job_record(), "id": "job-expired", "created_at": NOW, "expires_at": NOW - 1}
+    answers: dict[str, Any] = {
+        "GetCharter": {"query_servers": ["bank", "telecom"]},
+        "ListJobs": [old, job_record(), other, expired, {"protocol": "stats", "id": "x",
+                                                         "created_at": NOW}],
+        "ListMembers": [{"org": "bank", "status": "active"},
+                        {"org": "platform", "status": "removed"}],
+        "ListRevokedCertificates": [{"fingerprint": "sha256:" + "0f" * 32, "org": "bank",
+                                     "tx_id": "t", "at": NOW - 5}],
+    }
+
+    def evaluate(name: str, *args: str) -> bytes:
+        return json.dumps(answers[name]).encode()
+
+    policy = read_policy(evaluate, "bank", now=NOW)
+    assert policy.terms is not None and policy.terms.job_id == "job-1"
+    assert policy.removed == {"platform"}
+    assert policy.revoked == {("bank", "sha256:" + "0f" * 32)}
+    assert read_policy(evaluate, "platform", now=NOW).terms is None  # not a charter server
+    answers["GetCharter"] = {"query_servers": ["platform", "telecom"]}
+    assert read_policy(evaluate, "platform", now=NOW).terms.job_id == "job-other"  # type: ignore[union-attr]
+
+
+def test_servers_voted_out_of_the_charter_stop_serving_the_old_job() -> None:
+    answers: dict[str, Any] = {"GetCharter": {}, "ListJobs": [job_record()], "ListMembers": [],
+                               "ListRevokedCertificates": []}
+
+    def evaluate(name: str, *args: str) -> bytes:
+        return json.dumps(answers[name]).encode()
+
+    assert read_policy(evaluate, "bank", now=NOW).terms is None
+
+
+# --- consent commitments ---------------------------------------------------------------------
+
+
+def test_a_commitment_opens_only_with_its_nonce_and_document() -> None:
+    nonce = consent.new_nonce()
+    c = consent.commit(nonce, b"consent of A1")
+    assert consent.opens(c, nonce, b"consent of A1")
+    assert not consent.opens(c, nonce, b"consent of A2")
+    assert not consent.opens(c, consent.new_nonce(), b"consent of A1")
+
+
+def test_commitments_to_one_document_are_unlinkable_and_hide_its_hash() -> None:
+    doc = b"consent of A1"
+    values = {consent.commit(consent.new_nonce(), doc) for _ in range(50)}
+    assert len(values) == 50
+    assert consent.document_digest(doc) not in values
+
+
+def test_a_lookup_record_round_trips() -> None:
+    record = consent.LookupRecord("job-1", "bank", "credit_check", "sha256:" + "aa" * 32,
+                                  [consent.ServerPart("bank", "00" * 32, COMMITMENT, 4, NOW,
+                                                      "sha256:" + "bb" * 32)])
+    again = consent.LookupRecord.from_json(record.to_json())
+    assert again == record
+    assert again.parts[0].entry("bank", "credit_check").consent_hash == COMMITMENT
+
+
+# --- the job's parameters ----------------------------------------------------------------------
+
+
+def test_the_spec_fields_are_the_records_fields() -> None:
+    assert SPEC_FIELDS == FIELDS
+
+
+@pytest.mark.parametrize(("params", "problem"), [
+    ({"server_b": "bank"}, "different members"),
+    ({"purposes": "Credit Check"}, "purpose code"),
+    ({"quotas": "telecom=lots"}, "ORG=N"),
+    ({"period_seconds": "7000"}, "divide a day"),
+    ({"fields": "age"}, "not a field"),
+    ({"daily_quota": "0"}, "daily_quota"),
+])
+def test_bad_parameters_say_what_is_wrong(params: dict[str, str], problem: str) -> None:
+    raw = {"server_a": "bank", "server_b": "telecom", "purposes": "credit_check",
+           "daily_quota": "3", **params}
+    with pytest.raises(ProtocolSpecError, match=problem):
+        MULTILENDER.parse_params(raw)
+
+
+def test_slices_cut_at_period_boundaries() -> None:
+    assert slices(50, 250, 100) == [(50, 100), (100, 200), (200, 250)]
+    assert slices(100, 100, 100) == []
+
+
+def test_the_committer_commits_whole_periods_unless_told_partial() -> None:
+    from node.query.authorize import summarize
+    from node.query.metering import SummaryCommitter
+
+    submitted: list[dict[str, Any]] = []
+
+    class Contract:
+        def evaluate_transaction(self, name: str, *args: str) -> bytes:
+            if name == "GetJob":
+                return json.dumps({"created_at": 0}).encode()
+            return json.dumps([{"server": "bank", "period_end": 3600}]).encode()
+
+        def submit_transaction(self, name: str, job_id: str, body: str) -> bytes:
+            submitted.append(json.loads(body))
+            return b"{}"
+
+    class Server:
+        name = "bank"
+
+        def summary(self, start: int, end: int) -> Any:
+            from node.query.authorize import LogEntry
+
+            entries = [LogEntry(1, at, "bank", "credit_check", COMMITMENT, COMMITMENT)
+                       for at in (3700, 7300) if start <= at < end]
+            return summarize("bank", start, end, entries)
+
+    terms = ServiceTerms.from_job({**job_record(), "parameters": {
+        **job_record()["parameters"], "period_seconds": "3600"}})
+    auth = LedgerAuthorizer(LedgerPolicy("bank", terms), clock=lambda: NOW)
+    whole = SummaryCommitter(Server(), auth, Contract, clock=lambda: 7400)  # type: ignore[arg-type]
+    assert whole.commit_due() == 1
+    assert [(s["period_start"], s["period_end"]) for s in submitted] == [(3600, 7200)]
+    submitted.clear()
+    partial = SummaryCommitter(Server(), auth, Contract, partial=True,  # type: ignore[arg-type]
+                               clock=lambda: 7400)
+    assert partial.commit_due() == 2
+    assert [(s["period_start"], s["period_end"]) for s in submitted] == [(3600, 7200),
+                                                                         (7200, 7397)]
