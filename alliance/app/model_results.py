@@ -13,7 +13,7 @@ from typing import Any
 
 from alliance.app import terminal_plots
 
-MODELLING = ("binning", "lr_train", "lr_predict", "scorecard")
+MODELLING = ("binning", "lr_train", "lr_predict", "scorecard", "gbdt_train", "gbdt_predict")
 VIEWS = ("iv", "bins", "model", "evaluation", "scorecard")
 
 
@@ -56,6 +56,8 @@ def view(name: str, data: bytes) -> ModelView:
         return ModelView(f"bin tables ({name})",
                          ("feature", "bin", "rows", "events", "woe", "bin iv"), rows,
                          {t["feature"]: f"IV {_r(t['iv'])}" for t in raw["tables"]})
+    if base == "model" and str(raw.get("kind", "")).startswith("gbdt."):
+        return _boosted(name, raw)
     if base == "model":
         summary: dict[str, Any] = {"training job": raw["job_id"], "owner": raw["owner"],
                                    "epochs run": raw["epochs_run"]}
@@ -86,6 +88,21 @@ def view(name: str, data: bytes) -> ModelView:
                          [(r["feature"], r["bin"], _r(r["woe"]), _r(r["points"]))
                           for r in raw["bins"]], summary, csv=to_csv(raw))
     raise ValueError(f"{name} is not a modelling output with a view")
+
+
+def _boosted(name: str, raw: dict[str, Any]) -> ModelView:
+    """A part of a boosted model: its features' importance (gain, splits), the trees' count at
+    the label holder, the splits' count at a feature owner."""
+    summary: dict[str, Any] = {"training job": raw["job_id"], "owner": raw["owner"]}
+    if raw["kind"] == "gbdt.active":
+        summary.update({"objective": raw["objective"], "trees": len(raw["trees"]),
+                        "trees grown": raw["trees_run"]})
+    else:
+        summary.update({"label holder (trees)": raw["holder"], "own splits": len(raw["splits"])})
+    ranked = sorted(raw["importance"].items(), key=lambda kv: -float(kv[1]["gain"]))
+    return ModelView(f"boosted model part ({name}): feature importance",
+                     ("feature", "total gain", "splits"),
+                     [(f, _r(v["gain"]), v["splits"]) for f, v in ranked], summary)
 
 
 def _r(value: Any) -> str:
