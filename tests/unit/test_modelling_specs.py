@@ -70,3 +70,11 @@ def test_a_dealer_that_holds_an_input_is_refused() -> None:
     assert problems == ["the dealer telecom holds an input of the job; a dealer must hold none "
                         "(with its own randomness it could unmask the others' data): name another "
                         "member"]
+
+
+def test_lr_predict_scores_all_rows_unless_told_the_validation_split() -> None:
+    base = {"holder": "bank", "model_job": "job-1"}
+    assert LR_PREDICT.parse_params(base).rows == "all"
+    assert LR_PREDICT.parse_params({**base, "rows": "validation"}).rows == "validation"
+    with pytest.raises(ProtocolSpecError, match="rows='test' is not one of all, validation"):
+        LR_PREDICT.parse_params({**base, "rows": "test"})
