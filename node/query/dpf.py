@@ -226,34 +226,41 @@ def _next_level(out: np.ndarray, seeds: np.ndarray, t: np.ndarray, cw: np.ndarra
     count = seeds.shape[0]
     bits = np.empty(2 * count, dtype=np.uint64)
     one = np.uint64(1)
-    for i in range(count):
-        k = i % keys
-        ti = t[i]
-        mask = np.uint64(0) - ti
-        c0 = cw[k, 0] & mask
-        c1 = cw[k, 1] & mask
-        s0 = seeds[i, 0]
-        s1 = seeds[i, 1]
-        left0 = out[i, 0] ^ s0
-        right0 = out[count + i, 0] ^ s0
-        bits[i] = (left0 & one) ^ (ti & cw_bits[k, 0])
-        bits[count + i] = (right0 & one) ^ (ti & cw_bits[k, 1])
-        out[i, 0] = (left0 & ~one) ^ c0
-        out[i, 1] = out[i, 1] ^ s1 ^ c1
-        out[count + i, 0] = (right0 & ~one) ^ c0
-        out[count + i, 1] = out[count + i, 1] ^ s1 ^ c1
+    for node in range(count // keys):
+        for k in range(keys):
+            i = node * keys + k
+            j = count + i
+            ti = t[i]
+            mask = np.uint64(0) - ti
+            c0 = cw[k, 0] & mask
+            c1 = cw[k, 1] & mask
+            s0 = seeds[i, 0]
+            s1 = seeds[i, 1]
+            left0 = out[i, 0] ^ s0
+            right0 = out[j, 0] ^ s0
+            bits[i] = (left0 & one) ^ (ti & cw_bits[k, 0])
+            bits[j] = (right0 & one) ^ (ti & cw_bits[k, 1])
+            out[i, 0] = (left0 & ~one) ^ c0
+            out[i, 1] = out[i, 1] ^ s1 ^ c1
+            out[j, 0] = (right0 & ~one) ^ c0
+            out[j, 1] = out[j, 1] ^ s1 ^ c1
     return bits
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
 def _leaves(out: np.ndarray, seeds: np.ndarray, t: np.ndarray, cw_leaf: np.ndarray,
-            keys: int) -> None:
-    """`out` (N, 2) = AES_convert(seeds) becomes MMO(seeds) XOR (t ? leaf correction : 0)."""
-    for i in range(seeds.shape[0]):
-        mask = np.uint64(0) - t[i]
-        k = i % keys
-        out[i, 0] ^= seeds[i, 0] ^ (cw_leaf[k, 0] & mask)
-        out[i, 1] ^= seeds[i, 1] ^ (cw_leaf[k, 1] & mask)
+            keys: int) -> np.ndarray:
+    """`out` (N, 2) = AES_convert(seeds) → MMO(seeds) XOR (t ? leaf correction : 0), returned
+    by key: (keys, 2N / keys) words."""
+    leaves = seeds.shape[0] // keys
+    result = np.empty((keys, 2 * leaves), dtype=np.uint64)
+    for leaf in range(leaves):
+        for k in range(keys):
+            i = leaf * keys + k
+            mask = np.uint64(0) - t[i]
+            result[k, 2 * leaf] = out[i, 0] ^ seeds[i, 0] ^ (cw_leaf[k, 0] & mask)
+            result[k, 2 * leaf + 1] = out[i, 1] ^ seeds[i, 1] ^ (cw_leaf[k, 1] & mask)
+    return result
 
 
 _CHUNK_LEAVES = 1 << 15
@@ -276,8 +283,10 @@ def evaluate_full(keys: list[DpfKey]) -> np.ndarray:
     chunk = max(1, _CHUNK_LEAVES >> (n - LEAF_BITS))
     if len(keys) <= chunk:
         return _evaluate_chunk(keys, n)
-    return np.concatenate([_evaluate_chunk(keys[i:i + chunk], n)
-                           for i in range(0, len(keys), chunk)])
+    out = np.empty((len(keys), 1 << (n - 6)), dtype=np.uint64)
+    for i in range(0, len(keys), chunk):
+        out[i:i + chunk] = _evaluate_chunk(keys[i:i + chunk], n)
+    return out
 
 
 def _evaluate_chunk(keys: list[DpfKey], n: int) -> np.ndarray:
@@ -302,6 +311,4 @@ def _evaluate_chunk(keys: list[DpfKey], n: int) -> np.ndarray:
     buffer = np.empty(rows * 16 + 16, dtype=np.uint8)
     _CONVERT.encrypt_into(seeds, buffer)
     out = buffer[:rows * 16].view(np.uint64).reshape(rows, 2)
-    _leaves(out, seeds, t, leaf_cw, count)
-    by_key = out.reshape(rows // count, count, 2).transpose(1, 0, 2)
-    return np.ascontiguousarray(by_key).reshape(count, -1)
+    return _leaves(out, seeds, t, leaf_cw, count)
