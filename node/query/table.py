@@ -6,10 +6,12 @@ a lookup's answer for one part is, per bit column, the parity of (column AND sel
 GF(2) matrix product of the table's bit columns with the lookups' selection vectors.
 
 The product runs in one fused kernel (numba, compiled once and cached): per block of words, a
-register block of 4 bit columns x 4 lookups does 16 AND + XOR per 5 words loaded, so a batch of
-concurrent lookups reads each block of the table once, no temporary array is written, and the
-work is the same whatever the selections hold (no branch on the data). numpy's AND + XOR-reduce
-(two passes with a temporary) took 4-10x the CPU per lookup (bench/README.md).
+register block of 4 bit columns x 4 lookups does 16 AND + XOR per 8 words loaded (a remainder
+of 2 or 1 lookups: 4 x 2, 4 x 1), so a batch of concurrent lookups reads each block of the table
+once, no temporary array is written, and the work is the same whatever the selections hold (no
+branch on the data). numpy's AND + XOR-reduce
+(two passes with a temporary) took 4-10x the CPU per lookup in batches (bench/README.md); a
+single lookup is bound by streaming the table either way.
 """
 
 from __future__ import annotations
@@ -117,7 +119,37 @@ def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int) -> Non
                     acc[q + 1, p, j + 3] ^= a31
                     acc[q + 2, p, j + 3] ^= a32
                     acc[q + 3, p, j + 3] ^= a33
-                for q in range(full, count):
+                q = full
+                if count - q >= 2:  # a pair left: each table word loaded once for both
+                    s0 = sel[q, p]
+                    s1 = sel[q + 1, p]
+                    a00 = a01 = a10 = a11 = np.uint64(0)
+                    a20 = a21 = a30 = a31 = np.uint64(0)
+                    for w in range(w0, w1):
+                        x0 = s0[w]
+                        x1 = s1[w]
+                        y = r0[w]
+                        a00 ^= y & x0
+                        a01 ^= y & x1
+                        y = r1[w]
+                        a10 ^= y & x0
+                        a11 ^= y & x1
+                        y = r2[w]
+                        a20 ^= y & x0
+                        a21 ^= y & x1
+                        y = r3[w]
+                        a30 ^= y & x0
+                        a31 ^= y & x1
+                    acc[q, p, j] ^= a00
+                    acc[q + 1, p, j] ^= a01
+                    acc[q, p, j + 1] ^= a10
+                    acc[q + 1, p, j + 1] ^= a11
+                    acc[q, p, j + 2] ^= a20
+                    acc[q + 1, p, j + 2] ^= a21
+                    acc[q, p, j + 3] ^= a30
+                    acc[q + 1, p, j + 3] ^= a31
+                    q += 2
+                if q < count:
                     s0 = sel[q, p]
                     b0 = b1 = b2 = b3 = np.uint64(0)
                     for w in range(w0, w1):
