@@ -121,7 +121,7 @@ def delivered_manifest(
 ) -> dict:
     """The manifest of `job_id` at `org`'s node, once delivered (a node submits its receipt, then
     moves the output into place, so COMPLETED can be seen a moment before the file)."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while True:
         code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", org, "node", "outputs")
         assert code == 0
