@@ -15,7 +15,8 @@ correction words in both) and the two keys have the same size and format whateve
   index their tables by position and never permute them.
 - Output: `evaluate_full` returns packed bits, uint64 words (word w, bit j = position 64w + j).
 
-Pure apart from AES (the `cryptography` package, ECB over whole levels).
+Pure apart from AES (the `cryptography` package, ECB over whole levels); the per-node arithmetic
+of a level is compiled with numba (fixed work per node, no branch on key data).
 """
 
 from __future__ import annotations
