@@ -77,10 +77,17 @@ def _lib(module: str) -> Any:
 
 
 def _open(ref: TokenKey) -> Any:
+    from pkcs11.exceptions import UserAlreadyLoggedIn
+
     lib = _lib(ref.module)
     try:
         token = lib.get_token(token_label=ref.token)
-        return token.open(rw=True, user_pin=ref.pin())
+        try:
+            return token.open(rw=True, user_pin=ref.pin())
+        except UserAlreadyLoggedIn:
+            # PKCS#11 logs in per application: another session of this process (a signer in
+            # use) already did, and every new session shares that login
+            return token.open(rw=True)
     except KeystoreError:
         raise
     except Exception as exc:
@@ -90,15 +97,45 @@ def _open(ref: TokenKey) -> Any:
 
 
 def generate_key(ref: TokenKey) -> ec.EllipticCurvePublicKey:
-    """A new P-256 key pair inside the token (the private key never leaves it); its public key."""
+    """A new P-256 key pair made inside the token; its private key is stored there sensitive and
+    non-extractable (the token never hands it out, not even wrapped). Its public key."""
     from pkcs11 import Attribute, KeyType
 
     with _open(ref) as session:
         params = session.create_domain_parameters(
             KeyType.EC, {Attribute.EC_PARAMS: P256_OID_DER}, local=True
         )
-        public, _ = params.generate_keypair(store=True, label=ref.key_label)
+        public, _ = params.generate_keypair(
+            store=True, label=ref.key_label,
+            private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False,
+                              Attribute.PRIVATE: True, Attribute.TOKEN: True},
+        )
         return _public_key(public)
+
+
+def key_attributes(ref: TokenKey) -> dict[str, bool]:
+    """What the token says of the private key: sensitive, extractable, never extractable,
+    generated in the token (`local`)."""
+    from pkcs11 import Attribute, KeyType, ObjectClass
+
+    with _open(ref) as session:
+        key = session.get_key(object_class=ObjectClass.PRIVATE_KEY, key_type=KeyType.EC,
+                              label=ref.key_label)
+        return {name: bool(key[attr]) for name, attr in (
+            ("sensitive", Attribute.SENSITIVE), ("extractable", Attribute.EXTRACTABLE),
+            ("never_extractable", Attribute.NEVER_EXTRACTABLE), ("local", Attribute.LOCAL))}
+
+
+def destroy_key(ref: TokenKey) -> None:
+    """Remove the key pair labelled `ref.key_label` from the token (a rotation the ledger
+    refused)."""
+    from pkcs11 import Attribute, KeyType, ObjectClass
+
+    with _open(ref) as session:
+        for cls in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
+            for key in session.get_objects({Attribute.CLASS: cls, Attribute.KEY_TYPE: KeyType.EC,
+                                            Attribute.LABEL: ref.key_label}):
+                key.destroy()
 
 
 def _public_key(public: Any) -> ec.EllipticCurvePublicKey:

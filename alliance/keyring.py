@@ -115,8 +115,11 @@ def identity_files(net_dir: Path, org: str) -> list[tuple[str, str, Path, Path]]
         if not base.is_dir():
             continue
         role = "admin" if user == "admin" else "client"
-        out.append((user, role, base / "msp" / "signcerts" / "cert.pem",
-                    base / "msp" / "keystore" / "key.pem"))
+        keystore = base / "msp" / "keystore"
+        token_ref = keystore / "pkcs11.json"  # the key lives in a PKCS#11 token
+        key = token_ref if token_ref.is_file() and not (keystore / "key.pem").is_file() else (
+            keystore / "key.pem")
+        out.append((user, role, base / "msp" / "signcerts" / "cert.pem", key))
         out.append((f"{user}/tls", "tls", base / "tls" / "client.crt", base / "tls" / "client.key"))
     out.append(("ca", "ca", org_dir / "ca" / "ca.pem", org_dir / "ca" / "ca.key"))
     out.append(("tlsca", "ca", org_dir / "tlsca" / "tlsca.pem", org_dir / "tlsca" / "tlsca.key"))
@@ -160,12 +163,36 @@ def expiry_warnings(net_dir: Path, orgs: Iterable[str], now: datetime | None = N
     """One line per identity of `orgs` that is expired, expiring within
     `EXPIRY_WARNING_DAYS`, or on its org's CRL (pure apart from reading NET's files)."""
     out = []
+    now = now or datetime.now(UTC)
     for org in orgs:
         for entry in list_keys(net_dir, org, now):
             if entry.status != "active":
                 out.append(f"{org} {entry.identity}: {entry.status} (not after "
                            f"{entry.not_after.date().isoformat()}, serial {entry.serial})")
+        overlap = ca_overlap_warning(net_dir, org, now)
+        if overlap:
+            out.append(overlap)
     return out
+
+
+def ca_overlap_warning(net_dir: Path, org: str, now: datetime) -> str:
+    """A line when `org` is in a CA overlap (`alliance keys renew-ca`) that is over or ends
+    within `EXPIRY_WARNING_DAYS`; '' otherwise."""
+    import json
+
+    path = load_profile(net_dir).org_dir(net_dir, org) / "ca" / "renewal.json"
+    if not path.is_file():
+        return ""
+    ends = datetime.fromtimestamp(int(json.loads(path.read_text())["overlap_ends"]), UTC)
+    day = ends.date().isoformat()
+    if ends <= now:
+        return (f"{org} old CA: its overlap ended {day}; the ledger and the nodes refuse what "
+                f"it issued, its roots are still in the MSP: run `alliance --as {org} keys "
+                "renew-ca --finish`")
+    if ends - now <= timedelta(days=EXPIRY_WARNING_DAYS):
+        return (f"{org} old CA: trusted until {day} (in {(ends - now).days} days, the end of "
+                "the `keys renew-ca` overlap); identities still on it stop working then")
+    return ""
 
 
 def encrypted_key_files(net_dir: Path, org: str) -> list[Path]:

@@ -32,6 +32,9 @@ class MspConfig:
     revoked_serials: frozenset[int]
     revoked_at: Mapping[int, datetime] = field(default_factory=dict)
     """When the CRL says each serial was revoked (a check of an earlier moment accepts it)."""
+    retired_roots: tuple[tuple[bytes, datetime], ...] = ()
+    """Roots retired by `alliance keys renew-ca --finish`, each with when it was retired: they
+    vouch only for a moment before that (a block `audit verify-chain` checks)."""
 
 
 def _pem_files(folder: Path) -> list[Path]:
@@ -67,9 +70,13 @@ def load_msp(msp_dir: Path, msp_id: str) -> MspConfig:
     tls_roots = [p.read_bytes() for p in _pem_files(msp_dir / "tlscacerts")]
     for pem in tls_roots:
         load_certificate(pem)
+    retired = _retired_roots(msp_dir)
     revoked: dict[int, datetime] = {}
-    for path in _pem_files(msp_dir / "crls"):
-        crl = _load_crl(path, root_certs)
+    retired_certs = [load_certificate(pem) for pem, _ in retired]
+    crl_paths = [(p, root_certs) for p in _pem_files(msp_dir / "crls")]
+    crl_paths += [(p, retired_certs) for p in _pem_files(msp_dir / "retired" / "crls")]
+    for path, signers in crl_paths:
+        crl = _load_crl(path, signers)
         for entry in crl:
             when = entry.revocation_date_utc
             revoked[entry.serial_number] = min(when, revoked.get(entry.serial_number, when))
@@ -79,7 +86,26 @@ def load_msp(msp_dir: Path, msp_id: str) -> MspConfig:
         tls_root_certs=tuple(tls_roots),
         revoked_serials=frozenset(revoked),
         revoked_at=revoked,
+        retired_roots=retired,
     )
+
+
+def _retired_roots(msp_dir: Path) -> tuple[tuple[bytes, datetime], ...]:
+    """`retired/cacerts/*` with their retirement times from `retired/retired_at.json`."""
+    import json
+
+    folder = msp_dir / "retired"
+    times_path = folder / "retired_at.json"
+    if not times_path.is_file():
+        return ()
+    try:
+        times = json.loads(times_path.read_text())
+        return tuple(
+            (p.read_bytes(), datetime.fromtimestamp(int(times[f"cacerts/{p.name}"]), UTC))
+            for p in _pem_files(folder / "cacerts")
+        )
+    except (ValueError, KeyError, OSError) as exc:
+        raise IdentityError(f"{times_path} does not date every retired root: {exc}") from exc
 
 
 class MspRegistry:
@@ -91,6 +117,12 @@ class MspRegistry:
             msp_id: tuple(load_certificate(pem) for pem in cfg.root_certs)
             for msp_id, cfg in self._msps.items()
         }
+        self._retired = {
+            msp_id: tuple((load_certificate(pem), until) for pem, until in cfg.retired_roots)
+            for msp_id, cfg in self._msps.items()
+        }
+        self._facts: dict[tuple[str, bytes], tuple[
+            bool, tuple[tuple[x509.Certificate, datetime | None], ...]]] = {}
 
     @classmethod
     def from_network(cls, net_dir: Path, *, include_candidates: bool = True) -> MspRegistry:
@@ -119,16 +151,18 @@ class MspRegistry:
         """Raise IdentityError unless `identity` is a valid, unrevoked cert of its MSP."""
         msp = self.get(identity.msp_id)
         cert = identity.cert
-        who = f"certificate {identity.common_name!r} (serial {identity.serial})"
-        if _is_ca(cert):
+        who = _Who(identity)
+        is_ca, issuers = self._chain_facts(identity.msp_id, identity.certificate, cert)
+        if is_ca:
             raise IdentityError(f"{who} is a CA certificate; a CA cannot act as an identity")
-        issuer = self._issuer(identity.msp_id, cert)
+        when = at or datetime.now(UTC)
+        issuer = next((root for root, until in issuers if until is None or when < until), None)
         if issuer is None:
             raise IdentityError(
                 f"{who} was not issued by the CA of {identity.msp_id}: its signature does not "
                 "verify against that MSP's root certificates"
+                + self._retired_note(identity.msp_id, cert)
             )
-        when = at or datetime.now(UTC)
         if when < cert.not_valid_before_utc:
             raise IdentityError(
                 f"{who} is not valid before {cert.not_valid_before_utc.isoformat()}"
@@ -149,14 +183,34 @@ class MspRegistry:
                     f"{who} of {identity.msp_id} has been revoked (it is on the CRL)"
                 )
 
-    def _issuer(self, msp_id: str, cert: x509.Certificate) -> x509.Certificate | None:
-        for root in self._roots[msp_id]:
-            try:
-                cert.verify_directly_issued_by(root)
-            except Exception:  # a wrong issuer fails in several ways; each means "not this root"
-                continue
-            return root
-        return None
+    def _chain_facts(
+        self, msp_id: str, pem: bytes, cert: x509.Certificate
+    ) -> tuple[bool, tuple[tuple[x509.Certificate, datetime | None], ...]]:
+        """Whether `cert` is a CA, and the roots of `msp_id` that issued it (with the time a
+        retired one stopped vouching; None for a current root): a pure function of the bytes,
+        cached because `audit verify-chain` and devnet see the same certificates again and
+        again, and each check is an ECDSA verification."""
+        key = (msp_id, pem)
+        found = self._facts.get(key)
+        if found is None:
+            issuers = tuple(
+                (root, until)
+                for root, until in [*((r, None) for r in self._roots[msp_id]),
+                                    *self._retired[msp_id]]
+                if _directly_issued(cert, root)
+            )
+            found = (_is_ca(cert), issuers)
+            if len(self._facts) > 65536:
+                self._facts.clear()
+            self._facts[key] = found
+        return found
+
+    def _retired_note(self, msp_id: str, cert: x509.Certificate) -> str:
+        for root, until in self._retired[msp_id]:
+            if _directly_issued(cert, root):
+                return (f" (its CA was retired at {until.isoformat()}, when the overlap of "
+                        "`alliance keys renew-ca` ended)")
+        return ""
 
     def tls_roots_pem(self) -> bytes:
         """Every org's TLS CA certificates, concatenated: the trust roots for gRPC TLS."""
@@ -167,11 +221,53 @@ class MspRegistry:
         return b"".join(out)
 
 
+class _Who:
+    """'certificate CN (serial S)', worked out only when a message needs it."""
+
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
+
+    def __str__(self) -> str:
+        return f"certificate {self._identity.common_name!r} (serial {self._identity.serial})"
+
+
+def _directly_issued(cert: x509.Certificate, root: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(root)
+    except Exception:  # a wrong issuer fails in several ways; each means "not this root"
+        return False
+    return True
+
+
 def _is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
         return False
+
+
+def _issuing_ca(
+    org_dir: Path, cert: x509.Certificate, org: str
+) -> tuple[x509.Certificate, Path, Path]:
+    """(CA certificate, its key file, its CRL file) of the org's CA that issued `cert`: the
+    current CA, or during a CA overlap (`alliance keys renew-ca`) the old one."""
+    msp = org_dir / "msp"
+    candidates = [(org_dir / "ca" / "ca.pem", org_dir / "ca" / "ca.key", msp / "crls" / CRL_FILE)]
+    for old in sorted((msp / "cacerts").glob("ca-old-*.pem")):
+        serial = old.stem.removeprefix("ca-old-")
+        candidates.append((org_dir / "ca" / f"ca.pem.old-{serial}",
+                           org_dir / "ca" / f"ca.key.old-{serial}",
+                           msp / "crls" / f"crl-old-{serial}.pem"))
+    for cert_path, key_path, crl_path in candidates:
+        if not cert_path.is_file():
+            continue
+        ca_cert = load_certificate(cert_path.read_bytes())
+        if _directly_issued(cert, ca_cert):
+            return ca_cert, key_path, crl_path
+    raise IdentityError(
+        f"certificate {cert.subject.rfc4514_string()} was not issued by {org}'s CA (nor by a CA "
+        "it still trusts); an org can only revoke its own certificates"
+    )
 
 
 def revoke_certificate(
@@ -185,17 +281,9 @@ def revoke_certificate(
     an X.509 reason code (CRLReason) when one is given; earlier entries keep theirs."""
     profile = load_profile(net_dir)
     org_dir = profile.org_dir(net_dir, org)
-    ca_cert = load_certificate((org_dir / "ca" / "ca.pem").read_bytes())
-    ca_key = load_private_key(org_dir / "ca" / "ca.key", passphrase)
     cert = load_certificate(cert_pem)
-    try:
-        cert.verify_directly_issued_by(ca_cert)
-    except Exception as exc:
-        raise IdentityError(
-            f"certificate {cert.subject.rfc4514_string()} was not issued by {org}'s CA; "
-            "an org can only revoke its own certificates"
-        ) from exc
-    crl_path = org_dir / "msp" / "crls" / CRL_FILE
+    ca_cert, ca_key_path, crl_path = _issuing_ca(org_dir, cert, org)
+    ca_key = load_private_key(ca_key_path, passphrase)
     entries: dict[int, datetime] = {}
     reasons: dict[int, x509.ReasonFlags] = {}
     number = 1

@@ -52,7 +52,8 @@ def has_key(net_dir: Path, org: str, user: str = "admin") -> bool:
         user_dir = _user_dir(Path(net_dir), org, user)
     except IdentityError:
         return False
-    return (user_dir / "msp" / "keystore" / "key.pem").is_file()
+    keystore = user_dir / "msp" / "keystore"
+    return (keystore / "key.pem").is_file() or (keystore / "pkcs11.json").is_file()
 
 
 def load_user(

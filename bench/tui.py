@@ -14,7 +14,7 @@ RequestJob by telecom on a bank and a telecom column. Then the app runs headless
 - event to screen: a job requested by telecom on a bank column; from its commit
   (submit_transaction returns once the commit is confirmed) to the chaincode event's line in the
   live feed, and to the Overview's pending approvals listing it (the screen reads only the jobs
-  the events name, GetJob, and the height).
+  the events name, GetJob, and adds their rows to the table in place).
 
 Baseline in the same run: the bare queries one Overview load makes (ListMembers, ListJobs,
 ListProposals, the chain info) from a plain client — the part of first paint that is the
@@ -43,10 +43,16 @@ MEMBERS = ["bank", "telecom", "platform"]
 
 def seed(net_dir: Path, datasets: int, jobs: int, clients: int) -> None:
     from alliance.canonical import canonical_json
+    from alliance.founding import found_charter, load_signed_charter
     from network.connection import connect_member
 
-    conns = {org: connect_member(net_dir, org, "admin", PASSPHRASE) for org in MEMBERS}
-    conns["bank"].contract.submit_transaction("InitCharter", (net_dir / "charter.json").read_text())
+    conns = {org: connect_member(net_dir, org, "admin", PASSPHRASE)
+             for org in [*MEMBERS, "regulator"]}
+    found_charter(
+        load_signed_charter(net_dir),
+        lambda org, fn, arg: conns[org].contract.submit_transaction(fn, arg),
+        "bank",
+    )
 
     def register(i: int) -> None:
         org = MEMBERS[i % 3]

@@ -222,6 +222,7 @@ class Context:
                 "vote it in with ProposeMember"
             )
         self._check_not_revoked(identity, org)
+        self._check_issuer_in_force(identity, org)
         return Caller(
             org=org,
             msp_id=identity.msp_id,
@@ -237,6 +238,18 @@ class Context:
                 f"certificate revoked: {identity.fingerprint} of {org} was revoked at "
                 f"{revoked.at} (tx {revoked.tx_id}); sign with another certificate of {org}"
             )
+
+    def _check_issuer_in_force(self, identity: Identity, org: str) -> None:
+        """Once an org renewed its CA, its certificates must come from a root the ledger trusts
+        now: during the overlap the old and the new, after it the new one only."""
+        from alliance.authorities import OrgAuthorities
+
+        record = self.get_record(keys.ca_roots(org), OrgAuthorities)
+        if record is None:
+            return
+        issuer = _trusted_issuer(identity.certificate, record.to_json(), self.now)
+        if issuer:
+            raise NotAuthorized(f"certificate {identity.fingerprint} of {org}: {issuer}")
 
     def reader(self) -> Caller:
         """Any identity of an active member or auditor may read."""
@@ -282,6 +295,20 @@ def _parsed_identity(msp_id: str, pem: bytes) -> Identity:
     identity.fingerprint  # noqa: B018 - parses the certificate (raises if unreadable)
     identity.role  # noqa: B018
     return identity
+
+
+@lru_cache(maxsize=1024)
+def _trusted_issuer(pem: bytes, record_json: bytes, now: int) -> str:
+    """'' when a root of `record_json` trusted at `now` issued `pem`, else why not. Pure, cached
+    (a busy member presents the same certificate in every transaction)."""
+    from alliance.authorities import OrgAuthorities, issuer_in_force
+
+    record = OrgAuthorities.model_validate_json(record_json)
+    try:
+        issuer_in_force(_parsed_identity("", pem).cert, record, "ca", now)
+    except AllianceError as exc:
+        return str(exc)
+    return ""
 
 
 @lru_cache(maxsize=64)

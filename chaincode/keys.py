@@ -40,6 +40,15 @@ def revoked_certs_range() -> tuple[str, str]:
     return partial_key_range("revoked", [])
 
 
+def ca_roots(org: str) -> str:
+    """An org's CA roots once it renewed its CA (`alliance.authorities.OrgAuthorities`)."""
+    return create_composite_key("ca~roots", [org])
+
+
+def ca_roots_range() -> tuple[str, str]:
+    return partial_key_range("ca~roots", [])
+
+
 def proposal(proposal_id: str) -> str:
     return create_composite_key("proposal", [proposal_id])
 

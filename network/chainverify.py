@@ -226,6 +226,7 @@ class ChainVerifier:
         self.report = ChainReport()
         self._previous_hash: bytes | None = None
         self._committed_tx_ids: set[str] = set()
+        self._identities: dict[bytes, Identity] = {}
 
     # -- the chain ---------------------------------------------------------------------------
 
@@ -530,9 +531,16 @@ class ChainVerifier:
     # -- helpers ------------------------------------------------------------------------------
 
     def _identity(self, serialized: bytes) -> Identity:
-        msp_id, pem = deserialize_identity(serialized)
-        identity = Identity(msp_id=msp_id, certificate=pem)
-        identity.fingerprint  # noqa: B018 - parses the certificate (raises if unreadable)
+        """The parsed identity (cached: a member signs many transactions with one
+        certificate)."""
+        identity = self._identities.get(serialized)
+        if identity is None:
+            msp_id, pem = deserialize_identity(serialized)
+            identity = Identity(msp_id=msp_id, certificate=pem)
+            identity.fingerprint  # noqa: B018 - parses the certificate (raises if unreadable)
+            if len(self._identities) > 65536:
+                self._identities.clear()
+            self._identities[serialized] = identity
         return identity
 
     def _find(

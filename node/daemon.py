@@ -37,7 +37,7 @@ from node.mpc.grpc_transport import ClientTls, GrpcTransport, MpcServer, PeerEnd
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
 from node.mpc.registry import execute, get_protocol
 from node.paths import node_run_file, node_store_path, outputs_dir
-from node.peer_auth import PeerAuthorizer, ledger_revocations
+from node.peer_auth import PeerAuthorizer, ledger_authorities, ledger_revocations
 from node.peer_orgs import TlsOrgs, node_common_name
 from node.runner import JobRunner
 from node.store import NodeStore
@@ -107,6 +107,8 @@ class NodeDaemon:
         self.listener: LedgerListener | None = None
         self.authorizer: PeerAuthorizer | None = None
         self._client_tls: ClientTls | None = None
+        self._roots_stamp = b""
+        self._roots_pem = b""
         self._ledger: GatewayJobLedger | None = None
         self._endpoint = ""
         self._stopping = threading.Event()
@@ -132,11 +134,13 @@ class NodeDaemon:
             ledger = GatewayJobLedger(self._conn.contract)
             self._ledger = ledger
             self.authorizer = PeerAuthorizer(
-                self.org, self.tls_orgs, ledger.get_job, ledger_revocations(ledger)
+                self.org, self.tls_orgs, ledger.get_job, ledger_revocations(ledger),
+                read_authorities=ledger_authorities(ledger),
             )
             self._start_loop()
             self.server = self._start_server(
-                ServerTls(tls.cert_chain, tls.private_key, tls.root_certs)
+                ServerTls(tls.cert_chain, tls.private_key, tls.root_certs,
+                          current_client_roots=self._client_roots)
             )
             _write_run_file(self.net_dir, self.org, {
                 "pid": os.getpid(), "port": self.server.port, "org": self.org,
@@ -288,6 +292,16 @@ class NodeDaemon:
         finally:
             with self._runs_lock:
                 self._runs.discard(future)
+
+    def _client_roots(self) -> bytes:
+        """The TLS roots a dialing node may chain to now: every org's (the orderer org's too,
+        as at start), re-read when NET's change."""
+        from alliance.msp import MspRegistry
+
+        if self._roots_stamp != (stamp := self.tls_orgs.all_roots_pem()):
+            self._roots_stamp = stamp
+            self._roots_pem = MspRegistry.from_network(self.net_dir).tls_roots_pem()
+        return self._roots_pem
 
     def _start_server(self, tls: ServerTls) -> MpcServer:
         endpoint = self.profile.orgs[self.org].node

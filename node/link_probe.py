@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 
+from alliance.wallet import TlsMaterial
 from node.mpc.grpc_transport import MD_FROM, MD_JOB, MD_RUN, MD_TO, METHOD_PATH
 
 
@@ -29,14 +30,15 @@ class ProbeAnswer:
 
 def probe_link(
     net_dir: Path, as_org: str, target_org: str, job_id: str, *, run: int = 1,
-    passphrase: bytes | None = None, timeout: float = 10.0,
+    passphrase: bytes | None = None, timeout: float = 10.0, tls: TlsMaterial | None = None,
 ) -> ProbeAnswer:
-    """Ask `target_org`'s node for a link of `job_id` as `as_org`'s node would."""
+    """Ask `target_org`'s node for a link of `job_id` as `as_org`'s node would (with `tls`:
+    presenting that certificate instead of the node's current one)."""
     from alliance.wallet import user_tls
     from node.daemon import read_run_file
     from node.peer_orgs import TlsOrgs
 
-    tls = user_tls(net_dir, as_org, "node", passphrase)
+    tls = tls or user_tls(net_dir, as_org, "node", passphrase)
     recorded = read_run_file(net_dir, target_org)
     if recorded is None:
         raise RuntimeError(f"the node of {target_org} has no run file; is it running?")

@@ -18,8 +18,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from alliance.authorities import OrgAuthorities, issuer_in_force
+from alliance.errors import IdentityError
 from alliance.identity import Identity
 from alliance.models import Job, JobState, RevokedCertificate
 from node.errors import GateRefused, NodeError
@@ -34,6 +36,8 @@ REVOCATION_TTL = 2.0
 
 RevokedRecord = RevokedCertificate | Mapping[str, Any]
 ReadRevoked = Callable[[], Iterable[RevokedRecord]]
+ReadAuthorities = Callable[[], Mapping[str, OrgAuthorities]]
+T = TypeVar("T")
 
 
 def check_peer(job: Job, peer_org: str) -> None:
@@ -76,28 +80,43 @@ def ledger_revocations(ledger: Any) -> ReadRevoked:
     return read
 
 
-class _RevocationCache:
-    """The ledger's revoked certificates, re-read when older than `ttl` seconds."""
+class _LedgerCache(Generic[T]):
+    """A ledger list (revoked certificates, CA roots), parsed, re-read when older than `ttl`
+    seconds; a failed read refuses the link (fail closed)."""
 
-    def __init__(self, read: ReadRevoked, ttl: float) -> None:
+    def __init__(self, read: Callable[[], T], ttl: float, what: str, empty: T) -> None:
         self._read = read
         self._ttl = ttl
+        self._what = what
         self._lock = threading.Lock()
-        self._pairs: frozenset[tuple[str, str]] = frozenset()
+        self._value = empty
         self._read_at = float("-inf")
 
-    def pairs(self) -> frozenset[tuple[str, str]]:
+    def get(self) -> T:
         with self._lock:
             if time.monotonic() - self._read_at > self._ttl:
                 try:
-                    pairs = revoked_pairs(self._read())
+                    value = self._read()
                 except Exception as exc:  # fail closed: no list, no link
                     raise GateRefused(
-                        f"cannot read the revoked certificates from the ledger: {exc}; "
+                        f"cannot read the {self._what} from the ledger: {exc}; "
                         "the link is refused until the ledger answers"
                     ) from exc
-                self._pairs, self._read_at = pairs, time.monotonic()
-            return self._pairs
+                self._value, self._read_at = value, time.monotonic()
+            return self._value
+
+
+def ledger_authorities(ledger: Any) -> ReadAuthorities:
+    """A reader of `ListCertificateAuthorities` (the CA roots of orgs that renewed their CA)."""
+
+    def read() -> dict[str, OrgAuthorities]:
+        raw = ledger.contract.evaluate_transaction("ListCertificateAuthorities")
+        records = json.loads(raw or b"[]")
+        if not isinstance(records, list):
+            raise ValueError("ListCertificateAuthorities did not return a list")
+        return {r["org"]: OrgAuthorities.model_validate(r) for r in records}
+
+    return read
 
 
 class PeerAuthorizer:
@@ -110,16 +129,32 @@ class PeerAuthorizer:
     def __init__(
         self, org: str, tls_orgs: TlsOrgs, read_job: Callable[[str], Job],
         read_revoked: ReadRevoked, *, revocation_ttl: float = REVOCATION_TTL,
+        read_authorities: ReadAuthorities | None = None,
     ) -> None:
         self.org = org
         self.tls_orgs = tls_orgs
         self.read_job = read_job
-        self._revocations = _RevocationCache(read_revoked, revocation_ttl)
+        self._revocations = _LedgerCache(
+            lambda: revoked_pairs(read_revoked()), revocation_ttl, "revoked certificates",
+            frozenset())
+        self._authorities = _LedgerCache(
+            read_authorities or dict, revocation_ttl, "CA roots", {})
         self.refusals: list[str] = []
+
+    def _check_issuer_in_force(self, peer_org: str, cert_pem: bytes) -> None:
+        """Once `peer_org` renewed its CA on the ledger, its node's TLS certificate must come
+        from a TLS root the ledger trusts now (the old one only during the overlap)."""
+        record = self._authorities.get().get(peer_org)
+        if record is None:
+            return
+        try:
+            issuer_in_force(Identity("", cert_pem).cert, record, "tlsca", int(time.time()))
+        except IdentityError as exc:
+            raise GateRefused(f"{peer_org}'s node certificate is refused: {exc}") from exc
 
     def _check_not_revoked(self, peer_org: str, cert_pem: bytes) -> None:
         fingerprint = Identity("", cert_pem).fingerprint
-        if (peer_org, fingerprint) in self._revocations.pairs():
+        if (peer_org, fingerprint) in self._revocations.get():
             raise GateRefused(
                 f"{peer_org} revoked the certificate {fingerprint} on the ledger; its node "
                 "must present a new one"
@@ -130,6 +165,7 @@ class PeerAuthorizer:
         try:
             peer_org = self.tls_orgs.node_org_of(cert_pem)
             self._check_not_revoked(peer_org, cert_pem)
+            self._check_issuer_in_force(peer_org, cert_pem)
             try:
                 job = self.read_job(job_id)
             except Exception as exc:

@@ -56,6 +56,7 @@ from alliance.run_deadline import connect_seconds
 from network.errors import CommitError, ContractRejected, NetworkError
 from node import failure_log
 from node.errors import DatasetError, GateRefused, NodeError
+from node.failpoint import failpoint
 from node.failures import NODE_STOPPED, classify
 from node.gate import check_job
 from node.ledger import JobLedger
@@ -72,9 +73,6 @@ VERDICT_POLL_SECONDS = 0.1
 """How often a node holding staged outputs re-reads the job for the run's verdict (at first)."""
 VERDICT_POLL_MAX = 1.0
 """... backing off to this after a while."""
-FAILPOINT_ENV = "ALLIANCE_NODE_FAILPOINT"
-"""Test hook: `staged`, `receipted` or `judged` makes the node process exit at once (as if
-killed) when a run reaches that point; used by the fault tests, never set in production."""
 OUTCOMES_KEPT = 200
 UNFINISHED = ("claimed", "running")
 
@@ -100,12 +98,6 @@ class ProtocolHost(Protocol):
         checks this party's inputs; may take minutes for a large file, and may raise) while
         the links stay up, so that no peer times out waiting for a party reading its data."""
         ...
-
-
-def _failpoint(point: str) -> None:
-    if os.environ.get(FAILPOINT_ENV) == point:
-        log.warning("failpoint %s: exiting now", point)
-        os._exit(137)
 
 
 def job_context(job: Job) -> JobContext:
@@ -446,7 +438,7 @@ class JobRunner:
                 log.warning("job %s: could not report the failure: %s", job_id, fail_exc)
             return Outcome(job_id, "failed", run, reason)
         self.store.record_run(job_id, run, "done", "protocol finished; run staged")
-        _failpoint("staged")
+        failpoint("staged")
         detail = self._finish(job_id, run)
         self.store.record_run(job_id, run, "done", detail)
         return Outcome(job_id, "done", run, detail)
@@ -534,14 +526,14 @@ class JobRunner:
                 receipt_tx = mine.tx_id if mine is not None else ""
             if receipt_tx:
                 record = self.store.update_staged(job_id, run, "receipted", receipt_tx=receipt_tx)
-                _failpoint("receipted")
+                failpoint("receipted")
             verdict = run_verdict(job, run)
         if verdict is None and self._overdue(job):
             job = self._expire(job) or self.ledger.get_job(job_id)
             verdict = run_verdict(job, run)
         if verdict is None:
             return None
-        _failpoint("judged")
+        failpoint("judged")
         return self._settle(job, run, verdict, record.receipt_tx)
 
     def _overdue(self, job: Job) -> bool:

@@ -32,8 +32,8 @@ from tui.screens.overview import OverviewScreen
 
 FEED_LINES = 200
 RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
-REFRESH_DELAY = 0.15
-"""Events that commit together refresh the screen once."""
+REFRESH_DELAY = 0.03
+"""Events that commit together (one block's, delivered back to back) refresh the screen once."""
 
 
 class AllianceApp(App[None]):

@@ -101,6 +101,14 @@ class Session:
     def certificates(self) -> list[CertificateInfo]:
         return app_keys.certificates(self.net_dir, self.org)
 
+    def identities(self, now: float) -> list[dict[str, Any]]:
+        """Every identity of this org with its state at `now` (`alliance keys list`): `active`,
+        `expiring in N days` (within 30), `expired`, or revoked."""
+        from datetime import UTC, datetime
+
+        listed = app_keys.list_keys(self.app, now=datetime.fromtimestamp(now, UTC))
+        return list(listed["identities"])
+
     # ---- reads ---------------------------------------------------------------------------------
 
     def members(self) -> list[Member]:
@@ -188,14 +196,16 @@ class Session:
         return frozenset(get_protocol_spec(protocol).inputs.column_types)
 
     def parameter_fields(self, protocol: str) -> list[tuple[str, str, str]]:
-        """(name, description, default or "") of each parameter of the protocol's schema."""
+        """(name, description, default or "") of each parameter of the protocol's schema, the
+        required ones first."""
         from alliance.protocols import describe_param, get_protocol_spec
         from alliance.protocols.help import param_default
 
         fields = get_protocol_spec(protocol).params.model_fields
+        ordered = sorted(fields.items(), key=lambda item: not item[1].is_required())
         return [
             (name, describe_param(name, info), param_default(info) or "")
-            for name, info in fields.items()
+            for name, info in ordered
         ]
 
     def check_parameters(self, protocol: str, parameters: dict[str, str]) -> dict[str, str]:

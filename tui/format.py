@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 
 Clock = Callable[[], float]
 
@@ -90,3 +91,13 @@ def event_line(name: str, payload: bytes) -> str:
         if key in data and data[key] != subject:
             extra.append(f"{key}={data[key]}")
     return f"{name} {subject} {' '.join(extra)}".strip()
+
+
+def shown_path(path: str | Path) -> str:
+    """A local path as the user finds it: relative to the working directory when under it (as
+    `--dir net` was typed), absolute otherwise."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(p)

@@ -1,5 +1,6 @@
 """Modelling outputs as a person reads them (`job result`): the IV ranking, a member's bin tables,
-its model part, the evaluation's AUC/KS and deciles, a scorecard's points (also as CSV).
+its model part, the evaluation's AUC/KS and deciles (and the curves its charts are drawn from), a
+scorecard's points (also as CSV).
 
 Pure: bytes of a delivered output in, a `ModelView` out; the caller reads and checks the file.
 """
@@ -10,7 +11,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-MODELLING = ("binning", "lr_train", "lr_predict", "scorecard")
+from alliance.app import terminal_plots
+
+MODELLING = ("binning", "lr_train", "lr_predict", "scorecard", "gbdt_train", "gbdt_predict")
 VIEWS = ("iv", "bins", "model", "evaluation", "scorecard")
 
 
@@ -23,10 +26,15 @@ class ModelView:
     """Figures shown above the table (AUC, KS, intercept, base points)."""
     csv: str | None = None
     """The output as CSV (scorecards), written to a file by `job result`."""
+    curves: dict[str, Any] | None = None
+    """An evaluation's ROC points and deciles, drawn as charts (alliance/app/terminal_plots.py)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "columns": list(self.columns),
-                "rows": [list(r) for r in self.rows], "summary": self.summary}
+        out = {"title": self.title, "columns": list(self.columns),
+               "rows": [list(r) for r in self.rows], "summary": self.summary}
+        if self.curves is not None:
+            out["curves"] = self.curves
+        return out
 
 
 def has_view(protocol: str, name: str) -> bool:
@@ -48,11 +56,17 @@ def view(name: str, data: bytes) -> ModelView:
         return ModelView(f"bin tables ({name})",
                          ("feature", "bin", "rows", "events", "woe", "bin iv"), rows,
                          {t["feature"]: f"IV {_r(t['iv'])}" for t in raw["tables"]})
+    if base == "model" and str(raw.get("kind", "")).startswith("gbdt."):
+        return _boosted(name, raw)
     if base == "model":
         summary: dict[str, Any] = {"training job": raw["job_id"], "owner": raw["owner"],
                                    "epochs run": raw["epochs_run"]}
         if "intercept" in raw:
             summary["intercept"] = _r(raw["intercept"])
+        if "held_out" in raw:
+            held = raw["held_out"]
+            summary["validation rows held out"] = round(int(held["rows"])
+                                                        * float(held["fraction"]))
         return ModelView(f"model part ({name})", ("feature", "coefficient"),
                          [(f, _r(c)) for f, c in zip(raw["features"], raw["coefficients"],
                                                      strict=True)], summary)
@@ -62,7 +76,7 @@ def view(name: str, data: bytes) -> ModelView:
         keys = list(raw["deciles"][0]) if raw["deciles"] else []
         return ModelView("lift and gain by decile", tuple(keys),
                          [tuple(_count_or_rate(d[k]) for k in keys) for d in raw["deciles"]],
-                         summary)
+                         summary, curves=terminal_plots.curves_of(raw))
     if base == "scorecard":
         from node.mpc.modelling.scorecard import to_csv
 
@@ -74,6 +88,21 @@ def view(name: str, data: bytes) -> ModelView:
                          [(r["feature"], r["bin"], _r(r["woe"]), _r(r["points"]))
                           for r in raw["bins"]], summary, csv=to_csv(raw))
     raise ValueError(f"{name} is not a modelling output with a view")
+
+
+def _boosted(name: str, raw: dict[str, Any]) -> ModelView:
+    """A part of a boosted model: its features' importance (gain, splits), the trees' count at
+    the label holder, the splits' count at a feature owner."""
+    summary: dict[str, Any] = {"training job": raw["job_id"], "owner": raw["owner"]}
+    if raw["kind"] == "gbdt.active":
+        summary.update({"objective": raw["objective"], "trees": len(raw["trees"]),
+                        "trees grown": raw["trees_run"]})
+    else:
+        summary.update({"label holder (trees)": raw["holder"], "own splits": len(raw["splits"])})
+    ranked = sorted(raw["importance"].items(), key=lambda kv: -float(kv[1]["gain"]))
+    return ModelView(f"boosted model part ({name}): feature importance",
+                     ("feature", "total gain", "splits"),
+                     [(f, _r(v["gain"]), v["splits"]) for f, v in ranked], summary)
 
 
 def _r(value: Any) -> str:

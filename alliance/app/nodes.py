@@ -93,12 +93,12 @@ def local_node(net_dir: Path, org: str) -> tuple[bool, int | None]:
 def node_health(
     members: list[Member], jobs: list[Job], own_org: str, own_node: tuple[bool, int | None]
 ) -> list[NodeHealth]:
-    """Each active member's node: this org's from `own_node` (see `local_node`), the others'
-    from the ledger's claims only."""
+    """Each active member's node (an org with the `member` role: an auditor runs none): this
+    org's from `own_node` (see `local_node`), the others' from the ledger's claims only."""
     claims = running_claims(jobs)
     health = []
     for m in members:
-        if m.status != MemberStatus.ACTIVE:
+        if m.status != MemberStatus.ACTIVE or "member" not in m.roles:
             continue
         own = m.org == own_org
         up, block = own_node if own else (None, None)

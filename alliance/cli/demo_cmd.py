@@ -49,6 +49,10 @@ def register(groups: Any) -> None:
         help="the ledger: embedded devnet, or Fabric from FABRIC_BIN_DIR",
     )
     p.add_argument(
+        "--no-plot", action="store_true",
+        help="credit: no ROC, KS and lift charts in the terminal (the PNG files are still written)",
+    )
+    p.add_argument(
         "--json", dest="sub_json", action="store_true", help="print a machine-readable summary"
     )
     p.set_defaults(handler=run_demo)
@@ -80,7 +84,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
         flow_class = CreditFlow
     flow = flow_class(net_dir, _passphrase(), seed=args.seed, engine=args.engine)
-    reporter = Reporter(quiet=as_json)
+    reporter = Reporter(quiet=as_json, plots=not args.no_plot)
     started = time.monotonic()
     ok = False
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C

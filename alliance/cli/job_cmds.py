@@ -126,8 +126,9 @@ def register(groups: Any) -> None:
             "vectors (lr_predict scores) are written as CSV with a header (default) or Parquet, "
             "to --to PATH or ./JOB-OUTPUT.csv. Modelling outputs are shown as tables: the IV "
             "ranking (iv), bin tables (bins.ORG), a model part (model.ORG), AUC/KS and deciles "
-            "(evaluation), a scorecard (scorecard.ORG, also written as CSV). The file's digest "
-            "is checked against the ledger's first."
+            "(evaluation, with ROC, KS and lift charts unless --no-plot), a scorecard "
+            "(scorecard.ORG, also written as CSV). The file's digest is checked against the "
+            "ledger's first."
         ),
     )
     add_dir_option(p)
@@ -136,6 +137,9 @@ def register(groups: Any) -> None:
     p.add_argument("--format", choices=results.FORMATS, default=None, help="csv or parquet")
     p.add_argument("--to", type=Path, default=None, help="where to write the file")
     p.add_argument("--run", type=int, default=0, help="run number (default: the latest)")
+    p.add_argument("--no-plot", action="store_true",
+                   help="evaluation: print the figures and deciles without the ROC, KS and lift "
+                   "charts (never drawn with --json)")
     p.set_defaults(handler=job_result)
 
 
@@ -308,6 +312,8 @@ def job_result(args: argparse.Namespace) -> int:
             output.emit_message(f"{key}: {value}")
         output.emit_table(f"{result.view['title']} — {result.job_id} run {result.run}",
                           result.view["columns"], result.view["rows"])
+        if result.view.get("curves") and not args.no_plot:
+            output.emit_charts(result.view["curves"])
     elif result.kind == "histogram":
         counts = result.value["counts"] if result.value else []
         edges = result.value["edges"] if result.value else []

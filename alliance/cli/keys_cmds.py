@@ -1,13 +1,15 @@
-"""`alliance keys list|revoke|change-passphrase` and `alliance doctor`: an org's identities over
-their lifecycle; the use cases live in `alliance.app.keys`."""
+"""`alliance keys list|rotate|revoke|renew-ca|change-passphrase` and `alliance doctor`: an
+org's identities over their lifecycle; the use cases live in `alliance.app.keys`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from alliance.app import keys
 from alliance.app.clock import when
+from alliance.app.errors import BadInput
 from alliance.cli import output
 from alliance.cli.parsing import parse_duration
 from alliance.cli.session import acting_org, add_dir_option, net_dir, session
@@ -62,10 +64,44 @@ def register(groups: Any) -> None:
     )
     add_dir_option(p)
     p.add_argument("identity", choices=keys.ROTATABLE)
+    p.add_argument("--hsm", action="store_true",
+                   help="make the new key inside a PKCS#11 token (sensitive, non-extractable); "
+                        "the keystore keeps only a reference (pkcs11.json). Not for node/tls")
+    p.add_argument("--module", default=os.environ.get(keys.MODULE_ENV, ""),
+                   help=f"the PKCS#11 module (default ${keys.MODULE_ENV})")
+    p.add_argument("--token", default=os.environ.get(keys.TOKEN_ENV, ""),
+                   help=f"the token's label (default ${keys.TOKEN_ENV})")
+    p.add_argument("--pin-env", default="ALLIANCE_HSM_PIN",
+                   help="the environment variable holding the token's user PIN "
+                        "(default ALLIANCE_HSM_PIN)")
     p.add_argument("--grace", default="1d",
                    help="how long the old certificate keeps working: 0 (not at all), 1h, 7d, "
                         "... (default 1d)")
     p.set_defaults(handler=rotate)
+
+    p = commands.add_parser(
+        "renew-ca",
+        help="a new org CA and TLS CA; both roots trusted for an overlap, then the old dropped",
+        description=(
+            "Creates a new signing CA and TLS CA for your org. For --overlap both the old and "
+            "the new roots are trusted: in the org's MSP (devnet; on Fabric the channel MSP, by "
+            "a config update a majority of the member admins sign), by the contract and by "
+            "every node's MPC links (the ledger records the roots). Your admin, client, node "
+            "and node/tls identities are issued anew from the new CAs (as `keys rotate`, the "
+            "old certificates revoked on the ledger when the overlap ends), and so are the "
+            "peer's and the TLS client identities; the Fabric peer and a running node restart "
+            "with theirs. The contract and the nodes refuse the old CA's certificates once the "
+            "overlap is over; run `keys renew-ca --finish` then (or to end it early) to drop "
+            "the old roots from the MSP too."
+        ),
+    )
+    add_dir_option(p)
+    p.add_argument("--overlap", default="7d",
+                   help="how long both roots are trusted: 0, 1h, 7d, ... (default 7d, at most "
+                        "90d)")
+    p.add_argument("--finish", action="store_true",
+                   help="end the overlap now: the old roots are retired everywhere")
+    p.set_defaults(handler=renew_ca)
 
     p = commands.add_parser(
         "change-passphrase",
@@ -147,14 +183,20 @@ def doctor(args: argparse.Namespace) -> int:
 def rotate(args: argparse.Namespace) -> int:
     with session(args) as s:
         grace = 0 if args.grace.strip() == "0" else parse_duration(args.grace)
-        done = keys.rotate(s, args.identity, grace)
+        hsm = None
+        if args.hsm:
+            if not args.module or not args.token:
+                raise BadInput(f"--hsm needs the PKCS#11 module and token: give --module and "
+                               f"--token (or set {keys.MODULE_ENV} and {keys.TOKEN_ENV})")
+            hsm = keys.HsmTarget(args.module, args.token, args.pin_env)
+        done = keys.rotate(s, args.identity, grace, hsm)
     if args.json:
         output.emit_json(done)
     else:
         restarted = "; the node was restarted with it" if done["node_restarted"] else ""
         output.emit_message(
             f"rotated {args.identity} of {acting_org(args)}: new serial {done['new_serial']}"
-            f"{restarted}; "
+            f", key {done['key']}{restarted}; "
             f"serial {done['old_serial']} is revoked from {when(done['effective_at'])} "
             f"(tx {done['tx_id']}); the old files are kept as {done['kept']}"
         )
@@ -169,5 +211,31 @@ def change_passphrase(args: argparse.Namespace) -> int:
         output.emit_message(
             f"re-encrypted {len(done['keys'])} keys of {done['org']} ({done['kdf']}); from now "
             "on set ALLIANCE_PASSPHRASE to the new passphrase"
+        )
+    return 0
+
+
+def renew_ca(args: argparse.Namespace) -> int:
+    with session(args) as s:
+        if args.finish:
+            done = keys.finish_ca_renewal(s)
+        else:
+            overlap = 0 if args.overlap.strip() == "0" else parse_duration(args.overlap)
+            done = keys.renew_ca(s, overlap)
+    if args.json:
+        output.emit_json(done)
+    elif args.finish:
+        output.emit_message(
+            f"the CA overlap of {done['org']} is over: the old roots are retired "
+            f"({', '.join(done['retired']) or 'none left in the MSP'}); certificates they issued "
+            "are refused from now on"
+        )
+    else:
+        output.emit_message(
+            f"{done['org']} has a new CA (serial {done['new_ca_serial']}) and TLS CA (serial "
+            f"{done['new_tlsca_serial']}), recorded in tx {done['tx_id']}; the old ones are "
+            f"trusted until {when(done['overlap_ends'])}. Issued anew: "
+            f"{', '.join(done['reissued'])}. When the overlap is over run "
+            "`alliance keys renew-ca --finish`."
         )
     return 0

@@ -22,6 +22,18 @@ def console() -> Console:
     return _console
 
 
+def emit_charts(curves: dict[str, Any]) -> None:
+    """An evaluation's ROC, KS and lift charts in the terminal's width (colour on a terminal
+    unless NO_COLOR is set); plain text in a pipe."""
+    import os
+
+    from alliance.app.terminal_plots import evaluation_charts
+
+    color = _console.is_terminal and not os.environ.get("NO_COLOR")
+    sys.stdout.write(evaluation_charts(curves, _console.width, color=color) + "\n")
+    sys.stdout.flush()
+
+
 def emit_json(value: Any) -> None:
     sys.stdout.write(
         json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"

@@ -12,6 +12,7 @@ Public API:
     render_protocols() / render_spec(spec) -> str               help text
 """
 
+from alliance.protocols.gbdt import GBDT_PREDICT, GBDT_TRAIN
 from alliance.protocols.help import describe_param, render_protocols, render_spec
 from alliance.protocols.modelling import BINNING, LR_PREDICT, LR_TRAIN, SCORECARD
 from alliance.protocols.psi import PSI, Normalization, PsiParams
@@ -34,10 +35,14 @@ register(BINNING)
 register(LR_TRAIN)
 register(LR_PREDICT)
 register(SCORECARD)
+register(GBDT_TRAIN)
+register(GBDT_PREDICT)
 
 __all__ = [
     "ANY_TYPE",
     "BINNING",
+    "GBDT_PREDICT",
+    "GBDT_TRAIN",
     "LR_PREDICT",
     "LR_TRAIN",
     "NUMERIC_TYPES",

@@ -1,12 +1,13 @@
 """Job chaining by reference: a modelling job names the completed jobs whose outputs it uses.
 
-- `alignment_job` (binning, lr_train, lr_predict): a COMPLETED `psi` job whose `intersection`
-  output went to every party of this job, and whose inputs include the `ids` columns this job
-  names; each party orders its rows by that intersection.
+- `alignment_job` (binning, lr_train, lr_predict, gbdt_train, gbdt_predict): a COMPLETED `psi`
+  job whose `intersection` output went to every party of this job, and whose inputs include the
+  `ids` columns this job names; each party orders its rows by that intersection.
 - `model_job` (lr_predict, scorecard): a COMPLETED `lr_train` job with the same parties, each of
-  which received its `model.<org>` part.
-- `bins_job` (lr_train, lr_predict: WOE features; scorecard): a COMPLETED `binning` job with the
-  same parties, each of which received its `bins.<org>` tables.
+  which received its `model.<org>` part; (gbdt_predict) the same of a COMPLETED `gbdt_train` job.
+- `bins_job` (lr_train, lr_predict: WOE features; scorecard; gbdt_train: the bins themselves):
+  a COMPLETED `binning` job with the same parties, each of which received its `bins.<org>`
+  tables.
 
 The contract checks these links when a job is requested and each node checks them again, from the
 ledger, before it runs (node/gate.py). Pure: the caller looks the named jobs up. Each link also
@@ -44,6 +45,7 @@ class Link:
 
 ALIGNMENT = Link("alignment_job", ("psi",), "intersection", ALIGNMENT_INPUT)
 MODEL = Link("model_job", ("lr_train",), "model.<org>", MODEL_INPUT)
+GBDT_MODEL = Link("model_job", ("gbdt_train",), "model.<org>", MODEL_INPUT)
 BINS = Link("bins_job", ("binning",), "bins.<org>", BINS_INPUT)
 
 LINKS: dict[str, tuple[Link, ...]] = {
@@ -51,10 +53,13 @@ LINKS: dict[str, tuple[Link, ...]] = {
     "lr_train": (ALIGNMENT, BINS),
     "lr_predict": (ALIGNMENT, MODEL, BINS),
     "scorecard": (MODEL, BINS),
+    "gbdt_train": (ALIGNMENT, BINS),
+    "gbdt_predict": (ALIGNMENT, GBDT_MODEL),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "lr_predict": ("model_job",),
     "scorecard": ("model_job", "bins_job"),
+    "gbdt_predict": ("model_job",),
 }
 """Links a protocol cannot run without (the others are optional)."""
 

@@ -58,7 +58,7 @@ class OwnerOutputsSpec(ProtocolSpec):
         return problems + super().shape_problems(dataclasses.replace(shape, outputs=generic))
 
 
-class _Modelling(Params):
+class ModellingParams(Params):
     """What every modelling job on aligned rows takes."""
 
     ids: str = Field(
@@ -123,16 +123,18 @@ def _check_ref(text: str) -> None:
         raise ValueError(f"{text!r} is not a column reference ORG/DATASET:COLUMN")
 
 
-class BinningParams(_Modelling):
+class BinningParams(ModellingParams):
     """Parameters of a binning job."""
 
     label: str = Field(description="the label column, ORG/DATASET:COLUMN, values 0 and 1")
-    method: Literal["quantile", "width", "chimerge"] = Field(
+    method: Literal["quantile", "width", "chimerge", "tree"] = Field(
         default="quantile",
-        description="equal-frequency, equal-width, or chi-merge of quantile fine bins",
+        description="equal-frequency, equal-width, or chi-merge or decision-tree (Gini, "
+        "best-first) merging of quantile fine bins",
     )
     bins: int = Field(default=10, ge=2, le=64, description="bins per numeric column (2..64)")
-    init_bins: int = Field(default=32, ge=2, le=256, description="chimerge's fine bins (2..256)")
+    init_bins: int = Field(default=32, ge=2, le=256,
+                           description="chimerge's and tree's fine bins (2..256)")
     min_bin_rows: int = Field(
         default=MIN_BIN_ROWS_FLOOR, ge=MIN_BIN_ROWS_FLOOR,
         description=f"fewest rows a bin may have, at least {MIN_BIN_ROWS_FLOOR} (smaller numeric "
@@ -141,7 +143,7 @@ class BinningParams(_Modelling):
     )
 
 
-class LrTrainParams(_Modelling):
+class LrTrainParams(ModellingParams):
     """Parameters of an lr_train job."""
 
     label: str = Field(description="the label column, ORG/DATASET:COLUMN, values 0 and 1")
@@ -189,8 +191,8 @@ class LrTrainParams(_Modelling):
         return self.class_weight
 
 
-class LrPredictParams(_Modelling):
-    """Parameters of an lr_predict job."""
+class PredictParams(ModellingParams):
+    """What every joint-prediction job takes (lr_predict, gbdt_predict)."""
 
     holder: str = Field(description="the org holding the model's intercept (training's label "
                         "holder)")
@@ -198,8 +200,18 @@ class LrPredictParams(_Modelling):
     threshold: float = Field(default=0.5, ge=0, le=1, description="confusion-matrix threshold")
     model_job: str = Field(default="", description="the completed lr_train job whose model "
                            "parts are used (each party its own model.<org>); required")
+
+
+class LrPredictParams(PredictParams):
+    """Parameters of an lr_predict job."""
+
     bins_job: str = Field(default="", description="the completed binning job whose WOE bins "
                           "transform the features (each party its own bins.<org>)")
+    rows: Literal["all", "validation"] = Field(
+        default="all",
+        description="which aligned rows to score: all, or only the training job's validation "
+        "split (rows it held out: an out-of-sample evaluation; needs the training's alignment)",
+    )
 
 
 class ScorecardParams(Params):
@@ -234,7 +246,7 @@ def _dealer_receives_nothing(shape: JobShape) -> list[str]:
             "to another member"]
 
 
-def _columns_problems(params: _Modelling, shape: JobShape, label: str) -> list[str]:
+def columns_problems(params: ModellingParams, shape: JobShape, label: str) -> list[str]:
     """The label, id and recipe columns a job's parameters name are inputs of the job."""
     refs = {i.ref for i in shape.inputs}
     problems = []
@@ -257,14 +269,14 @@ def _columns_problems(params: _Modelling, shape: JobShape, label: str) -> list[s
 def _labelled_problems(params: Params, shape: JobShape) -> list[str]:
     """binning, lr_train: the label is one of the inputs (so its owner is an input owner)."""
     assert isinstance(params, BinningParams | LrTrainParams)
-    return _columns_problems(params, shape, params.label)
+    return columns_problems(params, shape, params.label)
 
 
-def _predict_problems(params: Params, shape: JobShape) -> list[str]:
-    """lr_predict: the intercept's holder holds an input, and holds the label; the evaluation
-    goes to it alone, and needs the label."""
-    assert isinstance(params, LrPredictParams)
-    problems = _columns_problems(params, shape, params.label)
+def predict_problems(params: Params, shape: JobShape) -> list[str]:
+    """lr_predict, gbdt_predict: the intercept's (trees') holder holds an input, and holds the
+    label; the evaluation goes to it alone, and needs the label."""
+    assert isinstance(params, PredictParams)
+    problems = columns_problems(params, shape, params.label)
     holder = params.holder
     if holder not in shape.owners:
         problems.append(f"holder {holder!r} holds no input of the job; name the training job's "
@@ -317,7 +329,7 @@ LR_PREDICT = ProtocolSpec(
     inputs=InputRule(min_inputs=1, column_types=ANY_TYPE,
                      summary="the model's feature columns (and the label, to evaluate)"),
     dealer=DealerRule.NONE,
-    job_problems=_predict_problems,
+    job_problems=predict_problems,
 )
 
 SCORECARD = OwnerOutputsSpec(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaincode.contracts import datasets, jobs, membership
+from chaincode.contracts import authorities, datasets, jobs, membership
 from chaincode.router import Router, TransactionFunction
 
 TRANSACTIONS: dict[str, TransactionFunction] = {
@@ -12,6 +12,8 @@ TRANSACTIONS: dict[str, TransactionFunction] = {
     "VoteProposal": membership.vote_proposal,
     "ExpireProposal": membership.expire_proposal,
     "RevokeCertificate": membership.revoke_certificate,
+    "RenewCertificateAuthority": authorities.renew_certificate_authority,
+    "EndCaOverlap": authorities.end_ca_overlap,
     "RegisterDataset": datasets.register_dataset,
     "NewDatasetVersion": datasets.new_dataset_version,
     "RetireDataset": datasets.retire_dataset,
@@ -35,6 +37,7 @@ QUERIES: dict[str, TransactionFunction] = {
     "GetProposal": membership.get_proposal,
     "ListProposals": membership.list_proposals,
     "ListRevokedCertificates": membership.list_revoked_certificates,
+    "ListCertificateAuthorities": authorities.list_certificate_authorities,
     "GetDataset": datasets.get_dataset,
     "ListDatasets": datasets.list_datasets,
     "DatasetHistory": datasets.dataset_history,

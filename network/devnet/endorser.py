@@ -146,6 +146,11 @@ class Endorser:
         self.policy = EndorsementPolicy.of(peers)
         self._default = peers[sorted(self.policy.voters)[0]]
 
+    def set_peers(self, peers: dict[str, PeerIdentity]) -> None:
+        """Endorse with `peers` from now on (an org's peer identity was reissued)."""
+        self.peers = peers
+        self._default = peers[sorted(self.policy.voters)[0]]
+
     def peer_for(self, msp_id: str) -> PeerIdentity:
         return self.peers.get(msp_id, self._default)
 

@@ -137,6 +137,23 @@ class DevnetLedger:
 
     # -- endorsement ----------------------------------------------------------------------------
 
+
+    def reload_peers(self, peers: dict[str, PeerIdentity]) -> None:
+        """Endorse with `peers` (an org's peer0 was reissued by `alliance keys renew-ca`); keep
+        accepting endorsements of the earlier peer identities while their certificates are
+        still valid (transactions endorsed before the switch still commit), drop them after."""
+        from network.devnet.msp import AccessDenied
+
+        kept = []
+        for peer in self.endorsements.known_peers():
+            try:
+                self.validator.creator(peer.serialized)
+            except AccessDenied:
+                continue
+            kept.append(peer)
+        self.endorser.set_peers(peers)
+        self.endorsements.set_peers([*kept, *peers.values()])
+
     def remember_endorsement(
         self, prp_bytes: bytes, endorsements: tuple[proposal_response_pb2.Endorsement, ...]
     ) -> None:

@@ -55,7 +55,8 @@ class MspWatcher:
 
     def _current(self) -> tuple[tuple[str, int], ...]:
         paths = [self.net_dir / "profile.json"]
-        for pattern in ("orgs/*/msp/crls/*", "orgs/*/msp/cacerts/*"):
+        for pattern in ("orgs/*/msp/crls/*", "orgs/*/msp/cacerts/*",
+                        "orgs/*/peers/peer0/msp/signcerts/*"):
             paths.extend(self.net_dir.glob(pattern))
         out = []
         for p in paths:
@@ -86,6 +87,8 @@ class CreatorValidator:
         self._watcher = watcher
         self._cache: OrderedDict[bytes, Creator] = OrderedDict()
         self._cache_size = cache_size
+        self.generation = 0
+        """How many times the MSPs were reloaded (the peers follow: devnet's server)."""
 
     def refresh(self) -> bool:
         """Reload the MSPs if their files changed; True when they did."""
@@ -97,6 +100,7 @@ class CreatorValidator:
             return False  # a half-written folder: keep the old view, retry on the next check
         self._registry = registry
         self._cache.clear()
+        self.generation += 1
         return True
 
     def creator(self, serialized: bytes) -> Creator:

@@ -85,11 +85,38 @@ def _remove_run_file(net_dir: Path) -> None:
         pass
 
 
-async def _watch_msps(ledger: DevnetLedger) -> None:
+async def _watch_msps(ledger: DevnetLedger, net_dir: Path) -> None:
+    peers_pending = False
+    seen = ledger.validator.generation
     while True:
         await asyncio.sleep(MSP_CHECK_SECONDS)
         if ledger.validator.refresh():
             log.info("MSP folders changed: membership and revocations reloaded")
+        if ledger.validator.generation != seen:  # reloaded here or by a creator check
+            seen = ledger.validator.generation
+            peers_pending = True
+        if peers_pending:
+            peers_pending = not _reload_peers(ledger, net_dir)
+
+
+def _reload_peers(ledger: DevnetLedger, net_dir: Path) -> bool:
+    """Reload the peer identities (a CA renewal reissues them); False when a peer's key and
+    certificate do not match yet (caught between two writes: tried again on the next check)."""
+    from alliance.identity import Identity
+    from network.protoutil import deserialize_identity
+
+    try:
+        peers = load_peers(net_dir)
+        for peer in peers.values():
+            msp_id, pem = deserialize_identity(peer.serialized)
+            if Identity(msp_id, pem).public_key.public_numbers() != (
+                    peer.public_key.public_numbers()):
+                return False
+    except Exception as exc:  # a half-written file: keep the current peers, retry
+        log.info("peer identities not reloaded yet: %s", exc)
+        return False
+    ledger.reload_peers(peers)
+    return True
 
 
 def _bench_endorsement_mode(ledger: DevnetLedger) -> None:
@@ -164,7 +191,7 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     assert ledger.commit_task is not None
     ledger.commit_task.add_done_callback(lambda _t: stop.set())
-    watch = loop.create_task(_watch_msps(ledger))
+    watch = loop.create_task(_watch_msps(ledger, net_dir))
     _write_run_file(net_dir, port)
     log.info(
         "devnet serving channel %s chaincode %s on %s:%d (batch %d / %d ms), pid %d",

@@ -171,6 +171,13 @@ class EndorsementCheck:
         self.verified = 0
         """Signatures verified so far (the benchmark reads it)."""
 
+    def known_peers(self) -> list[PeerIdentity]:
+        return list(self._peers.values())
+
+    def set_peers(self, peers: list[PeerIdentity]) -> None:
+        """Accept endorsements of `peers` (those it already issued stay remembered)."""
+        self._peers = {p.serialized: p for p in peers}
+
     @staticmethod
     def _key(payload_hash: bytes, endorsement: proposal_response_pb2.Endorsement) -> bytes:
         return sha256(payload_hash + sha256(endorsement.endorser) + endorsement.signature)

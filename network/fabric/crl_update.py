@@ -1,5 +1,7 @@
 """An org's CRL put into its channel MSP (`revocation_list`) by a channel config update, so that
-Fabric's peers and orderer themselves refuse the revoked certificates.
+Fabric's peers and orderer themselves refuse the revoked certificates; the same update carries
+an org's new roots when it renews its CA (`alliance keys renew-ca`: both roots during the
+overlap, the new one alone after it).
 
 Fabric's own procedure, automated with its own tools: fetch the channel's config block as the
 org's admin, decode it (`configtxlator`), replace the org's `revocation_list` with the CRL
@@ -51,18 +53,47 @@ def org_crls(net_dir: Path, org: str) -> list[bytes]:
     return [p.read_bytes() for p in sorted(folder.glob("*.pem"))] if folder.is_dir() else []
 
 
+def org_roots(net_dir: Path, org: str, folder: str) -> list[bytes]:
+    """The PEM roots in NET/orgs/<org>/msp/<folder> (`cacerts` or `tlscacerts`)."""
+    path = load_profile(net_dir).org_dir(net_dir, org) / "msp" / folder
+    return [p.read_bytes() for p in sorted(path.glob("*.pem"))] if path.is_dir() else []
+
+
+def _b64(items: list[bytes]) -> list[str]:
+    return [base64.b64encode(c).decode() for c in items]
+
+
 def with_revocation_list(config: dict[str, Any], msp_id: str, crls: list[bytes]) -> dict[str, Any]:
     """A copy of the channel `config` (configtxlator JSON) whose `msp_id` MSP carries `crls`.
     Pure."""
+    return with_org_msp(config, msp_id, crls=crls)
+
+
+def with_org_msp(
+    config: dict[str, Any], msp_id: str, *, crls: list[bytes],
+    roots: list[bytes] | None = None, tls_roots: list[bytes] | None = None,
+) -> dict[str, Any]:
+    """A copy of the channel `config` whose `msp_id` MSP carries `crls` and, when given, these
+    root and TLS root certificates; with new roots, its NodeOU identifiers name no certifying
+    root (any root of the MSP vouches for the OU, as `alliance keys renew-ca` needs during an
+    overlap). Pure."""
     out = json.loads(json.dumps(config))
     found = False
     groups = out["channel_group"]["groups"]
     for section in ("Application", "Orderer"):
         for group in groups.get(section, {}).get("groups", {}).values():
             msp = group["values"]["MSP"]["value"]["config"]
-            if msp.get("name") == msp_id:
-                msp["revocation_list"] = [base64.b64encode(c).decode() for c in crls]
-                found = True
+            if msp.get("name") != msp_id:
+                continue
+            found = True
+            msp["revocation_list"] = _b64(crls)
+            if roots is not None:
+                msp["root_certs"] = _b64(roots)
+                for ou in (msp.get("fabric_node_ous") or {}).values():
+                    if isinstance(ou, dict):
+                        ou.pop("certificate", None)
+            if tls_roots is not None:
+                msp["tls_root_certs"] = _b64(tls_roots)
     if not found:
         raise FabricError(f"the channel's config has no MSP {msp_id}")
     return out
@@ -71,6 +102,15 @@ def with_revocation_list(config: dict[str, Any], msp_id: str, crls: list[bytes])
 def push_crl(net_dir: Path, org: str, passphrase: bytes, signers: list[str]) -> None:
     """Update the channel so `org`'s MSP carries its current CRLs; signed by `signers`' admins
     (the last one submits)."""
+    push_org_msp(net_dir, org, passphrase, signers, roots=False)
+
+
+def push_org_msp(
+    net_dir: Path, org: str, passphrase: bytes, signers: list[str], *, roots: bool = True
+) -> None:
+    """Update the channel so `org`'s MSP carries its current CRLs and (with `roots`) exactly the
+    root and TLS root certificates of NET/orgs/<org>/msp; signed by `signers`' admins (the last
+    one submits)."""
     net_dir = Path(net_dir).resolve()
     profile = load_profile(net_dir)
     channel = profile.channel
@@ -87,7 +127,10 @@ def push_crl(net_dir: Path, org: str, passphrase: bytes, signers: list[str]) -> 
                  env, "peer channel fetch config")
         config = _decode(bin_dir, block, "common.Block")["data"]["data"][0]["payload"]["data"][
             "config"]
-        updated = with_revocation_list(config, msp_id, org_crls(net_dir, org))
+        updated = with_org_msp(
+            config, msp_id, crls=org_crls(net_dir, org),
+            roots=org_roots(net_dir, org, "cacerts") if roots else None,
+            tls_roots=org_roots(net_dir, org, "tlscacerts") if roots else None)
         original = _encode(bin_dir, config, "common.Config", tmp / "original.pb")
         modified = _encode(bin_dir, updated, "common.Config", tmp / "modified.pb")
         update = tmp / "update.pb"

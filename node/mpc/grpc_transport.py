@@ -131,6 +131,9 @@ class ServerTls:
     cert_chain: bytes
     private_key: bytes
     client_root_certs: bytes
+    current_client_roots: Callable[[], bytes] | None = None
+    """Read at each handshake when given: the client roots now (an org renewed its TLS CA),
+    so a running server takes the new roots and drops retired ones without a restart."""
 
 
 @dataclass(frozen=True)
@@ -585,6 +588,31 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _server_credentials(tls: ServerTls) -> grpc.ServerCredentials:
+    """Mutual TLS; with `current_client_roots`, gRPC asks before each handshake whether the
+    trusted client roots changed (a fetcher that answers None keeps the current ones)."""
+    keys = [(tls.private_key, tls.cert_chain)]
+    if tls.current_client_roots is None:
+        return grpc.ssl_server_credentials(keys, root_certificates=tls.client_root_certs,
+                                           require_client_auth=True)
+    current = {"roots": tls.client_root_certs}
+    fetch_roots = tls.current_client_roots
+
+    def fetch() -> grpc.ServerCertificateConfiguration | None:
+        try:
+            roots = fetch_roots()
+        except Exception:  # keep the roots in use; the authorizer checks every link anyway
+            return None
+        if roots == current["roots"]:
+            return None
+        current["roots"] = roots
+        return grpc.ssl_server_certificate_configuration(keys, root_certificates=roots)
+
+    return grpc.dynamic_ssl_server_credentials(
+        grpc.ssl_server_certificate_configuration(keys, root_certificates=tls.client_root_certs),
+        fetch, require_client_authentication=True)
+
+
 class MpcServer:
     """A node's MPC endpoint: one gRPC server (mutual TLS) hosting the links of many jobs."""
 
@@ -609,10 +637,7 @@ class MpcServer:
             SERVICE, {METHOD: grpc.stream_stream_rpc_method_handler(self._handle)}
         )
         server.add_generic_rpc_handlers((handler,))
-        credentials = grpc.ssl_server_credentials(
-            [(self._tls.private_key, self._tls.cert_chain)],
-            root_certificates=self._tls.client_root_certs, require_client_auth=True,
-        )
+        credentials = _server_credentials(self._tls)
         port = server.add_secure_port(f"{self.host}:{self.port}", credentials)
         if port == 0:
             raise TransportError(f"cannot listen on {self.host}:{self.port}; is the port taken?")

@@ -82,7 +82,9 @@ def own_columns(job: JobContext, local_inputs: LocalInputs, me: str) -> dict[str
     return columns
 """This party's own input columns, keyed by `str(InputRef)`; strings as numpy object/str arrays.
 Handed over: a protocol may take its columns out of the dict (`pop`) so that they are freed as
-soon as it no longer needs them (psi does, at 1e8 rows a column is 1.6 GB)."""
+soon as it no longer needs them, and may reuse their memory (psi does both: at 1e8 rows a column
+is 1.6 GB, and it gathers its output ids into the column's own rows); a caller keeps no use of a
+column it handed over."""
 
 
 @dataclass(frozen=True)

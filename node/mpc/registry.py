@@ -14,6 +14,7 @@ from node.mpc.modelling import (
     LrTrainProtocol,
     ScorecardProtocol,
 )
+from node.mpc.modelling.gbdt import GbdtPredictProtocol, GbdtTrainProtocol
 from node.mpc.protocol import JobContext, LocalInputs, MpcProtocol, ProtocolResult
 from node.mpc.psi import PsiProtocol
 from node.mpc.stats import StatsProtocol
@@ -26,6 +27,8 @@ PROTOCOLS: dict[str, MpcProtocol] = {
     "lr_train": LrTrainProtocol(),
     "lr_predict": LrPredictProtocol(),
     "scorecard": ScorecardProtocol(),
+    "gbdt_train": GbdtTrainProtocol(),
+    "gbdt_predict": GbdtPredictProtocol(),
 }
 
 

@@ -29,7 +29,7 @@ def test_fabrics_chain_verifies_with_orderer_signatures(fabric: Fabric) -> None:
     record_engine(fabric.net_dir, "fabric")  # the session fixture started Fabric directly
     with open_session(fabric.net_dir, "regulator") as s:
         report = verify_chain(s)
-    assert report.findings == []
+    assert report.findings == [], "\n".join(str(f.to_dict()) for f in report.findings)
     assert report.height >= len(blocks)
     assert report.orderer_signatures >= len(blocks) - 1  # every block but the genesis block
     assert report.replayed >= 2  # InitCharter and the dataset, at least

@@ -12,7 +12,7 @@ from pathlib import Path
 from alliance.keystore import PASSPHRASE_ENV
 
 STEPS = ["create", "start", "charter", "datasets", "alignment", "unaligned", "binning", "train",
-         "predict", "scorecard"]
+         "predict", "scorecard", "boost", "boost_eval"]
 
 
 def test_the_credit_demo_chains_every_modelling_job_and_matches_the_clear(tmp_path: Path) -> None:
@@ -33,6 +33,8 @@ def test_the_credit_demo_chains_every_modelling_job_and_matches_the_clear(tmp_pa
     predict = summary["predict"]
     assert abs(predict["auc"] - predict["clear_auc"]) <= 1e-3 and predict["auc"] > 0.6
     assert summary["scorecard"]["max_gap"] <= 1e-6
+    assert summary["boost"]["same_trees"] and summary["boost_eval"]["max_gap"] <= 1e-9
+    assert summary["boost_eval"]["boosted"]["auc"] > 0.6
     assert all(Path(p).read_text().startswith("feature,bin,woe,points")
                for p in summary["scorecard"]["csv"])
     # model parts and scores only at their owners; the dealer holds no output

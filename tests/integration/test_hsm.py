@@ -107,3 +107,54 @@ def test_an_admin_key_in_the_token_signs_transactions_devnet_commits(
         assert code == 0, out
     finally:
         main(["network", "down", "--dir", str(net)])
+
+
+def test_keys_rotate_hsm_makes_the_admin_key_inside_the_token_non_extractable(
+    token: str, network_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from alliance.hsm import key_attributes
+
+    net = private_network(network_dir, tmp_path / "net")
+    assert main(["network", "up", "--dir", str(net), "--no-nodes",
+                 "--batch-timeout-ms", "50"]) == 0
+    try:
+        code, out, err = run(capsys, "--json", "--dir", str(net), "--as", "telecom", "keys",
+                             "rotate", "admin", "--hsm", "--module", token, "--token", "alliance",
+                             "--grace", "0")
+        assert code == 0, err
+        done = json.loads(out)
+        keystore = net / "orgs" / "telecom" / "users" / "admin" / "msp" / "keystore"
+        assert not (keystore / "key.pem").exists()
+        ref = TokenKey.load(keystore / CONFIG_FILE)
+        assert done["key"] == f"pkcs11:token=alliance;object={ref.key_label}"
+        assert key_attributes(ref) == {"sensitive": True, "extractable": False,
+                                       "never_extractable": True, "local": True}
+        # the token's key signs what the ledger commits: the revocation of the old admin
+        # certificate (signed by the new one) and a dataset registration
+        data = tmp_path / "towers.csv"
+        data.write_text("id,height\nt1,30\n")
+        code, _, err = run(capsys, "--dir", str(net), "--as", "telecom", "dataset", "register",
+                           "--name", "towers", "--file", str(data))
+        assert code == 0, err
+        code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "telecom", "keys", "list")
+        rows = {r["identity"]: r for r in json.loads(out)["identities"]}
+        assert rows["admin"]["key"].endswith("keystore/pkcs11.json")
+        assert rows["admin"]["serial"] == done["new_serial"]
+        code, out, _ = run(capsys, "--json", "--dir", str(net), "--as", "regulator",
+                           "audit", "verify-chain")
+        assert code == 0, out
+    finally:
+        main(["network", "down", "--dir", str(net)])
+
+
+def test_node_tls_cannot_move_into_a_token_and_the_message_says_why(
+    token: str, network_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    net = private_network(network_dir, tmp_path / "net")
+    before = (net / "orgs" / "bank" / "users" / "node" / "tls" / "client.crt").read_bytes()
+    code, _, err = run(capsys, "--dir", str(net), "--as", "bank", "keys", "rotate", "node/tls",
+                       "--hsm", "--module", token, "--token", "alliance")
+    assert code == 2 and "BoringSSL" in err and "keys rotate node --hsm" in err
+    assert (net / "orgs" / "bank" / "users" / "node" / "tls" / "client.crt").read_bytes() == before

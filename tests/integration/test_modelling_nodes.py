@@ -1,6 +1,7 @@
 """Modelling jobs through the whole system: requested on devnet, approved by every input owner
 and the dealer, run by the member nodes (real processes, mutual TLS), model parts delivered only
-to their owners, the job COMPLETED with agreeing receipts."""
+to their owners, the job COMPLETED with agreeing receipts; a party killed mid-training fails the
+job and leaves nobody a model."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from node_cluster import approve_all, has_outputs, running_alliance
+from node_cluster import PASSPHRASE, approve_all, has_outputs, running_alliance, wait_until
 
 from alliance.canonical import canonical_json
 from alliance.cli.demo.flow import DemoFlow
+from alliance.keystore import PASSPHRASE_ENV
+from node.failpoint import FAILPOINT_ENV
+from node.launcher import node_status, start_node, stop_node
 from node.mpc.modelling import logistic
 from node.mpc.modelling.logistic import ModelPart
 from node.mpc.modelling.params import LrTrainParams
@@ -52,28 +56,37 @@ def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
             writer.writerow([str(v) for v in row])
 
 
-def test_lr_train_runs_as_an_approved_job_and_each_owner_gets_its_part(
-    alliance: DemoFlow, tmp_path: Path
-) -> None:
+def training_data(flow: DemoFlow, tmp_path: Path, suffix: str = ""
+                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """600 rows, two features at the bank (with the label), two at the telecom, registered."""
     rng = np.random.default_rng(12)
     rows = 600
     x = np.round(rng.normal(size=(rows, 4)), 4)
     y = (rng.random(rows) < 1 / (1 + np.exp(1.0 - x @ [0.8, -0.5, 0.6, 0.3]))).astype(int)
     write_csv(tmp_path / "loans.csv", {"bad": y, "x0": x[:, 0], "x1": x[:, 1]})
     write_csv(tmp_path / "subs.csv", {"t0": x[:, 2], "t1": x[:, 3]})
-    register(alliance, "bank", "loans", tmp_path / "loans.csv")
-    register(alliance, "telecom", "subs", tmp_path / "subs.csv")
-    params = {"label": "bank/loans:bad", "epochs": "3", "batch_size": "64"}
-    job = alliance.submit("bank", "RequestJob", canonical_json({
-        "protocol": "lr_train",
-        "inputs": ["bank/loans:bad", "bank/loans:x0", "bank/loans:x1", "telecom/subs:t0",
-                   "telecom/subs:t1"],
-        "parameters": params,
+    register(flow, "bank", f"loans{suffix}", tmp_path / "loans.csv")
+    register(flow, "telecom", f"subs{suffix}", tmp_path / "subs.csv")
+    return x, y, [f"bank/loans{suffix}:bad", f"bank/loans{suffix}:x0", f"bank/loans{suffix}:x1",
+                  f"telecom/subs{suffix}:t0", f"telecom/subs{suffix}:t1"]
+
+
+def request_training(flow: DemoFlow, inputs: list[str], params: dict[str, str]) -> dict:
+    job = flow.submit("bank", "RequestJob", canonical_json({
+        "protocol": "lr_train", "inputs": inputs, "parameters": params,
         "outputs": {"model.bank": ["bank"], "model.telecom": ["telecom"]},
         "dealer": "platform", "expires_in_seconds": 600, "max_runs": 1,
     }).decode())
     assert sorted(job["participants"]) == ["bank", "platform", "telecom"]
-    job = approve_all(alliance, job)
+    return approve_all(flow, job)
+
+
+def test_lr_train_runs_as_an_approved_job_and_each_owner_gets_its_part(
+    alliance: DemoFlow, tmp_path: Path
+) -> None:
+    x, y, inputs = training_data(alliance, tmp_path)
+    params = {"label": "bank/loans:bad", "epochs": "3", "batch_size": "64"}
+    job = request_training(alliance, inputs, params)
     job = alliance.wait_for(job["id"], ("COMPLETED", "FAILED", "DISPUTED"))
     assert job["state"] == "COMPLETED", job.get("failures")
     bank = ModelPart.from_bytes(alliance.delivered("bank", job["id"], 1, "model.bank"))
@@ -96,3 +109,27 @@ def test_a_model_part_for_another_member_is_refused_at_request(alliance: DemoFlo
             "outputs": {"model.telecom": ["bank"]},
             "dealer": "platform", "expires_in_seconds": 600, "max_runs": 1,
         }).decode())
+
+
+def test_a_party_killed_mid_training_fails_the_job_and_nobody_gets_a_model(
+    alliance: DemoFlow, tmp_path: Path
+) -> None:
+    net = alliance.net_dir
+    env = {PASSPHRASE_ENV: PASSPHRASE.decode()}
+    _, _, inputs = training_data(alliance, tmp_path, "_killed")
+    assert stop_node(net, "telecom")
+    # telecom's node exits at once (as under SIGKILL) when its second training epoch begins
+    start_node(net, "telecom", env={**env, FAILPOINT_ENV: "lr_train.epoch1"})
+    try:
+        job = request_training(alliance, inputs, {"label": "bank/loans_killed:bad",
+                                                  "epochs": "4", "batch_size": "64"})
+        assert wait_until(lambda: not node_status(net, "telecom")["running"], 120), (
+            "telecom never reached its second epoch")
+        job = alliance.wait_for(job["id"], ("COMPLETED", "FAILED", "DISPUTED"), timeout=120)
+        assert job["state"] == "FAILED"
+        assert any(f.get("peer") == "telecom" for f in job["failures"].values()), job["failures"]
+    finally:
+        if not node_status(net, "telecom")["running"]:
+            start_node(net, "telecom", env=env)
+    for org in ("bank", "telecom", "platform"):
+        assert not has_outputs(alliance, org, job["id"]), org

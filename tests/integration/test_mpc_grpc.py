@@ -165,9 +165,16 @@ async def test_a_job_not_open_at_the_peer_fails_at_the_connect_deadline(cluster:
 
 
 async def test_a_receive_past_its_deadline_aborts_the_others(cluster: Cluster) -> None:
+    telecom_open = asyncio.Event()  # bank's clock starts once telecom's side is open, so the
+    # abort reaches it however slowly the machine runs
+
     async def party(org: str) -> None:
+        if org == "bank":
+            await telecom_open.wait()
         async with cluster.transport("job-2", org, ("bank", "telecom"),
-                                     step_timeout=0.5 if org == "bank" else 30) as transport:
+                                     step_timeout=0.5 if org == "bank" else 60) as transport:
+            if org == "telecom":
+                telecom_open.set()
             await transport.recv("telecom" if org == "bank" else "bank", "s", "t")
 
     bank, telecom = await asyncio.gather(party("bank"), party("telecom"), return_exceptions=True)
@@ -238,14 +245,14 @@ async def test_a_malformed_frame_aborts_the_job_naming_the_peer(
     assert f"{sender} sent a frame {victim} cannot take" in got.reason
 
 
-async def _dial_telecom_as_its_node(server: MpcServer, cluster: Cluster, network_dir: Path
-                                    ) -> GrpcTransport:
+async def _dial_telecom_as_its_node(server: MpcServer, cluster: Cluster, network_dir: Path,
+                                    connect_timeout: float) -> GrpcTransport:
     tls = cluster.tls["bank"]
     peers = {"telecom": PeerEndpoint(server.address, tls_ca_pem(network_dir, "telecom"),
                                      server_name="node.telecom")}
     return cluster.servers["bank"].transport("job-2", "bank", ("bank", "telecom"), peers,
                                              ClientTls(tls.cert_chain, tls.private_key),
-                                             connect_timeout=1.0)
+                                             connect_timeout=connect_timeout)
 
 
 async def test_a_dialer_naming_the_node_reaches_the_peers_node(
@@ -253,7 +260,7 @@ async def test_a_dialer_naming_the_node_reaches_the_peers_node(
 ) -> None:
     async def bank() -> None:
         async with await _dial_telecom_as_its_node(cluster.servers["telecom"], cluster,
-                                                   network_dir) as dialer:
+                                                   network_dir, connect_timeout=30.0) as dialer:
             await dialer.send("telecom", "s", "t", b"hello")
 
     async def telecom() -> bytes:
@@ -281,7 +288,9 @@ async def test_a_server_holding_the_orgs_peer0_certificate_is_not_its_node(
     )
     try:
         async with posing:  # the job is open at the impostor: only TLS can keep bank away
-            dialer = await _dial_telecom_as_its_node(impostor, cluster, network_dir)
+            # refused (the dialer retries until then): short, as no wait can make it succeed
+            dialer = await _dial_telecom_as_its_node(impostor, cluster, network_dir,
+                                                     connect_timeout=1.0)
             async with dialer:
                 with pytest.raises((ProtocolAborted, ProtocolTimeout)) as info:
                     await dialer.send("telecom", "s", "t", b"secret share")

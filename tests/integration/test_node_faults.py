@@ -21,10 +21,10 @@ from node_cluster import wait_until as until
 from alliance.canonical import canonical_json
 from alliance.cli.demo.flow import MEMBERS, DemoFlow
 from alliance.keystore import PASSPHRASE_ENV
+from node.failpoint import FAILPOINT_ENV
 from node.launcher import kill_node, node_status, start_node, stop_node
 from node.outputs import list_outputs
 from node.paths import node_store_path, outputs_dir
-from node.runner import FAILPOINT_ENV
 from node.store import NodeStore
 
 STEP = 90.0

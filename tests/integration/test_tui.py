@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from node_cluster import PASSPHRASE, request, running_alliance
+from node_cluster import PASSPHRASE, approve_all, request, running_alliance
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Input, Select, SelectionList, Static
@@ -200,7 +200,7 @@ async def test_a_job_requested_in_the_wizard_and_approved_in_a_second_app_comple
         await pilot.press("ctrl+n")
         wizard.query_one("#param-op", Input).value = "sum"
         await pilot.press("ctrl+n")
-        wizard.query_one("#out-result", Input).value = "telecom"
+        wizard.query_one("#out-result", SelectionList).select("telecom")
         await pilot.press("ctrl+n")
         await pilot.press("ctrl+n")
         review = text_of(requester, "#review-body")
@@ -235,6 +235,29 @@ async def test_a_job_requested_in_the_wizard_and_approved_in_a_second_app_comple
         recipient.open_job(job_id)
         await until(pilot, lambda: digest in text_of(recipient, "#output"),
                     "the recipient sees its delivered output with the ledger's digest")
+
+
+async def test_the_wizard_offers_the_members_as_recipients_and_dealers_not_the_auditor(
+    alliance: DemoFlow,
+) -> None:
+    app = app_for(alliance, "telecom")
+    async with app.run_test(size=SIZE) as pilot:
+        await ledger_answers(pilot)
+        await pilot.press("w")
+        wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
+        await until(pilot, lambda: bool(wizard.members), "the members are loaded")
+        wizard.query_one("#protocol-select", Select).value = "stats"
+        await until(pilot, lambda: wizard.query("#out-result"), "the outputs are listed")
+        recipients = wizard.query_one("#out-result", SelectionList)
+        offered = {recipients.get_option_at_index(i).value
+                   for i in range(recipients.option_count)}
+        dealers = {value for _, value in wizard.query_one("#dealer", Select)._options
+                   if isinstance(value, str)}
+    members = {m["org"] for m in alliance.evaluate("bank", "ListMembers")
+               if "member" in m["roles"] and m["status"] == "active"}
+    assert offered == members and dealers == members
+    assert "regulator" not in offered
 
 
 async def test_rejecting_with_a_reason_records_it_on_the_ledger(alliance: DemoFlow) -> None:
@@ -313,6 +336,27 @@ async def test_an_auditor_verifies_the_chain_from_the_audit_screen(alliance: Dem
         await pilot.press("k")
         await until(pilot, lambda: "verified" in text_of(app, "#tx"), "the chain is verified")
         assert "True" in text_of(app, "#tx")
+
+
+async def test_the_recipient_verifies_its_delivered_file_against_the_ledger(
+    alliance: DemoFlow,
+) -> None:
+    job = approve_all(alliance, request(
+        alliance, "telecom", [alliance._input("bank"), alliance._input("telecom")], "telecom"))
+    app = app_for(alliance, "telecom")
+    said: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.notify = lambda message, **kw: said.append(str(message))  # type: ignore[method-assign]
+        await ledger_answers(pilot)
+        app.open_job(job["id"])
+        await until(pilot, lambda: "result.json" in text_of(app, "#output"),
+                    "the delivered output is shown")
+        await pilot.press("v")
+        await until(pilot, lambda: app.screen.query("#path"), "the verify dialog opens")
+        assert app.screen.query_one("#path", Input).value.endswith("result.json")
+        await pilot.click("#confirm")
+        await until(pilot, lambda: any("MATCHES" in m for m in said), "the verdict is shown")
+    assert not any("DOES NOT MATCH" in m for m in said)
 
 
 async def test_a_ledger_restarted_under_a_running_app_shows_the_banner_then_recovers(

@@ -66,6 +66,7 @@ def test_node_health_knows_the_own_node_and_only_ledger_claims_of_the_others() -
     assert (telecom.up, telecom.checkpoint_block, telecom.source) == (None, None, "ledger only")
     assert telecom.running_jobs == [running.id]
     assert health["platform"].running_jobs == []
+    assert "regulator" not in health  # an auditor runs no node
 
 
 def test_only_the_requester_or_an_approver_may_revoke_and_only_before_runs_are_used_up() -> None:

@@ -65,3 +65,22 @@ def test_doctor_flags_a_certificate_about_to_expire(
     entries = {e.identity: e for e in list_keys(net, "platform")}
     assert entries["client"].status == "expiring in 4 days"
     assert entries["ca"].status == "active"
+
+
+def test_doctor_flags_a_ca_overlap_that_ends_soon_or_is_over(
+    network_dir: Path, tmp_path: Path, passphrase: bytes,
+) -> None:
+    import time
+
+    from alliance.ca_renewal import start
+    from alliance.keyring import expiry_warnings
+
+    net = tmp_path / "net"
+    shutil.copytree(network_dir, net, ignore=shutil.ignore_patterns("run", "*.sqlite*"))
+    start(net, "telecom", passphrase, int(time.time()) + 10 * 86400)
+    [line] = [w for w in expiry_warnings(net, ["telecom"]) if "old CA" in w]
+    assert "trusted until" in line and "in 9 days" in line
+    later = datetime.now(UTC) + timedelta(days=11)
+    [line] = [w for w in expiry_warnings(net, ["telecom"], later) if "old CA" in w]
+    assert "keys renew-ca --finish" in line
+    assert not [w for w in expiry_warnings(net, ["bank"]) if "old CA" in w]

@@ -41,6 +41,17 @@ def test_a_model_part_shows_coefficients_and_the_intercept() -> None:
     assert shown.summary["intercept"] == "-0.5000"
 
 
+def test_a_model_part_says_how_many_rows_training_held_out() -> None:
+    from dataclasses import replace
+
+    from node.mpc.modelling.logistic import HeldOut
+
+    held = replace(PART, held_out=HeldOut(1000, 0.25, 3, "sha256:ab"))
+    assert ModelPart.from_bytes(held.to_bytes()) == held
+    assert view("model.bank", held.to_bytes()).summary["validation rows held out"] == 250
+    assert "validation rows held out" not in view("model.bank", PART.to_bytes()).summary
+
+
 def test_evaluation_shows_auc_ks_and_deciles() -> None:
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 400)

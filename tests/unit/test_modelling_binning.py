@@ -49,7 +49,7 @@ async def run_binning(inputs: dict, params: dict[str, str]) -> dict:
     return await run_all(BinningProtocol(), job, inputs)
 
 
-@pytest.mark.parametrize("method", ["quantile", "width", "chimerge"])
+@pytest.mark.parametrize("method", ["quantile", "width", "chimerge", "tree"])
 async def test_germancredit_woe_iv_match_scorecardpy_and_toad(method: str) -> None:
     import toad
 
@@ -239,13 +239,18 @@ def _recovered(a: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(guess == y))
 
 
-async def test_so_many_bins_that_the_labels_could_be_solved_for_are_refused() -> None:
-    # the review's attack: 12 columns x 64 bins on 400 rows recover every label by least squares
+@pytest.mark.parametrize("params", [{"bins": "64"},
+                                    {"method": "chimerge", "bins": "4", "init_bins": "64"},
+                                    {"method": "tree", "bins": "4", "init_bins": "64"}])
+async def test_so_many_bins_that_the_labels_could_be_solved_for_are_refused(
+        params: dict[str, str]) -> None:
+    # the review's attack: 12 columns x 64 bins on 400 rows recover every label by least squares;
+    # the supervised methods open their fine bins' counts, so their fine bins are what counts
     a, y, total = _owner_equations(400, 12, 64)
     assert total > 400 // ROWS_PER_BIN and _recovered(a, y) == 1.0
     inputs = synthetic(400, 1, 12)
     outcomes = await run_all(BinningProtocol(), job_for(
-        "binning", inputs, {"label": LABEL, "bins": "64"}, OUTPUTS), inputs,
+        "binning", inputs, {"label": LABEL, **params}, OUTPUTS), inputs,
         return_exceptions=True)
     assert all(isinstance(o, ProtocolAborted) for o in outcomes.values())
     assert "would let telecom solve for the labels" in str(outcomes["bank"])
@@ -261,3 +266,63 @@ def test_at_the_bin_bound_least_squares_recovers_no_more_than_a_guess() -> None:
 def test_min_bin_rows_below_the_floor_is_refused_by_the_schema() -> None:
     with pytest.raises(ProtocolSpecError, match="min_bin_rows"):
         get_protocol_spec("binning").parse_params({"label": LABEL, "min_bin_rows": "1"})
+
+
+def _fine(values: np.ndarray, y: np.ndarray, init_bins: int, min_rows: int
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The quantile fine bins of the protocol's plan, each row's fine bin, their counts."""
+    breaks = binning.merge_small(values, binning.drop_empty(
+        values, binning.numeric_breaks(values, "quantile", init_bins)), min_rows)
+    index = binning.assign(values, breaks)
+    k = len(breaks) + 1
+    return (breaks, index, np.bincount(index, weights=y, minlength=k)[:k].astype(np.int64),
+            np.bincount(index, minlength=k)[:k])
+
+
+def _sklearn_cuts(index: np.ndarray, y: np.ndarray, bins: int, min_rows: int) -> list[int]:
+    """Where scikit-learn's tree cuts the fine bins: threshold t lies between bins floor(t) and
+    ceil(t), so the cut falls before fine bin ceil(t)."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    tree = DecisionTreeClassifier(max_leaf_nodes=bins, min_samples_leaf=min_rows)
+    tree.fit(index.reshape(-1, 1).astype(np.float64), y)
+    thresholds = tree.tree_.threshold[tree.tree_.feature >= 0]
+    return sorted(int(np.ceil(t)) for t in thresholds)
+
+
+@pytest.mark.parametrize(("seed", "bins", "min_rows"), [(1, 5, 5), (2, 8, 30), (3, 3, 5),
+                                                         (4, 12, 50)])
+def test_tree_cuts_the_fine_bins_where_sklearn_and_toad_do(seed: int, bins: int,
+                                                           min_rows: int) -> None:
+    import toad
+
+    rng = np.random.default_rng(seed)
+    x = rng.gamma(2.0, size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(2.5 - 0.8 * x + 0.1 * x * x))).astype(np.int64)
+    breaks, index, events, totals = _fine(x, y, 40, min_rows)
+    kept, ev, tot = binning.tree_merge(breaks, events, totals, bins, min_rows)
+    expected = _sklearn_cuts(index, y, bins, min_rows)
+    assert kept.tolist() == [float(breaks[c - 1]) for c in expected]
+    combiner = toad.transform.Combiner()
+    combiner.fit(pd.DataFrame({"fine": index.astype(np.float64), "y": y}), y="y", method="dt",
+                 n_bins=bins, min_samples=min_rows)
+    splits = combiner.export()["fine"]
+    assert kept.tolist() == [float(breaks[int(np.ceil(t)) - 1]) for t in splits]
+    assert tot.sum() == len(x) and ev.sum() == y.sum() and tot.min() >= min_rows
+    assert len(tot) <= bins
+
+
+async def test_tree_bins_of_germancredit_are_sklearns_on_the_same_fine_bins() -> None:
+    inputs, _ = germancredit()
+    y = inputs["bank"][LABEL]
+    params = {"method": "tree", "bins": "5", "init_bins": "20", "min_bin_rows": "9"}
+    results = await run_binning(inputs, params)
+    tables = decode_tables(results["telecom"].outputs["bins.telecom"])
+    numeric = [t for t in tables.values() if t.kind == "numeric"]
+    assert numeric  # the telecom's numeric columns went through the dealer-assisted counts
+    for table in numeric:
+        values = np.asarray(inputs["telecom"][table.feature], dtype=np.float64)
+        breaks, index, _, _ = _fine(values, y, 20, 9)
+        cuts = _sklearn_cuts(index, y, 5, 9)
+        assert table.breaks == [float(breaks[c - 1]) for c in cuts]
+        assert min(table.counts) >= 9

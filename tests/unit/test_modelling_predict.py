@@ -19,8 +19,9 @@ from node.mpc.modelling.lr_train import LrTrainProtocol
 from tests.unit.modelling_helpers import LABEL, job_for, run_all, synthetic
 
 
-async def trained(inputs: dict) -> dict[str, bytes]:
-    job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "3", "batch_size": "100"},
+async def trained(inputs: dict, validation: str = "0.2") -> dict[str, bytes]:
+    job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "3", "batch_size": "100",
+                                       "validation_fraction": validation, "seed": "4"},
                   {f"model.{p}": (p,) for p in inputs})
     results = await run_all(LrTrainProtocol(), job, inputs)
     return {p: results[p].outputs[f"model.{p}"] for p in inputs}
@@ -100,3 +101,95 @@ def test_plots_are_png_images(tmp_path: Path) -> None:
     for name, data in images.items():
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
         (tmp_path / name).write_bytes(data)
+
+
+def test_a_report_read_back_encodes_to_the_same_bytes() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 1000)
+    data = evaluation.report(y, rng.random(1000) * 0.6 + y * 0.3).to_bytes()
+    assert evaluation.Report.from_bytes(data).to_bytes() == data
+
+
+async def test_rows_validation_evaluates_only_the_rows_training_held_out() -> None:
+    inputs = synthetic(4000, 2, 3, seed=9)
+    models = await trained(inputs, validation="0.25")
+    job = job_for("lr_predict", inputs, {"holder": "bank", "label": LABEL, "rows": "validation"},
+                  {"evaluation": ("bank",), "scores": ("telecom",)}, dealer=None)
+    results = await run_all(LrPredictProtocol(), job, with_models(inputs, models))
+    _, held = logistic.split_rows(4000, 0.25, 4)  # the training's own split (seed 4)
+    held = np.sort(held)
+    y, p = inputs["bank"][LABEL][held], clear_scores(inputs, models)[held]
+    rep = evaluation.Report.from_bytes(results["bank"].outputs["evaluation"])
+    assert rep.rows == 1000 and abs(rep.auc - roc_auc_score(y, p)) < 1e-6
+    scores = np.load(io.BytesIO(results["telecom"].outputs["scores"]))
+    assert np.abs(scores - p).max() < 1e-5
+
+
+async def test_rows_validation_without_a_held_out_split_is_refused() -> None:
+    inputs = synthetic(600, 1, 1)
+    models = await trained(inputs, validation="0")
+    job = job_for("lr_predict", inputs, {"holder": "bank", "label": LABEL, "rows": "validation"},
+                  {"evaluation": ("bank",)}, dealer=None)
+    with pytest.raises(ProtocolAborted, match="held out no rows"):
+        await run_all(LrPredictProtocol(), job, with_models(inputs, models))
+
+
+async def test_rows_validation_on_other_rows_than_the_trainings_is_refused() -> None:
+    inputs = synthetic(600, 1, 1)
+    models = await trained(inputs)
+    fewer = {p: {k: v[:500] for k, v in cols.items()} for p, cols in inputs.items()}
+    job = job_for("lr_predict", fewer, {"holder": "bank", "label": LABEL, "rows": "validation"},
+                  {"evaluation": ("bank",)}, dealer=None)
+    with pytest.raises(ProtocolAborted, match="not the 600 rows it was trained on"):
+        await run_all(LrPredictProtocol(), job, with_models(fewer, models))
+
+
+def _recipe_inputs() -> tuple[dict, str]:
+    """Shifted, scaled, partly missing features and a recipe that fills, clips, standardises."""
+    import json
+
+    inputs = synthetic(3000, 2, 2, seed=6)
+    for party, scale in (("bank", 40.0), ("telecom", 7.0)):
+        for key in [k for k in inputs[party] if k != LABEL]:
+            column = inputs[party][key] * scale + 100.0
+            column[::37] = np.nan
+            inputs[party][key] = column
+    steps = [{"column": k, "fill": "median", "clip_quantiles": [0.02, 0.98], "standardize": True}
+             for cols in inputs.values() for k in cols if k != LABEL]
+    return inputs, json.dumps({"steps": steps})
+
+
+async def test_new_rows_are_transformed_with_the_trainings_figures_not_their_own() -> None:
+    from node.mpc.modelling import preprocessing
+
+    inputs, recipe = _recipe_inputs()
+    job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "3", "batch_size": "100",
+                                       "recipe": recipe}, {f"model.{p}": (p,) for p in inputs})
+    models = {p: r.outputs[f"model.{p}"]
+              for p, r in (await run_all(LrTrainProtocol(), job, inputs)).items() if r.outputs}
+    new = {p: {k: v[:40] for k, v in cols.items() if k != LABEL} for p, cols in inputs.items()}
+    predict = job_for("lr_predict", new, {"holder": "bank", "recipe": recipe},
+                      {"scores": ("bank",)}, dealer=None)
+    results = await run_all(LrPredictProtocol(), predict, with_models(new, models))
+    scores = np.load(io.BytesIO(results["bank"].outputs["scores"]))
+    parsed = preprocessing.Recipe.parse(recipe)
+    z = np.zeros(3000)
+    for party, data in models.items():
+        part = ModelPart.from_bytes(data)
+        x = preprocessing.apply(parsed, {k: v for k, v in inputs[party].items() if k != LABEL})
+        z += np.column_stack(list(x.values())) @ np.array(part.coefficients)
+        z += part.intercept or 0.0
+    assert np.abs(scores - logistic.sigmoid(z)[:40]).max() < 1e-5  # as transformed in training
+
+
+async def test_a_prediction_with_another_recipe_than_the_trainings_is_refused() -> None:
+    inputs, recipe = _recipe_inputs()
+    job = job_for("lr_train", inputs, {"label": LABEL, "epochs": "1", "batch_size": "100",
+                                       "recipe": recipe}, {f"model.{p}": (p,) for p in inputs})
+    models = {p: r.outputs[f"model.{p}"]
+              for p, r in (await run_all(LrTrainProtocol(), job, inputs)).items() if r.outputs}
+    other = recipe.replace('"fill": "median"', '"fill": "mean"')
+    predict = job_for("lr_predict", inputs, {"holder": "bank", "recipe": other},
+                      {"scores": ("bank",)}, dealer=None)
+    with pytest.raises(ProtocolAborted, match="is not the one training job"):
+        await run_all(LrPredictProtocol(), predict, with_models(inputs, models))

@@ -54,8 +54,8 @@ def test_parameters_are_checked_with_what_to_write() -> None:
     assert params.class_weight == (1.0, 3.0) and params.epochs == 5
     with pytest.raises(ProtocolSpecError, match="class_weight='1;3': is not two numbers"):
         LR_TRAIN.parse_params({"label": "bank/loans:bad", "class_weight": "1;3"})
-    with pytest.raises(ProtocolSpecError, match="method='tree' is not one of quantile, width"):
-        BINNING.parse_params({"label": "bank/loans:bad", "method": "tree"})
+    with pytest.raises(ProtocolSpecError, match="method='dt' is not one of quantile, width"):
+        BINNING.parse_params({"label": "bank/loans:bad", "method": "dt"})
     with pytest.raises(ProtocolSpecError, match="lr_train needs parameter label"):
         LR_TRAIN.parse_params({})
 

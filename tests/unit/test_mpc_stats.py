@@ -120,7 +120,7 @@ async def test_mismatched_lengths_abort_everyone_with_the_lengths() -> None:
 async def test_each_party_sees_the_abort() -> None:
     data = {"bank": np.ones(3), "telecom": np.array([1.0, np.nan, 2.0])}
     job = job_for({"op": "sum"}, ("bank", "telecom"))
-    net = MemoryNetwork(job.participants, step_timeout=5.0)
+    net = MemoryNetwork(job.participants, step_timeout=60.0)
     outcomes = await asyncio.gather(
         *(execute(StatsProtocol(), job, by_party(data)[p], net.transport(p))
           for p in job.participants),
@@ -140,7 +140,7 @@ async def test_a_peer_never_hears_a_cell_value() -> None:
     planted = "C00042-secret"
     data = {"bank": np.ones(3), "telecom": np.array(["1", planted, "2"], dtype=object)}
     job = job_for({"op": "sum"}, ("bank", "telecom"))
-    net = MemoryNetwork(job.participants, step_timeout=5.0)
+    net = MemoryNetwork(job.participants, step_timeout=60.0)
     bank, telecom = await asyncio.gather(
         *(execute(StatsProtocol(), job, by_party(data)[p], net.transport(p))
           for p in job.participants),

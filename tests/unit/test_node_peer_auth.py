@@ -116,3 +116,45 @@ def test_a_link_is_refused_when_the_revocations_cannot_be_read(
                           unreachable)
     with pytest.raises(GateRefused, match="cannot read the revoked certificates"):
         auth.authorize("job-1", _node_cert(network_dir, "telecom", passphrase))
+
+
+def _roots(network_dir: Path, org: str, retired_at: int | None) -> dict[str, Any]:
+    """`org`'s ledger record after a CA renewal: its current TLS root trusted until
+    `retired_at`, a new one from the start."""
+    import time
+
+    from alliance.authorities import CaRoot, OrgAuthorities, der_fingerprint
+    from alliance.network_init import CertificateAuthority
+
+    old = (network_dir / "orgs" / org / "tlsca" / "tlsca.pem").read_bytes().decode()
+    new = CertificateAuthority.create(org, f"tlsca2.{org}")
+    roots = [CaRoot(kind="tlsca", fingerprint=der_fingerprint(Identity("", old.encode()).cert),
+                    pem=old, added_at=0, retired_at=retired_at),
+             CaRoot(kind="tlsca", fingerprint=der_fingerprint(new.cert), pem=new.pem.decode(),
+                    added_at=int(time.time()) - 10)]
+    return {org: OrgAuthorities(org=org, roots=roots, tx_id="t1")}
+
+
+def test_a_node_certificate_of_a_retired_tls_root_is_refused(
+    network_dir: Path, passphrase: bytes,
+) -> None:
+    import time
+
+    cert = _node_cert(network_dir, "telecom", passphrase)
+    records = _roots(network_dir, "telecom", retired_at=int(time.time()) - 1)
+    auth = PeerAuthorizer("bank", TlsOrgs.from_network(network_dir), FakeLedgerReader().get_job,
+                          list, read_authorities=lambda: records)
+    with pytest.raises(GateRefused, match="retired tlsca root"):
+        auth.authorize("job-1", cert)
+
+
+def test_during_the_overlap_the_old_tls_root_still_links(
+    network_dir: Path, passphrase: bytes,
+) -> None:
+    import time
+
+    cert = _node_cert(network_dir, "telecom", passphrase)
+    records = _roots(network_dir, "telecom", retired_at=int(time.time()) + 3600)
+    auth = PeerAuthorizer("bank", TlsOrgs.from_network(network_dir), FakeLedgerReader().get_job,
+                          list, read_authorities=lambda: records)
+    assert auth.authorize("job-1", cert) == "telecom"

@@ -37,8 +37,8 @@ TELECOM_ID = ("telecom/subscribers:id", "telecom", "string")
 def test_registry_holds_stats_and_psi_and_names_them_for_unknown() -> None:
     assert PROTOCOLS["stats"] is STATS and PROTOCOLS["psi"] is PSI
     with pytest.raises(ProtocolSpecError, match="unknown protocol 'magic'; known protocols: "
-                                                "binning, lr_predict, lr_train, psi, scorecard, "
-                                                "stats"):
+                                                "binning, gbdt_predict, gbdt_train, lr_predict, "
+                                                "lr_train, psi, scorecard, stats"):
         get_protocol_spec("magic")
 
 

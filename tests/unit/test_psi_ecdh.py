@@ -70,21 +70,22 @@ async def test_both_get_the_intersection_with_equal_bytes() -> None:
 async def test_abort_mid_protocol_leaves_no_output() -> None:
     import asyncio
 
-    from psi_helpers import COL_A, COL_B
+    from psi_helpers import COL_A, COL_B, abort_on_array_send
 
     from node.mpc.memory_transport import MemoryNetwork
     from node.mpc.psi import PsiProtocol
 
-    a, b = id_sets(9000, 9000, 100)
+    a, b = id_sets(9000, 9000, 100)  # 3 chunks of singles per side
     job = psi_job(engine="ecdh")
     net = MemoryNetwork((A, B), job_id=job.job_id)
+    stopper = net.transport(B)
+    sent = abort_on_array_send(stopper, 2)  # B aborts between its 1st and 2nd chunk
     proto = PsiProtocol()
     task_a = asyncio.ensure_future(proto.run(job, {COL_A: np.asarray(a)}, net.transport(A)))
-    task_b = asyncio.ensure_future(proto.run(job, {COL_B: np.asarray(b)}, net.transport(B)))
-    await asyncio.sleep(0.2)  # mid-way through the chunks
-    await net.transport(B).abort("operator stopped the job")
+    task_b = asyncio.ensure_future(proto.run(job, {COL_B: np.asarray(b)}, stopper))
     outcomes = await asyncio.gather(task_a, task_b, return_exceptions=True)
-    assert all(isinstance(o, ProtocolAborted) for o in outcomes)
+    assert sent[0] >= 2
+    assert all(isinstance(o, ProtocolAborted) for o in outcomes), outcomes
 
 
 def test_blinding_commutes() -> None:

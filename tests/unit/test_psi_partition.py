@@ -151,6 +151,22 @@ def test_group_rows_is_a_stable_bucket_sort(monkeypatch: pytest.MonkeyPatch) -> 
     assert starts.tolist() == np.searchsorted(bucket[expected], np.arange(BUCKETS + 1)).tolist()
 
 
+def test_group_rows_never_holds_8_bytes_per_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tracemalloc
+
+    from node.mpc.psi import prepare
+    monkeypatch.setattr(prepare, "SORT_CHUNK", 1 << 14)
+    n = 1 << 21
+    bucket = np.random.default_rng(5).integers(0, BUCKETS, n).astype(np.uint16)
+    tracemalloc.start()
+    try:
+        group_rows(bucket)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * n  # the int32 result (4 B per row) and one chunk's work, no int64 copy
+
+
 def test_padding_never_matches_a_real_id_or_the_other_sides_padding() -> None:
     parts = 8
     real = digest_ids(np.asarray([b"id%d" % i for i in range(4000)], dtype="S"))
@@ -231,6 +247,54 @@ def test_streamed_ids_at_handles_ids_that_grow_when_normalised(
     assert len(norm.apply_str("\u01f0").encode()) > col.dtype.itemsize
     got = StreamedIds(col, norm).ids_at(np.arange(len(ids))[::-1].copy())
     assert got.tolist() == [norm.apply_str(x).encode() for x in ids]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_kept_rows_live_in_the_spent_row_index(streamed: bool) -> None:
+    a, _ = id_sets(3000, 0, 0, seed=3)
+    col = column(a, packed=True)
+    norm = Normalization.parse("trim")
+    source = StreamedIds(col, norm) if streamed else PreparedIds(col, norm)
+    rng = np.random.default_rng(8)
+    expected: list[int] = []
+    for b0, b1 in [(0, 64), (64, 65), (65, 200), (200, BUCKETS)]:
+        _, rows = source.slice(b0, b1)
+        positions = np.sort(rng.choice(rows.size, rows.size // 3, replace=False))
+        expected += rows[positions].tolist()
+        source.keep(b0, positions)
+    kept = source.kept_rows()
+    assert kept.tolist() == sorted(expected)
+    index = source.order if isinstance(source, StreamedIds) else source._grouped[0]
+    assert np.shares_memory(kept, index)
+
+
+def test_take_ids_gathers_into_the_columns_own_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from node.mpc.psi import prepare
+    monkeypatch.setattr(prepare, "CHUNK", 3)  # several chunks, each overwriting earlier rows
+    ids = [f" Id{i:03d} " for i in range(40)]
+    rows = np.array([1, 2, 5, 6, 7, 11, 20, 21, 30, 39], dtype=np.int32)
+    norm = Normalization.parse("trim,lower")
+    expected = StreamedIds(column(ids, packed=True), norm).ids_at(rows).tolist()
+    col = column(ids, packed=True)
+    got = StreamedIds(col, norm).take_ids(rows)
+    assert got.tolist() == expected == [f"id{r:03d}".encode() for r in rows]
+    assert np.shares_memory(got, col)  # no second buffer of the ids' size
+
+
+def test_take_ids_widened_mid_way_or_read_only_gives_the_ids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from node.mpc.psi import prepare
+    monkeypatch.setattr(prepare, "CHUNK", 3)
+    ids = ["a1", "b2", "c3", "d4", "\u01f0", "e5", "f6", "g7"]  # upper: 2 UTF-8 bytes -> 3
+    norm = Normalization.parse("upper")
+    rows = np.arange(len(ids), dtype=np.int32)
+    expected = [norm.apply_str(x).encode() for x in ids]
+    assert StreamedIds(column(ids, packed=True), norm).take_ids(rows).tolist() == expected
+    frozen = column(ids, packed=True)
+    frozen.flags.writeable = False
+    assert StreamedIds(frozen, norm).take_ids(rows).tolist() == expected
+    assert frozen.tolist() == [x.encode() for x in ids]
 
 
 async def test_parties_with_different_partition_settings_abort() -> None:

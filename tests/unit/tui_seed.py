@@ -1,9 +1,10 @@
-"""A seeded ledger for the TUI's snapshot tests: fixed records (ids, times, digests), so a
-screen renders the same on every run and a layout change shows as a snapshot diff.
+"""Fixed records (ids, times, digests) answered without a ledger, for the TUI's fast unit tests
+(palette, help, table filter, node rows): `SeededSession` answers the TUI's reads from them;
+everything else (screens, widgets, formatting) is the real code.
 
-`SeededSession` answers the TUI's reads from these records instead of a gateway; everything
-else (screens, widgets, formatting) is the real code. The Pilot tests in
-tests/integration/test_tui.py run the same screens against a real devnet.
+The screens' snapshots run on a real seeded ledger instead (tests/integration/tui_ledger.py,
+test_tui_snapshots.py), and the Pilot tests in tests/integration/test_tui.py drive every flow
+against a real devnet and member nodes.
 """
 
 from __future__ import annotations
@@ -264,6 +265,11 @@ class SeededSession(Session):
                             path=f"/net/orgs/{self.org}/users/{u}/msp/signcerts/cert.pem")
             for i, u in enumerate(("admin", "client", "node"))
         ]
+
+    def identities(self, now: float) -> list[dict[str, Any]]:
+        return [{"identity": c.user, "role": c.role, "status": "active",
+                 "not_after": c.not_after.isoformat(), "fingerprint": c.fingerprint}
+                for c in self.certificates()]
 
     def local_node(self) -> tuple[bool, int | None]:
         return True, 14

@@ -41,7 +41,7 @@ class HelpScreen(ModalScreen[None]):
             if not (b.show or b.id):  # widgets' own cursor keys: see TIPS
                 continue
             seen.add((key, b.description))
-            table.add_row(active.binding.key_display or key, b.description)
+            table.add_row(b.key_display or self.app.get_key_display(b), b.description)
         for key, text in TIPS:
             table.add_row(key, text)
         with VerticalScroll(classes="dialog"):

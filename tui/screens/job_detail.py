@@ -16,6 +16,7 @@ from textual.widgets import Label, Static
 from alliance.app.results import DeliveredOutput
 from alliance.models import Job
 from tui.backend import changed_jobs
+from tui.format import shown_path
 from tui.screens.base import AllianceScreen
 from tui.screens.modals import ConfirmModal, ReasonModal, VerifyForm, VerifyModal
 from tui.widgets.authorization import job_authorization, job_status_table
@@ -97,7 +98,7 @@ class JobDetailScreen(AllianceScreen):
             t.add_column(col, overflow="fold")
         for d in data.delivered:
             shown = d.value if d.value is not None else f"({d.bytes} bytes, {d.kind})"
-            t.add_row(str(d.run), d.name, f"{shown}\n{d.path}", d.digest)
+            t.add_row(str(d.run), d.name, f"{shown}\n{shown_path(d.path)}", d.digest)
         parts: list[Any] = [t]
         return Group(*parts)
 

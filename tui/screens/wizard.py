@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, ContentSwitcher, Input, Label, Select, SelectionList, Static
 
+from alliance.app.decisions import is_read_only
 from alliance.durations import parse_duration
 from alliance.errors import DurationError
 from alliance.models import Dataset, JobInput, Member
@@ -85,8 +86,8 @@ class WizardScreen(AllianceScreen):
                 yield Input(value="24h", id="expires")
                 yield Label("Runs allowed", classes="field")
                 yield Input(value="1", id="runs")
-                yield Label("Dealer (a member; empty for none)", classes="field")
-                yield Input(id="dealer")
+                yield Label("Dealer (a member, or none)", classes="field")
+                yield Select([], prompt="none", id="dealer")
             with VerticalScroll(id="review"):
                 yield Static(id="review-body")
         with Horizontal(classes="buttons"):
@@ -111,6 +112,14 @@ class WizardScreen(AllianceScreen):
             select = self.query_one("#protocol-select", Select)
             select.set_options([(name, name) for name in sorted(self.protocols)])
             select.focus()
+            self.query_one("#dealer", Select).set_options(
+                [(org, org) for org in self.takers()]
+            )
+
+    def takers(self) -> list[str]:
+        """The orgs that may receive an output or deal: active members with the member role
+        (`decisions.is_read_only` is the rule; the contract applies the same)."""
+        return sorted(m.org for m in self.members if not is_read_only(self.members, m.org))
 
     # ---- steps ---------------------------------------------------------------------------------
 
@@ -147,11 +156,14 @@ class WizardScreen(AllianceScreen):
             params.mount(Input(placeholder=default or "", id=f"param-{pname}"))
         fields = self.query_one("#output-fields", Vertical)
         fields.remove_children()
+        takers = self.takers()
         for output in spec:
-            fields.mount(Label(f"{output} → recipients (comma separated orgs)", classes="field"))
-            fields.mount(Input(placeholder=self.session.org, id=f"out-{output}"))
+            fields.mount(Label(f"{output} → who receives it", classes="field"))
+            fields.mount(SelectionList[str](*[(org, org) for org in takers], id=f"out-{output}",
+                                            classes="recipients"))
         self.query_one("#output-help", Static).update(
-            f"{name} produces: {', '.join(spec)}. Leave one empty to not produce it."
+            f"{name} produces: {', '.join(spec)}. space: pick a recipient among the members; "
+            "pick none to not produce an output."
         )
 
     def _draft(self) -> Draft:
@@ -172,14 +184,14 @@ class WizardScreen(AllianceScreen):
         parameters = self.session.check_parameters(protocol, parameters)
         outputs = {}
         for output in self.protocols[protocol]:
-            text = self.query_one(f"#out-{output}", Input).value
-            orgs = [o.strip() for o in text.split(",") if o.strip()]
+            orgs = sorted(self.query_one(f"#out-{output}", SelectionList).selected)
             if orgs:
                 outputs[output] = orgs
         runs_text = self.query_one("#runs", Input).value.strip() or "1"
         if not runs_text.isdigit() or int(runs_text) < 1:
             raise BackendError(f"runs allowed {runs_text!r} is not a positive whole number")
-        dealer = self.query_one("#dealer", Input).value.strip() or None
+        chosen = self.query_one("#dealer", Select).value
+        dealer = chosen if isinstance(chosen, str) else None
         return Draft(protocol, inputs, parameters, outputs, expires, expires_text,
                      int(runs_text), dealer)
 

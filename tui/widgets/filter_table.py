@@ -43,6 +43,8 @@ class FilterTable(Vertical):
         super().__init__(id=id)
         self.columns = list(columns)
         self._rows: list[tuple[str, tuple[Cell, ...]]] = []
+        self._order: list[str] = []
+        self._in_table: dict[str, tuple[str, ...]] = {}
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter (esc clears)", classes="filter", disabled=True)
@@ -59,19 +61,69 @@ class FilterTable(Vertical):
         return self.query_one(Input).value.strip().lower()
 
     def set_rows(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
-        """Replace the rows, keeping the cursor on the same id when it is still there."""
+        """Replace the rows, keeping the cursor on the same id when it is still there.
+
+        Where the shown rows keep their order (rows gone, changed, or added at the end: what one
+        committed event does), only those rows are touched; a 1,000-row table is not rebuilt and
+        re-measured, nor scrolled back to the top, on every event."""
         self._rows = [(key, tuple(cells)) for key, cells in rows]
-        self._render_rows()
+        if not self._update_in_place():
+            self._render_rows()
+
+    def _shown(self) -> list[tuple[str, tuple[Cell, ...]]]:
+        needle = self.filter_text
+        return [
+            (key, cells)
+            for key, cells in self._rows
+            if not needle or needle in " ".join(str(c) for c in (key, *cells)).lower()
+        ]
+
+    def _update_in_place(self) -> bool:
+        """Bring the table to the shown rows by removing, updating and adding rows (then
+        ordering them, where new rows go elsewhere than at the end); False (nothing touched)
+        when rows cannot be told apart by their cells, which ordering needs."""
+        table = self.table
+        wanted = self._shown()
+        plain = [_plain(cells) for _, cells in wanted]
+        position = {p: i for i, p in enumerate(plain)}
+        new_keys = [key for key, _ in wanted]
+        present = set(new_keys)
+        if len(present) != len(wanted) or len(position) != len(wanted):
+            return False
+        current = self.selected_key
+        had = self._in_table
+        columns = list(table.columns)
+        for key in had:
+            if key not in present:
+                table.remove_row(key)
+        for (key, cells), p in zip(wanted, plain, strict=True):
+            before = had.get(key)
+            if before is None:
+                table.add_row(*cells, key=key)
+            elif before != p:
+                for column, cell in zip(columns, cells, strict=True):
+                    table.update_cell(key, column, cell, update_width=True)
+        order = [k for k in self._order if k in present] + [k for k in new_keys if k not in had]
+        if order != new_keys:
+            table.sort(key=lambda values: position[_plain(values)])
+        self._remember(new_keys, plain)
+        if current in present and self.selected_key != current:
+            table.move_cursor(row=table.get_row_index(current))
+        return True
+
+    def _remember(self, keys: list[str], plain: list[tuple[str, ...]]) -> None:
+        """What the table shows now: ids top to bottom, and each row's cells as text."""
+        self._order = keys
+        self._in_table = dict(zip(keys, plain, strict=True))
 
     def _render_rows(self) -> None:
         table = self.table
         current = self.selected_key
         table.clear()
-        needle = self.filter_text
-        for key, cells in self._rows:
-            if needle and needle not in " ".join(str(c) for c in (key, *cells)).lower():
-                continue
+        shown = self._shown()
+        for key, cells in shown:
             table.add_row(*cells, key=key)
+        self._remember([key for key, _ in shown], [_plain(cells) for _, cells in shown])
         if current is not None and current in table.rows:
             table.move_cursor(row=table.get_row_index(current))
 
@@ -88,7 +140,8 @@ class FilterTable(Vertical):
 
     @property
     def keys(self) -> list[str]:
-        return [str(k.value) for k in self.table.rows]
+        """The shown rows' ids, top to bottom."""
+        return [str(row.key.value) for row in self.table.ordered_rows]
 
     def action_filter(self) -> None:
         self.add_class("filtering")
@@ -121,3 +174,8 @@ class FilterTable(Vertical):
         event.stop()
         if event.row_key.value is not None:
             self.post_message(self.Chosen(self, str(event.row_key.value)))
+
+
+def _plain(cells: Sequence[Cell]) -> tuple[str, ...]:
+    """A row's cells as text (rich Text is unhashable): what the user sees, compared."""
+    return tuple(c.markup if isinstance(c, Text) else c for c in cells)

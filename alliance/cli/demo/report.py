@@ -12,9 +12,11 @@ from alliance.cli.demo.flow import DemoFlow, Step
 
 
 class Reporter:
-    def __init__(self, quiet: bool = False) -> None:
+    def __init__(self, quiet: bool = False, plots: bool = True) -> None:
         self.console = Console()
         self.quiet = quiet
+        self.plots = plots
+        """Draw a step's evaluation charts (its data `curves`) under it."""
         self.started = time.monotonic()
         self._status: Any = None
         if not quiet:
@@ -42,6 +44,10 @@ class Reporter:
         self.console.print(f"{mark} [dim]{elapsed:5.1f}s[/] [bold]{step.title}[/]")
         if step.detail:
             self.console.print(f"          {step.detail}", highlight=False)
+        if self.plots and step.data.get("curves"):
+            from alliance.cli.output import emit_charts
+
+            emit_charts(step.data["curves"])
 
     def finish(self, flow: DemoFlow, ok: bool, seconds: float, kept: bool) -> None:
         self._stop_status()

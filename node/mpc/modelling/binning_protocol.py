@@ -3,7 +3,8 @@ leave it.
 
 Security model: semi-honest parties, a non-colluding dealer (crossprod.py). Who learns what:
 - a feature owner F: its own bins (it chooses them on its own rows) and their per-bin event and
-  non-event counts (hence WOE and IV); for `chimerge`, the counts of the fine bins it merges. It
+  non-event counts (hence WOE and IV); for `chimerge` and `tree`, the counts of the fine bins it
+  merges (a tree's Gini splits of fine bins need nothing else, so it runs on the same counts). It
   also learns the number of rows and of events. Residual leakage, stated honestly: each bin's
   event count is one linear equation in the label vector y (B y = events), and F's equations over
   all its columns together can be solved for y when they are nearly as many as the rows (12
@@ -27,10 +28,11 @@ L's label vector y gives the per-bin event counts; that product of two parties' 
 as crossprod.py's dealer-assisted matrix-vector product (exact integers in Z_2^32), opened to F.
 Traffic: F -> L the masked matrix (4 bytes per bin per row); L -> F one masked label vector per F.
 
-Parameters (params.BinningParams): label, method (quantile | width | chimerge), bins, init_bins,
-min_bin_rows (no bin smaller: small numeric bins merge with a neighbour, a rarer category is
-refused; it bounds what a bin's event count says about single rows), ids / normalize
-(alignment), recipe (fill/clip applied before binning).
+Parameters (params.BinningParams): label, method (quantile | width | chimerge | tree), bins,
+init_bins (the fine bins of chimerge and tree), min_bin_rows (no bin smaller: small numeric bins
+merge with a neighbour, a rarer category is refused; it bounds what a bin's event count says
+about single rows; a tree's leaves have at least as many), ids / normalize (alignment), recipe
+(fill/clip applied before binning).
 Inputs: the label column and any columns of any parties; every non-label, non-id input is binned.
 Outputs: `bins.<org>` to org alone: its features' bin tables (tables.py JSON: breaks or
 categories, counts, events, non-events, WOE, bin IV, IV); `iv` to any parties: canonical JSON
@@ -65,6 +67,10 @@ ROWS_PER_BIN = 10
 counts opened to it are that many linear equations in the labels (see the module docstring)."""
 
 
+SUPERVISED = ("chimerge", "tree")
+"""Methods that merge quantile fine bins (init_bins) by their event counts."""
+
+
 def bins_problem(owner: str, widths: list[int], rows: int) -> str | None:
     """Why the label holder must not open `widths` bins' event counts to `owner`, or None."""
     total = sum(widths)
@@ -75,12 +81,13 @@ def bins_problem(owner: str, widths: list[int], rows: int) -> str | None:
         f"{owner}'s {len(widths)} binned column(s) have {total} bins in all, above rows/"
         f"{ROWS_PER_BIN} = {allowed} for {rows} rows: that many per-bin event counts would let "
         f"{owner} solve for the labels; request the job again with fewer bins (--param bins=N, "
-        "init_bins for chimerge) or fewer of its columns"
+        "init_bins for chimerge and tree) or fewer of its columns"
     )
 
 
 def plan(key: str, column: np.ndarray, params: BinningParams) -> tuple[BinTable, np.ndarray]:
-    """The (fine, for chimerge) bins of one column and each row's bin (events still unknown)."""
+    """The bins (fine bins, for chimerge and tree) of one column and each row's bin (events
+    still unknown)."""
     if not binning.is_numeric(column):
         cats = binning.categories(column)
         if len(cats) > MAX_CATEGORIES:
@@ -102,8 +109,8 @@ def plan(key: str, column: np.ndarray, params: BinningParams) -> tuple[BinTable,
         table = BinTable(key, "categorical", [], cats, False, [], [])
     else:
         values = np.asarray(column, dtype=np.float64)
-        k = params.init_bins if params.method == "chimerge" else params.bins
-        method = "quantile" if params.method == "chimerge" else params.method
+        k = params.init_bins if params.method in SUPERVISED else params.bins
+        method = "quantile" if params.method in SUPERVISED else params.method
         breaks = binning.drop_empty(values, binning.numeric_breaks(values, method, k))
         breaks = binning.merge_small(values, breaks, params.min_bin_rows)
         index = binning.assign(values, breaks)
@@ -123,12 +130,15 @@ def plan(key: str, column: np.ndarray, params: BinningParams) -> tuple[BinTable,
 
 
 def finish(table: BinTable, events: np.ndarray, params: BinningParams) -> BinTable:
-    """Fill in the event counts; chimerge merges the numeric fine bins now."""
+    """Fill in the event counts; chimerge and tree merge the numeric fine bins now."""
     table.events = [int(e) for e in events]
-    if params.method == "chimerge" and table.kind == "numeric":
+    if params.method in SUPERVISED and table.kind == "numeric":
         k = len(table.breaks) + 1
-        breaks, ev, tot = binning.chimerge(np.array(table.breaks), np.array(table.events[:k]),
-                                           np.array(table.counts[:k]), params.bins)
+        fine = (np.array(table.breaks), np.array(table.events[:k]), np.array(table.counts[:k]))
+        if params.method == "chimerge":
+            breaks, ev, tot = binning.chimerge(*fine, params.bins)
+        else:
+            breaks, ev, tot = binning.tree_merge(*fine, params.bins, params.min_bin_rows)
         table.breaks = breaks.tolist()
         table.events = [*ev.tolist(), *table.events[k:]]
         table.counts = [*tot.tolist(), *table.counts[k:]]

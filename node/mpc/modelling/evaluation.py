@@ -94,7 +94,8 @@ class Report:
             rows=int(raw["rows"]), events=int(raw["events"]), auc=float(raw["auc"]),
             ks=float(raw["ks"]), threshold=float(raw["threshold"]),
             confusion={k: int(v) for k, v in raw["confusion"].items()},
-            deciles=[{k: float(v) for k, v in d.items()} for d in raw["deciles"]],
+            deciles=[{k: (int(v) if k in ("decile", "rows") else float(v)) for k, v in d.items()}
+                     for d in raw["deciles"]],
             roc_fpr=[float(v) for v in raw["roc"]["fpr"]],
             roc_tpr=[float(v) for v in raw["roc"]["tpr"]],
         )

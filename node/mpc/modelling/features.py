@@ -28,9 +28,10 @@ def model_categories(names: list[str], columns: dict[str, np.ndarray]) -> dict[s
 
 
 def build(columns: dict[str, np.ndarray], recipe: preprocessing.Recipe,
-          local_inputs: LocalInputs, categories: dict[str, list[str]] | None = None
-          ) -> dict[str, np.ndarray]:
-    """Feature name -> float64 column, in input order (`categories`: see model_categories)."""
+          local_inputs: LocalInputs, categories: dict[str, list[str]] | None = None,
+          fitted: dict[str, preprocessing.Fitted] | None = None) -> dict[str, np.ndarray]:
+    """Feature name -> float64 column, in input order (`categories`: see model_categories;
+    `fitted`: the training's recipe figures, at prediction)."""
     woe = reserved_bytes(local_inputs, WOE_KEY)
     tables = decode_tables(woe) if woe is not None else {}
     out: dict[str, np.ndarray] = {}
@@ -38,7 +39,8 @@ def build(columns: dict[str, np.ndarray], recipe: preprocessing.Recipe,
         if key in tables:
             out[f"{key}:woe"] = woe_transform(tables[key], column)
             continue
-        for name, values in preprocessing.apply(recipe, {key: column}, categories).items():
+        for name, values in preprocessing.apply(recipe, {key: column}, categories,
+                                                fitted).items():
             if np.isnan(values).any():
                 raise InputValueError(
                     f"feature {name} has missing values; add a fill step for it to the recipe",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +89,30 @@ def decode(words: np.ndarray, scale_bits: int) -> np.ndarray:
         1 << scale_bits)
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """A training run's validation split: `split_rows(rows, fraction, seed)` over the rows
+    aligned by the intersection whose digest is `alignment`."""
+
+    rows: int
+    fraction: float
+    seed: int
+    alignment: str
+
+    def validation_rows(self) -> np.ndarray:
+        """The held-out rows, in the aligned order."""
+        return np.sort(split_rows(self.rows, self.fraction, self.seed)[1])
+
+    def to_json(self) -> dict[str, object]:
+        return {"rows": self.rows, "fraction": repr(float(self.fraction)), "seed": self.seed,
+                "alignment": self.alignment}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> HeldOut:
+        return cls(int(raw["rows"]), float(str(raw["fraction"])), int(raw["seed"]),
+                   str(raw["alignment"]))
+
+
 @dataclass
 class ModelPart:
     """One party's part of a split model: its features' coefficients (and the intercept at the
@@ -103,6 +128,12 @@ class ModelPart:
     epochs_run: int = 0
     best_epoch: int = 0
     validation_loss: list[float] | None = None
+    held_out: HeldOut | None = None
+    """The training's validation split, when it kept one: what `lr_predict rows=validation`
+    needs to score exactly those rows."""
+    fitted: dict[str, dict[str, Any]] | None = None
+    """The recipe's figures fitted on the owner's training rows, by column (preprocessing.Fitted
+    as JSON): prediction transforms new rows with them. From the owner's rows, kept by it alone."""
 
     def to_bytes(self) -> bytes:
         data: dict[str, object] = {
@@ -115,6 +146,10 @@ class ModelPart:
             data["intercept"] = repr(float(self.intercept))
         if self.validation_loss is not None:
             data["validation_loss"] = [repr(float(v)) for v in self.validation_loss]
+        if self.held_out is not None:
+            data["held_out"] = self.held_out.to_json()
+        if self.fitted:
+            data["fitted"] = self.fitted
         return canonical_json(data)
 
     @classmethod
@@ -130,6 +165,9 @@ class ModelPart:
                 epochs_run=int(raw.get("epochs_run", 0)), best_epoch=int(raw.get("best_epoch", 0)),
                 validation_loss=([float(v) for v in raw["validation_loss"]]
                                  if "validation_loss" in raw else None),
+                held_out=HeldOut.from_json(raw["held_out"]) if "held_out" in raw else None,
+                fitted=({str(k): dict(v) for k, v in raw["fitted"].items()}
+                        if "fitted" in raw else None),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProtocolError(f"the model part given is malformed ({exc})") from None

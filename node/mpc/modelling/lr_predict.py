@@ -15,9 +15,19 @@ the label holder, if it receives `evaluation`, the scores of the evaluated rows 
 them with its labels) and the report: AUC, KS, lift and gain by decile, the confusion matrix at
 `threshold`, and a ROC curve of <= 201 points. Others learn nothing beyond the row count.
 
-Outputs: `scores` (any parties): .npy float64 probabilities in the aligned row order, identical
-bytes at every recipient; `evaluation` (the label holder alone, needs `label`): canonical JSON
-(evaluation.Report). Parameters: params.LrPredictParams.
+Features: each party transforms its columns as its training did: the WOE bins of the binning
+job, or the training's recipe (the job must carry the same recipe; refused otherwise) with the
+figures fitted on the training rows and kept in the model part (fill value, clip bounds, mean and
+standard deviation; one-hot categories), never figures of the rows being scored.
+
+Rows scored: every aligned row (`rows=all`), or with `rows=validation` only the rows the training
+job held out for its validation split (an out-of-sample evaluation): each data party takes the
+split from its own model part (rows, fraction, seed of the training) and refuses unless this job's
+rows are the training's (same count and alignment digest).
+
+Outputs: `scores` (any parties): .npy float64 probabilities in the aligned row order (of the
+scored rows), identical bytes at every recipient; `evaluation` (the label holder alone, needs
+`label`): canonical JSON (evaluation.Report). Parameters: params.LrPredictParams.
 """
 
 from __future__ import annotations
@@ -49,6 +59,23 @@ def partial_scores(part: ModelPart, feats: dict[str, np.ndarray], rows: int) -> 
         )
     u = features.matrix(feats, rows) @ np.array(part.coefficients, dtype=np.float64)
     return u + (part.intercept or 0.0)
+
+
+def held_out_rows(part: ModelPart, rows: int, alignment_digest: str) -> np.ndarray:
+    """The training's validation rows (aligned order), checked to be the training's rows."""
+    held = part.held_out
+    if held is None:
+        raise ProtocolError(
+            f"training job {part.job_id} held out no rows (validation_fraction=0), so there is "
+            "no validation split to score; request the prediction with --param rows=all"
+        )
+    if (held.rows, held.alignment) != (rows, alignment_digest):
+        raise ProtocolError(
+            f"rows=validation scores the rows training job {part.job_id} held out, but this "
+            f"job's {rows} rows are not the {held.rows} rows it was trained on; align the "
+            "prediction by the training job's alignment_job"
+        )
+    return held.validation_rows()
 
 
 class LrPredictProtocol:
@@ -96,9 +123,22 @@ class LrPredictProtocol:
                     f"{'holds' if part.intercept is not None else 'lacks'} one"
                 )
             recipe = preprocessing.parse_recipe(params.recipe)
+            if part.recipe and recipe.fingerprint() != part.recipe:
+                raise ProtocolError(
+                    f"this job's recipe ({recipe.fingerprint()[:19]}) is not the one training "
+                    f"job {part.job_id} ran ({part.recipe[:19]}); request the prediction with "
+                    "the training job's recipe parameter"
+                )
             cats = features.model_categories(part.features, ses.columns)
-            u = partial_scores(part, features.build(ses.columns, recipe, local_inputs, cats),
-                               ses.rows)
+            fitted = {k: preprocessing.Fitted.from_json(v)
+                      for k, v in (part.fitted or {}).items()}
+            u = partial_scores(part, features.build(ses.columns, recipe, local_inputs, cats,
+                                                    fitted), ses.rows)
+            if params.rows == "validation":
+                kept = held_out_rows(part, ses.rows, digest)
+                u = u[kept]
+                if ses.label is not None:
+                    ses.label = ses.label[kept]
         totals = await _deliver(ses, transport, receivers, u)
         outputs: dict[str, bytes] = {}
         if totals is not None:
@@ -109,7 +149,8 @@ class LrPredictProtocol:
                 assert ses.label is not None
                 rep = evaluation.report(ses.label, probabilities, params.threshold)
                 outputs["evaluation"] = rep.to_bytes()
-        return ProtocolResult(outputs=outputs, summary={"rows": ses.rows})
+        scored = ses.rows if totals is None else len(totals)
+        return ProtocolResult(outputs=outputs, summary={"rows": scored})
 
 
 async def _deliver(ses: session.Session, transport: Transport, receivers: list[str],

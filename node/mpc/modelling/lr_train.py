@@ -44,11 +44,13 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from alliance.canonical import canonical_json, loads
 from node.errors import InputValueError, ProtocolError
+from node.failpoint import failpoint
 from node.mpc.modelling import features, logistic, preprocessing, prg, session
 from node.mpc.modelling.params import LrTrainParams, parse
 from node.mpc.protocol import JobContext, LocalInputs, ProtocolResult
@@ -214,7 +216,10 @@ class LrTrainProtocol:
         if weights is not None:
             await _setup_weights(state, transport, ses.dealer)
         history = await _train(state, transport, params)
-        return _outputs(job, ses, state, params, recipe, list(feats), history)
+        held_out = (logistic.HeldOut(ses.rows, params.validation_fraction, params.seed, digest)
+                    if len(plan.val) else None)
+        fitted = {k: f.to_json() for k, f in preprocessing.fit(recipe, ses.columns).items()}
+        return _outputs(job, ses, state, params, recipe, list(feats), history, held_out, fitted)
 
 
 RESIDUAL_MAX = 64.0
@@ -452,6 +457,8 @@ async def _train(state: State, transport: Transport, params: LrTrainParams) -> H
     losses: list[float] = []
     stale, epochs_run = 0, 0
     for epoch in range(params.epochs):
+        if epoch:
+            failpoint(f"lr_train.epoch{epoch}")  # fault tests: this party dies mid-training
         rate = logistic.learning_rate(params, epoch)
         for b in (x for x in plan.batches if x.epoch == epoch):
             rows = slice(b.start, b.stop)
@@ -606,7 +613,8 @@ async def _decide(state: State, transport: Transport, epoch: int, loss: float | 
 
 
 def _outputs(job: JobContext, ses: session.Session, state: State, params: LrTrainParams,
-             recipe: preprocessing.Recipe, names: list[str], history: History
+             recipe: preprocessing.Recipe, names: list[str], history: History,
+             held_out: logistic.HeldOut | None, fitted: dict[str, dict[str, Any]]
              ) -> ProtocolResult:
     me = ses.me
     is_label = me == ses.label_holder
@@ -615,6 +623,7 @@ def _outputs(job: JobContext, ses: session.Session, state: State, params: LrTrai
         intercept=state.b0 if is_label else None, sigmoid=params.sigmoid,
         recipe=recipe.fingerprint(), epochs_run=history.epochs_run,
         best_epoch=history.best_epoch, validation_loss=history.losses if is_label else None,
+        held_out=held_out, fitted=fitted or None,
     )
     outputs = {f"model.{me}": part.to_bytes()} if f"model.{me}" in job.outputs else {}
     summary: dict[str, str | int] = {"role": "label" if is_label else "features",

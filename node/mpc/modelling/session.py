@@ -108,9 +108,10 @@ def roles(job: JobContext, transport: Transport, label: str, need_dealer: bool,
 
 
 def local_columns(session: Session, job: JobContext, local_inputs: LocalInputs, label: str,
-                  ids: str, normalize: str) -> str:
+                  ids: str, normalize: str, binary_label: bool = True) -> str:
     """Fill `session.columns` and `session.label` from this party's inputs (aligned when an
-    intersection is given); returns the alignment digest."""
+    intersection is given); returns the alignment digest. The label holds 0 and 1 (int64), or
+    with `binary_label=False` any finite numbers (float64: a regression target)."""
     me = session.me
     label_ref = _ref(label, "label") if label else None
     id_refs = [_ref(t, "ids") for t in ids.split(",") if t.strip()]
@@ -140,13 +141,21 @@ def local_columns(session: Session, job: JobContext, local_inputs: LocalInputs, 
                 f"the label {label_ref} is not numeric; it must hold 0 and 1",
                 input_ref=str(label_ref),
             ) from None
-        bad = np.flatnonzero(~np.isin(y, (0.0, 1.0)))
+        if not binary_label:
+            bad = np.flatnonzero(~np.isfinite(y))
+            if bad.size:
+                raise InputValueError(
+                    f"the label {label_ref} holds missing or infinite values; clean the column",
+                    input_ref=str(label_ref),
+                    row=None if intersection_bytes else int(bad[0]) + 1,
+                )
+        bad = np.flatnonzero(~np.isin(y, (0.0, 1.0))) if binary_label else bad[:0]
         if bad.size:
             raise InputValueError(
                 f"the label {label_ref} holds values other than 0 and 1; clean the column",
                 input_ref=str(label_ref), row=None if intersection_bytes else int(bad[0]) + 1,
             )
-        session.label = y.astype(np.int64)
+        session.label = y.astype(np.int64) if binary_label else y
     session.columns = mine
     lengths = {len(c) for c in mine.values()} | (
         {len(session.label)} if session.label is not None else set())

@@ -31,7 +31,9 @@ False positives: each of the P runs compares outputs on a width chosen for 2^-(4
 (P * B ids, kkrt.code_width): over the whole set the bound stays <= 2^-40.
 
 Memory: one partition's engine state (about 140 B per padded id on the sender, less on the
-receiver) plus what prepare.py holds for the whole set; see bench/README.md for the figures.
+receiver) plus what prepare.py holds for the whole set; the matched rows are kept in the spent
+front of the source's row index (`keep`), so they take no memory of their own. See
+bench/README.md for the figures.
 """
 
 from __future__ import annotations
@@ -109,7 +111,6 @@ async def run_partitioned(transport: Transport, roles: PsiRoles,
     )
     phases = Phases(f"partitions {roles.me}")
     count: int | None = None
-    matched: list[np.ndarray] = []
     def fetch(p: int) -> asyncio.Future[tuple[np.ndarray, np.ndarray]]:
         return asyncio.ensure_future(asyncio.to_thread(source.slice, *bucket_range(p, parts)))
 
@@ -132,9 +133,10 @@ async def run_partitioned(transport: Transport, roles: PsiRoles,
             outcome = await run_kkrt_as(receiver, transport, per_run, padded, step=step,
                                         sigma=sigma, code_queries=code_queries)
             del padded
-            if outcome.matched is not None:
-                real = outcome.matched[outcome.matched < m]
-                matched.append(rows[real])
+            if outcome.matched is not None:  # kept in the source's spent row index: at 1e8
+                # a list of the matched rows would grow to 0.2 GB by the last partition
+                source.keep(bucket_range(p, parts)[0], outcome.matched[outcome.matched < m])
+            del rows
             if outcome.cardinality is not None:
                 count = (count or 0) + outcome.cardinality
             phases.mark(f"p{p}")
@@ -142,8 +144,6 @@ async def run_partitioned(transport: Transport, roles: PsiRoles,
         upcoming.cancel()  # after an error: drop the prefetch
     phases.report()
     if roles.gets_intersection:
-        rows_all = np.concatenate(matched) if matched else np.zeros(0, np.int64)
-        del matched
-        rows_all.sort()
+        rows_all = source.kept_rows()
         return PsiOutcome(matched=rows_all, cardinality=int(rows_all.size))
     return PsiOutcome(cardinality=count)

@@ -76,19 +76,20 @@ def encode_intersection(ids: np.ndarray) -> bytes:
 def _intersection_output(prepared: PreparedIds | StreamedIds, outcome: PsiOutcome
                          ) -> StreamedOutput:
     """The matched ids, sorted, as the streamed CSV output, holding as little as it can at once:
-    the matched rows become a sorted int32 copy (when they fit) and go once their ids are
-    gathered, and so does the input column (taken out of the caller's `local_inputs` at the
-    start); the ids are sorted in place. What stays until the node has written the file is the
-    sorted ids (5e7 ids of 16 B: 0.8 GB) and one chunk of lines at a time."""
+    the matched rows become sorted int32 (when they fit) and go once their ids are gathered; a
+    large packed column (taken out of the caller's `local_inputs` at the start) takes the ids
+    into its own first rows (`StreamedIds.take_ids`), otherwise it goes once they are gathered;
+    the ids are sorted in place. What stays until the node has written the file is the sorted
+    ids (at 1e8 rows: in the 1.6 GB column) and one chunk of lines at a time."""
     matched = np.asarray(outcome.matched)
     outcome.matched = None
     small = matched.size == 0 or int(matched.max()) < 2**31
-    rows = matched.astype(np.int32 if small else np.int64)
+    rows = matched.astype(np.int32 if small else np.int64, copy=False)
     del matched
     rows.sort()
-    ids = prepared.ids_at(rows)
+    ids = prepared.take_ids(rows)
     del rows
-    prepared.release()  # the input column goes (the node handed it over) before the sort
+    prepared.release()  # what the ids do not use of the input column goes before the sort
     sort_ids_inplace(ids)
     return intersection_csv(ids)
 
