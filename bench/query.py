@@ -14,7 +14,14 @@ telecom server B, each in its own process, gRPC with mutual TLS on loopback. For
    pass over a table-sized array (the memory-bandwidth bound of one full scan);
 6. peak RSS of each server process.
 
+`--kernel BITS...` measures instead, in this process, a server's CPU per lookup for its two
+compute steps at batch sizes 1, 2, 8 and 64: evaluating 16 DPF keys, and the answer over the
+bit-transposed table with the fused kernel beside the numpy AND + XOR-reduce it replaced (the
+named baseline) and one XOR pass over the table; 2^25 slots is the size that serves 2^20
+applicants at the 2^-20 miss probability.
+
     nice -n 10 .venv/bin/python bench/query.py [--bits 20 22] [--seconds 20] [--rates 200 100]
+    nice -n 10 .venv/bin/python bench/query.py --kernel 20 22 25
 """
 
 from __future__ import annotations
@@ -177,6 +184,76 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
                "cpu": resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu_before})
 
 
+# ---- kernel --------------------------------------------------------------------------------
+
+def numpy_answer(cols: np.ndarray, selections: np.ndarray) -> np.ndarray:
+    """The replaced numpy kernel (baseline): per block of 1024 words, AND into a temporary, then
+    XOR-reduce it; returns the per-bit parity words (lookups, parts, 128)."""
+    parts, bits, words = cols.shape
+    count = selections.shape[0]
+    acc = np.zeros((count, parts, bits), dtype=np.uint64)
+    block = 1024
+    tmp = np.empty((count, bits, min(block, words)), dtype=np.uint64)
+    for part in range(parts):
+        for w0 in range(0, words, block):
+            w1 = min(w0 + block, words)
+            view = tmp[:, :, :w1 - w0]
+            np.bitwise_and(cols[part, None, :, w0:w1], selections[:, part, None, w0:w1],
+                           out=view)
+            acc[:, part] ^= np.bitwise_xor.reduce(view, axis=2)
+    return acc
+
+
+def _cpu(call: Any, repeat: int) -> float:
+    """The least process CPU time of `repeat` calls (s): the load-independent measure."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        call()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def kernel_rows(bits: int, batches: tuple[int, ...] = (1, 2, 8, 64)) -> list[dict[str, Any]]:
+    from node.query import dpf, table
+
+    layout = _layout(bits)
+    rng = np.random.default_rng(bits)
+    words = layout.part_slots // 64
+    cols = rng.integers(0, 2**63, (layout.subtables, table.BITS, words), dtype=np.uint64)
+    table.answer(cols, np.zeros((1, layout.subtables, words), dtype=np.uint64))  # compiled
+    flat = cols.reshape(-1)
+    scan = _cpu(lambda: np.bitwise_xor.reduce(flat), 3)
+    rows = []
+    for count in batches:
+        pairs = dpf.generate_many(
+            [int(p) for p in rng.integers(0, layout.part_slots, count * layout.subtables)],
+            layout.part_bits)
+        keys = [pair[0] for pair in pairs]
+        evaluate = _cpu(lambda keys=keys: dpf.evaluate_full(keys), 3)  # type: ignore[misc]
+        selections = dpf.evaluate_full(keys).reshape(count, layout.subtables, words)
+        repeat = 3 if count * cols.nbytes < 2**32 else 1
+        fused = _cpu(lambda sel=selections: table.answer(cols, sel), repeat)  # type: ignore[misc]
+        old = _cpu(lambda sel=selections: numpy_answer(cols, sel), 1)  # type: ignore[misc]
+        rows.append({"bits": bits, "count": count, "evaluate": evaluate / count,
+                     "fused": fused / count, "numpy": old / count, "scan": scan,
+                     "applicants": layout.capacity()})
+    return rows
+
+
+def print_kernel(bits_list: list[int]) -> None:
+    print(f"query server compute per lookup (process CPU, least of 3), load "
+          f"{os.getloadavg()[0]:.1f} at start")
+    print(f"{'table':>8}{'capacity':>11}{'batch':>7}{'16 DPF keys':>13}{'fused answer':>14}"
+          f"{'numpy answer':>14}{'one XOR pass':>14}   ms")
+    for bits in bits_list:
+        for r in kernel_rows(bits):
+            print(f"{'2^' + str(bits):>8}{r['applicants']:>11,}{r['count']:>7}"
+                  f"{r['evaluate'] * 1e3:>13.3f}{r['fused'] * 1e3:>14.3f}"
+                  f"{r['numpy'] * 1e3:>14.3f}{r['scan'] * 1e3:>14.3f}", flush=True)
+    print(f"load {os.getloadavg()[0]:.1f} at the end")
+
+
 # ---- scenario ----------------------------------------------------------------------------------
 
 def _spawn(ctx: Any, target: Any, *args: Any) -> tuple[Any, Connection]:
@@ -317,7 +394,12 @@ def main() -> None:
     parser.add_argument("--epoch-seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per client process")
+    parser.add_argument("--kernel", type=int, nargs="*", metavar="BITS",
+                        help="measure the servers' compute per lookup at these table sizes")
     args = parser.parse_args()
+    if args.kernel:
+        print_kernel(args.kernel)
+        return
     os.environ["ALLIANCE_PASSPHRASE"] = PASSPHRASE.decode()
     from alliance.network_init import init_network
 

@@ -15,7 +15,8 @@ correction words in both) and the two keys have the same size and format whateve
   index their tables by position and never permute them.
 - Output: `evaluate_full` returns packed bits, uint64 words (word w, bit j = position 64w + j).
 
-Pure apart from AES (the `cryptography` package, ECB over whole levels).
+Pure apart from AES (the `cryptography` package, ECB over whole levels); the per-node arithmetic
+of a level is compiled with numba (fixed work per node, no branch on key data).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import struct
 import threading
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -62,6 +64,13 @@ class _FixedAes:
         result = out[:flat.size].reshape(flat.shape)
         result ^= flat
         return result
+
+    def encrypt_into(self, blocks: np.ndarray, out: np.ndarray) -> None:
+        """AES of the 16-byte rows of contiguous `blocks` into `out` (uint8, 16 bytes more)."""
+        enc = getattr(self._local, "enc", None)
+        if enc is None:
+            enc = self._local.enc = Cipher(algorithms.AES(self._key), modes.ECB()).encryptor()
+        enc.update_into(blocks.view(np.uint8).reshape(-1), out)
 
 
 _LEFT = _FixedAes(b"left")
@@ -208,32 +217,99 @@ def generate_many(alphas: list[int], domain_bits: int,
     ]
 
 
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def _next_level(out: np.ndarray, seeds: np.ndarray, t: np.ndarray, cw: np.ndarray,
+                cw_bits: np.ndarray, keys: int) -> np.ndarray:
+    """One tree level for every key, in place: `out` (2N, 2) holds [AES_left(seeds) |
+    AES_right(seeds)] for the N = nodes x keys seeds (row node * keys + key); turn it into the
+    corrected children (MMO, control bit split off, correction words where t = 1) and return
+    their control bits. Same operations for every node (no branch on the key's data)."""
+    count = seeds.shape[0]
+    bits = np.empty(2 * count, dtype=np.uint64)
+    one = np.uint64(1)
+    for node in range(count // keys):
+        for k in range(keys):
+            i = node * keys + k
+            j = count + i
+            ti = t[i]
+            mask = np.uint64(0) - ti
+            c0 = cw[k, 0] & mask
+            c1 = cw[k, 1] & mask
+            s0 = seeds[i, 0]
+            s1 = seeds[i, 1]
+            left0 = out[i, 0] ^ s0
+            right0 = out[j, 0] ^ s0
+            bits[i] = (left0 & one) ^ (ti & cw_bits[k, 0])
+            bits[j] = (right0 & one) ^ (ti & cw_bits[k, 1])
+            out[i, 0] = (left0 & ~one) ^ c0
+            out[i, 1] = out[i, 1] ^ s1 ^ c1
+            out[j, 0] = (right0 & ~one) ^ c0
+            out[j, 1] = out[j, 1] ^ s1 ^ c1
+    return bits
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def _leaves(out: np.ndarray, seeds: np.ndarray, t: np.ndarray, cw_leaf: np.ndarray,
+            keys: int) -> np.ndarray:
+    """`out` (N, 2) = AES_convert(seeds) → MMO(seeds) XOR (t ? leaf correction : 0), returned
+    by key: (keys, 2N / keys) words."""
+    leaves = seeds.shape[0] // keys
+    result = np.empty((keys, 2 * leaves), dtype=np.uint64)
+    for leaf in range(leaves):
+        for k in range(keys):
+            i = leaf * keys + k
+            mask = np.uint64(0) - t[i]
+            result[k, 2 * leaf] = out[i, 0] ^ seeds[i, 0] ^ (cw_leaf[k, 0] & mask)
+            result[k, 2 * leaf + 1] = out[i, 1] ^ seeds[i, 1] ^ (cw_leaf[k, 1] & mask)
+    return result
+
+
+_CHUNK_LEAVES = 1 << 15
+"""Leaves evaluated together (512 KiB of seeds): a level's arrays stay in L2."""
+
+
 def evaluate_full(keys: list[DpfKey]) -> np.ndarray:
     """Full-domain evaluation of several keys of the same domain at once.
 
     Returns uint64 words of shape (len(keys), 2^n / 64): bit j of word w is the output at array
-    position 64w + j. One AES pass per tree level covers every key.
+    position 64w + j. One AES pass per tree level covers a chunk of keys: their nodes are kept
+    interleaved (row node * keys + key), children [all left | all right] as in `generate`, and
+    the fixed-size arithmetic of a level runs in one compiled loop (`_next_level`).
     """
     if not keys:
         raise ProtocolError("no DPF key to evaluate")
     n = keys[0].domain_bits
     if any(k.domain_bits != n for k in keys):
         raise ProtocolError("keys of different domains cannot be evaluated together")
+    chunk = max(1, _CHUNK_LEAVES >> (n - LEAF_BITS))
+    if len(keys) <= chunk:
+        return _evaluate_chunk(keys, n)
+    out = np.empty((len(keys), 1 << (n - 6)), dtype=np.uint64)
+    for i in range(0, len(keys), chunk):
+        out[i:i + chunk] = _evaluate_chunk(keys[i:i + chunk], n)
+    return out
+
+
+def _evaluate_chunk(keys: list[DpfKey], n: int) -> np.ndarray:
     count = len(keys)
-    seeds = np.stack([np.frombuffer(k.seed, dtype=np.uint8) for k in keys])[:, None, :].copy()
-    seeds[..., 0] &= 0xFE
-    t = np.array([k.party for k in keys], dtype=np.uint8)[:, None]
-    cw_seeds = np.stack([k.cw_seeds for k in keys])  # (K, levels, 16)
-    cw_bits = np.stack([k.cw_bits for k in keys])  # (K, levels, 2)
+    seeds = np.frombuffer(b"".join(k.seed for k in keys), dtype=np.uint64).reshape(count, 2)
+    seeds = seeds.copy()
+    seeds[:, 0] &= ~np.uint64(1)
+    t = np.array([k.party for k in keys], dtype=np.uint64)
+    cw_seeds = np.stack([k.cw_seeds for k in keys]).view(np.uint64)  # (K, levels, 2)
+    cw_bits = np.stack([k.cw_bits for k in keys]).astype(np.uint64)  # (K, levels, 2)
     for level in range(n - LEAF_BITS):
-        left, t_left, right, t_right = _expand(seeds)
-        corr = t[..., None] * cw_seeds[:, level][:, None, :]
-        left ^= corr
-        right ^= corr
-        t_left ^= t & cw_bits[:, level, 0][:, None]
-        t_right ^= t & cw_bits[:, level, 1][:, None]
-        seeds = np.concatenate([left, right], axis=1)
-        t = np.concatenate([t_left, t_right], axis=1)
-    leaf_cw = np.stack([np.frombuffer(k.cw_leaf, dtype=np.uint8) for k in keys])
-    out = _CONVERT.mmo(seeds) ^ (t[..., None] * leaf_cw[:, None, :])
-    return np.ascontiguousarray(out).view(np.uint64).reshape(count, -1)
+        rows = seeds.shape[0]
+        buffer = np.empty(2 * rows * 16 + 16, dtype=np.uint8)
+        _LEFT.encrypt_into(seeds, buffer[:rows * 16 + 16])
+        _RIGHT.encrypt_into(seeds, buffer[rows * 16:])
+        out = buffer[:2 * rows * 16].view(np.uint64).reshape(2 * rows, 2)
+        t = _next_level(out, seeds, t, np.ascontiguousarray(cw_seeds[:, level]),
+                        np.ascontiguousarray(cw_bits[:, level]), count)
+        seeds = out
+    leaf_cw = np.frombuffer(b"".join(k.cw_leaf for k in keys), dtype=np.uint64).reshape(count, 2)
+    rows = seeds.shape[0]
+    buffer = np.empty(rows * 16 + 16, dtype=np.uint8)
+    _CONVERT.encrypt_into(seeds, buffer)
+    out = buffer[:rows * 16].view(np.uint64).reshape(rows, 2)
+    return _leaves(out, seeds, t, leaf_cw, count)

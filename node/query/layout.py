@@ -16,7 +16,21 @@ is Poisson((m-1)·128/S); given n, each part's slot is shared with probability
 E_n[(1 - (1 - 1/128)^n)^k]. That event is detected (the client raises QueryAmbiguous, never a
 wrong answer); an undetected wrong answer needs a 32-bit tag collision in every impure slot
 (≤ k·2^-32). `capacity(2^-20)` is the number of applicants a layout serves at ≤ 2^-20 per query
-(16 parts: ~33,000 applicants in a 2^20-slot table, ~4x that in 2^22). Pure.
+(16 parts: ~33,000 applicants in a 2^20-slot table, ~4x that in 2^22; 2^20 applicants need
+2^25 slots: `slots_for`). Pure.
+
+Why not a denser layout (cuckoo, buckets, 2-choice): placement there depends on which *other*
+applicants are present, and no party may see the applicant set (members contribute blind,
+servers hold masked shares only; building it obliviously is a 2-party sort of the whole table
+per epoch). With blind, additive contributions the asker reads k slots of sums and can isolate
+its applicant's record only from a slot no other applicant touches (an applicant sharing one of
+the k slots — with different records in the others — leaves one unknown per such slot, and
+hitting two of them has probability ~k²/slots). So a lookup succeeds iff one of its k slots is
+pure, and no layout of k slots of S does better than P(miss) = (1 - e^(-k·m/S))^k, minimised
+at k·m/S = ln 2: at most `pure_slot_bound(target)` = (ln 2)² / ln(1/target) applicants per slot
+(0.0347 at 2^-20). 16 parts in one mask block reach 0.0315 (91 %; the shared block costs the
+rest), 16 independent slots 0.0341, 20 slots 0.0347. Denser needs more slots read (more scans)
+or a party that learns who is present.
 """
 
 from __future__ import annotations
@@ -30,6 +44,12 @@ from node.query.dpf import LEAF_BITS, LEAF_POINTS
 
 SALT_BYTES = 32
 TARGET_ERROR = 2.0 ** -20
+
+
+def pure_slot_bound(target: float = TARGET_ERROR) -> float:
+    """Most applicants per slot any layout of blind additive contributions can serve when a
+    lookup must find a pure slot among those it reads, failing with probability ≤ target."""
+    return math.log(2) ** 2 / math.log(1 / target)
 
 
 def hash_applicant(salt: bytes, applicant_id: str) -> bytes:
@@ -102,6 +122,15 @@ class Layout:
             log_pmf += math.log(mean) - math.log(n)
             if n > mean and log_pmf < -60:
                 return total
+
+    @classmethod
+    def slots_for(cls, applicants: int, subtables: int = 16,
+                  target: float = TARGET_ERROR) -> Layout:
+        """The smallest layout (power-of-two slots) serving `applicants` within `target`."""
+        bits = max(LEAF_BITS + 3 + int(math.log2(subtables)), 1)
+        while cls(bits, subtables).miss_probability(applicants) > target:
+            bits += 1
+        return cls(bits, subtables)
 
     def capacity(self, target: float = TARGET_ERROR) -> int:
         """The most applicants for which `miss_probability` stays ≤ target."""

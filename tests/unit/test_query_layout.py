@@ -9,7 +9,7 @@ import pytest
 
 from node.query import record
 from node.query.contribution import EventKind, LoanBook, LoanEvent
-from node.query.layout import TARGET_ERROR, Layout, hash_applicant
+from node.query.layout import TARGET_ERROR, Layout, hash_applicant, pure_slot_bound
 
 
 def test_capacity_is_the_largest_load_within_the_target() -> None:
@@ -84,3 +84,19 @@ def test_sixty_four_members_at_the_caps_do_not_overflow_a_field() -> None:
     assert record.is_pure(total, 7)
     for name in record.FIELDS:
         assert int(record.field(total, name)) == 64 * record.MEMBER_CAPS[name]
+
+
+def test_two_to_the_twenty_applicants_need_two_to_the_twenty_five_slots() -> None:
+    layout = Layout.slots_for(1 << 20)
+    assert layout.table_bits == 25
+    assert layout.miss_probability(1 << 20) <= TARGET_ERROR
+    assert Layout(24, 16).miss_probability(1 << 20) > TARGET_ERROR
+
+
+def test_capacity_is_below_the_pure_slot_bound_and_within_ten_percent_of_it() -> None:
+    """No layout of blind contributions beats (ln 2)^2 / ln(1/target) per slot; 16 parts in one
+    mask block come within 10 % of it."""
+    for bits in (20, 22):
+        per_slot = Layout(bits, 16).capacity() / (1 << bits)
+        assert 0.9 * pure_slot_bound() < per_slot <= pure_slot_bound()
+
