@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Select, SelectionList
+from textual.widgets import DataTable, Select, SelectionList
 from tui_ledger import NOW, PASSPHRASE, seeded_alliance
 
 from tui import format as tui_format
@@ -50,13 +50,21 @@ def app_of(org: str = "bank") -> AllianceApp:
     return AllianceApp(Session(NET, org, "admin", PASSPHRASE), watch_events=False)
 
 
+def _tables_pending(app: AllianceApp) -> bool:
+    """A table still to measure its new rows or changed cells (DataTable does it when idle)."""
+    return any(t._require_update_dimensions or t._updated_cells
+               for t in app.screen.query(DataTable))
+
+
 async def settle(pilot: Pilot) -> None:
-    """Until no worker runs across three refreshes (a shown screen may start another look)."""
+    """Until no worker runs and no table has layout pending, across three refreshes (a shown
+    screen may start another look; a table sizes its columns only when its queue is idle)."""
     quiet = 0
     while quiet < 3:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        quiet = 0 if any(w.is_running for w in pilot.app.workers) else quiet + 1
+        busy = any(w.is_running for w in pilot.app.workers) or _tables_pending(pilot.app)
+        quiet = 0 if busy else quiet + 1
 
 
 def going(action: Callable[[AllianceApp], object]) -> Callable[[Pilot], Awaitable[None]]:

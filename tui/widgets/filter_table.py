@@ -15,6 +15,22 @@ from textual.widgets import DataTable, Input
 Cell = str | Text
 
 
+class _MeasuredTable(DataTable[Cell]):
+    """A DataTable that drops its render caches once it has measured new rows or cells.
+
+    DataTable measures added rows when its queue is idle; a row drawn before that (the table
+    filled while the screen paints) stayed cached at the header's widths, its cells cut
+    ("ban" for "bank") until the next change. Clearing the caches after the measure redraws it.
+    """
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        pending = self._require_update_dimensions or bool(self._updated_cells)
+        await super()._on_idle(event)
+        if pending:
+            self._clear_caches()
+            self.refresh()
+
+
 class FilterTable(Vertical):
     """Rows keyed by an id; `/` opens the filter, `esc` in the filter clears and closes it."""
 
@@ -48,7 +64,7 @@ class FilterTable(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter (esc clears)", classes="filter", disabled=True)
-        table: DataTable[Cell] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[Cell] = _MeasuredTable(cursor_type="row", zebra_stripes=True)
         table.add_columns(*self.columns)
         yield table
 
