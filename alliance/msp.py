@@ -183,6 +183,17 @@ class MspRegistry:
                     f"{who} of {identity.msp_id} has been revoked (it is on the CRL)"
                 )
 
+    def vouched_until(self, identity: Identity, at: datetime | None = None) -> datetime | None:
+        """When the root that vouches for `identity` at `at` stops vouching: its retirement
+        time for a retired root, None for a current one (or when no root vouches)."""
+        when = at or datetime.now(UTC)
+        _, issuers = self._chain_facts(identity.msp_id, identity.certificate, identity.cert)
+        for _, until in issuers:
+            if until is None:
+                return None
+        return min((until for _, until in issuers if until is not None and when < until),
+                   default=None)
+
     def _chain_facts(
         self, msp_id: str, pem: bytes, cert: x509.Certificate
     ) -> tuple[bool, tuple[tuple[x509.Certificate, datetime | None], ...]]:

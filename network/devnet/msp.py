@@ -76,6 +76,10 @@ class MspWatcher:
         self._stamp = stamp
         return True
 
+    def retry(self) -> None:
+        """Forget the last stamp, so the next check reloads (the folders were caught mid-change)."""
+        self._stamp = ()
+
 
 class CreatorValidator:
     """Validates serialized identities against an MspRegistry and verifies their signatures."""
@@ -97,7 +101,8 @@ class CreatorValidator:
         try:
             registry = self._watcher.load()
         except IdentityError:
-            return False  # a half-written folder: keep the old view, retry on the next check
+            self._watcher.retry()  # a half-written folder: keep the old view, reload next check
+            return False
         self._registry = registry
         self._cache.clear()
         self.generation += 1
@@ -122,7 +127,12 @@ class CreatorValidator:
                     raise
                 self._registry.validate(identity, now)
             check_node_ou(identity)
-            creator = Creator(identity, identity.public_key, identity.cert.not_valid_after_utc)
+            # cached until the certificate expires or its (retired) root stops vouching for it
+            until = identity.cert.not_valid_after_utc
+            retired_at = self._registry.vouched_until(identity, now)
+            if retired_at is not None:
+                until = min(until, retired_at)
+            creator = Creator(identity, identity.public_key, until)
         except (IdentityError, MalformedMessage) as exc:
             raise AccessDenied(f"the creator certificate is not valid: {exc}") from exc
         self._cache[serialized] = creator
