@@ -143,7 +143,7 @@ def list_keys(args: argparse.Namespace) -> int:
              for r in rows],
             keep=("key",),
         )
-    return 0 if all(r["status"] == "active" for r in rows) else 1
+    return 1 if any(keys.needs_attention(r) for r in rows) else 0
 
 
 def revoke(args: argparse.Namespace) -> int:

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Select, SelectionList
+from textual.widgets import Select, SelectionList
 from tui_ledger import NOW, PASSPHRASE, seeded_alliance
 
 from tui import format as tui_format
 from tui.app import AllianceApp
 from tui.backend import Session
 from tui.screens.wizard import WizardScreen
+from tui.widgets.filter_table import MeasuredTable
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +53,7 @@ def app_of(org: str = "bank") -> AllianceApp:
 
 def _tables_pending(app: AllianceApp) -> bool:
     """A table still to measure its new rows or changed cells (DataTable does it when idle)."""
-    return any(t._require_update_dimensions or t._updated_cells
-               for t in app.screen.query(DataTable))
+    return any(t.layout_pending for t in app.screen.query(MeasuredTable))
 
 
 async def settle(pilot: Pilot) -> None:

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input
 Cell = str | Text
 
 
-class _MeasuredTable(DataTable[Cell]):
+class MeasuredTable(DataTable[Cell]):
     """A DataTable that drops its render caches once it has measured new rows or cells.
 
     DataTable measures added rows when its queue is idle; a row drawn before that (the table
@@ -23,8 +23,13 @@ class _MeasuredTable(DataTable[Cell]):
     ("ban" for "bank") until the next change. Clearing the caches after the measure redraws it.
     """
 
+    @property
+    def layout_pending(self) -> bool:
+        """New rows or changed cells not yet measured (DataTable measures them when idle)."""
+        return self._require_update_dimensions or bool(self._updated_cells)
+
     async def _on_idle(self, event: events.Idle) -> None:
-        pending = self._require_update_dimensions or bool(self._updated_cells)
+        pending = self.layout_pending
         await super()._on_idle(event)
         if pending:
             self._clear_caches()
@@ -64,7 +69,7 @@ class FilterTable(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter (esc clears)", classes="filter", disabled=True)
-        table: DataTable[Cell] = _MeasuredTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[Cell] = MeasuredTable(cursor_type="row", zebra_stripes=True)
         table.add_columns(*self.columns)
         yield table
 
