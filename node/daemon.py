@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alliance.profile import load_profile
 from node.errors import DeadlineExceeded, ProtocolAborted, TransportError
@@ -69,6 +69,8 @@ def _write_run_file(net_dir: Path, org: str, data: dict[str, Any]) -> None:
     tmp.write_text(json.dumps(data, sort_keys=True) + "\n")
     os.replace(tmp, path)
 
+
+T = TypeVar("T")
 
 class NodeDaemon:
     """One member's node. Use `start()` / `shutdown()` (or `with`)."""
@@ -114,6 +116,7 @@ class NodeDaemon:
         self._stopping = threading.Event()
         self._runs: set[concurrent.futures.Future[Any]] = set()
         self._runs_lock = threading.Lock()
+        self._reconnect_lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -134,8 +137,9 @@ class NodeDaemon:
             ledger = GatewayJobLedger(self._conn.contract)
             self._ledger = ledger
             self.authorizer = PeerAuthorizer(
-                self.org, self.tls_orgs, ledger.get_job, ledger_revocations(ledger),
-                read_authorities=ledger_authorities(ledger),
+                self.org, self.tls_orgs, self._following_the_ledger(ledger.get_job),
+                self._following_the_ledger(ledger_revocations(ledger)),
+                read_authorities=self._following_the_ledger(ledger_authorities(ledger)),
             )
             self._start_loop()
             self.server = self._start_server(
@@ -242,9 +246,28 @@ class NodeDaemon:
         waiter.start()
         waiter.join(SHUTDOWN_GRACE)
 
+    def _following_the_ledger(self, read: Callable[..., T]) -> Callable[..., T]:
+        """`read` (a ledger query of the peer check), asked once more after `_reconnect` when it
+        fails: a peer may dial before this node's event stream noticed devnet restarting on
+        another port. A second failure is raised (the link stays refused: fail closed)."""
+
+        def call(*args: Any) -> T:
+            try:
+                return read(*args)
+            except Exception:
+                self._reconnect()
+                return read(*args)
+
+        return call
+
     def _reconnect(self) -> Any:
-        """After the event stream broke: reconnect if the ledger now listens elsewhere (devnet
-        restarted on another port). Calls in flight on the old connection fail as they would."""
+        """After the event stream broke, or a peer check's query failed: reconnect if the ledger
+        now listens elsewhere (devnet restarted on another port). Calls in flight on the old
+        connection fail as they would."""
+        with self._reconnect_lock:
+            return self._reconnect_locked()
+
+    def _reconnect_locked(self) -> Any:
         from network.connection import connect_member, gateway_endpoint
 
         endpoint = gateway_endpoint(self.net_dir, self.org)[0]
