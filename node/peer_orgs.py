@@ -62,6 +62,11 @@ class TlsOrgs:
                 return
             self._stamp = stamp
 
+    def version(self) -> tuple[tuple[str, int], ...]:
+        """Changes whenever the roots were re-read (a cache of `org_of` answers keys on it)."""
+        self.refresh()
+        return self._stamp
+
     def all_roots_pem(self) -> bytes:
         """Every org's TLS roots: what the MPC server trusts in a client's certificate."""
         from cryptography.hazmat.primitives.serialization import Encoding

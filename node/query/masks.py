@@ -95,7 +95,9 @@ def slot_masks(r: bytes, evaluated: bytes, offsets: list[int]) -> np.ndarray:
         raise ProtocolError("a server returned an invalid group element")
     shared = sodium.crypto_scalarmult_ed25519_noclamp(
         sodium.crypto_core_ed25519_scalar_invert(r), evaluated)
-    counters = _counters(len(offsets))[np.arange(len(offsets)), offsets]
+    counters = np.zeros((len(offsets), 16), dtype=np.uint8)
+    index = np.arange(len(offsets), dtype="<u4") * LEAF_POINTS + np.asarray(offsets, dtype="<u4")
+    counters[:, :4] = index.view(np.uint8).reshape(-1, 4)
     return _MASK_HASH.mmo(_seed(shared)[None, :] ^ counters).view(np.uint64).reshape(-1, LANES)
 
 

@@ -106,60 +106,90 @@ def _fingerprint(certificate: bytes) -> str:
     return Identity("", certificate).fingerprint
 
 
+@functools.lru_cache(maxsize=1024)
+def _public_key(msp_id: str, certificate: bytes) -> Any:
+    """The key a signing certificate carries, parsed once per certificate (it is validated
+    apart, by `org_of_signer`, on every request)."""
+    return Identity(msp_id, certificate).public_key
+
+
 def day_of(at: float) -> int:
     return int(at // 86400)
 
 
+class _Item:
+    """One lookup waiting in the batcher: its epoch's table and keys, then its answer."""
+
+    __slots__ = ("cols", "done", "keys", "lead", "result")
+
+    def __init__(self, cols: np.ndarray, keys: list[dpf.DpfKey]) -> None:
+        self.cols, self.keys = cols, keys
+        self.result: Any = None
+        self.lead = False
+        self.done = threading.Event()
+
+
 class _Batcher:
     """Answers concurrent lookups on the same epoch together: all their DPF keys evaluated in
-    one pass per tree level, then one pass over the table for the batch."""
+    one pass per tree level, then one pass over the table for the batch.
+
+    No thread of its own (a hand-off to one cost more CPU than a small table's whole answer):
+    a request that finds nobody computing computes itself, for every lookup waiting on its
+    epoch (up to BATCH_MAX, oldest first); requests arriving meanwhile wait, and when the batch
+    is done the oldest of them is woken to compute the next one.
+    """
 
     def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._pending: list[list[Any]] = []
+        self._lock = threading.Lock()
+        self._pending: list[_Item] = []
+        self._busy = False
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="query-batcher", daemon=True)
-        self._thread.start()
 
     def submit(self, cols: np.ndarray, keys: list[dpf.DpfKey]) -> np.ndarray:
-        item: list[Any] = [cols, keys, None, threading.Event()]
-        with self._cv:
+        item = _Item(cols, keys)
+        with self._lock:
+            if self._stopped:
+                raise ProtocolError("the server is stopping")
             self._pending.append(item)
-            self._cv.notify()
-        item[3].wait()
-        if isinstance(item[2], BaseException):
-            raise item[2]
-        return item[2]
+            item.lead = not self._busy
+            self._busy = True
+        if not item.lead:
+            item.done.wait()
+        if item.lead:  # first in, or woken to compute the next batch
+            self._compute()
+        if isinstance(item.result, BaseException):
+            raise item.result
+        return item.result
 
     def stop(self) -> None:
-        with self._cv:
+        with self._lock:
             self._stopped = True
-            self._cv.notify()
 
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                while not self._pending and not self._stopped:
-                    self._cv.wait()
-                if self._stopped:
-                    for item in self._pending:
-                        item[2] = ProtocolError("the server is stopping")
-                        item[3].set()
-                    return
-                cols = self._pending[0][0]
-                batch = [i for i in self._pending if i[0] is cols][:BATCH_MAX]
-                self._pending = [i for i in self._pending if not any(i is b for b in batch)]
-            try:
-                parts = len(batch[0][1])
-                selections = dpf.evaluate_full([k for i in batch for k in i[1]])
-                answers = table.answer(cols, selections.reshape(len(batch), parts, -1))
-                for item, out in zip(batch, answers, strict=True):
-                    item[2] = out
-            except Exception as exc:
-                for item in batch:
-                    item[2] = exc
+    def _compute(self) -> None:
+        with self._lock:
+            cols = self._pending[0].cols
+            batch = [i for i in self._pending if i.cols is cols][:BATCH_MAX]
+            taken = {id(i) for i in batch}
+            self._pending = [i for i in self._pending if id(i) not in taken]
+        try:
+            parts = len(batch[0].keys)
+            selections = dpf.evaluate_full([k for i in batch for k in i.keys])
+            answers = table.answer(cols, selections.reshape(len(batch), parts, -1))
+            for item, out in zip(batch, answers, strict=True):
+                item.result = out
+        except Exception as exc:
             for item in batch:
-                item[3].set()
+                item.result = exc
+        with self._lock:
+            following = self._pending[0] if self._pending else None
+            self._busy = following is not None
+            if following is not None:
+                following.lead = True
+        for item in batch:
+            item.lead = False
+            item.done.set()
+        if following is not None:
+            following.done.set()
 
 
 class QueryServer:
@@ -348,7 +378,7 @@ class QueryServer:
             raise _Refusal(denied, "bad_signature", "the request body is not the one signed")
         try:
             signer_org = self.org_of_signer(request.msp_id, certificate)
-            verify(Identity(request.msp_id, certificate).public_key,
+            verify(_public_key(request.msp_id, certificate),
                    canonical_json(request.fields()), signature)
         except Exception as exc:
             raise _Refusal(denied, "bad_signature",

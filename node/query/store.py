@@ -61,6 +61,8 @@ class ServerStore:
                                     isolation_level=None)
         self._log.execute("PRAGMA synchronous=NORMAL")
         self._lock = threading.Lock()
+        self._used: dict[tuple[str, int], int] = {}
+        """Logged queries per (asker, day), counted from the log once, then kept up to date."""
 
     def close(self) -> None:
         with self._lock:
@@ -135,14 +137,22 @@ class ServerStore:
 
     def used(self, asker: str, day: int) -> int:
         with self._lock:
-            return int(self._log.execute(
-                "SELECT COUNT(*) FROM queries WHERE asker = ? AND day = ?", (asker, day)
-            ).fetchone()[0])
+            return self._count(asker, day)
+
+    def _count(self, asker: str, day: int) -> int:
+        key = (asker, day)
+        if key not in self._used:
+            if len(self._used) > 4096:
+                self._used.clear()
+            self._used[key] = int(self._log.execute(
+                "SELECT COUNT(*) FROM queries WHERE asker = ? AND day = ?", key).fetchone()[0])
+        return self._used[key]
 
     def log_query(self, at: int, day: int, asker: str, purpose: str, consent: str, nonce: str,
                   request: str) -> int:
         """Log a query durably before it is answered; a repeated nonce is a replay."""
         with self._lock:
+            count = self._count(asker, day)
             try:
                 cursor = self._log.execute(
                     "INSERT INTO queries (at, day, asker, purpose, consent, nonce, request) "
@@ -151,6 +161,7 @@ class ServerStore:
             except sqlite3.IntegrityError as exc:
                 raise QueryRefused("replay", "this signed query was already answered; sign a "
                                    "new one (a fresh nonce)") from exc
+            self._used[(asker, day)] = count + 1
             return int(cursor.lastrowid or 0)
 
     def log_entries(self, start: int, end: int) -> list[LogEntry]:

@@ -9,7 +9,10 @@ and, later, the node daemon when the `multilender` job names this org as a serve
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+
+from cryptography import x509
 
 from alliance.identity import Identity
 from alliance.msp import MspRegistry
@@ -19,7 +22,7 @@ from node.peer_orgs import TlsOrgs
 from node.query.authorize import Authorizer
 from node.query.client import QueryClient, ServerAddress
 from node.query.layout import Layout
-from node.query.server import OrgOfSigner, Peer, QueryServer, ServerTls
+from node.query.server import OrgOfSigner, OrgOfTls, Peer, QueryServer, ServerTls
 
 SIGNER_CACHE_SECONDS = 10.0
 """A validated signing certificate is trusted again without re-validation for this long."""
@@ -45,6 +48,33 @@ def signer_orgs(net_dir: Path) -> OrgOfSigner:
     return org_of
 
 
+def node_tls_orgs(net_dir: Path) -> OrgOfTls:
+    """A client's TLS certificate -> the org whose node presents it (`TlsOrgs.node_org_of`).
+
+    An accepted certificate is not checked again (one signature verification per org tried)
+    for SIGNER_CACHE_SECONDS, nor past its expiry, nor once NET's TLS roots changed; a refusal
+    is never remembered. Revocation and membership are not decided here: the server's
+    authorizer checks them on every request."""
+    orgs = TlsOrgs.from_network(net_dir)
+    accepted: dict[bytes, tuple[str, float, object]] = {}
+
+    def org_of(cert_pem: bytes) -> str:
+        now = time.monotonic()
+        version = orgs.version()
+        hit = accepted.get(cert_pem)
+        if hit is not None and hit[1] > now and hit[2] == version:
+            return hit[0]
+        org = orgs.node_org_of(cert_pem)
+        expires = x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
+        left = (expires - datetime.now(UTC)).total_seconds()
+        if len(accepted) > 1024:
+            accepted.clear()
+        accepted[cert_pem] = (org, now + min(SIGNER_CACHE_SECONDS, left), version)
+        return org
+
+    return org_of
+
+
 def tls_ca(net_dir: Path, org: str) -> bytes:
     """The TLS CA of `org` (what a client trusts when dialing that org's server)."""
     return TlsOrgs.from_network(net_dir).roots_pem(org)
@@ -59,7 +89,7 @@ def make_server(
     _, signer = load_user(net_dir, org, "node", passphrase)
     return QueryServer(
         org, role, layout, folder, ServerTls(tls.cert_chain, tls.private_key, tls.root_certs),
-        TlsOrgs.from_network(net_dir).node_org_of, signer_orgs(net_dir), authorizer,
+        node_tls_orgs(net_dir), signer_orgs(net_dir), authorizer,
         Peer(peer_org, peer_address, tls_ca(net_dir, peer_org)), port=port,
         epoch_seconds=epoch_seconds, signer=signer)
 

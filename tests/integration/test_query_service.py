@@ -216,6 +216,61 @@ def test_a_member_over_its_daily_quota_is_refused(service: Service) -> None:
     service.client("bank").lookup("zoe", "credit_check", CONSENT)  # others are not affected
 
 
+def test_a_server_restart_keeps_the_query_log_and_the_quota_count(service: Service) -> None:
+    service.stop()
+    service.quota = 2
+    service.start()
+    service.epoch()
+    for _ in range(2):
+        service.client("platform").lookup("zoe", "credit_check", CONSENT)
+    service.stop()
+    service.start()  # every answered query was logged before it was answered
+    service.epoch()
+    assert [s.summary(0, 2**40).counts.get("platform") for s in service.servers] == [2, 2]
+    with pytest.raises(QueryRefused) as refused:
+        service.client("platform").lookup("zoe", "credit_check", CONSENT)
+    assert refused.value.code == "over_quota"
+
+
+def test_a_member_revoked_or_removed_after_its_lookups_is_refused_at_once(
+        service: Service) -> None:
+    """The servers remember accepted TLS and signing certificates for a while; the ledger's
+    revocations and removals still apply to the very next request."""
+    from alliance.identity import Identity
+    from alliance.protocols.multilender import ServiceTerms
+    from alliance.wallet import user_tls
+    from node.query.governance import LedgerAuthorizer, LedgerPolicy
+
+    job = {"id": "job-1", "protocol": "multilender", "created_at": int(time.time()) - 10,
+           "expires_at": int(time.time()) + 3600,
+           "inputs": [{"owner": org} for org in MEMBERS],
+           "outputs": {"aggregates": list(MEMBERS)},
+           "parameters": {"server_a": "bank", "server_b": "telecom",
+                          "purposes": "credit_check", "daily_quota": "100"}}
+    terms = ServiceTerms.from_job(job)
+    for server in service.servers:
+        server.authorizer = LedgerAuthorizer(LedgerPolicy(server.name, terms))
+    service.epoch()
+    client = service.client("platform")
+    for _ in range(3):  # every cache warm
+        client.lookup("zoe", "credit_check", CONSENT)
+    tls = Identity("", user_tls(service.net_dir, "platform", "node",
+                                service.passphrase).cert_chain).fingerprint
+    signing = client.identity.fingerprint
+    for policy, code in (
+            (LedgerPolicy("", terms, revoked=frozenset({("platform", tls)})),
+             "revoked_certificate"),
+            (LedgerPolicy("", terms, revoked=frozenset({("platform", signing)})),
+             "revoked_certificate"),
+            (LedgerPolicy("", terms, removed=frozenset({"platform"})), "removed_member")):
+        for server in service.servers:
+            server.authorizer.policy = policy  # type: ignore[attr-defined]
+        with pytest.raises(QueryRefused) as refused:
+            client.lookup("zoe", "credit_check", CONSENT)
+        assert refused.value.code == code
+    service.client("bank").lookup("zoe", "credit_check", CONSENT)  # others still answered
+
+
 def test_a_non_member_cannot_contribute(service: Service) -> None:
     member = Member(LoanBook(SALT, LAYOUT))
     with pytest.raises(QueryRefused, match="not a member"):

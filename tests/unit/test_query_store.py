@@ -83,3 +83,22 @@ def test_the_policy_lets_a_member_within_its_terms_through() -> None:
     policy = PolicyAuthorizer(QueryPolicy(frozenset({"bank"}), frozenset({"credit_check"}), 5,
                                           {"bank": 6}))
     policy.authorize(QueryContext("bank", "credit_check", CONSENT, 0, "sha256:x"), 5)
+
+
+def test_the_daily_count_is_kept_across_reopening_and_a_replay_does_not_count(
+        tmp_path: Path) -> None:
+    """The quota count is held in memory once read: it must start from the log after a
+    restart and move only with entries actually logged."""
+    store = ServerStore(tmp_path, SLOTS)
+    assert store.used("bank", 7) == 0
+    for nonce in ("n1", "n2"):
+        store.log_query(7 * 86400, 7, "bank", "credit_check", CONSENT, nonce, "sha256:00")
+    store.log_query(8 * 86400, 8, "bank", "credit_check", CONSENT, "n3", "sha256:00")
+    with pytest.raises(QueryRefused):
+        store.log_query(7 * 86400, 7, "bank", "credit_check", CONSENT, "n1", "sha256:00")
+    assert (store.used("bank", 7), store.used("bank", 8), store.used("telecom", 7)) == (2, 1, 0)
+    store.close()
+    again = ServerStore(tmp_path, SLOTS)
+    assert (again.used("bank", 7), again.used("bank", 8)) == (2, 1)
+    again.log_query(7 * 86400, 7, "bank", "credit_check", CONSENT, "n4", "sha256:00")
+    assert again.used("bank", 7) == 3 and len(again.log_entries(0, 2**40)) == 4
