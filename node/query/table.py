@@ -30,29 +30,54 @@ _BLOCK_WORDS = 1024
 """Words per column per step: 4 columns x 1024 words x 8 B = 32 KiB of table in L1 per
 register block, 128 columns = 1 MiB per step in L2, reused by every lookup of the batch."""
 
-_GROUPS = 256
-"""Groups of 64 slots transposed per step (2 MiB of unpacked bits)."""
-
-
 def transpose(records: np.ndarray, layout: Layout) -> np.ndarray:
     """Bit columns of D: uint64, shape (parts, 128, part_slots / 64).
 
-    Works on groups of 64 slots (one output word per bit): unpack the group's bits, bring the
-    bit index first, pack each run of 64 back into a word, a few hundred groups at a time.
-    Compiles the answer kernel on first use (before an epoch is served)."""
+    Bit b of a slot is bit b % 64 of its lane b // 64; word w of a column holds slots
+    64w .. 64w + 63 of the part (bit j = slot 64w + j). Each group of 64 slots is two 64 x 64
+    bit-matrix transposes (`_transpose64`). Compiles the answer kernel on first use (before an
+    epoch is served)."""
     if records.shape != (layout.slots, LANES) or records.dtype != np.uint64:
         raise ProtocolError(f"a table must be uint64 of shape ({layout.slots}, {LANES})")
     words = layout.part_slots // 64
     cols = np.empty((layout.subtables, BITS, words), dtype=np.uint64)
-    groups = records.view(np.uint8).reshape(layout.subtables, words, 64, RECORD_BYTES)
-    for part in range(layout.subtables):
-        for g0 in range(0, words, _GROUPS):
-            bits = np.unpackbits(groups[part, g0:g0 + _GROUPS], axis=2, bitorder="little")
-            by_bit = np.ascontiguousarray(bits.transpose(2, 0, 1))  # (128, groups, 64)
-            packed = np.packbits(by_bit, axis=2, bitorder="little")  # (128, groups, 8)
-            cols[part, :, g0:g0 + _GROUPS] = packed.view(np.uint64)[..., 0]
+    _transpose_all(np.ascontiguousarray(records), cols)
     _warm_up()
     return cols
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def _transpose_all(records: np.ndarray, cols: np.ndarray) -> None:
+    """records (parts * words * 64, 2) -> cols (parts, 128, words), 64 slots at a time."""
+    parts, _, words = cols.shape
+    a = np.empty(64, dtype=np.uint64)
+    for p in range(parts):
+        for w in range(words):
+            base = (p * words + w) * 64
+            for lane in range(2):
+                for i in range(64):
+                    a[i] = records[base + i, lane]
+                _transpose64(a)
+                for k in range(64):
+                    cols[p, lane * 64 + k, w] = a[k]
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def _transpose64(a: np.ndarray) -> None:
+    """In place: afterwards bit i of a[k] is what bit k of a[i] was. Block swaps (Hacker's
+    Delight 7-3): the off-diagonal 32 x 32 blocks, then the 16 x 16 ones inside each, ... 1 x 1.
+    """
+    j = 32
+    m = np.uint64(0x00000000FFFFFFFF)
+    while j != 0:
+        shift = np.uint64(j)
+        for k in range(0, 64, 2 * j):
+            for i in range(k, k + j):
+                t = ((a[i] >> shift) ^ a[i + j]) & m
+                a[i] ^= t << shift
+                a[i + j] ^= t
+        j >>= 1
+        m ^= m << np.uint64(j)
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)

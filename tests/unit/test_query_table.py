@@ -21,6 +21,16 @@ def _keys(layout: Layout, positions: list[int]) -> tuple[list[dpf.DpfKey], list[
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+def test_bit_column_b_of_a_part_holds_bit_b_of_each_of_its_slots(layout: Layout) -> None:
+    records = np.random.default_rng(5).integers(0, 2**64, (layout.slots, 2), dtype=np.uint64)
+    cols = table.transpose(records, layout)
+    bits = np.unpackbits(records.view(np.uint8), bitorder="little").reshape(
+        layout.subtables, layout.part_slots, 128)
+    from_cols = np.unpackbits(cols.view(np.uint8), bitorder="little").reshape(
+        layout.subtables, 128, layout.part_slots)
+    assert np.array_equal(from_cols, bits.transpose(0, 2, 1))
+
+
 def test_answers_of_both_servers_xor_to_the_selected_records(layout: Layout) -> None:
     rng = np.random.default_rng(3)
     records = rng.integers(0, 2**63, (layout.slots, 2), dtype=np.uint64)
