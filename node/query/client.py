@@ -225,14 +225,13 @@ class QueryClient:
         layout = self.layout
         hashed = hash_applicant(self.salt, applicant_id)
         positions, tag = layout.locate(hashed)
-        pairs = dpf.generate_many(
+        keys = dpf.generate_packed(
             [dpf.point_for_position(p, layout.part_bits) for p in positions], layout.part_bits)
-        keys = [[pair[side].to_bytes() for pair in pairs] for side in (0, 1)]
         block = masks.block_point(positions[0] >> dpf.LEAF_BITS)
         blinds = [masks.blind(block) for _ in (0, 1)]
 
         def message(side: int) -> bytes:
-            body = b"".join(keys[side]) + blinds[side][1]
+            body = keys[side] + blinds[side][1]
             request = LookupRequest(
                 server=self.servers[side].name, epoch=number, asker=self.org,
                 msp_id=self.identity.msp_id, purpose=purpose, consent_hash=consents[side],

@@ -89,12 +89,6 @@ def _expand(seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     return left, t_left, right, t_right
 
 
-def _unit(j: int) -> np.ndarray:
-    out = np.zeros(16, dtype=np.uint8)
-    out[j >> 3] = 1 << (j & 7)
-    return out
-
-
 @dataclass(frozen=True)
 class DpfKey:
     """One party's key: its root seed, and the correction words both keys share."""
@@ -174,6 +168,38 @@ def generate_many(alphas: list[int], domain_bits: int,
                   rng: bytes | None = None) -> list[tuple[DpfKey, DpfKey]]:
     """Key pairs for several points of the same domain, generated together (one AES pass per
     level for all of them); `rng` (32 bytes per point) only for tests."""
+    roots, cw_seeds, cw_bits, cw_leaf = _generate(alphas, domain_bits, rng)
+    return [
+        tuple(DpfKey(domain_bits, b, roots[i, b].tobytes(), cw_seeds[i], cw_bits[i],
+                     cw_leaf[i].tobytes()) for b in (0, 1))  # type: ignore[misc]
+        for i in range(len(alphas))
+    ]
+
+
+def generate_packed(alphas: list[int], domain_bits: int,
+                    rng: bytes | None = None) -> tuple[bytes, bytes]:
+    """The keys of `generate_many`, serialized (`DpfKey.to_bytes`) and concatenated per party:
+    what a lookup sends each server, without a DpfKey object per key."""
+    roots, cw_seeds, cw_bits, cw_leaf = _generate(alphas, domain_bits, rng)
+    count, levels = cw_seeds.shape[:2]
+    bits = np.packbits(cw_bits.reshape(count, -1), axis=1, bitorder="little")
+    out = []
+    for party in (0, 1):
+        keys = np.empty((count, key_size(domain_bits)), dtype=np.uint8)
+        keys[:, :3] = (_VERSION, domain_bits, party)
+        keys[:, 3:19] = roots[:, party]
+        end = 19 + 16 * levels
+        keys[:, 19:end] = cw_seeds.reshape(count, -1)
+        keys[:, end:end + bits.shape[1]] = bits
+        keys[:, end + bits.shape[1]:] = cw_leaf
+        out.append(keys.tobytes())
+    return out[0], out[1]
+
+
+def _generate(alphas: list[int], domain_bits: int, rng: bytes | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(root seeds (points, 2, 16), correction seeds (points, levels, 16), correction bits
+    (points, levels, 2), leaf corrections (points, 16)), all uint8."""
     if not MIN_DOMAIN_BITS <= domain_bits <= MAX_DOMAIN_BITS:
         raise ProtocolError(f"domain must be 2^{MIN_DOMAIN_BITS}..2^{MAX_DOMAIN_BITS} points")
     if any(not 0 <= a < 1 << domain_bits for a in alphas):
@@ -186,35 +212,74 @@ def generate_many(alphas: list[int], domain_bits: int,
     s = np.frombuffer(roots, dtype=np.uint8).reshape(count, 2, 16).copy()
     s[..., 0] &= 0xFE  # evaluation clears the control-bit position of every seed
     root_seeds = s.copy()
-    t = np.zeros((count, 2), dtype=np.uint8)
+    seeds = s.view(np.uint64)  # (count, 2 parties, 2 lanes)
+    t = np.zeros((count, 2), dtype=np.uint64)
     t[:, 1] = 1
     points = np.array(alphas, dtype=np.uint64)
     cw_seeds = np.zeros((count, levels, 16), dtype=np.uint8)
     cw_bits = np.zeros((count, levels, 2), dtype=np.uint8)
+    left = np.empty(count * 32 + 16, dtype=np.uint8)
+    right = np.empty(count * 32 + 16, dtype=np.uint8)
     for level in range(levels):
-        bit = ((points >> np.uint64(domain_bits - 1 - level)) & np.uint64(1)).astype(np.uint8)
-        left, t_left, right, t_right = _expand(s)
-        right_kept = bit.astype(bool)
-        keep = np.where(right_kept[:, None, None], right, left)
-        lose = np.where(right_kept[:, None, None], left, right)
-        t_keep = np.where(right_kept[:, None], t_right, t_left)
-        scw = lose[:, 0] ^ lose[:, 1]
-        tl = t_left[:, 0] ^ t_left[:, 1] ^ bit ^ 1
-        tr = t_right[:, 0] ^ t_right[:, 1] ^ bit
-        cw_seeds[:, level] = scw
-        cw_bits[:, level, 0] = tl
-        cw_bits[:, level, 1] = tr
-        tcw_keep = np.where(right_kept, tr, tl)
-        s = keep ^ (t[..., None] * scw[:, None, :])
-        t = t_keep ^ (t & tcw_keep[:, None])
-    converted = _CONVERT.mmo(s)
-    units = np.stack([_unit(a & (LEAF_POINTS - 1)) for a in alphas])
+        bit = (points >> np.uint64(domain_bits - 1 - level)) & np.uint64(1)
+        _LEFT.encrypt_into(seeds, left)
+        _RIGHT.encrypt_into(seeds, right)
+        _generate_level(left[:count * 32].view(np.uint64).reshape(count, 2, 2),
+                        right[:count * 32].view(np.uint64).reshape(count, 2, 2), seeds, t, bit,
+                        cw_seeds[:, level].view(np.uint64), cw_bits[:, level])
+    converted = _CONVERT.mmo(seeds.view(np.uint8).reshape(count, 2, 16))
+    units = np.zeros((count, 16), dtype=np.uint8)
+    offsets = points & np.uint64(LEAF_POINTS - 1)
+    units[np.arange(count), (offsets >> np.uint64(3)).astype(np.intp)] = (
+        np.uint8(1) << (offsets & np.uint64(7)).astype(np.uint8))
     cw_leaf = converted[:, 0] ^ converted[:, 1] ^ units
-    return [
-        tuple(DpfKey(domain_bits, b, root_seeds[i, b].tobytes(), cw_seeds[i], cw_bits[i],
-                     cw_leaf[i].tobytes()) for b in (0, 1))  # type: ignore[misc]
-        for i in range(count)
-    ]
+    return root_seeds, cw_seeds, cw_bits, cw_leaf
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def _generate_level(left: np.ndarray, right: np.ndarray, seeds: np.ndarray, t: np.ndarray,
+                    bit: np.ndarray, cw_seed: np.ndarray, cw_bits: np.ndarray) -> None:
+    """One level of key generation for every point, in place: `left`/`right` hold AES_left and
+    AES_right of `seeds` (points, 2 parties, 2 lanes); the seeds and control bits `t` of both
+    parties move to the child on the point's path, the level's correction word is written to
+    `cw_seed` (points, 2 lanes) and `cw_bits` (points, 2). No branch on the point."""
+    one = np.uint64(1)
+    t_left = np.empty(2, dtype=np.uint64)
+    t_right = np.empty(2, dtype=np.uint64)
+    kept = np.empty((2, 2), dtype=np.uint64)
+    lost = np.empty((2, 2), dtype=np.uint64)
+    for i in range(seeds.shape[0]):
+        b = bit[i]
+        keep_right = np.uint64(0) - b  # all ones when the path goes right
+        for party in range(2):
+            l0 = left[i, party, 0] ^ seeds[i, party, 0]
+            l1 = left[i, party, 1] ^ seeds[i, party, 1]
+            r0 = right[i, party, 0] ^ seeds[i, party, 0]
+            r1 = right[i, party, 1] ^ seeds[i, party, 1]
+            t_left[party] = l0 & one
+            t_right[party] = r0 & one
+            l0 &= ~one
+            r0 &= ~one
+            kept[party, 0] = (r0 & keep_right) | (l0 & ~keep_right)
+            kept[party, 1] = (r1 & keep_right) | (l1 & ~keep_right)
+            lost[party, 0] = (l0 & keep_right) | (r0 & ~keep_right)
+            lost[party, 1] = (l1 & keep_right) | (r1 & ~keep_right)
+        scw0 = lost[0, 0] ^ lost[1, 0]
+        scw1 = lost[0, 1] ^ lost[1, 1]
+        tl = t_left[0] ^ t_left[1] ^ b ^ one
+        tr = t_right[0] ^ t_right[1] ^ b
+        cw_seed[i, 0] = scw0
+        cw_seed[i, 1] = scw1
+        cw_bits[i, 0] = tl
+        cw_bits[i, 1] = tr
+        tcw_keep = (tr & keep_right) | (tl & ~keep_right)
+        for party in range(2):
+            tp = t[i, party]
+            mask = np.uint64(0) - tp
+            seeds[i, party, 0] = kept[party, 0] ^ (scw0 & mask)
+            seeds[i, party, 1] = kept[party, 1] ^ (scw1 & mask)
+            t_keep = (t_right[party] & keep_right) | (t_left[party] & ~keep_right)
+            t[i, party] = t_keep ^ (tp & tcw_keep)
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)

@@ -34,6 +34,20 @@ def test_batched_evaluation_equals_one_by_one_and_survives_serialization() -> No
         assert np.array_equal(batched[i], dpf.evaluate_full([key])[0])
 
 
+def test_packed_keys_are_the_serialized_keys_and_xor_to_the_points() -> None:
+    points = [dpf.point_for_position(p, 13) for p in (0, 5, 4095, 8191)]
+    rng = os.urandom(32 * len(points))
+    pairs = dpf.generate_many(points, 13, rng)
+    packed = dpf.generate_packed(points, 13, rng)
+    for party in (0, 1):
+        assert packed[party] == b"".join(pair[party].to_bytes() for pair in pairs)
+    size = dpf.key_size(13)
+    shares = [dpf.evaluate_full([dpf.DpfKey.from_bytes(packed[party][i * size:(i + 1) * size])
+                                 for i in range(len(points))]) for party in (0, 1)]
+    for i, position in enumerate((0, 5, 4095, 8191)):
+        assert np.flatnonzero(_bits(shares[0][i] ^ shares[1][i])).tolist() == [position]
+
+
 def test_keys_of_different_points_have_the_same_size_and_format() -> None:
     a0, a1 = dpf.generate(0, 16)
     b0, b1 = dpf.generate((1 << 16) - 1, 16)
