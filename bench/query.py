@@ -145,6 +145,9 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
     layout = _layout(bits)
     client = make_client(Path(net_dir), org, servers, SALT, layout, PASSPHRASE, timeout=30)
     client.refresh_epoch()
+    from node.query import dpf
+
+    dpf.generate_packed([0], layout.part_bits)  # compiled (or loaded) before the clock starts
     count = applicants_for(bits)
     latencies: list[float] = []
     errors: list[str] = []

@@ -136,6 +136,72 @@ class DpfKey:
         return cls(n, party, seed, cw_seeds, bits, data[pos:pos + 16])
 
 
+@dataclass(frozen=True)
+class KeyBatch:
+    """Keys of one domain as arrays, the form evaluation works on: parsed in one go from their
+    concatenated serialization (a server gets a lookup's keys that way), no DpfKey per key."""
+
+    domain_bits: int
+    party: np.ndarray  # (K,) uint64
+    seeds: np.ndarray  # (K, 2) uint64
+    cw_seeds: np.ndarray  # (K, levels, 2) uint64
+    cw_bits: np.ndarray  # (K, levels, 2) uint64
+    cw_leaf: np.ndarray  # (K, 2) uint64
+
+    def __len__(self) -> int:
+        return int(self.party.shape[0])
+
+    def part(self, start: int, stop: int) -> KeyBatch:
+        return KeyBatch(self.domain_bits, self.party[start:stop], self.seeds[start:stop],
+                        self.cw_seeds[start:stop], self.cw_bits[start:stop],
+                        self.cw_leaf[start:stop])
+
+    @classmethod
+    def of(cls, keys: list[DpfKey]) -> KeyBatch:
+        n = keys[0].domain_bits
+        if any(k.domain_bits != n for k in keys):
+            raise ProtocolError("keys of different domains cannot be evaluated together")
+        return cls(n, np.array([k.party for k in keys], dtype=np.uint64),
+                   np.frombuffer(b"".join(k.seed for k in keys), np.uint64).reshape(-1, 2),
+                   np.stack([k.cw_seeds for k in keys]).view(np.uint64),
+                   np.stack([k.cw_bits for k in keys]).astype(np.uint64),
+                   np.frombuffer(b"".join(k.cw_leaf for k in keys), np.uint64).reshape(-1, 2))
+
+    @classmethod
+    def concat(cls, batches: list[KeyBatch]) -> KeyBatch:
+        if len(batches) == 1:
+            return batches[0]
+        n = batches[0].domain_bits
+        if any(b.domain_bits != n for b in batches):
+            raise ProtocolError("keys of different domains cannot be evaluated together")
+        return cls(n, *(np.concatenate([getattr(b, f) for b in batches]) for f in
+                        ("party", "seeds", "cw_seeds", "cw_bits", "cw_leaf")))
+
+    @classmethod
+    def parse(cls, data: bytes, domain_bits: int) -> KeyBatch:
+        """Keys serialized by `DpfKey.to_bytes` and concatenated; ProtocolError naming what is
+        wrong if any is malformed."""
+        size = key_size(domain_bits)
+        if not data or len(data) % size:
+            raise ProtocolError(f"DPF keys for 2^{domain_bits} are {size} bytes each, got "
+                                f"{len(data)} bytes")
+        rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, size)
+        if np.any(rows[:, 0] != _VERSION):
+            raise ProtocolError(f"a DPF key's version is not {_VERSION}")
+        if np.any(rows[:, 1] != domain_bits):
+            raise ProtocolError(f"a DPF key is not for a domain of 2^{domain_bits}")
+        if np.any(rows[:, 2] > 1):
+            raise ProtocolError("a DPF key names a party other than 0 or 1")
+        levels = domain_bits - LEAF_BITS
+        end = 19 + 16 * levels
+        bits = np.unpackbits(rows[:, end:size - 16], axis=1, bitorder="little")
+        return cls(domain_bits, rows[:, 2].astype(np.uint64),
+                   rows[:, 3:19].copy().view(np.uint64),
+                   rows[:, 19:end].copy().view(np.uint64).reshape(len(rows), levels, 2),
+                   bits[:, :2 * levels].reshape(len(rows), levels, 2).astype(np.uint64),
+                   rows[:, size - 16:].copy().view(np.uint64))
+
+
 def key_size(domain_bits: int) -> int:
     """Bytes of a serialized key for a domain of 2^domain_bits (the same for every point)."""
     levels = domain_bits - LEAF_BITS
@@ -333,7 +399,7 @@ _CHUNK_LEAVES = 1 << 15
 """Leaves evaluated together (512 KiB of seeds): a level's arrays stay in L2."""
 
 
-def evaluate_full(keys: list[DpfKey]) -> np.ndarray:
+def evaluate_full(keys: list[DpfKey] | KeyBatch) -> np.ndarray:
     """Full-domain evaluation of several keys of the same domain at once.
 
     Returns uint64 words of shape (len(keys), 2^n / 64): bit j of word w is the output at array
@@ -341,28 +407,25 @@ def evaluate_full(keys: list[DpfKey]) -> np.ndarray:
     interleaved (row node * keys + key), children [all left | all right] as in `generate`, and
     the fixed-size arithmetic of a level runs in one compiled loop (`_next_level`).
     """
-    if not keys:
+    if not len(keys):
         raise ProtocolError("no DPF key to evaluate")
-    n = keys[0].domain_bits
-    if any(k.domain_bits != n for k in keys):
-        raise ProtocolError("keys of different domains cannot be evaluated together")
+    batch = keys if isinstance(keys, KeyBatch) else KeyBatch.of(keys)
+    n = batch.domain_bits
     chunk = max(1, _CHUNK_LEAVES >> (n - LEAF_BITS))
-    if len(keys) <= chunk:
-        return _evaluate_chunk(keys, n)
-    out = np.empty((len(keys), 1 << (n - 6)), dtype=np.uint64)
-    for i in range(0, len(keys), chunk):
-        out[i:i + chunk] = _evaluate_chunk(keys[i:i + chunk], n)
+    if len(batch) <= chunk:
+        return _evaluate_chunk(batch)
+    out = np.empty((len(batch), 1 << (n - 6)), dtype=np.uint64)
+    for i in range(0, len(batch), chunk):
+        out[i:i + chunk] = _evaluate_chunk(batch.part(i, i + chunk))
     return out
 
 
-def _evaluate_chunk(keys: list[DpfKey], n: int) -> np.ndarray:
-    count = len(keys)
-    seeds = np.frombuffer(b"".join(k.seed for k in keys), dtype=np.uint64).reshape(count, 2)
-    seeds = seeds.copy()
+def _evaluate_chunk(keys: KeyBatch) -> np.ndarray:
+    count, n = len(keys), keys.domain_bits
+    seeds = keys.seeds.copy()
     seeds[:, 0] &= ~np.uint64(1)
-    t = np.array([k.party for k in keys], dtype=np.uint64)
-    cw_seeds = np.stack([k.cw_seeds for k in keys]).view(np.uint64)  # (K, levels, 2)
-    cw_bits = np.stack([k.cw_bits for k in keys]).astype(np.uint64)  # (K, levels, 2)
+    t = keys.party.copy()
+    cw_seeds, cw_bits = keys.cw_seeds, keys.cw_bits  # (K, levels, 2) each
     for level in range(n - LEAF_BITS):
         rows = seeds.shape[0]
         buffer = np.empty(2 * rows * 16 + 16, dtype=np.uint8)
@@ -372,7 +435,7 @@ def _evaluate_chunk(keys: list[DpfKey], n: int) -> np.ndarray:
         t = _next_level(out, seeds, t, np.ascontiguousarray(cw_seeds[:, level]),
                         np.ascontiguousarray(cw_bits[:, level]), count)
         seeds = out
-    leaf_cw = np.frombuffer(b"".join(k.cw_leaf for k in keys), dtype=np.uint64).reshape(count, 2)
+    leaf_cw = np.ascontiguousarray(keys.cw_leaf)
     rows = seeds.shape[0]
     buffer = np.empty(rows * 16 + 16, dtype=np.uint8)
     _CONVERT.encrypt_into(seeds, buffer)

@@ -122,7 +122,7 @@ class _Item:
 
     __slots__ = ("cols", "done", "keys", "lead", "result")
 
-    def __init__(self, cols: np.ndarray, keys: list[dpf.DpfKey]) -> None:
+    def __init__(self, cols: np.ndarray, keys: dpf.KeyBatch) -> None:
         self.cols, self.keys = cols, keys
         self.result: Any = None
         self.lead = False
@@ -145,7 +145,7 @@ class _Batcher:
         self._busy = False
         self._stopped = False
 
-    def submit(self, cols: np.ndarray, keys: list[dpf.DpfKey]) -> np.ndarray:
+    def submit(self, cols: np.ndarray, keys: dpf.KeyBatch) -> np.ndarray:
         item = _Item(cols, keys)
         with self._lock:
             if self._stopped:
@@ -173,7 +173,7 @@ class _Batcher:
             self._pending = [i for i in self._pending if id(i) not in taken]
         try:
             parts = len(batch[0].keys)
-            selections = dpf.evaluate_full([k for i in batch for k in i.keys])
+            selections = dpf.evaluate_full(dpf.KeyBatch.concat([i.keys for i in batch]))
             answers = table.answer(cols, selections.reshape(len(batch), parts, -1))
             for item, out in zip(batch, answers, strict=True):
                 item.result = out
@@ -412,15 +412,15 @@ class QueryServer:
                        "at": int(now), "request": query.request_digest},
                       np.ascontiguousarray(shares).tobytes() + evaluated)
 
-    def _parse_body(self, body: bytes) -> tuple[list[dpf.DpfKey], bytes]:
+    def _parse_body(self, body: bytes) -> tuple[dpf.KeyBatch, bytes]:
         parts, bits = self.layout.subtables, self.layout.part_bits
         size = dpf.key_size(bits)
         if len(body) != parts * size + masks.POINT_BYTES:
             raise ProtocolError(
                 f"a lookup carries {parts} DPF keys of {size} bytes and one point of "
                 f"{masks.POINT_BYTES} bytes, got {len(body)} bytes")
-        keys = [dpf.DpfKey.from_bytes(body[i * size:(i + 1) * size], bits) for i in range(parts)]
-        if any(k.party != self.party for k in keys):
+        keys = dpf.KeyBatch.parse(body[:parts * size], bits)
+        if np.any(keys.party != self.party):
             raise ProtocolError(f"a DPF key for the other server was sent to {self.name}")
         return keys, body[parts * size:]
 

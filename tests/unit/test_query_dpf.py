@@ -41,9 +41,7 @@ def test_packed_keys_are_the_serialized_keys_and_xor_to_the_points() -> None:
     packed = dpf.generate_packed(points, 13, rng)
     for party in (0, 1):
         assert packed[party] == b"".join(pair[party].to_bytes() for pair in pairs)
-    size = dpf.key_size(13)
-    shares = [dpf.evaluate_full([dpf.DpfKey.from_bytes(packed[party][i * size:(i + 1) * size])
-                                 for i in range(len(points))]) for party in (0, 1)]
+    shares = [dpf.evaluate_full(dpf.KeyBatch.parse(packed[party], 13)) for party in (0, 1)]
     for i, position in enumerate((0, 5, 4095, 8191)):
         assert np.flatnonzero(_bits(shares[0][i] ^ shares[1][i])).tolist() == [position]
 
@@ -92,6 +90,12 @@ def test_malformed_keys_are_refused_with_a_reason() -> None:
         dpf.DpfKey.from_bytes(b"\x09" + key[1:])
     with pytest.raises(ProtocolError, match="outside"):
         dpf.generate(1 << 10, 10)
+    for bad, reason in ((key + key[:-1], "bytes each"), (b"", "bytes each"),
+                        (key + b"\x09" + key[1:], "version"),
+                        (key[:1] + b"\x0c" + key[2:], "2\\^10"),
+                        (key[:2] + b"\x02" + key[3:], "party")):
+        with pytest.raises(ProtocolError, match=reason):
+            dpf.KeyBatch.parse(bad, 10)
 
 
 def test_keys_from_the_same_randomness_differ_only_in_root_seed() -> None:
