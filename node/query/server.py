@@ -219,6 +219,8 @@ class QueryServer:
         self._form_lock = threading.Lock()
         self._log_lock = threading.Lock()
         self._batcher = _Batcher()
+        self._own: tuple[dict[str, int], np.ndarray] | None = None
+        self._own_lock = threading.Lock()
         self._server: grpc.Server | None = None
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
@@ -464,20 +466,47 @@ class QueryServer:
             return encode({"versions": self.store.versions()})
         return self._guard(context, work)
 
+    def _contribution(self, member: str, version: int) -> np.ndarray:
+        seed, vector = self.store.load(member, version)
+        if seed is not None:
+            return masks.prg_share(seed, self.layout.slots)
+        assert vector is not None
+        return vector
+
     def _own_share(self, versions: dict[str, int]) -> np.ndarray:
-        total = np.zeros((self.layout.slots, LANES), dtype=np.uint64)
-        for member, version in sorted(versions.items()):
-            seed, vector = self.store.load(member, version)
-            if seed is not None:
-                total += masks.prg_share(seed, self.layout.slots)
-            elif vector is not None:
-                total += vector
-        return total
+        """T_j, this server's share of the table, for these contribution versions: the last one
+        with the changed members' old contributions taken out and new ones put in, when that
+        is fewer loads than summing every member's anew (an unchanged set costs nothing).
+        The returned array is not to be modified (it is kept for the next epoch)."""
+        with self._own_lock:
+            if self._own is not None:
+                before, last = self._own
+                changed = sorted(m for m in set(before) | set(versions)
+                                 if before.get(m) != versions.get(m))
+                if 2 * len(changed) < len(versions):
+                    try:
+                        old = [self._contribution(m, before[m]) for m in changed if m in before]
+                    except KeyError:  # an old version is no longer kept: sum anew
+                        old = None
+                    if old is not None:
+                        total = last.copy() if changed else last
+                        for vector in old:
+                            total -= vector
+                        for member in changed:
+                            if member in versions:
+                                total += self._contribution(member, versions[member])
+                        self._own = (dict(versions), total)
+                        return total
+            total = np.zeros((self.layout.slots, LANES), dtype=np.uint64)
+            for member, version in sorted(versions.items()):
+                total += self._contribution(member, version)
+            self._own = (dict(versions), total)
+            return total
 
     def _masked_share(self, versions: dict[str, int]) -> tuple[bytes, np.ndarray]:
         key = masks.new_epoch_key()
-        share = self._own_share(versions)
-        share += masks.server_masks(key, self._points, self.layout.subtables)
+        share = masks.server_masks(key, self._points, self.layout.subtables)
+        share += self._own_share(versions)
         return key, share
 
     def _install(self, number: int, key: bytes, table_d: np.ndarray,
