@@ -169,6 +169,14 @@ class NodeDaemon:
         log.info("node %s serves MPC on port %s", self.org, self.port)
         return self
 
+    def drain(self, timeout: float) -> bool:
+        """Start no new job and wait up to `timeout` seconds for the runs in progress (and their
+        staged outputs' verdicts) to end, so a restart loses none; False if some still ran.
+        `shutdown` follows: what still runs then is aborted as usual."""
+        if self.runner is None:
+            return True
+        return self.runner.drain(timeout)
+
     def shutdown(self) -> None:
         """Stop listening, abort running jobs, stop the MPC server and its loop. Bounded: never
         waits on a job to finish."""
