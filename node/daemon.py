@@ -118,6 +118,7 @@ class NodeDaemon:
         self._runs_lock = threading.Lock()
         self._reconnect_lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
+        self._reshare: Any = None
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -163,6 +164,7 @@ class NodeDaemon:
             self._watchdog = threading.Thread(target=self._expire_overdue_runs,
                                               name=f"overdue-{self.org}", daemon=True)
             self._watchdog.start()
+            self._reshare = self._start_daily_reshare(ledger)
         except BaseException:
             self.shutdown()
             raise
@@ -184,6 +186,9 @@ class NodeDaemon:
         if self._watchdog is not None:
             self._watchdog.join(10)
             self._watchdog = None
+        if self._reshare is not None:
+            self._reshare.stop()
+            self._reshare = None
         if self.listener is not None:
             self.listener.stop()
             self.listener = None
@@ -210,6 +215,21 @@ class NodeDaemon:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def _start_daily_reshare(self, ledger: GatewayJobLedger) -> Any:
+        """The multilender book's daily re-share (node/query/daily_reshare.py); it does nothing
+        for an org that never contributed."""
+        from node.paths import node_dir
+        from node.query.daily_reshare import POLL_ENV, POLL_SECONDS, DailyReshare, live_terms
+        from node.query.member_store import MemberStore
+        from node.query.service import env_seconds
+
+        def terms() -> Any:
+            return live_terms(ledger.participant_jobs(self.org), time.time())
+
+        store = MemberStore(node_dir(self.net_dir, self.org) / "query-member")
+        return DailyReshare(self.net_dir, self.org, self.passphrase, store, terms).start(
+            env_seconds(POLL_ENV, POLL_SECONDS))
 
     def _expire_overdue_runs(self) -> None:
         """Every OVERDUE_POLL seconds: expire the RUNNING runs of this org's jobs that are past
