@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from alliance.profile import load_profile
 from node.errors import DeadlineExceeded, ProtocolAborted, TransportError
+from node.failpoint import failpoint
 from node.failures import public_abort_reason
 from node.ledger import GatewayJobLedger
 from node.listener import LedgerListener
@@ -147,10 +148,6 @@ class NodeDaemon:
                 ServerTls(tls.cert_chain, tls.private_key, tls.root_certs,
                           current_client_roots=self._client_roots)
             )
-            _write_run_file(self.net_dir, self.org, {
-                "pid": os.getpid(), "port": self.server.port, "org": self.org,
-                "started_at": int(time.time()),
-            })
             self.runner = JobRunner(
                 self.org, self.store, ledger, self, outputs_dir(self.net_dir, self.org),
                 ledger_engine=current_engine(self.net_dir), job_deadline=self.job_deadline,
@@ -165,6 +162,12 @@ class NodeDaemon:
                                               name=f"overdue-{self.org}", daemon=True)
             self._watchdog.start()
             self._reshare = self._start_daily_reshare(ledger)
+            failpoint("started")
+            # last: the launcher takes this node as ready once the run file names its pid
+            _write_run_file(self.net_dir, self.org, {
+                "pid": os.getpid(), "port": self.server.port, "org": self.org,
+                "started_at": int(time.time()),
+            })
         except BaseException:
             self.shutdown()
             raise
