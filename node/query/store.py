@@ -2,7 +2,8 @@
 
 SQLite (WAL) holds the contribution index and server B's share seeds (synchronous=FULL: each
 commit is on disk), and the query log (its own connection, synchronous=NORMAL: it survives a
-crash of the process; a power cut may lose the last few entries). Server A's masked vectors are
+crash of the process; a power cut may lose the last few entries; its WAL is checkpointed by a
+thread of the store, never by a lookup's commit). Server A's masked vectors are
 files written to a temporary name, fsynced, renamed and the directory fsynced before the index
 row commits. A contribution is acknowledged only after that, so a server restart loses no
 acknowledged update. The last KEEP_VERSIONS versions of each member are kept (an epoch may still
@@ -11,6 +12,7 @@ name the previous one).
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -24,6 +26,9 @@ from node.query.errors import ContributionError, QueryRefused
 from node.query.record import LANES
 
 KEEP_VERSIONS = 3
+CHECKPOINT_SECONDS = 2.0
+
+log = logging.getLogger("node.query.store")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS contributions (
@@ -60,11 +65,34 @@ class ServerStore:
         self._log = sqlite3.connect(self.folder / "state.sqlite", check_same_thread=False,
                                     isolation_level=None)
         self._log.execute("PRAGMA synchronous=NORMAL")
+        # the log's commits never checkpoint (a checkpoint syncs the files: milliseconds to tens
+        # of them on a busy disk, under the lock every lookup takes); a thread of its own does
+        self._log.execute("PRAGMA wal_autocheckpoint=0")
         self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop,
+                                              name="query-log-checkpoint", daemon=True)
+        self._checkpointer.start()
         self._used: dict[tuple[str, int], int] = {}
         """Logged queries per (asker, day), counted from the log once, then kept up to date."""
 
+    def _checkpoint_loop(self) -> None:
+        """Copy the WAL's committed pages into the database every CHECKPOINT_SECONDS, beside
+        the writers (PASSIVE: it waits for nobody), so the WAL stays small."""
+        db = sqlite3.connect(self.folder / "state.sqlite", check_same_thread=False,
+                             isolation_level=None)
+        try:
+            while not self._closing.wait(CHECKPOINT_SECONDS):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # busy or I/O trouble: the next round retries
+                    log.warning("query log checkpoint failed: %s", exc)
+        finally:
+            db.close()
+
     def close(self) -> None:
+        self._closing.set()
+        self._checkpointer.join()
         with self._lock:
             self._db.close()
             self._log.close()
