@@ -24,16 +24,18 @@ Refusals carry `code: message` in the gRPC status details (client.py maps them b
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -61,6 +63,9 @@ GRPC_OPTIONS: list[tuple[str, Any]] = [
 ]
 KEEP_EPOCHS = 2
 BATCH_MAX = 32
+EPOCH_NICE = 19
+"""The nice value of the threads that form an epoch (lookups keep the process's own)."""
+T = TypeVar("T")
 
 OrgOfTls = Callable[[bytes], str]
 """A client's TLS certificate (PEM) -> its org; raises to refuse (TlsOrgs.node_org_of)."""
@@ -111,6 +116,28 @@ def _public_key(msp_id: str, certificate: bytes) -> Any:
     """The key a signing certificate carries, parsed once per certificate (it is validated
     apart, by `org_of_signer`, on every request)."""
     return Identity(msp_id, certificate).public_key
+
+
+def _at_low_priority(work: Callable[[], T]) -> T:
+    """Run `work` on a thread of its own at the lowest CPU priority and wait for it: forming
+    an epoch (a table's worth of arithmetic) must not delay the lookups answered meanwhile
+    (Linux gives each thread its own nice value; elsewhere it runs at the normal priority)."""
+    box: list[Any] = [None, None]
+
+    def run() -> None:
+        with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), EPOCH_NICE)
+        try:
+            box[0] = work()
+        except BaseException as exc:  # raised again in the caller's thread
+            box[1] = exc
+
+    thread = threading.Thread(target=run, name="query-epoch-work", daemon=True)
+    thread.start()
+    thread.join()
+    if box[1] is not None:
+        raise box[1]
+    return box[0]
 
 
 def day_of(at: float) -> int:
@@ -530,7 +557,7 @@ class QueryServer:
             header, body = decode(next(messages))
             number, versions = int(header["epoch"]), dict(header["versions"])
             try:
-                key, mine = self._masked_share(versions)
+                key, mine = _at_low_priority(lambda: self._masked_share(versions))
             except KeyError as exc:
                 raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "missing_version",
                                f"{self.name} does not hold contribution {exc}") from exc
@@ -541,7 +568,8 @@ class QueryServer:
             if theirs.size != mine.size:
                 raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
                                "the lead's masked table has the wrong size")
-            self._install(number, key, mine + theirs.reshape(mine.shape), versions, started)
+            _at_low_priority(lambda: self._install(
+                number, key, mine + theirs.reshape(mine.shape), versions, started))
         except _Refusal as refusal:
             self._abort(context, refusal)
             return
@@ -574,7 +602,7 @@ class QueryServer:
                 if common:
                     versions[member] = max(common)
             number = max(int(self.clock() * 1000), max(self.epochs(), default=0) + 1)
-            key, share = self._masked_share(versions)
+            key, share = _at_low_priority(lambda: self._masked_share(versions))
             raw = memoryview(np.ascontiguousarray(share)).cast("B")
 
             def outgoing() -> Iterator[bytes]:
@@ -589,8 +617,8 @@ class QueryServer:
             peer_share = np.frombuffer(data, dtype=np.uint64)
             if peer_share.size != share.size:
                 raise QueryError("the peer's masked table has the wrong size")
-            self._install(number, key, share + peer_share.reshape(share.shape), versions,
-                          started)
+            _at_low_priority(lambda: self._install(
+                number, key, share + peer_share.reshape(share.shape), versions, started))
             return number
 
     def _epoch_loop(self) -> None:
