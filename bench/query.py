@@ -101,11 +101,13 @@ def _rss_peak() -> int:
 
 def server_process(net_dir: str, org: str, role: str, peer_org: str, peer_address: str,
                    bits: int, folder: str, epoch_seconds: float, conn: Connection) -> None:
+    from node.query.server import settle_heap
     from node.query.wiring import make_server
 
     server = make_server(Path(net_dir), org, role, peer_org, peer_address, _layout(bits),
                          Path(folder), _policy(), PASSPHRASE, epoch_seconds=epoch_seconds)
     server.start()
+    settle_heap()  # as python -m node.query does
     conn.send(("port", server.port))
     while conn.recv() == "cpu":
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -140,6 +142,7 @@ def member_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple
 
 def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[str, str]],
                  bits: int, rate: float, threads: int, seconds: float, conn: Connection) -> None:
+    from node.query.server import settle_heap
     from node.query.wiring import make_client
 
     layout = _layout(bits)
@@ -148,6 +151,7 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
     from node.query import dpf
 
     dpf.generate_packed([0], layout.part_bits)  # compiled (or loaded) before the clock starts
+    settle_heap()  # a long-running client process (a member's node) would do the same
     count = applicants_for(bits)
     latencies: list[float] = []
     errors: list[str] = []

@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(s, lambda *_: stop.set())
     service = GovernedServer(args.dir, args.org, get_passphrase()).start()
     assert service.server is not None
+    from node.query.server import settle_heap
+
+    settle_heap()
     print(f"query server {args.org} ready on port {service.server.port}", flush=True)
     try:
         while not stop.wait(0.5):
