@@ -108,15 +108,6 @@ def _fingerprint(certificate: bytes) -> str:
     return Identity("", certificate).fingerprint
 
 
-@functools.lru_cache(maxsize=64)
-def _answer_mask(fields: tuple[str, ...]) -> np.ndarray:
-    """The bits of an answer share a server keeps when the job answers `fields` (the same mask
-    for every lookup under one job: it says nothing about the applicant)."""
-    mask = record.answer_mask(fields)
-    mask.flags.writeable = False
-    return mask
-
-
 def day_of(at: float) -> int:
     return int(at // 86400)
 
@@ -388,7 +379,8 @@ class QueryServer:
             fields = self.authorizer.answered(query.asker)
             seq = self.store.log_query(int(now), query.day, query.asker, query.purpose,
                                        query.consent_hash, request.nonce, query.request_digest)
-        shares = self._batcher.submit(epoch.cols, keys) & _answer_mask(fields)
+        # the same mask for every lookup under the job: it says nothing about the applicant
+        shares = self._batcher.submit(epoch.cols, keys) & record.answer_mask(fields)
         evaluated = masks.evaluate(epoch.key, point)
         return encode({"epoch": epoch.number, "digest": epoch.digest, "seq": seq,
                        "at": int(now), "request": query.request_digest, "fields": list(fields)},
