@@ -7,7 +7,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +199,23 @@ def test_the_servers_answer_only_the_policys_fields_to_any_client(service: Servi
             computed.append(cents)
     # the true sums are below 2^25; what a client computes for the withheld field is a mask
     assert sum(c >= 1 << 30 for c in computed) > len(computed) // 2
+
+
+def test_a_field_only_one_server_answers_is_not_reported(service: Service) -> None:
+    """Servers reading different policies (one read the ledger before a change, one after):
+    only the fields both answered are exact, so only those are reported."""
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "kim", TODAY, "T3", 777),
+                           LoanEvent(EventKind.APPLICATION, "kim", TODAY)]}
+    contribute_all(service, streams, TODAY, 1)
+    service.epoch()
+    policy = service.policy().policy
+    service.servers[0].authorizer = PolicyAuthorizer(replace(
+        policy, fields=("active_loans", "outstanding_cents")))
+    service.servers[1].authorizer = PolicyAuthorizer(replace(
+        policy, fields=("outstanding_cents", "applications_30d")))
+    got = service.client("bank").lookup("kim", "credit_check", CONSENT)
+    assert got.fields == ("outstanding_cents",)
+    assert got.aggregates == Aggregates(outstanding_cents=777)
 
 
 def test_windows_roll_when_members_re_share_days_later(service: Service) -> None:
