@@ -69,10 +69,11 @@ import numpy as np
 from node.errors import InputValueError, NodeError, ProtocolAborted, ProtocolError
 from node.failures import public_abort_reason
 from node.mpc.modelling.gbdt import selection_ggm as ggm
+from node.mpc.modelling.gbdt import selection_kernels as K
 from node.mpc.psi.base_ot import POINT_BYTES, OtReceiver, OtSender
 from node.mpc.transport import Transport
 
-VERSION = 1
+VERSION = 2
 MAX_BINS = 256
 DEFAULT_CACHE_BYTES = 3 << 29  # per party: the per-tree share vectors kept in memory
 DEFAULT_LEAF_BYTES = 0  # per party: the untweaked leaves kept when they all fit (off: measured
@@ -273,7 +274,12 @@ async def setup_passive(
 
 
 class _Selector:
-    """What both sides share: per-tree bookkeeping, the cache of share vectors, node sums."""
+    """What both sides share: per-tree bookkeeping, the caches of share vectors, node sums.
+
+    Trees come in pairs (2q, 2q+1) sharing one tweak per leaf: the even tree's pass also keeps
+    the odd tree's masks of the cached rows (`_next`), so the odd tree needs no AES for them."""
+
+    _negated = False  # the active party's cache holds r, its share is -r
 
     def __init__(self, transport: Transport, peer: str, step: str, n_rows: int,
                  n_features: int, n_bins: int, cache_bytes: int) -> None:
@@ -286,12 +292,16 @@ class _Selector:
         self.depth = ggm.depth_for(n_bins)
         self._cache_bytes = cache_bytes
         self._cache = np.empty((0, n_features, n_bins, 1), dtype=np.uint64)
+        self._next = np.empty((0, n_features, n_bins, 1), dtype=np.uint64)
+        self._next_for: tuple[int, int] | None = None
         self._used: set[int] = set()
         self._all_rows = np.zeros((n_features, n_bins, 1), dtype=np.uint64)
         self._generation = 0
         self._prg = ggm.Prg()
+        K.warm_up()
 
-    def _start_tree(self, tree: int, m: int) -> tuple[int, int]:
+    def _start_tree(self, tree: int, m: int) -> tuple[int, int, bool]:
+        """(generation, cached rows, whether the tree's masks of the cached rows are stored)."""
         if (isinstance(tree, bool) or not isinstance(tree, int | np.integer)
                 or not 0 <= tree < 2**63):
             raise ProtocolError(f"tree must be an integer in [0, 2^63), got {tree!r}")
@@ -304,14 +314,24 @@ class _Selector:
         self._generation += 1
         self._all_rows = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
         per_row = self.n_features * self.n_bins * m * 8
-        n_cache = _cached_rows(self.n_rows, per_row, self._cache_bytes)
-        if self._cache.shape != (n_cache, self.n_features, self.n_bins, m):
-            self._cache = np.empty(0, dtype=np.uint64)
-            self._cache = np.empty((n_cache, self.n_features, self.n_bins, m), dtype=np.uint64)
-        return self._generation, n_cache
+        n_cache = _cached_rows(self.n_rows, 2 * per_row, self._cache_bytes)
+        shape = (n_cache, self.n_features, self.n_bins, m)
+        stored = self._next_for == (int(tree), m) and self._next.shape == shape
+        self._next_for = None  # set again once an even tree has filled `_next`
+        if stored:
+            self._cache, self._next = self._next, self._cache
+        elif self._cache.shape != shape:
+            self._cache = self._next = np.empty(0, dtype=np.uint64)
+            self._cache = np.empty(shape, dtype=np.uint64)
+            self._next = np.empty(shape, dtype=np.uint64)
+        return self._generation, n_cache, stored
+
+    def _finish_tree(self, tree: int, m: int) -> None:
+        if not tree & 1:
+            self._next_for = (int(tree) + 1, m)
 
     def _block_rows(self, m: int) -> int:
-        leaf_bytes = self.n_features * (1 << self.depth) * ((m + 1) // 2) * 16
+        leaf_bytes = self.n_features * (1 << self.depth) * m * 16
         return max(1, _BLOCK_BYTES // leaf_bytes)
 
     def _chunks(self, m: int) -> list[tuple[int, int]]:
@@ -324,25 +344,21 @@ class _Selector:
         block = self._block_rows(m)
         return [(b0, min(b0 + block, r1)) for b0 in range(r0, r1, block)]
 
+    def _pair_masks(self, leaves: np.ndarray, tree: int, m: int) -> np.ndarray:
+        """Tweaked leaves `(L, N, 2m)` of tree `tree`'s pair: words [0, m) are the even tree's
+        masks, [m, 2m) the odd tree's."""
+        return self._prg.tweak(leaves, int(tree) >> 1, m)
+
     def _masks(self, leaves: np.ndarray, tree: int, m: int) -> np.ndarray:
-        """Tweaked leaves r `(n_bins, N, m)` (level-major) from leaves `(L, N, 2)`."""
-        r = self._prg.tweak(leaves, tree, (m + 1) // 2)
-        return r[: self.n_bins, :, :m]
+        """Tree `tree`'s masks r `(n_bins, N, m)` (level-major) from leaves `(L, N, 2)`."""
+        use = (int(tree) & 1) * m
+        return self._pair_masks(leaves, tree, m)[: self.n_bins, :, use: use + m]
 
     def _rows_sum(self, share: np.ndarray, count: int) -> np.ndarray:
         """Sum over `count` rows of a level-major share `(n_bins, count * F, m)` -> (F, bins, m)."""
         m = share.shape[2]
         per_row = share.reshape(self.n_bins, count, self.n_features, m)
         return np.add.reduce(per_row, axis=1).transpose(1, 0, 2)
-
-    def _store(self, share: np.ndarray, r0: int, r1: int) -> None:
-        """Keep the level-major share vectors `(n_bins, (r1 - r0) * F, m)` of rows r0..r1 in the
-        row-major cache (rows are what nodes gather)."""
-        if share.shape[2] == 2:
-            ggm.to_rows(share, self._cache[r0:r1])
-        else:
-            target = self._cache[r0:r1].reshape(-1, self.n_bins, share.shape[2])
-            np.copyto(target, share.transpose(1, 0, 2))
 
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
         raise NotImplementedError
@@ -365,13 +381,10 @@ class _Selector:
         n_cache = self._cache.shape[0]
         cached = rows[rows < n_cache] if n_cache < self.n_rows else rows
         if cached.size:
-            buf = np.empty((min(_SUM_ROWS, cached.size), *self._cache.shape[1:]),
-                           dtype=np.uint64)
-            for s in range(0, cached.size, _SUM_ROWS):
-                part = cached[s: s + _SUM_ROWS]
-                got = buf[: part.size]
-                np.take(self._cache, part, axis=0, out=got)
-                out += np.add.reduce(got, axis=0)
+            K.gather_sum(self._cache.reshape(n_cache, -1), np.ascontiguousarray(cached),
+                         out.reshape(-1))
+            if self._negated:
+                np.negative(out, out=out)
         if n_cache < self.n_rows:
             rest = rows[rows >= n_cache]
             step = self._block_rows(m)
@@ -382,6 +395,8 @@ class _Selector:
 
 class ActiveSelector(_Selector):
     """The label holder's handle after setup: `share_tree` once per tree."""
+
+    _negated = True
 
     def __init__(self, transport: Transport, peer: str, step: str, roots: np.ndarray,
                  n_bins: int, cache_bytes: int, leaves: np.ndarray | None = None) -> None:
@@ -409,30 +424,35 @@ class ActiveSelector(_Selector):
             if v.ndim != 2 or v.shape[0] != self.n_rows or v.dtype != np.uint64:
                 raise ProtocolError(f"values must be a ({self.n_rows}, m) uint64 array of ring "
                                     f"elements, got {v.dtype} of shape {v.shape}")
+            v = np.ascontiguousarray(v)
             m = v.shape[1]
-            generation, n_cache = self._start_tree(tree, m)
+            generation, n_cache, stored = self._start_tree(tree, m)
+            use, other = (int(tree) & 1) * m, (1 - (int(tree) & 1)) * m
+            store_next = not int(tree) & 1
             step = f"{self._step}/tree{int(tree)}"
             await self._transport.send(self._peer, step, "head",
                                        json.dumps({"tree": int(tree), "m": m}).encode())
+            f, nb = self.n_features, self.n_bins
             for k, (r0, r1) in enumerate(self._chunks(m)):
 
                 def masked(r0: int = r0, r1: int = r1) -> np.ndarray:
-                    c = np.empty((r1 - r0, self.n_features, m), dtype=np.uint64)
-                    for b0, b1 in self._blocks(r0, r1, m):
-                        leaves = self._tree_leaves(slice(b0, b1))
-                        r = self._masks(leaves, int(tree), m)
-                        part = c[b0 - r0: b1 - r0]
-                        np.add.reduce(r, axis=0, out=part.reshape(-1, m))
-                        part += v[b0:b1, None, :]
-                        self._all_rows -= self._rows_sum(r, b1 - b0)
-                        if b0 < n_cache:
-                            end = min(b1, n_cache)
-                            a = np.negative(r[:, : (end - b0) * self.n_features])
-                            self._store(a, b0, end)
+                    c = np.empty((r1 - r0, f, m), dtype=np.uint64)
+                    start = r0
+                    if stored and r0 < n_cache:
+                        start = min(r1, n_cache)
+                        K.active_stored(self._cache[r0:start], v[r0:start], c[: start - r0],
+                                        self._all_rows)
+                    for b0, b1 in self._blocks(start, r1, m):
+                        tw = self._pair_masks(self._tree_leaves(slice(b0, b1)), int(tree), m)
+                        end = max(b0, min(b1, n_cache))
+                        K.active_block(tw, v[b0:b1], f, nb, m, use, other,
+                                       c[b0 - r0: b1 - r0].reshape(-1, m), self._all_rows,
+                                       self._cache[b0:end], self._next[b0:end], store_next)
                     return c
 
                 await self._transport.send_array(self._peer, step, f"c{k}",
                                                  await asyncio.to_thread(masked))
+            self._finish_tree(int(tree), m)
             return ActiveTreeShares(self, generation, int(tree), m)
 
         return await _guarded(self._transport, work)
@@ -451,37 +471,29 @@ class PassiveSelector(_Selector):
         self._bins = bins
         self._slot = np.empty((0, self.n_features, 1), dtype=np.uint64)
 
-    def _share(self, rows: np.ndarray | slice, tree: int, m: int,
-               c: np.ndarray | None, d: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """(p level-major `(n_bins, N, m)`, d = v + r_b `(N, m)`) for some rows: r with the
-        unknown leaf b's slot holding d, from the masked values c (or d when known)."""
-        b = self._bins[rows].reshape(-1)
+    def _tree_leaves(self, rows: np.ndarray | slice) -> np.ndarray:
+        """Every untweaked leaf but each item's own bin's `(L, N, 2)` (that slot: garbage)."""
         if self._leaves is not None:
-            leaves = ggm.to_levels(self._leaves[rows].reshape(-1, 1 << self.depth, 2))
-        else:
-            leaves = ggm.passive_leaves(self._prg, self._copath[rows].reshape(-1, self.depth, 2),
-                                        b, self.depth)
-        r = self._masks(leaves, tree, m)
-        idx = np.arange(b.size)
-        r[b, idx] = 0
-        if d is None:
-            if c is None:
-                raise ProtocolError("the passive share needs the masked values or v + r_b")
-            d = c.reshape(-1, m) - np.add.reduce(r, axis=0)  # v + r_b
-        r[b, idx] = d.reshape(-1, m)
-        return r, d
+            return ggm.to_levels(self._leaves[rows].reshape(-1, 1 << self.depth, 2))
+        return ggm.passive_leaves(self._prg, self._copath[rows].reshape(-1, self.depth, 2),
+                                  self._bins[rows].reshape(-1), self.depth)
 
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
-        """Sum of p over rows beyond the cache, `(F, n_bins, m)`."""
-        d = self._slot[rows - self._cache.shape[0]]
-        p, _ = self._share(rows, tree, m, None, d)
-        return self._rows_sum(p, rows.size)
+        """Sum of p (r with v + r_b, kept while sharing, at bin b) over rows beyond the cache,
+        `(F, n_bins, m)`."""
+        d = self._slot[rows - self._cache.shape[0]].reshape(-1, m)
+        b = self._bins[rows].reshape(-1)
+        r = self._masks(self._tree_leaves(rows), tree, m)
+        r[b, np.arange(b.size)] = d
+        return self._rows_sum(r, rows.size)
 
     async def share_tree(self, tree: int, m: int) -> PassiveTreeShares:
         """Receive tree `tree`'s masked values (m per row) and form this side's shares."""
 
         async def work() -> PassiveTreeShares:
-            generation, n_cache = self._start_tree(tree, m)
+            generation, n_cache, stored = self._start_tree(tree, m)
+            use, other = (int(tree) & 1) * m, (1 - (int(tree) & 1)) * m
+            store_next = not int(tree) & 1
             step = f"{self._step}/tree{int(tree)}"
             try:
                 head = json.loads(await self._transport.recv(self._peer, step, "head"))
@@ -491,25 +503,34 @@ class PassiveSelector(_Selector):
                 raise ProtocolError(f"{self._peer} shares {head}, this party expects tree "
                                     f"{int(tree)} with m = {m}; both must grow the same tree")
             self._slot = np.empty((self.n_rows - n_cache, self.n_features, m), dtype=np.uint64)
+            f, nb = self.n_features, self.n_bins
             for k, (r0, r1) in enumerate(self._chunks(m)):
                 c = await self._transport.recv_array(self._peer, step, f"c{k}")
-                if c.shape != (r1 - r0, self.n_features, m) or c.dtype != np.uint64:
+                if c.shape != (r1 - r0, f, m) or c.dtype != np.uint64:
                     raise ProtocolError(f"{self._peer} sent masked values of the wrong shape")
+                c = np.ascontiguousarray(c)
 
-                def absorb(c: np.ndarray = c, r0: int = r0) -> None:
-                    for b0, b1 in self._blocks(r0, r0 + c.shape[0], m):
-                        p, d = self._share(slice(b0, b1), int(tree), m, c[b0 - r0: b1 - r0],
-                                           None)
-                        self._all_rows += self._rows_sum(p, b1 - b0)
-                        if b0 < n_cache:
-                            end = min(b1, n_cache)
-                            self._store(p[:, : (end - b0) * self.n_features], b0, end)
+                def absorb(c: np.ndarray = c, r0: int = r0,
+                           r1: int = r1) -> None:
+                    start = r0
+                    if stored and r0 < n_cache:
+                        start = min(r1, n_cache)
+                        K.passive_stored(self._cache[r0:start], self._bins[r0:start],
+                                         c[: start - r0], self._all_rows)
+                    for b0, b1 in self._blocks(start, r1, m):
+                        tw = self._pair_masks(self._tree_leaves(slice(b0, b1)), int(tree), m)
+                        end = max(b0, min(b1, n_cache))
+                        d = np.empty(((b1 - b0) * f, m), dtype=np.uint64)
+                        K.passive_block(tw, self._bins[b0:b1].reshape(-1),
+                                        c[b0 - r0: b1 - r0].reshape(-1, m), f, nb, m, use,
+                                        other, d, self._all_rows, self._cache[b0:end],
+                                        self._next[b0:end], store_next)
                         if b1 > n_cache:
-                            start = max(b0, n_cache)
-                            self._slot[start - n_cache: b1 - n_cache] = d.reshape(
-                                b1 - b0, self.n_features, m)[start - b0:]
+                            self._slot[end - n_cache: b1 - n_cache] = d.reshape(
+                                b1 - b0, f, m)[end - b0:]
 
                 await asyncio.to_thread(absorb)
+            self._finish_tree(int(tree), m)
             return PassiveTreeShares(self, generation, int(tree), m)
 
         return await _guarded(self._transport, work)
