@@ -76,8 +76,8 @@ from node.mpc.transport import Transport
 VERSION = 2
 MAX_BINS = 256
 DEFAULT_CACHE_BYTES = 3 << 29  # per party: the per-tree share vectors kept in memory
-DEFAULT_LEAF_BYTES = 0  # per party: the untweaked leaves kept when they all fit (off: measured
-# at 284,807 x 20 x 16 under load, keeping them saved 15-25% of share_tree for +1.5 GB per party)
+DEFAULT_LEAF_BYTES = 3 << 29  # per party: the untweaked leaves, kept when they all fit (all of
+# 284,807 x 20 x 16 bins: a pair of trees then costs 16 AES blocks per (row, feature), not 46)
 _SETUP_OTS = 1 << 16  # OTs per setup chunk (1 MiB of OT-extension matrix)
 _BLOCK_BYTES = 1 << 20  # leaf bytes computed at once: AES and adds stay in cache
 _SEND_BYTES = 4 << 20  # masked values per message
@@ -135,11 +135,12 @@ def _cached_rows(n_rows: int, per_row_bytes: int, cache_bytes: int) -> int:
 
 
 def _leaf_store(n_rows: int, n_features: int, depth: int, leaf_bytes: int) -> np.ndarray | None:
-    """Room for every (row, feature)'s untweaked leaves if they fit `leaf_bytes`: each tree then
-    only tweaks them (2^D AES blocks instead of 2^(D+1) - 2 more to expand the tree again)."""
+    """Room for every (row, feature)'s untweaked leaves `(L, n_rows * F, 2)` (level-major, so a
+    block of rows is a view) if they fit `leaf_bytes`: each pair of trees then only tweaks them
+    (2^D AES blocks instead of 2^(D+1) - 2 more to expand the tree again)."""
     if n_rows * n_features * (16 << depth) > leaf_bytes:
         return None
-    return np.empty((n_rows, n_features, 1 << depth, 2), dtype=np.uint64)
+    return np.empty((1 << depth, n_rows * n_features, 2), dtype=np.uint64)
 
 
 async def setup_active(
@@ -160,8 +161,8 @@ async def setup_active(
         await transport.send(peer, f"{step}/base-ot", "B", b"".join(points))
         ext = ggm.OtSenderExt(bits, await asyncio.to_thread(receiver.keys))
         depth = ggm.depth_for(n_bins)
-        roots = np.empty((n_rows, n_features, 2), dtype=np.uint64)
         leaves = _leaf_store(n_rows, n_features, depth, leaf_bytes)
+        roots = np.empty((n_rows if leaves is None else 0, n_features, 2), dtype=np.uint64)
         prg = ggm.Prg()
         first = 0
         for k, (r0, r1) in enumerate(_row_chunks(n_rows, n_features * depth, _SETUP_OTS)):
@@ -174,10 +175,11 @@ async def setup_active(
                             first: int = first) -> np.ndarray:
                 m0, m1 = ext.chunk(u, first)
                 seeds = ggm.random_seeds(count)
-                roots[r0:r1] = seeds.reshape(r1 - r0, n_features, 2)
                 sums, tree = ggm.active_tree(prg, seeds, depth)  # (N, D, 2, 2), (L, N, 2)
                 if leaves is not None:
-                    ggm.to_rows(tree, leaves[r0:r1])
+                    leaves[:, r0 * n_features: r1 * n_features] = tree
+                else:
+                    roots[r0:r1] = seeds.reshape(r1 - r0, n_features, 2)
                 sums[:, :, 0] ^= m0[: count * depth].reshape(count, depth, 2)
                 sums[:, :, 1] ^= m1[: count * depth].reshape(count, depth, 2)
                 return sums
@@ -185,7 +187,8 @@ async def setup_active(
             await transport.send_array(peer, f"{step}/ot", f"e{k}",
                                        await asyncio.to_thread(corrections))
             first += _padded(count * depth)
-        return ActiveSelector(transport, peer, step, roots, n_bins, cache_bytes, leaves)
+        return ActiveSelector(transport, peer, step, (n_rows, n_features), roots, n_bins,
+                              cache_bytes, leaves)
 
     return await _guarded(transport, work)
 
@@ -226,8 +229,9 @@ async def setup_passive(
         points = [raw[i: i + POINT_BYTES] for i in range(0, len(raw), POINT_BYTES)]
         ext = ggm.OtReceiverExt(await asyncio.to_thread(sender.keys, points))
         depth = ggm.depth_for(n_bins)
-        copath = np.empty((n_rows, n_features, depth, 2), dtype=np.uint64)
         leaves = _leaf_store(n_rows, n_features, depth, leaf_bytes)
+        copath = np.empty((n_rows if leaves is None else 0, n_features, depth, 2),
+                          dtype=np.uint64)
         prg = ggm.Prg()
         chunks = _row_chunks(n_rows, n_features * depth, _SETUP_OTS)
         pending: list[tuple[int, int, int, np.ndarray]] = []
@@ -245,9 +249,11 @@ async def setup_passive(
                 got = np.take_along_axis(e, side[:, :, None, None], axis=2)[:, :, 0]
                 got ^= chosen[: count * depth].reshape(count, depth, 2)
                 seeds = ggm.passive_copath(prg, got, b, depth)
-                copath[r0:r1] = seeds.reshape(r1 - r0, n_features, depth, 2)
                 if leaves is not None:
-                    ggm.to_rows(ggm.passive_leaves(prg, seeds, b, depth), leaves[r0:r1])
+                    leaves[:, r0 * n_features: r1 * n_features] = ggm.passive_leaves(
+                        prg, seeds, b, depth)
+                else:
+                    copath[r0:r1] = seeds.reshape(r1 - r0, n_features, depth, 2)
 
             await asyncio.to_thread(rebuild)
 
@@ -398,17 +404,18 @@ class ActiveSelector(_Selector):
 
     _negated = True
 
-    def __init__(self, transport: Transport, peer: str, step: str, roots: np.ndarray,
-                 n_bins: int, cache_bytes: int, leaves: np.ndarray | None = None) -> None:
-        super().__init__(transport, peer, step, roots.shape[0], roots.shape[1], n_bins,
-                         cache_bytes)
+    def __init__(self, transport: Transport, peer: str, step: str, dims: tuple[int, int],
+                 roots: np.ndarray, n_bins: int, cache_bytes: int,
+                 leaves: np.ndarray | None = None) -> None:
+        """`dims`: (rows, features); `roots` `(rows, F, 2)`, or empty when `leaves` are kept."""
+        super().__init__(transport, peer, step, dims[0], dims[1], n_bins, cache_bytes)
         self._roots = roots
         self._leaves = leaves
 
     def _tree_leaves(self, rows: np.ndarray | slice) -> np.ndarray:
         """Untweaked leaves `(L, N, 2)` of some rows: kept, or expanded from the roots."""
         if self._leaves is not None:
-            return ggm.to_levels(self._leaves[rows].reshape(-1, 1 << self.depth, 2))
+            return _kept(self._leaves, rows, self.n_features)
         return self._prg.expand(self._roots[rows].reshape(-1, 2), self.depth)
 
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
@@ -474,7 +481,7 @@ class PassiveSelector(_Selector):
     def _tree_leaves(self, rows: np.ndarray | slice) -> np.ndarray:
         """Every untweaked leaf but each item's own bin's `(L, N, 2)` (that slot: garbage)."""
         if self._leaves is not None:
-            return ggm.to_levels(self._leaves[rows].reshape(-1, 1 << self.depth, 2))
+            return _kept(self._leaves, rows, self.n_features)
         return ggm.passive_leaves(self._prg, self._copath[rows].reshape(-1, self.depth, 2),
                                   self._bins[rows].reshape(-1), self.depth)
 
@@ -534,6 +541,14 @@ class PassiveSelector(_Selector):
             return PassiveTreeShares(self, generation, int(tree), m)
 
         return await _guarded(self._transport, work)
+
+
+def _kept(leaves: np.ndarray, rows: np.ndarray | slice, n_features: int) -> np.ndarray:
+    """The kept leaves `(L, N, 2)` of some rows: a view for a slice, a gather for indices."""
+    if isinstance(rows, slice):
+        return leaves[:, rows.start * n_features: rows.stop * n_features]
+    items = (rows[:, None] * n_features + np.arange(n_features)).reshape(-1)
+    return leaves[:, items]
 
 
 def _is_all(rows: np.ndarray) -> bool:
