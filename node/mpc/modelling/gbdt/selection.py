@@ -14,19 +14,22 @@ Protocol, per (row, feature), with L = 2^D >= n_bins leaves:
   its path to leaf b, give it K^l of that side (the active party sends K^l_c ^ m_c for c = 0, 1),
   from which it rebuilds the path's sibling at every level, hence every leaf y_j except y_b.
   The active party keeps only the root, the passive party the D co-path seeds.
-- per tree t: both derive r_j = H(t, y_j) = pi(y_j ^ T_t) ^ y_j (fixed-key AES), the active
-  party sends c = v + sum_{j < n_bins} r_j. Shares: active a_j = -r_j; passive p_j = r_j for
-  j != b and p_b = c - sum_{j != b} r_j = v + r_b. So a + p = v * onehot(b), and a node's
-  histogram share is the sum of its rows' share vectors (subtract a child from its parent for the
-  sibling: shares are linear).
+- per pair of trees (2q, 2q+1): both derive R_j = H(q, y_j) = pi(y_j ^ T_q) ^ y_j (fixed-key
+  AES; m blocks of 128 bits per leaf for m lanes); tree 2q's masks r_j are the first m 64-bit
+  words of R_j, tree 2q+1's the other m, so one GGM expansion and one tweak per leaf serve two
+  trees. Per tree t the active party sends c = v + sum_{j < n_bins} r_j. Shares: active a_j =
+  -r_j; passive p_j = r_j for j != b and p_b = c - sum_{j != b} r_j = v + r_b. So a + p =
+  v * onehot(b), and a node's histogram share is the sum of its rows' share vectors (subtract a
+  child from its parent for the sibling: shares are linear).
 
 Security (semi-honest, static corruption of one party), assumptions: OT security of Chou-Orlandi
 (CDH, SHA-256 as a random oracle) and of the IKNP extension with the GKWY20 tweakable
 correlation-robust hash; fixed-key AES as an ideal permutation for the GGM PRG (MMO) and for the
-tweak H(t, y) (correlation robustness: y_b is uniform and unknown to the passive party, so the
-r_b of distinct trees are independent pseudo-random values, and nothing lets it test a guess of
-low-entropy values across trees; a tree number is refused a second time, as two c's with the same
-r_b would reveal v - v').
+tweak H(q, y) (correlation robustness: y_b is uniform and unknown to the passive party, so the
+R_b of distinct pairs are independent pseudo-random 128-bit values, and the two disjoint halves of
+one R_b, which mask trees 2q and 2q+1, are independent of each other too; nothing lets it test a
+guess of low-entropy values across trees; a tree number is refused a second time, as two c's with
+the same r_b would reveal v - v').
 - The passive party sees: base-OT and OT-extension messages (simulatable without the active
   party's values), the corrections K_c ^ m_c (the side it did not choose is masked by the m it
   cannot know; the chosen side determines only leaves it is meant to have), and per tree
@@ -41,20 +44,21 @@ r_b would reveal v - v').
 
 Cost. Setup: D random OTs (D * 16 bytes of OT-extension matrix) and 2 * D * 16 bytes of
 corrections per (row, feature) on the wire (192 bytes for 16 bins); 2^(D+1) - 2 AES blocks per
-(row, feature) for the GGM tree. Per tree: n_rows * F * m * 8 bytes of masked values (91 MB at
-284,807 rows x 20 features x m = 2), and per (row, feature) 2^(D+1) - 2 + 2^D AES blocks on each
-side (expand, then tweak), bin sums and the share cache. node_sums: adds of the node's rows'
-share vectors (F * n_bins * m words per row), proportional to the node's rows; the all-rows sums
-(the root) are accumulated while sharing and cost nothing. It is CPU-bound: run it off the event
-loop (`asyncio.to_thread`) for big nodes.
+(row, feature) for the GGM tree. Per tree: n_rows * F * m * 8 bytes of masked values (45 MB at
+284,807 rows x 20 features, m = 1). Per pair of trees and (row, feature), on each side: m * 2^D
+AES blocks of tweak (16 for 16 bins, m = 1), plus 2^(D+1) - 2 to expand the GGM tree again when
+the leaves are not kept; the fused kernels (selection_kernels.py) then form c, the share vectors
+and the all-rows sums (the root's histogram, free) in one pass. node_sums: adds of the node's
+rows' share vectors (F * n_bins * m words per row), proportional to the node's rows. CPU-bound:
+run it off the event loop (`asyncio.to_thread`; the kernels release the GIL) for big nodes.
 
-Memory: the active party keeps a 16-byte root, the passive party D 16-byte seeds and its bins,
-per (row, feature); with `leaf_bytes` large enough (off by default) both also keep the 2^D
-untweaked leaves, so a tree only tweaks them. Per tree, each party's dense share vectors
-(F * n_bins * m * 8 bytes per row) are kept for as many rows as `cache_bytes` allows (default
-1.5 GiB: all of 284,807 x 20 x 16 x 2, ~31% of 1e6 rows); a node's rows beyond those are
-re-expanded from the seeds when summed (cost still proportional to the node's rows: the tree's
-AES again instead of a gather).
+Memory: with `leaf_bytes` large enough (default 1.5 GiB: all of 284,807 x 20 x 16 bins) both keep
+the 2^D untweaked leaves (16 bytes each; the passive party's own-bin slot is garbage) instead of
+a 16-byte root (active) or D 16-byte co-path seeds (passive) per (row, feature). Per tree, the
+share vectors (F * n_bins * m * 8 bytes per row) and the odd tree's masks are kept for as many
+rows as `cache_bytes` allows (default 1.5 GiB for both: all of 284,807 x 20 x 16 at m = 1, ~31%
+of 1e6 rows); a node's rows beyond those are re-expanded from the seeds when summed (cost still
+proportional to the node's rows: the tree's AES again instead of a gather).
 """
 
 from __future__ import annotations
