@@ -102,11 +102,11 @@ async def test_all_rows_in_one_bin_fill_only_that_bin() -> None:
 
 
 @pytest.mark.parametrize("leaf_bytes", [0, 1 << 20])
-@pytest.mark.parametrize("cache_bytes", [0, 2 * 40 * 2 * 16 * 2 * 8])
+@pytest.mark.parametrize("cache_bytes", [0, 40 * 2 * 16 * 2 * 8])
 async def test_rows_beyond_the_memory_budget_are_re_expanded_with_the_same_sums(
         cache_bytes: int, leaf_bytes: int) -> None:
     rng = np.random.default_rng(3)
-    n = 100  # the second budget keeps the share vectors (and the odd tree's masks) of 40 rows
+    n = 100  # the second budget keeps the share vectors of 40 rows, re-expands the other 60
     bins = rng.integers(0, 16, (n, 2), dtype=np.uint8)
     active, passive = await pair(bins, 16, cache_bytes=cache_bytes, leaf_bytes=leaf_bytes)
     values = rng.integers(0, 2**64, (n, 2), dtype=np.uint64)
@@ -116,11 +116,12 @@ async def test_rows_beyond_the_memory_budget_are_re_expanded_with_the_same_sums(
 
 
 @pytest.mark.parametrize("leaf_bytes", [0, 1 << 20])
-@pytest.mark.parametrize("cache_bytes", [1 << 20, 2 * 40 * 2 * 16 * 1 * 8])
+@pytest.mark.parametrize("cache_bytes", [1 << 20, 40 * 2 * 16 * 1 * 8])
 async def test_both_trees_of_a_pair_sum_right_in_any_order(cache_bytes: int,
                                                            leaf_bytes: int) -> None:
     """Trees 2q and 2q+1 share one tweak per leaf: the odd tree after its even one uses the
-    masks kept by it (for the cached rows), otherwise it derives them again; same sums."""
+    masks kept by it when every row fits the budget twice (the first budget), otherwise it
+    derives them again (the second: 40 rows cached, the rest re-expanded); same sums."""
     rng = np.random.default_rng(8)
     n = 100
     bins = rng.integers(0, 16, (n, 2), dtype=np.uint8)

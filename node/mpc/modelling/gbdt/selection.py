@@ -310,8 +310,11 @@ class _Selector:
         self._prg = ggm.Prg()
         K.warm_up()
 
-    def _start_tree(self, tree: int, m: int) -> tuple[int, int, bool]:
-        """(generation, cached rows, whether the tree's masks of the cached rows are stored)."""
+    def _start_tree(self, tree: int, m: int) -> tuple[int, int, bool, bool]:
+        """(generation, cached rows, whether the tree's masks of the cached rows are stored,
+        whether to store the pair's odd tree's masks: only when every row's fit the budget
+        twice; otherwise the whole budget caches this tree's shares of twice the rows, which
+        saves more AES in node sums than keeping the odd tree's masks would)."""
         if (isinstance(tree, bool) or not isinstance(tree, int | np.integer)
                 or not 0 <= tree < 2**63):
             raise ProtocolError(f"tree must be an integer in [0, 2^63), got {tree!r}")
@@ -324,20 +327,22 @@ class _Selector:
         self._generation += 1
         self._all_rows = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
         per_row = self.n_features * self.n_bins * m * 8
-        n_cache = _cached_rows(self.n_rows, 2 * per_row, self._cache_bytes)
+        pairs = 2 * per_row * self.n_rows <= self._cache_bytes
+        n_cache = _cached_rows(self.n_rows, per_row * (2 if pairs else 1), self._cache_bytes)
         shape = (n_cache, self.n_features, self.n_bins, m)
-        stored = self._next_for == (int(tree), m) and self._next.shape == shape
+        next_shape = shape if pairs else (0, *shape[1:])
+        stored = pairs and self._next_for == (int(tree), m) and self._next.shape == shape
         self._next_for = None  # set again once an even tree has filled `_next`
         if stored:
             self._cache, self._next = self._next, self._cache
-        elif self._cache.shape != shape:
+        elif self._cache.shape != shape or self._next.shape != next_shape:
             self._cache = self._next = np.empty(0, dtype=np.uint64)
             self._cache = np.empty(shape, dtype=np.uint64)
-            self._next = np.empty(shape, dtype=np.uint64)
-        return self._generation, n_cache, stored
+            self._next = np.empty(next_shape, dtype=np.uint64)
+        return self._generation, n_cache, stored, pairs and not int(tree) & 1
 
-    def _finish_tree(self, tree: int, m: int) -> None:
-        if not tree & 1:
+    def _finish_tree(self, tree: int, m: int, stored_next: bool) -> None:
+        if stored_next:
             self._next_for = (int(tree) + 1, m)
 
     def _block_rows(self, m: int) -> int:
@@ -424,8 +429,13 @@ class ActiveSelector(_Selector):
 
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
         """Sum of a = -r over rows beyond the cache, `(F, n_bins, m)`."""
-        leaves = self._tree_leaves(rows)
-        return np.negative(self._rows_sum(self._masks(leaves, tree, m), rows.size))
+        out = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
+        tw = self._pair_masks(self._tree_leaves(rows), tree, m)
+        c = np.empty((tw.shape[1], m), dtype=np.uint64)
+        none = self._cache[:0]
+        K.active_block(tw, np.zeros((rows.size, m), dtype=np.uint64), self.n_features,
+                       self.n_bins, m, (int(tree) & 1) * m, 0, c, out, none, none, False)
+        return out
 
     async def share_tree(self, tree: int, values: np.ndarray) -> ActiveTreeShares:
         """Send tree `tree`'s masked `values` `(n_rows, m)` uint64; returns this side's shares."""
@@ -437,9 +447,8 @@ class ActiveSelector(_Selector):
                                     f"elements, got {v.dtype} of shape {v.shape}")
             v = np.ascontiguousarray(v)
             m = v.shape[1]
-            generation, n_cache, stored = self._start_tree(tree, m)
+            generation, n_cache, stored, store_next = self._start_tree(tree, m)
             use, other = (int(tree) & 1) * m, (1 - (int(tree) & 1)) * m
-            store_next = not int(tree) & 1
             step = f"{self._step}/tree{int(tree)}"
             await self._transport.send(self._peer, step, "head",
                                        json.dumps({"tree": int(tree), "m": m}).encode())
@@ -463,7 +472,7 @@ class ActiveSelector(_Selector):
 
                 await self._transport.send_array(self._peer, step, f"c{k}",
                                                  await asyncio.to_thread(masked))
-            self._finish_tree(int(tree), m)
+            self._finish_tree(int(tree), m, store_next)
             return ActiveTreeShares(self, generation, int(tree), m)
 
         return await _guarded(self._transport, work)
@@ -492,19 +501,19 @@ class PassiveSelector(_Selector):
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
         """Sum of p (r with v + r_b, kept while sharing, at bin b) over rows beyond the cache,
         `(F, n_bins, m)`."""
-        d = self._slot[rows - self._cache.shape[0]].reshape(-1, m)
-        b = self._bins[rows].reshape(-1)
-        r = self._masks(self._tree_leaves(rows), tree, m)
-        r[b, np.arange(b.size)] = d
-        return self._rows_sum(r, rows.size)
+        out = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
+        d = np.ascontiguousarray(self._slot[rows - self._cache.shape[0]].reshape(-1, m))
+        tw = self._pair_masks(self._tree_leaves(rows), tree, m)
+        K.passive_sum(tw, np.ascontiguousarray(self._bins[rows].reshape(-1)), d,
+                      self.n_features, self.n_bins, m, (int(tree) & 1) * m, out)
+        return out
 
     async def share_tree(self, tree: int, m: int) -> PassiveTreeShares:
         """Receive tree `tree`'s masked values (m per row) and form this side's shares."""
 
         async def work() -> PassiveTreeShares:
-            generation, n_cache, stored = self._start_tree(tree, m)
+            generation, n_cache, stored, store_next = self._start_tree(tree, m)
             use, other = (int(tree) & 1) * m, (1 - (int(tree) & 1)) * m
-            store_next = not int(tree) & 1
             step = f"{self._step}/tree{int(tree)}"
             try:
                 head = json.loads(await self._transport.recv(self._peer, step, "head"))
@@ -541,7 +550,7 @@ class PassiveSelector(_Selector):
                                 b1 - b0, f, m)[end - b0:]
 
                 await asyncio.to_thread(absorb)
-            self._finish_tree(int(tree), m)
+            self._finish_tree(int(tree), m, store_next)
             return PassiveTreeShares(self, generation, int(tree), m)
 
         return await _guarded(self._transport, work)

@@ -70,6 +70,19 @@ def passive_block(tw: np.ndarray, bins: np.ndarray, c: np.ndarray, n_features: i
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
+def passive_sum(tw: np.ndarray, bins: np.ndarray, d: np.ndarray, n_features: int, n_bins: int,
+                m: int, use: int, out: np.ndarray) -> None:
+    """out += the share p (r with the kept d = v + r_b at bin b) of every item of a block of
+    rows beyond the cache (node sums)."""
+    for i in range(tw.shape[1]):
+        f = i % n_features
+        b = bins[i]
+        for k in range(m):
+            for j in range(n_bins):
+                out[f, j, k] += d[i, k] if j == b else tw[j, i, use + k]
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
 def active_stored(buf: np.ndarray, v: np.ndarray, c: np.ndarray, all_rows: np.ndarray) -> None:
     """The odd tree of a pair from its stored masks `buf` `(rows, F, n_bins, m)`: c = v + sum_j
     r_j, all_rows -= r (buf stays r: the cache)."""
@@ -129,6 +142,7 @@ def warm_up() -> None:
     active_block(tw, two[:1], 2, 2, 1, 0, 1, two, hist, four[:0], four[:0], False)
     passive_block(tw, np.zeros(2, dtype=u8), two, 2, 2, 1, 0, 1, two.copy(), hist, four[:0],
                   four[:0], False)
+    passive_sum(tw, np.zeros(2, dtype=u8), two, 2, 2, 1, 0, hist)
     active_stored(four, two[:1], np.zeros((1, 2, 1), dtype=u64), hist)
     passive_stored(four, np.zeros((1, 2), dtype=u8), np.zeros((1, 2, 1), dtype=u64), hist)
     gather_sum(np.zeros((2, 3), dtype=u64), np.zeros(1, dtype=np.int64), np.zeros(3, dtype=u64))
