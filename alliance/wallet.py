@@ -90,15 +90,26 @@ def load_user(
 def user_tls(
     net_dir: Path, org: str, user: str, passphrase: bytes | None = None
 ) -> TlsMaterial:
-    """`user`'s TLS client (for `node`: also server) identity, trusting every org's TLS CA."""
+    """`user`'s TLS client (for `node`: also server) identity, trusting every org's TLS CA.
+
+    A key kept in a PKCS#11 token (`tls/pkcs11.json` instead of `tls/client.key`) is handed to
+    gRPC as an OpenSSL engine reference (alliance/grpc_openssl.py): it never leaves the token."""
+    from alliance.hsm import CONFIG_FILE, TokenKey
+
     tls_dir = _user_dir(Path(net_dir), org, user) / "tls"
-    key = load_private_key(
-        tls_dir / "client.key", passphrase if passphrase is not None else get_passphrase()
-    )
+    token_ref = tls_dir / CONFIG_FILE
+    if not (tls_dir / "client.key").exists() and token_ref.is_file():
+        from alliance.grpc_openssl import token_tls_key
+
+        private_key = token_tls_key(TokenKey.load(token_ref))
+    else:
+        private_key = private_key_pem(load_private_key(
+            tls_dir / "client.key", passphrase if passphrase is not None else get_passphrase()
+        ))
     return TlsMaterial(
         root_certs=MspRegistry.from_network(net_dir).tls_roots_pem(),
         cert_chain=(tls_dir / "client.crt").read_bytes(),
-        private_key=private_key_pem(key),
+        private_key=private_key,
     )
 
 

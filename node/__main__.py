@@ -1,4 +1,8 @@
-"""`python -m node --dir NET --as ORG`: run one member's node until SIGTERM/SIGINT.
+"""`python -m node --dir NET --as ORG`: run one member's node until SIGTERM/SIGINT, or SIGUSR1.
+
+SIGTERM/SIGINT stop at once (running jobs are aborted and fail with node_stopped); SIGUSR1 drains
+first: no new job starts, the runs in progress finish (up to the job deadline), then the node
+stops; the jobs it did not start are picked up by the next start (`alliance node restart`).
 
 The launcher (`node.launcher.start_node`) starts this in the background; `alliance node run` runs
 the same daemon in the foreground. The key passphrase comes from ALLIANCE_PASSPHRASE.
@@ -25,11 +29,15 @@ def serve(
 
     passphrase = get_passphrase()  # once: the daemon unlocks several keys with it
     stop = threading.Event()
+    drain = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
+        if signum == signal.SIGUSR1:
+            drain.set()
         stop.set()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.signal(s, on_signal)
+                for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
     daemon = NodeDaemon(net_dir, org, passphrase, job_deadline=job_deadline,
                         step_timeout=step_timeout, connect_timeout=connect_timeout)
     try:
@@ -37,6 +45,9 @@ def serve(
         print(f"node {org} ready: MPC on port {daemon.port}", flush=True)
         while not stop.wait(0.5):
             pass
+        if drain.is_set():
+            print(f"node {org} draining: no new job starts, running ones finish", flush=True)
+            daemon.drain(job_deadline)
     finally:
         daemon.shutdown()
         for s, handler in previous.items():

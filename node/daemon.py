@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from alliance.profile import load_profile
 from node.errors import DeadlineExceeded, ProtocolAborted, TransportError
+from node.failpoint import failpoint
 from node.failures import public_abort_reason
 from node.ledger import GatewayJobLedger
 from node.listener import LedgerListener
@@ -118,6 +119,7 @@ class NodeDaemon:
         self._runs_lock = threading.Lock()
         self._reconnect_lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
+        self._reshare: Any = None
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -146,10 +148,6 @@ class NodeDaemon:
                 ServerTls(tls.cert_chain, tls.private_key, tls.root_certs,
                           current_client_roots=self._client_roots)
             )
-            _write_run_file(self.net_dir, self.org, {
-                "pid": os.getpid(), "port": self.server.port, "org": self.org,
-                "started_at": int(time.time()),
-            })
             self.runner = JobRunner(
                 self.org, self.store, ledger, self, outputs_dir(self.net_dir, self.org),
                 ledger_engine=current_engine(self.net_dir), job_deadline=self.job_deadline,
@@ -163,11 +161,26 @@ class NodeDaemon:
             self._watchdog = threading.Thread(target=self._expire_overdue_runs,
                                               name=f"overdue-{self.org}", daemon=True)
             self._watchdog.start()
+            self._reshare = self._start_daily_reshare(ledger)
+            failpoint("started")
+            # last: the launcher takes this node as ready once the run file names its pid
+            _write_run_file(self.net_dir, self.org, {
+                "pid": os.getpid(), "port": self.server.port, "org": self.org,
+                "started_at": int(time.time()),
+            })
         except BaseException:
             self.shutdown()
             raise
         log.info("node %s serves MPC on port %s", self.org, self.port)
         return self
+
+    def drain(self, timeout: float) -> bool:
+        """Start no new job and wait up to `timeout` seconds for the runs in progress (and their
+        staged outputs' verdicts) to end, so a restart loses none; False if some still ran.
+        `shutdown` follows: what still runs then is aborted as usual."""
+        if self.runner is None:
+            return True
+        return self.runner.drain(timeout)
 
     def shutdown(self) -> None:
         """Stop listening, abort running jobs, stop the MPC server and its loop. Bounded: never
@@ -176,6 +189,9 @@ class NodeDaemon:
         if self._watchdog is not None:
             self._watchdog.join(10)
             self._watchdog = None
+        if self._reshare is not None:
+            self._reshare.stop()
+            self._reshare = None
         if self.listener is not None:
             self.listener.stop()
             self.listener = None
@@ -202,6 +218,21 @@ class NodeDaemon:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def _start_daily_reshare(self, ledger: GatewayJobLedger) -> Any:
+        """The multilender book's daily re-share (node/query/daily_reshare.py); it does nothing
+        for an org that never contributed."""
+        from node.paths import node_dir
+        from node.query.daily_reshare import POLL_ENV, POLL_SECONDS, DailyReshare, live_terms
+        from node.query.member_store import MemberStore
+        from node.query.service import env_seconds
+
+        def terms() -> Any:
+            return live_terms(ledger.participant_jobs(self.org), time.time())
+
+        store = MemberStore(node_dir(self.net_dir, self.org) / "query-member")
+        return DailyReshare(self.net_dir, self.org, self.passphrase, store, terms).start(
+            env_seconds(POLL_ENV, POLL_SECONDS))
 
     def _expire_overdue_runs(self) -> None:
         """Every OVERDUE_POLL seconds: expire the RUNNING runs of this org's jobs that are past

@@ -9,7 +9,9 @@ still runs a node of that org, then SIGKILL after a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ from network.processes import (
     runs_program,
     spawn_detached,
     terminate,
+    wait_gone,
 )
 from node.daemon import read_run_file
 from node.errors import NodeStartError
@@ -130,14 +133,25 @@ def start_nodes(
         raise
 
 
-def stop_node(net_dir: Path, org: str, timeout: float = 10.0) -> bool:
+def stop_node(
+    net_dir: Path, org: str, timeout: float = 10.0, drain: float | None = None
+) -> bool:
     """Stop org's recorded node: SIGTERM, then SIGKILL after `timeout`. False if none ran.
+
+    With `drain` seconds, SIGUSR1 first: the node starts no new job and lets the runs in
+    progress finish (up to its job deadline) before it stops; SIGTERM only if it is still
+    there after `drain` + `timeout` seconds.
 
     The run file stays (with its port) so that a restarted node comes back on the same port."""
     net_dir = Path(net_dir).resolve()
     pid = _recorded_pid(net_dir, org)
     if pid is None or not _is_node_of(pid, org):
         return False
+    if drain is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGUSR1)
+        if wait_gone(pid, drain + timeout):
+            return True
     terminate(pid, timeout)
     return True
 

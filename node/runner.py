@@ -227,6 +227,22 @@ class JobRunner:
                 self._busy.discard(job_id)
                 return
 
+    def drain(self, timeout: float) -> bool:
+        """Take no new job; wait up to `timeout` seconds for the jobs at work and the staged
+        outputs waiting for a verdict. Queued jobs not started are dropped: the ledger still
+        lists them, and `recover` at the next start submits them. False if work remained."""
+        stop_at = time.monotonic() + timeout
+        with self._lock:
+            self._closed = True
+        waiter = threading.Thread(target=self._pool.shutdown,
+                                  kwargs={"wait": True, "cancel_futures": True},
+                                  name=f"drain-{self.org}", daemon=True)
+        waiter.start()
+        waiter.join(timeout)
+        if waiter.is_alive():
+            return False
+        return self.wait_held(max(0.0, stop_at - time.monotonic()))
+
     def shutdown(self, wait: bool = True) -> None:
         """Stop handling jobs; runs waiting for their verdict stay staged (the store and the
         staging directory keep them) and the next start finishes them."""

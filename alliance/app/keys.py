@@ -207,7 +207,12 @@ def _rotate(session: Session, identity: str, grace_seconds: int, *, restart: boo
     if grace_seconds < 0:
         raise BadInput("the grace period cannot be negative")
     if hsm is not None and identity == "node/tls":
-        raise BadInput(NO_HSM_TLS)
+        from alliance.grpc_openssl import token_tls_problem
+
+        problem = token_tls_problem()
+        if problem is not None:
+            raise BadInput(f"node/tls cannot move into a PKCS#11 token here: {problem}. "
+                           f"{NO_HSM_TLS}")
     with mapped_errors():
         passphrase = session.passphrase or get_passphrase()
         org_dir = load_profile(session.net_dir).org_dir(session.net_dir, session.org)
@@ -287,11 +292,8 @@ def _rotate(session: Session, identity: str, grace_seconds: int, *, restart: boo
 
 TOKEN_REF = "pkcs11.json"
 NO_HSM_TLS = (
-    "node/tls cannot move into a PKCS#11 token: the node's MPC links are gRPC, whose TLS "
-    "(BoringSSL inside grpcio) takes its private key only as PEM bytes, with no PKCS#11, engine "
-    "or key-offload hook, and Python's ssl module cannot load a token key either (Debian 12 "
-    "has no OpenSSL pkcs11-provider). Rotate the node's signing identity (`keys rotate node "
-    "--hsm`) into the token; node/tls stays in the encrypted keystore"
+    "Meanwhile the node's signing identity can move into the token (`keys rotate node --hsm`); "
+    "node/tls stays in the encrypted keystore"
 )
 
 

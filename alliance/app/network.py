@@ -421,8 +421,16 @@ def status(net_dir: Path) -> NetworkReport:
     return NetworkReport(str(net_dir), engine, components)
 
 
-def restart_node(net_dir: Path, org: str) -> Component:
-    """Stop org's node if it runs, and start it again (the ledger must be up)."""
+NODE_DRAIN_SECONDS = 120.0
+"""How long a restart lets the node's running jobs finish (the node's default job deadline)."""
+
+
+def restart_node(net_dir: Path, org: str, drain: float | None = NODE_DRAIN_SECONDS) -> Component:
+    """Stop org's node if it runs, and start it again (the ledger must be up).
+
+    The node drains first: runs in progress finish (up to `drain` seconds) and the jobs it did
+    not start are taken by the new process, so a restart loses no job. `drain=None` stops at
+    once: running jobs fail with node_stopped."""
     from alliance.profile import load_profile
     from node.launcher import start_node, stop_node
 
@@ -435,7 +443,7 @@ def restart_node(net_dir: Path, org: str) -> Component:
                 f"{', '.join(_member_nodes(profile)) or 'none'}"
             )
         check_passphrase(net_dir)
-        stop_node(net_dir, org)
+        stop_node(net_dir, org, drain=drain)
         start_node(net_dir, org)
     return node_component(net_dir, org, "started")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +35,6 @@ from alliance.app.session import Session
 from alliance.protocols.multilender import NAME, ServiceTerms
 
 SUBTABLES = 16
-SALT_FILE = "query-salt.bin"
 EVENT_COLUMNS = ("kind", "applicant_id", "date", "loan_id", "amount_cents")
 
 
@@ -101,14 +99,10 @@ def server_addresses(net_dir: Path, terms: ServiceTerms) -> tuple[tuple[str, str
 
 
 def alliance_salt(net_dir: Path) -> bytes:
-    """The alliance-wide applicant-hash salt (created on first use; every member on this
-    machine shares it — sealing it per member for separate machines is not done here)."""
-    path = Path(net_dir) / SALT_FILE
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(os.urandom(32))
-    return path.read_bytes()
+    """The alliance-wide applicant-hash salt (node/query/salt.py)."""
+    from node.query.salt import alliance_salt as salt
+
+    return salt(net_dir)
 
 
 def member_store(net_dir: Path, org: str) -> Any:
@@ -242,11 +236,11 @@ def parse_events(path: Path) -> list[Any]:
 
 def feed_events(session: Session, path: Path | None, today: int | None = None
                 ) -> dict[str, Any]:
-    """Add a member's loan events (none: re-share the current book, e.g. daily as the windows
-    move) and send its new contribution to both servers (secret-shared: neither server learns
-    which applicants changed, nor whether anything did)."""
-    from node.query.contribution import LoanBook
+    """Add a member's loan events (none: re-share the current book; the node also does that
+    each new UTC day, node/query/daily_reshare.py) and send its new contribution to both servers
+    (secret-shared: neither server learns which applicants changed, nor whether anything did)."""
     from node.query.errors import ContributionError
+    from node.query.feeding import push_book, utc_day
     from node.query.layout import Layout
 
     events = parse_events(Path(path)) if path is not None else []
@@ -255,27 +249,19 @@ def feed_events(session: Session, path: Path | None, today: int | None = None
         raise Refused(f"{session.org} is not a contributing member of {terms.job_id} "
                       f"(contributors: {', '.join(sorted(terms.contributors))})",
                       error_type="not_contributor")
-    store = member_store(session.net_dir, session.org)
-    book = LoanBook(alliance_salt(session.net_dir), Layout(terms.table_bits, SUBTABLES))
-    try:
-        book.ingest_many(store.events())
-        book.ingest_many(events)
-    except ContributionError as exc:
-        raise BadInput(f"{path}: {exc}; nothing was stored or sent") from exc
-    day = today if today is not None else int(time.time() // 86400)
-    version = store.next_version()
-    records = book.aggregates(day)
-    contribution = book.share(book.vector(records), version)
+    day = today if today is not None else utc_day(time.time())
+    layout = Layout(terms.table_bits, SUBTABLES)
     with query_errors(session.net_dir):
         client = _client(session, terms, timeout=30.0)
         try:
-            store.save_sent(version, records)
-            client.contribute(contribution)
+            pushed = push_book(member_store(session.net_dir, session.org),
+                               alliance_salt(session.net_dir), layout, client, events, day)
+        except ContributionError as exc:
+            raise BadInput(f"{path}: {exc}; nothing was stored or sent") from exc
         finally:
             client.close()
-    store.add_events(events)
-    return {"events": len(events), "applicants": len(records), "version": version,
-            "servers": list(terms.servers)}
+    return {"events": pushed.events, "applicants": pushed.applicants,
+            "version": pushed.version, "servers": list(terms.servers)}
 
 
 # ---- audit ------------------------------------------------------------------------------------

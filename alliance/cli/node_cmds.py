@@ -30,6 +30,10 @@ def register(groups: Any) -> None:
         "restart", help="bring the node of --as ORG back in the background (stop it if it runs)"
     )
     add_dir_option(p)
+    p.add_argument(
+        "--now", action="store_true",
+        help="do not wait for running jobs to finish: they fail with node_stopped",
+    )
     p.set_defaults(handler=restart_node)
 
     p = commands.add_parser("status", help="whether the node runs, and its recent job runs")
@@ -56,7 +60,14 @@ def run_node(args: argparse.Namespace) -> int:
 
 
 def restart_node(args: argparse.Namespace) -> int:
-    component = network.restart_node(net_dir(args), acting_org(args))
+    from alliance.app.progress import Progress
+    from alliance.cli.progress import progress_display
+
+    drain = None if args.now else network.NODE_DRAIN_SECONDS
+    with progress_display(args.json) as progress:
+        if drain is not None:
+            progress(Progress(f"running jobs finish first (up to {drain:.0f} s; --now aborts)"))
+        component = network.restart_node(net_dir(args), acting_org(args), drain=drain)
     if args.json:
         output.emit_json(component.to_dict())
     else:

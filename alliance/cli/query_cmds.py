@@ -35,8 +35,8 @@ def register(groups: Any) -> None:
                        "and send your new secret-shared contribution to both servers")
     add_dir_option(p)
     p.add_argument("--file", type=Path, default=None,
-                   help="the events CSV; without it, re-share your current book (run it daily: "
-                        "the 7- and 30-day windows move with the UTC day)")
+                   help="the events CSV; without it, re-share your current book now (your node "
+                        "also does each new UTC day, as the 7- and 30-day windows move)")
     p.set_defaults(handler=events)
 
     p = commands.add_parser(

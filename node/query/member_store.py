@@ -9,8 +9,11 @@ to a temporary name, fsynced and renamed. The newest KEEP_SENT versions are kept
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from node.query.consent import LookupRecord
@@ -72,6 +75,33 @@ class MemberStore:
         os.replace(tmp, final)
         for old in self.versions()[:-KEEP_SENT]:
             (self.folder / "sent" / f"{old}.json").unlink(missing_ok=True)
+
+    def save_pushed(self, version: int, day: int) -> None:
+        """Which version both servers took last, and the UTC day its windows were cut at."""
+        final = self.folder / "pushed.json"
+        tmp = final.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as out:
+            json.dump({"version": version, "day": day}, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, final)
+
+    def pushed_day(self) -> int | None:
+        """The UTC day of the last contribution both servers took; None if none was."""
+        path = self.folder / "pushed.json"
+        if not path.exists():
+            return None
+        return int(json.loads(path.read_text(encoding="utf-8"))["day"])
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive use of this store across processes (the CLI and the node both push)."""
+        with open(self.folder / ".lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def sent(self, version: int) -> dict[bytes, Aggregates] | None:
         path = self.folder / "sent" / f"{version}.json"

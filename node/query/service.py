@@ -73,7 +73,7 @@ def _write_run_file(net_dir: Path, org: str, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _env_seconds(name: str, default: float) -> float:
+def env_seconds(name: str, default: float) -> float:
     try:
         value = float(os.environ.get(name, default))
     except ValueError:
@@ -153,7 +153,7 @@ class GovernedServer:
                     self.server = make_server(
                         self.net_dir, self.org, role, peer, self._peer_address(peer), layout,
                         server_folder(self.net_dir, self.org), authorizer, self.passphrase,
-                        port=port, epoch_seconds=_env_seconds(EPOCH_ENV, 30.0)).start()
+                        port=port, epoch_seconds=env_seconds(EPOCH_ENV, 30.0)).start()
                     break
                 except QueryError as exc:
                     error = exc
@@ -161,7 +161,7 @@ class GovernedServer:
                 raise QueryError(f"{self.org}'s query server cannot listen: {error}")
             self.follower = follower.start()
             self.committer = SummaryCommitter(self.server, authorizer, self._contract,
-                                              every=_env_seconds(COMMIT_ENV, 60.0),
+                                              every=env_seconds(COMMIT_ENV, 60.0),
                                               partial=os.environ.get(PARTIAL_ENV) == "1")
             self.mismatches = self.committer.check_committed()
             self.committer.start()

@@ -1,4 +1,5 @@
-"""Devnet as a real process over TLS, on a private copy of the session's network directory."""
+"""Devnet as a real process over TLS, on a private copy of the session's network directory;
+the SoftHSM2 `token` fixture (softhsm_token.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from softhsm_token import token  # noqa: F401  (a fixture for the tests that use a token)
 
 from alliance.wallet import devnet_tls, load_user
 from network.devnet.launcher import DevnetProcess, start_devnet, stop_devnet

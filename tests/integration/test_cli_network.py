@@ -81,6 +81,29 @@ def test_node_restart_brings_a_dead_node_back(
     assert node_status(net, "telecom")["running"]
 
 
+def _drains(net: Path, org: str) -> int:
+    from node.paths import node_log_path
+
+    return node_log_path(net, org).read_text(errors="replace").count(f"node {org} draining")
+
+
+def test_node_restart_lets_the_running_node_drain_first(
+    net: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before, drained = node_status(net, "platform")["pid"], _drains(net, "platform")
+    code, out, err = run(capsys, "--json", "--dir", str(net), "--as", "platform", "node", "restart")
+    assert code == 0, err
+    assert json.loads(out)["pid"] != before
+    assert _drains(net, "platform") == drained + 1
+
+
+def test_node_restart_now_does_not_drain(net: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    drained = _drains(net, "platform")
+    code, _, err = run(capsys, "--dir", str(net), "--as", "platform", "node", "restart", "--now")
+    assert code == 0, err
+    assert _drains(net, "platform") == drained
+
+
 def test_devnet_keeps_its_port_across_restarts(
     net: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,10 +7,6 @@ apt-get), and skips with the reason when it cannot."""
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,47 +15,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from alliance.cli import main
+from alliance.grpc_openssl import token_tls_problem
 from alliance.hsm import CONFIG_FILE, Pkcs11Signer, TokenKey, generate_key
 from alliance.identity import load_certificate
 from alliance.keystore import load_private_key
 from alliance.network_init import CertificateAuthority, cert_pem
 from alliance.signing import is_low_s
-
-MODULES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so")
-PIN = "4711-test"
-
-
-def _module() -> str | None:
-    return next((m for m in MODULES if Path(m).is_file()), None)
-
-
-@pytest.fixture(scope="module")
-def token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh SoftHSM2 token labelled `alliance` (its files under a temporary directory)."""
-    pytest.importorskip("pkcs11", reason="python-pkcs11 is not installed (pip install '.[hsm]')")
-    if _module() is None and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "softhsm2"], capture_output=True,
-                       timeout=600, check=False)
-    module = _module()
-    if module is None or shutil.which("softhsm2-util") is None:
-        pytest.skip("SoftHSM2 is not installed and could not be installed (apt-get install "
-                    "softhsm2 as root)")
-    base = tmp_path_factory.mktemp("softhsm")
-    (base / "tokens").mkdir()
-    conf = base / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {base / 'tokens'}\nobjectstore.backend = file\n")
-    previous = {k: os.environ.get(k) for k in ("SOFTHSM2_CONF", "ALLIANCE_HSM_PIN")}
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    os.environ["ALLIANCE_HSM_PIN"] = PIN
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "alliance",
-                    "--pin", PIN, "--so-pin", "0000-so"], check=True, capture_output=True,
-                   timeout=60)
-    yield module
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def test_token_signatures_are_low_s_der_and_verify(token: str) -> None:
@@ -149,6 +110,9 @@ def test_keys_rotate_hsm_makes_the_admin_key_inside_the_token_non_extractable(
         main(["network", "down", "--dir", str(net)])
 
 
+@pytest.mark.skipif(token_tls_problem() is None,
+                    reason="this grpcio links OpenSSL: node/tls can move into a token "
+                           "(tests/integration/test_hsm_node_tls.py)")
 def test_node_tls_cannot_move_into_a_token_and_the_message_says_why(
     token: str, network_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -123,3 +123,22 @@ def test_a_second_node_for_the_same_org_is_refused(alliance: DemoFlow) -> None:
     assert status["running"] and status["port"]
     with pytest.raises(NodeStartError, match="already runs"):
         start_node(alliance.net_dir, "bank")
+
+
+def test_a_node_that_dies_before_it_is_fully_started_is_reported_not_ready(
+    alliance: DemoFlow,
+) -> None:
+    from node_cluster import PASSPHRASE
+
+    from alliance.keystore import PASSPHRASE_ENV
+    from node.errors import NodeStartError
+    from node.failpoint import FAILPOINT_ENV
+    from node.launcher import start_node, stop_node
+
+    env = {PASSPHRASE_ENV: PASSPHRASE.decode()}
+    assert stop_node(alliance.net_dir, "platform")
+    try:
+        with pytest.raises(NodeStartError, match="exited with code 137 while starting"):
+            start_node(alliance.net_dir, "platform", env={**env, FAILPOINT_ENV: "started"})
+    finally:
+        start_node(alliance.net_dir, "platform", env=env)

@@ -81,6 +81,7 @@ def net(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     mp.setenv("ALLIANCE_QUERY_EPOCH_SECONDS", "1")
     mp.setenv("ALLIANCE_QUERY_COMMIT_SECONDS", "1")
     mp.setenv("ALLIANCE_QUERY_PARTIAL_PERIODS", "1")
+    mp.setenv("ALLIANCE_QUERY_RESHARE_POLL", "1")
     target = tmp_path_factory.mktemp("query-gov") / "net"
     private_network(network_dir, target)
     assert main(["network", "up", "--dir", str(target), "--batch-timeout-ms", "50"]) == 0
@@ -388,6 +389,34 @@ def test_a_member_reshares_its_book_without_new_events(
     assert code == 0 and report["events"] == 0 and report["applicants"] == 2
     until("an epoch with the new version",
           lambda: epoch_versions(served, passphrase).get("telecom", 0) > before)
+
+
+def test_the_node_reshares_a_book_cut_on_an_earlier_day_so_the_windows_move(
+    served: Path, job: str, consent: Path, passphrase: bytes,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alliance.app.query import feed_events, member_store
+    from alliance.app.session import open_session
+
+    today = int(time.time() // 86400)
+    week_ago = time.strftime("%Y-%m-%d", time.gmtime((today - 7) * 86400))
+    path = write(served.parent / "platform-old.csv",
+                 f"kind,applicant_id,date,loan_id,amount_cents\napplication,W7,{week_ago},,0\n")
+    with open_session(served, "platform", passphrase=passphrase) as s:
+        sent = feed_events(s, path, today=today - 1)  # cut yesterday: W7 applied 6 days before
+    # platform's node sees a book cut on an earlier UTC day and shares it again as of today
+    store = member_store(served, "platform")
+    until("platform's node to re-share its book", lambda: store.pushed_day() == today)
+    assert max(store.versions()) > sent["version"]
+
+    def windows() -> object:
+        code, answer = cli(capsys, served, "bank", "query", "lender", "--id", "W7",
+                           "--purpose", "credit_check", "--consent", str(consent))
+        assert code == 0, answer
+        found = answer["aggregates"]
+        return found if found["applications_30d"] == 1 and found["applications_7d"] == 0 else None
+
+    until("a lookup answered from today's windows", windows)
 
 
 def test_a_revoked_certificate_is_refused_while_the_server_runs(
