@@ -364,17 +364,6 @@ class _Selector:
         masks, [m, 2m) the odd tree's."""
         return self._prg.tweak(leaves, int(tree) >> 1, m)
 
-    def _masks(self, leaves: np.ndarray, tree: int, m: int) -> np.ndarray:
-        """Tree `tree`'s masks r `(n_bins, N, m)` (level-major) from leaves `(L, N, 2)`."""
-        use = (int(tree) & 1) * m
-        return self._pair_masks(leaves, tree, m)[: self.n_bins, :, use: use + m]
-
-    def _rows_sum(self, share: np.ndarray, count: int) -> np.ndarray:
-        """Sum over `count` rows of a level-major share `(n_bins, count * F, m)` -> (F, bins, m)."""
-        m = share.shape[2]
-        per_row = share.reshape(self.n_bins, count, self.n_features, m)
-        return np.add.reduce(per_row, axis=1).transpose(1, 0, 2)
-
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
         raise NotImplementedError
 

@@ -113,22 +113,6 @@ def active_tree(prg: Prg, roots: np.ndarray, depth: int) -> tuple[np.ndarray, np
     return out, nodes
 
 
-def to_rows(level_major: np.ndarray, out: np.ndarray) -> None:
-    """Copy `(W, N, 2)` blocks into `out` `(N, W, 2)` (16-byte items: numpy's transposed copy
-    of complex128 runs ~7x faster than of uint64 pairs)."""
-    np.copyto(out.reshape(-1, level_major.shape[0], 2).view(np.complex128)[..., 0],
-              np.ascontiguousarray(level_major).view(np.complex128)[..., 0].T)
-
-
-def to_levels(rows: np.ndarray) -> np.ndarray:
-    """`(N, W, 2)` -> a new `(W, N, 2)` (the inverse of `to_rows`)."""
-    n, width = rows.shape[0], rows.shape[1]
-    out = np.empty((width, n, 2), dtype=np.uint64)
-    np.copyto(out.view(np.complex128)[..., 0],
-              np.ascontiguousarray(rows).view(np.complex128)[..., 0].T)
-    return out
-
-
 def passive_choices(bins: np.ndarray, depth: int) -> np.ndarray:
     """The OT choice bit at each level: the side NOT on the path to `bins` -> `(N, D)` uint8."""
     shifts = np.arange(depth, dtype=np.uint16)
