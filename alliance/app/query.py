@@ -194,7 +194,8 @@ def lookup(session: Session, applicant_id: str, purpose: str, consent_file: Path
                                   consent.document_digest(document), parts)
     store.add_record(record)
     values = result.aggregates.as_dict()
-    return LookupAnswer(applicant_id, purpose, {f: values[f] for f in terms.fields},
+    answered = [f for f in terms.fields if f in result.fields]
+    return LookupAnswer(applicant_id, purpose, {f: values[f] for f in answered},
                         result.epoch, record_id(record))
 
 

@@ -1,13 +1,14 @@
 """Who may query, and what a server commits per period: the hooks the ledger governance plugs into.
 
 A query server calls its `Authorizer` once per query, after checking the asker's signature and
-before touching the table. `PolicyAuthorizer` enforces a fixed `QueryPolicy` (members, purpose
-codes, daily quota, consent hash present); the ledger-backed authorizer (the `multilender`
-standing service job) will build the same `QueryPolicy` from the committed job and re-read it
-when the job changes. Each server produces a `PeriodSummary` of its query log — per-member counts
-and the RFC 6962 Merkle root of the log entries, signed by the server — ready to be committed to
-the ledger; entries hold the request digest, the asker, the purpose and the consent hash, never
-an applicant id (the server never sees one). Pure.
+before touching the table, and asks it which fields to answer. `PolicyAuthorizer` enforces a
+fixed `QueryPolicy` (members, purpose codes, daily quota, consent hash present, fields answered);
+the ledger-backed authorizer (the `multilender` standing service job) builds the same
+`QueryPolicy` from the committed job and re-reads it when the job changes. Each server produces
+a `PeriodSummary` of its query log — per-member counts and the RFC 6962 Merkle root of the log
+entries, signed by the server — ready to be committed to the ledger; entries hold the request
+digest, the asker, the purpose and the consent hash, never an applicant id (the server never sees
+one). Pure.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Protocol
 from alliance.canonical import canonical_json, sha256_digest
 from alliance.fingerprint import LEAF_PREFIX, merkle_root
 from node.query.errors import QueryRefused
+from node.query.record import FIELDS
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 PURPOSE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -47,6 +49,10 @@ class Authorizer(Protocol):
 
     def is_member(self, org: str) -> bool: ...
 
+    def answered(self, asker: str) -> tuple[str, ...]:
+        """The record fields a lookup by `asker` is answered (the server zeroes the others)."""
+        ...
+
 
 @dataclass(frozen=True)
 class QueryPolicy:
@@ -56,6 +62,8 @@ class QueryPolicy:
     purposes: frozenset[str]
     daily_quota: int
     quotas: Mapping[str, int] = field(default_factory=dict)
+    fields: tuple[str, ...] = FIELDS
+    """The record fields a lookup is answered."""
 
     def quota_of(self, org: str) -> int:
         return self.quotas.get(org, self.daily_quota)
@@ -69,6 +77,9 @@ class PolicyAuthorizer:
 
     def is_member(self, org: str) -> bool:
         return org in self.policy.members
+
+    def answered(self, asker: str) -> tuple[str, ...]:
+        return self.policy.fields
 
     def authorize(self, query: QueryContext, used_today: int) -> None:
         policy = self.policy

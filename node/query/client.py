@@ -7,10 +7,13 @@
    applicant's mask-block point blinded with a fresh scalar;
 3. one signed request to each server, concurrently; both answers must name the same epoch and
    table digest (else no answer: EpochUnavailable);
-4. D at each slot = XOR of the two answers; the slot's record = D - mask_A - mask_B (mod 2^64);
-   the first *pure* slot gives the aggregates (none pure: QueryAmbiguous, never a guess);
+4. D at each slot = XOR of the two answers, with the fields the service does not answer zeroed
+   by the servers; the slot's record = D - mask_A - mask_B (fieldwise.py: each field mod
+   2^width); the first *pure* slot gives the aggregates (none pure: QueryAmbiguous, never a
+   guess);
 5. "other members only": the asker's own record in that epoch's version of its contribution
-   (`Member.contributed`) is subtracted.
+   (`Member.contributed`) is subtracted; the fields not answered by both servers are 0 and left
+   out of `LookupResult.fields`.
 
 A server that is down, refuses or answers garbage makes the lookup fail with that server named;
 no answer is ever reconstructed from one server alone.
@@ -31,7 +34,7 @@ import numpy as np
 
 from alliance.identity import Identity
 from alliance.signing import Signer
-from node.query import dpf, masks, record
+from node.query import dpf, fieldwise, masks, record
 from node.query.contribution import Contribution, LoanBook
 from node.query.errors import (
     EpochUnavailable,
@@ -70,6 +73,14 @@ class LookupResult:
     logged: tuple[dict[str, Any], ...] = ()
     """Per server (A, B): the log entry it wrote — {"seq", "at", "request"} — for the asker's
     record (an audit proves the entry is in the server's committed root)."""
+    fields: tuple[str, ...] = record.FIELDS
+    """The fields both servers answered (the others are 0 in `aggregates`)."""
+    received: np.ndarray | None = None
+    """The XOR of the two servers' answers: D at the applicant's slot of every part (uint64,
+    (parts, LANES)), the fields not answered zeroed by the servers."""
+    records: np.ndarray | None = None
+    """`received` unmasked, every field (as any client can compute it): the fields not answered
+    hold nothing but the masks."""
 
 
 class Member:
@@ -231,10 +242,11 @@ class QueryClient:
             futures.append(self._call(side, "Lookup", encode(header, body)))
         replies = [self._result(side, f) for side, f in enumerate(futures)]
         parts = layout.subtables
-        shares, evaluated, logged = [], [], []
+        shares, evaluated, logged, fields = [], [], [], []
         for side, reply in enumerate(replies):
             header, body = decode(reply)
             logged.append({k: header[k] for k in ("seq", "at", "request") if k in header})
+            fields.append(set(header.get("fields", ())))
             if header.get("epoch") != number or header.get("digest") != digest:
                 raise EpochUnavailable(f"{self.servers[side].name} answered on another table")
             if len(body) != parts * RECORD_BYTES + masks.POINT_BYTES:
@@ -243,16 +255,19 @@ class QueryClient:
                                         dtype=np.uint64).reshape(parts, LANES))
             evaluated.append(body[parts * RECORD_BYTES:])
         offsets = [p & (dpf.LEAF_POINTS - 1) for p in positions]
-        values = (shares[0] ^ shares[1]) \
-            - masks.slot_masks(blinds[0][0], evaluated[0], offsets) \
-            - masks.slot_masks(blinds[1][0], evaluated[1], offsets)
+        received = shares[0] ^ shares[1]
+        values = fieldwise.sub(
+            fieldwise.sub(received, masks.slot_masks(blinds[0][0], evaluated[0], offsets)),
+            masks.slot_masks(blinds[1][0], evaluated[1], offsets))
+        answered = tuple(f for f in record.FIELDS if f in fields[0] & fields[1])
         for part in range(parts):
             if record.is_pure(values[part], tag):
                 result = record.aggregates(values[part])
                 own = member.contributed(versions.get(self.org), hashed) if member else None
                 if own is not None:
                     result = result.minus(own)
-                return LookupResult(result, number, part, tuple(logged))
+                return LookupResult(result.only(answered), number, part, tuple(logged),
+                                    answered, received, values)
         raise QueryAmbiguous(
             f"every one of the {parts} slots of this applicant is shared with other applicants "
             f"(probability {layout.miss_probability(layout.capacity()):.1e} at the layout's "

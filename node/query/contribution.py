@@ -3,7 +3,8 @@
 The member's node feeds its own loan events (application, loan opened, amount changed, loan
 closed) into a `LoanBook`. Each interval it re-shares its *whole* contribution vector C (every
 applicant it currently has a record for, added at each of the applicant's slots): a fresh 16-byte
-seed to server B, which expands it to S = AES-CTR(seed), and C - S (mod 2^64) to server A. Neither
+seed to server B, which expands it to S = AES-CTR(seed), and C - S (fieldwise: each field of the
+record mod 2^width, fieldwise.py) to server A. Neither
 server learns which slots changed, nor how many events there were: one table's worth of traffic
 per interval whatever happened.
 
@@ -22,6 +23,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from node.query import fieldwise
 from node.query.errors import ContributionError
 from node.query.layout import Layout, hash_applicant
 from node.query.masks import prg_share
@@ -133,7 +135,9 @@ class LoanBook:
         return out
 
     def vector(self, records: dict[bytes, Aggregates]) -> np.ndarray:
-        """C: every record added at each of its applicant's slots (uint64, (slots, LANES))."""
+        """C: every record added at each of its applicant's slots (uint64, (slots, LANES)).
+        Lane sums: true values within the caps never overflow a field, so they are also the
+        fieldwise sums."""
         table = np.zeros((self.layout.slots, LANES), dtype=np.uint64)
         if not records:
             return table
@@ -151,5 +155,6 @@ class LoanBook:
     def share(self, vector: np.ndarray, version: int) -> Contribution:
         """Fresh shares of C: C - S for server A, the seed of S for server B."""
         seed = os.urandom(16)
-        masked = vector - prg_share(seed, self.layout.slots)
+        share = prg_share(seed, self.layout.slots)
+        masked = fieldwise.sub(vector, share, out=share)
         return Contribution(version, masked, seed)

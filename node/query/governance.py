@@ -9,6 +9,7 @@ stream was down): a member removed or a certificate revoked while the server run
 then on. `LedgerAuthorizer` checks, in this order: a service job is in force; the asker is not
 removed; neither its signing nor its TLS certificate is revoked; then membership, purpose,
 consent commitment present and daily quota (`PolicyAuthorizer`). Each refusal has a stable code.
+The server answers only the job's `fields` (`answered`), read from the same policy.
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ class LedgerAuthorizer:
         self._check_standing(query.asker, query.certificates)
         PolicyAuthorizer(QueryPolicy(terms.members, terms.purposes, terms.daily_quota,
                                      dict(terms.quotas))).authorize(query, used_today)
+
+    def answered(self, asker: str) -> tuple[str, ...]:
+        """The job's `fields` (refused like a lookup if no job is in force any more)."""
+        return self._terms().fields
 
     def is_member(self, org: str) -> bool:
         terms = self.policy.terms

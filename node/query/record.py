@@ -1,7 +1,8 @@
 """The per-applicant record: five aggregates and a purity check packed into 128 bits.
 
-A table slot holds the sum (mod 2^64 per lane) of the records every member contributed for the
-applicants hashed to it. Two uint64 lanes, fields from the most significant bits down:
+A table slot holds the sum of the records every member contributed for the applicants hashed to
+it, taken field by field (each field mod 2^width, no carry into the next: fieldwise.py). Two
+uint64 lanes, fields from the most significant bits down:
 
     lane 0:  tag (32) | contributors (10) | active_loans (11) | distinct_lenders (11)
     lane 1:  outstanding_cents (40) | applications_7d (10) | applications_30d (14)
@@ -19,6 +20,7 @@ Pure numpy.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +32,8 @@ MAX_CONTRIBUTORS = 64
 FIELDS = ("active_loans", "distinct_lenders", "outstanding_cents", "applications_7d",
           "applications_30d")
 
-# (lane, shift, width)
-_LAYOUT = {
+LAYOUT = {
+    # name: (lane, shift, width)
     "tag": (0, 32, 32),
     "contributors": (0, 22, 10),
     "active_loans": (0, 11, 11),
@@ -66,6 +68,11 @@ class Aggregates:
     def minus(self, other: Aggregates) -> Aggregates:
         return Aggregates(**{n: getattr(self, n) - getattr(other, n) for n in FIELDS})
 
+    def only(self, fields: Iterable[str]) -> Aggregates:
+        """These aggregates with every field not in `fields` set to 0 (withheld)."""
+        keep = set(fields)
+        return Aggregates(**{n: getattr(self, n) if n in keep else 0 for n in FIELDS})
+
 
 def saturate(values: Aggregates) -> Aggregates:
     """A member's own values clamped to MEMBER_CAPS (and to zero below)."""
@@ -80,7 +87,7 @@ def pack(tags: np.ndarray, fields: dict[str, np.ndarray]) -> np.ndarray:
     columns = dict(fields)
     columns["tag"] = tags
     columns["contributors"] = np.ones(count, dtype=np.uint64)
-    for name, (lane, shift, width) in _LAYOUT.items():
+    for name, (lane, shift, width) in LAYOUT.items():
         values = np.asarray(columns.get(name, np.zeros(count)), dtype=np.uint64)
         if values.size and int(values.max()) >> width:
             raise ValueError(f"{name} exceeds {width} bits")
@@ -90,8 +97,25 @@ def pack(tags: np.ndarray, fields: dict[str, np.ndarray]) -> np.ndarray:
 
 def field(records: np.ndarray, name: str) -> np.ndarray:
     """One field of summed records (uint64, shape (..., 2))."""
-    lane, shift, width = _LAYOUT[name]
+    lane, shift, width = LAYOUT[name]
     return (records[..., lane] >> np.uint64(shift)) & np.uint64((1 << width) - 1)
+
+
+def field_bits(names: Iterable[str]) -> np.ndarray:
+    """The bits of the named fields in each lane (uint64, shape (LANES,))."""
+    out = np.zeros(LANES, dtype=np.uint64)
+    for name in names:
+        if name not in LAYOUT:
+            raise ValueError(f"{name!r} is not a field of the record ({', '.join(LAYOUT)})")
+        lane, shift, width = LAYOUT[name]
+        out[lane] |= np.uint64(((1 << width) - 1) << shift)
+    return out
+
+
+def answer_mask(fields: Iterable[str]) -> np.ndarray:
+    """What a server keeps of its answer share when the service answers `fields`: those fields,
+    the tag and the contributor count (the asker's purity check needs both)."""
+    return field_bits(("tag", "contributors", *fields))
 
 
 def is_pure(record: np.ndarray, tag: int) -> bool:

@@ -14,9 +14,11 @@ two is the trust assumption). Methods (service `alliance.query.v1.Query`, messag
   blinded mask-block point. The server checks the TLS identity, the signature (a certificate of the
   asker's MSP, the same org as the TLS identity), the freshness and nonce, asks its `Authorizer`,
   logs the query durably, then evaluates the keys over its parts (concurrent lookups are answered
-  in one batch per pass over the table) and the OPRF on the points. What it sees does not depend
-  on the applicant: keys and points are pseudorandom and of fixed size, and the work done is the
-  same full scan for every lookup.
+  in one batch per pass over the table) and the OPRF on the points, and keeps of its answer share
+  only the fields its authorizer says the service answers (with the tag and contributor count:
+  fieldwise.py says why that hides the others). What it sees does not depend on the applicant:
+  keys and points are pseudorandom and of fixed size, and the work done is the same full scan for
+  every lookup.
 
 Refusals carry `code: message` in the gRPC status details (client.py maps them back).
 """
@@ -42,7 +44,7 @@ from alliance.canonical import canonical_json
 from alliance.fingerprint import merkle_proof
 from alliance.identity import Identity
 from alliance.signing import Signer, verify
-from node.query import dpf, masks, table
+from node.query import dpf, fieldwise, masks, record, table
 from node.query.authorize import Authorizer, PeriodSummary, QueryContext, summarize
 from node.query.errors import ContributionError, ProtocolError, QueryError, QueryRefused
 from node.query.layout import Layout
@@ -374,12 +376,14 @@ class QueryServer:
                              (_fingerprint(certificate), self._tls_fingerprint(context)))
         with self._log_lock:
             self.authorizer.authorize(query, self.store.used(query.asker, query.day))
+            fields = self.authorizer.answered(query.asker)
             seq = self.store.log_query(int(now), query.day, query.asker, query.purpose,
                                        query.consent_hash, request.nonce, query.request_digest)
-        shares = self._batcher.submit(epoch.cols, keys)
+        # the same mask for every lookup under the job: it says nothing about the applicant
+        shares = self._batcher.submit(epoch.cols, keys) & record.answer_mask(fields)
         evaluated = masks.evaluate(epoch.key, point)
         return encode({"epoch": epoch.number, "digest": epoch.digest, "seq": seq,
-                       "at": int(now), "request": query.request_digest},
+                       "at": int(now), "request": query.request_digest, "fields": list(fields)},
                       np.ascontiguousarray(shares).tobytes() + evaluated)
 
     def _parse_body(self, body: bytes) -> tuple[list[dpf.DpfKey], bytes]:
@@ -439,15 +443,16 @@ class QueryServer:
         for member, version in sorted(versions.items()):
             seed, vector = self.store.load(member, version)
             if seed is not None:
-                total += masks.prg_share(seed, self.layout.slots)
+                fieldwise.add(total, masks.prg_share(seed, self.layout.slots), out=total)
             elif vector is not None:
-                total += vector
+                fieldwise.add(total, vector, out=total)
         return total
 
     def _masked_share(self, versions: dict[str, int]) -> tuple[bytes, np.ndarray]:
         key = masks.new_epoch_key()
         share = self._own_share(versions)
-        share += masks.server_masks(key, self._points, self.layout.subtables)
+        fieldwise.add(share, masks.server_masks(key, self._points, self.layout.subtables),
+                      out=share)
         return key, share
 
     def _install(self, number: int, key: bytes, table_d: np.ndarray,
@@ -482,7 +487,9 @@ class QueryServer:
             if theirs.size != mine.size:
                 raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
                                "the lead's masked table has the wrong size")
-            self._install(number, key, mine + theirs.reshape(mine.shape), versions, started)
+            table_d = theirs.reshape(mine.shape)
+            self._install(number, key, fieldwise.add(mine, table_d, out=table_d), versions,
+                          started)
         except _Refusal as refusal:
             self._abort(context, refusal)
             return
@@ -530,7 +537,8 @@ class QueryServer:
             peer_share = np.frombuffer(data, dtype=np.uint64)
             if peer_share.size != share.size:
                 raise QueryError("the peer's masked table has the wrong size")
-            self._install(number, key, share + peer_share.reshape(share.shape), versions,
+            table_d = peer_share.reshape(share.shape)
+            self._install(number, key, fieldwise.add(share, table_d, out=table_d), versions,
                           started)
             return number
 

@@ -21,10 +21,12 @@ from alliance.app.query import alliance_salt
 from alliance.cli import main
 from alliance.keystore import PASSPHRASE_ENV
 from alliance.wallet import load_user
+from node.query import record
 from node.query.consent import document_digest
 from node.query.errors import QueryRefused
 from node.query.launcher import kill_query_server, query_server_status
 from node.query.layout import Layout
+from node.query.record import FIELDS
 from node.query.service import server_folder
 from node.query.wiring import make_client
 
@@ -123,7 +125,7 @@ def served(net: Path) -> Path:
     return net
 
 
-def request_job(net: Path, quotas: str = "platform=3") -> str:
+def request_job(net: Path, quotas: str = "platform=3", *params: str) -> str:
     import contextlib
     import io
 
@@ -138,7 +140,7 @@ def request_job(net: Path, quotas: str = "platform=3") -> str:
             "--param", "server_a=bank", "--param", "server_b=telecom",
             "--param", "purposes=credit_check,limit_review", "--param", "daily_quota=100",
             "--param", f"quotas={quotas}", "--param", "period_seconds=60",
-            "--param", f"table_bits={TABLE_BITS}", "--expires", "7d"])
+            "--param", f"table_bits={TABLE_BITS}", *params, "--expires", "7d"])
     assert code == 0, out.getvalue()
     return str(json.loads(out.getvalue())["job_id"])
 
@@ -417,6 +419,41 @@ def test_the_node_reshares_a_book_cut_on_an_earlier_day_so_the_windows_move(
         return found if found["applications_30d"] == 1 and found["applications_7d"] == 0 else None
 
     until("a lookup answered from today's windows", windows)
+
+
+def test_a_job_answering_fewer_fields_is_enforced_by_the_servers(
+    served: Path, job: str, consent: Path, passphrase: bytes,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newer job answering two fields takes effect on the running servers; a client that
+    unmasks every field of their answers gets the two exactly and not one bit of the others;
+    revoking that job brings the first one's fields back."""
+    answered = ("active_loans", "applications_7d")
+    narrow = request_job(served, "platform=3", "--param", "fields=" + ",".join(answered))
+    try:
+        for org in ("telecom", "platform"):
+            assert main(["--dir", str(served), "--as", org, "job", "approve", narrow]) == 0
+        until("both servers to read the narrower job",
+              lambda: all(p["job"] == narrow for p in policy(served, passphrase)))
+        code, answer = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+                           "--purpose", "credit_check", "--consent", str(consent))
+        assert code == 0, answer
+        assert answer["aggregates"] == {f: EXPECTED[f] for f in answered}
+        with client(served, "bank", passphrase) as c:  # the low-level client: every field
+            got = c.lookup("A1", "credit_check", "sha256:" + "44" * 32)
+        assert got.fields == answered and got.received is not None and got.records is not None
+        for name in FIELDS:
+            if name not in answered:
+                assert not record.field(got.received, name).any(), name
+        slot = got.records[got.part]  # all three members' records, the asker's own included
+        assert record.field(slot, "active_loans") == 2
+        assert record.field(slot, "outstanding_cents") != 75000
+    finally:
+        assert main(["--dir", str(served), "--as", "bank", "job", "revoke", narrow,
+                     "--reason", "back to every field"]) == 0
+    until("both servers to read the first job again",
+          lambda: all(p["job"] == job for p in policy(served, passphrase)))
+    assert _answer(capsys, served, consent) == EXPECTED
 
 
 def test_a_revoked_certificate_is_refused_while_the_server_runs(

@@ -7,19 +7,19 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from node.query import table
+from node.query import record, table
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
 from node.query.client import Member, QueryClient
 from node.query.contribution import EventKind, LoanBook, LoanEvent
 from node.query.errors import QueryAmbiguous, QueryRefused, ServerUnavailable
 from node.query.layout import Layout
-from node.query.record import Aggregates
+from node.query.record import FIELDS, Aggregates
 from node.query.server import Peer, QueryServer
 from node.query.wiring import make_client, make_server
 
@@ -37,13 +37,14 @@ class Service:
     passphrase: bytes
     quota: int = 1000
     layout: Layout = LAYOUT
+    fields: tuple[str, ...] = FIELDS
     servers: list[QueryServer] = field(default_factory=list)
     clients: dict[str, QueryClient] = field(default_factory=dict)
 
     def policy(self) -> PolicyAuthorizer:
         quotas = {"platform": self.quota}
         return PolicyAuthorizer(QueryPolicy(frozenset(MEMBERS), frozenset({"credit_check"}),
-                                            1000, quotas))
+                                            1000, quotas, self.fields))
 
     def start(self) -> None:
         b = make_server(self.net_dir, "telecom", "b", "bank", "", self.layout, self.folder / "b",
@@ -164,6 +165,57 @@ def test_every_member_gets_the_plaintext_answer_over_the_others(service: Service
             got = service.client(asker).lookup(applicant, "credit_check", CONSENT,
                                                members[asker])
             assert got.aggregates == oracle(streams, asker, applicant, TODAY), (asker, applicant)
+
+
+def test_the_servers_answer_only_the_policys_fields_to_any_client(service: Service) -> None:
+    """A client that unmasks every field of what both servers answered (`records`, as a
+    modified client computes it) gets the allowed fields exactly and only masks for the others:
+    the servers zeroed those bits of their answers."""
+    service.stop()
+    service.fields = ("active_loans", "applications_7d")
+    service.start()
+    withheld = [f for f in FIELDS if f not in service.fields]
+    rng = random.Random(13)
+    applicants = [f"applicant-{i}" for i in range(30)]
+    streams = random_events(rng, applicants)
+    members = contribute_all(service, streams, TODAY, 1)
+    service.epoch()
+    computed = []
+    for asker in MEMBERS:
+        for applicant in applicants:
+            got = service.client(asker).lookup(applicant, "credit_check", CONSENT,
+                                               members[asker])
+            assert got.fields == service.fields
+            assert got.aggregates == oracle(streams, asker, applicant, TODAY).only(
+                service.fields), (asker, applicant)
+            assert got.received is not None and got.records is not None
+            for name in withheld:  # not one bit of a withheld field in any part's answer
+                assert not record.field(got.received, name).any(), name
+            slot = got.records[got.part]
+            assert record.field(slot, "active_loans") == oracle(streams, "", applicant,
+                                                         TODAY).active_loans
+            cents = int(record.field(slot, "outstanding_cents"))
+            assert cents != oracle(streams, "", applicant, TODAY).outstanding_cents
+            computed.append(cents)
+    # the true sums are below 2^25; what a client computes for the withheld field is a mask
+    assert sum(c >= 1 << 30 for c in computed) > len(computed) // 2
+
+
+def test_a_field_only_one_server_answers_is_not_reported(service: Service) -> None:
+    """Servers reading different policies (one read the ledger before a change, one after):
+    only the fields both answered are exact, so only those are reported."""
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "kim", TODAY, "T3", 777),
+                           LoanEvent(EventKind.APPLICATION, "kim", TODAY)]}
+    contribute_all(service, streams, TODAY, 1)
+    service.epoch()
+    policy = service.policy().policy
+    service.servers[0].authorizer = PolicyAuthorizer(replace(
+        policy, fields=("active_loans", "outstanding_cents")))
+    service.servers[1].authorizer = PolicyAuthorizer(replace(
+        policy, fields=("outstanding_cents", "applications_30d")))
+    got = service.client("bank").lookup("kim", "credit_check", CONSENT)
+    assert got.fields == ("outstanding_cents",)
+    assert got.aggregates == Aggregates(outstanding_cents=777)
 
 
 def test_windows_roll_when_members_re_share_days_later(service: Service) -> None:

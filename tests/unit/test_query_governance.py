@@ -84,6 +84,15 @@ def test_purpose_consent_and_quota_are_checked() -> None:
     assert refusal(authorizer(), query(asker="telecom"), used=1) == "over_quota"
 
 
+def test_the_servers_answer_the_jobs_fields_and_none_without_a_job() -> None:
+    assert authorizer().answered("bank") == FIELDS
+    some = ServiceTerms.from_job(job_record(fields="applications_30d,active_loans"))
+    assert authorizer(terms=some).answered("bank") == ("active_loans", "applications_30d")
+    with pytest.raises(QueryRefused) as refused:
+        authorizer(terms=None).answered("bank")
+    assert refused.value.code == "no_service_job"
+
+
 def test_contributions_only_from_active_contributors() -> None:
     auth = authorizer(removed=frozenset({"platform"}))
     auth.check_contributor("telecom", ())
