@@ -286,8 +286,9 @@ async def setup_passive(
 class _Selector:
     """What both sides share: per-tree bookkeeping, the caches of share vectors, node sums.
 
-    Trees come in pairs (2q, 2q+1) sharing one tweak per leaf: the even tree's pass also keeps
-    the odd tree's masks of the cached rows (`_next`), so the odd tree needs no AES for them."""
+    Trees come in pairs (2q, 2q+1) sharing one tweak per leaf: when every row's share vectors
+    fit the budget twice, the even tree's pass also keeps the odd tree's masks (`_next`), so the
+    odd tree needs no AES at all."""
 
     _negated = False  # the active party's cache holds r, its share is -r
 
@@ -312,9 +313,9 @@ class _Selector:
 
     def _start_tree(self, tree: int, m: int) -> tuple[int, int, bool, bool]:
         """(generation, cached rows, whether the tree's masks of the cached rows are stored,
-        whether to store the pair's odd tree's masks: only when every row's fit the budget
-        twice; otherwise the whole budget caches this tree's shares of twice the rows, which
-        saves more AES in node sums than keeping the odd tree's masks would)."""
+        whether to store the pair's odd tree's masks: only when the share vectors of every row
+        fit the budget twice; otherwise the whole budget caches this tree's shares of twice the
+        rows, which saves more AES in node sums than keeping the odd tree's masks would)."""
         if (isinstance(tree, bool) or not isinstance(tree, int | np.integer)
                 or not 0 <= tree < 2**63):
             raise ProtocolError(f"tree must be an integer in [0, 2^63), got {tree!r}")
