@@ -115,6 +115,27 @@ async def test_rows_beyond_the_memory_budget_are_re_expanded_with_the_same_sums(
     assert np.array_equal(sa.node_sums(rows) + sp.node_sums(rows), plain(bins, values, rows, 16))
 
 
+@pytest.mark.parametrize("leaf_bytes", [0, 1 << 20])
+@pytest.mark.parametrize("cache_bytes", [1 << 20, 40 * 2 * 16 * 1 * 8])
+async def test_both_trees_of_a_pair_sum_right_in_any_order(cache_bytes: int,
+                                                           leaf_bytes: int) -> None:
+    """Trees 2q and 2q+1 share one tweak per leaf: the odd tree after its even one uses the
+    masks kept by it when every row fits the budget twice (the first budget), otherwise it
+    derives them again (the second: 40 rows cached, the rest re-expanded); same sums."""
+    rng = np.random.default_rng(8)
+    n = 100
+    bins = rng.integers(0, 16, (n, 2), dtype=np.uint8)
+    active, passive = await pair(bins, 16, cache_bytes=cache_bytes, leaf_bytes=leaf_bytes)
+    rows = np.array([0, 39, 40, 41, 99, 3, 77])
+    for tree in (1, 0, 2, 3, 5, 4):
+        values = rng.integers(0, 2**64, (n, 1), dtype=np.uint64)
+        sa, sp = await asyncio.gather(active.share_tree(tree, values),
+                                      passive.share_tree(tree, 1))
+        for node in (np.arange(n), rows):
+            assert np.array_equal(sa.node_sums(node) + sp.node_sums(node),
+                                  plain(bins, values, node, 16)), tree
+
+
 async def test_the_passive_party_receives_uniform_bits_whatever_the_values() -> None:
     """The masked values look uniform for all-zero values and for a constant: a protocol that
     sent values in the clear, or masked them with zero, fails both bit-frequency checks."""

@@ -14,19 +14,22 @@ Protocol, per (row, feature), with L = 2^D >= n_bins leaves:
   its path to leaf b, give it K^l of that side (the active party sends K^l_c ^ m_c for c = 0, 1),
   from which it rebuilds the path's sibling at every level, hence every leaf y_j except y_b.
   The active party keeps only the root, the passive party the D co-path seeds.
-- per tree t: both derive r_j = H(t, y_j) = pi(y_j ^ T_t) ^ y_j (fixed-key AES), the active
-  party sends c = v + sum_{j < n_bins} r_j. Shares: active a_j = -r_j; passive p_j = r_j for
-  j != b and p_b = c - sum_{j != b} r_j = v + r_b. So a + p = v * onehot(b), and a node's
-  histogram share is the sum of its rows' share vectors (subtract a child from its parent for the
-  sibling: shares are linear).
+- per pair of trees (2q, 2q+1): both derive R_j = H(q, y_j) = pi(y_j ^ T_q) ^ y_j (fixed-key
+  AES; m blocks of 128 bits per leaf for m lanes); tree 2q's masks r_j are the first m 64-bit
+  words of R_j, tree 2q+1's the other m, so one GGM expansion and one tweak per leaf serve two
+  trees. Per tree t the active party sends c = v + sum_{j < n_bins} r_j. Shares: active a_j =
+  -r_j; passive p_j = r_j for j != b and p_b = c - sum_{j != b} r_j = v + r_b. So a + p =
+  v * onehot(b), and a node's histogram share is the sum of its rows' share vectors (subtract a
+  child from its parent for the sibling: shares are linear).
 
 Security (semi-honest, static corruption of one party), assumptions: OT security of Chou-Orlandi
 (CDH, SHA-256 as a random oracle) and of the IKNP extension with the GKWY20 tweakable
 correlation-robust hash; fixed-key AES as an ideal permutation for the GGM PRG (MMO) and for the
-tweak H(t, y) (correlation robustness: y_b is uniform and unknown to the passive party, so the
-r_b of distinct trees are independent pseudo-random values, and nothing lets it test a guess of
-low-entropy values across trees; a tree number is refused a second time, as two c's with the same
-r_b would reveal v - v').
+tweak H(q, y) (correlation robustness: y_b is uniform and unknown to the passive party, so the
+R_b of distinct pairs are independent pseudo-random 128-bit values, and the two disjoint halves of
+one R_b, which mask trees 2q and 2q+1, are independent of each other too; nothing lets it test a
+guess of low-entropy values across trees; a tree number is refused a second time, as two c's with
+the same r_b would reveal v - v').
 - The passive party sees: base-OT and OT-extension messages (simulatable without the active
   party's values), the corrections K_c ^ m_c (the side it did not choose is masked by the m it
   cannot know; the chosen side determines only leaves it is meant to have), and per tree
@@ -41,20 +44,21 @@ r_b would reveal v - v').
 
 Cost. Setup: D random OTs (D * 16 bytes of OT-extension matrix) and 2 * D * 16 bytes of
 corrections per (row, feature) on the wire (192 bytes for 16 bins); 2^(D+1) - 2 AES blocks per
-(row, feature) for the GGM tree. Per tree: n_rows * F * m * 8 bytes of masked values (91 MB at
-284,807 rows x 20 features x m = 2), and per (row, feature) 2^(D+1) - 2 + 2^D AES blocks on each
-side (expand, then tweak), bin sums and the share cache. node_sums: adds of the node's rows'
-share vectors (F * n_bins * m words per row), proportional to the node's rows; the all-rows sums
-(the root) are accumulated while sharing and cost nothing. It is CPU-bound: run it off the event
-loop (`asyncio.to_thread`) for big nodes.
+(row, feature) for the GGM tree. Per tree: n_rows * F * m * 8 bytes of masked values (45 MB at
+284,807 rows x 20 features, m = 1). Per pair of trees and (row, feature), on each side: m * 2^D
+AES blocks of tweak (16 for 16 bins, m = 1), plus 2^(D+1) - 2 to expand the GGM tree again when
+the leaves are not kept; the fused kernels (selection_kernels.py) then form c, the share vectors
+and the all-rows sums (the root's histogram, free) in one pass. node_sums: adds of the node's
+rows' share vectors (F * n_bins * m words per row), proportional to the node's rows. CPU-bound:
+run it off the event loop (`asyncio.to_thread`; the kernels release the GIL) for big nodes.
 
-Memory: the active party keeps a 16-byte root, the passive party D 16-byte seeds and its bins,
-per (row, feature); with `leaf_bytes` large enough (off by default) both also keep the 2^D
-untweaked leaves, so a tree only tweaks them. Per tree, each party's dense share vectors
-(F * n_bins * m * 8 bytes per row) are kept for as many rows as `cache_bytes` allows (default
-1.5 GiB: all of 284,807 x 20 x 16 x 2, ~31% of 1e6 rows); a node's rows beyond those are
-re-expanded from the seeds when summed (cost still proportional to the node's rows: the tree's
-AES again instead of a gather).
+Memory: with `leaf_bytes` large enough (default 1.5 GiB: all of 284,807 x 20 x 16 bins) both keep
+the 2^D untweaked leaves (16 bytes each; the passive party's own-bin slot is garbage) instead of
+a 16-byte root (active) or D 16-byte co-path seeds (passive) per (row, feature). Per tree, the
+share vectors (F * n_bins * m * 8 bytes per row) and the odd tree's masks are kept for as many
+rows as `cache_bytes` allows (default 1.5 GiB for both: all of 284,807 x 20 x 16 at m = 1, ~31%
+of 1e6 rows); a node's rows beyond those are re-expanded from the seeds when summed (cost still
+proportional to the node's rows: the tree's AES again instead of a gather).
 """
 
 from __future__ import annotations
@@ -69,14 +73,15 @@ import numpy as np
 from node.errors import InputValueError, NodeError, ProtocolAborted, ProtocolError
 from node.failures import public_abort_reason
 from node.mpc.modelling.gbdt import selection_ggm as ggm
+from node.mpc.modelling.gbdt import selection_kernels as K
 from node.mpc.psi.base_ot import POINT_BYTES, OtReceiver, OtSender
 from node.mpc.transport import Transport
 
-VERSION = 1
+VERSION = 2
 MAX_BINS = 256
 DEFAULT_CACHE_BYTES = 3 << 29  # per party: the per-tree share vectors kept in memory
-DEFAULT_LEAF_BYTES = 0  # per party: the untweaked leaves kept when they all fit (off: measured
-# at 284,807 x 20 x 16 under load, keeping them saved 15-25% of share_tree for +1.5 GB per party)
+DEFAULT_LEAF_BYTES = 3 << 29  # per party: the untweaked leaves, kept when they all fit (all of
+# 284,807 x 20 x 16 bins: a pair of trees then costs 16 AES blocks per (row, feature), not 46)
 _SETUP_OTS = 1 << 16  # OTs per setup chunk (1 MiB of OT-extension matrix)
 _BLOCK_BYTES = 1 << 20  # leaf bytes computed at once: AES and adds stay in cache
 _SEND_BYTES = 4 << 20  # masked values per message
@@ -134,11 +139,12 @@ def _cached_rows(n_rows: int, per_row_bytes: int, cache_bytes: int) -> int:
 
 
 def _leaf_store(n_rows: int, n_features: int, depth: int, leaf_bytes: int) -> np.ndarray | None:
-    """Room for every (row, feature)'s untweaked leaves if they fit `leaf_bytes`: each tree then
-    only tweaks them (2^D AES blocks instead of 2^(D+1) - 2 more to expand the tree again)."""
+    """Room for every (row, feature)'s untweaked leaves `(L, n_rows * F, 2)` (level-major, so a
+    block of rows is a view) if they fit `leaf_bytes`: each pair of trees then only tweaks them
+    (2^D AES blocks instead of 2^(D+1) - 2 more to expand the tree again)."""
     if n_rows * n_features * (16 << depth) > leaf_bytes:
         return None
-    return np.empty((n_rows, n_features, 1 << depth, 2), dtype=np.uint64)
+    return np.empty((1 << depth, n_rows * n_features, 2), dtype=np.uint64)
 
 
 async def setup_active(
@@ -159,8 +165,8 @@ async def setup_active(
         await transport.send(peer, f"{step}/base-ot", "B", b"".join(points))
         ext = ggm.OtSenderExt(bits, await asyncio.to_thread(receiver.keys))
         depth = ggm.depth_for(n_bins)
-        roots = np.empty((n_rows, n_features, 2), dtype=np.uint64)
         leaves = _leaf_store(n_rows, n_features, depth, leaf_bytes)
+        roots = np.empty((n_rows if leaves is None else 0, n_features, 2), dtype=np.uint64)
         prg = ggm.Prg()
         first = 0
         for k, (r0, r1) in enumerate(_row_chunks(n_rows, n_features * depth, _SETUP_OTS)):
@@ -173,10 +179,11 @@ async def setup_active(
                             first: int = first) -> np.ndarray:
                 m0, m1 = ext.chunk(u, first)
                 seeds = ggm.random_seeds(count)
-                roots[r0:r1] = seeds.reshape(r1 - r0, n_features, 2)
                 sums, tree = ggm.active_tree(prg, seeds, depth)  # (N, D, 2, 2), (L, N, 2)
                 if leaves is not None:
-                    ggm.to_rows(tree, leaves[r0:r1])
+                    leaves[:, r0 * n_features: r1 * n_features] = tree
+                else:
+                    roots[r0:r1] = seeds.reshape(r1 - r0, n_features, 2)
                 sums[:, :, 0] ^= m0[: count * depth].reshape(count, depth, 2)
                 sums[:, :, 1] ^= m1[: count * depth].reshape(count, depth, 2)
                 return sums
@@ -184,7 +191,8 @@ async def setup_active(
             await transport.send_array(peer, f"{step}/ot", f"e{k}",
                                        await asyncio.to_thread(corrections))
             first += _padded(count * depth)
-        return ActiveSelector(transport, peer, step, roots, n_bins, cache_bytes, leaves)
+        return ActiveSelector(transport, peer, step, (n_rows, n_features), roots, n_bins,
+                              cache_bytes, leaves)
 
     return await _guarded(transport, work)
 
@@ -225,8 +233,9 @@ async def setup_passive(
         points = [raw[i: i + POINT_BYTES] for i in range(0, len(raw), POINT_BYTES)]
         ext = ggm.OtReceiverExt(await asyncio.to_thread(sender.keys, points))
         depth = ggm.depth_for(n_bins)
-        copath = np.empty((n_rows, n_features, depth, 2), dtype=np.uint64)
         leaves = _leaf_store(n_rows, n_features, depth, leaf_bytes)
+        copath = np.empty((n_rows if leaves is None else 0, n_features, depth, 2),
+                          dtype=np.uint64)
         prg = ggm.Prg()
         chunks = _row_chunks(n_rows, n_features * depth, _SETUP_OTS)
         pending: list[tuple[int, int, int, np.ndarray]] = []
@@ -244,9 +253,11 @@ async def setup_passive(
                 got = np.take_along_axis(e, side[:, :, None, None], axis=2)[:, :, 0]
                 got ^= chosen[: count * depth].reshape(count, depth, 2)
                 seeds = ggm.passive_copath(prg, got, b, depth)
-                copath[r0:r1] = seeds.reshape(r1 - r0, n_features, depth, 2)
                 if leaves is not None:
-                    ggm.to_rows(ggm.passive_leaves(prg, seeds, b, depth), leaves[r0:r1])
+                    leaves[:, r0 * n_features: r1 * n_features] = ggm.passive_leaves(
+                        prg, seeds, b, depth)
+                else:
+                    copath[r0:r1] = seeds.reshape(r1 - r0, n_features, depth, 2)
 
             await asyncio.to_thread(rebuild)
 
@@ -273,7 +284,13 @@ async def setup_passive(
 
 
 class _Selector:
-    """What both sides share: per-tree bookkeeping, the cache of share vectors, node sums."""
+    """What both sides share: per-tree bookkeeping, the caches of share vectors, node sums.
+
+    Trees come in pairs (2q, 2q+1) sharing one tweak per leaf: when every row's share vectors
+    fit the budget twice, the even tree's pass also keeps the odd tree's masks (`_next`), so the
+    odd tree needs no AES at all."""
+
+    _negated = False  # the active party's cache holds r, its share is -r
 
     def __init__(self, transport: Transport, peer: str, step: str, n_rows: int,
                  n_features: int, n_bins: int, cache_bytes: int) -> None:
@@ -286,12 +303,19 @@ class _Selector:
         self.depth = ggm.depth_for(n_bins)
         self._cache_bytes = cache_bytes
         self._cache = np.empty((0, n_features, n_bins, 1), dtype=np.uint64)
+        self._next = np.empty((0, n_features, n_bins, 1), dtype=np.uint64)
+        self._next_for: tuple[int, int] | None = None
         self._used: set[int] = set()
         self._all_rows = np.zeros((n_features, n_bins, 1), dtype=np.uint64)
         self._generation = 0
         self._prg = ggm.Prg()
+        K.warm_up()
 
-    def _start_tree(self, tree: int, m: int) -> tuple[int, int]:
+    def _start_tree(self, tree: int, m: int) -> tuple[int, int, bool, bool]:
+        """(generation, cached rows, whether the tree's masks of the cached rows are stored,
+        whether to store the pair's odd tree's masks: only when the share vectors of every row
+        fit the budget twice; otherwise the whole budget caches this tree's shares of twice the
+        rows, which saves more AES in node sums than keeping the odd tree's masks would)."""
         if (isinstance(tree, bool) or not isinstance(tree, int | np.integer)
                 or not 0 <= tree < 2**63):
             raise ProtocolError(f"tree must be an integer in [0, 2^63), got {tree!r}")
@@ -304,14 +328,26 @@ class _Selector:
         self._generation += 1
         self._all_rows = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
         per_row = self.n_features * self.n_bins * m * 8
-        n_cache = _cached_rows(self.n_rows, per_row, self._cache_bytes)
-        if self._cache.shape != (n_cache, self.n_features, self.n_bins, m):
-            self._cache = np.empty(0, dtype=np.uint64)
-            self._cache = np.empty((n_cache, self.n_features, self.n_bins, m), dtype=np.uint64)
-        return self._generation, n_cache
+        pairs = 2 * per_row * self.n_rows <= self._cache_bytes
+        n_cache = _cached_rows(self.n_rows, per_row * (2 if pairs else 1), self._cache_bytes)
+        shape = (n_cache, self.n_features, self.n_bins, m)
+        next_shape = shape if pairs else (0, *shape[1:])
+        stored = pairs and self._next_for == (int(tree), m) and self._next.shape == shape
+        self._next_for = None  # set again once an even tree has filled `_next`
+        if stored:
+            self._cache, self._next = self._next, self._cache
+        elif self._cache.shape != shape or self._next.shape != next_shape:
+            self._cache = self._next = np.empty(0, dtype=np.uint64)
+            self._cache = np.empty(shape, dtype=np.uint64)
+            self._next = np.empty(next_shape, dtype=np.uint64)
+        return self._generation, n_cache, stored, pairs and not int(tree) & 1
+
+    def _finish_tree(self, tree: int, m: int, stored_next: bool) -> None:
+        if stored_next:
+            self._next_for = (int(tree) + 1, m)
 
     def _block_rows(self, m: int) -> int:
-        leaf_bytes = self.n_features * (1 << self.depth) * ((m + 1) // 2) * 16
+        leaf_bytes = self.n_features * (1 << self.depth) * m * 16
         return max(1, _BLOCK_BYTES // leaf_bytes)
 
     def _chunks(self, m: int) -> list[tuple[int, int]]:
@@ -324,25 +360,10 @@ class _Selector:
         block = self._block_rows(m)
         return [(b0, min(b0 + block, r1)) for b0 in range(r0, r1, block)]
 
-    def _masks(self, leaves: np.ndarray, tree: int, m: int) -> np.ndarray:
-        """Tweaked leaves r `(n_bins, N, m)` (level-major) from leaves `(L, N, 2)`."""
-        r = self._prg.tweak(leaves, tree, (m + 1) // 2)
-        return r[: self.n_bins, :, :m]
-
-    def _rows_sum(self, share: np.ndarray, count: int) -> np.ndarray:
-        """Sum over `count` rows of a level-major share `(n_bins, count * F, m)` -> (F, bins, m)."""
-        m = share.shape[2]
-        per_row = share.reshape(self.n_bins, count, self.n_features, m)
-        return np.add.reduce(per_row, axis=1).transpose(1, 0, 2)
-
-    def _store(self, share: np.ndarray, r0: int, r1: int) -> None:
-        """Keep the level-major share vectors `(n_bins, (r1 - r0) * F, m)` of rows r0..r1 in the
-        row-major cache (rows are what nodes gather)."""
-        if share.shape[2] == 2:
-            ggm.to_rows(share, self._cache[r0:r1])
-        else:
-            target = self._cache[r0:r1].reshape(-1, self.n_bins, share.shape[2])
-            np.copyto(target, share.transpose(1, 0, 2))
+    def _pair_masks(self, leaves: np.ndarray, tree: int, m: int) -> np.ndarray:
+        """Tweaked leaves `(L, N, 2m)` of tree `tree`'s pair: words [0, m) are the even tree's
+        masks, [m, 2m) the odd tree's."""
+        return self._prg.tweak(leaves, int(tree) >> 1, m)
 
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
         raise NotImplementedError
@@ -365,13 +386,10 @@ class _Selector:
         n_cache = self._cache.shape[0]
         cached = rows[rows < n_cache] if n_cache < self.n_rows else rows
         if cached.size:
-            buf = np.empty((min(_SUM_ROWS, cached.size), *self._cache.shape[1:]),
-                           dtype=np.uint64)
-            for s in range(0, cached.size, _SUM_ROWS):
-                part = cached[s: s + _SUM_ROWS]
-                got = buf[: part.size]
-                np.take(self._cache, part, axis=0, out=got)
-                out += np.add.reduce(got, axis=0)
+            K.gather_sum(self._cache.reshape(n_cache, -1), np.ascontiguousarray(cached),
+                         out.reshape(-1))
+            if self._negated:
+                np.negative(out, out=out)
         if n_cache < self.n_rows:
             rest = rows[rows >= n_cache]
             step = self._block_rows(m)
@@ -383,23 +401,31 @@ class _Selector:
 class ActiveSelector(_Selector):
     """The label holder's handle after setup: `share_tree` once per tree."""
 
-    def __init__(self, transport: Transport, peer: str, step: str, roots: np.ndarray,
-                 n_bins: int, cache_bytes: int, leaves: np.ndarray | None = None) -> None:
-        super().__init__(transport, peer, step, roots.shape[0], roots.shape[1], n_bins,
-                         cache_bytes)
+    _negated = True
+
+    def __init__(self, transport: Transport, peer: str, step: str, dims: tuple[int, int],
+                 roots: np.ndarray, n_bins: int, cache_bytes: int,
+                 leaves: np.ndarray | None = None) -> None:
+        """`dims`: (rows, features); `roots` `(rows, F, 2)`, or empty when `leaves` are kept."""
+        super().__init__(transport, peer, step, dims[0], dims[1], n_bins, cache_bytes)
         self._roots = roots
         self._leaves = leaves
 
     def _tree_leaves(self, rows: np.ndarray | slice) -> np.ndarray:
         """Untweaked leaves `(L, N, 2)` of some rows: kept, or expanded from the roots."""
         if self._leaves is not None:
-            return ggm.to_levels(self._leaves[rows].reshape(-1, 1 << self.depth, 2))
+            return _kept(self._leaves, rows, self.n_features)
         return self._prg.expand(self._roots[rows].reshape(-1, 2), self.depth)
 
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
         """Sum of a = -r over rows beyond the cache, `(F, n_bins, m)`."""
-        leaves = self._tree_leaves(rows)
-        return np.negative(self._rows_sum(self._masks(leaves, tree, m), rows.size))
+        out = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
+        tw = self._pair_masks(self._tree_leaves(rows), tree, m)
+        c = np.empty((tw.shape[1], m), dtype=np.uint64)
+        none = self._cache[:0]
+        K.active_block(tw, np.zeros((rows.size, m), dtype=np.uint64), self.n_features,
+                       self.n_bins, m, (int(tree) & 1) * m, 0, c, out, none, none, False)
+        return out
 
     async def share_tree(self, tree: int, values: np.ndarray) -> ActiveTreeShares:
         """Send tree `tree`'s masked `values` `(n_rows, m)` uint64; returns this side's shares."""
@@ -409,30 +435,34 @@ class ActiveSelector(_Selector):
             if v.ndim != 2 or v.shape[0] != self.n_rows or v.dtype != np.uint64:
                 raise ProtocolError(f"values must be a ({self.n_rows}, m) uint64 array of ring "
                                     f"elements, got {v.dtype} of shape {v.shape}")
+            v = np.ascontiguousarray(v)
             m = v.shape[1]
-            generation, n_cache = self._start_tree(tree, m)
+            generation, n_cache, stored, store_next = self._start_tree(tree, m)
+            use, other = (int(tree) & 1) * m, (1 - (int(tree) & 1)) * m
             step = f"{self._step}/tree{int(tree)}"
             await self._transport.send(self._peer, step, "head",
                                        json.dumps({"tree": int(tree), "m": m}).encode())
+            f, nb = self.n_features, self.n_bins
             for k, (r0, r1) in enumerate(self._chunks(m)):
 
                 def masked(r0: int = r0, r1: int = r1) -> np.ndarray:
-                    c = np.empty((r1 - r0, self.n_features, m), dtype=np.uint64)
-                    for b0, b1 in self._blocks(r0, r1, m):
-                        leaves = self._tree_leaves(slice(b0, b1))
-                        r = self._masks(leaves, int(tree), m)
-                        part = c[b0 - r0: b1 - r0]
-                        np.add.reduce(r, axis=0, out=part.reshape(-1, m))
-                        part += v[b0:b1, None, :]
-                        self._all_rows -= self._rows_sum(r, b1 - b0)
-                        if b0 < n_cache:
-                            end = min(b1, n_cache)
-                            a = np.negative(r[:, : (end - b0) * self.n_features])
-                            self._store(a, b0, end)
+                    c = np.empty((r1 - r0, f, m), dtype=np.uint64)
+                    start = r0
+                    if stored and r0 < n_cache:
+                        start = min(r1, n_cache)
+                        K.active_stored(self._cache[r0:start], v[r0:start], c[: start - r0],
+                                        self._all_rows)
+                    for b0, b1 in self._blocks(start, r1, m):
+                        tw = self._pair_masks(self._tree_leaves(slice(b0, b1)), int(tree), m)
+                        end = max(b0, min(b1, n_cache))
+                        K.active_block(tw, v[b0:b1], f, nb, m, use, other,
+                                       c[b0 - r0: b1 - r0].reshape(-1, m), self._all_rows,
+                                       self._cache[b0:end], self._next[b0:end], store_next)
                     return c
 
                 await self._transport.send_array(self._peer, step, f"c{k}",
                                                  await asyncio.to_thread(masked))
+            self._finish_tree(int(tree), m, store_next)
             return ActiveTreeShares(self, generation, int(tree), m)
 
         return await _guarded(self._transport, work)
@@ -451,37 +481,29 @@ class PassiveSelector(_Selector):
         self._bins = bins
         self._slot = np.empty((0, self.n_features, 1), dtype=np.uint64)
 
-    def _share(self, rows: np.ndarray | slice, tree: int, m: int,
-               c: np.ndarray | None, d: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """(p level-major `(n_bins, N, m)`, d = v + r_b `(N, m)`) for some rows: r with the
-        unknown leaf b's slot holding d, from the masked values c (or d when known)."""
-        b = self._bins[rows].reshape(-1)
+    def _tree_leaves(self, rows: np.ndarray | slice) -> np.ndarray:
+        """Every untweaked leaf but each item's own bin's `(L, N, 2)` (that slot: garbage)."""
         if self._leaves is not None:
-            leaves = ggm.to_levels(self._leaves[rows].reshape(-1, 1 << self.depth, 2))
-        else:
-            leaves = ggm.passive_leaves(self._prg, self._copath[rows].reshape(-1, self.depth, 2),
-                                        b, self.depth)
-        r = self._masks(leaves, tree, m)
-        idx = np.arange(b.size)
-        r[b, idx] = 0
-        if d is None:
-            if c is None:
-                raise ProtocolError("the passive share needs the masked values or v + r_b")
-            d = c.reshape(-1, m) - np.add.reduce(r, axis=0)  # v + r_b
-        r[b, idx] = d.reshape(-1, m)
-        return r, d
+            return _kept(self._leaves, rows, self.n_features)
+        return ggm.passive_leaves(self._prg, self._copath[rows].reshape(-1, self.depth, 2),
+                                  self._bins[rows].reshape(-1), self.depth)
 
     def _recomputed_sum(self, rows: np.ndarray, tree: int, m: int) -> np.ndarray:
-        """Sum of p over rows beyond the cache, `(F, n_bins, m)`."""
-        d = self._slot[rows - self._cache.shape[0]]
-        p, _ = self._share(rows, tree, m, None, d)
-        return self._rows_sum(p, rows.size)
+        """Sum of p (r with v + r_b, kept while sharing, at bin b) over rows beyond the cache,
+        `(F, n_bins, m)`."""
+        out = np.zeros((self.n_features, self.n_bins, m), dtype=np.uint64)
+        d = np.ascontiguousarray(self._slot[rows - self._cache.shape[0]].reshape(-1, m))
+        tw = self._pair_masks(self._tree_leaves(rows), tree, m)
+        K.passive_sum(tw, np.ascontiguousarray(self._bins[rows].reshape(-1)), d,
+                      self.n_features, self.n_bins, m, (int(tree) & 1) * m, out)
+        return out
 
     async def share_tree(self, tree: int, m: int) -> PassiveTreeShares:
         """Receive tree `tree`'s masked values (m per row) and form this side's shares."""
 
         async def work() -> PassiveTreeShares:
-            generation, n_cache = self._start_tree(tree, m)
+            generation, n_cache, stored, store_next = self._start_tree(tree, m)
+            use, other = (int(tree) & 1) * m, (1 - (int(tree) & 1)) * m
             step = f"{self._step}/tree{int(tree)}"
             try:
                 head = json.loads(await self._transport.recv(self._peer, step, "head"))
@@ -491,28 +513,45 @@ class PassiveSelector(_Selector):
                 raise ProtocolError(f"{self._peer} shares {head}, this party expects tree "
                                     f"{int(tree)} with m = {m}; both must grow the same tree")
             self._slot = np.empty((self.n_rows - n_cache, self.n_features, m), dtype=np.uint64)
+            f, nb = self.n_features, self.n_bins
             for k, (r0, r1) in enumerate(self._chunks(m)):
                 c = await self._transport.recv_array(self._peer, step, f"c{k}")
-                if c.shape != (r1 - r0, self.n_features, m) or c.dtype != np.uint64:
+                if c.shape != (r1 - r0, f, m) or c.dtype != np.uint64:
                     raise ProtocolError(f"{self._peer} sent masked values of the wrong shape")
+                c = np.ascontiguousarray(c)
 
-                def absorb(c: np.ndarray = c, r0: int = r0) -> None:
-                    for b0, b1 in self._blocks(r0, r0 + c.shape[0], m):
-                        p, d = self._share(slice(b0, b1), int(tree), m, c[b0 - r0: b1 - r0],
-                                           None)
-                        self._all_rows += self._rows_sum(p, b1 - b0)
-                        if b0 < n_cache:
-                            end = min(b1, n_cache)
-                            self._store(p[:, : (end - b0) * self.n_features], b0, end)
+                def absorb(c: np.ndarray = c, r0: int = r0,
+                           r1: int = r1) -> None:
+                    start = r0
+                    if stored and r0 < n_cache:
+                        start = min(r1, n_cache)
+                        K.passive_stored(self._cache[r0:start], self._bins[r0:start],
+                                         c[: start - r0], self._all_rows)
+                    for b0, b1 in self._blocks(start, r1, m):
+                        tw = self._pair_masks(self._tree_leaves(slice(b0, b1)), int(tree), m)
+                        end = max(b0, min(b1, n_cache))
+                        d = np.empty(((b1 - b0) * f, m), dtype=np.uint64)
+                        K.passive_block(tw, self._bins[b0:b1].reshape(-1),
+                                        c[b0 - r0: b1 - r0].reshape(-1, m), f, nb, m, use,
+                                        other, d, self._all_rows, self._cache[b0:end],
+                                        self._next[b0:end], store_next)
                         if b1 > n_cache:
-                            start = max(b0, n_cache)
-                            self._slot[start - n_cache: b1 - n_cache] = d.reshape(
-                                b1 - b0, self.n_features, m)[start - b0:]
+                            self._slot[end - n_cache: b1 - n_cache] = d.reshape(
+                                b1 - b0, f, m)[end - b0:]
 
                 await asyncio.to_thread(absorb)
+            self._finish_tree(int(tree), m, store_next)
             return PassiveTreeShares(self, generation, int(tree), m)
 
         return await _guarded(self._transport, work)
+
+
+def _kept(leaves: np.ndarray, rows: np.ndarray | slice, n_features: int) -> np.ndarray:
+    """The kept leaves `(L, N, 2)` of some rows: a view for a slice, a gather for indices."""
+    if isinstance(rows, slice):
+        return leaves[:, rows.start * n_features: rows.stop * n_features]
+    items = (rows[:, None] * n_features + np.arange(n_features)).reshape(-1)
+    return leaves[:, items]
 
 
 def _is_all(rows: np.ndarray) -> bool:

@@ -14,9 +14,10 @@ AES written into reused buffers: `update()` would be 7-15x slower).
   children of node i at level l are i (left) and i + 2^l (right), child_c(s) = pi_c(s) ^ s
   (fixed-key MMO under two public keys, a length-doubling PRG in the ideal-permutation model).
   So leaf b's path takes at level l the side given by bit l-1 of b; its level-l node is b mod 2^l.
-- Per-tree tweak r_j(t) = pi(y_j ^ T_t) ^ y_j of each leaf y_j (T_t a public block of the tree
-  number and the lane block): correlation-robust, so leaves of different trees look independent
-  even though they come from the same y_j.
+- Per-pair tweak R_j(q) = pi(y_j ^ T_q) ^ y_j of each leaf y_j (T_q a public block of the tree
+  pair number q and the lane block): correlation-robust, so leaves of different pairs look
+  independent even though they come from the same y_j; trees 2q and 2q+1 use disjoint halves of
+  R_j(q) (one GGM expansion and one AES block per leaf serve two trees).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ _RIGHT_KEY = bytes.fromhex("3c6ef372fe94f82ba54ff53a5f1d36f1")
 _HASH_KEY = bytes.fromhex("510e527fade682d19b05688c2b3e6c1f")
 _TWEAK_KEY = bytes.fromhex("1f83d9abfb41bd6b5be0cd19137e2179")
 _OT_DOMAIN = np.uint64(0x47424454_4F542D31)  # "GBDT-OT1"
-_TREE_DOMAIN = np.uint64(0x47424454_54574B31)  # "GBDT-TWK1"-ish
+_PAIR_DOMAIN = np.uint64(0x47424454_50524732)  # "GBDTPRG2": T_{q,k} of tree pair q
 
 
 def depth_for(n_bins: int) -> int:
@@ -67,26 +68,27 @@ class Prg:
         self._right.mmo(nodes, out=out[width:])
         return out
 
-    def tweak(self, leaves: np.ndarray, tree: int, blocks: int) -> np.ndarray:
-        """r(t) = pi(y ^ T_{t,k}) ^ y for lane blocks k < `blocks`: `(L, N, 2)` -> `(L, N, 2k)`."""
+    def tweak(self, leaves: np.ndarray, pair: int, blocks: int) -> np.ndarray:
+        """r = pi(y ^ T_{q,k}) ^ y for pair q = `pair` and blocks k < `blocks`: `(L, N, 2)` ->
+        `(L, N, 2 * blocks)` words; trees 2q and 2q+1 each take half of them (`selection`)."""
         width, n, _ = leaves.shape
         out = np.empty((width, n, 2 * blocks), dtype=np.uint64)
         x = np.empty_like(leaves)
         for k in range(blocks):
-            np.bitwise_xor(leaves, self._tweak_block(tree, k, n * width).reshape(x.shape), out=x)
+            np.bitwise_xor(leaves, self._tweak_block(pair, k, n * width).reshape(x.shape), out=x)
             view = self._tweak.permute_view(x).view(np.uint64).reshape(x.shape)
             target = out if blocks == 1 else out[..., 2 * k: 2 * k + 2]
             np.bitwise_xor(view, leaves, out=target)
         return out
 
-    def _tweak_block(self, tree: int, k: int, count: int) -> np.ndarray:
-        """T_{t,k} repeated `count` times `(count, 2)`, kept between calls (broadcasting one
+    def _tweak_block(self, pair: int, k: int, count: int) -> np.ndarray:
+        """T_{q,k} repeated `count` times `(count, 2)`, kept between calls (broadcasting one
         block over a length-2 axis would run numpy's slowest inner loop)."""
-        if self._tile_key != (tree, k) or self._tile.shape[0] < count:
+        if self._tile_key != (pair, k) or self._tile.shape[0] < count:
             self._tile = np.empty((max(count, self._tile.shape[0]), 2), dtype=np.uint64)
-            self._tile[:, 0] = np.uint64(tree)
-            self._tile[:, 1] = _TREE_DOMAIN ^ np.uint64(k << 56)
-            self._tile_key = (tree, k)
+            self._tile[:, 0] = np.uint64(pair)
+            self._tile[:, 1] = _PAIR_DOMAIN ^ np.uint64(k << 56)
+            self._tile_key = (pair, k)
         return self._tile[:count]
 
 
@@ -109,22 +111,6 @@ def active_tree(prg: Prg, roots: np.ndarray, depth: int) -> tuple[np.ndarray, np
         nodes = prg.children(nodes)
         out[:, level] = level_sums(nodes).transpose(1, 0, 2)
     return out, nodes
-
-
-def to_rows(level_major: np.ndarray, out: np.ndarray) -> None:
-    """Copy `(W, N, 2)` blocks into `out` `(N, W, 2)` (16-byte items: numpy's transposed copy
-    of complex128 runs ~7x faster than of uint64 pairs)."""
-    np.copyto(out.reshape(-1, level_major.shape[0], 2).view(np.complex128)[..., 0],
-              np.ascontiguousarray(level_major).view(np.complex128)[..., 0].T)
-
-
-def to_levels(rows: np.ndarray) -> np.ndarray:
-    """`(N, W, 2)` -> a new `(W, N, 2)` (the inverse of `to_rows`)."""
-    n, width = rows.shape[0], rows.shape[1]
-    out = np.empty((width, n, 2), dtype=np.uint64)
-    np.copyto(out.view(np.complex128)[..., 0],
-              np.ascontiguousarray(rows).view(np.complex128)[..., 0].T)
-    return out
 
 
 def passive_choices(bins: np.ndarray, depth: int) -> np.ndarray:
