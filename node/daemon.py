@@ -279,30 +279,33 @@ class NodeDaemon:
 
     def _following_the_ledger(self, read: Callable[..., T]) -> Callable[..., T]:
         """`read` (a ledger query of the peer check), asked once more after `_reconnect` when it
-        fails: a peer may dial before this node's event stream noticed devnet restarting on
-        another port. A second failure is raised (the link stays refused: fail closed)."""
+        fails: a peer may dial before this node's event stream noticed devnet restarting (on
+        another port, or on the same one: the old connection then still waits out gRPC's
+        reconnect backoff, so an unreachable ledger gets a fresh connection). A second failure
+        is raised (the link stays refused: fail closed)."""
+        from network.errors import Unavailable
 
         def call(*args: Any) -> T:
             try:
                 return read(*args)
-            except Exception:
-                self._reconnect()
+            except Exception as exc:
+                self._reconnect(fresh=isinstance(exc, Unavailable))
                 return read(*args)
 
         return call
 
-    def _reconnect(self) -> Any:
+    def _reconnect(self, fresh: bool = False) -> Any:
         """After the event stream broke, or a peer check's query failed: reconnect if the ledger
-        now listens elsewhere (devnet restarted on another port). Calls in flight on the old
-        connection fail as they would."""
+        now listens elsewhere (devnet restarted on another port), or always when `fresh`. Calls
+        in flight on the old connection fail as they would."""
         with self._reconnect_lock:
-            return self._reconnect_locked()
+            return self._reconnect_locked(fresh)
 
-    def _reconnect_locked(self) -> Any:
+    def _reconnect_locked(self, fresh: bool = False) -> Any:
         from network.connection import connect_member, gateway_endpoint
 
         endpoint = gateway_endpoint(self.net_dir, self.org)[0]
-        if endpoint != self._endpoint or self._conn is None:
+        if fresh or endpoint != self._endpoint or self._conn is None:
             fresh = connect_member(self.net_dir, self.org, "node", self.passphrase)
             old, self._conn, self._endpoint = self._conn, fresh, endpoint
             if self._ledger is not None:
