@@ -76,10 +76,13 @@ def test_a_job_with_the_node_whose_tls_key_is_in_the_token_completes(
 
 
 def test_keys_list_shows_the_token_reference_for_node_tls(
-    alliance: DemoFlow, rotated: dict, capsys: pytest.CaptureFixture[str]
+    alliance: DemoFlow, rotated: dict, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _, out, _ = run(capsys, "--json", "--dir", str(alliance.net_dir), "--as", "platform",
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE.decode())
+    _, out, err = run(capsys, "--json", "--dir", str(alliance.net_dir), "--as", "platform",
                        "keys", "list")
+    assert out, err
     rows = {r["identity"]: r for r in json.loads(out)["identities"]}
     assert rows["node/tls"]["key"].endswith(f"tls/{CONFIG_FILE}")
     assert rows["node/tls"]["serial"] == rotated["new_serial"]
