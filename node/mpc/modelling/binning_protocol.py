@@ -156,14 +156,10 @@ def masked_indicator(index: np.ndarray, u: np.ndarray) -> np.ndarray:
     return e
 
 
-class BinningProtocol:
+class BinningProtocol(session.GuardedProtocol):
     """The `binning` protocol (see the module docstring)."""
 
     name = NAME
-
-    async def run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
-                  ) -> ProtocolResult:
-        return await session.guard(transport, job, self._run(job, local_inputs, transport))
 
     async def _run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
                    ) -> ProtocolResult:

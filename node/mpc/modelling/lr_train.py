@@ -162,14 +162,10 @@ class State:
     delta: np.ndarray | None = None  # P: y - alpha per batch, from L
 
 
-class LrTrainProtocol:
+class LrTrainProtocol(session.GuardedProtocol):
     """The `lr_train` protocol (see the module docstring)."""
 
     name = NAME
-
-    async def run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
-                  ) -> ProtocolResult:
-        return await session.guard(transport, job, self._run(job, local_inputs, transport))
 
     async def _run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
                    ) -> ProtocolResult:

@@ -91,14 +91,10 @@ def score(scorecard: dict[str, object], tables: dict[str, BinTable],
     return total
 
 
-class ScorecardProtocol:
+class ScorecardProtocol(session.GuardedProtocol):
     """The `scorecard` protocol (see the module docstring)."""
 
     name = NAME
-
-    async def run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
-                  ) -> ProtocolResult:
-        return await session.guard(transport, job, self._run(job, local_inputs, transport))
 
     async def _run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
                    ) -> ProtocolResult:

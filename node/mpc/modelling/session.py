@@ -22,7 +22,7 @@ from alliance.errors import EncodingError
 from node.errors import InputValueError, ProtocolAborted, ProtocolError
 from node.failures import public_abort_reason
 from node.mpc.modelling import alignment
-from node.mpc.protocol import InputRef, JobContext, LocalInputs, own_columns
+from node.mpc.protocol import InputRef, JobContext, LocalInputs, ProtocolResult, own_columns
 from node.mpc.psi.normalize import Normalization
 from node.mpc.transport import Transport
 
@@ -195,6 +195,21 @@ async def agree_rows(session: Session, transport: Transport, digest: str) -> int
             "by the intersection of one PSI job (`alliance job request --protocol psi`)"
         )
     return session.rows
+
+
+class GuardedProtocol:
+    """A modelling protocol whose body, `_run`, runs under `guard` (its ProtocolError aborts
+    every party)."""
+
+    name: str
+
+    async def run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
+                  ) -> ProtocolResult:
+        return await guard(transport, job, self._run(job, local_inputs, transport))
+
+    async def _run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
+                   ) -> ProtocolResult:
+        raise NotImplementedError
 
 
 async def guard(transport: Transport, job: JobContext, work: Awaitable[T]) -> T:

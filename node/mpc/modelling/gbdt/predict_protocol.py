@@ -39,14 +39,10 @@ STEP_BITS = "gbdt.predict.bits"
 STEP_SCORES = "gbdt.predict.scores"
 
 
-class GbdtPredictProtocol:
+class GbdtPredictProtocol(session.GuardedProtocol):
     """The `gbdt_predict` protocol (see the module docstring)."""
 
     name = NAME
-
-    async def run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
-                  ) -> ProtocolResult:
-        return await session.guard(transport, job, self._run(job, local_inputs, transport))
 
     async def _run(self, job: JobContext, local_inputs: LocalInputs, transport: Transport
                    ) -> ProtocolResult:
