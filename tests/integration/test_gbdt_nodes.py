@@ -12,14 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from node_cluster import PASSPHRASE, approve_all, has_outputs, running_alliance, wait_until
+from node_cluster import approve_all, has_outputs, killed_at, running_alliance
 from test_modelling_nodes import register, write_csv
 
 from alliance.canonical import canonical_json, sha256_digest
 from alliance.cli.demo.flow import DemoFlow
-from alliance.keystore import PASSPHRASE_ENV
-from node.failpoint import FAILPOINT_ENV
-from node.launcher import node_status, start_node, stop_node
 from node.mpc.modelling.gbdt import reference
 from node.mpc.modelling.gbdt.params import GbdtTrainParams
 
@@ -82,8 +79,6 @@ def _bins(x: np.ndarray, max_bin: int) -> np.ndarray:
 
 def test_a_party_killed_mid_training_fails_the_job_and_nobody_gets_a_model(
         alliance: DemoFlow, tmp_path: Path) -> None:
-    net = alliance.net_dir
-    env = {PASSPHRASE_ENV: PASSPHRASE.decode()}
     x = np.round(np.random.default_rng(5).normal(size=(400, 3)), 4)
     y = (x[:, 0] + x[:, 1] > 0).astype(int)
     write_csv(tmp_path / "kloans.csv", {"bad": y, "x0": x[:, 0]})
@@ -91,22 +86,10 @@ def test_a_party_killed_mid_training_fails_the_job_and_nobody_gets_a_model(
     register(alliance, "bank", "kloans", tmp_path / "kloans.csv")
     register(alliance, "telecom", "ksubs", tmp_path / "ksubs.csv")
     inputs = ["bank/kloans:bad", "bank/kloans:x0", "telecom/ksubs:t0", "telecom/ksubs:t1"]
-    assert stop_node(net, "telecom")
     # telecom's node exits at once (as under SIGKILL) when it starts its second tree
-    start_node(net, "telecom", env={**env, FAILPOINT_ENV: "gbdt_train.tree1"})
-    try:
-        job = approve_all(alliance, alliance.submit("bank", "RequestJob", canonical_json({
+    killed_at(alliance, "telecom", "gbdt_train.tree1", lambda: approve_all(
+        alliance, alliance.submit("bank", "RequestJob", canonical_json({
             "protocol": "gbdt_train", "inputs": inputs,
             "parameters": {"label": "bank/kloans:bad", "n_trees": "5", "max_depth": "2"},
             "outputs": {"model.bank": ["bank"], "model.telecom": ["telecom"]},
-            "dealer": None, "expires_in_seconds": 600, "max_runs": 1}).decode()))
-        assert wait_until(lambda: not node_status(net, "telecom")["running"], 120), (
-            "telecom never reached its second tree")
-        job = alliance.wait_for(job["id"], ("COMPLETED", "FAILED", "DISPUTED"), timeout=120)
-        assert job["state"] == "FAILED"
-        assert any(f.get("peer") == "telecom" for f in job["failures"].values()), job["failures"]
-    finally:
-        if not node_status(net, "telecom")["running"]:
-            start_node(net, "telecom", env=env)
-    for org in ("bank", "telecom", "platform"):
-        assert not has_outputs(alliance, org, job["id"]), org
+            "dealer": None, "expires_in_seconds": 600, "max_runs": 1}).decode())))

@@ -12,13 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from node_cluster import PASSPHRASE, approve_all, has_outputs, running_alliance, wait_until
+from node_cluster import approve_all, has_outputs, killed_at, running_alliance
 
 from alliance.canonical import canonical_json
 from alliance.cli.demo.flow import DemoFlow
-from alliance.keystore import PASSPHRASE_ENV
-from node.failpoint import FAILPOINT_ENV
-from node.launcher import node_status, start_node, stop_node
 from node.mpc.modelling import logistic
 from node.mpc.modelling.logistic import ModelPart
 from node.mpc.modelling.params import LrTrainParams
@@ -114,22 +111,7 @@ def test_a_model_part_for_another_member_is_refused_at_request(alliance: DemoFlo
 def test_a_party_killed_mid_training_fails_the_job_and_nobody_gets_a_model(
     alliance: DemoFlow, tmp_path: Path
 ) -> None:
-    net = alliance.net_dir
-    env = {PASSPHRASE_ENV: PASSPHRASE.decode()}
     _, _, inputs = training_data(alliance, tmp_path, "_killed")
-    assert stop_node(net, "telecom")
     # telecom's node exits at once (as under SIGKILL) when its second training epoch begins
-    start_node(net, "telecom", env={**env, FAILPOINT_ENV: "lr_train.epoch1"})
-    try:
-        job = request_training(alliance, inputs, {"label": "bank/loans_killed:bad",
-                                                  "epochs": "4", "batch_size": "64"})
-        assert wait_until(lambda: not node_status(net, "telecom")["running"], 120), (
-            "telecom never reached its second epoch")
-        job = alliance.wait_for(job["id"], ("COMPLETED", "FAILED", "DISPUTED"), timeout=120)
-        assert job["state"] == "FAILED"
-        assert any(f.get("peer") == "telecom" for f in job["failures"].values()), job["failures"]
-    finally:
-        if not node_status(net, "telecom")["running"]:
-            start_node(net, "telecom", env=env)
-    for org in ("bank", "telecom", "platform"):
-        assert not has_outputs(alliance, org, job["id"]), org
+    killed_at(alliance, "telecom", "lr_train.epoch1", lambda: request_training(
+        alliance, inputs, {"label": "bank/loans_killed:bad", "epochs": "4", "batch_size": "64"}))
