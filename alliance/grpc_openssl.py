@@ -11,6 +11,7 @@ only (from the environment variable the key reference names); it is never writte
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from pathlib import Path
@@ -54,8 +55,10 @@ def _needed_libraries(path: Path) -> list[str]:
     return needed
 
 
+@functools.cache
 def grpc_links_openssl() -> bool:
-    """Whether the grpcio in use links the system's OpenSSL (so it can load engine keys)."""
+    """Whether the grpcio in use links the system's OpenSSL (so it can load engine keys); read
+    once per process from its extension's ELF header (a 17 MB file)."""
     try:
         from grpc._cython import cygrpc
     except ImportError:

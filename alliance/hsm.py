@@ -30,6 +30,12 @@ P256_OID_DER = bytes.fromhex("06082a8648ce3d030107")
 """The DER OID of prime256v1, the EC parameters of a P-256 key in PKCS#11."""
 
 
+def key_location(key: Path) -> Path:
+    """`key`, or the PKCS#11 reference beside it (`pkcs11.json`) when the key lives in a token."""
+    token_ref = key.with_name(CONFIG_FILE)
+    return token_ref if token_ref.is_file() and not key.is_file() else key
+
+
 @dataclass(frozen=True)
 class TokenKey:
     module: str

@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from alliance.hsm import key_location
 from alliance.profile import load_profile
 
 EXPIRY_WARNING_DAYS = 30
@@ -106,12 +107,6 @@ def crl_entries(msp_dir: Path) -> dict[int, str]:
     return out
 
 
-def _key_file(key: Path) -> Path:
-    """`key`, or the PKCS#11 reference beside it when the key lives in a token."""
-    token_ref = key.with_name("pkcs11.json")
-    return token_ref if token_ref.is_file() and not key.is_file() else key
-
-
 def identity_files(net_dir: Path, org: str) -> list[tuple[str, str, Path, Path]]:
     """(identity, role, certificate path, key path) of every identity of `org` in NET."""
     org_dir = load_profile(net_dir).org_dir(net_dir, org)
@@ -121,10 +116,10 @@ def identity_files(net_dir: Path, org: str) -> list[tuple[str, str, Path, Path]]
         if not base.is_dir():
             continue
         role = "admin" if user == "admin" else "client"
-        key = _key_file(base / "msp" / "keystore" / "key.pem")
+        key = key_location(base / "msp" / "keystore" / "key.pem")
         out.append((user, role, base / "msp" / "signcerts" / "cert.pem", key))
         out.append((f"{user}/tls", "tls", base / "tls" / "client.crt",
-                    _key_file(base / "tls" / "client.key")))
+                    key_location(base / "tls" / "client.key")))
     out.append(("ca", "ca", org_dir / "ca" / "ca.pem", org_dir / "ca" / "ca.key"))
     out.append(("tlsca", "ca", org_dir / "tlsca" / "tlsca.pem", org_dir / "tlsca" / "tlsca.key"))
     peer = org_dir / "peers" / "peer0"

@@ -94,14 +94,14 @@ def user_tls(
 
     A key kept in a PKCS#11 token (`tls/pkcs11.json` instead of `tls/client.key`) is handed to
     gRPC as an OpenSSL engine reference (alliance/grpc_openssl.py): it never leaves the token."""
-    from alliance.hsm import CONFIG_FILE, TokenKey
+    from alliance.hsm import CONFIG_FILE, TokenKey, key_location
 
     tls_dir = _user_dir(Path(net_dir), org, user) / "tls"
-    token_ref = tls_dir / CONFIG_FILE
-    if not (tls_dir / "client.key").exists() and token_ref.is_file():
+    key_file = key_location(tls_dir / "client.key")
+    if key_file.name == CONFIG_FILE:
         from alliance.grpc_openssl import token_tls_key
 
-        private_key = token_tls_key(TokenKey.load(token_ref))
+        private_key = token_tls_key(TokenKey.load(key_file))
     else:
         private_key = private_key_pem(load_private_key(
             tls_dir / "client.key", passphrase if passphrase is not None else get_passphrase()

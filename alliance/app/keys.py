@@ -19,6 +19,7 @@ from typing import Any
 
 from alliance.app.errors import BadInput, Refused, Unreachable, mapped_errors
 from alliance.app.session import Session
+from alliance.hsm import CONFIG_FILE, key_location
 
 NEW_PASSPHRASE_ENV = "ALLIANCE_NEW_PASSPHRASE"
 MODULE_ENV = "ALLIANCE_PKCS11_MODULE"
@@ -226,8 +227,8 @@ def _rotate(session: Session, identity: str, grace_seconds: int, *, restart: boo
             ca_dir, ca_name = org_dir / "ca", "ca"
         old_pem = cert_path.read_bytes()
         old = Identity(msp_id="", certificate=old_pem)
-        token_ref = key_path.with_name(TOKEN_REF)
-        old_key_path = token_ref if token_ref.is_file() and not key_path.is_file() else key_path
+        token_ref = key_path.with_name(CONFIG_FILE)
+        old_key_path = key_location(key_path)
         ca = CertificateAuthority(
             load_certificate((ca_dir / f"{ca_name}.pem").read_bytes()),
             load_private_key(ca_dir / f"{ca_name}.key", passphrase),
@@ -290,7 +291,6 @@ def _rotate(session: Session, identity: str, grace_seconds: int, *, restart: boo
     }
 
 
-TOKEN_REF = "pkcs11.json"
 NO_HSM_TLS = (
     "Meanwhile the node's signing identity can move into the token (`keys rotate node --hsm`); "
     "node/tls stays in the encrypted keystore"
@@ -313,7 +313,7 @@ def _token_key(session: Session, identity: str, hsm: HsmTarget | None, old_key: 
 
     from alliance.hsm import TokenKey
 
-    if hsm is None and old_key.name != TOKEN_REF:
+    if hsm is None and old_key.name != CONFIG_FILE:
         return None
     if hsm is None:  # the old key is in a token: the new one goes there too
         old = TokenKey.load(old_key)

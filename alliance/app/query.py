@@ -34,7 +34,6 @@ from alliance.app.errors import (
 from alliance.app.session import Session
 from alliance.protocols.multilender import NAME, ServiceTerms
 
-SUBTABLES = 16
 EVENT_COLUMNS = ("kind", "applicant_id", "date", "loan_id", "amount_cents")
 
 
@@ -118,13 +117,20 @@ def _passphrase(session: Session) -> bytes:
     return session.passphrase or get_passphrase()
 
 
-def _client(session: Session, terms: ServiceTerms, timeout: float = 10.0) -> Any:
+def _layout(terms: ServiceTerms) -> Any:
+    """The table layout the servers run for `terms` (their subtable count, the job's size)."""
     from node.query.layout import Layout
+    from node.query.service import SUBTABLES
+
+    return Layout(terms.table_bits, SUBTABLES)
+
+
+def _client(session: Session, terms: ServiceTerms, timeout: float = 10.0) -> Any:
     from node.query.wiring import make_client
 
     servers = server_addresses(session.net_dir, terms)
     return make_client(session.net_dir, session.org, (servers[0], servers[1]),
-                       alliance_salt(session.net_dir), Layout(terms.table_bits, SUBTABLES),
+                       alliance_salt(session.net_dir), _layout(terms),
                        _passphrase(session), timeout=timeout)
 
 
@@ -242,7 +248,6 @@ def feed_events(session: Session, path: Path | None, today: int | None = None
     (secret-shared: neither server learns which applicants changed, nor whether anything did)."""
     from node.query.errors import ContributionError
     from node.query.feeding import push_book, utc_day
-    from node.query.layout import Layout
 
     events = parse_events(Path(path)) if path is not None else []
     terms = service_terms(session)
@@ -251,12 +256,12 @@ def feed_events(session: Session, path: Path | None, today: int | None = None
                       f"(contributors: {', '.join(sorted(terms.contributors))})",
                       error_type="not_contributor")
     day = today if today is not None else utc_day(time.time())
-    layout = Layout(terms.table_bits, SUBTABLES)
     with query_errors(session.net_dir):
         client = _client(session, terms, timeout=30.0)
         try:
             pushed = push_book(member_store(session.net_dir, session.org),
-                               alliance_salt(session.net_dir), layout, client, events, day)
+                               alliance_salt(session.net_dir), _layout(terms), client,
+                               events, day)
         except ContributionError as exc:
             raise BadInput(f"{path}: {exc}; nothing was stored or sent") from exc
         finally:

@@ -66,7 +66,8 @@ def register(groups: Any) -> None:
     p.add_argument("identity", choices=keys.ROTATABLE)
     p.add_argument("--hsm", action="store_true",
                    help="make the new key inside a PKCS#11 token (sensitive, non-extractable); "
-                        "the keystore keeps only a reference (pkcs11.json). Not for node/tls")
+                        "the keystore keeps only a reference (pkcs11.json). node/tls needs grpcio "
+                        "linked to OpenSSL and libp11's pkcs11 engine (refused with how, else)")
     p.add_argument("--module", default=os.environ.get(keys.MODULE_ENV, ""),
                    help=f"the PKCS#11 module (default ${keys.MODULE_ENV})")
     p.add_argument("--token", default=os.environ.get(keys.TOKEN_ENV, ""),

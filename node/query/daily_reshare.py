@@ -76,11 +76,10 @@ class DailyReshare:
                 return None
             servers.append((org, f"127.0.0.1:{run['port']}"))
         layout = Layout(terms.table_bits, SUBTABLES)
-        with make_client(self.net_dir, self.org, (servers[0], servers[1]),
-                         alliance_salt(self.net_dir), layout, self.passphrase,
-                         timeout=30.0) as client:
-            pushed = push_book(self.store, alliance_salt(self.net_dir), layout, client, [],
-                               today)
+        salt = alliance_salt(self.net_dir)
+        with make_client(self.net_dir, self.org, (servers[0], servers[1]), salt, layout,
+                         self.passphrase, timeout=30.0) as client:
+            pushed = push_book(self.store, salt, layout, client, [], today)
         log.info("daily re-share: version %d of %d applicants as of day %d", pushed.version,
                  pushed.applicants, pushed.day)
         return pushed
