@@ -188,6 +188,10 @@ class QueryClient:
         futures = [self._call(i, "Status", encode({})) for i in (0, 1)]
         return [decode(self._result(i, f))[0] for i, f in enumerate(futures)]
 
+    def fetch_salt(self) -> bytes:
+        """The applicant-hash salt, from server A (salt.py); cached by the caller."""
+        return decode(self._invoke(0, "Salt", encode({})))[1]
+
     # ---- epochs -------------------------------------------------------------------------------
 
     def refresh_epoch(self) -> tuple[int, str, dict[str, int]]:

@@ -239,7 +239,9 @@ class QueryServer:
         org_of_tls: OrgOfTls, org_of_signer: OrgOfSigner, authorizer: Authorizer, peer: Peer,
         *, host: str = "127.0.0.1", port: int = 0, epoch_seconds: float = 30.0,
         signer: Signer | None = None, clock: Callable[[], float] = time.time,
+        salt: bytes | None = None,
     ) -> None:
+        """`salt`: the applicant-hash salt this server hands to members (server A; salt.py)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
         self.name, self.role, self.layout = name, role, layout
@@ -252,6 +254,7 @@ class QueryServer:
         self.epoch_seconds = epoch_seconds
         self.signer = signer
         self.clock = clock
+        self.salt = salt
         self._points = masks.block_points(layout.part_blocks)
         self._epochs: dict[int, _Epoch] = {}
         self._epoch_lock = threading.Lock()
@@ -277,6 +280,7 @@ class QueryServer:
             "Versions": grpc.unary_unary_rpc_method_handler(self._versions),
             "Epoch": grpc.stream_stream_rpc_method_handler(self._epoch),
             "Proof": grpc.unary_unary_rpc_method_handler(self._proof),
+            "Salt": grpc.unary_unary_rpc_method_handler(self._salt),
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
         credentials = grpc.ssl_server_credentials(
@@ -391,6 +395,26 @@ class QueryServer:
                            "table_bits": self.layout.table_bits,
                            "subtables": self.layout.subtables,
                            "policy": policy() if policy is not None else None})
+        return self._guard(context, work)
+
+    # ---- Salt ---------------------------------------------------------------------------------
+
+    def _salt(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        """The applicant-hash salt, to members of the service in good standing only."""
+        def work() -> bytes:
+            org = self._client_org(context)
+            if self.salt is None:
+                raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "not_salt_holder",
+                               f"{self.name} does not hold the applicant-hash salt; query "
+                               "server A hands it out")
+            check = getattr(self.authorizer, "check_standing_member", None)
+            if check is not None:
+                check(org, (self._tls_fingerprint(context),))
+            elif not self.authorizer.is_member(org):
+                raise QueryRefused("not_member", f"{org} is not a member of the service; "
+                                   "the salt is handed to its members only")
+            log.info("%s handed the applicant-hash salt to %s", self.name, org)
+            return encode({"salt_bytes": len(self.salt)}, self.salt)
         return self._guard(context, work)
 
     def epochs(self) -> list[int]:
