@@ -23,7 +23,7 @@ import numpy as np
 
 from node.query.authorize import LogEntry
 from node.query.errors import ContributionError, QueryRefused
-from node.query.record import LANES
+from node.query.record import LANES, RECORD_BYTES
 
 KEEP_VERSIONS = 3
 CHECKPOINT_SECONDS = 2.0
@@ -147,8 +147,10 @@ class ServerStore:
             out.setdefault(member, []).append(version)
         return {m: sorted(v) for m, v in out.items()}
 
-    def load(self, member: str, version: int) -> tuple[bytes | None, np.ndarray | None]:
-        """(seed, masked vector) of a stored contribution; KeyError if absent."""
+    def load(self, member: str, version: int, start: int = 0, rows: int | None = None
+             ) -> tuple[bytes | None, np.ndarray | None]:
+        """(seed, masked vector) of a stored contribution, the vector's `rows` slots from slot
+        `start` (default: all); KeyError if absent."""
         with self._lock:
             row = self._db.execute(
                 "SELECT seed, file FROM contributions WHERE member = ? AND version = ?",
@@ -158,8 +160,10 @@ class ServerStore:
         seed, name = row
         if name is None:
             return seed, None
-        vector = np.fromfile(self.folder / "contrib" / name, dtype=np.uint64)
-        return None, vector.reshape(self.slots, LANES)
+        count = self.slots - start if rows is None else rows
+        vector = np.fromfile(self.folder / "contrib" / name, dtype=np.uint64,
+                             count=count * LANES, offset=start * RECORD_BYTES)
+        return None, vector.reshape(count, LANES)
 
     # ---- query log ----------------------------------------------------------------------------
 
