@@ -509,17 +509,10 @@ class QueryServer:
             if self.role == "b":
                 self.store.save_seed(org, version, body)
             else:
-                expected = self.layout.slots * RECORD_BYTES
-                data = bytearray(body)
-                for chunk in messages:
-                    if len(data) + len(chunk) > expected:
-                        raise ContributionError(f"a masked vector is {expected} bytes; more sent")
-                    data += chunk
-                if len(data) != expected:
-                    raise ContributionError(
-                        f"a masked vector is {expected} bytes, got {len(data)}")
-                vector = np.frombuffer(data, dtype=np.uint64).reshape(-1, LANES)
-                self.store.save_masked(org, version, vector)
+                def arriving() -> Iterator[bytes]:
+                    yield body
+                    yield from messages
+                self.store.save_masked_chunks(org, version, arriving())
             log.info("%s stored version %d of %s", self.name, version, org)
             return encode({"stored": version})
         return self._guard(context, work)
