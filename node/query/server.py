@@ -333,15 +333,15 @@ class QueryServer:
         certs = context.auth_context().get("x509_pem_cert") or []
         return _fingerprint(bytes(certs[0])) if certs else ""
 
-    def _check_contributor(self, org: str, context: grpc.ServicerContext) -> None:
-        """Refuse contributions from non-contributors and from revoked TLS certificates (an
-        authorizer without `check_contributor` only knows `is_member`)."""
-        check = getattr(self.authorizer, "check_contributor", None)
+    def _check_org(self, org: str, context: grpc.ServicerContext, check_name: str,
+                   refused: str) -> None:
+        """The authorizer's `check_name` (its rule, removed members, revoked TLS certificates);
+        an authorizer without it only knows `is_member`."""
+        check = getattr(self.authorizer, check_name, None)
         if check is not None:
             check(org, (self._tls_fingerprint(context),))
         elif not self.authorizer.is_member(org):
-            raise QueryRefused("not_member", f"{org} is not a member of the service; its "
-                               "contributions are refused")
+            raise QueryRefused("not_member", f"{org} is not a member of the service; {refused}")
 
     def set_peer_address(self, address: str) -> None:
         """Where the other server now listens (it restarted elsewhere); the next call dials it."""
@@ -408,12 +408,8 @@ class QueryServer:
                 raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "not_salt_holder",
                                f"{self.name} does not hold the applicant-hash salt; query "
                                "server A hands it out")
-            check = getattr(self.authorizer, "check_standing_member", None)
-            if check is not None:
-                check(org, (self._tls_fingerprint(context),))
-            elif not self.authorizer.is_member(org):
-                raise QueryRefused("not_member", f"{org} is not a member of the service; "
-                                   "the salt is handed to its members only")
+            self._check_org(org, context, "check_standing_member",
+                            "the salt is handed to its members only")
             log.info("%s handed the applicant-hash salt to %s", self.name, org)
             return encode({"salt_bytes": len(self.salt)}, self.salt)
         return self._guard(context, work)
@@ -497,7 +493,7 @@ class QueryServer:
     def _contribute(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
         def work() -> bytes:
             org = self._client_org(context)
-            self._check_contributor(org, context)
+            self._check_org(org, context, "check_contributor", "its contributions are refused")
             first = next(messages, None)
             if first is None:
                 raise ContributionError("an empty contribution")
