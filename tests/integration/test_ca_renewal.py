@@ -73,10 +73,9 @@ def _list_members(flow: DemoFlow, who: tuple[Identity, EcdsaSigner]) -> str:
 
 def _reload(flow: DemoFlow, org: str) -> None:
     """The flow's cached connections of `org`'s admin were opened with its old certificate."""
-    flow._sessions.pop(org, None)
-    conn = flow._conns.pop(org, None)
-    if conn is not None:
-        conn.close()
+    session = flow._sessions.pop(org, None)
+    if session is not None:
+        session.close()
 
 
 def _job(flow: DemoFlow, orgs: tuple[str, str]) -> dict:

@@ -95,14 +95,17 @@ def test_lr_train_runs_as_an_approved_job_and_each_owner_gets_its_part(
     assert not has_outputs(alliance, "platform", job["id"])
 
 
-def test_a_model_part_for_another_member_is_refused_at_request(alliance: DemoFlow) -> None:
-    from network.errors import GatewayError
+def test_a_model_part_for_another_member_is_refused_at_request(
+    alliance: DemoFlow, tmp_path: Path
+) -> None:
+    from alliance.app.errors import Refused
 
-    with pytest.raises(GatewayError, match="goes to telecom alone"):
+    training_data(alliance, tmp_path, "_misrouted")
+    with pytest.raises(Refused, match="goes to telecom alone"):
         alliance.submit("bank", "RequestJob", canonical_json({
             "protocol": "lr_train",
-            "inputs": ["bank/loans:bad", "telecom/subs:t0"],
-            "parameters": {"label": "bank/loans:bad"},
+            "inputs": ["bank/loans_misrouted:bad", "telecom/subs_misrouted:t0"],
+            "parameters": {"label": "bank/loans_misrouted:bad"},
             "outputs": {"model.telecom": ["bank"]},
             "dealer": "platform", "expires_in_seconds": 600, "max_runs": 1,
         }).decode())
