@@ -316,9 +316,10 @@ class Session:
 
     # ---- the multi-lender query service -----------------------------------------------------
 
-    def query_service(self) -> ServiceState:
-        """The service job's terms (or why there is none), the query servers, today's count."""
-        return app_query.service_state(self.app)
+    def query_service(self, now: float) -> ServiceState:
+        """The service job's terms (or why there is none), the query servers, and this org's
+        lookups on the UTC day of `now`."""
+        return app_query.service_state(self.app, now)
 
     def query_records(self) -> list[dict[str, Any]]:
         """This org's kept lookup records, newest first (`alliance query records`)."""

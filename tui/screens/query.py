@@ -33,7 +33,7 @@ from tui.backend import (
     ServerState,
     ServiceState,
 )
-from tui.format import clock_time, local_time, short_id
+from tui.format import clock_time, local_time, now, short_id, short_time
 from tui.screens.base import AllianceScreen
 from tui.widgets.filter_table import FilterTable, MeasuredTable
 
@@ -94,7 +94,7 @@ class QueryScreen(AllianceScreen):
                 with Horizontal(id="lookup-form", classes="query-form"):
                     yield Input(placeholder="applicant id", id="applicant")
                     yield Select([], prompt="purpose", id="purpose")
-                    yield Input(placeholder="consent document (file)", id="consent")
+                    yield Input(placeholder="consent file", id="consent")
                     yield Button("Look up", variant="primary", id="ask")
                 yield Static(id="answer")
             with Vertical(id="records-box"):
@@ -103,6 +103,7 @@ class QueryScreen(AllianceScreen):
                 yield FilterTable(("record", "time", "purpose", "job"), id="records")
             yield Label("Committed period summaries (each server, signed, on the ledger)",
                         classes="section")
+            yield Static(id="summaries-note", classes="note")
             yield FilterTable(("server", "period", "entries", "counts", "merkle root"),
                               id="summaries")
             with Vertical(id="feed-box"):
@@ -138,7 +139,7 @@ class QueryScreen(AllianceScreen):
 
     def fetch(self) -> QueryData:
         s = self.session
-        state = s.query_service()
+        state = s.query_service(now())
         records = [] if s.read_only else s.query_records()
         summaries = s.query_summaries() if state.terms is not None else []
         return QueryData(state, records, summaries)
@@ -158,8 +159,10 @@ class QueryScreen(AllianceScreen):
         self._show_purposes(data.state)
         self.query_one("#records-note", Static).update(records_note(data.state, data.records))
         self.query_one("#records", FilterTable).set_rows(
-            [(r["record"], (r["record"], local_time(r["at"], seconds=True), r["purpose"],
-                            r["job_id"])) for r in data.records])
+            [(r["record"], (r["record"], short_time(r["at"]), r["purpose"], r["job_id"]))
+             for r in data.records])
+        self.query_one("#summaries-note", Static).update(summaries_note(data.state,
+                                                                        data.summaries))
         self.query_one("#summaries", FilterTable).set_rows(
             [(f"{s['server']}:{s['period_start']}", summary_row(s))
              for s in sorted(data.summaries, key=lambda s: (-s["period_start"], s["server"]))])
@@ -167,14 +170,13 @@ class QueryScreen(AllianceScreen):
     def _show_servers(self, state: ServiceState) -> None:
         table = self.query_one("#servers", MeasuredTable)
         table.clear()
+        table.display = bool(state.servers)
         job = state.terms.job_id if state.terms else None
         for s in state.servers:
             running = Text("running", style="green") if s.running else Text(
                 "not running", style="bold red")
             table.add_row(s.org, s.role or "—", running, s.address or "—", epoch_cell(s),
                           enforces_cell(s, job), key=s.org)
-        if not state.servers:
-            table.add_row("none", "—", "—", "—", "—", "the charter names no query servers")
 
     def _show_purposes(self, state: ServiceState) -> None:
         select: Select[str] = self.query_one("#purpose", Select)
@@ -311,7 +313,11 @@ def service_text(state: ServiceState) -> Text:
     """The service job's terms, in three lines; or why there is none and what to do."""
     terms = state.terms
     if terms is None:
-        return Text(state.missing, style="bold yellow")
+        text = Text(state.missing, style="bold yellow")
+        if not state.servers:
+            text.append("\nthe charter names no query servers yet: the members propose two with "
+                        "`alliance member propose --query-servers A,B --reason TEXT` and vote")
+        return text
     a, b = terms.servers
     text = Text()
     text.append(terms.job_id, style="bold")
@@ -356,8 +362,19 @@ def records_note(state: ServiceState, records: list[dict[str, Any]]) -> str:
             f"`{AUDIT_COMMAND.format(record='RECORD')}`")
 
 
+def summaries_note(state: ServiceState, summaries: list[dict[str, Any]]) -> str:
+    if state.terms is None:
+        return "none: there is no service job"
+    every = _span(state.terms.period_seconds)
+    if not summaries:
+        return f"none committed yet (each server commits one for every {every} period)"
+    return (f"{len(summaries)} committed, one per server and {every} period (`alliance query "
+            "summaries`)")
+
+
 def summary_row(s: dict[str, Any]) -> tuple[str, ...]:
-    period = f"{local_time(s['period_start'])} +{_span(s['period_end'] - s['period_start'])}"
+    start = local_time(s["period_start"]).split(" (")[0]
+    period = f"{start} +{_span(s['period_end'] - s['period_start'])}"
     counts = ", ".join(f"{k}={v}" for k, v in sorted(s["counts"].items())) or "none"
     return (s["server"], period, str(s["entries"]), counts, short_id(s["merkle_root"], 23))
 
