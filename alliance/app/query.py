@@ -98,13 +98,6 @@ def server_addresses(net_dir: Path, terms: ServiceTerms) -> tuple[tuple[str, str
     return tuple(out)
 
 
-def alliance_salt(net_dir: Path) -> bytes:
-    """The alliance-wide applicant-hash salt (node/query/salt.py)."""
-    from node.query.salt import alliance_salt as salt
-
-    return salt(net_dir)
-
-
 def member_store(net_dir: Path, org: str) -> Any:
     from node.paths import node_dir
     from node.query.member_store import MemberStore
@@ -130,9 +123,8 @@ def _client(session: Session, terms: ServiceTerms, timeout: float = 10.0) -> Any
     from node.query.wiring import make_client
 
     servers = server_addresses(session.net_dir, terms)
-    return make_client(session.net_dir, session.org, (servers[0], servers[1]),
-                       alliance_salt(session.net_dir), _layout(terms),
-                       _passphrase(session), timeout=timeout)
+    return make_client(session.net_dir, session.org, (servers[0], servers[1]), None,
+                       _layout(terms), _passphrase(session), timeout=timeout)
 
 
 class _OwnRecords:
@@ -261,7 +253,7 @@ def feed_events(session: Session, path: Path | None, today: int | None = None
         client = _client(session, terms, timeout=30.0)
         try:
             pushed = push_book(member_store(session.net_dir, session.org),
-                               alliance_salt(session.net_dir), _layout(terms), client,
+                               client.salt, _layout(terms), client,
                                events, day)
         except ContributionError as exc:
             raise BadInput(f"{path}: {exc}; nothing was stored or sent") from exc

@@ -36,6 +36,7 @@ from alliance.identity import Identity
 from alliance.signing import Signer
 from node.query import dpf, fieldwise, masks, record
 from node.query.contribution import Contribution, LoanBook
+from node.query.epoch_parts import CHUNK_BYTES
 from node.query.errors import (
     EpochUnavailable,
     ProtocolError,
@@ -46,7 +47,7 @@ from node.query.errors import (
 )
 from node.query.layout import Layout, hash_applicant
 from node.query.record import LANES, RECORD_BYTES, Aggregates
-from node.query.server import CHUNK_BYTES, GRPC_OPTIONS
+from node.query.server import GRPC_OPTIONS
 from node.query.wire import SERVICE, LookupRequest, body_digest, decode, encode
 
 DEFAULT_TIMEOUT = 10.0
@@ -187,6 +188,10 @@ class QueryClient:
         """Both servers' Status headers (epochs held, layout, the policy they enforce)."""
         futures = [self._call(i, "Status", encode({})) for i in (0, 1)]
         return [decode(self._result(i, f))[0] for i, f in enumerate(futures)]
+
+    def fetch_salt(self) -> bytes:
+        """The applicant-hash salt, from server A (salt.py); cached by the caller."""
+        return decode(self._invoke(0, "Salt", encode({})))[1]
 
     # ---- epochs -------------------------------------------------------------------------------
 

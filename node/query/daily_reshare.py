@@ -21,7 +21,6 @@ from alliance.protocols.multilender import NAME, ServiceTerms
 from node.query.feeding import Pushed, push_book, utc_day
 from node.query.layout import Layout
 from node.query.member_store import MemberStore
-from node.query.salt import alliance_salt
 from node.query.service import SUBTABLES, read_query_run_file
 from node.query.wiring import make_client
 
@@ -76,10 +75,9 @@ class DailyReshare:
                 return None
             servers.append((org, f"127.0.0.1:{run['port']}"))
         layout = Layout(terms.table_bits, SUBTABLES)
-        salt = alliance_salt(self.net_dir)
-        with make_client(self.net_dir, self.org, (servers[0], servers[1]), salt, layout,
+        with make_client(self.net_dir, self.org, (servers[0], servers[1]), None, layout,
                          self.passphrase, timeout=30.0) as client:
-            pushed = push_book(self.store, salt, layout, client, [], today)
+            pushed = push_book(self.store, client.salt, layout, client, [], today)
         log.info("daily re-share: version %d of %d applicants as of day %d", pushed.version,
                  pushed.applicants, pushed.day)
         return pushed

@@ -121,6 +121,16 @@ class LedgerAuthorizer:
         terms = self.policy.terms
         return terms is not None and org in terms.contributors and org not in self.policy.removed
 
+    def check_standing_member(self, org: str, certificates: tuple[str, ...]) -> None:
+        """Refuse unless `org` may ask or contribute under the job and is in good standing."""
+        terms = self._terms()
+        self._check_standing(org, certificates)
+        if org not in terms.members | terms.contributors:
+            raise QueryRefused(
+                "not_member",
+                f"{org} is neither an asking nor a contributing member of {terms.job_id}; "
+                "the members add it by approving a new multilender job")
+
     def check_contributor(self, org: str, certificates: tuple[str, ...]) -> None:
         terms = self._terms()
         self._check_standing(org, certificates)

@@ -63,17 +63,24 @@ def _seed(shared_point: bytes) -> np.ndarray:
                          dtype=np.uint8)
 
 
+def block_seeds(key: bytes, points: list[bytes]) -> np.ndarray:
+    """(blocks, 16) uint8: each mask block's seed H(k_j · P_b) for this epoch's key."""
+    return np.stack([_seed(sodium.crypto_scalarmult_ed25519_noclamp(key, p)) for p in points])
+
+
+def part_masks(seeds: np.ndarray, part: int) -> np.ndarray:
+    """R_j over one part of the table in storage order (block, slot in block): uint64,
+    shape (blocks * 128, LANES)."""
+    counters = _counters(part + 1)[part]
+    inputs = seeds[:, None, :] ^ counters[None, :, :]
+    return _MASK_HASH.mmo(inputs).view(np.uint64).reshape(len(seeds) * LEAF_POINTS, LANES)
+
+
 def server_masks(key: bytes, points: list[bytes], parts: int) -> np.ndarray:
     """R_j for the whole table in storage order (part, block, slot in block): uint64,
     shape (parts * blocks * 128, LANES)."""
-    seeds = np.stack([_seed(sodium.crypto_scalarmult_ed25519_noclamp(key, p)) for p in points])
-    counters = _counters(parts)
-    out = np.empty((parts, len(points), LEAF_POINTS, LANES), dtype=np.uint64)
-    for part in range(parts):
-        inputs = seeds[:, None, :] ^ counters[part][None, :, :]
-        out[part] = _MASK_HASH.mmo(inputs).view(np.uint64).reshape(len(points), LEAF_POINTS,
-                                                                   LANES)
-    return out.reshape(-1, LANES)
+    seeds = block_seeds(key, points)
+    return np.concatenate([part_masks(seeds, part) for part in range(parts)])
 
 
 def blind(point: bytes) -> tuple[bytes, bytes]:
@@ -101,15 +108,16 @@ def slot_masks(r: bytes, evaluated: bytes, offsets: list[int]) -> np.ndarray:
     return _MASK_HASH.mmo(_seed(shared)[None, :] ^ counters).view(np.uint64).reshape(-1, LANES)
 
 
-def prg_share(seed: bytes, slots: int) -> np.ndarray:
-    """The share a member gives server 1 as a seed: AES-CTR(seed) as (slots, LANES) uint64."""
+def prg_share(seed: bytes, slots: int, start: int = 0) -> np.ndarray:
+    """The share a member gives server 1 as a seed: AES-CTR(seed) as (slots, LANES) uint64;
+    from slot `start` on (a slot is one AES block: the counter starts at `start`)."""
     if len(seed) != 16:
         raise ProtocolError("a share seed must be 16 bytes")
-    enc = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor()
+    enc = Cipher(algorithms.AES(seed), modes.CTR(start.to_bytes(16, "big"))).encryptor()
     size = slots * RECORD_BYTES
     out = np.empty(size + 16, dtype=np.uint8)
     zeros = np.zeros(min(size, 1 << 20), dtype=np.uint8)
-    for start in range(0, size, len(zeros)):
-        chunk = zeros[:min(len(zeros), size - start)]
-        enc.update_into(chunk, out[start:start + len(chunk) + 16])
+    for begin in range(0, size, len(zeros)):
+        chunk = zeros[:min(len(zeros), size - begin)]
+        enc.update_into(chunk, out[begin:begin + len(chunk) + 16])
     return out[:size].view(np.uint64).reshape(slots, LANES)

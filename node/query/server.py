@@ -47,7 +47,7 @@ from alliance.canonical import canonical_json
 from alliance.fingerprint import merkle_proof
 from alliance.identity import Identity
 from alliance.signing import Signer, verify
-from node.query import dpf, fieldwise, masks, record, table
+from node.query import dpf, epoch_parts, fieldwise, masks, record, table
 from node.query.authorize import Authorizer, PeriodSummary, QueryContext, summarize
 from node.query.errors import ContributionError, ProtocolError, QueryError, QueryRefused
 from node.query.layout import Layout
@@ -58,13 +58,14 @@ from node.query.wire import FRESHNESS_SECONDS, SERVICE, LookupRequest, body_dige
 log = logging.getLogger("node.query.server")
 
 ROLES = ("a", "b")
-CHUNK_BYTES = 4 << 20
 MAX_MESSAGE = 8 << 20
 GRPC_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_send_message_length", MAX_MESSAGE),
     ("grpc.max_receive_message_length", MAX_MESSAGE),
 ]
 KEEP_EPOCHS = 2
+OWN_KEPT_BYTES = 256 << 20
+"""Up to this table size a server keeps its share T_j between epochs (see `_own_parts`)."""
 BATCH_MAX = 32
 EPOCH_NICE = 19
 """The nice value of the threads that form an epoch (lookups keep the process's own)."""
@@ -239,7 +240,9 @@ class QueryServer:
         org_of_tls: OrgOfTls, org_of_signer: OrgOfSigner, authorizer: Authorizer, peer: Peer,
         *, host: str = "127.0.0.1", port: int = 0, epoch_seconds: float = 30.0,
         signer: Signer | None = None, clock: Callable[[], float] = time.time,
+        salt: bytes | None = None,
     ) -> None:
+        """`salt`: the applicant-hash salt this server hands to members (server A; salt.py)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
         self.name, self.role, self.layout = name, role, layout
@@ -252,6 +255,7 @@ class QueryServer:
         self.epoch_seconds = epoch_seconds
         self.signer = signer
         self.clock = clock
+        self.salt = salt
         self._points = masks.block_points(layout.part_blocks)
         self._epochs: dict[int, _Epoch] = {}
         self._epoch_lock = threading.Lock()
@@ -277,6 +281,7 @@ class QueryServer:
             "Versions": grpc.unary_unary_rpc_method_handler(self._versions),
             "Epoch": grpc.stream_stream_rpc_method_handler(self._epoch),
             "Proof": grpc.unary_unary_rpc_method_handler(self._proof),
+            "Salt": grpc.unary_unary_rpc_method_handler(self._salt),
         }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
         credentials = grpc.ssl_server_credentials(
@@ -393,6 +398,26 @@ class QueryServer:
                            "policy": policy() if policy is not None else None})
         return self._guard(context, work)
 
+    # ---- Salt ---------------------------------------------------------------------------------
+
+    def _salt(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        """The applicant-hash salt, to members of the service in good standing only."""
+        def work() -> bytes:
+            org = self._client_org(context)
+            if self.salt is None:
+                raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "not_salt_holder",
+                               f"{self.name} does not hold the applicant-hash salt; query "
+                               "server A hands it out")
+            check = getattr(self.authorizer, "check_standing_member", None)
+            if check is not None:
+                check(org, (self._tls_fingerprint(context),))
+            elif not self.authorizer.is_member(org):
+                raise QueryRefused("not_member", f"{org} is not a member of the service; "
+                                   "the salt is handed to its members only")
+            log.info("%s handed the applicant-hash salt to %s", self.name, org)
+            return encode({"salt_bytes": len(self.salt)}, self.salt)
+        return self._guard(context, work)
+
     def epochs(self) -> list[int]:
         with self._epoch_lock:
             return sorted(self._epochs)
@@ -484,17 +509,10 @@ class QueryServer:
             if self.role == "b":
                 self.store.save_seed(org, version, body)
             else:
-                expected = self.layout.slots * RECORD_BYTES
-                data = bytearray(body)
-                for chunk in messages:
-                    if len(data) + len(chunk) > expected:
-                        raise ContributionError(f"a masked vector is {expected} bytes; more sent")
-                    data += chunk
-                if len(data) != expected:
-                    raise ContributionError(
-                        f"a masked vector is {expected} bytes, got {len(data)}")
-                vector = np.frombuffer(data, dtype=np.uint64).reshape(-1, LANES)
-                self.store.save_masked(org, version, vector)
+                def arriving() -> Iterator[bytes]:
+                    yield body
+                    yield from messages
+                self.store.save_masked_chunks(org, version, arriving())
             log.info("%s stored version %d of %s", self.name, version, org)
             return encode({"stored": version})
         return self._guard(context, work)
@@ -507,10 +525,13 @@ class QueryServer:
             return encode({"versions": self.store.versions()})
         return self._guard(context, work)
 
-    def _contribution(self, member: str, version: int) -> np.ndarray:
-        seed, vector = self.store.load(member, version)
+    def _contribution(self, member: str, version: int, part: int | None = None) -> np.ndarray:
+        """A stored contribution (this server's share of it), or one part of it."""
+        rows = self.layout.part_slots
+        start, count = (0, self.layout.slots) if part is None else (part * rows, rows)
+        seed, vector = self.store.load(member, version, start, count)
         if seed is not None:
-            return masks.prg_share(seed, self.layout.slots)
+            return masks.prg_share(seed, count, start)
         assert vector is not None
         return vector
 
@@ -545,16 +566,47 @@ class QueryServer:
             self._own = (dict(versions), total)
             return total
 
-    def _masked_share(self, versions: dict[str, int]) -> tuple[bytes, np.ndarray]:
-        key = masks.new_epoch_key()
-        share = masks.server_masks(key, self._points, self.layout.subtables)
-        fieldwise.add(share, self._own_share(versions), out=share)
-        return key, share
+    def _own_parts(self, versions: dict[str, int]) -> Callable[[int], np.ndarray]:
+        """part -> T_j's rows of that part (not to be modified). Up to OWN_KEPT_BYTES T_j is
+        kept between epochs (updated with the changed members only); a larger table is summed
+        part by part from the stored contributions every epoch (no second table in memory)."""
+        rows = self.layout.part_slots
+        if self.layout.slots * RECORD_BYTES <= OWN_KEPT_BYTES:
+            own = self._own_share(versions)
+            return lambda part: own[part * rows:(part + 1) * rows]
+        for member, version in versions.items():  # each is there before any part is sent
+            self.store.load(member, version, 0, 0)
 
-    def _install(self, number: int, key: bytes, table_d: np.ndarray,
+        def summed(part: int) -> np.ndarray:
+            total = np.zeros((rows, LANES), dtype=np.uint64)
+            for member, version in sorted(versions.items()):
+                fieldwise.add(total, self._contribution(member, version, part), out=total)
+            return total
+
+        return summed
+
+    def _masked_part(self, seeds: np.ndarray, own: Callable[[int], np.ndarray],
+                     part: int) -> np.ndarray:
+        """T_j + R_j over one part: what this server sends of it, and adds to the peer's."""
+        share = masks.part_masks(seeds, part)
+        return fieldwise.add(share, own(part), out=share)
+
+    def _masked_chunks(self, seeds: np.ndarray, own: Callable[[int], np.ndarray]
+                       ) -> Iterator[bytes]:
+        for part in range(self.layout.subtables):
+            yield from epoch_parts.chunks_of(self._masked_part(seeds, own, part))
+
+    def _make_room(self) -> None:
+        """Before forming an epoch, keep only the newest one(s): with the one being formed the
+        server then holds KEEP_EPOCHS tables, never KEEP_EPOCHS + 1."""
+        with self._epoch_lock:
+            for old in sorted(self._epochs)[:-(KEEP_EPOCHS - 1)]:
+                del self._epochs[old]
+
+    def _install(self, number: int, key: bytes, built: epoch_parts.TableBuilder,
                  versions: dict[str, int], started: float) -> None:
-        epoch = _Epoch(number, key, table.transpose(table_d, self.layout), table.digest(table_d),
-                       dict(versions))
+        cols, digest = built.finish()
+        epoch = _Epoch(number, key, cols, digest, dict(versions))
         epoch.formed_in = time.monotonic() - started
         with self._epoch_lock:
             self._epochs[number] = epoch
@@ -563,35 +615,45 @@ class QueryServer:
         log.info("%s installed epoch %d (%s)", self.name, number, epoch.digest)
 
     def _epoch(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        """Follower: the lead's masked share arrives part by part; each part is answered with
+        this server's masked share of it once both are added into D (epoch_parts.py)."""
         try:
             self._from_peer(context)
             if self.role != "b":
                 raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "not_follower",
                                f"{self.name} leads epochs; it does not follow")
             started = time.monotonic()
-            header, body = decode(next(messages))
-            number, versions = int(header["epoch"]), dict(header["versions"])
             try:
-                key, mine = _at_low_priority(lambda: self._masked_share(versions))
+                header, _ = decode(next(messages))
+                number, versions = int(header["epoch"]), dict(header["versions"])
+            except (KeyError, TypeError, ValueError, StopIteration) as exc:
+                raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
+                               f"an epoch starts with its number and versions: {exc}") from exc
+            try:
+                own = _at_low_priority(lambda: self._own_parts(versions))
             except KeyError as exc:
                 raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "missing_version",
                                f"{self.name} does not hold contribution {exc}") from exc
-            data = bytearray(body)
-            for chunk in messages:
-                data += chunk
-            theirs = np.frombuffer(data, dtype=np.uint64)
-            if theirs.size != mine.size:
-                raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
-                               "the lead's masked table has the wrong size")
-            table_d = theirs.reshape(mine.shape)
-            _at_low_priority(lambda: self._install(
-                number, key, fieldwise.add(mine, table_d, out=table_d), versions, started))
         except _Refusal as refusal:
             self._abort(context, refusal)
             return
-        raw = memoryview(np.ascontiguousarray(mine)).cast("B")
-        for start in range(0, len(raw), CHUNK_BYTES):
-            yield bytes(raw[start:start + CHUNK_BYTES])
+        key = masks.new_epoch_key()
+        self._make_room()
+
+        def follow() -> Iterator[bytes]:
+            seeds = masks.block_seeds(key, self._points)
+            built = epoch_parts.TableBuilder(self.layout)
+            for part, theirs in enumerate(epoch_parts.parts_of(messages, self.layout)):
+                mine = self._masked_part(seeds, own, part)
+                yield from epoch_parts.chunks_of(mine)
+                built.add(part, mine, theirs)
+            self._install(number, key, built, versions, started)
+
+        try:
+            yield from epoch_parts.at_low_priority(follow(), EPOCH_NICE)
+        except ProtocolError as exc:
+            self._abort(context, _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
+                                          str(exc)))
 
     def _peer_stub(self, method: str, kind: str) -> Any:
         if self._peer_channel is None:
@@ -608,36 +670,42 @@ class QueryServer:
         if self.role != "a":
             raise QueryError("only server A leads epochs")
         with self._form_lock:
-            started = time.monotonic()
-            theirs = decode(self._peer_stub("Versions", "unary_unary")(
-                encode({}), timeout=timeout))[0]["versions"]
-            mine = self.store.versions()
-            versions = {}
-            for member in sorted(set(mine) & set(theirs)):
-                common = set(mine[member]) & set(theirs[member])
-                if common:
-                    versions[member] = max(common)
-            number = max(int(self.clock() * 1000), max(self.epochs(), default=0) + 1)
-            key, share = _at_low_priority(lambda: self._masked_share(versions))
-            raw = memoryview(np.ascontiguousarray(share)).cast("B")
+            return _at_low_priority(lambda: self._lead_epoch(timeout))
 
-            def outgoing() -> Iterator[bytes]:
-                yield encode({"epoch": number, "versions": versions},
-                             bytes(raw[:CHUNK_BYTES]))
-                for start in range(CHUNK_BYTES, len(raw), CHUNK_BYTES):
-                    yield bytes(raw[start:start + CHUNK_BYTES])
+    def _lead_epoch(self, timeout: float) -> int:
+        """Send this server's masked share part by part (computed on a low-priority thread a
+        part or two ahead of gRPC's sending thread) and add each of the peer's parts, as it
+        arrives, to the same part of this server's share (computed again: cheaper than
+        keeping it)."""
+        started = time.monotonic()
+        theirs = decode(self._peer_stub("Versions", "unary_unary")(
+            encode({}), timeout=timeout))[0]["versions"]
+        mine = self.store.versions()
+        versions = {}
+        for member in sorted(set(mine) & set(theirs)):
+            common = set(mine[member]) & set(theirs[member])
+            if common:
+                versions[member] = max(common)
+        number = max(int(self.clock() * 1000), max(self.epochs(), default=0) + 1)
+        own = self._own_parts(versions)
+        key = masks.new_epoch_key()
+        seeds = masks.block_seeds(key, self._points)
+        self._make_room()
 
-            data = bytearray()
-            for chunk in self._peer_stub("Epoch", "stream_stream")(outgoing(), timeout=timeout):
-                data += chunk
-            peer_share = np.frombuffer(data, dtype=np.uint64)
-            if peer_share.size != share.size:
-                raise QueryError("the peer's masked table has the wrong size")
-            table_d = peer_share.reshape(share.shape)
-            _at_low_priority(lambda: self._install(
-                number, key, fieldwise.add(share, table_d, out=table_d), versions,
-                started))
-            return number
+        def outgoing() -> Iterator[bytes]:
+            yield encode({"epoch": number, "versions": versions})
+            yield from epoch_parts.at_low_priority(self._masked_chunks(seeds, own), EPOCH_NICE)
+
+        built = epoch_parts.TableBuilder(self.layout)
+        replies = self._peer_stub("Epoch", "stream_stream")(outgoing(), timeout=timeout)
+        try:
+            for part, peer_part in enumerate(epoch_parts.parts_of(iter(replies), self.layout)):
+                built.add(part, self._masked_part(seeds, own, part), peer_part)
+        except ProtocolError as exc:
+            replies.cancel()
+            raise QueryError(f"the peer's masked table: {exc}") from exc
+        self._install(number, key, built, versions, started)
+        return number
 
     def _epoch_loop(self) -> None:
         while not self._stop.is_set():

@@ -5,7 +5,8 @@
 the ledger (governance.py: the multilender job, removed members, revoked certificates, kept
 current from events), serves the query service with mutual TLS on the port of its previous run
 when free (recorded with its pid in NET/run/query-<org>.json, where clients and the other server
-look it up), keeps its contributions and query log in NET/orgs/<org>/node/query-server (durable:
+look it up), as server A holds the applicant-hash salt it hands to members (salt.py), keeps
+its contributions and query log in NET/orgs/<org>/node/query-server (durable:
 a restart loses no acknowledged update; the table is formed again from them at the next epoch),
 and commits its signed period summaries (metering.py). Server A dials B's recorded address
 before each epoch. Environment: ALLIANCE_QUERY_EPOCH_SECONDS (default 30),
@@ -34,6 +35,7 @@ from node.query.governance import (
 )
 from node.query.layout import Layout
 from node.query.metering import SummaryCommitter
+from node.query.salt import server_salt
 from node.query.server import QueryServer
 
 log = logging.getLogger("node.query.service")
@@ -143,6 +145,8 @@ class GovernedServer:
             bits = first.terms.table_bits if first.terms else DEFAULT_TABLE_BITS
             layout = Layout(bits, SUBTABLES)
             authorizer = LayoutGuard(first, layout)
+            folder = server_folder(self.net_dir, self.org)
+            salt = server_salt(folder, self.net_dir) if role == "a" else None
             follower = LedgerPolicyFollower(authorizer, self._connect,
                                             load_profile(self.net_dir).chaincode)
             previous = read_query_run_file(self.net_dir, self.org)
@@ -152,8 +156,9 @@ class GovernedServer:
                 try:
                     self.server = make_server(
                         self.net_dir, self.org, role, peer, self._peer_address(peer), layout,
-                        server_folder(self.net_dir, self.org), authorizer, self.passphrase,
-                        port=port, epoch_seconds=env_seconds(EPOCH_ENV, 30.0)).start()
+                        folder, authorizer, self.passphrase,
+                        port=port, epoch_seconds=env_seconds(EPOCH_ENV, 30.0),
+                        salt=salt).start()
                     break
                 except QueryError as exc:
                     error = exc

@@ -17,13 +17,14 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from node.query.authorize import LogEntry
 from node.query.errors import ContributionError, QueryRefused
-from node.query.record import LANES
+from node.query.record import LANES, RECORD_BYTES
 
 KEEP_VERSIONS = 3
 CHECKPOINT_SECONDS = 2.0
@@ -62,6 +63,7 @@ class ServerStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._sweep()
         self._log = sqlite3.connect(self.folder / "state.sqlite", check_same_thread=False,
                                     isolation_level=None)
         self._log.execute("PRAGMA synchronous=NORMAL")
@@ -75,6 +77,16 @@ class ServerStore:
         self._checkpointer.start()
         self._used: dict[tuple[str, int], int] = {}
         """Logged queries per (asker, day), counted from the log once, then kept up to date."""
+
+    def _sweep(self) -> None:
+        """Remove what an upload cut short by a crash left: partial files, and a file written
+        but never indexed (the member's upload was not acknowledged: it sends it again)."""
+        kept = {row[0] for row in self._db.execute(
+            "SELECT file FROM contributions WHERE file IS NOT NULL")}
+        for path in (self.folder / "contrib").iterdir():
+            if path.name not in kept:
+                log.info("removing %s, an upload a crash cut short", path.name)
+                path.unlink(missing_ok=True)
 
     def _checkpoint_loop(self) -> None:
         """Copy the WAL's committed pages into the database every CHECKPOINT_SECONDS, beside
@@ -103,16 +115,38 @@ class ServerStore:
         """Server A: store C - S for (member, version) durably."""
         if vector.shape != (self.slots, LANES) or vector.dtype != np.uint64:
             raise ContributionError(f"a masked vector must be {self.slots} x {LANES} uint64")
-        name = f"{member}-{version}.bin"
+        self.save_masked_chunks(member, version,
+                                [memoryview(np.ascontiguousarray(vector)).cast("B")])
+
+    def save_masked_chunks(self, member: str, version: int,
+                           chunks: Iterable[bytes | memoryview]) -> None:
+        """Server A: store C - S for (member, version) durably, written as it arrives (a
+        2^25-slot vector is 512 MiB: never held whole in memory). Its file name is new for
+        every upload, so a refused or replayed version never overwrites a stored one."""
+        expected = self.slots * RECORD_BYTES
+        name = f"{member}-{version}-{os.urandom(4).hex()}.bin"
         final = self.folder / "contrib" / name
         tmp = final.with_suffix(".tmp")
-        with open(tmp, "wb") as out:
-            out.write(memoryview(np.ascontiguousarray(vector)).cast("B"))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, final)
-        _fsync_dir(final.parent)
-        self._index(member, version, None, name)
+        try:
+            written = 0
+            with open(tmp, "wb") as out:
+                for chunk in chunks:
+                    written += len(chunk)
+                    if written > expected:
+                        raise ContributionError(
+                            f"a masked vector is {expected} bytes; more was sent")
+                    out.write(chunk)
+                if written != expected:
+                    raise ContributionError(f"a masked vector is {expected} bytes, got {written}")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+            self._index(member, version, None, name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            final.unlink(missing_ok=True)
+            raise
 
     def save_seed(self, member: str, version: int, seed: bytes) -> None:
         """Server B: store the seed of S for (member, version) durably."""
@@ -147,8 +181,10 @@ class ServerStore:
             out.setdefault(member, []).append(version)
         return {m: sorted(v) for m, v in out.items()}
 
-    def load(self, member: str, version: int) -> tuple[bytes | None, np.ndarray | None]:
-        """(seed, masked vector) of a stored contribution; KeyError if absent."""
+    def load(self, member: str, version: int, start: int = 0, rows: int | None = None
+             ) -> tuple[bytes | None, np.ndarray | None]:
+        """(seed, masked vector) of a stored contribution, the vector's `rows` slots from slot
+        `start` (default: all); KeyError if absent."""
         with self._lock:
             row = self._db.execute(
                 "SELECT seed, file FROM contributions WHERE member = ? AND version = ?",
@@ -158,8 +194,10 @@ class ServerStore:
         seed, name = row
         if name is None:
             return seed, None
-        vector = np.fromfile(self.folder / "contrib" / name, dtype=np.uint64)
-        return None, vector.reshape(self.slots, LANES)
+        count = self.slots - start if rows is None else rows
+        vector = np.fromfile(self.folder / "contrib" / name, dtype=np.uint64,
+                             count=count * LANES, offset=start * RECORD_BYTES)
+        return None, vector.reshape(count, LANES)
 
     # ---- query log ----------------------------------------------------------------------------
 

@@ -42,8 +42,17 @@ def transpose(records: np.ndarray, layout: Layout) -> np.ndarray:
     words = layout.part_slots // 64
     cols = np.empty((layout.subtables, BITS, words), dtype=np.uint64)
     _transpose_all(np.ascontiguousarray(records), cols)
-    _warm_up()
+    warm_up()
     return cols
+
+
+def transpose_part(records: np.ndarray, cols: np.ndarray, part: int) -> None:
+    """Bit columns of one part of D (its rows in storage order) into `cols[part]` (cols as
+    `transpose` returns them): an epoch formed part by part never holds D whole."""
+    words = cols.shape[2]
+    if records.shape != (words * 64, LANES) or records.dtype != np.uint64:
+        raise ProtocolError(f"a part must be uint64 of shape ({words * 64}, {LANES})")
+    _transpose_all(np.ascontiguousarray(records), cols[part:part + 1])
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
@@ -236,7 +245,7 @@ def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray) -> None:
 _warm = False
 
 
-def _warm_up() -> None:
+def warm_up() -> None:
     """Compile (or load from numba's cache) the kernel for the shapes' types once."""
     global _warm
     if not _warm:

@@ -18,10 +18,12 @@ from alliance.identity import Identity
 from alliance.msp import MspRegistry
 from alliance.profile import load_profile
 from alliance.wallet import load_user, user_tls
+from node.paths import node_dir
 from node.peer_orgs import TlsOrgs
 from node.query.authorize import Authorizer
 from node.query.client import QueryClient, ServerAddress
 from node.query.layout import Layout
+from node.query.salt import member_salt
 from node.query.server import OrgOfSigner, OrgOfTls, Peer, QueryServer, ServerTls
 
 SIGNER_CACHE_SECONDS = 10.0
@@ -83,7 +85,7 @@ def tls_ca(net_dir: Path, org: str) -> bytes:
 def make_server(
     net_dir: Path, org: str, role: str, peer_org: str, peer_address: str, layout: Layout,
     folder: Path, authorizer: Authorizer, passphrase: bytes | None = None, *, port: int = 0,
-    epoch_seconds: float = 30.0,
+    epoch_seconds: float = 30.0, salt: bytes | None = None,
 ) -> QueryServer:
     tls = user_tls(net_dir, org, "node", passphrase)
     _, signer = load_user(net_dir, org, "node", passphrase)
@@ -91,17 +93,26 @@ def make_server(
         org, role, layout, folder, ServerTls(tls.cert_chain, tls.private_key, tls.root_certs),
         node_tls_orgs(net_dir), signer_orgs(net_dir), authorizer,
         Peer(peer_org, peer_address, tls_ca(net_dir, peer_org)), port=port,
-        epoch_seconds=epoch_seconds, signer=signer)
+        epoch_seconds=epoch_seconds, signer=signer, salt=salt)
 
 
 def make_client(
-    net_dir: Path, org: str, servers: tuple[tuple[str, str], tuple[str, str]], salt: bytes,
-    layout: Layout, passphrase: bytes | None = None, *, timeout: float = 10.0,
+    net_dir: Path, org: str, servers: tuple[tuple[str, str], tuple[str, str]],
+    salt: bytes | None, layout: Layout, passphrase: bytes | None = None, *,
+    timeout: float = 10.0,
 ) -> QueryClient:
-    """`servers`: ((org A, address A), (org B, address B))."""
+    """`servers`: ((org A, address A), (org B, address B)); `salt` None: the member's copy of
+    server A's salt, fetched from A the first time (salt.py)."""
     identity, signer = load_user(net_dir, org, "node", passphrase)
     tls = user_tls(net_dir, org, "node", passphrase)
     addresses = (ServerAddress(servers[0][0], servers[0][1], tls_ca(net_dir, servers[0][0])),
                  ServerAddress(servers[1][0], servers[1][1], tls_ca(net_dir, servers[1][0])))
-    return QueryClient(org, identity, signer, tls.cert_chain, tls.private_key, addresses, salt,
-                       layout, timeout=timeout)
+    client = QueryClient(org, identity, signer, tls.cert_chain, tls.private_key, addresses,
+                         salt or b"", layout, timeout=timeout)
+    if salt is None:
+        try:
+            client.salt = member_salt(node_dir(net_dir, org), servers[0][0], client.fetch_salt)
+        except BaseException:
+            client.close()
+            raise
+    return client

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from alliance.app.query import alliance_salt
 from alliance.cli import main
 from node.query.errors import QueryRefused
 from node.query.launcher import query_server_status
@@ -152,7 +151,7 @@ def test_both_servers_commit_their_period_summaries_on_fabric_and_the_audit_prov
 def _client(net: Path, passphrase: bytes):  # type: ignore[no-untyped-def]
     ports = [query_server_status(net, org)["port"] for org in ("bank", "telecom")]
     servers = (("bank", f"127.0.0.1:{ports[0]}"), ("telecom", f"127.0.0.1:{ports[1]}"))
-    return make_client(net, "bank", servers, alliance_salt(net), Layout(16, 16), passphrase,
+    return make_client(net, "bank", servers, None, Layout(16, 16), passphrase,
                        timeout=30)
 
 

@@ -23,8 +23,7 @@ from node_cluster import approve_all, running_alliance
 
 from alliance.canonical import canonical_json, loads
 from alliance.cli.demo.flow import DemoFlow
-from node.outputs import read_output
-from node.paths import node_store_path, outputs_dir
+from node.paths import node_store_path
 from node.sources import open_source
 from node.store import LocalDataset, NodeStore
 
@@ -84,5 +83,5 @@ def test_a_stats_job_on_a_2m_row_csv_completes(cluster: DemoFlow, tmp_path: Path
                                               canonical_json(body).decode()))
     job = cluster.wait_for(job["id"], ("COMPLETED", "FAILED", "DISPUTED"), timeout=900)
     assert job["state"] == "COMPLETED", job["failures"]
-    value = loads(read_output(outputs_dir(cluster.net_dir, "telecom"), job["id"], 1, "result"))
+    value = loads(cluster.delivered("telecom", job["id"], 1, "result"))  # after COMPLETED
     assert float(value["value"]) == pytest.approx(big_sum + telecom_sum, rel=1e-9)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,16 +18,17 @@ from typing import Any
 import pytest
 from cli_helpers import private_network, run
 
-from alliance.app.query import alliance_salt
 from alliance.cli import main
 from alliance.keystore import PASSPHRASE_ENV
 from alliance.wallet import load_user
+from node.paths import node_dir
 from node.query import record
 from node.query.consent import document_digest
 from node.query.errors import QueryRefused
 from node.query.launcher import kill_query_server, query_server_status
 from node.query.layout import Layout
 from node.query.record import FIELDS
+from node.query.salt import SALT_BYTES, member_salt_path
 from node.query.service import server_folder
 from node.query.wiring import make_client
 
@@ -59,8 +61,10 @@ def servers(net: Path) -> tuple[tuple[str, str], tuple[str, str]]:
     return (("bank", f"127.0.0.1:{ports[0]}"), ("telecom", f"127.0.0.1:{ports[1]}"))
 
 
-def client(net: Path, org: str, passphrase: bytes):  # type: ignore[no-untyped-def]
-    return make_client(net, org, servers(net), alliance_salt(net), Layout(TABLE_BITS, 16),
+def client(net: Path, org: str, passphrase: bytes,  # type: ignore[no-untyped-def]
+           salt: bytes | None = None):
+    """`salt` None: the member's copy of server A's salt (fetched from A the first time)."""
+    return make_client(net, org, servers(net), salt, Layout(TABLE_BITS, 16),
                        passphrase, timeout=30)
 
 
@@ -179,11 +183,18 @@ EXPECTED = {"active_loans": 1, "distinct_lenders": 1, "outstanding_cents": 5000,
 
 
 def test_no_service_job_is_refused_by_the_servers(served: Path, passphrase: bytes) -> None:
-    with client(served, "bank", passphrase) as c:
+    with client(served, "bank", passphrase, b"\x07" * SALT_BYTES) as c:
         until("a common epoch", lambda: c.status()[0]["epochs"] and c.status()[1]["epochs"])
         with pytest.raises(QueryRefused) as refused:
             c.lookup("A1", "credit_check", "sha256:" + "00" * 32)
     assert refused.value.code == "no_service_job"
+
+
+def test_no_salt_is_handed_out_without_a_service_job(served: Path, passphrase: bytes) -> None:
+    with pytest.raises(QueryRefused) as refused:
+        client(served, "telecom", passphrase)
+    assert refused.value.code == "no_service_job"
+    assert not member_salt_path(node_dir(served, "telecom"), "bank").exists()
 
 
 def test_the_contract_refuses_a_service_job_naming_other_servers(
@@ -253,9 +264,42 @@ def test_a_purpose_the_job_does_not_allow_is_refused(
 def test_an_org_that_is_not_a_service_member_is_refused(
     served: Path, job: str, passphrase: bytes
 ) -> None:
-    with client(served, "regulator", passphrase) as c, pytest.raises(QueryRefused) as refused:
+    # a salt of its own choosing: the servers refuse the lookup whatever it asks
+    with (client(served, "regulator", passphrase, b"\x07" * SALT_BYTES) as c,
+          pytest.raises(QueryRefused) as refused):
         c.lookup("A1", "credit_check", "sha256:" + "11" * 32)
     assert refused.value.code == "not_member"
+
+
+def test_every_member_holds_server_as_salt_in_its_own_node_folder(
+    served: Path, job: str
+) -> None:
+    held = (server_folder(served, "bank") / "salt.bin").read_bytes()
+    assert len(held) == SALT_BYTES
+    for org in ("bank", "telecom", "platform"):  # each fed events through the CLI
+        copy = member_salt_path(node_dir(served, org), "bank")
+        assert copy.read_bytes() == held
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert not (server_folder(served, "telecom") / "salt.bin").exists()
+
+
+def test_an_org_that_is_not_a_service_member_gets_no_salt(
+    served: Path, job: str, passphrase: bytes
+) -> None:
+    with pytest.raises(QueryRefused) as refused:
+        client(served, "regulator", passphrase)
+    assert refused.value.code == "not_member"
+    assert not member_salt_path(node_dir(served, "regulator"), "bank").exists()
+
+
+def test_server_b_does_not_hand_out_the_salt(
+    served: Path, job: str, passphrase: bytes
+) -> None:
+    a, b = servers(served)
+    with make_client(served, "platform", (b, a), b"\x07" * SALT_BYTES, Layout(TABLE_BITS, 16),
+                     passphrase, timeout=30) as c, pytest.raises(QueryRefused) as refused:
+        c.fetch_salt()
+    assert refused.value.code == "not_salt_holder"
 
 
 def test_a_lookup_without_consent_is_refused_by_the_server(
@@ -482,6 +526,9 @@ def test_a_member_removed_while_the_server_runs_is_refused(
           lambda: all("platform" in p["removed"] for p in policy(served, passphrase)))
     with client(served, "platform", passphrase) as c, pytest.raises(QueryRefused) as refused:
         c.lookup("A1", "credit_check", "sha256:" + "22" * 32)
+    assert refused.value.code == "removed_member"
+    with client(served, "platform", passphrase) as c, pytest.raises(QueryRefused) as refused:
+        c.fetch_salt()  # its old copy stays where it was; server A hands it no new one
     assert refused.value.code == "removed_member"
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from node.query import record, table
+from node.query import server as server_module
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
 from node.query.client import Member, QueryClient
 from node.query.contribution import EventKind, LoanBook, LoanEvent
@@ -249,6 +250,25 @@ def test_epochs_after_one_member_re_shares_or_none_does_stay_exact(service: Serv
             got = service.client("bank").lookup(applicant, "credit_check", CONSENT,
                                                 members["bank"])
             assert got.aggregates == oracle(streams, "bank", applicant, TODAY), applicant
+
+
+def test_servers_that_sum_each_part_from_storage_answer_the_same(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above OWN_KEPT_BYTES (2^25 slots) a server keeps no share between epochs and sums each
+    part of it from the stored contributions while the epoch streams; forced here."""
+    monkeypatch.setattr(server_module, "OWN_KEPT_BYTES", 0)
+    rng = random.Random(17)
+    applicants = [f"applicant-{i}" for i in range(20)]
+    streams = random_events(rng, applicants)
+    members = contribute_all(service, streams, TODAY, 1)
+    for _ in range(2):
+        service.epoch()
+        for applicant in applicants:
+            got = service.client("platform").lookup(applicant, "credit_check", CONSENT,
+                                                    members["platform"])
+            assert got.aggregates == oracle(streams, "platform", applicant, TODAY), applicant
+    assert all(s._own is None for s in service.servers)
 
 
 def test_the_asker_needs_no_contribution_to_ask(service: Service) -> None:

@@ -43,6 +43,52 @@ def test_only_the_newest_versions_are_kept_on_disk(tmp_path: Path) -> None:
     assert len(list((tmp_path / "contrib").glob("*.bin"))) == KEEP_VERSIONS
 
 
+def _chunks(vector: np.ndarray, size: int = 4096) -> list[bytes]:
+    raw = vector.tobytes()
+    return [raw[i:i + size] for i in range(0, len(raw), size)]
+
+
+def test_a_masked_vector_is_stored_as_it_arrives_and_read_back_by_rows(tmp_path: Path) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    vector = np.arange(SLOTS * 2, dtype=np.uint64).reshape(SLOTS, 2)
+    store.save_masked_chunks("bank", 1, _chunks(vector))
+    assert np.array_equal(store.load("bank", 1)[1], vector)
+    assert np.array_equal(store.load("bank", 1, 256, 128)[1], vector[256:384])
+
+
+@pytest.mark.parametrize("cut", [-16, 16])
+def test_a_vector_of_the_wrong_size_leaves_no_file(tmp_path: Path, cut: int) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    chunks = _chunks(np.zeros((SLOTS, 2), dtype=np.uint64))
+    chunks[-1] = chunks[-1][:cut] if cut < 0 else chunks[-1] + b"\x00" * cut
+    with pytest.raises(ContributionError, match="a masked vector is 16384 bytes"):
+        store.save_masked_chunks("bank", 1, chunks)
+    assert list((tmp_path / "contrib").iterdir()) == []
+    assert store.versions() == {}
+
+
+def test_a_replayed_version_keeps_the_stored_vector(tmp_path: Path) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    first = np.ones((SLOTS, 2), dtype=np.uint64)
+    store.save_masked("bank", 2, first)
+    with pytest.raises(ContributionError, match="versions must increase"):
+        store.save_masked("bank", 2, np.zeros((SLOTS, 2), dtype=np.uint64))
+    assert np.array_equal(store.load("bank", 2)[1], first)
+    assert len(list((tmp_path / "contrib").iterdir())) == 1
+
+
+def test_what_a_crash_left_of_an_upload_is_removed_at_start(tmp_path: Path) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    store.save_masked("bank", 1, np.ones((SLOTS, 2), dtype=np.uint64))
+    store.close()
+    (tmp_path / "contrib" / "bank-2-0badc0de.tmp").write_bytes(b"\x00" * 100)
+    (tmp_path / "contrib" / "bank-2-0badc0de.bin").write_bytes(b"\x00" * SLOTS * 16)
+    again = ServerStore(tmp_path, SLOTS)
+    assert [p.name for p in (tmp_path / "contrib").iterdir()] == [
+        again._db.execute("SELECT file FROM contributions").fetchone()[0]]
+    assert again.versions() == {"bank": [1]}
+
+
 def test_a_repeated_nonce_is_a_replay(tmp_path: Path) -> None:
     store = ServerStore(tmp_path, SLOTS)
     store.log_query(10, 0, "bank", "credit_check", CONSENT, "n1", "sha256:aa")

@@ -53,7 +53,6 @@ class DemoFlow:
         self.seed = seed
         self.steps: list[Step] = []
         self.summary: dict[str, Any] = {"dir": str(self.net_dir), "seed": seed}
-        self._conns: dict[str, Any] = {}
         self._started_ledger = False
         self._started_nodes: list[str] = []
         self._on_step: Callable[[Step], None] = lambda step: None
@@ -117,18 +116,14 @@ class DemoFlow:
             self._sessions[org] = Session(self.net_dir, org, "admin", self.passphrase)
         return self._sessions[org]
 
-    def contract(self, org: str) -> Any:
-        if org not in self._conns:
-            from network.connection import connect_member
-
-            self._conns[org] = connect_member(self.net_dir, org, "admin", self.passphrase)
-        return self._conns[org].contract
-
     def submit(self, org: str, function: str, *args: str) -> Any:
-        return json.loads(self.contract(org).submit_transaction(function, *args) or b"null")
+        """A transaction as org's admin, through its session: on Fabric it first waits until
+        every endorsing peer has the blocks this NET has seen committed (a peer a block behind
+        would answer "no job" to an approval right after the request)."""
+        return self.session(org).submit(function, *args)
 
     def evaluate(self, org: str, function: str, *args: str) -> Any:
-        return json.loads(self.contract(org).evaluate_transaction(function, *args) or b"null")
+        return self.session(org).evaluate(function, *args)
 
     # ---- steps ---------------------------------------------------------------------------------
 
@@ -494,7 +489,8 @@ class DemoFlow:
     def audit(self) -> None:
         from network.audit import job_trail
 
-        contract = self.contract(AUDITOR)
+        self.evaluate(AUDITOR, "GetJob", self.summary["job"])  # the auditor's peer caught up
+        contract = self.session(AUDITOR).connection.contract
         trail = [
             e.to_dict()
             for e in job_trail(contract.network, contract.chaincode, self.summary["job"])
@@ -518,9 +514,6 @@ class DemoFlow:
 
     def stop_connections(self) -> None:
         """Close the admins' ledger connections (they reconnect on next use)."""
-        for conn in self._conns.values():
-            conn.close()
-        self._conns.clear()
         for session in self._sessions.values():
             session.close()
 
