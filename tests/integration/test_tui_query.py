@@ -112,6 +112,25 @@ async def test_a_lookup_without_its_consent_document_says_so(
     assert len(records(served, "bank")) == before
 
 
+async def test_a_lookup_over_the_members_daily_quota_is_refused_by_the_servers(
+    served: Path, job: str, consent: Path, passphrase: bytes  # noqa: F811
+) -> None:
+    app = app_for(served, "platform", passphrase)  # platform may ask 3 times a day
+    async with app.run_test(size=SIZE) as pilot:
+        await query_screen(pilot, job)
+        for n in range(3):
+            await look_up(pilot, "A2", "credit_check", consent)
+            await until(pilot, answered(app, "across the other members"), f"answer {n + 1}")
+            await pilot.press("escape")
+            await until(pilot, lambda n=n: f"{n + 1} of 3 lookups today" in text_of(
+                app, "#service"), "the count of today's lookups goes up")
+        await look_up(pilot, "A2", "credit_check", consent)
+        await until(pilot, answered(app, "REFUSED"), "the refusal is shown")
+        shown = text_of(app, "#answer")
+    assert "over_quota" in shown and "try again tomorrow (UTC)" in shown
+    assert "active_loans" not in shown
+
+
 async def test_a_server_down_is_named_with_what_to_do_and_no_answer(
     served: Path, job: str, consent: Path, passphrase: bytes,  # noqa: F811
     capsys: pytest.CaptureFixture[str],

@@ -238,6 +238,7 @@ class QueryScreen(AllianceScreen):
         self.query_one("#ask", Button).disabled = False
         self.query_one("#applicant", Input).value = ""
         self.query_one("#answer", Static).update(answer_view(answer))
+        self.call_after_refresh(self.query_one("#answer").scroll_visible)
         self.notify(f"answered (record {answer.record}, purpose {answer.purpose})", timeout=6)
         self.reload()
 
@@ -245,16 +246,17 @@ class QueryScreen(AllianceScreen):
         self._asking = False
         self.query_one("#ask", Button).disabled = False
         self.query_one("#answer", Static).update(failure_view(exc))
+        self.call_after_refresh(self.query_one("#answer").scroll_visible)
         self.notify(failure_title(exc), severity="error", timeout=8)
         if isinstance(exc, LedgerUnreachable):
             self.reload()
 
     def action_clear(self) -> None:
-        """Wipe the answer and the applicant id from the screen; leave the form (so that the
-        screen's keys work again)."""
+        """Wipe the answer and the applicant id from the screen; leave the form for the page
+        (the screen's keys work again, the arrows and page keys scroll)."""
         self.query_one("#applicant", Input).value = ""
         self.query_one("#answer", Static).update("")
-        self.set_focus(None)
+        self.query_one("#query-body", VerticalScroll).focus()
 
     # ---- records -------------------------------------------------------------------------------
 
@@ -301,6 +303,7 @@ class QueryScreen(AllianceScreen):
             return
         message = feed_message(report)
         out.update(Text(message, style="green"))
+        self.call_after_refresh(out.scroll_visible)
         self.notify(message, timeout=8)
         self.query_one("#events-file", Input).value = ""
         self.reload()
