@@ -8,6 +8,7 @@ member pushes an events file and reads the outcome."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from test_tui import ledger_answers, text_of, until
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
-from alliance.app.query import member_store, records
+from alliance.app.query import lookup, member_store, records, summaries
+from alliance.app.session import open_session
 from alliance.cli import main
 from node.query.launcher import kill_query_server
 from tui.app import AllianceApp
@@ -161,8 +163,10 @@ def _wait_answer(capsys: pytest.CaptureFixture[str], net_dir: Path, consent_file
 
 
 async def test_an_auditor_sees_the_service_and_summaries_but_cannot_look_up_or_push(
-    served: Path, job: str, passphrase: bytes  # noqa: F811
+    served: Path, job: str, consent: Path, passphrase: bytes  # noqa: F811
 ) -> None:
+    with open_session(served, "bank", passphrase=passphrase) as session:  # a lookup to commit
+        await asyncio.to_thread(lookup, session, "A1", "credit_check", consent)
     app = app_for(served, "regulator", passphrase)
     async with app.run_test(size=SIZE) as pilot:
         screen = await query_screen(pilot, job)
@@ -179,14 +183,27 @@ async def test_an_auditor_sees_the_service_and_summaries_but_cannot_look_up_or_p
         screen.action_lookup()  # even called directly, nothing is asked
         await pilot.pause()
         assert text_of(app, "#answer").strip() == ""
+        table = screen.query_one("#summaries", FilterTable)
+        deadline = time.monotonic() + 60
+        while not table.keys and time.monotonic() < deadline:  # the lookups above, committed
+            await pilot.press("r")
+            await until(pilot, lambda: "asking" not in text_of(app, "#service"), "a reload")
+            await pilot.pause(1)
+        assert table.keys, "no period summary was committed"
+        table.table.focus()
+        await pilot.press("enter")
+        detail = text_of(app, "#summary-detail")
+        chosen = table.keys[0]
+    with open_session(served, "regulator", passphrase=passphrase) as session:
+        on_ledger = await asyncio.to_thread(summaries, session)
+    first = next(s for s in on_ledger if f"{s['server']}:{s['period_start']}" == chosen)
+    assert first["merkle_root"] in detail and first["tx_id"] in detail
     assert not (served / "orgs" / "regulator" / "node" / "query-member").exists()
 
 
 async def test_a_member_pushes_an_events_file_and_reads_the_outcome(
     served: Path, job: str, passphrase: bytes  # noqa: F811
 ) -> None:
-    import time
-
     store = member_store(served, "telecom")
     before = max(store.versions())
     today = time.strftime("%Y-%m-%d", time.gmtime())

@@ -78,6 +78,7 @@ class QueryScreen(AllianceScreen):
     def __init__(self) -> None:
         super().__init__()
         self._data: QueryData | None = None
+        self._summaries: dict[str, dict[str, Any]] = {}
         self._asking = False
 
     def compose_body(self) -> ComposeResult:
@@ -98,14 +99,15 @@ class QueryScreen(AllianceScreen):
                     yield Button("Look up", variant="primary", id="ask")
                 yield Static(id="answer")
             with Vertical(id="records-box"):
-                yield Label("My lookups (c: copy the record id)", classes="section")
+                yield Label("My lookups (c or enter: copy the record id)", classes="section")
                 yield Static(id="records-note", classes="note")
                 yield FilterTable(("record", "time", "purpose", "job"), id="records")
-            yield Label("Committed period summaries (each server, signed, on the ledger)",
+            yield Label("Period summaries on the ledger (signed by each server; enter: all of one)",
                         classes="section")
             yield Static(id="summaries-note", classes="note")
             yield FilterTable(("server", "period", "entries", "counts", "merkle root"),
                               id="summaries")
+            yield Static(id="summary-detail")
             with Vertical(id="feed-box"):
                 yield Label("Feed loan events (CSV: kind,applicant_id,date,loan_id,amount_cents)",
                             classes="section")
@@ -163,8 +165,9 @@ class QueryScreen(AllianceScreen):
              for r in data.records])
         self.query_one("#summaries-note", Static).update(summaries_note(data.state,
                                                                         data.summaries))
+        self._summaries = {summary_key(s): s for s in data.summaries}
         self.query_one("#summaries", FilterTable).set_rows(
-            [(f"{s['server']}:{s['period_start']}", summary_row(s))
+            [(summary_key(s), summary_row(s))
              for s in sorted(data.summaries, key=lambda s: (-s["period_start"], s["server"]))])
 
     def _show_servers(self, state: ServiceState) -> None:
@@ -268,6 +271,16 @@ class QueryScreen(AllianceScreen):
         self.app.copy_to_clipboard(key)
         self.notify(f"copied {key}: prove its consent with "
                     f"`{AUDIT_COMMAND.format(record=key)}`", timeout=10)
+
+    @on(FilterTable.Chosen, "#records")
+    def _record_chosen(self) -> None:
+        self.action_copy()
+
+    @on(FilterTable.Chosen, "#summaries")
+    def _summary_chosen(self, event: FilterTable.Chosen) -> None:
+        summary = self._summaries.get(event.key)
+        if summary is not None:
+            self.query_one("#summary-detail", Static).update(summary_detail(summary))
 
     # ---- events --------------------------------------------------------------------------------
 
@@ -373,6 +386,27 @@ def summaries_note(state: ServiceState, summaries: list[dict[str, Any]]) -> str:
         return f"none committed yet (each server commits one for every {every} period)"
     return (f"{len(summaries)} committed, one per server and {every} period (`alliance query "
             "summaries`)")
+
+
+def summary_key(s: dict[str, Any]) -> str:
+    return f"{s['server']}:{s['period_start']}"
+
+
+def summary_detail(s: dict[str, Any]) -> Table:
+    """One committed summary whole, as the ledger holds it (`alliance query summaries`)."""
+    t = Table.grid(padding=(0, 1))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")
+    t.add_row("server", s["server"])
+    t.add_row("period", f"{local_time(s['period_start'], seconds=True)} .. "
+                        f"{local_time(s['period_end'], seconds=True)}")
+    t.add_row("entries", str(s["entries"]))
+    for name in ("counts", "purposes"):
+        t.add_row(name, ", ".join(f"{k}={v}" for k, v in sorted(s[name].items())) or "none")
+    for name in ("merkle_root", "signer", "tx_id"):
+        t.add_row(name.replace("_", " "), str(s[name]))
+    t.add_row("committed", local_time(s["at"], seconds=True))
+    return t
 
 
 def summary_row(s: dict[str, Any]) -> tuple[str, ...]:
