@@ -1,5 +1,6 @@
-"""`AllianceApp`: the governance terminal UI. One session (ORG as USER) on the ledger, six
-screens as modes, a live feed of chaincode events, and a banner while the ledger is away.
+"""`AllianceApp`: the governance terminal UI. One session (ORG as USER) on the ledger, seven
+screens as modes (six of governance, one of the multi-lender query service), a live feed of
+chaincode events, and a banner while the ledger is away.
 
 Live refresh is driven by the ledger's chaincode-event stream (resumed from the last event seen
 after a reconnect, as a node's listener does): no polling loop.
@@ -29,6 +30,7 @@ from tui.screens.jobs import JobsScreen
 from tui.screens.members import MembersScreen
 from tui.screens.modals import VerifyForm
 from tui.screens.overview import OverviewScreen
+from tui.screens.query import QueryScreen
 
 FEED_LINES = 200
 RETRY_SECONDS = (0.5, 1.0, 2.0, 4.0)
@@ -47,6 +49,7 @@ class AllianceApp(App[None]):
         "members": MembersScreen,
         "audit": AuditScreen,
         "identity": IdentityScreen,
+        "query": QueryScreen,
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -57,6 +60,7 @@ class AllianceApp(App[None]):
         Binding("4", "switch_mode('members')", "Members", show=False, id="app.members"),
         Binding("5", "switch_mode('audit')", "Audit", show=False, id="app.audit"),
         Binding("6", "switch_mode('identity')", "Identity", show=False, id="app.identity"),
+        Binding("7", "switch_mode('query')", "Multi-lender query", show=False, id="app.query"),
         Binding("w", "new_job", "New job", show=False, id="app.new_job"),
     ]
 

@@ -21,6 +21,7 @@ from alliance.app import jobs as app_jobs
 from alliance.app import keys as app_keys
 from alliance.app import members as app_members
 from alliance.app import nodes as app_nodes
+from alliance.app import query as app_query
 from alliance.app import results as app_results
 from alliance.app.datasets import FilePreview as FilePreview
 from alliance.app.decisions import PendingDecisions as PendingDecisions
@@ -31,6 +32,9 @@ from alliance.app.jobs import HistoryEntry
 from alliance.app.keys import CertificateInfo as CertificateInfo
 from alliance.app.nodes import NodeHealth as NodeHealth
 from alliance.app.progress import Progress
+from alliance.app.query import LookupAnswer as LookupAnswer
+from alliance.app.query import ServerState as ServerState
+from alliance.app.query import ServiceState as ServiceState
 from alliance.app.results import DeliveredOutput
 from alliance.app.session import open_session
 from alliance.models import Dataset, Job, Member, Proposal, ProposalState
@@ -309,6 +313,29 @@ class Session:
 
     def retire_dataset(self, name: str) -> Dataset:
         return app_datasets.retire_dataset(self.app, name)
+
+    # ---- the multi-lender query service -----------------------------------------------------
+
+    def query_service(self, now: float) -> ServiceState:
+        """The service job's terms (or why there is none), the query servers, and this org's
+        lookups on the UTC day of `now`."""
+        return app_query.service_state(self.app, now)
+
+    def query_records(self) -> list[dict[str, Any]]:
+        """This org's kept lookup records, newest first (`alliance query records`)."""
+        return app_query.kept_records(self.net_dir, self.org)
+
+    def query_summaries(self) -> list[dict[str, Any]]:
+        """The servers' committed period summaries of the service job (`query summaries`)."""
+        return app_query.summaries(self.app)
+
+    def lookup(self, applicant_id: str, purpose: str, consent_file: Path) -> LookupAnswer:
+        """`alliance query lender`: aggregates over the other members, with consent."""
+        return app_query.lookup(self.app, applicant_id, purpose, Path(consent_file).expanduser())
+
+    def feed_events(self, path: Path | None) -> dict[str, Any]:
+        """`alliance query events [--file F]`: send this org's new contribution."""
+        return app_query.feed_events(self.app, Path(path).expanduser() if path else None)
 
     # ---- events ------------------------------------------------------------------------------
 

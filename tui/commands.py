@@ -18,6 +18,8 @@ NAVIGATION = (
     ("Go to Members & proposals", "members", "membership, proposals, votes"),
     ("Go to Audit", "audit", "trails of jobs, datasets, members; verify a result file"),
     ("Go to Identity", "identity", "who I am, my certificates"),
+    ("Go to Multi-lender query", "query",
+     "the query service's terms and servers; look an applicant up; my lookups; feed events"),
 )
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from alliance.app.errors import (
+    AppError,
     BadInput,
     FileMissing,
     LocalTrouble,
@@ -401,3 +402,122 @@ def charter_servers(net_dir: Path) -> tuple[str, ...]:
     except Exception:  # no charter in effect yet, or the ledger is down: no servers to start
         return ()
     return charter.query_servers
+
+
+# ---- the service at a glance (the TUI's query screen) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One query server as `network status` shows it (running or not, where it listens), with
+    the newest table epoch it holds and the service job it enforces (asked over its Status call
+    when both servers run; None when not known)."""
+
+    org: str
+    role: str
+    """"A" or "B" in the service's terms ("" when no service job names it)."""
+    running: bool
+    address: str | None
+    epoch: int | None = None
+    enforces: str | None = None
+    """The multilender job id the server read from the ledger (None: it knows of none)."""
+    problem: str = ""
+    """Why the epoch could not be asked ("" when it was, or the server is not running)."""
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What a member admin or a risk officer checks before looking anyone up."""
+
+    terms: ServiceTerms | None
+    missing: str
+    """Why there is no service (the no-service-job message with the command to request one);
+    "" when `terms` is set."""
+    servers: tuple[ServerState, ...]
+    org: str
+    used_today: int
+    """This org's lookups kept in its node folder for the current UTC day (the servers count
+    each member's lookups per UTC day against its quota)."""
+
+    @property
+    def quota(self) -> int | None:
+        return self.terms.quota_of(self.org) if self.terms else None
+
+    @property
+    def may_ask(self) -> bool:
+        return self.terms is not None and self.org in self.terms.members
+
+    @property
+    def contributes(self) -> bool:
+        return self.terms is not None and self.org in self.terms.contributors
+
+
+def service_state(session: Session, now: float | None = None) -> ServiceState:
+    """The service job's terms (or why there is none), each query server's state, and how many
+    lookups this org made today (UTC)."""
+    try:
+        terms: ServiceTerms | None = service_terms(session)
+        missing = ""
+    except Refused as exc:
+        if exc.error_type != "no_service_job":
+            raise
+        terms, missing = None, str(exc)
+    return ServiceState(terms, missing, server_states(session, terms), session.org,
+                        lookups_today(session.net_dir, session.org, now))
+
+
+def server_states(session: Session, terms: ServiceTerms | None) -> tuple[ServerState, ...]:
+    """The servers the service job names (without one, those the charter names), each running
+    or not as `network status` shows it; with both running, the newest epoch each holds."""
+    from alliance.app.network import query_component
+
+    if terms is not None:
+        orgs: tuple[str, ...] = terms.servers
+    else:
+        charter = session.evaluate("GetCharter") or {}
+        orgs = tuple(charter.get("query_servers") or ())
+    roles = {org: "AB"[i] if terms is not None else "" for i, org in enumerate(orgs)}
+    shown = {org: query_component(session.net_dir, org) for org in orgs}
+    states = {org: ServerState(org, roles[org], c.running, c.endpoint) for org, c in shown.items()}
+    if terms is None:
+        return tuple(states.values())
+    down = [s.org for s in states.values() if not s.running]
+    if down:
+        return tuple(s if not s.running else ServerState(
+            s.org, s.role, s.running, s.address,
+            problem=f"not asked: the query server of {', '.join(down)} is not running")
+            for s in states.values())
+    try:
+        with query_errors(session.net_dir):
+            client = _client(session, terms, timeout=5.0)
+            try:
+                statuses = client.status()
+            finally:
+                client.close()
+    except AppError as exc:
+        return tuple(ServerState(s.org, s.role, s.running, s.address, problem=str(exc))
+                     for s in states.values())
+    out = []
+    for org, status in zip(orgs, statuses, strict=True):
+        epochs = [int(e["epoch"]) for e in status.get("epochs") or ()]
+        policy = status.get("policy") or {}
+        s = states[org]
+        out.append(ServerState(org, s.role, s.running, s.address,
+                               max(epochs) if epochs else None, policy.get("job")))
+    return tuple(out)
+
+
+def lookups_today(net_dir: Path, org: str, now: float | None = None) -> int:
+    """This org's kept lookup records made on the current UTC day."""
+    day = int((time.time() if now is None else now) // 86400)
+    return sum(1 for r in kept_records(net_dir, org) if r["at"] and int(r["at"]) // 86400 == day)
+
+
+def kept_records(net_dir: Path, org: str) -> list[dict[str, Any]]:
+    """`records`, newest first, without making the member's folder when it has none (an
+    auditor's, an org that never looked anyone up)."""
+    from node.paths import node_dir
+
+    if not (node_dir(net_dir, org) / "query-member").is_dir():
+        return []
+    return sorted(records(net_dir, org), key=lambda r: r["at"], reverse=True)

@@ -89,6 +89,7 @@ SCREENS: dict[str, tuple[str, Callable[[AllianceApp, dict[str, str]], object]]] 
     "audit": ("regulator", lambda app, ids: app.open_trail("job", ids["completed"])),
     "identity": ("bank", lambda app, ids: app.switch_mode("identity")),
     "auditor_jobs": ("regulator", lambda app, ids: app.switch_mode("jobs")),
+    "query_no_service": ("bank", lambda app, ids: app.switch_mode("query")),
 }
 
 
