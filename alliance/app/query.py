@@ -119,12 +119,17 @@ def _layout(terms: ServiceTerms) -> Any:
     return Layout(terms.table_bits, SUBTABLES)
 
 
-def _client(session: Session, terms: ServiceTerms, timeout: float = 10.0) -> Any:
+def _client(session: Session, terms: ServiceTerms, timeout: float = 10.0, *,
+            salt: bool = True) -> Any:
+    """A client of the two servers; with `salt`, holding the member's copy of the applicant-hash
+    salt (fetched from server A the first time). Asking the servers' state needs none (and
+    an auditor is handed none)."""
     from node.query.wiring import make_client
 
     servers = server_addresses(session.net_dir, terms)
-    return make_client(session.net_dir, session.org, (servers[0], servers[1]), None,
-                       _layout(terms), _passphrase(session), timeout=timeout)
+    return make_client(session.net_dir, session.org, (servers[0], servers[1]),
+                       None if salt else b"", _layout(terms), _passphrase(session),
+                       timeout=timeout)
 
 
 class _OwnRecords:
@@ -294,7 +299,7 @@ def audit(session: Session, wanted: str, consent_file: Path) -> dict[str, Any]:
     terms = service_terms(session)
     proven = []
     with query_errors(session.net_dir):
-        client = _client(session, terms)
+        client = _client(session, terms, salt=False)  # proofs name no applicant
         try:
             for index, part in enumerate(record.parts):
                 if not consent.opens(part.commitment, bytes.fromhex(part.nonce), document):
@@ -489,7 +494,7 @@ def server_states(session: Session, terms: ServiceTerms | None) -> tuple[ServerS
             for s in states.values())
     try:
         with query_errors(session.net_dir):
-            client = _client(session, terms, timeout=5.0)
+            client = _client(session, terms, timeout=5.0, salt=False)
             try:
                 statuses = client.status()
             finally:
