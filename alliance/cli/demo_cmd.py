@@ -65,10 +65,6 @@ def _passphrase() -> bytes:
     return value.encode() if value else secrets.token_urlsafe(24).encode()
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run_demo(args: argparse.Namespace) -> int:
     from alliance.cli.demo.flow import DemoFlow
     from alliance.cli.demo.report import Reporter
@@ -87,11 +83,16 @@ def run_demo(args: argparse.Namespace) -> int:
     reporter = Reporter(quiet=as_json, plots=not args.no_plot)
     started = time.monotonic()
     ok = False
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM cleans up like Ctrl-C
+    def interrupt(signum: int, _frame: object) -> None:  # SIGTERM cleans up like Ctrl-C
+        flow.interrupted = True
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         ok = flow.run(reporter.step, reporter.begin)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         seconds = round(time.monotonic() - started, 1)
         if temp_root is not None and not args.keep:
             shutil.rmtree(temp_root, ignore_errors=True)

@@ -59,6 +59,10 @@ class DemoFlow:
         self._on_begin: Callable[[str], None] = lambda text: None
         self.tables: dict[str, Any] = {}
         self._sessions: dict[str, Any] = {}
+        self.interrupted = False
+        """Set by the demo command's SIGINT/SIGTERM handler: the next step boundary stops the
+        flow even if the KeyboardInterrupt the handler raised was swallowed (one raised inside
+        a finalizer is only printed)."""
 
     # ---- driving -------------------------------------------------------------------------------
 
@@ -73,7 +77,11 @@ class DemoFlow:
         self._on_begin = on_begin or self._on_begin
         try:
             for action in self.actions():
+                if self.interrupted:
+                    raise KeyboardInterrupt
                 action()
+            if self.interrupted:
+                raise KeyboardInterrupt
         except DemoFailed:
             return False
         except Exception as exc:  # any other trouble is a step that did not happen, shown as such
