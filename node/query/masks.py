@@ -71,14 +71,9 @@ def block_seeds(key: bytes, points: list[bytes]) -> np.ndarray:
 def part_masks(seeds: np.ndarray, part: int) -> np.ndarray:
     """R_j over one part of the table in storage order (block, slot in block): uint64,
     shape (blocks * 128, LANES)."""
-    # the MMO of `mmo`, on uint64 lanes (an eighth of the elements of its uint8 arithmetic)
-    counters = _counters(part + 1)[part].view(np.uint64)
-    inputs = np.ascontiguousarray(seeds).view(np.uint64)[:, None, :] ^ counters[None, :, :]
-    out = np.empty(inputs.nbytes + 16, dtype=np.uint8)
-    _MASK_HASH.encrypt_into(inputs, out)
-    masks = out[:inputs.nbytes].view(np.uint64).reshape(-1, LANES)
-    masks ^= inputs.reshape(-1, LANES)
-    return masks
+    counters = _counters(part + 1)[part]
+    inputs = seeds[:, None, :] ^ counters[None, :, :]
+    return _MASK_HASH.mmo(inputs).view(np.uint64).reshape(len(seeds) * LEAF_POINTS, LANES)
 
 
 def server_masks(key: bytes, points: list[bytes], parts: int) -> np.ndarray:
