@@ -36,7 +36,6 @@ from alliance.identity import Identity
 from alliance.signing import Signer
 from node.query import dpf, fieldwise, masks, record
 from node.query.contribution import Contribution, LoanBook
-from node.query.epoch_parts import CHUNK_BYTES
 from node.query.errors import (
     EpochUnavailable,
     ProtocolError,
@@ -48,7 +47,7 @@ from node.query.errors import (
 from node.query.layout import Layout, hash_applicant
 from node.query.record import LANES, RECORD_BYTES, Aggregates
 from node.query.server import GRPC_OPTIONS
-from node.query.wire import SERVICE, LookupRequest, body_digest, decode, encode
+from node.query.wire import CHUNK_BYTES, SERVICE, LookupRequest, body_digest, decode, encode
 
 DEFAULT_TIMEOUT = 10.0
 EPOCH_REFRESH_SECONDS = 5.0

@@ -14,7 +14,8 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 
@@ -22,9 +23,9 @@ from node.query import fieldwise, table
 from node.query.errors import ProtocolError
 from node.query.layout import Layout
 from node.query.record import LANES, RECORD_BYTES
+from node.query.wire import CHUNK_BYTES
 
-CHUNK_BYTES = 4 << 20
-"""The largest message of an epoch's stream (a part is one or more of them)."""
+T = TypeVar("T")
 
 
 def chunks_of(part: np.ndarray) -> Iterator[bytes]:
@@ -86,7 +87,7 @@ class TableBuilder:
 _DONE = object()
 
 
-def at_low_priority(items: Iterator[bytes], nice: int, depth: int = 2) -> Iterator[bytes]:
+def at_low_priority(items: Iterator[T], nice: int, depth: int = 2) -> Iterator[T]:
     """`items` computed on a thread of its own at `nice` (Linux: per thread), at most `depth`
     ahead of the consumer: the epoch's arithmetic must not delay the lookups answered
     meanwhile, while gRPC's thread that sends the stream keeps its priority. The producer's
@@ -126,3 +127,9 @@ def at_low_priority(items: Iterator[bytes], nice: int, depth: int = 2) -> Iterat
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+
+
+def run_at_low_priority(work: Callable[[], T], nice: int) -> T:
+    """`work()` on a thread of its own at `nice`, waited for; its exception raised here."""
+    (result,) = at_low_priority((work() for _ in range(1)), nice)
+    return result

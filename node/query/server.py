@@ -26,12 +26,10 @@ Refusals carry `code: message` in the gRPC status details (client.py maps them b
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
 import gc
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -126,22 +124,7 @@ def _at_low_priority(work: Callable[[], T]) -> T:
     """Run `work` on a thread of its own at the lowest CPU priority and wait for it: forming
     an epoch (a table's worth of arithmetic) must not delay the lookups answered meanwhile
     (Linux gives each thread its own nice value; elsewhere it runs at the normal priority)."""
-    box: list[Any] = [None, None]
-
-    def run() -> None:
-        with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), EPOCH_NICE)
-        try:
-            box[0] = work()
-        except BaseException as exc:  # raised again in the caller's thread
-            box[1] = exc
-
-    thread = threading.Thread(target=run, name="query-epoch-work", daemon=True)
-    thread.start()
-    thread.join()
-    if box[1] is not None:
-        raise box[1]
-    return box[0]
+    return epoch_parts.run_at_low_priority(work, EPOCH_NICE)
 
 
 def settle_heap() -> None:

@@ -22,6 +22,8 @@ from node.query.errors import ProtocolError
 
 SERVICE = "alliance.query.v1.Query"
 MAX_HEADER = 1 << 20
+CHUNK_BYTES = 4 << 20
+"""The largest message of a streamed table or contribution (one part is one or more)."""
 REQUEST_VERSION = 1
 FRESHNESS_SECONDS = 300
 
