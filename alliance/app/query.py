@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -488,10 +488,8 @@ def server_states(session: Session, terms: ServiceTerms | None) -> tuple[ServerS
         return tuple(states.values())
     down = [s.org for s in states.values() if not s.running]
     if down:
-        return tuple(s if not s.running else ServerState(
-            s.org, s.role, s.running, s.address,
-            problem=f"not asked: the query server of {', '.join(down)} is not running")
-            for s in states.values())
+        problem = f"not asked: the query server of {', '.join(down)} is not running"
+        return tuple(replace(s, problem=problem) if s.running else s for s in states.values())
     try:
         with query_errors(session.net_dir):
             client = _client(session, terms, timeout=5.0, salt=False)
@@ -500,15 +498,12 @@ def server_states(session: Session, terms: ServiceTerms | None) -> tuple[ServerS
             finally:
                 client.close()
     except AppError as exc:
-        return tuple(ServerState(s.org, s.role, s.running, s.address, problem=str(exc))
-                     for s in states.values())
+        return tuple(replace(s, problem=str(exc)) for s in states.values())
     out = []
     for org, status in zip(orgs, statuses, strict=True):
         epochs = [int(e["epoch"]) for e in status.get("epochs") or ()]
-        policy = status.get("policy") or {}
-        s = states[org]
-        out.append(ServerState(org, s.role, s.running, s.address,
-                               max(epochs) if epochs else None, policy.get("job")))
+        out.append(replace(states[org], epoch=max(epochs) if epochs else None,
+                           enforces=(status.get("policy") or {}).get("job")))
     return tuple(out)
 
 
