@@ -8,7 +8,8 @@
     ├── QueryAmbiguous      every hash position of the applicant is shared with another applicant
     │                       (the layout's stated error event): no answer rather than a wrong one
     ├── ContributionError   a member's contribution was malformed or refused
-    └── ProtocolError       a malformed message, key or answer (names what was wrong)
+    ├── ProtocolError       a malformed message, key or answer (names what was wrong)
+    └── SaltError           a salt file or a served salt of the wrong length (salt.py)
 """
 
 from __future__ import annotations
@@ -45,3 +46,7 @@ class ContributionError(QueryError):
 
 class ProtocolError(QueryError):
     """A malformed message, DPF key, point or answer."""
+
+
+class SaltError(QueryError):
+    """A salt file or a served salt is not SALT_BYTES long."""

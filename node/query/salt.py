@@ -15,16 +15,12 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from node.query.errors import QueryError
+from node.query.errors import SaltError
 
 SALT_BYTES = 32
 LEGACY_FILE = "query-salt.bin"
 """NET's shared salt file of earlier versions (one machine): server A adopts it."""
 SERVER_FILE = "salt.bin"
-
-
-class SaltError(QueryError):
-    """A salt file or a served salt is not SALT_BYTES long."""
 
 
 def checked(salt: bytes, source: str) -> bytes:
