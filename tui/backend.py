@@ -35,6 +35,7 @@ from alliance.app.progress import Progress
 from alliance.app.query import LookupAnswer as LookupAnswer
 from alliance.app.query import ServerState as ServerState
 from alliance.app.query import ServiceState as ServiceState
+from alliance.app.query import fed_summary as fed_summary
 from alliance.app.results import DeliveredOutput
 from alliance.app.session import open_session
 from alliance.models import Dataset, Job, Member, Proposal, ProposalState

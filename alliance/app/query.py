@@ -268,6 +268,13 @@ def feed_events(session: Session, path: Path | None, today: int | None = None
             "version": pushed.version, "servers": list(terms.servers)}
 
 
+def fed_summary(report: dict[str, Any]) -> str:
+    """What `feed_events` did, in one sentence (the CLI's and the TUI's)."""
+    return (f"{report['events']} event(s) added; contribution version {report['version']} "
+            f"({report['applicants']} applicant(s)) sent to {', '.join(report['servers'])}; "
+            "lookups see it from the next table epoch")
+
+
 # ---- audit ------------------------------------------------------------------------------------
 
 

@@ -83,10 +83,7 @@ def events(args: argparse.Namespace) -> int:
     if args.json:
         output.emit_json(report)
     else:
-        output.emit_message(
-            f"{report['events']} event(s) added; contribution version {report['version']} "
-            f"({report['applicants']} applicant(s)) sent to {', '.join(report['servers'])}; "
-            "lookups see it from the next table epoch")
+        output.emit_message(query.fed_summary(report))
     return 0
 
 

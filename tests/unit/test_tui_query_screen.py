@@ -8,7 +8,7 @@ from textual.pilot import Pilot
 from tui_seed import NOW, SeededSession
 
 from alliance.app.errors import FileMissing, Refused, Unreachable
-from alliance.app.query import ServerState, ServiceState
+from alliance.app.query import ServerState, ServiceState, fed_summary
 from alliance.protocols.multilender import ServiceTerms
 from tui.app import AllianceApp
 from tui.commands import AllianceCommands
@@ -17,7 +17,6 @@ from tui.screens.query import (
     enforces_cell,
     epoch_cell,
     failure_view,
-    feed_message,
     service_text,
 )
 
@@ -101,6 +100,6 @@ def test_refusals_and_unreachable_servers_are_headed_by_what_happened() -> None:
 
 def test_the_feed_outcome_reads_as_the_cli_says_it() -> None:
     report = {"events": 3, "applicants": 2, "version": 7, "servers": ["bank", "telecom"]}
-    assert feed_message(report) == (
+    assert fed_summary(report) == (
         "3 event(s) added; contribution version 7 (2 applicant(s)) sent to bank, telecom; "
         "lookups see it from the next table epoch")

@@ -32,6 +32,7 @@ from tui.backend import (
     LookupAnswer,
     ServerState,
     ServiceState,
+    fed_summary,
 )
 from tui.format import clock_time, local_time, now, short_id, short_time
 from tui.screens.base import AllianceScreen
@@ -314,7 +315,7 @@ class QueryScreen(AllianceScreen):
             out.update(Text(f"NOT SENT: {exc}", style="bold red"))
             self.notify("the events were not sent", severity="error")
             return
-        message = feed_message(report)
+        message = fed_summary(report)
         out.update(Text(message, style="green"))
         self.call_after_refresh(out.scroll_visible)
         self.notify(message, timeout=8)
@@ -451,11 +452,3 @@ def failure_view(exc: BaseException) -> Text:
     text = Text(failure_title(exc).upper() + "\n", style="bold red")
     text.append(str(exc))
     return text
-
-
-def feed_message(report: dict[str, Any]) -> str:
-    """As `alliance query events` says it."""
-    return (f"{report['events']} event(s) added; contribution version {report['version']} "
-            f"({report['applicants']} applicant(s)) sent to {', '.join(report['servers'])}; "
-            "lookups see it from the next table epoch")
-
