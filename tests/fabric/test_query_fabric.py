@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import polling
 import pytest
 
 from alliance.cli import main
@@ -40,14 +41,7 @@ def cli(net: Path, org: str, *argv: str) -> tuple[int, Any]:
 
 
 def until(what: str, check: Callable[[], object], timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
+    return polling.until(what, check, timeout, interval=0.5)
 
 
 def write(path: Path, text: str) -> Path:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import polling
 import pytest
 from cli_helpers import private_network, run
 
@@ -44,16 +45,8 @@ def cli(capsys: pytest.CaptureFixture[str], net: Path, org: str, *argv: str) -> 
         return code, {"raw": out + err}
 
 
-def until(what: str, check: Callable[[], object], timeout: float = WAIT) -> object:
-    """Poll `check` until it returns something truthy (a condition, never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+def until(what: str, check: Callable[[], object], timeout: float = WAIT) -> Any:
+    return polling.until(what, check, timeout)
 
 
 def servers(net: Path) -> tuple[tuple[str, str], tuple[str, str]]:
