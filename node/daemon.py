@@ -306,10 +306,10 @@ class NodeDaemon:
 
         endpoint = gateway_endpoint(self.net_dir, self.org)[0]
         if fresh or endpoint != self._endpoint or self._conn is None:
-            fresh = connect_member(self.net_dir, self.org, "node", self.passphrase)
-            old, self._conn, self._endpoint = self._conn, fresh, endpoint
+            conn = connect_member(self.net_dir, self.org, "node", self.passphrase)
+            old, self._conn, self._endpoint = self._conn, conn, endpoint
             if self._ledger is not None:
-                self._ledger.contract = fresh.contract
+                self._ledger.contract = conn.contract
             if old is not None:
                 old.close()
             log.info("reconnected to the ledger at %s", endpoint)
