@@ -9,7 +9,10 @@ two is the trust assumption). Methods (service `alliance.query.v1.Query`, messag
   picks for every member the newest version both hold, streams T_A + R_A to B and receives
   T_B + R_B; both now hold D = T + R_A + R_B for the new epoch (masks.py says why). Each keeps
   the newest two epochs, so lookups in flight across a rollover still find theirs.
-- Status: the epochs a server holds (number and digest of D) and its layout.
+- Status: the epochs a server holds (number and digest of D), its layout, the policy it
+  enforces, and the asking member's own lookups logged on the current UTC day (the count its
+  daily quota is checked against; never another member's: members do not learn each other's
+  use from a server).
 - Lookup: a signed request (wire.LookupRequest) with one DPF key per part of the layout and one
   blinded mask-block point. The server checks the TLS identity, the signature (a certificate of the
   asker's MSP, the same org as the TLS identity), the freshness and nonce, asks its `Authorizer`,
@@ -369,7 +372,7 @@ class QueryServer:
 
     def _status(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         def work() -> bytes:
-            self._client_org(context)
+            org = self._client_org(context)
             with self._epoch_lock:
                 epochs = [{"epoch": e.number, "digest": e.digest, "versions": e.versions,
                        "formed_in_ms": int(e.formed_in * 1000)}
@@ -378,8 +381,15 @@ class QueryServer:
             return encode({"server": self.name, "role": self.role, "epochs": epochs,
                            "table_bits": self.layout.table_bits,
                            "subtables": self.layout.subtables,
-                           "policy": policy() if policy is not None else None})
+                           "policy": policy() if policy is not None else None,
+                           "used_today": self._used_today(org)})
         return self._guard(context, work)
+
+    def _used_today(self, org: str) -> dict[str, Any]:
+        """`org`'s own lookups logged today (UTC, this server's clock): the count its quota is
+        checked against. Only ever the asker's own: other members' use is not theirs to see."""
+        day = day_of(self.clock())
+        return {"org": org, "day": day, "lookups": self.store.used(org, day)}
 
     # ---- Salt ---------------------------------------------------------------------------------
 

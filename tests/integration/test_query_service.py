@@ -470,6 +470,26 @@ def test_each_server_summarizes_its_period_with_counts_and_a_signed_root(
     assert service.servers[0].summary(0, 2**40).merkle_root != summary.merkle_root
 
 
+def test_status_tells_the_asker_its_own_lookups_today_on_each_server(
+        service: Service) -> None:
+    service.epoch()
+    for _ in range(3):
+        service.client("platform").lookup("zoe", "credit_check", CONSENT)
+    service.client("bank").lookup("zoe", "credit_check", CONSENT)
+    statuses = service.client("platform").status()
+    assert [(s["used_today"]["org"], s["used_today"]["lookups"]) for s in statuses] == [
+        ("platform", 3)] * 2
+
+
+def test_status_discloses_no_other_members_lookups(service: Service) -> None:
+    service.epoch()
+    for _ in range(2):
+        service.client("platform").lookup("zoe", "credit_check", CONSENT)
+    statuses = service.client("telecom").status()
+    assert [s["used_today"]["lookups"] for s in statuses] == [0, 0]
+    assert "platform" not in repr(statuses)
+
+
 def test_concurrent_lookups_from_many_threads_are_all_right(service: Service) -> None:
     """Lookups in flight together (batched by the servers, AES contexts per thread) each get
     their own applicant's answer."""
