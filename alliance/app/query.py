@@ -435,6 +435,9 @@ class ServerState:
     """The multilender job id the server read from the ledger (None: it knows of none)."""
     problem: str = ""
     """Why the epoch could not be asked ("" when it was, or the server is not running)."""
+    used_today: int | None = None
+    """This org's lookups the server logged on its current UTC day: the count its daily quota
+    is checked against (None when not asked; a server tells each member only its own)."""
 
 
 @dataclass(frozen=True)
@@ -447,9 +450,9 @@ class ServiceState:
     "" when `terms` is set."""
     servers: tuple[ServerState, ...]
     org: str
-    used_today: int
-    """This org's lookups kept in its node folder for the current UTC day (the servers count
-    each member's lookups per UTC day against its quota)."""
+    kept_today: int
+    """This org's lookups kept in this node folder for the current UTC day (lookups made from
+    elsewhere are not among them: the servers' counts are in `counted_today`)."""
 
     @property
     def quota(self) -> int | None:
@@ -463,10 +466,16 @@ class ServiceState:
     def contributes(self) -> bool:
         return self.terms is not None and self.org in self.terms.contributors
 
+    @property
+    def counted_today(self) -> dict[str, int]:
+        """Each server's count of this org's lookups today (UTC), those that told it: the
+        counts its quota is checked against, on each server apart."""
+        return {s.org: s.used_today for s in self.servers if s.used_today is not None}
+
 
 def service_state(session: Session, now: float | None = None) -> ServiceState:
-    """The service job's terms (or why there is none), each query server's state, and how many
-    lookups this org made today (UTC)."""
+    """The service job's terms (or why there is none), each query server's state (with its count
+    of this org's lookups today), and how many lookups this node kept today (UTC)."""
     try:
         terms: ServiceTerms | None = service_terms(session)
         missing = ""
@@ -510,8 +519,15 @@ def server_states(session: Session, terms: ServiceTerms | None) -> tuple[ServerS
     for org, status in zip(orgs, statuses, strict=True):
         epochs = [int(e["epoch"]) for e in status.get("epochs") or ()]
         out.append(replace(states[org], epoch=max(epochs) if epochs else None,
-                           enforces=(status.get("policy") or {}).get("job")))
+                           enforces=(status.get("policy") or {}).get("job"),
+                           used_today=own_count(status, session.org)))
     return tuple(out)
+
+
+def own_count(status: dict[str, Any], org: str) -> int | None:
+    """`org`'s lookups today as a server's Status tells them (None: a server that does not)."""
+    used = status.get("used_today") or {}
+    return int(used["lookups"]) if used.get("org") == org and "lookups" in used else None
 
 
 def lookups_today(net_dir: Path, org: str, now: float | None = None) -> int:

@@ -1,22 +1,32 @@
-"""The multi-lender query screen's place in the app (key, palette, help) and what it writes
-(service terms, server cells, refusals), without a ledger; the screen against real servers is
-in tests/integration/test_tui_query.py, its snapshots in test_tui_query_snapshots.py."""
+"""The multi-lender query screen's place in the app (key, palette, help), what it writes
+(service terms, quota use, server cells, refusals), its forms without a service job and its
+periodic reading of the servers' state, without a ledger (a session answering a set state); the
+screen against real servers is in tests/integration/test_tui_query.py, its snapshots in
+test_tui_query_snapshots.py."""
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
+from typing import Any
+
+import pytest
 from textual.pilot import Pilot
 from tui_seed import NOW, SeededSession
 
 from alliance.app.errors import FileMissing, Refused, Unreachable
-from alliance.app.query import ServerState, ServiceState, fed_summary
+from alliance.app.query import ServerState, ServiceState, fed_summary, own_count
 from alliance.protocols.multilender import ServiceTerms
 from tui.app import AllianceApp
 from tui.commands import AllianceCommands
 from tui.screens.help import HelpScreen
 from tui.screens.query import (
+    SERVICE_ACTIONS,
+    QueryScreen,
     enforces_cell,
     epoch_cell,
     failure_view,
+    no_service_note,
     service_text,
 )
 
@@ -51,17 +61,45 @@ def plain(text: object) -> str:
     return str(getattr(text, "plain", text))
 
 
+def counting(*counts: int | None) -> tuple[ServerState, ...]:
+    """Both servers running, each with its count of the asker's lookups today."""
+    return tuple(ServerState(org, role, True, "127.0.0.1:1", epoch=1, enforces=TERMS.job_id,
+                             used_today=n)
+                 for org, role, n in zip(("bank", "telecom"), "AB", counts, strict=True))
+
+
 def test_the_service_says_the_terms_and_this_members_quota_and_use_today() -> None:
-    state = ServiceState(TERMS, "", (), "telecom", 2)
+    state = ServiceState(TERMS, "", counting(3, 3), "telecom", 1)
     shown = plain(service_text(state))
     assert "job-00000000000000aa · servers bank (A), telecom (B)" in shown
     assert "purposes credit_check, limit_review" in shown
     assert "answers only active_loans, applications_7d" in shown
-    assert "telecom may ask: 2 of 5 lookups today" in shown
+    assert "telecom may ask: 3 of 5 lookups today (UTC), as both servers count them" in shown
+
+
+@pytest.mark.parametrize(("status", "count"), [
+    ({"used_today": {"org": "telecom", "day": 1, "lookups": 3}}, 3),
+    ({"used_today": {"org": "bank", "day": 1, "lookups": 3}}, None),
+    ({"epochs": []}, None),  # a server that does not tell
+])
+def test_a_servers_count_is_taken_only_as_this_orgs_own(status: dict[str, Any],
+                                                         count: int | None) -> None:
+    assert own_count(status, "telecom") == count
+
+
+def test_servers_counting_differently_are_each_named_with_their_count() -> None:
+    shown = plain(service_text(ServiceState(TERMS, "", counting(3, 2), "telecom", 1)))
+    assert "telecom may ask: 5 lookups a day (UTC, each server); used today: 3 by bank's " \
+        "count, 2 by telecom's count" in shown
+
+
+def test_servers_not_asked_leave_todays_use_unknown_beside_this_nodes_lookups() -> None:
+    shown = plain(service_text(ServiceState(TERMS, "", counting(None, None), "telecom", 1)))
+    assert "used today: not known, the servers were not asked (this node kept 1)" in shown
 
 
 def test_an_org_outside_the_service_is_told_it_may_not_ask() -> None:
-    shown = plain(service_text(ServiceState(TERMS, "", (), "platform", 0)))
+    shown = plain(service_text(ServiceState(TERMS, "", counting(0, 0), "platform", 0)))
     assert "platform may not ask (the job's members: bank, telecom)" in shown
     assert "contributes no events" in shown
 
@@ -103,3 +141,148 @@ def test_the_feed_outcome_reads_as_the_cli_says_it() -> None:
     assert fed_summary(report) == (
         "3 event(s) added; contribution version 7 (2 applicant(s)) sent to bank, telecom; "
         "lookups see it from the next table epoch")
+
+
+# ---- without a service job, and the servers asked again while the screen is shown ------------
+
+CHARTERED = (ServerState("bank", "", True, "127.0.0.1:1"),
+             ServerState("telecom", "", True, "127.0.0.1:2"))
+NO_JOB = ServiceState(None, "no multilender service job is approved on the ledger", CHARTERED,
+                      "bank", 0)
+SERVING = ServiceState(TERMS, "", counting(0, 0), "bank", 0)
+
+
+def test_without_a_job_the_note_names_the_request_with_the_charters_servers() -> None:
+    note = no_service_note(NO_JOB)
+    assert note.startswith("There is no approved multilender service job")
+    assert ("`alliance job request --protocol multilender --param server_a=bank --param "
+            "server_b=telecom ...`") in note
+    assert "`alliance job approve JOB`" in note
+
+
+def test_without_query_servers_the_note_names_the_charter_proposal_first() -> None:
+    note = no_service_note(replace(NO_JOB, servers=()))
+    assert "`alliance member propose --query-servers A,B --reason TEXT`" in note
+
+
+class QuerySession(SeededSession):
+    """Answers the query screen's reads with `state`; counts the reads of the service's state
+    and, while `gate` is clear, holds each one until it is set."""
+
+    def __init__(self, state: ServiceState) -> None:
+        super().__init__("bank")
+        self.state = state
+        self.asked = 0
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def query_service(self, now: float) -> ServiceState:
+        self.asked += 1
+        self.gate.wait(30)
+        return self.state
+
+    def query_records(self) -> list[dict[str, Any]]:
+        return []
+
+    def query_summaries(self) -> list[dict[str, Any]]:
+        return []
+
+
+async def opened(pilot: Pilot) -> QueryScreen:
+    pilot.app.switch_mode("query")
+    await settled(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, QueryScreen)
+    return screen
+
+
+def enabled(screen: QueryScreen) -> set[str]:
+    return {b.binding.action for b in screen.active_bindings.values() if b.enabled}
+
+
+async def test_without_a_job_the_forms_give_way_to_the_note_and_their_keys_are_gone() -> None:
+    app = AllianceApp(QuerySession(NO_JOB), watch_events=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await opened(pilot)
+        shown = {box: screen.query_one(box).display
+                 for box in ("#lookup-box", "#feed-box", "#no-service-note")}
+        note = plain(screen.query_one("#no-service-note").render())
+        service = plain(screen.query_one("#service").render())
+        keys = enabled(screen)
+        allowed = {a for a in SERVICE_ACTIONS if screen.check_action(a, ())}
+        await pilot.press("l")
+        focused = app.focused.id if app.focused else None
+    assert shown == {"#lookup-box": False, "#feed-box": False, "#no-service-note": True}
+    assert "alliance job request --protocol multilender" in note
+    assert service == "no multilender service job is approved on the ledger"  # said once
+    assert not keys & {"focus_lookup", "focus_feed"} and not allowed
+    assert focused != "applicant"
+
+
+async def test_a_job_approved_since_brings_the_forms_and_their_keys_back() -> None:
+    session = QuerySession(NO_JOB)
+    app = AllianceApp(session, watch_events=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await opened(pilot)
+        session.state = SERVING
+        screen.ledger_changed([])  # the job's approval committed
+        await settled(pilot)
+        shown = {box: screen.query_one(box).display
+                 for box in ("#lookup-box", "#feed-box", "#no-service-note")}
+        keys = enabled(screen)
+        allowed = {a for a in SERVICE_ACTIONS if screen.check_action(a, ())}
+    assert shown == {"#lookup-box": True, "#feed-box": True, "#no-service-note": False}
+    assert {"focus_lookup", "focus_feed"} <= keys and allowed == SERVICE_ACTIONS
+
+
+async def test_a_tick_shows_the_servers_state_read_again() -> None:
+    session = QuerySession(SERVING)
+    app = AllianceApp(session, watch_events=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await opened(pilot)
+        session.state = replace(SERVING, servers=counting(4, 4))
+        asked = session.asked
+        screen.refresh_servers()  # the timer's callback
+        await settled(pilot)
+        shown = plain(screen.query_one("#service").render())
+    assert session.asked == asked + 1
+    assert "bank may ask: 4 of 100 lookups today (UTC)" in shown
+
+
+async def test_ticks_do_not_stack_while_the_servers_are_still_being_asked() -> None:
+    session = QuerySession(SERVING)
+    app = AllianceApp(session, watch_events=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await opened(pilot)
+        asked = session.asked
+        session.gate.clear()
+        screen.refresh_servers()
+        await pilot.pause()
+        screen.refresh_servers()
+        screen.refresh_servers()
+        session.gate.set()
+        await settled(pilot)
+        screen.refresh_servers()  # the read is over: the next tick asks again
+        await settled(pilot)
+    assert session.asked == asked + 2
+
+
+async def test_a_hidden_screen_neither_ticks_nor_asks_the_servers() -> None:
+    session = QuerySession(SERVING)
+    app = AllianceApp(session, watch_events=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await opened(pilot)
+        timer = screen._servers_timer
+        assert timer is not None
+        app.switch_mode("overview")
+        await settled(pilot)
+        paused = not timer._active.is_set()
+        asked = session.asked
+        screen.refresh_servers()
+        await settled(pilot)
+        asked_hidden = session.asked - asked
+        app.switch_mode("query")  # shown again: read at once, and the timer runs again
+        await settled(pilot)
+        resumed = timer._active.is_set()
+    assert paused and resumed
+    assert asked_hidden == 0

@@ -2,7 +2,9 @@
 (applicant, purpose, consent document) answered by both servers; this member's kept lookups and
 the servers' committed period summaries; pushing a loan-events file.
 
-Everything goes through the application layer the `alliance query` commands use, in workers.
+Everything goes through the application layer the `alliance query` commands use, in workers;
+while the screen is shown the servers' state is asked again every SERVERS_REFRESH_SECONDS. With
+no approved service job the lookup and feed forms give way to what a member runs next.
 The applicant id is shown only with its answer, until the next lookup, `esc` or leaving the
 screen: it is never put in a notification, a worker's description or a table, and nothing here
 writes it anywhere (the asker's kept record holds no applicant id, as with the CLI).
@@ -10,7 +12,7 @@ writes it anywhere (the asker's kept record holds no applicant id, as with the C
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
+from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Select, Static
 
-from alliance.protocols.multilender import FIELDS
+from alliance.protocols.multilender import FIELDS, ServiceTerms
 from tui.backend import (
     BackendError,
     LedgerRefused,
@@ -41,6 +44,11 @@ from tui.widgets.filter_table import FilterTable, MeasuredTable
 MEMBER_ACTIONS = frozenset({"focus_lookup", "lookup", "focus_feed", "feed", "copy", "clear"})
 """Actions an auditor does not have: looking an applicant up, pushing loan events (and the
 record ids and answers that only an asker has)."""
+SERVICE_ACTIONS = frozenset({"focus_lookup", "lookup", "focus_feed", "feed"})
+"""Actions that need an approved service job (without one the servers answer nothing)."""
+NO_JOB = "no multilender service job is approved on the ledger"
+SERVERS_REFRESH_SECONDS = 10.0
+"""How often the servers' state is asked again while the screen is shown."""
 AUDIT_COMMAND = "alliance query audit {record} --consent FILE"
 READ_ONLY_NOTE = (
     "Read-only: an auditor neither looks applicants up nor pushes loan events. It checks a "
@@ -81,6 +89,10 @@ class QueryScreen(AllianceScreen):
         self._data: QueryData | None = None
         self._summaries: dict[str, dict[str, Any]] = {}
         self._asking = False
+        self._no_service = False
+        """The last read found no approved service job (unknown until the first read)."""
+        self._reading_servers = False
+        self._servers_timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="query-body"):
@@ -91,6 +103,7 @@ class QueryScreen(AllianceScreen):
                                 "enforces")
             yield servers
             yield Static(READ_ONLY_NOTE, id="read-only-note", classes="note")
+            yield Static(id="no-service-note", classes="note")
             with Vertical(id="lookup-box"):
                 yield Label("Look up an applicant (enter: ask both servers)", classes="section")
                 with Horizontal(id="lookup-form", classes="query-form"):
@@ -122,12 +135,16 @@ class QueryScreen(AllianceScreen):
 
     def on_mount(self) -> None:
         self.watch(self.app, "read_only", self._role, init=True)
+        self._servers_timer = self.set_interval(SERVERS_REFRESH_SECONDS, self.refresh_servers)
         super().on_mount()
 
     def _role(self, read_only: bool) -> None:
         try:
-            for box in ("#lookup-box", "#records-box", "#feed-box"):
-                self.query_one(box).display = not read_only
+            serviced = not (read_only or self._no_service)
+            for box in ("#lookup-box", "#feed-box"):
+                self.query_one(box).display = serviced
+            self.query_one("#records-box").display = not read_only
+            self.query_one("#no-service-note").display = self._no_service and not read_only
             self.query_one("#read-only-note").display = (read_only
                                                          and self.alliance.identity_known)
         except NoMatches:  # the app is closing: the screen's widgets are gone
@@ -135,6 +152,8 @@ class QueryScreen(AllianceScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in MEMBER_ACTIONS and self.alliance.read_only:
+            return False
+        if action in SERVICE_ACTIONS and self._no_service:
             return False
         return super().check_action(action, parameters)
 
@@ -156,11 +175,7 @@ class QueryScreen(AllianceScreen):
 
     def _show(self, data: QueryData) -> None:
         self._data = data
-        self._role(self.alliance.read_only)
-        self.query_one("#service", Static).update(service_text(data.state))
-        self._show_servers(data.state)
-        self._show_purposes(data.state)
-        self.query_one("#records-note", Static).update(records_note(data.state, data.records))
+        self._show_state(data.state)
         self.query_one("#records", FilterTable).set_rows(
             [(r["record"], (r["record"], short_time(r["at"]), r["purpose"], r["job_id"]))
              for r in data.records])
@@ -170,6 +185,20 @@ class QueryScreen(AllianceScreen):
         self.query_one("#summaries", FilterTable).set_rows(
             [(summary_key(s), summary_row(s))
              for s in sorted(data.summaries, key=lambda s: (-s["period_start"], s["server"]))])
+
+    def _show_state(self, state: ServiceState) -> None:
+        """The service, the servers and what this member may do (from a full read or the
+        servers' periodic one)."""
+        self._no_service = state.terms is None
+        self._role(self.alliance.read_only)
+        self.refresh_bindings()
+        self.query_one("#service", Static).update(
+            service_text(state, advise=self.alliance.read_only))
+        self.query_one("#no-service-note", Static).update(no_service_note(state))
+        self._show_servers(state)
+        self._show_purposes(state)
+        records = self._data.records if self._data is not None else []
+        self.query_one("#records-note", Static).update(records_note(state, records))
 
     def _show_servers(self, state: ServiceState) -> None:
         table = self.query_one("#servers", MeasuredTable)
@@ -193,9 +222,60 @@ class QueryScreen(AllianceScreen):
             select.value = purposes[0]
 
     def on_screen_suspend(self) -> None:
-        """Leaving for another screen (not a dialog over this one) wipes the applicant."""
+        """Leaving for another screen (not a dialog over this one) wipes the applicant; hidden,
+        the screen stops asking the servers."""
+        if self._servers_timer is not None:
+            self._servers_timer.pause()
         if self.app.current_mode != "query":
             self.action_clear()
+
+    def on_screen_resume(self) -> None:
+        if self._servers_timer is not None:
+            self._servers_timer.resume()
+        super().on_screen_resume()
+
+    # ---- the servers' state, asked again while the screen is shown -----------------------------
+
+    def refresh_servers(self) -> None:
+        """The timer's tick: ask the servers' state in a worker, unless the screen is hidden, has
+        not shown its first read, or a read is still under way (ticks never stack)."""
+        if not self.is_current or self._data is None or self._reading_servers or self._loading():
+            return
+        self._reading_servers = True
+        self._read_servers()
+
+    def _loading(self) -> bool:
+        return any(w.node is self and w.group == "load" and not w.is_finished
+                   for w in self.workers)
+
+    @work(thread=True, group="servers", description="the query servers' state")
+    def _read_servers(self) -> None:
+        try:
+            state = self.session.query_service(now())
+        except BackendError as exc:
+            self.app.call_from_thread(self._servers_failed, exc)
+            return
+        self.app.call_from_thread(self._servers_read, state)
+
+    def _servers_read(self, state: ServiceState) -> None:
+        self._reading_servers = False
+        if self._data is None:
+            return
+        before = self._data.state.terms
+        self._data = replace(self._data, state=state)
+        try:
+            self._show_state(state)
+        except NoMatches:  # the app closed while the servers were asked
+            return
+        if job_of(before) != job_of(state.terms):  # the summaries shown are another job's
+            self.reload()
+
+    def _servers_failed(self, exc: BaseException) -> None:
+        """A tick's failure: the ledger down shows in the banner; anything else waits for the
+        next full read to be said (not a notification every tick)."""
+        self._reading_servers = False
+        if isinstance(exc, LedgerUnreachable):
+            self.show_error(exc)
 
     def action_refresh(self) -> None:
         self.query_one("#service", Static).update("asking the ledger and the query servers…")
@@ -210,7 +290,7 @@ class QueryScreen(AllianceScreen):
     @on(Input.Submitted, "#consent")
     @on(Button.Pressed, "#ask")
     def action_lookup(self) -> None:
-        if self.alliance.read_only or self._asking:
+        if self.alliance.read_only or self._no_service or self._asking:
             return
         purpose = self.query_one("#purpose", Select).value
         form = LookupForm(self.query_one("#applicant", Input).value.strip(),
@@ -291,7 +371,7 @@ class QueryScreen(AllianceScreen):
     @on(Input.Submitted, "#events-file")
     @on(Button.Pressed, "#send")
     def action_feed(self) -> None:
-        if self.alliance.read_only:
+        if self.alliance.read_only or self._no_service:
             return
         text = self.query_one("#events-file", Input).value.strip()
         self.query_one("#send", Button).disabled = True
@@ -326,9 +406,13 @@ class QueryScreen(AllianceScreen):
 # ---- what the screen writes (pure) ----------------------------------------------------------
 
 
-def service_text(state: ServiceState) -> Text:
-    """The service job's terms, in three lines; or why there is none and what to do."""
+def service_text(state: ServiceState, advise: bool = True) -> Text:
+    """The service job's terms, in three lines; or why there is none and (`advise`: unless the
+    no-service note in place of the forms says it) what to do."""
     terms = state.terms
+    if terms is None and not advise:
+        return Text(NO_JOB + ("" if state.servers else " (the charter names no query servers "
+                              "yet)"), style="bold yellow")
     if terms is None:
         text = Text(state.missing, style="bold yellow")
         if not state.servers:
@@ -344,14 +428,47 @@ def service_text(state: ServiceState) -> Text:
     text.append(f"purposes {', '.join(sorted(terms.purposes))} · answers {answered}\n")
     org = state.org
     if state.may_ask:
-        text.append(f"{org} may ask: {state.used_today} of {state.quota} lookups today (UTC, "
-                    "each server)")
+        text.append(f"{org} may ask: {quota_use(state)}")
     else:
         text.append(f"{org} may not ask (the job's members: "
                     f"{', '.join(sorted(terms.members))})", style="yellow")
     text.append(" · " + ("contributes its loan events" if state.contributes
                          else "contributes no events"))
     return text
+
+
+def quota_use(state: ServiceState) -> str:
+    """This org's lookups today against its quota as the servers count them (each checks the
+    quota on its own count); when they were not asked, what this node kept, labelled so."""
+    counts = state.counted_today
+    if len(counts) == len(state.servers) == 2 and len(set(counts.values())) == 1:
+        return (f"{next(iter(counts.values()))} of {state.quota} lookups today (UTC), as both "
+                "servers count them")
+    each = f"{state.quota} lookups a day (UTC, each server); used today: "
+    if counts:
+        return each + ", ".join(f"{n} by {org}'s count" for org, n in counts.items())
+    return each + f"not known, the servers were not asked (this node kept {state.kept_today})"
+
+
+def no_service_note(state: ServiceState) -> str:
+    """In place of the lookup and feed forms when no service job is approved: what a member
+    runs next (naming the charter's query servers when it names them)."""
+    missing = ("There is no approved multilender service job, so nothing can be looked up or "
+               "fed here: ")
+    if len(state.servers) != 2:
+        return missing + ("first the members name the two query servers (`alliance member "
+                          "propose --query-servers A,B --reason TEXT` and a vote), then a member "
+                          "requests the job with `alliance job request --protocol multilender "
+                          "...`.")
+    a, b = (s.org for s in state.servers)
+    return missing + (f"a member requests one with `alliance job request --protocol multilender "
+                      f"--param server_a={a} --param server_b={b} ...` (every parameter: "
+                      "`alliance job request --help`) and every contributing member approves "
+                      "it with `alliance job approve JOB`.")
+
+
+def job_of(terms: ServiceTerms | None) -> str | None:
+    return terms.job_id if terms is not None else None
 
 
 def epoch_cell(s: ServerState) -> str:
@@ -372,11 +489,11 @@ def enforces_cell(s: ServerState, job: str | None) -> str:
 
 
 def records_note(state: ServiceState, records: list[dict[str, Any]]) -> str:
-    today = f"{state.used_today} today" + (f" of {state.quota}" if state.quota else "")
+    """The lookups this node kept (the ones made here; the servers count all of this org's)."""
     if not records:
-        return f"none kept here ({today})"
-    return (f"{len(records)} kept here, {today}; prove one was made with consent: "
-            f"`{AUDIT_COMMAND.format(record='RECORD')}`")
+        return "none kept here"
+    return (f"{len(records)} kept here ({state.kept_today} today); prove one was made with "
+            f"consent: `{AUDIT_COMMAND.format(record='RECORD')}`")
 
 
 def summaries_note(state: ServiceState, summaries: list[dict[str, Any]]) -> str:
