@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from textual.pilot import Pilot
+from textual.widgets import Input, Select, Static
 from tui_seed import NOW, SeededSession
 
 from alliance.app.errors import FileMissing, Refused, Unreachable
-from alliance.app.query import ServerState, ServiceState, fed_summary, own_count
+from alliance.app.query import LookupAnswer, ServerState, ServiceState, fed_summary, own_count
 from alliance.protocols.multilender import ServiceTerms
 from tui.app import AllianceApp
 from tui.commands import AllianceCommands
@@ -187,6 +190,9 @@ class QuerySession(SeededSession):
     def query_summaries(self) -> list[dict[str, Any]]:
         return []
 
+    def lookup(self, applicant_id: str, purpose: str, consent_file: Path) -> LookupAnswer:
+        return LookupAnswer(applicant_id, purpose, {"active_loans": 1}, 1, "lk-0123456789abcdef")
+
 
 async def opened(pilot: Pilot) -> QueryScreen:
     pilot.app.switch_mode("query")
@@ -194,6 +200,14 @@ async def opened(pilot: Pilot) -> QueryScreen:
     screen = pilot.app.screen
     assert isinstance(screen, QueryScreen)
     return screen
+
+
+def shown_in(screen: QueryScreen, selector: str) -> str:
+    """What a Static shows, as plain text on one line per paragraph (wide)."""
+    console = Console(width=400, color_system=None)
+    with console.capture() as captured:
+        console.print(screen.query_one(selector, Static).content)
+    return captured.get().rstrip("\n")
 
 
 def enabled(screen: QueryScreen) -> set[str]:
@@ -206,8 +220,8 @@ async def test_without_a_job_the_forms_give_way_to_the_note_and_their_keys_are_g
         screen = await opened(pilot)
         shown = {box: screen.query_one(box).display
                  for box in ("#lookup-box", "#feed-box", "#no-service-note")}
-        note = plain(screen.query_one("#no-service-note").render())
-        service = plain(screen.query_one("#service").render())
+        note = shown_in(screen, "#no-service-note")
+        service = shown_in(screen, "#service")
         keys = enabled(screen)
         allowed = {a for a in SERVICE_ACTIONS if screen.check_action(a, ())}
         await pilot.press("l")
@@ -235,6 +249,25 @@ async def test_a_job_approved_since_brings_the_forms_and_their_keys_back() -> No
     assert {"focus_lookup", "focus_feed"} <= keys and allowed == SERVICE_ACTIONS
 
 
+async def test_an_answer_shown_when_the_job_goes_is_wiped_with_its_form() -> None:
+    session = QuerySession(SERVING)
+    app = AllianceApp(session, watch_events=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await opened(pilot)
+        screen.query_one("#applicant", Input).value = "A1"
+        screen.query_one("#purpose", Select).value = "credit_check"
+        screen.query_one("#consent", Input).value = "consent.pdf"
+        screen.action_lookup()
+        await settled(pilot)
+        answered = shown_in(screen, "#answer")
+        session.state = NO_JOB
+        screen.ledger_changed([])  # the job's revocation committed
+        await settled(pilot)
+        after = shown_in(screen, "#answer")
+    assert "Applicant A1" in answered
+    assert after.strip() == ""
+
+
 async def test_a_tick_shows_the_servers_state_read_again() -> None:
     session = QuerySession(SERVING)
     app = AllianceApp(session, watch_events=False)
@@ -244,7 +277,7 @@ async def test_a_tick_shows_the_servers_state_read_again() -> None:
         asked = session.asked
         screen.refresh_servers()  # the timer's callback
         await settled(pilot)
-        shown = plain(screen.query_one("#service").render())
+        shown = shown_in(screen, "#service")
     assert session.asked == asked + 1
     assert "bank may ask: 4 of 100 lookups today (UTC)" in shown
 

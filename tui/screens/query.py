@@ -189,6 +189,8 @@ class QueryScreen(AllianceScreen):
     def _show_state(self, state: ServiceState) -> None:
         """The service, the servers and what this member may do (from a full read or the
         servers' periodic one)."""
+        if state.terms is None and not self._no_service:
+            self._wipe_answer()  # the job is gone: the form and its answer are hidden, not kept
         self._no_service = state.terms is None
         self._role(self.alliance.read_only)
         self.refresh_bindings()
@@ -338,9 +340,12 @@ class QueryScreen(AllianceScreen):
     def action_clear(self) -> None:
         """Wipe the answer and the applicant id from the screen; leave the form for the page
         (the screen's keys work again, the arrows and page keys scroll)."""
+        self._wipe_answer()
+        self.query_one("#query-body", VerticalScroll).focus()
+
+    def _wipe_answer(self) -> None:
         self.query_one("#applicant", Input).value = ""
         self.query_one("#answer", Static).update("")
-        self.query_one("#query-body", VerticalScroll).focus()
 
     # ---- records -------------------------------------------------------------------------------
 
