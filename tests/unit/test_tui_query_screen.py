@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, OptionList, Select, Static
 from tui_seed import NOW, SeededSession
 
 from alliance.app.errors import FileMissing, Refused, Unreachable
@@ -280,6 +280,22 @@ async def test_a_tick_shows_the_servers_state_read_again() -> None:
         shown = shown_in(screen, "#service")
     assert session.asked == asked + 1
     assert "bank may ask: 4 of 100 lookups today (UTC)" in shown
+
+
+async def test_a_tick_leaves_the_purpose_list_as_it_is_while_one_is_being_chosen() -> None:
+    app = AllianceApp(QuerySession(SERVING), watch_events=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await opened(pilot)
+        select = screen.query_one("#purpose", Select)
+        select.focus()
+        await pilot.press("enter", "down")  # open it, move to the next purpose
+        await pilot.pause()
+        overlay = select.query_one(OptionList)  # the open list
+        before = (select.expanded, overlay.highlighted)
+        screen.refresh_servers()
+        await settled(pilot)
+        after = (select.expanded, overlay.highlighted)
+    assert before[0] and after == before
 
 
 async def test_ticks_do_not_stack_while_the_servers_are_still_being_asked() -> None:

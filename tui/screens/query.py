@@ -93,6 +93,7 @@ class QueryScreen(AllianceScreen):
         """The last read found no approved service job (unknown until the first read)."""
         self._reading_servers = False
         self._servers_timer: Timer | None = None
+        self._purposes: list[str] | None = None
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="query-body"):
@@ -214,8 +215,13 @@ class QueryScreen(AllianceScreen):
                           enforces_cell(s, job), key=s.org)
 
     def _show_purposes(self, state: ServiceState) -> None:
+        """The job's purposes to choose from; left as they are when unchanged (the servers'
+        periodic read must not reset a choice being made)."""
         select: Select[str] = self.query_one("#purpose", Select)
         purposes = sorted(state.terms.purposes) if state.terms else []
+        if purposes == self._purposes:
+            return
+        self._purposes = purposes
         current = select.value
         select.set_options([(p, p) for p in purposes])
         if current in purposes:
