@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_query_governed import EXPECTED, _answer, consent, job, net, served  # noqa: F401
+from test_query_governed import EXPECTED, _answer, client, consent, job, net, served  # noqa: F401
 from test_tui import ledger_answers, text_of, until
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
@@ -224,3 +224,17 @@ async def test_a_member_pushes_an_events_file_and_reads_the_outcome(
         assert screen.query_one("#events-file", Input).value == ""
     assert max(store.versions()) == before + 1
     assert f"1 event(s) added; contribution version {before + 1}" in outcome
+
+
+async def test_todays_use_is_what_the_servers_count_with_lookups_this_node_did_not_keep(
+    served: Path, job: str, passphrase: bytes  # noqa: F811
+) -> None:
+    with client(served, "telecom", passphrase) as c:  # asked directly: no record kept here
+        await asyncio.to_thread(c.lookup, "A1", "credit_check", "sha256:" + "ab" * 32)
+    app = app_for(served, "telecom", passphrase)
+    async with app.run_test(size=SIZE) as pilot:
+        await query_screen(pilot, job)
+        await until(pilot, lambda: "telecom may ask: 1 of 100 lookups today (UTC), as both "
+                    "servers count them" in text_of(app, "#service"), "the servers' count")
+        kept = text_of(app, "#records-note")
+    assert kept.startswith("none kept here")
