@@ -118,5 +118,5 @@ async def test_the_seeded_screen_shows_the_service_and_the_kept_lookup(
         records = app.screen.query_one("#records", FilterTable).keys
     assert ledger["service"] in service and "servers bank (A), telecom (B)" in service
     assert ("bank may ask: 10000 lookups a day (UTC, each server); used today: not known, the "
-            "servers were not asked (this node kept 1)") in service
+            "servers could not be asked (this node kept 1)") in service
     assert records == ["lk-" + digest(40).removeprefix("sha256:")[:16]]

@@ -98,7 +98,7 @@ def test_servers_counting_differently_are_each_named_with_their_count() -> None:
 
 def test_servers_not_asked_leave_todays_use_unknown_beside_this_nodes_lookups() -> None:
     shown = plain(service_text(ServiceState(TERMS, "", counting(None, None), "telecom", 1)))
-    assert "used today: not known, the servers were not asked (this node kept 1)" in shown
+    assert "used today: not known, the servers could not be asked (this node kept 1)" in shown
 
 
 def test_an_org_outside_the_service_is_told_it_may_not_ask() -> None:

@@ -450,7 +450,7 @@ def service_text(state: ServiceState, advise: bool = True) -> Text:
 
 def quota_use(state: ServiceState) -> str:
     """This org's lookups today against its quota as the servers count them (each checks the
-    quota on its own count); when they were not asked, what this node kept, labelled so."""
+    quota on its own count); when they could not be asked, what this node kept, labelled so."""
     counts = state.counted_today
     if len(counts) == len(state.servers) == 2 and len(set(counts.values())) == 1:
         return (f"{next(iter(counts.values()))} of {state.quota} lookups today (UTC), as both "
@@ -458,7 +458,7 @@ def quota_use(state: ServiceState) -> str:
     each = f"{state.quota} lookups a day (UTC, each server); used today: "
     if counts:
         return each + ", ".join(f"{n} by {org}'s count" for org, n in counts.items())
-    return each + f"not known, the servers were not asked (this node kept {state.kept_today})"
+    return each + f"not known, the servers could not be asked (this node kept {state.kept_today})"
 
 
 def no_service_note(state: ServiceState) -> str:
