@@ -1,12 +1,13 @@
 """A member's side of the table: its loan events, its records, and its secret-shared contribution.
 
 The member's node feeds its own loan events (application, loan opened, amount changed, loan
-closed) into a `LoanBook`. Each interval it re-shares its *whole* contribution vector C (every
-applicant it currently has a record for, added at each of the applicant's slots): a fresh 16-byte
-seed to server B, which expands it to S = AES-CTR(seed), and C - S (fieldwise: each field of the
-record mod 2^width, fieldwise.py) to server A. Neither
-server learns which slots changed, nor how many events there were: one table's worth of traffic
-per interval whatever happened.
+closed) into a `LoanBook`. Each interval it re-shares its *whole* contribution vector C: the
+table with its own segment filled (every applicant it currently has a record for, at the one of
+its candidate slots the cuckoo placement gave it: layout.py, cuckoo.py) and every other slot
+zero: a fresh 16-byte seed to server B, which expands it to S = AES-CTR(seed), and C - S
+(fieldwise: each field of the record mod 2^width, fieldwise.py) to server A. Neither server
+learns which slots changed, nor how many events there were: one table's worth of traffic per
+interval whatever happened.
 
 Windows: applications are bucketed by UTC day (days since 1970-01-01); on day `today` the 7-day
 window holds days today-6 .. today and the 30-day window today-29 .. today. A member contributes
@@ -23,7 +24,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from node.query import fieldwise
+from node.query import cuckoo, fieldwise
 from node.query.errors import ContributionError
 from node.query.layout import Layout, hash_applicant
 from node.query.masks import prg_share
@@ -70,9 +71,10 @@ class Contribution:
 class LoanBook:
     """The member's own loans and recent applications, by hashed applicant."""
 
-    def __init__(self, salt: bytes, layout: Layout) -> None:
+    def __init__(self, salt: bytes, layout: Layout, member: str) -> None:
         self.salt = salt
         self.layout = layout
+        self.member = member
         self._loans: dict[str, _Loan] = {}
         self._applications: dict[bytes, dict[int, int]] = defaultdict(dict)
         self._slots: dict[bytes, tuple[list[int], int]] = {}
@@ -81,7 +83,7 @@ class LoanBook:
     def key(self, applicant_id: str) -> bytes:
         hashed = hash_applicant(self.salt, applicant_id)
         if hashed not in self._slots:
-            self._slots[hashed] = self.layout.slots_of(hashed)
+            self._slots[hashed] = self.layout.locate(hashed)
         return hashed
 
     def ingest(self, event: LoanEvent) -> None:
@@ -135,21 +137,26 @@ class LoanBook:
         return out
 
     def vector(self, records: dict[bytes, Aggregates]) -> np.ndarray:
-        """C: every record added at each of its applicant's slots (uint64, (slots, LANES)).
-        Lane sums: true values within the caps never overflow a field, so they are also the
-        fieldwise sums."""
+        """C: the table with this member's segment holding each record at the slot the cuckoo
+        placement gave its applicant, zeros elsewhere (uint64, (slots, LANES)).
+        ContributionError when this member is not a contributor of the layout or its
+        applicants do not fit its segment."""
+        try:
+            segment = self.layout.segment_of(self.member)
+        except ValueError as exc:
+            raise ContributionError(str(exc)) from exc
         table = np.zeros((self.layout.slots, LANES), dtype=np.uint64)
         if not records:
             return table
         keys = list(records)
-        slots = np.array([self._slots[k][0] for k in keys], dtype=np.int64)
+        positions = np.array([self._slots[k][0] for k in keys], dtype=np.int64)
         tags = np.array([self._slots[k][1] for k in keys], dtype=np.uint32)
         fields = {n: np.array([getattr(records[k], n) for k in keys], dtype=np.uint64)
                   for n in FIELDS}
-        packed = pack(tags, fields)
-        for lane in range(LANES):
-            np.add.at(table[:, lane], slots.ravel(),
-                      np.repeat(packed[:, lane], slots.shape[1]))
+        choices = cuckoo.place(positions, self.layout.part_slots)
+        cells = (segment * self.layout.segment_slots + choices * self.layout.part_slots
+                 + positions[np.arange(len(keys)), choices])
+        table[cells] = pack(tags, fields)
         return table
 
     def share(self, vector: np.ndarray, version: int) -> Contribution:

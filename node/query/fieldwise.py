@@ -1,15 +1,14 @@
 """Fieldwise arithmetic on packed records: each field of a record is its own ring Z/2^width.
 
-Why: each server ANDs its answer share with the mask of the fields the service job answers
-(record.answer_mask), so the asker obtains D[x] = T[x] + R_A[x] + R_B[x] with the other fields
-zeroed and removes R_A and R_B from the fields it got. That is exact, and says nothing about a
-withheld field, only if every sum is taken per field with no carry or borrow crossing into the
-next field: with lane sums (mod 2^64) a field of D also holds the carry out of the field below
-it, and the asker, who knows R, would learn from an allowed field whether T + R wrapped in the
-withheld field below — a threshold on its value. So every addition and subtraction of shares and
-masks is fieldwise: members' contributions (C - S), the servers' sums of them, the masked table
-and the asker's unmasking. Sums of true values never overflow a field (record.MEMBER_CAPS), so
-fieldwise and lane sums of true values agree.
+Why: a lookup's second round (matching.py) reads each field the service job answers on its own,
+D_f = T_f + R_f mod 2^width, and the asker removes R_f; the fields withheld are never read. That
+is exact, and says nothing about a withheld field, only if every sum is taken per field with no
+carry or borrow crossing into the next field: with lane sums (mod 2^64) a field of D also holds
+the carry out of the field below it, and the asker, who knows R, would learn from an allowed
+field whether T + R wrapped in the withheld field below — a threshold on its value. So every
+addition and subtraction of shares and masks is fieldwise: members' contributions (C - S), the
+servers' sums of them, the masked table and the asker's masks. Sums of true values never
+overflow a field (record.MEMBER_CAPS), so fieldwise and lane sums of true values agree.
 
 SWAR on uint64 lanes, H = the top bit of every field of the lane:
     add(a, b) = ((a & ~H) + (b & ~H)) ^ ((a ^ b) & H)

@@ -1,36 +1,31 @@
-"""Keyword layout: where an applicant's record lives in the table, and how often that fails.
+"""Keyword layout: where a member's record of an applicant lives in the table.
 
-Count-min style with a fixed total size: the table of 2^table_bits slots is cut into `subtables`
-equal parts of S slots; an applicant (its id hashed with the alliance-wide salt, never sent or
-stored in the clear) has one slot in each part, and every member adds its record to all of them.
-A lookup reads all its slots (one DPF key per part: the servers scan the whole table once per
-lookup) and keeps a *pure* one (`record.is_pure`: no other applicant there).
+The table is one *segment* per contributing member (in the service job's contributor order:
+sorted org names), each of 3 parts of P = 2^part_bits slots. An applicant (its id hashed with the
+alliance-wide salt, never sent or stored in the clear) has one candidate slot in each part, the
+same in every segment: one mask block b (uniform over the P/128 blocks) and an offset inside the
+block per part. A member places *its own* applicants in its own segment by cuckoo hashing
+(cuckoo.py): each sits in exactly one of its 3 candidates, no two share a slot. Only that
+member sees its placement (what it sends is secret-shared), and it needs nobody else's
+applicants to build it: members stay blind to each other, the servers to positions.
 
-The applicant's slots share one *mask block* index b (uniform over the S/128 blocks) and differ
-in their offset inside the block (uniform and independent per part): a lookup then needs one
-oblivious mask evaluation instead of one per part (masks.py).
+A lookup reads the applicant's candidate slot of every part of every segment (3 DPF keys, one per
+part position, applied to every segment: the servers scan the whole table once per lookup) and
+the servers add up, by an FSS equality test on each slot's tag (client.py, fss.py), only the
+records that carry the applicant's tag: the asker learns the sum over members and nothing about
+which member holds which record, nor other applicants' records.
 
-Error probability: with m applicants present, the number n of others in the applicant's block
-is Poisson((m-1)·128/S); given n, each part's slot is shared with probability
-1 - (1 - 1/128)^n, parts independently, so a lookup finds no pure slot with probability
-E_n[(1 - (1 - 1/128)^n)^k]. That event is detected (the client raises QueryAmbiguous, never a
-wrong answer); an undetected wrong answer needs a 32-bit tag collision in every impure slot
-(≤ k·2^-32). `capacity(2^-20)` is the number of applicants a layout serves at ≤ 2^-20 per query
-(16 parts: ~33,000 applicants in a 2^20-slot table, ~4x that in 2^22; 2^20 applicants need
-2^25 slots: `slots_for`). Pure.
+Error probability: an undetected wrong answer needs another applicant's 32-bit tag in one of the
+3 x segments slots read (<= 3 x segments x 2^-32 per lookup: 2^-28 at 5 contributors, 2^-20 at
+85). A member whose applicants do not fit its segment (more than ~0.9 x 3P: cuckoo insertion
+fails) is told so when it builds its contribution; `for_applicants` sizes P for a load of at
+most `MAX_LOAD` (0.6; with candidates confined to a block of 3 x 128 slots, 2 of 20 builds
+failed at 0.75 and none of 20 at 0.7 in 512-block tables: tests/unit/test_query_cuckoo.py).
 
-Why not a denser layout (cuckoo, buckets, 2-choice): placement there depends on which *other*
-applicants are present, and no party may see the applicant set (members contribute blind,
-servers hold masked shares only; building it obliviously is a 2-party sort of the whole table
-per epoch). With blind, additive contributions the asker reads k slots of sums and can isolate
-its applicant's record only from a slot no other applicant touches (an applicant sharing one of
-the k slots — with different records in the others — leaves one unknown per such slot, and
-hitting two of them has probability ~k²/slots). So a lookup succeeds iff one of its k slots is
-pure, and no layout of k slots of S does better than P(miss) = (1 - e^(-k·m/S))^k, minimised
-at k·m/S = ln 2: at most `pure_slot_bound(target)` = (ln 2)² / ln(1/target) applicants per slot
-(0.0347 at 2^-20). 16 parts in one mask block reach 0.0315 (91 %; the shared block costs the
-rest), 16 independent slots 0.0341, 20 slots 0.0347. Denser needs more slots read (more scans)
-or a party that learns who is present.
+Why not the earlier count-min layout (16 slots per applicant, every member adding at all of
+them): a lookup there needs a slot no other applicant touches, which caps blind additive layouts
+at (ln 2)^2 / ln(2^20) = 0.035 applicants per slot (2^20 applicants in 2^25 slots, 512 MiB per
+table); here a member's segment holds up to MAX_LOAD = 0.6 applicants per slot. Pure.
 """
 
 from __future__ import annotations
@@ -38,18 +33,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from node.query.dpf import LEAF_BITS, LEAF_POINTS
 
 SALT_BYTES = 32
-TARGET_ERROR = 2.0 ** -20
-
-
-def pure_slot_bound(target: float = TARGET_ERROR) -> float:
-    """Most applicants per slot any layout of blind additive contributions can serve when a
-    lookup must find a pure slot among those it reads, failing with probability ≤ target."""
-    return math.log(2) ** 2 / math.log(1 / target)
+CHOICES = 3
+"""Candidate slots per applicant (one per part of a segment)."""
+MAX_LOAD = 0.6
+"""Most applicants per slot of a member's segment that `for_applicants` plans for."""
+TAG_BITS = 32
+MIN_PART_BITS = LEAF_BITS + 3
 
 
 def hash_applicant(salt: bytes, applicant_id: str) -> bytes:
@@ -61,86 +56,91 @@ def hash_applicant(salt: bytes, applicant_id: str) -> bytes:
 
 @dataclass(frozen=True)
 class Layout:
-    """2^table_bits slots in `subtables` equal parts (a power of two)."""
+    """One segment of CHOICES parts of 2^part_bits slots per contributor (in `members` order)."""
 
-    table_bits: int
-    subtables: int = 16
+    part_bits: int
+    members: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        parts = self.subtables
-        if parts < 1 or parts & (parts - 1):
-            raise ValueError("subtables must be a power of two")
-        if self.part_bits < LEAF_BITS + 3:
-            raise ValueError(f"each part needs at least 2^{LEAF_BITS + 3} slots")
+        if self.part_bits < MIN_PART_BITS:
+            raise ValueError(f"each part needs at least 2^{MIN_PART_BITS} slots")
+        if not self.members or len(set(self.members)) != len(self.members):
+            raise ValueError("a layout needs one or more distinct contributors")
+
+    @classmethod
+    def of(cls, part_bits: int, contributors: Iterable[str]) -> Layout:
+        """The layout of a service job: its size and its contributors in sorted order."""
+        return cls(part_bits, tuple(sorted(contributors)))
 
     @property
-    def slots(self) -> int:
-        return 1 << self.table_bits
+    def segments(self) -> int:
+        return len(self.members)
 
     @property
-    def part_bits(self) -> int:
-        return self.table_bits - int(math.log2(self.subtables))
+    def subtables(self) -> int:
+        """Parts of the whole table (CHOICES per segment)."""
+        return CHOICES * self.segments
 
     @property
     def part_slots(self) -> int:
         return 1 << self.part_bits
 
+    @property
+    def segment_slots(self) -> int:
+        return CHOICES * self.part_slots
+
+    @property
+    def slots(self) -> int:
+        return self.subtables * self.part_slots
 
     @property
     def part_blocks(self) -> int:
         """Mask blocks per part; block b spans slots b*128 .. b*128+127 of every part."""
         return self.part_slots >> LEAF_BITS
 
+    @property
+    def capacity(self) -> int:
+        """Applicants one member can place in its segment at MAX_LOAD."""
+        return int(MAX_LOAD * self.segment_slots)
+
+    @property
+    def wrong_answer_bound(self) -> float:
+        """Probability bound of an undetected wrong answer per lookup (a tag collision)."""
+        return self.subtables * 2.0 ** -TAG_BITS
+
+    def fingerprint(self) -> str:
+        """Names the layout in contributions and epochs: a share built for another layout
+        (another size or contributor order) must never be added into this one."""
+        body = f"{self.part_bits}|{','.join(self.members)}".encode()
+        return "layout:" + hashlib.sha256(body).hexdigest()[:16]
+
+    def segment_of(self, member: str) -> int:
+        try:
+            return self.members.index(member)
+        except ValueError:
+            raise ValueError(f"{member} is not a contributor of this layout "
+                             f"({', '.join(self.members)})") from None
+
     def locate(self, hashed: bytes) -> tuple[list[int], int]:
-        """(position inside each part, tag) of a hashed applicant; all in one mask block."""
-        stream = hashlib.shake_128(b"alliance/query/layout/" + hashed).digest(
-            8 + self.subtables)
+        """(candidate slot inside each of a segment's parts, nonzero 32-bit tag) of a hashed
+        applicant; the candidates all lie in one mask block."""
+        stream = hashlib.shake_128(b"alliance/query/layout/v2/" + hashed).digest(8 + CHOICES)
         block = int.from_bytes(stream[:4], "little") & (self.part_blocks - 1)
-        tag = int.from_bytes(stream[4:8], "little")
-        offsets = stream[8:8 + self.subtables]
+        tag = int.from_bytes(stream[4:8], "little") or 1  # 0 marks an empty slot
+        offsets = stream[8:8 + CHOICES]
         return [(block << LEAF_BITS) | (o & (LEAF_POINTS - 1)) for o in offsets], tag
 
-    def block_of(self, hashed: bytes) -> int:
-        return self.locate(hashed)[0][0] >> LEAF_BITS
+    def cell(self, segment: int, choice: int, position: int) -> int:
+        """The global slot of candidate `choice` (at `position` in its part) in a segment."""
+        return (segment * CHOICES + choice) * self.part_slots + position
 
-    def slots_of(self, hashed: bytes) -> tuple[list[int], int]:
-        """(global slot in each part, tag)."""
-        positions, tag = self.locate(hashed)
-        return [i * self.part_slots + p for i, p in enumerate(positions)], tag
-
-    def miss_probability(self, applicants: int) -> float:
-        """Probability that a lookup of one present applicant finds no pure slot."""
-        mean = max(applicants - 1, 0) / self.part_blocks
-        if mean == 0:
-            return 0.0
-        total, n = 0.0, 0
-        log_pmf = -mean
-        while True:
-            shared = 1.0 - (1.0 - 1.0 / LEAF_POINTS) ** n
-            total += math.exp(log_pmf) * shared ** self.subtables
-            n += 1
-            log_pmf += math.log(mean) - math.log(n)
-            if n > mean and log_pmf < -60:
-                return total
+    def offsets(self, positions: list[int]) -> list[int]:
+        """Each part's offset inside the mask block, for every part of the table in order (the
+        masks of the slots a lookup reads: masks.slot_masks)."""
+        return [p & (LEAF_POINTS - 1) for p in positions] * self.segments
 
     @classmethod
-    def slots_for(cls, applicants: int, subtables: int = 16,
-                  target: float = TARGET_ERROR) -> Layout:
-        """The smallest layout (power-of-two slots) serving `applicants` within `target`."""
-        bits = max(LEAF_BITS + 3 + int(math.log2(subtables)), 1)
-        while cls(bits, subtables).miss_probability(applicants) > target:
-            bits += 1
-        return cls(bits, subtables)
-
-    def capacity(self, target: float = TARGET_ERROR) -> int:
-        """The most applicants for which `miss_probability` stays ≤ target."""
-        low, high = 1, 1
-        while self.miss_probability(high) <= target:
-            low, high = high, high * 2
-        while high - low > 1:
-            middle = (low + high) // 2
-            if self.miss_probability(middle) <= target:
-                low = middle
-            else:
-                high = middle
-        return low
+    def for_applicants(cls, per_member: int, contributors: Iterable[str]) -> Layout:
+        """The smallest layout whose segments hold `per_member` applicants at MAX_LOAD."""
+        need = max(per_member / (MAX_LOAD * CHOICES), 1)
+        return cls.of(max(MIN_PART_BITS, math.ceil(math.log2(need))), contributors)

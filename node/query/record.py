@@ -1,15 +1,15 @@
-"""The per-applicant record: five aggregates and a purity check packed into 128 bits.
+"""The per-applicant record: five aggregates, a tag and a contributor count in 128 bits.
 
-A table slot holds the sum of the records every member contributed for the applicants hashed to
-it, taken field by field (each field mod 2^width, no carry into the next: fieldwise.py). Two
-uint64 lanes, fields from the most significant bits down:
+A table slot holds one member's record of one applicant (its segment's cuckoo placement,
+layout.py) or zeros; a lookup sums, field by field (each field mod 2^width, no carry into the
+next: fieldwise.py), the records carrying the applicant's tag over every member's segment
+(matching.py). Two uint64 lanes, fields from the most significant bits down:
 
     lane 0:  tag (32) | contributors (10) | active_loans (11) | distinct_lenders (11)
     lane 1:  outstanding_cents (40) | applications_7d (10) | applications_30d (14)
 
-Each contributing member adds `tag(applicant)` and 1 contributor. A slot is *pure* (holds this
-applicant alone, or nobody) when tag_sum == contributors * tag (mod 2^32): with 32-bit tags a slot
-shared with other applicants passes by accident with probability 2^-32.
+A record's tag is the applicant's (never 0: an empty slot is all zeros) and its contributor
+count 1.
 
 Sums never overflow a field as long as at most MAX_CONTRIBUTORS members contribute and each
 member's values are within MEMBER_CAPS; a member's node saturates its values at the caps
@@ -110,28 +110,3 @@ def field_bits(names: Iterable[str]) -> np.ndarray:
         lane, shift, width = LAYOUT[name]
         out[lane] |= np.uint64(((1 << width) - 1) << shift)
     return out
-
-
-def answer_mask(fields: Iterable[str]) -> np.ndarray:
-    """What a server keeps of its answer share when the service answers `fields`: those fields,
-    the tag and the contributor count (the asker's purity check needs both)."""
-    return field_bits(("tag", "contributors", *fields))
-
-
-def is_pure(record: np.ndarray, tag: int) -> bool:
-    """Does this summed slot hold only the applicant with `tag` (or nobody)?"""
-    total = int(field(record, "tag"))
-    contributors = int(field(record, "contributors"))
-    return total == (contributors * tag) & 0xFFFFFFFF
-
-
-def aggregates(record: np.ndarray) -> Aggregates:
-    """The aggregates of a pure slot."""
-    return Aggregates(**{n: int(field(record, n)) for n in FIELDS})
-
-
-def own_record(tag: int, own: Aggregates) -> np.ndarray:
-    """The record the asker itself contributed for an applicant (to subtract it)."""
-    own = saturate(own)
-    return pack(np.array([tag], dtype=np.uint32),
-                {n: np.array([getattr(own, n)]) for n in FIELDS})[0]

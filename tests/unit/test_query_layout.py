@@ -1,4 +1,5 @@
-"""The keyword layout: its stated miss probability holds; a shared slot is never taken as pure."""
+"""The keyword layout: each member's segment, one applicant's candidates in one mask block, and
+a member's record at exactly one of them in its own segment."""
 
 from __future__ import annotations
 
@@ -7,96 +8,136 @@ import os
 import numpy as np
 import pytest
 
-from node.query import record
+from node.query import dpf, record
 from node.query.contribution import EventKind, LoanBook, LoanEvent
-from node.query.layout import TARGET_ERROR, Layout, hash_applicant, pure_slot_bound
+from node.query.errors import ContributionError
+from node.query.layout import CHOICES, MAX_LOAD, Layout, hash_applicant
+
+MEMBERS = ("telecom", "bank", "platform")
 
 
-def test_capacity_is_the_largest_load_within_the_target() -> None:
-    layout = Layout(20, 16)
-    cap = layout.capacity()
-    assert layout.miss_probability(cap) <= TARGET_ERROR < layout.miss_probability(cap + 1)
-    assert 30_000 < cap < 40_000
-    assert Layout(22, 16).capacity() > 4 * 30_000
+def _packed(values: record.Aggregates) -> np.ndarray:
+    """One member's record for an applicant, saturated at the caps, as it packs it."""
+    values = record.saturate(values)
+    return record.pack(np.array([5], dtype=np.uint32),
+                       {n: np.array([getattr(values, n)]) for n in record.FIELDS})[0]
 
 
-def test_benchmark_loads_are_within_two_to_the_minus_twenty() -> None:
-    assert Layout(20, 16).miss_probability(1 << 15) <= TARGET_ERROR
-    assert Layout(22, 16).miss_probability(1 << 17) <= TARGET_ERROR
+def test_segments_follow_the_contributors_sorted() -> None:
+    layout = Layout.of(10, MEMBERS)
+    assert layout.members == ("bank", "platform", "telecom")
+    assert [layout.segment_of(m) for m in ("bank", "platform", "telecom")] == [0, 1, 2]
+    assert layout.subtables == CHOICES * 3
+    assert layout.slots == 3 * CHOICES * 1024
+
+
+def test_an_org_outside_the_contributors_has_no_segment() -> None:
+    with pytest.raises(ValueError, match="not a contributor"):
+        Layout.of(10, MEMBERS).segment_of("regulator")
+
+
+def test_a_layout_needs_distinct_contributors() -> None:
+    with pytest.raises(ValueError, match="distinct"):
+        Layout(10, ("bank", "bank"))
+    with pytest.raises(ValueError, match="distinct"):
+        Layout(10, ())
+
+
+def test_the_fingerprint_names_size_and_contributors() -> None:
+    base = Layout.of(10, MEMBERS)
+    assert base.fingerprint() == Layout.of(10, reversed(MEMBERS)).fingerprint()
+    assert base.fingerprint() != Layout.of(11, MEMBERS).fingerprint()
+    assert base.fingerprint() != Layout.of(10, ["bank", "platform", "lender"]).fingerprint()
+
+
+def test_candidates_share_one_mask_block_and_the_tag_is_never_zero() -> None:
+    layout = Layout.of(12, MEMBERS)
+    salt = os.urandom(32)
+    for i in range(500):
+        positions, tag = layout.locate(hash_applicant(salt, f"applicant-{i}"))
+        assert len(positions) == CHOICES
+        assert len({p >> dpf.LEAF_BITS for p in positions}) == 1
+        assert all(0 <= p < layout.part_slots for p in positions)
+        assert 0 < tag < 2 ** 32
 
 
 def test_positions_depend_on_the_salt() -> None:
-    layout = Layout(14, 4)
+    layout = Layout.of(14, MEMBERS)
     a = layout.locate(hash_applicant(b"a" * 32, "alice"))
     b = layout.locate(hash_applicant(b"b" * 32, "alice"))
     assert a != b
-    assert all(0 <= p < layout.part_slots for p in a[0])
 
 
-def test_measured_miss_rate_matches_the_formula_on_a_crowded_small_table() -> None:
-    """At a load where misses are frequent enough to count, the share of applicants with no
-    pure slot is the stated probability (binomial 5-sigma band), and every pure slot found
-    holds exactly that applicant's record."""
-    layout = Layout(11, 2)  # 2 parts of 1024 slots
-    applicants = 600
-    book = LoanBook(os.urandom(32), layout)
-    ids = [f"applicant-{i}" for i in range(applicants)]
+def test_cells_and_mask_offsets_cover_every_segment() -> None:
+    layout = Layout.of(10, MEMBERS)
+    positions = [5, 130, 255]
+    assert layout.cell(0, 0, 5) == 5
+    assert layout.cell(2, 1, 130) == (2 * CHOICES + 1) * 1024 + 130
+    assert layout.offsets(positions) == [5, 2, 127] * 3
+
+
+def test_for_applicants_is_the_smallest_size_within_the_load() -> None:
+    layout = Layout.for_applicants(400_000, MEMBERS)
+    assert 400_000 <= layout.capacity <= 400_000 * 2
+    assert Layout(layout.part_bits - 1, layout.members).capacity < 400_000
+    assert layout.capacity == int(MAX_LOAD * CHOICES * layout.part_slots)
+
+
+def test_the_wrong_answer_bound_counts_every_slot_read() -> None:
+    assert Layout.of(10, MEMBERS).wrong_answer_bound == 9 * 2.0 ** -32
+
+
+def test_a_members_record_sits_at_one_candidate_in_its_own_segment() -> None:
+    layout = Layout.of(10, MEMBERS)
+    book = LoanBook(os.urandom(32), layout, "platform")
+    ids = [f"applicant-{i}" for i in range(1500)]
     book.ingest_many([LoanEvent(EventKind.LOAN_OPENED, a, 10, f"L{i}", 100 + i)
                       for i, a in enumerate(ids)])
     vector = book.vector(book.aggregates(10))
-    misses = 0
+    segment = layout.segment_of("platform")
+    used = set()
     for i, applicant in enumerate(ids):
-        slots, tag = layout.slots_of(book.key(applicant))
-        pure = [s for s in slots if record.is_pure(vector[s], tag)]
-        if not pure:
-            misses += 1
-        for s in pure:
-            assert record.aggregates(vector[s]).outstanding_cents == 100 + i
-    p = layout.miss_probability(applicants)
-    sigma = (applicants * p * (1 - p)) ** 0.5
-    assert abs(misses - applicants * p) < 5 * sigma + 1
+        positions, tag = layout.locate(book.key(applicant))
+        cells = [layout.cell(segment, c, p) for c, p in enumerate(positions)]
+        held = [c for c in cells if int(record.field(vector[c], "tag")) == tag]
+        assert len(held) == 1, applicant
+        assert int(record.field(vector[held[0]], "outstanding_cents")) == 100 + i
+        used.add(held[0])
+    assert len(used) == len(ids)
+    outside = np.ones(layout.slots, dtype=bool)
+    outside[segment * layout.segment_slots:(segment + 1) * layout.segment_slots] = False
+    assert not vector[outside].any()
 
 
-def test_a_slot_shared_by_two_applicants_is_not_pure_for_either() -> None:
-    tags = np.array([0x1234567, 0x7654321], dtype=np.uint32)
-    fields = {n: np.array([1, 2], dtype=np.uint64) for n in record.FIELDS}
-    fields["distinct_lenders"] = np.array([1, 1], dtype=np.uint64)
-    both = record.pack(tags, fields).sum(axis=0, dtype=np.uint64)
-    assert not record.is_pure(both, int(tags[0]))
-    assert not record.is_pure(both, int(tags[1]))
-    assert record.is_pure(np.zeros(2, dtype=np.uint64), 99)
+def test_a_book_too_big_for_its_segment_is_refused_before_anything_is_sent() -> None:
+    layout = Layout.of(10, MEMBERS)
+    book = LoanBook(os.urandom(32), layout, "bank")
+    book.ingest_many([LoanEvent(EventKind.APPLICATION, f"a-{i}", 10)
+                      for i in range(layout.segment_slots + 1)])
+    with pytest.raises(ContributionError, match="larger part_bits"):
+        book.vector(book.aggregates(10))
+
+
+def test_a_non_contributor_builds_no_vector() -> None:
+    book = LoanBook(os.urandom(32), Layout.of(10, MEMBERS), "regulator")
+    book.ingest(LoanEvent(EventKind.APPLICATION, "ann", 10))
+    with pytest.raises(ContributionError, match="not a contributor"):
+        book.vector(book.aggregates(10))
 
 
 @pytest.mark.parametrize("name", record.FIELDS)
 def test_member_values_saturate_at_the_caps(name: str) -> None:
     big = record.saturate(record.Aggregates(**{name: 1 << 50}))
     assert getattr(big, name) == record.MEMBER_CAPS[name]
-    packed = record.own_record(5, record.Aggregates(**{name: 1 << 50}))
+    packed = _packed(record.Aggregates(**{name: 1 << 50}))
     assert int(record.field(packed, name)) == record.MEMBER_CAPS[name]
 
 
 def test_sixty_four_members_at_the_caps_do_not_overflow_a_field() -> None:
     capped = record.Aggregates(**record.MEMBER_CAPS)
-    one = record.own_record(7, capped)
+    one = _packed(capped)
     total = np.zeros(2, dtype=np.uint64)
     for _ in range(record.MAX_CONTRIBUTORS):
         total += one
-    assert record.is_pure(total, 7)
     for name in record.FIELDS:
         assert int(record.field(total, name)) == 64 * record.MEMBER_CAPS[name]
-
-
-def test_two_to_the_twenty_applicants_need_two_to_the_twenty_five_slots() -> None:
-    layout = Layout.slots_for(1 << 20)
-    assert layout.table_bits == 25
-    assert layout.miss_probability(1 << 20) <= TARGET_ERROR
-    assert Layout(24, 16).miss_probability(1 << 20) > TARGET_ERROR
-
-
-def test_capacity_is_below_the_pure_slot_bound_and_within_ten_percent_of_it() -> None:
-    """No layout of blind contributions beats (ln 2)^2 / ln(1/target) per slot; 16 parts in one
-    mask block come within 10 % of it."""
-    for bits in (20, 22):
-        per_slot = Layout(bits, 16).capacity() / (1 << bits)
-        assert 0.9 * pure_slot_bound() < per_slot <= pure_slot_bound()
-

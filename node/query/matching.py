@@ -1,0 +1,120 @@
+"""The lookup's second round: the servers add up only the records that carry the applicant's tag.
+
+After round 1 both servers hold y = D XOR rho at the C slots a lookup reads (its candidate slot
+in every part of every segment, layout.py): D = T + R (fieldwise) is the masked table, rho a
+mask the asker chose (each server knows only its own half; relay.py). The asker knows R at those
+slots (masks.py) and the applicant's tag t. For each slot c it gives each server one key of an
+FSS point function (fss.py) on the 32-bit tag domain:
+
+    f_c(x) = beta_c if x == alpha_c else 0,   alpha_c = ((t + R_c.tag) mod 2^32) XOR rho_c.tag
+
+so f_c(y_c.tag) = beta_c exactly when slot c holds the applicant's record (a foreign tag matches
+with probability 2^-32; an empty slot has tag 0 and t != 0). The payload beta_c is
+[1, rho_c's bit k for every bit k of the answered fields, R_c,f for every answered field f]:
+with [match] shared additively (mod 2^64) and y public, each server computes alone its share of
+
+    [match] * T_f = [match] * (D_f - R_f),   D_f = sum_k 2^k (y_k + rho_k - 2 y_k rho_k)
+
+(y XOR rho bit by bit), i.e. sum_k 2^k (y_k [match] + (1 - 2 y_k) [match] rho_k) - [match] R_f,
+summed over the slots and reduced mod 2^width(f). The two servers' shares add up to the sum over
+members of the applicant's records, field by field: nothing per member, nothing of another
+applicant. Fields the service does not answer are never in the payload. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from node.query import fss
+from node.query.errors import ProtocolError
+from node.query.record import FIELDS, LANES, LAYOUT, Aggregates
+
+TAG_MASK = np.uint64(0xFFFFFFFF)
+
+
+def payload_size(fields: Sequence[str]) -> int:
+    """uint64 words of a slot's payload for these answered fields."""
+    return 1 + sum(LAYOUT[f][2] for f in fields) + len(fields)
+
+
+def check_fields(fields: Sequence[str]) -> tuple[str, ...]:
+    bad = [f for f in fields if f not in FIELDS]
+    if bad or len(set(fields)) != len(fields):
+        raise ProtocolError(f"fields must be distinct names among {', '.join(FIELDS)}; got "
+                            f"{', '.join(fields) or 'none'}")
+    return tuple(fields)
+
+
+def _widths(fields: Sequence[str]) -> np.ndarray:
+    """Each field's value mask 2^width - 1."""
+    return np.array([(1 << LAYOUT[f][2]) - 1 for f in fields], dtype=np.uint64)
+
+
+def _field(records: np.ndarray, name: str) -> np.ndarray:
+    lane, shift, width = LAYOUT[name]
+    return (records[:, lane] >> np.uint64(shift)) & np.uint64((1 << width) - 1)
+
+
+def _bits(records: np.ndarray, name: str) -> np.ndarray:
+    """(slots, width) 0/1 uint64: the field's bits, least significant first."""
+    lane, shift, width = LAYOUT[name]
+    shifts = np.uint64(shift) + np.arange(width, dtype=np.uint64)
+    return (records[:, lane, None] >> shifts) & np.uint64(1)
+
+
+def keys(tag: int, r: np.ndarray, rho: np.ndarray, fields: Sequence[str],
+         rng: bytes | None = None) -> tuple[bytes, bytes]:
+    """The asker's FSS keys (server A's, server B's) for the slots whose masks are `r` and
+    round-1 masks `rho` (both uint64, (slots, LANES)); `tag` is the applicant's (nonzero)."""
+    fields = check_fields(fields)
+    if r.shape != rho.shape or r.ndim != 2 or r.shape[1] != LANES:
+        raise ValueError(f"r and rho must be uint64 of the same shape (slots, {LANES})")
+    alphas = ((np.uint64(tag) + _field(r, "tag")) & TAG_MASK) ^ _field(rho, "tag")
+    betas = np.empty((len(r), payload_size(fields)), dtype=np.uint64)
+    betas[:, 0] = 1
+    column = 1
+    for name in fields:
+        width = LAYOUT[name][2]
+        betas[:, column:column + width] = _bits(rho, name)
+        column += width
+    for name in fields:
+        betas[:, column] = _field(r, name)
+        column += 1
+    return fss.generate(alphas, betas, rng)
+
+
+def shares(y: np.ndarray, key_bytes: bytes, fields: Sequence[str], party: int) -> np.ndarray:
+    """A server's additive shares of the matched records' sum, one uint64 per answered field
+    (meaningful mod 2^width); `y` (uint64, (slots, LANES)) is D XOR rho at the lookup's slots."""
+    fields = check_fields(fields)
+    batch = fss.KeyBatch.parse(key_bytes, payload_size(fields))
+    if len(batch) != len(y):
+        raise ProtocolError(f"a lookup's second round carries one key per slot read "
+                            f"({len(y)}), got {len(batch)}")
+    if np.any(batch.party != party):
+        raise ProtocolError("an FSS key for the other server was sent to this one")
+    z = fss.evaluate(batch, _field(y, "tag"))
+    match = z[:, :1]
+    out = np.empty(len(fields), dtype=np.uint64)
+    column = 1
+    for i, name in enumerate(fields):
+        width = LAYOUT[name][2]
+        bits = _bits(y, name)
+        d = bits * match + (np.uint64(1) - np.uint64(2) * bits) * z[:, column:column + width]
+        weights = np.uint64(1) << np.arange(width, dtype=np.uint64)
+        out[i] = (d * weights).sum(dtype=np.uint64)
+        column += width
+    masked = z[:, column:column + len(fields)].sum(axis=0, dtype=np.uint64)
+    return (out - masked) & _widths(fields)
+
+
+def combine(share_a: np.ndarray, share_b: np.ndarray, fields: Sequence[str]) -> Aggregates:
+    """The asker's sum of the two servers' shares: the aggregates of the answered fields (the
+    others 0)."""
+    fields = check_fields(fields)
+    if share_a.shape != (len(fields),) or share_b.shape != (len(fields),):
+        raise ProtocolError(f"an answer carries one share per answered field ({len(fields)})")
+    total = (share_a + share_b) & _widths(fields)
+    return Aggregates(**{name: int(total[i]) for i, name in enumerate(fields)})
