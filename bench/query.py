@@ -1,27 +1,30 @@
 """Benchmark: the multi-lender query service, two servers and the clients as separate processes.
 
 A throw-away alliance of five members (`alliance network init`); bank runs query server A and
-telecom server B, each in its own process, gRPC with mutual TLS on loopback. For each table size:
+telecom server B, each in its own process, gRPC with mutual TLS on loopback. For each number of
+applicants (2^bits; each member holds 40 % of them; the table is one segment per member sized
+for that, node/query/layout.py):
 
 1. ingestion: each member (its own process) generates its loan events, feeds them to its
    LoanBook (events/s), builds and secret-shares its contribution vector and sends it;
 2. visibility: the time until an epoch holding every member's contribution is served;
 3. correctness: lookups of sampled applicants against the plaintext sum of all members' books;
 4. load: client processes (threads inside) issue lookups paced at the target rate for a fixed
-   time; achieved lookups/s, p50/p99 latency (a lookup = every hash position of one applicant:
-   16 DPF keys per server, one full scan of each server's table);
-5. baselines in the same run: the plaintext lookup of the same 16 slots (the floor) and one XOR
-   pass over a table-sized array (the memory-bandwidth bound of one full scan);
+   time; achieved lookups/s, p50/p99 latency (a lookup = both rounds at both servers: 3 DPF
+   keys applied to every segment, one full scan of each server's table, then one FSS key per
+   slot read);
+5. baselines in the same run: the plaintext lookup (each member's record looked up and summed:
+   the floor) and one XOR pass over a table-sized array (the memory-bandwidth bound of one full
+   scan);
 6. peak RSS of each server process.
 
-`--kernel BITS...` measures instead, in this process, a server's CPU per lookup for its two
-compute steps at batch sizes 1, 2, 8 and 64: evaluating 16 DPF keys, and the answer over the
+`--kernel BITS...` measures instead, in this process, a server's CPU per lookup for its compute
+steps at batch sizes 1, 2, 8 and 64: evaluating the 3 DPF keys, the answer over the
 bit-transposed table with the fused kernel beside the numpy AND + XOR-reduce it replaced (the
-named baseline) and one XOR pass over the table; 2^25 slots is the size that serves 2^20
-applicants at the 2^-20 miss probability.
+named baseline), the second round, and one XOR pass over the table.
 
     nice -n 10 .venv/bin/python bench/query.py [--bits 20 22] [--seconds 20] [--rates 200 100]
-    nice -n 10 .venv/bin/python bench/query.py --kernel 20 22 25
+    nice -n 10 .venv/bin/python bench/query.py --kernel 20 22
 """
 
 from __future__ import annotations
@@ -56,16 +59,20 @@ def _policy() -> Any:
     return PolicyAuthorizer(QueryPolicy(frozenset(MEMBERS), frozenset({PURPOSE}), 10**9))
 
 
+HOLD = 0.4
+"""Each member has events for a random 40 % of the applicants (`member_events`)."""
+
+
 def _layout(bits: int) -> Any:
+    """The layout a job would ask for 2^bits applicants: each member's segment sized for the
+    most it holds (40 % of them, with a margin of 5 % of that)."""
     from node.query.layout import Layout
 
-    return Layout(bits, 16)
+    return Layout.for_applicants(int(HOLD * 1.05 * (1 << bits)), MEMBERS)
 
 
 def applicants_for(bits: int) -> int:
-    """The benchmark's load: the largest power of two within the layout's 2^-20 capacity."""
-    capacity = _layout(bits).capacity()
-    return 1 << (capacity.bit_length() - 1)
+    return 1 << bits
 
 
 def member_events(member: str, bits: int) -> list[Any]:
@@ -76,7 +83,7 @@ def member_events(member: str, bits: int) -> list[Any]:
     count = applicants_for(bits)
     events: list[Any] = []
     for index in range(count):
-        if rng.random() >= 0.4:
+        if rng.random() >= HOLD:
             continue
         applicant = f"applicant-{index}"
         for _ in range(rng.randint(1, 2)):
@@ -133,7 +140,7 @@ def member_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple
 
     layout = _layout(bits)
     events = member_events(org, bits)
-    member = Member(LoanBook(SALT, layout))
+    member = Member(LoanBook(SALT, layout, org))
     started = time.perf_counter()
     member.book.ingest_many(events)
     ingest = time.perf_counter() - started
@@ -231,7 +238,10 @@ def _cpu(call: Any, repeat: int) -> float:
 
 
 def kernel_rows(bits: int, batches: tuple[int, ...] = (1, 2, 8, 64)) -> list[dict[str, Any]]:
-    from node.query import dpf, table
+    """A server's compute per lookup for 2^bits applicants: the 3 DPF keys evaluated, the
+    answer over every segment (fused kernel; the numpy kernel it replaced as the baseline),
+    the second round (FSS keys at every slot read, the fields summed)."""
+    from node.query import dpf, matching, record, table
 
     layout = _layout(bits)
     rng = np.random.default_rng(bits)
@@ -240,33 +250,38 @@ def kernel_rows(bits: int, batches: tuple[int, ...] = (1, 2, 8, 64)) -> list[dic
     table.answer(cols, np.zeros((1, layout.subtables, words), dtype=np.uint64))  # compiled
     flat = cols.reshape(-1)
     scan = _cpu(lambda: np.bitwise_xor.reduce(flat), 3)
+    slots = layout.subtables
+    y = rng.integers(0, 2**63, (slots, 2), dtype=np.uint64)
+    fss_key = matching.keys(1, y, y, record.FIELDS)[0]
+    second = _cpu(lambda: matching.shares(y, fss_key, record.FIELDS, 0), 5)
     rows = []
     for count in batches:
         pairs = dpf.generate_many(
-            [int(p) for p in rng.integers(0, layout.part_slots, count * layout.subtables)],
-            layout.part_bits)
+            [int(p) for p in rng.integers(0, layout.part_slots, count * 3)], layout.part_bits)
         keys = [pair[0] for pair in pairs]
         evaluate = _cpu(lambda keys=keys: dpf.evaluate_full(keys), 3)  # type: ignore[misc]
-        selections = dpf.evaluate_full(keys).reshape(count, layout.subtables, words)
+        selections = np.tile(dpf.evaluate_full(keys).reshape(count, 3, words),
+                             (1, layout.segments, 1))
         repeat = 3 if count * cols.nbytes < 2**32 else 1
         fused = _cpu(lambda sel=selections: table.answer(cols, sel), repeat)  # type: ignore[misc]
         old = _cpu(lambda sel=selections: numpy_answer(cols, sel), 1)  # type: ignore[misc]
         rows.append({"bits": bits, "count": count, "evaluate": evaluate / count,
                      "fused": fused / count, "numpy": old / count, "scan": scan,
-                     "applicants": layout.capacity()})
+                     "second": second, "slots": layout.slots})
     return rows
 
 
 def print_kernel(bits_list: list[int]) -> None:
     print(f"query server compute per lookup (process CPU, least of 3), load "
           f"{os.getloadavg()[0]:.1f} at start")
-    print(f"{'table':>8}{'capacity':>11}{'batch':>7}{'16 DPF keys':>13}{'fused answer':>14}"
-          f"{'numpy answer':>14}{'one XOR pass':>14}   ms")
+    print(f"{'applicants':>11}{'slots':>12}{'batch':>7}{'3 DPF keys':>12}{'fused answer':>14}"
+          f"{'numpy answer':>14}{'round 2':>9}{'one XOR pass':>14}   ms")
     for bits in bits_list:
         for r in kernel_rows(bits):
-            print(f"{'2^' + str(bits):>8}{r['applicants']:>11,}{r['count']:>7}"
-                  f"{r['evaluate'] * 1e3:>13.3f}{r['fused'] * 1e3:>14.3f}"
-                  f"{r['numpy'] * 1e3:>14.3f}{r['scan'] * 1e3:>14.3f}", flush=True)
+            print(f"{'2^' + str(bits):>11}{r['slots']:>12,}{r['count']:>7}"
+                  f"{r['evaluate'] * 1e3:>12.3f}{r['fused'] * 1e3:>14.3f}"
+                  f"{r['numpy'] * 1e3:>14.3f}{r['second'] * 1e3:>9.3f}"
+                  f"{r['scan'] * 1e3:>14.3f}", flush=True)
     print(f"load {os.getloadavg()[0]:.1f} at the end")
 
 
@@ -280,39 +295,42 @@ def _spawn(ctx: Any, target: Any, *args: Any) -> tuple[Any, Connection]:
 
 
 def plaintext_baselines(bits: int) -> dict[str, float]:
-    """The plaintext lookup (sum of all members' vectors, 16 slots read, purity checked) and
-    one XOR pass over a table-sized array, timed here."""
-    from node.query import record
+    """The plaintext lookup (each member's record of the applicant looked up and summed) and
+    one XOR pass over a table-sized array, timed here; the plaintext sums of 40 sampled
+    applicants (the correctness check)."""
     from node.query.contribution import LoanBook
-    from node.query.layout import hash_applicant
 
     layout = _layout(bits)
-    total = np.zeros((layout.slots, 2), dtype=np.uint64)
     books = []
     for org in MEMBERS:
-        book = LoanBook(SALT, layout)
+        book = LoanBook(SALT, layout, org)
         book.ingest_many(member_events(org, bits))
-        total += book.vector(book.aggregates(TODAY))
         books.append(book)
+    records = [book.aggregates(TODAY) for book in books]
     rng = random.Random(1)
     count = applicants_for(bits)
-    started = time.perf_counter()
     lookups = 2000
-    for _ in range(lookups):
-        slots, tag = layout.slots_of(hash_applicant(SALT, f"applicant-{rng.randrange(count)}"))
-        values = total[slots]
-        next((v for v in values if record.is_pure(v, tag)), None)
+    asked = [f"applicant-{rng.randrange(count)}" for _ in range(lookups)]
+    started = time.perf_counter()
+    for applicant in asked:
+        key = books[0].key(applicant)
+        sums: dict[str, int] = {}
+        for held in records:
+            agg = held.get(key)
+            if agg is not None:
+                for name, value in agg.as_dict().items():
+                    sums[name] = sums.get(name, 0) + value
     plain = (time.perf_counter() - started) / lookups
+    total = np.zeros((layout.slots, 2), dtype=np.uint64)
     scan = []
     for _ in range(5):
         started = time.perf_counter()
         np.bitwise_xor.reduce(total.reshape(-1))
         scan.append(time.perf_counter() - started)
     expected: dict[str, Any] = {}
-    records = [book.aggregates(TODAY) for book in books]
     for index in rng.sample(range(count), 40):
         applicant = f"applicant-{index}"
-        sums: dict[str, int] = {}
+        sums = {}
         for book, held in zip(books, records, strict=True):
             agg = held.get(book.key(applicant))
             if agg is not None:
@@ -432,8 +450,10 @@ def main() -> None:
     for r in rows:
         events = sum(m["events"] for m in r["members"])
         ingest = max(m["ingest"] for m in r["members"])
-        print(f"\n2^{r['bits']} slots ({r['table_bytes'] / 2**20:.0f} MiB), "
-              f"{r['applicants']:,} applicants, {events:,} events from 5 members")
+        layout = _layout(r["bits"])
+        print(f"\n2^{r['bits']} applicants, {events:,} events from 5 members; table "
+              f"{layout.segments} x 3 x 2^{layout.part_bits} = {layout.slots:,} slots "
+              f"({r['table_bytes'] / 2**20:.0f} MiB)")
         print(f"  ingestion: {events / ingest:,.0f} events/s into the loan books (5 in "
               f"parallel; slowest {ingest:.2f} s); build+share "
               f"{max(m['prepare'] for m in r['members']):.2f} s, upload "

@@ -43,7 +43,6 @@ def query_errors(net_dir: Path) -> Iterator[None]:
     """The query service's errors as the application's (with what to do next)."""
     from node.query.errors import (
         EpochUnavailable,
-        QueryAmbiguous,
         QueryError,
         QueryRefused,
         ServerUnavailable,
@@ -59,8 +58,6 @@ def query_errors(net_dir: Path) -> Iterator[None]:
                           "server's operator restarts it with `alliance network up`") from exc
     except EpochUnavailable as exc:
         raise Unreachable(str(exc)) from exc
-    except QueryAmbiguous as exc:
-        raise Refused(f"no answer for this applicant: {exc}", error_type="ambiguous") from exc
     except QueryError as exc:
         raise LocalTrouble(str(exc)) from exc
 
@@ -112,11 +109,10 @@ def _passphrase(session: Session) -> bytes:
 
 
 def _layout(terms: ServiceTerms) -> Any:
-    """The table layout the servers run for `terms` (their subtable count, the job's size)."""
-    from node.query.layout import Layout
-    from node.query.service import SUBTABLES
+    """The table layout the servers run for `terms` (the job's part_bits and contributors)."""
+    from node.query.service import layout_of
 
-    return Layout(terms.table_bits, SUBTABLES)
+    return layout_of(terms)
 
 
 def _client(session: Session, terms: ServiceTerms, timeout: float = 10.0, *,

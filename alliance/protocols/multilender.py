@@ -61,8 +61,10 @@ class MultilenderParams(Params):
         default=3600, ge=MIN_PERIOD, le=MAX_PERIOD,
         description="metering period: each server commits a signed summary of its query log "
                     "per period (a divisor of 86400)")
-    table_bits: int = Field(default=16, ge=10, le=24,
-                            description="log2 of the table's slots (16: 65,536 slots)")
+    part_bits: int = Field(default=14, ge=10, le=22,
+                           description="log2 of the slots of each of the 3 parts of a "
+                                       "contributor's segment of the table (14: a member "
+                                       "places up to 29,491 applicants)")
 
     @field_validator("purposes", "quotas", "fields", mode="before")
     @classmethod
@@ -156,7 +158,7 @@ class ServiceTerms:
     quotas: Mapping[str, int]
     fields: tuple[str, ...]
     period_seconds: int
-    table_bits: int
+    part_bits: int
     expires_at: int
 
     def quota_of(self, org: str) -> int:
@@ -176,6 +178,6 @@ class ServiceTerms:
             quotas=params.quota_map(),
             fields=params.answered(),
             period_seconds=params.period_seconds,
-            table_bits=params.table_bits,
+            part_bits=params.part_bits,
             expires_at=int(job["expires_at"]),
         )

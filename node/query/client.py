@@ -3,17 +3,18 @@
 `QueryClient.lookup(applicant_id, purpose, consent_hash)`:
 1. the common epoch: the newest one both servers hold with the same table digest (cached, and
    asked again when a server no longer holds it);
-2. for each part of the layout a DPF key pair for the applicant's slot, and for each server the
-   applicant's mask-block point blinded with a fresh scalar;
-3. one signed request to each server, concurrently; both answers must name the same epoch and
-   table digest (else no answer: EpochUnavailable);
-4. D at each slot = XOR of the two answers, with the fields the service does not answer zeroed
-   by the servers; the slot's record = D - mask_A - mask_B (fieldwise.py: each field mod
-   2^width); the first *pure* slot gives the aggregates (none pure: QueryAmbiguous, never a
-   guess);
-5. "other members only": the asker's own record in that epoch's version of its contribution
-   (`Member.contributed`) is subtracted; the fields not answered by both servers are 0 and left
-   out of `LookupResult.fields`.
+2. round 1: for each part of a segment a DPF key pair for the applicant's candidate slot (the
+   servers apply it to every segment, layout.py), for each server the applicant's mask-block
+   point blinded with a fresh scalar, a fresh lookup id and a fresh mask rho_s of the slots
+   read; one signed request to each server, concurrently; both answers must name the same epoch
+   and table digest (else no answer: EpochUnavailable). Each carries that server's half of
+   D XOR rho, sealed for the other server (relay.py), and the fields it answers;
+3. round 2: the masks R of the slots (masks.py, from the two OPRF answers), then one FSS key
+   per slot and server (matching.py); both sealed halves and the keys to each server; the sum of
+   the two answers is the sum over members of the applicant's records, for the fields both
+   servers answer (the others are 0 and left out of `LookupResult.fields`);
+4. "other members only": the asker's own record in that epoch's version of its contribution
+   (`Member.contributed`) is subtracted.
 
 A server that is down, refuses or answers garbage makes the lookup fail with that server named;
 no answer is ever reconstructed from one server alone.
@@ -34,12 +35,11 @@ import numpy as np
 
 from alliance.identity import Identity
 from alliance.signing import Signer
-from node.query import dpf, fieldwise, masks, record
+from node.query import dpf, fieldwise, masks, matching, record, relay
 from node.query.contribution import Contribution, LoanBook
 from node.query.errors import (
     EpochUnavailable,
     ProtocolError,
-    QueryAmbiguous,
     QueryError,
     QueryRefused,
     ServerUnavailable,
@@ -68,19 +68,30 @@ class ServerAddress:
 class LookupResult:
     aggregates: Aggregates
     epoch: int
-    part: int
-    """Which part's slot was pure (diagnostics)."""
     logged: tuple[dict[str, Any], ...] = ()
     """Per server (A, B): the log entry it wrote — {"seq", "at", "request"} — for the asker's
     record (an audit proves the entry is in the server's committed root)."""
     fields: tuple[str, ...] = record.FIELDS
     """The fields both servers answered (the others are 0 in `aggregates`)."""
-    received: np.ndarray | None = None
-    """The XOR of the two servers' answers: D at the applicant's slot of every part (uint64,
-    (parts, LANES)), the fields not answered zeroed by the servers."""
-    records: np.ndarray | None = None
-    """`received` unmasked, every field (as any client can compute it): the fields not answered
-    hold nothing but the masks."""
+
+
+@dataclass(frozen=True)
+class FirstRound:
+    """What the asker keeps between a lookup's rounds."""
+
+    epoch: int
+    versions: dict[str, int]
+    hashed: bytes
+    tag: int
+    lookup_id: bytes
+    rho: np.ndarray
+    """rho_A XOR rho_B at the slots read (uint64, (slots, LANES))."""
+    masks: np.ndarray
+    """R = R_A + R_B at the slots read (masks.py)."""
+    halves: tuple[bytes, bytes]
+    """Each server's sealed half of D XOR rho (relay.py)."""
+    answered: tuple[str, ...]
+    logged: tuple[dict[str, Any], ...]
 
 
 class Member:
@@ -199,9 +210,12 @@ class QueryClient:
         futures = [self._call(i, "Status", encode({})) for i in (0, 1)]
         statuses = [decode(self._result(i, f))[0] for i, f in enumerate(futures)]
         for status in statuses:
-            if (status.get("table_bits"), status.get("subtables")) != (
-                    self.layout.table_bits, self.layout.subtables):
-                raise ProtocolError(f"{status.get('server')} serves another table layout")
+            no_job = (status.get("policy") or {}).get("job", "") is None  # refuses lookups
+            if status.get("layout") != self.layout.fingerprint() and not no_job:
+                raise ProtocolError(
+                    f"{status.get('server')} serves another table layout than the service job "
+                    "this node read (its part_bits or contributors changed); the servers' "
+                    "operators restart them (`alliance network down`, then `network up`)")
         held = [{e["epoch"]: e for e in s["epochs"]} for s in statuses]
         common = sorted(set(held[0]) & set(held[1]), reverse=True)
         for number in common:
@@ -234,6 +248,18 @@ class QueryClient:
 
     def _lookup(self, applicant_id: str, purpose: str, consent_hash: str | tuple[str, str],
                 member: Member | None) -> LookupResult:
+        first = self.first_round(applicant_id, purpose, consent_hash)
+        result = self.second_round(first, first.answered)
+        own = member.contributed(first.versions.get(self.org), first.hashed) if member else None
+        if own is not None:
+            result = result.minus(own)
+        return LookupResult(result.only(first.answered), first.epoch, first.logged,
+                            first.answered)
+
+    def first_round(self, applicant_id: str, purpose: str,
+                    consent_hash: str | tuple[str, str]) -> FirstRound:
+        """Round 1 at both servers (signed, logged, counted): their sealed halves, the masks
+        of the slots read, the fields both answer."""
         assert self._epoch is not None
         consents = (consent_hash, consent_hash) if isinstance(consent_hash, str) else consent_hash
         number, digest, versions = self._epoch
@@ -244,9 +270,12 @@ class QueryClient:
             [dpf.point_for_position(p, layout.part_bits) for p in positions], layout.part_bits)
         block = masks.block_point(positions[0] >> dpf.LEAF_BITS)
         blinds = [masks.blind(block) for _ in (0, 1)]
+        lookup_id = relay.new_lookup_id()
+        rhos = [np.frombuffer(os.urandom(layout.subtables * RECORD_BYTES),
+                              dtype=np.uint64).reshape(-1, LANES) for _ in (0, 1)]
 
         def message(side: int) -> bytes:
-            body = keys[side] + blinds[side][1]
+            body = keys[side] + blinds[side][1] + lookup_id + rhos[side].tobytes()
             request = LookupRequest(
                 server=self.servers[side].name, epoch=number, asker=self.org,
                 msp_id=self.identity.msp_id, purpose=purpose, consent_hash=consents[side],
@@ -258,40 +287,48 @@ class QueryClient:
                       "certificate": self.identity.certificate.decode()}
             return encode(header, body)
 
-        from_b = self._call(1, "Lookup", message(1))  # travels while A's request is signed
-        reply_a = self._invoke(0, "Lookup", message(0))
-        replies = [reply_a, self._result(1, from_b)]
-        parts = layout.subtables
-        shares, evaluated, logged, fields = [], [], [], []
+        replies = self._both("Lookup", message)
+        sealed_size = relay.OVERHEAD + layout.subtables * RECORD_BYTES
+        halves, evaluated, logged, fields = [], [], [], []
         for side, reply in enumerate(replies):
             header, body = decode(reply)
             logged.append({k: header[k] for k in ("seq", "at", "request") if k in header})
             fields.append(set(header.get("fields", ())))
             if header.get("epoch") != number or header.get("digest") != digest:
                 raise EpochUnavailable(f"{self.servers[side].name} answered on another table")
-            if len(body) != parts * RECORD_BYTES + masks.POINT_BYTES:
+            if len(body) != sealed_size + masks.POINT_BYTES:
                 raise ProtocolError(f"{self.servers[side].name} sent an answer of the wrong size")
-            shares.append(np.frombuffer(body[:parts * RECORD_BYTES],
-                                        dtype=np.uint64).reshape(parts, LANES))
-            evaluated.append(body[parts * RECORD_BYTES:])
-        offsets = [p & (dpf.LEAF_POINTS - 1) for p in positions]
-        received = shares[0] ^ shares[1]
-        values = fieldwise.sub(
-            fieldwise.sub(received, masks.slot_masks(blinds[0][0], evaluated[0], offsets)),
-            masks.slot_masks(blinds[1][0], evaluated[1], offsets))
+            halves.append(body[:sealed_size])
+            evaluated.append(body[sealed_size:])
+        offsets = layout.offsets(positions)
+        r = fieldwise.add(masks.slot_masks(blinds[0][0], evaluated[0], offsets),
+                          masks.slot_masks(blinds[1][0], evaluated[1], offsets))
         answered = tuple(f for f in record.FIELDS if f in fields[0] & fields[1])
-        for part in range(parts):
-            if record.is_pure(values[part], tag):
-                result = record.aggregates(values[part])
-                own = member.contributed(versions.get(self.org), hashed) if member else None
-                if own is not None:
-                    result = result.minus(own)
-                return LookupResult(result.only(answered), number, part, tuple(logged),
-                                    answered, received, values)
-        raise QueryAmbiguous(
-            f"every one of the {parts} slots of this applicant is shared with other applicants "
-            f"(probability {layout.miss_probability(layout.capacity()):.1e} at the layout's "
-            "capacity); no answer is given rather than a wrong one")
+        return FirstRound(number, versions, hashed, tag, lookup_id, rhos[0] ^ rhos[1], r,
+                          (halves[0], halves[1]), answered, tuple(logged))
+
+    def second_round(self, first: FirstRound, fields: tuple[str, ...]) -> Aggregates:
+        """Round 2 at both servers: the sum over members of the applicant's records, for
+        `fields` (the fields both servers answered, as `lookup` asks)."""
+        fss_keys = matching.keys(first.tag, first.masks, first.rho, fields)
+        header = {"lookup": first.lookup_id.hex(), "epoch": first.epoch, "fields": list(fields)}
+        answers = self._both("Select", lambda side: encode(
+            header, first.halves[0] + first.halves[1] + fss_keys[side]))
+        shares = []
+        for side, reply in enumerate(answers):
+            answer, body = decode(reply)
+            if answer.get("fields") != list(fields) or len(body) != 8 * len(fields):
+                raise ProtocolError(f"{self.servers[side].name} sent a second answer of the "
+                                    "wrong shape")
+            shares.append(np.frombuffer(body, dtype=np.uint64))
+        return matching.combine(shares[0], shares[1], fields)
+
+    def _both(self, method: str, message: Any) -> list[bytes]:
+        """`method` at both servers: B's call travels (on a pool thread) while A's message is
+        built and sent from this one."""
+        from_b = self._call(1, method, message(1))
+        reply_a = self._invoke(0, method, message(0))
+        return [reply_a, self._result(1, from_b)]
 
     # ---- audit --------------------------------------------------------------------------------
 
@@ -311,7 +348,8 @@ class QueryClient:
     def contribute(self, contribution: Contribution) -> None:
         """Send one interval's shares: the masked vector to A, the seed to B (both or error)."""
         raw = memoryview(np.ascontiguousarray(contribution.masked)).cast("B")
-        header = {"member": self.org, "version": contribution.version}
+        header = {"member": self.org, "version": contribution.version,
+                  "layout": self.layout.fingerprint()}
 
         def chunks() -> Iterator[bytes]:
             yield encode(header, bytes(raw[:CHUNK_BYTES]))

@@ -19,9 +19,8 @@ from pathlib import Path
 from alliance.models import Job, JobState
 from alliance.protocols.multilender import NAME, ServiceTerms
 from node.query.feeding import Pushed, push_book, utc_day
-from node.query.layout import Layout
 from node.query.member_store import MemberStore
-from node.query.service import SUBTABLES, read_query_run_file
+from node.query.service import layout_of, read_query_run_file
 from node.query.wiring import make_client
 
 log = logging.getLogger(__name__)
@@ -30,9 +29,13 @@ POLL_ENV = "ALLIANCE_QUERY_RESHARE_POLL"
 POLL_SECONDS = 300.0
 
 
-def reshare_due(pushed_day: int | None, today: int) -> bool:
-    """A member that pushed before, on an earlier UTC day, shares its book again."""
-    return pushed_day is not None and pushed_day < today
+def reshare_due(pushed_day: int | None, today: int, pushed_layout: str | None = None,
+                layout: str | None = None) -> bool:
+    """A member that pushed before shares its book again on a later UTC day, or as soon as the
+    service job's table layout differs from the one it pushed for (the servers dropped it)."""
+    if pushed_day is None:
+        return False
+    return pushed_day < today or (layout is not None and pushed_layout != layout)
 
 
 def live_terms(jobs: list[Job], now: float) -> ServiceTerms | None:
@@ -62,10 +65,14 @@ class DailyReshare:
     def check_once(self) -> Pushed | None:
         """Push if due; what was pushed, or None."""
         today = utc_day(self.clock())
-        if not reshare_due(self.store.pushed_day(), today):
+        pushed_day = self.store.pushed_day()
+        if pushed_day is None:
             return None
         terms = self.live_terms()
         if terms is None or self.org not in terms.contributors:
+            return None
+        if not reshare_due(pushed_day, today, self.store.pushed_layout(),
+                           layout_of(terms).fingerprint()):
             return None
         servers = []
         for org in terms.servers:
@@ -74,7 +81,7 @@ class DailyReshare:
                 log.warning("daily re-share: the query server of %s never ran here", org)
                 return None
             servers.append((org, f"127.0.0.1:{run['port']}"))
-        layout = Layout(terms.table_bits, SUBTABLES)
+        layout = layout_of(terms)
         with make_client(self.net_dir, self.org, (servers[0], servers[1]), None, layout,
                          self.passphrase, timeout=30.0) as client:
             pushed = push_book(self.store, client.salt, layout, client, [], today)

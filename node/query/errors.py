@@ -5,8 +5,6 @@
     │                       no consent hash, bad signature (carries a stable `code`)
     ├── ServerUnavailable   a query server did not answer (down, TLS failure, deadline)
     ├── EpochUnavailable    the servers hold no common table epoch yet (or it rolled over)
-    ├── QueryAmbiguous      every hash position of the applicant is shared with another applicant
-    │                       (the layout's stated error event): no answer rather than a wrong one
     ├── ContributionError   a member's contribution was malformed or refused
     ├── ProtocolError       a malformed message, key or answer (names what was wrong)
     └── SaltError           a salt file or a served salt of the wrong length (salt.py)
@@ -34,10 +32,6 @@ class ServerUnavailable(QueryError):
 
 class EpochUnavailable(QueryError):
     """The two servers hold no common table epoch (not formed yet, or rolled over meanwhile)."""
-
-
-class QueryAmbiguous(QueryError):
-    """No hash position of the applicant is free of other applicants; the answer would be wrong."""
 
 
 class ContributionError(QueryError):

@@ -39,7 +39,7 @@ def push_book(store: MemberStore, salt: bytes, layout: Layout, client: QueryClie
     """Share the member's whole book (stored events + `events`) as of UTC `day` with both
     servers. ContributionError before anything is stored or sent if an event does not fit."""
     with store.locked():
-        book = LoanBook(salt, layout)
+        book = LoanBook(salt, layout, client.org)
         book.ingest_many(store.events())
         book.ingest_many(events)
         version = store.next_version()
@@ -48,5 +48,5 @@ def push_book(store: MemberStore, salt: bytes, layout: Layout, client: QueryClie
         store.save_sent(version, records)
         client.contribute(contribution)
         store.add_events(events)
-        store.save_pushed(version, day)
+        store.save_pushed(version, day, layout.fingerprint())
     return Pushed(len(events), len(records), version, day)

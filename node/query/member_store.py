@@ -76,12 +76,13 @@ class MemberStore:
         for old in self.versions()[:-KEEP_SENT]:
             (self.folder / "sent" / f"{old}.json").unlink(missing_ok=True)
 
-    def save_pushed(self, version: int, day: int) -> None:
-        """Which version both servers took last, and the UTC day its windows were cut at."""
+    def save_pushed(self, version: int, day: int, layout: str = "") -> None:
+        """Which version both servers took last, the UTC day its windows were cut at and the
+        table layout it was built for."""
         final = self.folder / "pushed.json"
         tmp = final.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as out:
-            json.dump({"version": version, "day": day}, out)
+            json.dump({"version": version, "day": day, "layout": layout}, out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, final)
@@ -92,6 +93,13 @@ class MemberStore:
         if not path.exists():
             return None
         return int(json.loads(path.read_text(encoding="utf-8"))["day"])
+
+    def pushed_layout(self) -> str | None:
+        """The table layout of the last contribution both servers took; None if none was."""
+        path = self.folder / "pushed.json"
+        if not path.exists():
+            return None
+        return str(json.loads(path.read_text(encoding="utf-8")).get("layout", ""))
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

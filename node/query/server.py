@@ -13,15 +13,19 @@ two is the trust assumption). Methods (service `alliance.query.v1.Query`, messag
   enforces, and the asking member's own lookups logged on the current UTC day (the count its
   daily quota is checked against; never another member's: members do not learn each other's
   use from a server).
-- Lookup: a signed request (wire.LookupRequest) with one DPF key per part of the layout and one
-  blinded mask-block point. The server checks the TLS identity, the signature (a certificate of the
-  asker's MSP, the same org as the TLS identity), the freshness and nonce, asks its `Authorizer`,
-  logs the query durably, then evaluates the keys over its parts (concurrent lookups are answered
-  in one batch per pass over the table) and the OPRF on the points, and keeps of its answer share
-  only the fields its authorizer says the service answers (with the tag and contributor count:
-  fieldwise.py says why that hides the others). What it sees does not depend on the applicant:
-  keys and points are pseudorandom and of fixed size, and the work done is the same full scan for
-  every lookup.
+- Lookup (round 1): a signed request (wire.LookupRequest) with one DPF key per part of a segment
+  (layout.py), one blinded mask-block point, the lookup's id and this server's mask rho_s of the
+  slots read. The server checks the TLS identity, the signature (a certificate of the asker's
+  MSP, the same org as the TLS identity), the freshness and nonce, asks its `Authorizer`, logs
+  the query durably, then evaluates the keys over every segment (concurrent lookups are answered
+  in one batch per pass over the table) and the OPRF on the point, and answers its share of D at
+  the slots XOR rho_s, sealed for the other server (relay.py), with the fields it answers.
+- Select (round 2, within PENDING_SECONDS, once per lookup, from the same asker): both sealed
+  halves and one FSS key per slot; the server opens the halves, and answers its additive share
+  of the sum of the records that carry the applicant's tag, for the answered fields only
+  (matching.py).
+What a server sees does not depend on the applicant: keys, points, masks and sealed halves are
+pseudorandom and of fixed size, and the work done is the same full scan for every lookup.
 
 Refusals carry `code: message` in the gRPC status details (client.py maps them back).
 """
@@ -48,7 +52,7 @@ from alliance.canonical import canonical_json
 from alliance.fingerprint import merkle_proof
 from alliance.identity import Identity
 from alliance.signing import Signer, verify
-from node.query import dpf, epoch_parts, fieldwise, masks, record, table
+from node.query import dpf, epoch_parts, fieldwise, masks, matching, relay, table
 from node.query.authorize import Authorizer, PeriodSummary, QueryContext, summarize
 from node.query.errors import ContributionError, ProtocolError, QueryError, QueryRefused
 from node.query.layout import Layout
@@ -68,6 +72,9 @@ KEEP_EPOCHS = 2
 OWN_KEPT_BYTES = 256 << 20
 """Up to this table size a server keeps its share T_j between epochs (see `_own_parts`)."""
 BATCH_MAX = 32
+PENDING_SECONDS = 15.0
+"""How long a lookup's second round may follow its first."""
+PENDING_MAX = 10_000
 EPOCH_NICE = 19
 """The nice value of the threads that form an epoch (lookups keep the process's own)."""
 T = TypeVar("T")
@@ -101,7 +108,16 @@ class _Epoch:
     cols: np.ndarray
     digest: str
     versions: dict[str, int]
+    pair_key: bytes
     formed_in: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A lookup between its rounds: its epoch, until when round 2 may come."""
+
+    epoch: int
+    deadline: float
 
 
 class _Refusal(Exception):
@@ -198,9 +214,11 @@ class _Batcher:
             taken = {id(i) for i in batch}
             self._pending = [i for i in self._pending if id(i) not in taken]
         try:
-            parts = len(batch[0].keys)
+            parts = len(batch[0].keys)  # a segment's parts: the same slots in every segment
             selections = dpf.evaluate_full(dpf.KeyBatch.concat([i.keys for i in batch]))
-            answers = table.answer(cols, selections.reshape(len(batch), parts, -1))
+            tiled = np.tile(selections.reshape(len(batch), parts, -1),
+                            (1, cols.shape[0] // parts, 1))
+            answers = table.answer(cols, tiled)
             for item, out in zip(batch, answers, strict=True):
                 item.result = out
         except Exception as exc:
@@ -233,7 +251,7 @@ class QueryServer:
             raise ValueError(f"role must be one of {ROLES}")
         self.name, self.role, self.layout = name, role, layout
         self.party = ROLES.index(role)
-        self.store = ServerStore(Path(folder), layout.slots)
+        self.store = ServerStore(Path(folder), layout.slots, layout.fingerprint())
         self.tls, self.peer = tls, peer
         self.org_of_tls, self.org_of_signer = org_of_tls, org_of_signer
         self.authorizer = authorizer
@@ -248,6 +266,8 @@ class QueryServer:
         self._form_lock = threading.Lock()
         self._log_lock = threading.Lock()
         self._batcher = _Batcher()
+        self._pending: dict[tuple[str, bytes], _Pending] = {}
+        self._pending_lock = threading.Lock()
         self._own: tuple[dict[str, int], np.ndarray] | None = None
         self._own_lock = threading.Lock()
         self._server: grpc.Server | None = None
@@ -263,6 +283,7 @@ class QueryServer:
         handlers = {
             "Status": grpc.unary_unary_rpc_method_handler(self._status),
             "Lookup": grpc.unary_unary_rpc_method_handler(self._lookup),
+            "Select": grpc.unary_unary_rpc_method_handler(self._select),
             "Contribute": grpc.stream_unary_rpc_method_handler(self._contribute),
             "Versions": grpc.unary_unary_rpc_method_handler(self._versions),
             "Epoch": grpc.stream_stream_rpc_method_handler(self._epoch),
@@ -329,6 +350,22 @@ class QueryServer:
         elif not self.authorizer.is_member(org):
             raise QueryRefused("not_member", f"{org} is not a member of the service; {refused}")
 
+    def adopt(self, layout: Layout) -> None:
+        """Serve `layout` from now on (the service job in force changed its part_bits or its
+        contributors): the epochs and stored contributions of the old one are dropped; members
+        push their books again (their nodes read the same job) and the next epoch forms."""
+        with self._epoch_lock:
+            if layout == self.layout:
+                return
+            log.warning("%s now serves layout %s (was %s)", self.name, layout.fingerprint(),
+                        self.layout.fingerprint())
+            self.layout = layout
+            self._points = masks.block_points(layout.part_blocks)
+            self._epochs.clear()
+        with self._own_lock:
+            self._own = None
+        self.store.adopt_layout(layout.slots, layout.fingerprint())
+
     def set_peer_address(self, address: str) -> None:
         """Where the other server now listens (it restarted elsewhere); the next call dials it."""
         if address != self.peer.address:
@@ -379,8 +416,8 @@ class QueryServer:
                           for e in sorted(self._epochs.values(), key=lambda e: e.number)]
             policy = getattr(self.authorizer, "status", None)
             return encode({"server": self.name, "role": self.role, "epochs": epochs,
-                           "table_bits": self.layout.table_bits,
-                           "subtables": self.layout.subtables,
+                           "part_bits": self.layout.part_bits,
+                           "layout": self.layout.fingerprint(),
                            "policy": policy() if policy is not None else None,
                            "used_today": self._used_today(org)})
         return self._guard(context, work)
@@ -453,33 +490,97 @@ class QueryServer:
             raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "epoch_unavailable",
                            f"{self.name} does not hold epoch {request.epoch} (holds "
                            f"{self.epochs()}); ask Status again")
-        keys, point = self._parse_body(body)
         query = QueryContext(request.asker, request.purpose, request.consent_hash,
                              day_of(now), "sha256:" + request.digest().hex(),
                              (_fingerprint(certificate), self._tls_fingerprint(context)))
         with self._log_lock:
             self.authorizer.authorize(query, self.store.used(query.asker, query.day))
             fields = self.authorizer.answered(query.asker)
+            keys, point, lookup_id, rho = self._parse_body(body)  # refusals first
             seq = self.store.log_query(int(now), query.day, query.asker, query.purpose,
                                        query.consent_hash, request.nonce, query.request_digest)
-        # the same mask for every lookup under the job: it says nothing about the applicant
-        shares = self._batcher.submit(epoch.cols, keys) & record.answer_mask(fields)
+        half = self._batcher.submit(epoch.cols, keys).reshape(-1, LANES) ^ rho
         evaluated = masks.evaluate(epoch.key, point)
+        self._remember(request.asker, lookup_id, epoch.number)
+        sealed = relay.seal(epoch.pair_key, self.name, lookup_id, epoch.number,
+                            np.ascontiguousarray(half).tobytes())
         return encode({"epoch": epoch.number, "digest": epoch.digest, "seq": seq,
                        "at": int(now), "request": query.request_digest, "fields": list(fields)},
-                      np.ascontiguousarray(shares).tobytes() + evaluated)
+                      sealed + evaluated)
 
-    def _parse_body(self, body: bytes) -> tuple[dpf.KeyBatch, bytes]:
-        parts, bits = self.layout.subtables, self.layout.part_bits
+    def _parse_body(self, body: bytes) -> tuple[dpf.KeyBatch, bytes, bytes, np.ndarray]:
+        """(DPF keys, blinded point, lookup id, rho_s) of a round-1 body."""
+        parts, bits = self.layout.subtables // self.layout.segments, self.layout.part_bits
         size = dpf.key_size(bits)
-        if len(body) != parts * size + masks.POINT_BYTES:
+        mask_bytes = self.layout.subtables * RECORD_BYTES
+        expected = parts * size + masks.POINT_BYTES + relay.LOOKUP_ID_BYTES + mask_bytes
+        if len(body) != expected:
             raise ProtocolError(
-                f"a lookup carries {parts} DPF keys of {size} bytes and one point of "
-                f"{masks.POINT_BYTES} bytes, got {len(body)} bytes")
+                f"a lookup carries {parts} DPF keys of {size} bytes, one point of "
+                f"{masks.POINT_BYTES} bytes, a {relay.LOOKUP_ID_BYTES}-byte id and "
+                f"{mask_bytes} bytes of masks ({expected} bytes), got {len(body)} bytes")
         keys = dpf.KeyBatch.parse(body[:parts * size], bits)
         if np.any(keys.party != self.party):
             raise ProtocolError(f"a DPF key for the other server was sent to {self.name}")
-        return keys, body[parts * size:]
+        at = parts * size
+        point = body[at:at + masks.POINT_BYTES]
+        at += masks.POINT_BYTES
+        lookup_id = body[at:at + relay.LOOKUP_ID_BYTES]
+        rho = np.frombuffer(body[at + relay.LOOKUP_ID_BYTES:], dtype=np.uint64).reshape(-1, LANES)
+        return keys, point, lookup_id, rho
+
+    def _remember(self, asker: str, lookup_id: bytes, epoch: int) -> None:
+        now = time.monotonic()
+        with self._pending_lock:
+            if len(self._pending) >= PENDING_MAX:
+                self._pending = {k: p for k, p in self._pending.items() if p.deadline > now}
+            if len(self._pending) >= PENDING_MAX:
+                raise _Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy",
+                               f"{self.name} holds {PENDING_MAX} lookups waiting for their "
+                               "second round; try again shortly")
+            self._pending[(asker, lookup_id)] = _Pending(epoch, now + PENDING_SECONDS)
+
+    # ---- Select (round 2) ---------------------------------------------------------------------
+
+    def _select(self, message: bytes, context: grpc.ServicerContext) -> bytes:
+        return self._guard(context, lambda: self._second_round(message, context))
+
+    def _second_round(self, message: bytes, context: grpc.ServicerContext) -> bytes:
+        org = self._client_org(context)
+        header, body = decode(message)
+        try:
+            lookup_id = bytes.fromhex(str(header["lookup"]))
+            fields = matching.check_fields([str(f) for f in header["fields"]])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"malformed second round: {exc}") from exc
+        with self._pending_lock:
+            pending = self._pending.pop((org, lookup_id), None)
+        if pending is None or pending.deadline < time.monotonic():
+            raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "unknown_lookup",
+                           f"{self.name} has no first round of this lookup from {org} waiting "
+                           f"(each lookup has one second round, within {PENDING_SECONDS:.0f} s "
+                           "of its first); start the lookup again")
+        answered = self.authorizer.answered(org)
+        withheld = [f for f in fields if f not in answered]
+        if withheld:
+            raise _Refusal(grpc.StatusCode.PERMISSION_DENIED, "field_not_answered",
+                           f"the service does not answer {', '.join(withheld)}")
+        with self._epoch_lock:
+            epoch = self._epochs.get(pending.epoch)
+        if epoch is None:
+            raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "epoch_unavailable",
+                           f"{self.name} no longer holds epoch {pending.epoch}; start the lookup "
+                           "again")
+        size = relay.OVERHEAD + self.layout.subtables * RECORD_BYTES
+        if len(body) < 2 * size:
+            raise ProtocolError(f"a second round starts with two sealed halves of {size} bytes")
+        names = (self.name, self.peer.org) if self.role == "a" else (self.peer.org, self.name)
+        halves = [relay.open_half(epoch.pair_key, names[i], lookup_id, epoch.number,
+                                  body[i * size:(i + 1) * size]) for i in (0, 1)]
+        y = (np.frombuffer(halves[0], dtype=np.uint64)
+             ^ np.frombuffer(halves[1], dtype=np.uint64)).reshape(-1, LANES)
+        out = matching.shares(y, body[2 * size:], fields, self.party)
+        return encode({"epoch": epoch.number, "fields": list(fields)}, out.tobytes())
 
     # ---- Contribute ---------------------------------------------------------------------------
 
@@ -495,6 +596,12 @@ class QueryServer:
             if member != org or not isinstance(version, int) or version < 0:
                 raise ContributionError(
                     f"a contribution from {org} must name member {org} and a version >= 0")
+            if header.get("layout") != self.layout.fingerprint():
+                raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "wrong_layout",
+                               f"the contribution was built for table layout "
+                               f"{header.get('layout')}, {self.name} serves "
+                               f"{self.layout.fingerprint()} (the service job's part_bits and "
+                               "contributors); push the book again with the job in force")
             if self.role == "b":
                 self.store.save_seed(org, version, body)
             else:
@@ -593,11 +700,14 @@ class QueryServer:
                 del self._epochs[old]
 
     def _install(self, number: int, key: bytes, built: epoch_parts.TableBuilder,
-                 versions: dict[str, int], started: float) -> None:
+                 versions: dict[str, int], started: float, pair_key: bytes) -> None:
         cols, digest = built.finish()
-        epoch = _Epoch(number, key, cols, digest, dict(versions))
+        epoch = _Epoch(number, key, cols, digest, dict(versions), pair_key)
         epoch.formed_in = time.monotonic() - started
         with self._epoch_lock:
+            if built.layout != self.layout:
+                raise QueryError(f"epoch {number} was formed for a layout {self.name} no "
+                                 "longer serves")
             self._epochs[number] = epoch
             for old in sorted(self._epochs)[:-KEEP_EPOCHS]:
                 del self._epochs[old]
@@ -615,6 +725,14 @@ class QueryServer:
             try:
                 header, _ = decode(next(messages))
                 number, versions = int(header["epoch"]), dict(header["versions"])
+                pair_key = bytes.fromhex(str(header["pair_key"]))
+                if len(pair_key) != relay.PAIR_KEY_BYTES:
+                    raise ValueError("a pair key of the wrong size")
+                if header["layout"] != self.layout.fingerprint():
+                    raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "wrong_layout",
+                                   f"{self.name} serves layout {self.layout.fingerprint()}, "
+                                   f"the epoch is for {header['layout']} (the service job "
+                                   "changed: it follows within seconds)")
             except (KeyError, TypeError, ValueError, StopIteration) as exc:
                 raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
                                f"an epoch starts with its number and versions: {exc}") from exc
@@ -636,7 +754,7 @@ class QueryServer:
                 mine = self._masked_part(seeds, own, part)
                 yield from epoch_parts.chunks_of(mine)
                 built.add(part, mine, theirs)
-            self._install(number, key, built, versions, started)
+            self._install(number, key, built, versions, started, pair_key)
 
         try:
             yield from epoch_parts.at_low_priority(follow(), EPOCH_NICE)
@@ -678,11 +796,13 @@ class QueryServer:
         number = max(int(self.clock() * 1000), max(self.epochs(), default=0) + 1)
         own = self._own_parts(versions)
         key = masks.new_epoch_key()
+        pair_key = relay.new_pair_key()
         seeds = masks.block_seeds(key, self._points)
         self._make_room()
 
         def outgoing() -> Iterator[bytes]:
-            yield encode({"epoch": number, "versions": versions})
+            yield encode({"epoch": number, "versions": versions, "pair_key": pair_key.hex(),
+                          "layout": self.layout.fingerprint()})
             yield from epoch_parts.at_low_priority(self._masked_chunks(seeds, own), EPOCH_NICE)
 
         built = epoch_parts.TableBuilder(self.layout)
@@ -693,7 +813,7 @@ class QueryServer:
         except ProtocolError as exc:
             replies.cancel()
             raise QueryError(f"the peer's masked table: {exc}") from exc
-        self._install(number, key, built, versions, started)
+        self._install(number, key, built, versions, started, pair_key)
         return number
 
     def _epoch_loop(self) -> None:

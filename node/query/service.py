@@ -26,22 +26,20 @@ from typing import Any
 
 from alliance.charter import Charter
 from node.paths import node_dir
-from node.query.errors import QueryError, QueryRefused
+from node.query.errors import QueryError
 from node.query.governance import (
     LedgerAuthorizer,
     LedgerPolicy,
     LedgerPolicyFollower,
     read_policy,
 )
-from node.query.layout import Layout
+from node.query.layout import MIN_PART_BITS, Layout
 from node.query.metering import SummaryCommitter
 from node.query.salt import server_salt
 from node.query.server import QueryServer
 
 log = logging.getLogger("node.query.service")
 
-DEFAULT_TABLE_BITS = 16
-SUBTABLES = 16
 EPOCH_ENV = "ALLIANCE_QUERY_EPOCH_SECONDS"
 COMMIT_ENV = "ALLIANCE_QUERY_COMMIT_SECONDS"
 PARTIAL_ENV = "ALLIANCE_QUERY_PARTIAL_PERIODS"
@@ -83,23 +81,33 @@ def env_seconds(name: str, default: float) -> float:
     return value if value > 0 else default
 
 
-class LayoutGuard(LedgerAuthorizer):
-    """The ledger authorizer, refusing while the job's table size differs from the one this
-    server was started with (the servers must restart to serve it)."""
+def layout_of(terms: Any) -> Layout:
+    """The table layout of a service job: its part_bits, its contributors."""
+    return Layout.of(terms.part_bits, terms.contributors)
 
-    def __init__(self, policy: LedgerPolicy, layout: Layout) -> None:
+
+PLACEHOLDER = Layout(MIN_PART_BITS, ("-",))
+"""What a server serves before any service job names it (every request is refused then)."""
+
+
+class LayoutFollower(LedgerAuthorizer):
+    """The ledger authorizer, switching the server to the job's layout as soon as a policy with
+    another one is installed (the job in force changed its size or its contributors): no
+    restart needed."""
+
+    def __init__(self, policy: LedgerPolicy) -> None:
+        self.server: QueryServer | None = None
         super().__init__(policy)
-        self.layout = layout
 
-    def _terms(self) -> Any:
-        terms = super()._terms()
-        if terms.table_bits != self.layout.table_bits:
-            raise QueryRefused(
-                "restart_needed",
-                f"{terms.job_id} asks for a table of 2^{terms.table_bits} slots; this server "
-                f"serves 2^{self.layout.table_bits}: its operator restarts it (`alliance network "
-                "down` then `network up`)")
-        return terms
+    @property  # type: ignore[override]
+    def policy(self) -> LedgerPolicy:
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: LedgerPolicy) -> None:
+        self._policy = policy
+        if self.server is not None and policy.terms is not None:
+            self.server.adopt(layout_of(policy.terms))
 
 
 class GovernedServer:
@@ -142,9 +150,8 @@ class GovernedServer:
             role = "a" if charter.query_servers[0] == self.org else "b"
             peer = charter.query_servers[1 if role == "a" else 0]
             first = read_policy(self._contract().evaluate_transaction, self.org)
-            bits = first.terms.table_bits if first.terms else DEFAULT_TABLE_BITS
-            layout = Layout(bits, SUBTABLES)
-            authorizer = LayoutGuard(first, layout)
+            layout = layout_of(first.terms) if first.terms else PLACEHOLDER
+            authorizer = LayoutFollower(first)
             folder = server_folder(self.net_dir, self.org)
             salt = server_salt(folder, self.net_dir) if role == "a" else None
             follower = LedgerPolicyFollower(authorizer, self._connect,
@@ -164,6 +171,7 @@ class GovernedServer:
                     error = exc
             if self.server is None:
                 raise QueryError(f"{self.org}'s query server cannot listen: {error}")
+            authorizer.server = self.server
             self.follower = follower.start()
             self.committer = SummaryCommitter(self.server, authorizer, self._contract,
                                               every=env_seconds(COMMIT_ENV, 60.0),
@@ -176,7 +184,7 @@ class GovernedServer:
                 self._peer_thread.start()
             _write_run_file(self.net_dir, self.org, {
                 "pid": os.getpid(), "port": self.server.port, "org": self.org, "role": role,
-                "table_bits": bits, "started_at": int(time.time())})
+                "part_bits": layout.part_bits, "started_at": int(time.time())})
         except BaseException:
             self.stop()
             raise

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS queries (
     asker TEXT NOT NULL, purpose TEXT NOT NULL, consent TEXT NOT NULL, nonce TEXT NOT NULL UNIQUE,
     request TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS queries_day ON queries (asker, day);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -54,7 +55,9 @@ def _fsync_dir(path: Path) -> None:
 class ServerStore:
     """One server's folder: `state.sqlite` and `contrib/` (server A's masked vectors)."""
 
-    def __init__(self, folder: Path, slots: int) -> None:
+    def __init__(self, folder: Path, slots: int, layout: str = "") -> None:
+        """`layout`: the fingerprint of the table layout served (layout.py); contributions
+        stored under another one are dropped (their slots mean something else now)."""
         self.folder = Path(folder)
         self.slots = slots
         (self.folder / "contrib").mkdir(parents=True, exist_ok=True)
@@ -63,6 +66,7 @@ class ServerStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._adopt_layout(layout)
         self._sweep()
         self._log = sqlite3.connect(self.folder / "state.sqlite", check_same_thread=False,
                                     isolation_level=None)
@@ -77,6 +81,28 @@ class ServerStore:
         self._checkpointer.start()
         self._used: dict[tuple[str, int], int] = {}
         """Logged queries per (asker, day), counted from the log once, then kept up to date."""
+
+    def _adopt_layout(self, layout: str) -> bool:
+        """Record the layout served; drop the contributions of another one. Whether any were."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()
+        dropped = False
+        if row is not None and row[0] != layout:
+            count = self._db.execute("SELECT COUNT(*) FROM contributions").fetchone()[0]
+            log.warning("the table layout changed (%s -> %s): dropping %d stored contributions; "
+                        "members push their books again", row[0], layout, count)
+            self._db.execute("DELETE FROM contributions")
+            dropped = True
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('layout', ?)",
+                         (layout,))
+        return dropped
+
+    def adopt_layout(self, slots: int, layout: str) -> None:
+        """Serve another layout from now on (the service job changed its size or contributors):
+        the stored contributions are dropped, files included."""
+        with self._lock:
+            self.slots = slots
+            if self._adopt_layout(layout):
+                self._sweep()
 
     def _sweep(self) -> None:
         """Remove what an upload cut short by a crash left: partial files, and a file written

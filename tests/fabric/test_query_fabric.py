@@ -83,7 +83,7 @@ def job(net: Path) -> str:
         "--input", "platform/loans:applicant_id", "--output", "aggregates=bank,telecom,platform",
         "--param", "server_a=bank", "--param", "server_b=telecom",
         "--param", "purposes=credit_check", "--param", "daily_quota=50",
-        "--param", "period_seconds=60", "--param", "table_bits=16", "--expires", "7d")
+        "--param", "period_seconds=60", "--param", "part_bits=12", "--expires", "7d")
     assert code == 0, requested
     job_id = requested["job_id"]
     for org in ("telecom", "platform"):
@@ -145,8 +145,8 @@ def test_both_servers_commit_their_period_summaries_on_fabric_and_the_audit_prov
 def _client(net: Path, passphrase: bytes):  # type: ignore[no-untyped-def]
     ports = [query_server_status(net, org)["port"] for org in ("bank", "telecom")]
     servers = (("bank", f"127.0.0.1:{ports[0]}"), ("telecom", f"127.0.0.1:{ports[1]}"))
-    return make_client(net, "bank", servers, None, Layout(16, 16), passphrase,
-                       timeout=30)
+    return make_client(net, "bank", servers, None,
+                       Layout.of(12, ("bank", "telecom", "platform")), passphrase, timeout=30)
 
 
 def test_a_job_revoked_on_fabric_is_refused_by_the_servers(

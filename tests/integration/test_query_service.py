@@ -13,20 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node.query import record, table
 from node.query import server as server_module
+from node.query import table
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
-from node.query.client import Member, QueryClient
+from node.query.client import FirstRound, Member, QueryClient
 from node.query.contribution import EventKind, LoanBook, LoanEvent
-from node.query.errors import QueryAmbiguous, QueryRefused, ServerUnavailable
+from node.query.errors import ProtocolError, QueryRefused, ServerUnavailable
 from node.query.layout import Layout
 from node.query.record import FIELDS, Aggregates
 from node.query.server import Peer, QueryServer
+from node.query.wire import decode
 from node.query.wiring import make_client, make_server
 
 MEMBERS = ("bank", "telecom", "platform")
 SALT = b"the-alliance-wide-applicant-salt"
-LAYOUT = Layout(13, 4)
+LAYOUT = Layout.of(10, MEMBERS)
 CONSENT = "sha256:" + "ab" * 32
 TODAY = 20_000
 
@@ -148,7 +149,7 @@ def contribute_all(service: Service, streams: dict[str, list[LoanEvent]], today:
     if members is None:
         members = {}
         for org, events in streams.items():
-            members[org] = Member(LoanBook(SALT, service.layout))
+            members[org] = Member(LoanBook(SALT, service.layout, org))
             members[org].book.ingest_many(events)
     for org, member in members.items():
         service.client(org).contribute(member.prepare(today, version))
@@ -168,20 +169,15 @@ def test_every_member_gets_the_plaintext_answer_over_the_others(service: Service
             assert got.aggregates == oracle(streams, asker, applicant, TODAY), (asker, applicant)
 
 
-def test_the_servers_answer_only_the_policys_fields_to_any_client(service: Service) -> None:
-    """A client that unmasks every field of what both servers answered (`records`, as a
-    modified client computes it) gets the allowed fields exactly and only masks for the others:
-    the servers zeroed those bits of their answers."""
+def test_the_servers_answer_only_the_policys_fields(service: Service) -> None:
     service.stop()
     service.fields = ("active_loans", "applications_7d")
     service.start()
-    withheld = [f for f in FIELDS if f not in service.fields]
     rng = random.Random(13)
     applicants = [f"applicant-{i}" for i in range(30)]
     streams = random_events(rng, applicants)
     members = contribute_all(service, streams, TODAY, 1)
     service.epoch()
-    computed = []
     for asker in MEMBERS:
         for applicant in applicants:
             got = service.client(asker).lookup(applicant, "credit_check", CONSENT,
@@ -189,17 +185,61 @@ def test_the_servers_answer_only_the_policys_fields_to_any_client(service: Servi
             assert got.fields == service.fields
             assert got.aggregates == oracle(streams, asker, applicant, TODAY).only(
                 service.fields), (asker, applicant)
-            assert got.received is not None and got.records is not None
-            for name in withheld:  # not one bit of a withheld field in any part's answer
-                assert not record.field(got.received, name).any(), name
-            slot = got.records[got.part]
-            assert record.field(slot, "active_loans") == oracle(streams, "", applicant,
-                                                         TODAY).active_loans
-            cents = int(record.field(slot, "outstanding_cents"))
-            assert cents != oracle(streams, "", applicant, TODAY).outstanding_cents
-            computed.append(cents)
-    # the true sums are below 2^25; what a client computes for the withheld field is a mask
-    assert sum(c >= 1 << 30 for c in computed) > len(computed) // 2
+
+
+def test_a_client_asking_a_withheld_field_in_round_two_is_refused(service: Service) -> None:
+    """A modified client that builds its second round for every field: the servers compute
+    shares of the answered fields only, and refuse the rest outright."""
+    service.stop()
+    service.fields = ("active_loans",)
+    service.start()
+    service.epoch()
+    client = service.client("bank")
+    client.refresh_epoch()
+    first = client.first_round("zoe", "credit_check", CONSENT)
+    assert first.answered == ("active_loans",)
+    with pytest.raises(QueryRefused) as refused:
+        client.second_round(first, FIELDS)
+    assert refused.value.code == "field_not_answered"
+
+
+def _first(service: Service, org: str = "bank") -> FirstRound:
+    service.epoch()
+    client = service.client(org)
+    client.refresh_epoch()
+    return client.first_round("zoe", "credit_check", CONSENT)
+
+
+def test_a_second_round_is_answered_once(service: Service) -> None:
+    first = _first(service)
+    client = service.client("bank")
+    client.second_round(first, first.answered)
+    with pytest.raises(QueryRefused) as refused:
+        client.second_round(first, first.answered)
+    assert refused.value.code == "unknown_lookup"
+
+
+def test_another_member_cannot_finish_a_lookup(service: Service) -> None:
+    first = _first(service, "bank")
+    with pytest.raises(QueryRefused) as refused:
+        service.client("platform").second_round(first, first.answered)
+    assert refused.value.code == "unknown_lookup"
+
+
+def test_halves_of_another_lookup_do_not_open(service: Service) -> None:
+    one, two = _first(service), _first(service)
+    mixed = replace(one, halves=(one.halves[0], two.halves[1]))
+    with pytest.raises(ProtocolError, match="does not open"):
+        service.client("bank").second_round(mixed, one.answered)
+
+
+def test_a_second_round_too_late_is_refused(service: Service,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "PENDING_SECONDS", -1.0)
+    first = _first(service)
+    with pytest.raises(QueryRefused) as refused:
+        service.client("bank").second_round(first, first.answered)
+    assert refused.value.code == "unknown_lookup"
 
 
 def test_a_field_only_one_server_answers_is_not_reported(service: Service) -> None:
@@ -356,7 +396,7 @@ def test_a_member_revoked_or_removed_after_its_lookups_is_refused_at_once(
              "revoked_certificate"),
             (LedgerPolicy("", terms, removed=frozenset({"platform"})), "removed_member")):
         for server in service.servers:
-            server.authorizer.policy = policy  # type: ignore[attr-defined]
+            server.authorizer.policy = policy
         with pytest.raises(QueryRefused) as refused:
             client.lookup("zoe", "credit_check", CONSENT)
         assert refused.value.code == code
@@ -364,7 +404,7 @@ def test_a_member_revoked_or_removed_after_its_lookups_is_refused_at_once(
 
 
 def test_a_non_member_cannot_contribute(service: Service) -> None:
-    member = Member(LoanBook(SALT, LAYOUT))
+    member = Member(LoanBook(SALT, LAYOUT, "bank"))  # built as bank would; sent by another
     with pytest.raises(QueryRefused, match="not a member"):
         service.client("regulator").contribute(member.prepare(TODAY, 1))
 
@@ -398,16 +438,17 @@ def test_a_server_down_is_a_clear_error_not_an_answer(service: Service) -> None:
     with pytest.raises(ServerUnavailable, match=r"telecom .* did not answer"):
         client.lookup("zoe", "credit_check", CONSENT)
     with pytest.raises(ServerUnavailable, match="telecom"):
-        client.contribute(Member(LoanBook(SALT, LAYOUT)).prepare(TODAY, 1))
+        client.contribute(Member(LoanBook(SALT, LAYOUT, "bank")).prepare(TODAY, 1))
 
 
 def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
         service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Replace the applicant and compare what each server receives: the same sizes, bodies of
-    uniformly random-looking bytes for both applicants, and the same work (every key evaluated
-    over its whole part, then the whole table scanned: nothing branches on the applicant)."""
+    """Replace the applicant and compare what each server receives in both rounds: the same
+    sizes, bodies of uniformly random-looking bytes for both applicants, and the same work
+    (every key evaluated over its whole part, then the whole table scanned: nothing branches on
+    the applicant)."""
     service.epoch()
-    seen: dict[str, list[bytes]] = {"bank": [], "telecom": []}
+    seen: dict[str, list[bytes]] = {"bank": [], "telecom": [], "bank/2": [], "telecom/2": []}
     for server in service.servers:
         original = server._parse_body
 
@@ -415,7 +456,15 @@ def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
             seen[name].append(body)
             return original(body)
 
+        second = server._second_round
+
+        def record_second(message: bytes, context: object, second=second,
+                          name=server.name) -> bytes:
+            seen[name + "/2"].append(decode(message)[1])  # halves and FSS keys
+            return second(message, context)
+
         monkeypatch.setattr(server, "_parse_body", record)
+        monkeypatch.setattr(server, "_second_round", record_second)
     work: list[tuple[int, ...]] = []
     original_answer = table.answer
 
@@ -517,28 +566,49 @@ def test_a_stale_request_is_refused(service: Service) -> None:
     assert refused.value.code == "stale_request"
 
 
-def test_a_crowded_table_answers_exactly_or_not_at_all(network_dir: Path, passphrase: bytes,
-                                                       tmp_path: Path) -> None:
-    """Far beyond its capacity, the layout cannot separate many applicants: each lookup is
-    then refused as ambiguous, and every answer given is the exact one."""
-    svc = Service(network_dir, tmp_path, passphrase, layout=Layout(11, 2))
-    svc.start()
-    try:
-        amounts = {f"crowd-{i}": 1 + i for i in range(400)}
-        streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, a, TODAY, f"T{a}", v)
-                               for a, v in amounts.items()]}
-        contribute_all(svc, streams, TODAY, 1)
-        svc.epoch()
-        client = svc.client("bank")
-        answered = ambiguous = 0
-        for applicant, amount in list(amounts.items())[:60]:
-            try:
-                got = client.lookup(applicant, "credit_check", CONSENT).aggregates
-            except QueryAmbiguous:
-                ambiguous += 1
-                continue
-            answered += 1
-            assert got == Aggregates(1, 1, amount, 0, 0)
-        assert answered > 0 and ambiguous > 0
-    finally:
-        svc.stop()
+def test_a_segment_filled_to_its_capacity_answers_every_applicant_exactly(
+        service: Service) -> None:
+    """The layout's planned load: telecom places as many applicants as its segment is sized
+    for (0.6 per slot), and every one of them is found with its own record."""
+    count = service.layout.capacity
+    amounts = {f"full-{i}": 1 + i for i in range(count)}
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, a, TODAY, f"T{a}", v)
+                           for a, v in amounts.items()]}
+    contribute_all(service, streams, TODAY, 1)
+    service.epoch()
+    client = service.client("bank")
+    for applicant in random.Random(5).sample(sorted(amounts), 60):
+        got = client.lookup(applicant, "credit_check", CONSENT).aggregates
+        assert got == Aggregates(1, 1, amounts[applicant], 0, 0), applicant
+
+
+def test_a_contribution_built_for_another_layout_is_refused(service: Service) -> None:
+    other = Layout.of(LAYOUT.part_bits + 1, MEMBERS)
+    member = Member(LoanBook(SALT, other, "bank"))
+    client = make_client(service.net_dir, "bank", (
+        ("bank", f"127.0.0.1:{service.servers[0].port}"),
+        ("telecom", f"127.0.0.1:{service.servers[1].port}")), SALT, other, service.passphrase)
+    with client, pytest.raises(QueryRefused) as refused:
+        client.contribute(member.prepare(TODAY, 1))
+    assert refused.value.code == "wrong_layout"
+
+
+def test_servers_switching_layout_drop_the_old_contributions_and_answer_on_the_new(
+        service: Service) -> None:
+    """The job in force changed its contributors: each server adopts the new layout (no
+    restart), the old layout's contributions are gone, members push again and are answered."""
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "ida", TODAY, "T9", 999)]}
+    contribute_all(service, streams, TODAY, 1)
+    service.epoch()
+    new = Layout.of(LAYOUT.part_bits, (*MEMBERS, "lender"))
+    for server in service.servers:
+        server.adopt(new)
+        assert server.epochs() == [] and server.store.versions() == {}
+    service.layout = new
+    for client in service.clients.values():
+        client.close()
+    service.clients = {}
+    contribute_all(service, streams, TODAY, 2)
+    service.epoch()
+    got = service.client("bank").lookup("ida", "credit_check", CONSENT)
+    assert got.aggregates == Aggregates(1, 1, 999, 0, 0)

@@ -1,5 +1,6 @@
 """When a member's node re-shares its loan book: only a member that pushed before, on an earlier
-UTC day; the store remembers the day of the last push both servers took."""
+UTC day or for another table layout; the store remembers the day and layout of the last push
+both servers took."""
 
 from __future__ import annotations
 
@@ -31,3 +32,15 @@ def test_the_store_keeps_the_day_of_the_last_push(tmp_path: Path) -> None:
     assert store.pushed_day() is None
     store.save_pushed(3, 20000)
     assert MemberStore(tmp_path / "member").pushed_day() == 20000
+
+
+def test_a_book_pushed_today_for_another_layout_is_reshared() -> None:
+    assert reshare_due(20000, 20000, "layout:old", "layout:new")
+    assert not reshare_due(20000, 20000, "layout:new", "layout:new")
+
+
+def test_the_store_keeps_the_layout_of_the_last_push(tmp_path: Path) -> None:
+    store = MemberStore(tmp_path / "member")
+    assert store.pushed_layout() is None
+    store.save_pushed(3, 20000, "layout:abc")
+    assert MemberStore(tmp_path / "member").pushed_layout() == "layout:abc"

@@ -12,7 +12,7 @@ from node.query.layout import Layout
 
 @pytest.fixture
 def layout() -> Layout:
-    return Layout(14, 4)
+    return Layout(12, ("bank", "telecom"))
 
 
 def _keys(layout: Layout, positions: list[int]) -> tuple[list[dpf.DpfKey], list[dpf.DpfKey]]:

@@ -38,7 +38,7 @@ TERMS = ServiceTerms(
     members=frozenset({"bank", "telecom"}), contributors=frozenset({"bank", "telecom"}),
     purposes=frozenset({"limit_review", "credit_check"}), daily_quota=100,
     quotas={"telecom": 5}, fields=("active_loans", "applications_7d"), period_seconds=3600,
-    table_bits=16, expires_at=NOW + 86400)
+    part_bits=14, expires_at=NOW + 86400)
 
 
 async def settled(pilot: Pilot) -> None:
