@@ -618,7 +618,7 @@ class QueryServer:
     def _versions(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         def work() -> bytes:
             self._from_peer(context)
-            return encode({"versions": self.store.versions()})
+            return encode({"versions": self.store.versions(), "epochs": self.epochs()})
         return self._guard(context, work)
 
     def _contribution(self, member: str, version: int, part: int | None = None) -> np.ndarray:
@@ -773,7 +773,9 @@ class QueryServer:
         return factory(f"/{SERVICE}/{method}")
 
     def form_epoch(self, timeout: float = 120.0) -> int:
-        """Lead only: form and install a new epoch with the peer; its number."""
+        """Lead only: form and install a new epoch with the peer; its number. When both servers
+        hold the newest epoch and no contribution changed since, that epoch stays (a table
+        formed again from the same contributions would differ only in its masks)."""
         if self.role != "a":
             raise QueryError("only server A leads epochs")
         with self._form_lock:
@@ -785,14 +787,19 @@ class QueryServer:
         arrives, to the same part of this server's share (computed again: cheaper than
         keeping it)."""
         started = time.monotonic()
-        theirs = decode(self._peer_stub("Versions", "unary_unary")(
-            encode({}), timeout=timeout))[0]["versions"]
+        peer = decode(self._peer_stub("Versions", "unary_unary")(
+            encode({}), timeout=timeout))[0]
+        theirs = peer["versions"]
         mine = self.store.versions()
         versions = {}
         for member in sorted(set(mine) & set(theirs)):
             common = set(mine[member]) & set(theirs[member])
             if common:
                 versions[member] = max(common)
+        current = self._current_epoch()
+        if current is not None and current.versions == versions \
+                and current.number in peer.get("epochs", ()):
+            return current.number  # nothing changed: the same table, no new masks needed
         number = max(int(self.clock() * 1000), max(self.epochs(), default=0) + 1)
         own = self._own_parts(versions)
         key = masks.new_epoch_key()
@@ -815,6 +822,10 @@ class QueryServer:
             raise QueryError(f"the peer's masked table: {exc}") from exc
         self._install(number, key, built, versions, started, pair_key)
         return number
+
+    def _current_epoch(self) -> _Epoch | None:
+        with self._epoch_lock:
+            return self._epochs[max(self._epochs)] if self._epochs else None
 
     def _epoch_loop(self) -> None:
         while not self._stop.is_set():

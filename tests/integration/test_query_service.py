@@ -612,3 +612,22 @@ def test_servers_switching_layout_drop_the_old_contributions_and_answer_on_the_n
     service.epoch()
     got = service.client("bank").lookup("ida", "credit_check", CONSENT)
     assert got.aggregates == Aggregates(1, 1, 999, 0, 0)
+
+
+def test_no_new_epoch_forms_while_nothing_changed(service: Service) -> None:
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "ida", TODAY, "T9", 999)]}
+    members = contribute_all(service, streams, TODAY, 1)
+    first = service.servers[0].form_epoch()
+    assert service.servers[0].form_epoch() == first  # the same contributions: the same table
+    contribute_all(service, streams, TODAY, 2, members)
+    assert service.servers[0].form_epoch() > first
+
+
+def test_a_peer_that_lost_its_epochs_gets_a_new_one(service: Service) -> None:
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "ida", TODAY, "T9", 999)]}
+    contribute_all(service, streams, TODAY, 1)
+    first = service.servers[0].form_epoch()
+    service.servers[1]._epochs.clear()  # as after B's restart
+    assert service.servers[0].form_epoch() > first
+    assert service.client("bank").lookup("ida", "credit_check", CONSENT).aggregates == \
+        Aggregates(1, 1, 999, 0, 0)
