@@ -290,9 +290,9 @@ def _generate(alphas: list[int], domain_bits: int, rng: bytes | None
         bit = (points >> np.uint64(domain_bits - 1 - level)) & np.uint64(1)
         _LEFT.encrypt_into(seeds, left)
         _RIGHT.encrypt_into(seeds, right)
-        _generate_level(left[:count * 32].view(np.uint64).reshape(count, 2, 2),
-                        right[:count * 32].view(np.uint64).reshape(count, 2, 2), seeds, t, bit,
-                        cw_seeds[:, level].view(np.uint64), cw_bits[:, level])
+        generate_level(left[:count * 32].view(np.uint64).reshape(count, 2, 2),
+                       right[:count * 32].view(np.uint64).reshape(count, 2, 2), seeds, t, bit,
+                       cw_seeds[:, level].view(np.uint64), cw_bits[:, level])
     converted = _CONVERT.mmo(seeds.view(np.uint8).reshape(count, 2, 16))
     units = np.zeros((count, 16), dtype=np.uint8)
     offsets = points & np.uint64(LEAF_POINTS - 1)
@@ -303,12 +303,13 @@ def _generate(alphas: list[int], domain_bits: int, rng: bytes | None
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
-def _generate_level(left: np.ndarray, right: np.ndarray, seeds: np.ndarray, t: np.ndarray,
-                    bit: np.ndarray, cw_seed: np.ndarray, cw_bits: np.ndarray) -> None:
+def generate_level(left: np.ndarray, right: np.ndarray, seeds: np.ndarray, t: np.ndarray,
+                   bit: np.ndarray, cw_seed: np.ndarray, cw_bits: np.ndarray) -> None:
     """One level of key generation for every point, in place: `left`/`right` hold AES_left and
     AES_right of `seeds` (points, 2 parties, 2 lanes); the seeds and control bits `t` of both
     parties move to the child on the point's path, the level's correction word is written to
-    `cw_seed` (points, 2 lanes) and `cw_bits` (points, 2). No branch on the point."""
+    `cw_seed` (points, 2 lanes) and `cw_bits` (points, 2). No branch on the point. The same
+    BGI level serves fss.py's keys (its own AES keys and output conversion)."""
     one = np.uint64(1)
     t_left = np.empty(2, dtype=np.uint64)
     t_right = np.empty(2, dtype=np.uint64)

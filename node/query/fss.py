@@ -49,6 +49,7 @@ import numba
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from node.query.dpf import generate_level
 from node.query.errors import ProtocolError
 
 DOMAIN_BITS = 32
@@ -218,8 +219,8 @@ def generate(alphas: np.ndarray, betas: np.ndarray,
         _LEFT.encrypt_into(seeds, buffer[:32 * n + 16])
         _RIGHT.encrypt_into(seeds, buffer[32 * n:])
         aes = buffer[:64 * n].view(np.uint64).reshape(2, n, 2, 2)
-        _generate_level(aes[0], aes[1], seeds, t, alphas, np.uint64(DOMAIN_BITS - 1 - level),
-                        cw_seeds[:, level], cw_bits[:, level])
+        bit = (alphas >> np.uint64(DOMAIN_BITS - 1 - level)) & np.uint64(1)
+        generate_level(aes[0], aes[1], seeds, t, bit, cw_seeds[:, level], cw_bits[:, level])
     converted = _convert(seeds.reshape(2 * n, 2), payload).reshape(n, 2, payload)
     cw_out = betas - converted[:, 0] + converted[:, 1]
     negate = t[:, 1] == 1  # at alpha exactly one t is 1; party 1 subtracts t_1 * CW_out
@@ -227,54 +228,6 @@ def generate(alphas: np.ndarray, betas: np.ndarray,
     first, second = (KeyBatch(np.full(n, party, dtype=np.uint8), root_seeds[:, party], cw_seeds,
                               cw_bits, cw_out).to_bytes() for party in (0, 1))
     return first, second
-
-
-@numba.njit(nogil=True, boundscheck=False, cache=True)
-def _generate_level(left: np.ndarray, right: np.ndarray, seeds: np.ndarray, t: np.ndarray,
-                    alphas: np.ndarray, shift: np.uint64, cw_seed: np.ndarray,
-                    cw_bits: np.ndarray) -> None:
-    """One level of key generation for every key, in place: `left`/`right` (n, 2 parties,
-    2 lanes) hold AES_left and AES_right of `seeds`; both parties' seeds and control bits `t`
-    move to the child on alpha's path, the level's correction word goes to `cw_seed` (n, 2) and
-    `cw_bits` (n, 2). Masks, no branch on alpha (the asker's secret)."""
-    one = np.uint64(1)
-    zero = np.uint64(0)
-    t_left = np.empty(2, dtype=np.uint64)
-    t_right = np.empty(2, dtype=np.uint64)
-    kept = np.empty((2, 2), dtype=np.uint64)
-    lost = np.empty((2, 2), dtype=np.uint64)
-    for i in range(seeds.shape[0]):
-        b = (alphas[i] >> shift) & one
-        keep_right = zero - b  # all ones when the path goes right
-        for party in range(2):
-            l0 = left[i, party, 0] ^ seeds[i, party, 0]
-            l1 = left[i, party, 1] ^ seeds[i, party, 1]
-            r0 = right[i, party, 0] ^ seeds[i, party, 0]
-            r1 = right[i, party, 1] ^ seeds[i, party, 1]
-            t_left[party] = l0 & one
-            t_right[party] = r0 & one
-            l0 &= ~one
-            r0 &= ~one
-            kept[party, 0] = (r0 & keep_right) | (l0 & ~keep_right)
-            kept[party, 1] = (r1 & keep_right) | (l1 & ~keep_right)
-            lost[party, 0] = (l0 & keep_right) | (r0 & ~keep_right)
-            lost[party, 1] = (l1 & keep_right) | (r1 & ~keep_right)
-        scw0 = lost[0, 0] ^ lost[1, 0]
-        scw1 = lost[0, 1] ^ lost[1, 1]
-        tl = t_left[0] ^ t_left[1] ^ b ^ one
-        tr = t_right[0] ^ t_right[1] ^ b
-        cw_seed[i, 0] = scw0
-        cw_seed[i, 1] = scw1
-        cw_bits[i, 0] = np.uint8(tl)
-        cw_bits[i, 1] = np.uint8(tr)
-        tcw_keep = (tr & keep_right) | (tl & ~keep_right)
-        for party in range(2):
-            tp = t[i, party]
-            mask = zero - tp
-            seeds[i, party, 0] = kept[party, 0] ^ (scw0 & mask)
-            seeds[i, party, 1] = kept[party, 1] ^ (scw1 & mask)
-            t_keep = (t_right[party] & keep_right) | (t_left[party] & ~keep_right)
-            t[i, party] = t_keep ^ (tp & tcw_keep)
 
 
 def _convert(seeds: np.ndarray, payload: int) -> np.ndarray:
