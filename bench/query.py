@@ -211,7 +211,8 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
 
 def numpy_answer(cols: np.ndarray, selections: np.ndarray) -> np.ndarray:
     """The replaced numpy kernel (baseline): per block of 1024 words, AND into a temporary, then
-    XOR-reduce it; returns the per-bit parity words (lookups, parts, 128)."""
+    XOR-reduce it; returns the per-bit parity words (lookups, parts, 128). Part p takes
+    selection p % k, as `table.answer` does."""
     parts, bits, words = cols.shape
     count = selections.shape[0]
     acc = np.zeros((count, parts, bits), dtype=np.uint64)
@@ -221,8 +222,8 @@ def numpy_answer(cols: np.ndarray, selections: np.ndarray) -> np.ndarray:
         for w0 in range(0, words, block):
             w1 = min(w0 + block, words)
             view = tmp[:, :, :w1 - w0]
-            np.bitwise_and(cols[part, None, :, w0:w1], selections[:, part, None, w0:w1],
-                           out=view)
+            np.bitwise_and(cols[part, None, :, w0:w1],
+                           selections[:, part % selections.shape[1], None, w0:w1], out=view)
             acc[:, part] ^= np.bitwise_xor.reduce(view, axis=2)
     return acc
 
@@ -260,8 +261,7 @@ def kernel_rows(bits: int, batches: tuple[int, ...] = (1, 2, 8, 64)) -> list[dic
             [int(p) for p in rng.integers(0, layout.part_slots, count * 3)], layout.part_bits)
         keys = [pair[0] for pair in pairs]
         evaluate = _cpu(lambda keys=keys: dpf.evaluate_full(keys), 3)  # type: ignore[misc]
-        selections = np.tile(dpf.evaluate_full(keys).reshape(count, 3, words),
-                             (1, layout.segments, 1))
+        selections = dpf.evaluate_full(keys).reshape(count, 3, words)
         repeat = 3 if count * cols.nbytes < 2**32 else 1
         fused = _cpu(lambda sel=selections: table.answer(cols, sel), repeat)  # type: ignore[misc]
         old = _cpu(lambda sel=selections: numpy_answer(cols, sel), 1)  # type: ignore[misc]

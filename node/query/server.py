@@ -216,9 +216,7 @@ class _Batcher:
         try:
             parts = len(batch[0].keys)  # a segment's parts: the same slots in every segment
             selections = dpf.evaluate_full(dpf.KeyBatch.concat([i.keys for i in batch]))
-            tiled = np.tile(selections.reshape(len(batch), parts, -1),
-                            (1, cols.shape[0] // parts, 1))
-            answers = table.answer(cols, tiled)
+            answers = table.answer(cols, selections.reshape(len(batch), parts, -1))
             for item, out in zip(batch, answers, strict=True):
                 item.result = out
         except Exception as exc:

@@ -91,10 +91,11 @@ def _transpose64(a: np.ndarray) -> None:
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
 def _scan4(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int, stop: int) -> None:
-    """acc[q, p, j] ^= XOR over w of cols[p, j, w] & sel[q, p, w] for lookups 0..stop-1 (a
-    multiple of 4), register blocks of 4 bit columns x 4 lookups."""
+    """acc[q, p, j] ^= XOR over w of cols[p, j, w] & sel[q, p % k, w] for lookups 0..stop-1 (a
+    multiple of 4; k = sel.shape[1]), register blocks of 4 bit columns x 4 lookups."""
     parts, bits, words = cols.shape
     for p in range(parts):
+        ps = p % sel.shape[1]
         for w0 in range(0, words, block):
             w1 = min(w0 + block, words)
             for j in range(0, bits, 4):
@@ -103,10 +104,10 @@ def _scan4(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int, stop:
                 r2 = cols[p, j + 2, w0:w1]
                 r3 = cols[p, j + 3, w0:w1]
                 for q in range(0, stop, 4):
-                    s0 = sel[q, p, w0:w1]
-                    s1 = sel[q + 1, p, w0:w1]
-                    s2 = sel[q + 2, p, w0:w1]
-                    s3 = sel[q + 3, p, w0:w1]
+                    s0 = sel[q, ps, w0:w1]
+                    s1 = sel[q + 1, ps, w0:w1]
+                    s2 = sel[q + 2, ps, w0:w1]
+                    s3 = sel[q + 3, ps, w0:w1]
                     a00 = a01 = a02 = a03 = np.uint64(0)
                     a10 = a11 = a12 = a13 = np.uint64(0)
                     a20 = a21 = a22 = a23 = np.uint64(0)
@@ -159,8 +160,8 @@ def _scan2(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, q: int) -> None:
     """The same for lookups q and q + 1: 4 bit columns x 2 lookups per register block."""
     parts, bits, words = cols.shape
     for p in range(parts):
-        s0 = sel[q, p]
-        s1 = sel[q + 1, p]
+        s0 = sel[q, p % sel.shape[1]]
+        s1 = sel[q + 1, p % sel.shape[1]]
         for j in range(0, bits, 4):
             r0 = cols[p, j]
             r1 = cols[p, j + 1]
@@ -198,7 +199,7 @@ def _scan1(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, q: int) -> None:
     """The same for lookup q alone: 8 bit columns per register block."""
     parts, bits, words = cols.shape
     for p in range(parts):
-        s = sel[q, p]
+        s = sel[q, p % sel.shape[1]]
         for j in range(0, bits, 8):
             r0 = cols[p, j]
             r1 = cols[p, j + 1]
@@ -256,12 +257,15 @@ def warm_up() -> None:
 def answer(cols: np.ndarray, selections: np.ndarray) -> np.ndarray:
     """Answer shares for a batch of lookups.
 
-    `selections`: uint64 (lookups, parts, words), one evaluated DPF key per part. Returns uint64
+    `selections`: uint64 (lookups, k, words), one evaluated DPF key per part, or per part of a
+    segment when k divides the table's parts: part p then takes selection p % k (the same slots
+    in every segment, layout.py), read in place rather than copied per segment. Returns uint64
     (lookups, parts, LANES): this server's XOR share of D at each lookup's slot in each part.
     """
     parts, bits, words = cols.shape
-    if selections.ndim != 3 or selections.shape[1:] != (parts, words):
-        raise ProtocolError(f"selections must have shape (n, {parts}, {words})")
+    if selections.ndim != 3 or selections.shape[2] != words or not selections.shape[1] \
+            or parts % selections.shape[1]:
+        raise ProtocolError(f"selections must have shape (n, k, {words}), k dividing {parts}")
     if cols.dtype != np.uint64 or selections.dtype != np.uint64 or bits % 8:
         raise ProtocolError("table and selections must be uint64, the table 8k bit columns")
     count = selections.shape[0]

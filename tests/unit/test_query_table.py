@@ -53,6 +53,20 @@ def test_answer_refuses_selections_of_the_wrong_shape(layout: Layout) -> None:
     cols = table.transpose(np.zeros((layout.slots, 2), dtype=np.uint64), layout)
     with pytest.raises(ProtocolError, match="shape"):
         table.answer(cols, np.zeros((1, layout.subtables, 3), dtype=np.uint64))
+    words = layout.part_slots // 64
+    with pytest.raises(ProtocolError, match="dividing"):  # 4 selections for 6 parts
+        table.answer(cols, np.zeros((1, 4, words), dtype=np.uint64))
+
+
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_one_segments_selections_answer_as_if_repeated_over_every_segment(
+        layout: Layout, count: int) -> None:
+    rng = np.random.default_rng(count)
+    cols = table.transpose(rng.integers(0, 2**63, (layout.slots, 2), dtype=np.uint64), layout)
+    words = layout.part_slots // 64
+    segment = rng.integers(0, 2**63, (count, 3, words), dtype=np.uint64)
+    repeated = np.tile(segment, (1, layout.segments, 1))
+    assert np.array_equal(table.answer(cols, segment), table.answer(cols, repeated))
 
 
 def test_the_asker_obtains_exactly_the_servers_masks_of_its_slots(layout: Layout) -> None:
