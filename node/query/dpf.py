@@ -66,7 +66,10 @@ class _FixedAes:
         return result
 
     def encrypt_into(self, blocks: np.ndarray, out: np.ndarray) -> None:
-        """AES of the 16-byte rows of contiguous `blocks` into `out` (uint8, 16 bytes more)."""
+        """AES of the 16-byte rows of contiguous `blocks` into `out` (uint8, 16 bytes more;
+        only the first 16 per row are written). No rows, nothing to do."""
+        if not blocks.size:
+            return
         enc = getattr(self._local, "enc", None)
         if enc is None:
             enc = self._local.enc = Cipher(algorithms.AES(self._key), modes.ECB()).encryptor()

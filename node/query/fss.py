@@ -11,9 +11,10 @@ neither.
 
 Construction (BGI, Fig. 1 with a group output; 32 levels, no early termination):
 - PRG: fixed-key AES in Matyas-Meyer-Oseas form, G(s) = AES_k(s) XOR s, with public keys derived
-  from this module's own labels (distinct from dpf.py's) for the left child, the right child and
-  the output conversion. Bit 0 of a seed's first byte is its control-bit position: zero in every
-  seed, and after expansion the child's control bit t.
+  from labels of its own (`fss-left`, `fss-right`, `fss-convert`: distinct from dpf.py's, whose
+  `_FixedAes` it uses) for the left child, the right child and the output conversion. Bit 0 of
+  a seed's first byte is its control-bit position: zero in every seed, and after expansion the
+  child's control bit t.
 - Conversion: a leaf seed s gives ceil(L/2) blocks MMO_convert(s XOR (0, j)), j = 0, 1, ...
   (the counter in the seed's second little-endian uint64), read as L uint64 words.
 - Output: party b's share is (-1)^b * (convert(s_b) + t_b * CW_out) mod 2^64.
@@ -40,16 +41,13 @@ fixed work per key. Generation expands both children of both parties' seeds, bra
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
 from dataclasses import dataclass
 
 import numba
 import numpy as np
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from node.query.dpf import generate_level
+from node.query.dpf import _FixedAes, generate_level
 from node.query.errors import ProtocolError
 
 DOMAIN_BITS = 32
@@ -61,33 +59,9 @@ _OUT_AT = _BITS_AT + 2 * DOMAIN_BITS // 8
 _LOW = ~np.uint64(1)  # clears a seed's control-bit position (bit 0 of its first uint64)
 
 
-def _fixed_key(label: bytes) -> bytes:
-    return hashlib.sha256(b"alliance/query/fss/" + label).digest()[:16]
-
-
-class _FixedAes:
-    """AES-128 under a public key over many 16-byte blocks at once. One ECB encryptor per thread:
-    an encryptor object must not be used by two threads at once."""
-
-    def __init__(self, label: bytes) -> None:
-        self._key = _fixed_key(label)
-        self._local = threading.local()
-
-    def encrypt_into(self, blocks: np.ndarray, out: np.ndarray) -> None:
-        """AES of the 16-byte rows of contiguous uint64 `blocks` (m, 2) into the uint8 buffer `out`
-        (at least 16 m + 16 bytes; only the first 16 m are written). `update_into` a buffer of
-        ours: `update` would copy through bytes objects, 10x slower."""
-        if not blocks.size:
-            return
-        enc = getattr(self._local, "enc", None)
-        if enc is None:
-            enc = self._local.enc = Cipher(algorithms.AES(self._key), modes.ECB()).encryptor()
-        enc.update_into(blocks.view(np.uint8).reshape(-1), out)
-
-
-_LEFT = _FixedAes(b"left")
-_RIGHT = _FixedAes(b"right")
-_CONVERT = _FixedAes(b"convert")
+_LEFT = _FixedAes(b"fss-left")
+_RIGHT = _FixedAes(b"fss-right")
+_CONVERT = _FixedAes(b"fss-convert")
 
 
 def key_size(payload: int) -> int:
