@@ -154,8 +154,7 @@ class LoanBook:
         fields = {n: np.array([getattr(records[k], n) for k in keys], dtype=np.uint64)
                   for n in FIELDS}
         choices = cuckoo.place(positions, self.layout.part_slots)
-        cells = (segment * self.layout.segment_slots + choices * self.layout.part_slots
-                 + positions[np.arange(len(keys)), choices])
+        cells = self.layout.cell(segment, choices, positions[np.arange(len(keys)), choices])
         table[cells] = pack(tags, fields)
         return table
 

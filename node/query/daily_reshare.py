@@ -71,8 +71,8 @@ class DailyReshare:
         terms = self.live_terms()
         if terms is None or self.org not in terms.contributors:
             return None
-        if not reshare_due(pushed_day, today, self.store.pushed_layout(),
-                           layout_of(terms).fingerprint()):
+        layout = layout_of(terms)
+        if not reshare_due(pushed_day, today, self.store.pushed_layout(), layout.fingerprint()):
             return None
         servers = []
         for org in terms.servers:
@@ -81,7 +81,6 @@ class DailyReshare:
                 log.warning("daily re-share: the query server of %s never ran here", org)
                 return None
             servers.append((org, f"127.0.0.1:{run['port']}"))
-        layout = layout_of(terms)
         with make_client(self.net_dir, self.org, (servers[0], servers[1]), None, layout,
                          self.passphrase, timeout=30.0) as client:
             pushed = push_book(self.store, client.salt, layout, client, [], today)

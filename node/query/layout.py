@@ -35,6 +35,9 @@ import hmac
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
 
 from node.query.dpf import LEAF_BITS, LEAF_POINTS
 
@@ -45,6 +48,8 @@ MAX_LOAD = 0.6
 """Most applicants per slot of a member's segment that `for_applicants` plans for."""
 TAG_BITS = 32
 MIN_PART_BITS = LEAF_BITS + 3
+Slot = TypeVar("Slot", int, np.ndarray)
+"""A slot index, or a numpy array of them."""
 
 
 def hash_applicant(salt: bytes, applicant_id: str) -> bytes:
@@ -130,8 +135,9 @@ class Layout:
         offsets = stream[8:8 + CHOICES]
         return [(block << LEAF_BITS) | (o & (LEAF_POINTS - 1)) for o in offsets], tag
 
-    def cell(self, segment: int, choice: int, position: int) -> int:
-        """The global slot of candidate `choice` (at `position` in its part) in a segment."""
+    def cell(self, segment: int, choice: Slot, position: Slot) -> Slot:
+        """The global slot of candidate `choice` (at `position` in its part) in a segment;
+        elementwise for arrays of choices and positions."""
         return (segment * CHOICES + choice) * self.part_slots + position
 
     def offsets(self, positions: list[int]) -> list[int]:

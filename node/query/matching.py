@@ -29,7 +29,7 @@ import numpy as np
 
 from node.query import fss
 from node.query.errors import ProtocolError
-from node.query.record import FIELDS, LANES, LAYOUT, Aggregates
+from node.query.record import FIELDS, LANES, LAYOUT, Aggregates, field
 
 TAG_MASK = np.uint64(0xFFFFFFFF)
 
@@ -52,11 +52,6 @@ def _widths(fields: Sequence[str]) -> np.ndarray:
     return np.array([(1 << LAYOUT[f][2]) - 1 for f in fields], dtype=np.uint64)
 
 
-def _field(records: np.ndarray, name: str) -> np.ndarray:
-    lane, shift, width = LAYOUT[name]
-    return (records[:, lane] >> np.uint64(shift)) & np.uint64((1 << width) - 1)
-
-
 def _bits(records: np.ndarray, name: str) -> np.ndarray:
     """(slots, width) 0/1 uint64: the field's bits, least significant first."""
     lane, shift, width = LAYOUT[name]
@@ -71,7 +66,7 @@ def keys(tag: int, r: np.ndarray, rho: np.ndarray, fields: Sequence[str],
     fields = check_fields(fields)
     if r.shape != rho.shape or r.ndim != 2 or r.shape[1] != LANES:
         raise ValueError(f"r and rho must be uint64 of the same shape (slots, {LANES})")
-    alphas = ((np.uint64(tag) + _field(r, "tag")) & TAG_MASK) ^ _field(rho, "tag")
+    alphas = ((np.uint64(tag) + field(r, "tag")) & TAG_MASK) ^ field(rho, "tag")
     betas = np.empty((len(r), payload_size(fields)), dtype=np.uint64)
     betas[:, 0] = 1
     column = 1
@@ -80,7 +75,7 @@ def keys(tag: int, r: np.ndarray, rho: np.ndarray, fields: Sequence[str],
         betas[:, column:column + width] = _bits(rho, name)
         column += width
     for name in fields:
-        betas[:, column] = _field(r, name)
+        betas[:, column] = field(r, name)
         column += 1
     return fss.generate(alphas, betas, rng)
 
@@ -95,7 +90,7 @@ def shares(y: np.ndarray, key_bytes: bytes, fields: Sequence[str], party: int) -
                             f"({len(y)}), got {len(batch)}")
     if np.any(batch.party != party):
         raise ProtocolError("an FSS key for the other server was sent to this one")
-    z = fss.evaluate(batch, _field(y, "tag"))
+    z = fss.evaluate(batch, field(y, "tag"))
     match = z[:, :1]
     out = np.empty(len(fields), dtype=np.uint64)
     column = 1
