@@ -99,14 +99,3 @@ def field(records: np.ndarray, name: str) -> np.ndarray:
     """One field of summed records (uint64, shape (..., 2))."""
     lane, shift, width = LAYOUT[name]
     return (records[..., lane] >> np.uint64(shift)) & np.uint64((1 << width) - 1)
-
-
-def field_bits(names: Iterable[str]) -> np.ndarray:
-    """The bits of the named fields in each lane (uint64, shape (LANES,))."""
-    out = np.zeros(LANES, dtype=np.uint64)
-    for name in names:
-        if name not in LAYOUT:
-            raise ValueError(f"{name!r} is not a field of the record ({', '.join(LAYOUT)})")
-        lane, shift, width = LAYOUT[name]
-        out[lane] |= np.uint64(((1 << width) - 1) << shift)
-    return out
