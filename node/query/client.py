@@ -23,6 +23,7 @@ no answer is ever reconstructed from one server alone.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ import numpy as np
 from alliance.identity import Identity
 from alliance.signing import Signer
 from node.query import dpf, fieldwise, masks, matching, record, relay
+from node.query.coalesce import Coalescer
 from node.query.contribution import Contribution, LoanBook
 from node.query.errors import (
     EpochUnavailable,
@@ -47,9 +49,20 @@ from node.query.errors import (
 from node.query.layout import Layout, hash_applicant
 from node.query.record import LANES, RECORD_BYTES, Aggregates
 from node.query.server import GRPC_OPTIONS
-from node.query.wire import CHUNK_BYTES, SERVICE, LookupRequest, body_digest, decode, encode
+from node.query.wire import (
+    BATCH_MOST,
+    CHUNK_BYTES,
+    SERVICE,
+    LookupRequest,
+    body_digest,
+    decode,
+    encode,
+    pack,
+    unpack,
+)
 
 DEFAULT_TIMEOUT = 10.0
+ROUNDS = ("Lookup", "Select")
 EPOCH_REFRESH_SECONDS = 5.0
 """A lookup asks the servers for their newest common epoch again when the cached one is older:
 new contributions become visible within this much of the epoch being formed."""
@@ -119,6 +132,11 @@ class Member:
 def _refusal(server: ServerAddress, exc: grpc.RpcError) -> QueryError:
     code = exc.code() if hasattr(exc, "code") else None
     details = (exc.details() if hasattr(exc, "details") else "") or str(exc)
+    return _refused(server, code, details)
+
+
+def _refused(server: ServerAddress, code: grpc.StatusCode | None, details: str) -> QueryError:
+    """The error a server's refusal (a gRPC status, or one lookup's in a batch) means."""
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
                 grpc.StatusCode.CANCELLED):
         return ServerUnavailable(
@@ -158,6 +176,9 @@ class QueryClient:
         self._stubs: dict[tuple[int, str], Any] = {}
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="query-client")
         """Runs the call to server B while the caller's thread calls A."""
+        self._rounds = {method: Coalescer[tuple[bytes, bytes], tuple[Any, Any]](
+            functools.partial(self._send_both, method), BATCH_MOST) for method in ROUNDS}
+        """Lookups made meanwhile by other threads travel in the same call (coalesce.py)."""
         self._epoch: tuple[int, str, dict[str, int]] | None = None
         self._epoch_read_at = 0.0
         self.formed_in = 0.0
@@ -290,8 +311,7 @@ class QueryClient:
         replies = self._both("Lookup", message)
         sealed_size = relay.OVERHEAD + layout.subtables * RECORD_BYTES
         halves, evaluated, logged, fields = [], [], [], []
-        for side, reply in enumerate(replies):
-            header, body = decode(reply)
+        for side, (header, body) in enumerate(replies):
             logged.append({k: header[k] for k in ("seq", "at", "request") if k in header})
             fields.append(set(header.get("fields", ())))
             if header.get("epoch") != number or header.get("digest") != digest:
@@ -315,20 +335,54 @@ class QueryClient:
         answers = self._both("Select", lambda side: encode(
             header, first.halves[0] + first.halves[1] + fss_keys[side]))
         shares = []
-        for side, reply in enumerate(answers):
-            answer, body = decode(reply)
+        for side, (answer, body) in enumerate(answers):
             if answer.get("fields") != list(fields) or len(body) != 8 * len(fields):
                 raise ProtocolError(f"{self.servers[side].name} sent a second answer of the "
                                     "wrong shape")
             shares.append(np.frombuffer(body, dtype=np.uint64))
         return matching.combine(shares[0], shares[1], fields)
 
-    def _both(self, method: str, message: Any) -> list[bytes]:
-        """`method` at both servers: B's call travels (on a pool thread) while A's message is
-        built and sent from this one."""
-        from_b = self._call(1, method, message(1))
-        reply_a = self._invoke(0, method, message(0))
-        return [reply_a, self._result(1, from_b)]
+    def _both(self, method: str, message: Any) -> list[tuple[dict[str, Any], bytes]]:
+        """One lookup's round `method` at both servers: (header, body) of each answer; the
+        round's call carries the lookups other threads made meanwhile too."""
+        got = self._rounds[method].run([(message(0), message(1))])[0]
+        if isinstance(got, BaseException):
+            raise got
+        return [self._opened(side, answer) for side, answer in enumerate(got)]
+
+    def _opened(self, side: int, answer: bytes | BaseException) -> tuple[dict[str, Any], bytes]:
+        if isinstance(answer, BaseException):
+            raise answer
+        header, body = decode(answer)
+        if "refused" in header:
+            try:
+                code = grpc.StatusCode[str(header["status"])]
+            except KeyError as exc:
+                raise ProtocolError(f"{self.servers[side].name} refused with an unknown "
+                                    f"status {header.get('status')!r}") from exc
+            raise _refused(self.servers[side], code,
+                           f"{header['refused']}: {header.get('message', '')}")
+        return header, body
+
+    def _send_both(self, method: str, pairs: list[tuple[bytes, bytes]]
+                   ) -> list[tuple[bytes | QueryError, bytes | QueryError]]:
+        """A batch of lookups' messages in one call to each server: B's travels (on a pool
+        thread) while A's is sent from this one. Per lookup, each server's answer or error."""
+        from_b = self._pool.submit(self._batch, 1, method, [pair[1] for pair in pairs])
+        answers_a = self._batch(0, method, [pair[0] for pair in pairs])
+        return list(zip(answers_a, from_b.result(), strict=True))
+
+    def _batch(self, index: int, method: str, messages: list[bytes]
+               ) -> list[bytes | QueryError]:
+        try:
+            answers: list[bytes | QueryError] = list(
+                unpack(self._invoke(index, method, pack(messages))))
+            if len(answers) != len(messages):
+                raise ProtocolError(f"{self.servers[index].name} answered {len(answers)} "
+                                    f"lookups of {len(messages)}")
+        except QueryError as exc:  # the whole call failed: so did each of its lookups
+            answers = [exc] * len(messages)
+        return answers
 
     # ---- audit --------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ fixed work per key. Generation expands both children of both parties' seeds, bra
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numba
@@ -89,6 +90,14 @@ class KeyBatch:
     def payload(self) -> int:
         """L, the uint64 words each key's output has."""
         return int(self.cw_out.shape[1])
+
+    @classmethod
+    def concat(cls, batches: Sequence[KeyBatch]) -> KeyBatch:
+        """Several parsed batches (of one payload size) as one: evaluated in one tree walk."""
+        if len(batches) == 1:
+            return batches[0]
+        return cls(*(np.concatenate([getattr(b, name) for b in batches])
+                     for name in ("party", "roots", "cw_seeds", "cw_bits", "cw_out")))
 
     def to_bytes(self) -> bytes:
         """The keys serialized (layout in the module docstring) and concatenated."""

@@ -80,28 +80,43 @@ def keys(tag: int, r: np.ndarray, rho: np.ndarray, fields: Sequence[str],
     return fss.generate(alphas, betas, rng)
 
 
+def parse_keys(key_bytes: bytes, fields: Sequence[str], party: int, slots: int
+               ) -> fss.KeyBatch:
+    """A lookup's FSS keys for this server (`party`): one per slot read."""
+    batch = fss.KeyBatch.parse(key_bytes, payload_size(check_fields(fields)))
+    if len(batch) != slots:
+        raise ProtocolError(f"a lookup's second round carries one key per slot read "
+                            f"({slots}), got {len(batch)}")
+    if np.any(batch.party != party):
+        raise ProtocolError("an FSS key for the other server was sent to this one")
+    return batch
+
+
 def shares(y: np.ndarray, key_bytes: bytes, fields: Sequence[str], party: int) -> np.ndarray:
     """A server's additive shares of the matched records' sum, one uint64 per answered field
     (meaningful mod 2^width); `y` (uint64, (slots, LANES)) is D XOR rho at the lookup's slots."""
+    return shares_of(y[None], parse_keys(key_bytes, fields, party, len(y)), fields)[0]
+
+
+def shares_of(ys: np.ndarray, keys: fss.KeyBatch, fields: Sequence[str]) -> np.ndarray:
+    """`shares` of several lookups at once, (lookups, fields): `ys` (lookups, slots, LANES),
+    `keys` their parsed keys one lookup after the other (one tree walk for them all)."""
     fields = check_fields(fields)
-    batch = fss.KeyBatch.parse(key_bytes, payload_size(fields))
-    if len(batch) != len(y):
-        raise ProtocolError(f"a lookup's second round carries one key per slot read "
-                            f"({len(y)}), got {len(batch)}")
-    if np.any(batch.party != party):
-        raise ProtocolError("an FSS key for the other server was sent to this one")
-    z = fss.evaluate(batch, field(y, "tag"))
+    lookups, slots = ys.shape[:2]
+    y = ys.reshape(-1, LANES)
+    z = fss.evaluate(keys, field(y, "tag"))
     match = z[:, :1]
-    out = np.empty(len(fields), dtype=np.uint64)
+    out = np.empty((lookups, len(fields)), dtype=np.uint64)
     column = 1
     for i, name in enumerate(fields):
         width = LAYOUT[name][2]
         bits = _bits(y, name)
         d = bits * match + (np.uint64(1) - np.uint64(2) * bits) * z[:, column:column + width]
         weights = np.uint64(1) << np.arange(width, dtype=np.uint64)
-        out[i] = (d * weights).sum(dtype=np.uint64)
+        out[:, i] = (d * weights).reshape(lookups, -1).sum(axis=1, dtype=np.uint64)
         column += width
-    masked = z[:, column:column + len(fields)].sum(axis=0, dtype=np.uint64)
+    masked = z[:, column:column + len(fields)].reshape(lookups, slots, -1).sum(
+        axis=1, dtype=np.uint64)
     return (out - masked) & _widths(fields)
 
 

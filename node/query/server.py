@@ -52,13 +52,23 @@ from alliance.canonical import canonical_json
 from alliance.fingerprint import merkle_proof
 from alliance.identity import Identity
 from alliance.signing import Signer, verify
-from node.query import dpf, epoch_parts, fieldwise, masks, matching, relay, table
+from node.query import dpf, epoch_parts, fieldwise, fss, masks, matching, relay, table
 from node.query.authorize import Authorizer, PeriodSummary, QueryContext, summarize
+from node.query.coalesce import Coalescer
 from node.query.errors import ContributionError, ProtocolError, QueryError, QueryRefused
 from node.query.layout import Layout
 from node.query.record import LANES, RECORD_BYTES
 from node.query.store import ServerStore
-from node.query.wire import FRESHNESS_SECONDS, SERVICE, LookupRequest, body_digest, decode, encode
+from node.query.wire import (
+    FRESHNESS_SECONDS,
+    SERVICE,
+    LookupRequest,
+    body_digest,
+    decode,
+    encode,
+    pack,
+    unpack,
+)
 
 log = logging.getLogger("node.query.server")
 
@@ -120,6 +130,30 @@ class _Pending:
     deadline: float
 
 
+@dataclass(frozen=True)
+class _Admitted:
+    """A round-1 lookup past its checks and logged: what its answer needs."""
+
+    epoch: _Epoch
+    keys: dpf.KeyBatch
+    point: bytes
+    lookup_id: bytes
+    rho: np.ndarray
+    asker: str
+    header: dict[str, Any]
+    """The answer's header: epoch, table digest, log entry, answered fields."""
+
+
+@dataclass(frozen=True)
+class _Second:
+    """A second round past its checks: y = D XOR rho at its slots and its FSS keys."""
+
+    epoch: int
+    fields: tuple[str, ...]
+    y: np.ndarray
+    keys: fss.KeyBatch
+
+
 class _Refusal(Exception):
     def __init__(self, status: grpc.StatusCode, code: str, message: str) -> None:
         super().__init__(message)
@@ -159,79 +193,13 @@ def day_of(at: float) -> int:
     return int(at // 86400)
 
 
-class _Item:
-    """One lookup waiting in the batcher: its epoch's table and keys, then its answer."""
-
-    __slots__ = ("cols", "done", "keys", "lead", "result")
-
-    def __init__(self, cols: np.ndarray, keys: dpf.KeyBatch) -> None:
-        self.cols, self.keys = cols, keys
-        self.result: Any = None
-        self.lead = False
-        self.done = threading.Event()
-
-
-class _Batcher:
-    """Answers concurrent lookups on the same epoch together: all their DPF keys evaluated in
-    one pass per tree level, then one pass over the table for the batch.
-
-    No thread of its own (a hand-off to one cost more CPU than a small table's whole answer):
-    a request that finds nobody computing computes itself, for every lookup waiting on its
-    epoch (up to BATCH_MAX, oldest first); requests arriving meanwhile wait, and when the batch
-    is done the oldest of them is woken to compute the next one.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: list[_Item] = []
-        self._busy = False
-        self._stopped = False
-
-    def submit(self, cols: np.ndarray, keys: dpf.KeyBatch) -> np.ndarray:
-        item = _Item(cols, keys)
-        with self._lock:
-            if self._stopped:
-                raise ProtocolError("the server is stopping")
-            self._pending.append(item)
-            item.lead = not self._busy
-            self._busy = True
-        if not item.lead:
-            item.done.wait()
-        if item.lead:  # first in, or woken to compute the next batch
-            self._compute()
-        if isinstance(item.result, BaseException):
-            raise item.result
-        return item.result
-
-    def stop(self) -> None:
-        with self._lock:
-            self._stopped = True
-
-    def _compute(self) -> None:
-        with self._lock:
-            cols = self._pending[0].cols
-            batch = [i for i in self._pending if i.cols is cols][:BATCH_MAX]
-            taken = {id(i) for i in batch}
-            self._pending = [i for i in self._pending if id(i) not in taken]
-        try:
-            parts = len(batch[0].keys)  # a segment's parts: the same slots in every segment
-            selections = dpf.evaluate_full(dpf.KeyBatch.concat([i.keys for i in batch]))
-            answers = table.answer(cols, selections.reshape(len(batch), parts, -1))
-            for item, out in zip(batch, answers, strict=True):
-                item.result = out
-        except Exception as exc:
-            for item in batch:
-                item.result = exc
-        with self._lock:
-            following = self._pending[0] if self._pending else None
-            self._busy = following is not None
-            if following is not None:
-                following.lead = True
-        for item in batch:
-            item.lead = False
-            item.done.set()
-        if following is not None:
-            following.done.set()
+def _answer_batch(batch: list[tuple[np.ndarray, dpf.KeyBatch]]) -> list[np.ndarray]:
+    """Lookups on one epoch's table together: all their DPF keys evaluated in one pass per
+    tree level, then one pass over the table for the batch (each lookup's keys select the same
+    slots in every segment)."""
+    cols, parts = batch[0][0], len(batch[0][1])
+    selections = dpf.evaluate_full(dpf.KeyBatch.concat([keys for _, keys in batch]))
+    return list(table.answer(cols, selections.reshape(len(batch), parts, -1)))
 
 
 class QueryServer:
@@ -263,7 +231,8 @@ class QueryServer:
         self._epoch_lock = threading.Lock()
         self._form_lock = threading.Lock()
         self._log_lock = threading.Lock()
-        self._batcher = _Batcher()
+        self._batcher: Coalescer[tuple[np.ndarray, dpf.KeyBatch], np.ndarray] = Coalescer(
+            _answer_batch, BATCH_MAX, key=lambda item: id(item[0]))
         self._pending: dict[tuple[str, bytes], _Pending] = {}
         self._pending_lock = threading.Lock()
         self._own: tuple[dict[str, int], np.ndarray] | None = None
@@ -382,26 +351,47 @@ class QueryServer:
     def _abort(context: grpc.ServicerContext, refusal: _Refusal) -> None:
         context.abort(refusal.status, f"{refusal.code}: {refusal}")
 
+    def _refusal(self, exc: Exception) -> _Refusal:
+        """What an exception of a request's work tells the caller (a refusal, a bad request, or
+        an internal failure whose detail stays in this server's log)."""
+        if isinstance(exc, _Refusal):
+            refusal = exc
+        elif isinstance(exc, QueryRefused):
+            status = (grpc.StatusCode.RESOURCE_EXHAUSTED if exc.code == "over_quota"
+                      else grpc.StatusCode.PERMISSION_DENIED)
+            refusal = _Refusal(status, exc.code, str(exc))
+        elif isinstance(exc, (ProtocolError, ContributionError)):
+            return _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request", str(exc))
+        else:
+            log.error("%s failed on a request", self.name, exc_info=exc)
+            return _Refusal(grpc.StatusCode.INTERNAL, "internal",
+                            f"{self.name} failed ({type(exc).__name__}); its log has the detail")
+        log.info("%s refused: %s", self.name, refusal)
+        return refusal
+
     def _guard(self, context: grpc.ServicerContext, work: Callable[[], bytes]) -> bytes:
         try:
             return work()
-        except _Refusal as refusal:
-            log.info("%s refused: %s", self.name, refusal)
-            self._abort(context, refusal)
-        except QueryRefused as exc:
-            status = (grpc.StatusCode.RESOURCE_EXHAUSTED if exc.code == "over_quota"
-                      else grpc.StatusCode.PERMISSION_DENIED)
-            log.info("%s refused: %s", self.name, exc)
-            self._abort(context, _Refusal(status, exc.code, str(exc)))
-        except (ProtocolError, ContributionError) as exc:
-            self._abort(context, _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
-                                          str(exc)))
         except Exception as exc:  # work() never calls context.abort itself
-            log.exception("%s failed on a request", self.name)
-            self._abort(context, _Refusal(grpc.StatusCode.INTERNAL, "internal",
-                                          f"{self.name} failed ({type(exc).__name__}); its "
-                                          "log has the detail"))
+            self._abort(context, self._refusal(exc))
         raise AssertionError("unreachable")  # context.abort raises
+
+    def _each(self, messages: list[bytes], admit: Callable[[bytes], T]) -> list[T | _Refusal]:
+        """`admit` for every message of a batch: what it returned or the refusal of that
+        message alone."""
+        out: list[T | _Refusal] = []
+        for message in messages:
+            try:
+                out.append(admit(message))
+            except Exception as exc:
+                out.append(self._refusal(exc))
+        return out
+
+    @staticmethod
+    def _refused(refusal: _Refusal) -> bytes:
+        """A refusal of one lookup of a batch, as its answer (wire.py)."""
+        return encode({"refused": refusal.code, "status": refusal.status.name,
+                       "message": str(refusal)})
 
     # ---- Status -------------------------------------------------------------------------------
 
@@ -449,10 +439,34 @@ class QueryServer:
     # ---- Lookup -------------------------------------------------------------------------------
 
     def _lookup(self, message: bytes, context: grpc.ServicerContext) -> bytes:
-        return self._guard(context, lambda: self._answer(message, context))
+        return self._guard(context, lambda: self._answer_many(message, context))
 
-    def _answer(self, message: bytes, context: grpc.ServicerContext) -> bytes:
+    def _answer_many(self, message: bytes, context: grpc.ServicerContext) -> bytes:
+        """A batch of round-1 lookups: each checked, authorized and logged on its own (a
+        refusal refuses that lookup alone), those admitted answered together."""
         tls_org = self._client_org(context)
+        tls = self._tls_fingerprint(context)
+        now = self.clock()
+        admitted = self._each(unpack(message), lambda m: self._admit(m, tls_org, tls, now))
+        halves = iter(self._batcher.run(
+            [(a.epoch.cols, a.keys) for a in admitted if isinstance(a, _Admitted)]))
+        replies = []
+        for item in admitted:
+            if isinstance(item, _Admitted):
+                half = next(halves)
+                try:
+                    if isinstance(half, BaseException):
+                        raise half
+                    replies.append(self._answer(item, half))
+                except Exception as exc:
+                    item = self._refusal(exc)
+            if isinstance(item, _Refusal):
+                replies.append(self._refused(item))
+        return pack(replies)
+
+    def _admit(self, message: bytes, tls_org: str, tls: str, now: float) -> _Admitted:
+        """One round-1 lookup past every check, logged durably (so counted) before it is
+        answered."""
         header, body = decode(message)
         try:
             request = LookupRequest.from_fields(header["request"])
@@ -477,7 +491,6 @@ class QueryServer:
             raise _Refusal(denied, "wrong_asker",
                            f"signed by {signer_org}, TLS identity {tls_org}, request names "
                            f"{request.asker}: they must be the same member")
-        now = self.clock()
         if abs(now - request.issued_at) > FRESHNESS_SECONDS:
             raise _Refusal(denied, "stale_request",
                            f"the request was signed at {request.issued_at}, more than "
@@ -490,21 +503,27 @@ class QueryServer:
                            f"{self.epochs()}); ask Status again")
         query = QueryContext(request.asker, request.purpose, request.consent_hash,
                              day_of(now), "sha256:" + request.digest().hex(),
-                             (_fingerprint(certificate), self._tls_fingerprint(context)))
+                             (_fingerprint(certificate), tls))
         with self._log_lock:
             self.authorizer.authorize(query, self.store.used(query.asker, query.day))
             fields = self.authorizer.answered(query.asker)
             keys, point, lookup_id, rho = self._parse_body(body)  # refusals first
             seq = self.store.log_query(int(now), query.day, query.asker, query.purpose,
                                        query.consent_hash, request.nonce, query.request_digest)
-        half = self._batcher.submit(epoch.cols, keys).reshape(-1, LANES) ^ rho
-        evaluated = masks.evaluate(epoch.key, point)
-        self._remember(request.asker, lookup_id, epoch.number)
-        sealed = relay.seal(epoch.pair_key, self.name, lookup_id, epoch.number,
-                            np.ascontiguousarray(half).tobytes())
-        return encode({"epoch": epoch.number, "digest": epoch.digest, "seq": seq,
-                       "at": int(now), "request": query.request_digest, "fields": list(fields)},
-                      sealed + evaluated)
+        return _Admitted(epoch, keys, point, lookup_id, rho, request.asker,
+                         {"epoch": epoch.number, "digest": epoch.digest, "seq": seq,
+                          "at": int(now), "request": query.request_digest,
+                          "fields": list(fields)})
+
+    def _answer(self, item: _Admitted, half: np.ndarray) -> bytes:
+        """An admitted lookup's answer: its share of D at the slots XOR rho, sealed for the
+        other server, and the OPRF of its point."""
+        epoch = item.epoch
+        evaluated = masks.evaluate(epoch.key, item.point)
+        self._remember(item.asker, item.lookup_id, epoch.number)
+        sealed = relay.seal(epoch.pair_key, self.name, item.lookup_id, epoch.number,
+                            np.ascontiguousarray(half.reshape(-1, LANES) ^ item.rho).tobytes())
+        return encode(item.header, sealed + evaluated)
 
     def _parse_body(self, body: bytes) -> tuple[dpf.KeyBatch, bytes, bytes, np.ndarray]:
         """(DPF keys, blinded point, lookup id, rho_s) of a round-1 body."""
@@ -541,10 +560,36 @@ class QueryServer:
     # ---- Select (round 2) ---------------------------------------------------------------------
 
     def _select(self, message: bytes, context: grpc.ServicerContext) -> bytes:
-        return self._guard(context, lambda: self._second_round(message, context))
+        return self._guard(context, lambda: self._select_many(message, context))
 
-    def _second_round(self, message: bytes, context: grpc.ServicerContext) -> bytes:
+    def _select_many(self, message: bytes, context: grpc.ServicerContext) -> bytes:
+        """A batch of second rounds: each checked on its own, those of the same fields
+        evaluated together (one FSS tree walk for all their keys)."""
         org = self._client_org(context)
+        admitted = self._each(unpack(message), lambda m: self._second_round(m, org))
+        groups: dict[tuple[str, ...], list[_Second]] = {}
+        for item in admitted:
+            if isinstance(item, _Second):
+                groups.setdefault(item.fields, []).append(item)
+        answers: dict[int, bytes | _Refusal] = {}
+        for fields, items in groups.items():
+            try:
+                out = matching.shares_of(np.stack([i.y for i in items]),
+                                         fss.KeyBatch.concat([i.keys for i in items]), fields)
+                for item, share in zip(items, out, strict=True):
+                    answers[id(item)] = encode({"epoch": item.epoch, "fields": list(fields)},
+                                               share.tobytes())
+            except Exception as exc:
+                for item in items:
+                    answers[id(item)] = self._refusal(exc)
+        replies = []
+        for item in admitted:
+            answer = answers[id(item)] if isinstance(item, _Second) else item
+            replies.append(self._refused(answer) if isinstance(answer, _Refusal) else answer)
+        return pack(replies)
+
+    def _second_round(self, message: bytes, org: str) -> _Second:
+        """One second round past its checks: y = D XOR rho at its slots, its FSS keys."""
         header, body = decode(message)
         try:
             lookup_id = bytes.fromhex(str(header["lookup"]))
@@ -577,8 +622,8 @@ class QueryServer:
                                   body[i * size:(i + 1) * size]) for i in (0, 1)]
         y = (np.frombuffer(halves[0], dtype=np.uint64)
              ^ np.frombuffer(halves[1], dtype=np.uint64)).reshape(-1, LANES)
-        out = matching.shares(y, body[2 * size:], fields, self.party)
-        return encode({"epoch": epoch.number, "fields": list(fields)}, out.tobytes())
+        keys = matching.parse_keys(body[2 * size:], fields, self.party, len(y))
+        return _Second(epoch.number, fields, y, keys)
 
     # ---- Contribute ---------------------------------------------------------------------------
 

@@ -1,6 +1,11 @@
 """Messages of the query service: a JSON header and a binary body, and the signed lookup request.
 
     message = 4-byte big-endian header length | canonical JSON header | body
+    batch   = 4-byte count | (4-byte length | message) per message
+
+Lookup and Select carry a batch of lookups (a member's node sends the lookups its callers made
+meanwhile as one call, coalesce.py); each answer is a message of its own, or a refusal of that
+lookup alone: {"refused": code, "status": gRPC status name, "message": what to do}.
 
 A lookup request to one server signs (ECDSA P-256, the asker's node identity) the canonical JSON
 of: the server it is for (no replay at the other one), the table epoch, the asker's org and MSP
@@ -14,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +30,8 @@ SERVICE = "alliance.query.v1.Query"
 MAX_HEADER = 1 << 20
 CHUNK_BYTES = 4 << 20
 """The largest message of a streamed table or contribution (one part is one or more)."""
+BATCH_MOST = 64
+"""The most lookups one Lookup or Select call carries."""
 REQUEST_VERSION = 1
 FRESHNESS_SECONDS = 300
 
@@ -46,6 +54,36 @@ def decode(message: bytes) -> tuple[dict[str, Any], bytes]:
     if not isinstance(header, dict):
         raise ProtocolError("message header is not a JSON object")
     return header, message[4 + size:]
+
+
+def pack(messages: Sequence[bytes]) -> bytes:
+    out = [struct.pack(">I", len(messages))]
+    for message in messages:
+        out.append(struct.pack(">I", len(message)))
+        out.append(message)
+    return b"".join(out)
+
+
+def unpack(batch: bytes, most: int = BATCH_MOST) -> list[bytes]:
+    """The messages of a batch; ProtocolError if it is cut, padded, empty or over `most`."""
+    if len(batch) < 4:
+        raise ProtocolError("a batch shorter than its count")
+    (count,) = struct.unpack_from(">I", batch)
+    if not 1 <= count <= most:
+        raise ProtocolError(f"a batch carries 1 to {most} messages, this one {count}")
+    messages, at = [], 4
+    for _ in range(count):
+        if at + 4 > len(batch):
+            raise ProtocolError("a batch cut short")
+        (size,) = struct.unpack_from(">I", batch, at)
+        at += 4
+        if at + size > len(batch):
+            raise ProtocolError("a batch cut short")
+        messages.append(batch[at:at + size])
+        at += size
+    if at != len(batch):
+        raise ProtocolError(f"{len(batch) - at} bytes after a batch's last message")
+    return messages
 
 
 @dataclass(frozen=True)

@@ -458,10 +458,10 @@ def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
 
         second = server._second_round
 
-        def record_second(message: bytes, context: object, second=second,
-                          name=server.name) -> bytes:
+        def record_second(message: bytes, org: str, second=second,
+                          name=server.name) -> object:
             seen[name + "/2"].append(decode(message)[1])  # halves and FSS keys
-            return second(message, context)
+            return second(message, org)
 
         monkeypatch.setattr(server, "_parse_body", record)
         monkeypatch.setattr(server, "_second_round", record_second)
