@@ -38,9 +38,28 @@ def _check(value: Any, path: str) -> None:
     )
 
 
+_SCALARS = (str, int, type(None))  # bool is an int
+
+
+def _plain(value: Any) -> bool:
+    """`_check` without building the path of every value (every message a query server
+    answers is encoded): True when nothing in `value` needs naming."""
+    if isinstance(value, _SCALARS):
+        return True
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not (isinstance(item, _SCALARS) or _plain(item)):
+                return False
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(item, _SCALARS) or _plain(item) for item in value)
+    return False
+
+
 def canonical_json(value: Any) -> bytes:
     """Encode `value` as canonical JSON bytes; raises EncodingError for floats and odd types."""
-    _check(value, "")
+    if not _plain(value):
+        _check(value, "")  # names the first value that has no canonical JSON
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
