@@ -23,13 +23,12 @@ no answer is ever reconstructed from one server alone.
 from __future__ import annotations
 
 import base64
-import functools
 import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -62,7 +61,7 @@ from node.query.wire import (
 )
 
 DEFAULT_TIMEOUT = 10.0
-ROUNDS = ("Lookup", "Select")
+T = TypeVar("T")
 EPOCH_REFRESH_SECONDS = 5.0
 """A lookup asks the servers for their newest common epoch again when the cached one is older:
 new contributions become visible within this much of the epoch being formed."""
@@ -105,6 +104,15 @@ class FirstRound:
     """Each server's sealed half of D XOR rho (relay.py)."""
     answered: tuple[str, ...]
     logged: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One first round asked: the hashed applicant, purpose, consent commitment per server."""
+
+    hashed: bytes
+    purpose: str
+    consents: tuple[str, str]
 
 
 class Member:
@@ -176,8 +184,8 @@ class QueryClient:
         self._stubs: dict[tuple[int, str], Any] = {}
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="query-client")
         """Runs the call to server B while the caller's thread calls A."""
-        self._rounds = {method: Coalescer[tuple[bytes, bytes], tuple[Any, Any]](
-            functools.partial(self._send_both, method), BATCH_MOST) for method in ROUNDS}
+        self._firsts = Coalescer(self._first_rounds, BATCH_MOST)
+        self._seconds = Coalescer(self._second_rounds, BATCH_MOST)
         """Lookups made meanwhile by other threads travel in the same call (coalesce.py)."""
         self._epoch: tuple[int, str, dict[str, int]] | None = None
         self._epoch_read_at = 0.0
@@ -280,78 +288,128 @@ class QueryClient:
     def first_round(self, applicant_id: str, purpose: str,
                     consent_hash: str | tuple[str, str]) -> FirstRound:
         """Round 1 at both servers (signed, logged, counted): their sealed halves, the masks
-        of the slots read, the fields both answer."""
-        assert self._epoch is not None
+        of the slots read, the fields both answer. Concurrent callers' first rounds travel
+        together (coalesce.py)."""
         consents = (consent_hash, consent_hash) if isinstance(consent_hash, str) else consent_hash
-        number, digest, versions = self._epoch
-        layout = self.layout
-        hashed = hash_applicant(self.salt, applicant_id)
-        positions, tag = layout.locate(hashed)
-        keys = dpf.generate_packed(
-            [dpf.point_for_position(p, layout.part_bits) for p in positions], layout.part_bits)
-        block = masks.block_point(positions[0] >> dpf.LEAF_BITS)
-        blinds = [masks.blind(block) for _ in (0, 1)]
-        lookup_id = relay.new_lookup_id()
-        rhos = [np.frombuffer(os.urandom(layout.subtables * RECORD_BYTES),
-                              dtype=np.uint64).reshape(-1, LANES) for _ in (0, 1)]
+        ask = _Ask(hash_applicant(self.salt, applicant_id), purpose, consents)
+        return self._one(self._firsts.run([ask])[0])
 
-        def message(side: int) -> bytes:
-            body = keys[side] + blinds[side][1] + lookup_id + rhos[side].tobytes()
+    def second_round(self, first: FirstRound, fields: tuple[str, ...]) -> Aggregates:
+        """Round 2 at both servers: the sum over members of the applicant's records, for
+        `fields` (the fields both servers answered, as `lookup` asks)."""
+        return self._one(self._seconds.run([(first, matching.check_fields(fields))])[0])
+
+    @staticmethod
+    def _one(result: T | BaseException) -> T:
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _first_rounds(self, asks: list[_Ask]) -> list[FirstRound | QueryError]:
+        """A batch of first rounds: their DPF keys generated together, each lookup signed on
+        its own (a server refuses one without the others), one call to each server."""
+        number, digest, versions = self._epoch or self.refresh_epoch()
+        layout = self.layout
+        located = [layout.locate(ask.hashed) for ask in asks]
+        keys = dpf.generate_packed([dpf.point_for_position(p, layout.part_bits)
+                                    for positions, _ in located for p in positions],
+                                   layout.part_bits)
+        size = len(keys[0]) // len(asks)
+        blocks = [masks.block_point(positions[0] >> dpf.LEAF_BITS) for positions, _ in located]
+        blinds = [[masks.blind(block) for block in blocks] for _ in (0, 1)]
+        ids = [relay.new_lookup_id() for _ in asks]
+        raw = np.frombuffer(os.urandom(2 * len(asks) * layout.subtables * RECORD_BYTES),
+                            dtype=np.uint64).reshape(2, len(asks), -1, LANES)
+
+        def message(side: int, i: int) -> bytes:
+            body = (keys[side][i * size:(i + 1) * size] + blinds[side][i][1] + ids[i]
+                    + raw[side, i].tobytes())
             request = LookupRequest(
                 server=self.servers[side].name, epoch=number, asker=self.org,
-                msp_id=self.identity.msp_id, purpose=purpose, consent_hash=consents[side],
-                nonce=os.urandom(16).hex(), issued_at=int(time.time()),
-                body_digest=body_digest(body))
+                msp_id=self.identity.msp_id, purpose=asks[i].purpose,
+                consent_hash=asks[i].consents[side], nonce=os.urandom(16).hex(),
+                issued_at=int(time.time()), body_digest=body_digest(body))
             signature = self.signer.sign(request.digest())
             header = {"request": request.fields(),
                       "signature": base64.b64encode(signature).decode(),
                       "certificate": self.identity.certificate.decode()}
             return encode(header, body)
 
-        replies = self._both("Lookup", message)
+        answers = self._send_both("Lookup", [(message(0, i), message(1, i))
+                                             for i in range(len(asks))])
         sealed_size = relay.OVERHEAD + layout.subtables * RECORD_BYTES
-        halves, evaluated, logged, fields = [], [], [], []
-        for side, (header, body) in enumerate(replies):
-            logged.append({k: header[k] for k in ("seq", "at", "request") if k in header})
-            fields.append(set(header.get("fields", ())))
-            if header.get("epoch") != number or header.get("digest") != digest:
-                raise EpochUnavailable(f"{self.servers[side].name} answered on another table")
-            if len(body) != sealed_size + masks.POINT_BYTES:
-                raise ProtocolError(f"{self.servers[side].name} sent an answer of the wrong size")
-            halves.append(body[:sealed_size])
-            evaluated.append(body[sealed_size:])
-        offsets = layout.offsets(positions)
-        r = fieldwise.add(masks.slot_masks(blinds[0][0], evaluated[0], offsets),
-                          masks.slot_masks(blinds[1][0], evaluated[1], offsets))
-        answered = tuple(f for f in record.FIELDS if f in fields[0] & fields[1])
-        return FirstRound(number, versions, hashed, tag, lookup_id, rhos[0] ^ rhos[1], r,
-                          (halves[0], halves[1]), answered, tuple(logged))
+        out: list[FirstRound | QueryError] = []
+        for i, (ask, pair) in enumerate(zip(asks, answers, strict=True)):
+            try:
+                halves, evaluated, logged, fields = [], [], [], []
+                for side, (header, body) in enumerate(self._opened(s, x)
+                                                      for s, x in enumerate(pair)):
+                    logged.append({k: header[k] for k in ("seq", "at", "request")
+                                   if k in header})
+                    fields.append(set(header.get("fields", ())))
+                    if header.get("epoch") != number or header.get("digest") != digest:
+                        raise EpochUnavailable(f"{self.servers[side].name} answered on "
+                                               "another table")
+                    if len(body) != sealed_size + masks.POINT_BYTES:
+                        raise ProtocolError(f"{self.servers[side].name} sent an answer of the "
+                                            "wrong size")
+                    halves.append(body[:sealed_size])
+                    evaluated.append(body[sealed_size:])
+                positions, tag = located[i]
+                offsets = layout.offsets(positions)
+                r = fieldwise.add(masks.slot_masks(blinds[0][i][0], evaluated[0], offsets),
+                                  masks.slot_masks(blinds[1][i][0], evaluated[1], offsets))
+                answered = tuple(f for f in record.FIELDS if f in fields[0] & fields[1])
+                out.append(FirstRound(number, versions, ask.hashed, tag, ids[i],
+                                      raw[0, i] ^ raw[1, i], r, (halves[0], halves[1]),
+                                      answered, tuple(logged)))
+            except QueryError as exc:
+                out.append(exc)
+        return out
 
-    def second_round(self, first: FirstRound, fields: tuple[str, ...]) -> Aggregates:
-        """Round 2 at both servers: the sum over members of the applicant's records, for
-        `fields` (the fields both servers answered, as `lookup` asks)."""
-        fss_keys = matching.keys(first.tag, first.masks, first.rho, fields)
-        header = {"lookup": first.lookup_id.hex(), "epoch": first.epoch, "fields": list(fields)}
-        answers = self._both("Select", lambda side: encode(
-            header, first.halves[0] + first.halves[1] + fss_keys[side]))
-        shares = []
-        for side, (answer, body) in enumerate(answers):
-            if answer.get("fields") != list(fields) or len(body) != 8 * len(fields):
-                raise ProtocolError(f"{self.servers[side].name} sent a second answer of the "
-                                    "wrong shape")
-            shares.append(np.frombuffer(body, dtype=np.uint64))
-        return matching.combine(shares[0], shares[1], fields)
+    def _second_rounds(self, items: list[tuple[FirstRound, tuple[str, ...]]]
+                       ) -> list[Aggregates | QueryError]:
+        """A batch of second rounds: the FSS keys of those asking the same fields generated
+        together, one call to each server."""
+        keys: list[tuple[bytes, bytes]] = [(b"", b"")] * len(items)
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, (_, fields) in enumerate(items):
+            groups.setdefault(fields, []).append(i)
+        for fields, members in groups.items():
+            firsts = [items[i][0] for i in members]
+            pair = matching.keys_of(np.array([f.tag for f in firsts], dtype=np.uint64),
+                                    np.stack([f.masks for f in firsts]),
+                                    np.stack([f.rho for f in firsts]), fields)
+            size = len(pair[0]) // len(members)
+            for n, i in enumerate(members):
+                keys[i] = (pair[0][n * size:(n + 1) * size], pair[1][n * size:(n + 1) * size])
 
-    def _both(self, method: str, message: Any) -> list[tuple[dict[str, Any], bytes]]:
-        """One lookup's round `method` at both servers: (header, body) of each answer; the
-        round's call carries the lookups other threads made meanwhile too."""
-        got = self._rounds[method].run([(message(0), message(1))])[0]
-        if isinstance(got, BaseException):
-            raise got
-        return [self._opened(side, answer) for side, answer in enumerate(got)]
+        def message(side: int, i: int) -> bytes:
+            first, fields = items[i]
+            header = {"lookup": first.lookup_id.hex(), "epoch": first.epoch,
+                      "fields": list(fields)}
+            return encode(header, first.halves[0] + first.halves[1] + keys[i][side])
 
-    def _opened(self, side: int, answer: bytes | BaseException) -> tuple[dict[str, Any], bytes]:
-        if isinstance(answer, BaseException):
+        answers = self._send_both("Select", [(message(0, i), message(1, i))
+                                             for i in range(len(items))])
+        out: list[Aggregates | QueryError] = []
+        for (_, fields), pair in zip(items, answers, strict=True):
+            try:
+                shares = []
+                for side, (answer, body) in enumerate(self._opened(s, x)
+                                                      for s, x in enumerate(pair)):
+                    if answer.get("fields") != list(fields) or len(body) != 8 * len(fields):
+                        raise ProtocolError(f"{self.servers[side].name} sent a second answer "
+                                            "of the wrong shape")
+                    shares.append(np.frombuffer(body, dtype=np.uint64))
+                out.append(matching.combine(shares[0], shares[1], fields))
+            except QueryError as exc:
+                out.append(exc)
+        return out
+
+    def _opened(self, side: int, answer: bytes | QueryError) -> tuple[dict[str, Any], bytes]:
+        """A server's answer to one lookup of a batch; its error or refusal raised."""
+        if isinstance(answer, QueryError):
             raise answer
         header, body = decode(answer)
         if "refused" in header:

@@ -63,10 +63,23 @@ def keys(tag: int, r: np.ndarray, rho: np.ndarray, fields: Sequence[str],
          rng: bytes | None = None) -> tuple[bytes, bytes]:
     """The asker's FSS keys (server A's, server B's) for the slots whose masks are `r` and
     round-1 masks `rho` (both uint64, (slots, LANES)); `tag` is the applicant's (nonzero)."""
-    fields = check_fields(fields)
     if r.shape != rho.shape or r.ndim != 2 or r.shape[1] != LANES:
         raise ValueError(f"r and rho must be uint64 of the same shape (slots, {LANES})")
-    alphas = ((np.uint64(tag) + field(r, "tag")) & TAG_MASK) ^ field(rho, "tag")
+    return keys_of(np.array([tag], dtype=np.uint64), r[None], rho[None], fields, rng)
+
+
+def keys_of(tags: np.ndarray, r: np.ndarray, rho: np.ndarray, fields: Sequence[str],
+            rng: bytes | None = None) -> tuple[bytes, bytes]:
+    """`keys` of several lookups at once (one tree walk for them all), one lookup's keys after
+    the other's: `tags` (lookups,), `r` and `rho` (lookups, slots, LANES)."""
+    fields = check_fields(fields)
+    if r.shape != rho.shape or r.ndim != 3 or r.shape[2] != LANES or len(tags) != len(r):
+        raise ValueError(f"r and rho must be uint64 of the same shape (lookups, slots, {LANES}) "
+                         "with one tag per lookup")
+    slots = r.shape[1]
+    r, rho = r.reshape(-1, LANES), rho.reshape(-1, LANES)
+    alphas = ((np.repeat(tags.astype(np.uint64), slots) + field(r, "tag")) & TAG_MASK) \
+        ^ field(rho, "tag")
     betas = np.empty((len(r), payload_size(fields)), dtype=np.uint64)
     betas[:, 0] = 1
     column = 1

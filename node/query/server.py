@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,7 +58,7 @@ from node.query.coalesce import Coalescer
 from node.query.errors import ContributionError, ProtocolError, QueryError, QueryRefused
 from node.query.layout import Layout
 from node.query.record import LANES, RECORD_BYTES
-from node.query.store import ServerStore
+from node.query.store import LogRow, ServerStore
 from node.query.wire import (
     FRESHNESS_SECONDS,
     SERVICE,
@@ -131,17 +131,41 @@ class _Pending:
 
 
 @dataclass(frozen=True)
-class _Admitted:
-    """A round-1 lookup past its checks and logged: what its answer needs."""
+class _Checked:
+    """A round-1 lookup whose signature, asker, freshness and epoch are checked."""
 
     epoch: _Epoch
+    query: QueryContext
+    nonce: str
+    body: bytes
+
+    def row(self, at: int) -> LogRow:
+        q = self.query
+        return LogRow(at, q.day, q.asker, q.purpose, q.consent_hash, self.nonce,
+                      q.request_digest)
+
+    def parsed(self, keys: dpf.KeyBatch, point: bytes, lookup_id: bytes, rho: np.ndarray
+               ) -> _Admitted:
+        return _Admitted(self.epoch, self.query, keys, point, lookup_id, rho)
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    """A round-1 lookup authorized, parsed and logged: what its answer needs."""
+
+    epoch: _Epoch
+    query: QueryContext
     keys: dpf.KeyBatch
     point: bytes
     lookup_id: bytes
     rho: np.ndarray
-    asker: str
-    header: dict[str, Any]
-    """The answer's header: epoch, table digest, log entry, answered fields."""
+    header: dict[str, Any] = field(default_factory=dict)
+    """Once logged, the answer's header: epoch, table digest, log entry, answered fields."""
+
+    def logged(self, seq: int, at: int, fields: tuple[str, ...]) -> _Admitted:
+        return replace(self, header={
+            "epoch": self.epoch.number, "digest": self.epoch.digest, "seq": seq, "at": at,
+            "request": self.query.request_digest, "fields": list(fields)})
 
 
 @dataclass(frozen=True)
@@ -230,7 +254,6 @@ class QueryServer:
         self._epochs: dict[int, _Epoch] = {}
         self._epoch_lock = threading.Lock()
         self._form_lock = threading.Lock()
-        self._log_lock = threading.Lock()
         self._batcher: Coalescer[tuple[np.ndarray, dpf.KeyBatch], np.ndarray] = Coalescer(
             _answer_batch, BATCH_MAX, key=lambda item: id(item[0]))
         self._pending: dict[tuple[str, bytes], _Pending] = {}
@@ -443,15 +466,31 @@ class QueryServer:
 
     def _answer_many(self, message: bytes, context: grpc.ServicerContext) -> bytes:
         """A batch of round-1 lookups: each checked, authorized and logged on its own (a
-        refusal refuses that lookup alone), those admitted answered together."""
+        refusal refuses that lookup alone; the log commits once for the batch), those admitted
+        answered together."""
         tls_org = self._client_org(context)
         tls = self._tls_fingerprint(context)
         now = self.clock()
-        admitted = self._each(unpack(message), lambda m: self._admit(m, tls_org, tls, now))
-        halves = iter(self._batcher.run(
-            [(a.epoch.cols, a.keys) for a in admitted if isinstance(a, _Admitted)]))
+        items = self._each(unpack(message), lambda m: self._check(m, tls_org, tls, now))
+        checked = [item for item in items if isinstance(item, _Checked)]
+        parsed: dict[int, _Admitted] = {}
+
+        def admit(index: int, used: int) -> None:
+            """The authorizer first (its refusal is the answer), then the body's parse."""
+            item = checked[index]
+            self.authorizer.authorize(item.query, used)
+            parsed[index] = item.parsed(*self._parse_body(item.body))
+
+        seqs = self.store.log_queries([item.row(int(now)) for item in checked], admit)
+        outcome: dict[int, _Admitted | _Refusal] = {
+            id(item): self._refusal(seq) if isinstance(seq, QueryError) else parsed[i].logged(
+                seq, int(now), self.authorizer.answered(item.query.asker))
+            for i, (item, seq) in enumerate(zip(checked, seqs, strict=True))}
+        items = [outcome.get(id(item), item) for item in items]
+        admitted = [item for item in items if isinstance(item, _Admitted)]
+        halves = iter(self._batcher.run([(a.epoch.cols, a.keys) for a in admitted]))
         replies = []
-        for item in admitted:
+        for item in items:
             if isinstance(item, _Admitted):
                 half = next(halves)
                 try:
@@ -464,9 +503,9 @@ class QueryServer:
                 replies.append(self._refused(item))
         return pack(replies)
 
-    def _admit(self, message: bytes, tls_org: str, tls: str, now: float) -> _Admitted:
-        """One round-1 lookup past every check, logged durably (so counted) before it is
-        answered."""
+    def _check(self, message: bytes, tls_org: str, tls: str, now: float) -> _Checked:
+        """One round-1 lookup past every check but the authorizer's and its body's (which
+        `_answer_many` makes as the lookup is logged)."""
         header, body = decode(message)
         try:
             request = LookupRequest.from_fields(header["request"])
@@ -480,10 +519,10 @@ class QueryServer:
                            f"the request is signed for {request.server}, not {self.name}")
         if body_digest(body) != request.body_digest:
             raise _Refusal(denied, "bad_signature", "the request body is not the one signed")
+        signed = canonical_json(request.fields())
         try:
             signer_org = self.org_of_signer(request.msp_id, certificate)
-            verify(_public_key(request.msp_id, certificate),
-                   canonical_json(request.fields()), signature)
+            verify(_public_key(request.msp_id, certificate), signed, signature)
         except Exception as exc:
             raise _Refusal(denied, "bad_signature",
                            f"the request signature does not verify: {exc}") from exc
@@ -502,25 +541,16 @@ class QueryServer:
                            f"{self.name} does not hold epoch {request.epoch} (holds "
                            f"{self.epochs()}); ask Status again")
         query = QueryContext(request.asker, request.purpose, request.consent_hash,
-                             day_of(now), "sha256:" + request.digest().hex(),
+                             day_of(now), "sha256:" + hashlib.sha256(signed).hexdigest(),
                              (_fingerprint(certificate), tls))
-        with self._log_lock:
-            self.authorizer.authorize(query, self.store.used(query.asker, query.day))
-            fields = self.authorizer.answered(query.asker)
-            keys, point, lookup_id, rho = self._parse_body(body)  # refusals first
-            seq = self.store.log_query(int(now), query.day, query.asker, query.purpose,
-                                       query.consent_hash, request.nonce, query.request_digest)
-        return _Admitted(epoch, keys, point, lookup_id, rho, request.asker,
-                         {"epoch": epoch.number, "digest": epoch.digest, "seq": seq,
-                          "at": int(now), "request": query.request_digest,
-                          "fields": list(fields)})
+        return _Checked(epoch, query, request.nonce, body)
 
     def _answer(self, item: _Admitted, half: np.ndarray) -> bytes:
         """An admitted lookup's answer: its share of D at the slots XOR rho, sealed for the
         other server, and the OPRF of its point."""
         epoch = item.epoch
         evaluated = masks.evaluate(epoch.key, item.point)
-        self._remember(item.asker, item.lookup_id, epoch.number)
+        self._remember(item.query.asker, item.lookup_id, epoch.number)
         sealed = relay.seal(epoch.pair_key, self.name, item.lookup_id, epoch.number,
                             np.ascontiguousarray(half.reshape(-1, LANES) ^ item.rho).tobytes())
         return encode(item.header, sealed + evaluated)

@@ -17,13 +17,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from node.query.authorize import LogEntry
-from node.query.errors import ContributionError, QueryRefused
+from node.query.errors import ContributionError, QueryError, QueryRefused
 from node.query.record import LANES, RECORD_BYTES
 
 KEEP_VERSIONS = 3
@@ -42,6 +43,18 @@ CREATE TABLE IF NOT EXISTS queries (
 CREATE INDEX IF NOT EXISTS queries_day ON queries (asker, day);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+class LogRow(NamedTuple):
+    """One query as logged (the columns of `queries` but its sequence number)."""
+
+    at: int
+    day: int
+    asker: str
+    purpose: str
+    consent: str
+    nonce: str
+    request: str
 
 
 def _fsync_dir(path: Path) -> None:
@@ -243,18 +256,44 @@ class ServerStore:
     def log_query(self, at: int, day: int, asker: str, purpose: str, consent: str, nonce: str,
                   request: str) -> int:
         """Log a query durably before it is answered; a repeated nonce is a replay."""
+        (seq,) = self.log_queries([LogRow(at, day, asker, purpose, consent, nonce, request)])
+        if isinstance(seq, QueryError):
+            raise seq
+        return seq
+
+    def log_queries(self, rows: Sequence[LogRow],
+                    admit: Callable[[int, int], None] = lambda index, used: None
+                    ) -> list[int | QueryError]:
+        """Log a batch of queries in one commit, before any is answered: per row its log
+        sequence number, or why it was refused alone: `admit(index, used today)` raising a
+        QueryError (the authorizer, its quota counting the rows logged before it; a malformed
+        request), or a repeated nonce (a replay). Any other error logs none of the batch."""
+        out: list[int | QueryError] = []
         with self._lock:
-            count = self._count(asker, day)
+            self._log.execute("BEGIN")
             try:
-                cursor = self._log.execute(
-                    "INSERT INTO queries (at, day, asker, purpose, consent, nonce, request) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)", (at, day, asker, purpose, consent, nonce,
-                                                     request))
-            except sqlite3.IntegrityError as exc:
-                raise QueryRefused("replay", "this signed query was already answered; sign a "
-                                   "new one (a fresh nonce)") from exc
-            self._used[(asker, day)] = count + 1
-            return int(cursor.lastrowid or 0)
+                for index, row in enumerate(rows):
+                    count = self._count(row.asker, row.day)
+                    try:
+                        admit(index, count)
+                        cursor = self._log.execute(
+                            "INSERT INTO queries (at, day, asker, purpose, consent, nonce, "
+                            "request) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+                    except QueryError as exc:
+                        out.append(exc)
+                        continue
+                    except sqlite3.IntegrityError:
+                        out.append(QueryRefused("replay", "this signed query was already "
+                                                "answered; sign a new one (a fresh nonce)"))
+                        continue
+                    self._used[(row.asker, row.day)] = count + 1
+                    out.append(int(cursor.lastrowid or 0))
+                self._log.execute("COMMIT")
+            except BaseException:
+                self._log.execute("ROLLBACK")
+                self._used.clear()  # counted from the log again
+                raise
+        return out
 
     def log_entries(self, start: int, end: int) -> list[LogEntry]:
         with self._lock:

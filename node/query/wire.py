@@ -37,7 +37,9 @@ FRESHNESS_SECONDS = 300
 
 
 def encode(header: dict[str, Any], body: bytes = b"") -> bytes:
-    head = canonical_json(header)
+    """A message (headers are never signed: a lookup's signed request is canonical JSON apart,
+    `LookupRequest.digest`)."""
+    head = json.dumps(header, separators=(",", ":")).encode()
     return struct.pack(">I", len(head)) + head + body
 
 

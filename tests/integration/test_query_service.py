@@ -16,13 +16,13 @@ import pytest
 from node.query import server as server_module
 from node.query import table
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
-from node.query.client import FirstRound, Member, QueryClient
+from node.query.client import FirstRound, Member, QueryClient, _Ask
 from node.query.contribution import EventKind, LoanBook, LoanEvent
 from node.query.errors import ProtocolError, QueryRefused, ServerUnavailable
-from node.query.layout import Layout
+from node.query.layout import Layout, hash_applicant
 from node.query.record import FIELDS, Aggregates
 from node.query.server import Peer, QueryServer
-from node.query.wire import decode
+from node.query.wire import decode, unpack
 from node.query.wiring import make_client, make_server
 
 MEMBERS = ("bank", "telecom", "platform")
@@ -631,3 +631,57 @@ def test_a_peer_that_lost_its_epochs_gets_a_new_one(service: Service) -> None:
     assert service.servers[0].form_epoch() > first
     assert service.client("bank").lookup("ida", "credit_check", CONSENT).aggregates == \
         Aggregates(1, 1, 999, 0, 0)
+
+
+def _ask(applicant: str, purpose: str = "credit_check") -> _Ask:
+    return _Ask(hash_applicant(SALT, applicant), purpose, (CONSENT, CONSENT))
+
+
+def _count_calls(server: QueryServer, name: str, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of lookups each `name` call (a batch) carried, as the server read them."""
+    calls: list[int] = []
+    original = getattr(server, name)
+
+    def counted(message: bytes, context: object) -> bytes:
+        calls.append(len(unpack(message)))
+        return original(message, context)
+
+    monkeypatch.setattr(server, name, counted)
+    return calls
+
+
+def test_lookups_in_one_call_are_refused_each_on_its_own(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    service.epoch()
+    calls = _count_calls(service.servers[0], "_answer_many", monkeypatch)
+    client = service.client("platform")
+    good, bad = client._firsts.run([_ask("zoe"), _ask("zoe", "advertising")])
+    assert calls == [2]
+    assert isinstance(bad, QueryRefused) and bad.code == "bad_purpose"
+    assert isinstance(good, FirstRound)
+    assert client.second_round(good, good.answered) == Aggregates()
+    assert service.servers[0].store.used("platform", int(time.time() // 86400)) == 1
+
+
+def test_a_batch_over_the_daily_quota_is_answered_up_to_it(service: Service) -> None:
+    service.stop()
+    service.quota = 2
+    service.start()
+    service.epoch()
+    got = service.client("platform")._firsts.run([_ask(f"a{i}") for i in range(3)])
+    assert [type(g).__name__ for g in got] == ["FirstRound", "FirstRound", "QueryRefused"]
+    assert got[2].code == "over_quota"  # type: ignore[union-attr]
+
+
+def test_second_rounds_in_one_call_each_get_their_own_applicant(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    amounts = {f"s{i}": 500 + i for i in range(5)}
+    contribute_all(service, {"telecom": [LoanEvent(EventKind.LOAN_OPENED, a, TODAY, f"T{a}", v)
+                                         for a, v in amounts.items()]}, TODAY, 1)
+    service.epoch()
+    calls = _count_calls(service.servers[1], "_select_many", monkeypatch)
+    client = service.client("bank")
+    firsts = client._firsts.run([_ask(a) for a in amounts])
+    got = client._seconds.run([(f, f.answered) for f in firsts])  # type: ignore[union-attr]
+    assert calls == [5]
+    assert [g.outstanding_cents for g in got] == list(amounts.values())  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ from node.query.authorize import (
     summarize,
 )
 from node.query.errors import ContributionError, QueryRefused
-from node.query.store import KEEP_VERSIONS, ServerStore
+from node.query.store import KEEP_VERSIONS, LogRow, ServerStore
 
 SLOTS = 1024
 CONSENT = "sha256:" + "0f" * 32
@@ -148,3 +148,46 @@ def test_the_daily_count_is_kept_across_reopening_and_a_replay_does_not_count(
     assert (again.used("bank", 7), again.used("bank", 8)) == (2, 1)
     again.log_query(7 * 86400, 7, "bank", "credit_check", CONSENT, "n4", "sha256:00")
     assert again.used("bank", 7) == 3 and len(again.log_entries(0, 2**40)) == 4
+
+
+def _row(nonce: str, asker: str = "bank", day: int = 7) -> LogRow:
+    return LogRow(day * 86400, day, asker, "credit_check", CONSENT, nonce, "sha256:00")
+
+
+def test_a_batch_logs_each_query_and_refuses_a_replay_within_it_alone(tmp_path: Path) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    got = store.log_queries([_row("n1"), _row("n1"), _row("n2")])
+    assert isinstance(got[0], int) and isinstance(got[2], int) and got[2] > got[0]
+    assert isinstance(got[1], QueryRefused) and got[1].code == "replay"
+    assert store.used("bank", 7) == 2 and len(store.log_entries(0, 2**40)) == 2
+
+
+def test_the_authorizer_sees_the_count_of_the_rows_logged_before_it_in_a_batch(
+        tmp_path: Path) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    seen: list[int] = []
+
+    def quota_of_two(index: int, used: int) -> None:
+        seen.append(used)
+        if used >= 2:
+            raise QueryRefused("over_quota", "used its 2 queries today")
+
+    got = store.log_queries([_row(f"n{i}") for i in range(4)], quota_of_two)
+    assert seen == [0, 1, 2, 2]
+    assert [isinstance(g, int) for g in got] == [True, True, False, False]
+    assert store.used("bank", 7) == 2
+
+
+def test_a_batch_that_fails_midway_logs_none_of_it_and_counts_from_the_log(
+        tmp_path: Path) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    store.log_query(7 * 86400, 7, "bank", "credit_check", CONSENT, "n0", "sha256:00")
+
+    def broken(index: int, used: int) -> None:
+        if index == 2:
+            raise RuntimeError("the authorizer's ledger went away")
+
+    with pytest.raises(RuntimeError):
+        store.log_queries([_row(f"n{i}") for i in range(1, 4)], broken)
+    assert store.used("bank", 7) == 1 and len(store.log_entries(0, 2**40)) == 1
+    assert isinstance(store.log_queries([_row("n1")])[0], int)  # not taken by the failed batch
