@@ -94,12 +94,15 @@ class Coalescer(Generic[T, R]):
                         break
             kept.extend(self._queue)
             self._queue = kept
+        interrupted: BaseException | None = None
         try:
             results: Sequence[object] = self._work([item for _, _, item in batch])
             if len(results) != len(batch):
                 raise QueryError(f"{len(results)} results for a batch of {len(batch)}")
         except Exception as exc:  # every item of the batch fails with it, the others go on
             results = [exc] * len(batch)
+        except BaseException as exc:  # an interrupt: hand the lead on first, then raise it
+            results, interrupted = [exc] * len(batch), exc
         touched = set()
         with self._lock:
             for (call, index, _), result in zip(batch, results, strict=True):
@@ -114,3 +117,5 @@ class Coalescer(Generic[T, R]):
                 self._busy = False
         for call in touched:
             call.wake.set()
+        if interrupted is not None:
+            raise interrupted

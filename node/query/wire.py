@@ -84,7 +84,7 @@ def unpack(batch: bytes, most: int = BATCH_MOST) -> list[bytes]:
         messages.append(batch[at:at + size])
         at += size
     if at != len(batch):
-        raise ProtocolError(f"{len(batch) - at} bytes after a batch's last message")
+        raise ProtocolError(f"{len(batch) - at} byte(s) after a batch's last message")
     return messages
 
 

@@ -331,3 +331,17 @@ def test_many_threads_each_get_exactly_their_own_results() -> None:
     assert oversized == []
     assert mixed == []
     assert queued(coalescer) == 0
+
+
+def test_an_interrupt_in_work_reaches_its_caller_and_leaves_the_coalescer_usable() -> None:
+    interrupt = [True]
+
+    def work(batch: list[int]) -> list[int]:
+        if interrupt.pop() if interrupt else False:
+            raise KeyboardInterrupt
+        return [2 * item for item in batch]
+
+    coalescer: Coalescer[int, int] = Coalescer(work, 4)
+    with pytest.raises(KeyboardInterrupt):
+        coalescer.run([1])
+    assert coalescer.run([2, 3]) == [4, 6]

@@ -56,7 +56,7 @@ def test_a_batch_cut_short_anywhere_is_refused() -> None:
 
 
 def test_bytes_after_the_last_message_are_refused() -> None:
-    with pytest.raises(ProtocolError, match="3 bytes after a batch's last message"):
+    with pytest.raises(ProtocolError, match=r"3 byte\(s\) after a batch's last message"):
         unpack(pack([b"one", b"two"]) + b"pad")
 
 
