@@ -4,11 +4,13 @@
 1. the common epoch: the newest one both servers hold with the same table digest (cached, and
    asked again when a server no longer holds it);
 2. round 1: for each part of a segment a DPF key pair for the applicant's candidate slot (the
-   servers apply it to every segment, layout.py), for each server the applicant's mask-block
-   point blinded with a fresh scalar, a fresh lookup id and a fresh mask rho_s of the slots
-   read; one signed request to each server, concurrently; both answers must name the same epoch
-   and table digest (else no answer: EpochUnavailable). Each carries that server's half of
-   D XOR rho, sealed for the other server (relay.py), and the fields it answers;
+   servers apply it to every segment, layout.py), the applicant's mask-block point blinded
+   with a fresh scalar (the same element to both), a fresh lookup id and for each server a
+   fresh mask rho_s of the slots read; one signed request to each server, concurrently (with
+   the lookups other threads made meanwhile: one call per round, coalesce.py); both answers
+   must name the same epoch and table digest (else no answer: EpochUnavailable). Each carries
+   that server's half of D XOR rho, sealed for the other server (relay.py), and the fields it
+   answers;
 3. round 2: the masks R of the slots (masks.py, from the two OPRF answers), then one FSS key
    per slot and server (matching.py); both sealed halves and the keys to each server; the sum of
    the two answers is the sum over members of the applicant's records, for the fields both
@@ -35,7 +37,7 @@ import numpy as np
 
 from alliance.identity import Identity
 from alliance.signing import Signer
-from node.query import dpf, fieldwise, masks, matching, record, relay
+from node.query import dpf, masks, matching, record, relay
 from node.query.coalesce import Coalescer
 from node.query.contribution import Contribution, LoanBook
 from node.query.errors import (
@@ -316,13 +318,15 @@ class QueryClient:
                                    layout.part_bits)
         size = len(keys[0]) // len(asks)
         blocks = [masks.block_point(positions[0] >> dpf.LEAF_BITS) for positions, _ in located]
-        blinds = [[masks.blind(block) for block in blocks] for _ in (0, 1)]
+        blinds = [masks.blind(block) for block in blocks]
+        """One blinding per lookup for both servers: each sees a uniformly random element
+        either way, and the lookup id already links a lookup's two halves."""
         ids = [relay.new_lookup_id() for _ in asks]
         raw = np.frombuffer(os.urandom(2 * len(asks) * layout.subtables * RECORD_BYTES),
                             dtype=np.uint64).reshape(2, len(asks), -1, LANES)
 
         def message(side: int, i: int) -> bytes:
-            body = (keys[side][i * size:(i + 1) * size] + blinds[side][i][1] + ids[i]
+            body = (keys[side][i * size:(i + 1) * size] + blinds[i][1] + ids[i]
                     + raw[side, i].tobytes())
             request = LookupRequest(
                 server=self.servers[side].name, epoch=number, asker=self.org,
@@ -357,8 +361,7 @@ class QueryClient:
                     evaluated.append(body[sealed_size:])
                 positions, tag = located[i]
                 offsets = layout.offsets(positions)
-                r = fieldwise.add(masks.slot_masks(blinds[0][i][0], evaluated[0], offsets),
-                                  masks.slot_masks(blinds[1][i][0], evaluated[1], offsets))
+                r = masks.slot_masks_of_both(blinds[i][0], evaluated, offsets)
                 answered = tuple(f for f in record.FIELDS if f in fields[0] & fields[1])
                 out.append(FirstRound(number, versions, ask.hashed, tag, ids[i],
                                       raw[0, i] ^ raw[1, i], r, (halves[0], halves[1]),

@@ -28,6 +28,7 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from nacl import bindings as sodium
 
+from node.query import fieldwise
 from node.query.dpf import LEAF_POINTS, _FixedAes
 from node.query.errors import ProtocolError
 from node.query.record import LANES, RECORD_BYTES
@@ -98,10 +99,21 @@ def evaluate(key: bytes, blinded: bytes) -> bytes:
 
 def slot_masks(r: bytes, evaluated: bytes, offsets: list[int]) -> np.ndarray:
     """Asker side: the masks (uint64, (parts, LANES)) of slot offsets[i] of part i of the block."""
+    return _slot_masks(sodium.crypto_core_ed25519_scalar_invert(r), evaluated, offsets)
+
+
+def slot_masks_of_both(r: bytes, evaluated: tuple[bytes, ...] | list[bytes],
+                       offsets: list[int]) -> np.ndarray:
+    """R = R_A + R_B at those slots, from both servers' answers to one blinding r."""
+    inverse = sodium.crypto_core_ed25519_scalar_invert(r)
+    a, b = (_slot_masks(inverse, e, offsets) for e in evaluated)
+    return fieldwise.add(a, b, out=a)
+
+
+def _slot_masks(inverse: bytes, evaluated: bytes, offsets: list[int]) -> np.ndarray:
     if len(evaluated) != POINT_BYTES or not sodium.crypto_core_ed25519_is_valid_point(evaluated):
         raise ProtocolError("a server returned an invalid group element")
-    shared = sodium.crypto_scalarmult_ed25519_noclamp(
-        sodium.crypto_core_ed25519_scalar_invert(r), evaluated)
+    shared = sodium.crypto_scalarmult_ed25519_noclamp(inverse, evaluated)
     counters = np.zeros((len(offsets), 16), dtype=np.uint8)
     index = np.arange(len(offsets), dtype="<u4") * LEAF_POINTS + np.asarray(offsets, dtype="<u4")
     counters[:, :4] = index.view(np.uint8).reshape(-1, 4)

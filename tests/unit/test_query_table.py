@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from node.query import dpf, masks, table
+from node.query import dpf, fieldwise, masks, table
 from node.query.errors import ProtocolError
 from node.query.layout import Layout
 
@@ -82,6 +82,18 @@ def test_the_asker_obtains_exactly_the_servers_masks_of_its_slots(layout: Layout
         for part, offset in enumerate(offsets):
             slot = part * layout.part_slots + block * 128 + offset
             assert np.array_equal(got[part], mask[slot])
+
+
+def test_one_blinding_answered_by_both_servers_gives_the_sum_of_their_masks(
+        layout: Layout) -> None:
+    points = masks.block_points(layout.part_blocks)
+    keys = (masks.new_epoch_key(), masks.new_epoch_key())
+    mask_a, mask_b = (masks.server_masks(k, points, layout.subtables) for k in keys)
+    offsets = [5] * layout.subtables
+    r, blinded = masks.blind(points[3])
+    got = masks.slot_masks_of_both(r, [masks.evaluate(k, blinded) for k in keys], offsets)
+    slots = [part * layout.part_slots + 3 * 128 + 5 for part in range(layout.subtables)]
+    assert np.array_equal(got, fieldwise.add(mask_a[slots], mask_b[slots]))
 
 
 def test_masks_are_fresh_per_epoch_key(layout: Layout) -> None:
