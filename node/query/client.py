@@ -186,9 +186,10 @@ class QueryClient:
         self._stubs: dict[tuple[int, str], Any] = {}
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="query-client")
         """Runs the call to server B while the caller's thread calls A."""
+        self._lookups = Coalescer(self._both_rounds, BATCH_MOST)
         self._firsts = Coalescer(self._first_rounds, BATCH_MOST)
         self._seconds = Coalescer(self._second_rounds, BATCH_MOST)
-        """Lookups made meanwhile by other threads travel in the same call (coalesce.py)."""
+        """Lookups made meanwhile by other threads travel in the same calls (coalesce.py)."""
         self._epoch: tuple[int, str, dict[str, int]] | None = None
         self._epoch_read_at = 0.0
         self.formed_in = 0.0
@@ -279,8 +280,9 @@ class QueryClient:
 
     def _lookup(self, applicant_id: str, purpose: str, consent_hash: str | tuple[str, str],
                 member: Member | None) -> LookupResult:
-        first = self.first_round(applicant_id, purpose, consent_hash)
-        result = self.second_round(first, first.answered)
+        consents = (consent_hash, consent_hash) if isinstance(consent_hash, str) else consent_hash
+        first, result = self._one(self._lookups.run(
+            [_Ask(hash_applicant(self.salt, applicant_id), purpose, consents)])[0])
         own = member.contributed(first.versions.get(self.org), first.hashed) if member else None
         if own is not None:
             result = result.minus(own)
@@ -306,6 +308,23 @@ class QueryClient:
         if isinstance(result, BaseException):
             raise result
         return result
+
+    def _both_rounds(self, asks: list[_Ask]
+                     ) -> list[tuple[FirstRound, Aggregates] | QueryError]:
+        """A batch of whole lookups: the second rounds of those whose first succeeded follow
+        as one batch too (not each one's own as its thread wakes)."""
+        firsts = self._first_rounds(asks)
+        done = [first for first in firsts if isinstance(first, FirstRound)]
+        seconds = iter(self._second_rounds([(first, first.answered) for first in done])
+                       if done else [])
+        out: list[tuple[FirstRound, Aggregates] | QueryError] = []
+        for first in firsts:
+            if isinstance(first, FirstRound):
+                second = next(seconds)
+                out.append(second if isinstance(second, QueryError) else (first, second))
+            else:
+                out.append(first)
+        return out
 
     def _first_rounds(self, asks: list[_Ask]) -> list[FirstRound | QueryError]:
         """A batch of first rounds: their DPF keys generated together, each lookup signed on
