@@ -125,15 +125,15 @@ class KeyBatch:
                 f"{len(data)} bytes (not a whole number of keys): the asker and the server "
                 f"disagree on the payload, or the message was cut")
         rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, size)
-        versions = np.unique(rows[:, 0])
-        if versions.tolist() != [_VERSION]:
-            bad = [int(v) for v in versions if v != _VERSION]
-            raise ProtocolError(f"FSS key version {bad[0]} is unknown (this node reads version "
-                                f"{_VERSION}): update the asker or the server")
-        parties = np.unique(rows[:, 1])
-        if not set(parties.tolist()) <= {0, 1}:
-            raise ProtocolError(f"an FSS key names party {int(parties.max())}, not 0 or 1")
-        if len(parties) != 1:
+        wrong = rows[:, 0] != _VERSION
+        if wrong.any():
+            raise ProtocolError(f"FSS key version {int(rows[wrong.argmax(), 0])} is unknown (this "
+                                f"node reads version {_VERSION}): update the asker or the "
+                                "server")
+        low, high = int(rows[:, 1].min()), int(rows[:, 1].max())
+        if high > 1:
+            raise ProtocolError(f"an FSS key names party {high}, not 0 or 1")
+        if low != high:
             raise ProtocolError("FSS keys of both parties in one batch: a server evaluates only "
                                 "its own party's keys")
         seeds = rows[:, _HEADER:_BITS_AT].reshape(len(rows), DOMAIN_BITS + 1, 16)

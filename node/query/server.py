@@ -175,7 +175,8 @@ class _Second:
     epoch: int
     fields: tuple[str, ...]
     y: np.ndarray
-    keys: fss.KeyBatch
+    keys: bytes
+    """Its FSS keys, parsed with those of its batch (`_group_keys`)."""
 
 
 class _Refusal(Exception):
@@ -603,20 +604,41 @@ class QueryServer:
                 groups.setdefault(item.fields, []).append(item)
         answers: dict[int, bytes | _Refusal] = {}
         for fields, items in groups.items():
+            good, keys = self._group_keys(items, fields, answers)
+            if keys is None:
+                continue
             try:
-                out = matching.shares_of(np.stack([i.y for i in items]),
-                                         fss.KeyBatch.concat([i.keys for i in items]), fields)
-                for item, share in zip(items, out, strict=True):
+                out = matching.shares_of(np.stack([i.y for i in good]), keys, fields)
+                for item, share in zip(good, out, strict=True):
                     answers[id(item)] = encode({"epoch": item.epoch, "fields": list(fields)},
                                                share.tobytes())
             except Exception as exc:
-                for item in items:
+                for item in good:
                     answers[id(item)] = self._refusal(exc)
         replies = []
         for item in admitted:
             answer = answers[id(item)] if isinstance(item, _Second) else item
             replies.append(self._refused(answer) if isinstance(answer, _Refusal) else answer)
         return pack(replies)
+
+    def _group_keys(self, items: list[_Second], fields: tuple[str, ...],
+                    refused: dict[int, bytes | _Refusal]
+                    ) -> tuple[list[_Second], fss.KeyBatch | None]:
+        """The FSS keys of second rounds asking the same fields, parsed in one go; when that
+        fails, each lookup's alone (a malformed one is refused, not its batch)."""
+        slots = len(items[0].y)
+        try:
+            return items, matching.parse_keys(b"".join(i.keys for i in items), fields,
+                                              self.party, slots * len(items))
+        except ProtocolError:
+            good, parsed = [], []
+            for item in items:
+                try:
+                    parsed.append(matching.parse_keys(item.keys, fields, self.party, slots))
+                    good.append(item)
+                except ProtocolError as exc:
+                    refused[id(item)] = self._refusal(exc)
+            return good, fss.KeyBatch.concat(parsed) if parsed else None
 
     def _second_round(self, message: bytes, org: str) -> _Second:
         """One second round past its checks: y = D XOR rho at its slots, its FSS keys."""
@@ -652,7 +674,10 @@ class QueryServer:
                                   body[i * size:(i + 1) * size]) for i in (0, 1)]
         y = (np.frombuffer(halves[0], dtype=np.uint64)
              ^ np.frombuffer(halves[1], dtype=np.uint64)).reshape(-1, LANES)
-        keys = matching.parse_keys(body[2 * size:], fields, self.party, len(y))
+        keys, key_size = body[2 * size:], fss.key_size(matching.payload_size(fields))
+        if len(keys) != len(y) * key_size:
+            raise ProtocolError(f"a lookup's second round carries one FSS key of {key_size} "
+                                f"bytes per slot read ({len(y)}), got {len(keys)} bytes")
         return _Second(epoch.number, fields, y, keys)
 
     # ---- Contribute ---------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from node.query import matching, table
 from node.query import server as server_module
-from node.query import table
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
 from node.query.client import FirstRound, Member, QueryClient, _Ask
 from node.query.contribution import EventKind, LoanBook, LoanEvent
@@ -685,3 +685,23 @@ def test_second_rounds_in_one_call_each_get_their_own_applicant(
     got = client._seconds.run([(f, f.answered) for f in firsts])  # type: ignore[union-attr]
     assert calls == [5]
     assert [g.outstanding_cents for g in got] == list(amounts.values())  # type: ignore[union-attr]
+
+
+def test_a_malformed_key_in_a_batch_of_second_rounds_refuses_that_lookup_alone(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    contribute_all(service, {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "s0", TODAY, "T", 7)]},
+                   TODAY, 1)
+    service.epoch()
+    client = service.client("bank")
+    firsts = client._firsts.run([_ask("s0"), _ask("s1")])
+    original = matching.keys_of
+
+    def second_key_of_a_unknown_version(*args: object) -> tuple[bytes, bytes]:
+        a, b = original(*args)  # type: ignore[arg-type]
+        half = len(a) // 2  # the second lookup's keys start here
+        return a[:half] + b"\x09" + a[half + 1:], b
+
+    monkeypatch.setattr(matching, "keys_of", second_key_of_a_unknown_version)
+    got = client._seconds.run([(f, f.answered) for f in firsts])  # type: ignore[union-attr]
+    assert isinstance(got[0], Aggregates) and got[0].outstanding_cents == 7
+    assert isinstance(got[1], ProtocolError) and "FSS key version 9 is unknown" in str(got[1])
