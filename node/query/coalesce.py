@@ -6,12 +6,15 @@ caller's items; the first caller to find nobody working takes every item queued 
 of one `key`, oldest first) and does them in one `work` call; callers arriving meanwhile wait,
 and when the work returns the oldest waiting caller is woken to do the next batch. No thread of
 its own (a hand-off to one costs more than a small batch's work), and an idle service does
-each item at once: a batch is whatever queued while the previous one was being done.
+each item at once: a batch is whatever queued while the previous one was being done — or, with
+a `linger`, whatever queued within that long of the oldest item's arrival (where each batch
+costs a whole pass over a large table, calls arriving a few milliseconds apart share one).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from typing import Generic, TypeVar
@@ -25,9 +28,10 @@ R = TypeVar("R")
 class _Call:
     """One `run`: its results as they come, and the event its caller waits on."""
 
-    __slots__ = ("lead", "left", "results", "wake")
+    __slots__ = ("at", "lead", "left", "results", "wake")
 
     def __init__(self, count: int) -> None:
+        self.at = time.monotonic()
         self.results: list[object] = [None] * count
         self.left = count
         self.lead = False
@@ -39,14 +43,17 @@ class Coalescer(Generic[T, R]):
 
     `work(batch)` returns one result or exception per item of the batch; an exception it raises
     becomes every item's. `key(item)`: only items of the same key are done together (a server's
-    lookups on the same table epoch)."""
+    lookups on the same table epoch). `linger()`: seconds a batch waits, from its oldest item's
+    arrival, for more items (up to `most`) before it is done; 0 by default."""
 
     def __init__(self, work: Callable[[list[T]], Sequence[R | BaseException]], most: int,
-                 key: Callable[[T], Hashable] = lambda item: None) -> None:
+                 key: Callable[[T], Hashable] = lambda item: None,
+                 linger: Callable[[], float] = lambda: 0.0) -> None:
         if most < 1:
             raise ValueError("a batch holds at least one item")
-        self._work, self._most, self._key = work, most, key
+        self._work, self._most, self._key, self._linger = work, most, key, linger
         self._lock = threading.Lock()
+        self._grown = threading.Condition(self._lock)
         self._queue: deque[tuple[_Call, int, T]] = deque()
         self._busy = False
         self._stopped = False
@@ -64,6 +71,7 @@ class Coalescer(Generic[T, R]):
             if self._stopped:
                 raise QueryError("stopping: no new work is taken")
             self._queue.extend((call, index, item) for index, item in enumerate(items))
+            self._grown.notify()
             if not self._busy:
                 self._busy = call.lead = True
         while True:
@@ -81,7 +89,15 @@ class Coalescer(Generic[T, R]):
 
     def _step(self) -> None:
         """Do the oldest queued item and up to `most` - 1 more of its key; hand the lead on."""
+        linger = self._linger()
         with self._lock:
+            if linger > 0:
+                deadline = self._queue[0][0].at + linger
+                while len(self._queue) < self._most:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._grown.wait(left)
             key = self._key(self._queue[0][2])
             batch, kept = [], deque()
             while self._queue:

@@ -345,3 +345,21 @@ def test_an_interrupt_in_work_reaches_its_caller_and_leaves_the_coalescer_usable
     with pytest.raises(KeyboardInterrupt):
         coalescer.run([1])
     assert coalescer.run([2, 3]) == [4, 6]
+
+
+def test_a_lingering_batch_takes_the_items_arriving_until_it_is_full() -> None:
+    work = Work()
+    coalescer: Coalescer[int, int] = Coalescer(work, 3, linger=lambda: DEADLINE)
+    leader = start(coalescer, [1])
+    wait_queued(coalescer, 1)
+    other = start(coalescer, [2, 3])
+    finish(leader, other)  # full before the linger ends: done at once, not after DEADLINE
+    assert work.batches == [[1, 2, 3]]
+    assert (leader.result, other.result) == ([10], [20, 30])
+
+
+def test_a_lingering_batch_is_done_when_its_linger_ends() -> None:
+    work = Work()
+    coalescer: Coalescer[int, int] = Coalescer(work, 8, linger=lambda: 0.05)
+    assert coalescer.run([4, 5]) == [40, 50]
+    assert work.batches == [[4, 5]]
