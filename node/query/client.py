@@ -62,8 +62,8 @@ from node.query.wire import (
     unpack,
 )
 
-DEFAULT_TIMEOUT = 10.0
 T = TypeVar("T")
+DEFAULT_TIMEOUT = 10.0
 EPOCH_REFRESH_SECONDS = 5.0
 """A lookup asks the servers for their newest common epoch again when the cached one is older:
 new contributions become visible within this much of the epoch being formed."""
@@ -280,9 +280,8 @@ class QueryClient:
 
     def _lookup(self, applicant_id: str, purpose: str, consent_hash: str | tuple[str, str],
                 member: Member | None) -> LookupResult:
-        consents = (consent_hash, consent_hash) if isinstance(consent_hash, str) else consent_hash
         first, result = self._one(self._lookups.run(
-            [_Ask(hash_applicant(self.salt, applicant_id), purpose, consents)])[0])
+            [self._ask(applicant_id, purpose, consent_hash)])[0])
         own = member.contributed(first.versions.get(self.org), first.hashed) if member else None
         if own is not None:
             result = result.minus(own)
@@ -294,14 +293,16 @@ class QueryClient:
         """Round 1 at both servers (signed, logged, counted): their sealed halves, the masks
         of the slots read, the fields both answer. Concurrent callers' first rounds travel
         together (coalesce.py)."""
-        consents = (consent_hash, consent_hash) if isinstance(consent_hash, str) else consent_hash
-        ask = _Ask(hash_applicant(self.salt, applicant_id), purpose, consents)
-        return self._one(self._firsts.run([ask])[0])
+        return self._one(self._firsts.run([self._ask(applicant_id, purpose, consent_hash)])[0])
 
     def second_round(self, first: FirstRound, fields: tuple[str, ...]) -> Aggregates:
         """Round 2 at both servers: the sum over members of the applicant's records, for
         `fields` (the fields both servers answered, as `lookup` asks)."""
         return self._one(self._seconds.run([(first, matching.check_fields(fields))])[0])
+
+    def _ask(self, applicant_id: str, purpose: str, consent_hash: str | tuple[str, str]) -> _Ask:
+        consents = (consent_hash, consent_hash) if isinstance(consent_hash, str) else consent_hash
+        return _Ask(hash_applicant(self.salt, applicant_id), purpose, consents)
 
     @staticmethod
     def _one(result: T | BaseException) -> T:
@@ -337,9 +338,9 @@ class QueryClient:
                                    layout.part_bits)
         size = len(keys[0]) // len(asks)
         blocks = [masks.block_point(positions[0] >> dpf.LEAF_BITS) for positions, _ in located]
+        # one blinding per lookup for both servers: each sees a uniformly random element
+        # either way, and the lookup id already links a lookup's two halves
         blinds = [masks.blind(block) for block in blocks]
-        """One blinding per lookup for both servers: each sees a uniformly random element
-        either way, and the lookup id already links a lookup's two halves."""
         ids = [relay.new_lookup_id() for _ in asks]
         raw = np.frombuffer(os.urandom(2 * len(asks) * layout.subtables * RECORD_BYTES),
                             dtype=np.uint64).reshape(2, len(asks), -1, LANES)
