@@ -270,7 +270,10 @@ class ServerStore:
         request), or a repeated nonce (a replay). Any other error logs none of the batch."""
         out: list[int | QueryError] = []
         with self._lock:
-            self._log.execute("BEGIN")
+            # the write lock at once: a deferred transaction that read the day's count first
+            # could not upgrade after the contributions' connection wrote (SQLITE_BUSY_SNAPSHOT,
+            # which waits for nobody); IMMEDIATE waits for that writer like any other
+            self._log.execute("BEGIN IMMEDIATE")
             try:
                 for index, row in enumerate(rows):
                     count = self._count(row.asker, row.day)
