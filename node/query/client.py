@@ -187,8 +187,6 @@ class QueryClient:
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="query-client")
         """Runs the call to server B while the caller's thread calls A."""
         self._lookups = Coalescer(self._both_rounds, BATCH_MOST)
-        self._firsts = Coalescer(self._first_rounds, BATCH_MOST)
-        self._seconds = Coalescer(self._second_rounds, BATCH_MOST)
         """Lookups made meanwhile by other threads travel in the same calls (coalesce.py)."""
         self._epoch: tuple[int, str, dict[str, int]] | None = None
         self._epoch_read_at = 0.0
@@ -291,14 +289,13 @@ class QueryClient:
     def first_round(self, applicant_id: str, purpose: str,
                     consent_hash: str | tuple[str, str]) -> FirstRound:
         """Round 1 at both servers (signed, logged, counted): their sealed halves, the masks
-        of the slots read, the fields both answer. Concurrent callers' first rounds travel
-        together (coalesce.py)."""
-        return self._one(self._firsts.run([self._ask(applicant_id, purpose, consent_hash)])[0])
+        of the slots read, the fields both answer (one round alone; `lookup` batches both)."""
+        return self._one(self._first_rounds([self._ask(applicant_id, purpose, consent_hash)])[0])
 
     def second_round(self, first: FirstRound, fields: tuple[str, ...]) -> Aggregates:
         """Round 2 at both servers: the sum over members of the applicant's records, for
         `fields` (the fields both servers answered, as `lookup` asks)."""
-        return self._one(self._seconds.run([(first, matching.check_fields(fields))])[0])
+        return self._one(self._second_rounds([(first, matching.check_fields(fields))])[0])
 
     def _ask(self, applicant_id: str, purpose: str, consent_hash: str | tuple[str, str]) -> _Ask:
         consents = (consent_hash, consent_hash) if isinstance(consent_hash, str) else consent_hash

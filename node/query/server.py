@@ -540,10 +540,10 @@ class QueryServer:
                            f"the request is signed for {request.server}, not {self.name}")
         if body_digest(body) != request.body_digest:
             raise _Refusal(denied, "bad_signature", "the request body is not the one signed")
-        signed = canonical_json(request.fields())
         try:
             signer_org = self.org_of_signer(request.msp_id, certificate)
-            verify(_public_key(request.msp_id, certificate), signed, signature)
+            verify(_public_key(request.msp_id, certificate),
+                   canonical_json(request.fields()), signature)
         except Exception as exc:
             raise _Refusal(denied, "bad_signature",
                            f"the request signature does not verify: {exc}") from exc
@@ -562,7 +562,7 @@ class QueryServer:
                            f"{self.name} does not hold epoch {request.epoch} (holds "
                            f"{self.epochs()}); ask Status again")
         query = QueryContext(request.asker, request.purpose, request.consent_hash,
-                             day_of(now), "sha256:" + hashlib.sha256(signed).hexdigest(),
+                             day_of(now), "sha256:" + request.digest().hex(),
                              (_fingerprint(certificate), tls))
         return _Checked(epoch, query, request.nonce, body)
 

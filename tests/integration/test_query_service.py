@@ -655,7 +655,7 @@ def test_lookups_in_one_call_are_refused_each_on_its_own(
     service.epoch()
     calls = _count_calls(service.servers[0], "_answer_many", monkeypatch)
     client = service.client("platform")
-    good, bad = client._firsts.run([_ask("zoe"), _ask("zoe", "advertising")])
+    good, bad = client._first_rounds([_ask("zoe"), _ask("zoe", "advertising")])
     assert calls == [2]
     assert isinstance(bad, QueryRefused) and bad.code == "bad_purpose"
     assert isinstance(good, FirstRound)
@@ -668,7 +668,7 @@ def test_a_batch_over_the_daily_quota_is_answered_up_to_it(service: Service) -> 
     service.quota = 2
     service.start()
     service.epoch()
-    got = service.client("platform")._firsts.run([_ask(f"a{i}") for i in range(3)])
+    got = service.client("platform")._first_rounds([_ask(f"a{i}") for i in range(3)])
     assert [type(g).__name__ for g in got] == ["FirstRound", "FirstRound", "QueryRefused"]
     assert got[2].code == "over_quota"  # type: ignore[union-attr]
 
@@ -681,8 +681,8 @@ def test_second_rounds_in_one_call_each_get_their_own_applicant(
     service.epoch()
     calls = _count_calls(service.servers[1], "_select_many", monkeypatch)
     client = service.client("bank")
-    firsts = client._firsts.run([_ask(a) for a in amounts])
-    got = client._seconds.run([(f, f.answered) for f in firsts])  # type: ignore[union-attr]
+    firsts = client._first_rounds([_ask(a) for a in amounts])
+    got = client._second_rounds([(f, f.answered) for f in firsts])  # type: ignore[union-attr]
     assert calls == [5]
     assert [g.outstanding_cents for g in got] == list(amounts.values())  # type: ignore[union-attr]
 
@@ -693,7 +693,7 @@ def test_a_malformed_key_in_a_batch_of_second_rounds_refuses_that_lookup_alone(
                    TODAY, 1)
     service.epoch()
     client = service.client("bank")
-    firsts = client._firsts.run([_ask("s0"), _ask("s1")])
+    firsts = client._first_rounds([_ask("s0"), _ask("s1")])
     original = matching.keys_of
 
     def second_key_of_a_unknown_version(*args: object) -> tuple[bytes, bytes]:
@@ -702,6 +702,6 @@ def test_a_malformed_key_in_a_batch_of_second_rounds_refuses_that_lookup_alone(
         return a[:half] + b"\x09" + a[half + 1:], b
 
     monkeypatch.setattr(matching, "keys_of", second_key_of_a_unknown_version)
-    got = client._seconds.run([(f, f.answered) for f in firsts])  # type: ignore[union-attr]
+    got = client._second_rounds([(f, f.answered) for f in firsts])  # type: ignore[union-attr]
     assert isinstance(got[0], Aggregates) and got[0].outstanding_cents == 7
     assert isinstance(got[1], ProtocolError) and "FSS key version 9 is unknown" in str(got[1])
