@@ -5,13 +5,13 @@ words (word w, bit j = slot 64w + j of the part): exactly the shape of a DPF's p
 a lookup's answer for one part is, per bit column, the parity of (column AND selection) — a
 GF(2) matrix product of the table's bit columns with the lookups' selection vectors.
 
-The product runs in fused kernels (numba, compiled once and cached): per block of words, a
-register block of 4 bit columns x 4 lookups does 16 AND + XOR per 8 words loaded (a remaining
-pair of lookups: 4 x 2, a single one: 8 x 1, each in its own pass), so a batch of concurrent
-lookups reads each block of the table once, no temporary array is written, and the work is the
-same whatever the selections hold (no branch on the data). numpy's AND + XOR-reduce (two passes
-with a temporary) took 4-10x the CPU per lookup in batches and ~4x for a single lookup
-(bench/README.md).
+The product runs in a fused kernel (numba, compiled once and cached): per block of words, a
+register block of 4 bit columns x 4 lookups does 16 AND + XOR per 8 words loaded (the 3, 2 or 1
+lookups left over: 4 x 2 and 4 x 1 blocks on the same words while they are in cache), so a batch
+of concurrent lookups reads each block of the table once, no temporary array is written, and the
+work is the same whatever the selections hold (no branch on the data). numpy's AND + XOR-reduce
+(two passes with a temporary) took 4-10x the CPU per lookup in batches and ~4x for a single
+lookup (bench/README.md).
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from node.query.layout import Layout
 from node.query.record import LANES, RECORD_BYTES
 
 BITS = 8 * RECORD_BYTES
-_BLOCK_WORDS = 1024
-"""Words per column per step: 4 columns x 1024 words x 8 B = 32 KiB of table in L1 per
-register block, 128 columns = 1 MiB per step in L2, reused by every lookup of the batch."""
+_BLOCK_WORDS = 4096
+"""Words per column per step: 4 columns x 4096 words x 8 B = 128 KiB of table per register
+block, reused from L2 by every lookup of the batch (measured at 2^20 and 2^22 applicants: 1024
+to 16384 within ~10 %, smaller blocks slower by the per-block stores, larger ones at batches
+over 8 by the selections leaving L2)."""
 
 def transpose(records: np.ndarray, layout: Layout) -> np.ndarray:
     """Bit columns of D: uint64, shape (parts, 128, part_slots / 64).
@@ -89,11 +91,118 @@ def _transpose64(a: np.ndarray) -> None:
         m ^= m << np.uint64(j)
 
 
+@numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
+def _block4(r0: np.ndarray, r1: np.ndarray, r2: np.ndarray, r3: np.ndarray, s0: np.ndarray,
+            s1: np.ndarray, s2: np.ndarray, s3: np.ndarray, acc: np.ndarray, q: int, p: int,
+            j: int) -> None:
+    """acc[q..q+3, p, j..j+3] ^= XOR over the block of (column AND selection): 16 AND + XOR per
+    8 words loaded."""
+    a00 = a01 = a02 = a03 = np.uint64(0)
+    a10 = a11 = a12 = a13 = np.uint64(0)
+    a20 = a21 = a22 = a23 = np.uint64(0)
+    a30 = a31 = a32 = a33 = np.uint64(0)
+    for w in range(r0.shape[0]):
+        x0 = s0[w]
+        x1 = s1[w]
+        x2 = s2[w]
+        x3 = s3[w]
+        y = r0[w]
+        a00 ^= y & x0
+        a01 ^= y & x1
+        a02 ^= y & x2
+        a03 ^= y & x3
+        y = r1[w]
+        a10 ^= y & x0
+        a11 ^= y & x1
+        a12 ^= y & x2
+        a13 ^= y & x3
+        y = r2[w]
+        a20 ^= y & x0
+        a21 ^= y & x1
+        a22 ^= y & x2
+        a23 ^= y & x3
+        y = r3[w]
+        a30 ^= y & x0
+        a31 ^= y & x1
+        a32 ^= y & x2
+        a33 ^= y & x3
+    acc[q, p, j] ^= a00
+    acc[q + 1, p, j] ^= a01
+    acc[q + 2, p, j] ^= a02
+    acc[q + 3, p, j] ^= a03
+    acc[q, p, j + 1] ^= a10
+    acc[q + 1, p, j + 1] ^= a11
+    acc[q + 2, p, j + 1] ^= a12
+    acc[q + 3, p, j + 1] ^= a13
+    acc[q, p, j + 2] ^= a20
+    acc[q + 1, p, j + 2] ^= a21
+    acc[q + 2, p, j + 2] ^= a22
+    acc[q + 3, p, j + 2] ^= a23
+    acc[q, p, j + 3] ^= a30
+    acc[q + 1, p, j + 3] ^= a31
+    acc[q + 2, p, j + 3] ^= a32
+    acc[q + 3, p, j + 3] ^= a33
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
+def _block2(r0: np.ndarray, r1: np.ndarray, r2: np.ndarray, r3: np.ndarray, s0: np.ndarray,
+            s1: np.ndarray, acc: np.ndarray, q: int, p: int, j: int) -> None:
+    """The same for lookups q, q + 1: 4 bit columns x 2 lookups."""
+    a00 = a01 = a10 = a11 = np.uint64(0)
+    a20 = a21 = a30 = a31 = np.uint64(0)
+    for w in range(r0.shape[0]):
+        x0 = s0[w]
+        x1 = s1[w]
+        y = r0[w]
+        a00 ^= y & x0
+        a01 ^= y & x1
+        y = r1[w]
+        a10 ^= y & x0
+        a11 ^= y & x1
+        y = r2[w]
+        a20 ^= y & x0
+        a21 ^= y & x1
+        y = r3[w]
+        a30 ^= y & x0
+        a31 ^= y & x1
+    acc[q, p, j] ^= a00
+    acc[q + 1, p, j] ^= a01
+    acc[q, p, j + 1] ^= a10
+    acc[q + 1, p, j + 1] ^= a11
+    acc[q, p, j + 2] ^= a20
+    acc[q + 1, p, j + 2] ^= a21
+    acc[q, p, j + 3] ^= a30
+    acc[q + 1, p, j + 3] ^= a31
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
+def _block1(r0: np.ndarray, r1: np.ndarray, r2: np.ndarray, r3: np.ndarray, s: np.ndarray,
+            acc: np.ndarray, q: int, p: int, j: int) -> None:
+    """The same for lookup q alone: 4 bit columns x 1 lookup."""
+    a0 = a1 = a2 = a3 = np.uint64(0)
+    for w in range(r0.shape[0]):
+        x = s[w]
+        a0 ^= r0[w] & x
+        a1 ^= r1[w] & x
+        a2 ^= r2[w] & x
+        a3 ^= r3[w] & x
+    acc[q, p, j] ^= a0
+    acc[q, p, j + 1] ^= a1
+    acc[q, p, j + 2] ^= a2
+    acc[q, p, j + 3] ^= a3
+
+
 @numba.njit(nogil=True, boundscheck=False, cache=True)
-def _scan4(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int, stop: int) -> None:
-    """acc[q, p, j] ^= XOR over w of cols[p, j, w] & sel[q, p % k, w] for lookups 0..stop-1 (a
-    multiple of 4; k = sel.shape[1]), register blocks of 4 bit columns x 4 lookups."""
+def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int) -> None:
+    """acc[q, p, j] ^= XOR over w of cols[p, j, w] & sel[q, p % k, w] for every lookup q (k =
+    sel.shape[1]), in one pass over the table whatever the batch's size: per block of words and
+    4 bit columns, register blocks of 4 lookups, then the 3, 2 or 1 left over, while the block
+    is still in cache. (Separate passes for the remainder had made a batch of 5 cost 1.7x one of
+    4 at 2^22 applicants: every pass reads the whole table from memory.)"""
     parts, bits, words = cols.shape
+    count = sel.shape[0]
+    full = count - count % 4
+    rest = count - full
     for p in range(parts):
         ps = p % sel.shape[1]
         for w0 in range(0, words, block):
@@ -103,144 +212,14 @@ def _scan4(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int, stop:
                 r1 = cols[p, j + 1, w0:w1]
                 r2 = cols[p, j + 2, w0:w1]
                 r3 = cols[p, j + 3, w0:w1]
-                for q in range(0, stop, 4):
-                    s0 = sel[q, ps, w0:w1]
-                    s1 = sel[q + 1, ps, w0:w1]
-                    s2 = sel[q + 2, ps, w0:w1]
-                    s3 = sel[q + 3, ps, w0:w1]
-                    a00 = a01 = a02 = a03 = np.uint64(0)
-                    a10 = a11 = a12 = a13 = np.uint64(0)
-                    a20 = a21 = a22 = a23 = np.uint64(0)
-                    a30 = a31 = a32 = a33 = np.uint64(0)
-                    for w in range(w1 - w0):
-                        x0 = s0[w]
-                        x1 = s1[w]
-                        x2 = s2[w]
-                        x3 = s3[w]
-                        y = r0[w]
-                        a00 ^= y & x0
-                        a01 ^= y & x1
-                        a02 ^= y & x2
-                        a03 ^= y & x3
-                        y = r1[w]
-                        a10 ^= y & x0
-                        a11 ^= y & x1
-                        a12 ^= y & x2
-                        a13 ^= y & x3
-                        y = r2[w]
-                        a20 ^= y & x0
-                        a21 ^= y & x1
-                        a22 ^= y & x2
-                        a23 ^= y & x3
-                        y = r3[w]
-                        a30 ^= y & x0
-                        a31 ^= y & x1
-                        a32 ^= y & x2
-                        a33 ^= y & x3
-                    acc[q, p, j] ^= a00
-                    acc[q + 1, p, j] ^= a01
-                    acc[q + 2, p, j] ^= a02
-                    acc[q + 3, p, j] ^= a03
-                    acc[q, p, j + 1] ^= a10
-                    acc[q + 1, p, j + 1] ^= a11
-                    acc[q + 2, p, j + 1] ^= a12
-                    acc[q + 3, p, j + 1] ^= a13
-                    acc[q, p, j + 2] ^= a20
-                    acc[q + 1, p, j + 2] ^= a21
-                    acc[q + 2, p, j + 2] ^= a22
-                    acc[q + 3, p, j + 2] ^= a23
-                    acc[q, p, j + 3] ^= a30
-                    acc[q + 1, p, j + 3] ^= a31
-                    acc[q + 2, p, j + 3] ^= a32
-                    acc[q + 3, p, j + 3] ^= a33
-
-
-@numba.njit(nogil=True, boundscheck=False, cache=True)
-def _scan2(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, q: int) -> None:
-    """The same for lookups q and q + 1: 4 bit columns x 2 lookups per register block."""
-    parts, bits, words = cols.shape
-    for p in range(parts):
-        s0 = sel[q, p % sel.shape[1]]
-        s1 = sel[q + 1, p % sel.shape[1]]
-        for j in range(0, bits, 4):
-            r0 = cols[p, j]
-            r1 = cols[p, j + 1]
-            r2 = cols[p, j + 2]
-            r3 = cols[p, j + 3]
-            a00 = a01 = a10 = a11 = np.uint64(0)
-            a20 = a21 = a30 = a31 = np.uint64(0)
-            for w in range(words):
-                x0 = s0[w]
-                x1 = s1[w]
-                y = r0[w]
-                a00 ^= y & x0
-                a01 ^= y & x1
-                y = r1[w]
-                a10 ^= y & x0
-                a11 ^= y & x1
-                y = r2[w]
-                a20 ^= y & x0
-                a21 ^= y & x1
-                y = r3[w]
-                a30 ^= y & x0
-                a31 ^= y & x1
-            acc[q, p, j] = a00
-            acc[q + 1, p, j] = a01
-            acc[q, p, j + 1] = a10
-            acc[q + 1, p, j + 1] = a11
-            acc[q, p, j + 2] = a20
-            acc[q + 1, p, j + 2] = a21
-            acc[q, p, j + 3] = a30
-            acc[q + 1, p, j + 3] = a31
-
-
-@numba.njit(nogil=True, boundscheck=False, cache=True)
-def _scan1(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, q: int) -> None:
-    """The same for lookup q alone: 8 bit columns per register block."""
-    parts, bits, words = cols.shape
-    for p in range(parts):
-        s = sel[q, p % sel.shape[1]]
-        for j in range(0, bits, 8):
-            r0 = cols[p, j]
-            r1 = cols[p, j + 1]
-            r2 = cols[p, j + 2]
-            r3 = cols[p, j + 3]
-            r4 = cols[p, j + 4]
-            r5 = cols[p, j + 5]
-            r6 = cols[p, j + 6]
-            r7 = cols[p, j + 7]
-            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = np.uint64(0)
-            for w in range(words):
-                x = s[w]
-                a0 ^= r0[w] & x
-                a1 ^= r1[w] & x
-                a2 ^= r2[w] & x
-                a3 ^= r3[w] & x
-                a4 ^= r4[w] & x
-                a5 ^= r5[w] & x
-                a6 ^= r6[w] & x
-                a7 ^= r7[w] & x
-            acc[q, p, j] = a0
-            acc[q, p, j + 1] = a1
-            acc[q, p, j + 2] = a2
-            acc[q, p, j + 3] = a3
-            acc[q, p, j + 4] = a4
-            acc[q, p, j + 5] = a5
-            acc[q, p, j + 6] = a6
-            acc[q, p, j + 7] = a7
-
-
-def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray) -> None:
-    """Groups of 4 lookups in one pass over the table, then a remaining pair, then a single."""
-    count = sel.shape[0]
-    full = count - count % 4
-    if full:
-        _scan4(cols, sel, acc, _BLOCK_WORDS, full)
-    if count - full >= 2:
-        _scan2(cols, sel, acc, full)
-        full += 2
-    if full < count:
-        _scan1(cols, sel, acc, full)
+                for q in range(0, full, 4):
+                    _block4(r0, r1, r2, r3, sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1],
+                            sel[q + 2, ps, w0:w1], sel[q + 3, ps, w0:w1], acc, q, p, j)
+                if rest >= 2:
+                    _block2(r0, r1, r2, r3, sel[full, ps, w0:w1], sel[full + 1, ps, w0:w1],
+                            acc, full, p, j)
+                if rest % 2:
+                    _block1(r0, r1, r2, r3, sel[count - 1, ps, w0:w1], acc, count - 1, p, j)
 
 
 _warm = False
@@ -270,7 +249,7 @@ def answer(cols: np.ndarray, selections: np.ndarray) -> np.ndarray:
         raise ProtocolError("table and selections must be uint64, the table 8k bit columns")
     count = selections.shape[0]
     acc = np.zeros((count, parts, bits), dtype=np.uint64)
-    _scan(np.ascontiguousarray(cols), np.ascontiguousarray(selections), acc)
+    _scan(np.ascontiguousarray(cols), np.ascontiguousarray(selections), acc, _BLOCK_WORDS)
     for shift in (32, 16, 8, 4, 2, 1):  # fold each word onto its lowest bit: the parity
         acc ^= acc >> np.uint64(shift)
     parity = (acc & np.uint64(1)).astype(np.uint8)  # (count, parts, bits)

@@ -117,10 +117,14 @@ def test_the_server_refuses_a_point_outside_the_group() -> None:
         masks.evaluate(key, b"\x01" * 31)
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 4, 6, 7])
-def test_answer_is_the_xor_of_the_records_each_selection_picks(layout: Layout, count: int) -> None:
+@pytest.mark.parametrize("block", [8, 4096])
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 6, 7, 9])
+def test_answer_is_the_xor_of_the_records_each_selection_picks(
+        layout: Layout, count: int, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fused kernel against the plaintext definition, for any selection bits and batch size
-    (groups of 4 lookups and a remainder of 2 or 1 take different paths through the kernel)."""
+    (groups of 4 lookups and a remainder of 3, 2 or 1 take different register blocks), whether a
+    part's columns fit one block of words or span several (8 blocks of 8 words here)."""
+    monkeypatch.setattr(table, "_BLOCK_WORDS", block)
     rng = np.random.default_rng(count)
     records = rng.integers(0, 2**63, (layout.slots, 2), dtype=np.uint64)
     cols = table.transpose(records, layout)
