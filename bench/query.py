@@ -12,7 +12,9 @@ for that, node/query/layout.py):
 4. load: client processes (threads inside) issue lookups paced at the target rate for a fixed
    time; achieved lookups/s, p50/p99 latency (a lookup = both rounds at both servers: 3 DPF
    keys applied to every segment, one full scan of each server's table, then one FSS key per
-   slot read);
+   slot read). The first `--warmup` seconds run at the same pace but are not counted (a
+   service runs warm: the first calls on fresh channels and thread pools were half of a
+   20-s run's slowest 1 %); lookups/s, latency and CPU are of the measured window;
 5. baselines in the same run: the plaintext lookup (each member's record looked up and summed:
    the floor) and one XOR pass over a table-sized array (the memory-bandwidth bound of one full
    scan);
@@ -157,7 +159,8 @@ def member_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple
 
 
 def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[str, str]],
-                 bits: int, rate: float, threads: int, seconds: float, conn: Connection) -> None:
+                 bits: int, rate: float, threads: int, seconds: float, warmup: float,
+                 conn: Connection) -> None:
     from node.query.server import settle_heap
     from node.query.wiring import make_client
 
@@ -174,7 +177,15 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
     lock = threading.Lock()
     conn.send("ready")
     start_at = conn.recv()
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+    measured_from = start_at + warmup
+    cpu_before = [0.0]
+
+    def mark() -> None:  # CPU from the end of the warm-up on
+        time.sleep(max(0.0, measured_from - time.time()))
+        cpu_before[0] = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+
+    marker = threading.Thread(target=mark, daemon=True)
+    marker.start()
     interval = threads / rate
 
     def worker(index: int) -> None:
@@ -184,16 +195,19 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
             now = time.time()
             if now < due:
                 time.sleep(due - now)
-            if due >= start_at + seconds:
+            if due >= measured_from + seconds:
                 return
+            counted = due >= measured_from
             began = time.perf_counter()
             try:
                 client.lookup(f"applicant-{rng.randrange(count)}", PURPOSE, CONSENT)
-                with lock:
-                    latencies.append(time.perf_counter() - began)
+                if counted:
+                    with lock:
+                        latencies.append(time.perf_counter() - began)
             except Exception as exc:
-                with lock:
-                    errors.append(type(exc).__name__ + ": " + str(exc)[:120])
+                if counted:
+                    with lock:
+                        errors.append(type(exc).__name__ + ": " + str(exc)[:120])
             due += interval
 
     pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
@@ -202,9 +216,10 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
     for thread in pool:
         thread.join()
     finished = time.time()
+    marker.join()
     client.close()
     conn.send({"latencies": latencies, "errors": errors, "finished": finished,
-               "cpu": resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu_before})
+               "cpu": resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu_before[0]})
 
 
 # ---- kernel --------------------------------------------------------------------------------
@@ -339,7 +354,7 @@ def plaintext_baselines(bits: int) -> dict[str, float]:
             "expected": expected}  # type: ignore[dict-item]
 
 
-def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float,
+def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, warmup: float,
              epoch_seconds: float, clients: int, threads: int) -> dict[str, Any]:
     from node.query.wiring import make_client
 
@@ -382,16 +397,17 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float,
         out["checked"], out["wrong"] = len(baselines["expected"]), wrong
         watcher.close()
         loads = [_spawn(ctx, load_process, str(net_dir), MEMBERS[2 + i % 3], servers, bits,
-                        rate / clients, threads, seconds) for i in range(clients)]
+                        rate / clients, threads, seconds, warmup) for i in range(clients)]
         for _, conn in loads:
             conn.recv()
+        start_at = time.time() + 1.0
+        for _, conn in loads:
+            conn.send(start_at)
+        time.sleep(max(0.0, start_at + warmup - time.time()))
         cpu_before = []
         for conn in (a_conn, b_conn):
             conn.send("cpu")
             cpu_before.append(conn.recv()[1])
-        start_at = time.time() + 1.0
-        for _, conn in loads:
-            conn.send(start_at)
         results = [conn.recv() for _, conn in loads]
         server_cpu = []
         for conn, before in zip((a_conn, b_conn), cpu_before, strict=True):
@@ -399,7 +415,7 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float,
             server_cpu.append(conn.recv()[1] - before)
         latencies = sorted(x for r in results for x in r["latencies"])
         errors = [e for r in results for e in r["errors"]]
-        elapsed = max(r["finished"] for r in results) - start_at
+        elapsed = max(r["finished"] for r in results) - (start_at + warmup)
         out.update(
             target_rate=rate, lookups=len(latencies), errors=len(errors),
             error_sample=errors[:3], rate=len(latencies) / elapsed,
@@ -422,7 +438,9 @@ def main() -> None:
     parser.add_argument("--bits", type=int, nargs="+", default=[20, 22])
     parser.add_argument("--rates", type=float, nargs="+", default=[200.0, 100.0],
                         help="target lookups/s, one per table size")
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds of load")
+    parser.add_argument("--warmup", type=float, default=2.0,
+                        help="seconds of load at the same pace before the measured ones")
     parser.add_argument("--epoch-seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per client process")
@@ -441,8 +459,8 @@ def main() -> None:
         net_dir = Path(tmp) / "net"
         init_network(net_dir, list(MEMBERS), [], PASSPHRASE)
         for bits, rate in zip(args.bits, args.rates, strict=False):
-            rows.append(scenario(ctx, net_dir, bits, rate, args.seconds, args.epoch_seconds,
-                                 args.clients, args.threads))
+            rows.append(scenario(ctx, net_dir, bits, rate, args.seconds, args.warmup,
+                                 args.epoch_seconds, args.clients, args.threads))
     print(f"multi-lender query: 2 servers + {args.clients} client processes x {args.threads} "
           f"threads, gRPC + mutual TLS on loopback, 5 members, load {os.getloadavg()[0]:.1f}")
     for r in rows:
@@ -460,6 +478,8 @@ def main() -> None:
               f"(epoch interval {args.epoch_seconds:.0f} s; forming an epoch took "
               f"{r['formed_in']:.1f} s)")
         print(f"  correctness: {r['checked']} sampled applicants, {r['wrong']} wrong")
+        print(f"  load: {args.seconds:.0f} s measured after {args.warmup:.0f} s of warm-up at the "
+              "same pace")
         print(f"  {'':34}{'lookups/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
         print(f"  {'secure, target ' + format(r['target_rate'], '.0f') + '/s':34}"
               f"{r['rate']:>10.1f}{r['p50'] * 1e3:>9.1f}{r['p99'] * 1e3:>9.1f}"
