@@ -145,7 +145,12 @@ async def test_a_server_down_is_named_with_what_to_do_and_no_answer(
             screen = await query_screen(pilot, job)
             assert await asyncio.to_thread(kill_query_server, served, "telecom") is not None
             await look_up(pilot, "A1", "credit_check", consent)
-            await until(pilot, answered(app, "telecom"), "the failure is shown")
+            try:
+                await until(pilot, answered(app, "telecom"), "the failure is shown")
+            except AssertionError as exc:  # say what the screen showed instead (a rare flake)
+                raise AssertionError(f"{exc}; the answer shows {text_of(app, '#answer')!r}, "
+                                     f"notifications {[n.message for n in app._notifications]}"
+                                     ) from exc
             shown = text_of(app, "#answer")
             assert "NO ANSWER" in shown and "network up" in shown
             assert "active_loans" not in shown
