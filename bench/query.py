@@ -12,9 +12,12 @@ for that, node/query/layout.py):
 4. load: client processes (threads inside) issue lookups paced at the target rate for a fixed
    time; achieved lookups/s, p50/p99 latency (a lookup = both rounds at both servers: 3 DPF
    keys applied to every segment, one full scan of each server's table, then one FSS key per
-   slot read). The first `--warmup` seconds run at the same pace but are not counted (a
-   service runs warm: the first calls on fresh channels and thread pools were half of a
-   20-s run's slowest 1 %); lookups/s, latency and CPU are of the measured window;
+   slot read). Lookups arrive at random instants (`--arrivals poisson`: exactly rate x seconds
+   of them, uniformly spread, as independent members' calls would) or on a fixed grid
+   (`periodic`: every client process at the same instants); latency counts from when a lookup
+   was due. The first `--warmup` seconds run at the same pace but are not counted (a service
+   runs warm: the first calls on fresh channels and thread pools were half of a 20-s run's
+   slowest 1 %); lookups/s, latency and CPU are of the measured window;
 5. baselines in the same run: the plaintext lookup (each member's record looked up and summed:
    the floor) and one XOR pass over a table-sized array (the memory-bandwidth bound of one full
    scan);
@@ -158,9 +161,25 @@ def member_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple
                "upload": upload, "done_at": time.time()})
 
 
+def arrivals(kind: str, start: float, seconds: float, rate: float, threads: int, index: int,
+             rng: random.Random) -> list[float]:
+    """When thread `index` of `threads` sends its lookups in [start, start + seconds), the
+    process's together at `rate` per second. "poisson": rate x seconds / threads instants drawn
+    uniformly (a Poisson process given its count: members asking independently); "periodic":
+    every threads / rate seconds, the threads staggered evenly (every client process then sends
+    at the same instants as the others)."""
+    if kind == "poisson":
+        return sorted(start + rng.random() * seconds
+                      for _ in range(round(rate * seconds / threads)))
+    interval = threads / rate
+    first = start + index * interval / threads
+    return [first + k * interval for k in range(int((start + seconds - first) / interval + 1))
+            if first + k * interval < start + seconds]
+
+
 def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[str, str]],
                  bits: int, rate: float, threads: int, seconds: float, warmup: float,
-                 conn: Connection) -> None:
+                 kind: str, conn: Connection) -> None:
     from node.query.server import settle_heap
     from node.query.wiring import make_client
 
@@ -186,29 +205,27 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
 
     marker = threading.Thread(target=mark, daemon=True)
     marker.start()
-    interval = threads / rate
 
     def worker(index: int) -> None:
         rng = random.Random(f"{org}/{index}")
-        due = start_at + index * interval / threads
-        while True:
+        times = random.Random(f"arrivals/{org}/{index}")
+        schedule = [(due, False) for due in arrivals(kind, start_at, warmup, rate, threads, index,
+                                                     times)]
+        schedule += [(due, True) for due in arrivals(kind, measured_from, seconds, rate, threads,
+                                                     index, times)]
+        for due, counted in schedule:
             now = time.time()
             if now < due:
                 time.sleep(due - now)
-            if due >= measured_from + seconds:
-                return
-            counted = due >= measured_from
-            began = time.perf_counter()
             try:
                 client.lookup(f"applicant-{rng.randrange(count)}", PURPOSE, CONSENT)
-                if counted:
+                if counted:  # from when it was due: a thread still busy delays it, and that counts
                     with lock:
-                        latencies.append(time.perf_counter() - began)
+                        latencies.append(time.time() - due)
             except Exception as exc:
                 if counted:
                     with lock:
                         errors.append(type(exc).__name__ + ": " + str(exc)[:120])
-            due += interval
 
     pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
     for thread in pool:
@@ -357,7 +374,7 @@ def plaintext_baselines(bits: int) -> dict[str, float]:
 
 
 def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, warmup: float,
-             epoch_seconds: float, clients: int, threads: int) -> dict[str, Any]:
+             kind: str, epoch_seconds: float, clients: int, threads: int) -> dict[str, Any]:
     from node.query.wiring import make_client
 
     folder = Path(tempfile.mkdtemp(prefix=f"bench-query-{bits}-"))
@@ -399,7 +416,7 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, wa
         out["checked"], out["wrong"] = len(baselines["expected"]), wrong
         watcher.close()
         loads = [_spawn(ctx, load_process, str(net_dir), MEMBERS[2 + i % 3], servers, bits,
-                        rate / clients, threads, seconds, warmup) for i in range(clients)]
+                        rate / clients, threads, seconds, warmup, kind) for i in range(clients)]
         for _, conn in loads:
             conn.recv()
         start_at = time.time() + 1.0
@@ -443,6 +460,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds of load")
     parser.add_argument("--warmup", type=float, default=2.0,
                         help="seconds of load at the same pace before the measured ones")
+    parser.add_argument("--arrivals", choices=("poisson", "periodic"), default="poisson",
+                        help="when lookups are sent: at random instants (independent members) "
+                             "or on a fixed grid, the same in every client process")
     parser.add_argument("--epoch-seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=8, help="threads per client process")
@@ -462,7 +482,7 @@ def main() -> None:
         init_network(net_dir, list(MEMBERS), [], PASSPHRASE)
         for bits, rate in zip(args.bits, args.rates, strict=False):
             rows.append(scenario(ctx, net_dir, bits, rate, args.seconds, args.warmup,
-                                 args.epoch_seconds, args.clients, args.threads))
+                                 args.arrivals, args.epoch_seconds, args.clients, args.threads))
     print(f"multi-lender query: 2 servers + {args.clients} client processes x {args.threads} "
           f"threads, gRPC + mutual TLS on loopback, 5 members, load {os.getloadavg()[0]:.1f}")
     for r in rows:
@@ -481,7 +501,7 @@ def main() -> None:
               f"{r['formed_in']:.1f} s)")
         print(f"  correctness: {r['checked']} sampled applicants, {r['wrong']} wrong")
         print(f"  load: {args.seconds:.0f} s measured after {args.warmup:.0f} s of warm-up at the "
-              "same pace")
+              f"same pace, {args.arrivals} arrivals; latency from when each lookup was due")
         print(f"  {'':34}{'lookups/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
         print(f"  {'secure, target ' + format(r['target_rate'], '.0f') + '/s':34}"
               f"{r['rate']:>10.1f}{r['p50'] * 1e3:>9.1f}{r['p99'] * 1e3:>9.1f}"
