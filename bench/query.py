@@ -43,6 +43,7 @@ import statistics
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -161,20 +162,16 @@ def member_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple
                "upload": upload, "done_at": time.time()})
 
 
-def arrivals(kind: str, start: float, seconds: float, rate: float, threads: int, index: int,
+def arrivals(kind: str, start: float, seconds: float, rate: float,
              rng: random.Random) -> list[float]:
-    """When thread `index` of `threads` sends its lookups in [start, start + seconds), the
-    process's together at `rate` per second. "poisson": rate x seconds / threads instants drawn
-    uniformly (a Poisson process given its count: members asking independently); "periodic":
-    every threads / rate seconds, the threads staggered evenly (every client process then sends
+    """When a client process sends its rate x seconds lookups in [start, start + seconds):
+    "poisson", at instants drawn uniformly (a Poisson process given its count: members' callers
+    asking independently); "periodic", every 1 / rate seconds (every client process then sends
     at the same instants as the others)."""
+    count = round(rate * seconds)
     if kind == "poisson":
-        return sorted(start + rng.random() * seconds
-                      for _ in range(round(rate * seconds / threads)))
-    interval = threads / rate
-    first = start + index * interval / threads
-    return [first + k * interval for k in range(int((start + seconds - first) / interval + 1))
-            if first + k * interval < start + seconds]
+        return sorted(start + rng.random() * seconds for _ in range(count))
+    return [start + k / rate for k in range(count)]
 
 
 def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[str, str]],
@@ -206,32 +203,26 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
     marker = threading.Thread(target=mark, daemon=True)
     marker.start()
 
-    def worker(index: int) -> None:
-        rng = random.Random(f"{org}/{index}")
-        times = random.Random(f"arrivals/{org}/{index}")
-        schedule = [(due, False) for due in arrivals(kind, start_at, warmup, rate, threads, index,
-                                                     times)]
-        schedule += [(due, True) for due in arrivals(kind, measured_from, seconds, rate, threads,
-                                                     index, times)]
+    def ask(applicant: str, due: float, counted: bool) -> None:
+        try:
+            client.lookup(applicant, PURPOSE, CONSENT)
+            if counted:  # from when it was due: waiting for a free thread counts too
+                with lock:
+                    latencies.append(time.time() - due)
+        except Exception as exc:
+            if counted:
+                with lock:
+                    errors.append(type(exc).__name__ + ": " + str(exc)[:120])
+
+    rng = random.Random(org)
+    schedule = [(due, False) for due in arrivals(kind, start_at, warmup, rate, rng)] + [
+        (due, True) for due in arrivals(kind, measured_from, seconds, rate, rng)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:  # callers: a node's concurrent users
         for due, counted in schedule:
             now = time.time()
             if now < due:
                 time.sleep(due - now)
-            try:
-                client.lookup(f"applicant-{rng.randrange(count)}", PURPOSE, CONSENT)
-                if counted:  # from when it was due: a thread still busy delays it, and that counts
-                    with lock:
-                        latencies.append(time.time() - due)
-            except Exception as exc:
-                if counted:
-                    with lock:
-                        errors.append(type(exc).__name__ + ": " + str(exc)[:120])
-
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
+            pool.submit(ask, f"applicant-{rng.randrange(count)}", due, counted)
     finished = time.time()
     marker.join()
     client.close()
@@ -465,7 +456,9 @@ def main() -> None:
                              "or on a fixed grid, the same in every client process")
     parser.add_argument("--epoch-seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per client process")
+    parser.add_argument("--threads", type=int, default=32,
+                        help="calling threads per client process (a lookup due while all are "
+                             "busy waits, and its latency counts the wait)")
     parser.add_argument("--kernel", type=int, nargs="*", metavar="BITS",
                         help="measure the servers' compute per lookup at these table sizes")
     args = parser.parse_args()
