@@ -542,8 +542,7 @@ class QueryServer:
             raise _Refusal(denied, "bad_signature", "the request body is not the one signed")
         try:
             signer_org = self.org_of_signer(request.msp_id, certificate)
-            verify(_public_key(request.msp_id, certificate),
-                   canonical_json(request.fields()), signature)
+            verify(_public_key(request.msp_id, certificate), request.signed, signature)
         except Exception as exc:
             raise _Refusal(denied, "bad_signature",
                            f"the request signature does not verify: {exc}") from exc

@@ -21,6 +21,7 @@ import json
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from alliance.canonical import canonical_json
@@ -108,8 +109,14 @@ class LookupRequest:
                 "consent": self.consent_hash, "nonce": self.nonce,
                 "issued_at": self.issued_at, "body": self.body_digest}
 
+    @cached_property
+    def signed(self) -> bytes:
+        """The bytes the asker signs (canonical JSON of `fields`), encoded once per request:
+        the server verifies them and logs their digest."""
+        return canonical_json(self.fields())
+
     def digest(self) -> bytes:
-        return hashlib.sha256(canonical_json(self.fields())).digest()
+        return hashlib.sha256(self.signed).digest()
 
     @classmethod
     def from_fields(cls, fields: dict[str, Any]) -> LookupRequest:
