@@ -194,14 +194,7 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
     conn.send("ready")
     start_at = conn.recv()
     measured_from = start_at + warmup
-    cpu_before = [0.0]
-
-    def mark() -> None:  # CPU from the end of the warm-up on
-        time.sleep(max(0.0, measured_from - time.time()))
-        cpu_before[0] = resource.getrusage(resource.RUSAGE_SELF).ru_utime
-
-    marker = threading.Thread(target=mark, daemon=True)
-    marker.start()
+    cpu_before: float | None = None
 
     def ask(applicant: str, due: float, counted: bool) -> None:
         try:
@@ -219,15 +212,17 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
         (due, True) for due in arrivals(kind, measured_from, seconds, rate, rng)]
     with ThreadPoolExecutor(max_workers=threads) as pool:  # callers: a node's concurrent users
         for due, counted in schedule:
+            if counted and cpu_before is None:  # CPU from the end of the warm-up on
+                time.sleep(max(0.0, measured_from - time.time()))
+                cpu_before = resource.getrusage(resource.RUSAGE_SELF).ru_utime
             now = time.time()
             if now < due:
                 time.sleep(due - now)
             pool.submit(ask, f"applicant-{rng.randrange(count)}", due, counted)
     finished = time.time()
-    marker.join()
     client.close()
     conn.send({"latencies": latencies, "errors": errors, "finished": finished,
-               "cpu": resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu_before[0]})
+               "cpu": resource.getrusage(resource.RUSAGE_SELF).ru_utime - (cpu_before or 0.0)})
 
 
 # ---- kernel --------------------------------------------------------------------------------
