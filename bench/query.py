@@ -265,7 +265,7 @@ def kernel_rows(bits: int, batches: tuple[int, ...] = (1, 2, 5, 8, 64)) -> list[
     layout = _layout(bits)
     rng = np.random.default_rng(bits)
     words = layout.part_slots // 64
-    cols = rng.integers(0, 2**63, (layout.subtables, table.BITS, words), dtype=np.uint64)
+    cols = rng.integers(0, 2**63, (layout.subtables, table.COLUMNS, words), dtype=np.uint64)
     table.answer(cols, np.zeros((1, layout.subtables, words), dtype=np.uint64))  # compiled
     flat = cols.reshape(-1)
     scan = _cpu(lambda: np.bitwise_xor.reduce(flat), 3)

@@ -1,9 +1,11 @@
 """The servers' common masked table D, stored bit-transposed, and the PIR answer over it.
 
-D (slots x 128 bits) is kept as, for each part of the layout, 128 bit-columns of packed uint64
-words (word w, bit j = slot 64w + j of the part): exactly the shape of a DPF's packed output, so
-a lookup's answer for one part is, per bit column, the parity of (column AND selection) — a
-GF(2) matrix product of the table's bit columns with the lookups' selection vectors.
+D (slots x 128 bits) is kept as, for each part of the layout, one bit column of packed uint64
+words per record bit a lookup reads (word w, bit j = slot 64w + j of the part; the tag's and
+the fields' bits, record.SCANNED_BITS: 118 columns, the 10 spare bits are never stored nor
+read): exactly the shape of a DPF's packed output, so a lookup's answer for one part is, per bit
+column, the parity of (column AND selection) — a GF(2) matrix product of the table's bit columns
+with the lookups' selection vectors.
 
 The product runs in a fused kernel (numba, compiled once and cached): per block of words, a
 register block of 4 bit columns x 4 lookups does 16 AND + XOR per 8 words loaded (the 3, 2 or 1
@@ -23,9 +25,14 @@ import numpy as np
 
 from node.query.errors import ProtocolError
 from node.query.layout import Layout
-from node.query.record import LANES, RECORD_BYTES
+from node.query.record import LANES, RECORD_BYTES, SCANNED_BITS
 
 BITS = 8 * RECORD_BYTES
+COLUMNS = len(SCANNED_BITS)
+"""Bit columns stored per part: one per record bit a lookup reads."""
+_COLUMN_OF = np.full(BITS, -1, dtype=np.int64)
+_COLUMN_OF[SCANNED_BITS] = np.arange(COLUMNS)
+"""Record bit -> its column (-1: a spare bit, not stored)."""
 _BLOCK_WORDS = 4096
 """Words per column per step: 4 columns x 4096 words x 8 B = 128 KiB of table per register
 block, reused from L2 by every lookup of the batch (measured at 2^20 and 2^22 applicants: 1024
@@ -33,17 +40,17 @@ to 16384 within ~10 %, smaller blocks slower by the per-block stores, larger one
 over 8 by the selections leaving L2)."""
 
 def transpose(records: np.ndarray, layout: Layout) -> np.ndarray:
-    """Bit columns of D: uint64, shape (parts, 128, part_slots / 64).
+    """Bit columns of D: uint64, shape (parts, COLUMNS, part_slots / 64).
 
-    Bit b of a slot is bit b % 64 of its lane b // 64; word w of a column holds slots
-    64w .. 64w + 63 of the part (bit j = slot 64w + j). Each group of 64 slots is two 64 x 64
-    bit-matrix transposes (`_transpose64`). Compiles the answer kernel on first use (before an
-    epoch is served)."""
+    Column c holds record bit SCANNED_BITS[c] (bit b of a slot is bit b % 64 of its lane
+    b // 64); word w of a column holds slots 64w .. 64w + 63 of the part (bit j = slot 64w + j).
+    Each group of 64 slots is two 64 x 64 bit-matrix transposes (`_transpose64`). Compiles the
+    answer kernel on first use (before an epoch is served)."""
     if records.shape != (layout.slots, LANES) or records.dtype != np.uint64:
         raise ProtocolError(f"a table must be uint64 of shape ({layout.slots}, {LANES})")
     words = layout.part_slots // 64
-    cols = np.empty((layout.subtables, BITS, words), dtype=np.uint64)
-    _transpose_all(np.ascontiguousarray(records), cols)
+    cols = np.empty((layout.subtables, COLUMNS, words), dtype=np.uint64)
+    _transpose_all(np.ascontiguousarray(records), cols, _COLUMN_OF)
     warm_up()
     return cols
 
@@ -54,12 +61,13 @@ def transpose_part(records: np.ndarray, cols: np.ndarray, part: int) -> None:
     words = cols.shape[2]
     if records.shape != (words * 64, LANES) or records.dtype != np.uint64:
         raise ProtocolError(f"a part must be uint64 of shape ({words * 64}, {LANES})")
-    _transpose_all(np.ascontiguousarray(records), cols[part:part + 1])
+    _transpose_all(np.ascontiguousarray(records), cols[part:part + 1], _COLUMN_OF)
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
-def _transpose_all(records: np.ndarray, cols: np.ndarray) -> None:
-    """records (parts * words * 64, 2) -> cols (parts, 128, words), 64 slots at a time."""
+def _transpose_all(records: np.ndarray, cols: np.ndarray, column_of: np.ndarray) -> None:
+    """records (parts * words * 64, 2) -> cols (parts, COLUMNS, words), 64 slots at a time;
+    record bit b goes to column column_of[b] (none when -1)."""
     parts, _, words = cols.shape
     a = np.empty(64, dtype=np.uint64)
     for p in range(parts):
@@ -70,7 +78,9 @@ def _transpose_all(records: np.ndarray, cols: np.ndarray) -> None:
                     a[i] = records[base + i, lane]
                 _transpose64(a)
                 for k in range(64):
-                    cols[p, lane * 64 + k, w] = a[k]
+                    c = column_of[lane * 64 + k]
+                    if c >= 0:
+                        cols[p, c, w] = a[k]
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
@@ -198,8 +208,11 @@ def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int) -> Non
     sel.shape[1]), in one pass over the table whatever the batch's size: per block of words and
     4 bit columns, register blocks of 4 lookups, then the 3, 2 or 1 left over, while the block
     is still in cache. (Separate passes for the remainder had made a batch of 5 cost 1.7x one of
-    4 at 2^22 applicants: every pass reads the whole table from memory.)"""
+    4 at 2^22 applicants: every pass reads the whole table from memory.) When the columns are
+    not a multiple of 4, the last group repeats its last column (words already in cache) and
+    acc has room for the repeats: acc.shape[2] = columns rounded up to 4."""
     parts, bits, words = cols.shape
+    last = bits - 1
     count = sel.shape[0]
     full = count - count % 4
     rest = count - full
@@ -209,9 +222,9 @@ def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int) -> Non
             w1 = min(w0 + block, words)
             for j in range(0, bits, 4):
                 r0 = cols[p, j, w0:w1]
-                r1 = cols[p, j + 1, w0:w1]
-                r2 = cols[p, j + 2, w0:w1]
-                r3 = cols[p, j + 3, w0:w1]
+                r1 = cols[p, min(j + 1, last), w0:w1]
+                r2 = cols[p, min(j + 2, last), w0:w1]
+                r3 = cols[p, min(j + 3, last), w0:w1]
                 for q in range(0, full, 4):
                     _block4(r0, r1, r2, r3, sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1],
                             sel[q + 2, ps, w0:w1], sel[q + 3, ps, w0:w1], acc, q, p, j)
@@ -229,7 +242,7 @@ def warm_up() -> None:
     """Compile (or load from numba's cache) the kernel for the shapes' types once."""
     global _warm
     if not _warm:
-        answer(np.zeros((1, 64, 1), dtype=np.uint64), np.zeros((7, 1, 1), dtype=np.uint64))
+        answer(np.zeros((1, COLUMNS, 1), dtype=np.uint64), np.zeros((7, 1, 1), dtype=np.uint64))
         _warm = True
 
 
@@ -239,21 +252,24 @@ def answer(cols: np.ndarray, selections: np.ndarray) -> np.ndarray:
     `selections`: uint64 (lookups, k, words), one evaluated DPF key per part, or per part of a
     segment when k divides the table's parts: part p then takes selection p % k (the same slots
     in every segment, layout.py), read in place rather than copied per segment. Returns uint64
-    (lookups, parts, LANES): this server's XOR share of D at each lookup's slot in each part.
+    (lookups, parts, LANES): this server's XOR share of D at each lookup's slot in each part
+    (its spare bits, never read, 0).
     """
     parts, bits, words = cols.shape
     if selections.ndim != 3 or selections.shape[2] != words or not selections.shape[1] \
             or parts % selections.shape[1]:
         raise ProtocolError(f"selections must have shape (n, k, {words}), k dividing {parts}")
-    if cols.dtype != np.uint64 or selections.dtype != np.uint64 or bits % 8:
-        raise ProtocolError("table and selections must be uint64, the table 8k bit columns")
+    if cols.dtype != np.uint64 or selections.dtype != np.uint64 or bits != COLUMNS:
+        raise ProtocolError(f"table and selections must be uint64, the table {COLUMNS} bit "
+                            "columns")
     count = selections.shape[0]
-    acc = np.zeros((count, parts, bits), dtype=np.uint64)
+    acc = np.zeros((count, parts, -(-bits // 4) * 4), dtype=np.uint64)
     _scan(np.ascontiguousarray(cols), np.ascontiguousarray(selections), acc, _BLOCK_WORDS)
     for shift in (32, 16, 8, 4, 2, 1):  # fold each word onto its lowest bit: the parity
         acc ^= acc >> np.uint64(shift)
-    parity = (acc & np.uint64(1)).astype(np.uint8)  # (count, parts, bits)
-    packed = np.packbits(parity, axis=2, bitorder="little")  # (count, parts, bits / 8)
+    parity = np.zeros((count, parts, BITS), dtype=np.uint8)  # spare bits stay 0
+    parity[:, :, SCANNED_BITS] = acc[:, :, :bits] & np.uint64(1)
+    packed = np.packbits(parity, axis=2, bitorder="little")  # (count, parts, BITS / 8)
     return np.ascontiguousarray(packed).view(np.uint64).reshape(count, parts, -1)
 
 

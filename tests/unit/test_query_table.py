@@ -8,6 +8,12 @@ import pytest
 from node.query import dpf, fieldwise, masks, table
 from node.query.errors import ProtocolError
 from node.query.layout import Layout
+from node.query.record import SCANNED_BITS
+
+_READ = np.zeros(128, dtype=np.uint8)
+_READ[SCANNED_BITS] = 1
+READ = np.packbits(_READ, bitorder="little").view(np.uint64)
+"""The record bits a lookup reads, as a mask per lane (the spare bits 0)."""
 
 
 @pytest.fixture
@@ -21,14 +27,20 @@ def _keys(layout: Layout, positions: list[int]) -> tuple[list[dpf.DpfKey], list[
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def test_bit_column_b_of_a_part_holds_bit_b_of_each_of_its_slots(layout: Layout) -> None:
+def test_bit_column_c_of_a_part_holds_the_cth_read_bit_of_each_of_its_slots(
+        layout: Layout) -> None:
     records = np.random.default_rng(5).integers(0, 2**64, (layout.slots, 2), dtype=np.uint64)
     cols = table.transpose(records, layout)
+    assert cols.shape == (layout.subtables, 118, layout.part_slots // 64)
     bits = np.unpackbits(records.view(np.uint8), bitorder="little").reshape(
         layout.subtables, layout.part_slots, 128)
     from_cols = np.unpackbits(cols.view(np.uint8), bitorder="little").reshape(
-        layout.subtables, 128, layout.part_slots)
-    assert np.array_equal(from_cols, bits.transpose(0, 2, 1))
+        layout.subtables, 118, layout.part_slots)
+    assert np.array_equal(from_cols, bits.transpose(0, 2, 1)[:, SCANNED_BITS])
+
+
+def test_the_spare_bits_are_the_only_ones_not_read() -> None:
+    assert [int(b) for b in np.flatnonzero(_READ == 0)] == list(range(22, 32))
 
 
 def test_answers_of_both_servers_xor_to_the_selected_records(layout: Layout) -> None:
@@ -44,7 +56,7 @@ def test_answers_of_both_servers_xor_to_the_selected_records(layout: Layout) -> 
     got = table.answer(cols, np.stack(sel0)) ^ table.answer(cols, np.stack(sel1))
     for i, positions in enumerate(lookups):
         for part, p in enumerate(positions):
-            assert np.array_equal(got[i, part], records[part * layout.part_slots + p])
+            assert np.array_equal(got[i, part], records[part * layout.part_slots + p] & READ)
     one = table.answer(cols, np.stack(sel0)[:1]) ^ table.answer(cols, np.stack(sel1)[:1])
     assert np.array_equal(one[0], got[0])
 
@@ -136,4 +148,4 @@ def test_answer_is_the_xor_of_the_records_each_selection_picks(
             picked = np.unpackbits(selections[lookup, part].view(np.uint8), bitorder="little")
             rows = records[part * layout.part_slots:(part + 1) * layout.part_slots]
             want = np.bitwise_xor.reduce(rows[picked.astype(bool)], axis=0)
-            assert np.array_equal(got[lookup, part], want)
+            assert np.array_equal(got[lookup, part], want & READ)
