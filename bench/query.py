@@ -264,7 +264,7 @@ def kernel_rows(bits: int, batches: tuple[int, ...] = (1, 2, 5, 8, 64)) -> list[
 
     layout = _layout(bits)
     rng = np.random.default_rng(bits)
-    words = layout.part_slots // 64
+    words = layout.part_words
     cols = rng.integers(0, 2**63, (layout.subtables, table.COLUMNS, words), dtype=np.uint64)
     table.answer(cols, np.zeros((1, layout.subtables, words), dtype=np.uint64))  # compiled
     flat = cols.reshape(-1)
@@ -279,7 +279,7 @@ def kernel_rows(bits: int, batches: tuple[int, ...] = (1, 2, 5, 8, 64)) -> list[
             [int(p) for p in rng.integers(0, layout.part_slots, count * 3)], layout.part_bits)
         keys = [pair[0] for pair in pairs]
         evaluate = _cpu(lambda keys=keys: dpf.evaluate_full(keys), 3)  # type: ignore[misc]
-        selections = dpf.evaluate_full(keys).reshape(count, 3, words)
+        selections = dpf.evaluate_full(keys).reshape(count, 3, -1)[:, :, :words]
         repeat = 3 if count * cols.nbytes < 2**32 else 1
         fused = _cpu(lambda sel=selections: table.answer(cols, sel), repeat)  # type: ignore[misc]
         old = _cpu(lambda sel=selections: numpy_answer(cols, sel), 1)  # type: ignore[misc]
@@ -478,7 +478,7 @@ def main() -> None:
         ingest = max(m["ingest"] for m in r["members"])
         layout = _layout(r["bits"])
         print(f"\n2^{r['bits']} applicants, {events:,} events from 5 members; table "
-              f"{layout.segments} x 3 x 2^{layout.part_bits} = {layout.slots:,} slots "
+              f"{layout.segments} x 3 x {layout.part_slots:,} = {layout.slots:,} slots "
               f"({r['table_bytes'] / 2**20:.0f} MiB)")
         print(f"  ingestion: {events / ingest:,.0f} events/s into the loan books (5 in "
               f"parallel; slowest {ingest:.2f} s); build+share "

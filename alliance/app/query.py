@@ -109,7 +109,7 @@ def _passphrase(session: Session) -> bytes:
 
 
 def _layout(terms: ServiceTerms) -> Any:
-    """The table layout the servers run for `terms` (the job's part_bits and contributors)."""
+    """The table layout the servers run for `terms` (its size and contributors)."""
     from node.query.service import layout_of
 
     return layout_of(terms)

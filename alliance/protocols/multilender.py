@@ -6,7 +6,8 @@ input owner approves the job (the usual approval of data owners). Output `aggreg
 members that may ask, all of them contributors (no lookups without contributing). Parameters:
 the two servers (they must be the charter's `query_servers`, checked by the contract), the fields
 answered, the purpose codes allowed, the daily quota per member (and overrides per member), the
-metering period of the servers' signed summaries and the table size. A standing job never runs:
+metering period of the servers' signed summaries and the table size (`capacity`: applicants
+per member, each segment sized for it; or `part_bits`, a power of two). A standing job never runs:
 it stays APPROVED until it expires or is revoked, and the servers enforce it on every query.
 Pure: `ServiceTerms.from_job` reads a job record as a plain mapping.
 """
@@ -31,6 +32,9 @@ PURPOSE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 ORG = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 MAX_QUOTA = 10_000_000
 MIN_PERIOD, MAX_PERIOD = 60, 86_400
+DEFAULT_PART_BITS = 14
+MAX_CAPACITY = 7_500_000
+"""Applicants per member the largest table (parts of 2^22 slots at a load of 0.6) holds."""
 SERVICE_PROTOCOLS = frozenset({NAME})
 """Protocols whose jobs are standing authorizations: never claimed, never run by a node."""
 
@@ -61,10 +65,16 @@ class MultilenderParams(Params):
         default=3600, ge=MIN_PERIOD, le=MAX_PERIOD,
         description="metering period: each server commits a signed summary of its query log "
                     "per period (a divisor of 86400)")
-    part_bits: int = Field(default=14, ge=10, le=22,
-                           description="log2 of the slots of each of the 3 parts of a "
-                                       "contributor's segment of the table (14: a member "
-                                       "places up to 29,491 applicants)")
+    part_bits: int | None = Field(
+        default=None, ge=10, le=22,
+        description=f"log2 of the slots of each of the 3 parts of a contributor's segment of "
+                    f"the table (default {DEFAULT_PART_BITS}: a member places up to 29,491 "
+                    f"applicants); or give capacity")
+    capacity: int | None = Field(
+        default=None, ge=1, le=MAX_CAPACITY,
+        description="applicants one contributing member can place: the servers size the "
+                    "table for it (the fewest 128-slot blocks at a load of 0.6, not the next "
+                    "power of two); instead of part_bits")
 
     @field_validator("purposes", "quotas", "fields", mode="before")
     @classmethod
@@ -100,6 +110,13 @@ class MultilenderParams(Params):
             if not ORG.match(org) or not number.isdigit() or not 0 <= int(number) <= MAX_QUOTA:
                 raise ValueError(f"{item!r} is not ORG=N (N in 0..{MAX_QUOTA}), e.g. platform=50")
         return tuple(sorted(quotas)) if quotas is not None else None
+
+    @model_validator(mode="after")
+    def _one_size(self) -> MultilenderParams:
+        if self.part_bits is not None and self.capacity is not None:
+            raise ValueError("give the table's size once: capacity (applicants per member) or "
+                             "part_bits, not both")
+        return self
 
     @model_validator(mode="after")
     def _distinct_servers(self) -> MultilenderParams:
@@ -158,8 +175,11 @@ class ServiceTerms:
     quotas: Mapping[str, int]
     fields: tuple[str, ...]
     period_seconds: int
-    part_bits: int
+    part_bits: int | None
+    """The table's parts are 2^part_bits slots (None when the job gives `capacity`)."""
     expires_at: int
+    capacity: int | None = None
+    """Applicants per member the table is sized for (node/query/layout.py), or None."""
 
     def quota_of(self, org: str) -> int:
         return self.quotas.get(org, self.daily_quota)
@@ -178,6 +198,7 @@ class ServiceTerms:
             quotas=params.quota_map(),
             fields=params.answered(),
             period_seconds=params.period_seconds,
-            part_bits=params.part_bits,
+            part_bits=None if params.capacity else params.part_bits or DEFAULT_PART_BITS,
             expires_at=int(job["expires_at"]),
+            capacity=params.capacity,
         )

@@ -1,7 +1,11 @@
 """Keyword layout: where a member's record of an applicant lives in the table.
 
 The table is one *segment* per contributing member (in the service job's contributor order:
-sorted org names), each of 3 parts of P = 2^part_bits slots. An applicant (its id hashed with the
+sorted org names), each of 3 parts of P slots: `part_blocks` mask blocks of 128 slots, any number
+up to 2^(part_bits - 7), where 2^part_bits is the DPF's domain (the servers evaluate it whole
+and scan only the first P positions). A job sized for a number of applicants (`for_applicants`)
+gets the fewest blocks that hold them, not the next power of two: up to half the table, and the
+time of a pass over it, saved (7 % at the benchmark's sizes). An applicant (its id hashed with the
 alliance-wide salt, never sent or stored in the clear) has one candidate slot in each part, the
 same in every segment: one mask block b (uniform over the P/128 blocks) and an offset inside the
 block per part. A member places *its own* applicants in its own segment by cuckoo hashing
@@ -20,7 +24,8 @@ Error probability: an undetected wrong answer needs another applicant's 32-bit t
 85). A member whose applicants do not fit its segment (more than ~0.9 x 3P: cuckoo insertion
 fails) is told so when it builds its contribution; `for_applicants` sizes P for a load of at
 most `MAX_LOAD` (0.6; with candidates confined to a block of 3 x 128 slots, 2 of 20 builds
-failed at 0.75 and none of 20 at 0.7 in 512-block tables: tests/unit/test_query_cuckoo.py).
+failed at 0.75 and none of 20 at 0.7 in 512-block tables: tests/unit/test_query_cuckoo.py; the
+load of a block does not depend on how many blocks a part has).
 
 Why not the earlier count-min layout (16 slots per applicant, every member adding at all of
 them): a lookup there needs a slot no other applicant touches, which caps blind additive layouts
@@ -48,6 +53,7 @@ MAX_LOAD = 0.6
 """Most applicants per slot of a member's segment that `for_applicants` plans for."""
 TAG_BITS = 32
 MIN_PART_BITS = LEAF_BITS + 3
+MIN_BLOCKS = 1 << (MIN_PART_BITS - LEAF_BITS)
 Slot = TypeVar("Slot", int, np.ndarray)
 """A slot index, or a numpy array of them."""
 
@@ -59,23 +65,43 @@ def hash_applicant(salt: bytes, applicant_id: str) -> bytes:
     return hmac.new(salt, applicant_id.encode(), hashlib.sha256).digest()
 
 
+def bits_for(blocks: int) -> int:
+    """The smallest DPF domain (log2 of its points) holding `blocks` mask blocks."""
+    return max(MIN_PART_BITS, (blocks - 1).bit_length() + LEAF_BITS)
+
+
 @dataclass(frozen=True)
 class Layout:
-    """One segment of CHOICES parts of 2^part_bits slots per contributor (in `members` order)."""
+    """One segment of CHOICES parts of part_blocks x 128 slots per contributor (in `members`
+    order); a DPF over 2^part_bits points selects a slot of a part."""
 
     part_bits: int
     members: tuple[str, ...]
+    part_blocks: int = 0
+    """Mask blocks per part; 0 (the default) means all 2^part_bits / 128 of them."""
 
     def __post_init__(self) -> None:
         if self.part_bits < MIN_PART_BITS:
             raise ValueError(f"each part needs at least 2^{MIN_PART_BITS} slots")
+        if not self.part_blocks:
+            object.__setattr__(self, "part_blocks", 1 << (self.part_bits - LEAF_BITS))
+        if not MIN_BLOCKS <= self.part_blocks <= 1 << (self.part_bits - LEAF_BITS) \
+                or bits_for(self.part_blocks) != self.part_bits:
+            raise ValueError(f"{self.part_blocks} blocks of {LEAF_POINTS} slots per part need "
+                             f"a DPF domain of 2^{bits_for(max(self.part_blocks, 1))}, not "
+                             f"2^{self.part_bits} (at least {MIN_BLOCKS} blocks)")
         if not self.members or len(set(self.members)) != len(self.members):
             raise ValueError("a layout needs one or more distinct contributors")
 
     @classmethod
-    def of(cls, part_bits: int, contributors: Iterable[str]) -> Layout:
+    def of(cls, part_bits: int, contributors: Iterable[str], part_blocks: int = 0) -> Layout:
         """The layout of a service job: its size and its contributors in sorted order."""
-        return cls(part_bits, tuple(sorted(contributors)))
+        return cls(part_bits, tuple(sorted(contributors)), part_blocks)
+
+    @classmethod
+    def of_blocks(cls, part_blocks: int, contributors: Iterable[str]) -> Layout:
+        """The layout whose parts hold `part_blocks` mask blocks (the smallest DPF domain)."""
+        return cls.of(bits_for(part_blocks), contributors, part_blocks)
 
     @property
     def segments(self) -> int:
@@ -88,7 +114,12 @@ class Layout:
 
     @property
     def part_slots(self) -> int:
-        return 1 << self.part_bits
+        return self.part_blocks << LEAF_BITS
+
+    @property
+    def part_words(self) -> int:
+        """uint64 words of one bit column of a part (64 slots each)."""
+        return self.part_slots // 64
 
     @property
     def segment_slots(self) -> int:
@@ -97,11 +128,6 @@ class Layout:
     @property
     def slots(self) -> int:
         return self.subtables * self.part_slots
-
-    @property
-    def part_blocks(self) -> int:
-        """Mask blocks per part; block b spans slots b*128 .. b*128+127 of every part."""
-        return self.part_slots >> LEAF_BITS
 
     @property
     def capacity(self) -> int:
@@ -116,7 +142,9 @@ class Layout:
     def fingerprint(self) -> str:
         """Names the layout in contributions and epochs: a share built for another layout
         (another size or contributor order) must never be added into this one."""
-        body = f"{self.part_bits}|{','.join(self.members)}".encode()
+        size = str(self.part_bits) if self.part_slots == 1 << self.part_bits \
+            else f"{self.part_bits}/{self.part_blocks}"
+        body = f"{size}|{','.join(self.members)}".encode()
         return "layout:" + hashlib.sha256(body).hexdigest()[:16]
 
     def segment_of(self, member: str) -> int:
@@ -130,7 +158,7 @@ class Layout:
         """(candidate slot inside each of a segment's parts, nonzero 32-bit tag) of a hashed
         applicant; the candidates all lie in one mask block."""
         stream = hashlib.shake_128(b"alliance/query/layout/v2/" + hashed).digest(8 + CHOICES)
-        block = int.from_bytes(stream[:4], "little") & (self.part_blocks - 1)
+        block = (int.from_bytes(stream[:4], "little") * self.part_blocks) >> 32  # uniform
         tag = int.from_bytes(stream[4:8], "little") or 1  # 0 marks an empty slot
         offsets = stream[8:8 + CHOICES]
         return [(block << LEAF_BITS) | (o & (LEAF_POINTS - 1)) for o in offsets], tag
@@ -148,5 +176,9 @@ class Layout:
     @classmethod
     def for_applicants(cls, per_member: int, contributors: Iterable[str]) -> Layout:
         """The smallest layout whose segments hold `per_member` applicants at MAX_LOAD."""
-        need = max(per_member / (MAX_LOAD * CHOICES), 1)
-        return cls.of(max(MIN_PART_BITS, math.ceil(math.log2(need))), contributors)
+        return cls.of_blocks(blocks_for(per_member), contributors)
+
+
+def blocks_for(per_member: int) -> int:
+    """The fewest mask blocks per part that hold `per_member` applicants at MAX_LOAD."""
+    return max(MIN_BLOCKS, math.ceil(per_member / (MAX_LOAD * CHOICES * LEAF_POINTS)))

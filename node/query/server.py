@@ -223,10 +223,11 @@ def day_of(at: float) -> int:
 def _answer_batch(batch: list[tuple[np.ndarray, dpf.KeyBatch]]) -> list[np.ndarray]:
     """Lookups on one epoch's table together: all their DPF keys evaluated in one pass per
     tree level, then one pass over the table for the batch (each lookup's keys select the same
-    slots in every segment)."""
+    slots in every segment). A part shorter than the DPF's domain (layout.py) takes the first
+    of its words."""
     cols, parts = batch[0][0], len(batch[0][1])
     selections = dpf.evaluate_full(dpf.KeyBatch.concat([keys for _, keys in batch]))
-    return list(table.answer(cols, selections.reshape(len(batch), parts, -1)))
+    return list(table.answer(cols, selections.reshape(len(batch), parts, -1)[:, :, :cols.shape[2]]))
 
 
 class QueryServer:
@@ -449,6 +450,7 @@ class QueryServer:
             policy = getattr(self.authorizer, "status", None)
             return encode({"server": self.name, "role": self.role, "epochs": epochs,
                            "part_bits": self.layout.part_bits,
+                           "part_blocks": self.layout.part_blocks,
                            "layout": self.layout.fingerprint(),
                            "policy": policy() if policy is not None else None,
                            "used_today": self._used_today(org)})

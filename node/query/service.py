@@ -82,7 +82,10 @@ def env_seconds(name: str, default: float) -> float:
 
 
 def layout_of(terms: Any) -> Layout:
-    """The table layout of a service job: its part_bits, its contributors."""
+    """The table layout of a service job: sized for its capacity (or its part_bits), one
+    segment per contributor."""
+    if getattr(terms, "capacity", None):
+        return Layout.for_applicants(terms.capacity, terms.contributors)
     return Layout.of(terms.part_bits, terms.contributors)
 
 
@@ -184,7 +187,8 @@ class GovernedServer:
                 self._peer_thread.start()
             _write_run_file(self.net_dir, self.org, {
                 "pid": os.getpid(), "port": self.server.port, "org": self.org, "role": role,
-                "part_bits": layout.part_bits, "started_at": int(time.time())})
+                "part_bits": layout.part_bits, "part_blocks": layout.part_blocks,
+                "started_at": int(time.time())})
         except BaseException:
             self.stop()
             raise

@@ -28,6 +28,8 @@ from node.query.wiring import make_client, make_server
 MEMBERS = ("bank", "telecom", "platform")
 SALT = b"the-alliance-wide-applicant-salt"
 LAYOUT = Layout.of(10, MEMBERS)
+BLOCKS = Layout.of_blocks(12, MEMBERS)
+"""A table sized in mask blocks: parts of 12 x 128 slots under a DPF domain of 2^11."""
 CONSENT = "sha256:" + "ab" * 32
 TODAY = 20_000
 
@@ -83,8 +85,11 @@ class Service:
 
 
 @pytest.fixture
-def service(network_dir: Path, passphrase: bytes, tmp_path: Path) -> Iterator[Service]:
-    svc = Service(network_dir, tmp_path, passphrase)
+def service(network_dir: Path, passphrase: bytes, tmp_path: Path,
+            request: pytest.FixtureRequest) -> Iterator[Service]:
+    """Servers of LAYOUT, or of the layout a test passes indirectly."""
+    svc = Service(network_dir, tmp_path, passphrase,
+                  layout=getattr(request, "param", LAYOUT))
     svc.start()
     yield svc
     svc.stop()
@@ -156,6 +161,8 @@ def contribute_all(service: Service, streams: dict[str, list[LoanEvent]], today:
     return members
 
 
+@pytest.mark.parametrize("service", [LAYOUT, BLOCKS], indirect=True,
+                         ids=["power-of-two", "blocks"])
 def test_every_member_gets_the_plaintext_answer_over_the_others(service: Service) -> None:
     rng = random.Random(7)
     applicants = [f"applicant-{i}" for i in range(30)]
@@ -566,6 +573,8 @@ def test_a_stale_request_is_refused(service: Service) -> None:
     assert refused.value.code == "stale_request"
 
 
+@pytest.mark.parametrize("service", [LAYOUT, BLOCKS], indirect=True,
+                         ids=["power-of-two", "blocks"])
 def test_a_segment_filled_to_its_capacity_answers_every_applicant_exactly(
         service: Service) -> None:
     """The layout's planned load: telecom places as many applicants as its segment is sized

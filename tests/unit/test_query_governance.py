@@ -181,12 +181,28 @@ def test_the_spec_fields_are_the_records_fields() -> None:
     ({"period_seconds": "7000"}, "divide a day"),
     ({"fields": "age"}, "not a field"),
     ({"daily_quota": "0"}, "daily_quota"),
+    ({"capacity": "1000", "part_bits": "12"}, "not both"),
+    ({"capacity": "0"}, "capacity"),
 ])
 def test_bad_parameters_say_what_is_wrong(params: dict[str, str], problem: str) -> None:
     raw = {"server_a": "bank", "server_b": "telecom", "purposes": "credit_check",
            "daily_quota": "3", **params}
     with pytest.raises(ProtocolSpecError, match=problem):
         MULTILENDER.parse_params(raw)
+
+
+def test_a_job_sized_by_capacity_gets_the_fewest_blocks_that_hold_it() -> None:
+    from node.query.layout import MAX_LOAD
+    from node.query.service import layout_of
+
+    terms = ServiceTerms.from_job(job_record(capacity="100000"))
+    layout = layout_of(terms)
+    assert terms.part_bits is None and terms.capacity == 100_000
+    assert layout.capacity >= 100_000
+    assert layout.part_blocks == 435 and layout.part_bits == 16  # 2^16 would be 512 blocks
+    assert (layout.part_blocks - 1) * 3 * 128 * MAX_LOAD < 100_000
+    plain = layout_of(ServiceTerms.from_job(job_record()))
+    assert plain.part_bits == 14 and plain.part_slots == 1 << 14
 
 
 def test_slices_cut_at_period_boundaries() -> None:

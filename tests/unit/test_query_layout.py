@@ -50,6 +50,38 @@ def test_the_fingerprint_names_size_and_contributors() -> None:
     assert base.fingerprint() != Layout.of(10, ["bank", "platform", "lender"]).fingerprint()
 
 
+def test_a_part_can_hold_fewer_blocks_than_its_dpf_domain() -> None:
+    layout = Layout.of_blocks(12, MEMBERS)
+    assert (layout.part_bits, layout.part_blocks, layout.part_slots) == (11, 12, 1536)
+    assert layout.slots == 3 * CHOICES * 1536 and layout.part_words == 24
+    assert layout.fingerprint() != Layout.of(11, MEMBERS).fingerprint()
+    assert Layout.of(11, MEMBERS).part_blocks == 16
+
+
+@pytest.mark.parametrize(("bits", "blocks"), [(12, 12), (11, 17), (10, 7)])
+def test_a_layout_refuses_a_dpf_domain_that_is_not_the_smallest_for_its_blocks(
+        bits: int, blocks: int) -> None:
+    with pytest.raises(ValueError, match="DPF domain"):
+        Layout(bits, MEMBERS, blocks)
+
+
+def test_for_applicants_takes_the_fewest_blocks_not_the_next_power_of_two() -> None:
+    layout = Layout.for_applicants(1_760_000, MEMBERS)
+    assert layout.part_bits == 20 and layout.part_blocks == 7639
+    assert layout.capacity >= 1_760_000 > Layout.of_blocks(7638, MEMBERS).capacity
+
+
+def test_candidates_spread_over_every_block_of_a_part_and_no_further() -> None:
+    layout = Layout.of_blocks(12, MEMBERS)
+    salt = os.urandom(32)
+    blocks = np.zeros(12, dtype=np.int64)
+    for i in range(2400):
+        positions, _ = layout.locate(hash_applicant(salt, f"applicant-{i}"))
+        assert all(0 <= p < layout.part_slots for p in positions)
+        blocks[positions[0] >> dpf.LEAF_BITS] += 1
+    assert blocks.min() > 140 and blocks.max() < 260  # 200 each expected, sd ~14
+
+
 def test_candidates_share_one_mask_block_and_the_tag_is_never_zero() -> None:
     layout = Layout.of(12, MEMBERS)
     salt = os.urandom(32)
