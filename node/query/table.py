@@ -9,9 +9,10 @@ with the lookups' selection vectors.
 
 The product runs in a fused kernel (numba, compiled once and cached): per block of words, a
 register block of 4 bit columns x 4 lookups does 16 AND + XOR per 8 words loaded (the 3, 2 or 1
-lookups left over: 4 x 2 and 4 x 1 blocks on the same words while they are in cache), so a batch
-of concurrent lookups reads each block of the table once, no temporary array is written, and the
-work is the same whatever the selections hold (no branch on the data). numpy's AND + XOR-reduce
+lookups left over: one 4 x 3, 4 x 2 or 4 x 1 block on the same words while they are in cache)
+and prefetches the next 4 columns, so a batch of concurrent lookups reads each block of the
+table once, no temporary array is written, and the work is the same whatever the selections
+hold (no branch on the data). numpy's AND + XOR-reduce
 (two passes with a temporary) took 4-10x the CPU per lookup in batches and ~4x for a single
 lookup (bench/README.md).
 """
@@ -19,9 +20,15 @@ lookup (bench/README.md).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from node.query.errors import ProtocolError
 from node.query.layout import Layout
@@ -101,116 +108,134 @@ def _transpose64(a: np.ndarray) -> None:
         m ^= m << np.uint64(j)
 
 
-@numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
-def _block4(r0: np.ndarray, r1: np.ndarray, r2: np.ndarray, r3: np.ndarray, s0: np.ndarray,
-            s1: np.ndarray, s2: np.ndarray, s3: np.ndarray, acc: np.ndarray, q: int, p: int,
-            j: int) -> None:
-    """acc[q..q+3, p, j..j+3] ^= XOR over the block of (column AND selection): 16 AND + XOR per
-    8 words loaded."""
-    a00 = a01 = a02 = a03 = np.uint64(0)
-    a10 = a11 = a12 = a13 = np.uint64(0)
-    a20 = a21 = a22 = a23 = np.uint64(0)
-    a30 = a31 = a32 = a33 = np.uint64(0)
-    for w in range(r0.shape[0]):
-        x0 = s0[w]
-        x1 = s1[w]
-        x2 = s2[w]
-        x3 = s3[w]
-        y = r0[w]
-        a00 ^= y & x0
-        a01 ^= y & x1
-        a02 ^= y & x2
-        a03 ^= y & x3
-        y = r1[w]
-        a10 ^= y & x0
-        a11 ^= y & x1
-        a12 ^= y & x2
-        a13 ^= y & x3
-        y = r2[w]
-        a20 ^= y & x0
-        a21 ^= y & x1
-        a22 ^= y & x2
-        a23 ^= y & x3
-        y = r3[w]
-        a30 ^= y & x0
-        a31 ^= y & x1
-        a32 ^= y & x2
-        a33 ^= y & x3
-    acc[q, p, j] ^= a00
-    acc[q + 1, p, j] ^= a01
-    acc[q + 2, p, j] ^= a02
-    acc[q + 3, p, j] ^= a03
-    acc[q, p, j + 1] ^= a10
-    acc[q + 1, p, j + 1] ^= a11
-    acc[q + 2, p, j + 1] ^= a12
-    acc[q + 3, p, j + 1] ^= a13
-    acc[q, p, j + 2] ^= a20
-    acc[q + 1, p, j + 2] ^= a21
-    acc[q + 2, p, j + 2] ^= a22
-    acc[q + 3, p, j + 2] ^= a23
-    acc[q, p, j + 3] ^= a30
-    acc[q + 1, p, j + 3] ^= a31
-    acc[q + 2, p, j + 3] ^= a32
-    acc[q + 3, p, j + 3] ^= a33
+# ---- the register block: an explicit vector loop in LLVM IR -----------------------------------
+# Why not plain numba: the arithmetic is the same (AND, XOR into 4 x k accumulators), but a pass
+# over hundreds of MiB is bounded by how far ahead of it the next columns arrive from memory, and
+# numba has no prefetch: a numba loop calling one stopped vectorizing (4x slower). Here each step
+# of 8 words also prefetches the same 64 bytes of the next 4 columns, which then arrive while
+# this group's arithmetic runs. It lives in this file on purpose: numba's cache of `_scan` is
+# keyed on this file's contents only, so code generated elsewhere could be served stale.
+
+_I64 = ir.IntType(64)
+_I32 = ir.IntType(32)
+_I8P = ir.IntType(8).as_pointer()
+_LANES = 8
+_VECTOR = ir.VectorType(_I64, _LANES)
+_GROUP = 4
+"""Bit columns per register block."""
+
+
+def _data(context: Any, builder: ir.IRBuilder, array_type: Any, value: Any) -> tuple[Any, Any]:
+    """(pointer to the first element, length) of a 1-D array."""
+    array = context.make_array(array_type)(context, builder, value)
+    return array.data, cgutils.unpack_tuple(builder, array.shape, 1)[0]
+
+
+def _codegen(lookups: int) -> Callable[..., Any]:
+    def codegen(context: Any, builder: ir.IRBuilder, signature: Any, args: Any) -> Any:
+        rows_t, sels_t, nexts_t = signature.args
+        rows = [_data(context, builder, rows_t.dtype, v)
+                for v in cgutils.unpack_tuple(builder, args[0], _GROUP)]
+        sels = [_data(context, builder, sels_t.dtype, v)[0]
+                for v in cgutils.unpack_tuple(builder, args[1], lookups)]
+        nexts = [_data(context, builder, nexts_t.dtype, v)[0]
+                 for v in cgutils.unpack_tuple(builder, args[2], _GROUP)]
+        steps = builder.sdiv(rows[0][1], ir.Constant(_I64, _LANES))
+        vector_ptr = _VECTOR.as_pointer()
+        row_vectors = [builder.bitcast(p, vector_ptr) for p, _ in rows]
+        sel_vectors = [builder.bitcast(p, vector_ptr) for p in sels]
+        prefetch = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [_I8P, _I32, _I32, _I32]),
+            "llvm.prefetch.p0i8")
+        reduce_xor = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_I64, [_VECTOR]), "llvm.vector.reduce.xor.v8i64")
+
+        entry = builder.block
+        head = builder.append_basic_block("block.head")
+        body = builder.append_basic_block("block.body")
+        done = builder.append_basic_block("block.done")
+        builder.branch(head)
+
+        builder.position_at_end(head)
+        step = builder.phi(_I64)
+        accs = [builder.phi(_VECTOR) for _ in range(_GROUP * lookups)]
+        step.add_incoming(ir.Constant(_I64, 0), entry)
+        for acc in accs:
+            acc.add_incoming(ir.Constant(_VECTOR, None), entry)
+        builder.cbranch(builder.icmp_signed("<", step, steps), body, done)
+
+        builder.position_at_end(body)
+        word = builder.mul(step, ir.Constant(_I64, _LANES))
+        for pointer in nexts:  # read, keep in all cache levels, data
+            builder.call(prefetch, [builder.bitcast(builder.gep(pointer, [word]), _I8P),
+                                    ir.Constant(_I32, 0), ir.Constant(_I32, 3),
+                                    ir.Constant(_I32, 1)])
+        selections = [builder.load(builder.gep(v, [step]), align=8) for v in sel_vectors]
+        updated = []
+        for c in range(_GROUP):
+            column = builder.load(builder.gep(row_vectors[c], [step]), align=8)
+            for q in range(lookups):
+                updated.append(builder.xor(accs[c * lookups + q],
+                                           builder.and_(column, selections[q])))
+        following = builder.add(step, ir.Constant(_I64, 1))
+        builder.branch(head)
+        step.add_incoming(following, body)
+        for acc, value in zip(accs, updated, strict=True):
+            acc.add_incoming(value, body)
+
+        builder.position_at_end(done)
+        out = [builder.call(reduce_xor, [acc]) for acc in accs]
+        return context.make_tuple(builder, signature.return_type, out)
+
+    return codegen
+
+
+def register_block(lookups: int) -> Any:
+    """A numba intrinsic for `lookups` selections: block(rows, sels, nexts) -> 4 x lookups
+    uint64. rows: 4 contiguous uint64 arrays of one length n (a block of 4 bit columns), sels:
+    `lookups` such arrays (the selections' words over the same block), nexts: 4 arrays at least
+    as long to prefetch from (the next columns' words; `rows` again for none). Output
+    c * lookups + q is the XOR over the first n - n % 8 words of rows[c] AND sels[q]; the caller
+    adds the last n % 8 words. The vector width is LLVM's to lower: 8 x uint64 is one AVX-512
+    register, two AVX2 ones, four NEON ones."""
+
+    @intrinsic
+    def block(typingctx: Any, rows: Any, sels: Any, nexts: Any) -> Any:
+        for group, count in ((rows, _GROUP), (sels, lookups), (nexts, _GROUP)):
+            if not (isinstance(group, types.UniTuple) and group.count == count
+                    and isinstance(group.dtype, types.Array) and group.dtype.ndim == 1
+                    and group.dtype.dtype == types.uint64):
+                return None
+        signature = types.UniTuple(types.uint64, _GROUP * lookups)(rows, sels, nexts)
+        return signature, _codegen(lookups)
+
+    return block
+
+
+_BLOCK4 = register_block(4)
+_BLOCK3 = register_block(3)
+_BLOCK2 = register_block(2)
+_BLOCK1 = register_block(1)
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
-def _block2(r0: np.ndarray, r1: np.ndarray, r2: np.ndarray, r3: np.ndarray, s0: np.ndarray,
-            s1: np.ndarray, acc: np.ndarray, q: int, p: int, j: int) -> None:
-    """The same for lookups q, q + 1: 4 bit columns x 2 lookups."""
-    a00 = a01 = a10 = a11 = np.uint64(0)
-    a20 = a21 = a30 = a31 = np.uint64(0)
-    for w in range(r0.shape[0]):
-        x0 = s0[w]
-        x1 = s1[w]
-        y = r0[w]
-        a00 ^= y & x0
-        a01 ^= y & x1
-        y = r1[w]
-        a10 ^= y & x0
-        a11 ^= y & x1
-        y = r2[w]
-        a20 ^= y & x0
-        a21 ^= y & x1
-        y = r3[w]
-        a30 ^= y & x0
-        a31 ^= y & x1
-    acc[q, p, j] ^= a00
-    acc[q + 1, p, j] ^= a01
-    acc[q, p, j + 1] ^= a10
-    acc[q + 1, p, j + 1] ^= a11
-    acc[q, p, j + 2] ^= a20
-    acc[q + 1, p, j + 2] ^= a21
-    acc[q, p, j + 3] ^= a30
-    acc[q + 1, p, j + 3] ^= a31
-
-
-@numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
-def _block1(r0: np.ndarray, r1: np.ndarray, r2: np.ndarray, r3: np.ndarray, s: np.ndarray,
-            acc: np.ndarray, q: int, p: int, j: int) -> None:
-    """The same for lookup q alone: 4 bit columns x 1 lookup."""
-    a0 = a1 = a2 = a3 = np.uint64(0)
-    for w in range(r0.shape[0]):
-        x = s[w]
-        a0 ^= r0[w] & x
-        a1 ^= r1[w] & x
-        a2 ^= r2[w] & x
-        a3 ^= r3[w] & x
-    acc[q, p, j] ^= a0
-    acc[q, p, j + 1] ^= a1
-    acc[q, p, j + 2] ^= a2
-    acc[q, p, j + 3] ^= a3
+def _add(acc: np.ndarray, sums: tuple[int, ...], lookups: int, q: int, p: int, j: int) -> None:
+    """acc[q + i, p, j + c] ^= sums[c * lookups + i]: a register block's XORs into acc."""
+    for c in range(4):
+        for i in range(lookups):
+            acc[q + i, p, j + c] ^= sums[c * lookups + i]
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
 def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int) -> None:
     """acc[q, p, j] ^= XOR over w of cols[p, j, w] & sel[q, p % k, w] for every lookup q (k =
     sel.shape[1]), in one pass over the table whatever the batch's size: per block of words and
-    4 bit columns, register blocks of 4 lookups, then the 3, 2 or 1 left over, while the block
-    is still in cache. (Separate passes for the remainder had made a batch of 5 cost 1.7x one of
-    4 at 2^22 applicants: every pass reads the whole table from memory.) When the columns are
-    not a multiple of 4, the last group repeats its last column (words already in cache) and
-    acc has room for the repeats: acc.shape[2] = columns rounded up to 4."""
+    4 bit columns, register blocks of 4 lookups, then one of the 3, 2 or 1 left over, while the
+    block is still in cache (vector_block.py; the first register block of each group prefetches
+    the next group's columns). (Separate passes for the remainder had made a batch of 5 cost
+    1.7x one of 4 at 2^22 applicants: every pass reads the whole table from memory.) When the
+    columns are not a multiple of 4, the last group repeats its last column (words already in
+    cache) and acc has room for the repeats: acc.shape[2] = columns rounded up to 4."""
     parts, bits, words = cols.shape
     last = bits - 1
     count = sel.shape[0]
@@ -220,19 +245,35 @@ def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int) -> Non
         ps = p % sel.shape[1]
         for w0 in range(0, words, block):
             w1 = min(w0 + block, words)
+            tail = w1 - (w1 - w0) % 8  # the register blocks take whole vectors of 8 words
             for j in range(0, bits, 4):
-                r0 = cols[p, j, w0:w1]
-                r1 = cols[p, min(j + 1, last), w0:w1]
-                r2 = cols[p, min(j + 2, last), w0:w1]
-                r3 = cols[p, min(j + 3, last), w0:w1]
+                rows = (cols[p, j, w0:w1], cols[p, min(j + 1, last), w0:w1],
+                        cols[p, min(j + 2, last), w0:w1], cols[p, min(j + 3, last), w0:w1])
+                ahead = rows
+                if j + 4 <= last:
+                    ahead = (cols[p, j + 4, w0:w1], cols[p, min(j + 5, last), w0:w1],
+                             cols[p, min(j + 6, last), w0:w1], cols[p, min(j + 7, last), w0:w1])
                 for q in range(0, full, 4):
-                    _block4(r0, r1, r2, r3, sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1],
-                            sel[q + 2, ps, w0:w1], sel[q + 3, ps, w0:w1], acc, q, p, j)
-                if rest >= 2:
-                    _block2(r0, r1, r2, r3, sel[full, ps, w0:w1], sel[full + 1, ps, w0:w1],
-                            acc, full, p, j)
-                if rest % 2:
-                    _block1(r0, r1, r2, r3, sel[count - 1, ps, w0:w1], acc, count - 1, p, j)
+                    sums4 = _BLOCK4(rows, (sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1],
+                                           sel[q + 2, ps, w0:w1], sel[q + 3, ps, w0:w1]), ahead)
+                    _add(acc, sums4, 4, q, p, j)
+                    ahead = rows
+                if rest == 3:
+                    sums3 = _BLOCK3(rows, (sel[full, ps, w0:w1], sel[full + 1, ps, w0:w1],
+                                           sel[full + 2, ps, w0:w1]), ahead)
+                    _add(acc, sums3, 3, full, p, j)
+                elif rest == 2:
+                    sums2 = _BLOCK2(rows, (sel[full, ps, w0:w1], sel[full + 1, ps, w0:w1]),
+                                    ahead)
+                    _add(acc, sums2, 2, full, p, j)
+                elif rest == 1:
+                    sums1 = _BLOCK1(rows, (sel[full, ps, w0:w1],), ahead)
+                    _add(acc, sums1, 1, full, p, j)
+                for w in range(tail, w1):
+                    for c in range(4):
+                        y = cols[p, min(j + c, last), w]
+                        for q in range(count):
+                            acc[q, p, j + c] ^= y & sel[q, ps, w]
 
 
 _warm = False

@@ -129,7 +129,7 @@ def test_the_server_refuses_a_point_outside_the_group() -> None:
         masks.evaluate(key, b"\x01" * 31)
 
 
-@pytest.mark.parametrize("block", [8, 4096])
+@pytest.mark.parametrize("block", [8, 12, 4096])
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 6, 7, 9])
 def test_answer_is_the_xor_of_the_records_each_selection_picks(
         layout: Layout, count: int, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
