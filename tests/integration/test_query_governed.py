@@ -32,9 +32,10 @@ from node.query.salt import SALT_BYTES, member_salt_path
 from node.query.service import server_folder
 from node.query.wiring import make_client
 
-PART_BITS = 12
-LAYOUT = Layout.of(PART_BITS, ("bank", "telecom", "platform"))
-"""The job's layout: its part_bits and its contributors."""
+CAPACITY = 5000
+LAYOUT = Layout.for_applicants(CAPACITY, ("bank", "telecom", "platform"))
+"""The job's layout: sized for its capacity (22 blocks of 128 slots per part, under a DPF domain
+of 2^12), one segment per contributor."""
 WAIT = 90.0
 
 
@@ -137,7 +138,7 @@ def request_job(net: Path, quotas: str = "platform=3", *params: str) -> str:
             "--param", "server_a=bank", "--param", "server_b=telecom",
             "--param", "purposes=credit_check,limit_review", "--param", "daily_quota=100",
             "--param", f"quotas={quotas}", "--param", "period_seconds=60",
-            "--param", f"part_bits={PART_BITS}", *params, "--expires", "7d"])
+            "--param", f"capacity={CAPACITY}", *params, "--expires", "7d"])
     assert code == 0, out.getvalue()
     return str(json.loads(out.getvalue())["job_id"])
 
