@@ -316,6 +316,7 @@ def plaintext_baselines(bits: int) -> dict[str, float]:
     """The plaintext lookup (each member's record of the applicant looked up and summed) and
     one XOR pass over a table-sized array, timed here; the plaintext sums of 40 sampled
     applicants (the correctness check)."""
+    from node.query import table
     from node.query.contribution import LoanBook
 
     layout = _layout(bits)
@@ -346,8 +347,9 @@ def plaintext_baselines(bits: int) -> dict[str, float]:
         plain_sum(applicant)
     plain = (time.perf_counter() - started) / lookups
     # a table's worth of memory really held: np.zeros maps every page to the one zero page, a
-    # pass over it reads the same cached page (64 GB/s here) and is no bound at all
-    total = np.full((layout.slots, 2), 0x5555555555555555, dtype=np.uint64)
+    # pass over it reads the same cached page (64 GB/s here) and is no bound at all. As many
+    # bytes as a server's pass reads: the bit columns it stores (table.COLUMNS of 128 per slot)
+    total = np.full(layout.slots // 64 * table.COLUMNS, 0x5555555555555555, dtype=np.uint64)
     scan = []
     for _ in range(5):
         started = time.perf_counter()
