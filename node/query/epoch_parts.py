@@ -61,7 +61,7 @@ class TableBuilder:
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        self.cols = np.empty((layout.subtables, table.COLUMNS, layout.part_slots // 64),
+        self.cols = np.empty((layout.subtables, table.COLUMNS, layout.part_words),
                              dtype=np.uint64)
         self._hash = hashlib.sha256()
         self._next = 0

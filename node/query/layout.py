@@ -85,8 +85,7 @@ class Layout:
             raise ValueError(f"each part needs at least 2^{MIN_PART_BITS} slots")
         if not self.part_blocks:
             object.__setattr__(self, "part_blocks", 1 << (self.part_bits - LEAF_BITS))
-        if not MIN_BLOCKS <= self.part_blocks <= 1 << (self.part_bits - LEAF_BITS) \
-                or bits_for(self.part_blocks) != self.part_bits:
+        if self.part_blocks < MIN_BLOCKS or bits_for(self.part_blocks) != self.part_bits:
             raise ValueError(f"{self.part_blocks} blocks of {LEAF_POINTS} slots per part need "
                              f"a DPF domain of 2^{bits_for(max(self.part_blocks, 1))}, not "
                              f"2^{self.part_bits} (at least {MIN_BLOCKS} blocks)")

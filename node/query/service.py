@@ -84,7 +84,7 @@ def env_seconds(name: str, default: float) -> float:
 def layout_of(terms: Any) -> Layout:
     """The table layout of a service job: sized for its capacity (or its part_bits), one
     segment per contributor."""
-    if getattr(terms, "capacity", None):
+    if terms.capacity:
         return Layout.for_applicants(terms.capacity, terms.contributors)
     return Layout.of(terms.part_bits, terms.contributors)
 

@@ -55,8 +55,7 @@ def transpose(records: np.ndarray, layout: Layout) -> np.ndarray:
     answer kernel on first use (before an epoch is served)."""
     if records.shape != (layout.slots, LANES) or records.dtype != np.uint64:
         raise ProtocolError(f"a table must be uint64 of shape ({layout.slots}, {LANES})")
-    words = layout.part_slots // 64
-    cols = np.empty((layout.subtables, COLUMNS, words), dtype=np.uint64)
+    cols = np.empty((layout.subtables, COLUMNS, layout.part_words), dtype=np.uint64)
     _transpose_all(np.ascontiguousarray(records), cols, _COLUMN_OF)
     warm_up()
     return cols
@@ -221,7 +220,7 @@ _BLOCK1 = register_block(1)
 @numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
 def _add(acc: np.ndarray, sums: tuple[int, ...], lookups: int, q: int, p: int, j: int) -> None:
     """acc[q + i, p, j + c] ^= sums[c * lookups + i]: a register block's XORs into acc."""
-    for c in range(4):
+    for c in range(_GROUP):
         for i in range(lookups):
             acc[q + i, p, j + c] ^= sums[c * lookups + i]
 
@@ -231,11 +230,12 @@ def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int) -> Non
     """acc[q, p, j] ^= XOR over w of cols[p, j, w] & sel[q, p % k, w] for every lookup q (k =
     sel.shape[1]), in one pass over the table whatever the batch's size: per block of words and
     4 bit columns, register blocks of 4 lookups, then one of the 3, 2 or 1 left over, while the
-    block is still in cache (vector_block.py; the first register block of each group prefetches
-    the next group's columns). (Separate passes for the remainder had made a batch of 5 cost
-    1.7x one of 4 at 2^22 applicants: every pass reads the whole table from memory.) When the
-    columns are not a multiple of 4, the last group repeats its last column (words already in
-    cache) and acc has room for the repeats: acc.shape[2] = columns rounded up to 4."""
+    block is still in cache (`register_block`; the first register block of each group
+    prefetches the next group's columns). (Separate passes for the remainder had made a batch
+    of 5 cost 1.7x one of 4 at 2^22 applicants: every pass reads the whole table from memory.)
+    When the columns are not a multiple of 4, the last group repeats its last column (words
+    already in cache) and acc has room for the repeats: acc.shape[2] = columns rounded up to 4.
+    """
     parts, bits, words = cols.shape
     last = bits - 1
     count = sel.shape[0]
@@ -270,7 +270,7 @@ def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int) -> Non
                     sums1 = _BLOCK1(rows, (sel[full, ps, w0:w1],), ahead)
                     _add(acc, sums1, 1, full, p, j)
                 for w in range(tail, w1):
-                    for c in range(4):
+                    for c in range(_GROUP):
                         y = cols[p, min(j + c, last), w]
                         for q in range(count):
                             acc[q, p, j + c] ^= y & sel[q, ps, w]
