@@ -35,6 +35,7 @@ named baseline), the second round, and one XOR pass over the table.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import multiprocessing as mp
 import os
 import random
@@ -305,6 +306,19 @@ def print_kernel(bits_list: list[int]) -> None:
 
 # ---- scenario ----------------------------------------------------------------------------------
 
+def reference_seconds() -> float:
+    """How long this host takes now for a fixed one-core loop (200,000 chained SHA-256), best
+    of 3: a virtual machine's cores run at a speed that varies with its neighbours' load (the
+    same loop has measured 1.7x apart minutes apart), and the latency under load with it."""
+    best = float("inf")
+    for _ in range(3):
+        started, value = time.perf_counter(), b"alliance"
+        for _ in range(200_000):
+            value = hashlib.sha256(value).digest()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def _spawn(ctx: Any, target: Any, *args: Any) -> tuple[Any, Connection]:
     parent, child = ctx.Pipe()
     process = ctx.Process(target=target, args=(*args, child), daemon=True)
@@ -407,6 +421,7 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, wa
                         rate / clients, threads, seconds, warmup, kind) for i in range(clients)]
         for _, conn in loads:
             conn.recv()
+        out["reference_before"] = reference_seconds()
         start_at = time.time() + 1.0
         for _, conn in loads:
             conn.send(start_at)
@@ -416,6 +431,7 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, wa
             conn.send("cpu")
             cpu_before.append(conn.recv()[1])
         results = [conn.recv() for _, conn in loads]
+        out["reference_after"] = reference_seconds()
         server_cpu = []
         for conn, before in zip((a_conn, b_conn), cpu_before, strict=True):
             conn.send("cpu")
@@ -504,6 +520,8 @@ def main() -> None:
         print(f"  CPU per lookup: client {r['client_cpu_per_lookup'] * 1e3:.1f} ms, server A "
               f"{cpu_a * 1e3:.1f} ms, B {cpu_b * 1e3:.1f} ms; server peak RSS A "
               f"{r['rss_a'] / 2**20:.0f} MiB, B {r['rss_b'] / 2**20:.0f} MiB")
+        print(f"  host speed: a fixed one-core loop took {r['reference_before'] * 1e3:.0f} ms "
+              f"before the load, {r['reference_after'] * 1e3:.0f} ms after (lower is faster)")
         if r["error_sample"]:
             print(f"  errors: {r['error_sample']}")
 

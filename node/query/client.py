@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -189,6 +189,8 @@ class QueryClient:
         self._lookups = Coalescer(self._both_rounds, BATCH_MOST)
         """Lookups made meanwhile by other threads travel in the same calls (coalesce.py)."""
         self._epoch: tuple[int, str, dict[str, int]] | None = None
+        self._publics: tuple[bytes, bytes] = (b"", b"")
+        """The servers' OPRF keys K_A, K_B in the cached epoch (masks.py)."""
         self._epoch_read_at = 0.0
         self.formed_in = 0.0
         """How long server A took to form the current epoch (from Status)."""
@@ -251,7 +253,14 @@ class QueryClient:
         for number in common:
             a, b = held[0][number], held[1][number]
             if a["digest"] == b["digest"]:
+                try:
+                    publics = (masks.check_public(bytes.fromhex(str(a["oprf_public"]))),
+                               masks.check_public(bytes.fromhex(str(b["oprf_public"]))))
+                except (KeyError, ValueError) as exc:
+                    raise ProtocolError(f"a server's Status lacks a valid OPRF key for epoch "
+                                        f"{number} ({exc})") from exc
                 self._epoch = (number, a["digest"], dict(a.get("versions", {})))
+                self._publics = publics
                 self._epoch_read_at = time.monotonic()
                 self.formed_in = int(a.get("formed_in_ms", 0)) / 1000
                 return self._epoch
@@ -328,7 +337,7 @@ class QueryClient:
         """A batch of first rounds: their DPF keys generated together, each lookup signed on
         its own (a server refuses one without the others), one call to each server."""
         number, digest, versions = self._epoch or self.refresh_epoch()
-        layout = self.layout
+        publics, layout = self._publics, self.layout
         located = [layout.locate(ask.hashed) for ask in asks]
         keys = dpf.generate_packed([dpf.point_for_position(p, layout.part_bits)
                                     for positions, _ in located for p in positions],
@@ -343,7 +352,7 @@ class QueryClient:
                             dtype=np.uint64).reshape(2, len(asks), -1, LANES)
 
         def message(side: int, i: int) -> bytes:
-            body = (keys[side][i * size:(i + 1) * size] + blinds[i][1] + ids[i]
+            body = (keys[side][i * size:(i + 1) * size] + blinds[i].element + ids[i]
                     + raw[side, i].tobytes())
             request = LookupRequest(
                 server=self.servers[side].name, epoch=number, asker=self.org,
@@ -356,8 +365,9 @@ class QueryClient:
                       "certificate": self.identity.certificate.decode()}
             return encode(header, body)
 
-        answers = self._send_both("Lookup", [(message(0, i), message(1, i))
-                                             for i in range(len(asks))])
+        answers, unblinders = self._send_both(
+            "Lookup", [(message(0, i), message(1, i)) for i in range(len(asks))],
+            lambda: [blinding.unblinders(publics) for blinding in blinds])
         sealed_size = relay.OVERHEAD + layout.subtables * RECORD_BYTES
         out: list[FirstRound | QueryError] = []
         for i, (ask, pair) in enumerate(zip(asks, answers, strict=True)):
@@ -378,7 +388,7 @@ class QueryClient:
                     evaluated.append(body[sealed_size:])
                 positions, tag = located[i]
                 offsets = layout.offsets(positions)
-                r = masks.slot_masks_of_both(blinds[i][0], evaluated, offsets)
+                r = masks.slot_masks_of_both(unblinders[i], evaluated, offsets)
                 answered = tuple(f for f in record.FIELDS if f in fields[0] & fields[1])
                 out.append(FirstRound(number, versions, ask.hashed, tag, ids[i],
                                       raw[0, i] ^ raw[1, i], r, (halves[0], halves[1]),
@@ -410,8 +420,8 @@ class QueryClient:
                       "fields": list(fields)}
             return encode(header, first.halves[0] + first.halves[1] + keys[i][side])
 
-        answers = self._send_both("Select", [(message(0, i), message(1, i))
-                                             for i in range(len(items))])
+        answers, _ = self._send_both("Select", [(message(0, i), message(1, i))
+                                                for i in range(len(items))], lambda: None)
         out: list[Aggregates | QueryError] = []
         for (_, fields), pair in zip(items, answers, strict=True):
             try:
@@ -442,13 +452,16 @@ class QueryClient:
                            f"{header['refused']}: {header.get('message', '')}")
         return header, body
 
-    def _send_both(self, method: str, pairs: list[tuple[bytes, bytes]]
-                   ) -> list[tuple[bytes | QueryError, bytes | QueryError]]:
-        """A batch of lookups' messages in one call to each server: B's travels (on a pool
-        thread) while A's is sent from this one. Per lookup, each server's answer or error."""
-        from_b = self._pool.submit(self._batch, 1, method, [pair[1] for pair in pairs])
-        answers_a = self._batch(0, method, [pair[0] for pair in pairs])
-        return list(zip(answers_a, from_b.result(), strict=True))
+    def _send_both(self, method: str, pairs: list[tuple[bytes, bytes]],
+                   meanwhile: Callable[[], T]
+                   ) -> tuple[list[tuple[bytes | QueryError, bytes | QueryError]], T]:
+        """A batch of lookups' messages in one call to each server, both on pool threads while
+        this one runs `meanwhile` (work that needs no answer). Per lookup, each server's
+        answer or error; and what `meanwhile` returned."""
+        from_a, from_b = (self._pool.submit(self._batch, index, method,
+                                            [pair[index] for pair in pairs]) for index in (0, 1))
+        done = meanwhile()
+        return list(zip(from_a.result(), from_b.result(), strict=True)), done
 
     def _batch(self, index: int, method: str, messages: list[bytes]
                ) -> list[bytes | QueryError]:

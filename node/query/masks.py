@@ -9,12 +9,18 @@ A lookup reads D at its slots by 2-server XOR PIR; the asker then removes R0 and
 R_j is fresh every epoch (a fixed mask would let a server see which slots changed). It is derived
 per mask block (slots b*128 .. b*128+127 of every part, which is where one applicant's slots all
 lie: layout.py) from an oblivious PRF: the block's seed is H(k_j · P_b), where
-P_b = hash-to-curve(b) on edwards25519 (prime-order subgroup) and k_j is server j's epoch key. The
-asker sends r · P_b for a random scalar r (a uniformly random group element, independent of b),
-the server returns k_j · (r · P_b), the asker multiplies by r^-1. Slot j of part i in the block
-has the mask AES_fixed(seed XOR (i·128 + j)) XOR (seed XOR (i·128 + j)). Learning a whole block's
-masks gives the asker nothing more: it still reads D only at the slots it queries (and each
-lookup is signed, logged and counted against its quota).
+P_b = hash-to-curve(b) on edwards25519 (prime-order subgroup) and k_j is server j's epoch key.
+The blinding is additive: with each epoch server j publishes K_j = k_j · G; the asker sends
+B = P_b + r · G for a random scalar r (a uniformly random group element, independent of b: the
+same B to both servers), server j returns k_j · B = k_j · P_b + r · K_j, and the asker subtracts
+r · K_j. Why additive rather than B = r · P_b and a multiplication by r^-1 afterwards: r · K_j does
+not depend on the answer, so the asker computes it while the servers work, when it would
+otherwise wait; what is left once the answers arrive is one point subtraction per server instead
+of a scalar multiplication (and the answer's subgroup check, pointless here: a torsion part in a
+server's answer only spoils that lookup's masks, as any wrong answer would). Slot j of part i
+in the block has the mask AES_fixed(seed XOR (i·128 + j)) XOR (seed XOR (i·128 + j)). Learning a
+whole block's masks gives the asker nothing more: it still reads D only at the slots it queries
+(and each lookup is signed, logged and counted against its quota).
 
 Pure apart from libsodium (PyNaCl) and AES.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -84,10 +91,39 @@ def server_masks(key: bytes, points: list[bytes], parts: int) -> np.ndarray:
     return np.concatenate([part_masks(seeds, part) for part in range(parts)])
 
 
-def blind(point: bytes) -> tuple[bytes, bytes]:
-    """(r, r · point): the scalar to keep, the element to send."""
+def epoch_public(key: bytes) -> bytes:
+    """K_j = k_j · G: published with the epoch (Status), what the asker's blinding is built on."""
+    return sodium.crypto_scalarmult_ed25519_base_noclamp(key)
+
+
+def check_public(public: bytes) -> bytes:
+    """A server's published K_j, checked once when the asker reads the epoch."""
+    if len(public) != POINT_BYTES or not sodium.crypto_core_ed25519_is_valid_point(public):
+        raise ProtocolError("a server published an invalid epoch key")
+    return public
+
+
+@dataclass(frozen=True)
+class Blinding:
+    """One lookup's blinded block point, and the scalar that removes the blinding."""
+
+    scalar: bytes
+    """r (never sent)."""
+    element: bytes
+    """B = P_b + r · G, sent to both servers."""
+
+    def unblinders(self, publics: tuple[bytes, ...] | list[bytes]) -> list[bytes]:
+        """r · K_j for each server's published (and checked) K_j: what `slot_masks` subtracts
+        from its answer. Needs no answer: the asker computes it while the servers work."""
+        return [sodium.crypto_scalarmult_ed25519_noclamp(self.scalar, public)
+                for public in publics]
+
+
+def blind(point: bytes) -> Blinding:
+    """P_b blinded with a fresh scalar r: B = P_b + r · G (a uniformly random element)."""
     r = sodium.crypto_core_ed25519_scalar_reduce(os.urandom(64))
-    return r, sodium.crypto_scalarmult_ed25519_noclamp(r, point)
+    return Blinding(r, sodium.crypto_core_ed25519_add(
+        point, sodium.crypto_scalarmult_ed25519_base_noclamp(r)))
 
 
 def evaluate(key: bytes, blinded: bytes) -> bytes:
@@ -97,27 +133,26 @@ def evaluate(key: bytes, blinded: bytes) -> bytes:
     return sodium.crypto_scalarmult_ed25519_noclamp(key, blinded)
 
 
-def slot_masks(r: bytes, evaluated: bytes, offsets: list[int]) -> np.ndarray:
-    """Asker side: the masks (uint64, (parts, LANES)) of slot offsets[i] of part i of the block."""
-    return _slot_masks(sodium.crypto_core_ed25519_scalar_invert(r), evaluated, offsets)
-
-
-def slot_masks_of_both(r: bytes, evaluated: tuple[bytes, ...] | list[bytes],
-                       offsets: list[int]) -> np.ndarray:
-    """R = R_A + R_B at those slots, from both servers' answers to one blinding r."""
-    inverse = sodium.crypto_core_ed25519_scalar_invert(r)
-    a, b = (_slot_masks(inverse, e, offsets) for e in evaluated)
-    return fieldwise.add(a, b, out=a)
-
-
-def _slot_masks(inverse: bytes, evaluated: bytes, offsets: list[int]) -> np.ndarray:
-    if len(evaluated) != POINT_BYTES or not sodium.crypto_core_ed25519_is_valid_point(evaluated):
+def slot_masks(unblinder: bytes, evaluated: bytes, offsets: list[int]) -> np.ndarray:
+    """Asker side: one server's masks (uint64, (parts, LANES)) of slot offsets[i] of part i of
+    the block, from its answer k_j · B and the blinding's r · K_j."""
+    if len(evaluated) != POINT_BYTES:
         raise ProtocolError("a server returned an invalid group element")
-    shared = sodium.crypto_scalarmult_ed25519_noclamp(inverse, evaluated)
+    try:
+        shared = sodium.crypto_core_ed25519_sub(evaluated, unblinder)
+    except (RuntimeError, ValueError, TypeError) as exc:  # not a point's encoding
+        raise ProtocolError("a server returned an invalid group element") from exc
     counters = np.zeros((len(offsets), 16), dtype=np.uint8)
     index = np.arange(len(offsets), dtype="<u4") * LEAF_POINTS + np.asarray(offsets, dtype="<u4")
     counters[:, :4] = index.view(np.uint8).reshape(-1, 4)
     return _MASK_HASH.mmo(_seed(shared)[None, :] ^ counters).view(np.uint64).reshape(-1, LANES)
+
+
+def slot_masks_of_both(unblinders: list[bytes], evaluated: tuple[bytes, ...] | list[bytes],
+                       offsets: list[int]) -> np.ndarray:
+    """R = R_A + R_B at those slots, from both servers' answers to one blinding."""
+    a, b = (slot_masks(u, e, offsets) for u, e in zip(unblinders, evaluated, strict=True))
+    return fieldwise.add(a, b, out=a)
 
 
 def prg_share(seed: bytes, slots: int, start: int = 0) -> np.ndarray:

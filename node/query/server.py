@@ -445,7 +445,8 @@ class QueryServer:
             org = self._client_org(context)
             with self._epoch_lock:
                 epochs = [{"epoch": e.number, "digest": e.digest, "versions": e.versions,
-                       "formed_in_ms": int(e.formed_in * 1000)}
+                           "formed_in_ms": int(e.formed_in * 1000),
+                           "oprf_public": masks.epoch_public(e.key).hex()}
                           for e in sorted(self._epochs.values(), key=lambda e: e.number)]
             policy = getattr(self.authorizer, "status", None)
             return encode({"server": self.name, "role": self.role, "epochs": epochs,

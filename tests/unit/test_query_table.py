@@ -85,12 +85,14 @@ def test_the_asker_obtains_exactly_the_servers_masks_of_its_slots(layout: Layout
     """One block evaluation gives the masks of the applicant's slot in every part."""
     points = masks.block_points(layout.part_blocks)
     key = masks.new_epoch_key()
+    public = masks.check_public(masks.epoch_public(key))
     mask = masks.server_masks(key, points, layout.subtables)
     rng = np.random.default_rng(1)
     for block in (0, 1, layout.part_blocks - 1):
         offsets = [int(o) for o in rng.integers(0, 128, layout.subtables)]
-        r, blinded = masks.blind(points[block])
-        got = masks.slot_masks(r, masks.evaluate(key, blinded), offsets)
+        blinding = masks.blind(points[block])
+        got = masks.slot_masks(blinding.unblinders([public])[0],
+                               masks.evaluate(key, blinding.element), offsets)
         for part, offset in enumerate(offsets):
             slot = part * layout.part_slots + block * 128 + offset
             assert np.array_equal(got[part], mask[slot])
@@ -102,8 +104,9 @@ def test_one_blinding_answered_by_both_servers_gives_the_sum_of_their_masks(
     keys = (masks.new_epoch_key(), masks.new_epoch_key())
     mask_a, mask_b = (masks.server_masks(k, points, layout.subtables) for k in keys)
     offsets = [5] * layout.subtables
-    r, blinded = masks.blind(points[3])
-    got = masks.slot_masks_of_both(r, [masks.evaluate(k, blinded) for k in keys], offsets)
+    blinding = masks.blind(points[3])
+    got = masks.slot_masks_of_both(blinding.unblinders([masks.epoch_public(k) for k in keys]),
+                                   [masks.evaluate(k, blinding.element) for k in keys], offsets)
     slots = [part * layout.part_slots + 3 * 128 + 5 for part in range(layout.subtables)]
     assert np.array_equal(got, fieldwise.add(mask_a[slots], mask_b[slots]))
 
@@ -118,7 +121,27 @@ def test_masks_are_fresh_per_epoch_key(layout: Layout) -> None:
 def test_a_blinded_point_is_independent_of_its_block() -> None:
     """Two blindings of the same block differ; the server sees a fresh random element."""
     point = masks.block_point(7)
-    assert masks.blind(point)[1] != masks.blind(point)[1]
+    assert masks.blind(point).element != masks.blind(point).element
+
+
+def test_a_blinded_point_is_a_valid_group_element_a_server_accepts() -> None:
+    blinding = masks.blind(masks.block_point(7))
+    assert masks.evaluate(masks.new_epoch_key(), blinding.element)
+
+
+def test_the_asker_refuses_an_answer_that_is_no_point() -> None:
+    key = masks.new_epoch_key()
+    unblinder = masks.blind(masks.block_point(7)).unblinders([masks.epoch_public(key)])[0]
+    not_a_point = b"\x02" * 32  # decodes to no point of the curve (no square root for x)
+    with pytest.raises(ProtocolError, match="invalid group element"):
+        masks.slot_masks(unblinder, b"\x01" * 31, [0])
+    with pytest.raises(ProtocolError, match="invalid group element"):
+        masks.slot_masks(unblinder, not_a_point, [0])
+
+
+def test_the_asker_refuses_an_epoch_key_that_is_no_group_element() -> None:
+    with pytest.raises(ProtocolError, match="invalid epoch key"):
+        masks.check_public(bytes(32))
 
 
 def test_the_server_refuses_a_point_outside_the_group() -> None:
