@@ -31,6 +31,7 @@ import numba
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from node.query import aesni
 from node.query.errors import ProtocolError
 
 LEAF_BITS = 7
@@ -51,6 +52,8 @@ class _FixedAes:
     def __init__(self, label: bytes) -> None:
         self._key = _fixed_key(label)
         self._local = threading.local()
+        self.round_keys = aesni.round_keys(self._key)
+        """For compiled walks (aesni.py)."""
 
     def mmo(self, blocks: np.ndarray) -> np.ndarray:
         """AES(x) XOR x for every 16-byte row of `blocks` (uint8, shape (..., 16))."""
@@ -287,15 +290,8 @@ def _generate(alphas: list[int], domain_bits: int, rng: bytes | None
     points = np.array(alphas, dtype=np.uint64)
     cw_seeds = np.zeros((count, levels, 16), dtype=np.uint8)
     cw_bits = np.zeros((count, levels, 2), dtype=np.uint8)
-    left = np.empty(count * 32 + 16, dtype=np.uint8)
-    right = np.empty(count * 32 + 16, dtype=np.uint8)
-    for level in range(levels):
-        bit = (points >> np.uint64(domain_bits - 1 - level)) & np.uint64(1)
-        _LEFT.encrypt_into(seeds, left)
-        _RIGHT.encrypt_into(seeds, right)
-        generate_level(left[:count * 32].view(np.uint64).reshape(count, 2, 2),
-                       right[:count * 32].view(np.uint64).reshape(count, 2, 2), seeds, t, bit,
-                       cw_seeds[:, level].view(np.uint64), cw_bits[:, level])
+    generate_levels(points >> np.uint64(LEAF_BITS), seeds, t, cw_seeds.view(np.uint64), cw_bits,
+                    _LEFT, _RIGHT)
     converted = _CONVERT.mmo(seeds.view(np.uint8).reshape(count, 2, 16))
     units = np.zeros((count, 16), dtype=np.uint8)
     offsets = points & np.uint64(LEAF_POINTS - 1)
@@ -303,6 +299,52 @@ def _generate(alphas: list[int], domain_bits: int, rng: bytes | None
         np.uint8(1) << (offsets & np.uint64(7)).astype(np.uint8))
     cw_leaf = converted[:, 0] ^ converted[:, 1] ^ units
     return root_seeds, cw_seeds, cw_bits, cw_leaf
+
+
+def generate_levels(points: np.ndarray, seeds: np.ndarray, t: np.ndarray, cw_seeds: np.ndarray,
+                    cw_bits: np.ndarray, left: _FixedAes, right: _FixedAes) -> None:
+    """Every level of key generation (`generate_level`; cw_seeds (points, levels, 2): level l
+    goes to the child named by bit levels - 1 - l of each point), in one compiled walk with the
+    CPU's AES where it has one (aesni.py), else one AES call per level. The same BGI walk serves
+    fss.py's keys (its own AES keys and output conversion)."""
+    count, levels = cw_seeds.shape[:2]
+    if aesni.HARDWARE:
+        _walk(points, seeds, t, cw_seeds, cw_bits, left.round_keys, right.round_keys)
+        return
+    lefts = np.empty(count * 32 + 16, dtype=np.uint8)
+    rights = np.empty(count * 32 + 16, dtype=np.uint8)
+    for level in range(levels):
+        bit = (points >> np.uint64(levels - 1 - level)) & np.uint64(1)
+        left.encrypt_into(seeds, lefts)
+        right.encrypt_into(seeds, rights)
+        generate_level(lefts[:count * 32].view(np.uint64).reshape(count, 2, 2),
+                       rights[:count * 32].view(np.uint64).reshape(count, 2, 2), seeds, t, bit,
+                       cw_seeds[:, level], cw_bits[:, level])
+
+
+_ENCRYPT = aesni.encrypt_intrinsic()
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def _walk(points: np.ndarray, seeds: np.ndarray, t: np.ndarray, cw_seeds: np.ndarray,
+          cw_bits: np.ndarray, left_keys: np.ndarray, right_keys: np.ndarray) -> None:
+    """`generate_levels` with AES-NI: both children of every seed encrypted in this loop."""
+    count, levels = cw_seeds.shape[0], cw_seeds.shape[1]
+    left = np.empty((count, 2, 2), dtype=np.uint64)
+    right = np.empty((count, 2, 2), dtype=np.uint64)
+    bit = np.empty(count, dtype=np.uint64)
+    for level in range(levels):
+        shift = np.uint64(levels - 1 - level)
+        for i in range(count):
+            bit[i] = (points[i] >> shift) & np.uint64(1)
+            for party in range(2):
+                low, high = _ENCRYPT(left_keys, seeds[i, party, 0], seeds[i, party, 1])
+                left[i, party, 0] = low
+                left[i, party, 1] = high
+                low, high = _ENCRYPT(right_keys, seeds[i, party, 0], seeds[i, party, 1])
+                right[i, party, 0] = low
+                right[i, party, 1] = high
+        generate_level(left, right, seeds, t, bit, cw_seeds[:, level], cw_bits[:, level])
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)

@@ -48,7 +48,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from node.query.dpf import _FixedAes, generate_level
+from node.query import aesni
+from node.query.dpf import _FixedAes, generate_levels
 from node.query.errors import ProtocolError
 
 DOMAIN_BITS = 32
@@ -197,13 +198,7 @@ def generate(alphas: np.ndarray, betas: np.ndarray,
     t[:, 1] = 1
     cw_seeds = np.empty((n, DOMAIN_BITS, 2), dtype=np.uint64)
     cw_bits = np.empty((n, DOMAIN_BITS, 2), dtype=np.uint8)
-    buffer = np.empty(2 * 32 * n + 16, dtype=np.uint8)
-    for level in range(DOMAIN_BITS):
-        _LEFT.encrypt_into(seeds, buffer[:32 * n + 16])
-        _RIGHT.encrypt_into(seeds, buffer[32 * n:])
-        aes = buffer[:64 * n].view(np.uint64).reshape(2, n, 2, 2)
-        bit = (alphas >> np.uint64(DOMAIN_BITS - 1 - level)) & np.uint64(1)
-        generate_level(aes[0], aes[1], seeds, t, bit, cw_seeds[:, level], cw_bits[:, level])
+    generate_levels(alphas, seeds, t, cw_seeds, cw_bits, _LEFT, _RIGHT)
     converted = _convert(seeds.reshape(2 * n, 2), payload).reshape(n, 2, payload)
     cw_out = betas - converted[:, 0] + converted[:, 1]
     negate = t[:, 1] == 1  # at alpha exactly one t is 1; party 1 subtracts t_1 * CW_out
@@ -240,15 +235,18 @@ def evaluate(keys: KeyBatch, points: np.ndarray) -> np.ndarray:
     t = np.ascontiguousarray(keys.party, dtype=np.uint64).copy()
     cw_seeds = np.ascontiguousarray(keys.cw_seeds, dtype=np.uint64)
     cw_bits = np.ascontiguousarray(keys.cw_bits, dtype=np.uint8)
-    blocks = np.empty((n, 2), dtype=np.uint64)
-    order = np.empty(n, dtype=np.int64)
-    buffer = np.empty(16 * n + 16, dtype=np.uint8)
-    aes = buffer[:16 * n].view(np.uint64).reshape(n, 2)
-    lefts = _arrange(seeds, points, np.uint64(DOMAIN_BITS - 1), order, blocks)
-    for level in range(DOMAIN_BITS):
-        _LEFT.encrypt_into(blocks[:lefts], buffer[:16 * lefts + 16])
-        _RIGHT.encrypt_into(blocks[lefts:], buffer[16 * lefts:])
-        lefts = _descend(aes, order, seeds, t, points, level, cw_seeds, cw_bits, blocks)
+    if aesni.HARDWARE:
+        _walk(seeds, t, points, cw_seeds, cw_bits, _LEFT.round_keys, _RIGHT.round_keys)
+    else:
+        blocks = np.empty((n, 2), dtype=np.uint64)
+        order = np.empty(n, dtype=np.int64)
+        buffer = np.empty(16 * n + 16, dtype=np.uint8)
+        aes = buffer[:16 * n].view(np.uint64).reshape(n, 2)
+        lefts = _arrange(seeds, points, np.uint64(DOMAIN_BITS - 1), order, blocks)
+        for level in range(DOMAIN_BITS):
+            _LEFT.encrypt_into(blocks[:lefts], buffer[:16 * lefts + 16])
+            _RIGHT.encrypt_into(blocks[lefts:], buffer[16 * lefts:])
+            lefts = _descend(aes, order, seeds, t, points, level, cw_seeds, cw_bits, blocks)
     out = _convert(seeds, keys.payload) + (
         np.ascontiguousarray(keys.cw_out, dtype=np.uint64) & (np.uint64(0) - t)[:, None])
     negate = np.asarray(keys.party) == 1
@@ -281,6 +279,42 @@ def _arrange(seeds: np.ndarray, points: np.ndarray, shift: np.uint64, order: np.
     return lefts
 
 
+@numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
+def _child(aes0: np.uint64, aes1: np.uint64, s0: np.uint64, s1: np.uint64, ti: np.uint64,
+           b: np.uint64, level: int, i: int, cw_seeds: np.ndarray, cw_bits: np.ndarray
+           ) -> tuple[np.uint64, np.uint64, np.uint64]:
+    """Key i's child seed and control bit at `level` from AES_(b: left or right)(seed): MMO,
+    the control bit split off, the level's corrections where t = 1 (fixed work)."""
+    one = np.uint64(1)
+    m0 = aes0 ^ s0
+    mask = np.uint64(0) - ti
+    t_next = (m0 & one) ^ (ti & np.uint64(cw_bits[i, level, b]))
+    return ((m0 & ~one) ^ (cw_seeds[i, level, 0] & ~one & mask),
+            aes1 ^ s1 ^ (cw_seeds[i, level, 1] & mask), t_next)
+
+
+_ENCRYPT = aesni.encrypt_intrinsic()
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def _walk(seeds: np.ndarray, t: np.ndarray, points: np.ndarray, cw_seeds: np.ndarray,
+          cw_bits: np.ndarray, left_keys: np.ndarray, right_keys: np.ndarray) -> None:
+    """Every key's seed and control bit moved down its point's path to the leaf, in place,
+    with AES-NI (aesni.py): one compiled call for the whole walk. Branches on the public
+    points only."""
+    one = np.uint64(1)
+    for i in range(seeds.shape[0]):
+        s0, s1, ti = seeds[i, 0], seeds[i, 1], t[i]
+        for level in range(DOMAIN_BITS):
+            b = (points[i] >> np.uint64(DOMAIN_BITS - 1 - level)) & one
+            if b:
+                aes0, aes1 = _ENCRYPT(right_keys, s0, s1)
+            else:
+                aes0, aes1 = _ENCRYPT(left_keys, s0, s1)
+            s0, s1, ti = _child(aes0, aes1, s0, s1, ti, b, level, i, cw_seeds, cw_bits)
+        seeds[i, 0], seeds[i, 1], t[i] = s0, s1, ti
+
+
 @numba.njit(nogil=True, boundscheck=False, cache=True)
 def _descend(aes: np.ndarray, order: np.ndarray, seeds: np.ndarray, t: np.ndarray,
              points: np.ndarray, level: int, cw_seeds: np.ndarray, cw_bits: np.ndarray,
@@ -294,13 +328,9 @@ def _descend(aes: np.ndarray, order: np.ndarray, seeds: np.ndarray, t: np.ndarra
     for i in range(seeds.shape[0]):
         row = order[i]
         b = (points[i] >> shift) & one
-        s0 = aes[row, 0] ^ seeds[i, 0]
-        s1 = aes[row, 1] ^ seeds[i, 1]
-        ti = t[i]
-        mask = np.uint64(0) - ti
-        t[i] = (s0 & one) ^ (ti & np.uint64(cw_bits[i, level, b]))
-        seeds[i, 0] = (s0 & ~one) ^ (cw_seeds[i, level, 0] & ~one & mask)
-        seeds[i, 1] = s1 ^ (cw_seeds[i, level, 1] & mask)
+        seeds[i, 0], seeds[i, 1], t[i] = _child(aes[row, 0], aes[row, 1], seeds[i, 0],
+                                                seeds[i, 1], t[i], b, level, i, cw_seeds,
+                                                cw_bits)
     if level + 1 == DOMAIN_BITS:
         return 0
     return _arrange(seeds, points, np.uint64(DOMAIN_BITS - 2 - level), order, blocks)
