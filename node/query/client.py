@@ -5,7 +5,7 @@
    asked again when a server no longer holds it);
 2. round 1: for each part of a segment a DPF key pair for the applicant's candidate slot (the
    servers apply it to every segment, layout.py), the applicant's mask-block point blinded
-   with a fresh scalar (the same element to both), a fresh lookup id and for each server a
+   additively (masks.py; the same element to both), a fresh lookup id and for each server a
    fresh mask rho_s of the slots read; one signed request to each server, concurrently (with
    the lookups other threads made meanwhile: one call per round, coalesce.py); both answers
    must name the same epoch and table digest (else no answer: EpochUnavailable). Each carries
@@ -365,7 +365,7 @@ class QueryClient:
                       "certificate": self.identity.certificate.decode()}
             return encode(header, body)
 
-        answers, unblinders = self._send_both(
+        answers, unblinders = self._send_both_while(
             "Lookup", [(message(0, i), message(1, i)) for i in range(len(asks))],
             lambda: [blinding.unblinders(publics) for blinding in blinds])
         sealed_size = relay.OVERHEAD + layout.subtables * RECORD_BYTES
@@ -420,8 +420,8 @@ class QueryClient:
                       "fields": list(fields)}
             return encode(header, first.halves[0] + first.halves[1] + keys[i][side])
 
-        answers, _ = self._send_both("Select", [(message(0, i), message(1, i))
-                                                for i in range(len(items))], lambda: None)
+        answers = self._send_both("Select", [(message(0, i), message(1, i))
+                                             for i in range(len(items))])
         out: list[Aggregates | QueryError] = []
         for (_, fields), pair in zip(items, answers, strict=True):
             try:
@@ -452,12 +452,19 @@ class QueryClient:
                            f"{header['refused']}: {header.get('message', '')}")
         return header, body
 
-    def _send_both(self, method: str, pairs: list[tuple[bytes, bytes]],
-                   meanwhile: Callable[[], T]
-                   ) -> tuple[list[tuple[bytes | QueryError, bytes | QueryError]], T]:
-        """A batch of lookups' messages in one call to each server, both on pool threads while
-        this one runs `meanwhile` (work that needs no answer). Per lookup, each server's
-        answer or error; and what `meanwhile` returned."""
+    def _send_both(self, method: str, pairs: list[tuple[bytes, bytes]]
+                   ) -> list[tuple[bytes | QueryError, bytes | QueryError]]:
+        """A batch of lookups' messages in one call to each server: B's travels (on a pool
+        thread) while A's is sent from this one. Per lookup, each server's answer or error."""
+        from_b = self._pool.submit(self._batch, 1, method, [pair[1] for pair in pairs])
+        answers_a = self._batch(0, method, [pair[0] for pair in pairs])
+        return list(zip(answers_a, from_b.result(), strict=True))
+
+    def _send_both_while(self, method: str, pairs: list[tuple[bytes, bytes]],
+                         meanwhile: Callable[[], T]
+                         ) -> tuple[list[tuple[bytes | QueryError, bytes | QueryError]], T]:
+        """`_send_both` with both calls on pool threads while this one does `meanwhile` (work
+        that needs no answer); also returns what `meanwhile` returned."""
         from_a, from_b = (self._pool.submit(self._batch, index, method,
                                             [pair[index] for pair in pairs]) for index in (0, 1))
         done = meanwhile()
