@@ -124,6 +124,15 @@ def test_a_blinded_point_is_independent_of_its_block() -> None:
     assert masks.blind(point).element != masks.blind(point).element
 
 
+def test_the_server_refuses_a_point_with_a_torsion_part() -> None:
+    """B + T for T of order 2: on the curve, but k · (B + T) would show the asker k mod 2."""
+    blinded = masks.blind(masks.block_point(7)).element
+    order_two = bytes.fromhex("ec" + "ff" * 30 + "7f")  # (0, -1)
+    with pytest.raises(ProtocolError, match="prime-order subgroup"):
+        masks.evaluate(masks.new_epoch_key(), masks.sodium.crypto_core_ed25519_add(blinded,
+                                                                                   order_two))
+
+
 def test_a_blinded_point_is_a_valid_group_element_a_server_accepts() -> None:
     blinding = masks.blind(masks.block_point(7))
     assert masks.evaluate(masks.new_epoch_key(), blinding.element)
