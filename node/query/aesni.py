@@ -9,8 +9,9 @@ callers keep their walk with one `cryptography` call per level.
 
 Blocks are two little-endian uint64 words (bytes 0-7, bytes 8-15), the same layout as the
 walks' seeds; round keys come from `round_keys` (the standard AES-128 key expansion, checked
-against `cryptography` in the tests). Codegen in LLVM IR: see table.py for why numba's cache
-wants such code next to its callers only when it may change (this one is fixed by the standard).
+against FIPS-197 and `cryptography` in the tests). The LLVM IR is generated here, not next to
+its callers (dpf.py, fss.py) as table.py's is: numba caches a caller keyed on the caller's file
+alone, which would serve stale code only if this one changed, and AES does not.
 """
 
 from __future__ import annotations
