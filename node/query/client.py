@@ -188,9 +188,10 @@ class QueryClient:
         """Runs the call to server B while the caller's thread calls A."""
         self._lookups = Coalescer(self._both_rounds, BATCH_MOST)
         """Lookups made meanwhile by other threads travel in the same calls (coalesce.py)."""
-        self._epoch: tuple[int, str, dict[str, int]] | None = None
-        self._publics: tuple[bytes, bytes] = (b"", b"")
-        """The servers' OPRF keys K_A, K_B in the cached epoch (masks.py)."""
+        self._epoch: tuple[tuple[int, str, dict[str, int]], tuple[bytes, bytes]] | None = None
+        """The cached epoch (number, digest, versions) and the servers' OPRF keys K_A, K_B in it
+        (masks.py): one attribute, so that a thread never pairs one epoch with another's keys
+        while a second thread refreshes it."""
         self._epoch_read_at = 0.0
         self.formed_in = 0.0
         """How long server A took to form the current epoch (from Status)."""
@@ -239,6 +240,10 @@ class QueryClient:
 
     def refresh_epoch(self) -> tuple[int, str, dict[str, int]]:
         """The newest epoch both servers hold with the same table digest."""
+        return self._read_epoch()[0]
+
+    def _read_epoch(self) -> tuple[tuple[int, str, dict[str, int]], tuple[bytes, bytes]]:
+        """`refresh_epoch`, with the servers' OPRF keys in that epoch."""
         futures = [self._call(i, "Status", encode({})) for i in (0, 1)]
         statuses = [decode(self._result(i, f))[0] for i, f in enumerate(futures)]
         for status in statuses:
@@ -259,11 +264,10 @@ class QueryClient:
                 except (KeyError, ValueError) as exc:
                     raise ProtocolError(f"a server's Status lacks a valid OPRF key for epoch "
                                         f"{number} ({exc})") from exc
-                self._epoch = (number, a["digest"], dict(a.get("versions", {})))
-                self._publics = publics
-                self._epoch_read_at = time.monotonic()
+                current = ((number, a["digest"], dict(a.get("versions", {}))), publics)
+                self._epoch, self._epoch_read_at = current, time.monotonic()
                 self.formed_in = int(a.get("formed_in_ms", 0)) / 1000
-                return self._epoch
+                return current
         raise EpochUnavailable(
             f"the query servers hold no common table yet ({self.servers[0].name}: "
             f"{sorted(held[0])}, {self.servers[1].name}: {sorted(held[1])}); the first one "
@@ -336,8 +340,8 @@ class QueryClient:
     def _first_rounds(self, asks: list[_Ask]) -> list[FirstRound | QueryError]:
         """A batch of first rounds: their DPF keys generated together, each lookup signed on
         its own (a server refuses one without the others), one call to each server."""
-        number, digest, versions = self._epoch or self.refresh_epoch()
-        publics, layout = self._publics, self.layout
+        (number, digest, versions), publics = self._epoch or self._read_epoch()
+        layout = self.layout
         located = [layout.locate(ask.hashed) for ask in asks]
         keys = dpf.generate_packed([dpf.point_for_position(p, layout.part_bits)
                                     for positions, _ in located for p in positions],
