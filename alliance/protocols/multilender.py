@@ -33,8 +33,8 @@ ORG = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 MAX_QUOTA = 10_000_000
 MIN_PERIOD, MAX_PERIOD = 60, 86_400
 DEFAULT_PART_BITS = 14
-MAX_CAPACITY = 7_500_000
-"""Applicants per member the largest table (parts of 2^22 slots at a load of 0.6) holds."""
+MAX_CAPACITY = 10_000_000
+"""Applicants per member the largest table (parts of 2^22 slots at a load of 0.8) holds."""
 SERVICE_PROTOCOLS = frozenset({NAME})
 """Protocols whose jobs are standing authorizations: never claimed, never run by a node."""
 
@@ -68,12 +68,12 @@ class MultilenderParams(Params):
     part_bits: int | None = Field(
         default=None, ge=10, le=22,
         description=f"log2 of the slots of each of the 3 parts of a contributor's segment of "
-                    f"the table (default {DEFAULT_PART_BITS}: a member places up to 29,491 "
+                    f"the table (default {DEFAULT_PART_BITS}: a member places up to 39,321 "
                     f"applicants); or give capacity")
     capacity: int | None = Field(
         default=None, ge=1, le=MAX_CAPACITY,
         description="applicants one contributing member can place: the servers size the "
-                    "table for it (the fewest 128-slot blocks at a load of 0.6, not the next "
+                    "table for it (the fewest 1,024-slot blocks at a load of 0.8, not the next "
                     "power of two); instead of part_bits")
 
     @field_validator("purposes", "quotas", "fields", mode="before")

@@ -347,7 +347,7 @@ class QueryClient:
                                     for positions, _ in located for p in positions],
                                    layout.part_bits)
         size = len(keys[0]) // len(asks)
-        blocks = [masks.block_point(positions[0] >> dpf.LEAF_BITS) for positions, _ in located]
+        blocks = [masks.block_point(Layout.block_of(positions[0])) for positions, _ in located]
         # one blinding per lookup for both servers: each sees a uniformly random element
         # either way, and the lookup id already links a lookup's two halves
         blinds = [masks.blind(block) for block in blocks]

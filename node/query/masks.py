@@ -7,8 +7,8 @@ the same table D = T + R0 + R1; server j knows R_j but not R_(1-j), so D tells i
 A lookup reads D at its slots by 2-server XOR PIR; the asker then removes R0 and R1 at those slots.
 
 R_j is fresh every epoch (a fixed mask would let a server see which slots changed). It is derived
-per mask block (slots b*128 .. b*128+127 of every part, which is where one applicant's slots all
-lie: layout.py) from an oblivious PRF: the block's seed is H(k_j · P_b), where
+per mask block (slots b*1024 .. b*1024+1023 of every part, which is where one applicant's slots
+all lie: layout.py) from an oblivious PRF: the block's seed is H(k_j · P_b), where
 P_b = hash-to-curve(b) on edwards25519 (prime-order subgroup) and k_j is server j's epoch key.
 The blinding is additive: with each epoch server j publishes K_j = k_j · G; the asker sends
 B = P_b + r · G for a random scalar r (a uniformly random group element, independent of b: the
@@ -18,7 +18,7 @@ not depend on the answer, so the asker computes it while the servers work, when 
 otherwise wait; what is left once the answers arrive is one point subtraction per server instead
 of a scalar multiplication (and the answer's subgroup check, pointless here: a torsion part in a
 server's answer only spoils that lookup's masks, as any wrong answer would). Slot j of part i
-in the block has the mask AES_fixed(seed XOR (i·128 + j)) XOR (seed XOR (i·128 + j)). Learning a
+in the block has the mask AES_fixed(seed XOR (i·1024 + j)) XOR (seed XOR (i·1024 + j)). Learning a
 whole block's masks gives the asker nothing more: it still reads D only at the slots it queries
 (and each lookup is signed, logged and counted against its quota).
 
@@ -36,8 +36,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from nacl import bindings as sodium
 
 from node.query import fieldwise
-from node.query.dpf import LEAF_POINTS, _FixedAes
+from node.query.dpf import _FixedAes
 from node.query.errors import ProtocolError
+from node.query.layout import BLOCK_SLOTS
 from node.query.record import LANES, RECORD_BYTES
 
 POINT_BYTES = 32
@@ -45,10 +46,11 @@ _MASK_HASH = _FixedAes(b"slot-mask")
 
 
 def _counters(parts: int) -> np.ndarray:
-    """(parts, 128, 16) uint8: the counter i*128 + j of slot j of part i, little-endian."""
-    out = np.zeros((parts * LEAF_POINTS, 16), dtype=np.uint8)
-    out[:, :4] = np.arange(parts * LEAF_POINTS, dtype="<u4").view(np.uint8).reshape(-1, 4)
-    return out.reshape(parts, LEAF_POINTS, 16)
+    """(parts, BLOCK_SLOTS, 16) uint8: the counter i*BLOCK_SLOTS + j of slot j of part i,
+    little-endian."""
+    out = np.zeros((parts * BLOCK_SLOTS, 16), dtype=np.uint8)
+    out[:, :4] = np.arange(parts * BLOCK_SLOTS, dtype="<u4").view(np.uint8).reshape(-1, 4)
+    return out.reshape(parts, BLOCK_SLOTS, 16)
 
 
 def block_point(block: int) -> bytes:
@@ -78,15 +80,15 @@ def block_seeds(key: bytes, points: list[bytes]) -> np.ndarray:
 
 def part_masks(seeds: np.ndarray, part: int) -> np.ndarray:
     """R_j over one part of the table in storage order (block, slot in block): uint64,
-    shape (blocks * 128, LANES)."""
+    shape (blocks * BLOCK_SLOTS, LANES)."""
     counters = _counters(part + 1)[part]
     inputs = seeds[:, None, :] ^ counters[None, :, :]
-    return _MASK_HASH.mmo(inputs).view(np.uint64).reshape(len(seeds) * LEAF_POINTS, LANES)
+    return _MASK_HASH.mmo(inputs).view(np.uint64).reshape(len(seeds) * BLOCK_SLOTS, LANES)
 
 
 def server_masks(key: bytes, points: list[bytes], parts: int) -> np.ndarray:
     """R_j for the whole table in storage order (part, block, slot in block): uint64,
-    shape (parts * blocks * 128, LANES)."""
+    shape (parts * blocks * BLOCK_SLOTS, LANES)."""
     seeds = block_seeds(key, points)
     return np.concatenate([part_masks(seeds, part) for part in range(parts)])
 
@@ -150,7 +152,7 @@ def slot_masks(unblinder: bytes, evaluated: bytes, offsets: list[int]) -> np.nda
     except (RuntimeError, ValueError, TypeError) as exc:  # not a point's encoding
         raise ProtocolError("a server returned an invalid group element") from exc
     counters = np.zeros((len(offsets), 16), dtype=np.uint8)
-    index = np.arange(len(offsets), dtype="<u4") * LEAF_POINTS + np.asarray(offsets, dtype="<u4")
+    index = np.arange(len(offsets), dtype="<u4") * BLOCK_SLOTS + np.asarray(offsets, dtype="<u4")
     counters[:, :4] = index.view(np.uint8).reshape(-1, 4)
     return _MASK_HASH.mmo(_seed(shared)[None, :] ^ counters).view(np.uint64).reshape(-1, LANES)
 

@@ -34,7 +34,7 @@ from node.query.wiring import make_client
 
 CAPACITY = 5000
 LAYOUT = Layout.for_applicants(CAPACITY, ("bank", "telecom", "platform"))
-"""The job's layout: sized for its capacity (22 blocks of 128 slots per part, under a DPF domain
+"""The job's layout: sized for its capacity (3 blocks of 1,024 slots per part, under a DPF domain
 of 2^12), one segment per contributor."""
 WAIT = 90.0
 

@@ -28,8 +28,8 @@ from node.query.wiring import make_client, make_server
 MEMBERS = ("bank", "telecom", "platform")
 SALT = b"the-alliance-wide-applicant-salt"
 LAYOUT = Layout.of(10, MEMBERS)
-BLOCKS = Layout.of_blocks(12, MEMBERS)
-"""A table sized in mask blocks: parts of 12 x 128 slots under a DPF domain of 2^11."""
+BLOCKS = Layout.of_blocks(3, MEMBERS)
+"""A table sized in mask blocks: parts of 3 x 1,024 slots under a DPF domain of 2^12."""
 CONSENT = "sha256:" + "ab" * 32
 TODAY = 20_000
 
@@ -578,7 +578,7 @@ def test_a_stale_request_is_refused(service: Service) -> None:
 def test_a_segment_filled_to_its_capacity_answers_every_applicant_exactly(
         service: Service) -> None:
     """The layout's planned load: telecom places as many applicants as its segment is sized
-    for (0.6 per slot), and every one of them is found with its own record."""
+    for (0.8 per slot), and every one of them is found with its own record."""
     count = service.layout.capacity
     amounts = {f"full-{i}": 1 + i for i in range(count)}
     streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, a, TODAY, f"T{a}", v)

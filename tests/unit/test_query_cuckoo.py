@@ -7,13 +7,13 @@ import pytest
 
 from node.query import cuckoo
 from node.query.errors import ContributionError
-from node.query.layout import CHOICES, MAX_LOAD
+from node.query.layout import BLOCK_SLOTS, CHOICES, MAX_LOAD
 
 
 def _candidates(rng: np.random.Generator, count: int, part_slots: int) -> np.ndarray:
-    """Candidates as the layout draws them: one 128-slot block, an offset per part."""
-    blocks = rng.integers(0, part_slots // 128, count) * 128
-    return blocks[:, None] + rng.integers(0, 128, (count, CHOICES))
+    """Candidates as the layout draws them: one mask block, an offset per part."""
+    blocks = rng.integers(0, part_slots // BLOCK_SLOTS, count) * BLOCK_SLOTS
+    return blocks[:, None] + rng.integers(0, BLOCK_SLOTS, (count, CHOICES))
 
 
 def _check(positions: np.ndarray, choices: np.ndarray, part_slots: int) -> None:
@@ -34,7 +34,7 @@ def test_every_applicant_gets_one_of_its_candidates_at_the_planned_load(seed: in
 def test_placement_holds_well_beyond_the_planned_load() -> None:
     rng = np.random.default_rng(99)
     part_slots = 1 << 14
-    positions = _candidates(rng, int(0.7 * CHOICES * part_slots), part_slots)
+    positions = _candidates(rng, int(0.84 * CHOICES * part_slots), part_slots)
     _check(positions, cuckoo.place(positions, part_slots), part_slots)
 
 
@@ -45,7 +45,7 @@ def test_the_same_applicants_get_the_same_placement() -> None:
 
 def test_more_applicants_than_a_block_holds_are_refused() -> None:
     positions = np.zeros((CHOICES * 128 + 1, CHOICES), dtype=np.int64)
-    positions += np.arange(CHOICES * 128 + 1)[:, None] % 128
+    positions += np.arange(CHOICES * 128 + 1)[:, None] % 128  # 3 x 128 slots for 385
     with pytest.raises(ContributionError, match="do not fit"):
         cuckoo.place(positions, 1 << 10)
 

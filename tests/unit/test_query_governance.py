@@ -199,8 +199,8 @@ def test_a_job_sized_by_capacity_gets_the_fewest_blocks_that_hold_it() -> None:
     layout = layout_of(terms)
     assert terms.part_bits is None and terms.capacity == 100_000
     assert layout.capacity >= 100_000
-    assert layout.part_blocks == 435 and layout.part_bits == 16  # 2^16 would be 512 blocks
-    assert (layout.part_blocks - 1) * 3 * 128 * MAX_LOAD < 100_000
+    assert layout.part_blocks == 41 and layout.part_bits == 16  # 2^16 would be 64 blocks
+    assert (layout.part_blocks - 1) * 3 * 1024 * MAX_LOAD < 100_000
     plain = layout_of(ServiceTerms.from_job(job_record()))
     assert plain.part_bits == 14 and plain.part_slots == 1 << 14
 

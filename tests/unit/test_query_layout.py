@@ -8,10 +8,10 @@ import os
 import numpy as np
 import pytest
 
-from node.query import dpf, record
+from node.query import record
 from node.query.contribution import EventKind, LoanBook, LoanEvent
 from node.query.errors import ContributionError
-from node.query.layout import CHOICES, MAX_LOAD, Layout, hash_applicant
+from node.query.layout import BLOCK_SLOTS, CHOICES, MAX_LOAD, Layout, hash_applicant
 
 MEMBERS = ("telecom", "bank", "platform")
 
@@ -52,13 +52,13 @@ def test_the_fingerprint_names_size_and_contributors() -> None:
 
 def test_a_part_can_hold_fewer_blocks_than_its_dpf_domain() -> None:
     layout = Layout.of_blocks(12, MEMBERS)
-    assert (layout.part_bits, layout.part_blocks, layout.part_slots) == (11, 12, 1536)
-    assert layout.slots == 3 * CHOICES * 1536 and layout.part_words == 24
-    assert layout.fingerprint() != Layout.of(11, MEMBERS).fingerprint()
-    assert Layout.of(11, MEMBERS).part_blocks == 16
+    assert (layout.part_bits, layout.part_blocks, layout.part_slots) == (14, 12, 12 * 1024)
+    assert layout.slots == 3 * CHOICES * 12 * 1024 and layout.part_words == 192
+    assert layout.fingerprint() != Layout.of(14, MEMBERS).fingerprint()
+    assert Layout.of(14, MEMBERS).part_blocks == 16
 
 
-@pytest.mark.parametrize(("bits", "blocks"), [(12, 12), (11, 17), (10, 7)])
+@pytest.mark.parametrize(("bits", "blocks"), [(15, 12), (14, 17), (10, 2)])
 def test_a_layout_refuses_a_dpf_domain_that_is_not_the_smallest_for_its_blocks(
         bits: int, blocks: int) -> None:
     with pytest.raises(ValueError, match="DPF domain"):
@@ -67,8 +67,8 @@ def test_a_layout_refuses_a_dpf_domain_that_is_not_the_smallest_for_its_blocks(
 
 def test_for_applicants_takes_the_fewest_blocks_not_the_next_power_of_two() -> None:
     layout = Layout.for_applicants(1_760_000, MEMBERS)
-    assert layout.part_bits == 20 and layout.part_blocks == 7639
-    assert layout.capacity >= 1_760_000 > Layout.of_blocks(7638, MEMBERS).capacity
+    assert layout.part_bits == 20 and layout.part_blocks == 717
+    assert layout.capacity >= 1_760_000 > Layout.of_blocks(716, MEMBERS).capacity
 
 
 def test_candidates_spread_over_every_block_of_a_part_and_no_further() -> None:
@@ -78,7 +78,7 @@ def test_candidates_spread_over_every_block_of_a_part_and_no_further() -> None:
     for i in range(2400):
         positions, _ = layout.locate(hash_applicant(salt, f"applicant-{i}"))
         assert all(0 <= p < layout.part_slots for p in positions)
-        blocks[positions[0] >> dpf.LEAF_BITS] += 1
+        blocks[Layout.block_of(positions[0])] += 1
     assert blocks.min() > 140 and blocks.max() < 260  # 200 each expected, sd ~14
 
 
@@ -88,7 +88,7 @@ def test_candidates_share_one_mask_block_and_the_tag_is_never_zero() -> None:
     for i in range(500):
         positions, tag = layout.locate(hash_applicant(salt, f"applicant-{i}"))
         assert len(positions) == CHOICES
-        assert len({p >> dpf.LEAF_BITS for p in positions}) == 1
+        assert len({Layout.block_of(p) for p in positions}) == 1
         assert all(0 <= p < layout.part_slots for p in positions)
         assert 0 < tag < 2 ** 32
 
@@ -101,11 +101,11 @@ def test_positions_depend_on_the_salt() -> None:
 
 
 def test_cells_and_mask_offsets_cover_every_segment() -> None:
-    layout = Layout.of(10, MEMBERS)
-    positions = [5, 130, 255]
+    layout = Layout.of(12, MEMBERS)
+    positions = [5, BLOCK_SLOTS + 6, 4 * BLOCK_SLOTS - 1]
     assert layout.cell(0, 0, 5) == 5
-    assert layout.cell(2, 1, 130) == (2 * CHOICES + 1) * 1024 + 130
-    assert layout.offsets(positions) == [5, 2, 127] * 3
+    assert layout.cell(2, 1, 130) == (2 * CHOICES + 1) * 4096 + 130
+    assert layout.offsets(positions) == [5, 6, BLOCK_SLOTS - 1] * 3
 
 
 def test_for_applicants_is_the_smallest_size_within_the_load() -> None:

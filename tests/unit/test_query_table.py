@@ -7,7 +7,7 @@ import pytest
 
 from node.query import dpf, fieldwise, masks, table
 from node.query.errors import ProtocolError
-from node.query.layout import Layout
+from node.query.layout import BLOCK_SLOTS, Layout
 from node.query.record import SCANNED_BITS
 
 _READ = np.zeros(128, dtype=np.uint8)
@@ -89,12 +89,12 @@ def test_the_asker_obtains_exactly_the_servers_masks_of_its_slots(layout: Layout
     mask = masks.server_masks(key, points, layout.subtables)
     rng = np.random.default_rng(1)
     for block in (0, 1, layout.part_blocks - 1):
-        offsets = [int(o) for o in rng.integers(0, 128, layout.subtables)]
+        offsets = [int(o) for o in rng.integers(0, BLOCK_SLOTS, layout.subtables)]
         blinding = masks.blind(points[block])
         got = masks.slot_masks(blinding.unblinders([public])[0],
                                masks.evaluate(key, blinding.element), offsets)
         for part, offset in enumerate(offsets):
-            slot = part * layout.part_slots + block * 128 + offset
+            slot = part * layout.part_slots + block * BLOCK_SLOTS + offset
             assert np.array_equal(got[part], mask[slot])
 
 
@@ -107,7 +107,7 @@ def test_one_blinding_answered_by_both_servers_gives_the_sum_of_their_masks(
     blinding = masks.blind(points[3])
     got = masks.slot_masks_of_both(blinding.unblinders([masks.epoch_public(k) for k in keys]),
                                    [masks.evaluate(k, blinding.element) for k in keys], offsets)
-    slots = [part * layout.part_slots + 3 * 128 + 5 for part in range(layout.subtables)]
+    slots = [part * layout.part_slots + 3 * BLOCK_SLOTS + 5 for part in range(layout.subtables)]
     assert np.array_equal(got, fieldwise.add(mask_a[slots], mask_b[slots]))
 
 
