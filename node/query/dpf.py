@@ -15,8 +15,10 @@ correction words in both) and the two keys have the same size and format whateve
   index their tables by position and never permute them.
 - Output: `evaluate_full` returns packed bits, uint64 words (word w, bit j = position 64w + j).
 
-Pure apart from AES (the `cryptography` package, ECB over whole levels); the per-node arithmetic
-of a level is compiled with numba (fixed work per node, no branch on key data).
+Pure apart from AES: with AES-NI (aesni.py) key generation and full-domain evaluation are each
+one compiled call, AES inside the loop; without it, the `cryptography` package encrypts a whole
+level at once (ECB) and the per-node arithmetic of the level is compiled with numba. Fixed work
+per node either way, no branch on key data.
 """
 
 from __future__ import annotations
@@ -467,6 +469,10 @@ def evaluate_full(keys: list[DpfKey] | KeyBatch) -> np.ndarray:
 
 
 def _evaluate_chunk(keys: KeyBatch) -> np.ndarray:
+    if aesni.HARDWARE:
+        return _expand(keys.seeds, keys.party, keys.cw_seeds, keys.cw_bits,
+                       np.ascontiguousarray(keys.cw_leaf), _LEFT.round_keys, _RIGHT.round_keys,
+                       _CONVERT.round_keys)
     count, n = len(keys), keys.domain_bits
     seeds = keys.seeds.copy()
     seeds[:, 0] &= ~np.uint64(1)
@@ -487,3 +493,60 @@ def _evaluate_chunk(keys: KeyBatch) -> np.ndarray:
     _CONVERT.encrypt_into(seeds, buffer)
     out = buffer[:rows * 16].view(np.uint64).reshape(rows, 2)
     return _leaves(out, seeds, t, leaf_cw, count)
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def _expand(root_seeds: np.ndarray, party: np.ndarray, cw_seeds: np.ndarray,
+            cw_bits: np.ndarray, cw_leaf: np.ndarray, left_keys: np.ndarray,
+            right_keys: np.ndarray, convert_keys: np.ndarray) -> np.ndarray:
+    """`_evaluate_chunk` with AES-NI, in one compiled call: the same levels (`_next_level`),
+    rows node * keys + key, children [all left | all right], then the leaves (`_leaves`), with
+    every AES inside the loop instead of one `cryptography` call per level (a level of a small
+    batch is a few microseconds of AES and more of Python around it)."""
+    count, levels = root_seeds.shape[0], cw_seeds.shape[1]
+    one = np.uint64(1)
+    rows_at_leaves = count << levels
+    seeds = np.empty((rows_at_leaves, 2), dtype=np.uint64)
+    children = np.empty((rows_at_leaves, 2), dtype=np.uint64)
+    t = np.empty(rows_at_leaves, dtype=np.uint64)
+    child_t = np.empty(rows_at_leaves, dtype=np.uint64)
+    for k in range(count):
+        seeds[k, 0] = root_seeds[k, 0] & ~one
+        seeds[k, 1] = root_seeds[k, 1]
+        t[k] = party[k]
+    rows = count
+    for level in range(levels):
+        for i in range(rows):
+            k = i % count
+            s0 = seeds[i, 0]
+            s1 = seeds[i, 1]
+            ti = t[i]
+            mask = np.uint64(0) - ti
+            c0 = cw_seeds[k, level, 0] & mask
+            c1 = cw_seeds[k, level, 1] & mask
+            left0, left1 = _ENCRYPT(left_keys, s0, s1)
+            right0, right1 = _ENCRYPT(right_keys, s0, s1)
+            left0 ^= s0
+            right0 ^= s0
+            j = rows + i
+            child_t[i] = (left0 & one) ^ (ti & cw_bits[k, level, 0])
+            child_t[j] = (right0 & one) ^ (ti & cw_bits[k, level, 1])
+            children[i, 0] = (left0 & ~one) ^ c0
+            children[i, 1] = left1 ^ s1 ^ c1
+            children[j, 0] = (right0 & ~one) ^ c0
+            children[j, 1] = right1 ^ s1 ^ c1
+        seeds, children = children, seeds
+        t, child_t = child_t, t
+        rows *= 2
+    leaves = rows // count
+    result = np.empty((count, 2 * leaves), dtype=np.uint64)
+    for leaf in range(leaves):
+        for k in range(count):
+            i = leaf * count + k
+            s0 = seeds[i, 0]
+            s1 = seeds[i, 1]
+            out0, out1 = _ENCRYPT(convert_keys, s0, s1)
+            mask = np.uint64(0) - t[i]
+            result[k, 2 * leaf] = out0 ^ s0 ^ (cw_leaf[k, 0] & mask)
+            result[k, 2 * leaf + 1] = out1 ^ s1 ^ (cw_leaf[k, 1] & mask)
+    return result

@@ -75,3 +75,15 @@ def test_fss_keys_and_evaluations_are_the_same_with_and_without_aes_ni(
     assert fss.generate(alphas, betas, rng) == compiled
     for key, share in zip(compiled, shares, strict=True):
         assert np.array_equal(fss.evaluate(fss.KeyBatch.parse(key, 5), points), share)
+
+
+@needs_aes
+@pytest.mark.parametrize("domain_bits", [7, 8, 14, 20])
+def test_dpf_full_domain_evaluations_are_the_same_with_and_without_aes_ni(
+        domain_bits: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    alphas = [int(a) for a in np.random.default_rng(domain_bits).integers(0, 1 << domain_bits, 5)]
+    keys = [dpf.KeyBatch.parse(k, domain_bits) for k in dpf.generate_packed(alphas, domain_bits)]
+    compiled = [dpf.evaluate_full(k) for k in keys]
+    monkeypatch.setattr(aesni, "HARDWARE", False)
+    for key, words in zip(keys, compiled, strict=True):
+        assert np.array_equal(dpf.evaluate_full(key), words)
