@@ -31,8 +31,9 @@ block by block. The fullest of many blocks sits well above the mean load (a bloc
 binomial), and that block is what fails: with blocks of 3 x 128 slots, builds failed from a
 load of 0.75 (2 of 20) and 0.8 (6 of 6), so the layout planned for 0.6; with 3 x 1,024 slots,
 none of 52 builds failed at 0.8 (2^20 and 2^22 applicants per member) and the first failures
-came at 0.85 (2 of 12 at 2^22; tests/unit/test_query_cuckoo.py). The same applicants now need
-0.6 / 0.8 = 3/4 of the slots: a pass over the table reads a quarter less.
+came at 0.85 (2 of 12 at 2^22; bench/README.md; tests/unit/test_query_cuckoo.py places at 0.8
+and 0.84). The same applicants now need 0.6 / 0.8 = 3/4 of the slots: a pass over the table
+reads a quarter less.
 
 Why not the earlier count-min layout (16 slots per applicant, every member adding at all of
 them): a lookup there needs a slot no other applicant touches, which caps blind additive layouts
