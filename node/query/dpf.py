@@ -86,17 +86,6 @@ _RIGHT = _FixedAes(b"right")
 _CONVERT = _FixedAes(b"convert")
 
 
-def _expand(seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Children of `seeds` (..., 16): left seeds, left control bits, right seeds, right bits."""
-    left = _LEFT.mmo(seeds)
-    right = _RIGHT.mmo(seeds)
-    t_left = left[..., 0] & 1
-    t_right = right[..., 0] & 1
-    left[..., 0] &= 0xFE
-    right[..., 0] &= 0xFE
-    return left, t_left, right, t_right
-
-
 @dataclass(frozen=True)
 class DpfKey:
     """One party's key: its root seed, and the correction words both keys share."""
@@ -405,26 +394,38 @@ def _next_level(out: np.ndarray, seeds: np.ndarray, t: np.ndarray, cw: np.ndarra
     their control bits. Same operations for every node (no branch on the key's data)."""
     count = seeds.shape[0]
     bits = np.empty(2 * count, dtype=np.uint64)
-    one = np.uint64(1)
     for node in range(count // keys):
         for k in range(keys):
             i = node * keys + k
             j = count + i
-            ti = t[i]
-            mask = np.uint64(0) - ti
-            c0 = cw[k, 0] & mask
-            c1 = cw[k, 1] & mask
-            s0 = seeds[i, 0]
-            s1 = seeds[i, 1]
-            left0 = out[i, 0] ^ s0
-            right0 = out[j, 0] ^ s0
-            bits[i] = (left0 & one) ^ (ti & cw_bits[k, 0])
-            bits[j] = (right0 & one) ^ (ti & cw_bits[k, 1])
-            out[i, 0] = (left0 & ~one) ^ c0
-            out[i, 1] = out[i, 1] ^ s1 ^ c1
-            out[j, 0] = (right0 & ~one) ^ c0
-            out[j, 1] = out[j, 1] ^ s1 ^ c1
+            s0, s1, ti = seeds[i, 0], seeds[i, 1], t[i]
+            out[i, 0], out[i, 1], bits[i] = _child(out[i, 0], out[i, 1], s0, s1, ti, cw[k, 0],
+                                                   cw[k, 1], cw_bits[k, 0])
+            out[j, 0], out[j, 1], bits[j] = _child(out[j, 0], out[j, 1], s0, s1, ti, cw[k, 0],
+                                                   cw[k, 1], cw_bits[k, 1])
     return bits
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
+def _child(aes0: np.uint64, aes1: np.uint64, s0: np.uint64, s1: np.uint64, ti: np.uint64,
+           cw0: np.uint64, cw1: np.uint64, cw_bit: np.uint64
+           ) -> tuple[np.uint64, np.uint64, np.uint64]:
+    """One child of seed (s0, s1) with control bit ti, from AES_(left or right)(seed): MMO,
+    the control bit split off, the level's correction words where ti = 1 (fixed work): (seed
+    words, control bit). Shared by `_next_level` and `_evaluate_compiled`."""
+    one = np.uint64(1)
+    mask = np.uint64(0) - ti
+    m0 = aes0 ^ s0
+    return (m0 & ~one) ^ (cw0 & mask), aes1 ^ s1 ^ (cw1 & mask), (m0 & one) ^ (ti & cw_bit)
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
+def _leaf(aes0: np.uint64, aes1: np.uint64, s0: np.uint64, s1: np.uint64, ti: np.uint64,
+          leaf0: np.uint64, leaf1: np.uint64) -> tuple[np.uint64, np.uint64]:
+    """A leaf's 128 output bits from AES_convert(seed): MMO, the leaf correction where ti = 1.
+    Shared by `_leaves` and `_evaluate_compiled`."""
+    mask = np.uint64(0) - ti
+    return aes0 ^ s0 ^ (leaf0 & mask), aes1 ^ s1 ^ (leaf1 & mask)
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
@@ -437,9 +438,9 @@ def _leaves(out: np.ndarray, seeds: np.ndarray, t: np.ndarray, cw_leaf: np.ndarr
     for leaf in range(leaves):
         for k in range(keys):
             i = leaf * keys + k
-            mask = np.uint64(0) - t[i]
-            result[k, 2 * leaf] = out[i, 0] ^ seeds[i, 0] ^ (cw_leaf[k, 0] & mask)
-            result[k, 2 * leaf + 1] = out[i, 1] ^ seeds[i, 1] ^ (cw_leaf[k, 1] & mask)
+            result[k, 2 * leaf], result[k, 2 * leaf + 1] = _leaf(
+                out[i, 0], out[i, 1], seeds[i, 0], seeds[i, 1], t[i], cw_leaf[k, 0],
+                cw_leaf[k, 1])
     return result
 
 
@@ -470,7 +471,7 @@ def evaluate_full(keys: list[DpfKey] | KeyBatch) -> np.ndarray:
 
 def _evaluate_chunk(keys: KeyBatch) -> np.ndarray:
     if aesni.HARDWARE:
-        return _expand(keys.seeds, keys.party, keys.cw_seeds, keys.cw_bits,
+        return _evaluate_compiled(keys.seeds, keys.party, keys.cw_seeds, keys.cw_bits,
                        np.ascontiguousarray(keys.cw_leaf), _LEFT.round_keys, _RIGHT.round_keys,
                        _CONVERT.round_keys)
     count, n = len(keys), keys.domain_bits
@@ -496,9 +497,9 @@ def _evaluate_chunk(keys: KeyBatch) -> np.ndarray:
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True)
-def _expand(root_seeds: np.ndarray, party: np.ndarray, cw_seeds: np.ndarray,
-            cw_bits: np.ndarray, cw_leaf: np.ndarray, left_keys: np.ndarray,
-            right_keys: np.ndarray, convert_keys: np.ndarray) -> np.ndarray:
+def _evaluate_compiled(root_seeds: np.ndarray, party: np.ndarray, cw_seeds: np.ndarray,
+                       cw_bits: np.ndarray, cw_leaf: np.ndarray, left_keys: np.ndarray,
+                       right_keys: np.ndarray, convert_keys: np.ndarray) -> np.ndarray:
     """`_evaluate_chunk` with AES-NI, in one compiled call: the same levels (`_next_level`),
     rows node * keys + key, children [all left | all right], then the leaves (`_leaves`), with
     every AES inside the loop instead of one `cryptography` call per level (a level of a small
@@ -517,24 +518,15 @@ def _expand(root_seeds: np.ndarray, party: np.ndarray, cw_seeds: np.ndarray,
     rows = count
     for level in range(levels):
         for i in range(rows):
-            k = i % count
-            s0 = seeds[i, 0]
-            s1 = seeds[i, 1]
-            ti = t[i]
-            mask = np.uint64(0) - ti
-            c0 = cw_seeds[k, level, 0] & mask
-            c1 = cw_seeds[k, level, 1] & mask
-            left0, left1 = _ENCRYPT(left_keys, s0, s1)
-            right0, right1 = _ENCRYPT(right_keys, s0, s1)
-            left0 ^= s0
-            right0 ^= s0
-            j = rows + i
-            child_t[i] = (left0 & one) ^ (ti & cw_bits[k, level, 0])
-            child_t[j] = (right0 & one) ^ (ti & cw_bits[k, level, 1])
-            children[i, 0] = (left0 & ~one) ^ c0
-            children[i, 1] = left1 ^ s1 ^ c1
-            children[j, 0] = (right0 & ~one) ^ c0
-            children[j, 1] = right1 ^ s1 ^ c1
+            k, j = i % count, rows + i
+            s0, s1, ti = seeds[i, 0], seeds[i, 1], t[i]
+            cw0, cw1 = cw_seeds[k, level, 0], cw_seeds[k, level, 1]
+            aes0, aes1 = _ENCRYPT(left_keys, s0, s1)
+            children[i, 0], children[i, 1], child_t[i] = _child(
+                aes0, aes1, s0, s1, ti, cw0, cw1, cw_bits[k, level, 0])
+            aes0, aes1 = _ENCRYPT(right_keys, s0, s1)
+            children[j, 0], children[j, 1], child_t[j] = _child(
+                aes0, aes1, s0, s1, ti, cw0, cw1, cw_bits[k, level, 1])
         seeds, children = children, seeds
         t, child_t = child_t, t
         rows *= 2
@@ -543,10 +535,7 @@ def _expand(root_seeds: np.ndarray, party: np.ndarray, cw_seeds: np.ndarray,
     for leaf in range(leaves):
         for k in range(count):
             i = leaf * count + k
-            s0 = seeds[i, 0]
-            s1 = seeds[i, 1]
-            out0, out1 = _ENCRYPT(convert_keys, s0, s1)
-            mask = np.uint64(0) - t[i]
-            result[k, 2 * leaf] = out0 ^ s0 ^ (cw_leaf[k, 0] & mask)
-            result[k, 2 * leaf + 1] = out1 ^ s1 ^ (cw_leaf[k, 1] & mask)
+            aes0, aes1 = _ENCRYPT(convert_keys, seeds[i, 0], seeds[i, 1])
+            result[k, 2 * leaf], result[k, 2 * leaf + 1] = _leaf(
+                aes0, aes1, seeds[i, 0], seeds[i, 1], t[i], cw_leaf[k, 0], cw_leaf[k, 1])
     return result
