@@ -45,12 +45,13 @@ POINT_BYTES = 32
 _MASK_HASH = _FixedAes(b"slot-mask")
 
 
-def _counters(parts: int) -> np.ndarray:
-    """(parts, BLOCK_SLOTS, 16) uint8: the counter i*BLOCK_SLOTS + j of slot j of part i,
+def _counters(part: int) -> np.ndarray:
+    """(BLOCK_SLOTS, 16) uint8: the counter part*BLOCK_SLOTS + j of slot j of the part,
     little-endian."""
-    out = np.zeros((parts * BLOCK_SLOTS, 16), dtype=np.uint8)
-    out[:, :4] = np.arange(parts * BLOCK_SLOTS, dtype="<u4").view(np.uint8).reshape(-1, 4)
-    return out.reshape(parts, BLOCK_SLOTS, 16)
+    out = np.zeros((BLOCK_SLOTS, 16), dtype=np.uint8)
+    first = part * BLOCK_SLOTS
+    out[:, :4] = np.arange(first, first + BLOCK_SLOTS, dtype="<u4").view(np.uint8).reshape(-1, 4)
+    return out
 
 
 def block_point(block: int) -> bytes:
@@ -81,7 +82,7 @@ def block_seeds(key: bytes, points: list[bytes]) -> np.ndarray:
 def part_masks(seeds: np.ndarray, part: int) -> np.ndarray:
     """R_j over one part of the table in storage order (block, slot in block): uint64,
     shape (blocks * BLOCK_SLOTS, LANES)."""
-    counters = _counters(part + 1)[part]
+    counters = _counters(part)
     inputs = seeds[:, None, :] ^ counters[None, :, :]
     return _MASK_HASH.mmo(inputs).view(np.uint64).reshape(len(seeds) * BLOCK_SLOTS, LANES)
 
