@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -188,10 +188,8 @@ class QueryClient:
         """Runs the call to server B while the caller's thread calls A."""
         self._lookups = Coalescer(self._both_rounds, BATCH_MOST)
         """Lookups made meanwhile by other threads travel in the same calls (coalesce.py)."""
-        self._epoch: tuple[tuple[int, str, dict[str, int]], tuple[bytes, bytes]] | None = None
-        """The cached epoch (number, digest, versions) and the servers' OPRF keys K_A, K_B in it
-        (masks.py): one attribute, so that a thread never pairs one epoch with another's keys
-        while a second thread refreshes it."""
+        self._epoch: tuple[int, str, dict[str, int]] | None = None
+        """The cached epoch: number, table digest, versions."""
         self._epoch_read_at = 0.0
         self.formed_in = 0.0
         """How long server A took to form the current epoch (from Status)."""
@@ -240,10 +238,9 @@ class QueryClient:
 
     def refresh_epoch(self) -> tuple[int, str, dict[str, int]]:
         """The newest epoch both servers hold with the same table digest."""
-        return self._read_epoch()[0]
+        return self._read_epoch()
 
-    def _read_epoch(self) -> tuple[tuple[int, str, dict[str, int]], tuple[bytes, bytes]]:
-        """`refresh_epoch`, with the servers' OPRF keys in that epoch."""
+    def _read_epoch(self) -> tuple[int, str, dict[str, int]]:
         futures = [self._call(i, "Status", encode({})) for i in (0, 1)]
         statuses = [decode(self._result(i, f))[0] for i, f in enumerate(futures)]
         for status in statuses:
@@ -258,13 +255,7 @@ class QueryClient:
         for number in common:
             a, b = held[0][number], held[1][number]
             if a["digest"] == b["digest"]:
-                try:
-                    publics = (masks.check_public(bytes.fromhex(str(a["oprf_public"]))),
-                               masks.check_public(bytes.fromhex(str(b["oprf_public"]))))
-                except (KeyError, ValueError) as exc:
-                    raise ProtocolError(f"a server's Status lacks a valid OPRF key for epoch "
-                                        f"{number} ({exc})") from exc
-                current = ((number, a["digest"], dict(a.get("versions", {}))), publics)
+                current = (number, a["digest"], dict(a.get("versions", {})))
                 self._epoch, self._epoch_read_at = current, time.monotonic()
                 self.formed_in = int(a.get("formed_in_ms", 0)) / 1000
                 return current
@@ -340,7 +331,7 @@ class QueryClient:
     def _first_rounds(self, asks: list[_Ask]) -> list[FirstRound | QueryError]:
         """A batch of first rounds: their DPF keys generated together, each lookup signed on
         its own (a server refuses one without the others), one call to each server."""
-        (number, digest, versions), publics = self._epoch or self._read_epoch()
+        number, digest, versions = self._epoch or self._read_epoch()
         layout = self.layout
         located = [layout.locate(ask.hashed) for ask in asks]
         keys = dpf.generate_packed([dpf.point_for_position(p, layout.part_bits)
@@ -369,9 +360,8 @@ class QueryClient:
                       "certificate": self.identity.certificate.decode()}
             return encode(header, body)
 
-        answers, unblinders = self._send_both_while(
-            "Lookup", [(message(0, i), message(1, i)) for i in range(len(asks))],
-            lambda: [blinding.unblinders(publics) for blinding in blinds])
+        answers = self._send_both("Lookup", [(message(0, i), message(1, i))
+                                             for i in range(len(asks))])
         sealed_size = relay.OVERHEAD + layout.subtables * RECORD_BYTES
         out: list[FirstRound | QueryError] = []
         for i, (ask, pair) in enumerate(zip(asks, answers, strict=True)):
@@ -392,7 +382,7 @@ class QueryClient:
                     evaluated.append(body[sealed_size:])
                 positions, tag = located[i]
                 offsets = layout.offsets(positions)
-                r = masks.slot_masks_of_both(unblinders[i], evaluated, offsets)
+                r = masks.slot_masks_of_both(blinds[i].unblinder, evaluated, offsets)
                 answered = tuple(f for f in record.FIELDS if f in fields[0] & fields[1])
                 out.append(FirstRound(number, versions, ask.hashed, tag, ids[i],
                                       raw[0, i] ^ raw[1, i], r, (halves[0], halves[1]),
@@ -463,16 +453,6 @@ class QueryClient:
         from_b = self._pool.submit(self._batch, 1, method, [pair[1] for pair in pairs])
         answers_a = self._batch(0, method, [pair[0] for pair in pairs])
         return list(zip(answers_a, from_b.result(), strict=True))
-
-    def _send_both_while(self, method: str, pairs: list[tuple[bytes, bytes]],
-                         meanwhile: Callable[[], T]
-                         ) -> tuple[list[tuple[bytes | QueryError, bytes | QueryError]], T]:
-        """`_send_both` with both calls on pool threads while this one does `meanwhile` (work
-        that needs no answer); also returns what `meanwhile` returned."""
-        from_a, from_b = (self._pool.submit(self._batch, index, method,
-                                            [pair[index] for pair in pairs]) for index in (0, 1))
-        done = meanwhile()
-        return list(zip(from_a.result(), from_b.result(), strict=True)), done
 
     def _batch(self, index: int, method: str, messages: list[bytes]
                ) -> list[bytes | QueryError]:

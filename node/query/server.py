@@ -181,6 +181,10 @@ class _Second:
     """Its FSS keys, parsed with those of its batch (`_group_keys`)."""
 
 
+_Body = tuple[dpf.KeyBatch, bytes, bytes, np.ndarray]
+"""A round-1 body parsed: DPF keys, blinded point, lookup id, rho_s."""
+
+
 class _Refusal(Exception):
     def __init__(self, status: grpc.StatusCode, code: str, message: str) -> None:
         super().__init__(message)
@@ -445,8 +449,7 @@ class QueryServer:
             org = self._client_org(context)
             with self._epoch_lock:
                 epochs = [{"epoch": e.number, "digest": e.digest, "versions": e.versions,
-                           "formed_in_ms": int(e.formed_in * 1000),
-                           "oprf_public": masks.epoch_public(e.key).hex()}
+                           "formed_in_ms": int(e.formed_in * 1000)}
                           for e in sorted(self._epochs.values(), key=lambda e: e.number)]
             policy = getattr(self.authorizer, "status", None)
             return encode({"server": self.name, "role": self.role, "epochs": epochs,
@@ -497,13 +500,17 @@ class QueryServer:
         now = self.clock()
         items = self._each(unpack(message), lambda m: self._check(m, tls_org, tls, now))
         checked = [item for item in items if isinstance(item, _Checked)]
+        bodies = self._parse_bodies([item.body for item in checked])
         parsed: dict[int, _Admitted] = {}
 
         def admit(index: int, used: int) -> None:
             """The authorizer first (its refusal is the answer), then the body's parse."""
             item = checked[index]
             self.authorizer.authorize(item.query, used)
-            parsed[index] = item.parsed(*self._parse_body(item.body))
+            body = bodies[index]
+            if isinstance(body, ProtocolError):
+                raise body
+            parsed[index] = item.parsed(*body)
 
         seqs = self.store.log_queries([item.row(int(now)) for item in checked], admit)
         outcome: dict[int, _Admitted | _Refusal] = {
@@ -578,20 +585,49 @@ class QueryServer:
                             np.ascontiguousarray(half.reshape(-1, LANES) ^ item.rho).tobytes())
         return encode(item.header, sealed + evaluated)
 
-    def _parse_body(self, body: bytes) -> tuple[dpf.KeyBatch, bytes, bytes, np.ndarray]:
-        """(DPF keys, blinded point, lookup id, rho_s) of a round-1 body."""
+    def _parse_bodies(self, bodies: list[bytes]) -> list[_Body | ProtocolError]:
+        """`_parse_body` of a batch's bodies: the DPF keys of all of them parsed in one go
+        (a batch's keys are its largest part); when that fails, each body alone, so that a
+        malformed one is refused, not its batch."""
+        parts, bits = self.layout.subtables // self.layout.segments, self.layout.part_bits
+        size = parts * dpf.key_size(bits)
+        if len(bodies) > 1 and all(len(b) == self._body_bytes() for b in bodies):
+            try:
+                keys = dpf.KeyBatch.parse(b"".join(b[:size] for b in bodies), bits)
+            except ProtocolError:
+                keys = None
+            if keys is not None and not (keys.party != self.party).any():
+                return [self._parse_body(body, keys.part(i * parts, (i + 1) * parts))
+                        for i, body in enumerate(bodies)]
+        out: list[_Body | ProtocolError] = []
+        for body in bodies:
+            try:
+                out.append(self._parse_body(body))
+            except ProtocolError as exc:
+                out.append(exc)
+        return out
+
+    def _body_bytes(self) -> int:
+        parts = self.layout.subtables // self.layout.segments
+        return (parts * dpf.key_size(self.layout.part_bits) + masks.POINT_BYTES
+                + relay.LOOKUP_ID_BYTES + self.layout.subtables * RECORD_BYTES)
+
+    def _parse_body(self, body: bytes, keys: dpf.KeyBatch | None = None) -> _Body:
+        """(DPF keys, blinded point, lookup id, rho_s) of a round-1 body (`keys`: its DPF
+        keys when they were parsed and checked already, with its batch's)."""
         parts, bits = self.layout.subtables // self.layout.segments, self.layout.part_bits
         size = dpf.key_size(bits)
         mask_bytes = self.layout.subtables * RECORD_BYTES
-        expected = parts * size + masks.POINT_BYTES + relay.LOOKUP_ID_BYTES + mask_bytes
+        expected = self._body_bytes()
         if len(body) != expected:
             raise ProtocolError(
                 f"a lookup carries {parts} DPF keys of {size} bytes, one point of "
                 f"{masks.POINT_BYTES} bytes, a {relay.LOOKUP_ID_BYTES}-byte id and "
                 f"{mask_bytes} bytes of masks ({expected} bytes), got {len(body)} bytes")
-        keys = dpf.KeyBatch.parse(body[:parts * size], bits)
-        if np.any(keys.party != self.party):
-            raise ProtocolError(f"a DPF key for the other server was sent to {self.name}")
+        if keys is None:
+            keys = dpf.KeyBatch.parse(body[:parts * size], bits)
+            if (keys.party != self.party).any():
+                raise ProtocolError(f"a DPF key for the other server was sent to {self.name}")
         at = parts * size
         point = body[at:at + masks.POINT_BYTES]
         at += masks.POINT_BYTES

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node.query import matching, table
+from node.query import dpf, matching, table
 from node.query import server as server_module
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
 from node.query.client import FirstRound, Member, QueryClient, _Ask
@@ -457,11 +457,11 @@ def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
     service.epoch()
     seen: dict[str, list[bytes]] = {"bank": [], "telecom": [], "bank/2": [], "telecom/2": []}
     for server in service.servers:
-        original = server._parse_body
+        original = server._parse_bodies
 
-        def record(body: bytes, original=original, name=server.name) -> object:
-            seen[name].append(body)
-            return original(body)
+        def record(bodies: list[bytes], original=original, name=server.name) -> object:
+            seen[name].extend(bodies)
+            return original(bodies)
 
         second = server._second_round
 
@@ -470,7 +470,7 @@ def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
             seen[name + "/2"].append(decode(message)[1])  # halves and FSS keys
             return second(message, org)
 
-        monkeypatch.setattr(server, "_parse_body", record)
+        monkeypatch.setattr(server, "_parse_bodies", record)
         monkeypatch.setattr(server, "_second_round", record_second)
     work: list[tuple[int, ...]] = []
     original_answer = table.answer
@@ -670,6 +670,33 @@ def test_lookups_in_one_call_are_refused_each_on_its_own(
     assert isinstance(good, FirstRound)
     assert client.second_round(good, good.answered) == Aggregates()
     assert service.servers[0].store.used("platform", int(time.time() // 86400)) == 1
+
+
+@pytest.mark.parametrize(("byte", "value", "error"), [
+    (0, 9, "version is not"), (2, 1, "for the other server")])
+def test_a_malformed_dpf_key_in_a_batch_of_first_rounds_refuses_that_lookup_alone(
+        service: Service, monkeypatch: pytest.MonkeyPatch, byte: int, value: int,
+        error: str) -> None:
+    """The server parses a batch's DPF keys in one go: one lookup's bad key (an unknown
+    version, a key for the other server) refuses it alone, with its own reason."""
+    contribute_all(service, {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "s0", TODAY, "T", 7)]},
+                   TODAY, 1)
+    service.epoch()
+    calls = _count_calls(service.servers[0], "_answer_many", monkeypatch)
+    original = dpf.generate_packed
+
+    def second_lookup_key_altered(*args: object) -> tuple[bytes, bytes]:
+        a, b = original(*args)  # type: ignore[arg-type]
+        at = len(a) // 3 + byte  # the second lookup's first key for server A starts there
+        return a[:at] + bytes([value]) + a[at + 1:], b
+
+    monkeypatch.setattr(dpf, "generate_packed", second_lookup_key_altered)
+    client = service.client("bank")
+    got = client._first_rounds([_ask("s0"), _ask("s1"), _ask("s2")])
+    assert calls == [3]
+    assert isinstance(got[1], ProtocolError) and error in str(got[1])
+    assert isinstance(got[0], FirstRound) and isinstance(got[2], FirstRound)
+    assert client.second_round(got[0], got[0].answered).outstanding_cents == 7
 
 
 def test_a_batch_over_the_daily_quota_is_answered_up_to_it(service: Service) -> None:

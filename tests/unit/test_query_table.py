@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -85,14 +87,13 @@ def test_the_asker_obtains_exactly_the_servers_masks_of_its_slots(layout: Layout
     """One block evaluation gives the masks of the applicant's slot in every part."""
     points = masks.block_points(layout.part_blocks)
     key = masks.new_epoch_key()
-    public = masks.check_public(masks.epoch_public(key))
     mask = masks.server_masks(key, points, layout.subtables)
     rng = np.random.default_rng(1)
     for block in (0, 1, layout.part_blocks - 1):
         offsets = [int(o) for o in rng.integers(0, BLOCK_SLOTS, layout.subtables)]
         blinding = masks.blind(points[block])
-        got = masks.slot_masks(blinding.unblinders([public])[0],
-                               masks.evaluate(key, blinding.element), offsets)
+        got = masks.slot_masks(blinding.unblinder, masks.evaluate(key, blinding.element),
+                               offsets)
         for part, offset in enumerate(offsets):
             slot = part * layout.part_slots + block * BLOCK_SLOTS + offset
             assert np.array_equal(got[part], mask[slot])
@@ -105,7 +106,7 @@ def test_one_blinding_answered_by_both_servers_gives_the_sum_of_their_masks(
     mask_a, mask_b = (masks.server_masks(k, points, layout.subtables) for k in keys)
     offsets = [5] * layout.subtables
     blinding = masks.blind(points[3])
-    got = masks.slot_masks_of_both(blinding.unblinders([masks.epoch_public(k) for k in keys]),
+    got = masks.slot_masks_of_both(blinding.unblinder,
                                    [masks.evaluate(k, blinding.element) for k in keys], offsets)
     slots = [part * layout.part_slots + 3 * BLOCK_SLOTS + 5 for part in range(layout.subtables)]
     assert np.array_equal(got, fieldwise.add(mask_a[slots], mask_b[slots]))
@@ -124,13 +125,50 @@ def test_a_blinded_point_is_independent_of_its_block() -> None:
     assert masks.blind(point).element != masks.blind(point).element
 
 
-def test_the_server_refuses_a_point_with_a_torsion_part() -> None:
-    """B + T for T of order 2: on the curve, but k · (B + T) would show the asker k mod 2."""
-    blinded = masks.blind(masks.block_point(7)).element
-    order_two = bytes.fromhex("ec" + "ff" * 30 + "7f")  # (0, -1)
-    with pytest.raises(ProtocolError, match="prime-order subgroup"):
-        masks.evaluate(masks.new_epoch_key(), masks.sodium.crypto_core_ed25519_add(blinded,
-                                                                                   order_two))
+def test_blinding_scalars_are_the_clamped_representatives_of_plus_or_minus_r() -> None:
+    """X25519 takes clamped scalars only; r and r^-1 are sent as the clamped integer congruent
+    to +r or -r mod L, which multiplies to the same u-coordinate as r on edwards25519."""
+    rng = np.random.default_rng(3)
+    point = _edwards(1)
+    for _ in range(100):
+        r = int.from_bytes(rng.bytes(64), "little") % masks.ORDER
+        scalar = masks._ladder_scalar(r)
+        assert scalar is not None
+        value = int.from_bytes(scalar, "little")
+        assert value % 8 == 0 and 1 << 254 <= value < 1 << 255
+        assert value % masks.ORDER in (r, masks.ORDER - r)
+        on_edwards = masks.sodium.crypto_scalarmult_ed25519_noclamp(r.to_bytes(32, "little"),
+                                                                    point)
+        assert masks.sodium.crypto_scalarmult(scalar, masks.block_point(1)) == \
+            masks.sodium.crypto_sign_ed25519_pk_to_curve25519(on_edwards)
+
+
+def _edwards(block: int) -> bytes:
+    """P_b on edwards25519 (masks.block_point gives its u-coordinate)."""
+    digest = hashlib.sha256(b"alliance/query/block/" + block.to_bytes(8, "little")).digest()
+    return masks.sodium.crypto_core_ed25519_from_uniform(digest)
+
+
+def test_an_epoch_key_clears_a_torsion_part_so_the_asker_learns_nothing_of_it() -> None:
+    """B + T for T = (0, -1), of order 2: a key that is a multiple of 8 answers exactly as
+    for B (an edwards25519 key would have shown the asker k mod 2); u = 0, the point of
+    order 2 itself, is refused."""
+    key = masks.new_epoch_key()
+    point = _edwards(7)
+    torsion = masks.sodium.crypto_core_ed25519_add(point, bytes.fromhex("ec" + "ff" * 30 + "7f"))
+    plain = masks.sodium.crypto_sign_ed25519_pk_to_curve25519(point)
+    assert _u_of(point) == plain and _u_of(torsion) != plain
+    assert masks.evaluate(key, _u_of(torsion)) == masks.evaluate(key, plain)
+    with pytest.raises(ProtocolError, match="small order"):
+        masks.evaluate(key, bytes(32))
+
+
+def _u_of(edwards: bytes) -> bytes:
+    """The Montgomery u-coordinate (1 + y) / (1 - y) of any edwards25519 point, torsion
+    included (libsodium's conversion refuses points outside the prime-order subgroup)."""
+    p = 2**255 - 19
+    y = int.from_bytes(edwards, "little") & ((1 << 255) - 1)
+    return ((1 + y) * pow(1 - y, -1, p) % p).to_bytes(32, "little")
 
 
 def test_a_blinded_point_is_a_valid_group_element_a_server_accepts() -> None:
@@ -139,21 +177,14 @@ def test_a_blinded_point_is_a_valid_group_element_a_server_accepts() -> None:
 
 
 def test_the_asker_refuses_an_answer_that_is_no_point() -> None:
-    key = masks.new_epoch_key()
-    unblinder = masks.blind(masks.block_point(7)).unblinders([masks.epoch_public(key)])[0]
-    not_a_point = b"\x02" * 32  # decodes to no point of the curve (no square root for x)
+    unblinder = masks.blind(masks.block_point(7)).unblinder
     with pytest.raises(ProtocolError, match="invalid group element"):
         masks.slot_masks(unblinder, b"\x01" * 31, [0])
     with pytest.raises(ProtocolError, match="invalid group element"):
-        masks.slot_masks(unblinder, not_a_point, [0])
+        masks.slot_masks(unblinder, bytes(32), [0])  # u = 0: of small order
 
 
-def test_the_asker_refuses_an_epoch_key_that_is_no_group_element() -> None:
-    with pytest.raises(ProtocolError, match="invalid epoch key"):
-        masks.check_public(bytes(32))
-
-
-def test_the_server_refuses_a_point_outside_the_group() -> None:
+def test_the_server_refuses_a_point_of_small_order_or_the_wrong_size() -> None:
     key = masks.new_epoch_key()
     with pytest.raises(ProtocolError, match="valid"):
         masks.evaluate(key, bytes(32))
