@@ -67,13 +67,16 @@ def _counters(part: int) -> np.ndarray:
     return out
 
 
+def edwards_block_point(block: int) -> bytes:
+    """P_b: block `block` hashed onto the prime-order subgroup of edwards25519."""
+    digest = hashlib.sha256(b"alliance/query/block/" + block.to_bytes(8, "little")).digest()
+    return sodium.crypto_core_ed25519_from_uniform(digest)
+
+
 @functools.cache
 def block_point(block: int) -> bytes:
-    """u(P_b): block `block` hashed onto the prime-order subgroup of edwards25519, as its
-    Montgomery u-coordinate (what X25519 multiplies); computed once per block."""
-    digest = hashlib.sha256(b"alliance/query/block/" + block.to_bytes(8, "little")).digest()
-    return sodium.crypto_sign_ed25519_pk_to_curve25519(
-        sodium.crypto_core_ed25519_from_uniform(digest))
+    """u(P_b), P_b's Montgomery u-coordinate (what X25519 multiplies); once per block."""
+    return sodium.crypto_sign_ed25519_pk_to_curve25519(edwards_block_point(block))
 
 
 def block_points(blocks: int) -> list[bytes]:

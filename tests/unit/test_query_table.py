@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 
@@ -129,7 +127,7 @@ def test_blinding_scalars_are_the_clamped_representatives_of_plus_or_minus_r() -
     """X25519 takes clamped scalars only; r and r^-1 are sent as the clamped integer congruent
     to +r or -r mod L, which multiplies to the same u-coordinate as r on edwards25519."""
     rng = np.random.default_rng(3)
-    point = _edwards(1)
+    point = masks.edwards_block_point(1)
     for _ in range(100):
         r = int.from_bytes(rng.bytes(64), "little") % masks.ORDER
         scalar = masks._ladder_scalar(r)
@@ -143,18 +141,12 @@ def test_blinding_scalars_are_the_clamped_representatives_of_plus_or_minus_r() -
             masks.sodium.crypto_sign_ed25519_pk_to_curve25519(on_edwards)
 
 
-def _edwards(block: int) -> bytes:
-    """P_b on edwards25519 (masks.block_point gives its u-coordinate)."""
-    digest = hashlib.sha256(b"alliance/query/block/" + block.to_bytes(8, "little")).digest()
-    return masks.sodium.crypto_core_ed25519_from_uniform(digest)
-
-
 def test_an_epoch_key_clears_a_torsion_part_so_the_asker_learns_nothing_of_it() -> None:
     """B + T for T = (0, -1), of order 2: a key that is a multiple of 8 answers exactly as
     for B (an edwards25519 key would have shown the asker k mod 2); u = 0, the point of
     order 2 itself, is refused."""
     key = masks.new_epoch_key()
-    point = _edwards(7)
+    point = masks.edwards_block_point(7)
     torsion = masks.sodium.crypto_core_ed25519_add(point, bytes.fromhex("ec" + "ff" * 30 + "7f"))
     plain = masks.sodium.crypto_sign_ed25519_pk_to_curve25519(point)
     assert _u_of(point) == plain and _u_of(torsion) != plain
