@@ -103,14 +103,14 @@ def _ladder_scalar(residue: int) -> bytes | None:
 
 
 def _multiply(scalar: bytes, point: bytes) -> bytes:
-    """u(scalar · point); ProtocolError if the result is the identity (a point of small
-    order: X25519 refuses it)."""
+    """u(scalar · point); ProtocolError saying why the point is refused: its size, or a result
+    that is the identity (a point of small order: X25519 refuses it)."""
     if len(point) != POINT_BYTES:
-        raise ProtocolError(f"a group element is {POINT_BYTES} bytes, got {len(point)}")
+        raise ProtocolError(f"{len(point)} bytes, not {POINT_BYTES}")
     try:
         return sodium.crypto_scalarmult(scalar, point)
     except RuntimeError as exc:  # the all-zero result of a small-order point
-        raise ProtocolError("a point of small order is not a valid group element") from exc
+        raise ProtocolError("a point of small order") from exc
 
 
 def _seed(shared_point: bytes) -> np.ndarray:
@@ -126,9 +126,13 @@ def block_seeds(key: bytes, points: list[bytes]) -> np.ndarray:
 def part_masks(seeds: np.ndarray, part: int) -> np.ndarray:
     """R_j over one part of the table in storage order (block, slot in block): uint64,
     shape (blocks * BLOCK_SLOTS, LANES)."""
-    counters = _counters(part)
+    return _hashed(seeds, _counters(part)).reshape(len(seeds) * BLOCK_SLOTS, LANES)
+
+
+def _hashed(seeds: np.ndarray, counters: np.ndarray) -> np.ndarray:
+    """(seeds, counters, LANES) uint64: the mask of each counter under each block seed."""
     inputs = seeds[:, None, :] ^ counters[None, :, :]
-    return _MASK_HASH.mmo(inputs).view(np.uint64).reshape(len(seeds) * BLOCK_SLOTS, LANES)
+    return _MASK_HASH.mmo(inputs).view(np.uint64).reshape(len(seeds), len(counters), LANES)
 
 
 def server_masks(key: bytes, points: list[bytes], parts: int) -> np.ndarray:
@@ -166,7 +170,7 @@ def evaluate(key: bytes, blinded: bytes) -> bytes:
     try:
         return _multiply(key, blinded)
     except ProtocolError as exc:
-        raise ProtocolError(f"a blinded block point is not a valid group element: {exc}") \
+        raise ProtocolError(f"a blinded block point is not a valid group element ({exc})") \
             from None
 
 
@@ -174,7 +178,7 @@ def _block_seed(unblinder: bytes, evaluated: bytes) -> np.ndarray:
     try:
         return _seed(_multiply(unblinder, evaluated))
     except ProtocolError as exc:
-        raise ProtocolError(f"a server returned an invalid group element: {exc}") from None
+        raise ProtocolError(f"a server returned an invalid group element ({exc})") from None
 
 
 def slot_masks(unblinder: bytes, evaluated: bytes, offsets: list[int]) -> np.ndarray:
@@ -188,8 +192,7 @@ def _slot_masks(seeds: np.ndarray, offsets: list[int]) -> np.ndarray:
     counters = np.zeros((len(offsets), 16), dtype=np.uint8)
     index = np.arange(len(offsets), dtype="<u4") * BLOCK_SLOTS + np.asarray(offsets, dtype="<u4")
     counters[:, :4] = index.view(np.uint8).reshape(-1, 4)
-    inputs = seeds[:, None, :] ^ counters[None, :, :]
-    return _MASK_HASH.mmo(inputs).view(np.uint64).reshape(len(seeds), len(offsets), LANES)
+    return _hashed(seeds, counters)
 
 
 def slot_masks_of_both(unblinder: bytes, evaluated: tuple[bytes, ...] | list[bytes],

@@ -590,8 +590,8 @@ class QueryServer:
         (a batch's keys are its largest part); when that fails, each body alone, so that a
         malformed one is refused, not its batch."""
         parts, bits = self.layout.subtables // self.layout.segments, self.layout.part_bits
-        size = parts * dpf.key_size(bits)
-        if len(bodies) > 1 and all(len(b) == self._body_bytes() for b in bodies):
+        size, expected = parts * dpf.key_size(bits), self._body_bytes()
+        if len(bodies) > 1 and all(len(b) == expected for b in bodies):
             try:
                 keys = dpf.KeyBatch.parse(b"".join(b[:size] for b in bodies), bits)
             except ProtocolError:
