@@ -41,6 +41,32 @@ STATE_MEANING = {
     JobState.REVOKED: "revoked",
     JobState.EXPIRED: "expired before it ran",
 }
+SERVICE_MEANING = {
+    JobState.APPROVED: "in force: the query servers answer lookups under it until it expires or "
+    "is revoked",
+    JobState.EXPIRED: "expired; the query servers refuse lookups under it",
+}
+"""A standing service job (multilender) is never claimed or run: what its states mean."""
+
+
+def is_service(job: Job) -> bool:
+    from alliance.protocols import SERVICE_PROTOCOLS
+
+    return job.protocol in SERVICE_PROTOCOLS
+
+
+def state_meaning(job: Job) -> str:
+    """What the job's state means for this job (a service job's APPROVED is its whole life)."""
+    if is_service(job) and job.state in SERVICE_MEANING:
+        return SERVICE_MEANING[job.state]
+    return STATE_MEANING[job.state]
+
+
+def runs_text(job: Job, short: bool = False) -> str:
+    """Runs used of the allowed, or that a service job is never run (`short`: for a column)."""
+    if is_service(job):
+        return "service" if short else "never (a standing service)"
+    return f"{job.runs_used}/{job.max_runs}" if short else f"{job.runs_used} of {job.max_runs}"
 
 
 @dataclass(frozen=True)
@@ -218,6 +244,13 @@ def wait_for_job(
         try:
             height = chain_info(session.network).height
             job = show_job(session, job_id)
+            if require_completed and is_service(job):
+                raise BadInput(
+                    f"`job wait` waits for a run to end, and {job.id} is a standing "
+                    f"{job.protocol} service that never runs; it is {job.state.value} "
+                    f"({state_meaning(job)})",
+                    hint="look an applicant up with `alliance query lender --id ID --purpose P "
+                    f"--consent FILE`; `alliance job show {job.id}` shows the job")
             if last is None or job.updated_tx != last.updated_tx:
                 last = job
                 notify(job)

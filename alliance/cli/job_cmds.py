@@ -199,7 +199,7 @@ def job_json(job: Job) -> dict[str, Any]:
 def job_fields(job: Job) -> dict[str, Any]:
     last = job.results.get(str(job.current_run)) if job.current_run else None
     return {
-        "state": f"{job.state.value} ({jobs.STATE_MEANING[job.state]})",
+        "state": f"{job.state.value} ({jobs.state_meaning(job)})",
         "protocol": job.protocol,
         "requester": job.requester,
         "inputs": ", ".join(i.ref for i in job.inputs),
@@ -213,7 +213,7 @@ def job_fields(job: Job) -> dict[str, Any]:
             ]
         )
         or "none needed",
-        "runs": f"{job.runs_used} of {job.max_runs}",
+        "runs": jobs.runs_text(job),
         "requested": when(job.created_at),
         "expires": when(job.expires_at),
         "run result": last and last.state.value,
@@ -252,7 +252,7 @@ def list_jobs(args: argparse.Namespace) -> int:
             j.state.value,
             j.requester,
             ", ".join(j.participants),
-            f"{j.runs_used}/{j.max_runs}",
+            jobs.runs_text(j, short=True),
             when(j.expires_at),
         ),
         keep=("id",),
@@ -281,7 +281,7 @@ def wait_job(args: argparse.Namespace) -> int:
 
     with session(args) as s, progress_display(args.json) as progress:
         def changed(job: Job) -> None:
-            progress(Progress(f"{job.id}: {job.state.value} ({jobs.STATE_MEANING[job.state]})"))
+            progress(Progress(f"{job.id}: {job.state.value} ({jobs.state_meaning(job)})"))
             if not args.json:
                 output.emit_message(
                     f"{when(job.updated_at).split(' (')[0]}  {job.id}  {job.state.value}"
@@ -342,7 +342,7 @@ def job_why(args: argparse.Namespace) -> int:
                           "ledger": why.ledger, "local": why.local})
         return 0
     job = why.job
-    output.emit_message(f"{job.id} is {job.state.value} ({jobs.STATE_MEANING[job.state]})")
+    output.emit_message(f"{job.id} is {job.state.value} ({jobs.state_meaning(job)})")
     output.emit_table(
         "On the ledger (every member reads this)",
         ("party", "run", "code", "reason", "when"),

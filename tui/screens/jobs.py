@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label
 
+from alliance.app.jobs import runs_text
 from alliance.models import Job
 from tui.backend import BackendError, changed_jobs
 from tui.format import short_time
@@ -102,7 +103,7 @@ class JobsScreen(AllianceScreen):
                         j.state.value,
                         j.requester,
                         ",".join(j.participants),
-                        f"{j.runs_used}/{j.max_runs}",
+                        runs_text(j, short=True),
                         short_time(j.expires_at),
                     ),
                 )

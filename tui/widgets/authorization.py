@@ -10,6 +10,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from alliance.app.jobs import runs_text
 from alliance.models import Job, JobInput
 from tui.format import local_time
 
@@ -75,7 +76,7 @@ def job_status_table(job: Job) -> Group:
     head.add_row("state", Text(job.state.value, style="bold"))
     head.add_row("requested", local_time(job.created_at))
     head.add_row("last change", f"{local_time(job.updated_at)} in tx {job.updated_tx}")
-    head.add_row("runs used", f"{job.runs_used} of {job.max_runs}")
+    head.add_row("runs used", runs_text(job))
     if job.required_approvers:
         head.add_row(
             "approvals",
