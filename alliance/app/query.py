@@ -17,12 +17,13 @@ import csv
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from alliance.app.clock import iso, when
 from alliance.app.errors import (
     AppError,
     BadInput,
@@ -30,8 +31,10 @@ from alliance.app.errors import (
     LocalTrouble,
     Refused,
     Unreachable,
+    WaitTimedOut,
     mapped_errors,
 )
+from alliance.app.progress import Progress, ProgressFn, no_progress
 from alliance.app.session import Session
 from alliance.protocols.multilender import NAME, ServiceTerms
 
@@ -157,9 +160,26 @@ class LookupAnswer:
     epoch: int
     record: str
     """The id of the asker's kept record (for `alliance query audit`)."""
+    missing: tuple[str, ...] = ()
+    """The other contributors whose contribution the table did not hold yet: not counted."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "missing": list(self.missing),
+                "epoch_iso": iso(self.epoch / 1000)}
+
+    def shown(self) -> dict[str, str]:
+        """The answer as a person reads it (the CLI's table and the TUI's)."""
+        return {**{k: str(v) for k, v in self.aggregates.items()},
+                "table": f"{self.epoch}, formed {when(self.epoch / 1000)}",
+                "record": self.record}
+
+    def note(self) -> str:
+        """Why the answer may undercount, or "": members whose contribution is not in it."""
+        if not self.missing:
+            return ""
+        return (f"not counted: {', '.join(self.missing)} (no contribution in this table yet); "
+                "a contribution sent reaches lookups with the servers' next table (every "
+                "30 s by default) - ask again then")
 
 
 def lookup(session: Session, applicant_id: str, purpose: str, consent_file: Path) -> LookupAnswer:
@@ -196,7 +216,15 @@ def lookup(session: Session, applicant_id: str, purpose: str, consent_file: Path
     values = result.aggregates.as_dict()
     answered = [f for f in terms.fields if f in result.fields]
     return LookupAnswer(applicant_id, purpose, {f: values[f] for f in answered},
-                        result.epoch, record_id(record))
+                        result.epoch, record_id(record),
+                        not_counted(terms.contributors, result.versions, session.org))
+
+
+def not_counted(contributors: frozenset[str], versions: dict[str, int],
+                asker: str) -> tuple[str, ...]:
+    """The other contributors with no contribution in the table a lookup read (the asker's
+    own is excluded from its answer anyway)."""
+    return tuple(sorted(contributors - set(versions) - {asker}))
 
 
 def record_id(record: Any) -> str:
@@ -264,11 +292,55 @@ def feed_events(session: Session, path: Path | None, today: int | None = None
             "version": pushed.version, "servers": list(terms.servers)}
 
 
+VISIBLE_POLL_SECONDS = 1.0
+
+
+def wait_visible(session: Session, version: int, timeout: float = 120.0,
+                 on_progress: ProgressFn = no_progress,
+                 clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """Wait until both servers serve a table holding this member's contribution `version` (or
+    a newer one): from then on lookups count it. Its epoch and how long it took; WaitTimedOut
+    after `timeout` seconds (the servers keep forming tables; nothing is lost by waiting)."""
+    from node.query.errors import EpochUnavailable
+
+    terms = service_terms(session)
+    started = clock()
+    task = f"waiting for the servers' next table to hold contribution version {version}"
+    with query_errors(session.net_dir):
+        client = _client(session, terms, salt=False)
+        try:
+            while True:
+                try:
+                    epoch, _, versions = client.refresh_epoch()
+                except EpochUnavailable:
+                    epoch, versions = 0, {}
+                waited = clock() - started
+                if versions.get(session.org, 0) >= version:
+                    on_progress(Progress(task, finished=True))
+                    return {"visible_in_epoch": epoch, "visible_after_s": round(waited, 1)}
+                if waited >= timeout:
+                    raise WaitTimedOut(
+                        f"after {waited:.0f} s the servers' table still holds no contribution "
+                        f"version {version} of {session.org} (it is stored at both servers "
+                        "and will be in a later table)",
+                        hint="check the servers with `alliance network status`; wait longer "
+                             "with `alliance query events --wait --timeout SECONDS` (no file: "
+                             "re-shares the same book)")
+                on_progress(Progress(task, done=waited, total=timeout))
+                time.sleep(VISIBLE_POLL_SECONDS)
+        finally:
+            client.close()
+
+
 def fed_summary(report: dict[str, Any]) -> str:
     """What `feed_events` did, in one sentence (the CLI's and the TUI's)."""
-    return (f"{report['events']} event(s) added; contribution version {report['version']} "
-            f"({report['applicants']} applicant(s)) sent to {', '.join(report['servers'])}; "
-            "lookups see it from the next table epoch")
+    sent = (f"{report['events']} event(s) added; contribution version {report['version']} "
+            f"({report['applicants']} applicant(s)) sent to {', '.join(report['servers'])}; ")
+    if "visible_in_epoch" in report:
+        return sent + (f"lookups count it from table {report['visible_in_epoch']} "
+                       f"(after {report['visible_after_s']:g} s)")
+    return sent + ("lookups see it from the servers' next table (every 30 s by default; "
+                   "`--wait` waits for it)")
 
 
 # ---- audit ------------------------------------------------------------------------------------
@@ -311,10 +383,15 @@ def audit(session: Session, wanted: str, consent_file: Path) -> dict[str, Any]:
                 summary = next((s for s in summaries if s["server"] == part.server
                                 and s["period_start"] <= part.at < s["period_end"]), None)
                 if summary is None:
+                    period = terms.period_seconds
+                    ends = (part.at // period + 1) * period
                     raise Refused(
-                        f"{part.server} has not committed the period holding this lookup (at "
-                        f"{part.at}) yet; servers commit after each period - try again later",
-                        error_type="not_committed")
+                        f"{part.server} has not committed the period holding this lookup yet "
+                        f"(made {when(part.at)}; its period of {period} s ends {when(ends)}, "
+                        "and each server commits a period's summary when it ends)",
+                        error_type="not_committed",
+                        hint=f"run `alliance query audit {wanted} --consent {path}` again "
+                             "after that")
                 leaf_index, steps = client.proof(index, summary["period_start"],
                                                  summary["period_end"], part.seq)
                 leaf = part.entry(record.asker, record.purpose).leaf()

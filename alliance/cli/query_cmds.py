@@ -37,6 +37,11 @@ def register(groups: Any) -> None:
     p.add_argument("--file", type=Path, default=None,
                    help="the events CSV; without it, re-share your current book now (your node "
                         "also does each new UTC day, as the 7- and 30-day windows move)")
+    p.add_argument("--wait", action="store_true",
+                   help="return only when both servers serve a table holding it (lookups "
+                        "count it from then on); exit 6 at --timeout")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="with --wait: give up after SECONDS (default 120)")
     p.set_defaults(handler=events)
 
     p = commands.add_parser(
@@ -72,14 +77,20 @@ def lender(args: argparse.Namespace) -> int:
         output.emit_json(answer.to_dict())
     else:
         output.emit_fields(f"Applicant {answer.applicant} across the other members",
-                           {**answer.aggregates, "epoch": answer.epoch,
-                            "record": answer.record})
+                           answer.shown())
+        if answer.note():
+            output.emit_message(f"note: {answer.note()}")
     return 0
 
 
 def events(args: argparse.Namespace) -> int:
+    from alliance.cli.progress import progress_display
+
     with session(args) as s:
         report = query.feed_events(s, args.file)
+        if args.wait:
+            with progress_display(args.json) as progress:
+                report |= query.wait_visible(s, report["version"], args.timeout, progress)
     if args.json:
         output.emit_json(report)
     else:

@@ -29,7 +29,7 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
@@ -87,6 +87,8 @@ class LookupResult:
     record (an audit proves the entry is in the server's committed root)."""
     fields: tuple[str, ...] = record.FIELDS
     """The fields both servers answered (the others are 0 in `aggregates`)."""
+    versions: dict[str, int] = field(default_factory=dict)
+    """Each member's contribution version the table holds (a member absent: none yet)."""
 
 
 @dataclass(frozen=True)
@@ -288,7 +290,7 @@ class QueryClient:
         if own is not None:
             result = result.minus(own)
         return LookupResult(result.only(first.answered), first.epoch, first.logged,
-                            first.answered)
+                            first.answered, dict(first.versions))
 
     def first_round(self, applicant_id: str, purpose: str,
                     consent_hash: str | tuple[str, str]) -> FirstRound:

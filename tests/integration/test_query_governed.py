@@ -220,6 +220,24 @@ def test_governed_lookup_through_the_cli_excludes_the_askers_own_loans(
     assert code == 0, answer
     assert answer["aggregates"] == EXPECTED
     assert answer["record"].startswith("lk-")
+    assert answer["missing"] == []  # every other contributor is in the table
+
+
+def test_job_wait_on_the_service_job_says_it_never_runs(
+    served: Path, job: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, error = cli(capsys, served, "bank", "job", "wait", job)
+    assert code == 2, error
+    assert "never runs" in error["message"] and "alliance query lender" in error["message"]
+
+
+def test_the_service_job_shows_it_is_in_force_not_waiting_for_a_run(
+    served: Path, job: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--dir", str(served), "--as", "bank", "job", "show", job)
+    assert code == 0
+    assert "in force" in out and "never (a standing service)" in out
+    assert "claim a run" not in out
 
 
 def test_an_unknown_applicant_has_zero_everywhere(

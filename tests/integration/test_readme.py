@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,22 @@ def psi_block() -> str:
     return README.read_text().split("## Protocols", 1)[1].split("```sh\n", 1)[1].split("```")[0]
 
 
+def query_block() -> str:
+    section = README.read_text().split("## Real-time multi-lender query", 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def write_loan_events(folder: Path) -> None:
+    """The query block's files: each lender's loan events and an applicant's consent."""
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    header = "kind,applicant_id,date,loan_id,amount_cents\n"
+    (folder / "bank-loans.csv").write_text(
+        header + f"loan_opened,C00042,{today},b-1,7000000\napplication,C00042,{today},,0\n")
+    (folder / "telecom-loans.csv").write_text(
+        header + f"loan_opened,C00042,{today},t-1,500000\nloan_opened,C00043,{today},t-2,80000\n")
+    (folder / "consent.pdf").write_text("I, applicant C00042, consent to a credit check.")
+
+
 def test_the_by_hand_section_runs_as_written(tmp_path: Path) -> None:
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
@@ -39,13 +56,16 @@ def test_the_by_hand_section_runs_as_written(tmp_path: Path) -> None:
     block = by_hand_block()
     down = block.strip().splitlines()[-1]
     assert down.endswith("network down --dir net")
-    # the same block, with the PSI example run before the network goes down
-    script = block.replace(down, psi_block() + down)
+    write_loan_events(tmp_path)
+    # the same block, with the PSI and multi-lender query examples run before the network goes
+    # down (the query servers forming a table every 2 s rather than 30)
+    script = block.replace(down, psi_block() + query_block() + down)
     env = {k: v for k, v in os.environ.items() if k != "ALLIANCE_PASSPHRASE"}
+    env["ALLIANCE_QUERY_EPOCH_SECONDS"] = "2"
     try:
         done = subprocess.run(
             ["bash", "-e", "-o", "pipefail", "-c", script],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=480,
         )
     finally:
         subprocess.run([str(bin_dir / "alliance"), "network", "down", "--dir", "net"],
@@ -56,6 +76,12 @@ def test_the_by_hand_section_runs_as_written(tmp_path: Path) -> None:
     assert f"\n{clear}\n" in done.stdout
     assert "MATCHES" in done.stdout
     assert (tmp_path / "shared.csv").read_text().splitlines() == ["customer_id", *ids[10:30]]
+    # bank's lookup counts telecom's open loan to C00042 and not its own
+    answer = done.stdout.split("Applicant C00042 across the other members", 1)[1]
+    assert re.search(r"active_loans\s+│ 1 ", answer) and re.search(
+        r"outstanding_cents\s+│ 500000 ", answer), answer[:1500]
+    assert "not counted" not in answer
+    assert "lookups count it from table" in done.stdout
 
 
 def command_words(text: str) -> set[tuple[str, str]]:

@@ -86,7 +86,7 @@ async def test_a_lookup_through_the_screen_answers_what_the_cli_answers(
         shown = text_of(app, "#answer")
         assert "A1" in shown, shown
         assert answer_fields(shown) == {**{k: str(v) for k, v in EXPECTED.items()},
-                                        "epoch": answer_fields(shown)["epoch"],
+                                        "table": answer_fields(shown)["table"],
                                         "record": answer_fields(shown)["record"]}
         new = {r["record"] for r in records(served, "bank")} - before
         assert len(new) == 1

@@ -143,7 +143,14 @@ def test_the_feed_outcome_reads_as_the_cli_says_it() -> None:
     report = {"events": 3, "applicants": 2, "version": 7, "servers": ["bank", "telecom"]}
     assert fed_summary(report) == (
         "3 event(s) added; contribution version 7 (2 applicant(s)) sent to bank, telecom; "
-        "lookups see it from the next table epoch")
+        "lookups see it from the servers' next table (every 30 s by default; `--wait` "
+        "waits for it)")
+
+
+def test_a_feed_waited_for_says_from_which_table_lookups_count_it() -> None:
+    report = {"events": 1, "applicants": 1, "version": 2, "servers": ["bank", "telecom"],
+              "visible_in_epoch": 1796260570262, "visible_after_s": 20.4}
+    assert fed_summary(report).endswith("lookups count it from table 1796260570262 (after 20.4 s)")
 
 
 # ---- without a service job, and the servers asked again while the screen is shown ------------
@@ -190,8 +197,11 @@ class QuerySession(SeededSession):
     def query_summaries(self) -> list[dict[str, Any]]:
         return []
 
+    missing: tuple[str, ...] = ()
+
     def lookup(self, applicant_id: str, purpose: str, consent_file: Path) -> LookupAnswer:
-        return LookupAnswer(applicant_id, purpose, {"active_loans": 1}, 1, "lk-0123456789abcdef")
+        return LookupAnswer(applicant_id, purpose, {"active_loans": 1}, 1, "lk-0123456789abcdef",
+                            self.missing)
 
 
 async def opened(pilot: Pilot) -> QueryScreen:
@@ -266,6 +276,21 @@ async def test_an_answer_shown_when_the_job_goes_is_wiped_with_its_form() -> Non
         after = shown_in(screen, "#answer")
     assert "Applicant A1" in answered
     assert after.strip() == ""
+
+
+async def test_an_answer_missing_a_members_contribution_says_so_under_the_table() -> None:
+    session = QuerySession(SERVING)
+    session.missing = ("telecom",)
+    app = AllianceApp(session, watch_events=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await opened(pilot)
+        screen.query_one("#applicant", Input).value = "A1"
+        screen.query_one("#purpose", Select).value = "credit_check"
+        screen.query_one("#consent", Input).value = "consent.pdf"
+        screen.action_lookup()
+        await settled(pilot)
+        answered = shown_in(screen, "#answer")
+    assert "note: not counted: telecom" in answered
 
 
 async def test_a_tick_shows_the_servers_state_read_again() -> None:

@@ -559,12 +559,12 @@ def answer_view(answer: LookupAnswer) -> Group:
     table = Table(show_header=False)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
-    for key, value in {**answer.aggregates, "epoch": answer.epoch,
-                       "record": answer.record}.items():
-        table.add_row(key, str(value))
+    for key, value in answer.shown().items():
+        table.add_row(key, value)
+    note = Text(f"note: {answer.note()}\n" if answer.note() else "", style="yellow")
     hint = Text(f"prove its consent later: `{AUDIT_COMMAND.format(record=answer.record)}`"
                 " · esc: clear", style="dim")
-    return Group(title, table, hint)
+    return Group(title, table, note, hint)
 
 
 def failure_title(exc: BaseException) -> str:
