@@ -36,7 +36,7 @@ from alliance.app.errors import (
 )
 from alliance.app.progress import Progress, ProgressFn, no_progress
 from alliance.app.session import Session
-from alliance.protocols.multilender import NAME, ServiceTerms
+from alliance.protocols.multilender import EPOCH_SECONDS, NAME, ServiceTerms
 
 EVENT_COLUMNS = ("kind", "applicant_id", "date", "loan_id", "amount_cents")
 
@@ -151,6 +151,8 @@ class _OwnRecords:
 
 # ---- lookup -----------------------------------------------------------------------------------
 
+NEW_TABLE_EVERY = f"every {EPOCH_SECONDS:g} s by default"
+
 
 @dataclass(frozen=True)
 class LookupAnswer:
@@ -178,8 +180,8 @@ class LookupAnswer:
         if not self.missing:
             return ""
         return (f"not counted: {', '.join(self.missing)} (no contribution in this table yet); "
-                "a contribution sent reaches lookups with the servers' next table (every "
-                "30 s by default) - ask again then")
+                f"a contribution sent reaches lookups with the servers' next table "
+                f"({NEW_TABLE_EVERY}) - ask again then")
 
 
 def lookup(session: Session, applicant_id: str, purpose: str, consent_file: Path) -> LookupAnswer:
@@ -339,7 +341,7 @@ def fed_summary(report: dict[str, Any]) -> str:
     if "visible_in_epoch" in report:
         return sent + (f"lookups count it from table {report['visible_in_epoch']} "
                        f"(after {report['visible_after_s']:g} s)")
-    return sent + ("lookups see it from the servers' next table (every 30 s by default; "
+    return sent + (f"lookups see it from the servers' next table ({NEW_TABLE_EVERY}; "
                    "`--wait` waits for it)")
 
 

@@ -35,6 +35,9 @@ MIN_PERIOD, MAX_PERIOD = 60, 86_400
 DEFAULT_PART_BITS = 14
 MAX_CAPACITY = 10_000_000
 """Applicants per member the largest table (parts of 2^22 slots at a load of 0.8) holds."""
+EPOCH_SECONDS = 30.0
+"""How often the servers form a new table by default (ALLIANCE_QUERY_EPOCH_SECONDS overrides):
+a contribution reaches lookups with the next one."""
 SERVICE_PROTOCOLS = frozenset({NAME})
 """Protocols whose jobs are standing authorizations: never claimed, never run by a node."""
 

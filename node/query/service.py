@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from alliance.charter import Charter
+from alliance.protocols.multilender import EPOCH_SECONDS
 from node.paths import node_dir
 from node.query.errors import QueryError
 from node.query.governance import (
@@ -167,7 +168,7 @@ class GovernedServer:
                     self.server = make_server(
                         self.net_dir, self.org, role, peer, self._peer_address(peer), layout,
                         folder, authorizer, self.passphrase,
-                        port=port, epoch_seconds=env_seconds(EPOCH_ENV, 30.0),
+                        port=port, epoch_seconds=env_seconds(EPOCH_ENV, EPOCH_SECONDS),
                         salt=salt).start()
                     break
                 except QueryError as exc:
