@@ -224,6 +224,15 @@ def enabled(screen: QueryScreen) -> set[str]:
     return {b.binding.action for b in screen.active_bindings.values() if b.enabled}
 
 
+async def look_up_a1(screen: QueryScreen, pilot: Pilot) -> None:
+    """Fill the lookup form (applicant A1) and ask, as `l` then enter would."""
+    screen.query_one("#applicant", Input).value = "A1"
+    screen.query_one("#purpose", Select).value = "credit_check"
+    screen.query_one("#consent", Input).value = "consent.pdf"
+    screen.action_lookup()
+    await settled(pilot)
+
+
 async def test_without_a_job_the_forms_give_way_to_the_note_and_their_keys_are_gone() -> None:
     app = AllianceApp(QuerySession(NO_JOB), watch_events=False)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -264,11 +273,7 @@ async def test_an_answer_shown_when_the_job_goes_is_wiped_with_its_form() -> Non
     app = AllianceApp(session, watch_events=False)
     async with app.run_test(size=(100, 40)) as pilot:
         screen = await opened(pilot)
-        screen.query_one("#applicant", Input).value = "A1"
-        screen.query_one("#purpose", Select).value = "credit_check"
-        screen.query_one("#consent", Input).value = "consent.pdf"
-        screen.action_lookup()
-        await settled(pilot)
+        await look_up_a1(screen, pilot)
         answered = shown_in(screen, "#answer")
         session.state = NO_JOB
         screen.ledger_changed([])  # the job's revocation committed
@@ -284,11 +289,7 @@ async def test_an_answer_missing_a_members_contribution_says_so_under_the_table(
     app = AllianceApp(session, watch_events=False)
     async with app.run_test(size=(100, 40)) as pilot:
         screen = await opened(pilot)
-        screen.query_one("#applicant", Input).value = "A1"
-        screen.query_one("#purpose", Select).value = "credit_check"
-        screen.query_one("#consent", Input).value = "consent.pdf"
-        screen.action_lookup()
-        await settled(pilot)
+        await look_up_a1(screen, pilot)
         answered = shown_in(screen, "#answer")
     assert "note: not counted: telecom" in answered
 
