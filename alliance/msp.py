@@ -183,6 +183,17 @@ class MspRegistry:
                     f"{who} of {identity.msp_id} has been revoked (it is on the CRL)"
                 )
 
+    def revoked_from(self, identity: Identity) -> datetime | None:
+        """The moment from which `validate` refuses `identity` as revoked (the second after its
+        CRL date), or None when no CRL names it: a check that accepted it just before may not
+        be remembered past this."""
+        msp = self.get(identity.msp_id)
+        serial = identity.cert.serial_number
+        if serial not in msp.revoked_serials:
+            return None
+        revoked_at = msp.revoked_at.get(serial)
+        return None if revoked_at is None else revoked_at + timedelta(seconds=1)
+
     def vouched_until(self, identity: Identity, at: datetime | None = None) -> datetime | None:
         """When the root that vouches for `identity` at `at` stops vouching: its retirement
         time for a retired root, None for a current one (or when no root vouches)."""

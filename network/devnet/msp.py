@@ -113,7 +113,7 @@ class CreatorValidator:
         cached = self._cache.get(serialized)
         now = datetime.now(UTC)
         if cached is not None:
-            if now > cached.not_after:
+            if now >= cached.not_after:
                 self._cache.pop(serialized, None)
             else:
                 return cached
@@ -127,11 +127,14 @@ class CreatorValidator:
                     raise
                 self._registry.validate(identity, now)
             check_node_ou(identity)
-            # cached until the certificate expires or its (retired) root stops vouching for it
+            # cached until the certificate expires, its (retired) root stops vouching for it,
+            # or the CRL's revocation of it takes effect (accepted within the CRL date's second:
+            # remembered longer, it would be accepted until the next MSP reload)
             until = identity.cert.not_valid_after_utc
-            retired_at = self._registry.vouched_until(identity, now)
-            if retired_at is not None:
-                until = min(until, retired_at)
+            for ends in (self._registry.vouched_until(identity, now),
+                         self._registry.revoked_from(identity)):
+                if ends is not None:
+                    until = min(until, ends)
             creator = Creator(identity, identity.public_key, until)
         except (IdentityError, MalformedMessage) as exc:
             raise AccessDenied(f"the creator certificate is not valid: {exc}") from exc
