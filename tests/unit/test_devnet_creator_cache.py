@@ -27,11 +27,15 @@ class _Clock(datetime):
         return cls.at
 
 
+@pytest.fixture
+def net(tmp_path: Path) -> Path:
+    init_network(tmp_path / "net", ["bank", "telecom"], [], b"pw")
+    return tmp_path / "net"
+
+
 def test_a_creator_accepted_in_its_revocations_second_is_refused_once_it_ends(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    net: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    net = tmp_path / "net"
-    init_network(net, ["bank", "telecom"], [], b"pw")
     victim, _ = load_user(net, "bank", "client", b"pw")
     revoke_certificate(net, "bank", victim.certificate, b"pw")
     revoked_at = load_msp(net / "orgs/bank/msp", "BankMSP").revoked_at[victim.cert.serial_number]
@@ -46,11 +50,7 @@ def test_a_creator_accepted_in_its_revocations_second_is_refused_once_it_ends(
         validator.creator(serialized)
 
 
-def test_a_creator_nobody_revoked_is_remembered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    net = tmp_path / "net"
-    init_network(net, ["bank", "telecom"], [], b"pw")
+def test_a_creator_nobody_revoked_is_remembered(net: Path) -> None:
     user, _ = load_user(net, "bank", "client", b"pw")
     registry = MspRegistry.from_network(net)
     assert registry.revoked_from(user) is None
