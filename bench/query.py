@@ -319,6 +319,28 @@ def reference_seconds() -> float:
     return best
 
 
+def cpu_ticks() -> list[int] | None:
+    """The machine's CPU time so far by kind (/proc/stat: user, nice, system, idle, iowait,
+    irq, softirq, steal), or None off Linux."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(x) for x in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def core_shares(before: list[int] | None, after: list[int] | None) -> dict[str, float] | None:
+    """How the machine's cores spent a window: busy, idle, and stolen (a virtual machine's
+    core held by the hypervisor for another guest: the processes here wait, and no figure of
+    theirs shows it but the latency)."""
+    if before is None or after is None:
+        return None
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(delta) or 1
+    return {"busy": sum(delta[i] for i in (0, 1, 2, 5, 6)) / total,
+            "idle": (delta[3] + delta[4]) / total, "stolen": delta[7] / total}
+
+
 def _spawn(ctx: Any, target: Any, *args: Any) -> tuple[Any, Connection]:
     parent, child = ctx.Pipe()
     process = ctx.Process(target=target, args=(*args, child), daemon=True)
@@ -426,11 +448,13 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, wa
         for _, conn in loads:
             conn.send(start_at)
         time.sleep(max(0.0, start_at + warmup - time.time()))
+        ticks_before = cpu_ticks()
         cpu_before = []
         for conn in (a_conn, b_conn):
             conn.send("cpu")
             cpu_before.append(conn.recv()[1])
         results = [conn.recv() for _, conn in loads]
+        out["cores"] = core_shares(ticks_before, cpu_ticks())
         out["reference_after"] = reference_seconds()
         server_cpu = []
         for conn, before in zip((a_conn, b_conn), cpu_before, strict=True):
@@ -522,6 +546,11 @@ def main() -> None:
               f"{r['rss_a'] / 2**20:.0f} MiB, B {r['rss_b'] / 2**20:.0f} MiB")
         print(f"  host speed: a fixed one-core loop took {r['reference_before'] * 1e3:.0f} ms "
               f"before the load, {r['reference_after'] * 1e3:.0f} ms after (lower is faster)")
+        if r["cores"]:
+            print(f"  the {os.cpu_count()} cores while measured: busy {r['cores']['busy']:.0%}, "
+                  f"idle {r['cores']['idle']:.0%}, stolen by the hypervisor "
+                  f"{r['cores']['stolen']:.0%} (a run with cores stolen measured a smaller "
+                  "machine)")
         if r["error_sample"]:
             print(f"  errors: {r['error_sample']}")
 
