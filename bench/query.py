@@ -21,7 +21,9 @@ for that, node/query/layout.py):
 5. baselines in the same run: the plaintext lookup (each member's record looked up and summed:
    the floor) and one XOR pass over a table-sized array (the memory-bandwidth bound of one full
    scan);
-6. peak RSS of each server process.
+6. peak RSS of each server process;
+7. the host: a fixed one-core loop before and after the load, and how the machine's cores spent
+   the measured window (busy, idle, stolen by the hypervisor for another virtual machine).
 
 `--kernel BITS...` measures instead, in this process, a server's CPU per lookup for its compute
 steps at batch sizes 1, 2, 5, 8 and 64: evaluating the 3 DPF keys, the answer over the
