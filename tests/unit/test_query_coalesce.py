@@ -363,3 +363,151 @@ def test_a_lingering_batch_is_done_when_its_linger_ends() -> None:
     coalescer: Coalescer[int, int] = Coalescer(work, 8, linger=lambda: 0.05)
     assert coalescer.run([4, 5]) == [40, 50]
     assert work.batches == [[4, 5]]
+
+
+# ---- hand_on: a batch done in stages lets the next start before it ends -------------------------
+
+class Staged(Work):
+    """A `work` in two stages that hands the lead on between them. A batch `hold` picks waits
+    in its first stage for `first_done`, then in its second for `release`."""
+
+    def __init__(self, coalescer_of: Callable[[], Coalescer[Any, Any]],
+                 fail: Callable[[list[Any]], bool] = lambda batch: False) -> None:
+        super().__init__()
+        self.coalescer_of, self.fail = coalescer_of, fail
+        self.first_done = threading.Event()
+        self.finished: list[list[Any]] = []
+
+    def __call__(self, batch: list[Any]) -> Sequence[Any]:
+        with self._lock:
+            self.batches.append(list(batch))
+            self.threads.append(threading.current_thread())
+        held = self.hold(batch)
+        if held:
+            self.held.set()
+            if not self.first_done.wait(DEADLINE):
+                raise TimeoutError("the test never ended the held batch's first stage")
+        self.coalescer_of().hand_on()
+        if held and not self.release.wait(DEADLINE):
+            raise TimeoutError("the test never released the held batch")
+        if self.fail(batch):
+            raise RuntimeError("second stage failed")
+        with self._lock:
+            self.finished.append(list(batch))
+        return self.answer(batch)
+
+
+def staged_coalescer(most: int = 64, **kwargs: Any) -> tuple[Coalescer[Any, Any], Staged]:
+    holder: list[Coalescer[Any, Any]] = []
+    work = Staged(lambda: holder[0], **kwargs)
+    holder.append(Coalescer(work, most=most))
+    return holder[0], work
+
+
+def test_a_batch_that_hands_on_lets_the_queued_batch_run_while_it_finishes() -> None:
+    coalescer, work = staged_coalescer()
+    work.hold = first_only(work)
+    leader = hold_first(coalescer, work, [1])
+    behind = start_queued(coalescer, [2])[0]
+    assert work.batches == [[1]], "a batch started while the first was in its first stage"
+    work.first_done.set()
+    behind.join(DEADLINE)
+    assert not behind.is_alive(), "the caller behind waited for the held batch's end"
+    assert behind.result == [20]
+    assert work.finished == [[2]] and leader.is_alive()
+    work.release.set()
+    finish(leader)
+    assert leader.result == [10]
+    assert work.threads == [leader, behind]
+
+
+def test_after_hand_on_with_nobody_waiting_the_next_caller_starts_at_once() -> None:
+    coalescer, work = staged_coalescer()
+    work.hold = first_only(work)
+    leader = hold_first(coalescer, work, [1])
+    work.first_done.set()
+    assert coalescer.run([3, 4]) == [30, 40]
+    assert work.finished == [[3, 4]]
+    work.release.set()
+    finish(leader)
+    assert leader.result == [10]
+    assert work.finished == [[3, 4], [1]]
+
+
+def test_hand_on_from_another_thread_than_the_batchs_changes_nothing() -> None:
+    work = Work()
+    work.hold = first_only(work)
+    coalescer = Coalescer(work, most=64)
+    leader = hold_first(coalescer, work, [1])
+    coalescer.hand_on()  # this thread leads no batch
+    behind = start_queued(coalescer, [2], [3])
+    assert queued(coalescer) == 2 and work.batches == [[1]]
+    work.release.set()
+    finish(leader, *behind)
+    assert work.batches == [[1], [2, 3]]
+
+
+def test_hand_on_outside_work_leaves_an_idle_coalescer_working() -> None:
+    coalescer, work = staged_coalescer()
+    coalescer.hand_on()
+    assert coalescer.run([1]) == [10]
+    coalescer.hand_on()
+    assert coalescer.run([2, 3]) == [20, 30]
+    assert work.batches == [[1], [2, 3]]
+
+
+def test_a_batch_failing_after_hand_on_fails_its_items_only_and_leads_nothing_twice() -> None:
+    coalescer, work = staged_coalescer(fail=lambda batch: 1 in batch)
+    work.hold = first_only(work)
+    leader = hold_first(coalescer, work, [1])
+    behind = start_queued(coalescer, [2])[0]
+    work.first_done.set()
+    finish(behind)
+    work.release.set()
+    finish(leader)
+    assert leader.result is not None and isinstance(leader.result[0], RuntimeError)
+    assert behind.result == [20]
+    assert coalescer.run([5]) == [50]
+    with coalescer._lock:
+        assert not coalescer._busy and not coalescer._queue
+
+
+def test_many_threads_with_staged_work_each_get_exactly_their_own_results() -> None:
+    threads, runs, most = 16, 40, 4
+    coalescer: list[Coalescer[Any, Any]] = []
+    in_first_stage = [0]
+    overlap: list[int] = []
+    lock = threading.Lock()
+
+    def work(batch: list[tuple[int, int, int]]) -> list[object]:
+        with lock:
+            in_first_stage[0] += 1
+            if in_first_stage[0] > 1:
+                overlap.append(in_first_stage[0])
+        time.sleep(0.0002)
+        with lock:
+            in_first_stage[0] -= 1
+        coalescer[0].hand_on()
+        time.sleep(0.0004)  # the second stage: the next batch's first may run meanwhile
+        return [("done", item) for item in batch]
+
+    coalescer.append(Coalescer(work, most=most))
+    start_line = threading.Barrier(threads)
+    wrong: list[str] = []
+
+    def caller(thread: int) -> None:
+        rng = random.Random(thread)
+        start_line.wait(DEADLINE)
+        for run in range(runs):
+            items = [(thread, run, i) for i in range(rng.randrange(0, 6))]
+            if coalescer[0].run(items) != [("done", item) for item in items]:
+                wrong.append(f"thread {thread} run {run}")
+
+    workers = [threading.Thread(target=caller, args=(n,), daemon=True) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(DEADLINE * 2)
+        assert not worker.is_alive(), "a caller never returned"
+    assert wrong == []
+    assert overlap == [], "two batches were in their first stage at once"
