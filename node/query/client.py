@@ -316,11 +316,8 @@ class QueryClient:
     def _both_rounds(self, asks: list[_Ask]
                      ) -> list[tuple[FirstRound, Aggregates] | QueryError]:
         """A batch of whole lookups: the second rounds of those whose first succeeded follow
-        as one batch too (not each one's own as its thread wakes), while the next batch does
-        its first round (one batch at a time in its first round, any number in their second)."""
+        as one batch too (not each one's own as its thread wakes)."""
         firsts = self._first_rounds(asks)
-        # the lookups queued meanwhile start their first round now, not after this second one
-        self._lookups.hand_on()
         done = [first for first in firsts if isinstance(first, FirstRound)]
         seconds = iter(self._second_rounds([(first, first.answered) for first in done])
                        if done else [])

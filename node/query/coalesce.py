@@ -9,9 +9,6 @@ its own (a hand-off to one costs more than a small batch's work), and an idle se
 each item at once: a batch is whatever queued while the previous one was being done — or, with
 a `linger`, whatever queued within that long of the oldest item's arrival (where each batch
 costs a whole pass over a large table, calls arriving a few milliseconds apart share one).
-A `work` done in stages may call `hand_on()` once its batch no longer needs to be the only one
-in flight (a lookup's first round is done, its second is not): the next batch starts then,
-while this one finishes, instead of waiting for its end.
 """
 
 from __future__ import annotations
@@ -60,8 +57,6 @@ class Coalescer(Generic[T, R]):
         self._queue: deque[tuple[_Call, int, T]] = deque()
         self._busy = False
         self._stopped = False
-        self._leading = threading.local()
-        """Per thread: whether it leads a batch that has not handed the lead on yet."""
 
     def stop(self) -> None:
         """Refuse new items (those queued are still done)."""
@@ -92,26 +87,6 @@ class Coalescer(Generic[T, R]):
                 call.wake.wait()
         return call.results  # type: ignore[return-value]
 
-    def hand_on(self) -> None:
-        """From inside `work`: let the next batch start now (its caller is woken), while this
-        one finishes. Outside `work`, or called again, it does nothing."""
-        if not getattr(self._leading, "active", False):
-            return
-        self._leading.active = False
-        with self._lock:
-            following = self._next_leader()
-        if following is not None:
-            following.wake.set()
-
-    def _next_leader(self) -> _Call | None:
-        """Under the lock: the oldest waiting call, made leader; none left, no leader."""
-        if self._queue:
-            following = self._queue[0][0]
-            following.lead = True
-            return following
-        self._busy = False
-        return None
-
     def _step(self) -> None:
         """Do the oldest queued item and up to `most` - 1 more of its key; hand the lead on."""
         linger = self._linger()
@@ -136,7 +111,6 @@ class Coalescer(Generic[T, R]):
             kept.extend(self._queue)
             self._queue = kept
         interrupted: BaseException | None = None
-        self._leading.active = True
         try:
             results: Sequence[object] = self._work([item for _, _, item in batch])
             if len(results) != len(batch):
@@ -145,17 +119,18 @@ class Coalescer(Generic[T, R]):
             results = [exc] * len(batch)
         except BaseException as exc:  # an interrupt: hand the lead on first, then raise it
             results, interrupted = [exc] * len(batch), exc
-        leading, self._leading.active = self._leading.active, False
         touched = set()
         with self._lock:
             for (call, index, _), result in zip(batch, results, strict=True):
                 call.results[index] = result
                 call.left -= 1
                 touched.add(call)
-            if leading:
-                following = self._next_leader()
-                if following is not None:
-                    touched.add(following)
+            if self._queue:
+                following = self._queue[0][0]
+                following.lead = True
+                touched.add(following)
+            else:
+                self._busy = False
         for call in touched:
             call.wake.set()
         if interrupted is not None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -671,47 +670,6 @@ def test_lookups_in_one_call_are_refused_each_on_its_own(
     assert isinstance(good, FirstRound)
     assert client.second_round(good, good.answered) == Aggregates()
     assert service.servers[0].store.used("platform", int(time.time() // 86400)) == 1
-
-
-def test_a_lookup_does_its_first_round_while_the_one_before_is_in_its_second(
-        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The node's lookups are not held behind another's second round: while server A holds
-    the first lookup's second round, the next lookup's first round reaches it (and both
-    answers are right once A lets the second round go)."""
-    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "ida", TODAY, "T9", 999)]}
-    contribute_all(service, streams, TODAY, 1)
-    service.epoch()
-    server = service.servers[0]
-    in_second, next_first = threading.Event(), threading.Event()
-    overlapped: list[bool] = []
-    answer_many, select_many = server._answer_many, server._select_many
-
-    def first(message: bytes, context: object) -> bytes:
-        if in_second.is_set():
-            next_first.set()
-        return answer_many(message, context)
-
-    def second(message: bytes, context: object) -> bytes:
-        if not in_second.is_set():
-            in_second.set()
-            overlapped.append(next_first.wait(20))
-        return select_many(message, context)
-
-    monkeypatch.setattr(server, "_answer_many", first)
-    monkeypatch.setattr(server, "_select_many", second)
-    client = service.client("bank")
-    results: dict[str, Aggregates] = {}
-
-    def ask(applicant: str) -> None:
-        results[applicant] = client.lookup(applicant, "credit_check", CONSENT).aggregates
-
-    earlier = threading.Thread(target=ask, args=("ida",), daemon=True)
-    earlier.start()
-    assert in_second.wait(60), "the first lookup never reached its second round"
-    ask("zoe")
-    earlier.join(60)
-    assert overlapped == [True], "the next lookup waited for the first one's second round"
-    assert results == {"ida": Aggregates(1, 1, 999, 0, 0), "zoe": Aggregates()}
 
 
 @pytest.mark.parametrize(("byte", "value", "error"), [
