@@ -33,6 +33,22 @@ def network_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ[PASSPHRASE_ENV] = previous
 
 
+@pytest.fixture(scope="session")
+def query_network_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A network for the query service: bank and telecom run its servers (so they may not ask),
+    platform and insurer ask; regulator is an auditor."""
+    previous = os.environ.get(PASSPHRASE_ENV)
+    os.environ[PASSPHRASE_ENV] = TEST_PASSPHRASE.decode()
+    net_dir = tmp_path_factory.mktemp("querynet")
+    init_network(net_dir, members=["bank", "telecom", "platform", "insurer"],
+                 auditors=["regulator"], passphrase=TEST_PASSPHRASE)
+    yield net_dir
+    if previous is None:
+        os.environ.pop(PASSPHRASE_ENV, None)
+    else:
+        os.environ[PASSPHRASE_ENV] = previous
+
+
 @pytest.fixture
 def passphrase() -> bytes:
     return TEST_PASSPHRASE

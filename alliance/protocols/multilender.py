@@ -3,7 +3,10 @@ the real-time multi-lender query (node/query/).
 
 Inputs: each contributing member's loan book (one column of applicant ids per member); every
 input owner approves the job (the usual approval of data owners). Output `aggregates` names the
-members that may ask, all of them contributors (no lookups without contributing). Parameters:
+members that may ask, all of them contributors (no lookups without contributing) and neither
+server's member: a server holds the masked table D whole, and an asker learns the masks at the
+slots it reads, so a server's member asking would read every member's record of the applicant
+one by one (node/query/README.md, "Who may ask"). Parameters:
 the two servers (they must be the charter's `query_servers`, checked by the contract), the fields
 answered, the purpose codes allowed, the daily quota per member (and overrides per member), the
 metering period of the servers' signed summaries and the table size (`capacity`: applicants
@@ -147,6 +150,13 @@ def _joint(params: Any, shape: JobShape) -> list[str]:
                         f"of {OUTPUT} are {', '.join(sorted(members))})")
     if not members:
         problems.append(f"name the members that may ask as the recipients of {OUTPUT}")
+    servers = sorted(members & {params.server_a, params.server_b})
+    if servers:
+        problems.append(
+            f"{' and '.join(servers)} {'run' if len(servers) > 1 else 'runs'} a query server "
+            f"and may not ask (a server holds the masked table, and the masks an answer gives "
+            f"its asker would show it each member's record); leave {', '.join(servers)} out "
+            f"of the recipients of {OUTPUT}")
     return problems
 
 

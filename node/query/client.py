@@ -46,6 +46,7 @@ from node.query.errors import (
     QueryError,
     QueryRefused,
     ServerUnavailable,
+    server_may_not_ask,
 )
 from node.query.layout import Layout, hash_applicant
 from node.query.record import LANES, RECORD_BYTES, Aggregates
@@ -273,6 +274,7 @@ class QueryClient:
         """Aggregates over the *other* members for one applicant (see module doc).
         `consent_hash`: one value for both servers, or one per server (A, B) — the salted
         commitments of node/query/consent.py, fresh per lookup and server."""
+        self._check_may_ask()
         if (self._epoch is None
                 or time.monotonic() - self._epoch_read_at > EPOCH_REFRESH_SECONDS):
             self.refresh_epoch()
@@ -296,12 +298,20 @@ class QueryClient:
                     consent_hash: str | tuple[str, str]) -> FirstRound:
         """Round 1 at both servers (signed, logged, counted): their sealed halves, the masks
         of the slots read, the fields both answer (one round alone; `lookup` batches both)."""
+        self._check_may_ask()
         return self._one(self._first_rounds([self._ask(applicant_id, purpose, consent_hash)])[0])
 
     def second_round(self, first: FirstRound, fields: tuple[str, ...]) -> Aggregates:
         """Round 2 at both servers: the sum over members of the applicant's records, for
         `fields` (the fields both servers answered, as `lookup` asks)."""
         return self._one(self._second_rounds([(first, matching.check_fields(fields))])[0])
+
+    def _check_may_ask(self) -> None:
+        """A server's member never asks (the servers refuse it too): it holds the masked table
+        D, and the masks R an answer gives at the slots read would show it each member's
+        record there (D - R), not only their sum."""
+        if self.org in (self.servers[0].name, self.servers[1].name):
+            raise server_may_not_ask(self.org)
 
     def _ask(self, applicant_id: str, purpose: str, consent_hash: str | tuple[str, str]) -> _Ask:
         consents = (consent_hash, consent_hash) if isinstance(consent_hash, str) else consent_hash

@@ -18,8 +18,9 @@ class QueryError(Exception):
 
 
 class QueryRefused(QueryError):
-    """A query server refused the query; `code` is stable (for CLIs and logs), the message says why
-    and what to do."""
+    """A query server refused the query (or the asker's node did, before sending it, for a
+    reason the servers refuse it for); `code` is stable (for CLIs and logs), the message says
+    why and what to do."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -44,3 +45,14 @@ class ProtocolError(QueryError):
 
 class SaltError(QueryError):
     """A salt file or a served salt is not SALT_BYTES long."""
+
+
+def server_may_not_ask(org: str) -> QueryRefused:
+    """The refusal of a lookup by either server's member (both servers' and the asker's node's):
+    a server holds the masked table D, and an answer's masks would show it each member's record
+    of the applicant, not their sum (node/query/README.md, "Who may ask")."""
+    return QueryRefused(
+        "server_may_not_ask",
+        f"{org} runs a query server of this service and may not ask: a server holds the "
+        "masked table, and the masks of an answer would show it each member's record of the "
+        "applicant; ask from a member that runs no query server")

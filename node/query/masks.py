@@ -29,7 +29,10 @@ multiplication per server after the answers arrive (~0.1 ms per lookup); additiv
 more work in total (0.37 ms per lookup, of which 0.26 while waiting). Slot j of part i in the
 block has the mask AES_fixed(seed XOR (i·1024 + j)) XOR (seed XOR (i·1024 + j)). Learning a
 whole block's masks gives the asker nothing more: it still reads D only at the slots it queries
-(and each lookup is signed, logged and counted against its quota).
+(and each lookup is signed, logged and counted against its quota). That holds for an asker that
+does not hold D. A server does: with R at any slot it would read T there, every member's record
+one by one. So neither server's member may ask; the job check, the contract and both servers
+refuse it.
 
 Pure apart from libsodium (PyNaCl) and AES.
 """

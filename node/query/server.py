@@ -55,7 +55,13 @@ from alliance.signing import Signer, verify
 from node.query import dpf, epoch_parts, fieldwise, fss, masks, matching, relay, table
 from node.query.authorize import Authorizer, PeriodSummary, QueryContext, summarize
 from node.query.coalesce import Coalescer
-from node.query.errors import ContributionError, ProtocolError, QueryError, QueryRefused
+from node.query.errors import (
+    ContributionError,
+    ProtocolError,
+    QueryError,
+    QueryRefused,
+    server_may_not_ask,
+)
 from node.query.layout import Layout
 from node.query.record import LANES, RECORD_BYTES
 from node.query.store import LogRow, ServerStore
@@ -560,6 +566,9 @@ class QueryServer:
             raise _Refusal(denied, "wrong_asker",
                            f"signed by {signer_org}, TLS identity {tls_org}, request names "
                            f"{request.asker}: they must be the same member")
+        if request.asker in (self.name, self.peer.org):
+            refused = server_may_not_ask(request.asker)
+            raise _Refusal(denied, refused.code, str(refused))
         if abs(now - request.issued_at) > FRESHNESS_SECONDS:
             raise _Refusal(denied, "stale_request",
                            f"the request was signed at {request.issued_at}, more than "

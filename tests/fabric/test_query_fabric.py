@@ -80,7 +80,7 @@ def job(net: Path) -> str:
     code, requested = cli(
         net, "bank", "job", "request", "--protocol", "multilender",
         "--input", "bank/loans:applicant_id", "--input", "telecom/loans:applicant_id",
-        "--input", "platform/loans:applicant_id", "--output", "aggregates=bank,telecom,platform",
+        "--input", "platform/loans:applicant_id", "--output", "aggregates=platform",
         "--param", "server_a=bank", "--param", "server_b=telecom",
         "--param", "purposes=credit_check", "--param", "daily_quota=50",
         "--param", "period_seconds=60", "--param", "part_bits=12", "--expires", "7d")
@@ -90,8 +90,8 @@ def job(net: Path) -> str:
         assert cli(net, org, "job", "approve", job_id)[0] == 0
     today = time.strftime("%Y-%m-%d", time.gmtime())
     feeds = {"bank": f"loan_opened,F1,{today},b-1,70000\n",
-             "telecom": f"loan_opened,F1,{today},t-1,5000\n",
-             "platform": f"application,F1,{today},,0\n"}
+             "telecom": f"application,F1,{today},,0\n",
+             "platform": f"loan_opened,F1,{today},p-1,5000\n"}  # the asker's own: excluded
     for org, rows in feeds.items():
         path = write(net.parent / f"{org}-events.csv",
                      "kind,applicant_id,date,loan_id,amount_cents\n" + rows)
@@ -107,7 +107,7 @@ def consent(net: Path) -> Path:
 
 
 def _lookup(net: Path, consent: Path) -> Any:
-    code, answer = cli(net, "bank", "query", "lender", "--id", "F1", "--purpose",
+    code, answer = cli(net, "platform", "query", "lender", "--id", "F1", "--purpose",
                        "credit_check", "--consent", str(consent))
     if code != 0 or answer["aggregates"]["applications_7d"] != 1:
         return None  # the epoch holding every member's contribution is not formed yet
@@ -120,7 +120,7 @@ def test_a_lookup_on_fabric_answers_the_other_members_aggregates(
     answer = until("a lookup answered from every member's contribution",
                    lambda: _lookup(net, consent))
     assert answer["aggregates"] == {"active_loans": 1, "distinct_lenders": 1,
-                                    "outstanding_cents": 5000, "applications_7d": 1,
+                                    "outstanding_cents": 70000, "applications_7d": 1,
                                     "applications_30d": 1}
 
 
@@ -130,7 +130,7 @@ def test_both_servers_commit_their_period_summaries_on_fabric_and_the_audit_prov
     answer = until("a lookup", lambda: _lookup(net, consent))
 
     def audited() -> Any:
-        code, out = cli(net, "bank", "query", "audit", answer["record"], "--consent",
+        code, out = cli(net, "platform", "query", "audit", answer["record"], "--consent",
                         str(consent))
         return out if code == 0 else None
 
@@ -145,7 +145,7 @@ def test_both_servers_commit_their_period_summaries_on_fabric_and_the_audit_prov
 def _client(net: Path, passphrase: bytes):  # type: ignore[no-untyped-def]
     ports = [query_server_status(net, org)["port"] for org in ("bank", "telecom")]
     servers = (("bank", f"127.0.0.1:{ports[0]}"), ("telecom", f"127.0.0.1:{ports[1]}"))
-    return make_client(net, "bank", servers, None,
+    return make_client(net, "platform", servers, None,
                        Layout.of(12, ("bank", "telecom", "platform")), passphrase, timeout=30)
 
 

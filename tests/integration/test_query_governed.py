@@ -2,7 +2,8 @@
 the two query servers started by `network up`: servers named by a charter vote, the standing
 `multilender` job approved by the contributing members, policy read from the ledger and kept
 current from its events, lookups through the CLI, refusals, committed period summaries with an
-inclusion proof, a restart that loses no update and a server down."""
+inclusion proof, a restart that loses no update and a server down. bank and telecom run the
+servers and contribute; platform and insurer contribute and ask (a server's member may not)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ from node.query.service import server_folder
 from node.query.wiring import make_client
 
 CAPACITY = 5000
-LAYOUT = Layout.for_applicants(CAPACITY, ("bank", "telecom", "platform"))
+CONTRIBUTORS = ("bank", "telecom", "platform", "insurer")
+LAYOUT = Layout.for_applicants(CAPACITY, CONTRIBUTORS)
 """The job's layout: sized for its capacity (3 blocks of 1,024 slots per part, under a DPF domain
 of 2^12), one segment per contributor."""
 WAIT = 90.0
@@ -76,14 +78,14 @@ def epoch_versions(net: Path, passphrase: bytes) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def net(network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def net(query_network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mp = pytest.MonkeyPatch()
     mp.setenv("ALLIANCE_QUERY_EPOCH_SECONDS", "1")
     mp.setenv("ALLIANCE_QUERY_COMMIT_SECONDS", "1")
     mp.setenv("ALLIANCE_QUERY_PARTIAL_PERIODS", "1")
     mp.setenv("ALLIANCE_QUERY_RESHARE_POLL", "1")
     target = tmp_path_factory.mktemp("query-gov") / "net"
-    private_network(network_dir, target)
+    private_network(query_network_dir, target)
     assert main(["network", "up", "--dir", str(target), "--batch-timeout-ms", "50"]) == 0
     try:
         yield target
@@ -112,11 +114,12 @@ def served(net: Path) -> Path:
     code, out = quiet("--as", "bank", "member", "propose", "--query-servers", "bank,telecom",
                       "--reason", "bank and telecom run the query servers")
     assert code == 0, out
-    assert quiet("--as", "telecom", "member", "vote", json.loads(out)["id"], "yes")[0] == 0
+    for voter in ("telecom", "platform"):  # 3 of the 4 members
+        assert quiet("--as", voter, "member", "vote", json.loads(out)["id"], "yes")[0] == 0
     assert main(["network", "up", "--dir", str(net)]) == 0
     assert query_server_status(net, "bank")["running"]
     assert query_server_status(net, "telecom")["running"]
-    for org in ("bank", "telecom", "platform"):
+    for org in CONTRIBUTORS:
         path = write(net.parent / f"{org}-loans.csv", "applicant_id,amount\nx1,1\nx2,2\n")
         assert quiet("--as", org, "dataset", "register", "--name", "loans", "--file",
                      str(path))[0] == 0
@@ -133,8 +136,8 @@ def request_job(net: Path, quotas: str = "platform=3", *params: str) -> str:
             "--json", "--dir", str(net), "--as", "bank", "job", "request",
             "--protocol", "multilender",
             "--input", "bank/loans:applicant_id", "--input", "telecom/loans:applicant_id",
-            "--input", "platform/loans:applicant_id",
-            "--output", "aggregates=bank,telecom,platform",
+            "--input", "platform/loans:applicant_id", "--input", "insurer/loans:applicant_id",
+            "--output", "aggregates=platform,insurer",
             "--param", "server_a=bank", "--param", "server_b=telecom",
             "--param", "purposes=credit_check,limit_review", "--param", "daily_quota=100",
             "--param", f"quotas={quotas}", "--param", "period_seconds=60",
@@ -147,15 +150,16 @@ def request_job(net: Path, quotas: str = "platform=3", *params: str) -> str:
 def job(served: Path) -> str:
     passphrase = os.environ[PASSPHRASE_ENV].encode()
     job_id = request_job(served)
-    for org in ("telecom", "platform"):
+    for org in ("telecom", "platform", "insurer"):
         assert main(["--dir", str(served), "--as", org, "job", "approve", job_id]) == 0
     until("both servers to read the approved job from the ledger",
           lambda: all(p and p["job"] == job_id for p in policy(served, passphrase)))
     today = time.strftime("%Y-%m-%d", time.gmtime())
     feeds = {
-        "bank": f"loan_opened,A1,{today},b-1,70000\n",
+        "bank": f"loan_opened,A3,{today},b-1,900\n",
         "telecom": f"loan_opened,A1,{today},t-1,5000\nloan_opened,A2,{today},t-2,800\n",
         "platform": f"application,A1,{today},,0\napplication,A1,{today},,0\n",
+        "insurer": f"loan_opened,A1,{today},i-1,70000\n",  # the asker's own: excluded
     }
     for org, rows in feeds.items():
         path = write(served.parent / f"{org}-events.csv",
@@ -163,7 +167,7 @@ def job(served: Path) -> str:
         assert main(["--dir", str(served), "--as", org, "query", "events", "--file",
                      str(path)]) == 0
     until("an epoch holding every member's contribution",
-          lambda: set(epoch_versions(served, passphrase)) == {"bank", "telecom", "platform"})
+          lambda: set(epoch_versions(served, passphrase)) == set(CONTRIBUTORS))
     return job_id
 
 
@@ -177,7 +181,7 @@ EXPECTED = {"active_loans": 1, "distinct_lenders": 1, "outstanding_cents": 5000,
 
 
 def test_no_service_job_is_refused_by_the_servers(served: Path, passphrase: bytes) -> None:
-    with client(served, "bank", passphrase, b"\x07" * SALT_BYTES) as c:
+    with client(served, "insurer", passphrase, b"\x07" * SALT_BYTES) as c:
         until("a common epoch", lambda: c.status()[0]["epochs"] and c.status()[1]["epochs"])
         with pytest.raises(QueryRefused) as refused:
             c.lookup("A1", "credit_check", "sha256:" + "00" * 32)
@@ -195,11 +199,34 @@ def test_the_contract_refuses_a_service_job_naming_other_servers(
     served: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out = cli(capsys, served, "bank", "job", "request", "--protocol", "multilender",
-                    "--input", "bank/loans:applicant_id", "--output", "aggregates=bank",
-                    "--param", "server_a=bank", "--param", "server_b=platform",
+                    "--input", "platform/loans:applicant_id", "--output", "aggregates=platform",
+                    "--param", "server_a=bank", "--param", "server_b=insurer",
                     "--param", "purposes=credit_check", "--param", "daily_quota=5")
     assert code == 1
     assert "charter's query servers" in out["message"]
+
+
+def test_a_service_job_letting_a_server_ask_is_refused_before_it_is_sent(
+    served: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = cli(capsys, served, "platform", "job", "request", "--protocol", "multilender",
+                    "--input", "bank/loans:applicant_id", "--input", "platform/loans:applicant_id",
+                    "--output", "aggregates=bank,platform",
+                    "--param", "server_a=bank", "--param", "server_b=telecom",
+                    "--param", "purposes=credit_check", "--param", "daily_quota=5")
+    assert code != 0
+    assert "bank runs a query server and may not ask" in out["message"], out
+    code, jobs = cli(capsys, served, "platform", "job", "list")
+    assert code == 0 and not [j for j in jobs if j["requester"] == "platform"], jobs
+
+
+def test_a_servers_member_asking_is_told_it_may_not(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+                    "--purpose", "credit_check", "--consent", str(consent))
+    assert (code, out["error_type"]) == (1, "server_may_not_ask"), out
+    assert "ask from a member that runs no query server" in out["message"]
 
 
 def test_network_status_shows_the_query_servers(
@@ -215,7 +242,7 @@ def test_network_status_shows_the_query_servers(
 def test_governed_lookup_through_the_cli_excludes_the_askers_own_loans(
     served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, answer = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+    code, answer = cli(capsys, served, "insurer", "query", "lender", "--id", "A1",
                        "--purpose", "credit_check", "--consent", str(consent))
     assert code == 0, answer
     assert answer["aggregates"] == EXPECTED
@@ -243,7 +270,7 @@ def test_the_service_job_shows_it_is_in_force_not_waiting_for_a_run(
 def test_an_unknown_applicant_has_zero_everywhere(
     served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, answer = cli(capsys, served, "telecom", "query", "lender", "--id", "nobody-42",
+    code, answer = cli(capsys, served, "insurer", "query", "lender", "--id", "nobody-42",
                        "--purpose", "limit_review", "--consent", str(consent))
     assert code == 0, answer
     assert set(answer["aggregates"].values()) == {0}
@@ -253,7 +280,7 @@ def test_servers_log_an_unlinkable_commitment_never_the_consent_hash(
     served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for _ in range(2):
-        assert cli(capsys, served, "bank", "query", "lender", "--id", "A1", "--purpose",
+        assert cli(capsys, served, "insurer", "query", "lender", "--id", "A1", "--purpose",
                    "credit_check", "--consent", str(consent))[0] == 0
     plain = document_digest(consent.read_bytes())
     logged = []
@@ -267,7 +294,7 @@ def test_servers_log_an_unlinkable_commitment_never_the_consent_hash(
 def test_a_purpose_the_job_does_not_allow_is_refused(
     served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+    code, out = cli(capsys, served, "insurer", "query", "lender", "--id", "A1",
                     "--purpose", "marketing", "--consent", str(consent))
     assert code == 1
     assert out["error_type"] == "bad_purpose"
@@ -288,7 +315,7 @@ def test_every_member_holds_server_as_salt_in_its_own_node_folder(
 ) -> None:
     held = (server_folder(served, "bank") / "salt.bin").read_bytes()
     assert len(held) == SALT_BYTES
-    for org in ("bank", "telecom", "platform"):  # each fed events through the CLI
+    for org in CONTRIBUTORS:  # each fed events through the CLI
         copy = member_salt_path(node_dir(served, org), "bank")
         assert copy.read_bytes() == held
         assert stat.S_IMODE(copy.stat().st_mode) == 0o600
@@ -317,7 +344,7 @@ def test_server_b_does_not_hand_out_the_salt(
 def test_a_lookup_without_consent_is_refused_by_the_server(
     served: Path, job: str, passphrase: bytes
 ) -> None:
-    with client(served, "bank", passphrase) as c, pytest.raises(QueryRefused) as refused:
+    with client(served, "insurer", passphrase) as c, pytest.raises(QueryRefused) as refused:
         c.lookup("A1", "credit_check", "")
     assert refused.value.code == "no_consent"
 
@@ -326,7 +353,7 @@ def test_an_empty_consent_document_is_refused_before_asking(
     served: Path, job: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     empty = write(served.parent / "empty.txt", "")
-    code, out = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+    code, out = cli(capsys, served, "insurer", "query", "lender", "--id", "A1",
                     "--purpose", "credit_check", "--consent", str(empty))
     assert code == 2
     assert "consent" in out["message"]
@@ -361,7 +388,7 @@ def test_a_restart_loses_no_update(
 
 
 def _answer(capsys: pytest.CaptureFixture[str], net: Path, consent: Path) -> dict | None:
-    code, out = cli(capsys, net, "bank", "query", "lender", "--id", "A1", "--purpose",
+    code, out = cli(capsys, net, "insurer", "query", "lender", "--id", "A1", "--purpose",
                     "credit_check", "--consent", str(consent))
     return out["aggregates"] if code == 0 else None
 
@@ -371,7 +398,7 @@ def test_a_server_down_is_a_clear_error_not_an_answer(
 ) -> None:
     assert kill_query_server(served, "telecom") is not None
     try:
-        code, out = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+        code, out = cli(capsys, served, "insurer", "query", "lender", "--id", "A1",
                         "--purpose", "credit_check", "--consent", str(consent))
         assert code == 3
         assert "telecom" in out["message"] and "network" in out["message"] + out.get("hint", "")
@@ -384,12 +411,12 @@ def test_a_server_down_is_a_clear_error_not_an_answer(
 def test_period_summaries_are_committed_and_a_lookup_proves_its_consent(
     served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, answer = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+    code, answer = cli(capsys, served, "insurer", "query", "lender", "--id", "A1",
                        "--purpose", "credit_check", "--consent", str(consent))
     assert code == 0, answer
 
     def audited() -> Any:
-        code, out = cli(capsys, served, "bank", "query", "audit", answer["record"],
+        code, out = cli(capsys, served, "insurer", "query", "audit", answer["record"],
                         "--consent", str(consent))
         return out if code == 0 else None
 
@@ -404,7 +431,7 @@ def test_period_summaries_are_committed_and_a_lookup_proves_its_consent(
         "entries", "signature", "signer", "tx_id", "at"}
     assert document_digest(consent.read_bytes()) not in text
     other = write(served.parent / "other-consent.txt", "someone else's consent")
-    code, out = cli(capsys, served, "bank", "query", "audit", answer["record"],
+    code, out = cli(capsys, served, "insurer", "query", "audit", answer["record"],
                     "--consent", str(other))
     assert (code, out["error_type"]) == (1, "consent_mismatch")
     # the asker hands the bundle to the auditor, who checks it against the ledger alone
@@ -468,7 +495,7 @@ def test_the_node_reshares_a_book_cut_on_an_earlier_day_so_the_windows_move(
     assert max(store.versions()) > sent["version"]
 
     def windows() -> object:
-        code, answer = cli(capsys, served, "bank", "query", "lender", "--id", "W7",
+        code, answer = cli(capsys, served, "insurer", "query", "lender", "--id", "W7",
                            "--purpose", "credit_check", "--consent", str(consent))
         assert code == 0, answer
         found = answer["aggregates"]
@@ -487,15 +514,15 @@ def test_a_job_answering_fewer_fields_is_enforced_by_the_servers(
     answered = ("active_loans", "applications_7d")
     narrow = request_job(served, "platform=3", "--param", "fields=" + ",".join(answered))
     try:
-        for org in ("telecom", "platform"):
+        for org in ("telecom", "platform", "insurer"):
             assert main(["--dir", str(served), "--as", org, "job", "approve", narrow]) == 0
         until("both servers to read the narrower job",
               lambda: all(p["job"] == narrow for p in policy(served, passphrase)))
-        code, answer = cli(capsys, served, "bank", "query", "lender", "--id", "A1",
+        code, answer = cli(capsys, served, "insurer", "query", "lender", "--id", "A1",
                            "--purpose", "credit_check", "--consent", str(consent))
         assert code == 0, answer
         assert answer["aggregates"] == {f: EXPECTED[f] for f in answered}
-        with client(served, "bank", passphrase) as c:  # the low-level client: every field
+        with client(served, "insurer", passphrase) as c:  # the low-level client: every field
             c.refresh_epoch()
             first = c.first_round("A1", "credit_check", "sha256:" + "44" * 32)
             assert first.answered == answered
@@ -531,7 +558,8 @@ def test_a_member_removed_while_the_server_runs_is_refused(
     code, out = cli(capsys, served, "bank", "member", "propose", "--remove", "platform",
                     "--reason", "left the alliance")
     assert code == 0, out
-    assert cli(capsys, served, "telecom", "member", "vote", out["id"], "yes")[0] == 0
+    for voter in ("telecom", "insurer"):  # 3 of the 4 members
+        assert cli(capsys, served, voter, "member", "vote", out["id"], "yes")[0] == 0
     until("the servers to read the removal",
           lambda: all("platform" in p["removed"] for p in policy(served, passphrase)))
     with client(served, "platform", passphrase) as c, pytest.raises(QueryRefused) as refused:
@@ -563,6 +591,6 @@ def test_a_revoked_service_job_is_refused_at_once(
     assert code == 0, out
     until("the servers to read the revocation of the job",
           lambda: all(p["job"] is None for p in policy(served, passphrase)))
-    with client(served, "bank", passphrase) as c, pytest.raises(QueryRefused) as refused:
+    with client(served, "insurer", passphrase) as c, pytest.raises(QueryRefused) as refused:
         c.lookup("A1", "credit_check", "sha256:" + "33" * 32)
     assert refused.value.code == "no_service_job"

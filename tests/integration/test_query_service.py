@@ -1,5 +1,6 @@
 """The multi-lender query service over real gRPC with mutual TLS: two servers (bank = A, telecom
-= B), members bank, telecom and platform, the auditor regulator as an outsider."""
+= B), members bank, telecom, platform and insurer (the servers' members contribute; platform and
+insurer ask), the auditor regulator as an outsider."""
 
 from __future__ import annotations
 
@@ -13,19 +14,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node.query import dpf, matching, table
+from node.query import dpf, fieldwise, matching, record, table
 from node.query import server as server_module
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
 from node.query.client import FirstRound, Member, QueryClient, _Ask
 from node.query.contribution import EventKind, LoanBook, LoanEvent
 from node.query.errors import ProtocolError, QueryRefused, ServerUnavailable
 from node.query.layout import Layout, hash_applicant
-from node.query.record import FIELDS, Aggregates
+from node.query.record import FIELDS, LANES, SCANNED_BITS, Aggregates
 from node.query.server import Peer, QueryServer
 from node.query.wire import decode, unpack
 from node.query.wiring import make_client, make_server
 
-MEMBERS = ("bank", "telecom", "platform")
+MEMBERS = ("bank", "telecom", "platform", "insurer")
+ASKERS = ("platform", "insurer")
+"""Contributors; bank and telecom run the servers, so only platform and insurer ask."""
 SALT = b"the-alliance-wide-applicant-salt"
 LAYOUT = Layout.of(10, MEMBERS)
 BLOCKS = Layout.of_blocks(3, MEMBERS)
@@ -85,10 +88,10 @@ class Service:
 
 
 @pytest.fixture
-def service(network_dir: Path, passphrase: bytes, tmp_path: Path,
+def service(query_network_dir: Path, passphrase: bytes, tmp_path: Path,
             request: pytest.FixtureRequest) -> Iterator[Service]:
     """Servers of LAYOUT, or of the layout a test passes indirectly."""
-    svc = Service(network_dir, tmp_path, passphrase,
+    svc = Service(query_network_dir, tmp_path, passphrase,
                   layout=getattr(request, "param", LAYOUT))
     svc.start()
     yield svc
@@ -169,7 +172,7 @@ def test_every_member_gets_the_plaintext_answer_over_the_others(service: Service
     streams = random_events(rng, applicants)
     members = contribute_all(service, streams, TODAY, 1)
     service.epoch()
-    for asker in MEMBERS:
+    for asker in ASKERS:
         for applicant in [*applicants, "never-seen"]:
             got = service.client(asker).lookup(applicant, "credit_check", CONSENT,
                                                members[asker])
@@ -185,7 +188,7 @@ def test_the_servers_answer_only_the_policys_fields(service: Service) -> None:
     streams = random_events(rng, applicants)
     members = contribute_all(service, streams, TODAY, 1)
     service.epoch()
-    for asker in MEMBERS:
+    for asker in ASKERS:
         for applicant in applicants:
             got = service.client(asker).lookup(applicant, "credit_check", CONSENT,
                                                members[asker])
@@ -201,7 +204,7 @@ def test_a_client_asking_a_withheld_field_in_round_two_is_refused(service: Servi
     service.fields = ("active_loans",)
     service.start()
     service.epoch()
-    client = service.client("bank")
+    client = service.client("insurer")
     client.refresh_epoch()
     first = client.first_round("zoe", "credit_check", CONSENT)
     assert first.answered == ("active_loans",)
@@ -210,7 +213,7 @@ def test_a_client_asking_a_withheld_field_in_round_two_is_refused(service: Servi
     assert refused.value.code == "field_not_answered"
 
 
-def _first(service: Service, org: str = "bank") -> FirstRound:
+def _first(service: Service, org: str = "insurer") -> FirstRound:
     service.epoch()
     client = service.client(org)
     client.refresh_epoch()
@@ -219,7 +222,7 @@ def _first(service: Service, org: str = "bank") -> FirstRound:
 
 def test_a_second_round_is_answered_once(service: Service) -> None:
     first = _first(service)
-    client = service.client("bank")
+    client = service.client("insurer")
     client.second_round(first, first.answered)
     with pytest.raises(QueryRefused) as refused:
         client.second_round(first, first.answered)
@@ -227,17 +230,79 @@ def test_a_second_round_is_answered_once(service: Service) -> None:
 
 
 def test_another_member_cannot_finish_a_lookup(service: Service) -> None:
-    first = _first(service, "bank")
+    first = _first(service, "insurer")
     with pytest.raises(QueryRefused) as refused:
         service.client("platform").second_round(first, first.answered)
     assert refused.value.code == "unknown_lookup"
+
+
+def _slots_of_d(cols: np.ndarray, layout: Layout, positions: list[int]) -> np.ndarray:
+    """D at a lookup's slots (uint64, (parts, LANES)), read from a server's bit columns."""
+    out = np.zeros((layout.subtables, LANES), dtype=np.uint64)
+    for part in range(layout.subtables):
+        position = positions[part % len(positions)]
+        bits = (cols[part, :, position // 64] >> np.uint64(position % 64)) & np.uint64(1)
+        for column, bit in enumerate(SCANNED_BITS):
+            out[part, bit // 64] |= bits[column] << np.uint64(bit % 64)
+    return out
+
+
+def test_whoever_holds_d_reads_each_members_record_from_an_answers_masks(
+        service: Service) -> None:
+    """Why neither server's member may ask: a lookup gives its asker the masks R at its slots,
+    and a server holds D = T + R whole, so D - R shows each member's record of the applicant
+    one by one (which members lend, how much), not only their sum."""
+    streams = {"bank": [LoanEvent(EventKind.LOAN_OPENED, "zoe", TODAY, "B1", 5000)],
+               "telecom": [LoanEvent(EventKind.LOAN_OPENED, "zoe", TODAY, "T1", 700)],
+               "platform": [LoanEvent(EventKind.APPLICATION, "zoe", TODAY)]}
+    members = contribute_all(service, streams, TODAY, 1)
+    first = _first(service, "insurer")  # what an asker holds after round 1
+    epoch = service.servers[0]._current_epoch()  # what server A holds
+    assert epoch is not None and epoch.number == first.epoch
+    positions, tag = service.layout.locate(first.hashed)
+    records = fieldwise.sub(_slots_of_d(epoch.cols, service.layout, positions), first.masks)
+    found = {}
+    for org in streams:
+        segment = service.layout.segment_of(org)
+        own = records[segment * 3:segment * 3 + 3]
+        ours = [r for r in own if int(record.field(r, "tag")) == tag]
+        assert len(ours) == 1, org
+        found[org] = Aggregates(**{f: int(record.field(ours[0], f)) for f in FIELDS})
+    assert found == {org: members[org].contributed(1, first.hashed) for org in streams}
+    assert found["bank"] == Aggregates(1, 1, 5000, 0, 0)  # bank's own loan, apart
+
+
+def test_the_servers_refuse_a_lookup_by_either_servers_member(service: Service) -> None:
+    """Even under a policy that lets them ask (this test's names every member), and from a
+    client that skips its own check: refused by both servers before anything is logged."""
+    service.epoch()
+    for org in ("bank", "telecom"):
+        client = service.client(org)
+        client.refresh_epoch()
+        (result,) = client._first_rounds([client._ask("zoe", "credit_check", CONSENT)])
+        assert isinstance(result, QueryRefused) and result.code == "server_may_not_ask", org
+        assert "runs a query server" in str(result)
+    assert [s.summary(0, 2**40).entries for s in service.servers] == [0, 0]
+
+
+def test_a_servers_member_is_told_before_anything_is_sent(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    service.epoch()
+    client = service.client("bank")
+    sent: list[str] = []
+    monkeypatch.setattr(client, "_invoke", lambda index, method, message: sent.append(method))
+    for ask in (lambda: client.lookup("zoe", "credit_check", CONSENT),
+                lambda: client.first_round("zoe", "credit_check", CONSENT)):
+        with pytest.raises(QueryRefused, match="ask from a member that runs no query server"):
+            ask()
+    assert sent == []
 
 
 def test_halves_of_another_lookup_do_not_open(service: Service) -> None:
     one, two = _first(service), _first(service)
     mixed = replace(one, halves=(one.halves[0], two.halves[1]))
     with pytest.raises(ProtocolError, match="does not open"):
-        service.client("bank").second_round(mixed, one.answered)
+        service.client("insurer").second_round(mixed, one.answered)
 
 
 def test_a_second_round_too_late_is_refused(service: Service,
@@ -245,7 +310,7 @@ def test_a_second_round_too_late_is_refused(service: Service,
     monkeypatch.setattr(server_module, "PENDING_SECONDS", -1.0)
     first = _first(service)
     with pytest.raises(QueryRefused) as refused:
-        service.client("bank").second_round(first, first.answered)
+        service.client("insurer").second_round(first, first.answered)
     assert refused.value.code == "unknown_lookup"
 
 
@@ -261,7 +326,7 @@ def test_a_field_only_one_server_answers_is_not_reported(service: Service) -> No
         policy, fields=("active_loans", "outstanding_cents")))
     service.servers[1].authorizer = PolicyAuthorizer(replace(
         policy, fields=("outstanding_cents", "applications_30d")))
-    got = service.client("bank").lookup("kim", "credit_check", CONSENT)
+    got = service.client("insurer").lookup("kim", "credit_check", CONSENT)
     assert got.fields == ("outstanding_cents",)
     assert got.aggregates == Aggregates(outstanding_cents=777)
 
@@ -275,8 +340,9 @@ def test_windows_roll_when_members_re_share_days_later(service: Service) -> None
     contribute_all(service, streams, later, 2, members)
     service.epoch()
     for applicant in applicants:
-        got = service.client("bank").lookup(applicant, "credit_check", CONSENT, members["bank"])
-        assert got.aggregates == oracle(streams, "bank", applicant, later)
+        got = service.client("insurer").lookup(applicant, "credit_check", CONSENT,
+                                               members["insurer"])
+        assert got.aggregates == oracle(streams, "insurer", applicant, later)
 
 
 def test_epochs_after_one_member_re_shares_or_none_does_stay_exact(service: Service) -> None:
@@ -294,9 +360,9 @@ def test_epochs_after_one_member_re_shares_or_none_does_stay_exact(service: Serv
     for _ in range(2):  # telecom changed, then nobody
         service.epoch()
         for applicant in applicants:
-            got = service.client("bank").lookup(applicant, "credit_check", CONSENT,
-                                                members["bank"])
-            assert got.aggregates == oracle(streams, "bank", applicant, TODAY), applicant
+            got = service.client("insurer").lookup(applicant, "credit_check", CONSENT,
+                                                members["insurer"])
+            assert got.aggregates == oracle(streams, "insurer", applicant, TODAY), applicant
 
 
 def test_servers_that_sum_each_part_from_storage_answer_the_same(
@@ -328,9 +394,9 @@ def test_the_asker_needs_no_contribution_to_ask(service: Service) -> None:
 
 @pytest.mark.parametrize(("org", "purpose", "consent", "code"), [
     ("regulator", "credit_check", CONSENT, "not_member"),
-    ("bank", "marketing", CONSENT, "bad_purpose"),
-    ("bank", "credit_check", "", "no_consent"),
-    ("bank", "credit_check", "sha256:xyz", "no_consent"),
+    ("insurer", "marketing", CONSENT, "bad_purpose"),
+    ("insurer", "credit_check", "", "no_consent"),
+    ("insurer", "credit_check", "sha256:xyz", "no_consent"),
 ])
 def test_servers_refuse_outsiders_bad_purposes_and_missing_consent(
         service: Service, org: str, purpose: str, consent: str, code: str) -> None:
@@ -352,7 +418,7 @@ def test_a_member_over_its_daily_quota_is_refused(service: Service) -> None:
     with pytest.raises(QueryRefused, match="used its 2 queries") as refused:
         client.lookup("zoe", "credit_check", CONSENT)
     assert refused.value.code == "over_quota"
-    service.client("bank").lookup("zoe", "credit_check", CONSENT)  # others are not affected
+    service.client("insurer").lookup("zoe", "credit_check", CONSENT)  # others are not affected
 
 
 def test_a_server_restart_keeps_the_query_log_and_the_quota_count(service: Service) -> None:
@@ -383,7 +449,7 @@ def test_a_member_revoked_or_removed_after_its_lookups_is_refused_at_once(
     job = {"id": "job-1", "protocol": "multilender", "created_at": int(time.time()) - 10,
            "expires_at": int(time.time()) + 3600,
            "inputs": [{"owner": org} for org in MEMBERS],
-           "outputs": {"aggregates": list(MEMBERS)},
+           "outputs": {"aggregates": list(ASKERS)},
            "parameters": {"server_a": "bank", "server_b": "telecom",
                           "purposes": "credit_check", "daily_quota": "100"}}
     terms = ServiceTerms.from_job(job)
@@ -407,7 +473,7 @@ def test_a_member_revoked_or_removed_after_its_lookups_is_refused_at_once(
         with pytest.raises(QueryRefused) as refused:
             client.lookup("zoe", "credit_check", CONSENT)
         assert refused.value.code == code
-    service.client("bank").lookup("zoe", "credit_check", CONSENT)  # others still answered
+    service.client("insurer").lookup("zoe", "credit_check", CONSENT)  # others still answered
 
 
 def test_a_non_member_cannot_contribute(service: Service) -> None:
@@ -418,7 +484,7 @@ def test_a_non_member_cannot_contribute(service: Service) -> None:
 
 def test_a_request_signed_for_one_server_is_refused_by_the_other(service: Service) -> None:
     service.epoch()
-    client = service.client("bank")
+    client = service.client("insurer")
     client.servers = (client.servers[0], client.servers[0].__class__(
         "bank", client.servers[1].address, client.servers[1].root_certs))
     with pytest.raises(QueryRefused) as refused:
@@ -433,19 +499,19 @@ def test_a_server_restart_loses_no_update(service: Service) -> None:
     service.stop()
     service.start()  # new processes' worth of state: only what is on disk
     service.epoch()
-    got = service.client("bank").lookup("ida", "credit_check", CONSENT)
+    got = service.client("insurer").lookup("ida", "credit_check", CONSENT)
     assert got.aggregates == Aggregates(1, 1, 999, 1, 1)
 
 
 def test_a_server_down_is_a_clear_error_not_an_answer(service: Service) -> None:
     service.epoch()
-    client = service.client("bank")
+    client = service.client("insurer")
     client.timeout = 3
     service.servers[1].stop(0)
     with pytest.raises(ServerUnavailable, match=r"telecom .* did not answer"):
         client.lookup("zoe", "credit_check", CONSENT)
     with pytest.raises(ServerUnavailable, match="telecom"):
-        client.contribute(Member(LoanBook(SALT, LAYOUT, "bank")).prepare(TODAY, 1))
+        client.contribute(Member(LoanBook(SALT, LAYOUT, "insurer")).prepare(TODAY, 1))
 
 
 def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
@@ -513,16 +579,16 @@ def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
 def test_each_server_summarizes_its_period_with_counts_and_a_signed_root(
         service: Service) -> None:
     service.epoch()
-    for org, times in (("bank", 2), ("platform", 3)):
+    for org, times in (("insurer", 2), ("platform", 3)):
         for _ in range(times):
             service.client(org).lookup("zoe", "credit_check", CONSENT)
     for server in service.servers:
         summary = server.summary(0, 2**40)
-        assert dict(summary.counts) == {"bank": 2, "platform": 3}
+        assert dict(summary.counts) == {"insurer": 2, "platform": 3}
         assert summary.entries == 5 and summary.signature
         assert summary.merkle_root.startswith("sha256:")
         assert "zoe" not in repr(summary.body())
-    service.client("bank").lookup("zoe", "credit_check", CONSENT)
+    service.client("insurer").lookup("zoe", "credit_check", CONSENT)
     assert service.servers[0].summary(0, 2**40).merkle_root != summary.merkle_root
 
 
@@ -531,7 +597,7 @@ def test_status_tells_the_asker_its_own_lookups_today_on_each_server(
     service.epoch()
     for _ in range(3):
         service.client("platform").lookup("zoe", "credit_check", CONSENT)
-    service.client("bank").lookup("zoe", "credit_check", CONSENT)
+    service.client("insurer").lookup("zoe", "credit_check", CONSENT)
     statuses = service.client("platform").status()
     assert [(s["used_today"]["org"], s["used_today"]["lookups"]) for s in statuses] == [
         ("platform", 3)] * 2
@@ -556,7 +622,7 @@ def test_concurrent_lookups_from_many_threads_are_all_right(service: Service) ->
                            for a, v in amounts.items()]}
     contribute_all(service, streams, TODAY, 1)
     service.epoch()
-    client = service.client("bank")
+    client = service.client("insurer")
     with ThreadPoolExecutor(8) as pool:
         got = dict(zip(amounts, pool.map(
             lambda a: client.lookup(a, "credit_check", CONSENT).aggregates.outstanding_cents,
@@ -569,7 +635,7 @@ def test_a_stale_request_is_refused(service: Service) -> None:
     for server in service.servers:
         server.clock = lambda: time.time() + 3600
     with pytest.raises(QueryRefused, match="more than 300 s") as refused:
-        service.client("bank").lookup("zoe", "credit_check", CONSENT)
+        service.client("insurer").lookup("zoe", "credit_check", CONSENT)
     assert refused.value.code == "stale_request"
 
 
@@ -585,7 +651,7 @@ def test_a_segment_filled_to_its_capacity_answers_every_applicant_exactly(
                            for a, v in amounts.items()]}
     contribute_all(service, streams, TODAY, 1)
     service.epoch()
-    client = service.client("bank")
+    client = service.client("insurer")
     for applicant in random.Random(5).sample(sorted(amounts), 60):
         got = client.lookup(applicant, "credit_check", CONSENT).aggregates
         assert got == Aggregates(1, 1, amounts[applicant], 0, 0), applicant
@@ -619,7 +685,7 @@ def test_servers_switching_layout_drop_the_old_contributions_and_answer_on_the_n
     service.clients = {}
     contribute_all(service, streams, TODAY, 2)
     service.epoch()
-    got = service.client("bank").lookup("ida", "credit_check", CONSENT)
+    got = service.client("insurer").lookup("ida", "credit_check", CONSENT)
     assert got.aggregates == Aggregates(1, 1, 999, 0, 0)
 
 
@@ -638,7 +704,7 @@ def test_a_peer_that_lost_its_epochs_gets_a_new_one(service: Service) -> None:
     first = service.servers[0].form_epoch()
     service.servers[1]._epochs.clear()  # as after B's restart
     assert service.servers[0].form_epoch() > first
-    assert service.client("bank").lookup("ida", "credit_check", CONSENT).aggregates == \
+    assert service.client("insurer").lookup("ida", "credit_check", CONSENT).aggregates == \
         Aggregates(1, 1, 999, 0, 0)
 
 
@@ -691,7 +757,7 @@ def test_a_malformed_dpf_key_in_a_batch_of_first_rounds_refuses_that_lookup_alon
         return a[:at] + bytes([value]) + a[at + 1:], b
 
     monkeypatch.setattr(dpf, "generate_packed", second_lookup_key_altered)
-    client = service.client("bank")
+    client = service.client("insurer")
     got = client._first_rounds([_ask("s0"), _ask("s1"), _ask("s2")])
     assert calls == [3]
     assert isinstance(got[1], ProtocolError) and error in str(got[1])
@@ -716,7 +782,7 @@ def test_second_rounds_in_one_call_each_get_their_own_applicant(
                                          for a, v in amounts.items()]}, TODAY, 1)
     service.epoch()
     calls = _count_calls(service.servers[1], "_select_many", monkeypatch)
-    client = service.client("bank")
+    client = service.client("insurer")
     firsts = client._first_rounds([_ask(a) for a in amounts])
     got = client._second_rounds([(f, f.answered) for f in firsts])  # type: ignore[union-attr]
     assert calls == [5]
@@ -728,7 +794,7 @@ def test_a_malformed_key_in_a_batch_of_second_rounds_refuses_that_lookup_alone(
     contribute_all(service, {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "s0", TODAY, "T", 7)]},
                    TODAY, 1)
     service.epoch()
-    client = service.client("bank")
+    client = service.client("insurer")
     firsts = client._first_rounds([_ask("s0"), _ask("s1")])
     original = matching.keys_of
 

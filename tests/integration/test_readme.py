@@ -39,6 +39,8 @@ def write_loan_events(folder: Path) -> None:
         header + f"loan_opened,C00042,{today},b-1,7000000\napplication,C00042,{today},,0\n")
     (folder / "telecom-loans.csv").write_text(
         header + f"loan_opened,C00042,{today},t-1,500000\nloan_opened,C00043,{today},t-2,80000\n")
+    (folder / "platform-loans.csv").write_text(
+        header + f"loan_opened,C00042,{today},p-1,300000\n")  # the asker's own: not counted
     (folder / "consent.pdf").write_text("I, applicant C00042, consent to a credit check.")
 
 
@@ -76,10 +78,10 @@ def test_the_by_hand_section_runs_as_written(tmp_path: Path) -> None:
     assert f"\n{clear}\n" in done.stdout
     assert "MATCHES" in done.stdout
     assert (tmp_path / "shared.csv").read_text().splitlines() == ["customer_id", *ids[10:30]]
-    # bank's lookup counts telecom's open loan to C00042 and not its own
+    # platform's lookup counts bank's and telecom's open loans to C00042 and not its own
     answer = done.stdout.split("Applicant C00042 across the other members", 1)[1]
-    assert re.search(r"active_loans\s+│ 1 ", answer) and re.search(
-        r"outstanding_cents\s+│ 500000 ", answer), answer[:1500]
+    assert re.search(r"active_loans\s+│ 2 ", answer) and re.search(
+        r"outstanding_cents\s+│ 7500000 ", answer), answer[:1500]
     assert "not counted" not in answer
     assert "lookups count it from table" in done.stdout
 

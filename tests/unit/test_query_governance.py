@@ -28,10 +28,11 @@ def job_record(**params: str) -> dict[str, Any]:
     return {
         "id": "job-1", "protocol": "multilender", "created_at": NOW - 100,
         "expires_at": NOW + 3600,
-        "inputs": [{"owner": "bank"}, {"owner": "telecom"}, {"owner": "platform"}],
-        "outputs": {"aggregates": ["bank", "telecom"]},
+        "inputs": [{"owner": org} for org in ("bank", "telecom", "platform", "insurer",
+                                              "lender")],
+        "outputs": {"aggregates": ["insurer", "lender"]},  # never a server's member
         "parameters": {"server_a": "bank", "server_b": "telecom", "purposes": "credit_check",
-                       "daily_quota": "3", "quotas": "telecom=1", **params},
+                       "daily_quota": "3", "quotas": "lender=1", **params},
     }
 
 
@@ -40,7 +41,7 @@ def authorizer(**policy: Any) -> LedgerAuthorizer:
     return LedgerAuthorizer(LedgerPolicy("bank", terms, **policy), clock=lambda: NOW)
 
 
-def query(asker: str = "bank", purpose: str = "credit_check", consent_hash: str = COMMITMENT,
+def query(asker: str = "insurer", purpose: str = "credit_check", consent_hash: str = COMMITMENT,
           certificates: tuple[str, ...] = ("sha256:" + "01" * 32,)) -> QueryContext:
     return QueryContext(asker, purpose, consent_hash, NOW // 86400, "sha256:" + "00" * 32,
                         certificates)
@@ -63,11 +64,11 @@ def test_no_job_or_an_expired_job_refuses_everything() -> None:
 
 
 def test_a_removed_member_is_refused_even_if_the_job_names_it() -> None:
-    assert refusal(authorizer(removed=frozenset({"bank"})), query()) == "removed_member"
+    assert refusal(authorizer(removed=frozenset({"insurer"})), query()) == "removed_member"
 
 
 def test_a_revoked_signing_or_tls_certificate_is_refused() -> None:
-    revoked = frozenset({("bank", "sha256:" + "01" * 32)})
+    revoked = frozenset({("insurer", "sha256:" + "01" * 32)})
     assert refusal(authorizer(revoked=revoked), query()) == "revoked_certificate"
     other = query(certificates=("sha256:" + "02" * 32, "sha256:" + "01" * 32))
     assert refusal(authorizer(revoked=revoked), other) == "revoked_certificate"
@@ -81,15 +82,15 @@ def test_purpose_consent_and_quota_are_checked() -> None:
     assert refusal(authorizer(), query(purpose="marketing")) == "bad_purpose"
     assert refusal(authorizer(), query(consent_hash="")) == "no_consent"
     assert refusal(authorizer(), query(), used=3) == "over_quota"
-    assert refusal(authorizer(), query(asker="telecom"), used=1) == "over_quota"
+    assert refusal(authorizer(), query(asker="lender"), used=1) == "over_quota"
 
 
 def test_the_servers_answer_the_jobs_fields_and_none_without_a_job() -> None:
-    assert authorizer().answered("bank") == FIELDS
+    assert authorizer().answered("insurer") == FIELDS
     some = ServiceTerms.from_job(job_record(fields="applications_30d,active_loans"))
-    assert authorizer(terms=some).answered("bank") == ("active_loans", "applications_30d")
+    assert authorizer(terms=some).answered("insurer") == ("active_loans", "applications_30d")
     with pytest.raises(QueryRefused) as refused:
-        authorizer(terms=None).answered("bank")
+        authorizer(terms=None).answered("insurer")
     assert refused.value.code == "no_service_job"
 
 
@@ -159,12 +160,12 @@ def test_commitments_to_one_document_are_unlinkable_and_hide_its_hash() -> None:
 
 
 def test_a_lookup_record_round_trips() -> None:
-    record = consent.LookupRecord("job-1", "bank", "credit_check", "sha256:" + "aa" * 32,
+    record = consent.LookupRecord("job-1", "insurer", "credit_check", "sha256:" + "aa" * 32,
                                   [consent.ServerPart("bank", "00" * 32, COMMITMENT, 4, NOW,
                                                       "sha256:" + "bb" * 32)])
     again = consent.LookupRecord.from_json(record.to_json())
     assert again == record
-    assert again.parts[0].entry("bank", "credit_check").consent_hash == COMMITMENT
+    assert again.parts[0].entry("insurer", "credit_check").consent_hash == COMMITMENT
 
 
 # --- the job's parameters ----------------------------------------------------------------------
@@ -189,6 +190,26 @@ def test_bad_parameters_say_what_is_wrong(params: dict[str, str], problem: str) 
            "daily_quota": "3", **params}
     with pytest.raises(ProtocolSpecError, match=problem):
         MULTILENDER.parse_params(raw)
+
+
+@pytest.mark.parametrize(("askers", "said"), [
+    (("platform", "bank"), "bank runs a query server and may not ask"),
+    (("telecom",), "telecom runs a query server and may not ask"),
+    (("bank", "telecom"), "bank and telecom run a query server and may not ask"),
+])
+def test_a_job_letting_a_servers_member_ask_is_refused(askers: tuple[str, ...],
+                                                       said: str) -> None:
+    from alliance.protocols.spec import JobShape, ShapeInput
+
+    owners = ("bank", "telecom", "platform")
+    shape = JobShape(tuple(ShapeInput(f"{o}/loans:id", o, "string") for o in owners),
+                     {"aggregates": askers})
+    raw = {"server_a": "bank", "server_b": "telecom", "purposes": "credit_check",
+           "daily_quota": "3"}
+    problems = MULTILENDER.problems(shape, raw)
+    assert any(said in p for p in problems), problems
+    allowed = JobShape(shape.inputs, {"aggregates": ("platform",)})
+    assert MULTILENDER.problems(allowed, raw) == []
 
 
 def test_a_job_sized_by_capacity_gets_the_fewest_blocks_that_hold_it() -> None:
