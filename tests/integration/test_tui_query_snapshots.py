@@ -1,7 +1,8 @@
 """Snapshots of the multi-lender query screen at 80x24 and 120x40 on tui_ledger's seeded ledger
 with the service added (the same pinned identities, clock and transactions): the charter names
 bank and telecom the query servers by vote, the three members register their loan books and
-approve a `multilender` job, and bank keeps the record of one lookup. No query server runs on
+approve a `multilender` job that platform may ask under (the servers' members may not), and
+platform keeps the record of one lookup. No query server runs on
 this machine, so the screen shows both not running (what a member sees before `network up`).
 The screen without any service job is snapshotted with the others (test_tui_snapshots)."""
 
@@ -45,7 +46,7 @@ def seed_service(s: Seeder) -> dict[str, str]:
         "parameters": {"server_a": "bank", "server_b": "telecom",
                        "purposes": "credit_check,limit_review", "daily_quota": "10000",
                        "quotas": "platform=50"},
-        "outputs": {"aggregates": ["bank", "platform", "telecom"]},
+        "outputs": {"aggregates": ["platform"]},
         "expires_in_seconds": 365 * DAY, "max_runs": 1})
     for org in ("platform", "telecom"):
         s.submit(NOW - 390, org, "ApproveJob", job["id"])
@@ -54,14 +55,14 @@ def seed_service(s: Seeder) -> dict[str, str]:
 
 
 def keep_lookup(net_dir: Path, job_id: str) -> None:
-    """Bank's kept record of a lookup (as `alliance query lender` writes it)."""
+    """Platform's kept record of a lookup (as `alliance query lender` writes it)."""
     from alliance.app.query import member_store
     from node.query.consent import LookupRecord, ServerPart
 
     parts = [ServerPart(server, f"{n:02x}" * 32, digest(30 + n), 1, NOW - 300, digest(40 + n))
              for n, server in enumerate(("bank", "telecom"))]
-    member_store(net_dir, "bank").add_record(
-        LookupRecord(job_id, "bank", "credit_check", digest(50), parts))
+    member_store(net_dir, "platform").add_record(
+        LookupRecord(job_id, "platform", "credit_check", digest(50), parts))
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def app_of(org: str) -> AllianceApp:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("org", ["bank", "regulator"])
+@pytest.mark.parametrize("org", ["platform", "bank", "regulator"])
 def test_query_screen(snap_compare, org: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(app_of(org), terminal_size=size,
                         run_before=going(lambda app: app.switch_mode("query")))
@@ -109,7 +110,7 @@ async def test_the_seeded_screen_shows_the_service_and_the_kept_lookup(
 
     from tui.widgets.filter_table import FilterTable
 
-    app = app_of("bank")
+    app = app_of("platform")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         app.switch_mode("query")
@@ -117,6 +118,6 @@ async def test_the_seeded_screen_shows_the_service_and_the_kept_lookup(
         service = text_of(app, "#service")
         records = app.screen.query_one("#records", FilterTable).keys
     assert ledger["service"] in service and "servers bank (A), telecom (B)" in service
-    assert ("bank may ask: 10000 lookups a day (UTC, each server); used today: not known, the "
+    assert ("platform may ask: 50 lookups a day (UTC, each server); used today: not known, the "
             "servers could not be asked (this node kept 1)") in service
     assert records == ["lk-" + digest(40).removeprefix("sha256:")[:16]]

@@ -35,9 +35,10 @@ from tui.screens.query import (
 
 TERMS = ServiceTerms(
     job_id="job-00000000000000aa", servers=("bank", "telecom"),
-    members=frozenset({"bank", "telecom"}), contributors=frozenset({"bank", "telecom"}),
+    members=frozenset({"insurer", "platform"}),
+    contributors=frozenset({"bank", "telecom", "insurer", "platform"}),
     purposes=frozenset({"limit_review", "credit_check"}), daily_quota=100,
-    quotas={"telecom": 5}, fields=("active_loans", "applications_7d"), period_seconds=3600,
+    quotas={"platform": 5}, fields=("active_loans", "applications_7d"), period_seconds=3600,
     part_bits=14, expires_at=NOW + 86400)
 
 
@@ -72,39 +73,45 @@ def counting(*counts: int | None) -> tuple[ServerState, ...]:
 
 
 def test_the_service_says_the_terms_and_this_members_quota_and_use_today() -> None:
-    state = ServiceState(TERMS, "", counting(3, 3), "telecom", 1)
+    state = ServiceState(TERMS, "", counting(3, 3), "platform", 1)
     shown = plain(service_text(state))
     assert "job-00000000000000aa · servers bank (A), telecom (B)" in shown
     assert "purposes credit_check, limit_review" in shown
     assert "answers only active_loans, applications_7d" in shown
-    assert "telecom may ask: 3 of 5 lookups today (UTC), as both servers count them" in shown
+    assert "platform may ask: 3 of 5 lookups today (UTC), as both servers count them" in shown
 
 
 @pytest.mark.parametrize(("status", "count"), [
-    ({"used_today": {"org": "telecom", "day": 1, "lookups": 3}}, 3),
+    ({"used_today": {"org": "platform", "day": 1, "lookups": 3}}, 3),
     ({"used_today": {"org": "bank", "day": 1, "lookups": 3}}, None),
     ({"epochs": []}, None),  # a server that does not tell
 ])
 def test_a_servers_count_is_taken_only_as_this_orgs_own(status: dict[str, Any],
                                                          count: int | None) -> None:
-    assert own_count(status, "telecom") == count
+    assert own_count(status, "platform") == count
 
 
 def test_servers_counting_differently_are_each_named_with_their_count() -> None:
-    shown = plain(service_text(ServiceState(TERMS, "", counting(3, 2), "telecom", 1)))
-    assert "telecom may ask: 5 lookups a day (UTC, each server); used today: 3 by bank's " \
+    shown = plain(service_text(ServiceState(TERMS, "", counting(3, 2), "platform", 1)))
+    assert "platform may ask: 5 lookups a day (UTC, each server); used today: 3 by bank's " \
         "count, 2 by telecom's count" in shown
 
 
 def test_servers_not_asked_leave_todays_use_unknown_beside_this_nodes_lookups() -> None:
-    shown = plain(service_text(ServiceState(TERMS, "", counting(None, None), "telecom", 1)))
+    shown = plain(service_text(ServiceState(TERMS, "", counting(None, None), "platform", 1)))
     assert "used today: not known, the servers could not be asked (this node kept 1)" in shown
 
 
 def test_an_org_outside_the_service_is_told_it_may_not_ask() -> None:
-    shown = plain(service_text(ServiceState(TERMS, "", counting(0, 0), "platform", 0)))
-    assert "platform may not ask (the job's members: bank, telecom)" in shown
+    shown = plain(service_text(ServiceState(TERMS, "", counting(0, 0), "lender", 0)))
+    assert "lender may not ask (the job's members: insurer, platform)" in shown
     assert "contributes no events" in shown
+
+
+def test_a_servers_member_is_told_why_it_may_not_ask() -> None:
+    shown = plain(service_text(ServiceState(TERMS, "", counting(0, 0), "telecom", 0)))
+    assert "telecom runs query server B and may not ask (a server holds the masked table" in shown
+    assert "contributes its loan events" in shown
 
 
 def test_without_a_service_job_the_screen_says_how_to_get_one() -> None:
@@ -159,7 +166,7 @@ CHARTERED = (ServerState("bank", "", True, "127.0.0.1:1"),
              ServerState("telecom", "", True, "127.0.0.1:2"))
 NO_JOB = ServiceState(None, "no multilender service job is approved on the ledger", CHARTERED,
                       "bank", 0)
-SERVING = ServiceState(TERMS, "", counting(0, 0), "bank", 0)
+SERVING = ServiceState(TERMS, "", counting(0, 0), "platform", 0)
 
 
 def test_without_a_job_the_note_names_the_request_with_the_charters_servers() -> None:
@@ -180,9 +187,10 @@ class QuerySession(SeededSession):
     and, while `gate` is clear, holds each one until it is set."""
 
     def __init__(self, state: ServiceState) -> None:
-        super().__init__("bank")
+        super().__init__(state.org)
         self.state = state
         self.asked = 0
+        self.looked_up = 0
         self.gate = threading.Event()
         self.gate.set()
 
@@ -200,6 +208,7 @@ class QuerySession(SeededSession):
     missing: tuple[str, ...] = ()
 
     def lookup(self, applicant_id: str, purpose: str, consent_file: Path) -> LookupAnswer:
+        self.looked_up += 1
         return LookupAnswer(applicant_id, purpose, {"active_loans": 1}, 1, "lk-0123456789abcdef",
                             self.missing)
 
@@ -250,6 +259,23 @@ async def test_without_a_job_the_forms_give_way_to_the_note_and_their_keys_are_g
     assert service == "no multilender service job is approved on the ledger"  # said once
     assert not keys & {"focus_lookup", "focus_feed"} and not allowed
     assert focused != "applicant"
+
+
+async def test_a_servers_member_gets_no_lookup_form_but_feeds_its_events() -> None:
+    session = QuerySession(replace(SERVING, org="bank"))
+    app = AllianceApp(session, watch_events=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await opened(pilot)
+        shown = {box: screen.query_one(box).display for box in ("#lookup-box", "#feed-box")}
+        keys = enabled(screen)
+        await pilot.press("l")
+        focused = app.focused.id if app.focused else None
+        await look_up_a1(screen, pilot)  # even called directly, nothing is asked
+        service = shown_in(screen, "#service")
+    assert shown == {"#lookup-box": False, "#feed-box": True}
+    assert "focus_lookup" not in keys and "focus_feed" in keys
+    assert focused != "applicant" and session.looked_up == 0
+    assert "bank runs query server A and may not ask" in service
 
 
 async def test_a_job_approved_since_brings_the_forms_and_their_keys_back() -> None:
@@ -305,7 +331,7 @@ async def test_a_tick_shows_the_servers_state_read_again() -> None:
         await settled(pilot)
         shown = shown_in(screen, "#service")
     assert session.asked == asked + 1
-    assert "bank may ask: 4 of 100 lookups today (UTC)" in shown
+    assert "platform may ask: 4 of 5 lookups today (UTC)" in shown
 
 
 async def test_a_tick_leaves_the_purpose_list_as_it_is_while_one_is_being_chosen() -> None:

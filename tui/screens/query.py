@@ -46,6 +46,9 @@ MEMBER_ACTIONS = frozenset({"focus_lookup", "lookup", "focus_feed", "feed", "cop
 record ids and answers that only an asker has)."""
 SERVICE_ACTIONS = frozenset({"focus_lookup", "lookup", "focus_feed", "feed"})
 """Actions that need an approved service job (without one the servers answer nothing)."""
+ASKING_ACTIONS = frozenset({"focus_lookup", "lookup"})
+"""Actions only a member the job lets ask has (not a server's member: the service text says
+why)."""
 NO_JOB = "no multilender service job is approved on the ledger"
 SERVERS_REFRESH_SECONDS = 10.0
 """How often the servers' state is asked again while the screen is shown."""
@@ -90,6 +93,7 @@ class QueryScreen(AllianceScreen):
         self._summaries: dict[str, dict[str, Any]] = {}
         self._asking = False
         self._no_service = False
+        self._may_ask = True
         """The last read found no approved service job (unknown until the first read)."""
         self._reading_servers = False
         self._servers_timer: Timer | None = None
@@ -142,8 +146,8 @@ class QueryScreen(AllianceScreen):
     def _role(self, read_only: bool) -> None:
         try:
             serviced = not (read_only or self._no_service)
-            for box in ("#lookup-box", "#feed-box"):
-                self.query_one(box).display = serviced
+            self.query_one("#lookup-box").display = serviced and self._may_ask
+            self.query_one("#feed-box").display = serviced
             self.query_one("#records-box").display = not read_only
             self.query_one("#no-service-note").display = self._no_service and not read_only
             self.query_one("#read-only-note").display = (read_only
@@ -155,6 +159,8 @@ class QueryScreen(AllianceScreen):
         if action in MEMBER_ACTIONS and self.alliance.read_only:
             return False
         if action in SERVICE_ACTIONS and self._no_service:
+            return False
+        if action in ASKING_ACTIONS and not self._may_ask:
             return False
         return super().check_action(action, parameters)
 
@@ -193,6 +199,7 @@ class QueryScreen(AllianceScreen):
         if state.terms is None and not self._no_service:
             self._wipe_answer()  # the job is gone: the form and its answer are hidden, not kept
         self._no_service = state.terms is None
+        self._may_ask = state.terms is None or state.may_ask
         self._role(self.alliance.read_only)
         self.refresh_bindings()
         self.query_one("#service", Static).update(
@@ -298,7 +305,7 @@ class QueryScreen(AllianceScreen):
     @on(Input.Submitted, "#consent")
     @on(Button.Pressed, "#ask")
     def action_lookup(self) -> None:
-        if self.alliance.read_only or self._no_service or self._asking:
+        if self.alliance.read_only or self._no_service or not self._may_ask or self._asking:
             return
         purpose = self.query_one("#purpose", Select).value
         form = LookupForm(self.query_one("#applicant", Input).value.strip(),
@@ -440,6 +447,10 @@ def service_text(state: ServiceState, advise: bool = True) -> Text:
     org = state.org
     if state.may_ask:
         text.append(f"{org} may ask: {quota_use(state)}")
+    elif org in terms.servers:
+        text.append(f"{org} runs query server {'A' if org == a else 'B'} and may not ask (a "
+                    "server holds the masked table; an answer's masks would show it each "
+                    "member's record)", style="yellow")
     else:
         text.append(f"{org} may not ask (the job's members: "
                     f"{', '.join(sorted(terms.members))})", style="yellow")
