@@ -8,11 +8,12 @@ column, the parity of (column AND selection) — a GF(2) matrix product of the t
 with the lookups' selection vectors.
 
 The product runs in a fused kernel (numba, compiled once and cached): per block of words, a
-register block of 4 bit columns x 4 lookups does 16 AND + XOR per 8 words loaded (the 3, 2 or 1
-lookups left over: one 4 x 3, 4 x 2 or 4 x 1 block on the same words while they are in cache)
-and prefetches the next 4 columns, so a batch of concurrent lookups reads each block of the
-table once, no temporary array is written, and the work is the same whatever the selections
-hold (no branch on the data). numpy's AND + XOR-reduce
+register block of 4 bit columns x k lookups does 4 x k AND + XOR per 8 words loaded and
+prefetches the next 4 columns. A batch of up to 8 takes one sweep over the words; a larger one
+sweeps the same words again while they are in cache, 4 lookups at a time, the 1-3 left over
+joining the last sweep (`last_sweep`). So a batch of concurrent lookups reads each
+block of the table once, no temporary array is written, and the work is the same whatever the
+selections hold (no branch on the data). numpy's AND + XOR-reduce
 (two passes with a temporary) took 4-10x the CPU per lookup in batches and ~4x for a single
 lookup (bench/README.md).
 """
@@ -211,10 +212,27 @@ def register_block(lookups: int) -> Any:
     return block
 
 
-_BLOCK4 = register_block(4)
-_BLOCK3 = register_block(3)
-_BLOCK2 = register_block(2)
 _BLOCK1 = register_block(1)
+_BLOCK2 = register_block(2)
+_BLOCK3 = register_block(3)
+_BLOCK4 = register_block(4)
+_BLOCK5 = register_block(5)
+_BLOCK6 = register_block(6)
+_BLOCK7 = register_block(7)
+_BLOCK8 = register_block(8)
+SWEEP_MOST = 8
+"""Most lookups in one sweep over a block of words. A pass of 5-7 in one sweep took 21-26 % less
+CPU than a 4 x 4 sweep and a second for the rest (6 at 2^20 applicants: 2.77 against 3.66 ms,
+median of 15; bench/README.md), though 4 x 7 accumulators are more than the 32 vector registers
+hold."""
+
+
+def last_sweep(count: int) -> int:
+    """Lookups in the last sweep of a batch of `count`: a batch of up to SWEEP_MOST in one
+    sweep; a larger one in sweeps of 4 (4 x 4 accumulators fit the registers: a batch of 32 in
+    sweeps of 8 took 4-13 % more CPU), the 1-3 left over joining the last (9 = 4 + 5, not
+    4 + 4 + 1: a sweep of 1 costs nearly what one of 5 does)."""
+    return count if count <= SWEEP_MOST else 4 + count % 4
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
@@ -225,22 +243,61 @@ def _add(acc: np.ndarray, sums: tuple[int, ...], lookups: int, q: int, p: int, j
             acc[q + i, p, j + c] ^= sums[c * lookups + i]
 
 
+@numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
+def _sweep(rows: tuple[np.ndarray, ...], sel: np.ndarray, ahead: tuple[np.ndarray, ...],
+           acc: np.ndarray, q: int, k: int, p: int, ps: int, j: int, w0: int, w1: int) -> None:
+    """Lookups q .. q + k - 1 (k <= SWEEP_MOST) over one block of 4 columns' words."""
+    if k == 8:
+        s8 = _BLOCK8(rows, (sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1], sel[q + 2, ps, w0:w1],
+                            sel[q + 3, ps, w0:w1], sel[q + 4, ps, w0:w1], sel[q + 5, ps, w0:w1],
+                            sel[q + 6, ps, w0:w1], sel[q + 7, ps, w0:w1]), ahead)
+        _add(acc, s8, 8, q, p, j)
+    elif k == 7:
+        s7 = _BLOCK7(rows, (sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1], sel[q + 2, ps, w0:w1],
+                            sel[q + 3, ps, w0:w1], sel[q + 4, ps, w0:w1], sel[q + 5, ps, w0:w1],
+                            sel[q + 6, ps, w0:w1]), ahead)
+        _add(acc, s7, 7, q, p, j)
+    elif k == 6:
+        s6 = _BLOCK6(rows, (sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1], sel[q + 2, ps, w0:w1],
+                            sel[q + 3, ps, w0:w1], sel[q + 4, ps, w0:w1], sel[q + 5, ps, w0:w1]),
+                     ahead)
+        _add(acc, s6, 6, q, p, j)
+    elif k == 5:
+        s5 = _BLOCK5(rows, (sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1], sel[q + 2, ps, w0:w1],
+                            sel[q + 3, ps, w0:w1], sel[q + 4, ps, w0:w1]), ahead)
+        _add(acc, s5, 5, q, p, j)
+    elif k == 4:
+        s4 = _BLOCK4(rows, (sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1], sel[q + 2, ps, w0:w1],
+                            sel[q + 3, ps, w0:w1]), ahead)
+        _add(acc, s4, 4, q, p, j)
+    elif k == 3:
+        s3 = _BLOCK3(rows, (sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1], sel[q + 2, ps, w0:w1]),
+                     ahead)
+        _add(acc, s3, 3, q, p, j)
+    elif k == 2:
+        s2 = _BLOCK2(rows, (sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1]), ahead)
+        _add(acc, s2, 2, q, p, j)
+    elif k == 1:
+        s1 = _BLOCK1(rows, (sel[q, ps, w0:w1],), ahead)
+        _add(acc, s1, 1, q, p, j)
+
+
 @numba.njit(nogil=True, boundscheck=False, cache=True)
-def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int) -> None:
+def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int,
+          last_size: int) -> None:
     """acc[q, p, j] ^= XOR over w of cols[p, j, w] & sel[q, p % k, w] for every lookup q (k =
     sel.shape[1]), in one pass over the table whatever the batch's size: per block of words and
-    4 bit columns, register blocks of 4 lookups, then one of the 3, 2 or 1 left over, while the
-    block is still in cache (`register_block`; the first register block of each group
-    prefetches the next group's columns). (Separate passes for the remainder had made a batch
-    of 5 cost 1.7x one of 4 at 2^22 applicants: every pass reads the whole table from memory.)
-    When the columns are not a multiple of 4, the last group repeats its last column (words
-    already in cache) and acc has room for the repeats: acc.shape[2] = columns rounded up to 4.
+    4 bit columns, sweeps of 4 lookups and the last of `last_size` (`last_sweep`) while the
+    block is still in cache (`register_block`; the first sweep of each group prefetches the
+    next group's columns). (Separate passes for the remainder had made a batch of 5 cost 1.7x
+    one of 4 at 2^22 applicants: every pass reads the whole table from memory.) When the
+    columns are not a multiple of 4, the last group repeats its last column (words already in
+    cache) and acc has room for the repeats: acc.shape[2] = columns rounded up to 4.
     """
     parts, bits, words = cols.shape
     last = bits - 1
     count = sel.shape[0]
-    full = count - count % 4
-    rest = count - full
+    body = count - last_size
     for p in range(parts):
         ps = p % sel.shape[1]
         for w0 in range(0, words, block):
@@ -253,22 +310,12 @@ def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int) -> Non
                 if j + 4 <= last:
                     ahead = (cols[p, j + 4, w0:w1], cols[p, min(j + 5, last), w0:w1],
                              cols[p, min(j + 6, last), w0:w1], cols[p, min(j + 7, last), w0:w1])
-                for q in range(0, full, 4):
+                for q in range(0, body, 4):
                     sums4 = _BLOCK4(rows, (sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1],
                                            sel[q + 2, ps, w0:w1], sel[q + 3, ps, w0:w1]), ahead)
                     _add(acc, sums4, 4, q, p, j)
                     ahead = rows
-                if rest == 3:
-                    sums3 = _BLOCK3(rows, (sel[full, ps, w0:w1], sel[full + 1, ps, w0:w1],
-                                           sel[full + 2, ps, w0:w1]), ahead)
-                    _add(acc, sums3, 3, full, p, j)
-                elif rest == 2:
-                    sums2 = _BLOCK2(rows, (sel[full, ps, w0:w1], sel[full + 1, ps, w0:w1]),
-                                    ahead)
-                    _add(acc, sums2, 2, full, p, j)
-                elif rest == 1:
-                    sums1 = _BLOCK1(rows, (sel[full, ps, w0:w1],), ahead)
-                    _add(acc, sums1, 1, full, p, j)
+                _sweep(rows, sel, ahead, acc, body, last_size, p, ps, j, w0, w1)
                 for w in range(tail, w1):
                     for c in range(_GROUP):
                         y = cols[p, min(j + c, last), w]
@@ -305,7 +352,8 @@ def answer(cols: np.ndarray, selections: np.ndarray) -> np.ndarray:
                             "columns")
     count = selections.shape[0]
     acc = np.zeros((count, parts, -(-bits // 4) * 4), dtype=np.uint64)
-    _scan(np.ascontiguousarray(cols), np.ascontiguousarray(selections), acc, _BLOCK_WORDS)
+    _scan(np.ascontiguousarray(cols), np.ascontiguousarray(selections), acc, _BLOCK_WORDS,
+          last_sweep(count))
     for shift in (32, 16, 8, 4, 2, 1):  # fold each word onto its lowest bit: the parity
         acc ^= acc >> np.uint64(shift)
     parity = np.zeros((count, parts, BITS), dtype=np.uint8)  # spare bits stay 0

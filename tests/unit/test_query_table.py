@@ -184,13 +184,21 @@ def test_the_server_refuses_a_point_of_small_order_or_the_wrong_size() -> None:
         masks.evaluate(key, b"\x01" * 31)
 
 
+@pytest.mark.parametrize(("count", "last"), [(1, 1), (4, 4), (8, 8), (9, 5), (12, 4), (15, 7),
+                                             (16, 4), (32, 4)])
+def test_a_batch_is_swept_whole_up_to_8_then_by_4_with_the_rest_in_the_last_sweep(
+        count: int, last: int) -> None:
+    assert table.last_sweep(count) == last
+
+
 @pytest.mark.parametrize("block", [8, 12, 4096])
-@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 6, 7, 9])
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 17])
 def test_answer_is_the_xor_of_the_records_each_selection_picks(
         layout: Layout, count: int, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fused kernel against the plaintext definition, for any selection bits and batch size
-    (groups of 4 lookups and a remainder of 3, 2 or 1 take different register blocks), whether a
-    part's columns fit one block of words or span several (8 blocks of 8 words here)."""
+    (sweeps of 1 to 8 lookups take different register blocks; 9, 13 and 17 take several
+    sweeps), whether a part's columns fit one block of words or span several (8 blocks of 8
+    words here)."""
     monkeypatch.setattr(table, "_BLOCK_WORDS", block)
     rng = np.random.default_rng(count)
     records = rng.integers(0, 2**63, (layout.slots, 2), dtype=np.uint64)
