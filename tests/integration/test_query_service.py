@@ -21,7 +21,7 @@ from node.query.client import FirstRound, Member, QueryClient, _Ask
 from node.query.contribution import EventKind, LoanBook, LoanEvent
 from node.query.errors import ProtocolError, QueryRefused, ServerUnavailable
 from node.query.layout import Layout, hash_applicant
-from node.query.record import FIELDS, LANES, SCANNED_BITS, Aggregates
+from node.query.record import FIELDS, Aggregates
 from node.query.server import Peer, QueryServer
 from node.query.wire import decode, unpack
 from node.query.wiring import make_client, make_server
@@ -237,14 +237,12 @@ def test_another_member_cannot_finish_a_lookup(service: Service) -> None:
 
 
 def _slots_of_d(cols: np.ndarray, layout: Layout, positions: list[int]) -> np.ndarray:
-    """D at a lookup's slots (uint64, (parts, LANES)), read from a server's bit columns."""
-    out = np.zeros((layout.subtables, LANES), dtype=np.uint64)
-    for part in range(layout.subtables):
-        position = positions[part % len(positions)]
-        bits = (cols[part, :, position // 64] >> np.uint64(position % 64)) & np.uint64(1)
-        for column, bit in enumerate(SCANNED_BITS):
-            out[part, bit // 64] |= bits[column] << np.uint64(bit % 64)
-    return out
+    """D at a lookup's slots (uint64, (parts, LANES)): the server's own answer to selections
+    that pick one slot per part in the clear."""
+    picks = np.zeros((1, len(positions), layout.part_words), dtype=np.uint64)
+    for part, position in enumerate(positions):
+        picks[0, part, position // 64] = np.uint64(1) << np.uint64(position % 64)
+    return table.answer(cols, picks)[0]
 
 
 def test_whoever_holds_d_reads_each_members_record_from_an_answers_masks(

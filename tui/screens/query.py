@@ -47,8 +47,8 @@ record ids and answers that only an asker has)."""
 SERVICE_ACTIONS = frozenset({"focus_lookup", "lookup", "focus_feed", "feed"})
 """Actions that need an approved service job (without one the servers answer nothing)."""
 ASKING_ACTIONS = frozenset({"focus_lookup", "lookup"})
-"""Actions only a member the job lets ask has (not a server's member: the service text says
-why)."""
+"""Actions only a member the job lets ask has (never a server's member; the service text says
+why another may not)."""
 NO_JOB = "no multilender service job is approved on the ledger"
 SERVERS_REFRESH_SECONDS = 10.0
 """How often the servers' state is asked again while the screen is shown."""
@@ -93,8 +93,9 @@ class QueryScreen(AllianceScreen):
         self._summaries: dict[str, dict[str, Any]] = {}
         self._asking = False
         self._no_service = False
-        self._may_ask = True
         """The last read found no approved service job (unknown until the first read)."""
+        self._may_ask = True
+        """The job lets this member ask (else no lookup form: the service text says why)."""
         self._reading_servers = False
         self._servers_timer: Timer | None = None
         self._purposes: list[str] | None = None
