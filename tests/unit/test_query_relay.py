@@ -19,7 +19,8 @@ def test_a_sealed_half_opens_for_its_server_lookup_and_epoch() -> None:
 
 @pytest.mark.parametrize(("key", "server", "lookup", "epoch"), [
     (relay.new_pair_key(), "bank", LOOKUP, 7), (KEY, "telecom", LOOKUP, 7),
-    (KEY, "bank", relay.new_lookup_id(), 7), (KEY, "bank", LOOKUP, 8)])
+    (KEY, "bank", relay.new_lookup_id(), 7), (KEY, "bank", LOOKUP, 8)],
+    ids=["another_key", "another_server", "another_lookup", "another_epoch"])
 def test_a_half_does_not_open_in_another_context(key: bytes, server: str, lookup: bytes,
                                                  epoch: int) -> None:
     sealed = relay.seal(KEY, "bank", LOOKUP, 7, b"half of y")
