@@ -42,6 +42,7 @@ import multiprocessing as mp
 import os
 import random
 import resource
+import shutil
 import statistics
 import tempfile
 import threading
@@ -475,10 +476,13 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, wa
     finally:
         for conn in (a_conn, b_conn):
             conn.send("stop")
-        out["rss_a"] = a_conn.recv()[1]
-        out["rss_b"] = b_conn.recv()[1]
-        for process in (a_proc, b_proc):
-            process.join(timeout=30)
+        try:
+            out["rss_a"] = a_conn.recv()[1]
+            out["rss_b"] = b_conn.recv()[1]
+            for process in (a_proc, b_proc):
+                process.join(timeout=30)
+        finally:  # the servers' stores: 0.2 GB at 2^20 applicants, 0.8 GB at 2^22
+            shutil.rmtree(folder, ignore_errors=True)
     return out
 
 
