@@ -30,8 +30,9 @@ One `MpcServer` per node hosts the links of many jobs. A job's `GrpcTransport` (
 - Close: each side sends a close frame when its protocol is done and waits (bounded by the step
   deadline) for the peers' close frames before tearing the streams down, so nothing in flight is
   lost. A run has succeeded only when every party said goodbye: an abort or a lost peer during
-  the goodbye makes `close()` (the `async with` exit) raise ProtocolAborted, so every party of a
-  failed run reports failure, recipients and non-recipients alike.
+  the goodbye, or after this party's protocol returned and before its goodbye, makes the
+  `async with` exit raise ProtocolAborted, so every party of a failed run reports failure,
+  recipients and non-recipients alike.
 
 Large arrays go out as memoryview slices of the caller's buffer (one chunk copied at a time into
 the gRPC message) and are received into one preallocated array.
@@ -332,6 +333,10 @@ class GrpcTransport:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+        if exc is None:
+            # the protocol returned, but an abort came in before the goodbye began (a peer died
+            # after this party's last send): the run failed, here as at every other party
+            self._mailbox.check()
 
     async def _goodbye(self) -> None:
         """Send close frames and wait for the peers' own: the run ends only when every party has

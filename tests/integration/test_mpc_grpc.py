@@ -121,13 +121,30 @@ async def test_abort_reaches_every_party_with_its_reason(cluster: Cluster) -> No
         assert (outcome.reason, outcome.party) == ("telecom found a problem", "telecom")
 
 
+async def test_an_abort_after_a_party_finished_its_protocol_still_fails_its_run(
+    cluster: Cluster,
+) -> None:
+    async def party(org: str) -> str:
+        async with cluster.transport("job-1", org, PARTIES) as transport:
+            if org == "telecom":
+                await transport.abort("telecom died after the others' last step")
+            else:
+                await transport.wait_aborted()  # the protocol is done; the abort comes in
+            return "finished"  # ... before the goodbye, which would have caught it
+
+    outcomes = await asyncio.gather(*(party(org) for org in PARTIES), return_exceptions=True)
+    for outcome in outcomes:
+        assert isinstance(outcome, ProtocolAborted), outcome
+        assert outcome.party == "telecom"
+
+
 async def test_a_non_participant_certificate_is_refused(cluster: Cluster) -> None:
     # The regulator pretends job-2 is (regulator, telecom) and dials telecom's server.
     server_side = cluster.transport("job-2", "telecom", ("bank", "telecom"))
     intruder = cluster.transport("job-2", "regulator", ("regulator", "telecom"),
                                  connect_timeout=10.0)
-    async with server_side, intruder:
-        with pytest.raises(ProtocolAborted) as info:
+    with pytest.raises(ProtocolAborted) as info:
+        async with server_side, intruder:
             await intruder.send("telecom", "s", "t", b"let me in")
     assert "PERMISSION_DENIED" in info.value.reason
     assert "not a participant" in info.value.reason
@@ -139,26 +156,27 @@ async def test_a_certificate_claiming_another_party_is_refused(
     # bank's certificate, claiming in the stream metadata to be platform.
     tls = cluster.tls["bank"]
     server = cluster.transport("job-1", "telecom", PARTIES)
-    async with server:
-        credentials = grpc.ssl_channel_credentials(
-            tls_ca_pem(network_dir, "telecom"), tls.private_key, tls.cert_chain
-        )
-        async with grpc.aio.secure_channel(cluster.servers["telecom"].address,
-                                           credentials) as channel:
-            call = channel.stream_stream(METHOD_PATH)(metadata=(
-                (MD_JOB, "job-1"), (MD_RUN, "1"), (MD_FROM, "platform"), (MD_TO, "telecom"),
-            ))
-            with contextlib.suppress(grpc.aio.AioRpcError):
-                await call.read()
-            assert await call.code() == grpc.StatusCode.PERMISSION_DENIED
-            assert "belongs to 'bank'" in await call.details()
-        await server.abort("test over")
+    with pytest.raises(ProtocolAborted, match="test over"):  # a run that aborted fails
+        async with server:
+            credentials = grpc.ssl_channel_credentials(
+                tls_ca_pem(network_dir, "telecom"), tls.private_key, tls.cert_chain
+            )
+            async with grpc.aio.secure_channel(cluster.servers["telecom"].address,
+                                               credentials) as channel:
+                call = channel.stream_stream(METHOD_PATH)(metadata=(
+                    (MD_JOB, "job-1"), (MD_RUN, "1"), (MD_FROM, "platform"), (MD_TO, "telecom"),
+                ))
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await call.read()
+                assert await call.code() == grpc.StatusCode.PERMISSION_DENIED
+                assert "belongs to 'bank'" in await call.details()
+            await server.abort("test over")
 
 
 async def test_a_job_not_open_at_the_peer_fails_at_the_connect_deadline(cluster: Cluster) -> None:
     transport = cluster.transport("job-2", "bank", ("bank", "telecom"), connect_timeout=0.5)
-    async with transport:
-        with pytest.raises((ProtocolAborted, ProtocolTimeout)) as info:
+    with pytest.raises((ProtocolAborted, ProtocolTimeout)) as info:
+        async with transport:
             await transport.send("telecom", "s", "t", b"anyone?")
     assert "NOT_FOUND" in str(info.value) or "could not connect" in str(info.value)
     assert isinstance(info.value, PeerUnreachable) and info.value.peer == "telecom"
@@ -287,14 +305,15 @@ async def test_a_server_holding_the_orgs_peer0_certificate_is_not_its_node(
         ClientTls((peer_tls / "server.crt").read_bytes(), (peer_tls / "server.key").read_bytes()),
     )
     try:
-        async with posing:  # the job is open at the impostor: only TLS can keep bank away
-            # refused (the dialer retries until then): short, as no wait can make it succeed
-            dialer = await _dial_telecom_as_its_node(impostor, cluster, network_dir,
-                                                     connect_timeout=1.0)
-            async with dialer:
+        with pytest.raises(ProtocolAborted, match="test over"):
+            async with posing:  # the job is open at the impostor: only TLS can keep bank away
+                # refused (the dialer retries until then): short, as no wait can make it succeed
+                dialer = await _dial_telecom_as_its_node(impostor, cluster, network_dir,
+                                                         connect_timeout=1.0)
                 with pytest.raises((ProtocolAborted, ProtocolTimeout)) as info:
-                    await dialer.send("telecom", "s", "t", b"secret share")
-            await posing.abort("test over")
+                    async with dialer:
+                        await dialer.send("telecom", "s", "t", b"secret share")
+                await posing.abort("test over")
         assert "could not" in str(info.value) and "NOT_FOUND" not in str(info.value)
     finally:
         await impostor.stop(0)
