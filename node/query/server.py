@@ -60,6 +60,7 @@ from node.query.errors import (
     ProtocolError,
     QueryError,
     QueryRefused,
+    ServerUnavailable,
     server_may_not_ask,
 )
 from node.query.layout import Layout
@@ -944,7 +945,18 @@ class QueryServer:
         if self.role != "a":
             raise QueryError("only server A leads epochs")
         with self._form_lock:
-            return _at_low_priority(lambda: self._lead_epoch(timeout))
+            try:
+                return _at_low_priority(lambda: self._lead_epoch(timeout))
+            except grpc.RpcError as exc:
+                code = exc.code() if hasattr(exc, "code") else None
+                details = (exc.details() if hasattr(exc, "details") else "") or type(exc).__name__
+                held = self._current_epoch()
+                raise ServerUnavailable(
+                    f"the epoch exchange with {self.peer.org}'s query server at "
+                    f"{self.peer.address} failed ({code.name if code else 'error'}: {details}; "
+                    f"the exchange may take up to {timeout:.0f} s); lookups go on with "
+                    + (f"epoch {held.number}" if held else "no epoch yet")
+                    + f"; is {self.peer.org}'s node up and not overloaded?") from exc
 
     def _lead_epoch(self, timeout: float) -> int:
         """Send this server's masked share part by part (computed on a low-priority thread a
@@ -1000,8 +1012,9 @@ class QueryServer:
                 wait = self.epoch_seconds
             except Exception as exc:  # the peer down or behind: retry soon, keep serving
                 self.last_epoch_error = str(exc)
-                log.warning("%s could not form an epoch: %s", self.name, exc)
                 wait = min(2.0, self.epoch_seconds)
+                log.warning("%s could not form an epoch (trying again in %.0f s): %s",
+                            self.name, wait, exc)
             self._stop.wait(wait)
 
     # ---- Proof --------------------------------------------------------------------------------

@@ -696,6 +696,22 @@ def test_no_new_epoch_forms_while_nothing_changed(service: Service) -> None:
     assert service.servers[0].form_epoch() > first
 
 
+def test_an_epoch_with_the_peer_down_fails_naming_the_peer_and_the_epoch_kept(
+    service: Service,
+) -> None:
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "ida", TODAY, "T9", 999)]}
+    members = contribute_all(service, streams, TODAY, 1)
+    first = service.servers[0].form_epoch()
+    contribute_all(service, streams, TODAY, 2, members)
+    service.servers[1].stop(0)
+    with pytest.raises(ServerUnavailable) as info:
+        service.servers[0].form_epoch(timeout=5)
+    message = str(info.value)
+    assert "telecom's query server" in message and "UNAVAILABLE" in message
+    assert f"lookups go on with epoch {first}" in message
+    assert "Rendezvous" not in message  # gRPC's own object, not a sentence
+
+
 def test_a_peer_that_lost_its_epochs_gets_a_new_one(service: Service) -> None:
     streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "ida", TODAY, "T9", 999)]}
     contribute_all(service, streams, TODAY, 1)
