@@ -46,6 +46,7 @@ from node.query.errors import (
     QueryError,
     QueryRefused,
     ServerUnavailable,
+    rpc_status,
     server_may_not_ask,
 )
 from node.query.layout import Layout, hash_applicant
@@ -143,9 +144,8 @@ class Member:
 
 
 def _refusal(server: ServerAddress, exc: grpc.RpcError) -> QueryError:
-    code = exc.code() if hasattr(exc, "code") else None
-    details = (exc.details() if hasattr(exc, "details") else "") or str(exc)
-    return _refused(server, code, details)
+    code, details = rpc_status(exc)
+    return _refused(server, code, details or str(exc))
 
 
 def _refused(server: ServerAddress, code: grpc.StatusCode | None, details: str) -> QueryError:

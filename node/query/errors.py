@@ -12,6 +12,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import grpc
+
 
 class QueryError(Exception):
     """Base of every error of the query service."""
@@ -56,3 +61,11 @@ def server_may_not_ask(org: str) -> QueryRefused:
         f"{org} runs a query server of this service and may not ask: a server holds the "
         "masked table, and the masks of an answer would show it each member's record of the "
         "applicant; ask from a member that runs no query server")
+
+
+def rpc_status(exc: Exception) -> tuple[grpc.StatusCode | None, str]:
+    """(status code, details) of a failed gRPC call; None and "" for an RpcError that carries
+    neither (its str() is gRPC's call object, not a sentence)."""
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else ""
+    return code, details or ""

@@ -61,6 +61,7 @@ from node.query.errors import (
     QueryError,
     QueryRefused,
     ServerUnavailable,
+    rpc_status,
     server_may_not_ask,
 )
 from node.query.layout import Layout
@@ -948,15 +949,15 @@ class QueryServer:
             try:
                 return _at_low_priority(lambda: self._lead_epoch(timeout))
             except grpc.RpcError as exc:
-                code = exc.code() if hasattr(exc, "code") else None
-                details = (exc.details() if hasattr(exc, "details") else "") or type(exc).__name__
+                code, details = rpc_status(exc)
                 held = self._current_epoch()
+                serving = f"epoch {held.number}" if held else "no epoch yet"
                 raise ServerUnavailable(
                     f"the epoch exchange with {self.peer.org}'s query server at "
-                    f"{self.peer.address} failed ({code.name if code else 'error'}: {details}; "
-                    f"the exchange may take up to {timeout:.0f} s); lookups go on with "
-                    + (f"epoch {held.number}" if held else "no epoch yet")
-                    + f"; is {self.peer.org}'s node up and not overloaded?") from exc
+                    f"{self.peer.address} failed ({code.name if code else 'error'}: "
+                    f"{details or type(exc).__name__}; the exchange may take up to "
+                    f"{timeout:.0f} s); lookups go on with {serving}; is {self.peer.org}'s "
+                    "node up and not overloaded?") from exc
 
     def _lead_epoch(self, timeout: float) -> int:
         """Send this server's masked share part by part (computed on a low-priority thread a
