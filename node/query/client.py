@@ -7,7 +7,7 @@
    servers apply it to every segment, layout.py), the applicant's mask-block point blinded
    additively (masks.py; the same element to both), a fresh lookup id and for each server a
    fresh mask rho_s of the slots read; one signed request to each server, concurrently (with
-   the lookups other threads made meanwhile: one call per batch, pipeline.py); both answers
+   the lookups other threads made meanwhile: one call per round, coalesce.py); both answers
    must name the same epoch and table digest (else no answer: EpochUnavailable). Each carries
    that server's half of D XOR rho, sealed for the other server (relay.py), and the fields it
    answers;
@@ -38,6 +38,7 @@ import numpy as np
 from alliance.identity import Identity
 from alliance.signing import Signer
 from node.query import dpf, masks, matching, record, relay
+from node.query.coalesce import Coalescer
 from node.query.contribution import Contribution, LoanBook
 from node.query.errors import (
     EpochUnavailable,
@@ -49,7 +50,6 @@ from node.query.errors import (
     server_may_not_ask,
 )
 from node.query.layout import Layout, hash_applicant
-from node.query.pipeline import Pipeline
 from node.query.record import LANES, RECORD_BYTES, Aggregates
 from node.query.server import GRPC_OPTIONS
 from node.query.wire import (
@@ -110,20 +110,6 @@ class FirstRound:
     """Each server's sealed half of D XOR rho (relay.py)."""
     answered: tuple[str, ...]
     logged: tuple[dict[str, Any], ...]
-
-
-@dataclass(frozen=True)
-class _Asked:
-    """What a batch of first rounds' answers are read against: the epoch asked on, and per
-    lookup its slots, blinding, lookup id and the masks rho sent to each server."""
-
-    epoch: int
-    digest: str
-    versions: dict[str, int]
-    located: list[tuple[list[int], int]]
-    blinds: list[masks.Blinding]
-    ids: list[bytes]
-    raw: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -203,10 +189,8 @@ class QueryClient:
         self._stubs: dict[tuple[int, str], Any] = {}
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="query-client")
         """Runs the call to server B while the caller's thread calls A."""
-        self._lookups: Pipeline[_Ask, FirstRound, tuple[FirstRound, Aggregates]] = Pipeline(
-            self._step, BATCH_MOST)
-        """Lookups made meanwhile by other threads travel in the same calls, a batch's second
-        rounds with the next batch's first (pipeline.py)."""
+        self._lookups = Coalescer(self._both_rounds, BATCH_MOST)
+        """Lookups made meanwhile by other threads travel in the same calls (coalesce.py)."""
         self._epoch: tuple[int, str, dict[str, int]] | None = None
         """The cached epoch: number, table digest, versions."""
         self._epoch_read_at = 0.0
@@ -302,7 +286,8 @@ class QueryClient:
 
     def _lookup(self, applicant_id: str, purpose: str, consent_hash: str | tuple[str, str],
                 member: Member | None) -> LookupResult:
-        first, result = self._lookups.run(self._ask(applicant_id, purpose, consent_hash))
+        first, result = self._one(self._lookups.run(
+            [self._ask(applicant_id, purpose, consent_hash)])[0])
         own = member.contributed(first.versions.get(self.org), first.hashed) if member else None
         if own is not None:
             result = result.minus(own)
@@ -338,41 +323,26 @@ class QueryClient:
             raise result
         return result
 
-    def _step(self, asks: list[_Ask], pending: list[FirstRound]
-              ) -> tuple[list[FirstRound | QueryError], list[tuple[FirstRound, Aggregates]
-                                                             | QueryError]]:
-        """One step of the pipeline (pipeline.py): the first rounds of `asks` and the second
-        rounds of `pending` (whose first rounds came back in the previous step), in one call
-        to each server when there are both."""
-        if not pending:
-            return self._first_rounds(asks), []
-        seconds = [(first, first.answered) for first in pending]
-        second = self._second_messages(seconds)
-        if not asks:
-            return [], self._paired(pending, self._second_answers(
-                seconds, self._send_both("Select", second)))
-        try:
-            first, state = self._first_messages(asks)
-        except QueryError as exc:  # no epoch to ask on: the first rounds fail, not the rest
-            return [exc] * len(asks), self._step([], pending)[1]
-        answers = self._send_both("Step", [*second, *first], split=len(second))
-        return (self._first_answers(asks, state, answers[len(second):]),
-                self._paired(pending, self._second_answers(seconds, answers[:len(second)])))
-
-    @staticmethod
-    def _paired(firsts: list[FirstRound], seconds: list[Aggregates | QueryError]
-                ) -> list[tuple[FirstRound, Aggregates] | QueryError]:
-        return [second if isinstance(second, QueryError) else (first, second)
-                for first, second in zip(firsts, seconds, strict=True)]
+    def _both_rounds(self, asks: list[_Ask]
+                     ) -> list[tuple[FirstRound, Aggregates] | QueryError]:
+        """A batch of whole lookups: the second rounds of those whose first succeeded follow
+        as one batch too (not each one's own as its thread wakes)."""
+        firsts = self._first_rounds(asks)
+        done = [first for first in firsts if isinstance(first, FirstRound)]
+        seconds = iter(self._second_rounds([(first, first.answered) for first in done])
+                       if done else [])
+        out: list[tuple[FirstRound, Aggregates] | QueryError] = []
+        for first in firsts:
+            if isinstance(first, FirstRound):
+                second = next(seconds)
+                out.append(second if isinstance(second, QueryError) else (first, second))
+            else:
+                out.append(first)
+        return out
 
     def _first_rounds(self, asks: list[_Ask]) -> list[FirstRound | QueryError]:
-        """A batch of first rounds alone: one call to each server."""
-        messages, state = self._first_messages(asks)
-        return self._first_answers(asks, state, self._send_both("Lookup", messages))
-
-    def _first_messages(self, asks: list[_Ask]) -> tuple[list[tuple[bytes, bytes]], _Asked]:
-        """A batch of first rounds' messages to A and B: their DPF keys generated together,
-        each lookup signed on its own (a server refuses one without the others)."""
+        """A batch of first rounds: their DPF keys generated together, each lookup signed on
+        its own (a server refuses one without the others), one call to each server."""
         number, digest, versions = self._epoch or self._read_epoch()
         layout = self.layout
         located = [layout.locate(ask.hashed) for ask in asks]
@@ -402,16 +372,8 @@ class QueryClient:
                       "certificate": self.identity.certificate.decode()}
             return encode(header, body)
 
-        return ([(message(0, i), message(1, i)) for i in range(len(asks))],
-                _Asked(number, digest, versions, located, blinds, ids, raw))
-
-    def _first_answers(self, asks: list[_Ask], state: _Asked,
-                       answers: list[tuple[bytes | QueryError, bytes | QueryError]]
-                       ) -> list[FirstRound | QueryError]:
-        """Each lookup's first round from both servers' answers, or why it failed."""
-        number, digest, versions = state.epoch, state.digest, state.versions
-        located, blinds, ids, raw = state.located, state.blinds, state.ids, state.raw
-        layout = self.layout
+        answers = self._send_both("Lookup", [(message(0, i), message(1, i))
+                                             for i in range(len(asks))])
         sealed_size = relay.OVERHEAD + layout.subtables * RECORD_BYTES
         out: list[FirstRound | QueryError] = []
         for i, (ask, pair) in enumerate(zip(asks, answers, strict=True)):
@@ -443,14 +405,8 @@ class QueryClient:
 
     def _second_rounds(self, items: list[tuple[FirstRound, tuple[str, ...]]]
                        ) -> list[Aggregates | QueryError]:
-        """A batch of second rounds alone: one call to each server."""
-        return self._second_answers(items, self._send_both("Select",
-                                                           self._second_messages(items)))
-
-    def _second_messages(self, items: list[tuple[FirstRound, tuple[str, ...]]]
-                         ) -> list[tuple[bytes, bytes]]:
-        """A batch of second rounds' messages to A and B: the FSS keys of those asking the
-        same fields generated together."""
+        """A batch of second rounds: the FSS keys of those asking the same fields generated
+        together, one call to each server."""
         keys: list[tuple[bytes, bytes]] = [(b"", b"")] * len(items)
         groups: dict[tuple[str, ...], list[int]] = {}
         for i, (_, fields) in enumerate(items):
@@ -470,12 +426,8 @@ class QueryClient:
                       "fields": list(fields)}
             return encode(header, first.halves[0] + first.halves[1] + keys[i][side])
 
-        return [(message(0, i), message(1, i)) for i in range(len(items))]
-
-    def _second_answers(self, items: list[tuple[FirstRound, tuple[str, ...]]],
-                        answers: list[tuple[bytes | QueryError, bytes | QueryError]]
-                        ) -> list[Aggregates | QueryError]:
-        """Each lookup's sum from both servers' second answers, or why it failed."""
+        answers = self._send_both("Select", [(message(0, i), message(1, i))
+                                             for i in range(len(items))])
         out: list[Aggregates | QueryError] = []
         for (_, fields), pair in zip(items, answers, strict=True):
             try:
@@ -506,27 +458,19 @@ class QueryClient:
                            f"{header['refused']}: {header.get('message', '')}")
         return header, body
 
-    def _send_both(self, method: str, pairs: list[tuple[bytes, bytes]], split: int = 0
+    def _send_both(self, method: str, pairs: list[tuple[bytes, bytes]]
                    ) -> list[tuple[bytes | QueryError, bytes | QueryError]]:
         """A batch of lookups' messages in one call to each server: B's travels (on a pool
-        thread) while A's is sent from this one. Per lookup, each server's answer or error.
-        `split`: a Step's messages, its first `split` second rounds, then first rounds."""
-        from_b = self._pool.submit(self._batch, 1, method, [pair[1] for pair in pairs], split)
-        answers_a = self._batch(0, method, [pair[0] for pair in pairs], split)
+        thread) while A's is sent from this one. Per lookup, each server's answer or error."""
+        from_b = self._pool.submit(self._batch, 1, method, [pair[1] for pair in pairs])
+        answers_a = self._batch(0, method, [pair[0] for pair in pairs])
         return list(zip(answers_a, from_b.result(), strict=True))
 
-    def _batch(self, index: int, method: str, messages: list[bytes], split: int = 0
+    def _batch(self, index: int, method: str, messages: list[bytes]
                ) -> list[bytes | QueryError]:
         try:
-            if split:  # a Step: the second rounds' batch, then the first rounds'
-                parts = unpack(self._invoke(index, method, pack(
-                    [pack(messages[:split]), pack(messages[split:])])), 2)
-                if len(parts) != 2:
-                    raise ProtocolError(f"{self.servers[index].name} answered a step in "
-                                        f"{len(parts)} parts, not 2")
-                answers: list[bytes | QueryError] = [*unpack(parts[0]), *unpack(parts[1])]
-            else:
-                answers = list(unpack(self._invoke(index, method, pack(messages))))
+            answers: list[bytes | QueryError] = list(
+                unpack(self._invoke(index, method, pack(messages))))
             if len(answers) != len(messages):
                 raise ProtocolError(f"{self.servers[index].name} answered {len(answers)} "
                                     f"lookups of {len(messages)}")

@@ -24,9 +24,6 @@ two is the trust assumption). Methods (service `alliance.query.v1.Query`, messag
   halves and one FSS key per slot; the server opens the halves, and answers its additive share
   of the sum of the records that carry the applicant's tag, for the answered fields only
   (matching.py).
-- Step: a batch of second rounds (Select) and a batch of first rounds (Lookup) in one call, the
-  second rounds done first; the two batches' answers. An asker's pipeline (pipeline.py) sends one
-  batch's second rounds with the first rounds of the lookups made meanwhile.
 What a server sees does not depend on the applicant: keys, points, masks and sealed halves are
 pseudorandom and of fixed size, and the work done is the same full scan for every lookup.
 
@@ -311,7 +308,6 @@ class QueryServer:
             "Status": grpc.unary_unary_rpc_method_handler(self._status),
             "Lookup": grpc.unary_unary_rpc_method_handler(self._lookup),
             "Select": grpc.unary_unary_rpc_method_handler(self._select),
-            "Step": grpc.unary_unary_rpc_method_handler(self._step),
             "Contribute": grpc.stream_unary_rpc_method_handler(self._contribute),
             "Versions": grpc.unary_unary_rpc_method_handler(self._versions),
             "Epoch": grpc.stream_stream_rpc_method_handler(self._epoch),
@@ -752,21 +748,6 @@ class QueryServer:
             raise ProtocolError(f"a lookup's second round carries one FSS key of {key_size} "
                                 f"bytes per slot read ({len(y)}), got {len(keys)} bytes")
         return _Second(epoch.number, fields, y, keys)
-
-    # ---- Step (round 2 of one batch, round 1 of the next) -----------------------------------
-
-    def _step(self, message: bytes, context: grpc.ServicerContext) -> bytes:
-        return self._guard(context, lambda: self._step_many(message, context))
-
-    def _step_many(self, message: bytes, context: grpc.ServicerContext) -> bytes:
-        """A batch of second rounds and a batch of first rounds in one call (the asker's
-        pipeline, client.py): the second rounds first (their first rounds came in an earlier
-        call), then the first rounds as in `Lookup`; the two batches' answers, in that order."""
-        parts = unpack(message, 2)
-        if len(parts) != 2:
-            raise ProtocolError(f"a step carries a batch of second rounds and one of first "
-                                f"rounds, not {len(parts)} batches")
-        return pack([self._select_many(parts[0], context), self._answer_many(parts[1], context)])
 
     # ---- Contribute ---------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from node.query.errors import ProtocolError, QueryRefused, ServerUnavailable
 from node.query.layout import Layout, hash_applicant
 from node.query.record import FIELDS, Aggregates
 from node.query.server import Peer, QueryServer
-from node.query.wire import decode, pack, unpack
+from node.query.wire import decode, unpack
 from node.query.wiring import make_client, make_server
 
 MEMBERS = ("bank", "telecom", "platform", "insurer")
@@ -821,39 +821,3 @@ def test_a_malformed_key_in_a_batch_of_second_rounds_refuses_that_lookup_alone(
     got = client._second_rounds([(f, f.answered) for f in firsts])  # type: ignore[union-attr]
     assert isinstance(got[0], Aggregates) and got[0].outstanding_cents == 7
     assert isinstance(got[1], ProtocolError) and "FSS key version 9 is unknown" in str(got[1])
-
-
-def test_a_step_carries_one_batchs_second_rounds_and_the_next_batchs_first_rounds(
-        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
-    amounts = {f"s{i}": 700 + i for i in range(4)}
-    contribute_all(service, {"telecom": [LoanEvent(EventKind.LOAN_OPENED, a, TODAY, f"T{a}", v)
-                                         for a, v in amounts.items()]}, TODAY, 1)
-    service.epoch()
-    client = service.client("insurer")
-    firsts = client._first_rounds([_ask("s0"), _ask("s1")])
-    steps = [_count_calls(server, "_step_many", monkeypatch) for server in service.servers]
-    news, done = client._step([_ask("s2"), _ask("s3")], firsts)  # type: ignore[arg-type]
-    assert steps == [[2], [2]]  # one call to each server, its two batches
-    assert [d[1].outstanding_cents for d in done] == [700, 701]  # type: ignore[index]
-    assert client._step([], news)[1][1][1].outstanding_cents == 703  # type: ignore[arg-type,index]
-
-
-def test_a_refused_first_round_in_a_step_leaves_its_second_rounds_answered(
-        service: Service) -> None:
-    contribute_all(service, {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "s0", TODAY, "T", 7)]},
-                   TODAY, 1)
-    service.epoch()
-    client = service.client("insurer")
-    firsts = client._first_rounds([_ask("s0")])
-    news, done = client._step([_ask("s1", "advertising")], firsts)  # type: ignore[arg-type]
-    assert isinstance(news[0], QueryRefused) and news[0].code == "bad_purpose"
-    assert done[0][1].outstanding_cents == 7  # type: ignore[index]
-
-
-def test_a_step_of_other_than_two_batches_is_rejected(service: Service) -> None:
-    service.epoch()
-    client = service.client("insurer")
-    first = client._first_rounds([_ask("s0")])[0]
-    (second,) = client._second_messages([(first, first.answered)])  # type: ignore[list-item]
-    with pytest.raises(ProtocolError, match="not 1 batches"):
-        client._invoke(0, "Step", pack([pack([second[0]])]))
