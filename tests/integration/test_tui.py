@@ -237,6 +237,10 @@ async def test_a_job_requested_in_the_wizard_and_approved_in_a_second_app_comple
         await until(pilot, lambda: isinstance(requester.screen, JobDetailScreen),
                     "the new job's page opens")
         job_id = requester.screen.job_id  # type: ignore[attr-defined]
+        # leave only once the page has loaded: an app closed while the new screen's header was
+        # still mounting failed in textual's own title callback (NoMatches: HeaderTitle)
+        await until(pilot, lambda: job_id in text_of(requester, "#status")
+                    or "REQUESTED" in text_of(requester, "#status"), "the new job's page loads")
 
     approver = app_for(alliance, "bank")
     async with approver.run_test(size=SIZE) as pilot:
