@@ -73,6 +73,12 @@ def text_of(app: AllianceApp, selector: str) -> str:
     return captured.get()
 
 
+def job_page_loaded(app: AllianceApp, job_id: str) -> bool:
+    """The job's page shows its status, read from the ledger (not only its empty frame)."""
+    status = text_of(app, "#status")
+    return job_id in status or "REQUESTED" in status
+
+
 def enabled_actions(app: AllianceApp) -> set[str]:
     return {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
 
@@ -239,8 +245,7 @@ async def test_a_job_requested_in_the_wizard_and_approved_in_a_second_app_comple
         job_id = requester.screen.job_id  # type: ignore[attr-defined]
         # leave only once the page has loaded: an app closed while the new screen's header was
         # still mounting failed in textual's own title callback (NoMatches: HeaderTitle)
-        await until(pilot, lambda: job_id in text_of(requester, "#status")
-                    or "REQUESTED" in text_of(requester, "#status"), "the new job's page loads")
+        await until(pilot, lambda: job_page_loaded(requester, job_id), "the new job's page loads")
 
     approver = app_for(alliance, "bank")
     async with approver.run_test(size=SIZE) as pilot:
@@ -349,8 +354,7 @@ async def test_an_auditor_sees_no_action(alliance: DemoFlow) -> None:
             await pilot.pause()
             assert not (enabled_actions(app) & writes), mode
         app.open_job(job["id"])
-        await until(pilot, lambda: job["id"] in text_of(app, "#status") or
-                    "REQUESTED" in text_of(app, "#status"), "the job is shown")
+        await until(pilot, lambda: job_page_loaded(app, job["id"]), "the job is shown")
         assert not (enabled_actions(app) & writes)
         await pilot.press("a")
         await pilot.pause(0.5)
