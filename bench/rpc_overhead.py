@@ -8,7 +8,15 @@ enough of it to matter? Each mode: a server process (echo of the first 64 bytes)
 process's client threads calling it at a fixed pace with a payload of a lookup batch's size;
 server CPU (its process time) and client CPU (this process's) per call, and the calls' p50/p99.
 
+`--asker` measures instead how the asker reaches both servers in one round (a call to each at
+once, two server processes): the service's way (A's call from the calling thread, B's on a pool
+thread) beside B's call as gRPC's own future, both calls one after the other from one thread,
+and both as grpc.aio calls on an event loop thread; per round: the client's CPU, each
+server's, p50/p99. Payloads alternate between a batch's first round (6,000 B) and its second
+(60,000 B), at 80 rounds/s (one member's node at 100 lookups/s in batches of ~2.5).
+
     nice -n 10 .venv/bin/python bench/rpc_overhead.py [--calls 4000] [--rate 400] [--rounds 2]
+    nice -n 10 .venv/bin/python bench/rpc_overhead.py --asker [--calls 3000] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -172,13 +180,135 @@ def measure(mode: str, calls: int, rate: float, key: bytes, cert: bytes) -> dict
             "p50_ms": latencies[done // 2] * 1e3, "p99_ms": latencies[int(done * 0.99)] * 1e3}
 
 
+ASKER_MODES = ("pool", "future", "sequential", "aio-client")
+"""pool: the service's way (QueryClient._send_both); future: B's call as gRPC's future;
+sequential: A's call, then B's, from the calling thread; aio-client: grpc.aio calls gathered on
+an event loop thread the calling thread hands the round to."""
+ROUND_PAYLOADS = (6000, 60000)
+ROUND_RATE = 80.0
+
+
+def _round_caller(mode: str, ports: list[int], key: bytes, cert: bytes
+                  ) -> tuple[Callable[[bytes], object], Callable[[], None]]:
+    """(one round: a call to each server with the payload, close)."""
+    def tls() -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(root_certificates=cert, private_key=key,
+                                            certificate_chain=cert)
+
+    if mode == "aio-client":
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, daemon=True).start()
+
+        async def open_channels() -> list[Any]:
+            return [grpc.aio.secure_channel(f"localhost:{port}", tls()) for port in ports]
+
+        async def close_channels() -> None:
+            for channel in aio_channels:
+                await channel.close()
+
+        aio_channels = asyncio.run_coroutine_threadsafe(open_channels(), loop).result()
+        stubs = [channel.unary_unary("/bench.Echo/Unary") for channel in aio_channels]
+
+        async def both(payload: bytes) -> list[bytes]:
+            return list(await asyncio.gather(*(stub(payload, timeout=30) for stub in stubs)))
+
+        def close_aio() -> None:
+            asyncio.run_coroutine_threadsafe(close_channels(), loop).result()
+            loop.call_soon_threadsafe(loop.stop)
+
+        return (lambda payload: asyncio.run_coroutine_threadsafe(both(payload), loop).result(),
+                close_aio)
+    channels = [grpc.secure_channel(f"localhost:{port}", tls()) for port in ports]
+    a, b = (channel.unary_unary("/bench.Echo/Unary") for channel in channels)
+    pool = ThreadPoolExecutor(max_workers=4)
+
+    def close() -> None:
+        pool.shutdown()
+        for channel in channels:
+            channel.close()
+
+    if mode == "pool":
+        def call(payload: bytes) -> object:
+            from_b = pool.submit(b, payload, timeout=30)
+            return a(payload, timeout=30), from_b.result()
+    elif mode == "future":
+        def call(payload: bytes) -> object:
+            from_b = b.future(payload, timeout=30)
+            return a(payload, timeout=30), from_b.result()
+    else:
+        def call(payload: bytes) -> object:
+            return a(payload, timeout=30), b(payload, timeout=30)
+    return call, close
+
+
+def measure_round(mode: str, rounds: int, key: bytes, cert: bytes) -> dict[str, float]:
+    """One asker mode against two fresh server processes: CPU per round and its latency."""
+    servers = []
+    for i in range(2):
+        port = 40000 + (os.getpid() * 7 + 10 + 2 * ASKER_MODES.index(mode) + i) % 20000
+        ours, theirs = mp.Pipe()
+        process = mp.get_context("spawn").Process(target=serve, daemon=True,
+                                                  args=("unary", port, key, cert, theirs))
+        process.start()
+        ours.recv()
+        servers.append((process, ours, port))
+    call, close = _round_caller(mode, [port for _, _, port in servers], key, cert)
+    payloads = [os.urandom(size) for size in ROUND_PAYLOADS]
+    for i in range(200):  # warm: the connections, the handshakes, the pools
+        call(payloads[i % 2])
+    for _, conn, _ in servers:
+        conn.send("mark")
+    server_before = [conn.recv() for _, conn, _ in servers]
+    client_before, due = time.process_time(), time.perf_counter()
+    latencies: list[float] = []
+    for i in range(rounds):
+        due += 1 / ROUND_RATE
+        time.sleep(max(0.0, due - time.perf_counter()))
+        started = time.perf_counter()
+        call(payloads[i % 2])
+        latencies.append(time.perf_counter() - started)
+    client = time.process_time() - client_before
+    for _, conn, _ in servers:
+        conn.send("mark")
+    server = [conn.recv() - before for (_, conn, _), before in zip(servers, server_before,
+                                                                     strict=True)]
+    close()
+    for process, _, _ in servers:
+        process.terminate()
+    latencies.sort()
+    return {"client_us": client / rounds * 1e6, "a_us": server[0] / rounds * 1e6,
+            "b_us": server[1] / rounds * 1e6, "p50_ms": latencies[rounds // 2] * 1e3,
+            "p99_ms": latencies[int(rounds * 0.99)] * 1e3}
+
+
+def main_asker(rounds: int, repeat: int) -> None:
+    key, cert = credentials()
+    print(f"gRPC {grpc.__version__}, mutual TLS on loopback, {rounds} rounds at {ROUND_RATE:g}/s "
+          f"(a call to each of 2 servers, payloads of {' and '.join(map(str, ROUND_PAYLOADS))} B "
+          "in turn); per round:")
+    print(f"{'mode':<12}{'client CPU us':>15}{'A CPU us':>10}{'B CPU us':>10}{'p50 ms':>9}"
+          f"{'p99 ms':>9}")
+    for _ in range(repeat):
+        for mode in ASKER_MODES:
+            row = measure_round(mode, rounds, key, cert)
+            print(f"{mode:<12}{row['client_us']:>15.0f}{row['a_us']:>10.0f}{row['b_us']:>10.0f}"
+                  f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=4000)
+    parser.add_argument("--calls", type=int, default=None,
+                        help="calls per mode (4000), or rounds with --asker (3000)")
     parser.add_argument("--rate", type=float, default=400.0, help="calls per second")
     parser.add_argument("--rounds", type=int, default=2, help="each mode this many times, "
                         "interleaved")
+    parser.add_argument("--asker", action="store_true",
+                        help="how the asker calls both servers in a round (see above)")
     args = parser.parse_args()
+    if args.asker:
+        main_asker(args.calls or 3000, args.rounds)
+        return
+    args.calls = args.calls or 4000
     key, cert = credentials()
     print(f"gRPC {grpc.__version__}, mutual TLS on loopback, {args.calls} calls of {PAYLOAD} B "
           f"at {args.rate:g}/s from {THREADS} threads; per call:")
