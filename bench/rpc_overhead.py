@@ -137,15 +137,27 @@ def _stream_caller(channel: grpc.Channel) -> Callable[[bytes], bytes]:
     return call
 
 
-def measure(mode: str, calls: int, rate: float, key: bytes, cert: bytes) -> dict[str, float]:
-    port = 40000 + (os.getpid() * 7 + MODES.index(mode)) % 20000
+def _start_server(mode: str, port: int, key: bytes, cert: bytes
+                  ) -> tuple[mp.process.BaseProcess, Connection]:
+    """An echo server process of `mode` listening on `port`, once it is up: (process, the pipe
+    that marks its CPU)."""
     ours, theirs = mp.Pipe()
     server = mp.get_context("spawn").Process(target=serve, args=(mode, port, key, cert, theirs),
                                              daemon=True)
     server.start()
     ours.recv()
-    channel = grpc.secure_channel(f"localhost:{port}", grpc.ssl_channel_credentials(
-        root_certificates=cert, private_key=key, certificate_chain=cert))
+    return server, ours
+
+
+def _client_tls(key: bytes, cert: bytes) -> grpc.ChannelCredentials:
+    return grpc.ssl_channel_credentials(root_certificates=cert, private_key=key,
+                                        certificate_chain=cert)
+
+
+def measure(mode: str, calls: int, rate: float, key: bytes, cert: bytes) -> dict[str, float]:
+    port = 40000 + (os.getpid() * 7 + MODES.index(mode)) % 20000
+    server, ours = _start_server(mode, port, key, cert)
+    channel = grpc.secure_channel(f"localhost:{port}", _client_tls(key, cert))
     unary = channel.unary_unary("/bench.Echo/Unary")
     call = _stream_caller(channel) if mode == "stream" else (lambda p: unary(p, timeout=30))
     payload = os.urandom(PAYLOAD)
@@ -191,16 +203,13 @@ ROUND_RATE = 80.0
 def _round_caller(mode: str, ports: list[int], key: bytes, cert: bytes
                   ) -> tuple[Callable[[bytes], object], Callable[[], None]]:
     """(one round: a call to each server with the payload, close)."""
-    def tls() -> grpc.ChannelCredentials:
-        return grpc.ssl_channel_credentials(root_certificates=cert, private_key=key,
-                                            certificate_chain=cert)
-
     if mode == "aio-client":
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, daemon=True).start()
 
         async def open_channels() -> list[Any]:
-            return [grpc.aio.secure_channel(f"localhost:{port}", tls()) for port in ports]
+            return [grpc.aio.secure_channel(f"localhost:{port}", _client_tls(key, cert))
+                    for port in ports]
 
         async def close_channels() -> None:
             for channel in aio_channels:
@@ -218,7 +227,7 @@ def _round_caller(mode: str, ports: list[int], key: bytes, cert: bytes
 
         return (lambda payload: asyncio.run_coroutine_threadsafe(both(payload), loop).result(),
                 close_aio)
-    channels = [grpc.secure_channel(f"localhost:{port}", tls()) for port in ports]
+    channels = [grpc.secure_channel(f"localhost:{port}", _client_tls(key, cert)) for port in ports]
     a, b = (channel.unary_unary("/bench.Echo/Unary") for channel in channels)
     pool = ThreadPoolExecutor(max_workers=4)
 
@@ -246,12 +255,7 @@ def measure_round(mode: str, rounds: int, key: bytes, cert: bytes) -> dict[str, 
     servers = []
     for i in range(2):
         port = 40000 + (os.getpid() * 7 + 10 + 2 * ASKER_MODES.index(mode) + i) % 20000
-        ours, theirs = mp.Pipe()
-        process = mp.get_context("spawn").Process(target=serve, daemon=True,
-                                                  args=("unary", port, key, cert, theirs))
-        process.start()
-        ours.recv()
-        servers.append((process, ours, port))
+        servers.append((*_start_server("unary", port, key, cert), port))
     call, close = _round_caller(mode, [port for _, _, port in servers], key, cert)
     payloads = [os.urandom(size) for size in ROUND_PAYLOADS]
     for i in range(200):  # warm: the connections, the handshakes, the pools
@@ -299,7 +303,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=None,
                         help="calls per mode (4000), or rounds with --asker (3000)")
-    parser.add_argument("--rate", type=float, default=400.0, help="calls per second")
+    parser.add_argument("--rate", type=float, default=400.0,
+                        help="calls per second (--asker: always 80 rounds/s)")
     parser.add_argument("--rounds", type=int, default=2, help="each mode this many times, "
                         "interleaved")
     parser.add_argument("--asker", action="store_true",
