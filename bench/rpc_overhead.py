@@ -137,6 +137,13 @@ def _stream_caller(channel: grpc.Channel) -> Callable[[bytes], bytes]:
     return call
 
 
+def _latency_ms(latencies: list[float]) -> dict[str, float]:
+    """p50 and p99 of latencies in seconds, in ms."""
+    ordered = sorted(latencies)
+    return {"p50_ms": ordered[len(ordered) // 2] * 1e3,
+            "p99_ms": ordered[int(len(ordered) * 0.99)] * 1e3}
+
+
 def _start_server(mode: str, port: int, key: bytes, cert: bytes
                   ) -> tuple[mp.process.BaseProcess, Connection]:
     """An echo server process of `mode` listening on `port`, once it is up: (process, the pipe
@@ -186,10 +193,8 @@ def measure(mode: str, calls: int, rate: float, key: bytes, cert: bytes) -> dict
     channel.close()
     server.terminate()
     done = len(latencies)
-    latencies.sort()
     return {"server_us": (server_after - server_before) / done * 1e6,
-            "client_us": (client_after - client_before) / done * 1e6,
-            "p50_ms": latencies[done // 2] * 1e3, "p99_ms": latencies[int(done * 0.99)] * 1e3}
+            "client_us": (client_after - client_before) / done * 1e6, **_latency_ms(latencies)}
 
 
 ASKER_MODES = ("pool", "future", "sequential", "aio-client")
@@ -279,10 +284,8 @@ def measure_round(mode: str, rounds: int, key: bytes, cert: bytes) -> dict[str, 
     close()
     for process, _, _ in servers:
         process.terminate()
-    latencies.sort()
     return {"client_us": client / rounds * 1e6, "a_us": server[0] / rounds * 1e6,
-            "b_us": server[1] / rounds * 1e6, "p50_ms": latencies[rounds // 2] * 1e3,
-            "p99_ms": latencies[int(rounds * 0.99)] * 1e3}
+            "b_us": server[1] / rounds * 1e6, **_latency_ms(latencies)}
 
 
 def main_asker(rounds: int, repeat: int) -> None:
