@@ -5,7 +5,7 @@
    asked again when a server no longer holds it);
 2. round 1: for each part of a segment a DPF key pair for the applicant's candidate slot (the
    servers apply it to every segment, layout.py), the applicant's mask-block point blinded
-   additively (masks.py; the same element to both), a fresh lookup id and for each server a
+   (masks.py; the same element to both), a fresh lookup id and for each server a
    fresh mask rho_s of the slots read; one signed request to each server, concurrently (with
    the lookups other threads made meanwhile: one call per round, coalesce.py); both answers
    must name the same epoch and table digest (else no answer: EpochUnavailable). Each carries
@@ -105,7 +105,7 @@ class FirstRound:
     rho: np.ndarray
     """rho_A XOR rho_B at the slots read (uint64, (slots, LANES))."""
     masks: np.ndarray
-    """R = R_A + R_B at the slots read (masks.py)."""
+    """R = R_A XOR R_B at the slots read (masks.py)."""
     halves: tuple[bytes, bytes]
     """Each server's sealed half of D XOR rho (relay.py)."""
     answered: tuple[str, ...]

@@ -4,8 +4,9 @@ The member's node feeds its own loan events (application, loan opened, amount ch
 closed) into a `LoanBook`. Each interval it re-shares its *whole* contribution vector C: the
 table with its own segment filled (every applicant it currently has a record for, at the one of
 its candidate slots the cuckoo placement gave it: layout.py, cuckoo.py) and every other slot
-zero: a fresh 16-byte seed to server B, which expands it to S = AES-CTR(seed), and C - S
-(fieldwise: each field of the record mod 2^width, fieldwise.py) to server A. Neither server
+zero: a fresh 16-byte seed to server B, which expands it to S = AES-CTR(seed), and C XOR S to
+server A (XOR shares: a slot is written by one member only, so the servers combine members'
+shares by XOR, and a field needs only one member's value's bits: record.py). Neither server
 learns which slots changed, nor how many events there were: one table's worth of traffic per
 interval whatever happened.
 
@@ -24,7 +25,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from node.query import cuckoo, fieldwise
+from node.query import cuckoo
 from node.query.errors import ContributionError
 from node.query.layout import Layout, hash_applicant
 from node.query.masks import prg_share
@@ -61,7 +62,8 @@ class _Loan:
 
 @dataclass(frozen=True)
 class Contribution:
-    """One interval's shares: `masked` (C - S) for server A, `seed` (expands to S) for server B."""
+    """One interval's shares: `masked` (C XOR S) for server A, `seed` (expands to S) for server
+    B."""
 
     version: int
     masked: np.ndarray
@@ -159,8 +161,8 @@ class LoanBook:
         return table
 
     def share(self, vector: np.ndarray, version: int) -> Contribution:
-        """Fresh shares of C: C - S for server A, the seed of S for server B."""
+        """Fresh shares of C: C XOR S for server A, the seed of S for server B."""
         seed = os.urandom(16)
         share = prg_share(seed, self.layout.slots)
-        masked = fieldwise.sub(vector, share, out=share)
+        masked = np.bitwise_xor(vector, share, out=share)
         return Contribution(version, masked, seed)

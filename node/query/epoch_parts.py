@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from node.query import fieldwise, table
+from node.query import table
 from node.query.errors import ProtocolError
 from node.query.layout import Layout
 from node.query.record import LANES, RECORD_BYTES
@@ -67,10 +67,10 @@ class TableBuilder:
         self._next = 0
 
     def add(self, part: int, mine: np.ndarray, theirs: np.ndarray) -> None:
-        """D's part `part` = mine + theirs, fieldwise (`theirs` is overwritten)."""
+        """D's part `part` = mine XOR theirs (`theirs` is overwritten)."""
         if part != self._next:
             raise ProtocolError(f"part {part} of the table arrived before part {self._next}")
-        d = fieldwise.add(mine, theirs, out=theirs)
+        d = np.bitwise_xor(mine, theirs, out=theirs)
         table.transpose_part(d, self.cols, part)
         self._hash.update(memoryview(d).cast("B"))
         self._next += 1

@@ -53,6 +53,7 @@ from typing import TypeVar
 import numpy as np
 
 from node.query.dpf import LEAF_BITS
+from node.query.record import FORMAT
 
 SALT_BYTES = 32
 CHOICES = 3
@@ -153,10 +154,11 @@ class Layout:
 
     def fingerprint(self) -> str:
         """Names the layout in contributions and epochs: a share built for another layout
-        (another size or contributor order) must never be added into this one."""
+        (another size, contributor order or record format) must never be added into this
+        one."""
         size = str(self.part_bits) if self.part_slots == 1 << self.part_bits \
             else f"{self.part_bits}/{self.part_blocks}"
-        body = f"{size}|b{BLOCK_BITS}|{','.join(self.members)}".encode()
+        body = f"{size}|b{BLOCK_BITS}|r{FORMAT}|{','.join(self.members)}".encode()
         return "layout:" + hashlib.sha256(body).hexdigest()[:16]
 
     def segment_of(self, member: str) -> int:

@@ -1,9 +1,10 @@
 """Per-epoch table masks, and how an asker obtains the mask of one slot without revealing it.
 
-Why masks: the two servers hold additive shares T0, T1 of the table T, and a DPF lookup over a
+Why masks: the two servers hold XOR shares T0, T1 of the table T, and a DPF lookup over a
 *shared* table cannot be answered by each server from its own share (the cross terms are
-missing). So each epoch the servers swap masked shares, T0 + R0 and T1 + R1, and both end up with
-the same table D = T + R0 + R1; server j knows R_j but not R_(1-j), so D tells it nothing about T.
+missing). So each epoch the servers swap masked shares, T0 XOR R0 and T1 XOR R1, and both end up
+with the same table D = T XOR R0 XOR R1; server j knows R_j but not R_(1-j), so D tells it
+nothing about T.
 A lookup reads D at its slots by 2-server XOR PIR; the asker then removes R0 and R1 at those slots.
 
 R_j is fresh every epoch (a fixed mask would let a server see which slots changed). It is derived
@@ -48,7 +49,6 @@ import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from nacl import bindings as sodium
 
-from node.query import fieldwise
 from node.query.dpf import _FixedAes
 from node.query.errors import ProtocolError
 from node.query.layout import BLOCK_SLOTS
@@ -200,10 +200,10 @@ def _slot_masks(seeds: np.ndarray, offsets: list[int]) -> np.ndarray:
 
 def slot_masks_of_both(unblinder: bytes, evaluated: tuple[bytes, ...] | list[bytes],
                        offsets: list[int]) -> np.ndarray:
-    """R = R_A + R_B at those slots, from both servers' answers to one blinding."""
+    """R = R_A XOR R_B at those slots, from both servers' answers to one blinding."""
     seeds = np.stack([_block_seed(unblinder, e) for e in evaluated])
     a, b = _slot_masks(seeds, offsets)
-    return fieldwise.add(a, b, out=a)
+    return np.bitwise_xor(a, b, out=a)
 
 
 def prg_share(seed: bytes, slots: int, start: int = 0) -> np.ndarray:

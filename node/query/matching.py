@@ -1,24 +1,25 @@
 """The lookup's second round: the servers add up only the records that carry the applicant's tag.
 
 After round 1 both servers hold y = D XOR rho at the C slots a lookup reads (its candidate slot
-in every part of every segment, layout.py): D = T + R (fieldwise) is the masked table, rho a
-mask the asker chose (each server knows only its own half; relay.py). The asker knows R at those
-slots (masks.py) and the applicant's tag t. For each slot c it gives each server one key of an
-FSS point function (fss.py) on the 32-bit tag domain:
+in every part of every segment, layout.py): D = T XOR R is the masked table, rho a mask the
+asker chose (each server knows only its own half; relay.py). The asker knows R at those slots
+(masks.py) and the applicant's tag t, so it knows m = rho XOR R, and T = y XOR m. For each slot
+c it gives each server one key of an FSS point function (fss.py) on the 32-bit tag domain:
 
-    f_c(x) = beta_c if x == alpha_c else 0,   alpha_c = ((t + R_c.tag) mod 2^32) XOR rho_c.tag
+    f_c(x) = beta_c if x == alpha_c else 0,   alpha_c = t XOR m_c.tag
 
 so f_c(y_c.tag) = beta_c exactly when slot c holds the applicant's record (a foreign tag matches
 with probability 2^-32; an empty slot has tag 0 and t != 0). The payload beta_c is
-[1, rho_c's bit k for every bit k of the answered fields, R_c,f for every answered field f]:
-with [match] shared additively (mod 2^64) and y public, each server computes alone its share of
+[1, m_c's bit k for every bit k of the answered fields]: with [match] shared additively (mod
+2^64) and y public, each server computes alone its share of
 
-    [match] * T_f = [match] * (D_f - R_f),   D_f = sum_k 2^k (y_k + rho_k - 2 y_k rho_k)
+    [match] * T_f = sum_k 2^k [match] (y_k XOR m_k)
+                  = sum_k 2^k (y_k [match] + (1 - 2 y_k) [match] m_k)
 
-(y XOR rho bit by bit), i.e. sum_k 2^k (y_k [match] + (1 - 2 y_k) [match] rho_k) - [match] R_f,
-summed over the slots and reduced mod 2^width(f). The two servers' shares add up to the sum over
-members of the applicant's records, field by field: nothing per member, nothing of another
-applicant. Fields the service does not answer are never in the payload. Pure.
+summed over the slots in Z_2^64. The two servers' shares add up to the sum over members of the
+applicant's records, field by field, as true integers (a field holds one member's value, so no
+sum ever wraps it): nothing per member, nothing of another applicant. Fields the service does
+not answer are never in the payload and never read. Pure.
 """
 
 from __future__ import annotations
@@ -31,12 +32,10 @@ from node.query import fss
 from node.query.errors import ProtocolError
 from node.query.record import FIELDS, LANES, LAYOUT, Aggregates, field
 
-TAG_MASK = np.uint64(0xFFFFFFFF)
-
 
 def payload_size(fields: Sequence[str]) -> int:
     """uint64 words of a slot's payload for these answered fields."""
-    return 1 + sum(LAYOUT[f][2] for f in fields) + len(fields)
+    return 1 + sum(LAYOUT[f][2] for f in fields)
 
 
 def check_fields(fields: Sequence[str]) -> tuple[str, ...]:
@@ -45,11 +44,6 @@ def check_fields(fields: Sequence[str]) -> tuple[str, ...]:
         raise ProtocolError(f"fields must be distinct names among {', '.join(FIELDS)}; got "
                             f"{', '.join(fields) or 'none'}")
     return tuple(fields)
-
-
-def _widths(fields: Sequence[str]) -> np.ndarray:
-    """Each field's value mask 2^width - 1."""
-    return np.array([(1 << LAYOUT[f][2]) - 1 for f in fields], dtype=np.uint64)
 
 
 def _bits(records: np.ndarray, name: str) -> np.ndarray:
@@ -77,19 +71,15 @@ def keys_of(tags: np.ndarray, r: np.ndarray, rho: np.ndarray, fields: Sequence[s
         raise ValueError(f"r and rho must be uint64 of the same shape (lookups, slots, {LANES}) "
                          "with one tag per lookup")
     slots = r.shape[1]
-    r, rho = r.reshape(-1, LANES), rho.reshape(-1, LANES)
-    alphas = ((np.repeat(tags.astype(np.uint64), slots) + field(r, "tag")) & TAG_MASK) \
-        ^ field(rho, "tag")
-    betas = np.empty((len(r), payload_size(fields)), dtype=np.uint64)
+    m = (r ^ rho).reshape(-1, LANES)
+    alphas = np.repeat(tags.astype(np.uint64), slots) ^ field(m, "tag")
+    betas = np.empty((len(m), payload_size(fields)), dtype=np.uint64)
     betas[:, 0] = 1
     column = 1
     for name in fields:
         width = LAYOUT[name][2]
-        betas[:, column:column + width] = _bits(rho, name)
+        betas[:, column:column + width] = _bits(m, name)
         column += width
-    for name in fields:
-        betas[:, column] = field(r, name)
-        column += 1
     return fss.generate(alphas, betas, rng)
 
 
@@ -106,8 +96,8 @@ def parse_keys(key_bytes: bytes, fields: Sequence[str], party: int, slots: int
 
 
 def shares(y: np.ndarray, key_bytes: bytes, fields: Sequence[str], party: int) -> np.ndarray:
-    """A server's additive shares of the matched records' sum, one uint64 per answered field
-    (meaningful mod 2^width); `y` (uint64, (slots, LANES)) is D XOR rho at the lookup's slots."""
+    """A server's additive shares (mod 2^64) of the matched records' sum, one uint64 per
+    answered field; `y` (uint64, (slots, LANES)) is D XOR rho at the lookup's slots."""
     return shares_of(y[None], parse_keys(key_bytes, fields, party, len(y)), fields)[0]
 
 
@@ -115,7 +105,7 @@ def shares_of(ys: np.ndarray, keys: fss.KeyBatch, fields: Sequence[str]) -> np.n
     """`shares` of several lookups at once, (lookups, fields): `ys` (lookups, slots, LANES),
     `keys` their parsed keys one lookup after the other (one tree walk for them all)."""
     fields = check_fields(fields)
-    lookups, slots = ys.shape[:2]
+    lookups = ys.shape[0]
     y = ys.reshape(-1, LANES)
     z = fss.evaluate(keys, field(y, "tag"))
     match = z[:, :1]
@@ -128,9 +118,7 @@ def shares_of(ys: np.ndarray, keys: fss.KeyBatch, fields: Sequence[str]) -> np.n
         weights = np.uint64(1) << np.arange(width, dtype=np.uint64)
         out[:, i] = (d * weights).reshape(lookups, -1).sum(axis=1, dtype=np.uint64)
         column += width
-    masked = z[:, column:column + len(fields)].reshape(lookups, slots, -1).sum(
-        axis=1, dtype=np.uint64)
-    return (out - masked) & _widths(fields)
+    return out
 
 
 def combine(share_a: np.ndarray, share_b: np.ndarray, fields: Sequence[str]) -> Aggregates:
@@ -139,5 +127,5 @@ def combine(share_a: np.ndarray, share_b: np.ndarray, fields: Sequence[str]) -> 
     fields = check_fields(fields)
     if share_a.shape != (len(fields),) or share_b.shape != (len(fields),):
         raise ProtocolError(f"an answer carries one share per answered field ({len(fields)})")
-    total = (share_a + share_b) & _widths(fields)
+    total = share_a + share_b
     return Aggregates(**{name: int(total[i]) for i, name in enumerate(fields)})

@@ -1,22 +1,23 @@
-"""The per-applicant record: five aggregates and a tag in 128 bits (10 of them spare).
+"""The per-applicant record: five aggregates and a tag in 128 bits (84 of them used).
 
 A table slot holds one member's record of one applicant (its segment's cuckoo placement,
-layout.py) or zeros; a lookup sums, field by field (each field mod 2^width, no carry into the
-next: fieldwise.py), the records carrying the applicant's tag over every member's segment
+layout.py) or zeros; a lookup sums the records carrying the applicant's tag over every member's
+segment (matching.py). Every share and mask of a record is an XOR one (a slot is written by one
+member only), so a field needs only the bits of one member's value, not of the sum over
+members: the servers' second round adds the matched records' true values up in Z_2^64
 (matching.py). Two uint64 lanes, fields from the most significant bits down:
 
-    lane 0:  tag (32) | spare (10) | active_loans (11) | distinct_lenders (11)
-    lane 1:  outstanding_cents (40) | applications_7d (10) | applications_30d (14)
+    lane 0:  tag (32) | active_loans (5) | distinct_lenders (1) | applications_7d (4) |
+             applications_30d (8) | spare (14)
+    lane 1:  outstanding_cents (34) | spare (30)
 
 A record's tag is the applicant's (never 0: an empty slot is all zeros). The spare bits are 0 in
-every record and never read: the servers do not scan them (SCANNED_BITS, table.py), 8 % less of
-the table to read per lookup. They stay a field of their own so that fieldwise sums still tile
-each lane (fieldwise.py).
+every record and never read: the servers do not scan them (SCANNED_BITS, table.py; 84 columns
+where the fields sized for the sum over 64 members took 118, 29 % less table per lookup).
 
-Sums never overflow a field as long as at most MAX_CONTRIBUTORS members contribute and each
-member's values are within MEMBER_CAPS; a member's node saturates its values at the caps
-(31 active loans, 15 applications a week, 255 a month, 2^34-1 cents ≈ 171 M per applicant and
-member) — far beyond what lending rules allow, and stated in the answer's documentation.
+A member's node saturates its values at MEMBER_CAPS (31 active loans, 15 applications a week,
+255 a month, 2^34-1 cents ≈ 171 M per applicant and member) — far beyond what lending rules
+allow, and stated in the answer's documentation; a sum over members never overflows (Z_2^64).
 Pure numpy.
 """
 
@@ -29,20 +30,21 @@ import numpy as np
 
 LANES = 2
 RECORD_BYTES = 8 * LANES
-MAX_CONTRIBUTORS = 64
+FORMAT = 2
+"""Named in the layout's fingerprint (layout.py): a share built for another record format (1:
+fields sized for sums, fieldwise additive shares) is never combined with this one's."""
 
 FIELDS = ("active_loans", "distinct_lenders", "outstanding_cents", "applications_7d",
           "applications_30d")
 
 LAYOUT = {
-    # name: (lane, shift, width)
+    # name: (lane, shift, width); bits not named here are spare (0, never read)
     "tag": (0, 32, 32),
-    "spare": (0, 22, 10),
-    "active_loans": (0, 11, 11),
-    "distinct_lenders": (0, 0, 11),
-    "outstanding_cents": (1, 24, 40),
-    "applications_7d": (1, 14, 10),
-    "applications_30d": (1, 0, 14),
+    "active_loans": (0, 27, 5),
+    "distinct_lenders": (0, 26, 1),
+    "applications_7d": (0, 22, 4),
+    "applications_30d": (0, 14, 8),
+    "outstanding_cents": (1, 30, 34),
 }
 
 MEMBER_CAPS = {
@@ -97,17 +99,17 @@ def pack(tags: np.ndarray, fields: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _scanned_bits() -> np.ndarray:
-    bits = [lane * 64 + shift + k for name, (lane, shift, width) in LAYOUT.items()
-            if name != "spare" for k in range(width)]
+    bits = [lane * 64 + shift + k for lane, shift, width in LAYOUT.values()
+            for k in range(width)]
     return np.array(sorted(bits), dtype=np.int64)
 
 
 SCANNED_BITS = _scanned_bits()
 """The record bits a lookup reads (bit b = bit b % 64 of lane b // 64): the tag's and every
-field's, not the spare ones; 118 of 128."""
+field's, not the spare ones; 84 of 128."""
 
 
 def field(records: np.ndarray, name: str) -> np.ndarray:
-    """One field of summed records (uint64, shape (..., 2))."""
+    """One field of records (uint64, shape (..., 2))."""
     lane, shift, width = LAYOUT[name]
     return (records[..., lane] >> np.uint64(shift)) & np.uint64((1 << width) - 1)

@@ -3,12 +3,12 @@
 Two servers, A and B, run by two members named in the service's terms (non-collusion of those
 two is the trust assumption). Methods (service `alliance.query.v1.Query`, messages of wire.py):
 
-- Contribute (client stream): a member's shares for one interval: A takes C - S (the masked
+- Contribute (client stream): a member's shares for one interval: A takes C XOR S (the masked
   vector, streamed in chunks), B takes the seed of S. Durable before acknowledged (store.py).
 - Versions, Epoch (server to server, only from the peer server's node certificate): A, the lead,
-  picks for every member the newest version both hold, streams T_A + R_A to B and receives
-  T_B + R_B; both now hold D = T + R_A + R_B for the new epoch (masks.py says why). Each keeps
-  the newest two epochs, so lookups in flight across a rollover still find theirs.
+  picks for every member the newest version both hold, streams T_A XOR R_A to B and receives
+  T_B XOR R_B; both now hold D = T XOR R_A XOR R_B for the new epoch (masks.py says why). Each
+  keeps the newest two epochs, so lookups in flight across a rollover still find theirs.
 - Status: the epochs a server holds (number and digest of D), its layout, the policy it
   enforces, and the asking member's own lookups logged on the current UTC day (the count its
   daily quota is checked against; never another member's: members do not learn each other's
@@ -52,7 +52,7 @@ from alliance.canonical import canonical_json
 from alliance.fingerprint import merkle_proof
 from alliance.identity import Identity
 from alliance.signing import Signer, verify
-from node.query import dpf, epoch_parts, fieldwise, fss, masks, matching, relay, table
+from node.query import dpf, epoch_parts, fss, masks, matching, relay, table
 from node.query.authorize import Authorizer, PeriodSummary, QueryContext, summarize
 from node.query.coalesce import Coalescer
 from node.query.errors import (
@@ -816,16 +816,16 @@ class QueryServer:
                     if old is not None:
                         total = last.copy() if changed else last
                         for vector in old:
-                            fieldwise.sub(total, vector, out=total)
+                            np.bitwise_xor(total, vector, out=total)
                         for member in changed:
                             if member in versions:
-                                fieldwise.add(total, self._contribution(
+                                np.bitwise_xor(total, self._contribution(
                                     member, versions[member]), out=total)
                         self._own = (dict(versions), total)
                         return total
             total = np.zeros((self.layout.slots, LANES), dtype=np.uint64)
             for member, version in sorted(versions.items()):
-                fieldwise.add(total, self._contribution(member, version), out=total)
+                np.bitwise_xor(total, self._contribution(member, version), out=total)
             self._own = (dict(versions), total)
             return total
 
@@ -843,16 +843,16 @@ class QueryServer:
         def summed(part: int) -> np.ndarray:
             total = np.zeros((rows, LANES), dtype=np.uint64)
             for member, version in sorted(versions.items()):
-                fieldwise.add(total, self._contribution(member, version, part), out=total)
+                np.bitwise_xor(total, self._contribution(member, version, part), out=total)
             return total
 
         return summed
 
     def _masked_part(self, seeds: np.ndarray, own: Callable[[int], np.ndarray],
                      part: int) -> np.ndarray:
-        """T_j + R_j over one part: what this server sends of it, and adds to the peer's."""
+        """T_j XOR R_j over one part: what this server sends of it, and adds to the peer's."""
         share = masks.part_masks(seeds, part)
-        return fieldwise.add(share, own(part), out=share)
+        return np.bitwise_xor(share, own(part), out=share)
 
     def _masked_chunks(self, seeds: np.ndarray, own: Callable[[int], np.ndarray]
                        ) -> Iterator[bytes]:

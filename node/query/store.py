@@ -151,7 +151,7 @@ class ServerStore:
     # ---- contributions -----------------------------------------------------------------------
 
     def save_masked(self, member: str, version: int, vector: np.ndarray) -> None:
-        """Server A: store C - S for (member, version) durably."""
+        """Server A: store C XOR S for (member, version) durably."""
         if vector.shape != (self.slots, LANES) or vector.dtype != np.uint64:
             raise ContributionError(f"a masked vector must be {self.slots} x {LANES} uint64")
         self.save_masked_chunks(member, version,
@@ -159,7 +159,7 @@ class ServerStore:
 
     def save_masked_chunks(self, member: str, version: int,
                            chunks: Iterable[bytes | memoryview]) -> None:
-        """Server A: store C - S for (member, version) durably, written as it arrives (a
+        """Server A: store C XOR S for (member, version) durably, written as it arrives (a
         2^25-slot vector is 512 MiB: never held whole in memory). Its file name is new for
         every upload, so a refused or replayed version never overwrites a stored one."""
         expected = self.slots * RECORD_BYTES

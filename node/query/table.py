@@ -2,7 +2,7 @@
 
 D (slots x 128 bits) is kept as, for each part of the layout, one bit column of packed uint64
 words per record bit a lookup reads (word w, bit j = slot 64w + j of the part; the tag's and
-the fields' bits, record.SCANNED_BITS: 118 columns, the 10 spare bits are never stored nor
+the fields' bits, record.SCANNED_BITS: 84 columns, the 44 spare bits are never stored nor
 read): exactly the shape of a DPF's packed output, so a lookup's answer for one part is, per bit
 column, the parity of (column AND selection) — a GF(2) matrix product of the table's bit columns
 with the lookups' selection vectors.

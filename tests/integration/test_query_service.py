@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node.query import dpf, fieldwise, matching, record, table
+from node.query import dpf, matching, record, table
 from node.query import server as server_module
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
 from node.query.client import FirstRound, Member, QueryClient, _Ask
@@ -248,7 +248,7 @@ def _slots_of_d(cols: np.ndarray, layout: Layout, positions: list[int]) -> np.nd
 def test_whoever_holds_d_reads_each_members_record_from_an_answers_masks(
         service: Service) -> None:
     """Why neither server's member may ask: a lookup gives its asker the masks R at its slots,
-    and a server holds D = T + R whole, so D - R shows each member's record of the applicant
+    and a server holds D = T XOR R whole, so D XOR R shows each member's record of the applicant
     one by one (which members lend, how much), not only their sum."""
     streams = {"bank": [LoanEvent(EventKind.LOAN_OPENED, "zoe", TODAY, "B1", 5000)],
                "telecom": [LoanEvent(EventKind.LOAN_OPENED, "zoe", TODAY, "T1", 700)],
@@ -258,7 +258,7 @@ def test_whoever_holds_d_reads_each_members_record_from_an_answers_masks(
     epoch = service.servers[0]._current_epoch()  # what server A holds
     assert epoch is not None and epoch.number == first.epoch
     positions, tag = service.layout.locate(first.hashed)
-    records = fieldwise.sub(_slots_of_d(epoch.cols, service.layout, positions), first.masks)
+    records = _slots_of_d(epoch.cols, service.layout, positions) ^ first.masks
     found = {}
     for org in streams:
         segment = service.layout.segment_of(org)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from node.query import fieldwise, record
+from node.query import record
 from node.query.contribution import EventKind, LoanBook, LoanEvent
 from node.query.errors import ContributionError
 from node.query.layout import Layout
@@ -74,9 +74,8 @@ def test_shares_add_back_to_the_vector_and_each_looks_random(book: LoanBook) -> 
     vector = book.vector(book.aggregates(1))
     first = book.share(vector, 1)
     second = book.share(vector, 2)
-    # fieldwise (each field mod 2^width): what the servers add, and what a masked answer needs
-    assert np.array_equal(fieldwise.add(first.masked, prg_share(first.seed, book.layout.slots)),
-                          vector)
+    # XOR shares: what the servers combine, and what a masked answer needs
+    assert np.array_equal(first.masked ^ prg_share(first.seed, book.layout.slots), vector)
     assert first.seed != second.seed
     assert np.count_nonzero(first.masked == second.masked) == 0
     assert np.count_nonzero(vector) == 2  # both lanes of the one slot it holds

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from node.query import fieldwise, matching, record
+from node.query import matching, record
 from node.query.errors import ProtocolError
 from node.query.record import FIELDS, LANES, Aggregates
 
@@ -24,7 +24,7 @@ def _records(tags: list[int], rng: np.random.Generator) -> np.ndarray:
 def _lookup(t: np.ndarray, fields: tuple[str, ...], rng: np.random.Generator) -> Aggregates:
     """Round 2 as both servers and the asker run it, on slots T with fresh masks R and rho."""
     r = rng.integers(0, 2**64 - 1, t.shape, dtype=np.uint64, endpoint=True)
-    d = fieldwise.add(t, r)
+    d = t ^ r
     rho = np.frombuffer(os.urandom(t.nbytes), dtype=np.uint64).reshape(t.shape)
     y = d ^ rho
     keys = matching.keys(TAG, r, rho, fields)
@@ -54,12 +54,14 @@ def test_an_absent_applicant_gets_zeros() -> None:
     assert _lookup(t, FIELDS, rng) == Aggregates()
 
 
-def test_sixty_four_members_at_the_caps_sum_without_overflow() -> None:
+def test_three_hundred_members_at_the_caps_sum_without_overflow() -> None:
+    """A field holds one member's value; the sum over members is a true integer (Z_2^64),
+    however many contribute."""
     rng = np.random.default_rng(12)
-    capped = {n: np.full(64, cap, dtype=np.uint64) for n, cap in record.MEMBER_CAPS.items()}
-    t = record.pack(np.full(64, TAG, dtype=np.uint32), capped)
+    capped = {n: np.full(300, cap, dtype=np.uint64) for n, cap in record.MEMBER_CAPS.items()}
+    t = record.pack(np.full(300, TAG, dtype=np.uint32), capped)
     assert _lookup(t, FIELDS, rng) == Aggregates(
-        **{n: 64 * cap for n, cap in record.MEMBER_CAPS.items()})
+        **{n: 300 * cap for n, cap in record.MEMBER_CAPS.items()})
 
 
 def test_only_the_answered_fields_are_computed() -> None:
