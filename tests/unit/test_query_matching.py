@@ -74,6 +74,31 @@ def test_only_the_answered_fields_are_computed() -> None:
     assert matching.payload_size(fields) < matching.payload_size(FIELDS)
 
 
+@pytest.mark.parametrize("withheld", FIELDS)
+def test_tables_differing_only_in_a_withheld_field_look_the_same_to_the_asker(
+    withheld: str,
+) -> None:
+    """For any masks (random, and all ones), two tables that differ only in a withheld field
+    give the asker the same answer, and the answered fields exactly."""
+    answered = tuple(f for f in FIELDS if f != withheld)
+    true = {"active_loans": 3, "distinct_lenders": 1, "outstanding_cents": 123_456,
+            "applications_7d": 4, "applications_30d": 9}
+    first = record.pack(np.array([TAG], dtype=np.uint32),
+                        {n: np.array([v]) for n, v in true.items()})
+    second = record.pack(np.array([TAG], dtype=np.uint32),
+                         {n: np.array([0 if n == withheld else v]) for n, v in true.items()})
+    rng = np.random.default_rng(len(withheld))
+    draws = [rng.integers(0, 2**64 - 1, (1, LANES), dtype=np.uint64, endpoint=True)
+             for _ in range(20)]
+    draws.append(np.full((1, LANES), 2**64 - 1, dtype=np.uint64))
+    for r in draws:
+        rho = rng.integers(0, 2**64 - 1, (1, LANES), dtype=np.uint64, endpoint=True)
+        keys = matching.keys(TAG, r, rho, answered)
+        seen = [matching.combine(*(matching.shares(t ^ r ^ rho, keys[party], answered, party)
+                                   for party in (0, 1)), answered) for t in (first, second)]
+        assert seen[0] == seen[1] == Aggregates(**true).only(answered)
+
+
 def test_a_key_for_the_other_server_is_refused() -> None:
     t = np.zeros((3, LANES), dtype=np.uint64)
     keys = matching.keys(TAG, t, t, FIELDS)
