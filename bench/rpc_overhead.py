@@ -11,9 +11,12 @@ server CPU (its process time) and client CPU (this process's) per call, and the 
 `--asker` measures instead how the asker reaches both servers in one round (a call to each at
 once, two server processes): the service's way (A's call from the calling thread, B's on a pool
 thread) beside B's call as gRPC's own future, both calls one after the other from one thread,
-and both as grpc.aio calls on an event loop thread; per round: the client's CPU, each
-server's, p50/p99. Payloads alternate between a batch's first round (6,000 B) and its second
-(60,000 B), at 80 rounds/s (one member's node at 100 lookups/s in batches of ~2.5).
+both as grpc.aio calls on an event loop thread, and a message on a bidirectional stream kept
+open to each server (both put, both answers read by the calling thread: no reader thread; tried
+in the service and not kept, bench/README.md); per round: the client's CPU, each server's,
+p50/p99. Payloads alternate between a batch's first round (6,000 B) and its second (60,000 B),
+at 80 rounds/s (one member's node at 100 lookups/s in batches of ~2.5). The sync server
+serves the calls and the streams alike.
 
     nice -n 10 .venv/bin/python bench/rpc_overhead.py [--calls 4000] [--rate 400] [--rounds 2]
     nice -n 10 .venv/bin/python bench/rpc_overhead.py --asker [--calls 3000] [--rounds 2]
@@ -197,10 +200,11 @@ def measure(mode: str, calls: int, rate: float, key: bytes, cert: bytes) -> dict
             "client_us": (client_after - client_before) / done * 1e6, **_latency_ms(latencies)}
 
 
-ASKER_MODES = ("pool", "future", "sequential", "aio-client")
+ASKER_MODES = ("pool", "future", "sequential", "aio-client", "streams")
 """pool: the service's way (QueryClient._send_both); future: B's call as gRPC's future;
 sequential: A's call, then B's, from the calling thread; aio-client: grpc.aio calls gathered on
-an event loop thread the calling thread hands the round to."""
+an event loop thread the calling thread hands the round to; streams: one stream open to each
+server, the round's two messages put on them and both answers read by the calling thread."""
 ROUND_PAYLOADS = (6000, 60000)
 ROUND_RATE = 80.0
 
@@ -241,6 +245,24 @@ def _round_caller(mode: str, ports: list[int], key: bytes, cert: bytes
         for channel in channels:
             channel.close()
 
+    if mode == "streams":
+        outgoing: list[queue.SimpleQueue[bytes | None]] = [queue.SimpleQueue() for _ in ports]
+        replies = [channel.stream_stream("/bench.Echo/Stream")(iter(out.get, None))
+                   for channel, out in zip(channels, outgoing, strict=True)]
+
+        def streamed(payload: bytes) -> object:
+            for out in outgoing:
+                out.put(payload)
+            return [next(reply) for reply in replies]
+
+        def close_streams() -> None:
+            for out in outgoing:
+                out.put(None)
+            for reply in replies:
+                reply.cancel()
+            close()
+
+        return streamed, close_streams
     if mode == "pool":
         def call(payload: bytes) -> object:
             from_b = pool.submit(b, payload, timeout=30)
