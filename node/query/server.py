@@ -8,7 +8,8 @@ two is the trust assumption). Methods (service `alliance.query.v1.Query`, messag
 - Versions, Epoch (server to server, only from the peer server's node certificate): A, the lead,
   picks for every member the newest version both hold, streams T_A XOR R_A to B and receives
   T_B XOR R_B; both now hold D = T XOR R_A XOR R_B for the new epoch (masks.py says why). Each
-  keeps the newest two epochs, so lookups in flight across a rollover still find theirs.
+  keeps the newest two epochs, so lookups in flight across a rollover still find theirs. The
+  tables and their arithmetic are epochs.py's; this module checks the peer and carries them.
 - Status: the epochs a server holds (number and digest of D), its layout, the policy it
   enforces, and the asking member's own lookups logged on the current UTC day (the count its
   daily quota is checked against; never another member's: members do not learn each other's
@@ -55,6 +56,7 @@ from alliance.signing import Signer, verify
 from node.query import dpf, epoch_parts, fss, masks, matching, relay, table
 from node.query.authorize import Authorizer, PeriodSummary, QueryContext, summarize
 from node.query.coalesce import Coalescer
+from node.query.epochs import EPOCH_NICE, Epoch, Tables, at_low_priority
 from node.query.errors import (
     ContributionError,
     ProtocolError,
@@ -86,17 +88,12 @@ GRPC_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_send_message_length", MAX_MESSAGE),
     ("grpc.max_receive_message_length", MAX_MESSAGE),
 ]
-KEEP_EPOCHS = 2
-OWN_KEPT_BYTES = 256 << 20
-"""Up to this table size a server keeps its share T_j between epochs (see `_own_parts`)."""
 BATCH_MAX = 32
 LINGER_SHARE = 0.5
 LINGER_MAX = 0.010
 PENDING_SECONDS = 15.0
 """How long a lookup's second round may follow its first."""
 PENDING_MAX = 10_000
-EPOCH_NICE = 19
-"""The nice value of the threads that form an epoch (lookups keep the process's own)."""
 T = TypeVar("T")
 
 OrgOfTls = Callable[[bytes], str]
@@ -121,17 +118,6 @@ class ServerTls:
     client_root_certs: bytes
 
 
-@dataclass
-class _Epoch:
-    number: int
-    key: bytes
-    cols: np.ndarray
-    digest: str
-    versions: dict[str, int]
-    pair_key: bytes
-    formed_in: float = 0.0
-
-
 @dataclass(frozen=True)
 class _Pending:
     """A lookup between its rounds: its epoch, until when round 2 may come."""
@@ -144,7 +130,7 @@ class _Pending:
 class _Checked:
     """A round-1 lookup whose signature, asker, freshness and epoch are checked."""
 
-    epoch: _Epoch
+    epoch: Epoch
     query: QueryContext
     nonce: str
     body: bytes
@@ -163,7 +149,7 @@ class _Checked:
 class _Admitted:
     """A round-1 lookup authorized, parsed and logged: what its answer needs."""
 
-    epoch: _Epoch
+    epoch: Epoch
     query: QueryContext
     keys: dpf.KeyBatch
     point: bytes
@@ -212,13 +198,6 @@ def _public_key(msp_id: str, certificate: bytes) -> Any:
     return Identity(msp_id, certificate).public_key
 
 
-def _at_low_priority(work: Callable[[], T]) -> T:
-    """Run `work` on a thread of its own at the lowest CPU priority and wait for it: forming
-    an epoch (a table's worth of arithmetic) must not delay the lookups answered meanwhile
-    (Linux gives each thread its own nice value; elsewhere it runs at the normal priority)."""
-    return epoch_parts.run_at_low_priority(work, EPOCH_NICE)
-
-
 def settle_heap() -> None:
     """Put every object alive now (modules, compiled kernels, caches: ~130,000 in a server or
     client process) out of the garbage collector's reach: a full collection walked them all in
@@ -255,7 +234,7 @@ class QueryServer:
         """`salt`: the applicant-hash salt this server hands to members (server A; salt.py)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}")
-        self.name, self.role, self.layout = name, role, layout
+        self.name, self.role = name, role
         self.party = ROLES.index(role)
         self.store = ServerStore(Path(folder), layout.slots, layout.fingerprint())
         self.tls, self.peer = tls, peer
@@ -266,9 +245,7 @@ class QueryServer:
         self.signer = signer
         self.clock = clock
         self.salt = salt
-        self._points = masks.block_points(layout.part_blocks)
-        self._epochs: dict[int, _Epoch] = {}
-        self._epoch_lock = threading.Lock()
+        self.tables = Tables(name, layout, self.store)
         self._form_lock = threading.Lock()
         self._batch_seconds = 0.0
         """How long answering a batch takes lately (moving average): calls arriving within half
@@ -277,13 +254,16 @@ class QueryServer:
             self._answer_timed, BATCH_MAX, key=lambda item: id(item[0]), linger=self._linger)
         self._pending: dict[tuple[str, bytes], _Pending] = {}
         self._pending_lock = threading.Lock()
-        self._own: tuple[dict[str, int], np.ndarray] | None = None
-        self._own_lock = threading.Lock()
         self._server: grpc.Server | None = None
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
         self._peer_channel: grpc.Channel | None = None
         self.last_epoch_error = ""
+
+    @property
+    def layout(self) -> Layout:
+        """The layout served: the tables', changed only by `adopt`."""
+        return self.tables.layout
 
     def _answer_timed(self, batch: list[tuple[np.ndarray, dpf.KeyBatch]]) -> list[np.ndarray]:
         started = time.perf_counter()
@@ -378,17 +358,11 @@ class QueryServer:
         """Serve `layout` from now on (the service job in force changed its part_bits or its
         contributors): the epochs and stored contributions of the old one are dropped; members
         push their books again (their nodes read the same job) and the next epoch forms."""
-        with self._epoch_lock:
-            if layout == self.layout:
-                return
+        was = self.layout
+        if self.tables.adopt(layout):
             log.warning("%s now serves layout %s (was %s)", self.name, layout.fingerprint(),
-                        self.layout.fingerprint())
-            self.layout = layout
-            self._points = masks.block_points(layout.part_blocks)
-            self._epochs.clear()
-        with self._own_lock:
-            self._own = None
-        self.store.adopt_layout(layout.slots, layout.fingerprint())
+                        was.fingerprint())
+            self.store.adopt_layout(layout.slots, layout.fingerprint())
 
     def set_peer_address(self, address: str) -> None:
         """Where the other server now listens (it restarted elsewhere); the next call dials it."""
@@ -455,10 +429,8 @@ class QueryServer:
     def _status(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         def work() -> bytes:
             org = self._client_org(context)
-            with self._epoch_lock:
-                epochs = [{"epoch": e.number, "digest": e.digest, "versions": e.versions,
-                           "formed_in_ms": int(e.formed_in * 1000)}
-                          for e in sorted(self._epochs.values(), key=lambda e: e.number)]
+            epochs = [{"epoch": e.number, "digest": e.digest, "versions": e.versions,
+                       "formed_in_ms": int(e.formed_in * 1000)} for e in self.tables.held()]
             policy = getattr(self.authorizer, "status", None)
             return encode({"server": self.name, "role": self.role, "epochs": epochs,
                            "part_bits": self.layout.part_bits,
@@ -491,8 +463,7 @@ class QueryServer:
         return self._guard(context, work)
 
     def epochs(self) -> list[int]:
-        with self._epoch_lock:
-            return sorted(self._epochs)
+        return self.tables.numbers()
 
     # ---- Lookup -------------------------------------------------------------------------------
 
@@ -575,8 +546,7 @@ class QueryServer:
             raise _Refusal(denied, "stale_request",
                            f"the request was signed at {request.issued_at}, more than "
                            f"{FRESHNESS_SECONDS} s from this server's clock ({int(now)})")
-        with self._epoch_lock:
-            epoch = self._epochs.get(request.epoch)
+        epoch = self.tables.get(request.epoch)
         if epoch is None:
             raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "epoch_unavailable",
                            f"{self.name} does not hold epoch {request.epoch} (holds "
@@ -729,8 +699,7 @@ class QueryServer:
         if withheld:
             raise _Refusal(grpc.StatusCode.PERMISSION_DENIED, "field_not_answered",
                            f"the service does not answer {', '.join(withheld)}")
-        with self._epoch_lock:
-            epoch = self._epochs.get(pending.epoch)
+        epoch = self.tables.get(pending.epoch)
         if epoch is None:
             raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "epoch_unavailable",
                            f"{self.name} no longer holds epoch {pending.epoch}; start the lookup "
@@ -788,101 +757,9 @@ class QueryServer:
             return encode({"versions": self.store.versions(), "epochs": self.epochs()})
         return self._guard(context, work)
 
-    def _contribution(self, member: str, version: int, part: int | None = None) -> np.ndarray:
-        """A stored contribution (this server's share of it), or one part of it."""
-        rows = self.layout.part_slots
-        start, count = (0, self.layout.slots) if part is None else (part * rows, rows)
-        seed, vector = self.store.load(member, version, start, count)
-        if seed is not None:
-            return masks.prg_share(seed, count, start)
-        assert vector is not None
-        return vector
-
-    def _own_share(self, versions: dict[str, int]) -> np.ndarray:
-        """T_j, this server's share of the table, for these contribution versions: the last one
-        with the changed members' old contributions taken out and new ones put in, when that
-        is fewer loads than summing every member's anew (an unchanged set costs nothing).
-        The returned array is not to be modified (it is kept for the next epoch)."""
-        with self._own_lock:
-            if self._own is not None:
-                before, last = self._own
-                changed = sorted(m for m in set(before) | set(versions)
-                                 if before.get(m) != versions.get(m))
-                if 2 * len(changed) < len(versions):
-                    try:
-                        old = [self._contribution(m, before[m]) for m in changed if m in before]
-                    except KeyError:  # an old version is no longer kept: sum anew
-                        old = None
-                    if old is not None:
-                        total = last.copy() if changed else last
-                        for vector in old:
-                            np.bitwise_xor(total, vector, out=total)
-                        for member in changed:
-                            if member in versions:
-                                np.bitwise_xor(total, self._contribution(
-                                    member, versions[member]), out=total)
-                        self._own = (dict(versions), total)
-                        return total
-            total = np.zeros((self.layout.slots, LANES), dtype=np.uint64)
-            for member, version in sorted(versions.items()):
-                np.bitwise_xor(total, self._contribution(member, version), out=total)
-            self._own = (dict(versions), total)
-            return total
-
-    def _own_parts(self, versions: dict[str, int]) -> Callable[[int], np.ndarray]:
-        """part -> T_j's rows of that part (not to be modified). Up to OWN_KEPT_BYTES T_j is
-        kept between epochs (updated with the changed members only); a larger table is summed
-        part by part from the stored contributions every epoch (no second table in memory)."""
-        rows = self.layout.part_slots
-        if self.layout.slots * RECORD_BYTES <= OWN_KEPT_BYTES:
-            own = self._own_share(versions)
-            return lambda part: own[part * rows:(part + 1) * rows]
-        for member, version in versions.items():  # each is there before any part is sent
-            self.store.load(member, version, 0, 0)
-
-        def summed(part: int) -> np.ndarray:
-            total = np.zeros((rows, LANES), dtype=np.uint64)
-            for member, version in sorted(versions.items()):
-                np.bitwise_xor(total, self._contribution(member, version, part), out=total)
-            return total
-
-        return summed
-
-    def _masked_part(self, seeds: np.ndarray, own: Callable[[int], np.ndarray],
-                     part: int) -> np.ndarray:
-        """T_j XOR R_j over one part: what this server sends of it, and adds to the peer's."""
-        share = masks.part_masks(seeds, part)
-        return np.bitwise_xor(share, own(part), out=share)
-
-    def _masked_chunks(self, seeds: np.ndarray, own: Callable[[int], np.ndarray]
-                       ) -> Iterator[bytes]:
-        for part in range(self.layout.subtables):
-            yield from epoch_parts.chunks_of(self._masked_part(seeds, own, part))
-
-    def _make_room(self) -> None:
-        """Before forming an epoch, keep only the newest one(s): with the one being formed the
-        server then holds KEEP_EPOCHS tables, never KEEP_EPOCHS + 1."""
-        with self._epoch_lock:
-            for old in sorted(self._epochs)[:-(KEEP_EPOCHS - 1)]:
-                del self._epochs[old]
-
-    def _install(self, number: int, key: bytes, built: epoch_parts.TableBuilder,
-                 versions: dict[str, int], started: float, pair_key: bytes) -> None:
-        cols, digest = built.finish()
-        epoch = _Epoch(number, key, cols, digest, dict(versions), pair_key)
-        epoch.formed_in = time.monotonic() - started
-        with self._epoch_lock:
-            if built.layout != self.layout:
-                raise QueryError(f"epoch {number} was formed for a layout {self.name} no "
-                                 "longer serves")
-            self._epochs[number] = epoch
-            for old in sorted(self._epochs)[:-KEEP_EPOCHS]:
-                del self._epochs[old]
-        log.info("%s installed epoch %d (%s)", self.name, number, epoch.digest)
-
     def _epoch(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
-        """Follower: the lead's masked share arrives part by part; each part is answered with
-        this server's masked share of it once both are added into D (epoch_parts.py)."""
+        """Follower: the lead's stream checked (the peer's identity, its header), then the
+        exchange itself (epochs.py) at low priority."""
         try:
             self._from_peer(context)
             if self.role != "b":
@@ -904,27 +781,16 @@ class QueryServer:
                 raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
                                f"an epoch starts with its number and versions: {exc}") from exc
             try:
-                own = _at_low_priority(lambda: self._own_parts(versions))
+                own = at_low_priority(lambda: self.tables.own_parts(versions))
             except KeyError as exc:
                 raise _Refusal(grpc.StatusCode.FAILED_PRECONDITION, "missing_version",
                                f"{self.name} does not hold contribution {exc}") from exc
         except _Refusal as refusal:
             self._abort(context, refusal)
             return
-        key = masks.new_epoch_key()
-        self._make_room()
-
-        def follow() -> Iterator[bytes]:
-            seeds = masks.block_seeds(key, self._points)
-            built = epoch_parts.TableBuilder(self.layout)
-            for part, theirs in enumerate(epoch_parts.parts_of(messages, self.layout)):
-                mine = self._masked_part(seeds, own, part)
-                yield from epoch_parts.chunks_of(mine)
-                built.add(part, mine, theirs)
-            self._install(number, key, built, versions, started, pair_key)
-
+        answer = self.tables.follow(number, versions, pair_key, own, messages, started)
         try:
-            yield from epoch_parts.at_low_priority(follow(), EPOCH_NICE)
+            yield from epoch_parts.at_low_priority(answer, EPOCH_NICE)
         except ProtocolError as exc:
             self._abort(context, _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "bad_request",
                                           str(exc)))
@@ -947,10 +813,10 @@ class QueryServer:
             raise QueryError("only server A leads epochs")
         with self._form_lock:
             try:
-                return _at_low_priority(lambda: self._lead_epoch(timeout))
+                return at_low_priority(lambda: self._lead_epoch(timeout))
             except grpc.RpcError as exc:
                 code, details = rpc_status(exc)
-                held = self._current_epoch()
+                held = self.tables.current()
                 serving = f"epoch {held.number}" if held else "no epoch yet"
                 raise ServerUnavailable(
                     f"the epoch exchange with {self.peer.org}'s query server at "
@@ -960,50 +826,13 @@ class QueryServer:
                     "node up and not overloaded?") from exc
 
     def _lead_epoch(self, timeout: float) -> int:
-        """Send this server's masked share part by part (computed on a low-priority thread a
-        part or two ahead of gRPC's sending thread) and add each of the peer's parts, as it
-        arrives, to the same part of this server's share (computed again: cheaper than
-        keeping it)."""
         started = time.monotonic()
         peer = decode(self._peer_stub("Versions", "unary_unary")(
             encode({}), timeout=timeout))[0]
-        theirs = peer["versions"]
-        mine = self.store.versions()
-        versions = {}
-        for member in sorted(set(mine) & set(theirs)):
-            common = set(mine[member]) & set(theirs[member])
-            if common:
-                versions[member] = max(common)
-        current = self._current_epoch()
-        if current is not None and current.versions == versions \
-                and current.number in peer.get("epochs", ()):
-            return current.number  # nothing changed: the same table, no new masks needed
-        number = max(int(self.clock() * 1000), max(self.epochs(), default=0) + 1)
-        own = self._own_parts(versions)
-        key = masks.new_epoch_key()
-        pair_key = relay.new_pair_key()
-        seeds = masks.block_seeds(key, self._points)
-        self._make_room()
-
-        def outgoing() -> Iterator[bytes]:
-            yield encode({"epoch": number, "versions": versions, "pair_key": pair_key.hex(),
-                          "layout": self.layout.fingerprint()})
-            yield from epoch_parts.at_low_priority(self._masked_chunks(seeds, own), EPOCH_NICE)
-
-        built = epoch_parts.TableBuilder(self.layout)
-        replies = self._peer_stub("Epoch", "stream_stream")(outgoing(), timeout=timeout)
-        try:
-            for part, peer_part in enumerate(epoch_parts.parts_of(iter(replies), self.layout)):
-                built.add(part, self._masked_part(seeds, own, part), peer_part)
-        except ProtocolError as exc:
-            replies.cancel()
-            raise QueryError(f"the peer's masked table: {exc}") from exc
-        self._install(number, key, built, versions, started, pair_key)
-        return number
-
-    def _current_epoch(self) -> _Epoch | None:
-        with self._epoch_lock:
-            return self._epochs[max(self._epochs)] if self._epochs else None
+        exchange = self._peer_stub("Epoch", "stream_stream")
+        return self.tables.lead(peer["versions"], peer.get("epochs", ()),
+                                int(self.clock() * 1000),
+                                lambda outgoing: exchange(outgoing, timeout=timeout), started)
 
     def _epoch_loop(self) -> None:
         while not self._stop.is_set():

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from node.query import dpf, matching, record, table
+from node.query import epochs as epochs_module
 from node.query import server as server_module
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
 from node.query.client import FirstRound, Member, QueryClient, _Ask
@@ -255,7 +256,7 @@ def test_whoever_holds_d_reads_each_members_record_from_an_answers_masks(
                "platform": [LoanEvent(EventKind.APPLICATION, "zoe", TODAY)]}
     members = contribute_all(service, streams, TODAY, 1)
     first = _first(service, "insurer")  # what an asker holds after round 1
-    epoch = service.servers[0]._current_epoch()  # what server A holds
+    epoch = service.servers[0].tables.current()  # what server A holds
     assert epoch is not None and epoch.number == first.epoch
     positions, tag = service.layout.locate(first.hashed)
     records = _slots_of_d(epoch.cols, service.layout, positions) ^ first.masks
@@ -368,7 +369,7 @@ def test_servers_that_sum_each_part_from_storage_answer_the_same(
 ) -> None:
     """Above OWN_KEPT_BYTES (2^25 slots) a server keeps no share between epochs and sums each
     part of it from the stored contributions while the epoch streams; forced here."""
-    monkeypatch.setattr(server_module, "OWN_KEPT_BYTES", 0)
+    monkeypatch.setattr(epochs_module, "OWN_KEPT_BYTES", 0)
     rng = random.Random(17)
     applicants = [f"applicant-{i}" for i in range(20)]
     streams = random_events(rng, applicants)
@@ -379,7 +380,7 @@ def test_servers_that_sum_each_part_from_storage_answer_the_same(
             got = service.client("platform").lookup(applicant, "credit_check", CONSENT,
                                                     members["platform"])
             assert got.aggregates == oracle(streams, "platform", applicant, TODAY), applicant
-    assert all(s._own is None for s in service.servers)
+    assert all(s.tables._own is None for s in service.servers)
 
 
 def test_the_asker_needs_no_contribution_to_ask(service: Service) -> None:
@@ -716,7 +717,7 @@ def test_a_peer_that_lost_its_epochs_gets_a_new_one(service: Service) -> None:
     streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "ida", TODAY, "T9", 999)]}
     contribute_all(service, streams, TODAY, 1)
     first = service.servers[0].form_epoch()
-    service.servers[1]._epochs.clear()  # as after B's restart
+    service.servers[1].tables._epochs.clear()  # as after B's restart
     assert service.servers[0].form_epoch() > first
     assert service.client("insurer").lookup("ida", "credit_check", CONSENT).aggregates == \
         Aggregates(1, 1, 999, 0, 0)
