@@ -37,7 +37,7 @@ import numpy as np
 
 from alliance.identity import Identity
 from alliance.signing import Signer
-from node.query import dpf, masks, matching, record, relay
+from node.query import dpf, lookup_body, masks, matching, record, relay
 from node.query.coalesce import Coalescer
 from node.query.contribution import Contribution, LoanBook
 from node.query.errors import (
@@ -359,8 +359,8 @@ class QueryClient:
                             dtype=np.uint64).reshape(2, len(asks), -1, LANES)
 
         def message(side: int, i: int) -> bytes:
-            body = (keys[side][i * size:(i + 1) * size] + blinds[i].element + ids[i]
-                    + raw[side, i].tobytes())
+            body = lookup_body.make(keys[side][i * size:(i + 1) * size], blinds[i].element,
+                                    ids[i], raw[side, i])
             request = LookupRequest(
                 server=self.servers[side].name, epoch=number, asker=self.org,
                 msp_id=self.identity.msp_id, purpose=asks[i].purpose,

@@ -53,7 +53,7 @@ from alliance.canonical import canonical_json
 from alliance.fingerprint import merkle_proof
 from alliance.identity import Identity
 from alliance.signing import Signer, verify
-from node.query import dpf, epoch_parts, fss, masks, matching, relay, table
+from node.query import dpf, epoch_parts, fss, lookup_body, masks, matching, relay, table
 from node.query.authorize import Authorizer, PeriodSummary, QueryContext, summarize
 from node.query.coalesce import Coalescer
 from node.query.epochs import EPOCH_NICE, Epoch, Tables, at_low_priority
@@ -140,9 +140,8 @@ class _Checked:
         return LogRow(at, q.day, q.asker, q.purpose, q.consent_hash, self.nonce,
                       q.request_digest)
 
-    def parsed(self, keys: dpf.KeyBatch, point: bytes, lookup_id: bytes, rho: np.ndarray
-               ) -> _Admitted:
-        return _Admitted(self.epoch, self.query, keys, point, lookup_id, rho)
+    def parsed(self, body: lookup_body.Body) -> _Admitted:
+        return _Admitted(self.epoch, self.query, body)
 
 
 @dataclass(frozen=True)
@@ -151,10 +150,7 @@ class _Admitted:
 
     epoch: Epoch
     query: QueryContext
-    keys: dpf.KeyBatch
-    point: bytes
-    lookup_id: bytes
-    rho: np.ndarray
+    body: lookup_body.Body
     header: dict[str, Any] = field(default_factory=dict)
     """Once logged, the answer's header: epoch, table digest, log entry, answered fields."""
 
@@ -173,10 +169,6 @@ class _Second:
     y: np.ndarray
     keys: bytes
     """Its FSS keys, parsed with those of its batch (`_group_keys`)."""
-
-
-_Body = tuple[dpf.KeyBatch, bytes, bytes, np.ndarray]
-"""A round-1 body parsed: DPF keys, blinded point, lookup id, rho_s."""
 
 
 class _Refusal(Exception):
@@ -479,7 +471,8 @@ class QueryServer:
         now = self.clock()
         items = self._each(unpack(message), lambda m: self._check(m, tls_org, tls, now))
         checked = [item for item in items if isinstance(item, _Checked)]
-        bodies = self._parse_bodies([item.body for item in checked])
+        bodies = lookup_body.parse_batch([item.body for item in checked], self.layout,
+                                         self.party, self.name)
         parsed: dict[int, _Admitted] = {}
 
         def admit(index: int, used: int) -> None:
@@ -489,7 +482,7 @@ class QueryServer:
             body = bodies[index]
             if isinstance(body, ProtocolError):
                 raise body
-            parsed[index] = item.parsed(*body)
+            parsed[index] = item.parsed(body)
 
         seqs = self.store.log_queries([item.row(int(now)) for item in checked], admit)
         outcome: dict[int, _Admitted | _Refusal] = {
@@ -498,7 +491,7 @@ class QueryServer:
             for i, (item, seq) in enumerate(zip(checked, seqs, strict=True))}
         items = [outcome.get(id(item), item) for item in items]
         admitted = [item for item in items if isinstance(item, _Admitted)]
-        halves = iter(self._batcher.run([(a.epoch.cols, a.keys) for a in admitted]))
+        halves = iter(self._batcher.run([(a.epoch.cols, a.body.keys) for a in admitted]))
         replies = []
         for item in items:
             if isinstance(item, _Admitted):
@@ -560,61 +553,12 @@ class QueryServer:
         """An admitted lookup's answer: its share of D at the slots XOR rho, sealed for the
         other server, and the OPRF of its point."""
         epoch = item.epoch
-        evaluated = masks.evaluate(epoch.key, item.point)
-        self._remember(item.query.asker, item.lookup_id, epoch.number)
-        sealed = relay.seal(epoch.pair_key, self.name, item.lookup_id, epoch.number,
-                            np.ascontiguousarray(half.reshape(-1, LANES) ^ item.rho).tobytes())
+        body = item.body
+        evaluated = masks.evaluate(epoch.key, body.point)
+        self._remember(item.query.asker, body.lookup_id, epoch.number)
+        sealed = relay.seal(epoch.pair_key, self.name, body.lookup_id, epoch.number,
+                            np.ascontiguousarray(half.reshape(-1, LANES) ^ body.rho).tobytes())
         return encode(item.header, sealed + evaluated)
-
-    def _parse_bodies(self, bodies: list[bytes]) -> list[_Body | ProtocolError]:
-        """`_parse_body` of a batch's bodies: the DPF keys of all of them parsed in one go
-        (a batch's keys are its largest part); when that fails, each body alone, so that a
-        malformed one is refused, not its batch."""
-        parts, bits = self.layout.subtables // self.layout.segments, self.layout.part_bits
-        size, expected = parts * dpf.key_size(bits), self._body_bytes()
-        if len(bodies) > 1 and all(len(b) == expected for b in bodies):
-            try:
-                keys = dpf.KeyBatch.parse(b"".join(b[:size] for b in bodies), bits)
-            except ProtocolError:
-                keys = None
-            if keys is not None and not (keys.party != self.party).any():
-                return [self._parse_body(body, keys.part(i * parts, (i + 1) * parts))
-                        for i, body in enumerate(bodies)]
-        out: list[_Body | ProtocolError] = []
-        for body in bodies:
-            try:
-                out.append(self._parse_body(body))
-            except ProtocolError as exc:
-                out.append(exc)
-        return out
-
-    def _body_bytes(self) -> int:
-        parts = self.layout.subtables // self.layout.segments
-        return (parts * dpf.key_size(self.layout.part_bits) + masks.POINT_BYTES
-                + relay.LOOKUP_ID_BYTES + self.layout.subtables * RECORD_BYTES)
-
-    def _parse_body(self, body: bytes, keys: dpf.KeyBatch | None = None) -> _Body:
-        """(DPF keys, blinded point, lookup id, rho_s) of a round-1 body (`keys`: its DPF
-        keys when they were parsed and checked already, with its batch's)."""
-        parts, bits = self.layout.subtables // self.layout.segments, self.layout.part_bits
-        size = dpf.key_size(bits)
-        mask_bytes = self.layout.subtables * RECORD_BYTES
-        expected = self._body_bytes()
-        if len(body) != expected:
-            raise ProtocolError(
-                f"a lookup carries {parts} DPF keys of {size} bytes, one point of "
-                f"{masks.POINT_BYTES} bytes, a {relay.LOOKUP_ID_BYTES}-byte id and "
-                f"{mask_bytes} bytes of masks ({expected} bytes), got {len(body)} bytes")
-        if keys is None:
-            keys = dpf.KeyBatch.parse(body[:parts * size], bits)
-            if (keys.party != self.party).any():
-                raise ProtocolError(f"a DPF key for the other server was sent to {self.name}")
-        at = parts * size
-        point = body[at:at + masks.POINT_BYTES]
-        at += masks.POINT_BYTES
-        lookup_id = body[at:at + relay.LOOKUP_ID_BYTES]
-        rho = np.frombuffer(body[at + relay.LOOKUP_ID_BYTES:], dtype=np.uint64).reshape(-1, LANES)
-        return keys, point, lookup_id, rho
 
     def _remember(self, asker: str, lookup_id: bytes, epoch: int) -> None:
         now = time.monotonic()

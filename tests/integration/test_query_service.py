@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node.query import dpf, matching, record, table
+from node.query import dpf, lookup_body, matching, record, table
 from node.query import epochs as epochs_module
 from node.query import server as server_module
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
@@ -521,13 +521,14 @@ def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
     the applicant)."""
     service.epoch()
     seen: dict[str, list[bytes]] = {"bank": [], "telecom": [], "bank/2": [], "telecom/2": []}
+    parse_batch = lookup_body.parse_batch
+
+    def record(bodies: list[bytes], *args: object) -> object:
+        seen[str(args[-1])].extend(bodies)  # the server's name
+        return parse_batch(bodies, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lookup_body, "parse_batch", record)
     for server in service.servers:
-        original = server._parse_bodies
-
-        def record(bodies: list[bytes], original=original, name=server.name) -> object:
-            seen[name].extend(bodies)
-            return original(bodies)
-
         second = server._second_round
 
         def record_second(message: bytes, org: str, second=second,
@@ -535,7 +536,6 @@ def test_each_server_sees_the_same_kind_of_request_whatever_the_applicant(
             seen[name + "/2"].append(decode(message)[1])  # halves and FSS keys
             return second(message, org)
 
-        monkeypatch.setattr(server, "_parse_bodies", record)
         monkeypatch.setattr(server, "_second_round", record_second)
     work: list[tuple[int, ...]] = []
     original_answer = table.answer
