@@ -17,7 +17,8 @@ for that, node/query/layout.py):
    (`periodic`: every client process at the same instants); latency counts from when a lookup
    was due. The first `--warmup` seconds run at the same pace but are not counted (a service
    runs warm: the first calls on fresh channels and thread pools were half of a 20-s run's
-   slowest 1 %); lookups/s, latency and CPU are of the measured window;
+   slowest 1 %); lookups/s, latency and CPU (user and kernel time, of every process) are of
+   the measured window;
 5. baselines in the same run: the plaintext lookup (each member's record looked up and summed:
    the floor) and one XOR pass over a table-sized array (the memory-bandwidth bound of one full
    scan);
@@ -218,7 +219,7 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
         for due, counted in schedule:
             if counted and cpu_before is None:  # CPU from the end of the warm-up on
                 time.sleep(max(0.0, measured_from - time.time()))
-                cpu_before = resource.getrusage(resource.RUSAGE_SELF).ru_utime
+                cpu_before = _cpu_seconds()
             now = time.time()
             if now < due:
                 time.sleep(due - now)
@@ -226,7 +227,13 @@ def load_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[s
     finished = time.time()
     client.close()
     conn.send({"latencies": latencies, "errors": errors, "finished": finished,
-               "cpu": resource.getrusage(resource.RUSAGE_SELF).ru_utime - (cpu_before or 0.0)})
+               "cpu": _cpu_seconds() - (cpu_before or 0.0)})
+
+
+def _cpu_seconds() -> float:
+    """This process's CPU time so far, in user code and in the kernel (as the servers' is)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # ---- kernel --------------------------------------------------------------------------------
