@@ -216,21 +216,22 @@ class Tables:
                 del self._epochs[old]
         log.info("%s installed epoch %d (%s)", self.name, number, epoch.digest)
 
-    def lead(self, theirs: dict[str, list[int]], peer_epochs: Collection[int], number: int,
+    def lead(self, theirs: dict[str, list[int]], peer_epochs: Collection[int], proposed: int,
              exchange: Callable[[Iterator[bytes]], Replies], started: float) -> int:
         """The lead's side: the epoch formed from the newest versions both servers hold, its
-        number. `exchange` sends this server's stream (a header, then its masked share part
-        by part, computed on a low-priority thread a part or two ahead of the sending) and
-        gives the peer's parts, each added as it arrives to the same part of this server's
-        share (computed again: cheaper than keeping it). When the peer holds the newest
-        epoch and no version changed, that epoch stays (a table formed again from the same
+        number (`proposed`, or the next after the newest held when that is higher).
+        `exchange` sends this server's stream (a header, then its masked share part by part,
+        computed on a low-priority thread a part or two ahead of the sending) and gives the
+        peer's parts, each added as it arrives to the same part of this server's share
+        (computed again: cheaper than keeping it). When the peer holds the newest epoch and
+        no version changed, that epoch stays (a table formed again from the same
         contributions would differ only in its masks)."""
         versions = common_versions(self.store.versions(), theirs)
         current = self.current()
         if current is not None and current.versions == versions \
                 and current.number in peer_epochs:
             return current.number
-        number = max(number, max(self.numbers(), default=0) + 1)
+        number = max(proposed, max(self.numbers(), default=0) + 1)
         own = self.own_parts(versions)
         key, pair_key = masks.new_epoch_key(), relay.new_pair_key()
         seeds = masks.block_seeds(key, self._points)

@@ -52,14 +52,12 @@ def test_a_body_with_the_other_servers_keys_is_refused() -> None:
 def test_a_batch_parses_each_body_as_alone_and_refuses_a_bad_one_alone() -> None:
     for_a, for_b, rho = _bodies(3)
     batch = [for_a[0], for_b[1], for_a[2]]
-    got = lookup_body.parse_batch(batch, LAYOUT, 0, "bank")
+    got = lookup_body.parse_batch(batch, LAYOUT, 0, "bank")  # each body alone, then
+    together = lookup_body.parse_batch(for_a, LAYOUT, 0, "bank")  # every key in one go
     assert isinstance(got[1], ProtocolError) and "other server" in str(got[1])
     for i in (0, 2):
-        body = got[i]
-        assert isinstance(body, lookup_body.Body)
         alone = lookup_body.parse(for_a[i], LAYOUT, 0, "bank")
-        assert np.array_equal(body.keys.seeds, alone.keys.seeds)
-        assert np.array_equal(body.rho, rho[i])
-    together = lookup_body.parse_batch(for_a, LAYOUT, 0, "bank")
-    assert [np.array_equal(b.keys.seeds, a.keys.seeds)  # type: ignore[union-attr]
-            for a, b in zip(got[::2], together[::2], strict=True)] == [True, True]
+        for body in (got[i], together[i]):
+            assert isinstance(body, lookup_body.Body)
+            assert np.array_equal(body.keys.seeds, alone.keys.seeds)
+            assert np.array_equal(body.rho, rho[i])
