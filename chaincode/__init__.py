@@ -5,6 +5,7 @@
     response = MemoryStub().invoke(router, "GetCharter", creator=identity)
 """
 
+import alliance.grpc_engine  # noqa: F401  (gRPC's I/O path, chosen before grpc loads)
 from chaincode.contracts import default_router
 from chaincode.errors import (
     Conflict,

@@ -8,6 +8,7 @@ reader (`network.deliver`), the embedded ledger (`network.devnet`), Fabric's mes
         contract.submit_transaction("RegisterDataset", spec_json)
 """
 
+import alliance.grpc_engine  # noqa: F401  (gRPC's I/O path, chosen before grpc loads)
 from network.deliver import BlockReader
 from network.errors import (
     ChaincodeEventsError,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import alliance.grpc_engine  # noqa: F401  (gRPC's I/O path, chosen before grpc loads)
+
 
 def run(net_dir: Path, org: str, user: str = "admin") -> int:
     """Open the app as `user` of `org` on the network in `net_dir`; returns the exit code."""
