@@ -18,8 +18,14 @@ p50/p99. Payloads alternate between a batch's first round (6,000 B) and its seco
 at 80 rounds/s (one member's node at 100 lookups/s in batches of ~2.5). The sync server
 serves the calls and the streams alike.
 
+Every mode runs on the I/O path the project chooses for gRPC (alliance/grpc_engine.py: the
+EventEngine's listener and client connections turned off). `--engines` measures instead the
+service's unary call on that path beside gRPC's defaults (the named baseline), each in a fresh
+interpreter, since gRPC reads the choice once, at import.
+
     nice -n 10 .venv/bin/python bench/rpc_overhead.py [--calls 4000] [--rate 400] [--rounds 2]
     nice -n 10 .venv/bin/python bench/rpc_overhead.py --asker [--calls 3000] [--rounds 2]
+    nice -n 10 .venv/bin/python bench/rpc_overhead.py --engines [--calls 3000] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import multiprocessing as mp
 import os
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +46,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
+import alliance.grpc_engine  # before grpc: gRPC's I/O path is chosen as grpc loads
+
+# isort: split
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -324,26 +336,56 @@ def main_asker(rounds: int, repeat: int) -> None:
                   f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}", flush=True)
 
 
+ENGINES = (("gRPC's defaults", ""), ("the project's", alliance.grpc_engine.OLDER_PATH))
+"""(name, GRPC_EXPERIMENTS): an empty value keeps gRPC's defaults (alliance/grpc_engine.py)."""
+
+
+def main_engines(calls: int, rate: float, repeat: int) -> None:
+    """The unary call on each I/O path, each run in a fresh interpreter, interleaved."""
+    print(f"gRPC {grpc.__version__}, mutual TLS on loopback, unary calls of {PAYLOAD} B at "
+          f"{rate:g}/s from {THREADS} threads; per call, by gRPC's I/O path:")
+    print(f"{'path':<18}{'server CPU us':>15}{'client CPU us':>15}{'p50 ms':>9}{'p99 ms':>9}")
+    for _ in range(repeat):
+        for name, experiments in ENGINES:
+            done = subprocess.run(
+                [sys.executable, __file__, "--unary-json", "--calls", str(calls),
+                 "--rate", str(rate)], env={**os.environ, "GRPC_EXPERIMENTS": experiments},
+                capture_output=True, text=True, check=True)
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            print(f"{name:<18}{row['server_us']:>15.0f}{row['client_us']:>15.0f}"
+                  f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=None,
                         help="calls per mode (4000), or rounds with --asker (3000)")
     parser.add_argument("--rate", type=float, default=400.0,
                         help="calls per second (--asker: always 80 rounds/s)")
-    parser.add_argument("--rounds", type=int, default=2, help="each mode this many times, "
-                        "interleaved")
+    parser.add_argument("--rounds", type=int, default=None, help="each mode this many times, "
+                        "interleaved (2; --engines: 4)")
     parser.add_argument("--asker", action="store_true",
                         help="how the asker calls both servers in a round (see above)")
+    parser.add_argument("--engines", action="store_true",
+                        help="the unary call on the project's I/O path beside gRPC's defaults")
+    parser.add_argument("--unary-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.unary_json:  # one measurement for --engines, on this interpreter's path
+        key, cert = credentials()
+        print(json.dumps(measure("unary", args.calls or 3000, args.rate, key, cert)))
+        return
+    if args.engines:
+        main_engines(args.calls or 3000, args.rate, args.rounds or 4)
+        return
     if args.asker:
-        main_asker(args.calls or 3000, args.rounds)
+        main_asker(args.calls or 3000, args.rounds or 2)
         return
     args.calls = args.calls or 4000
     key, cert = credentials()
     print(f"gRPC {grpc.__version__}, mutual TLS on loopback, {args.calls} calls of {PAYLOAD} B "
           f"at {args.rate:g}/s from {THREADS} threads; per call:")
     print(f"{'mode':<12}{'server CPU us':>15}{'client CPU us':>15}{'p50 ms':>9}{'p99 ms':>9}")
-    for _ in range(args.rounds):
+    for _ in range(args.rounds or 2):
         for mode in MODES:
             row = measure(mode, args.calls, args.rate, key, cert)
             print(f"{mode:<12}{row['server_us']:>15.0f}{row['client_us']:>15.0f}"
