@@ -1,4 +1,5 @@
-"""Forming an epoch: where its work runs."""
+"""Forming an epoch apart from the network: where its work runs, which versions it takes, the
+masked table both servers then hold, and how many epochs a server keeps."""
 
 from __future__ import annotations
 
