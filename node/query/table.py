@@ -8,12 +8,13 @@ column, the parity of (column AND selection) — a GF(2) matrix product of the t
 with the lookups' selection vectors.
 
 The product runs in a fused kernel (numba, compiled once and cached): per block of words, a
-register block of 4 bit columns x k lookups does 4 x k AND + XOR per 8 words loaded and
-prefetches the next 4 columns. A batch of up to 8 takes one sweep over the words; a larger one
-sweeps the same words again while they are in cache, 4 lookups at a time, the 1-3 left over
-joining the last sweep (`last_sweep`). So a batch of concurrent lookups reads each
-block of the table once, no temporary array is written, and the work is the same whatever the
-selections hold (no branch on the data). numpy's AND + XOR-reduce
+register block of 4 bit columns x k lookups does 4 x k AND + XOR per vector of words loaded and
+prefetches the next 4 columns. A batch of up to `SweepPlan.most` takes one sweep over the words;
+a larger one sweeps the same words again while they are in cache, `SweepPlan.body` lookups at a
+time, the rest joining the last sweep (`last_sweep`). The plan follows the host's vector
+registers (`plan_for`): its accumulators must fit them. So a batch of concurrent lookups reads
+each block of the table once, no temporary array is written, and the work is the same whatever
+the selections hold (no branch on the data). numpy's AND + XOR-reduce
 (two passes with a temporary) took 4-10x the CPU per lookup in batches and ~4x for a single
 lookup (bench/README.md).
 """
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numba
 import numpy as np
-from llvmlite import ir
+from llvmlite import binding, ir
 from numba import types
-from numba.core import cgutils
+from numba.core import cgutils, config
 from numba.extending import intrinsic
 
 from node.query.errors import ProtocolError
@@ -112,14 +114,56 @@ def _transpose64(a: np.ndarray) -> None:
 # Why not plain numba: the arithmetic is the same (AND, XOR into 4 x k accumulators), but a pass
 # over hundreds of MiB is bounded by how far ahead of it the next columns arrive from memory, and
 # numba has no prefetch: a numba loop calling one stopped vectorizing (4x slower). Here each step
-# of 8 words also prefetches the same 64 bytes of the next 4 columns, which then arrive while
-# this group's arithmetic runs. It lives in this file on purpose: numba's cache of `_scan` is
-# keyed on this file's contents only, so code generated elsewhere could be served stale.
+# of one vector of words (PLAN.lanes) also prefetches the same bytes of the next 4 columns, which
+# then arrive while this group's arithmetic runs. It lives in this file on purpose: numba's cache
+# of `_scan` is keyed on this file's contents (and the target CPU), so code generated elsewhere
+# could be served stale.
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """How the kernel uses the host's vector registers: `lanes` uint64 words per vector, a batch
+    of up to `most` lookups in one sweep over a block of words, a larger one in sweeps of `body`
+    (its 4 x body accumulators, `body` selections and a scratch vector within the registers).
+    """
+
+    lanes: int
+    most: int
+    body: int
+
+
+WIDE = SweepPlan(lanes=8, most=8, body=4)
+"""AVX-512 (32 registers of 8 words): 4 x 4 accumulators fit; a pass of 5-7 in one sweep took
+21-26 % less CPU than a 4 x 4 sweep and a second for the rest (6 at 2^20 applicants: 2.77
+against 3.66 ms, median of 15; bench/README.md), though 4 x 7 accumulators are more than the
+registers hold."""
+NARROW = SweepPlan(lanes=4, most=5, body=3)
+"""AVX2 and others (16 registers of 4 words): 4 x 3 accumulators, 3 selections and a scratch
+vector are the 16. The wide plan on an AVX2 host (Zen 3) spilled its accumulators to the stack:
+at 2^20 applicants 0.43-0.75 ms per lookup in batches of 3-8 against 0.31-0.35 with this one,
+the same within noise for batches of 1-2, where a pass is bound by memory (bench/README.md).
+Sweeps of up to 5 measured as fast as of up to 3 (the block still in L1/L2), fewer passes over
+L2 for the larger batches."""
+
+
+def plan_for(features: str) -> SweepPlan:
+    """The plan for a target's LLVM feature string (`+avx512f,...`)."""
+    return WIDE if "+avx512f" in features.split(",") else NARROW
+
+
+def _target_features() -> str:
+    """The features numba compiles for: its NUMBA_CPU_FEATURES when set, else the host's."""
+    configured = config.CPU_FEATURES
+    return configured if configured else binding.get_host_cpu_features().flatten()
+
+
+PLAN = plan_for(_target_features())
+"""Fixed at import: numba's cache of `_scan` is kept per CPU name and features (its index key),
+so a cache compiled for another plan is never loaded."""
 
 _I64 = ir.IntType(64)
 _I32 = ir.IntType(32)
 _I8P = ir.IntType(8).as_pointer()
-_LANES = 8
+_LANES = PLAN.lanes
 _VECTOR = ir.VectorType(_I64, _LANES)
 _GROUP = 4
 """Bit columns per register block."""
@@ -195,9 +239,9 @@ def register_block(lookups: int) -> Any:
     uint64. rows: 4 contiguous uint64 arrays of one length n (a block of 4 bit columns), sels:
     `lookups` such arrays (the selections' words over the same block), nexts: 4 arrays at least
     as long to prefetch from (the next columns' words; `rows` again for none). Output
-    c * lookups + q is the XOR over the first n - n % 8 words of rows[c] AND sels[q]; the caller
-    adds the last n % 8 words. The vector width is LLVM's to lower: 8 x uint64 is one AVX-512
-    register, two AVX2 ones, four NEON ones."""
+    c * lookups + q is the XOR over the first n - n % PLAN.lanes words of rows[c] AND sels[q];
+    the caller adds the rest. The vector width is LLVM's to lower: 8 x uint64 (the wide plan) is
+    one AVX-512 register; 4 x uint64 one AVX2 register, two NEON ones."""
 
     @intrinsic
     def block(typingctx: Any, rows: Any, sels: Any, nexts: Any) -> Any:
@@ -220,19 +264,18 @@ _BLOCK5 = register_block(5)
 _BLOCK6 = register_block(6)
 _BLOCK7 = register_block(7)
 _BLOCK8 = register_block(8)
-SWEEP_MOST = 8
-"""Most lookups in one sweep over a block of words. A pass of 5-7 in one sweep took 21-26 % less
-CPU than a 4 x 4 sweep and a second for the rest (6 at 2^20 applicants: 2.77 against 3.66 ms,
-median of 15; bench/README.md), though 4 x 7 accumulators are more than the 32 vector registers
-hold."""
+_BODY = PLAN.body
+"""Lookups per sweep of a batch larger than PLAN.most, but the last (a compile-time constant of
+`_scan`)."""
 
 
-def last_sweep(count: int) -> int:
-    """Lookups in the last sweep of a batch of `count`: a batch of up to SWEEP_MOST in one
-    sweep; a larger one in sweeps of 4 (4 x 4 accumulators fit the registers: a batch of 32 in
-    sweeps of 8 took 4-13 % more CPU), the 1-3 left over joining the last (9 = 4 + 5, not
-    4 + 4 + 1: a sweep of 1 costs nearly what one of 5 does)."""
-    return count if count <= SWEEP_MOST else 4 + count % 4
+def last_sweep(count: int, plan: SweepPlan = PLAN) -> int:
+    """Lookups in the last sweep of a batch of `count`: a batch of up to `plan.most` in one
+    sweep; a larger one in sweeps of `plan.body` (accumulators that fit the registers: with the
+    wide plan, a batch of 32 in sweeps of 8 took 4-13 % more CPU than in sweeps of 4), the rest
+    joining the last (wide: 9 = 4 + 5, not 4 + 4 + 1: a sweep of 1 costs nearly what one of 5
+    does)."""
+    return count if count <= plan.most else plan.body + count % plan.body
 
 
 @numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
@@ -246,7 +289,7 @@ def _add(acc: np.ndarray, sums: tuple[int, ...], lookups: int, q: int, p: int, j
 @numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
 def _sweep(rows: tuple[np.ndarray, ...], sel: np.ndarray, ahead: tuple[np.ndarray, ...],
            acc: np.ndarray, q: int, k: int, p: int, ps: int, j: int, w0: int, w1: int) -> None:
-    """Lookups q .. q + k - 1 (k <= SWEEP_MOST) over one block of 4 columns' words."""
+    """Lookups q .. q + k - 1 (1 <= k <= 8) over one block of 4 columns' words."""
     if k == 8:
         s8 = _BLOCK8(rows, (sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1], sel[q + 2, ps, w0:w1],
                             sel[q + 3, ps, w0:w1], sel[q + 4, ps, w0:w1], sel[q + 5, ps, w0:w1],
@@ -287,7 +330,7 @@ def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int,
           last_size: int) -> None:
     """acc[q, p, j] ^= XOR over w of cols[p, j, w] & sel[q, p % k, w] for every lookup q (k =
     sel.shape[1]), in one pass over the table whatever the batch's size: per block of words and
-    4 bit columns, sweeps of 4 lookups and the last of `last_size` (`last_sweep`) while the
+    4 bit columns, sweeps of _BODY lookups and the last of `last_size` (`last_sweep`) while the
     block is still in cache (`register_block`; the first sweep of each group prefetches the
     next group's columns). (Separate passes for the remainder had made a batch of 5 cost 1.7x
     one of 4 at 2^22 applicants: every pass reads the whole table from memory.) When the
@@ -302,7 +345,7 @@ def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int,
         ps = p % sel.shape[1]
         for w0 in range(0, words, block):
             w1 = min(w0 + block, words)
-            tail = w1 - (w1 - w0) % 8  # the register blocks take whole vectors of 8 words
+            tail = w1 - (w1 - w0) % _LANES  # the register blocks take whole vectors of words
             for j in range(0, bits, 4):
                 rows = (cols[p, j, w0:w1], cols[p, min(j + 1, last), w0:w1],
                         cols[p, min(j + 2, last), w0:w1], cols[p, min(j + 3, last), w0:w1])
@@ -310,10 +353,8 @@ def _scan(cols: np.ndarray, sel: np.ndarray, acc: np.ndarray, block: int,
                 if j + 4 <= last:
                     ahead = (cols[p, j + 4, w0:w1], cols[p, min(j + 5, last), w0:w1],
                              cols[p, min(j + 6, last), w0:w1], cols[p, min(j + 7, last), w0:w1])
-                for q in range(0, body, 4):
-                    sums4 = _BLOCK4(rows, (sel[q, ps, w0:w1], sel[q + 1, ps, w0:w1],
-                                           sel[q + 2, ps, w0:w1], sel[q + 3, ps, w0:w1]), ahead)
-                    _add(acc, sums4, 4, q, p, j)
+                for q in range(0, body, _BODY):
+                    _sweep(rows, sel, ahead, acc, q, _BODY, p, ps, j, w0, w1)
                     ahead = rows
                 _sweep(rows, sel, ahead, acc, body, last_size, p, ps, j, w0, w1)
                 for w in range(tail, w1):

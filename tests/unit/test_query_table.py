@@ -186,9 +186,35 @@ def test_the_server_refuses_a_point_of_small_order_or_the_wrong_size() -> None:
 
 @pytest.mark.parametrize(("count", "last"), [(1, 1), (4, 4), (8, 8), (9, 5), (12, 4), (15, 7),
                                              (16, 4), (32, 4)])
-def test_a_batch_is_swept_whole_up_to_8_then_by_4_with_the_rest_in_the_last_sweep(
+def test_the_wide_plan_sweeps_a_batch_whole_up_to_8_then_by_4_with_the_rest_in_the_last(
         count: int, last: int) -> None:
-    assert table.last_sweep(count) == last
+    assert table.last_sweep(count, table.WIDE) == last
+
+
+@pytest.mark.parametrize(("count", "last"), [(1, 1), (3, 3), (5, 5), (6, 3), (7, 4), (8, 5),
+                                             (9, 3), (32, 5)])
+def test_the_narrow_plan_sweeps_a_batch_whole_up_to_5_then_by_3_with_the_rest_in_the_last(
+        count: int, last: int) -> None:
+    assert table.last_sweep(count, table.NARROW) == last
+
+
+@pytest.mark.parametrize(("features", "plan"), [
+    ("+64bit,+avx,+avx2,-avx512f,+sse2", "NARROW"),
+    ("+64bit,+avx,+avx2,+avx512f,+avx512bw", "WIDE"),
+    ("+neon,+fp-armv8", "NARROW"),
+])
+def test_the_plan_takes_8_word_vectors_only_where_the_target_has_avx512(
+        features: str, plan: str) -> None:
+    assert table.plan_for(features) is getattr(table, plan)
+
+
+def test_accumulators_sweeps_and_a_scratch_vector_fit_the_registers_of_each_plan() -> None:
+    """4 x body accumulators, body selections and one scratch vector: within 32 AVX-512
+    registers of 8 words, and 16 AVX2 registers of 4 (their accumulators spilled to the
+    stack with the wide plan there, bench/README.md)."""
+    for plan, registers in ((table.WIDE, 32), (table.NARROW, 16)):
+        assert 4 * plan.body + plan.body + 1 <= registers
+        assert plan.body <= plan.most <= 8
 
 
 @pytest.mark.parametrize("block", [8, 12, 4096])
@@ -196,9 +222,9 @@ def test_a_batch_is_swept_whole_up_to_8_then_by_4_with_the_rest_in_the_last_swee
 def test_answer_is_the_xor_of_the_records_each_selection_picks(
         layout: Layout, count: int, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fused kernel against the plaintext definition, for any selection bits and batch size
-    (sweeps of 1 to 8 lookups take different register blocks; 9, 13 and 17 take several
-    sweeps), whether a part's columns fit one block of words or span several (8 blocks of 8
-    words here)."""
+    (sweeps of 1 to 8 lookups take different register blocks; 6 to 17 take several sweeps
+    with either plan), whether a part's columns fit one block of words or span several (8
+    blocks of 8 words, or 12: a block that is no whole number of 8-word vectors)."""
     monkeypatch.setattr(table, "_BLOCK_WORDS", block)
     rng = np.random.default_rng(count)
     records = rng.integers(0, 2**63, (layout.slots, 2), dtype=np.uint64)
