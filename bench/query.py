@@ -284,13 +284,14 @@ def kernel_rows(bits: int, batches: tuple[int, ...] = (1, 2, 5, 8, 64)) -> list[
     y = rng.integers(0, 2**63, (slots, 2), dtype=np.uint64)
     fss_key = matching.keys(1, y, y, record.FIELDS)[0]
     second = _cpu(lambda: matching.shares(y, fss_key, record.FIELDS, 0), 5)
+    positions = layout.part_slots  # the leaves a server evaluates (server._answer_batch)
     rows = []
     for count in batches:
         pairs = dpf.generate_many(
             [int(p) for p in rng.integers(0, layout.part_slots, count * 3)], layout.part_bits)
         keys = [pair[0] for pair in pairs]
-        evaluate = _cpu(lambda keys=keys: dpf.evaluate_full(keys), 3)  # type: ignore[misc]
-        selections = dpf.evaluate_full(keys).reshape(count, 3, -1)[:, :, :words]
+        evaluate = _cpu(lambda keys=keys: dpf.evaluate_full(keys, positions), 3)  # type: ignore[misc]
+        selections = dpf.evaluate_full(keys, positions).reshape(count, 3, -1)[:, :, :words]
         repeat = 3 if count * cols.nbytes < 2**32 else 1
         fused = _cpu(lambda sel=selections: table.answer(cols, sel), repeat)  # type: ignore[misc]
         old = _cpu(lambda sel=selections: numpy_answer(cols, sel), 1)  # type: ignore[misc]

@@ -448,32 +448,48 @@ _CHUNK_LEAVES = 1 << 15
 """Leaves evaluated together (512 KiB of seeds): a level's arrays stay in L2."""
 
 
-def evaluate_full(keys: list[DpfKey] | KeyBatch) -> np.ndarray:
-    """Full-domain evaluation of several keys of the same domain at once.
+def evaluate_full(keys: list[DpfKey] | KeyBatch, positions: int | None = None) -> np.ndarray:
+    """Full-domain evaluation of several keys of the same domain at once, or of the first
+    `positions` array positions of it (whole leaves of 128: a query table's part that is
+    shorter than the domain reads no more; layout.py).
 
-    Returns uint64 words of shape (len(keys), 2^n / 64): bit j of word w is the output at array
-    position 64w + j. One AES pass per tree level covers a chunk of keys: their nodes are kept
-    interleaved (row node * keys + key), children [all left | all right] as in `generate`, and
-    the fixed-size arithmetic of a level runs in one compiled loop (`_next_level`).
+    Returns uint64 words of shape (len(keys), 2^n / 64), or (len(keys), 2 * leaves) for the
+    leaves covering `positions`: bit j of word w is the output at array position 64w + j. One
+    AES pass per tree level covers a chunk of keys: their nodes are kept interleaved (row
+    node * keys + key), children [all left | all right] as in `generate`, and the fixed-size
+    arithmetic of a level runs in one compiled loop (`_next_level`). A node at row r has its
+    leaves at rows r, r + rows, r + 2 rows, ...: it is computed when its first leaf is wanted,
+    whatever the keys hold.
     """
     if not len(keys):
         raise ProtocolError("no DPF key to evaluate")
     batch = keys if isinstance(keys, KeyBatch) else KeyBatch.of(keys)
     n = batch.domain_bits
+    if positions is None:
+        positions = 1 << n
+    if not 0 < positions <= 1 << n:
+        raise ProtocolError(f"positions {positions} are not within a domain of 2^{n}")
+    leaves = -(-positions // LEAF_POINTS)
     chunk = max(1, _CHUNK_LEAVES >> (n - LEAF_BITS))
     if len(batch) <= chunk:
-        return _evaluate_chunk(batch)
-    out = np.empty((len(batch), 1 << (n - 6)), dtype=np.uint64)
+        return _evaluate_chunk(batch, leaves)
+    out = np.empty((len(batch), 2 * leaves), dtype=np.uint64)
     for i in range(0, len(batch), chunk):
-        out[i:i + chunk] = _evaluate_chunk(batch.part(i, i + chunk))
+        out[i:i + chunk] = _evaluate_chunk(batch.part(i, i + chunk), leaves)
     return out
 
 
-def _evaluate_chunk(keys: KeyBatch) -> np.ndarray:
+def _evaluate_chunk(keys: KeyBatch, leaves: int) -> np.ndarray:
+    """The first `leaves` leaves of each key's evaluation."""
     if aesni.HARDWARE:
         return _evaluate_compiled(keys.seeds, keys.party, keys.cw_seeds, keys.cw_bits,
                        np.ascontiguousarray(keys.cw_leaf), _LEFT.round_keys, _RIGHT.round_keys,
-                       _CONVERT.round_keys)
+                       _CONVERT.round_keys, leaves)
+    return _evaluate_levels(keys)[:, :2 * leaves]
+
+
+def _evaluate_levels(keys: KeyBatch) -> np.ndarray:
+    """Without AES-NI: one `cryptography` call per level (the whole domain)."""
     count, n = len(keys), keys.domain_bits
     seeds = keys.seeds.copy()
     seeds[:, 0] &= ~np.uint64(1)
@@ -499,14 +515,17 @@ def _evaluate_chunk(keys: KeyBatch) -> np.ndarray:
 @numba.njit(nogil=True, boundscheck=False, cache=True)
 def _evaluate_compiled(root_seeds: np.ndarray, party: np.ndarray, cw_seeds: np.ndarray,
                        cw_bits: np.ndarray, cw_leaf: np.ndarray, left_keys: np.ndarray,
-                       right_keys: np.ndarray, convert_keys: np.ndarray) -> np.ndarray:
-    """`_evaluate_chunk` with AES-NI, in one compiled call: the same levels (`_next_level`),
+                       right_keys: np.ndarray, convert_keys: np.ndarray, wanted: int
+                       ) -> np.ndarray:
+    """`_evaluate_levels` with AES-NI, in one compiled call: the same levels (`_next_level`),
     rows node * keys + key, children [all left | all right], then the leaves (`_leaves`), with
     every AES inside the loop instead of one `cryptography` call per level (a level of a small
-    batch is a few microseconds of AES and more of Python around it)."""
+    batch is a few microseconds of AES and more of Python around it). Only rows below
+    `wanted` leaves' rows are computed: a node's first leaf is at its own row."""
     count, levels = root_seeds.shape[0], cw_seeds.shape[1]
     one = np.uint64(1)
     rows_at_leaves = count << levels
+    limit = min(wanted * count, rows_at_leaves)
     seeds = np.empty((rows_at_leaves, 2), dtype=np.uint64)
     children = np.empty((rows_at_leaves, 2), dtype=np.uint64)
     t = np.empty(rows_at_leaves, dtype=np.uint64)
@@ -517,20 +536,21 @@ def _evaluate_compiled(root_seeds: np.ndarray, party: np.ndarray, cw_seeds: np.n
         t[k] = party[k]
     rows = count
     for level in range(levels):
-        for i in range(rows):
+        for i in range(min(rows, limit)):
             k, j = i % count, rows + i
             s0, s1, ti = seeds[i, 0], seeds[i, 1], t[i]
             cw0, cw1 = cw_seeds[k, level, 0], cw_seeds[k, level, 1]
             aes0, aes1 = _ENCRYPT(left_keys, s0, s1)
             children[i, 0], children[i, 1], child_t[i] = _child(
                 aes0, aes1, s0, s1, ti, cw0, cw1, cw_bits[k, level, 0])
-            aes0, aes1 = _ENCRYPT(right_keys, s0, s1)
-            children[j, 0], children[j, 1], child_t[j] = _child(
-                aes0, aes1, s0, s1, ti, cw0, cw1, cw_bits[k, level, 1])
+            if j < limit:
+                aes0, aes1 = _ENCRYPT(right_keys, s0, s1)
+                children[j, 0], children[j, 1], child_t[j] = _child(
+                    aes0, aes1, s0, s1, ti, cw0, cw1, cw_bits[k, level, 1])
         seeds, children = children, seeds
         t, child_t = child_t, t
         rows *= 2
-    leaves = rows // count
+    leaves = min(rows, limit) // count
     result = np.empty((count, 2 * leaves), dtype=np.uint64)
     for leaf in range(leaves):
         for k in range(count):

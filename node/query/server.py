@@ -207,9 +207,10 @@ def _answer_batch(batch: list[tuple[np.ndarray, dpf.KeyBatch]]) -> list[np.ndarr
     """Lookups on one epoch's table together: all their DPF keys evaluated in one pass per
     tree level, then one pass over the table for the batch (each lookup's keys select the same
     slots in every segment). A part shorter than the DPF's domain (layout.py) takes the first
-    of its words."""
+    of its words, and only the leaves holding them are evaluated."""
     cols, parts = batch[0][0], len(batch[0][1])
-    selections = dpf.evaluate_full(dpf.KeyBatch.concat([keys for _, keys in batch]))
+    selections = dpf.evaluate_full(dpf.KeyBatch.concat([keys for _, keys in batch]),
+                                   64 * cols.shape[2])
     return list(table.answer(cols, selections.reshape(len(batch), parts, -1)[:, :, :cols.shape[2]]))
 
 

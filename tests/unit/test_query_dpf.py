@@ -34,6 +34,30 @@ def test_batched_evaluation_equals_one_by_one_and_survives_serialization() -> No
         assert np.array_equal(batched[i], dpf.evaluate_full([key])[0])
 
 
+@pytest.mark.parametrize("hardware", [True, False])
+@pytest.mark.parametrize("positions", [1, 128, 129, 1000, 2560, 4095, 4096])
+def test_evaluating_the_first_positions_gives_the_first_leaves_of_the_whole_domain(
+        positions: int, hardware: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole leaves of 128 positions: a batch of keys (their nodes interleaved) evaluated up
+    to a leaf equals the whole domain's evaluation cut there, with AES-NI (only the nodes
+    above the wanted leaves computed) and without it."""
+    from node.query import aesni
+    if hardware and not aesni.HARDWARE:
+        pytest.skip("this host has no AES-NI")
+    monkeypatch.setattr(aesni, "HARDWARE", hardware)
+    keys = [pair[i % 2] for i, pair in enumerate(dpf.generate_many(list(range(0, 4096, 517)), 12))]
+    whole = dpf.evaluate_full(keys)
+    words = 2 * -(-positions // dpf.LEAF_POINTS)
+    assert np.array_equal(dpf.evaluate_full(keys, positions), whole[:, :words])
+
+
+@pytest.mark.parametrize("positions", [0, -1, 4097])
+def test_positions_outside_the_domain_are_refused(positions: int) -> None:
+    keys = [dpf.generate(0, 12)[0]]
+    with pytest.raises(ProtocolError, match="not within a domain of 2\\^12"):
+        dpf.evaluate_full(keys, positions)
+
+
 def test_packed_keys_are_the_serialized_keys_and_xor_to_the_points() -> None:
     points = [dpf.point_for_position(p, 13) for p in (0, 5, 4095, 8191)]
     rng = os.urandom(32 * len(points))
