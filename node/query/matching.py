@@ -19,13 +19,16 @@ with probability 2^-32; an empty slot has tag 0 and t != 0). The payload beta_c 
 summed over the slots in Z_2^64. The two servers' shares add up to the sum over members of the
 applicant's records, field by field, as true integers (a field holds one member's value, so no
 sum ever wraps it): nothing per member, nothing of another applicant. Fields the service does
-not answer are never in the payload and never read. Pure.
+not answer are never in the payload and never read. Pure; a server's sums in one compiled loop
+(`_field_sums`: the same arithmetic mod 2^64 as numpy's, without ~40 small-array operations per
+batch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 
 from node.query import fss
@@ -106,18 +109,36 @@ def shares_of(ys: np.ndarray, keys: fss.KeyBatch, fields: Sequence[str]) -> np.n
     `keys` their parsed keys one lookup after the other (one tree walk for them all)."""
     fields = check_fields(fields)
     lookups = ys.shape[0]
-    y = ys.reshape(-1, LANES)
-    z = fss.evaluate(keys, field(y, "tag"))
-    match = z[:, :1]
-    out = np.empty((lookups, len(fields)), dtype=np.uint64)
-    column = 1
-    for i, name in enumerate(fields):
-        width = LAYOUT[name][2]
-        bits = _bits(y, name)
-        d = bits * match + (np.uint64(1) - np.uint64(2) * bits) * z[:, column:column + width]
-        weights = np.uint64(1) << np.arange(width, dtype=np.uint64)
-        out[:, i] = (d * weights).reshape(lookups, -1).sum(axis=1, dtype=np.uint64)
-        column += width
+    y = np.ascontiguousarray(ys.reshape(-1, LANES), dtype=np.uint64)
+    z = np.ascontiguousarray(fss.evaluate(keys, field(y, "tag")), dtype=np.uint64)
+    lane, shift, width = (np.array([LAYOUT[name][i] for name in fields], dtype=np.int64)
+                          for i in range(3))
+    return _field_sums(y, z, lane, shift, width, lookups)
+
+
+@numba.njit(nogil=True, boundscheck=False, cache=True)
+def _field_sums(y: np.ndarray, z: np.ndarray, lane: np.ndarray, shift: np.ndarray,
+                width: np.ndarray, lookups: int) -> np.ndarray:
+    """(lookups, fields) uint64: per lookup (its y.shape[0] / lookups slots one after the other)
+    and field f, the sum over its slots and the field's bits k of 2^k (y_k [match] + (1 - 2 y_k)
+    [match] m_k), all mod 2^64: z[:, 0] is the share of [match], then each field's bits'
+    shares of [match] m_k, field after field (the payload's order)."""
+    slots = y.shape[0] // lookups
+    one = np.uint64(1)
+    out = np.zeros((lookups, lane.shape[0]), dtype=np.uint64)
+    for q in range(lookups):
+        for s in range(q * slots, (q + 1) * slots):
+            match = z[s, 0]
+            column = 1
+            for f in range(lane.shape[0]):
+                word = y[s, lane[f]] >> np.uint64(shift[f])
+                total = out[q, f]
+                for k in range(width[f]):
+                    bit = (word >> np.uint64(k)) & one
+                    d = bit * match + (one - np.uint64(2) * bit) * z[s, column + k]
+                    total += d << np.uint64(k)
+                out[q, f] = total
+                column += width[f]
     return out
 
 

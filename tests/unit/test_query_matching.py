@@ -51,6 +51,27 @@ def test_the_sum_is_over_the_slots_holding_the_applicant(seed: int) -> None:
     assert _lookup(t, FIELDS, rng) == _sum(t[mine], FIELDS)
 
 
+@pytest.mark.parametrize("fields", [FIELDS, ("outstanding_cents", "active_loans")])
+def test_a_batch_of_second_rounds_gives_each_lookup_its_own_sum(fields: tuple[str, ...]) -> None:
+    """Three lookups' slots and keys in one call (a server's batch): each lookup's shares
+    combine to the sum over its own slots holding the applicant, in the fields' order."""
+    rng = np.random.default_rng(7)
+    ys, keys, wanted = [], [], []
+    for _ in range(3):
+        tags = [TAG if rng.random() < 0.4 else int(rng.integers(1, 2**32)) for _ in range(15)]
+        t = _records(tags, rng)
+        r = rng.integers(0, 2**64 - 1, t.shape, dtype=np.uint64, endpoint=True)
+        rho = rng.integers(0, 2**64 - 1, t.shape, dtype=np.uint64, endpoint=True)
+        ys.append(t ^ r ^ rho)
+        keys.append(matching.keys(TAG, r, rho, fields))
+        wanted.append(_sum(t[np.array([int(record.field(row, "tag")) == TAG for row in t])],
+                           fields))
+    shares = [matching.shares_of(np.stack(ys), matching.parse_keys(
+        b"".join(k[party] for k in keys), fields, party, 45), fields) for party in (0, 1)]
+    for i in range(3):
+        assert matching.combine(shares[0][i], shares[1][i], fields) == wanted[i]
+
+
 def test_an_absent_applicant_gets_zeros() -> None:
     rng = np.random.default_rng(11)
     t = _records([int(x) for x in rng.integers(1, 2**32, 15)], rng)
