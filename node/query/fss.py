@@ -232,27 +232,25 @@ def evaluate(keys: KeyBatch, points: np.ndarray) -> np.ndarray:
         return np.zeros((0, keys.payload), dtype=np.uint64)
     seeds = np.ascontiguousarray(keys.roots, dtype=np.uint64).copy()
     seeds[:, 0] &= _LOW
-    t = np.ascontiguousarray(keys.party, dtype=np.uint64).copy()
+    party = np.ascontiguousarray(keys.party, dtype=np.uint64)
+    t = party.copy()
     cw_seeds = np.ascontiguousarray(keys.cw_seeds, dtype=np.uint64)
     cw_bits = np.ascontiguousarray(keys.cw_bits, dtype=np.uint8)
+    cw_out = np.ascontiguousarray(keys.cw_out, dtype=np.uint64)
     if aesni.HARDWARE:
         _walk(seeds, t, points, cw_seeds, cw_bits, _LEFT.round_keys, _RIGHT.round_keys)
-        return _outputs(seeds, t, np.ascontiguousarray(keys.cw_out, dtype=np.uint64),
-                        np.ascontiguousarray(keys.party, dtype=np.uint64),
-                        _CONVERT.round_keys)
-    else:
-        blocks = np.empty((n, 2), dtype=np.uint64)
-        order = np.empty(n, dtype=np.int64)
-        buffer = np.empty(16 * n + 16, dtype=np.uint8)
-        aes = buffer[:16 * n].view(np.uint64).reshape(n, 2)
-        lefts = _arrange(seeds, points, np.uint64(DOMAIN_BITS - 1), order, blocks)
-        for level in range(DOMAIN_BITS):
-            _LEFT.encrypt_into(blocks[:lefts], buffer[:16 * lefts + 16])
-            _RIGHT.encrypt_into(blocks[lefts:], buffer[16 * lefts:])
-            lefts = _descend(aes, order, seeds, t, points, level, cw_seeds, cw_bits, blocks)
-    out = _convert(seeds, keys.payload) + (
-        np.ascontiguousarray(keys.cw_out, dtype=np.uint64) & (np.uint64(0) - t)[:, None])
-    negate = np.asarray(keys.party) == 1
+        return _outputs(seeds, t, cw_out, party, _CONVERT.round_keys)
+    blocks = np.empty((n, 2), dtype=np.uint64)
+    order = np.empty(n, dtype=np.int64)
+    buffer = np.empty(16 * n + 16, dtype=np.uint8)
+    aes = buffer[:16 * n].view(np.uint64).reshape(n, 2)
+    lefts = _arrange(seeds, points, np.uint64(DOMAIN_BITS - 1), order, blocks)
+    for level in range(DOMAIN_BITS):
+        _LEFT.encrypt_into(blocks[:lefts], buffer[:16 * lefts + 16])
+        _RIGHT.encrypt_into(blocks[lefts:], buffer[16 * lefts:])
+        lefts = _descend(aes, order, seeds, t, points, level, cw_seeds, cw_bits, blocks)
+    out = _convert(seeds, keys.payload) + (cw_out & (np.uint64(0) - t)[:, None])
+    negate = party == 1
     out[negate] = np.uint64(0) - out[negate]
     return out
 

@@ -110,7 +110,7 @@ def shares_of(ys: np.ndarray, keys: fss.KeyBatch, fields: Sequence[str]) -> np.n
     fields = check_fields(fields)
     lookups = ys.shape[0]
     y = np.ascontiguousarray(ys.reshape(-1, LANES), dtype=np.uint64)
-    z = np.ascontiguousarray(fss.evaluate(keys, field(y, "tag")), dtype=np.uint64)
+    z = fss.evaluate(keys, field(y, "tag"))  # a fresh contiguous uint64 array
     lane, shift, width = (np.array([LAYOUT[name][i] for name in fields], dtype=np.int64)
                           for i in range(3))
     return _field_sums(y, z, lane, shift, width, lookups)
