@@ -6,7 +6,7 @@ applicants (2^bits; each member holds 40 % of them; the table is one segment per
 for that, node/query/layout.py):
 
 1. ingestion: each member (its own process) generates its loan events, feeds them to its
-   LoanBook (events/s), builds and secret-shares its contribution vector and sends it;
+   LoanBook (events/s), builds and secret-shares its contribution (its segment) and sends it;
 2. visibility: the time until an epoch holding every member's contribution is served;
 3. correctness: lookups of sampled applicants against the plaintext sum of all members' books;
 4. load: client processes (threads inside) issue lookups paced at the target rate for a fixed
@@ -529,6 +529,8 @@ def main() -> None:
                                  args.arrivals, args.epoch_seconds, args.clients, args.threads))
     print(f"multi-lender query: 2 servers + {args.clients} client processes x {args.threads} "
           f"threads, gRPC + mutual TLS on loopback, 5 members, load {os.getloadavg()[0]:.1f}")
+    from node.query.record import RECORD_BYTES
+
     for r in rows:
         events = sum(m["events"] for m in r["members"])
         ingest = max(m["ingest"] for m in r["members"])
@@ -539,7 +541,8 @@ def main() -> None:
         print(f"  ingestion: {events / ingest:,.0f} events/s into the loan books (5 in "
               f"parallel; slowest {ingest:.2f} s); build+share "
               f"{max(m['prepare'] for m in r['members']):.2f} s, upload "
-              f"{max(m['upload'] for m in r['members']):.2f} s per member")
+              f"{max(m['upload'] for m in r['members']):.2f} s per member (its segment, "
+              f"{layout.segment_slots * RECORD_BYTES / 2**20:.0f} MiB)")
         print(f"  visible to lookups {r['visible_after']:.1f} s after the last upload "
               f"(epoch interval {args.epoch_seconds:.0f} s; forming an epoch took "
               f"{r['formed_in']:.1f} s)")

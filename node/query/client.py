@@ -41,6 +41,7 @@ from node.query import dpf, lookup_body, masks, matching, record, relay
 from node.query.coalesce import Coalescer
 from node.query.contribution import Contribution, LoanBook
 from node.query.errors import (
+    ContributionError,
     EpochUnavailable,
     ProtocolError,
     QueryError,
@@ -494,7 +495,14 @@ class QueryClient:
     # ---- contributing -------------------------------------------------------------------------
 
     def contribute(self, contribution: Contribution) -> None:
-        """Send one interval's shares: the masked vector to A, the seed to B (both or error)."""
+        """Send one interval's shares: the masked segment to A, the seed to B (both or error);
+        ContributionError, nothing sent, when it is not one segment of this client's layout."""
+        expected = (self.layout.segment_slots, LANES)
+        if contribution.masked.shape != expected or contribution.masked.dtype != np.uint64:
+            raise ContributionError(
+                f"a contribution is this member's segment, uint64 of shape {expected}; got "
+                f"{contribution.masked.dtype} of shape {contribution.masked.shape} (build it "
+                "with LoanBook.vector and LoanBook.share for the layout in force)")
         raw = memoryview(np.ascontiguousarray(contribution.masked)).cast("B")
         header = {"member": self.org, "version": contribution.version,
                   "layout": self.layout.fingerprint()}

@@ -1,14 +1,16 @@
 """A member's side of the table: its loan events, its records, and its secret-shared contribution.
 
 The member's node feeds its own loan events (application, loan opened, amount changed, loan
-closed) into a `LoanBook`. Each interval it re-shares its *whole* contribution vector C: the
-table with its own segment filled (every applicant it currently has a record for, at the one of
-its candidate slots the cuckoo placement gave it: layout.py, cuckoo.py) and every other slot
-zero: a fresh 16-byte seed to server B, which expands it to S = AES-CTR(seed), and C XOR S to
-server A (XOR shares: a slot is written by one member only, so the servers combine members'
-shares by XOR, and a field needs only one member's value's bits: record.py). Neither server
-learns which slots changed, nor how many events there were: one table's worth of traffic per
-interval whatever happened.
+closed) into a `LoanBook`. Each interval it re-shares its whole contribution C: its own segment
+of the table (every applicant it currently has a record for, at the one of its candidate slots
+the cuckoo placement gave it: layout.py, cuckoo.py; every other slot of the segment zero): a
+fresh 16-byte seed to server B, which expands it to S = AES-CTR(seed), and C XOR S to server A
+(XOR shares: a slot is written by one member only, and a field needs only one member's value's
+bits: record.py). Neither server learns which slots changed, nor how many events there were:
+one segment's worth of traffic per interval whatever happened. The rest of the table is other
+members' segments: a member's contribution is zero there, known to everybody, so it is never
+sent (traffic and storage grow with the table, not with contributors x table), and a member
+can write nothing but its own segment.
 
 Windows: applications are bucketed by UTC day (days since 1970-01-01); on day `today` the 7-day
 window holds days today-6 .. today and the 30-day window today-29 .. today. A member contributes
@@ -139,15 +141,15 @@ class LoanBook:
         return out
 
     def vector(self, records: dict[bytes, Aggregates]) -> np.ndarray:
-        """C: the table with this member's segment holding each record at the slot the cuckoo
-        placement gave its applicant, zeros elsewhere (uint64, (slots, LANES)).
-        ContributionError when this member is not a contributor of the layout or its
-        applicants do not fit its segment."""
+        """C: this member's segment, each record at the slot the cuckoo placement gave its
+        applicant, zeros elsewhere (uint64, (segment_slots, LANES); slot i of it is the
+        table's slot segment x segment_slots + i). ContributionError when this member is not a
+        contributor of the layout or its applicants do not fit its segment."""
         try:
-            segment = self.layout.segment_of(self.member)
+            self.layout.segment_of(self.member)
         except ValueError as exc:
             raise ContributionError(str(exc)) from exc
-        table = np.zeros((self.layout.slots, LANES), dtype=np.uint64)
+        table = np.zeros((self.layout.segment_slots, LANES), dtype=np.uint64)
         if not records:
             return table
         keys = list(records)
@@ -156,13 +158,13 @@ class LoanBook:
         fields = {n: np.array([getattr(records[k], n) for k in keys], dtype=np.uint64)
                   for n in FIELDS}
         choices = cuckoo.place(positions, self.layout.part_slots)
-        cells = self.layout.cell(segment, choices, positions[np.arange(len(keys)), choices])
+        cells = self.layout.cell(0, choices, positions[np.arange(len(keys)), choices])
         table[cells] = pack(tags, fields)
         return table
 
     def share(self, vector: np.ndarray, version: int) -> Contribution:
         """Fresh shares of C: C XOR S for server A, the seed of S for server B."""
         seed = os.urandom(16)
-        share = prg_share(seed, self.layout.slots)
+        share = prg_share(seed, self.layout.segment_slots)
         masked = np.bitwise_xor(vector, share, out=share)
         return Contribution(version, masked, seed)

@@ -23,16 +23,14 @@ import numpy as np
 
 from node.query import epoch_parts, masks, relay
 from node.query.errors import ProtocolError, QueryError
-from node.query.layout import Layout
-from node.query.record import LANES, RECORD_BYTES
+from node.query.layout import CHOICES, Layout
+from node.query.record import LANES
 from node.query.store import ServerStore
 from node.query.wire import encode
 
 log = logging.getLogger("node.query.epochs")
 
 KEEP_EPOCHS = 2
-OWN_KEPT_BYTES = 256 << 20
-"""Up to this table size a server keeps its share T_j between epochs (see `Tables.own_parts`)."""
 EPOCH_NICE = 19
 """The nice value of the threads that form an epoch (lookups keep the process's own)."""
 T = TypeVar("T")
@@ -79,15 +77,13 @@ def common_versions(mine: dict[str, list[int]], theirs: dict[str, list[int]]
 
 
 class Tables:
-    """One server's epochs (the newest KEEP_EPOCHS) and its share T_j kept between them."""
+    """One server's epochs (the newest KEEP_EPOCHS)."""
 
     def __init__(self, name: str, layout: Layout, store: ServerStore) -> None:
         self.name, self.layout, self.store = name, layout, store
         self._points = masks.block_points(layout.part_blocks)
         self._epochs: dict[int, Epoch] = {}
         self._lock = threading.Lock()
-        self._own: tuple[dict[str, int], np.ndarray] | None = None
-        self._own_lock = threading.Lock()
 
     def adopt(self, layout: Layout) -> bool:
         """Hold tables of `layout` from now on: every epoch of the old one is dropped. False
@@ -98,8 +94,6 @@ class Tables:
             self.layout = layout
             self._points = masks.block_points(layout.part_blocks)
             self._epochs.clear()
-        with self._own_lock:
-            self._own = None
         return True
 
     def numbers(self) -> list[int]:
@@ -122,65 +116,36 @@ class Tables:
     # ---- the share T_j -----------------------------------------------------------------------
 
     def contribution(self, member: str, version: int, part: int | None = None) -> np.ndarray:
-        """A stored contribution (this server's share of it), or one part of it."""
+        """A stored contribution (this server's share of the member's segment), or one of the
+        segment's parts (0 .. CHOICES - 1)."""
         rows = self.layout.part_slots
-        start, count = (0, self.layout.slots) if part is None else (part * rows, rows)
+        start, count = (0, self.layout.segment_slots) if part is None else (part * rows, rows)
         seed, vector = self.store.load(member, version, start, count)
         if seed is not None:
             return masks.prg_share(seed, count, start)
         assert vector is not None
         return vector
 
-    def own_share(self, versions: dict[str, int]) -> np.ndarray:
-        """T_j, this server's share of the table, for these contribution versions: the last one
-        with the changed members' old contributions taken out and new ones put in, when that
-        is fewer loads than summing every member's anew (an unchanged set costs nothing).
-        The returned array is not to be modified (it is kept for the next epoch)."""
-        with self._own_lock:
-            if self._own is not None:
-                before, last = self._own
-                changed = sorted(m for m in set(before) | set(versions)
-                                 if before.get(m) != versions.get(m))
-                if 2 * len(changed) < len(versions):
-                    try:
-                        old = [self.contribution(m, before[m]) for m in changed if m in before]
-                    except KeyError:  # an old version is no longer kept: sum anew
-                        old = None
-                    if old is not None:
-                        total = last.copy() if changed else last
-                        for vector in old:
-                            np.bitwise_xor(total, vector, out=total)
-                        for member in changed:
-                            if member in versions:
-                                np.bitwise_xor(total, self.contribution(
-                                    member, versions[member]), out=total)
-                        self._own = (dict(versions), total)
-                        return total
-            total = np.zeros((self.layout.slots, LANES), dtype=np.uint64)
-            for member, version in sorted(versions.items()):
-                np.bitwise_xor(total, self.contribution(member, version), out=total)
-            self._own = (dict(versions), total)
-            return total
-
     def own_parts(self, versions: dict[str, int]) -> Callable[[int], np.ndarray]:
-        """part -> T_j's rows of that part (not to be modified); KeyError naming a version this
-        server does not hold. Up to OWN_KEPT_BYTES T_j is kept between epochs (updated with
-        the changed members only); a larger table is summed part by part from the stored
-        contributions every epoch (no second table in memory)."""
-        rows = self.layout.part_slots
-        if self.layout.slots * RECORD_BYTES <= OWN_KEPT_BYTES:
-            own = self.own_share(versions)
-            return lambda part: own[part * rows:(part + 1) * rows]
+        """part -> T_j's rows of that part of the table (not to be modified); KeyError naming
+        a version this server does not hold. A part lies in one member's segment, so it is
+        that member's stored contribution there, or zeros when the epoch holds nothing from
+        it: loaded when asked for, nothing kept between epochs."""
         for member, version in versions.items():  # each is there before any part is sent
             self.store.load(member, version, 0, 0)
+        layout = self.layout
+        owners = {layout.segment_of(m): (m, v) for m, v in versions.items()
+                  if m in layout.members}
+        nothing = np.zeros((layout.part_slots, LANES), dtype=np.uint64)
+        nothing.setflags(write=False)
 
-        def summed(part: int) -> np.ndarray:
-            total = np.zeros((rows, LANES), dtype=np.uint64)
-            for member, version in sorted(versions.items()):
-                np.bitwise_xor(total, self.contribution(member, version, part), out=total)
-            return total
+        def part_of(part: int) -> np.ndarray:
+            segment, inside = divmod(part, CHOICES)
+            if segment not in owners:
+                return nothing
+            return self.contribution(*owners[segment], inside)
 
-        return summed
+        return part_of
 
     def _masked_part(self, seeds: np.ndarray, own: Callable[[int], np.ndarray],
                      part: int) -> np.ndarray:

@@ -68,6 +68,9 @@ assert BLOCK_BITS >= LEAF_BITS
 TAG_BITS = 32
 MIN_PART_BITS = BLOCK_BITS
 MIN_BLOCKS = 1
+CONTRIBUTION_FORMAT = 2
+"""What a contribution covers: the member's own segment (1, until 2026-12-05: the whole table,
+zeros outside its segment). In the fingerprint: servers drop contributions stored in another."""
 Slot = TypeVar("Slot", int, np.ndarray)
 """A slot index, or a numpy array of them."""
 
@@ -154,11 +157,12 @@ class Layout:
 
     def fingerprint(self) -> str:
         """Names the layout in contributions and epochs: a share built for another layout
-        (another size, contributor order or record format) must never be added into this
-        one."""
+        (another size, contributor order, record or contribution format) must never be added
+        into this one."""
         size = str(self.part_bits) if self.part_slots == 1 << self.part_bits \
             else f"{self.part_bits}/{self.part_blocks}"
-        body = f"{size}|b{BLOCK_BITS}|r{FORMAT}|{','.join(self.members)}".encode()
+        body = (f"{size}|b{BLOCK_BITS}|r{FORMAT}|c{CONTRIBUTION_FORMAT}|"
+                f"{','.join(self.members)}").encode()
         return "layout:" + hashlib.sha256(body).hexdigest()[:16]
 
     def segment_of(self, member: str) -> int:

@@ -229,7 +229,7 @@ class QueryServer:
             raise ValueError(f"role must be one of {ROLES}")
         self.name, self.role = name, role
         self.party = ROLES.index(role)
-        self.store = ServerStore(Path(folder), layout.slots, layout.fingerprint())
+        self.store = ServerStore(Path(folder), layout.segment_slots, layout.fingerprint())
         self.tls, self.peer = tls, peer
         self.org_of_tls, self.org_of_signer = org_of_tls, org_of_signer
         self.authorizer = authorizer
@@ -355,7 +355,7 @@ class QueryServer:
         if self.tables.adopt(layout):
             log.warning("%s now serves layout %s (was %s)", self.name, layout.fingerprint(),
                         was.fingerprint())
-            self.store.adopt_layout(layout.slots, layout.fingerprint())
+            self.store.adopt_layout(layout.segment_slots, layout.fingerprint())
 
     def set_peer_address(self, address: str) -> None:
         """Where the other server now listens (it restarted elsewhere); the next call dials it."""

@@ -69,7 +69,8 @@ class ServerStore:
     """One server's folder: `state.sqlite` and `contrib/` (server A's masked vectors)."""
 
     def __init__(self, folder: Path, slots: int, layout: str = "") -> None:
-        """`layout`: the fingerprint of the table layout served (layout.py); contributions
+        """`slots`: the slots of one contribution (a member's segment of the table).
+        `layout`: the fingerprint of the table layout served (layout.py); contributions
         stored under another one are dropped (their slots mean something else now)."""
         self.folder = Path(folder)
         self.slots = slots
@@ -153,14 +154,14 @@ class ServerStore:
     def save_masked(self, member: str, version: int, vector: np.ndarray) -> None:
         """Server A: store C XOR S for (member, version) durably."""
         if vector.shape != (self.slots, LANES) or vector.dtype != np.uint64:
-            raise ContributionError(f"a masked vector must be {self.slots} x {LANES} uint64")
+            raise ContributionError(f"a masked segment must be {self.slots} x {LANES} uint64")
         self.save_masked_chunks(member, version,
                                 [memoryview(np.ascontiguousarray(vector)).cast("B")])
 
     def save_masked_chunks(self, member: str, version: int,
                            chunks: Iterable[bytes | memoryview]) -> None:
         """Server A: store C XOR S for (member, version) durably, written as it arrives (a
-        2^25-slot vector is 512 MiB: never held whole in memory). Its file name is new for
+        segment is tens of MiB: never held whole in memory). Its file name is new for
         every upload, so a refused or replayed version never overwrites a stored one."""
         expected = self.slots * RECORD_BYTES
         name = f"{member}-{version}-{os.urandom(4).hex()}.bin"
@@ -173,10 +174,11 @@ class ServerStore:
                     written += len(chunk)
                     if written > expected:
                         raise ContributionError(
-                            f"a masked vector is {expected} bytes; more was sent")
+                            f"a masked segment is {expected} bytes; more was sent")
                     out.write(chunk)
                 if written != expected:
-                    raise ContributionError(f"a masked vector is {expected} bytes, got {written}")
+                    raise ContributionError(
+                        f"a masked segment is {expected} bytes, got {written}")
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, final)

@@ -578,7 +578,7 @@ def test_a_removed_members_contribution_is_refused_by_the_servers(
 
     from node.query.contribution import Contribution
 
-    slots = LAYOUT.slots
+    slots = LAYOUT.segment_slots
     with client(served, "platform", passphrase) as c, pytest.raises(QueryRefused) as refused:
         c.contribute(Contribution(99, np.zeros((slots, 2), dtype=np.uint64), b"\x00" * 16))
     assert refused.value.code == "removed_member"

@@ -15,14 +15,13 @@ import numpy as np
 import pytest
 
 from node.query import dpf, lookup_body, matching, record, table
-from node.query import epochs as epochs_module
 from node.query import server as server_module
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
 from node.query.client import FirstRound, Member, QueryClient, _Ask
-from node.query.contribution import EventKind, LoanBook, LoanEvent
-from node.query.errors import ProtocolError, QueryRefused, ServerUnavailable
+from node.query.contribution import Contribution, EventKind, LoanBook, LoanEvent
+from node.query.errors import ContributionError, ProtocolError, QueryRefused, ServerUnavailable
 from node.query.layout import Layout, hash_applicant
-from node.query.record import FIELDS, Aggregates
+from node.query.record import FIELDS, LANES, RECORD_BYTES, Aggregates
 from node.query.server import Peer, QueryServer
 from node.query.wire import decode, unpack
 from node.query.wiring import make_client, make_server
@@ -364,23 +363,24 @@ def test_epochs_after_one_member_re_shares_or_none_does_stay_exact(service: Serv
             assert got.aggregates == oracle(streams, "insurer", applicant, TODAY), applicant
 
 
-def test_servers_that_sum_each_part_from_storage_answer_the_same(
-    service: Service, monkeypatch: pytest.MonkeyPatch
+def test_server_a_stores_a_members_segment_and_nothing_wider(service: Service) -> None:
+    """The rest of the table is other members' segments, where a contribution is zero: it is
+    never sent nor stored, so storage and traffic grow with the table, not contributors x
+    table."""
+    streams = {"telecom": [LoanEvent(EventKind.LOAN_OPENED, "zoe", TODAY, "T1", 4200)]}
+    contribute_all(service, streams, TODAY, 1)
+    stored = list((service.servers[0].store.folder / "contrib").iterdir())
+    assert [p.stat().st_size for p in stored] == [service.layout.segment_slots * RECORD_BYTES]
+    assert service.layout.slots == len(service.layout.members) * service.layout.segment_slots
+
+
+def test_a_contribution_wider_than_the_segment_is_refused_before_it_is_sent(
+    service: Service
 ) -> None:
-    """Above OWN_KEPT_BYTES (2^25 slots) a server keeps no share between epochs and sums each
-    part of it from the stored contributions while the epoch streams; forced here."""
-    monkeypatch.setattr(epochs_module, "OWN_KEPT_BYTES", 0)
-    rng = random.Random(17)
-    applicants = [f"applicant-{i}" for i in range(20)]
-    streams = random_events(rng, applicants)
-    members = contribute_all(service, streams, TODAY, 1)
-    for _ in range(2):
-        service.epoch()
-        for applicant in applicants:
-            got = service.client("platform").lookup(applicant, "credit_check", CONSENT,
-                                                    members["platform"])
-            assert got.aggregates == oracle(streams, "platform", applicant, TODAY), applicant
-    assert all(s.tables._own is None for s in service.servers)
+    whole = Contribution(1, np.zeros((service.layout.slots, LANES), np.uint64), b"s" * 16)
+    with pytest.raises(ContributionError, match="this member's segment"):
+        service.client("telecom").contribute(whole)
+    assert [s.store.versions() for s in service.servers] == [{}, {}]
 
 
 def test_the_asker_needs_no_contribution_to_ask(service: Service) -> None:

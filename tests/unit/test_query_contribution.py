@@ -75,7 +75,7 @@ def test_shares_add_back_to_the_vector_and_each_looks_random(book: LoanBook) -> 
     first = book.share(vector, 1)
     second = book.share(vector, 2)
     # XOR shares: what the servers combine, and what a masked answer needs
-    assert np.array_equal(first.masked ^ prg_share(first.seed, book.layout.slots), vector)
+    assert np.array_equal(first.masked ^ prg_share(first.seed, book.layout.segment_slots), vector)
     assert first.seed != second.seed
     assert np.count_nonzero(first.masked == second.masked) == 0
     assert np.count_nonzero(vector) == 2  # both lanes of the one slot it holds

@@ -44,17 +44,20 @@ def test_an_epoch_holds_the_newest_version_both_servers_hold_of_each_member() ->
 
 
 def _pair(folder: Path) -> tuple[Tables, Tables, np.ndarray]:
-    """Server A's and B's tables over two members' stored shares, and T (the shares' XOR)."""
-    layout = Layout.of_blocks(2, ("bank", "telecom"))
-    stores = [ServerStore(folder / role, layout.slots, layout.fingerprint()) for role in "ab"]
+    """Server A's and B's tables over two members' stored shares (a third contributor has sent
+    nothing yet), and T (each member's contribution in its segment, zeros elsewhere)."""
+    layout = Layout.of_blocks(2, ("bank", "platform", "telecom"))
+    size = layout.segment_slots
+    stores = [ServerStore(folder / role, size, layout.fingerprint()) for role in "ab"]
     rng = np.random.default_rng(5)
     total = np.zeros((layout.slots, LANES), dtype=np.uint64)
     for member, version in (("bank", 1), ("telecom", 2)):
-        contribution = rng.integers(0, 2**63, size=(layout.slots, LANES), dtype=np.uint64)
+        contribution = rng.integers(0, 2**63, size=(size, LANES), dtype=np.uint64)
         seed = member.encode().ljust(16, b".")
-        stores[0].save_masked(member, version, contribution ^ masks.prg_share(seed, layout.slots))
+        stores[0].save_masked(member, version, contribution ^ masks.prg_share(seed, size))
         stores[1].save_seed(member, version, seed)
-        total ^= contribution
+        start = layout.segment_of(member) * size
+        total[start:start + size] = contribution
     return Tables("bank", layout, stores[0]), Tables("telecom", layout, stores[1]), total
 
 
@@ -103,7 +106,7 @@ def test_a_server_keeps_the_newest_two_epochs(tmp_path: Path) -> None:
     formed = []
     for number in (1000, 2000, 3000):
         b.store.save_seed("telecom", number, b"t" * 16)  # a new version: a new epoch forms
-        a.store.save_masked("telecom", number, np.zeros((a.layout.slots, LANES), np.uint64))
+        a.store.save_masked("telecom", number, np.zeros((a.layout.segment_slots, LANES), np.uint64))
         formed.append(_form(a, b, number))
     assert formed == [1000, 2000, 3000]
     assert a.numbers() == b.numbers() == [2000, 3000]

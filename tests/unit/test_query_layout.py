@@ -57,6 +57,13 @@ def test_the_fingerprint_names_the_record_format(monkeypatch: pytest.MonkeyPatch
     assert Layout.of(10, MEMBERS).fingerprint() != now
 
 
+def test_the_fingerprint_names_the_contribution_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole-table contributions stored before segments are dropped, never read as segments."""
+    now = Layout.of(10, MEMBERS).fingerprint()
+    monkeypatch.setattr("node.query.layout.CONTRIBUTION_FORMAT", 1)
+    assert Layout.of(10, MEMBERS).fingerprint() != now
+
+
 def test_a_part_can_hold_fewer_blocks_than_its_dpf_domain() -> None:
     layout = Layout.of_blocks(12, MEMBERS)
     assert (layout.part_bits, layout.part_blocks, layout.part_slots) == (14, 12, 12 * 1024)
@@ -126,26 +133,24 @@ def test_the_wrong_answer_bound_counts_every_slot_read() -> None:
     assert Layout.of(10, MEMBERS).wrong_answer_bound == 9 * 2.0 ** -32
 
 
-def test_a_members_record_sits_at_one_candidate_in_its_own_segment() -> None:
+def test_a_members_contribution_is_its_segment_each_record_at_one_candidate() -> None:
     layout = Layout.of(10, MEMBERS)
     book = LoanBook(os.urandom(32), layout, "platform")
     ids = [f"applicant-{i}" for i in range(1500)]
     book.ingest_many([LoanEvent(EventKind.LOAN_OPENED, a, 10, f"L{i}", 100 + i)
                       for i, a in enumerate(ids)])
     vector = book.vector(book.aggregates(10))
-    segment = layout.segment_of("platform")
+    assert vector.shape == (layout.segment_slots, record.LANES)
+    start = layout.segment_of("platform") * layout.segment_slots
     used = set()
     for i, applicant in enumerate(ids):
         positions, tag = layout.locate(book.key(applicant))
-        cells = [layout.cell(segment, c, p) for c, p in enumerate(positions)]
+        cells = [layout.cell(1, c, p) - start for c, p in enumerate(positions)]
         held = [c for c in cells if int(record.field(vector[c], "tag")) == tag]
         assert len(held) == 1, applicant
         assert int(record.field(vector[held[0]], "outstanding_cents")) == 100 + i
         used.add(held[0])
-    assert len(used) == len(ids)
-    outside = np.ones(layout.slots, dtype=bool)
-    outside[segment * layout.segment_slots:(segment + 1) * layout.segment_slots] = False
-    assert not vector[outside].any()
+    assert len(used) == len(ids) == np.count_nonzero(vector.any(axis=1))
 
 
 def test_a_book_too_big_for_its_segment_is_refused_before_anything_is_sent() -> None:

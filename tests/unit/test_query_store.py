@@ -57,11 +57,11 @@ def test_a_masked_vector_is_stored_as_it_arrives_and_read_back_by_rows(tmp_path:
 
 
 @pytest.mark.parametrize("cut", [-16, 16])
-def test_a_vector_of_the_wrong_size_leaves_no_file(tmp_path: Path, cut: int) -> None:
+def test_a_segment_of_the_wrong_size_leaves_no_file(tmp_path: Path, cut: int) -> None:
     store = ServerStore(tmp_path, SLOTS)
     chunks = _chunks(np.zeros((SLOTS, 2), dtype=np.uint64))
     chunks[-1] = chunks[-1][:cut] if cut < 0 else chunks[-1] + b"\x00" * cut
-    with pytest.raises(ContributionError, match="a masked vector is 16384 bytes"):
+    with pytest.raises(ContributionError, match="a masked segment is 16384 bytes"):
         store.save_masked_chunks("bank", 1, chunks)
     assert list((tmp_path / "contrib").iterdir()) == []
     assert store.versions() == {}
