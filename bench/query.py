@@ -372,7 +372,7 @@ def plaintext_baselines(bits: int) -> dict[str, float]:
         book = LoanBook(SALT, layout, org)
         book.ingest_many(member_events(org, bits))
         books.append(book)
-    records = [book.aggregates(TODAY) for book in books]
+    records = [dict(book.aggregates(TODAY).as_dicts()) for book in books]
 
     def plain_sum(applicant: str) -> dict[str, int]:
         """Every member's record of the applicant (one salt: the same key in every book)."""
@@ -381,7 +381,7 @@ def plaintext_baselines(bits: int) -> dict[str, float]:
         for held in records:
             agg = held.get(key)
             if agg is not None:
-                for name, value in agg.as_dict().items():
+                for name, value in agg.items():
                     sums[name] = sums.get(name, 0) + value
         return sums
 

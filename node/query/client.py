@@ -39,7 +39,7 @@ from alliance.identity import Identity
 from alliance.signing import Signer
 from node.query import dpf, lookup_body, masks, matching, record, relay
 from node.query.coalesce import Coalescer
-from node.query.contribution import Contribution, LoanBook
+from node.query.contribution import Contribution, LoanBook, Records
 from node.query.errors import (
     ContributionError,
     EpochUnavailable,
@@ -127,7 +127,7 @@ class Member:
 
     def __init__(self, book: LoanBook) -> None:
         self.book = book
-        self._sent: dict[int, dict[bytes, Aggregates]] = {}
+        self._sent: dict[int, Records] = {}
 
     def prepare(self, today: int, version: int) -> Contribution:
         records = self.book.aggregates(today)

@@ -21,17 +21,19 @@ the last 30 days (a record otherwise would only crowd the table). Pure apart fro
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from array import array
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 
 from node.query import cuckoo
 from node.query.errors import ContributionError
-from node.query.layout import Layout, hash_applicant
+from node.query.layout import CHOICES, Layout, hash_applicant
 from node.query.masks import prg_share
-from node.query.record import FIELDS, LANES, Aggregates, pack, saturate
+from node.query.record import FIELDS, LANES, MEMBER_CAPS, Aggregates, pack
 
 WINDOW_SHORT = 7
 WINDOW_LONG = 30
@@ -58,8 +60,11 @@ class LoanEvent:
 
 @dataclass
 class _Loan:
-    applicant: bytes
+    applicant: int
+    """The applicant's number in its book."""
     outstanding: int
+    """Capped at what a record holds (record.MEMBER_CAPS): amounts are never negative, so the
+    capped sum of capped amounts is the capped sum."""
 
 
 @dataclass(frozen=True)
@@ -72,45 +77,97 @@ class Contribution:
     seed: bytes
 
 
+@dataclass(frozen=True, eq=False)
+class Records(Mapping[bytes, Aggregates]):
+    """A member's saturated records as columns (row i: hashed applicant `applicants[i]`), with each
+    applicant's candidate positions and tag (layout.locate) for its placement; a mapping of
+    hashed applicant -> Aggregates for whoever reads one record (the own-record exclusion)."""
+
+    applicants: list[bytes]
+    fields: dict[str, np.ndarray]
+    """uint64 per field of record.FIELDS, within MEMBER_CAPS."""
+    positions: np.ndarray
+    """int64, (len, CHOICES)."""
+    tags: np.ndarray
+    """uint32, (len,)."""
+
+    @cached_property
+    def _rows(self) -> dict[bytes, int]:
+        return {key: row for row, key in enumerate(self.applicants)}
+
+    def __getitem__(self, key: bytes) -> Aggregates:
+        row = self._rows[key]
+        return Aggregates(**{name: int(self.fields[name][row]) for name in FIELDS})
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.applicants)
+
+    def __len__(self) -> int:
+        return len(self.applicants)
+
+    def as_dicts(self) -> Iterator[tuple[bytes, dict[str, int]]]:
+        """(hashed applicant, its fields) for every record, without an Aggregates each."""
+        columns = [self.fields[name].tolist() for name in FIELDS]
+        for key, *values in zip(self.applicants, *columns, strict=True):
+            yield key, dict(zip(FIELDS, values, strict=True))
+
+
+_AMOUNT_CAP = MEMBER_CAPS["outstanding_cents"]
+
+
 class LoanBook:
-    """The member's own loans and recent applications, by hashed applicant."""
+    """The member's own loans and recent applications, by hashed applicant (each numbered in
+    the order first seen: the records are formed as columns, not an object per applicant)."""
 
     def __init__(self, salt: bytes, layout: Layout, member: str) -> None:
         self.salt = salt
         self.layout = layout
         self.member = member
         self._loans: dict[str, _Loan] = {}
-        self._applications: dict[bytes, dict[int, int]] = defaultdict(dict)
-        self._slots: dict[bytes, tuple[list[int], int]] = {}
+        self._numbers: dict[bytes, int] = {}
+        self._keys: list[bytes] = []
+        self._positions = array("q")
+        self._tags = array("I")
+        self._applied_by = array("q")
+        self._applied_on = array("q")
+        """One entry per application: the applicant's number and the UTC day."""
         self.events = 0
 
     def key(self, applicant_id: str) -> bytes:
+        return self._keys[self._number(applicant_id)]
+
+    def _number(self, applicant_id: str) -> int:
         hashed = hash_applicant(self.salt, applicant_id)
-        if hashed not in self._slots:
-            self._slots[hashed] = self.layout.locate(hashed)
-        return hashed
+        number = self._numbers.get(hashed)
+        if number is None:
+            number = self._numbers[hashed] = len(self._keys)
+            self._keys.append(hashed)
+            positions, tag = self.layout.locate(hashed)
+            self._positions.extend(positions)
+            self._tags.append(tag)
+        return number
 
     def ingest(self, event: LoanEvent) -> None:
         """Apply one event; ContributionError (nothing changed) if it does not fit the book."""
-        applicant = self.key(event.applicant_id)
+        applicant = self._number(event.applicant_id)
         if event.amount_cents < 0:
             raise ContributionError(f"event for loan {event.loan_id!r}: negative amount")
         if event.kind is EventKind.APPLICATION:
-            days = self._applications[applicant]
-            days[event.day] = days.get(event.day, 0) + 1
+            self._applied_by.append(applicant)
+            self._applied_on.append(event.day)
             return
         loan = self._loans.get(event.loan_id)
         if event.kind is EventKind.LOAN_OPENED:
             if loan is not None:
                 raise ContributionError(f"loan {event.loan_id!r} is already open")
-            self._loans[event.loan_id] = _Loan(applicant, event.amount_cents)
+            self._loans[event.loan_id] = _Loan(applicant, min(event.amount_cents, _AMOUNT_CAP))
             return
         if loan is None or loan.applicant != applicant:
             raise ContributionError(
                 f"{event.kind.value} for loan {event.loan_id!r}, which is not open for this "
                 "applicant; send its loan_opened event first")
         if event.kind is EventKind.AMOUNT_CHANGED:
-            loan.outstanding = event.amount_cents
+            loan.outstanding = min(event.amount_cents, _AMOUNT_CAP)
         else:
             del self._loans[event.loan_id]
 
@@ -120,27 +177,46 @@ class LoanBook:
         self.events += len(events)
         return len(events)
 
-    def aggregates(self, today: int) -> dict[bytes, Aggregates]:
-        """This member's saturated record for every applicant it contributes for on `today`."""
-        loans: dict[bytes, list[int]] = defaultdict(list)
-        for loan in self._loans.values():
-            loans[loan.applicant].append(loan.outstanding)
-        out: dict[bytes, Aggregates] = {}
-        for applicant in set(loans) | set(self._applications):
-            days = self._applications.get(applicant, {})
-            for day in [d for d in days if d <= today - WINDOW_LONG]:
-                del days[day]
-            short = sum(c for d, c in days.items() if today - WINDOW_SHORT < d <= today)
-            long = sum(c for d, c in days.items() if today - WINDOW_LONG < d <= today)
-            held = loans.get(applicant, [])
-            if not held and not long:
-                continue
-            out[applicant] = saturate(Aggregates(
-                active_loans=len(held), distinct_lenders=1 if held else 0,
-                outstanding_cents=sum(held), applications_7d=short, applications_30d=long))
-        return out
+    def _applications(self, today: int) -> tuple[np.ndarray, np.ndarray]:
+        """(applicant numbers, days) of the applications still inside the long window's
+        horizon (older ones are dropped from the book for good)."""
+        by = np.frombuffer(self._applied_by, dtype=np.int64) if self._applied_by \
+            else np.zeros(0, np.int64)
+        on = np.frombuffer(self._applied_on, dtype=np.int64) if self._applied_on \
+            else np.zeros(0, np.int64)
+        kept = on > today - WINDOW_LONG
+        if not kept.all():
+            by, on = by[kept], on[kept]
+            self._applied_by, self._applied_on = array("q", by.tobytes()), array("q", on.tobytes())
+        return by, on
 
-    def vector(self, records: dict[bytes, Aggregates]) -> np.ndarray:
+    def aggregates(self, today: int) -> Records:
+        """This member's saturated record for every applicant it contributes for on `today`:
+        an open loan to them, or an application from them in the last 30 days."""
+        count = len(self._keys)
+        loans = list(self._loans.values())
+        lent_to = np.fromiter((loan.applicant for loan in loans), np.int64, len(loans))
+        amounts = np.fromiter((loan.outstanding for loan in loans), np.uint64, len(loans))
+        active = np.bincount(lent_to, minlength=count)
+        outstanding = np.zeros(count, dtype=np.uint64)
+        np.add.at(outstanding, lent_to, amounts)
+        by, on = self._applications(today)
+        current = on <= today
+        short = np.bincount(by[current & (on > today - WINDOW_SHORT)], minlength=count)
+        long = np.bincount(by[current], minlength=count)
+        rows = np.flatnonzero((active > 0) | (long > 0))
+        values = {"active_loans": active, "distinct_lenders": np.minimum(active, 1),
+                  "outstanding_cents": outstanding, "applications_7d": short,
+                  "applications_30d": long}
+        fields = {name: np.minimum(values[name][rows].astype(np.uint64),
+                                   np.uint64(MEMBER_CAPS[name])) for name in FIELDS}
+        positions = np.frombuffer(self._positions, dtype=np.int64).reshape(-1, CHOICES) \
+            if count else np.zeros((0, CHOICES), np.int64)
+        tags = np.frombuffer(self._tags, dtype=np.uint32) if count else np.zeros(0, np.uint32)
+        return Records([self._keys[row] for row in rows.tolist()], fields,
+                       positions[rows], tags[rows])
+
+    def vector(self, records: Records) -> np.ndarray:
         """C: this member's segment, each record at the slot the cuckoo placement gave its
         applicant, zeros elsewhere (uint64, (segment_slots, LANES); slot i of it is the
         table's slot segment x segment_slots + i). ContributionError when this member is not a
@@ -150,16 +226,11 @@ class LoanBook:
         except ValueError as exc:
             raise ContributionError(str(exc)) from exc
         table = np.zeros((self.layout.segment_slots, LANES), dtype=np.uint64)
-        if not records:
+        if not len(records):
             return table
-        keys = list(records)
-        positions = np.array([self._slots[k][0] for k in keys], dtype=np.int64)
-        tags = np.array([self._slots[k][1] for k in keys], dtype=np.uint32)
-        fields = {n: np.array([getattr(records[k], n) for k in keys], dtype=np.uint64)
-                  for n in FIELDS}
-        choices = cuckoo.place(positions, self.layout.part_slots)
-        cells = self.layout.cell(0, choices, positions[np.arange(len(keys)), choices])
-        table[cells] = pack(tags, fields)
+        choices = cuckoo.place(records.positions, self.layout.part_slots)
+        picked = records.positions[np.arange(len(records)), choices]
+        table[self.layout.cell(0, choices, picked)] = pack(records.tags, records.fields)
         return table
 
     def share(self, vector: np.ndarray, version: int) -> Contribution:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from node.query.consent import LookupRecord
-from node.query.contribution import EventKind, LoanEvent
+from node.query.contribution import EventKind, LoanEvent, Records
 from node.query.record import FIELDS, Aggregates
 
 KEEP_SENT = 4
@@ -64,10 +64,10 @@ class MemberStore:
     def versions(self) -> list[int]:
         return sorted(int(p.stem) for p in (self.folder / "sent").glob("*.json"))
 
-    def save_sent(self, version: int, records: dict[bytes, Aggregates]) -> None:
+    def save_sent(self, version: int, records: Records) -> None:
         final = self.folder / "sent" / f"{version}.json"
         tmp = final.with_suffix(".tmp")
-        data = {k.hex(): r.as_dict() for k, r in records.items()}
+        data = {key.hex(): values for key, values in records.as_dicts()}
         with open(tmp, "w", encoding="utf-8") as out:
             json.dump(data, out, sort_keys=True)
             out.flush()

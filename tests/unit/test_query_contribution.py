@@ -79,3 +79,56 @@ def test_shares_add_back_to_the_vector_and_each_looks_random(book: LoanBook) -> 
     assert first.seed != second.seed
     assert np.count_nonzero(first.masked == second.masked) == 0
     assert np.count_nonzero(vector) == 2  # both lanes of the one slot it holds
+
+
+def _plain_records(events: list[LoanEvent], today: int) -> dict[str, record.Aggregates]:
+    """The records one applicant at a time, in plain Python (the columns must agree)."""
+    loans: dict[str, tuple[str, int]] = {}
+    applied: dict[str, list[int]] = {}
+    for e in events:
+        if e.kind is EventKind.APPLICATION:
+            applied.setdefault(e.applicant_id, []).append(e.day)
+        elif e.kind is EventKind.LOAN_CLOSED:
+            del loans[e.loan_id]
+        else:
+            loans[e.loan_id] = (e.applicant_id, e.amount_cents)
+    out = {}
+    for applicant in {a for a, _ in loans.values()} | set(applied):
+        held = [amount for a, amount in loans.values() if a == applicant]
+        days = applied.get(applicant, [])
+        short = sum(today - 7 < d <= today for d in days)
+        long = sum(today - 30 < d <= today for d in days)
+        if held or long:
+            out[applicant] = record.saturate(record.Aggregates(
+                len(held), 1 if held else 0, sum(held), short, long))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_records_are_each_applicants_capped_sums_over_its_events(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    book = LoanBook(SALT, Layout.of(12, ["bank", "telecom"]), "telecom")
+    events, open_loans = [], []
+    for n in range(4000):
+        applicant, day = f"a{rng.integers(60)}", int(rng.integers(0, 140))
+        roll = rng.random()
+        if roll < 0.5:
+            events.append(LoanEvent(EventKind.APPLICATION, applicant, day))
+        elif roll < 0.75 or not open_loans:
+            amount = int(rng.choice([rng.integers(0, 10**6), rng.integers(2**33, 2**40)]))
+            events.append(LoanEvent(EventKind.LOAN_OPENED, applicant, day, f"L{n}", amount))
+            open_loans.append((f"L{n}", applicant))
+        else:
+            loan, holder = open_loans[int(rng.integers(len(open_loans)))]
+            if roll < 0.9:
+                events.append(LoanEvent(EventKind.AMOUNT_CHANGED, holder, day, loan,
+                                        int(rng.integers(0, 2**36))))
+            else:
+                events.append(LoanEvent(EventKind.LOAN_CLOSED, holder, day, loan))
+                open_loans.remove((loan, holder))
+    book.ingest_many(events)
+    for today in (100, 120, 139, 200):  # later days drop old applications from the book
+        want = _plain_records(events, today)
+        got = book.aggregates(today)
+        assert {k: got[k] for k in got} == {book.key(a): r for a, r in want.items()}
+        assert dict(got.as_dicts()) == {book.key(a): r.as_dict() for a, r in want.items()}
