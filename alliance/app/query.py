@@ -142,11 +142,11 @@ class _OwnRecords:
 
         if version is None:
             return None
-        sent = self.store.sent(version)
-        if sent is None:
+        try:
+            return self.store.sent_record(version, hashed)
+        except KeyError:
             raise QueryError(f"this node no longer keeps its contribution version {version}; "
-                             "send the events again (`alliance query events`)")
-        return sent.get(hashed)
+                             "send the events again (`alliance query events`)") from None
 
 
 # ---- lookup -----------------------------------------------------------------------------------

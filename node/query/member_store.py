@@ -3,8 +3,9 @@
 clear), the records of each contribution version it sent (to exclude its own record from its
 lookups), and the record of each lookup it made (the consent nonces an audit opens).
 
-Events and lookup records are JSON lines appended and fsynced; a sent version is one file written
-to a temporary name, fsynced and renamed. The newest KEEP_SENT versions are kept.
+Events and lookup records are JSON lines appended and fsynced; a sent version is one file of
+fixed-width rows sorted by hashed applicant (a lookup reads one row by binary search), written to
+a temporary name, fsynced and renamed. The newest KEEP_SENT versions are kept.
 """
 
 from __future__ import annotations
@@ -12,15 +13,54 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import mmap
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from node.query.consent import LookupRecord
 from node.query.contribution import EventKind, LoanEvent, Records
+from node.query.errors import QueryError
 from node.query.record import FIELDS, Aggregates
 
 KEEP_SENT = 4
+KEY_BYTES = 32
+"""A hashed applicant (layout.hash_applicant)."""
+_SENT_HEADER = ("alliance sent records v1: key32 " + " ".join(FIELDS) + " u64le\n").encode()
+_SENT_FIELDS = struct.Struct("<" + "Q" * len(FIELDS))
+_SENT_ROW = KEY_BYTES + _SENT_FIELDS.size
+
+
+def _sent_rows(records: Records) -> bytes:
+    """Fixed-width rows (key, then each field as little-endian uint64) in key order."""
+    count = len(records)
+    if not count:
+        return b""
+    keys = np.frombuffer(b"".join(records.applicants), dtype=np.uint8).reshape(count, KEY_BYTES)
+    words = keys.view(">u8")
+    order = np.lexsort(words.T[::-1])
+    rows = np.empty((count, _SENT_ROW), dtype=np.uint8)
+    rows[:, :KEY_BYTES] = keys[order]
+    fields = np.stack([records.fields[name][order] for name in FIELDS], axis=1)
+    rows[:, KEY_BYTES:] = fields.astype("<u8").view(np.uint8).reshape(count, -1)
+    return rows.tobytes()
+
+
+def _find(data: mmap.mmap, start: int, key: bytes) -> int | None:
+    """The offset of `key`'s row in the sorted rows from `start`, or None."""
+    low, high = 0, (len(data) - start) // _SENT_ROW
+    while low < high:
+        middle = (low + high) // 2
+        at = start + middle * _SENT_ROW
+        if data[at:at + KEY_BYTES] < key:
+            low = middle + 1
+        else:
+            high = middle
+    at = start + low * _SENT_ROW
+    return at if at + _SENT_ROW <= len(data) and data[at:at + KEY_BYTES] == key else None
 
 
 def _append(path: Path, lines: list[str]) -> None:
@@ -62,19 +102,24 @@ class MemberStore:
         return max(self.versions(), default=0) + 1
 
     def versions(self) -> list[int]:
-        return sorted(int(p.stem) for p in (self.folder / "sent").glob("*.json"))
+        """The sent versions kept (`.sent` files; `.json` ones written before 2026-12-05)."""
+        return sorted({int(p.stem) for p in (self.folder / "sent").iterdir()
+                       if p.suffix in (".sent", ".json") and p.stem.isdigit()})
 
     def save_sent(self, version: int, records: Records) -> None:
-        final = self.folder / "sent" / f"{version}.json"
+        """The records of a version as sent, sorted by hashed applicant (`sent_record` finds
+        one by binary search without reading the rest: a lookup's own exclusion)."""
+        final = self.folder / "sent" / f"{version}.sent"
         tmp = final.with_suffix(".tmp")
-        data = {key.hex(): values for key, values in records.as_dicts()}
-        with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(data, out, sort_keys=True)
+        with open(tmp, "wb") as out:
+            out.write(_SENT_HEADER)
+            out.write(_sent_rows(records))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, final)
         for old in self.versions()[:-KEEP_SENT]:
-            (self.folder / "sent" / f"{old}.json").unlink(missing_ok=True)
+            for suffix in (".sent", ".json"):
+                (self.folder / "sent" / f"{old}{suffix}").unlink(missing_ok=True)
 
     def save_pushed(self, version: int, day: int, layout: str = "") -> None:
         """Which version both servers took last, the UTC day its windows were cut at and the
@@ -111,12 +156,32 @@ class MemberStore:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def sent(self, version: int) -> dict[bytes, Aggregates] | None:
+    def sent_record(self, version: int, hashed: bytes) -> Aggregates | None:
+        """The record of `hashed` this member sent in `version` (None: it sent none); KeyError
+        when the version is not kept."""
+        path = self.folder / "sent" / f"{version}.sent"
+        if not path.exists():
+            return self._legacy_sent(version, hashed)
+        with open(path, "rb") as handle:
+            if handle.read(len(_SENT_HEADER)) != _SENT_HEADER:
+                raise QueryError(f"{path} is not a sent-records file of this version; send the "
+                                 "events again (`alliance query events`)")
+            size = os.fstat(handle.fileno()).st_size
+            if size == len(_SENT_HEADER):
+                return None
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                at = _find(data, len(_SENT_HEADER), hashed)
+                if at is None:
+                    return None
+                values = _SENT_FIELDS.unpack_from(data, at + KEY_BYTES)
+                return Aggregates(**dict(zip(FIELDS, values, strict=True)))
+
+    def _legacy_sent(self, version: int, hashed: bytes) -> Aggregates | None:
         path = self.folder / "sent" / f"{version}.json"
         if not path.exists():
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {bytes.fromhex(k): Aggregates(**{n: v[n] for n in FIELDS}) for k, v in data.items()}
+            raise KeyError(version)
+        values = json.loads(path.read_text(encoding="utf-8")).get(hashed.hex())
+        return None if values is None else Aggregates(**{n: values[n] for n in FIELDS})
 
     # ---- lookups -------------------------------------------------------------------------------
 

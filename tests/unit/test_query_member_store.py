@@ -1,0 +1,59 @@
+"""A member's sent records: one found by binary search, the newest versions kept, older files
+still read."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from node.query.contribution import Records
+from node.query.member_store import KEEP_SENT, MemberStore
+from node.query.record import FIELDS, Aggregates
+
+
+def _records(keys: list[bytes]) -> Records:
+    rng = np.random.default_rng(len(keys))
+    fields = {n: rng.integers(0, 2**34, len(keys), dtype=np.uint64) for n in FIELDS}
+    return Records(keys, fields, np.zeros((len(keys), 3), np.int64),
+                   np.ones(len(keys), np.uint32))
+
+
+def test_each_sent_record_is_found_and_an_unsent_one_is_not(tmp_path: Path) -> None:
+    edges = [b"\x00" * 32, b"\xff" * 32, b"\x00" * 31 + b"\x01", b"\x80" + b"\x00" * 31]
+    keys = edges + [os.urandom(32) for _ in range(2000)]
+    records = _records(keys)
+    store = MemberStore(tmp_path)
+    store.save_sent(3, records)
+    for key in keys:
+        assert store.sent_record(3, key) == records[key]
+    assert store.sent_record(3, b"\x00" * 30 + b"\x00\x02") is None
+    assert store.sent_record(3, os.urandom(32)) is None
+
+
+def test_an_empty_version_holds_no_record(tmp_path: Path) -> None:
+    store = MemberStore(tmp_path)
+    store.save_sent(1, _records([]))
+    assert store.sent_record(1, os.urandom(32)) is None
+
+
+def test_a_version_not_kept_is_a_key_error(tmp_path: Path) -> None:
+    store = MemberStore(tmp_path)
+    for version in range(1, KEEP_SENT + 2):
+        store.save_sent(version, _records([os.urandom(32)]))
+    assert store.versions() == list(range(2, KEEP_SENT + 2))
+    with pytest.raises(KeyError):
+        store.sent_record(1, os.urandom(32))
+
+
+def test_versions_sent_as_json_before_are_still_read_and_counted(tmp_path: Path) -> None:
+    store = MemberStore(tmp_path)
+    key = os.urandom(32)
+    old = Aggregates(2, 1, 700, 0, 3)
+    (tmp_path / "sent" / "7.json").write_text(json.dumps({key.hex(): old.as_dict()}))
+    assert store.next_version() == 8
+    assert store.sent_record(7, key) == old
+    assert store.sent_record(7, os.urandom(32)) is None
