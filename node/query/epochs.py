@@ -115,11 +115,11 @@ class Tables:
 
     # ---- the share T_j -----------------------------------------------------------------------
 
-    def contribution(self, member: str, version: int, part: int | None = None) -> np.ndarray:
-        """A stored contribution (this server's share of the member's segment), or one of the
-        segment's parts (0 .. CHOICES - 1)."""
+    def contribution(self, member: str, version: int, part: int) -> np.ndarray:
+        """One part (0 .. CHOICES - 1) of a stored contribution: this server's share of that
+        part of the member's segment."""
         rows = self.layout.part_slots
-        start, count = (0, self.layout.segment_slots) if part is None else (part * rows, rows)
+        start, count = part * rows, rows
         seed, vector = self.store.load(member, version, start, count)
         if seed is not None:
             return masks.prg_share(seed, count, start)
