@@ -86,15 +86,30 @@ class MemberStore:
             for e in events])
 
     def events(self) -> list[LoanEvent]:
+        """Every event stored, in order; QueryError naming the first line that is not one."""
         if not self.events_file.exists():
             return []
-        out = []
-        for line in self.events_file.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                data = json.loads(line)
-                out.append(LoanEvent(EventKind(data["kind"]), data["applicant_id"], data["day"],
-                                     data["loan_id"], data["amount_cents"]))
-        return out
+        lines = [line for line in self.events_file.read_text(encoding="utf-8").splitlines()
+                 if line.strip()]
+        try:  # one parse of them all: a call per line costs more than the parsing
+            rows = json.loads("[" + ",".join(lines) + "]")
+            if len(rows) != len(lines):
+                raise ValueError("a line holds more or less than one event")
+            kinds = {kind.value: kind for kind in EventKind}
+            return [LoanEvent(kinds[r["kind"]], r["applicant_id"], r["day"], r["loan_id"],
+                              r["amount_cents"]) for r in rows]
+        except (ValueError, KeyError, TypeError):
+            for number, line in enumerate(lines, 1):
+                try:
+                    r = json.loads(line)
+                    LoanEvent(EventKind(r["kind"]), r["applicant_id"], r["day"], r["loan_id"],
+                              r["amount_cents"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise QueryError(
+                        f"{self.events_file}: stored event {number} is not an event ({exc}); "
+                        "restore the file from a backup, or remove that line and push the "
+                        "events again (`alliance query events`)") from None
+            raise
 
     # ---- contributions -------------------------------------------------------------------------
 

@@ -57,3 +57,28 @@ def test_versions_sent_as_json_before_are_still_read_and_counted(tmp_path: Path)
     assert store.next_version() == 8
     assert store.sent_record(7, key) == old
     assert store.sent_record(7, os.urandom(32)) is None
+
+
+def test_stored_events_come_back_in_order(tmp_path: Path) -> None:
+    from node.query.contribution import EventKind, LoanEvent
+
+    store = MemberStore(tmp_path)
+    events = [LoanEvent(EventKind.APPLICATION, 'a "quoted", id', 3),
+              LoanEvent(EventKind.LOAN_OPENED, "b", 4, "L1", 700),
+              LoanEvent(EventKind.LOAN_CLOSED, "b", 5, "L1")]
+    store.add_events(events[:2])
+    store.add_events(events[2:])
+    assert store.events() == events
+
+
+@pytest.mark.parametrize("bad", ['{"kind": "gift"}', "not json", '{"kind": "application"}, {}'])
+def test_a_stored_line_that_is_not_an_event_is_named(tmp_path: Path, bad: str) -> None:
+    from node.query.contribution import EventKind, LoanEvent
+    from node.query.errors import QueryError
+
+    store = MemberStore(tmp_path)
+    store.add_events([LoanEvent(EventKind.APPLICATION, "a", 3)])
+    with open(store.events_file, "a", encoding="utf-8") as out:
+        out.write(bad + "\n")
+    with pytest.raises(QueryError, match="stored event 2 is not an event"):
+        store.events()
