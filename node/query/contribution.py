@@ -136,7 +136,13 @@ class LoanBook:
     def key(self, applicant_id: str) -> bytes:
         return self._keys[self._number(applicant_id)]
 
-    def _number(self, applicant_id: str) -> int:
+    def _number(self, applicant_id: str, seen: dict[str, int] | None = None) -> int:
+        """The applicant's number; `seen`: numbers of ids met earlier in the same batch of
+        events (its keyed hash is the costliest step of an event, and ids repeat)."""
+        if seen is not None:
+            known = seen.get(applicant_id)
+            if known is not None:
+                return known
         hashed = hash_applicant(self.salt, applicant_id)
         number = self._numbers.get(hashed)
         if number is None:
@@ -145,11 +151,13 @@ class LoanBook:
             positions, tag = self.layout.locate(hashed)
             self._positions.extend(positions)
             self._tags.append(tag)
+        if seen is not None:
+            seen[applicant_id] = number
         return number
 
-    def ingest(self, event: LoanEvent) -> None:
+    def ingest(self, event: LoanEvent, seen: dict[str, int] | None = None) -> None:
         """Apply one event; ContributionError (nothing changed) if it does not fit the book."""
-        applicant = self._number(event.applicant_id)
+        applicant = self._number(event.applicant_id, seen)
         if event.amount_cents < 0:
             raise ContributionError(f"event for loan {event.loan_id!r}: negative amount")
         if event.kind is EventKind.APPLICATION:
@@ -172,8 +180,9 @@ class LoanBook:
             del self._loans[event.loan_id]
 
     def ingest_many(self, events: list[LoanEvent]) -> int:
+        seen: dict[str, int] = {}
         for event in events:
-            self.ingest(event)
+            self.ingest(event, seen)
         self.events += len(events)
         return len(events)
 
