@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -46,10 +47,11 @@ class EventKind(StrEnum):
     LOAN_CLOSED = "loan_closed"
 
 
-@dataclass(frozen=True)
-class LoanEvent:
+class LoanEvent(NamedTuple):
     """One event of the member's own book. `loan_id` is the member's own reference (unused for
-    applications); `amount_cents` is the new outstanding amount (opened, changed)."""
+    applications); `amount_cents` is the new outstanding amount (opened, changed). A named
+    tuple: a node reads millions back at every push, and a frozen dataclass took ~4x as long
+    to make."""
 
     kind: EventKind
     applicant_id: str

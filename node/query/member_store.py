@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import mmap
 import os
@@ -32,6 +33,20 @@ KEY_BYTES = 32
 _SENT_HEADER = ("alliance sent records v1: key32 " + " ".join(FIELDS) + " u64le\n").encode()
 _SENT_FIELDS = struct.Struct("<" + "Q" * len(FIELDS))
 _SENT_ROW = KEY_BYTES + _SENT_FIELDS.size
+
+
+@contextlib.contextmanager
+def _bulk_objects() -> Iterator[None]:
+    """Millions of objects made at once, none in a reference cycle: the cycle collector would
+    scan every live object again and again meanwhile (2^20 events: 1.46 s of making them, 0.63
+    s without it). Reference counting still frees; the collector is on again after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _sent_rows(records: Records) -> bytes:
@@ -92,12 +107,13 @@ class MemberStore:
         lines = [line for line in self.events_file.read_text(encoding="utf-8").splitlines()
                  if line.strip()]
         try:  # one parse of them all: a call per line costs more than the parsing
-            rows = json.loads("[" + ",".join(lines) + "]")
-            if len(rows) != len(lines):
-                raise ValueError("a line holds more or less than one event")
-            kinds = {kind.value: kind for kind in EventKind}
-            return [LoanEvent(kinds[r["kind"]], r["applicant_id"], r["day"], r["loan_id"],
-                              r["amount_cents"]) for r in rows]
+            with _bulk_objects():
+                rows = json.loads("[" + ",".join(lines) + "]")
+                if len(rows) != len(lines):
+                    raise ValueError("a line holds more or less than one event")
+                kinds = {kind.value: kind for kind in EventKind}
+                return [LoanEvent(kinds[r["kind"]], r["applicant_id"], r["day"], r["loan_id"],
+                                  r["amount_cents"]) for r in rows]
         except (ValueError, KeyError, TypeError):
             for number, line in enumerate(lines, 1):
                 try:
