@@ -191,10 +191,8 @@ class LoanBook:
     def _applications(self, today: int) -> tuple[np.ndarray, np.ndarray]:
         """(applicant numbers, days) of the applications still inside the long window's
         horizon (older ones are dropped from the book for good)."""
-        by = np.frombuffer(self._applied_by, dtype=np.int64) if self._applied_by \
-            else np.zeros(0, np.int64)
-        on = np.frombuffer(self._applied_on, dtype=np.int64) if self._applied_on \
-            else np.zeros(0, np.int64)
+        by = np.frombuffer(self._applied_by, dtype=np.int64)
+        on = np.frombuffer(self._applied_on, dtype=np.int64)
         kept = on > today - WINDOW_LONG
         if not kept.all():
             by, on = by[kept], on[kept]
@@ -221,9 +219,8 @@ class LoanBook:
                   "applications_30d": long}
         fields = {name: np.minimum(values[name][rows].astype(np.uint64),
                                    np.uint64(MEMBER_CAPS[name])) for name in FIELDS}
-        positions = np.frombuffer(self._positions, dtype=np.int64).reshape(-1, CHOICES) \
-            if count else np.zeros((0, CHOICES), np.int64)
-        tags = np.frombuffer(self._tags, dtype=np.uint32) if count else np.zeros(0, np.uint32)
+        positions = np.frombuffer(self._positions, dtype=np.int64).reshape(-1, CHOICES)
+        tags = np.frombuffer(self._tags, dtype=np.uint32)
         return Records([self._keys[row] for row in rows.tolist()], fields,
                        positions[rows], tags[rows])
 

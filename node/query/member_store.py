@@ -19,6 +19,7 @@ import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,17 @@ def _bulk_objects() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+_KINDS = {kind.value: kind for kind in EventKind}
+
+
+def _event(row: dict[str, Any]) -> LoanEvent:
+    """An event as `add_events` stored it; ValueError, KeyError or TypeError if it is not."""
+    kind = _KINDS.get(row["kind"])
+    if kind is None:
+        raise ValueError(f"{row['kind']!r} is not an event kind ({', '.join(_KINDS)})")
+    return LoanEvent(kind, row["applicant_id"], row["day"], row["loan_id"], row["amount_cents"])
 
 
 def _sent_rows(records: Records) -> bytes:
@@ -111,15 +123,11 @@ class MemberStore:
                 rows = json.loads("[" + ",".join(lines) + "]")
                 if len(rows) != len(lines):
                     raise ValueError("a line holds more or less than one event")
-                kinds = {kind.value: kind for kind in EventKind}
-                return [LoanEvent(kinds[r["kind"]], r["applicant_id"], r["day"], r["loan_id"],
-                                  r["amount_cents"]) for r in rows]
+                return [_event(row) for row in rows]
         except (ValueError, KeyError, TypeError):
             for number, line in enumerate(lines, 1):
                 try:
-                    r = json.loads(line)
-                    LoanEvent(EventKind(r["kind"]), r["applicant_id"], r["day"], r["loan_id"],
-                              r["amount_cents"])
+                    _event(json.loads(line))
                 except (ValueError, KeyError, TypeError) as exc:
                     raise QueryError(
                         f"{self.events_file}: stored event {number} is not an event ({exc}); "
@@ -197,9 +205,6 @@ class MemberStore:
             if handle.read(len(_SENT_HEADER)) != _SENT_HEADER:
                 raise QueryError(f"{path} is not a sent-records file of this version; send the "
                                  "events again (`alliance query events`)")
-            size = os.fstat(handle.fileno()).st_size
-            if size == len(_SENT_HEADER):
-                return None
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 at = _find(data, len(_SENT_HEADER), hashed)
                 if at is None:
