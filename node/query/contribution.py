@@ -32,7 +32,7 @@ import numpy as np
 
 from node.query import cuckoo
 from node.query.errors import ContributionError
-from node.query.layout import CHOICES, Layout, hash_applicant
+from node.query.layout import CHOICES, KEY_BYTES, Layout, hash_applicant
 from node.query.masks import prg_share
 from node.query.record import FIELDS, LANES, MEMBER_CAPS, Aggregates, pack
 
@@ -58,15 +58,6 @@ class LoanEvent(NamedTuple):
     day: int
     loan_id: str = ""
     amount_cents: int = 0
-
-
-@dataclass
-class _Loan:
-    applicant: int
-    """The applicant's number in its book."""
-    outstanding: int
-    """Capped at what a record holds (record.MEMBER_CAPS): amounts are never negative, so the
-    capped sum of capped amounts is the capped sum."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +108,33 @@ class Records(Mapping[bytes, Aggregates]):
 _AMOUNT_CAP = MEMBER_CAPS["outstanding_cents"]
 
 
+@dataclass(frozen=True, eq=False)
+class BookState:
+    """A `LoanBook`'s contents as arrays: what a member's node keeps between pushes
+    (member_store.py), so a push ingests only the events that came since."""
+
+    keys: np.ndarray
+    """uint8, (applicants, 32): the hashed applicants in the order first seen."""
+    part_blocks: int
+    """The layout's mask blocks per part that `positions` were located for."""
+    positions: np.ndarray
+    """int64, (applicants, CHOICES)."""
+    tags: np.ndarray
+    """uint32, (applicants,)."""
+    applied_by: np.ndarray
+    applied_on: np.ndarray
+    """int64 each, one entry per application kept: the applicant's number and the UTC day."""
+    loan_ids: list[str]
+    loan_applicants: np.ndarray
+    """int64 per open loan (the order of `loan_ids`)."""
+    loan_outstanding: np.ndarray
+    """uint64 per open loan, capped."""
+    events: int
+    pruned_at: int | None
+    """The latest day the applications were cut at (older ones dropped): the book holds what
+    any day from then on needs, not an earlier day's."""
+
+
 class LoanBook:
     """The member's own loans and recent applications, by hashed applicant (each numbered in
     the order first seen: the records are formed as columns, not an object per applicant)."""
@@ -125,7 +143,14 @@ class LoanBook:
         self.salt = salt
         self.layout = layout
         self.member = member
-        self._loans: dict[str, _Loan] = {}
+        self._loan_rows: dict[str, int] = {}
+        """Each open loan's row of the two arrays below."""
+        self._lent_to = array("q")
+        """Per loan row: its applicant's number, -1 once the loan closed."""
+        self._lent = array("Q")
+        """Per loan row: its outstanding amount, capped at what a record holds
+        (record.MEMBER_CAPS): amounts are never negative, so the capped sum of capped amounts
+        is the capped sum."""
         self._numbers: dict[bytes, int] = {}
         self._keys: list[bytes] = []
         self._positions = array("q")
@@ -134,6 +159,47 @@ class LoanBook:
         self._applied_on = array("q")
         """One entry per application: the applicant's number and the UTC day."""
         self.events = 0
+        self.pruned_at: int | None = None
+
+    def state(self) -> BookState:
+        rows = np.fromiter(self._loan_rows.values(), np.int64, len(self._loan_rows))
+        return BookState(
+            keys=np.frombuffer(b"".join(self._keys), dtype=np.uint8).reshape(-1, KEY_BYTES),
+            part_blocks=self.layout.part_blocks,
+            positions=np.frombuffer(self._positions, dtype=np.int64).reshape(-1, CHOICES),
+            tags=np.frombuffer(self._tags, dtype=np.uint32),
+            applied_by=np.frombuffer(self._applied_by, dtype=np.int64),
+            applied_on=np.frombuffer(self._applied_on, dtype=np.int64),
+            loan_ids=list(self._loan_rows),
+            loan_applicants=np.frombuffer(self._lent_to, dtype=np.int64)[rows],
+            loan_outstanding=np.frombuffer(self._lent, dtype=np.uint64)[rows],
+            events=self.events, pruned_at=self.pruned_at)
+
+    @classmethod
+    def restored(cls, salt: bytes, layout: Layout, member: str, state: BookState) -> LoanBook:
+        """The book `state` was taken of (its applicants located again when `layout`'s blocks
+        differ from those it was taken with). The caller vouches that `salt` is the one its
+        applicants were hashed with."""
+        book = cls(salt, layout, member)
+        keys = np.ascontiguousarray(state.keys).tobytes()
+        book._keys = [keys[at:at + KEY_BYTES] for at in range(0, len(keys), KEY_BYTES)]
+        book._numbers = dict(zip(book._keys, range(len(book._keys)), strict=True))
+        if state.part_blocks == layout.part_blocks:
+            book._positions = array("q", np.ascontiguousarray(state.positions, "<i8").tobytes())
+            book._tags = array("I", np.ascontiguousarray(state.tags, "<u4").tobytes())
+        else:
+            for key in book._keys:
+                positions, tag = layout.locate(key)
+                book._positions.extend(positions)
+                book._tags.append(tag)
+        book._applied_by = array("q", np.ascontiguousarray(state.applied_by, "<i8").tobytes())
+        book._applied_on = array("q", np.ascontiguousarray(state.applied_on, "<i8").tobytes())
+        book._loan_rows = dict(zip(state.loan_ids, range(len(state.loan_ids)), strict=True))
+        book._lent_to = array("q", np.ascontiguousarray(state.loan_applicants, "<i8").tobytes())
+        book._lent = array("Q", np.ascontiguousarray(state.loan_outstanding, "<u8").tobytes())
+        book.events = state.events
+        book.pruned_at = state.pruned_at
+        return book
 
     def key(self, applicant_id: str) -> bytes:
         return self._keys[self._number(applicant_id)]
@@ -166,20 +232,23 @@ class LoanBook:
             self._applied_by.append(applicant)
             self._applied_on.append(event.day)
             return
-        loan = self._loans.get(event.loan_id)
+        row = self._loan_rows.get(event.loan_id)
         if event.kind is EventKind.LOAN_OPENED:
-            if loan is not None:
+            if row is not None:
                 raise ContributionError(f"loan {event.loan_id!r} is already open")
-            self._loans[event.loan_id] = _Loan(applicant, min(event.amount_cents, _AMOUNT_CAP))
+            self._loan_rows[event.loan_id] = len(self._lent_to)
+            self._lent_to.append(applicant)
+            self._lent.append(min(event.amount_cents, _AMOUNT_CAP))
             return
-        if loan is None or loan.applicant != applicant:
+        if row is None or self._lent_to[row] != applicant:
             raise ContributionError(
                 f"{event.kind.value} for loan {event.loan_id!r}, which is not open for this "
                 "applicant; send its loan_opened event first")
         if event.kind is EventKind.AMOUNT_CHANGED:
-            loan.outstanding = min(event.amount_cents, _AMOUNT_CAP)
+            self._lent[row] = min(event.amount_cents, _AMOUNT_CAP)
         else:
-            del self._loans[event.loan_id]
+            del self._loan_rows[event.loan_id]
+            self._lent_to[row] = -1
 
     def ingest_many(self, events: list[LoanEvent]) -> int:
         seen: dict[str, int] = {}
@@ -191,9 +260,14 @@ class LoanBook:
     def _applications(self, today: int) -> tuple[np.ndarray, np.ndarray]:
         """(applicant numbers, days) of the applications still inside the long window's
         horizon (older ones are dropped from the book for good)."""
+        if self.pruned_at is not None and today < self.pruned_at:
+            raise ContributionError(
+                f"this book dropped the applications before day {self.pruned_at - WINDOW_LONG + 1}"
+                f"; day {today}'s windows need them: build it again from the stored events")
         by = np.frombuffer(self._applied_by, dtype=np.int64)
         on = np.frombuffer(self._applied_on, dtype=np.int64)
         kept = on > today - WINDOW_LONG
+        self.pruned_at = today
         if not kept.all():
             by, on = by[kept], on[kept]
             self._applied_by, self._applied_on = array("q", by.tobytes()), array("q", on.tobytes())
@@ -203,9 +277,10 @@ class LoanBook:
         """This member's saturated record for every applicant it contributes for on `today`:
         an open loan to them, or an application from them in the last 30 days."""
         count = len(self._keys)
-        loans = list(self._loans.values())
-        lent_to = np.fromiter((loan.applicant for loan in loans), np.int64, len(loans))
-        amounts = np.fromiter((loan.outstanding for loan in loans), np.uint64, len(loans))
+        lent_to = np.frombuffer(self._lent_to, dtype=np.int64)
+        amounts = np.frombuffer(self._lent, dtype=np.uint64)
+        open_loans = lent_to >= 0
+        lent_to, amounts = lent_to[open_loans], amounts[open_loans]
         active = np.bincount(lent_to, minlength=count)
         outstanding = np.zeros(count, dtype=np.uint64)
         np.add.at(outstanding, lent_to, amounts)

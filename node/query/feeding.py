@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from node.query.client import QueryClient
-from node.query.contribution import LoanBook, LoanEvent
+from node.query.contribution import LoanEvent
 from node.query.layout import Layout
 from node.query.member_store import MemberStore
 
@@ -39,8 +39,7 @@ def push_book(store: MemberStore, salt: bytes, layout: Layout, client: QueryClie
     """Share the member's whole book (stored events + `events`) as of UTC `day` with both
     servers. ContributionError before anything is stored or sent if an event does not fit."""
     with store.locked():
-        book = LoanBook(salt, layout, client.org)
-        book.ingest_many(store.events())
+        book = store.book(salt, layout, client.org, day)
         book.ingest_many(events)
         version = store.next_version()
         records = book.aggregates(day)
@@ -48,5 +47,6 @@ def push_book(store: MemberStore, salt: bytes, layout: Layout, client: QueryClie
         store.save_sent(version, records)
         client.contribute(contribution)
         store.add_events(events)
+        store.keep_book(book)
         store.save_pushed(version, day, layout.fingerprint())
     return Pushed(len(events), len(records), version, day)

@@ -56,6 +56,8 @@ from node.query.dpf import LEAF_BITS
 from node.query.record import FORMAT
 
 SALT_BYTES = 32
+KEY_BYTES = 32
+"""A hashed applicant (`hash_applicant`: HMAC-SHA256)."""
 CHOICES = 3
 """Candidate slots per applicant (one per part of a segment)."""
 MAX_LOAD = 0.8

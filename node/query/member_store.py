@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import gc
 import json
+import logging
 import mmap
 import os
 import struct
@@ -23,17 +24,21 @@ from typing import Any
 
 import numpy as np
 
+from node.query import book_file
 from node.query.consent import LookupRecord
-from node.query.contribution import EventKind, LoanEvent, Records
+from node.query.contribution import EventKind, LoanBook, LoanEvent, Records
 from node.query.errors import QueryError
+from node.query.layout import KEY_BYTES, Layout
 from node.query.record import FIELDS, Aggregates
 
+log = logging.getLogger(__name__)
+
 KEEP_SENT = 4
-KEY_BYTES = 32
-"""A hashed applicant (layout.hash_applicant)."""
 _SENT_HEADER = ("alliance sent records v1: key32 " + " ".join(FIELDS) + " u64le\n").encode()
 _SENT_FIELDS = struct.Struct("<" + "Q" * len(FIELDS))
 _SENT_ROW = KEY_BYTES + _SENT_FIELDS.size
+_SENT_DTYPE = np.dtype([("key", f"S{KEY_BYTES}")] + [(name, "<u8") for name in FIELDS])
+assert _SENT_DTYPE.itemsize == _SENT_ROW
 
 
 @contextlib.contextmanager
@@ -63,16 +68,12 @@ def _event(row: dict[str, Any]) -> LoanEvent:
 
 def _sent_rows(records: Records) -> bytes:
     """Fixed-width rows (key, then each field as little-endian uint64) in key order."""
-    count = len(records)
-    if not count:
-        return b""
-    keys = np.frombuffer(b"".join(records.applicants), dtype=np.uint8).reshape(count, KEY_BYTES)
-    words = keys.view(">u8")
-    order = np.lexsort(words.T[::-1])
-    rows = np.empty((count, _SENT_ROW), dtype=np.uint8)
-    rows[:, :KEY_BYTES] = keys[order]
-    fields = np.stack([records.fields[name][order] for name in FIELDS], axis=1)
-    rows[:, KEY_BYTES:] = fields.astype("<u8").view(np.uint8).reshape(count, -1)
+    keys = np.frombuffer(b"".join(records.applicants), dtype=f"S{KEY_BYTES}")
+    order = np.argsort(keys)  # bytewise, as `_find` compares
+    rows = np.empty(len(keys), dtype=_SENT_DTYPE)
+    rows["key"] = keys[order]
+    for name in FIELDS:
+        rows[name] = records.fields[name][order]
     return rows.tobytes()
 
 
@@ -103,6 +104,7 @@ class MemberStore:
         (self.folder / "sent").mkdir(parents=True, exist_ok=True)
         self.events_file = self.folder / "events.jsonl"
         self.records_file = self.folder / "lookups.jsonl"
+        self.book_file = self.folder / "book.npz"
 
     # ---- events --------------------------------------------------------------------------------
 
@@ -114,18 +116,25 @@ class MemberStore:
 
     def events(self) -> list[LoanEvent]:
         """Every event stored, in order; QueryError naming the first line that is not one."""
+        return self._events_from(0, 1)[0]
+
+    def _events_from(self, offset: int, first: int) -> tuple[list[LoanEvent], int]:
+        """The events stored from byte `offset` (a line's start; `first`: that line's event
+        number, for the error naming a line that is not one) and the offset after them."""
         if not self.events_file.exists():
-            return []
-        lines = [line for line in self.events_file.read_text(encoding="utf-8").splitlines()
-                 if line.strip()]
+            return [], 0
+        with open(self.events_file, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+        lines = [line for line in data.decode("utf-8").splitlines() if line.strip()]
         try:  # one parse of them all: a call per line costs more than the parsing
             with _bulk_objects():
                 rows = json.loads("[" + ",".join(lines) + "]")
                 if len(rows) != len(lines):
                     raise ValueError("a line holds more or less than one event")
-                return [_event(row) for row in rows]
+                return [_event(row) for row in rows], offset + len(data)
         except (ValueError, KeyError, TypeError):
-            for number, line in enumerate(lines, 1):
+            for number, line in enumerate(lines, first):
                 try:
                     _event(json.loads(line))
                 except (ValueError, KeyError, TypeError) as exc:
@@ -134,6 +143,34 @@ class MemberStore:
                         "restore the file from a backup, or remove that line and push the "
                         "events again (`alliance query events`)") from None
             raise
+
+    # ---- the book kept between pushes ----------------------------------------------------------
+
+    def book(self, salt: bytes, layout: Layout, member: str, day: int) -> LoanBook:
+        """`member`'s book of every stored event, fit for `day`'s windows: the kept one
+        (book_file.py) and the events stored since, else built from every event."""
+        kept = book_file.load(self.book_file, member=member, salt=salt,
+                              events_file=self.events_file)
+        if kept is not None and (kept.state.pruned_at is None or day >= kept.state.pruned_at):
+            book = LoanBook.restored(salt, layout, member, kept.state)
+            events, _ = self._events_from(kept.offset, kept.state.events + 1)
+        else:
+            book = LoanBook(salt, layout, member)
+            events = self.events()
+        book.ingest_many(events)
+        return book
+
+    def keep_book(self, book: LoanBook) -> None:
+        """Keep `book` for the next push: it must hold exactly the events stored now. A book
+        that could not be written (a full disk) only costs the next push time: it reads what
+        the kept book before it does not hold."""
+        size = self.events_file.stat().st_size if self.events_file.exists() else 0
+        try:
+            book_file.save(self.book_file, book.state(), member=book.member, salt=book.salt,
+                           events_file=self.events_file, offset=size)
+        except OSError as exc:
+            log.warning("could not keep the loan book in %s (%s); the next push reads the "
+                        "events it does not hold", self.book_file, exc)
 
     # ---- contributions -------------------------------------------------------------------------
 
