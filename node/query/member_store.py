@@ -116,13 +116,13 @@ class MemberStore:
 
     def events(self) -> list[LoanEvent]:
         """Every event stored, in order; QueryError naming the first line that is not one."""
-        return self._events_from(0, 1)[0]
+        return self._events_from(0, 1)
 
-    def _events_from(self, offset: int, first: int) -> tuple[list[LoanEvent], int]:
+    def _events_from(self, offset: int, first: int) -> list[LoanEvent]:
         """The events stored from byte `offset` (a line's start; `first`: that line's event
-        number, for the error naming a line that is not one) and the offset after them."""
+        number, for the error naming a line that is not one)."""
         if not self.events_file.exists():
-            return [], 0
+            return []
         with open(self.events_file, "rb") as handle:
             handle.seek(offset)
             data = handle.read()
@@ -132,7 +132,7 @@ class MemberStore:
                 rows = json.loads("[" + ",".join(lines) + "]")
                 if len(rows) != len(lines):
                     raise ValueError("a line holds more or less than one event")
-                return [_event(row) for row in rows], offset + len(data)
+                return [_event(row) for row in rows]
         except (ValueError, KeyError, TypeError):
             for number, line in enumerate(lines, first):
                 try:
@@ -153,7 +153,7 @@ class MemberStore:
                               events_file=self.events_file)
         if kept is not None and (kept.state.pruned_at is None or day >= kept.state.pruned_at):
             book = LoanBook.restored(salt, layout, member, kept.state)
-            events, _ = self._events_from(kept.offset, kept.state.events + 1)
+            events = self._events_from(kept.offset, kept.state.events + 1)
         else:
             book = LoanBook(salt, layout, member)
             events = self.events()
