@@ -31,7 +31,7 @@ from alliance.app.events import changed_jobs as changed_jobs
 from alliance.app.jobs import HistoryEntry
 from alliance.app.keys import CertificateInfo as CertificateInfo
 from alliance.app.nodes import NodeHealth as NodeHealth
-from alliance.app.progress import Progress
+from alliance.app.progress import Progress, no_progress
 from alliance.app.query import LookupAnswer as LookupAnswer
 from alliance.app.query import ServerState as ServerState
 from alliance.app.query import ServiceState as ServiceState
@@ -334,9 +334,13 @@ class Session:
         """`alliance query lender`: aggregates over the other members, with consent."""
         return app_query.lookup(self.app, applicant_id, purpose, Path(consent_file).expanduser())
 
-    def feed_events(self, path: Path | None) -> dict[str, Any]:
-        """`alliance query events [--file F]`: send this org's new contribution."""
-        return app_query.feed_events(self.app, Path(path).expanduser() if path else None)
+    def feed_events(self, path: Path | None,
+                    step: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """`alliance query events [--file F]`: send this org's new contribution; `step` is
+        told what the push is doing as it goes."""
+        return app_query.feed_events(
+            self.app, Path(path).expanduser() if path else None,
+            on_progress=(lambda p: step(p.task)) if step is not None else no_progress)
 
     # ---- events ------------------------------------------------------------------------------
 

@@ -265,8 +265,8 @@ def parse_events(path: Path) -> list[Any]:
     return events
 
 
-def feed_events(session: Session, path: Path | None, today: int | None = None
-                ) -> dict[str, Any]:
+def feed_events(session: Session, path: Path | None, today: int | None = None,
+                on_progress: ProgressFn = no_progress) -> dict[str, Any]:
     """Add a member's loan events (none: re-share the current book; the node also does that
     each new UTC day, node/query/daily_reshare.py) and send its new contribution to both servers
     (secret-shared: neither server learns which applicants changed, nor whether anything did)."""
@@ -284,8 +284,8 @@ def feed_events(session: Session, path: Path | None, today: int | None = None
         client = _client(session, terms, timeout=30.0)
         try:
             pushed = push_book(member_store(session.net_dir, session.org),
-                               client.salt, _layout(terms), client,
-                               events, day)
+                               client.salt, _layout(terms), client, events, day,
+                               lambda task: on_progress(Progress(task)))
         except ContributionError as exc:
             raise BadInput(f"{path}: {exc}; nothing was stored or sent") from exc
         finally:

@@ -86,11 +86,10 @@ def lender(args: argparse.Namespace) -> int:
 def events(args: argparse.Namespace) -> int:
     from alliance.cli.progress import progress_display
 
-    with session(args) as s:
-        report = query.feed_events(s, args.file)
+    with session(args) as s, progress_display(args.json) as progress:
+        report = query.feed_events(s, args.file, on_progress=progress)
         if args.wait:
-            with progress_display(args.json) as progress:
-                report |= query.wait_visible(s, report["version"], args.timeout, progress)
+            report |= query.wait_visible(s, report["version"], args.timeout, progress)
     if args.json:
         output.emit_json(report)
     else:

@@ -10,6 +10,7 @@ record may remain; it is only ever read for the version a server reports).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from node.query.client import QueryClient
@@ -35,17 +36,23 @@ class Pushed:
 
 
 def push_book(store: MemberStore, salt: bytes, layout: Layout, client: QueryClient,
-              events: list[LoanEvent], day: int) -> Pushed:
+              events: list[LoanEvent], day: int,
+              step: Callable[[str], None] = lambda _: None) -> Pushed:
     """Share the member's whole book (stored events + `events`) as of UTC `day` with both
-    servers. ContributionError before anything is stored or sent if an event does not fit."""
+    servers. ContributionError before anything is stored or sent if an event does not fit.
+    `step` is told each step as it starts (a front end's progress)."""
     with store.locked():
+        step(f"reading the loan book and {len(events):,} new events")
         book = store.book(salt, layout, client.org, day)
         book.ingest_many(events)
+        step("forming and sharing its records")
         version = store.next_version()
         records = book.aggregates(day)
         contribution = book.share(book.vector(records), version)
         store.save_sent(version, records)
+        step(f"sending contribution version {version} to both servers")
         client.contribute(contribution)
+        step("storing the events and keeping the book for the next push")
         store.add_events(events)
         store.keep_book(book)
         store.save_pushed(version, day, layout.fingerprint())

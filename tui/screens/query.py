@@ -401,11 +401,15 @@ class QueryScreen(AllianceScreen):
     @work(thread=True, exclusive=True, group="feed")
     def _feed(self, path: Path | None) -> None:
         try:
-            report = self.session.feed_events(path)
+            report = self.session.feed_events(
+                path, lambda task: self.app.call_from_thread(self._feeding, task))
         except BackendError as exc:
             self.app.call_from_thread(self._fed, None, exc)
             return
         self.app.call_from_thread(self._fed, report, None)
+
+    def _feeding(self, task: str) -> None:
+        self.query_one("#feed-outcome", Static).update(Text(f"{task}…", style="italic"))
 
     def _fed(self, report: dict[str, Any] | None, exc: BaseException | None) -> None:
         self.query_one("#send", Button).disabled = False
