@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import random
 import shutil
 import statistics
 import tempfile
@@ -33,7 +32,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from query import SALT, TODAY, _layout, _rss_peak, applicants_for, member_events
+from query import SALT, TODAY, _layout, _rss_peak, member_events, new_events
 
 MEMBER = "bank"
 
@@ -68,26 +67,11 @@ def _rebuilt_push(store: Any, salt: bytes, layout: Any, client: _Taker, events: 
         store.save_pushed(version, day, layout.fingerprint())
 
 
-def new_events(bits: int, count: int) -> list[Any]:
-    """The day's events: applications from random applicants, some of them given a loan."""
-    from node.query.contribution import EventKind, LoanEvent
-
-    rng = random.Random(f"new/{bits}/{count}")
-    events: list[Any] = []
-    while len(events) < count:
-        index = rng.randrange(applicants_for(bits))
-        events.append(LoanEvent(EventKind.APPLICATION, f"applicant-{index}", TODAY))
-        if rng.random() < 0.3:
-            events.append(LoanEvent(EventKind.LOAN_OPENED, f"applicant-{index}", TODAY,
-                                    f"{MEMBER}-new-{len(events)}", rng.randrange(10**5, 10**8)))
-    return events[:count]
-
-
 def push_process(folder: str, bits: int, path: str, count: int, conn: Connection) -> None:
     from node.query.feeding import push_book
     from node.query.member_store import MemberStore
 
-    events = new_events(bits, count)
+    events = new_events(MEMBER, bits, count)
     store, taker = MemberStore(Path(folder)), _Taker()
     push = push_book if path == "kept" else _rebuilt_push
     started = time.perf_counter()

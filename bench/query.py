@@ -26,6 +26,10 @@ for that, node/query/layout.py):
 7. the host: a fixed one-core loop before and after the load, and how the machine's cores spent
    the measured window (busy, idle, stolen by the hypervisor for another virtual machine).
 
+`--node-push` adds, after the load, a member's node pushing 10,000 new events as `alliance query
+events` does (its events in its query store, its book kept by a push before): when they are
+ready to send, sent, and counted by lookups, from when the node saw them.
+
 `--kernel BITS...` measures instead, in this process, a server's CPU per lookup for its compute
 steps at batch sizes 1, 2, 5, 8 and 64: evaluating the 3 DPF keys, the answer over the
 bit-transposed table with the fused kernel beside the numpy AND + XOR-reduce it replaced (the
@@ -111,6 +115,22 @@ def member_events(member: str, bits: int) -> list[Any]:
     return events
 
 
+def new_events(member: str, bits: int, count: int) -> list[Any]:
+    """A day's new events of a member: applications from random applicants, 30 % of them given
+    a loan (bench/member_push.py, `--node-push`)."""
+    from node.query.contribution import EventKind, LoanEvent
+
+    rng = random.Random(f"new/{member}/{bits}/{count}")
+    events: list[Any] = []
+    while len(events) < count:
+        applicant = f"applicant-{rng.randrange(applicants_for(bits))}"
+        events.append(LoanEvent(EventKind.APPLICATION, applicant, TODAY))
+        if rng.random() < 0.3:
+            events.append(LoanEvent(EventKind.LOAN_OPENED, applicant, TODAY,
+                                    f"{member}-new-{len(events)}", rng.randrange(10**5, 10**8)))
+    return events[:count]
+
+
 def _rss_peak() -> int:
     """This process's own peak RSS: VmHWM (Linux). getrusage's ru_maxrss also counts the
     parent's pages at fork (kept across exec): a server spawned after the benchmark's own
@@ -165,6 +185,46 @@ def member_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple
     client.close()
     conn.send({"org": org, "events": len(events), "ingest": ingest, "prepare": prepare,
                "upload": upload, "done_at": time.time()})
+
+
+NODE_PUSHER = "lender"
+NEW_EVENTS = 10_000
+
+
+def node_push_process(net_dir: str, org: str, servers: tuple[tuple[str, str], tuple[str, str]],
+                      bits: int, folder: str, conn: Connection) -> None:
+    """`--node-push`: a member's node pushing new events as `alliance query events` does
+    (feeding.push_book: its events in its query store, the book kept by its previous push).
+    Its events are stored and a first push keeps its book (not timed); then it sees
+    NEW_EVENTS new ones: when they are ready to send and when sent, from when it saw them."""
+    from node.query.contribution import LoanBook
+    from node.query.feeding import push_book
+    from node.query.member_store import MemberStore
+    from node.query.wiring import make_client
+
+    layout = _layout(bits)
+    store = MemberStore(Path(folder))
+    store.add_events(member_events(org, bits))
+    # version 1 was member_process's (from the same events): the store's versions go on from it
+    store.save_sent(1, LoanBook(SALT, layout, org).aggregates(TODAY))
+    client = make_client(Path(net_dir), org, servers, SALT, layout, PASSPHRASE, timeout=120)
+    push_book(store, SALT, layout, client, [], TODAY)
+    events = new_events(org, bits, NEW_EVENTS)
+    conn.send("ready")
+    conn.recv()
+    marks: dict[str, float] = {}
+
+    def step(task: str) -> None:
+        if task.startswith("sending"):
+            marks["ready"] = time.time()
+        elif task.startswith("storing"):
+            marks["sent"] = time.time()
+
+    seen = time.time()
+    pushed = push_book(store, SALT, layout, client, events, TODAY, step)
+    client.close()
+    conn.send({"seen": seen, "ready": marks["ready"] - seen, "sent": marks["sent"] - seen,
+               "version": pushed.version, "events": len(events)})
 
 
 def arrivals(kind: str, start: float, seconds: float, rate: float,
@@ -409,7 +469,8 @@ def plaintext_baselines(bits: int) -> dict[str, float]:
 
 
 def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, warmup: float,
-             kind: str, epoch_seconds: float, clients: int, threads: int) -> dict[str, Any]:
+             kind: str, epoch_seconds: float, clients: int, threads: int,
+             node_push: bool = False) -> dict[str, Any]:
     from node.query.wiring import make_client
 
     folder = Path(tempfile.mkdtemp(prefix=f"bench-query-{bits}-"))
@@ -481,6 +542,8 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, wa
             p99=latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
             client_cpu_per_lookup=sum(r["cpu"] for r in results) / max(len(latencies), 1),
             server_cpu_per_lookup=[c / max(len(latencies), 1) for c in server_cpu])
+        if node_push:
+            out["node_push"] = measure_node_push(ctx, net_dir, servers, bits, folder)
     finally:
         for conn in (a_conn, b_conn):
             conn.send("stop")
@@ -492,6 +555,33 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, wa
         finally:  # the servers' stores: 0.2 GB at 2^20 applicants, 0.8 GB at 2^22
             shutil.rmtree(folder, ignore_errors=True)
     return out
+
+
+def measure_node_push(ctx: Any, net_dir: Path, servers: tuple[tuple[str, str], tuple[str, str]],
+                      bits: int, folder: Path) -> dict[str, Any]:
+    """After the load: NODE_PUSHER's node pushes NEW_EVENTS new events; when both servers serve
+    a table holding them, from when its node saw them."""
+    from node.query.wiring import make_client
+
+    process, conn = _spawn(ctx, node_push_process, str(net_dir), NODE_PUSHER, servers, bits,
+                           str(folder / "node-store"))
+    conn.recv()
+    conn.send("go")
+    pushed: dict[str, Any] = conn.recv()
+    process.join()
+    watcher = make_client(net_dir, "platform", servers, SALT, _layout(bits), PASSPHRASE,
+                          timeout=60)
+    try:
+        while True:
+            try:
+                if watcher.refresh_epoch()[2].get(NODE_PUSHER, 0) >= pushed["version"]:
+                    break
+            except Exception:  # no common epoch for a moment: the servers are forming one
+                pass
+            time.sleep(0.2)
+    finally:
+        watcher.close()
+    return pushed | {"visible": time.time() - pushed["seen"]}
 
 
 def main() -> None:
@@ -510,6 +600,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=32,
                         help="calling threads per client process (a lookup due while all are "
                              "busy waits, and its latency counts the wait)")
+    parser.add_argument("--node-push", action="store_true",
+                        help=f"after the load, {NODE_PUSHER}'s node pushes {NEW_EVENTS:,} new "
+                             "events as `alliance query events` does (its book kept by a push "
+                             "before): how long until lookups count them")
     parser.add_argument("--kernel", type=int, nargs="*", metavar="BITS",
                         help="measure the servers' compute per lookup at these table sizes")
     args = parser.parse_args()
@@ -526,7 +620,8 @@ def main() -> None:
         init_network(net_dir, list(MEMBERS), [], PASSPHRASE)
         for bits, rate in zip(args.bits, args.rates, strict=False):
             rows.append(scenario(ctx, net_dir, bits, rate, args.seconds, args.warmup,
-                                 args.arrivals, args.epoch_seconds, args.clients, args.threads))
+                                 args.arrivals, args.epoch_seconds, args.clients, args.threads,
+                                 args.node_push))
     print(f"multi-lender query: 2 servers + {args.clients} client processes x {args.threads} "
           f"threads, gRPC + mutual TLS on loopback, 5 members, load {os.getloadavg()[0]:.1f}")
     from node.query.record import RECORD_BYTES
@@ -568,6 +663,12 @@ def main() -> None:
                   f"idle {r['cores']['idle']:.0%}, stolen by the hypervisor "
                   f"{r['cores']['stolen']:.0%} (a run with cores stolen measured a smaller "
                   "machine)")
+        if "node_push" in r:
+            n = r["node_push"]
+            print(f"  through a member's node ({NODE_PUSHER}, `alliance query events`'s push, its "
+                  f"book kept): {n['events']:,} new events ready to send {n['ready']:.2f} s "
+                  f"after the node saw them, sent at {n['sent']:.2f} s, counted by lookups at "
+                  f"{n['visible']:.1f} s (epoch interval {args.epoch_seconds:.0f} s)")
         if r["error_sample"]:
             print(f"  errors: {r['error_sample']}")
 
