@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from node.query.contribution import EventKind, LoanBook, LoanEvent, Records
+from node.query.contribution import LoanBook, LoanEvent, Records
 from node.query.layout import Layout
 from node.query.member_store import MemberStore
+from tests.unit.loan_helpers import random_events
 
 SALT = b"alliance-salt-for-tests-32-bytes"
 LAYOUT = Layout.of(12, ["bank", "telecom"])
@@ -19,29 +20,8 @@ MEMBER = "telecom"
 
 
 def _events(seed: int, count: int, open_loans: list[tuple[str, str]]) -> list[LoanEvent]:
-    """Random applications, openings, changes and closings (`open_loans` carried across
-    batches, so a later batch changes and closes loans an earlier one opened)."""
-    rng = np.random.default_rng(seed)
-    events = []
-    for n in range(count):
-        applicant, day = f"a{rng.integers(300)}", int(rng.integers(60, 140))
-        roll = rng.random()
-        if roll < 0.5:
-            events.append(LoanEvent(EventKind.APPLICATION, applicant, day))
-        elif roll < 0.75 or not open_loans:
-            loan = f"L{seed}-{n}"
-            events.append(LoanEvent(EventKind.LOAN_OPENED, applicant, day, loan,
-                                    int(rng.integers(0, 2**40))))
-            open_loans.append((loan, applicant))
-        else:
-            loan, holder = open_loans[int(rng.integers(len(open_loans)))]
-            if roll < 0.9:
-                events.append(LoanEvent(EventKind.AMOUNT_CHANGED, holder, day, loan,
-                                        int(rng.integers(0, 2**36))))
-            else:
-                events.append(LoanEvent(EventKind.LOAN_CLOSED, holder, day, loan))
-                open_loans.remove((loan, holder))
-    return events
+    return random_events(np.random.default_rng(seed), count, applicants=300, days=(60, 140),
+                         open_loans=open_loans, prefix=f"L{seed}-")
 
 
 def _push(store: MemberStore, events: list[LoanEvent], day: int,

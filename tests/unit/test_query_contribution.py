@@ -10,6 +10,7 @@ from node.query.contribution import EventKind, LoanBook, LoanEvent
 from node.query.errors import ContributionError
 from node.query.layout import Layout
 from node.query.masks import prg_share
+from tests.unit.loan_helpers import random_events
 
 SALT = b"alliance-salt-for-tests-32-bytes"
 
@@ -108,24 +109,7 @@ def _plain_records(events: list[LoanEvent], today: int) -> dict[str, record.Aggr
 def test_the_records_are_each_applicants_capped_sums_over_its_events(seed: int) -> None:
     rng = np.random.default_rng(seed)
     book = LoanBook(SALT, Layout.of(12, ["bank", "telecom"]), "telecom")
-    events, open_loans = [], []
-    for n in range(4000):
-        applicant, day = f"a{rng.integers(60)}", int(rng.integers(0, 140))
-        roll = rng.random()
-        if roll < 0.5:
-            events.append(LoanEvent(EventKind.APPLICATION, applicant, day))
-        elif roll < 0.75 or not open_loans:
-            amount = int(rng.choice([rng.integers(0, 10**6), rng.integers(2**33, 2**40)]))
-            events.append(LoanEvent(EventKind.LOAN_OPENED, applicant, day, f"L{n}", amount))
-            open_loans.append((f"L{n}", applicant))
-        else:
-            loan, holder = open_loans[int(rng.integers(len(open_loans)))]
-            if roll < 0.9:
-                events.append(LoanEvent(EventKind.AMOUNT_CHANGED, holder, day, loan,
-                                        int(rng.integers(0, 2**36))))
-            else:
-                events.append(LoanEvent(EventKind.LOAN_CLOSED, holder, day, loan))
-                open_loans.remove((loan, holder))
+    events = random_events(rng, 4000, applicants=60, days=(0, 140), open_loans=[])
     book.ingest_many(events)
     for today in (100, 120, 139, 200):  # later days drop old applications from the book
         want = _plain_records(events, today)
