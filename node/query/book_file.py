@@ -88,8 +88,10 @@ def load(path: Path, *, member: str, salt: bytes, events_file: Path) -> Snapshot
                 return None
             loaded = {name: arrays[name] for name in _ARRAYS}
             loan_ids = json.loads(arrays["loan_ids"].tobytes())
+        pruned_at = meta["pruned_at"]
         state = BookState(**loaded, loan_ids=loan_ids, part_blocks=int(meta["part_blocks"]),
-                          events=int(meta["events"]), pruned_at=meta["pruned_at"])
+                          events=int(meta["events"]),
+                          pruned_at=None if pruned_at is None else int(pruned_at))
         _check_shapes(state)
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         log.warning("the kept loan book %s is unreadable (%s); building it from every stored "
