@@ -5,7 +5,7 @@ of them; ~0.92 million events at 2^20, ~3.9 million at 2^22) in its node's query
 `--new` fresh events (applications and new loans of the day) arrive. Each measured push runs
 in a fresh process on its own copy of the store, the two paths alternating:
 
-- **rebuilt** (the baseline: `feeding.push_book` before 2026-12-05 10:00 UTC): every stored
+- **rebuilt** (the baseline: `feeding.push_book` before d2ecccc, 2026-12-05): every stored
   event read back and ingested again, then the new ones;
 - **kept**: `feeding.push_book` now, the book kept by the previous push (`book.npz`) and the
   events stored since.
