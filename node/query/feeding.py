@@ -42,8 +42,8 @@ def push_book(store: MemberStore, salt: bytes, layout: Layout, client: QueryClie
     servers. ContributionError before anything is stored or sent if an event does not fit.
     `step` is told each step as it starts (a front end's progress)."""
     with store.locked():
-        step(f"reading the loan book and {len(events):,} new events")
-        book = store.book(salt, layout, client.org, day)
+        book = store.book(salt, layout, client.org, day, step)
+        step(f"adding {len(events):,} new events")
         book.ingest_many(events)
         step("forming and sharing its records")
         version = store.next_version()

@@ -18,7 +18,7 @@ import logging
 import mmap
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,15 +146,19 @@ class MemberStore:
 
     # ---- the book kept between pushes ----------------------------------------------------------
 
-    def book(self, salt: bytes, layout: Layout, member: str, day: int) -> LoanBook:
+    def book(self, salt: bytes, layout: Layout, member: str, day: int,
+             step: Callable[[str], None] = lambda _: None) -> LoanBook:
         """`member`'s book of every stored event, fit for `day`'s windows: the kept one
-        (book_file.py) and the events stored since, else built from every event."""
+        (book_file.py) and the events stored since, else built from every event (`step` is
+        told which)."""
         kept = book_file.load(self.book_file, member=member, salt=salt,
                               events_file=self.events_file)
         if kept is not None and (kept.state.pruned_at is None or day >= kept.state.pruned_at):
+            step("reading the kept loan book and the events stored since")
             book = LoanBook.restored(salt, layout, member, kept.state)
             events = self._events_from(kept.offset, kept.state.events + 1)
         else:
+            step("building the loan book from every stored event (none kept to start from)")
             book = LoanBook(salt, layout, member)
             events = self.events()
         book.ingest_many(events)
