@@ -23,13 +23,16 @@ def progress_display(quiet: bool = False) -> Iterator[ProgressFn]:
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed:,.0f}"),
+        TextColumn("{task.fields[count]}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("working", total=None)
+        task = bar.add_task("working", total=None, count="")
 
         def report(item: Report) -> None:
-            bar.update(task, description=item.task, completed=item.done, total=item.total)
+            # a step without a count (a push's, `network up`'s) shows none, not a stray 0
+            count = f"{item.done:,.0f}" if item.done or item.total is not None else ""
+            bar.update(task, description=item.task, completed=item.done, total=item.total,
+                       count=count)
 
         yield report
