@@ -106,6 +106,12 @@ class Records(Mapping[bytes, Aggregates]):
 
 
 _AMOUNT_CAP = MEMBER_CAPS["outstanding_cents"]
+_TYPES = {"q": "<i8", "Q": "<u8", "I": "<u4"}
+
+
+def _words(typecode: str, values: np.ndarray) -> array[int]:
+    """`values` as an array of `typecode` (a book's growable column)."""
+    return array(typecode, np.ascontiguousarray(values, _TYPES[typecode]).tobytes())
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,18 +193,16 @@ class LoanBook:
         book._keys = [keys[at:at + KEY_BYTES] for at in range(0, len(keys), KEY_BYTES)]
         book._numbers = None
         if state.part_blocks == layout.part_blocks:
-            book._positions = array("q", np.ascontiguousarray(state.positions, "<i8").tobytes())
-            book._tags = array("I", np.ascontiguousarray(state.tags, "<u4").tobytes())
+            book._positions = _words("q", state.positions)
+            book._tags = _words("I", state.tags)
         else:
             for key in book._keys:
-                positions, tag = layout.locate(key)
-                book._positions.extend(positions)
-                book._tags.append(tag)
-        book._applied_by = array("q", np.ascontiguousarray(state.applied_by, "<i8").tobytes())
-        book._applied_on = array("q", np.ascontiguousarray(state.applied_on, "<i8").tobytes())
+                book._locate(key)
+        book._applied_by = _words("q", state.applied_by)
+        book._applied_on = _words("q", state.applied_on)
         book._loan_rows = dict(zip(state.loan_ids, range(len(state.loan_ids)), strict=True))
-        book._lent_to = array("q", np.ascontiguousarray(state.loan_applicants, "<i8").tobytes())
-        book._lent = array("Q", np.ascontiguousarray(state.loan_outstanding, "<u8").tobytes())
+        book._lent_to = _words("q", state.loan_applicants)
+        book._lent = _words("Q", state.loan_outstanding)
         book.events = state.events
         book.pruned_at = state.pruned_at
         return book
@@ -220,12 +224,16 @@ class LoanBook:
         if number is None:
             number = self._numbers[hashed] = len(self._keys)
             self._keys.append(hashed)
-            positions, tag = self.layout.locate(hashed)
-            self._positions.extend(positions)
-            self._tags.append(tag)
+            self._locate(hashed)
         if seen is not None:
             seen[applicant_id] = number
         return number
+
+    def _locate(self, hashed: bytes) -> None:
+        """Append the next applicant's candidate positions and tag (layout.locate)."""
+        positions, tag = self.layout.locate(hashed)
+        self._positions.extend(positions)
+        self._tags.append(tag)
 
     def ingest(self, event: LoanEvent, seen: dict[str, int] | None = None) -> None:
         """Apply one event; ContributionError (nothing changed) if it does not fit the book."""
@@ -274,7 +282,7 @@ class LoanBook:
         self.pruned_at = today
         if not kept.all():
             by, on = by[kept], on[kept]
-            self._applied_by, self._applied_on = array("q", by.tobytes()), array("q", on.tobytes())
+            self._applied_by, self._applied_on = _words("q", by), _words("q", on)
         return by, on
 
     def aggregates(self, today: int) -> Records:
