@@ -43,7 +43,7 @@ def push_book(store: MemberStore, salt: bytes, layout: Layout, client: QueryClie
     `step` is told each step as it starts (a front end's progress)."""
     with store.locked():
         book = store.book(salt, layout, client.org, day, step)
-        step(f"adding {len(events):,} new events")
+        step(f"adding {len(events):,} new event(s)")
         book.ingest_many(events)
         step("forming and sharing its records")
         version = store.next_version()

@@ -29,7 +29,7 @@ def test_a_push_says_each_step_before_it_starts(tmp_path: Path) -> None:
     pushed = push_book(store, SALT, Layout.of(10, ["bank", "telecom"]), servers, events, 130,
                        steps.append)
     assert steps == ["building the loan book from every stored event (none kept to start from)",
-                     "adding 2 new events", "forming and sharing its records",
+                     "adding 2 new event(s)", "forming and sharing its records",
                      "sending contribution version 1 to both servers", "taken with 0 events stored",
                      "storing the events and keeping the book for the next push"]
     assert (pushed.events, pushed.applicants, pushed.version) == (2, 2, 1)
@@ -37,4 +37,4 @@ def test_a_push_says_each_step_before_it_starts(tmp_path: Path) -> None:
     steps.clear()
     push_book(store, SALT, Layout.of(10, ["bank", "telecom"]), servers, [], 131, steps.append)
     assert steps[:2] == ["reading the kept loan book and the events stored since",
-                         "adding 0 new events"]
+                         "adding 0 new event(s)"]
