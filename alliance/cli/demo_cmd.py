@@ -37,10 +37,13 @@ def register(groups: Any) -> None:
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic data")
     p.add_argument(
         "--scenario",
-        choices=("governance", "credit"),
+        choices=("governance", "credit", "query"),
         default="governance",
         help="governance: statistics, PSI, refusals and the audit trail; credit: joint credit "
-        "modelling (PSI alignment, binning/IV, secure LR, AUC/KS, scorecard)",
+        "modelling (PSI alignment, binning/IV, secure LR, AUC/KS, scorecard); query: the "
+        "real-time multi-lender query (servers named by vote, books pushed as secret shares, "
+        "lookups checked against the clear, refusals, a lookup's consent proven to the "
+        "regulator)",
     )
     p.add_argument(
         "--engine",
@@ -79,6 +82,10 @@ def run_demo(args: argparse.Namespace) -> int:
         from alliance.cli.demo.credit import CreditFlow
 
         flow_class = CreditFlow
+    elif args.scenario == "query":
+        from alliance.cli.demo.lending import LendingFlow
+
+        flow_class = LendingFlow
     flow = flow_class(net_dir, _passphrase(), seed=args.seed, engine=args.engine)
     reporter = Reporter(quiet=as_json, plots=not args.no_plot)
     started = time.monotonic()

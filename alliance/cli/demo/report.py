@@ -60,6 +60,9 @@ class Reporter:
             table.add_row("in the clear (demo owns all data)", result["clear"])
             table.add_row("digest on the ledger", result["digest"])
             self.console.print(table)
+        lookups: list[dict[str, Any]] = flow.summary.get("lookups") or []
+        if lookups:
+            self._lookups(lookups)
         trail: list[dict[str, Any]] = flow.summary.get("trail") or []
         if trail:
             from alliance.cli.output import emit_table
@@ -87,3 +90,22 @@ class Reporter:
             failed = next((s for s in flow.steps if not s.ok), None)
             what = f"{failed.title}: {failed.detail}" if failed else "the demo stopped early"
             self.console.print(f"[red bold]the demo did not go as shown[/] — {what}{where}")
+
+    def _lookups(self, rows: list[dict[str, Any]]) -> None:
+        """Each lookup's answer, and whether it equals the other lenders' books summed in the
+        clear."""
+        table = Table(title="Exposure across the other lenders, as the platform learned it",
+                      title_justify="left")
+        table.add_column("applicant")
+        for name in ("loans", "lenders", "outstanding", "7 d", "30 d"):
+            table.add_column(name, justify="right")
+        table.add_column("in the clear")
+        for row in rows:
+            got = row["secure"]
+            table.add_row(row["applicant"], str(got["active_loans"]),
+                          str(got["distinct_lenders"]), f"{got['outstanding_cents'] / 100:,.2f}",
+                          str(got["applications_7d"]), str(got["applications_30d"]),
+                          "the same" if got == row["clear"] else "[red]differs[/]")
+        self.console.print(table)
+        self.console.print("[dim]7 d, 30 d: applications in the last 7 and 30 days; the "
+                           "lookups' kept records: `alliance query records`[/]")

@@ -1,0 +1,48 @@
+"""`alliance demo --scenario query` end to end, as a user runs it: a separate process, devnet,
+three nodes and the two query servers; every lookup checked against the clear by the demo, the
+forbidden ones refused, a lookup's consent proven to the regulator; everything stopped after."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from alliance.keystore import PASSPHRASE_ENV
+
+STEPS = ["create", "start", "charter", "servers", "service", "feed", "lookups", "refusals",
+         "proof"]
+
+
+def test_the_query_demo_answers_as_the_clear_refuses_and_proves_consent(tmp_path: Path) -> None:
+    net = tmp_path / "net"
+    done = subprocess.run(
+        [sys.executable, "-m", "alliance.cli.main", "demo", "--scenario", "query", "--dir",
+         str(net), "--json"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, PASSPHRASE_ENV: "demo-test"},
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    summary = json.loads(done.stdout)
+    assert [s["key"] for s in summary["steps"]] == STEPS
+    assert all(s["ok"] for s in summary["steps"])
+    lookups = summary["lookups"]
+    assert len(lookups) == 5 and all(row["secure"] == row["clear"] for row in lookups)
+    assert lookups[0]["secure"]["distinct_lenders"] == 2  # C00042: at the bank and the telecom
+    refused = next(s for s in summary["steps"] if s["key"] == "refusals")
+    assert "refused (bad_purpose)" in refused["detail"]
+    assert "refused (server_may_not_ask)" in refused["detail"]
+    proof = next(s for s in summary["steps"] if s["key"] == "proof")
+    assert "applicant ids on the ledger: none" in proof["detail"]
+    bundle = json.loads(next((net / "demo-data").glob("proof-lk-*.json")).read_text())
+    assert bundle["verified"] and {p["server"] for p in bundle["servers"]} == {"bank", "telecom"}
+
+    from network.devnet.launcher import devnet_status
+    from node.launcher import node_status
+    from node.query.launcher import query_server_status
+
+    assert not devnet_status(net).running
+    assert not any(node_status(net, org)["running"] for org in ("bank", "telecom", "platform"))
+    assert not any(query_server_status(net, org)["running"] for org in ("bank", "telecom"))
