@@ -14,6 +14,7 @@ import signal
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,19 @@ def _passphrase() -> bytes:
     return value.encode() if value else secrets.token_urlsafe(24).encode()
 
 
+def interrupter(flow: Any) -> Callable[[int, object], None]:
+    """The demo's SIGINT and SIGTERM handler: the flow stops at once (its steps see
+    KeyboardInterrupt, then it stops what it started), but not while it is stopping them: the
+    teardown runs to its end, and the demo exits 130 after it."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        flow.interrupted = True
+        if not flow.stopping:
+            raise KeyboardInterrupt
+
+    return interrupt
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from alliance.cli.demo.flow import DemoFlow
     from alliance.cli.demo.report import Reporter
@@ -90,14 +104,11 @@ def run_demo(args: argparse.Namespace) -> int:
     reporter = Reporter(quiet=as_json, plots=not args.no_plot)
     started = time.monotonic()
     ok = False
-    def interrupt(signum: int, _frame: object) -> None:  # SIGTERM cleans up like Ctrl-C
-        flow.interrupted = True
-        raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, interrupter(flow)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         ok = flow.run(reporter.step, reporter.begin)
     finally:
+        reporter.close()
         for number, handler in previous.items():
             signal.signal(number, handler)
         seconds = round(time.monotonic() - started, 1)

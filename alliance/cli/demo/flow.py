@@ -63,6 +63,9 @@ class DemoFlow:
         """Set by the demo command's SIGINT/SIGTERM handler: the next step boundary stops the
         flow even if the KeyboardInterrupt the handler raised was swallowed (one raised inside
         a finalizer is only printed)."""
+        self.stopping = False
+        """Set while `run` stops what the flow started: an interrupt then must not cut the
+        teardown short (a second Ctrl-C would leave the ledger or a node running)."""
 
     # ---- driving -------------------------------------------------------------------------------
 
@@ -75,6 +78,7 @@ class DemoFlow:
         `on_begin(text)` is told when a step longer than a moment begins (a progress display)."""
         self._on_step = on_step or self._on_step
         self._on_begin = on_begin or self._on_begin
+        ok = False
         try:
             for action in self.actions():
                 if self.interrupted:
@@ -82,16 +86,19 @@ class DemoFlow:
                 action()
             if self.interrupted:
                 raise KeyboardInterrupt
+            ok = True
         except DemoFailed:
-            return False
+            pass
         except Exception as exc:  # any other trouble is a step that did not happen, shown as such
             step = Step("error", "Stopped by an error", False, f"{type(exc).__name__}: {exc}")
             self.steps.append(step)
             self._on_step(step)
-            return False
         finally:
+            self.stopping = True
             self.stop()
-        return True
+        if self.interrupted:  # during the teardown, which went on to its end
+            raise KeyboardInterrupt
+        return ok
 
     def actions(self) -> tuple[Callable[[], None], ...]:
         """The steps, in order (a scenario overrides them)."""

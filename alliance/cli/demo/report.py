@@ -30,6 +30,10 @@ class Reporter:
         self._status = self.console.status(text)
         self._status.start()
 
+    def close(self) -> None:
+        """Take the spinner down (an interrupted demo ends without `finish`)."""
+        self._stop_status()
+
     def _stop_status(self) -> None:
         if self._status is not None:
             self._status.stop()
