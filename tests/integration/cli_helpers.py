@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,3 +30,24 @@ def private_network(network_dir: Path, target: Path) -> Path:
     profile.devnet.port = free_loopback_port()
     save_profile(target, profile)
     return target
+
+
+def demo_summary(net: Path, *args: str, timeout: float = 300) -> dict[str, Any]:
+    """`alliance demo --dir NET --json ARGS` in a process of its own, as a user runs it: its
+    summary, once it exited 0 with every step shown done."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from alliance.keystore import PASSPHRASE_ENV
+
+    done = subprocess.run(
+        [sys.executable, "-m", "alliance.cli.main", "demo", "--dir", str(net), "--json", *args],
+        capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, PASSPHRASE_ENV: "demo-test"},
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    summary: dict[str, Any] = json.loads(done.stdout)
+    assert all(step["ok"] for step in summary["steps"]), summary["steps"]
+    return summary

@@ -5,12 +5,9 @@ forbidden ones refused, a lookup's consent proven to the regulator; everything s
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from alliance.keystore import PASSPHRASE_ENV
+from cli_helpers import demo_summary
 
 STEPS = ["create", "start", "charter", "servers", "service", "feed", "lookups", "refusals",
          "proof"]
@@ -18,16 +15,8 @@ STEPS = ["create", "start", "charter", "servers", "service", "feed", "lookups", 
 
 def test_the_query_demo_answers_as_the_clear_refuses_and_proves_consent(tmp_path: Path) -> None:
     net = tmp_path / "net"
-    done = subprocess.run(
-        [sys.executable, "-m", "alliance.cli.main", "demo", "--scenario", "query", "--dir",
-         str(net), "--json"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, PASSPHRASE_ENV: "demo-test"},
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    summary = json.loads(done.stdout)
+    summary = demo_summary(net, "--scenario", "query")
     assert [s["key"] for s in summary["steps"]] == STEPS
-    assert all(s["ok"] for s in summary["steps"])
     lookups = summary["lookups"]
     assert len(lookups) == 5 and all(row["secure"] == row["clear"] for row in lookups)
     assert lookups[0]["secure"]["distinct_lenders"] == 2  # C00042: at the bank and the telecom
