@@ -24,7 +24,7 @@ def test_the_query_demo_answers_as_the_clear_refuses_and_proves_consent(tmp_path
     assert "refused (bad_purpose)" in refused["detail"]
     assert "refused (server_may_not_ask)" in refused["detail"]
     proof = next(s for s in summary["steps"] if s["key"] == "proof")
-    assert "applicant ids on the ledger: none" in proof["detail"]
+    assert "hold none of the applicant ids asked, nor a local path" in proof["detail"]
     bundle = json.loads(next((net / "demo-data").glob("proof-lk-*.json")).read_text())
     assert bundle["verified"] and {p["server"] for p in bundle["servers"]} == {"bank", "telecom"}
 

@@ -114,8 +114,10 @@ class LendingFlow(DemoFlow):
                    job["state"] == "APPROVED" and enforced,
                    f"{job['id']} requested by {ASKER}, approved by {', '.join(approvers)}: "
                    f"servers {SERVERS[0]} (A) and {SERVERS[1]} (B), purposes {PURPOSE} and "
-                   f"limit_review, 100 lookups a day per member, the answer to {ASKER}; both "
-                   f"servers enforce it", job_id=job["id"])
+                   f"limit_review, 100 lookups a day per member, the answer to {ASKER}; "
+                   + ("both servers enforce it" if enforced else
+                      f"the servers did not read it from the ledger within {WAIT:.0f} s"),
+                   job_id=job["id"])
 
     def feed(self) -> None:
         from alliance.app.query import feed_events, wait_visible
@@ -199,17 +201,35 @@ class LendingFlow(DemoFlow):
         bundle_file = self.net_dir / "demo-data" / f"proof-{record}.json"
         bundle_file.write_text(json.dumps(bundle, indent=1))
         verified = verify_bundle(self.session(AUDITOR), bundle_file, self.consent("C00042"))
-        on_ledger = json.dumps(self.evaluate(AUDITOR, "ListQuerySummaries", self.summary["job"]))
-        leaked = [r["applicant"] for r in self.summary["lookups"] if r["applicant"] in on_ledger]
+        leaked = self._on_ledger([r["applicant"] for r in self.summary["lookups"]]
+                                 + [str(self.net_dir)])
+        readable = self._on_ledger([self.summary["job"]]) == [self.summary["job"]]
         self._step("proof", "A lookup proven to the regulator, no applicant id on the ledger",
-                   committed and verified["verified"] and not leaked,
+                   committed and verified["verified"] and readable and not leaked,
                    f"both servers committed their signed summary (Merkle root of the query log, "
                    f"counts per member); {ASKER}'s lookup {record} of C00042 opened with the "
                    f"consent document and proven in both roots; {AUDITOR} verified the bundle "
-                   f"against the ledger alone; applicant ids on the ledger: "
-                   f"{', '.join(leaked) or 'none'}", bundle=str(bundle_file))
+                   f"against the ledger alone; the ledger's {self.summary['blocks']} blocks "
+                   + (f"hold {', '.join(leaked)}" if leaked else
+                      "hold none of the applicant ids asked, nor a local path"),
+                   bundle=str(bundle_file))
 
     # ---- helpers -------------------------------------------------------------------------------
+
+    def _on_ledger(self, needles: list[str]) -> list[str]:
+        """Which of `needles` appear anywhere in the ledger: every block, as the regulator
+        reads it (through qscc, as `alliance audit verify-chain` does). The proof step also
+        looks for the job's id, which must be found: a "none" is then a finding, not a scan
+        that read nothing."""
+        from network.audit import QSCC, chain_info
+
+        network = self.session(AUDITOR).connection.contract.network
+        qscc = network.get_contract(QSCC)
+        height = chain_info(network).height
+        self.summary["blocks"] = height
+        blocks = [qscc.evaluate_transaction("GetBlockByNumber", network.name, str(n))
+                  for n in range(height)]
+        return [n for n in needles if any(n.encode() in block for block in blocks)]
 
     def consent(self, applicant: str) -> Path:
         """The applicant's signed consent (a text file here; any document in real use)."""
