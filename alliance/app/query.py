@@ -17,7 +17,7 @@ import csv
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -164,6 +164,8 @@ class LookupAnswer:
     """The id of the asker's kept record (for `alliance query audit`)."""
     missing: tuple[str, ...] = ()
     """The other contributors whose contribution the table did not hold yet: not counted."""
+    seconds: float = 0.0
+    """How long the lookup took over an open connection (both rounds at both servers)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "missing": list(self.missing),
@@ -186,40 +188,64 @@ class LookupAnswer:
 
 def lookup(session: Session, applicant_id: str, purpose: str, consent_file: Path) -> LookupAnswer:
     """Aggregates over the other members for one applicant, asked with a consent commitment."""
+    return lookup_many(session, [(applicant_id, Path(consent_file))], purpose)[0]
+
+
+def lookup_many(session: Session, asks: Sequence[tuple[str, Path]],
+                purpose: str) -> list[LookupAnswer]:
+    """Several applicants (each with its own consent document) over one connection to the
+    servers, as a lender's node keeps it: each answer says how long its lookup took. Every id
+    and document is checked before anything is sent; a refusal ends the batch (the lookups
+    before it are answered and kept in this node's records)."""
     from node.query import consent
 
+    documents = [(applicant_id, _consent_document(applicant_id, path))
+                 for applicant_id, path in asks]
+    terms = service_terms(session)
+    store = member_store(session.net_dir, session.org)
+    answers = []
+    with query_errors(session.net_dir):
+        client = _client(session, terms)
+        try:
+            for applicant_id, document in documents:
+                nonces = [consent.new_nonce() for _ in terms.servers]
+                commitments = tuple(consent.commit(n, document) for n in nonces)
+                started = time.perf_counter()
+                result = client.lookup(applicant_id, purpose, (commitments[0], commitments[1]),
+                                       member=_OwnRecords(store))  # type: ignore[arg-type]
+                took = time.perf_counter() - started
+                parts = [consent.ServerPart(server, nonce.hex(), commitment,
+                                            int(logged.get("seq", 0)), int(logged.get("at", 0)),
+                                            str(logged.get("request", "")))
+                         for server, nonce, commitment, logged
+                         in zip(terms.servers, nonces, commitments, result.logged, strict=True)]
+                record = consent.LookupRecord(terms.job_id, session.org, purpose,
+                                              consent.document_digest(document), parts)
+                store.add_record(record)
+                values = result.aggregates.as_dict()
+                answered = [f for f in terms.fields if f in result.fields]
+                answers.append(LookupAnswer(
+                    applicant_id, purpose, {f: values[f] for f in answered}, result.epoch,
+                    record_id(record),
+                    not_counted(terms.contributors, result.versions, session.org), took))
+        finally:
+            client.close()
+    return answers
+
+
+def _consent_document(applicant_id: str, path: Path) -> bytes:
+    """The applicant's consent document, read before anything is sent (BadInput or
+    FileMissing saying what is wrong)."""
     if not applicant_id.strip():
         raise BadInput("--id is empty: give the applicant's id as your institution records it")
-    path = Path(consent_file)
+    path = Path(path)
     if not path.is_file():
         raise FileMissing(f"{path}: no such consent document; a lookup needs the applicant's "
                           "signed consent (--consent FILE)")
     document = path.read_bytes()
     if not document:
         raise BadInput(f"{path} is empty; a lookup needs the applicant's signed consent")
-    terms = service_terms(session)
-    store = member_store(session.net_dir, session.org)
-    nonces = [consent.new_nonce() for _ in terms.servers]
-    commitments = tuple(consent.commit(n, document) for n in nonces)
-    with query_errors(session.net_dir):
-        client = _client(session, terms)
-        try:
-            result = client.lookup(applicant_id, purpose, (commitments[0], commitments[1]),
-                                   member=_OwnRecords(store))  # type: ignore[arg-type]
-        finally:
-            client.close()
-    parts = [consent.ServerPart(server, nonce.hex(), commitment, int(logged.get("seq", 0)),
-                                int(logged.get("at", 0)), str(logged.get("request", "")))
-             for server, nonce, commitment, logged
-             in zip(terms.servers, nonces, commitments, result.logged, strict=True)]
-    record = consent.LookupRecord(terms.job_id, session.org, purpose,
-                                  consent.document_digest(document), parts)
-    store.add_record(record)
-    values = result.aggregates.as_dict()
-    answered = [f for f in terms.fields if f in result.fields]
-    return LookupAnswer(applicant_id, purpose, {f: values[f] for f in answered},
-                        result.epoch, record_id(record),
-                        not_counted(terms.contributors, result.versions, session.org))
+    return document
 
 
 def not_counted(contributors: frozenset[str], versions: dict[str, int],

@@ -276,6 +276,35 @@ def test_an_unknown_applicant_has_zero_everywhere(
     assert set(answer["aggregates"].values()) == {0}
 
 
+def test_lookups_over_one_connection_answer_as_single_ones_and_keep_a_record_each(
+    served: Path, job: str, consent: Path, passphrase: bytes
+) -> None:
+    from alliance.app.query import kept_records, lookup_many
+    from alliance.app.session import open_session
+
+    kept = len(kept_records(served, "insurer"))
+    with open_session(served, "insurer", passphrase=passphrase) as s:
+        answers = lookup_many(s, [("A1", consent), ("nobody-42", consent)], "credit_check")
+    assert [a.applicant for a in answers] == ["A1", "nobody-42"]
+    assert answers[0].aggregates == EXPECTED and set(answers[1].aggregates.values()) == {0}
+    assert all(a.seconds > 0 for a in answers) and answers[0].record != answers[1].record
+    assert len(kept_records(served, "insurer")) == kept + 2
+
+
+def test_lookups_with_a_consent_document_missing_send_nothing(
+    served: Path, job: str, consent: Path, passphrase: bytes, tmp_path: Path
+) -> None:
+    from alliance.app.errors import FileMissing
+    from alliance.app.query import kept_records, lookup_many
+    from alliance.app.session import open_session
+
+    kept = len(kept_records(served, "insurer"))
+    with open_session(served, "insurer", passphrase=passphrase) as s, \
+            pytest.raises(FileMissing, match="no such consent document"):
+        lookup_many(s, [("A1", consent), ("A2", tmp_path / "absent.pdf")], "credit_check")
+    assert len(kept_records(served, "insurer")) == kept  # the first was not sent either
+
+
 def test_servers_log_an_unlinkable_commitment_never_the_consent_hash(
     served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
