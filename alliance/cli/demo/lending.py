@@ -125,7 +125,8 @@ class LendingFlow(DemoFlow):
         done = []
         for org, (path, events) in self.books.items():
             self._on_begin(f"{org}'s node sends its loan book as secret shares")
-            report = feed_events(self.session(org), path)
+            # the day the clear figures are computed for, even if UTC midnight passes meanwhile
+            report = feed_events(self.session(org), path, today=self.today)
             report.update(wait_visible(self.session(org), int(report["version"]), timeout=WAIT))
             done.append(f"{org}: {len(events)} events, {report['applicants']} records, "
                         f"counted by lookups {report['visible_after_s']:g} s after sending")
