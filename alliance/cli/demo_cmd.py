@@ -63,10 +63,24 @@ def register(groups: Any) -> None:
 
 
 def _passphrase() -> bytes:
+    """ALLIANCE_PASSPHRASE, or a random one nobody is shown (the keys of a temporary alliance)."""
     from alliance.keystore import PASSPHRASE_ENV
 
     value = os.environ.get(PASSPHRASE_ENV)
     return value.encode() if value else secrets.token_urlsafe(24).encode()
+
+
+def next_steps(flow: Any, kept: bool) -> list[str]:
+    """What a person can do with the network the demo leaves: its commands when kept and its
+    keys open with the ALLIANCE_PASSPHRASE set; why not, when they do not."""
+    from alliance.keystore import PASSPHRASE_ENV
+
+    if not kept:
+        return []
+    if not os.environ.get(PASSPHRASE_ENV):
+        return [f"its keys are encrypted with a random passphrase: to use the network after "
+                f"the demo, run the demo again with {PASSPHRASE_ENV} set (and a new --dir)"]
+    return flow.next_commands()
 
 
 def interrupter(flow: Any) -> Callable[[int, object], None]:
@@ -119,6 +133,7 @@ def run_demo(args: argparse.Namespace) -> int:
         "ok": ok,
         "seconds": seconds,
         "kept": bool(given or args.keep),
+        "next": next_steps(flow, bool(given or args.keep)) if ok else [],
         "steps": [
             {"key": s.key, "title": s.title, "ok": s.ok, "detail": s.detail} for s in flow.steps
         ],
@@ -126,5 +141,5 @@ def run_demo(args: argparse.Namespace) -> int:
     if as_json:
         output.emit_json(summary)
     else:
-        reporter.finish(flow, ok, seconds, summary["kept"])
+        reporter.finish(flow, ok, seconds, summary["kept"], summary["next"])
     return 0 if ok else 1

@@ -5,15 +5,23 @@ forbidden ones refused, a lookup's consent proven to the regulator; everything s
 from __future__ import annotations
 
 import json
+import shlex
+import time
 from pathlib import Path
 
-from cli_helpers import demo_summary
+import pytest
+from cli_helpers import demo_summary, run
+
+from alliance.cli import main
+from alliance.keystore import PASSPHRASE_ENV
 
 STEPS = ["create", "start", "charter", "servers", "service", "feed", "lookups", "refusals",
          "proof"]
 
 
-def test_the_query_demo_answers_as_the_clear_refuses_and_proves_consent(tmp_path: Path) -> None:
+def test_the_query_demo_answers_as_the_clear_refuses_and_proves_consent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     net = tmp_path / "net"
     summary = demo_summary(net, "--scenario", "query")
     assert [s["key"] for s in summary["steps"]] == STEPS
@@ -35,3 +43,19 @@ def test_the_query_demo_answers_as_the_clear_refuses_and_proves_consent(tmp_path
     assert not devnet_status(net).running
     assert not any(node_status(net, org)["running"] for org in ("bank", "telecom", "platform"))
     assert not any(query_server_status(net, org)["running"] for org in ("bank", "telecom"))
+
+    # the kept network goes on with the commands the demo names (its passphrase is the one set)
+    up, lookup, _ = summary["next"]
+    monkeypatch.setenv(PASSPHRASE_ENV, "demo-test")
+    assert main(shlex.split(up)[1:]) == 0
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # the servers form their first table from the kept contributions
+            code, out, err = run(capsys, "--json", *shlex.split(lookup)[1:])
+            if code == 0 or "no common table yet" not in out + err or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert code == 0, out + err
+        assert json.loads(out)["aggregates"] == lookups[0]["secure"]
+    finally:
+        main(["network", "down", "--dir", str(net)])

@@ -76,3 +76,17 @@ def test_an_interrupt_during_the_teardown_lets_it_finish_then_ends_the_demo(
     with pytest.raises(KeyboardInterrupt):
         flow.run()
     assert flow.stopped == ["query servers", "nodes and ledger"]
+
+
+def test_a_kept_network_names_the_commands_to_go_on_only_when_its_keys_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alliance.cli.demo_cmd import next_steps
+    from alliance.keystore import PASSPHRASE_ENV
+
+    flow = _Steps(tmp_path / "net")
+    monkeypatch.setenv(PASSPHRASE_ENV, "set")
+    assert next_steps(flow, kept=False) == []
+    assert next_steps(flow, kept=True)[0] == f"alliance network up --dir {flow.net_dir}"
+    monkeypatch.delenv(PASSPHRASE_ENV)
+    (note,) = next_steps(flow, kept=True)
+    assert "random passphrase" in note and PASSPHRASE_ENV in note

@@ -100,6 +100,11 @@ class DemoFlow:
             raise KeyboardInterrupt
         return ok
 
+    def next_commands(self) -> list[str]:
+        """What to run on the kept network afterwards (a scenario adds its own)."""
+        return [f"alliance network up --dir {self.net_dir}",
+                f"alliance tui --dir {self.net_dir} --as bank"]
+
     def actions(self) -> tuple[Callable[[], None], ...]:
         """The steps, in order (a scenario overrides them)."""
         return (

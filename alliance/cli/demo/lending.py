@@ -220,6 +220,14 @@ class LendingFlow(DemoFlow):
                       "hold none of the applicant ids asked, nor a local path"),
                    bundle=str(bundle_file))
 
+    def next_commands(self) -> list[str]:
+        featured = "C00042"
+        consent = self.net_dir / "demo-data" / f"consent-{featured}.txt"
+        return [f"alliance network up --dir {self.net_dir}",
+                f"alliance --dir {self.net_dir} --as {ASKER} query lender --id {featured} "
+                f"--purpose {PURPOSE} --consent {consent}",
+                f"alliance --dir {self.net_dir} --as {ASKER} query records"]
+
     # ---- helpers -------------------------------------------------------------------------------
 
     def _on_ledger(self, needles: list[str]) -> list[str]:

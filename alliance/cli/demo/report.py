@@ -53,7 +53,8 @@ class Reporter:
 
             emit_charts(step.data["curves"])
 
-    def finish(self, flow: DemoFlow, ok: bool, seconds: float, kept: bool) -> None:
+    def finish(self, flow: DemoFlow, ok: bool, seconds: float, kept: bool,
+               next_steps: list[str] | None = None) -> None:
         self._stop_status()
         result = flow.summary.get("result")
         if result:
@@ -90,6 +91,10 @@ class Reporter:
         where = f"; network kept in {flow.net_dir}" if kept else ""
         if ok:
             self.console.print(f"[green bold]all steps happened as shown[/] in {seconds} s{where}")
+            if next_steps:
+                self.console.print("to go on:")
+            for line in next_steps or ():
+                self.console.print(f"  {line}", highlight=False, soft_wrap=True)
         else:
             failed = next((s for s in flow.steps if not s.ok), None)
             what = f"{failed.title}: {failed.detail}" if failed else "the demo stopped early"
