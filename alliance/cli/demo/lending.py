@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from alliance.cli.demo.flow import AUDITOR, MEMBERS, DemoFlow
+from alliance.cli.demo.lending_data import FEATURED
 
 SERVERS = ("bank", "telecom")
 ASKER = "platform"
@@ -173,7 +174,7 @@ class LendingFlow(DemoFlow):
 
         def refused(org: str, purpose: str, consent: Path) -> str:
             try:
-                lookup(self.session(org), "C00042", purpose, consent)
+                lookup(self.session(org), FEATURED, purpose, consent)
             except Refused as exc:
                 return f"refused ({exc.error_type})"
             except AppError:
@@ -184,9 +185,9 @@ class LendingFlow(DemoFlow):
         empty.write_text("")
         seen = {
             "a purpose the job does not allow (marketing)":
-                refused(ASKER, "marketing", self.consent("C00042")),
+                refused(ASKER, "marketing", self.consent(FEATURED)),
             "the applicant's consent document empty": refused(ASKER, PURPOSE, empty),
-            "bank, a server's member, asking": refused("bank", PURPOSE, self.consent("C00042")),
+            "bank, a server's member, asking": refused("bank", PURPOSE, self.consent(FEATURED)),
         }
         self._step("refusals", "Lookups the rules forbid are refused",
                    not any(code == "answered" for code in seen.values()),
@@ -195,7 +196,7 @@ class LendingFlow(DemoFlow):
     def proof(self) -> None:
         from alliance.app.query import audit, summaries, verify_bundle
 
-        record = self.summary["lookups"][0]["record"]
+        record = self.summary["lookups"][0]["record"]  # FEATURED's, asked first
         session = self.session(ASKER)
         ends = (int(time.time()) // PERIOD_SECONDS + 1) * PERIOD_SECONDS
         self._on_begin(f"waiting for both servers to commit their summary of the metering "
@@ -203,17 +204,18 @@ class LendingFlow(DemoFlow):
         committed = self._until(lambda: len({s["server"] for s in summaries(session)
                                              if s["period_end"] >= ends}) == 2,
                                 timeout=PERIOD_SECONDS + WAIT)
-        bundle = audit(session, record, self.consent("C00042"))
+        bundle = audit(session, record, self.consent(FEATURED))
         bundle_file = self.net_dir / "demo-data" / f"proof-{record}.json"
         bundle_file.write_text(json.dumps(bundle, indent=1))
-        verified = verify_bundle(self.session(AUDITOR), bundle_file, self.consent("C00042"))
-        leaked = self._on_ledger([r["applicant"] for r in self.summary["lookups"]]
-                                 + [str(self.net_dir)])
-        readable = self._on_ledger([self.summary["job"]]) == [self.summary["job"]]
+        verified = verify_bundle(self.session(AUDITOR), bundle_file, self.consent(FEATURED))
+        job = self.summary["job"]
+        found = self._on_ledger([r["applicant"] for r in self.summary["lookups"]]
+                                + [str(self.net_dir), job])
+        readable, leaked = job in found, [n for n in found if n != job]
         self._step("proof", "A lookup proven to the regulator, no applicant id on the ledger",
                    committed and verified["verified"] and readable and not leaked,
                    f"both servers committed their signed summary (Merkle root of the query log, "
-                   f"counts per member); {ASKER}'s lookup {record} of C00042 opened with the "
+                   f"counts per member); {ASKER}'s lookup {record} of {FEATURED} opened with the "
                    f"consent document and proven in both roots; {AUDITOR} verified the bundle "
                    f"against the ledger alone; the ledger's {self.summary['blocks']} blocks "
                    + (f"hold {', '.join(leaked)}" if leaked else
@@ -221,10 +223,9 @@ class LendingFlow(DemoFlow):
                    bundle=str(bundle_file))
 
     def next_commands(self) -> list[str]:
-        featured = "C00042"
-        consent = self.net_dir / "demo-data" / f"consent-{featured}.txt"
+        consent = self.net_dir / "demo-data" / f"consent-{FEATURED}.txt"
         return [f"alliance network up --dir {self.net_dir}",
-                f"alliance --dir {self.net_dir} --as {ASKER} query lender --id {featured} "
+                f"alliance --dir {self.net_dir} --as {ASKER} query lender --id {FEATURED} "
                 f"--purpose {PURPOSE} --consent {consent}",
                 f"alliance --dir {self.net_dir} --as {ASKER} query records"]
 
