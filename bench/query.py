@@ -52,6 +52,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -468,6 +469,18 @@ def plaintext_baselines(bits: int) -> dict[str, float]:
             "expected": expected}  # type: ignore[dict-item]
 
 
+def wait_for_table(watcher: Any, holds: Callable[[dict[str, int]], bool]) -> None:
+    """Until both servers serve a common table whose members' contribution versions `holds`
+    accepts (no common table for a moment: the servers are forming one)."""
+    while True:
+        try:
+            if holds(watcher.refresh_epoch()[2]):
+                return
+        except Exception:
+            pass
+        time.sleep(0.2)
+
+
 def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, warmup: float,
              kind: str, epoch_seconds: float, clients: int, threads: int,
              node_push: bool = False) -> dict[str, Any]:
@@ -492,14 +505,7 @@ def scenario(ctx: Any, net_dir: Path, bits: int, rate: float, seconds: float, wa
         last_done = max(r["done_at"] for r in reports)
         watcher = make_client(net_dir, "platform", servers, SALT, _layout(bits), PASSPHRASE,
                               timeout=60)
-        while True:
-            try:
-                _, _, versions = watcher.refresh_epoch()
-                if len(versions) == len(MEMBERS):
-                    break
-            except Exception:
-                pass
-            time.sleep(0.2)
+        wait_for_table(watcher, lambda versions: len(versions) == len(MEMBERS))
         out["visible_after"] = time.time() - last_done
         out["formed_in"] = watcher.formed_in
         baselines = plaintext_baselines(bits)
@@ -572,13 +578,7 @@ def measure_node_push(ctx: Any, net_dir: Path, servers: tuple[tuple[str, str], t
     watcher = make_client(net_dir, "platform", servers, SALT, _layout(bits), PASSPHRASE,
                           timeout=60)
     try:
-        while True:
-            try:
-                if watcher.refresh_epoch()[2].get(NODE_PUSHER, 0) >= pushed["version"]:
-                    break
-            except Exception:  # no common epoch for a moment: the servers are forming one
-                pass
-            time.sleep(0.2)
+        wait_for_table(watcher, lambda versions: versions.get(NODE_PUSHER, 0) >= pushed["version"])
     finally:
         watcher.close()
     return pushed | {"visible": time.time() - pushed["seen"]}
