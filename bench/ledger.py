@@ -722,7 +722,8 @@ def main() -> int:
     rows: list[tuple[str, dict]] = []
     if args.engine in ("fabric", "both") and not os.environ.get("FABRIC_BIN_DIR"):
         print(
-            "--engine fabric needs FABRIC_BIN_DIR (Fabric 3 peer, orderer, osnadmin, configtxgen)",
+            "--engine fabric needs FABRIC_BIN_DIR (Fabric 3 peer, orderer, osnadmin, configtxgen, "
+            "configtxlator)",
             file=sys.stderr,
         )
         return 2

@@ -1,8 +1,8 @@
 """The Fabric binaries the user supplies (FABRIC_BIN_DIR), found and checked, and run.
 
 Alliance never builds or ships Fabric: the user downloads a release (peer, orderer, osnadmin,
-configtxgen) from https://github.com/hyperledger/fabric/releases and points FABRIC_BIN_DIR at its
-`bin/` directory.
+configtxgen, configtxlator: every release's bin/ holds them) from
+https://github.com/hyperledger/fabric/releases and points FABRIC_BIN_DIR at its `bin/` directory.
 """
 
 from __future__ import annotations
@@ -14,19 +14,21 @@ from pathlib import Path
 from network.fabric.errors import FabricBinariesError, FabricCommandError
 
 BIN_ENV = "FABRIC_BIN_DIR"
-REQUIRED = ("peer", "orderer", "osnadmin", "configtxgen")
+REQUIRED = ("peer", "orderer", "osnadmin", "configtxgen", "configtxlator")
 MIN_MAJOR = 3
 RELEASES = "https://github.com/hyperledger/fabric/releases (Fabric 3.x, the bin/ directory)"
 
 
 def resolve_bin_dir(bin_dir: Path | None = None) -> Path:
-    """`bin_dir`, else $FABRIC_BIN_DIR; checked to hold every binary the launcher runs."""
+    """`bin_dir`, else $FABRIC_BIN_DIR; checked to hold every binary Alliance runs (configtxlator
+    only for channel updates, but checked at start so a missing one is named before the network
+    is up, not in the middle of a CA renewal)."""
     if bin_dir is None:
         value = os.environ.get(BIN_ENV, "")
         if not value:
             raise FabricBinariesError(
-                f"{BIN_ENV} is not set: set it to the directory holding Fabric's peer, orderer, "
-                f"osnadmin and configtxgen binaries; get them from {RELEASES}"
+                f"{BIN_ENV} is not set: set it to the directory holding Fabric's "
+                f"{', '.join(REQUIRED)} binaries; get them from {RELEASES}"
             )
         bin_dir = Path(value)
     bin_dir = Path(bin_dir).expanduser().resolve()

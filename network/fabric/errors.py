@@ -3,8 +3,8 @@
 NetworkError (network.errors)
 └── FabricError             Fabric cannot be started, configured, reached or stopped
     ├── FabricBinariesError FABRIC_BIN_DIR missing, or a binary in it missing or broken
-    └── FabricCommandError  a Fabric CLI command (peer, osnadmin, configtxgen) failed:
-                            `command` and the tail of its output
+    └── FabricCommandError  a Fabric CLI command (peer, osnadmin, configtxgen, configtxlator)
+                            failed: `command` and the tail of its output
 """
 
 from __future__ import annotations

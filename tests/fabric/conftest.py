@@ -1,8 +1,8 @@
 """A real Fabric network (orderer, one peer per org, CCaaS contract) for the whole session.
 
 Everything here is skipped unless FABRIC_BIN_DIR names Fabric's binaries (peer, orderer,
-osnadmin, configtxgen). The network is a private copy of the session's test alliance (bank,
-telecom, platform; regulator as auditor), started once and stopped at the end.
+osnadmin, configtxgen, configtxlator). The network is a private copy of the session's test
+alliance (bank, telecom, platform; regulator as auditor), started once and stopped at the end.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def test_unset_bin_dir_says_where_to_get_fabric(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_missing_binary_is_named(tmp_path: Path) -> None:
-    for name in ("peer", "orderer", "configtxgen"):
+    for name in ("peer", "orderer", "configtxgen", "configtxlator"):
         (tmp_path / name).write_text("#!/bin/sh\n")
         (tmp_path / name).chmod(0o755)
     with pytest.raises(FabricBinariesError, match="osnadmin is missing"):
@@ -32,7 +32,7 @@ def test_missing_binary_is_named(tmp_path: Path) -> None:
 
 
 def test_binary_that_is_not_fabric_3_is_refused(tmp_path: Path) -> None:
-    for name in ("peer", "orderer", "osnadmin", "configtxgen"):
+    for name in ("peer", "orderer", "osnadmin", "configtxgen", "configtxlator"):
         (tmp_path / name).write_text("#!/bin/sh\necho ' Version: 2.5.9'\n")
         (tmp_path / name).chmod(0o755)
     with pytest.raises(FabricBinariesError, match=r"Fabric 2\.5\.9; Fabric 3\.x is needed"):
