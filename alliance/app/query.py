@@ -172,8 +172,11 @@ class LookupAnswer:
                 "epoch_iso": iso(self.epoch / 1000)}
 
     def shown(self) -> dict[str, str]:
-        """The answer as a person reads it (the CLI's table and the TUI's)."""
-        return {**{k: str(v) for k, v in self.aggregates.items()},
+        """The answer as a person reads it (the CLI's table and the TUI's): the outstanding
+        amount in currency units with thousands separated (`--json` keeps the cents)."""
+        return {**{("outstanding" if k == "outstanding_cents" else k):
+                   (f"{v / 100:,.2f}" if k == "outstanding_cents" else str(v))
+                   for k, v in self.aggregates.items()},
                 "table": f"{self.epoch}, formed {when(self.epoch / 1000)}",
                 "record": self.record}
 

@@ -81,7 +81,7 @@ def test_the_by_hand_section_runs_as_written(tmp_path: Path) -> None:
     # platform's lookup counts bank's and telecom's open loans to C00042 and not its own
     answer = done.stdout.split("Applicant C00042 across the other members", 1)[1]
     assert re.search(r"active_loans\s+│ 2 ", answer) and re.search(
-        r"outstanding_cents\s+│ 7500000 ", answer), answer[:1500]
+        r"outstanding\s+│ 75,000.00 ", answer), answer[:1500]
     assert "not counted" not in answer
     assert "lookups count it from table" in done.stdout
 

@@ -41,6 +41,12 @@ def test_the_answer_shows_its_table_with_the_local_time_it_was_formed() -> None:
     assert shown["active_loans"] == "1" and shown["record"] == "lk-0123456789abcdef"
 
 
+def test_the_outstanding_amount_reads_in_currency_units_and_json_keeps_the_cents() -> None:
+    shown = LookupAnswer("C00042", "credit_check", {"outstanding_cents": 6343687}, 1796260570262,
+                         "lk-0123456789abcdef", ()).shown()
+    assert shown["outstanding"] == "63,436.87" and "outstanding_cents" not in shown
+
+
 def test_json_carries_the_missing_members_and_an_iso_time() -> None:
     data = answer(("telecom",)).to_dict()
     assert data["missing"] == ["telecom"]
