@@ -40,7 +40,14 @@ class Parser(argparse.ArgumentParser):
     """argparse that raises a UsageError (exit 2, JSON with --json) instead of exiting."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+        raise usage_error(self.prog.removeprefix("alliance").strip(), message)
+
+
+def usage_error(command: str, message: str) -> UsageError:
+    """A command line's mistake, naming the (sub)command it was made in and its help; the
+    message is printed after "alliance: ", so the program's name is not repeated."""
+    where = f"alliance {command}" if command else "alliance"
+    return UsageError(f"{command + ': ' if command else ''}{message} (see `{where} --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = hoist_globals(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in words
     try:
-        args = build_parser().parse_args(words)
+        args, extra = build_parser().parse_known_args(words)
+        if extra:  # argparse would blame the top-level parser: name the subcommand instead
+            command = " ".join(w for w in (args.group, getattr(args, "command", None)) if w)
+            raise usage_error(command, f"unrecognized arguments: {' '.join(extra)}")
         handler: Handler = args.handler
         return handler(args)
     except KeyboardInterrupt:
