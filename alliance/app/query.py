@@ -172,11 +172,8 @@ class LookupAnswer:
                 "epoch_iso": iso(self.epoch / 1000)}
 
     def shown(self) -> dict[str, str]:
-        """The answer as a person reads it (the CLI's table and the TUI's): the outstanding
-        amount in currency units with thousands separated (`--json` keeps the cents)."""
-        return {**{("outstanding" if k == "outstanding_cents" else k):
-                   (f"{v / 100:,.2f}" if k == "outstanding_cents" else str(v))
-                   for k, v in self.aggregates.items()},
+        """The answer as a person reads it (the CLI's table and the TUI's)."""
+        return {**dict(_shown_field(k, v) for k, v in self.aggregates.items()),
                 "table": f"{self.epoch}, formed {when(self.epoch / 1000)}",
                 "record": self.record}
 
@@ -187,6 +184,14 @@ class LookupAnswer:
         return (f"not counted: {', '.join(self.missing)} (no contribution in this table yet); "
                 f"a contribution sent reaches lookups with the servers' next table "
                 f"({NEW_TABLE_EVERY}) - ask again then")
+
+
+def _shown_field(name: str, value: int) -> tuple[str, str]:
+    """A field as a person reads it: the outstanding amount in currency units, thousands
+    separated (`--json` keeps the cents)."""
+    if name == "outstanding_cents":
+        return "outstanding", f"{value / 100:,.2f}"
+    return name, str(value)
 
 
 def lookup(session: Session, applicant_id: str, purpose: str, consent_file: Path) -> LookupAnswer:
