@@ -45,7 +45,8 @@ def test_the_query_demo_answers_as_the_clear_refuses_and_proves_consent(
     assert not any(query_server_status(net, org)["running"] for org in ("bank", "telecom"))
 
     # the kept network goes on with the commands the demo names (its passphrase is the one set)
-    up, lookup, _ = summary["next"]
+    up, lookup, _, tui = summary["next"]
+    assert tui.split()[:2] == ["alliance", "tui"] and "--as platform" in tui
     monkeypatch.setenv(PASSPHRASE_ENV, "demo-test")
     assert main(shlex.split(up)[1:]) == 0
     try:

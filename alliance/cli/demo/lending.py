@@ -227,7 +227,8 @@ class LendingFlow(DemoFlow):
         return [f"alliance network up --dir {self.net_dir}",
                 f"alliance --dir {self.net_dir} --as {ASKER} query lender --id {FEATURED} "
                 f"--purpose {PURPOSE} --consent {consent}",
-                f"alliance --dir {self.net_dir} --as {ASKER} query records"]
+                f"alliance --dir {self.net_dir} --as {ASKER} query records",
+                f"alliance tui --dir {self.net_dir} --as {ASKER}"]
 
     # ---- helpers -------------------------------------------------------------------------------
 
