@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,27 @@ def private_network(network_dir: Path, target: Path) -> Path:
     profile.devnet.port = free_loopback_port()
     save_profile(target, profile)
     return target
+
+
+QUERY_TEST_ENV = ("ALLIANCE_QUERY_EPOCH_SECONDS", "ALLIANCE_QUERY_COMMIT_SECONDS",
+                  "ALLIANCE_QUERY_PARTIAL_PERIODS", "ALLIANCE_QUERY_RESHARE_POLL")
+"""Set to 1 for the query tests: a table, a summary and a re-share check every second."""
+
+
+@contextlib.contextmanager
+def query_network_up(network_dir: Path, target: Path) -> Iterator[Path]:
+    """A private copy of `network_dir` up on devnet (50-ms blocks), its query servers and nodes
+    on QUERY_TEST_ENV's intervals; down afterwards."""
+    mp = pytest.MonkeyPatch()
+    for name in QUERY_TEST_ENV:
+        mp.setenv(name, "1")
+    private_network(network_dir, target)
+    try:
+        assert main(["network", "up", "--dir", str(target), "--batch-timeout-ms", "50"]) == 0
+        yield target
+    finally:
+        main(["network", "down", "--dir", str(target)])
+        mp.undo()
 
 
 def demo_summary(net: Path, *args: str, timeout: float = 300) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import polling
 import pytest
-from cli_helpers import private_network, run
+from cli_helpers import query_network_up, run
 
 from alliance.cli import main
 from alliance.keystore import PASSPHRASE_ENV
@@ -79,19 +79,9 @@ def epoch_versions(net: Path, passphrase: bytes) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def net(query_network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("ALLIANCE_QUERY_EPOCH_SECONDS", "1")
-    mp.setenv("ALLIANCE_QUERY_COMMIT_SECONDS", "1")
-    mp.setenv("ALLIANCE_QUERY_PARTIAL_PERIODS", "1")
-    mp.setenv("ALLIANCE_QUERY_RESHARE_POLL", "1")
-    target = tmp_path_factory.mktemp("query-gov") / "net"
-    private_network(query_network_dir, target)
-    assert main(["network", "up", "--dir", str(target), "--batch-timeout-ms", "50"]) == 0
-    try:
+    with query_network_up(query_network_dir,
+                          tmp_path_factory.mktemp("query-gov") / "net") as target:
         yield target
-    finally:
-        main(["network", "down", "--dir", str(target)])
-        mp.undo()
 
 
 def write(path: Path, text: str) -> Path:

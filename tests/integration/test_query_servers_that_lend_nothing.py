@@ -17,7 +17,7 @@ from typing import Any
 
 import polling
 import pytest
-from cli_helpers import private_network
+from cli_helpers import query_network_up
 
 from alliance.cli import main
 from alliance.keystore import PASSPHRASE_ENV
@@ -55,17 +55,9 @@ def epoch_versions(net: Path) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def net(query_network_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    mp = pytest.MonkeyPatch()
-    for name in ("EPOCH_SECONDS", "COMMIT_SECONDS", "PARTIAL_PERIODS", "RESHARE_POLL"):
-        mp.setenv(f"ALLIANCE_QUERY_{name}", "1")
-    target = private_network(query_network_dir,
-                             tmp_path_factory.mktemp("query-infra") / "net")
-    assert main(["network", "up", "--dir", str(target), "--batch-timeout-ms", "50"]) == 0
-    try:
+    with query_network_up(query_network_dir,
+                          tmp_path_factory.mktemp("query-infra") / "net") as target:
         yield target
-    finally:
-        main(["network", "down", "--dir", str(target)])
-        mp.undo()
 
 
 @pytest.fixture(scope="module")
