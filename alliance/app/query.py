@@ -186,11 +186,16 @@ class LookupAnswer:
                 f"({NEW_TABLE_EVERY}) - ask again then")
 
 
+def amount_text(cents: int) -> str:
+    """An amount in cents as a person reads it: currency units, thousands separated."""
+    return f"{cents / 100:,.2f}"
+
+
 def _shown_field(name: str, value: int) -> tuple[str, str]:
-    """A field as a person reads it: the outstanding amount in currency units, thousands
-    separated (`--json` keeps the cents)."""
+    """A field as a person reads it: the outstanding amount in currency units (`--json` keeps
+    the cents)."""
     if name == "outstanding_cents":
-        return "outstanding", f"{value / 100:,.2f}"
+        return "outstanding", amount_text(value)
     return name, str(value)
 
 

@@ -103,6 +103,8 @@ class Reporter:
     def _lookups(self, rows: list[dict[str, Any]]) -> None:
         """Each lookup's answer, and whether it equals the other lenders' books summed in the
         clear."""
+        from alliance.app.query import amount_text
+
         table = Table(title="Exposure across the other lenders, as the platform learned it",
                       title_justify="left")
         table.add_column("applicant")
@@ -112,7 +114,7 @@ class Reporter:
         for row in rows:
             got = row["secure"]
             table.add_row(row["applicant"], str(got["active_loans"]),
-                          str(got["distinct_lenders"]), f"{got['outstanding_cents'] / 100:,.2f}",
+                          str(got["distinct_lenders"]), amount_text(got["outstanding_cents"]),
                           str(got["applications_7d"]), str(got["applications_30d"]),
                           "the same" if got == row["clear"] else "[red]differs[/]")
         self.console.print(table)
