@@ -276,7 +276,10 @@ class QueryServer:
     # ---- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> QueryServer:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=GRPC_OPTIONS)
+        # one server per port: with SO_REUSEPORT (gRPC's default) a second process binding the
+        # same port would silently share its connections
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
+                             options=[*GRPC_OPTIONS, ("grpc.so_reuseport", 0)])
         handlers = {
             "Status": grpc.unary_unary_rpc_method_handler(self._status),
             "Lookup": grpc.unary_unary_rpc_method_handler(self._lookup),
@@ -291,8 +294,13 @@ class QueryServer:
         credentials = grpc.ssl_server_credentials(
             [(self.tls.private_key, self.tls.cert_chain)],
             root_certificates=self.tls.client_root_certs, require_client_auth=True)
-        port = server.add_secure_port(f"{self.host}:{self.port}", credentials)
+        try:  # grpcio raises on a failed bind (older versions returned 0)
+            port = server.add_secure_port(f"{self.host}:{self.port}", credentials)
+        except RuntimeError:
+            port = 0
         if port == 0:
+            server.stop(None)
+            self.store.close()  # nothing else runs before start(); the caller may try again
             raise QueryError(f"cannot listen on {self.host}:{self.port}; is the port taken?")
         self.port = port
         server.start()

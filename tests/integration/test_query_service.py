@@ -19,7 +19,13 @@ from node.query import server as server_module
 from node.query.authorize import PolicyAuthorizer, QueryPolicy
 from node.query.client import FirstRound, Member, QueryClient, _Ask
 from node.query.contribution import Contribution, EventKind, LoanBook, LoanEvent
-from node.query.errors import ContributionError, ProtocolError, QueryRefused, ServerUnavailable
+from node.query.errors import (
+    ContributionError,
+    ProtocolError,
+    QueryError,
+    QueryRefused,
+    ServerUnavailable,
+)
 from node.query.layout import Layout, hash_applicant
 from node.query.record import FIELDS, LANES, RECORD_BYTES, Aggregates
 from node.query.server import Peer, QueryServer
@@ -822,3 +828,20 @@ def test_a_malformed_key_in_a_batch_of_second_rounds_refuses_that_lookup_alone(
     got = client._second_rounds([(f, f.answered) for f in firsts])  # type: ignore[union-attr]
     assert isinstance(got[0], Aggregates) and got[0].outstanding_cents == 7
     assert isinstance(got[1], ProtocolError) and "FSS key version 9 is unknown" in str(got[1])
+
+
+def test_a_server_on_a_port_another_server_holds_is_refused_and_keeps_nothing_open(
+        service: Service) -> None:
+    """gRPC binds with SO_REUSEPORT by default: a second server on the same port would
+    silently share the first one's connections."""
+    taken = service.servers[1].port
+    second = make_server(service.net_dir, "telecom", "b", "bank", "", service.layout,
+                         service.folder / "second", service.policy(), service.passphrase,
+                         port=taken)
+    with pytest.raises(QueryError, match=f"cannot listen on 127.0.0.1:{taken}"):
+        second.start()
+    assert second.store._closing.is_set()  # its SQLite files and checkpointer closed
+    client = service.client("platform")
+    client.contribute(Contribution(1, np.zeros((service.layout.segment_slots, LANES),
+                                               dtype=np.uint64), b"\x00" * 16))
+    assert service.servers[1].store.versions()  # the first server still answers
