@@ -493,8 +493,8 @@ def verify_bundle(session: Session, bundle_file: Path, consent_file: Path) -> di
             raise Refused(f"{part['server']}'s log entry is not in the root it committed",
                           error_type="proof_failed")
         checked.append({"server": part["server"], "summary_tx": summary["tx_id"]})
-    if len(checked) != 2:
-        raise Refused("the bundle must prove the lookup at both query servers",
+    if len(checked) != 2 or len({c["server"] for c in checked}) != 2:
+        raise Refused("the bundle must prove the lookup at both query servers, once each",
                       error_type="proof_failed")
     return {"job_id": job_id, "asker": asker, "purpose": purpose, "verified": True,
             "consent": consent.document_digest(document), "servers": checked}

@@ -49,6 +49,17 @@ def cli(capsys: pytest.CaptureFixture[str], net: Path, org: str, *argv: str) -> 
         return code, {"raw": out + err}
 
 
+def cli_json(net: Path, org: str, *argv: str) -> tuple[int, Any]:
+    """`cli` for module fixtures (no capsys): the command's --json output."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["--json", "--dir", str(net), "--as", org, *argv])
+    return code, json.loads(out.getvalue()) if out.getvalue().strip() else {}
+
+
 def until(what: str, check: Callable[[], object], timeout: float = WAIT) -> Any:
     return polling.until(what, check, timeout)
 
@@ -427,19 +438,27 @@ def test_a_server_down_is_a_clear_error_not_an_answer(
         until("the servers to answer again", lambda: _answer(capsys, served, consent))
 
 
-def test_period_summaries_are_committed_and_a_lookup_proves_its_consent(
-    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, answer = cli(capsys, served, "insurer", "query", "lender", "--id", "A1",
-                       "--purpose", "credit_check", "--consent", str(consent))
+@pytest.fixture(scope="module")
+def audited(served: Path, job: str, consent: Path) -> tuple[dict, dict]:
+    """insurer's lookup of A1 (its answer) and, once both servers committed its period, its
+    audit report: the bundle an auditor checks."""
+    code, answer = cli_json(served, "insurer", "query", "lender", "--id", "A1",
+                            "--purpose", "credit_check", "--consent", str(consent))
     assert code == 0, answer
 
-    def audited() -> Any:
-        code, out = cli(capsys, served, "insurer", "query", "audit", answer["record"],
-                        "--consent", str(consent))
+    def report() -> Any:
+        code, out = cli_json(served, "insurer", "query", "audit", answer["record"],
+                             "--consent", str(consent))
         return out if code == 0 else None
 
-    report = until("both servers to commit the lookup's period", audited)
+    return answer, until("both servers to commit the lookup's period", report)
+
+
+def test_period_summaries_are_committed_and_a_lookup_proves_its_consent(
+    served: Path, audited: tuple[dict, dict], consent: Path,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer, report = audited
     assert report["verified"] and {p["server"] for p in report["servers"]} == {"bank", "telecom"}
     code, summaries = cli(capsys, served, "regulator", "query", "summaries")
     assert code == 0 and summaries
@@ -467,6 +486,19 @@ def test_period_summaries_are_committed_and_a_lookup_proves_its_consent(
     code, out = cli(capsys, served, "regulator", "query", "verify", "--bundle", str(bundle),
                     "--consent", str(consent))
     assert (code, out["error_type"]) == (1, "proof_failed")
+
+
+def test_a_bundle_proving_the_lookup_at_one_server_twice_is_refused(
+    served: Path, audited: tuple[dict, dict], consent: Path,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, report = audited
+    once = next(p for p in report["servers"] if p["server"] == "bank")
+    bundle = write(served.parent / "bundle-twice.json",
+                   json.dumps({**report, "servers": [once, once]}))
+    code, out = cli(capsys, served, "regulator", "query", "verify", "--bundle", str(bundle),
+                    "--consent", str(consent))
+    assert (code, out["error_type"]) == (1, "proof_failed"), out
 
 
 def test_a_server_whose_log_lost_committed_entries_says_so_at_restart(
@@ -578,15 +610,10 @@ def test_a_revoked_certificate_is_refused_while_the_server_runs(
 def platform_removed(served: Path, job: str) -> None:
     """platform voted out by 3 of the 4 members, and both servers have read it (the module's
     last tests of platform: it asks nothing after)."""
-    import contextlib
-    import io
-
     def vote(org: str, *argv: str) -> dict:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            code = main(["--json", "--dir", str(served), "--as", org, "member", *argv])
-        assert code == 0, out.getvalue()
-        return dict(json.loads(out.getvalue()))
+        code, out = cli_json(served, org, "member", *argv)
+        assert code == 0, out
+        return dict(out)
 
     proposal = vote("bank", "propose", "--remove", "platform", "--reason", "left the alliance")
     for voter in ("telecom", "insurer"):
