@@ -52,6 +52,7 @@ import numpy as np
 from alliance.canonical import canonical_json
 from alliance.fingerprint import merkle_proof
 from alliance.identity import Identity
+from alliance.protocols.multilender import MAX_PERIOD
 from alliance.signing import Signer, verify
 from node.query import dpf, epoch_parts, fss, lookup_body, masks, matching, relay, table
 from node.query.authorize import Authorizer, PeriodSummary, QueryContext, summarize
@@ -812,14 +813,18 @@ class QueryServer:
                 start, end, seq = int(header["start"]), int(header["end"]), int(header["seq"])
             except (KeyError, TypeError, ValueError) as exc:
                 raise ProtocolError(f"a proof request names start, end and seq: {exc}") from exc
-            entries = self.store.log_entries(start, end)
-            index = next((i for i, e in enumerate(entries) if e.seq == seq), None)
-            if index is None:
+            if not 0 < end - start <= MAX_PERIOD:  # the work below grows with the span
+                raise ProtocolError(f"a proof covers one metering period (at most {MAX_PERIOD} "
+                                    f"s), not {start}..{end}")
+            entry = self.store.log_entry(seq)  # the asker's own entry first: nobody else's
+            if entry is None or not start <= entry.at < end:  # range is read for it
                 raise _Refusal(grpc.StatusCode.NOT_FOUND, "no_entry",
                                f"{self.name} logged no query {seq} in {start}..{end}")
-            if entries[index].asker != org:
+            if entry.asker != org:
                 raise _Refusal(grpc.StatusCode.PERMISSION_DENIED, "not_asker",
                                f"query {seq} was not asked by {org}; only its asker gets a proof")
+            entries = self.store.log_entries(start, end)
+            index = next(i for i, e in enumerate(entries) if e.seq == seq)
             steps = merkle_proof([e.leaf() for e in entries], index)
             return encode({"index": index, "entries": len(entries),
                            "steps": [[st.sibling.hex(), st.sibling_on_left] for st in steps]})

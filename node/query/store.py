@@ -300,6 +300,13 @@ class ServerStore:
                 raise
         return out
 
+    def log_entry(self, seq: int) -> LogEntry | None:
+        with self._lock:
+            row = self._log.execute(
+                "SELECT seq, at, asker, purpose, consent, request FROM queries WHERE seq = ?",
+                (seq,)).fetchone()
+        return LogEntry(*row) if row else None
+
     def log_entries(self, start: int, end: int) -> list[LogEntry]:
         with self._lock:
             rows = self._log.execute(

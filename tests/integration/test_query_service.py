@@ -845,3 +845,38 @@ def test_a_server_on_a_port_another_server_holds_is_refused_and_keeps_nothing_op
     client.contribute(Contribution(1, np.zeros((service.layout.segment_slots, LANES),
                                                dtype=np.uint64), b"\x00" * 16))
     assert service.servers[1].store.versions()  # the first server still answers
+
+
+def _logged(service: Service, asker: str) -> dict:
+    """Server A's log entry of a fresh lookup by `asker`."""
+    service.epoch()
+    return dict(service.client(asker).lookup("alice", "credit_check", CONSENT).logged[0])
+
+
+def test_a_member_gets_the_proof_of_its_own_logged_lookup(service: Service) -> None:
+    entry = _logged(service, "platform")
+    index, steps = service.client("platform").proof(0, entry["at"], entry["at"] + 60,
+                                                    entry["seq"])
+    assert index == 0 and steps == []  # the only entry of that minute
+
+
+def test_a_proof_of_another_members_lookup_is_refused(service: Service) -> None:
+    entry = _logged(service, "platform")
+    with pytest.raises(QueryRefused) as refused:
+        service.client("insurer").proof(0, entry["at"], entry["at"] + 60, entry["seq"])
+    assert refused.value.code == "not_asker"
+
+
+def test_a_proof_over_more_than_a_metering_period_is_refused_before_the_log_is_read(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = _logged(service, "platform")
+    read: list[tuple[int, int]] = []
+    store = service.servers[0].store
+    log_entries = store.log_entries
+    monkeypatch.setattr(store, "log_entries", lambda a, b: read.append((a, b)) or log_entries(a, b))
+    with pytest.raises(ProtocolError, match="a proof covers one metering period"):
+        service.client("platform").proof(0, 0, 2 ** 62, entry["seq"])
+    assert read == []
+    with pytest.raises(QueryRefused) as refused:  # a range that does not hold the entry
+        service.client("platform").proof(0, entry["at"] + 1, entry["at"] + 60, entry["seq"])
+    assert refused.value.code == "no_entry" and read == []
