@@ -45,7 +45,10 @@ class Authorizer(Protocol):
     """Raises QueryRefused (with a stable code) to refuse; `used_today` counts the asker's
     earlier queries on this server on the query's UTC day."""
 
-    def authorize(self, query: QueryContext, used_today: int) -> None: ...
+    def authorize(self, query: QueryContext, used_today: int) -> str:
+        """The id of the service job the query is admitted under ("" for a policy that is not
+        a ledger job): the server logs it with the query, and meters each job's queries apart."""
+        ...
 
     def is_member(self, org: str) -> bool: ...
 
@@ -81,7 +84,7 @@ class PolicyAuthorizer:
     def answered(self, asker: str) -> tuple[str, ...]:
         return self.policy.fields
 
-    def authorize(self, query: QueryContext, used_today: int) -> None:
+    def authorize(self, query: QueryContext, used_today: int) -> str:
         policy = self.policy
         if query.asker not in policy.members:
             raise QueryRefused(
@@ -105,6 +108,7 @@ class PolicyAuthorizer:
                 "over_quota",
                 f"{query.asker} used its {quota} queries for day {query.day} on this server; "
                 "try again tomorrow (UTC) or ask the members to raise the quota")
+        return ""
 
 
 @dataclass(frozen=True)

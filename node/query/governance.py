@@ -107,11 +107,12 @@ class LedgerAuthorizer:
                     f"certificate {fingerprint} of {org} is revoked on the ledger; sign with "
                     f"another certificate of {org} (`alliance keys`)")
 
-    def authorize(self, query: QueryContext, used_today: int) -> None:
+    def authorize(self, query: QueryContext, used_today: int) -> str:
         terms = self._terms()
         self._check_standing(query.asker, query.certificates)
         PolicyAuthorizer(QueryPolicy(terms.members, terms.purposes, terms.daily_quota,
                                      dict(terms.quotas))).authorize(query, used_today)
+        return terms.job_id
 
     def answered(self, asker: str) -> tuple[str, ...]:
         """The job's `fields` (refused like a lookup if no job is in force any more)."""

@@ -485,14 +485,16 @@ class QueryServer:
                                          self.party, self.name)
         parsed: dict[int, _Admitted] = {}
 
-        def admit(index: int, used: int) -> None:
-            """The authorizer first (its refusal is the answer), then the body's parse."""
+        def admit(index: int, used: int) -> str:
+            """The authorizer first (its refusal is the answer), then the body's parse; the
+            job the lookup is admitted under."""
             item = checked[index]
-            self.authorizer.authorize(item.query, used)
+            job = self.authorizer.authorize(item.query, used)
             body = bodies[index]
             if isinstance(body, ProtocolError):
                 raise body
             parsed[index] = item.parsed(body)
+            return job
 
         seqs = self.store.log_queries([item.row(int(now)) for item in checked], admit)
         outcome: dict[int, _Admitted | _Refusal] = {
@@ -816,14 +818,15 @@ class QueryServer:
             if not 0 < end - start <= MAX_PERIOD:  # the work below grows with the span
                 raise ProtocolError(f"a proof covers one metering period (at most {MAX_PERIOD} "
                                     f"s), not {start}..{end}")
-            entry = self.store.log_entry(seq)  # the asker's own entry first: nobody else's
-            if entry is None or not start <= entry.at < end:  # range is read for it
+            logged = self.store.log_entry(seq)  # the asker's own entry first: nobody else's
+            if logged is None or not start <= logged[0].at < end:  # range is read for it
                 raise _Refusal(grpc.StatusCode.NOT_FOUND, "no_entry",
                                f"{self.name} logged no query {seq} in {start}..{end}")
-            if entry.asker != org:
+            if logged[0].asker != org:
                 raise _Refusal(grpc.StatusCode.PERMISSION_DENIED, "not_asker",
                                f"query {seq} was not asked by {org}; only its asker gets a proof")
-            entries = self.store.log_entries(start, end)
+            # the entries its job's summary of the period holds (metering.py)
+            entries = self.store.log_entries(start, end, logged[1] or None)
             index = next(i for i, e in enumerate(entries) if e.seq == seq)
             steps = merkle_proof([e.leaf() for e in entries], index)
             return encode({"index": index, "entries": len(entries),
@@ -832,9 +835,10 @@ class QueryServer:
 
     # ---- metering -----------------------------------------------------------------------------
 
-    def summary(self, start: int, end: int) -> PeriodSummary:
-        """This server's signed summary of its query log for start <= at < end."""
-        plain = summarize(self.name, start, end, self.store.log_entries(start, end))
+    def summary(self, start: int, end: int, job: str | None = None) -> PeriodSummary:
+        """This server's signed summary of its query log for start <= at < end: the queries
+        admitted under `job` (None: under any)."""
+        plain = summarize(self.name, start, end, self.store.log_entries(start, end, job))
         if self.signer is None:
             return plain
         signature = self.signer.sign(hashlib.sha256(canonical_json(plain.body())).digest())

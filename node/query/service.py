@@ -176,6 +176,8 @@ class GovernedServer:
             if self.server is None:
                 raise QueryError(f"{self.org}'s query server cannot listen: {error}")
             authorizer.server = self.server
+            if first.terms is not None:  # a log of an earlier version: its queries' job
+                self.server.store.assign_unattributed(first.terms.job_id)
             self.follower = follower.start()
             self.committer = SummaryCommitter(self.server, authorizer, self._contract,
                                               every=env_seconds(COMMIT_ENV, 60.0),

@@ -39,8 +39,9 @@ CREATE TABLE IF NOT EXISTS contributions (
 CREATE TABLE IF NOT EXISTS queries (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, day INTEGER NOT NULL,
     asker TEXT NOT NULL, purpose TEXT NOT NULL, consent TEXT NOT NULL, nonce TEXT NOT NULL UNIQUE,
-    request TEXT NOT NULL);
+    request TEXT NOT NULL, job TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS queries_day ON queries (asker, day);
+CREATE TABLE IF NOT EXISTS query_jobs (job TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -55,6 +56,8 @@ class LogRow(NamedTuple):
     consent: str
     nonce: str
     request: str
+    job: str = ""
+    """The service job the query was admitted under (the authorizer's answer; "" for none)."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -80,6 +83,7 @@ class ServerStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._add_job_column()
         self._adopt_layout(layout)
         self._sweep()
         self._log = sqlite3.connect(self.folder / "state.sqlite", check_same_thread=False,
@@ -95,6 +99,24 @@ class ServerStore:
         self._checkpointer.start()
         self._used: dict[tuple[str, int], int] = {}
         """Logged queries per (asker, day), counted from the log once, then kept up to date."""
+
+    def _add_job_column(self) -> None:
+        """A log of an earlier version has no `job` column: its queries get "" (attributed to
+        the job in force by `assign_unattributed` at the service's start) and an index by job
+        and time, which summaries and proofs read by."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(queries)")}
+        if "job" not in columns:
+            self._db.execute("ALTER TABLE queries ADD COLUMN job TEXT NOT NULL DEFAULT ''")
+        self._db.execute("CREATE INDEX IF NOT EXISTS queries_job_at ON queries (job, at)")
+
+    def assign_unattributed(self, job: str) -> int:
+        """Queries logged without a job (by a version before jobs were logged) are attributed
+        to `job`, the one in force, which metered them then; how many."""
+        with self._lock:
+            cursor = self._log.execute("UPDATE queries SET job = ? WHERE job = ''", (job,))
+            if cursor.rowcount:
+                self._log.execute("INSERT OR IGNORE INTO query_jobs (job) VALUES (?)", (job,))
+        return int(cursor.rowcount)
 
     def _adopt_layout(self, layout: str) -> bool:
         """Record the layout served; drop the contributions of another one. Whether any were."""
@@ -256,20 +278,22 @@ class ServerStore:
         return self._used[key]
 
     def log_query(self, at: int, day: int, asker: str, purpose: str, consent: str, nonce: str,
-                  request: str) -> int:
+                  request: str, job: str = "") -> int:
         """Log a query durably before it is answered; a repeated nonce is a replay."""
-        (seq,) = self.log_queries([LogRow(at, day, asker, purpose, consent, nonce, request)])
+        (seq,) = self.log_queries([LogRow(at, day, asker, purpose, consent, nonce, request,
+                                          job)])
         if isinstance(seq, QueryError):
             raise seq
         return seq
 
     def log_queries(self, rows: Sequence[LogRow],
-                    admit: Callable[[int, int], None] = lambda index, used: None
+                    admit: Callable[[int, int], str | None] = lambda index, used: None
                     ) -> list[int | QueryError]:
         """Log a batch of queries in one commit, before any is answered: per row its log
         sequence number, or why it was refused alone: `admit(index, used today)` raising a
         QueryError (the authorizer, its quota counting the rows logged before it; a malformed
-        request), or a repeated nonce (a replay). Any other error logs none of the batch."""
+        request), or a repeated nonce (a replay). `admit` returns the job the row is admitted
+        under (None: the row's own). Any other error logs none of the batch."""
         out: list[int | QueryError] = []
         with self._lock:
             # the write lock at once: a deferred transaction that read the day's count first
@@ -277,13 +301,17 @@ class ServerStore:
             # which waits for nobody); IMMEDIATE waits for that writer like any other
             self._log.execute("BEGIN IMMEDIATE")
             try:
+                jobs = set()
                 for index, row in enumerate(rows):
                     count = self._count(row.asker, row.day)
                     try:
-                        admit(index, count)
+                        job = admit(index, count)
+                        if job is not None:
+                            row = row._replace(job=job)
                         cursor = self._log.execute(
                             "INSERT INTO queries (at, day, asker, purpose, consent, nonce, "
-                            "request) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+                            "request, job) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+                        jobs.add(row.job)
                     except QueryError as exc:
                         out.append(exc)
                         continue
@@ -293,6 +321,8 @@ class ServerStore:
                         continue
                     self._used[(row.asker, row.day)] = count + 1
                     out.append(int(cursor.lastrowid or 0))
+                self._log.executemany("INSERT OR IGNORE INTO query_jobs (job) VALUES (?)",
+                                      [(job,) for job in jobs if job])
                 self._log.execute("COMMIT")
             except BaseException:
                 self._log.execute("ROLLBACK")
@@ -300,16 +330,33 @@ class ServerStore:
                 raise
         return out
 
-    def log_entry(self, seq: int) -> LogEntry | None:
+    def log_entry(self, seq: int) -> tuple[LogEntry, str] | None:
+        """Query `seq` as logged, and the job it was admitted under."""
         with self._lock:
             row = self._log.execute(
-                "SELECT seq, at, asker, purpose, consent, request FROM queries WHERE seq = ?",
-                (seq,)).fetchone()
-        return LogEntry(*row) if row else None
+                "SELECT seq, at, asker, purpose, consent, request, job FROM queries "
+                "WHERE seq = ?", (seq,)).fetchone()
+        return (LogEntry(*row[:6]), row[6]) if row else None
 
-    def log_entries(self, start: int, end: int) -> list[LogEntry]:
+    def log_jobs(self) -> list[str]:
+        """Every job queries were logged under (oldest first)."""
+        with self._lock:
+            return [row[0] for row in self._log.execute(
+                "SELECT job FROM query_jobs ORDER BY rowid")]
+
+    def last_logged(self, job: str) -> int | None:
+        """The time of the job's last logged query."""
+        with self._lock:
+            row = self._log.execute("SELECT MAX(at) FROM queries WHERE job = ?",
+                                    (job,)).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def log_entries(self, start: int, end: int, job: str | None = None) -> list[LogEntry]:
+        """The queries logged in start <= at < end: under `job`, or under any (None)."""
+        where, args = ("at >= ? AND at < ?", (start, end)) if job is None else (
+            "job = ? AND at >= ? AND at < ?", (job, start, end))
         with self._lock:
             rows = self._log.execute(
                 "SELECT seq, at, asker, purpose, consent, request FROM queries "
-                "WHERE at >= ? AND at < ? ORDER BY seq", (start, end)).fetchall()
+                f"WHERE {where} ORDER BY seq", args).fetchall()
         return [LogEntry(*row) for row in rows]

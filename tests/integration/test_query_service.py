@@ -870,10 +870,10 @@ def test_a_proof_of_another_members_lookup_is_refused(service: Service) -> None:
 def test_a_proof_over_more_than_a_metering_period_is_refused_before_the_log_is_read(
         service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     entry = _logged(service, "platform")
-    read: list[tuple[int, int]] = []
+    read: list[tuple] = []
     store = service.servers[0].store
     log_entries = store.log_entries
-    monkeypatch.setattr(store, "log_entries", lambda a, b: read.append((a, b)) or log_entries(a, b))
+    monkeypatch.setattr(store, "log_entries", lambda *a: read.append(a) or log_entries(*a))
     with pytest.raises(ProtocolError, match="a proof covers one metering period"):
         service.client("platform").proof(0, 0, 2 ** 62, entry["seq"])
     assert read == []

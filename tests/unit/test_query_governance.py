@@ -5,6 +5,7 @@ tests/integration/test_query_governed.py)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,41 +232,107 @@ def test_slices_cut_at_period_boundaries() -> None:
     assert slices(100, 100, 100) == []
 
 
-def test_the_committer_commits_whole_periods_unless_told_partial() -> None:
-    from node.query.authorize import summarize
+class LedgerOfSummaries:
+    """The contract's side the committer talks to: jobs, and the summaries committed per job,
+    refusing a purpose its job does not allow (as CommitQuerySummary does)."""
+
+    def __init__(self, *jobs: dict[str, Any]) -> None:
+        self.jobs = {job["id"]: job for job in jobs}
+        self.committed: list[tuple[str, dict[str, Any]]] = []
+
+    def evaluate_transaction(self, name: str, job_id: str) -> bytes:
+        if name == "GetJob":
+            return json.dumps(self.jobs[job_id]).encode()
+        return json.dumps([s for j, s in self.committed if j == job_id]).encode()
+
+    def submit_transaction(self, name: str, job_id: str, body: str) -> bytes:
+        summary = json.loads(body)
+        foreign = set(summary["purposes"]) - ServiceTerms.from_job(self.jobs[job_id]).purposes
+        if foreign:
+            raise ValueError(f"{job_id} does not allow {', '.join(sorted(foreign))}")
+        self.committed.append((job_id, summary))
+        return b"{}"
+
+
+class LoggingServer:
+    """What the committer reads of a query server: its name, its log, its summaries."""
+
+    def __init__(self, folder: Path) -> None:
+        from node.query.store import ServerStore
+
+        self.name = "bank"
+        self.store = ServerStore(folder, 1024)
+
+    def summary(self, start: int, end: int, job: str | None = None) -> Any:
+        from node.query.authorize import summarize
+
+        return summarize("bank", start, end, self.store.log_entries(start, end, job))
+
+
+def metered_job(job_id: str, created_at: int, purposes: str) -> dict[str, Any]:
+    record = job_record(period_seconds="3600", purposes=purposes)
+    return {**record, "id": job_id, "created_at": created_at}
+
+
+def test_the_committer_commits_whole_periods_unless_told_partial(tmp_path: Path) -> None:
     from node.query.metering import SummaryCommitter
 
-    submitted: list[dict[str, Any]] = []
-
-    class Contract:
-        def evaluate_transaction(self, name: str, *args: str) -> bytes:
-            if name == "GetJob":
-                return json.dumps({"created_at": 0}).encode()
-            return json.dumps([{"server": "bank", "period_end": 3600}]).encode()
-
-        def submit_transaction(self, name: str, job_id: str, body: str) -> bytes:
-            submitted.append(json.loads(body))
-            return b"{}"
-
-    class Server:
-        name = "bank"
-
-        def summary(self, start: int, end: int) -> Any:
-            from node.query.authorize import LogEntry
-
-            entries = [LogEntry(1, at, "bank", "credit_check", COMMITMENT, COMMITMENT)
-                       for at in (3700, 7300) if start <= at < end]
-            return summarize("bank", start, end, entries)
-
-    terms = ServiceTerms.from_job({**job_record(), "parameters": {
-        **job_record()["parameters"], "period_seconds": "3600"}})
-    auth = LedgerAuthorizer(LedgerPolicy("bank", terms), clock=lambda: NOW)
-    whole = SummaryCommitter(Server(), auth, Contract, clock=lambda: 7400)  # type: ignore[arg-type]
+    job = metered_job("job-1", 0, "credit_check")
+    ledger = LedgerOfSummaries(job)
+    server = LoggingServer(tmp_path)
+    for n, at in enumerate((3700, 7300)):
+        server.store.log_query(at, 0, "insurer", "credit_check", COMMITMENT, f"n{n}",
+                               COMMITMENT, "job-1")
+    auth = LedgerAuthorizer(LedgerPolicy("bank", ServiceTerms.from_job(job)), clock=lambda: NOW)
+    whole = SummaryCommitter(server, auth, lambda: ledger, clock=lambda: 7400)  # type: ignore[arg-type]
     assert whole.commit_due() == 1
-    assert [(s["period_start"], s["period_end"]) for s in submitted] == [(3600, 7200)]
-    submitted.clear()
-    partial = SummaryCommitter(Server(), auth, Contract, partial=True,  # type: ignore[arg-type]
+    assert [(s["period_start"], s["period_end"]) for _, s in ledger.committed] == [(3600, 7200)]
+    partial = SummaryCommitter(server, auth, lambda: ledger, partial=True,  # type: ignore[arg-type]
                                clock=lambda: 7400)
-    assert partial.commit_due() == 2
-    assert [(s["period_start"], s["period_end"]) for s in submitted] == [(3600, 7200),
-                                                                         (7200, 7397)]
+    assert partial.commit_due() == 1  # continues where the ledger says
+    assert [(s["period_start"], s["period_end"]) for _, s in ledger.committed] == [
+        (3600, 7200), (7200, 7397)]
+
+
+def test_a_replaced_jobs_last_queries_are_committed_under_it_and_the_new_ones_under_the_new(
+        tmp_path: Path) -> None:
+    """The newer job (no limit_review) was requested at 5000 and approved later: the queries
+    the older one admitted until then are its own, whatever their time."""
+    from node.query.metering import SummaryCommitter
+
+    old = metered_job("job-1", 0, "credit_check,limit_review")
+    new = metered_job("job-2", 5000, "credit_check")
+    ledger = LedgerOfSummaries(old, new)
+    server = LoggingServer(tmp_path)
+    logged = [(3700, "credit_check", "job-1"), (4900, "limit_review", "job-1"),
+              (5500, "limit_review", "job-1"), (6000, "credit_check", "job-2")]
+    for n, (at, purpose, job_id) in enumerate(logged):
+        server.store.log_query(at, 0, "insurer", purpose, COMMITMENT, f"n{n}", COMMITMENT,
+                               job_id)
+    auth = LedgerAuthorizer(LedgerPolicy("bank", ServiceTerms.from_job(new)), clock=lambda: NOW)
+    committer = SummaryCommitter(server, auth, lambda: ledger, clock=lambda: 7400)  # type: ignore[arg-type]
+    assert committer.commit_due() == 2
+    assert {(job_id, s["period_start"], s["period_end"], s["entries"])
+            for job_id, s in ledger.committed} == {("job-1", 3600, 7200, 3),
+                                                    ("job-2", 5000, 7200, 1)}
+    assert committer.check_committed() == []
+    assert committer.commit_due() == 0  # nothing twice
+
+
+def test_a_job_whose_summary_is_refused_holds_back_no_other(tmp_path: Path) -> None:
+    from node.query.errors import QueryError
+    from node.query.metering import SummaryCommitter
+
+    old = metered_job("job-1", 0, "credit_check")  # logged limit_review: refused
+    new = metered_job("job-2", 5000, "credit_check")
+    ledger = LedgerOfSummaries(old, new)
+    server = LoggingServer(tmp_path)
+    server.store.log_query(4000, 0, "insurer", "limit_review", COMMITMENT, "a", COMMITMENT,
+                           "job-1")
+    server.store.log_query(6000, 0, "insurer", "credit_check", COMMITMENT, "b", COMMITMENT,
+                           "job-2")
+    auth = LedgerAuthorizer(LedgerPolicy("bank", ServiceTerms.from_job(new)), clock=lambda: NOW)
+    committer = SummaryCommitter(server, auth, lambda: ledger, clock=lambda: 7400)  # type: ignore[arg-type]
+    with pytest.raises(QueryError, match="job-1: job-1 does not allow limit_review"):
+        committer.commit_due()
+    assert [job_id for job_id, _ in ledger.committed] == ["job-2"]

@@ -191,3 +191,31 @@ def test_a_batch_that_fails_midway_logs_none_of_it_and_counts_from_the_log(
         store.log_queries([_row(f"n{i}") for i in range(1, 4)], broken)
     assert store.used("bank", 7) == 1 and len(store.log_entries(0, 2**40)) == 1
     assert isinstance(store.log_queries([_row("n1")])[0], int)  # not taken by the failed batch
+
+
+def test_queries_are_logged_with_their_job_and_read_by_it(tmp_path: Path) -> None:
+    store = ServerStore(tmp_path, SLOTS)
+    store.log_query(100, 0, "bank", "credit_check", CONSENT, "a", "sha256:" + "a" * 64, "job-1")
+    store.log_query(110, 0, "bank", "credit_check", CONSENT, "b", "sha256:" + "b" * 64, "job-2")
+    assert [e.at for e in store.log_entries(0, 200, "job-2")] == [110]
+    assert len(store.log_entries(0, 200)) == 2  # any job
+    assert store.log_jobs() == ["job-1", "job-2"] and store.last_logged("job-1") == 100
+    entry, job = store.log_entry(2) or (None, "")
+    assert (entry.at if entry else None, job) == (110, "job-2")
+
+
+def test_a_log_of_an_earlier_version_gets_its_queries_attributed_to_the_job_in_force(
+        tmp_path: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state.sqlite") as db:  # the queries table before jobs
+        db.execute("CREATE TABLE queries (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT "
+                   "NULL, day INTEGER NOT NULL, asker TEXT NOT NULL, purpose TEXT NOT NULL, "
+                   "consent TEXT NOT NULL, nonce TEXT NOT NULL UNIQUE, request TEXT NOT NULL)")
+        db.execute("INSERT INTO queries (at, day, asker, purpose, consent, nonce, request) "
+                   "VALUES (100, 0, 'bank', 'credit_check', ?, 'n', 'sha256:x')", (CONSENT,))
+    store = ServerStore(tmp_path, SLOTS)
+    assert store.log_entries(0, 200, "job-1") == [] and store.log_jobs() == []
+    assert store.assign_unattributed("job-1") == 1
+    assert [e.at for e in store.log_entries(0, 200, "job-1")] == [100]
+    assert store.log_jobs() == ["job-1"] and store.assign_unattributed("job-2") == 0
