@@ -204,6 +204,11 @@ def lookup(session: Session, applicant_id: str, purpose: str, consent_file: Path
     return lookup_many(session, [(applicant_id, Path(consent_file))], purpose)[0]
 
 
+def _other_job(logged_under: str, asked_under: str) -> str:
+    """The job a server logged a lookup under, kept only when it is not the asker's."""
+    return logged_under if logged_under and logged_under != asked_under else ""
+
+
 def lookup_many(session: Session, asks: Sequence[tuple[str, Path]],
                 purpose: str) -> list[LookupAnswer]:
     """Several applicants (each with its own consent document) over one connection to the
@@ -230,7 +235,8 @@ def lookup_many(session: Session, asks: Sequence[tuple[str, Path]],
                 took = time.perf_counter() - started
                 parts = [consent.ServerPart(server, nonce.hex(), commitment,
                                             int(logged.get("seq", 0)), int(logged.get("at", 0)),
-                                            str(logged.get("request", "")))
+                                            str(logged.get("request", "")),
+                                            _other_job(str(logged.get("job", "")), terms.job_id))
                          for server, nonce, commitment, logged
                          in zip(terms.servers, nonces, commitments, result.logged, strict=True)]
                 record = consent.LookupRecord(terms.job_id, session.org, purpose,
@@ -412,7 +418,8 @@ def audit(session: Session, wanted: str, consent_file: Path) -> dict[str, Any]:
     if consent.document_digest(document) != record.consent_digest:
         raise Refused(f"{path} is not the consent document lookup {wanted} was made with",
                       error_type="consent_mismatch")
-    summaries = session.evaluate("ListQuerySummaries", record.job_id) or []
+    summaries = {job: session.evaluate("ListQuerySummaries", job) or []
+                 for job in {part.job or record.job_id for part in record.parts}}
     terms = service_terms(session)
     proven = []
     with query_errors(session.net_dir):
@@ -422,7 +429,8 @@ def audit(session: Session, wanted: str, consent_file: Path) -> dict[str, Any]:
                 if not consent.opens(part.commitment, bytes.fromhex(part.nonce), document):
                     raise Refused(f"the commitment sent to {part.server} does not open with this "
                                   "document and the kept nonce", error_type="consent_mismatch")
-                summary = next((s for s in summaries if s["server"] == part.server
+                job = part.job or record.job_id
+                summary = next((s for s in summaries[job] if s["server"] == part.server
                                 and s["period_start"] <= part.at < s["period_end"]), None)
                 if summary is None:
                     period = terms.period_seconds
@@ -440,7 +448,8 @@ def audit(session: Session, wanted: str, consent_file: Path) -> dict[str, Any]:
                 if not verify_merkle_proof(leaf, steps, summary["merkle_root"]):
                     raise Refused(f"{part.server}'s log entry does not hash to the root it "
                                   "committed to the ledger", error_type="proof_failed")
-                proven.append({"server": part.server, "seq": part.seq, "at": part.at,
+                proven.append({"server": part.server, "job_id": job, "seq": part.seq,
+                               "at": part.at,
                                "leaf_index": leaf_index, "merkle_root": summary["merkle_root"],
                                "summary_tx": summary["tx_id"], "commitment": part.commitment,
                                "nonce": part.nonce, "request": part.request,
@@ -452,6 +461,12 @@ def audit(session: Session, wanted: str, consent_file: Path) -> dict[str, Any]:
     return {"record": record_id(record), "job_id": record.job_id, "asker": record.asker,
             "purpose": record.purpose, "consent": record.consent_digest, "verified": True,
             "servers": proven}
+
+
+_BUNDLE_PART = ("server", "commitment", "nonce", "seq", "at", "request", "period_start",
+                "merkle_root", "path")
+"""What `verify_bundle` reads of each server's part of a bundle (`job_id` is optional: the
+bundle's own when absent)."""
 
 
 def verify_bundle(session: Session, bundle_file: Path, consent_file: Path) -> dict[str, Any]:
@@ -470,17 +485,24 @@ def verify_bundle(session: Session, bundle_file: Path, consent_file: Path) -> di
         bundle = json.loads(Path(bundle_file).read_text())
         parts = bundle["servers"]
         job_id, asker, purpose = bundle["job_id"], bundle["asker"], bundle["purpose"]
+        for part in parts:
+            missing = [key for key in _BUNDLE_PART if key not in part]
+            if missing:
+                raise KeyError(f"a server's part has no {', '.join(missing)}")
     except (ValueError, KeyError, TypeError) as exc:
         raise BadInput(f"{bundle_file} is not the output of `alliance query audit --json`: "
                        f"{exc}") from exc
     document = Path(consent_file).read_bytes()
-    committed = session.evaluate("ListQuerySummaries", job_id) or []
+    committed: dict[str, list[dict[str, Any]]] = {}
     checked = []
     for part in parts:
+        job = str(part.get("job_id") or job_id)  # the job the server logged it under
+        if job not in committed:
+            committed[job] = session.evaluate("ListQuerySummaries", job) or []
         if not consent.opens(part["commitment"], bytes.fromhex(part["nonce"]), document):
             raise Refused(f"the commitment logged by {part['server']} does not open with this "
                           "consent document", error_type="consent_mismatch")
-        summary = next((c for c in committed if c["server"] == part["server"]
+        summary = next((c for c in committed[job] if c["server"] == part["server"]
                         and c["period_start"] == part["period_start"]), None)
         if summary is None or summary["merkle_root"] != part["merkle_root"]:
             raise Refused(f"no summary of {part['server']} for {part['period_start']} with root "
@@ -492,7 +514,8 @@ def verify_bundle(session: Session, bundle_file: Path, consent_file: Path) -> di
                 and verify_merkle_proof(leaf, steps, summary["merkle_root"])):
             raise Refused(f"{part['server']}'s log entry is not in the root it committed",
                           error_type="proof_failed")
-        checked.append({"server": part["server"], "summary_tx": summary["tx_id"]})
+        checked.append({"server": part["server"], "job_id": job,
+                        "summary_tx": summary["tx_id"]})
     if len(checked) != 2 or len({c["server"] for c in checked}) != 2:
         raise Refused("the bundle must prove the lookup at both query servers, once each",
                       error_type="proof_failed")

@@ -382,7 +382,7 @@ class QueryClient:
                 halves, evaluated, logged, fields = [], [], [], []
                 for side, (header, body) in enumerate(self._opened(s, x)
                                                       for s, x in enumerate(pair)):
-                    logged.append({k: header[k] for k in ("seq", "at", "request")
+                    logged.append({k: header[k] for k in ("seq", "at", "request", "job")
                                    if k in header})
                     fields.append(set(header.get("fields", ())))
                     if header.get("epoch") != number or header.get("digest") != digest:

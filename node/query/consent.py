@@ -65,6 +65,9 @@ class ServerPart:
     at: int = 0
     request: str = ""
     """sha256 digest of the signed request (the log entry's `request`)."""
+    job: str = ""
+    """The service job the server logged the lookup under, whose summaries hold it ("": the
+    record's own job; the two differ when the servers read a newer job after the asker)."""
 
     def entry(self, asker: str, purpose: str) -> LogEntry:
         return LogEntry(self.seq, self.at, asker, purpose, self.commitment, self.request)

@@ -155,10 +155,10 @@ class _Admitted:
     header: dict[str, Any] = field(default_factory=dict)
     """Once logged, the answer's header: epoch, table digest, log entry, answered fields."""
 
-    def logged(self, seq: int, at: int, fields: tuple[str, ...]) -> _Admitted:
+    def logged(self, seq: int, at: int, fields: tuple[str, ...], job: str) -> _Admitted:
         return replace(self, header={
             "epoch": self.epoch.number, "digest": self.epoch.digest, "seq": seq, "at": at,
-            "request": self.query.request_digest, "fields": list(fields)})
+            "request": self.query.request_digest, "job": job, "fields": list(fields)})
 
 
 @dataclass(frozen=True)
@@ -484,12 +484,13 @@ class QueryServer:
         bodies = lookup_body.parse_batch([item.body for item in checked], self.layout,
                                          self.party, self.name)
         parsed: dict[int, _Admitted] = {}
+        jobs: dict[int, str] = {}
 
         def admit(index: int, used: int) -> str:
             """The authorizer first (its refusal is the answer), then the body's parse; the
             job the lookup is admitted under."""
             item = checked[index]
-            job = self.authorizer.authorize(item.query, used)
+            job = jobs[index] = self.authorizer.authorize(item.query, used)
             body = bodies[index]
             if isinstance(body, ProtocolError):
                 raise body
@@ -499,7 +500,7 @@ class QueryServer:
         seqs = self.store.log_queries([item.row(int(now)) for item in checked], admit)
         outcome: dict[int, _Admitted | _Refusal] = {
             id(item): self._refusal(seq) if isinstance(seq, QueryError) else parsed[i].logged(
-                seq, int(now), self.authorizer.answered(item.query.asker))
+                seq, int(now), self.authorizer.answered(item.query.asker), jobs[i])
             for i, (item, seq) in enumerate(zip(checked, seqs, strict=True))}
         items = [outcome.get(id(item), item) for item in items]
         admitted = [item for item in items if isinstance(item, _Admitted)]

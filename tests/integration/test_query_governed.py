@@ -592,6 +592,42 @@ def test_a_job_answering_fewer_fields_is_enforced_by_the_servers(
     assert _answer(capsys, served, consent) == EXPECTED
 
 
+def test_lookups_around_a_newer_jobs_approval_are_each_proven_under_the_job_that_admitted_them(
+    served: Path, job: str, consent: Path, passphrase: bytes,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lookup made after a newer job was requested but before it was approved is the older
+    job's (the servers commit it in that job's summaries), the next one the newer job's."""
+    newer = request_job(served, "platform=3")
+
+    def lookup() -> str:
+        code, answer = cli(capsys, served, "insurer", "query", "lender", "--id", "A1",
+                           "--purpose", "credit_check", "--consent", str(consent))
+        assert code == 0, answer
+        return str(answer["record"])
+
+    try:
+        before = lookup()
+        for org in ("telecom", "platform", "insurer"):
+            assert main(["--dir", str(served), "--as", org, "job", "approve", newer]) == 0
+        until("both servers to read the newer job",
+              lambda: all(p["job"] == newer for p in policy(served, passphrase)))
+        after = lookup()
+        for record, admitted_by in ((before, job), (after, newer)):
+            def audited(record: str = record) -> Any:
+                code, out = cli(capsys, served, "insurer", "query", "audit", record,
+                                "--consent", str(consent))
+                return out if code == 0 else None
+
+            report = until(f"both servers to commit {record}'s period", audited)
+            assert {p["job_id"] for p in report["servers"]} == {admitted_by}, report
+    finally:
+        assert main(["--dir", str(served), "--as", "bank", "job", "revoke", newer,
+                     "--reason", "back to the first job"]) == 0
+    until("both servers to read the first job again",
+          lambda: all(p["job"] == job for p in policy(served, passphrase)))
+
+
 def test_a_revoked_certificate_is_refused_while_the_server_runs(
     served: Path, job: str, consent: Path, passphrase: bytes,
     capsys: pytest.CaptureFixture[str]
