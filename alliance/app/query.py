@@ -229,6 +229,13 @@ def lookup_many(session: Session, asks: Sequence[tuple[str, Path]],
             for applicant_id, document in documents:
                 nonces = [consent.new_nonce() for _ in terms.servers]
                 commitments = tuple(consent.commit(n, document) for n in nonces)
+                # kept before sending: a lookup that fails after a server logged it still
+                # has the nonce that opens what that server logged
+                store.add_record(consent.LookupRecord(
+                    terms.job_id, session.org, purpose, consent.document_digest(document),
+                    [consent.ServerPart(server, nonce.hex(), commitment, at=int(time.time()))
+                     for server, nonce, commitment in zip(terms.servers, nonces, commitments,
+                                                          strict=True)]))
                 started = time.perf_counter()
                 result = client.lookup(applicant_id, purpose, (commitments[0], commitments[1]),
                                        member=_OwnRecords(store))  # type: ignore[arg-type]
@@ -276,7 +283,9 @@ def not_counted(contributors: frozenset[str], versions: dict[str, int],
 
 
 def record_id(record: Any) -> str:
-    return "lk-" + record.parts[0].request.removeprefix("sha256:")[:16]
+    """An answered lookup's by its signed request; one never answered by its commitment."""
+    digest = record.parts[0].request if record.answered else record.parts[0].commitment
+    return "lk-" + digest.removeprefix("sha256:")[:16]
 
 
 # ---- events -----------------------------------------------------------------------------------
@@ -411,6 +420,13 @@ def audit(session: Session, wanted: str, consent_file: Path) -> dict[str, Any]:
     from node.query import consent
 
     record = find_record(session.net_dir, session.org, wanted)
+    if not record.answered:
+        raise Refused(
+            f"lookup {wanted} was sent {when(record.parts[0].at)} and never answered, so no "
+            "server returned its log entry to prove; a server that logged it holds one of its "
+            "commitments, which its kept nonce opens with the consent document",
+            error_type="not_answered",
+            hint=f"`alliance query records --json` shows {wanted}'s commitments and nonces")
     path = Path(consent_file)
     if not path.is_file():
         raise FileMissing(f"{path}: no such consent document")
@@ -524,8 +540,17 @@ def verify_bundle(session: Session, bundle_file: Path, consent_file: Path) -> di
 
 
 def records(net_dir: Path, org: str) -> list[dict[str, Any]]:
-    return [{"record": record_id(r), "job_id": r.job_id, "purpose": r.purpose,
-             "at": r.parts[0].at if r.parts else 0} for r in member_store(net_dir, org).records()]
+    """Each kept lookup; one never answered also shows the commitments sent and their nonces
+    (what opens a server's log entry of it)."""
+    out = []
+    for r in member_store(net_dir, org).records():
+        row = {"record": record_id(r), "job_id": r.job_id, "purpose": r.purpose,
+               "at": r.parts[0].at if r.parts else 0, "answered": r.answered}
+        if not r.answered:
+            row["sent"] = [{"server": p.server, "commitment": p.commitment, "nonce": p.nonce}
+                           for p in r.parts]
+        out.append(row)
+    return out
 
 
 def summaries(session: Session) -> list[dict[str, Any]]:

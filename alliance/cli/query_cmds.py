@@ -127,8 +127,10 @@ def verify(args: argparse.Namespace) -> int:
 def records(args: argparse.Namespace) -> int:
     with session(args) as s:
         found = query.records(s.net_dir, s.org)
-    output.emit_listing(args.json, found, "Lookup records", ("record", "job", "purpose", "at"),
-                        lambda r: (r["record"], r["job_id"], r["purpose"], when(r["at"])),
+    output.emit_listing(args.json, found, "Lookup records",
+                        ("record", "job", "purpose", "at", "answered"),
+                        lambda r: (r["record"], r["job_id"], r["purpose"], when(r["at"]),
+                                   "yes" if r["answered"] else "no (nonces: --json)"),
                         keep=("record",))
     return 0
 

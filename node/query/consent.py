@@ -85,6 +85,12 @@ class LookupRecord:
     """sha256 of the consent document (to find the document again; not sent to any server)."""
     parts: list[ServerPart] = field(default_factory=list)
 
+    @property
+    def answered(self) -> bool:
+        """Both servers answered (their log entries kept); else it is the record written before
+        sending, which keeps the nonces of commitments a server may have logged."""
+        return bool(self.parts) and all(part.request for part in self.parts)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

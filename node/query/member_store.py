@@ -266,7 +266,12 @@ class MemberStore:
         _append(self.records_file, [record.to_json()])
 
     def records(self) -> list[LookupRecord]:
+        """Every lookup kept: the answered ones, and those written before sending that never
+        got their answer (a server or the connection failed after it may have logged them)."""
         if not self.records_file.exists():
             return []
-        return [LookupRecord.from_json(line) for line in
+        kept = [LookupRecord.from_json(line) for line in
                 self.records_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        answered = {part.commitment for r in kept if r.answered for part in r.parts}
+        return [r for r in kept
+                if r.answered or not answered.intersection(p.commitment for p in r.parts)]

@@ -438,6 +438,40 @@ def test_a_server_down_is_a_clear_error_not_an_answer(
         until("the servers to answer again", lambda: _answer(capsys, served, consent))
 
 
+def test_a_lookup_failing_after_the_servers_logged_it_keeps_the_nonces_that_open_their_entries(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from node.query.client import QueryClient
+    from node.query.consent import opens
+    from node.query.errors import ServerUnavailable
+
+    def second_rounds_fail(self: object, items: list) -> list:
+        return [ServerUnavailable("telecom went away between the rounds") for _ in items]
+
+    def kept() -> list[dict]:
+        code, out = cli(capsys, served, "insurer", "query", "records")
+        assert code == 0, out
+        return list(out)
+
+    before = {r["record"] for r in kept()}
+    monkeypatch.setattr(QueryClient, "_second_rounds", second_rounds_fail)
+    code, out = cli(capsys, served, "insurer", "query", "lender", "--id", "A1",
+                    "--purpose", "credit_check", "--consent", str(consent))
+    assert code == 3, out
+    monkeypatch.undo()
+    unanswered = [r for r in kept() if r["record"] not in before]
+    assert [r["answered"] for r in unanswered] == [False]
+    for part in unanswered[0]["sent"]:  # what each server logged opens with the kept nonce
+        with sqlite3.connect(server_folder(served, part["server"]) / "state.sqlite") as db:
+            assert db.execute("SELECT COUNT(*) FROM queries WHERE consent = ?",
+                              (part["commitment"],)).fetchone()[0] == 1
+        assert opens(part["commitment"], bytes.fromhex(part["nonce"]), consent.read_bytes())
+    code, out = cli(capsys, served, "insurer", "query", "audit", unanswered[0]["record"],
+                    "--consent", str(consent))
+    assert (code, out["error_type"]) == (1, "not_answered"), out
+
+
 @pytest.fixture(scope="module")
 def audited(served: Path, job: str, consent: Path) -> tuple[dict, dict]:
     """insurer's lookup of A1 (its answer) and, once both servers committed its period, its

@@ -82,3 +82,21 @@ def test_a_stored_line_that_is_not_an_event_is_named(tmp_path: Path, bad: str) -
         out.write(bad + "\n")
     with pytest.raises(QueryError, match="stored event 2 is not an event"):
         store.events()
+
+
+def test_a_lookup_kept_before_sending_gives_way_to_its_answer_or_stays_unanswered(
+        tmp_path: Path) -> None:
+    from node.query.consent import LookupRecord, ServerPart
+
+    def record(commitment: str, request: str = "") -> LookupRecord:
+        return LookupRecord("job-1", "insurer", "credit_check", "sha256:doc", [
+            ServerPart(server, "00" * 32, f"sha256:{commitment}{server}", 7, 100, request)
+            for server in ("bank", "telecom")])
+
+    store = MemberStore(tmp_path)
+    store.add_record(record("answered-"))  # written before sending
+    store.add_record(record("answered-", "sha256:req"))  # its answer
+    store.add_record(record("failed-"))  # never answered
+    kept = store.records()
+    assert [(r.parts[0].commitment, r.answered) for r in kept] == [
+        ("sha256:answered-bank", True), ("sha256:failed-bank", False)]

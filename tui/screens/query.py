@@ -185,7 +185,9 @@ class QueryScreen(AllianceScreen):
         self._data = data
         self._show_state(data.state)
         self.query_one("#records", FilterTable).set_rows(
-            [(r["record"], (r["record"], short_time(r["at"]), r["purpose"], r["job_id"]))
+            [(r["record"], (r["record"], short_time(r["at"]),
+                            r["purpose"] if r.get("answered", True)
+                            else f"{r['purpose']} (not answered)", r["job_id"]))
              for r in data.records])
         self.query_one("#summaries-note", Static).update(summaries_note(data.state,
                                                                         data.summaries))
