@@ -5,7 +5,8 @@ lookups), and the record of each lookup it made (the consent nonces an audit ope
 
 Events and lookup records are JSON lines appended and fsynced; a sent version is one file of
 fixed-width rows sorted by hashed applicant (a lookup reads one row by binary search), written to
-a temporary name, fsynced and renamed. The newest KEEP_SENT versions are kept.
+a temporary name, fsynced and renamed. The newest KEEP_SENT versions are kept, and the last one
+both servers took.
 """
 
 from __future__ import annotations
@@ -197,7 +198,10 @@ class MemberStore:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, final)
+        pushed = self.pushed_version()
         for old in self.versions()[:-KEEP_SENT]:
+            if old == pushed:  # both servers' table may still be built from it
+                continue
             for suffix in (".sent", ".json"):
                 (self.folder / "sent" / f"{old}{suffix}").unlink(missing_ok=True)
 
@@ -211,6 +215,13 @@ class MemberStore:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, final)
+
+    def pushed_version(self) -> int | None:
+        """The last contribution version both servers took; None if none was."""
+        path = self.folder / "pushed.json"
+        if not path.exists():
+            return None
+        return int(json.loads(path.read_text(encoding="utf-8"))["version"])
 
     def pushed_day(self) -> int | None:
         """The UTC day of the last contribution both servers took; None if none was."""

@@ -240,6 +240,8 @@ class QueryServer:
         self.clock = clock
         self.salt = salt
         self.tables = Tables(name, layout, self.store)
+        self.store.served = lambda member: {e.versions[member] for e in self.tables.held()
+                                            if member in e.versions}
         self._form_lock = threading.Lock()
         self._batch_seconds = 0.0
         """How long answering a batch takes lately (moving average): calls arriving within half

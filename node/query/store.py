@@ -7,7 +7,7 @@ thread of the store, never by a lookup's commit). Server A's masked vectors are
 files written to a temporary name, fsynced, renamed and the directory fsynced before the index
 row commits. A contribution is acknowledged only after that, so a server restart loses no
 acknowledged update. The last KEEP_VERSIONS versions of each member are kept (an epoch may still
-name the previous one).
+name the previous one), and any version a table held was formed from.
 """
 
 from __future__ import annotations
@@ -97,6 +97,10 @@ class ServerStore:
         self._checkpointer = threading.Thread(target=self._checkpoint_loop,
                                               name="query-log-checkpoint", daemon=True)
         self._checkpointer.start()
+        self.served: Callable[[str], set[int]] = lambda member: set()
+        """A member's versions in the tables the server holds (set by the server): kept
+        beyond the newest KEEP_VERSIONS, so newer versions the other server never took (its
+        refusals) cannot push out the one both still form epochs from."""
         self._used: dict[tuple[str, int], int] = {}
         """Logged queries per (asker, day), counted from the log once, then kept up to date."""
 
@@ -218,6 +222,7 @@ class ServerStore:
         self._index(member, version, seed, None)
 
     def _index(self, member: str, version: int, seed: bytes | None, name: str | None) -> None:
+        served = self.served(member)  # before the store's lock: it takes the tables' lock
         with self._lock:
             latest = self._db.execute(
                 "SELECT MAX(version) FROM contributions WHERE member = ?", (member,)
@@ -231,6 +236,8 @@ class ServerStore:
                 "SELECT version, file FROM contributions WHERE member = ? ORDER BY version DESC "
                 "LIMIT -1 OFFSET ?", (member, KEEP_VERSIONS)).fetchall()
             for old_version, old_file in old:
+                if old_version in served:  # the table lookups are answered from holds it
+                    continue
                 self._db.execute("DELETE FROM contributions WHERE member = ? AND version = ?",
                                  (member, old_version))
                 if old_file:

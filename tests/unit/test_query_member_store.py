@@ -100,3 +100,13 @@ def test_a_lookup_kept_before_sending_gives_way_to_its_answer_or_stays_unanswere
     kept = store.records()
     assert [(r.parts[0].commitment, r.answered) for r in kept] == [
         ("sha256:answered-bank", True), ("sha256:failed-bank", False)]
+
+
+def test_the_version_both_servers_took_last_outlives_newer_ones_they_did_not(
+        tmp_path: Path) -> None:
+    store = MemberStore(tmp_path)
+    store.save_sent(1, _records([os.urandom(32)]))
+    store.save_pushed(1, 20_000)
+    for version in range(2, KEEP_SENT + 3):  # sent, and refused by a server
+        store.save_sent(version, _records([os.urandom(32)]))
+    assert store.versions() == [1, *range(3, KEEP_SENT + 3)]

@@ -219,3 +219,13 @@ def test_a_log_of_an_earlier_version_gets_its_queries_attributed_to_the_job_in_f
     assert store.assign_unattributed("job-1") == 1
     assert [e.at for e in store.log_entries(0, 200, "job-1")] == [100]
     assert store.log_jobs() == ["job-1"] and store.assign_unattributed("job-2") == 0
+
+
+def test_the_version_a_held_table_was_formed_from_outlives_newer_ones(tmp_path: Path) -> None:
+    """The other server refused versions 2.. (never took them): the table both form epochs
+    from still needs version 1."""
+    store = ServerStore(tmp_path, SLOTS)
+    store.served = lambda member: {1} if member == "bank" else set()
+    for version in range(1, KEEP_VERSIONS + 3):
+        store.save_seed("bank", version, bytes(16))
+    assert store.versions()["bank"] == [1, *range(3, KEEP_VERSIONS + 3)]
