@@ -216,6 +216,7 @@ def lookup_many(session: Session, asks: Sequence[tuple[str, Path]],
     and document is checked before anything is sent; a refusal ends the batch (the lookups
     before it are answered and kept in this node's records)."""
     from node.query import consent
+    from node.query.errors import QueryRefused
 
     documents = [(applicant_id, _consent_document(applicant_id, path))
                  for applicant_id, path in asks]
@@ -231,14 +232,21 @@ def lookup_many(session: Session, asks: Sequence[tuple[str, Path]],
                 commitments = tuple(consent.commit(n, document) for n in nonces)
                 # kept before sending: a lookup that fails after a server logged it still
                 # has the nonce that opens what that server logged
-                store.add_record(consent.LookupRecord(
+                sent = consent.LookupRecord(
                     terms.job_id, session.org, purpose, consent.document_digest(document),
                     [consent.ServerPart(server, nonce.hex(), commitment, at=int(time.time()))
                      for server, nonce, commitment in zip(terms.servers, nonces, commitments,
-                                                          strict=True)]))
+                                                          strict=True)])
+                store.add_record(sent)
                 started = time.perf_counter()
-                result = client.lookup(applicant_id, purpose, (commitments[0], commitments[1]),
-                                       member=_OwnRecords(store))  # type: ignore[arg-type]
+                try:
+                    result = client.lookup(applicant_id, purpose,
+                                           (commitments[0], commitments[1]),
+                                           member=_OwnRecords(store))  # type: ignore[arg-type]
+                except Exception as exc:
+                    failed = exc.code if isinstance(exc, QueryRefused) else type(exc).__name__
+                    store.add_record(replace(sent, failed=failed))
+                    raise
                 took = time.perf_counter() - started
                 parts = [consent.ServerPart(server, nonce.hex(), commitment,
                                             int(logged.get("seq", 0)), int(logged.get("at", 0)),
@@ -547,6 +555,7 @@ def records(net_dir: Path, org: str) -> list[dict[str, Any]]:
         row = {"record": record_id(r), "job_id": r.job_id, "purpose": r.purpose,
                "at": r.parts[0].at if r.parts else 0, "answered": r.answered}
         if not r.answered:
+            row["failed"] = r.failed or "unknown"
             row["sent"] = [{"server": p.server, "commitment": p.commitment, "nonce": p.nonce}
                            for p in r.parts]
         out.append(row)

@@ -130,7 +130,8 @@ def records(args: argparse.Namespace) -> int:
     output.emit_listing(args.json, found, "Lookup records",
                         ("record", "job", "purpose", "at", "answered"),
                         lambda r: (r["record"], r["job_id"], r["purpose"], when(r["at"]),
-                                   "yes" if r["answered"] else "no (nonces: --json)"),
+                                   "yes" if r["answered"]
+                                   else f"no: {r['failed']}"),
                         keep=("record",))
     return 0
 

@@ -84,6 +84,9 @@ class LookupRecord:
     consent_digest: str
     """sha256 of the consent document (to find the document again; not sent to any server)."""
     parts: list[ServerPart] = field(default_factory=list)
+    failed: str = ""
+    """Why a lookup never answered failed (its refusal's code, or the error's kind), once
+    known; "" for an answered one, or one whose outcome was never written (a crash)."""
 
     @property
     def answered(self) -> bool:

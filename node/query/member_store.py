@@ -284,5 +284,7 @@ class MemberStore:
         kept = [LookupRecord.from_json(line) for line in
                 self.records_file.read_text(encoding="utf-8").splitlines() if line.strip()]
         answered = {part.commitment for r in kept if r.answered for part in r.parts}
-        return [r for r in kept
-                if r.answered or not answered.intersection(p.commitment for p in r.parts)]
+        latest = {r.parts[0].commitment: r for r in kept if r.parts and not r.answered}
+        return [r for r in kept if r.answered or (
+            r.parts and latest[r.parts[0].commitment] is r  # its failure, once written
+            and not answered.intersection(p.commitment for p in r.parts))]

@@ -330,6 +330,18 @@ def test_a_purpose_the_job_does_not_allow_is_refused(
     assert out["error_type"] == "bad_purpose"
 
 
+def test_a_refused_lookup_is_kept_as_not_answered_with_the_refusals_code(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = cli(capsys, served, "insurer", "query", "lender", "--id", "A1",
+                    "--purpose", "advertising", "--consent", str(consent))
+    assert (code, out["error_type"]) == (1, "bad_purpose")
+    code, kept = cli(capsys, served, "insurer", "query", "records")
+    assert code == 0
+    refused = [r for r in kept if r["purpose"] == "advertising"]
+    assert [(r["answered"], r["failed"]) for r in refused] == [(False, "bad_purpose")]
+
+
 def test_an_org_that_is_not_a_service_member_is_refused(
     served: Path, job: str, passphrase: bytes
 ) -> None:
@@ -461,7 +473,7 @@ def test_a_lookup_failing_after_the_servers_logged_it_keeps_the_nonces_that_open
     assert code == 3, out
     monkeypatch.undo()
     unanswered = [r for r in kept() if r["record"] not in before]
-    assert [r["answered"] for r in unanswered] == [False]
+    assert [(r["answered"], r["failed"]) for r in unanswered] == [(False, "ServerUnavailable")]
     for part in unanswered[0]["sent"]:  # what each server logged opens with the kept nonce
         with sqlite3.connect(server_folder(served, part["server"]) / "state.sqlite") as db:
             assert db.execute("SELECT COUNT(*) FROM queries WHERE consent = ?",

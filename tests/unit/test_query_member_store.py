@@ -86,6 +86,8 @@ def test_a_stored_line_that_is_not_an_event_is_named(tmp_path: Path, bad: str) -
 
 def test_a_lookup_kept_before_sending_gives_way_to_its_answer_or_stays_unanswered(
         tmp_path: Path) -> None:
+    from dataclasses import replace
+
     from node.query.consent import LookupRecord, ServerPart
 
     def record(commitment: str, request: str = "") -> LookupRecord:
@@ -97,9 +99,10 @@ def test_a_lookup_kept_before_sending_gives_way_to_its_answer_or_stays_unanswere
     store.add_record(record("answered-"))  # written before sending
     store.add_record(record("answered-", "sha256:req"))  # its answer
     store.add_record(record("failed-"))  # never answered
+    store.add_record(replace(record("failed-"), failed="ServerUnavailable"))  # why, once known
     kept = store.records()
-    assert [(r.parts[0].commitment, r.answered) for r in kept] == [
-        ("sha256:answered-bank", True), ("sha256:failed-bank", False)]
+    assert [(r.parts[0].commitment, r.answered, r.failed) for r in kept] == [
+        ("sha256:answered-bank", True, ""), ("sha256:failed-bank", False, "ServerUnavailable")]
 
 
 def test_the_version_both_servers_took_last_outlives_newer_ones_they_did_not(

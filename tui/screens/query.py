@@ -187,7 +187,8 @@ class QueryScreen(AllianceScreen):
         self.query_one("#records", FilterTable).set_rows(
             [(r["record"], (r["record"], short_time(r["at"]),
                             r["purpose"] if r.get("answered", True)
-                            else f"{r['purpose']} (not answered)", r["job_id"]))
+                            else f"{r['purpose']} (not answered: {r.get('failed')})",
+                            r["job_id"]))
              for r in data.records])
         self.query_one("#summaries-note", Static).update(summaries_note(data.state,
                                                                         data.summaries))
