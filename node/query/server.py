@@ -595,6 +595,8 @@ class QueryServer:
         """A batch of second rounds: each checked on its own, those of the same fields
         evaluated together (one FSS tree walk for all their keys)."""
         org = self._client_org(context)
+        # removed, its certificate revoked or the job gone between its rounds: no answer
+        self._check_org(org, context, "check_standing_member", "its second rounds are refused")
         admitted = self._each(unpack(message), lambda m: self._second_round(m, org))
         groups: dict[tuple[str, ...], list[_Second]] = {}
         for item in admitted:

@@ -242,6 +242,16 @@ def test_another_member_cannot_finish_a_lookup(service: Service) -> None:
     assert refused.value.code == "unknown_lookup"
 
 
+def test_a_member_removed_between_its_rounds_gets_no_second(service: Service) -> None:
+    first = _first(service, "insurer")
+    without = QueryPolicy(frozenset(MEMBERS) - {"insurer"}, frozenset({"credit_check"}), 1000)
+    for server in service.servers:
+        server.authorizer = PolicyAuthorizer(without)
+    with pytest.raises(QueryRefused) as refused:
+        service.client("insurer").second_round(first, first.answered)
+    assert refused.value.code == "not_member"
+
+
 def _slots_of_d(cols: np.ndarray, layout: Layout, positions: list[int]) -> np.ndarray:
     """D at a lookup's slots (uint64, (parts, LANES)): the server's own answer to selections
     that pick one slot per part in the clear."""
