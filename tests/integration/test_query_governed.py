@@ -429,6 +429,27 @@ def test_a_restart_loses_no_update(
     assert answer == EXPECTED
 
 
+def test_a_server_whose_port_was_taken_meanwhile_restarts_on_another(
+    served: Path, job: str, consent: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    port = query_server_status(served, "telecom")["port"]
+    assert kill_query_server(served, "telecom") is not None
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+    try:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        assert main(["network", "up", "--dir", str(served)]) == 0
+        moved = query_server_status(served, "telecom")["port"]
+        assert moved != port
+        assert until("a lookup answered on the new port", lambda: _answer(
+            capsys, served, consent)) == EXPECTED
+    finally:
+        squatter.close()
+
+
 def _answer(capsys: pytest.CaptureFixture[str], net: Path, consent: Path) -> dict | None:
     code, out = cli(capsys, net, "insurer", "query", "lender", "--id", "A1", "--purpose",
                     "credit_check", "--consent", str(consent))
