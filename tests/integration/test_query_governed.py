@@ -50,14 +50,25 @@ def cli(capsys: pytest.CaptureFixture[str], net: Path, org: str, *argv: str) -> 
 
 
 def cli_json(net: Path, org: str, *argv: str) -> tuple[int, Any]:
-    """`cli` for module fixtures (no capsys): the command's --json output."""
+    """`cli` for module fixtures (no capsys): the command's --json output (its error's when it
+    printed none)."""
     import contextlib
     import io
 
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["--json", "--dir", str(net), "--as", org, *argv])
-    return code, json.loads(out.getvalue()) if out.getvalue().strip() else {}
+    try:
+        return code, json.loads(out.getvalue() if out.getvalue().strip() else err.getvalue()
+                                or "{}")
+    except ValueError:
+        return code, {"raw": out.getvalue() + err.getvalue()}
+
+
+def audit_report(net: Path, record: str, consent: Path) -> Any:
+    """insurer's `query audit` of `record`: the report, or None until it verifies."""
+    code, out = cli_json(net, "insurer", "query", "audit", record, "--consent", str(consent))
+    return out if code == 0 else None
 
 
 def until(what: str, check: Callable[[], object], timeout: float = WAIT) -> Any:
@@ -103,48 +114,33 @@ def write(path: Path, text: str) -> Path:
 @pytest.fixture(scope="module")
 def served(net: Path) -> Path:
     """Servers named by vote, started by `network up`, the job approved, events fed."""
-    import contextlib
-    import io
-
-    def quiet(*argv: str) -> tuple[int, str]:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-            code = main(["--json", "--dir", str(net), *argv])
-        return code, out.getvalue()
-
-    code, out = quiet("--as", "bank", "member", "propose", "--query-servers", "bank,telecom",
-                      "--reason", "bank and telecom run the query servers")
+    code, out = cli_json(net, "bank", "member", "propose", "--query-servers", "bank,telecom",
+                         "--reason", "bank and telecom run the query servers")
     assert code == 0, out
     for voter in ("telecom", "platform"):  # 3 of the 4 members
-        assert quiet("--as", voter, "member", "vote", json.loads(out)["id"], "yes")[0] == 0
+        assert cli_json(net, voter, "member", "vote", out["id"], "yes")[0] == 0
     assert main(["network", "up", "--dir", str(net)]) == 0
     assert query_server_status(net, "bank")["running"]
     assert query_server_status(net, "telecom")["running"]
     for org in CONTRIBUTORS:
         path = write(net.parent / f"{org}-loans.csv", "applicant_id,amount\nx1,1\nx2,2\n")
-        assert quiet("--as", org, "dataset", "register", "--name", "loans", "--file",
-                     str(path))[0] == 0
+        assert cli_json(net, org, "dataset", "register", "--name", "loans", "--file",
+                        str(path))[0] == 0
     return net
 
 
 def request_job(net: Path, quotas: str = "platform=3", *params: str) -> str:
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main([
-            "--json", "--dir", str(net), "--as", "bank", "job", "request",
-            "--protocol", "multilender",
-            "--input", "bank/loans:applicant_id", "--input", "telecom/loans:applicant_id",
-            "--input", "platform/loans:applicant_id", "--input", "insurer/loans:applicant_id",
-            "--output", "aggregates=platform,insurer",
-            "--param", "server_a=bank", "--param", "server_b=telecom",
-            "--param", "purposes=credit_check,limit_review", "--param", "daily_quota=100",
-            "--param", f"quotas={quotas}", "--param", "period_seconds=60",
-            "--param", f"capacity={CAPACITY}", *params, "--expires", "7d"])
-    assert code == 0, out.getvalue()
-    return str(json.loads(out.getvalue())["job_id"])
+    code, out = cli_json(
+        net, "bank", "job", "request", "--protocol", "multilender",
+        "--input", "bank/loans:applicant_id", "--input", "telecom/loans:applicant_id",
+        "--input", "platform/loans:applicant_id", "--input", "insurer/loans:applicant_id",
+        "--output", "aggregates=platform,insurer",
+        "--param", "server_a=bank", "--param", "server_b=telecom",
+        "--param", "purposes=credit_check,limit_review", "--param", "daily_quota=100",
+        "--param", f"quotas={quotas}", "--param", "period_seconds=60",
+        "--param", f"capacity={CAPACITY}", *params, "--expires", "7d")
+    assert code == 0, out
+    return str(out["job_id"])
 
 
 @pytest.fixture(scope="module")
@@ -513,12 +509,8 @@ def audited(served: Path, job: str, consent: Path) -> tuple[dict, dict]:
                             "--purpose", "credit_check", "--consent", str(consent))
     assert code == 0, answer
 
-    def report() -> Any:
-        code, out = cli_json(served, "insurer", "query", "audit", answer["record"],
-                             "--consent", str(consent))
-        return out if code == 0 else None
-
-    return answer, until("both servers to commit the lookup's period", report)
+    return answer, until("both servers to commit the lookup's period",
+                         lambda: audit_report(served, answer["record"], consent))
 
 
 def test_period_summaries_are_committed_and_a_lookup_proves_its_consent(
@@ -681,12 +673,8 @@ def test_lookups_around_a_newer_jobs_approval_are_each_proven_under_the_job_that
               lambda: all(p["job"] == newer for p in policy(served, passphrase)))
         after = lookup()
         for record, admitted_by in ((before, job), (after, newer)):
-            def audited(record: str = record) -> Any:
-                code, out = cli(capsys, served, "insurer", "query", "audit", record,
-                                "--consent", str(consent))
-                return out if code == 0 else None
-
-            report = until(f"both servers to commit {record}'s period", audited)
+            report = until(f"both servers to commit {record}'s period",
+                           lambda record=record: audit_report(served, record, consent))
             assert {p["job_id"] for p in report["servers"]} == {admitted_by}, report
     finally:
         assert main(["--dir", str(served), "--as", "bank", "job", "revoke", newer,
