@@ -248,14 +248,11 @@ def lookup_many(session: Session, asks: Sequence[tuple[str, Path]],
                     store.add_record(replace(sent, failed=failed))
                     raise
                 took = time.perf_counter() - started
-                parts = [consent.ServerPart(server, nonce.hex(), commitment,
-                                            int(logged.get("seq", 0)), int(logged.get("at", 0)),
-                                            str(logged.get("request", "")),
-                                            _other_job(str(logged.get("job", "")), terms.job_id))
-                         for server, nonce, commitment, logged
-                         in zip(terms.servers, nonces, commitments, result.logged, strict=True)]
-                record = consent.LookupRecord(terms.job_id, session.org, purpose,
-                                              consent.document_digest(document), parts)
+                record = replace(sent, parts=[  # each server's log entry, as it answered
+                    replace(part, seq=int(logged.get("seq", 0)), at=int(logged.get("at", 0)),
+                            request=str(logged.get("request", "")),
+                            job=_other_job(str(logged.get("job", "")), terms.job_id))
+                    for part, logged in zip(sent.parts, result.logged, strict=True)])
                 store.add_record(record)
                 values = result.aggregates.as_dict()
                 answered = [f for f in terms.fields if f in result.fields]

@@ -151,7 +151,7 @@ class SummaryCommitter:
             last = self.server.store.last_logged(job_id)
             if last is None or last < until:
                 return 0  # every query of it is committed: no ledger read
-        if until is None or job_id not in self._terms:
+        if until is None:  # first time, or after an error: from the ledger
             self._read(job_id)
         terms, start = self._terms[job_id], self._until[job_id]
         end = int(self.clock()) - SETTLE_SECONDS
