@@ -216,26 +216,28 @@ class MemberStore:
             os.fsync(out.fileno())
         os.replace(tmp, final)
 
-    def pushed_version(self) -> int | None:
-        """The last contribution version both servers took; None if none was."""
+    def _pushed(self) -> dict[str, Any] | None:
+        """What `save_pushed` wrote last; None if both servers never took a contribution."""
         path = self.folder / "pushed.json"
         if not path.exists():
             return None
-        return int(json.loads(path.read_text(encoding="utf-8"))["version"])
+        pushed: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return pushed
+
+    def pushed_version(self) -> int | None:
+        """The last contribution version both servers took; None if none was."""
+        pushed = self._pushed()
+        return None if pushed is None else int(pushed["version"])
 
     def pushed_day(self) -> int | None:
         """The UTC day of the last contribution both servers took; None if none was."""
-        path = self.folder / "pushed.json"
-        if not path.exists():
-            return None
-        return int(json.loads(path.read_text(encoding="utf-8"))["day"])
+        pushed = self._pushed()
+        return None if pushed is None else int(pushed["day"])
 
     def pushed_layout(self) -> str | None:
         """The table layout of the last contribution both servers took; None if none was."""
-        path = self.folder / "pushed.json"
-        if not path.exists():
-            return None
-        return str(json.loads(path.read_text(encoding="utf-8")).get("layout", ""))
+        pushed = self._pushed()
+        return None if pushed is None else str(pushed.get("layout", ""))
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

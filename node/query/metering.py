@@ -147,12 +147,10 @@ class SummaryCommitter:
 
     def _commit_job(self, job_id: str) -> int:
         until = self._until.get(job_id)
-        if until is not None:
-            last = self.server.store.last_logged(job_id)
-            if last is None or last < until:
-                return 0  # every query of it is committed: no ledger read
         if until is None:  # first time, or after an error: from the ledger
             self._read(job_id)
+        elif (last := self.server.store.last_logged(job_id)) is None or last < until:
+            return 0  # every query of it is committed: no ledger read
         terms, start = self._terms[job_id], self._until[job_id]
         end = int(self.clock()) - SETTLE_SECONDS
         if not self.partial:  # whole periods only: one summary per server and period
